@@ -1,0 +1,111 @@
+//! `GET /oauth/authorize` and the consent form's `POST /oauth/authorize` (RFC 6749 §4.1.1).
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use doorward_core::authorize::{error_location, AuthorizationRequest, AuthorizeError, Decision};
+use doorward_core::session::SignedIn;
+
+use crate::session::{csrf, csrf_ok, read_form, signed_in, to_login};
+use crate::{body, pages, AppState};
+
+pub async fn show(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let (request, user) = match checked(&app, &headers, &query).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match app.engine.decide(&user, &request).await {
+        Ok(Decision::Redirect(location)) => found(&location),
+        Ok(Decision::AskConsent) => {
+            let (token, set_cookie) = csrf(&app, &headers);
+            let page = pages::consent(&user.user, &request.client, &request.scopes, &token, &query);
+            let mut response = pages::respond(StatusCode::OK, page);
+            if let Some(cookie) = set_cookie {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(e) => pages::internal(&e),
+    }
+}
+
+/// The consent form: `request` is the original query string, checked again from scratch.
+pub async fn decide(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let form = match read_form(&headers, body).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    if !csrf_ok(&app, &headers, &form) {
+        return pages::csrf_failed();
+    }
+    let query = form.get("request").map(String::as_str).unwrap_or("");
+    let (request, user) = match checked(&app, &headers, query).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    match form.get("decision").map(String::as_str) {
+        Some("approve") => match app.engine.approve(&user, &request).await {
+            Ok(location) => found(&location),
+            Err(e) => pages::internal(&e),
+        },
+        Some("deny") => found(&app.engine.deny(&request)),
+        _ => pages::respond(
+            StatusCode::BAD_REQUEST,
+            pages::message("Bad request", "Choose Allow or Deny."),
+        ),
+    }
+}
+
+/// Checks the request, then the session: protocol errors come first (RFC 6749 §4.1.2.1 has
+/// them answered before the user is involved), then a browser that is not signed in goes to
+/// the sign-in page and comes back here.
+async fn checked(
+    app: &AppState,
+    headers: &HeaderMap,
+    query: &str,
+) -> Result<(AuthorizationRequest, SignedIn), Response> {
+    let request = app
+        .engine
+        .check_authorization(&body::query_pairs(query))
+        .await
+        .map_err(|e| rejected(&e))?;
+    match signed_in(app, headers).await {
+        Ok(Some(user)) => Ok((request, user)),
+        Ok(None) => Err(to_login(&format!("/oauth/authorize?{query}"))),
+        Err(e) => Err(pages::internal(&e)),
+    }
+}
+
+fn rejected(error: &AuthorizeError) -> Response {
+    match error {
+        AuthorizeError::Show(reason) => pages::respond(
+            StatusCode::BAD_REQUEST,
+            pages::message("This sign-in link is not valid", &reason.to_string()),
+        ),
+        AuthorizeError::Redirect {
+            redirect_uri,
+            error,
+            state,
+        } => found(&error_location(redirect_uri, error, state.as_ref())),
+        AuthorizeError::Store(e) => pages::internal(e),
+        _ => pages::internal(error),
+    }
+}
+
+/// `302 Found` to the client's redirect URI (RFC 6749 §4.1.2).
+fn found(location: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        Err(_) => pages::internal(&std::io::Error::other("redirect location is not a header value")),
+    }
+}

@@ -1,0 +1,106 @@
+//! Reading request bodies: a size limit, and the two encodings OAuth uses.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use http_body_util::{BodyExt, Limited};
+
+/// The largest body any endpoint reads. Token requests are a few hundred bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    TooLarge,
+    Unreadable,
+    /// The Content-Type is neither form nor JSON (or is missing).
+    UnsupportedType,
+    /// Malformed JSON, not an object, or a parameter that is an array or an object.
+    Malformed(String),
+    /// A parameter appears twice (RFC 6749 §3.1, §3.2).
+    Repeated(String),
+}
+
+/// Reads at most [`MAX_BODY`] bytes.
+pub async fn read(body: Body) -> Result<axum::body::Bytes, BodyError> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(_) => Err(BodyError::Unreadable),
+    }
+}
+
+/// The media type of the request, lower case, without parameters (`; charset=UTF-8`).
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next()?.trim().to_ascii_lowercase())
+}
+
+/// Reads a body sent as `application/x-www-form-urlencoded` or `application/json` into
+/// parameters. Parameters without a value are left out (RFC 6749 §3.1); JSON `null` likewise.
+pub async fn parameters(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<HashMap<String, String>, BodyError> {
+    let media = media_type(headers);
+    let bytes = read(body).await?;
+    match media.as_deref() {
+        Some("application/x-www-form-urlencoded") => form_parameters(&bytes),
+        Some("application/json") => json_parameters(&bytes),
+        _ => Err(BodyError::UnsupportedType),
+    }
+}
+
+/// Form parameters, refusing repeated names.
+pub fn form_parameters(bytes: &[u8]) -> Result<HashMap<String, String>, BodyError> {
+    let mut out = HashMap::new();
+    for (name, value) in form_urlencoded::parse(bytes) {
+        if value.is_empty() {
+            continue;
+        }
+        if out.insert(name.to_string(), value.into_owned()).is_some() {
+            return Err(BodyError::Repeated(name.into_owned()));
+        }
+    }
+    Ok(out)
+}
+
+fn json_parameters(bytes: &[u8]) -> Result<HashMap<String, String>, BodyError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|_| BodyError::Malformed("the body is not valid JSON".into()))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(BodyError::Malformed("the JSON body must be an object".into()));
+    };
+    let mut out = HashMap::new();
+    for (name, value) in map {
+        match value {
+            serde_json::Value::String(s) if s.is_empty() => {}
+            serde_json::Value::String(s) => {
+                out.insert(name, s);
+            }
+            serde_json::Value::Null => {}
+            serde_json::Value::Number(n) => {
+                out.insert(name, n.to_string());
+            }
+            serde_json::Value::Bool(b) => {
+                out.insert(name, b.to_string());
+            }
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                return Err(BodyError::Malformed(format!(
+                    "the parameter `{name}` must be a string"
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Query parameters in order, values decoded, parameters without a value left out
+/// (RFC 6749 §3.1).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect()
+}

@@ -1,0 +1,100 @@
+//! Doorward's HTTP adapter for axum: the OAuth endpoints, the Eternaltwin-compatible API, the
+//! HTML pages (sign-in, consent, account, sign-out), and RFC-shaped error responses.
+//!
+//! [`router`] builds the whole application from an [`AppState`]. Handlers parse requests into
+//! the engine's typed inputs, call the engine, and render its outputs; the protocol rules live
+//! in `doorward-core`.
+
+mod api;
+mod authorize;
+mod body;
+mod cookies;
+mod error;
+mod pages;
+mod session;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderValue, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use doorward_core::Engine;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    /// Cookies get `Secure` when the server's external URI is https.
+    pub secure_cookies: bool,
+}
+
+/// The content security policy of every response: nothing but the server's own stylesheet,
+/// and never inside a frame (clickjacking on the consent page).
+const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(session::home))
+        .route("/oauth/authorize", get(authorize::show).post(authorize::decide))
+        .route("/oauth/token", post(token::token))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", get(session::logout_page).post(session::logout))
+        .route("/account", get(session::account))
+        .route("/account/revoke", post(session::revoke))
+        .route("/api/v1/auth/self", get(api::auth_self))
+        .route("/api/v1/users/{id}", get(api::user))
+        .route("/assets/doorward.css", get(pages::stylesheet))
+        .fallback(pages::not_found)
+        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(request_log())
+}
+
+/// One log line per request: method, route path, status and latency. The query string is
+/// never logged: it carries codes and state.
+fn request_log() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&Request) -> Span + Clone,
+    (),
+    impl Fn(&Response<axum::body::Body>, Duration, &Span) + Clone,
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let path = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
+            tracing::info_span!("request", method = %request.method(), path = %path)
+        })
+        .on_request(())
+        .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
+            tracing::info!(
+                status = response.status().as_u16(),
+                latency_us = latency.as_micros() as u64,
+                "served"
+            );
+        })
+}

@@ -1,0 +1,186 @@
+//! The server's HTML pages. They work without JavaScript; every form carries a CSRF token.
+//! maud escapes every interpolated value.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use doorward_core::model::{Client, ConsentRecord, User};
+use doorward_proto::ScopeSet;
+use maud::{html, Markup, DOCTYPE};
+
+/// A page response: never cached (pages carry CSRF tokens and personal data).
+pub fn respond(status: StatusCode, markup: Markup) -> Response {
+    let mut response = (status, axum::response::Html(markup.into_string())).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+fn layout(title: &str, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Doorward" }
+                link rel="stylesheet" href="/assets/doorward.css";
+            }
+            body {
+                main {
+                    p.brand { "Doorward" }
+                    (content)
+                }
+            }
+        }
+    }
+}
+
+pub fn login(csrf: &str, next: &str, username: &str, failed: bool) -> Markup {
+    layout(
+        "Sign in",
+        html! {
+            h1 { "Sign in" }
+            @if failed {
+                p.error role="alert" { "Invalid username or password." }
+            }
+            form method="post" action="/login" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="next" value=(next);
+                label for="username" { "Username" }
+                input id="username" name="username" type="text" autocomplete="username"
+                    required autofocus value=(username);
+                label for="password" { "Password" }
+                input id="password" name="password" type="password"
+                    autocomplete="current-password" required;
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+fn describe_scope(scope: &str) -> &str {
+    match scope {
+        "base" => "Know who you are: your user id and display name.",
+        other => other,
+    }
+}
+
+pub fn consent(user: &User, client: &Client, scopes: &ScopeSet, csrf: &str, request: &str) -> Markup {
+    layout(
+        "Allow access",
+        html! {
+            h1 { "Allow " (client.display_name) "?" }
+            p {
+                strong { (client.display_name) }
+                " (" a href=(client.app_uri) rel="noopener noreferrer" { (client.app_uri) } ")"
+                " wants to access your account "
+                strong { (user.display_name) } "."
+            }
+            ul.scopes {
+                @for scope in scopes.iter() {
+                    li { (describe_scope(scope.as_str())) }
+                }
+            }
+            form method="post" action="/oauth/authorize" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="request" value=(request);
+                div.actions {
+                    button type="submit" name="decision" value="approve" { "Allow" }
+                    button.secondary type="submit" name="decision" value="deny" { "Deny" }
+                }
+            }
+            p.small { "You can withdraw this at any time from " a href="/account" { "your account" } "." }
+        },
+    )
+}
+
+pub fn account(user: &User, apps: &[(ConsentRecord, Client)], csrf: &str) -> Markup {
+    layout(
+        "Your account",
+        html! {
+            h1 { "Your account" }
+            p { "Signed in as " strong { (user.display_name) } " (" (user.username) ")." }
+            p.small { "User id: " code { (user.id) } }
+            h2 { "Applications you allowed" }
+            @if apps.is_empty() {
+                p { "None yet." }
+            } @else {
+                ul.apps {
+                    @for (consent, client) in apps {
+                        li {
+                            strong { (client.display_name) }
+                            " — " (consent.scopes.to_string())
+                            form method="post" action="/account/revoke" {
+                                input type="hidden" name="csrf" value=(csrf);
+                                input type="hidden" name="client_id" value=(client.id);
+                                button.secondary type="submit" { "Revoke" }
+                            }
+                        }
+                    }
+                }
+            }
+            p { a href="/logout" { "Sign out" } }
+        },
+    )
+}
+
+pub fn logout(user: &User, csrf: &str) -> Markup {
+    layout(
+        "Sign out",
+        html! {
+            h1 { "Sign out" }
+            p { "You are signed in as " strong { (user.display_name) } "." }
+            form method="post" action="/logout" {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Sign out" }
+            }
+        },
+    )
+}
+
+pub fn message(title: &str, text: &str) -> Markup {
+    layout(
+        title,
+        html! {
+            h1 { (title) }
+            p { (text) }
+        },
+    )
+}
+
+pub async fn stylesheet() -> Response {
+    let mut response = include_str!("doorward.css").into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+pub async fn not_found() -> Response {
+    respond(
+        StatusCode::NOT_FOUND,
+        message("Not found", "There is nothing at this address."),
+    )
+}
+
+/// An internal failure, as a page: logged in full, shown as an opaque message.
+pub fn internal(error: &dyn std::error::Error) -> Response {
+    crate::error::log_internal(error);
+    respond(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        message("Something went wrong", "The server met an unexpected error. Try again later."),
+    )
+}
+
+/// The answer to a form whose CSRF token is missing or wrong.
+pub fn csrf_failed() -> Response {
+    respond(
+        StatusCode::FORBIDDEN,
+        message(
+            "Form expired",
+            "This form was not sent from this site, or it has expired. Go back, reload the page and try again.",
+        ),
+    )
+}

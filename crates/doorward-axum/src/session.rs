@@ -1,0 +1,222 @@
+//! Sign-in, sign-out and account pages, and the helpers every page handler shares.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use doorward_core::session::{SignInError, SignedIn};
+use doorward_proto::Secret;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{body, cookies, pages, AppState};
+
+/// The signed-in user of the request's session cookie.
+pub async fn signed_in(
+    app: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<SignedIn>, doorward_core::ports::StoreError> {
+    match cookies::get(headers, cookies::SESSION) {
+        Some(cookie) => app.engine.session(cookie).await,
+        None => Ok(None),
+    }
+}
+
+/// The CSRF token for this browser's forms, and the `Set-Cookie` to send when the browser had
+/// no CSRF cookie yet.
+pub fn csrf(app: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    match cookies::get(headers, cookies::CSRF) {
+        Some(cookie) => (app.engine.csrf_token(cookie), None),
+        None => {
+            let cookie = app.engine.new_csrf_cookie();
+            let set = cookies::set(cookies::CSRF, &cookie, 365 * 24 * 3600, app.secure_cookies);
+            (app.engine.csrf_token(&cookie), Some(set))
+        }
+    }
+}
+
+/// Whether the form's `csrf` field goes with the browser's CSRF cookie.
+pub fn csrf_ok(app: &AppState, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+    app.engine.verify_csrf(
+        cookies::get(headers, cookies::CSRF),
+        form.get("csrf").map(String::as_str),
+    )
+}
+
+/// Reads a page's form body; a bad body is answered with a 400 page.
+pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<HashMap<String, String>, Response> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(bad_form());
+    }
+    let bytes = body::read(body).await.map_err(|_| bad_form())?;
+    body::form_parameters(&bytes).map_err(|_| bad_form())
+}
+
+fn bad_form() -> Response {
+    pages::respond(
+        StatusCode::BAD_REQUEST,
+        pages::message("Bad request", "The form could not be read."),
+    )
+}
+
+/// A `303 See Other` to a path of this server.
+pub fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Sends the browser to the sign-in page, to come back to `next` afterwards.
+pub fn to_login(next: &str) -> Response {
+    let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    see_other(&format!("/login?next={next}"))
+}
+
+/// `next` if it is a path of this server, else the account page. Only `/x…` paths pass: never
+/// `//host` or `/\host`, which browsers read as another origin (no open redirect).
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.contains(['\r', '\n']) =>
+        {
+            n
+        }
+        _ => "/account",
+    }
+}
+
+fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+pub async fn home() -> Response {
+    see_other("/account")
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub async fn login_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let (token, set_cookie) = csrf(&app, &headers);
+    let next = safe_next(query.next.as_deref());
+    let page = pages::login(&token, next, "", false);
+    with_cookie(pages::respond(StatusCode::OK, page), set_cookie)
+}
+
+pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let form = match read_form(&headers, body).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    if !csrf_ok(&app, &headers, &form) {
+        return pages::csrf_failed();
+    }
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let next = safe_next(form.get("next").map(String::as_str));
+    let password = Secret::new(field("password"));
+    match app.engine.sign_in(field("username"), &password).await {
+        Ok((cookie, _)) => {
+            let max_age = app.engine.config().lifetimes.session;
+            let set = cookies::set(cookies::SESSION, &cookie, max_age, app.secure_cookies);
+            with_cookie(see_other(next), Some(set))
+        }
+        Err(SignInError::InvalidCredentials) => {
+            let (token, set_cookie) = csrf(&app, &headers);
+            let page = pages::login(&token, next, field("username"), true);
+            with_cookie(pages::respond(StatusCode::UNAUTHORIZED, page), set_cookie)
+        }
+        Err(e) => pages::internal(&e),
+    }
+}
+
+pub async fn logout_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let user = match signed_in(&app, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return see_other("/login"),
+        Err(e) => return pages::internal(&e),
+    };
+    let (token, set_cookie) = csrf(&app, &headers);
+    with_cookie(
+        pages::respond(StatusCode::OK, pages::logout(&user.user, &token)),
+        set_cookie,
+    )
+}
+
+pub async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let form = match read_form(&headers, body).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    if !csrf_ok(&app, &headers, &form) {
+        return pages::csrf_failed();
+    }
+    if let Some(cookie) = cookies::get(&headers, cookies::SESSION) {
+        if let Err(e) = app.engine.sign_out(cookie).await {
+            return pages::internal(&e);
+        }
+    }
+    let clear = cookies::clear(cookies::SESSION, app.secure_cookies);
+    with_cookie(see_other("/login"), Some(clear))
+}
+
+pub async fn account(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    let user = match signed_in(&app, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return to_login("/account"),
+        Err(e) => return pages::internal(&e),
+    };
+    let apps = match app.engine.approved_clients(user.user.id).await {
+        Ok(apps) => apps,
+        Err(e) => return pages::internal(&e),
+    };
+    let (token, set_cookie) = csrf(&app, &headers);
+    with_cookie(
+        pages::respond(StatusCode::OK, pages::account(&user.user, &apps, &token)),
+        set_cookie,
+    )
+}
+
+pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let form = match read_form(&headers, body).await {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    if !csrf_ok(&app, &headers, &form) {
+        return pages::csrf_failed();
+    }
+    let user = match signed_in(&app, &headers).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return to_login("/account"),
+        Err(e) => return pages::internal(&e),
+    };
+    let Some(client) = form.get("client_id").and_then(|id| Uuid::try_parse(id).ok()) else {
+        return bad_form();
+    };
+    match app.engine.revoke_client(user.user.id, client).await {
+        Ok(()) => see_other("/account"),
+        Err(e) => pages::internal(&e),
+    }
+}

@@ -1,0 +1,221 @@
+use std::sync::Arc;
+
+use doorward_proto::{OAuthError, RedirectUri, ScopeSet, Secret};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::model::{Client, NewUser, User};
+use crate::passwords::{self, CacheAnswer, HashCost, SecretCache, MAX_CONCURRENT_HASHES};
+use crate::ports::{ClientRef, Clock, Random, SharedStore, StoreError, UnixTime};
+
+/// How long each credential lives, in seconds.
+#[derive(Clone, Debug)]
+pub struct Lifetimes {
+    /// 7200 s by default, like Eternaltwin.
+    pub access_token: i64,
+    /// At most 60 s: a code is redeemed right after the redirect (RFC 6749 §4.1.2 recommends a
+    /// maximum of 10 minutes; shorter narrows the window of a leaked code).
+    pub code: i64,
+    pub refresh_token: i64,
+    /// A browser session at the server.
+    pub session: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            access_token: 7200,
+            code: 60,
+            refresh_token: 30 * 24 * 3600,
+            session: 14 * 24 * 3600,
+        }
+    }
+}
+
+/// The engine's policy.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub lifetimes: Lifetimes,
+    /// Accept `code_challenge_method=plain` (RFC 7636 §4.2). Off by default: `plain` protects
+    /// nothing once the authorization request leaks (RFC 9700 §2.1.1).
+    pub allow_plain_pkce: bool,
+    /// The scopes this server grants. A request with no scope gets all of them.
+    pub scopes: ScopeSet,
+    pub hash_cost: HashCost,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            lifetimes: Lifetimes::default(),
+            allow_plain_pkce: false,
+            // Invariant: "base" is a valid scope token.
+            scopes: ScopeSet::parse("base").expect("`base` is a valid scope"),
+            hash_cost: HashCost::Default,
+        }
+    }
+}
+
+/// A failure of an engine operation: a protocol error for the client, or a storage failure that
+/// the adapter reports as an opaque server error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+}
+
+/// The authorization server: protocol rules over the storage, clock and randomness ports.
+pub struct Engine {
+    pub(crate) store: SharedStore,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn Random>,
+    pub(crate) config: EngineConfig,
+    pub(crate) secret_cache: SecretCache,
+    pub(crate) hash_limit: Semaphore,
+    pub(crate) csrf_key: Vec<u8>,
+}
+
+/// A client to register from configuration.
+#[derive(Clone, Debug)]
+pub struct ClientSpec {
+    /// `NAME@clients`.
+    pub key: String,
+    pub display_name: String,
+    pub app_uri: String,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub secret: Secret,
+}
+
+impl Engine {
+    /// Builds the engine, creating the server's CSRF key in the store on first start.
+    pub async fn new(
+        store: SharedStore,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        config: EngineConfig,
+    ) -> Result<Self, StoreError> {
+        let mut candidate = [0u8; 32];
+        random.fill(&mut candidate);
+        let csrf_key = store.ensure_server_secret("csrf", &candidate).await?;
+        Ok(Self {
+            store,
+            clock,
+            random,
+            config,
+            secret_cache: SecretCache::default(),
+            hash_limit: Semaphore::new(MAX_CONCURRENT_HASHES),
+            csrf_key,
+        })
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
+    }
+
+    pub(crate) fn new_uuid(&self) -> Uuid {
+        let mut bytes = [0u8; 16];
+        self.random.fill(&mut bytes);
+        uuid::Builder::from_random_bytes(bytes).into_uuid()
+    }
+
+    /// Looks a client up by the `client_id` of a request: its UUID Id or its Key.
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        self.store.find_client(ClientRef::parse(client_id)).await
+    }
+
+    /// The stable Id of a client declared in configuration: a UUID v5 of its Key, so that it
+    /// stays the same across restarts and instances (unlike Eternaltwin's, which changes at
+    /// every start).
+    pub fn client_id_for_key(key: &str) -> Uuid {
+        const NAMESPACE: Uuid = Uuid::from_u128(0x5f0c_2a1e_8d3b_4c6f_9a7e_1b2c_3d4e_5f60);
+        Uuid::new_v5(&NAMESPACE, key.as_bytes())
+    }
+
+    /// Creates or updates a client declared in configuration. The stored secret hash is kept
+    /// when it still matches the configured secret.
+    pub async fn register_client(&self, spec: ClientSpec) -> Result<Client, StoreError> {
+        let id = Self::client_id_for_key(&spec.key);
+        let existing = self.store.find_client(ClientRef::Id(id)).await?;
+        let kept_hash = existing
+            .and_then(|c| c.secret_hash)
+            .filter(|phc| passwords::verify(phc, spec.secret.secret()));
+        let secret_hash = kept_hash.unwrap_or_else(|| {
+            passwords::hash(
+                spec.secret.secret(),
+                self.config.hash_cost,
+                self.random.as_ref(),
+            )
+        });
+        let client = Client {
+            id,
+            key: spec.key,
+            display_name: spec.display_name,
+            app_uri: spec.app_uri,
+            redirect_uris: spec.redirect_uris,
+            secret_hash: Some(secret_hash),
+        };
+        self.store.upsert_client(&client).await?;
+        Ok(client)
+    }
+
+    /// Creates a user, or updates the display name and password of the user with this username.
+    pub async fn seed_user(
+        &self,
+        username: &str,
+        display_name: &str,
+        password: &Secret,
+    ) -> Result<User, StoreError> {
+        let existing = self.store.find_user_by_username(username).await?;
+        let password_hash = match existing {
+            Some(user) if passwords::verify(&user.password_hash, password.secret()) => {
+                user.password_hash
+            }
+            _ => passwords::hash(
+                password.secret(),
+                self.config.hash_cost,
+                self.random.as_ref(),
+            ),
+        };
+        self.store
+            .upsert_user(&NewUser {
+                id: self.new_uuid(),
+                username: username.to_owned(),
+                display_name: display_name.to_owned(),
+                password_hash,
+                created_at: self.now(),
+            })
+            .await
+    }
+
+    /// Whether `secret` is the client's secret, in constant time, without Argon2 on the hot
+    /// path (see [`crate::passwords`]).
+    pub(crate) async fn verify_client_secret(&self, client: &Client, secret: &Secret) -> bool {
+        let Some(phc) = client.secret_hash.as_deref() else {
+            return false;
+        };
+        match self.secret_cache.check(client.id, phc, secret.secret()) {
+            CacheAnswer::Correct => true,
+            CacheAnswer::Wrong => false,
+            CacheAnswer::Unknown => {
+                let ok =
+                    passwords::verify_off_thread(&self.hash_limit, phc.to_owned(), secret.clone())
+                        .await;
+                if ok {
+                    self.secret_cache.remember(client.id, phc, secret.secret());
+                }
+                ok
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Doorward's authorization-server engine.
+//!
+//! The engine holds the protocol rules of RFC 6749 and its companions; it performs no I/O.
+//! Everything it needs from the outside comes through the ports in [`ports`]: storage, the
+//! clock and randomness. The HTTP adapter (`doorward-axum`) parses requests into the engine's
+//! inputs and renders its outputs; the storage adapters (`doorward-store`) implement the ports.
+//!
+//! One module per flow: [`authorize`] (the authorization endpoint), [`token`] (the token
+//! endpoint), [`session`] (browser sign-in, CSRF), [`resource`] (bearer tokens at a protected
+//! resource), [`account`] (what a signed-in user sees and revokes).
+
+pub mod account;
+pub mod authorize;
+mod engine;
+pub mod memory;
+pub mod model;
+mod opaque;
+pub mod passwords;
+pub mod ports;
+pub mod resource;
+pub mod session;
+pub mod testing;
+pub mod token;
+
+pub use engine::{ClientSpec, Engine, EngineConfig, Error, Lifetimes};
+pub use opaque::{OpaqueKind, TokenHash};

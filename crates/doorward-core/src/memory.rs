@@ -1,0 +1,255 @@
+//! An in-memory implementation of every storage port, for tests and experiments. Each
+//! operation holds one lock for its whole duration, which makes the atomic operations atomic.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::model::{
+    AccessTokenRecord, Client, CodeRecord, ConsentRecord, NewUser, RefreshTokenRecord,
+    SessionRecord, User,
+};
+use crate::opaque::TokenHash;
+use crate::ports::{
+    ClientRef, ClientStore, CodeStore, ConsentStore, Redemption, SecretStore, SessionStore,
+    StoreResult, TokenStore, UnixTime, UserStore,
+};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    clients: HashMap<Uuid, Client>,
+    users: HashMap<Uuid, User>,
+    sessions: HashMap<TokenHash, SessionRecord>,
+    consents: Vec<ConsentRecord>,
+    codes: HashMap<TokenHash, (CodeRecord, Option<UnixTime>)>,
+    access: HashMap<TokenHash, AccessTokenRecord>,
+    refresh: HashMap<TokenHash, (RefreshTokenRecord, Option<UnixTime>)>,
+    secrets: HashMap<String, Vec<u8>>,
+}
+
+impl MemoryStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl ClientStore for MemoryStore {
+    async fn find_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>> {
+        let inner = self.lock();
+        Ok(match client {
+            ClientRef::Id(id) => inner.clients.get(&id).cloned(),
+            ClientRef::Key(key) => inner.clients.values().find(|c| c.key == key).cloned(),
+        })
+    }
+
+    async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
+        self.lock().clients.insert(client.id, client.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+        Ok(self.lock().users.get(&id).cloned())
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        Ok(self
+            .lock()
+            .users
+            .values()
+            .find(|u| u.username == username)
+            .cloned())
+    }
+
+    async fn upsert_user(&self, new: &NewUser) -> StoreResult<User> {
+        let mut inner = self.lock();
+        if let Some(user) = inner.users.values_mut().find(|u| u.username == new.username) {
+            user.display_name = new.display_name.clone();
+            user.password_hash = new.password_hash.clone();
+            return Ok(user.clone());
+        }
+        let user = User {
+            id: new.id,
+            username: new.username.clone(),
+            display_name: new.display_name.clone(),
+            password_hash: new.password_hash.clone(),
+            created_at: new.created_at,
+        };
+        inner.users.insert(user.id, user.clone());
+        Ok(user)
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        self.lock().sessions.insert(session.hash, session.clone());
+        Ok(())
+    }
+
+    async fn find_session(&self, hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        Ok(self.lock().sessions.get(hash).cloned())
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> StoreResult<()> {
+        self.lock().sessions.remove(hash);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConsentStore for MemoryStore {
+    async fn find_consent(&self, user: Uuid, client: Uuid) -> StoreResult<Option<ConsentRecord>> {
+        Ok(self
+            .lock()
+            .consents
+            .iter()
+            .find(|c| c.user_id == user && c.client_id == client)
+            .cloned())
+    }
+
+    async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()> {
+        let mut inner = self.lock();
+        match inner
+            .consents
+            .iter_mut()
+            .find(|c| c.user_id == consent.user_id && c.client_id == consent.client_id)
+        {
+            Some(existing) => {
+                existing.scopes = existing.scopes.union(&consent.scopes);
+                existing.granted_at = consent.granted_at;
+            }
+            None => inner.consents.push(consent.clone()),
+        }
+        Ok(())
+    }
+
+    async fn list_consents(&self, user: Uuid) -> StoreResult<Vec<ConsentRecord>> {
+        Ok(self
+            .lock()
+            .consents
+            .iter()
+            .filter(|c| c.user_id == user)
+            .cloned()
+            .collect())
+    }
+
+    async fn revoke_consent(&self, user: Uuid, client: Uuid, _now: UnixTime) -> StoreResult<()> {
+        let mut inner = self.lock();
+        inner
+            .consents
+            .retain(|c| !(c.user_id == user && c.client_id == client));
+        for token in inner.access.values_mut() {
+            if token.user_id == user && token.client_id == client {
+                token.revoked = true;
+            }
+        }
+        for (token, _) in inner.refresh.values_mut() {
+            if token.user_id == user && token.client_id == client {
+                token.revoked = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CodeStore for MemoryStore {
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        self.lock().codes.insert(code.hash, (code.clone(), None));
+        Ok(())
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        client: Uuid,
+        now: UnixTime,
+    ) -> StoreResult<Redemption<CodeRecord>> {
+        let mut inner = self.lock();
+        Ok(match inner.codes.get_mut(hash) {
+            Some((record, _)) if record.client_id != client => Redemption::Unknown,
+            Some((record, used @ None)) => {
+                *used = Some(now);
+                Redemption::Fresh(record.clone())
+            }
+            Some((record, Some(_))) => Redemption::Spent(record.clone()),
+            None => Redemption::Unknown,
+        })
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn insert_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        inner.access.insert(access.hash, access.clone());
+        if let Some(refresh) = refresh {
+            inner.refresh.insert(refresh.hash, (refresh.clone(), None));
+        }
+        Ok(())
+    }
+
+    async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
+        Ok(self.lock().access.get(hash).cloned())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        client: Uuid,
+        now: UnixTime,
+    ) -> StoreResult<Redemption<RefreshTokenRecord>> {
+        let mut inner = self.lock();
+        Ok(match inner.refresh.get_mut(hash) {
+            Some((record, _)) if record.client_id != client => Redemption::Unknown,
+            Some((record, used @ None)) => {
+                *used = Some(now);
+                Redemption::Fresh(record.clone())
+            }
+            Some((record, Some(_))) => Redemption::Spent(record.clone()),
+            None => Redemption::Unknown,
+        })
+    }
+
+    async fn revoke_family(&self, family: Uuid, _now: UnixTime) -> StoreResult<()> {
+        let mut inner = self.lock();
+        for token in inner.access.values_mut() {
+            if token.family_id == family {
+                token.revoked = true;
+            }
+        }
+        for (token, _) in inner.refresh.values_mut() {
+            if token.family_id == family {
+                token.revoked = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemoryStore {
+    async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        Ok(self
+            .lock()
+            .secrets
+            .entry(name.to_owned())
+            .or_insert_with(|| candidate.to_vec())
+            .clone())
+    }
+}

@@ -1,0 +1,154 @@
+//! Password and client-secret hashing (Argon2id).
+//!
+//! # Client secrets at the token endpoint
+//! Client secrets are stored as Argon2id hashes like passwords, so a leaked database does not
+//! leak them. Verifying Argon2id costs tens of milliseconds and megabytes of memory, which would
+//! cap the token endpoint near 20 requests per second per core, so the engine keeps a
+//! [`SecretCache`]: after a secret has once verified against a stored hash, the SHA-256 digest of
+//! that secret is kept in memory next to the hash, and later requests compare digests in
+//! constant time. A presented secret whose digest differs from the cached one is refused without
+//! running Argon2 again (only the secret verified against that very hash can match it), so wrong
+//! secrets are cheap too. The cache entry is tied to the stored hash string: a new secret (a new
+//! hash) is verified with Argon2 once more. Argon2 runs off the async threads, at most
+//! [`MAX_CONCURRENT_HASHES`] at a time.
+
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use doorward_proto::{constant_time_eq, Secret};
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::ports::Random;
+
+/// Argon2 runs needing ~19 MiB each; this bounds the memory and CPU a burst of sign-ins takes.
+pub const MAX_CONCURRENT_HASHES: usize = 2;
+
+/// How expensive new hashes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashCost {
+    /// Argon2id, m = 19 MiB, t = 2, p = 1 (the OWASP recommendation).
+    Default,
+    /// Argon2id, m = 8 KiB, t = 1: for tests only, never for real passwords.
+    InsecureFastForTests,
+}
+
+/// Hashes `password` with a fresh salt into a PHC string.
+pub fn hash(password: &str, cost: HashCost, random: &dyn Random) -> String {
+    let mut salt = [0u8; 16];
+    random.fill(&mut salt);
+    // Invariant: 16 bytes is within SaltString's accepted length.
+    let salt = SaltString::encode_b64(&salt).expect("a 16-byte salt is valid");
+    let params = match cost {
+        HashCost::Default => Params::default(),
+        HashCost::InsecureFastForTests => {
+            Params::new(8, 1, 1, None).expect("fixed parameters are valid")
+        }
+    };
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password(password.as_bytes(), &salt)
+        .expect("hashing with valid parameters cannot fail")
+        .to_string()
+}
+
+/// Whether `password` matches the PHC string `phc`. A malformed PHC string matches nothing.
+pub fn verify(phc: &str, password: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Runs [`verify`] on the blocking pool, at most [`MAX_CONCURRENT_HASHES`] at once.
+pub async fn verify_off_thread(limit: &Semaphore, phc: String, password: Secret) -> bool {
+    let Ok(_permit) = limit.acquire().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || verify(&phc, password.secret()))
+        .await
+        .unwrap_or(false)
+}
+
+/// A hash that matches no password, verified when a user does not exist so that a failed
+/// sign-in takes the same time whether the username or the password was wrong.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        struct Zero;
+        impl Random for Zero {
+            fn fill(&self, dest: &mut [u8]) {
+                dest.fill(7);
+            }
+        }
+        hash("doorward-dummy-password", HashCost::Default, &Zero)
+    })
+}
+
+/// Secrets known to be correct, by client (see the module documentation).
+#[derive(Default)]
+pub struct SecretCache {
+    verified: RwLock<HashMap<Uuid, (String, [u8; 32])>>,
+}
+
+/// What the cache knows about a presented secret.
+pub enum CacheAnswer {
+    Correct,
+    Wrong,
+    Unknown,
+}
+
+impl SecretCache {
+    pub fn check(&self, client: Uuid, phc: &str, secret: &str) -> CacheAnswer {
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let verified = self.verified.read().unwrap_or_else(|e| e.into_inner());
+        match verified.get(&client) {
+            Some((cached_phc, cached)) if cached_phc == phc => {
+                if constant_time_eq(cached, &digest) {
+                    CacheAnswer::Correct
+                } else {
+                    CacheAnswer::Wrong
+                }
+            }
+            _ => CacheAnswer::Unknown,
+        }
+    }
+
+    pub fn remember(&self, client: Uuid, phc: &str, secret: &str) {
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        self.verified
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client, (phc.to_owned(), digest));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::SeqRandom;
+
+    #[test]
+    fn hash_then_verify() {
+        let phc = hash("pw", HashCost::InsecureFastForTests, &SeqRandom::default());
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify(&phc, "pw"));
+        assert!(!verify(&phc, "pW"));
+        assert!(!verify("not a phc string", "pw"));
+    }
+
+    #[test]
+    fn cache_answers_only_for_the_same_hash() {
+        let cache = SecretCache::default();
+        let id = Uuid::nil();
+        assert!(matches!(cache.check(id, "h1", "s"), CacheAnswer::Unknown));
+        cache.remember(id, "h1", "s");
+        assert!(matches!(cache.check(id, "h1", "s"), CacheAnswer::Correct));
+        assert!(matches!(cache.check(id, "h1", "x"), CacheAnswer::Wrong));
+        assert!(matches!(cache.check(id, "h2", "s"), CacheAnswer::Unknown));
+    }
+}

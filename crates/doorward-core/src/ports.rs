@@ -1,0 +1,180 @@
+//! What the engine needs from the outside world. Storage ports are small verb-first traits;
+//! atomic operations (redeem a code once, rotate a refresh token once) are single operations of
+//! the port, so that an adapter can make them one statement or one transaction.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::model::{
+    AccessTokenRecord, Client, CodeRecord, ConsentRecord, NewUser, RefreshTokenRecord,
+    SessionRecord, User,
+};
+use crate::opaque::TokenHash;
+
+/// Seconds since the Unix epoch.
+pub type UnixTime = i64;
+
+/// The source of the current time, injectable so that expiry is tested without sleeping.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> UnixTime;
+}
+
+/// A cryptographically secure source of random bytes, injectable so that tests are repeatable.
+pub trait Random: Send + Sync {
+    fn fill(&self, dest: &mut [u8]);
+}
+
+/// The error of every storage port.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage failure")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The outcome of a single-use redemption (authorization codes, refresh tokens).
+#[derive(Debug)]
+pub enum Redemption<T> {
+    /// The value was unused and is now spent: this caller is the only one to get it.
+    Fresh(T),
+    /// The value exists for this client but was spent before: a replay (RFC 6749 §4.1.2,
+    /// RFC 9700 §4.14.2).
+    Spent(T),
+    /// No such value for this client.
+    Unknown,
+}
+
+/// How a client is named in a request: its UUID Id or its Key (`NAME@clients`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientRef<'a> {
+    Id(Uuid),
+    Key(&'a str),
+}
+
+impl<'a> ClientRef<'a> {
+    /// A UUID is an Id; anything else is a Key.
+    pub fn parse(client_id: &'a str) -> Self {
+        match Uuid::try_parse(client_id) {
+            Ok(id) => Self::Id(id),
+            Err(_) => Self::Key(client_id),
+        }
+    }
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn find_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>>;
+    /// Creates the client or replaces it (same Id).
+    async fn upsert_client(&self, client: &Client) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    /// Creates the user, or updates the display name and password hash of the user with this
+    /// username. Returns the stored user.
+    async fn upsert_user(&self, user: &NewUser) -> StoreResult<User>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    async fn find_session(&self, hash: &TokenHash) -> StoreResult<Option<SessionRecord>>;
+    async fn delete_session(&self, hash: &TokenHash) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    async fn find_consent(&self, user: Uuid, client: Uuid) -> StoreResult<Option<ConsentRecord>>;
+    /// Records the approval, merging its scopes with any earlier approval of the same client.
+    async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()>;
+    async fn list_consents(&self, user: Uuid) -> StoreResult<Vec<ConsentRecord>>;
+    /// Forgets the approval and revokes every token the client holds for the user.
+    async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()>;
+    /// Marks the code issued to `client` as spent, atomically: of two concurrent calls, exactly
+    /// one gets [`Redemption::Fresh`].
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        client: Uuid,
+        now: UnixTime,
+    ) -> StoreResult<Redemption<CodeRecord>>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores an access token and, when given, its refresh token, together.
+    async fn insert_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()>;
+    async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>>;
+    /// Marks the refresh token issued to `client` as spent, atomically (see
+    /// [`CodeStore::redeem_code`]).
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        client: Uuid,
+        now: UnixTime,
+    ) -> StoreResult<Redemption<RefreshTokenRecord>>;
+    /// Revokes every access and refresh token of a grant family (the tokens that descend from
+    /// one authorization code).
+    async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Returns the server secret named `name`, storing `candidate` first if there is none, so
+    /// that several instances sharing a store agree on one value.
+    async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+}
+
+/// Every port of the engine's storage, implemented by one adapter.
+pub trait Store:
+    ClientStore + UserStore + SessionStore + ConsentStore + CodeStore + TokenStore + SecretStore
+{
+}
+
+impl<T> Store for T where
+    T: ClientStore + UserStore + SessionStore + ConsentStore + CodeStore + TokenStore + SecretStore
+{
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> UnixTime {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// The operating system's CSPRNG, through a thread-local ChaCha generator reseeded from it.
+pub struct OsRandom;
+
+impl Random for OsRandom {
+    fn fill(&self, dest: &mut [u8]) {
+        use rand::RngCore;
+        rand::thread_rng().fill_bytes(dest);
+    }
+}

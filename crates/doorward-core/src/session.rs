@@ -1,0 +1,111 @@
+//! Browser sessions at the server and CSRF tokens for its forms.
+//!
+//! # CSRF
+//! Every form carries a token derived from a random per-browser cookie: the token is
+//! `HMAC-SHA256(server key, cookie)`, so a cross-site attacker who cannot read the cookie cannot
+//! produce it, and one who could plant a cookie still cannot compute the HMAC (the "signed
+//! double-submit cookie" pattern). The key lives in the store so that every instance agrees.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use doorward_proto::{constant_time_eq, Secret};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::model::{SessionRecord, User};
+use crate::opaque::{self, OpaqueKind, TokenHash};
+use crate::passwords;
+use crate::ports::StoreError;
+use crate::Engine;
+
+/// A browser whose user has signed in.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub user: User,
+    pub session: SessionRecord,
+}
+
+/// Why a sign-in failed. The two cases are not told apart to the user.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignInError {
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+}
+
+impl Engine {
+    /// Checks a username and password; on success opens a session and returns its cookie value.
+    /// An unknown username costs the same Argon2 verification as a wrong password.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &Secret,
+    ) -> Result<(String, SignedIn), SignInError> {
+        let user = self.store.find_user_by_username(username).await?;
+        let phc = user
+            .as_ref()
+            .map_or_else(|| passwords::dummy_hash().to_owned(), |u| u.password_hash.clone());
+        let ok = passwords::verify_off_thread(&self.hash_limit, phc, password.clone()).await;
+        let user = match user {
+            Some(user) if ok => user,
+            _ => return Err(SignInError::InvalidCredentials),
+        };
+        let value = opaque::generate(OpaqueKind::Session, self.random.as_ref());
+        let now = self.now();
+        let session = SessionRecord {
+            hash: TokenHash::of(&value),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + self.config.lifetimes.session,
+        };
+        self.store.insert_session(&session).await?;
+        Ok((value, SignedIn { user, session }))
+    }
+
+    /// The signed-in user of a session cookie, if the session is live.
+    pub async fn session(&self, cookie: &str) -> Result<Option<SignedIn>, StoreError> {
+        let Some(session) = self.store.find_session(&TokenHash::of(cookie)).await? else {
+            return Ok(None);
+        };
+        if session.expires_at <= self.now() {
+            return Ok(None);
+        }
+        let user = self.store.find_user(session.user_id).await?;
+        Ok(user.map(|user| SignedIn { user, session }))
+    }
+
+    pub async fn sign_out(&self, cookie: &str) -> Result<(), StoreError> {
+        self.store.delete_session(&TokenHash::of(cookie)).await
+    }
+
+    /// A new value for the per-browser CSRF cookie.
+    pub fn new_csrf_cookie(&self) -> String {
+        opaque::generate(OpaqueKind::Csrf, self.random.as_ref())
+    }
+
+    /// The form token that goes with a CSRF cookie.
+    pub fn csrf_token(&self, cookie: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.csrf_mac(cookie))
+    }
+
+    /// Whether a form's token matches the browser's CSRF cookie, in constant time.
+    pub fn verify_csrf(&self, cookie: Option<&str>, token: Option<&str>) -> bool {
+        let (Some(cookie), Some(token)) = (cookie, token) else {
+            return false;
+        };
+        let Ok(token) = URL_SAFE_NO_PAD.decode(token) else {
+            return false;
+        };
+        constant_time_eq(&self.csrf_mac(cookie), &token)
+    }
+
+    fn csrf_mac(&self, cookie: &str) -> [u8; 32] {
+        // Invariant: HMAC accepts keys of any length.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.csrf_key).expect("any key length");
+        mac.update(b"doorward-csrf:");
+        mac.update(cookie.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}

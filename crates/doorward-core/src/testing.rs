@@ -1,0 +1,45 @@
+//! Deterministic clock and randomness for tests of this crate and of the crates above it.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::ports::{Clock, Random, UnixTime};
+
+/// A clock that stands still until moved.
+#[derive(Debug)]
+pub struct FixedClock(AtomicI64);
+
+impl FixedClock {
+    pub fn new(now: UnixTime) -> Self {
+        Self(AtomicI64::new(now))
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> UnixTime {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A generator of distinct, repeatable byte strings (a counter run through SplitMix64). Not
+/// random at all: for tests only.
+#[derive(Debug, Default)]
+pub struct SeqRandom(AtomicU64);
+
+impl Random for SeqRandom {
+    fn fill(&self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let mut z = self
+                .0
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst)
+                .wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The token endpoint (RFC 6749 §3.2, §4.1.3, §6): client authentication and the
+//! `authorization_code` and `refresh_token` grants.
+
+use std::collections::HashMap;
+
+use doorward_proto::{
+    form_decode, CodeVerifier, ErrorCode, OAuthError, ScopeSet, Secret, TokenResponse, TokenType,
+};
+use uuid::Uuid;
+
+use crate::engine::Error;
+use crate::model::{AccessTokenRecord, Client, RefreshTokenRecord};
+use crate::opaque::{self, OpaqueKind, TokenHash};
+use crate::ports::Redemption;
+use crate::Engine;
+
+/// A token request as the HTTP adapter received it.
+#[derive(Debug, Default)]
+pub struct TokenRequest {
+    /// The body's parameters. The adapter has already refused repeated names (RFC 6749 §3.2).
+    pub params: HashMap<String, String>,
+    /// `Authorization: Basic` credentials, split at the first `:` of the decoded value.
+    pub basic: Option<BasicCredentials>,
+}
+
+/// The two halves of HTTP Basic credentials, exactly as decoded from base64.
+#[derive(Debug)]
+pub struct BasicCredentials {
+    pub id: String,
+    pub secret: Secret,
+}
+
+const SPENT_OR_UNKNOWN_CODE: &str = "the authorization code is invalid, expired or already used";
+
+impl Engine {
+    /// Answers a token request (RFC 6749 §5.1) or says why not (§5.2).
+    pub async fn token(&self, request: &TokenRequest) -> Result<TokenResponse, Error> {
+        let client = self.authenticate_client(request).await?;
+        let param = |name: &str| request.params.get(name).map(String::as_str);
+        match param("grant_type") {
+            None | Some("") => Err(OAuthError::invalid_request("grant_type is missing").into()),
+            Some("authorization_code") => self.redeem_code(&client, &request.params).await,
+            Some("refresh_token") => self.refresh(&client, &request.params).await,
+            Some(_) => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "supported grant types: authorization_code, refresh_token",
+            )
+            .into()),
+        }
+    }
+
+    /// Client authentication (RFC 6749 §2.3): HTTP Basic (`client_secret_basic`) or
+    /// `client_id` and `client_secret` in the body (`client_secret_post`), never both at once
+    /// (§2.3: "MUST NOT use more than one authentication method in each request").
+    ///
+    /// RFC 6749 §2.3.1 form-encodes the id and secret inside Basic; the Eternaltwin client
+    /// sends them raw. Both are accepted: the raw value is tried first, then the decoded one
+    /// when it differs.
+    async fn authenticate_client(&self, request: &TokenRequest) -> Result<Client, Error> {
+        let failed = || OAuthError::invalid_client("client authentication failed");
+        let body_id = request.params.get("client_id").map(String::as_str);
+        let body_secret = request.params.get("client_secret");
+        match (&request.basic, body_secret) {
+            (Some(_), Some(_)) => Err(OAuthError::invalid_request(
+                "the client used more than one authentication method (RFC 6749 §2.3)",
+            )
+            .into()),
+            (Some(basic), None) => {
+                let client = self.authenticate_basic(basic).await?.ok_or_else(failed)?;
+                if let Some(id) = body_id {
+                    if !names_client(&client, id) {
+                        return Err(OAuthError::invalid_request(
+                            "client_id in the body names another client than the Authorization header",
+                        )
+                        .into());
+                    }
+                }
+                Ok(client)
+            }
+            (None, Some(secret)) => {
+                let id = body_id.ok_or_else(|| {
+                    OAuthError::invalid_request("client_secret was sent without client_id")
+                })?;
+                let client = self.find_client(id).await?.ok_or_else(failed)?;
+                if self.verify_client_secret(&client, &Secret::new(secret.as_str())).await {
+                    Ok(client)
+                } else {
+                    Err(failed().into())
+                }
+            }
+            (None, None) => Err(OAuthError::invalid_client(
+                "client authentication is required (HTTP Basic or client_secret_post)",
+            )
+            .into()),
+        }
+    }
+
+    async fn authenticate_basic(&self, basic: &BasicCredentials) -> Result<Option<Client>, Error> {
+        let raw_secret = basic.secret.secret();
+        let decoded_id = form_decode(&basic.id).filter(|d| d != &basic.id);
+        let decoded_secret = form_decode(raw_secret).filter(|d| d != raw_secret);
+        let client = match self.find_client(&basic.id).await? {
+            Some(client) => client,
+            None => match &decoded_id {
+                Some(id) => match self.find_client(id).await? {
+                    Some(client) => client,
+                    None => return Ok(None),
+                },
+                None => return Ok(None),
+            },
+        };
+        if self.verify_client_secret(&client, &basic.secret).await {
+            return Ok(Some(client));
+        }
+        if let Some(decoded) = decoded_secret {
+            if self.verify_client_secret(&client, &Secret::new(decoded)).await {
+                return Ok(Some(client));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The `authorization_code` grant (RFC 6749 §4.1.3).
+    async fn redeem_code(
+        &self,
+        client: &Client,
+        params: &HashMap<String, String>,
+    ) -> Result<TokenResponse, Error> {
+        let param = |name: &str| params.get(name).map(String::as_str);
+        let code = param("code")
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+        let now = self.now();
+        let record = match self
+            .store
+            .redeem_code(&TokenHash::of(code), client.id, now)
+            .await?
+        {
+            Redemption::Fresh(record) => record,
+            Redemption::Spent(record) => {
+                // A replayed code: revoke what was issued from it (RFC 6749 §4.1.2).
+                self.store.revoke_family(record.family_id, now).await?;
+                return Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into());
+            }
+            Redemption::Unknown => {
+                return Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into())
+            }
+        };
+        if record.expires_at <= now {
+            return Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into());
+        }
+        // RFC 6749 §4.1.3 requires redirect_uri when the authorization request had one. The
+        // Eternaltwin client never sends it, so Doorward lets it be left out when the client
+        // has exactly one registered redirect URI: the code is bound to that URI anyway.
+        match param("redirect_uri") {
+            Some(sent) if sent != record.redirect_uri.as_str() => {
+                return Err(OAuthError::invalid_grant(
+                    "redirect_uri does not match the authorization request",
+                )
+                .into())
+            }
+            Some(_) => {}
+            None if client.redirect_uris.len() == 1 => {}
+            None => return Err(OAuthError::invalid_request("redirect_uri is missing").into()),
+        }
+        check_pkce(&record.challenge, param("code_verifier"))?;
+        let requested = if record.scope_requested {
+            record.scopes.clone()
+        } else {
+            self.config.scopes.clone()
+        };
+        self.issue_tokens(
+            client,
+            record.user_id,
+            record.family_id,
+            record.scopes,
+            &requested,
+            record.auth_time,
+        )
+        .await
+    }
+
+    /// The `refresh_token` grant (RFC 6749 §6) with rotation: each refresh token works once,
+    /// and presenting a spent one revokes its whole family (RFC 9700 §4.14.2).
+    async fn refresh(
+        &self,
+        client: &Client,
+        params: &HashMap<String, String>,
+    ) -> Result<TokenResponse, Error> {
+        let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+        let token = params
+            .get("refresh_token")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+        let now = self.now();
+        let record = match self
+            .store
+            .rotate_refresh_token(&TokenHash::of(token), client.id, now)
+            .await?
+        {
+            Redemption::Fresh(record) => record,
+            Redemption::Spent(record) => {
+                self.store.revoke_family(record.family_id, now).await?;
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token was already used; its grant has been revoked",
+                )
+                .into());
+            }
+            Redemption::Unknown => return Err(invalid().into()),
+        };
+        if record.revoked || record.expires_at <= now {
+            return Err(invalid().into());
+        }
+        let scopes = match params.get("scope").map(|s| ScopeSet::parse(s)) {
+            None => record.scopes.clone(),
+            Some(Err(e)) => return Err(OAuthError::invalid_scope(e.to_string()).into()),
+            Some(Ok(s)) if s.is_empty() => record.scopes.clone(),
+            Some(Ok(s)) if s.is_subset(&record.scopes) => s,
+            Some(Ok(_)) => {
+                return Err(OAuthError::invalid_scope(
+                    "a refresh cannot ask for scopes beyond the original grant (RFC 6749 §6)",
+                )
+                .into())
+            }
+        };
+        let requested = scopes.clone();
+        self.issue_tokens(
+            client,
+            record.user_id,
+            record.family_id,
+            scopes,
+            &requested,
+            record.auth_time,
+        )
+        .await
+    }
+
+    async fn issue_tokens(
+        &self,
+        client: &Client,
+        user_id: Uuid,
+        family_id: Uuid,
+        scopes: ScopeSet,
+        requested: &ScopeSet,
+        auth_time: i64,
+    ) -> Result<TokenResponse, Error> {
+        let now = self.now();
+        let lifetimes = &self.config.lifetimes;
+        let access = opaque::generate(OpaqueKind::AccessToken, self.random.as_ref());
+        let refresh = opaque::generate(OpaqueKind::RefreshToken, self.random.as_ref());
+        let scope = (scopes != *requested).then(|| scopes.to_string());
+        let access_record = AccessTokenRecord {
+            hash: TokenHash::of(&access),
+            family_id,
+            client_id: client.id,
+            user_id,
+            scopes: scopes.clone(),
+            issued_at: now,
+            expires_at: now + lifetimes.access_token,
+            revoked: false,
+        };
+        let refresh_record = RefreshTokenRecord {
+            hash: TokenHash::of(&refresh),
+            family_id,
+            client_id: client.id,
+            user_id,
+            scopes,
+            auth_time,
+            issued_at: now,
+            expires_at: now + lifetimes.refresh_token,
+            revoked: false,
+        };
+        self.store
+            .insert_tokens(&access_record, Some(&refresh_record))
+            .await?;
+        Ok(TokenResponse {
+            access_token: access,
+            token_type: TokenType::Bearer,
+            expires_in: lifetimes.access_token.max(0) as u64,
+            refresh_token: Some(refresh),
+            scope,
+        })
+    }
+}
+
+/// Whether `client_id` names this client, by Key or by Id.
+fn names_client(client: &Client, client_id: &str) -> bool {
+    client.key == client_id || client.id.to_string() == client_id.to_ascii_lowercase()
+}
+
+/// PKCE at the token endpoint (RFC 7636 §4.6). A verifier sent for a code issued without a
+/// challenge is refused too: accepting it would allow a PKCE downgrade (RFC 9700 §4.8.2).
+fn check_pkce(
+    challenge: &Option<(doorward_proto::CodeChallenge, doorward_proto::CodeChallengeMethod)>,
+    verifier: Option<&str>,
+) -> Result<(), OAuthError> {
+    match (challenge, verifier) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(OAuthError::invalid_grant(
+            "code_verifier was sent but the authorization request had no code_challenge",
+        )),
+        (Some(_), None) => Err(OAuthError::invalid_grant("code_verifier is missing")),
+        (Some((challenge, method)), Some(verifier)) => {
+            let verifier = CodeVerifier::parse(verifier)
+                .map_err(|e| OAuthError::invalid_grant(format!("code_verifier: {e}")))?;
+            if challenge.verify(*method, &verifier) {
+                Ok(())
+            } else {
+                Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+use std::borrow::Cow;
+use std::fmt;
+
+/// The error codes of RFC 6749 §4.1.2.1 (authorization endpoint), §5.2 (token endpoint) and
+/// RFC 6750 §3.1 (protected resources).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// A parameter is missing, repeated, malformed or not supported (§4.1.2.1, §5.2).
+    InvalidRequest,
+    /// Client authentication failed (§5.2). Answered with 401 and `WWW-Authenticate`.
+    InvalidClient,
+    /// The code or refresh token is invalid, expired, revoked, spent, or was issued to another
+    /// client or for another redirect URI (§5.2).
+    InvalidGrant,
+    /// The client may not use this grant or response type (§4.1.2.1, §5.2).
+    UnauthorizedClient,
+    /// The grant type is not supported by this server (§5.2).
+    UnsupportedGrantType,
+    /// The resource owner or the server denied the request (§4.1.2.1).
+    AccessDenied,
+    /// The response type is not supported by this server (§4.1.2.1).
+    UnsupportedResponseType,
+    /// The requested scope is invalid, unknown or malformed (§4.1.2.1, §5.2).
+    InvalidScope,
+    /// The server met an unexpected condition (§4.1.2.1).
+    ServerError,
+    /// The server is overloaded or in maintenance (§4.1.2.1).
+    TemporarilyUnavailable,
+    /// The access token is expired, revoked, malformed or invalid (RFC 6750 §3.1).
+    InvalidToken,
+    /// The access token lacks a scope the resource needs (RFC 6750 §3.1).
+    InsufficientScope,
+}
+
+impl ErrorCode {
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::AccessDenied => "access_denied",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An OAuth error: a code and a human-readable description for the client developer
+/// (`error_description`, RFC 6749 §5.2). The description never carries secrets.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {description}")]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_client(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, description)
+    }
+
+    pub fn invalid_grant(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, description)
+    }
+
+    pub fn invalid_scope(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidScope, description)
+    }
+
+    pub fn server_error() -> Self {
+        Self::new(ErrorCode::ServerError, "the server met an unexpected condition")
+    }
+}

@@ -1,0 +1,19 @@
+//! OAuth 2.0 vocabulary shared by every Doorward crate: typed protocol values that are parsed
+//! once at the edge, secret types that never print, the RFC 6749 error codes, PKCE (RFC 7636)
+//! and the token response document.
+//!
+//! Nothing here performs I/O.
+
+mod error;
+mod pkce;
+mod scope;
+mod secret;
+mod token;
+mod values;
+
+pub use error::{ErrorCode, OAuthError};
+pub use pkce::{CodeChallenge, CodeChallengeMethod, CodeVerifier, PkceError};
+pub use scope::{Scope, ScopeError, ScopeSet};
+pub use secret::{constant_time_eq, Secret};
+pub use token::{TokenResponse, TokenType};
+pub use values::{form_decode, ClientId, RedirectUri, RedirectUriError, State};

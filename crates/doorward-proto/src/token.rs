@@ -1,0 +1,44 @@
+use serde::Serialize;
+
+/// `token_type` of a token response (RFC 6749 §7.1). Only bearer tokens (RFC 6750) exist here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TokenType {
+    Bearer,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+///
+/// Fields that are `None` are left out, not sent as `null`: the `eternaltwin` Python client
+/// builds its token with `Token(**json)` and fails on any key beyond `access_token`,
+/// `token_type`, `expires_in` and `refresh_token`, so `scope` appears only when it differs from
+/// what the client asked for (RFC 6749 §5.1 allows exactly that).
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: TokenType,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaves_out_absent_fields() {
+        let response = TokenResponse {
+            access_token: "at".into(),
+            token_type: TokenType::Bearer,
+            expires_in: 7200,
+            refresh_token: None,
+            scope: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&response).unwrap(),
+            r#"{"access_token":"at","token_type":"Bearer","expires_in":7200}"#
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! `doorward`: the authorization server (`doorward serve`) and its administration.
+
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "doorward", version, about = "OAuth 2.0 authorization server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the authorization server.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file (TOML).
+    #[arg(long, short, env = "DOORWARD_CONFIG", default_value = "doorward.toml")]
+    config: PathBuf,
+    /// The address to listen on, e.g. 127.0.0.1:50320 (overrides `server.listen`).
+    #[arg(long, env = "DOORWARD_LISTEN")]
+    listen: Option<String>,
+    /// The origin users and clients reach the server at (overrides `server.external_uri`).
+    #[arg(long, env = "DOORWARD_EXTERNAL_URI")]
+    external_uri: Option<String>,
+    /// The database URL, e.g. sqlite:data/doorward.sqlite (overrides `server.database`).
+    #[arg(long, env = "DOORWARD_DATABASE")]
+    database: Option<String>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

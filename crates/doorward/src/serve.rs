@@ -1,0 +1,111 @@
+//! `doorward serve`: wire the configuration, the store, the engine and the router, then serve.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use doorward_axum::AppState;
+use doorward_core::ports::{OsRandom, SharedStore, SystemClock};
+use doorward_core::{Engine, EngineConfig};
+use doorward_store::SqliteStore;
+
+use crate::config::{Config, Overrides};
+use crate::ServeArgs;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::load(
+        &args.config,
+        Overrides {
+            listen: args.listen,
+            external_uri: args.external_uri,
+            database: args.database,
+        },
+    )?;
+    let engine = Arc::new(build_engine(&config).await?);
+    register(&engine, &config).await?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let app = doorward_axum::router(AppState {
+        engine,
+        secure_cookies: config.external_uri.starts_with("https:"),
+    });
+    // Printed once the socket accepts connections: tests and scripts wait for this line.
+    println!("listening on http://{address}");
+    println!("sign in at {}/", config.external_uri);
+    tracing::info!(%address, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("the server stopped")
+}
+
+async fn build_engine(config: &Config) -> anyhow::Result<Engine> {
+    let store: SharedStore = if config.database.starts_with("sqlite:") {
+        Arc::new(
+            SqliteStore::open(&config.database)
+                .await
+                .with_context(|| format!("cannot open the database {}", config.database))?,
+        )
+    } else {
+        bail!(
+            "database `{}`: only sqlite: URLs are supported so far",
+            config.database
+        );
+    };
+    let engine_config = EngineConfig {
+        lifetimes: config.lifetimes.clone(),
+        allow_plain_pkce: config.allow_plain_pkce,
+        ..EngineConfig::default()
+    };
+    Ok(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRandom), engine_config).await?)
+}
+
+/// Registers the configured clients and users, printing each client as Eternaltwin does.
+async fn register(engine: &Engine, config: &Config) -> anyhow::Result<()> {
+    for spec in &config.clients {
+        let client = engine
+            .register_client(spec.clone())
+            .await
+            .with_context(|| format!("cannot register the client {}", spec.key))?;
+        let name = client.key.trim_end_matches("@clients");
+        let callbacks: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
+        println!(
+            "{name} {{\n  Id: {}\n  Key: {}\n  Display name: {}\n  App URI: {}\n  Callback URI: {}\n}}",
+            client.id,
+            client.key,
+            client.display_name,
+            client.app_uri,
+            callbacks.join(", ")
+        );
+    }
+    for user in &config.users {
+        engine
+            .seed_user(&user.username, &user.display_name, &user.password)
+            .await
+            .with_context(|| format!("cannot create the user {}", user.username))?;
+    }
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# The one command that runs every Doorward test on a fresh Debian machine (as root):
+#   bash scripts/test.sh
+# Installs what is missing (chromium, PostgreSQL 15), prepares the test database, the Python venv
+# (.venv, from tests/interop/requirements.txt) and tests/browser/node_modules (npm ci), builds the
+# server, then runs: cargo test, the Python interop tests, the browser test.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf '\n==> %s\n' "$*"; }
+
+APT_UPDATED=0
+apt_install() {
+  if [ "$APT_UPDATED" = 0 ]; then
+    apt-get update
+    APT_UPDATED=1
+  fi
+  apt-get install -y --no-install-recommends "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+log "system packages"
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi
+if [ ! -x /usr/lib/postgresql/15/bin/postgres ] || ! command -v pg_ctlcluster >/dev/null; then
+  apt_install postgresql-15 postgresql-client-15
+fi
+
+# ---------------------------------------------------------------------------------------------
+log "PostgreSQL 15"
+if ! pg_lsclusters -h | awk '$1 == "15" && $2 == "main" { found = 1 } END { exit !found }'; then
+  pg_createcluster 15 main
+fi
+if ! pg_ctlcluster 15 main start; then
+  # exit status 2 means "already running"; anything else is a real failure
+  pg_ctlcluster 15 main status >/dev/null
+fi
+pg_ready=0
+for _ in $(seq 1 60); do
+  if pg_isready -q -h 127.0.0.1 -p 5432; then pg_ready=1; break; fi
+  sleep 0.5
+done
+[ "$pg_ready" = 1 ] || { echo "PostgreSQL 15 is not accepting connections on 127.0.0.1:5432" >&2; exit 1; }
+
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
+as_postgres psql -v ON_ERROR_STOP=1 -q -d postgres <<'SQL'
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'doorward') THEN
+    CREATE ROLE doorward LOGIN PASSWORD 'doorward';
+  ELSE
+    ALTER ROLE doorward LOGIN PASSWORD 'doorward';
+  END IF;
+END
+$$;
+SQL
+if [ "$(as_postgres psql -qAt -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'doorward_test'")" != 1 ]; then
+  as_postgres createdb -O doorward doorward_test
+fi
+export DOORWARD_TEST_POSTGRES_URL=postgres://doorward:doorward@127.0.0.1:5432/doorward_test
+PGPASSWORD=doorward psql -q -h 127.0.0.1 -U doorward -d doorward_test -c 'SELECT 1' >/dev/null
+
+# ---------------------------------------------------------------------------------------------
+log "Python venv (.venv)"
+PYTHON="${PYTHON:-python3}"
+"$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11), sys.version' \
+  || { echo "Python >= 3.11 is required for the interop tests" >&2; exit 1; }
+REQ=tests/interop/requirements.txt
+want_hash="$( (sha256sum "$REQ"; "$PYTHON" -VV) | sha256sum | cut -d' ' -f1)"
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want_hash" ]; then
+  rm -rf .venv
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r "$REQ"
+  echo "$want_hash" > .venv/.requirements.sha256
+else
+  echo "requirements unchanged; reusing .venv"
+fi
+
+# ---------------------------------------------------------------------------------------------
+log "browser test dependencies (npm ci)"
+LOCK=tests/browser/package-lock.json
+lock_hash="$( (sha256sum "$LOCK" tests/browser/package.json; node --version) | sha256sum | cut -d' ' -f1)"
+if [ ! -d tests/browser/node_modules/playwright-core ] \
+   || [ "$(cat tests/browser/node_modules/.lock.sha256 2>/dev/null)" != "$lock_hash" ]; then
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+  echo "$lock_hash" > tests/browser/node_modules/.lock.sha256
+else
+  echo "package-lock.json unchanged; reusing node_modules"
+fi
+
+# ---------------------------------------------------------------------------------------------
+log "cargo build"
+cargo build --locked --bin doorward
+export DOORWARD_BIN="$ROOT/target/debug/doorward"
+
+failed=()
+
+log "cargo test"
+cargo test --workspace --locked || failed+=("cargo test")
+
+log "interop tests (pytest)"
+.venv/bin/python -m pytest tests/interop -q || failed+=("pytest tests/interop")
+
+log "browser test (node --test)"
+node --test tests/browser/*.test.mjs || failed+=("node --test tests/browser")
+
+if [ "${#failed[@]}" -gt 0 ]; then
+  printf '\nFAILED: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+log "all tests passed"

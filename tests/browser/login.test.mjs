@@ -1,0 +1,245 @@
+// Browser test: a real (Debian) Chromium, driven by playwright-core, signs in on Doorward's login
+// page, approves on the consent page and lands on the client's callback with code and state.
+// Run: DOORWARD_BIN=$PWD/target/debug/doorward node --test tests/browser/
+//
+// The client's callback is http://localhost:8000/oauth/callback, where nothing listens. Playwright's
+// page.route() does not intercept the hops of a redirect chain (the 302 from POST /oauth/authorize is
+// one), so instead Chromium is started with --host-resolver-rules mapping localhost:8000 to a small
+// callback server of this test on a free port: the browser follows Doorward's real 302 and the page
+// URL stays http://localhost:8000/oauth/callback?code=..&state=..
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO_ROOT = path.resolve(HERE, '..', '..');
+const SCREENSHOTS = path.join(HERE, 'screenshots');
+const DOORWARD_BIN = process.env.DOORWARD_BIN || path.join(REPO_ROOT, 'target', 'debug', 'doorward');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+const CLIENT_ID = 'python_client@clients';
+const CLIENT_SECRET = 'dev_secret';
+const REDIRECT_URI = 'http://localhost:8000/oauth/callback';
+const USERNAME = 'alice';
+const PASSWORD = 'alice-password-1';
+const READY_TIMEOUT_MS = 60_000;
+
+const CONFIG = `
+[clients.python_client]
+display_name = "Python Client"
+app_uri = "http://localhost:8000"
+callback_uri = "${REDIRECT_URI}"
+secret = "${CLIENT_SECRET}"
+
+[seed.app.other_app]
+display_name = "Other App"
+uri = "http://localhost:8001"
+oauth_callback = "http://localhost:8001/oauth/callback"
+secret = "other_secret"
+
+[seed.user.alice]
+username = "${USERNAME}"
+password = "${PASSWORD}"
+display_name = "Alice"
+`;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawn `doorward serve` and resolve once stdout says `listening on <origin>`. */
+function startServer(port, workdir) {
+  const origin = `http://127.0.0.1:${port}`;
+  const configPath = path.join(workdir, 'doorward.toml');
+  fs.writeFileSync(configPath, CONFIG);
+  const args = [
+    'serve',
+    '--config', configPath,
+    '--listen', `127.0.0.1:${port}`,
+    '--external-uri', origin,
+    '--database', `sqlite:${path.join(workdir, 'doorward.sqlite')}`,
+  ];
+  const child = spawn(DOORWARD_BIN, args, { cwd: workdir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => { output.stderr += d; });
+  const ready = new Promise((resolve, reject) => {
+    const fail = (why) => reject(new Error(
+      `${why}\ncommand: ${DOORWARD_BIN} ${args.join(' ')}\n--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`));
+    const timer = setTimeout(() => fail(`doorward did not print "listening on ${origin}" within ${READY_TIMEOUT_MS / 1000} s`),
+      READY_TIMEOUT_MS);
+    child.stdout.on('data', (d) => {
+      output.stdout += d;
+      if (output.stdout.includes(`listening on ${origin}`)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('error', (e) => { clearTimeout(timer); fail(`cannot start doorward: ${e.message}`); });
+    child.on('exit', (code, signal) => { clearTimeout(timer); fail(`doorward exited early (code ${code}, signal ${signal})`); });
+  });
+  return { child, origin, output, ready };
+}
+
+let server;
+let workdir;
+let browser;
+let callbackServer;
+const callbacks = [];
+
+/** Stands in for the client at localhost:8000: records /oauth/callback hits, answers a small page. */
+function startCallbackServer() {
+  const srv = http.createServer((req, res) => {
+    if (req.url.startsWith('/oauth/callback')) callbacks.push(`http://${req.headers.host}${req.url}`);
+    res.writeHead(req.url.startsWith('/oauth/callback') ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>Client callback</title><p>callback reached</p>');
+  });
+  return new Promise((resolve, reject) => {
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(DOORWARD_BIN), `doorward binary not found: ${DOORWARD_BIN} (set DOORWARD_BIN)`);
+  assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium)`);
+  workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'doorward-browser-'));
+  server = startServer(await freePort(), workdir);
+  await server.ready;
+  callbackServer = await startCallbackServer();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      `--host-resolver-rules=MAP localhost:8000 127.0.0.1:${callbackServer.address().port}`],
+  });
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (callbackServer) await new Promise((resolve) => callbackServer.close(resolve));
+  if (server && server.child.exitCode === null) {
+    server.child.removeAllListeners('exit');
+    const exited = new Promise((resolve) => server.child.once('exit', resolve));
+    server.child.kill('SIGTERM');
+    const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (workdir) fs.rmSync(workdir, { recursive: true, force: true });
+});
+
+test('login, consent and callback in Chromium, then the code exchange', async (t) => {
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  const { origin } = server;
+
+  const state = `browser-${randomBytes(8).toString('hex')}`;
+  const authorize = new URL('/oauth/authorize', origin);
+  authorize.search = new URLSearchParams({
+    response_type: 'code',
+    client_id: CLIENT_ID,
+    redirect_uri: REDIRECT_URI,
+    scope: 'base',
+    state,
+  }).toString();
+
+  // 1. Not signed in: the authorize URL sends us to the login page.
+  const first = await page.goto(authorize.href);
+  assert.equal(first.status(), 200);
+  const loginUrl = new URL(page.url());
+  assert.equal(loginUrl.origin, origin);
+  assert.equal(loginUrl.pathname, '/login');
+  assert.ok(loginUrl.searchParams.get('next')?.startsWith('/oauth/authorize?'), page.url());
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'login.png'), fullPage: true });
+  assert.ok((await context.cookies(origin)).some((c) => c.name === 'dw_csrf'), 'login page sets dw_csrf');
+
+  // 2. Sign in.
+  await page.locator('input[name="username"]').fill(USERNAME);
+  await page.locator('input[name="password"]').fill(PASSWORD);
+  await Promise.all([
+    page.waitForURL((u) => u.pathname === '/oauth/authorize'),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+  const session = (await context.cookies(origin)).find((c) => c.name === 'dw_session');
+  assert.ok(session, 'dw_session cookie set after login');
+  assert.equal(session.httpOnly, true);
+  assert.equal(session.sameSite, 'Lax');
+
+  // 3. Consent page.
+  await page.getByRole('button', { name: 'Allow' }).waitFor();
+  assert.ok(await page.getByRole('button', { name: 'Deny' }).isVisible());
+  assert.ok((await page.content()).includes('Python Client'), 'consent page names the client');
+  await page.screenshot({ path: path.join(SCREENSHOTS, 'consent.png'), fullPage: true });
+
+  // 4. Allow: Doorward redirects to the client's callback with code and state.
+  await Promise.all([
+    page.waitForURL((u) => u.href.startsWith(REDIRECT_URI)),
+    page.getByRole('button', { name: 'Allow' }).click(),
+  ]);
+  const final = new URL(page.url());
+  assert.equal(`${final.origin}${final.pathname}`, REDIRECT_URI);
+  const code = final.searchParams.get('code');
+  assert.ok(code, `no code in ${final.href}`);
+  assert.equal(final.searchParams.get('state'), state);
+  assert.equal(final.searchParams.get('error'), null);
+  assert.deepEqual(callbacks, [final.href], 'the callback was reached exactly once, with the final URL');
+  assert.ok((await page.content()).includes('callback reached'));
+
+  // 5. The client exchanges the code (Basic auth) and uses the token.
+  const tokenResp = await fetch(new URL('/oauth/token', origin), {
+    method: 'POST',
+    headers: {
+      Authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+      'Content-Type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }),
+  });
+  const tokenText = await tokenResp.text();
+  assert.equal(tokenResp.status, 200, tokenText);
+  assert.match(tokenResp.headers.get('cache-control') ?? '', /no-store/);
+  const token = JSON.parse(tokenText);
+  assert.deepEqual(Object.keys(token).sort(), ['access_token', 'expires_in', 'refresh_token', 'token_type']);
+  assert.equal(token.token_type, 'Bearer');
+  assert.equal(token.expires_in, 7200);
+
+  const me = await fetch(new URL('/api/v1/auth/self', origin), {
+    headers: { Authorization: `Bearer ${token.access_token}` },
+  });
+  const meText = await me.text();
+  assert.equal(me.status, 200, meText);
+  const body = JSON.parse(meText);
+  assert.equal(body.type, 'AccessToken');
+  assert.equal(body.user.display_name.current.value, 'Alice');
+  assert.equal(body.client.key, CLIENT_ID);
+
+  // 6. Second authorization in the same browser: already approved, straight to the callback.
+  const state2 = `${state}-again`;
+  authorize.searchParams.set('state', state2);
+  await page.goto(authorize.href);
+  const again = new URL(page.url());
+  assert.equal(`${again.origin}${again.pathname}`, REDIRECT_URI, page.url());
+  assert.equal(again.searchParams.get('state'), state2);
+  assert.ok(again.searchParams.get('code'));
+  assert.notEqual(again.searchParams.get('code'), code);
+  assert.equal(callbacks.length, 2);
+});
