@@ -38,6 +38,11 @@ OTHER_CLIENT_ID = "other_app@clients"
 OTHER_CLIENT_SECRET = "other_secret"
 OTHER_REDIRECT_URI = "http://localhost:8001/oauth/callback"
 
+# A client whose secret holds a ':' and a space: Basic must be split at the first ':'.
+COLON_CLIENT_ID = "colon_app@clients"
+COLON_CLIENT_SECRET = "dev:sec ret"
+COLON_REDIRECT_URI = "http://localhost:8002/oauth/callback"
+
 # username -> (password, display name). Each test module signs in with its own users, so
 # consent state never leaks between modules and test order does not matter.
 USERS = {
@@ -81,6 +86,12 @@ def config_toml() -> str:
         'uri = "http://localhost:8001"',
         f'oauth_callback = "{OTHER_REDIRECT_URI}"',
         f'secret = "{OTHER_CLIENT_SECRET}"',
+        "",
+        "[seed.app.colon_app]",
+        'display_name = "Colon App"',
+        'uri = "http://localhost:8002"',
+        f'oauth_callback = "{COLON_REDIRECT_URI}"',
+        f'secret = "{COLON_CLIENT_SECRET}"',
         "",
     ]
     for username, (password, display_name) in USERS.items():

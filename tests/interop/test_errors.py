@@ -17,6 +17,9 @@ from helpers import (
     CLIENT_DISPLAY_NAME,
     CLIENT_ID,
     CLIENT_SECRET,
+    COLON_CLIENT_ID,
+    COLON_CLIENT_SECRET,
+    COLON_REDIRECT_URI,
     OTHER_CLIENT_ID,
     OTHER_CLIENT_SECRET,
     OTHER_REDIRECT_URI,
@@ -373,12 +376,20 @@ def test_token_bad_body(origin, data, content_type):
 
 @pytest.mark.parametrize(
     "field",
-    [{"code": 123}, {"code": None}, {"code": ["x"]}, {"grant_type": ["authorization_code"]}, {"redirect_uri": {"a": 1}}],
-    ids=["code_int", "code_null", "code_list", "grant_type_list", "redirect_uri_object"],
+    [{"code": 123}, {"code": True}, {"code": None}, {"code": ["x"]}, {"grant_type": 5},
+     {"grant_type": ["authorization_code"]}, {"redirect_uri": {"a": 1}}],
+    ids=["code_int", "code_bool", "code_null", "code_list", "grant_type_int", "grant_type_list", "redirect_uri_object"],
 )
 def test_token_non_string_json_field(origin, new_code, field):
     body = {"grant_type": "authorization_code", "code": new_code(), **field}
     r = token_request(origin, auth=BASIC, json_body=body)
+    assert_oauth_error(r, 400, "invalid_request")
+    assert_no_store(r)
+
+
+def test_token_repeated_form_parameter(origin, new_code):
+    data = urlencode([("grant_type", "authorization_code"), ("code", new_code()), ("code", "again")]).encode()
+    r = token_request(origin, auth=BASIC, data=data, headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert_oauth_error(r, 400, "invalid_request")
     assert_no_store(r)
 
@@ -528,6 +539,20 @@ def test_code_of_another_client(origin, judy, new_code):
     assert_oauth_error(r, 400, "invalid_grant")
 
 
+@pytest.mark.parametrize(
+    "auth",
+    [basic(COLON_CLIENT_ID, COLON_CLIENT_SECRET), basic("colon_app%40clients", "dev%3Asec+ret")],
+    ids=["raw", "form_encoded"],
+)
+def test_basic_secret_with_colon(origin, judy, auth):
+    """Basic is split at the first ':' (eternaltwin and Authlib send id:secret unencoded)."""
+    url = authorize_url(origin, client_id=COLON_CLIENT_ID, redirect_uri=COLON_REDIRECT_URI, state="c")
+    code = authorize_as(judy, url, "judy", redirect_uri=COLON_REDIRECT_URI).code
+    body = assert_token_response(token_request(origin, auth=auth, json_body={"grant_type": "authorization_code",
+                                                                              "code": code}))
+    assert auth_self(origin, body["access_token"]).json()["client"]["key"] == COLON_CLIENT_ID
+
+
 # --------------------------------------------------------------------------------------------
 # refresh tokens (raw)
 
@@ -577,13 +602,23 @@ def test_self_guest(origin):
     assert r.json() == {"type": "Guest", "scope": "Default"}, describe(r)
 
 
-@pytest.mark.parametrize("token", ["not-a-token", "", "a" * 300, "00000000-0000-0000-0000-000000000000"])
-def test_self_bad_token(origin, token):
-    r = http_session().get(f"{origin}/api/v1/auth/self", headers={"Authorization": f"Bearer {token}"},
+@pytest.mark.parametrize("token", ["not-a-token", "a" * 300, "00000000-0000-0000-0000-000000000000"])
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer"])
+def test_self_bad_token(origin, scheme, token):
+    r = http_session().get(f"{origin}/api/v1/auth/self", headers={"Authorization": f"{scheme} {token}"},
                            allow_redirects=False, timeout=15)
     assert r.status_code == 401, describe(r)
     www = r.headers.get("WWW-Authenticate", "")
     assert www.startswith("Bearer") and 'error="invalid_token"' in www, describe(r)
+
+
+def test_self_empty_bearer_is_malformed(origin):
+    """RFC 6750 §3.1: a malformed Authorization header is 400 invalid_request."""
+    r = http_session().get(f"{origin}/api/v1/auth/self", headers={"Authorization": "Bearer "},
+                           allow_redirects=False, timeout=15)
+    assert r.status_code in (400, 401), describe(r)
+    www = r.headers.get("WWW-Authenticate", "")
+    assert www.startswith("Bearer") and re.search(r'error="(invalid_request|invalid_token)"', www), describe(r)
 
 
 def test_self_refresh_token_is_not_an_access_token(origin, new_code):

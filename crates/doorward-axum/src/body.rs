@@ -16,7 +16,7 @@ pub enum BodyError {
     Unreadable,
     /// The Content-Type is neither form nor JSON (or is missing).
     UnsupportedType,
-    /// Malformed JSON, not an object, or a parameter that is an array or an object.
+    /// Malformed JSON, not an object, or an OAuth parameter that is not a string.
     Malformed(String),
     /// A parameter appears twice (RFC 6749 §3.1, §3.2).
     Repeated(String),
@@ -66,34 +66,78 @@ pub fn form_parameters(bytes: &[u8]) -> Result<HashMap<String, String>, BodyErro
     Ok(out)
 }
 
+/// The parameters the OAuth endpoints read: in JSON they must be strings. Other members are
+/// extensions and are ignored whatever their type.
+const OAUTH_PARAMETERS: &[&str] = &[
+    "grant_type",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "scope",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_type_hint",
+];
+
 fn json_parameters(bytes: &[u8]) -> Result<HashMap<String, String>, BodyError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|_| BodyError::Malformed("the body is not valid JSON".into()))?;
-    let serde_json::Value::Object(map) = value else {
-        return Err(BodyError::Malformed("the JSON body must be an object".into()));
-    };
+    let members: JsonMembers = serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() && e.to_string().starts_with("repeated:") {
+            let name = e.to_string()["repeated:".len()..]
+                .split(" at line")
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            BodyError::Repeated(name)
+        } else {
+            BodyError::Malformed("the body is not a valid JSON object".into())
+        }
+    })?;
     let mut out = HashMap::new();
-    for (name, value) in map {
+    for (name, value) in members.0 {
         match value {
             serde_json::Value::String(s) if s.is_empty() => {}
             serde_json::Value::String(s) => {
                 out.insert(name, s);
             }
             serde_json::Value::Null => {}
-            serde_json::Value::Number(n) => {
-                out.insert(name, n.to_string());
-            }
-            serde_json::Value::Bool(b) => {
-                out.insert(name, b.to_string());
-            }
-            serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+            _ if OAUTH_PARAMETERS.contains(&name.as_str()) => {
                 return Err(BodyError::Malformed(format!(
                     "the parameter `{name}` must be a string"
                 )))
             }
+            _ => {}
         }
     }
     Ok(out)
+}
+
+/// The members of a JSON object, refusing a name that appears twice (which `serde_json::Map`
+/// would silently resolve to the last value).
+struct JsonMembers(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = JsonMembers;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonMembers, A::Error> {
+                let mut members: Vec<(String, serde_json::Value)> = Vec::new();
+                while let Some((name, value)) = map.next_entry::<String, serde_json::Value>()? {
+                    if members.iter().any(|(n, _)| *n == name) {
+                        return Err(serde::de::Error::custom(format!("repeated:{name}")));
+                    }
+                    members.push((name, value));
+                }
+                Ok(JsonMembers(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// Query parameters in order, values decoded, parameters without a value left out

@@ -22,5 +22,8 @@ pub mod session;
 pub mod testing;
 pub mod token;
 
+#[cfg(test)]
+mod tests;
+
 pub use engine::{ClientSpec, Engine, EngineConfig, Error, Lifetimes};
 pub use opaque::{OpaqueKind, TokenHash};

@@ -8,3 +8,6 @@
 mod sqlite;
 
 pub use sqlite::SqliteStore;
+
+#[cfg(test)]
+mod contract;

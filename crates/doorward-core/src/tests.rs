@@ -1,0 +1,473 @@
+//! Engine tests: the flows end to end over the in-memory store, with a fixed clock and a
+//! repeatable generator, so that expiry and rotation are tested without sleeping.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use doorward_proto::{ErrorCode, RedirectUri, Secret, TokenResponse};
+
+use crate::authorize::{AuthorizeError, Decision, ShowReason};
+use crate::memory::MemoryStore;
+use crate::passwords::HashCost;
+use crate::session::SignedIn;
+use crate::testing::{FixedClock, SeqRandom};
+use crate::token::{BasicCredentials, TokenRequest};
+use crate::{ClientSpec, Engine, EngineConfig, Error};
+
+const CALLBACK: &str = "http://localhost:8000/oauth/callback";
+const KEY: &str = "python_client@clients";
+const SECRET: &str = "dev_secret";
+/// RFC 7636 Appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+struct Harness {
+    engine: Engine,
+    clock: Arc<FixedClock>,
+    user: SignedIn,
+}
+
+async fn harness() -> Harness {
+    let clock = Arc::new(FixedClock::new(1_800_000_000));
+    let config = EngineConfig {
+        hash_cost: HashCost::InsecureFastForTests,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(
+        Arc::new(MemoryStore::default()),
+        clock.clone(),
+        Arc::new(SeqRandom::default()),
+        config,
+    )
+    .await
+    .unwrap();
+    for (name, callback, secret) in [
+        ("python_client", CALLBACK, SECRET),
+        ("other", "http://localhost:8001/cb", "other_secret"),
+    ] {
+        engine
+            .register_client(ClientSpec {
+                key: format!("{name}@clients"),
+                display_name: name.into(),
+                app_uri: "http://localhost:8000".into(),
+                redirect_uris: vec![RedirectUri::parse(callback).unwrap()],
+                secret: Secret::new(secret),
+            })
+            .await
+            .unwrap();
+    }
+    engine
+        .seed_user("alice", "Alice", &Secret::new("pw"))
+        .await
+        .unwrap();
+    let (_, user) = engine.sign_in("alice", &Secret::new("pw")).await.unwrap();
+    Harness {
+        engine,
+        clock,
+        user,
+    }
+}
+
+fn pairs(query: &[(&str, &str)]) -> Vec<(String, String)> {
+    query
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl Harness {
+    /// Authorizes (approving consent) and returns the code.
+    async fn code(&self, extra: &[(&str, &str)]) -> String {
+        let mut query = vec![
+            ("response_type", "code"),
+            ("client_id", KEY),
+            ("redirect_uri", CALLBACK),
+            ("state", "s"),
+        ];
+        query.extend_from_slice(extra);
+        let request = self.engine.check_authorization(&pairs(&query)).await.unwrap();
+        let location = self.engine.approve(&self.user, &request).await.unwrap();
+        query_param(&location, "code").unwrap()
+    }
+
+    async fn token(&self, params: &[(&str, &str)]) -> Result<TokenResponse, Error> {
+        self.engine
+            .token(&TokenRequest {
+                params: params
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect::<HashMap<_, _>>(),
+                basic: Some(BasicCredentials {
+                    id: KEY.into(),
+                    secret: Secret::new(SECRET),
+                }),
+            })
+            .await
+    }
+
+    async fn redeem(&self, code: &str) -> Result<TokenResponse, Error> {
+        self.token(&[("grant_type", "authorization_code"), ("code", code)])
+            .await
+    }
+
+    async fn refresh(&self, token: &str) -> Result<TokenResponse, Error> {
+        self.token(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+            .await
+    }
+
+    async fn token_works(&self, token: &str) -> bool {
+        self.engine.check_access_token(token).await.is_ok()
+    }
+}
+
+fn code_of(result: Result<TokenResponse, Error>) -> ErrorCode {
+    match result {
+        Err(Error::OAuth(e)) => e.code,
+        other => panic!("expected an OAuth error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_code_is_redeemed_once_and_a_replay_revokes_its_tokens() {
+    let h = harness().await;
+    let code = h.code(&[]).await;
+    let tokens = h.redeem(&code).await.unwrap();
+    assert_eq!(tokens.expires_in, 7200);
+    assert!(tokens.scope.is_none());
+    assert!(h.token_works(&tokens.access_token).await);
+    assert_eq!(code_of(h.redeem(&code).await), ErrorCode::InvalidGrant);
+    assert!(!h.token_works(&tokens.access_token).await);
+    let refresh = tokens.refresh_token.unwrap();
+    assert_eq!(code_of(h.refresh(&refresh).await), ErrorCode::InvalidGrant);
+}
+
+#[tokio::test]
+async fn a_code_expires_after_its_lifetime() {
+    let h = harness().await;
+    let code = h.code(&[]).await;
+    h.clock.advance(60);
+    assert_eq!(code_of(h.redeem(&code).await), ErrorCode::InvalidGrant);
+    let code = h.code(&[]).await;
+    h.clock.advance(59);
+    assert!(h.redeem(&code).await.is_ok());
+}
+
+#[tokio::test]
+async fn access_tokens_expire() {
+    let h = harness().await;
+    let tokens = h.redeem(&h.code(&[]).await).await.unwrap();
+    h.clock.advance(7199);
+    assert!(h.token_works(&tokens.access_token).await);
+    h.clock.advance(1);
+    assert!(!h.token_works(&tokens.access_token).await);
+}
+
+#[tokio::test]
+async fn a_code_of_another_client_is_refused_without_burning_it() {
+    let h = harness().await;
+    let code = h.code(&[]).await;
+    let other = h
+        .engine
+        .token(&TokenRequest {
+            params: HashMap::from([
+                ("grant_type".into(), "authorization_code".into()),
+                ("code".into(), code.clone()),
+            ]),
+            basic: Some(BasicCredentials {
+                id: "other@clients".into(),
+                secret: Secret::new("other_secret"),
+            }),
+        })
+        .await;
+    assert_eq!(code_of(other), ErrorCode::InvalidGrant);
+    assert!(h.redeem(&code).await.is_ok());
+}
+
+#[tokio::test]
+async fn redirect_uri_must_match_when_sent() {
+    let h = harness().await;
+    let code = h.code(&[]).await;
+    let wrong = h
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://localhost:8000/oauth/callback/"),
+        ])
+        .await;
+    assert_eq!(code_of(wrong), ErrorCode::InvalidGrant);
+    let code = h.code(&[]).await;
+    let right = h
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ])
+        .await;
+    assert!(right.is_ok());
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
+    let h = harness().await;
+    let first = h.redeem(&h.code(&[]).await).await.unwrap();
+    let r1 = first.refresh_token.clone().unwrap();
+    let second = h.refresh(&r1).await.unwrap();
+    let r2 = second.refresh_token.clone().unwrap();
+    assert_ne!(r1, r2);
+    assert!(h.token_works(&second.access_token).await);
+    // Replaying the spent r1 revokes everything of the family, r2 included.
+    assert_eq!(code_of(h.refresh(&r1).await), ErrorCode::InvalidGrant);
+    assert!(!h.token_works(&second.access_token).await);
+    assert!(!h.token_works(&first.access_token).await);
+    assert_eq!(code_of(h.refresh(&r2).await), ErrorCode::InvalidGrant);
+}
+
+#[tokio::test]
+async fn refresh_cannot_widen_the_scope() {
+    let h = harness().await;
+    let tokens = h.redeem(&h.code(&[("scope", "base")]).await).await.unwrap();
+    let wider = h
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.refresh_token.as_deref().unwrap()),
+            ("scope", "base admin"),
+        ])
+        .await;
+    assert_eq!(code_of(wider), ErrorCode::InvalidScope);
+}
+
+#[tokio::test]
+async fn refresh_tokens_expire() {
+    let h = harness().await;
+    let tokens = h.redeem(&h.code(&[]).await).await.unwrap();
+    h.clock.advance(30 * 24 * 3600);
+    assert_eq!(
+        code_of(h.refresh(tokens.refresh_token.as_deref().unwrap()).await),
+        ErrorCode::InvalidGrant
+    );
+}
+
+#[tokio::test]
+async fn pkce_s256_is_verified() {
+    let h = harness().await;
+    let pkce = [("code_challenge", CHALLENGE), ("code_challenge_method", "S256")];
+    let code = h.code(&pkce).await;
+    let missing = h.redeem(&code).await;
+    assert_eq!(code_of(missing), ErrorCode::InvalidGrant);
+
+    let code = h.code(&pkce).await;
+    let wrong_verifier = "x".repeat(43);
+    let wrong = h
+        .token(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &wrong_verifier)])
+        .await;
+    assert_eq!(code_of(wrong), ErrorCode::InvalidGrant);
+
+    let code = h.code(&pkce).await;
+    let right = h
+        .token(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", VERIFIER)])
+        .await;
+    assert!(right.is_ok());
+}
+
+#[tokio::test]
+async fn a_verifier_without_a_challenge_is_a_downgrade() {
+    let h = harness().await;
+    let code = h.code(&[]).await;
+    let result = h
+        .token(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", VERIFIER)])
+        .await;
+    assert_eq!(code_of(result), ErrorCode::InvalidGrant);
+}
+
+#[tokio::test]
+async fn plain_pkce_is_refused_unless_configured() {
+    let h = harness().await;
+    let challenge = "a".repeat(43);
+    let query = pairs(&[
+        ("response_type", "code"),
+        ("client_id", KEY),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "plain"),
+    ]);
+    match h.engine.check_authorization(&query).await {
+        Err(AuthorizeError::Redirect { error, .. }) => {
+            assert_eq!(error.code, ErrorCode::InvalidRequest)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn authorization_errors_are_shown_or_redirected() {
+    let h = harness().await;
+    let show = |query: &[(&str, &str)]| {
+        let query = pairs(query);
+        let engine = &h.engine;
+        async move {
+            match engine.check_authorization(&query).await {
+                Err(AuthorizeError::Show(reason)) => reason,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert_eq!(show(&[("response_type", "code")]).await, ShowReason::MissingClientId);
+    assert_eq!(show(&[("client_id", "nope@clients")]).await, ShowReason::UnknownClient);
+    assert_eq!(
+        show(&[("client_id", KEY), ("redirect_uri", "http://evil/cb")]).await,
+        ShowReason::MismatchingRedirectUri
+    );
+    assert_eq!(
+        show(&[("client_id", KEY), ("redirect_uri", "http://localhost:8000/oauth/callback/")]).await,
+        ShowReason::MismatchingRedirectUri
+    );
+    assert_eq!(
+        show(&[("client_id", KEY), ("client_id", KEY)]).await,
+        ShowReason::RepeatedParameter
+    );
+
+    let redirect = |query: &[(&str, &str)]| {
+        let query = pairs(query);
+        let engine = &h.engine;
+        async move {
+            match engine.check_authorization(&query).await {
+                Err(AuthorizeError::Redirect { error, state, redirect_uri }) => {
+                    assert_eq!(redirect_uri.as_str(), CALLBACK);
+                    (error.code, state.map(|s| s.as_str().to_owned()))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    assert_eq!(
+        redirect(&[("client_id", KEY), ("state", "x")]).await,
+        (ErrorCode::InvalidRequest, Some("x".into()))
+    );
+    assert_eq!(
+        redirect(&[("client_id", KEY), ("response_type", "token")]).await,
+        (ErrorCode::UnsupportedResponseType, None)
+    );
+    assert_eq!(
+        redirect(&[("client_id", KEY), ("response_type", "code"), ("scope", "openid")]).await,
+        (ErrorCode::InvalidScope, None)
+    );
+    assert_eq!(
+        redirect(&[("client_id", KEY), ("response_type", "code"), ("state", "a"), ("state", "b")]).await,
+        (ErrorCode::InvalidRequest, Some("a".into()))
+    );
+}
+
+#[tokio::test]
+async fn consent_is_remembered_and_revocable() {
+    let h = harness().await;
+    let query = pairs(&[("response_type", "code"), ("client_id", KEY)]);
+    let request = h.engine.check_authorization(&query).await.unwrap();
+    assert!(matches!(h.engine.decide(&h.user, &request).await.unwrap(), Decision::AskConsent));
+    let location = h.engine.approve(&h.user, &request).await.unwrap();
+    let tokens = h.redeem(&query_param(&location, "code").unwrap()).await.unwrap();
+    assert!(matches!(h.engine.decide(&h.user, &request).await.unwrap(), Decision::Redirect(_)));
+
+    let apps = h.engine.approved_clients(h.user.user.id).await.unwrap();
+    assert_eq!(apps.len(), 1);
+    h.engine
+        .revoke_client(h.user.user.id, request.client.id)
+        .await
+        .unwrap();
+    assert!(matches!(h.engine.decide(&h.user, &request).await.unwrap(), Decision::AskConsent));
+    assert!(!h.token_works(&tokens.access_token).await);
+}
+
+#[tokio::test]
+async fn client_authentication_methods() {
+    let h = harness().await;
+    let request = |params: &[(&str, &str)], basic: Option<(&str, &str)>| TokenRequest {
+        params: params
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        basic: basic.map(|(id, secret)| BasicCredentials {
+            id: id.into(),
+            secret: Secret::new(secret),
+        }),
+    };
+    let grant = ("grant_type", "password");
+    let outcome = |r: Result<TokenResponse, Error>| code_of(r);
+    // Authenticated, then the grant type is refused: authentication passed.
+    let ok_basic = h.engine.token(&request(&[grant], Some((KEY, SECRET)))).await;
+    assert_eq!(outcome(ok_basic), ErrorCode::UnsupportedGrantType);
+    let encoded = h
+        .engine
+        .token(&request(&[grant], Some(("python_client%40clients", "dev_secret"))))
+        .await;
+    assert_eq!(outcome(encoded), ErrorCode::UnsupportedGrantType);
+    let post = h
+        .engine
+        .token(&request(&[grant, ("client_id", KEY), ("client_secret", SECRET)], None))
+        .await;
+    assert_eq!(outcome(post), ErrorCode::UnsupportedGrantType);
+    let by_id = Engine::client_id_for_key(KEY).to_string();
+    let uuid = h.engine.token(&request(&[grant], Some((&by_id, SECRET)))).await;
+    assert_eq!(outcome(uuid), ErrorCode::UnsupportedGrantType);
+
+    let wrong = h.engine.token(&request(&[grant], Some((KEY, "nope")))).await;
+    assert_eq!(outcome(wrong), ErrorCode::InvalidClient);
+    // Wrong again once the right secret is cached: still refused.
+    let wrong = h.engine.token(&request(&[grant], Some((KEY, "nope")))).await;
+    assert_eq!(outcome(wrong), ErrorCode::InvalidClient);
+    let unknown = h.engine.token(&request(&[grant], Some(("nope@clients", SECRET)))).await;
+    assert_eq!(outcome(unknown), ErrorCode::InvalidClient);
+    let none = h.engine.token(&request(&[grant], None)).await;
+    assert_eq!(outcome(none), ErrorCode::InvalidClient);
+    let both = h
+        .engine
+        .token(&request(&[grant, ("client_secret", SECRET)], Some((KEY, SECRET))))
+        .await;
+    assert_eq!(outcome(both), ErrorCode::InvalidRequest);
+    let mismatch = h
+        .engine
+        .token(&request(&[grant, ("client_id", "other@clients")], Some((KEY, SECRET))))
+        .await;
+    assert_eq!(outcome(mismatch), ErrorCode::InvalidRequest);
+    let missing_grant = h.engine.token(&request(&[], Some((KEY, SECRET)))).await;
+    assert_eq!(outcome(missing_grant), ErrorCode::InvalidRequest);
+}
+
+#[tokio::test]
+async fn sign_in_does_not_say_which_part_was_wrong() {
+    let h = harness().await;
+    let wrong_password = h.engine.sign_in("alice", &Secret::new("nope")).await;
+    let wrong_user = h.engine.sign_in("mallory", &Secret::new("pw")).await;
+    assert!(matches!(wrong_password, Err(crate::session::SignInError::InvalidCredentials)));
+    assert!(matches!(wrong_user, Err(crate::session::SignInError::InvalidCredentials)));
+}
+
+#[tokio::test]
+async fn sessions_expire_and_end_at_sign_out() {
+    let h = harness().await;
+    let (cookie, _) = h.engine.sign_in("alice", &Secret::new("pw")).await.unwrap();
+    assert!(h.engine.session(&cookie).await.unwrap().is_some());
+    h.engine.sign_out(&cookie).await.unwrap();
+    assert!(h.engine.session(&cookie).await.unwrap().is_none());
+    let (cookie, _) = h.engine.sign_in("alice", &Secret::new("pw")).await.unwrap();
+    h.clock.advance(14 * 24 * 3600);
+    assert!(h.engine.session(&cookie).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn csrf_tokens_belong_to_their_cookie() {
+    let h = harness().await;
+    let cookie = h.engine.new_csrf_cookie();
+    let token = h.engine.csrf_token(&cookie);
+    assert!(h.engine.verify_csrf(Some(&cookie), Some(&token)));
+    let other = h.engine.new_csrf_cookie();
+    assert!(!h.engine.verify_csrf(Some(&other), Some(&token)));
+    assert!(!h.engine.verify_csrf(None, Some(&token)));
+    assert!(!h.engine.verify_csrf(Some(&cookie), None));
+    assert!(!h.engine.verify_csrf(Some(&cookie), Some(&cookie)));
+}

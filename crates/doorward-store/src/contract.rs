@@ -1,0 +1,298 @@
+//! One contract suite for every adapter of the storage ports: the in-memory store of
+//! `doorward-core` and SQLite here (PostgreSQL joins when its adapter exists). Each check is a
+//! plain async function over `&dyn Store`, run against each adapter.
+
+use std::sync::Arc;
+
+use doorward_core::memory::MemoryStore;
+use doorward_core::model::{
+    AccessTokenRecord, Client, CodeRecord, ConsentRecord, NewUser, RefreshTokenRecord,
+    SessionRecord,
+};
+use doorward_core::ports::{ClientRef, Redemption, Store};
+use doorward_core::TokenHash;
+use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
+use uuid::Uuid;
+
+use crate::SqliteStore;
+
+const NOW: i64 = 1_800_000_000;
+
+fn scopes(s: &str) -> ScopeSet {
+    ScopeSet::parse(s).unwrap()
+}
+
+fn client(n: u128) -> Client {
+    Client {
+        id: Uuid::from_u128(n),
+        key: format!("c{n}@clients"),
+        display_name: format!("Client {n}"),
+        app_uri: "http://localhost:8000".into(),
+        redirect_uris: vec![
+            RedirectUri::parse("http://localhost:8000/cb").unwrap(),
+            RedirectUri::parse("http://localhost:8000/cb2?x=1").unwrap(),
+        ],
+        secret_hash: Some("$argon2id$fake".into()),
+    }
+}
+
+async fn user(store: &dyn Store, name: &str) -> Uuid {
+    store
+        .upsert_user(&NewUser {
+            id: Uuid::new_v4(),
+            username: name.into(),
+            display_name: name.to_uppercase(),
+            password_hash: "h".into(),
+            created_at: NOW,
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+fn code(hash: u8, client: Uuid, user: Uuid, family: Uuid) -> CodeRecord {
+    CodeRecord {
+        hash: TokenHash([hash; 32]),
+        client_id: client,
+        user_id: user,
+        redirect_uri: RedirectUri::parse("http://localhost:8000/cb").unwrap(),
+        scopes: scopes("base"),
+        scope_requested: true,
+        challenge: Some((
+            CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap(),
+            CodeChallengeMethod::S256,
+        )),
+        family_id: family,
+        auth_time: NOW - 5,
+        issued_at: NOW,
+        expires_at: NOW + 60,
+    }
+}
+
+fn tokens(
+    hash: u8,
+    client: Uuid,
+    user: Uuid,
+    family: Uuid,
+) -> (AccessTokenRecord, RefreshTokenRecord) {
+    (
+        AccessTokenRecord {
+            hash: TokenHash([hash; 32]),
+            family_id: family,
+            client_id: client,
+            user_id: user,
+            scopes: scopes("base"),
+            issued_at: NOW,
+            expires_at: NOW + 7200,
+            revoked: false,
+        },
+        RefreshTokenRecord {
+            hash: TokenHash([hash.wrapping_add(100); 32]),
+            family_id: family,
+            client_id: client,
+            user_id: user,
+            scopes: scopes("base"),
+            auth_time: NOW - 5,
+            issued_at: NOW,
+            expires_at: NOW + 86400,
+            revoked: false,
+        },
+    )
+}
+
+async fn clients_by_id_and_key(store: &dyn Store) {
+    store.upsert_client(&client(1)).await.unwrap();
+    let by_id = store.find_client(ClientRef::Id(Uuid::from_u128(1))).await.unwrap().unwrap();
+    assert_eq!(by_id.key, "c1@clients");
+    assert_eq!(by_id.redirect_uris, client(1).redirect_uris);
+    let by_key = store.find_client(ClientRef::Key("c1@clients")).await.unwrap().unwrap();
+    assert_eq!(by_key.id, Uuid::from_u128(1));
+    assert!(store.find_client(ClientRef::Key("c1")).await.unwrap().is_none());
+    let mut renamed = client(1);
+    renamed.display_name = "Renamed".into();
+    store.upsert_client(&renamed).await.unwrap();
+    let found = store.find_client(ClientRef::Id(renamed.id)).await.unwrap().unwrap();
+    assert_eq!(found.display_name, "Renamed");
+}
+
+async fn users_upsert_by_username(store: &dyn Store) {
+    let id = user(store, "alice").await;
+    let again = store
+        .upsert_user(&NewUser {
+            id: Uuid::new_v4(),
+            username: "alice".into(),
+            display_name: "Alice 2".into(),
+            password_hash: "h2".into(),
+            created_at: NOW + 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.id, id, "the id of an existing user never changes");
+    assert_eq!(again.display_name, "Alice 2");
+    assert_eq!(again.created_at, NOW);
+    let found = store.find_user(id).await.unwrap().unwrap();
+    assert_eq!(found.password_hash, "h2");
+    assert!(store.find_user_by_username("bob").await.unwrap().is_none());
+}
+
+async fn sessions(store: &dyn Store) {
+    let user = user(store, "s").await;
+    let record = SessionRecord {
+        hash: TokenHash([9; 32]),
+        user_id: user,
+        created_at: NOW,
+        expires_at: NOW + 10,
+    };
+    store.insert_session(&record).await.unwrap();
+    let found = store.find_session(&record.hash).await.unwrap().unwrap();
+    assert_eq!((found.user_id, found.expires_at), (user, NOW + 10));
+    store.delete_session(&record.hash).await.unwrap();
+    assert!(store.find_session(&record.hash).await.unwrap().is_none());
+}
+
+async fn codes_are_single_use(store: &dyn Store) {
+    store.upsert_client(&client(1)).await.unwrap();
+    let user = user(store, "c").await;
+    let family = Uuid::from_u128(77);
+    let c1 = Uuid::from_u128(1);
+    store.insert_code(&code(1, c1, user, family)).await.unwrap();
+    // Another client cannot redeem, nor burn, the code.
+    let other = store.redeem_code(&TokenHash([1; 32]), Uuid::from_u128(2), NOW).await.unwrap();
+    assert!(matches!(other, Redemption::Unknown));
+    match store.redeem_code(&TokenHash([1; 32]), c1, NOW).await.unwrap() {
+        Redemption::Fresh(record) => {
+            assert_eq!(record.family_id, family);
+            assert_eq!(record.challenge, code(1, c1, user, family).challenge);
+            assert!(record.scope_requested);
+        }
+        other => panic!("{other:?}"),
+    }
+    match store.redeem_code(&TokenHash([1; 32]), c1, NOW).await.unwrap() {
+        Redemption::Spent(record) => assert_eq!(record.family_id, family),
+        other => panic!("{other:?}"),
+    }
+    let unknown = store.redeem_code(&TokenHash([2; 32]), c1, NOW).await.unwrap();
+    assert!(matches!(unknown, Redemption::Unknown));
+}
+
+async fn refresh_tokens_rotate_once_and_families_revoke(store: &dyn Store) {
+    let user = user(store, "r").await;
+    let (c1, family) = (Uuid::from_u128(1), Uuid::from_u128(5));
+    let (access, refresh) = tokens(1, c1, user, family);
+    store.insert_tokens(&access, Some(&refresh)).await.unwrap();
+    let (access2, refresh2) = tokens(2, c1, user, Uuid::from_u128(6));
+    store.insert_tokens(&access2, Some(&refresh2)).await.unwrap();
+    let found = store.find_access_token(&access.hash).await.unwrap().unwrap();
+    assert!(!found.revoked);
+    assert_eq!(found.expires_at, NOW + 7200);
+
+    let rotated = store.rotate_refresh_token(&refresh.hash, c1, NOW).await.unwrap();
+    assert!(matches!(rotated, Redemption::Fresh(ref r) if r.auth_time == NOW - 5));
+    let again = store.rotate_refresh_token(&refresh.hash, c1, NOW).await.unwrap();
+    assert!(matches!(again, Redemption::Spent(_)));
+    let other_client = store.rotate_refresh_token(&refresh2.hash, Uuid::from_u128(9), NOW).await.unwrap();
+    assert!(matches!(other_client, Redemption::Unknown));
+
+    store.revoke_family(family, NOW).await.unwrap();
+    assert!(store.find_access_token(&access.hash).await.unwrap().unwrap().revoked);
+    assert!(!store.find_access_token(&access2.hash).await.unwrap().unwrap().revoked);
+    match store.rotate_refresh_token(&refresh2.hash, c1, NOW).await.unwrap() {
+        Redemption::Fresh(r) => assert!(!r.revoked),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn consents_merge_list_and_revoke_tokens(store: &dyn Store) {
+    store.upsert_client(&client(1)).await.unwrap();
+    store.upsert_client(&client(2)).await.unwrap();
+    let user = user(store, "k").await;
+    let (c1, c2) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    let consent = |client, s: &str| ConsentRecord {
+        user_id: user,
+        client_id: client,
+        scopes: scopes(s),
+        granted_at: NOW,
+    };
+    store.record_consent(&consent(c1, "base")).await.unwrap();
+    store.record_consent(&consent(c1, "profile")).await.unwrap();
+    store.record_consent(&consent(c2, "base")).await.unwrap();
+    let found = store.find_consent(user, c1).await.unwrap().unwrap();
+    assert_eq!(found.scopes, scopes("base profile"));
+    assert_eq!(store.list_consents(user).await.unwrap().len(), 2);
+
+    let (access, refresh) = tokens(3, c1, user, Uuid::from_u128(8));
+    store.insert_tokens(&access, Some(&refresh)).await.unwrap();
+    store.revoke_consent(user, c1, NOW).await.unwrap();
+    assert!(store.find_consent(user, c1).await.unwrap().is_none());
+    assert!(store.find_consent(user, c2).await.unwrap().is_some());
+    assert!(store.find_access_token(&access.hash).await.unwrap().unwrap().revoked);
+    match store.rotate_refresh_token(&refresh.hash, c1, NOW).await.unwrap() {
+        Redemption::Fresh(r) => assert!(r.revoked),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn server_secrets_are_created_once(store: &dyn Store) {
+    let first = store.ensure_server_secret("csrf", b"one").await.unwrap();
+    let second = store.ensure_server_secret("csrf", b"two").await.unwrap();
+    assert_eq!(first, b"one");
+    assert_eq!(second, b"one");
+}
+
+/// Runs every check against a fresh store from `make`.
+async fn run_suite<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Arc<dyn Store>>,
+{
+    clients_by_id_and_key(make().await.as_ref()).await;
+    users_upsert_by_username(make().await.as_ref()).await;
+    sessions(make().await.as_ref()).await;
+    codes_are_single_use(make().await.as_ref()).await;
+    refresh_tokens_rotate_once_and_families_revoke(make().await.as_ref()).await;
+    consents_merge_list_and_revoke_tokens(make().await.as_ref()).await;
+    server_secrets_are_created_once(make().await.as_ref()).await;
+}
+
+#[tokio::test]
+async fn memory_store_passes_the_contract() {
+    run_suite(|| async { Arc::new(MemoryStore::default()) as Arc<dyn Store> }).await;
+}
+
+#[tokio::test]
+async fn sqlite_store_passes_the_contract() {
+    run_suite(|| async {
+        Arc::new(SqliteStore::open("sqlite::memory:").await.unwrap()) as Arc<dyn Store>
+    })
+    .await;
+}
+
+/// Of many concurrent redemptions of one code on a WAL database file, exactly one wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_redeems_a_code_once_under_concurrency() {
+    let dir = std::env::temp_dir().join(format!("doorward-contract-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite:{}", dir.join("db.sqlite").display());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+    store.upsert_client(&client(1)).await.unwrap();
+    let user = user(store.as_ref(), "race").await;
+    let c1 = Uuid::from_u128(1);
+    for round in 0..5u8 {
+        store.insert_code(&code(round, c1, user, Uuid::from_u128(round.into()))).await.unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.redeem_code(&TokenHash([round; 32]), c1, NOW).await.unwrap()
+            }));
+        }
+        let mut fresh = 0;
+        for task in tasks {
+            if matches!(task.await.unwrap(), Redemption::Fresh(_)) {
+                fresh += 1;
+            }
+        }
+        assert_eq!(fresh, 1, "round {round}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
