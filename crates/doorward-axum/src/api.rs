@@ -134,7 +134,10 @@ fn short_user_json(user: &User) -> Value {
 fn full_user_json(user: &User) -> Value {
     let created_at = time::OffsetDateTime::from_unix_timestamp(user.created_at)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
     json!({
         "type": "User",
         "id": user.id,

@@ -106,6 +106,8 @@ fn found(location: &str) -> Response {
             response.headers_mut().insert(header::LOCATION, value);
             response
         }
-        Err(_) => pages::internal(&std::io::Error::other("redirect location is not a header value")),
+        Err(_) => pages::internal(&std::io::Error::other(
+            "redirect location is not a header value",
+        )),
     }
 }

@@ -22,7 +22,8 @@ pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// top-level navigation from a client to `/oauth/authorize`), `Secure` over https.
 pub fn set(name: &str, value: &str, max_age: i64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
-    let cookie = format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    let cookie =
+        format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
     // Invariant: names are constants and values are base64url, both valid header bytes.
     HeaderValue::from_str(&cookie).expect("cookie values are base64url")
 }

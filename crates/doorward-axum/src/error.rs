@@ -51,9 +51,9 @@ pub fn body_error(error: BodyError) -> Response {
             StatusCode::PAYLOAD_TOO_LARGE,
             &OAuthError::invalid_request("the request body is larger than 64 KiB"),
         ),
-        BodyError::Unreadable => {
-            token_error(&OAuthError::invalid_request("the request body could not be read"))
-        }
+        BodyError::Unreadable => token_error(&OAuthError::invalid_request(
+            "the request body could not be read",
+        )),
         BodyError::UnsupportedType => token_error(&OAuthError::invalid_request(
             "Content-Type must be application/x-www-form-urlencoded or application/json",
         )),

@@ -14,6 +14,9 @@ mod pages;
 mod session;
 mod token;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,9 +44,12 @@ const CSP: &str =
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let app = Router::new()
         .route("/", get(session::home))
-        .route("/oauth/authorize", get(authorize::show).post(authorize::decide))
+        .route(
+            "/oauth/authorize",
+            get(authorize::show).post(authorize::decide),
+        )
         .route("/oauth/token", post(token::token))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", get(session::logout_page).post(session::logout))
@@ -69,32 +75,29 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(request_log())
+        ));
+    with_request_log(app)
 }
 
-/// One log line per request: method, route path, status and latency. The query string is
-/// never logged: it carries codes and state.
-fn request_log() -> TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-    impl Fn(&Request) -> Span + Clone,
-    (),
-    impl Fn(&Response<axum::body::Body>, Duration, &Span) + Clone,
-> {
-    TraceLayer::new_for_http()
-        .make_span_with(|request: &Request| {
-            let path = request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
-            tracing::info_span!("request", method = %request.method(), path = %path)
-        })
-        .on_request(())
-        .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
-            tracing::info!(
-                status = response.status().as_u16(),
-                latency_us = latency.as_micros() as u64,
-                "served"
-            );
-        })
+/// One log line per request: method, path, status and latency. The query string is never
+/// logged: it carries codes and state.
+fn with_request_log(router: Router) -> Router {
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request| {
+                let path = request.extensions().get::<MatchedPath>().map_or_else(
+                    || request.uri().path().to_owned(),
+                    |p| p.as_str().to_owned(),
+                );
+                tracing::info_span!("request", method = %request.method(), path = %path)
+            })
+            .on_request(())
+            .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    latency_us = latency.as_micros() as u64,
+                    "served"
+                );
+            }),
+    )
 }

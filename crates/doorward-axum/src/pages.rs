@@ -10,10 +10,9 @@ use maud::{html, Markup, DOCTYPE};
 /// A page response: never cached (pages carry CSRF tokens and personal data).
 pub fn respond(status: StatusCode, markup: Markup) -> Response {
     let mut response = (status, axum::response::Html(markup.into_string())).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -67,7 +66,13 @@ fn describe_scope(scope: &str) -> &str {
     }
 }
 
-pub fn consent(user: &User, client: &Client, scopes: &ScopeSet, csrf: &str, request: &str) -> Markup {
+pub fn consent(
+    user: &User,
+    client: &Client,
+    scopes: &ScopeSet,
+    csrf: &str,
+    request: &str,
+) -> Markup {
     layout(
         "Allow access",
         html! {
@@ -153,8 +158,14 @@ pub fn message(title: &str, text: &str) -> Markup {
 pub async fn stylesheet() -> Response {
     let mut response = include_str!("doorward.css").into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     response
 }
 
@@ -170,7 +181,10 @@ pub fn internal(error: &dyn std::error::Error) -> Response {
     crate::error::log_internal(error);
     respond(
         StatusCode::INTERNAL_SERVER_ERROR,
-        message("Something went wrong", "The server met an unexpected error. Try again later."),
+        message(
+            "Something went wrong",
+            "The server met an unexpected error. Try again later.",
+        ),
     )
 }
 

@@ -46,7 +46,10 @@ pub fn csrf_ok(app: &AppState, headers: &HeaderMap, form: &HashMap<String, Strin
 }
 
 /// Reads a page's form body; a bad body is answered with a 400 page.
-pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<HashMap<String, String>, Response> {
+pub async fn read_form(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<HashMap<String, String>, Response> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -212,7 +215,10 @@ pub async fn revoke(State(app): State<AppState>, headers: HeaderMap, body: Body)
         Ok(None) => return to_login("/account"),
         Err(e) => return pages::internal(&e),
     };
-    let Some(client) = form.get("client_id").and_then(|id| Uuid::try_parse(id).ok()) else {
+    let Some(client) = form
+        .get("client_id")
+        .and_then(|id| Uuid::try_parse(id).ok())
+    else {
         return bad_form();
     };
     match app.engine.revoke_client(user.user.id, client).await {

@@ -40,7 +40,8 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, OA
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || OAuthError::invalid_client("the Authorization header is not valid HTTP Basic");
+    let malformed =
+        || OAuthError::invalid_client("the Authorization header is not valid HTTP Basic");
     let value = value.to_str().map_err(|_| malformed())?;
     let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("basic") {

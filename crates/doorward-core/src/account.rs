@@ -14,7 +14,11 @@ impl Engine {
     ) -> Result<Vec<(ConsentRecord, Client)>, StoreError> {
         let mut out = Vec::new();
         for consent in self.store.list_consents(user).await? {
-            if let Some(client) = self.store.find_client(ClientRef::Id(consent.client_id)).await? {
+            if let Some(client) = self
+                .store
+                .find_client(ClientRef::Id(consent.client_id))
+                .await?
+            {
                 out.push((consent, client));
             }
         }

@@ -124,8 +124,8 @@ impl Engine {
             .find_client(client_id)
             .await?
             .ok_or(AuthorizeError::Show(ShowReason::UnknownClient))?;
-        let redirect_uri = resolve_redirect_uri(&client, single("redirect_uri"))
-            .map_err(AuthorizeError::Show)?;
+        let redirect_uri =
+            resolve_redirect_uri(&client, single("redirect_uri")).map_err(AuthorizeError::Show)?;
 
         // Stage 2: everything else; errors go back to the client.
         let state = single("state").map(State::new);

@@ -73,7 +73,11 @@ impl UserStore for MemoryStore {
 
     async fn upsert_user(&self, new: &NewUser) -> StoreResult<User> {
         let mut inner = self.lock();
-        if let Some(user) = inner.users.values_mut().find(|u| u.username == new.username) {
+        if let Some(user) = inner
+            .users
+            .values_mut()
+            .find(|u| u.username == new.username)
+        {
             user.display_name = new.display_name.clone();
             user.password_hash = new.password_hash.clone();
             return Ok(user.clone());

@@ -29,7 +29,10 @@ impl Engine {
             .filter(|r| !r.revoked && r.expires_at > self.now())
             .ok_or_else(invalid)?;
         let user = self.store.find_user(record.user_id).await?;
-        let client = self.store.find_client(ClientRef::Id(record.client_id)).await?;
+        let client = self
+            .store
+            .find_client(ClientRef::Id(record.client_id))
+            .await?;
         match (user, client) {
             (Some(user), Some(client)) => Ok(TokenInfo {
                 user,

@@ -44,9 +44,10 @@ impl Engine {
         password: &Secret,
     ) -> Result<(String, SignedIn), SignInError> {
         let user = self.store.find_user_by_username(username).await?;
-        let phc = user
-            .as_ref()
-            .map_or_else(|| passwords::dummy_hash().to_owned(), |u| u.password_hash.clone());
+        let phc = user.as_ref().map_or_else(
+            || passwords::dummy_hash().to_owned(),
+            |u| u.password_hash.clone(),
+        );
         let ok = passwords::verify_off_thread(&self.hash_limit, phc, password.clone()).await;
         let user = match user {
             Some(user) if ok => user,

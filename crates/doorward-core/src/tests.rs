@@ -92,7 +92,11 @@ impl Harness {
             ("state", "s"),
         ];
         query.extend_from_slice(extra);
-        let request = self.engine.check_authorization(&pairs(&query)).await.unwrap();
+        let request = self
+            .engine
+            .check_authorization(&pairs(&query))
+            .await
+            .unwrap();
         let location = self.engine.approve(&self.user, &request).await.unwrap();
         query_param(&location, "code").unwrap()
     }
@@ -257,7 +261,10 @@ async fn refresh_tokens_expire() {
 #[tokio::test]
 async fn pkce_s256_is_verified() {
     let h = harness().await;
-    let pkce = [("code_challenge", CHALLENGE), ("code_challenge_method", "S256")];
+    let pkce = [
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
     let code = h.code(&pkce).await;
     let missing = h.redeem(&code).await;
     assert_eq!(code_of(missing), ErrorCode::InvalidGrant);
@@ -265,13 +272,21 @@ async fn pkce_s256_is_verified() {
     let code = h.code(&pkce).await;
     let wrong_verifier = "x".repeat(43);
     let wrong = h
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", &wrong_verifier)])
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &wrong_verifier),
+        ])
         .await;
     assert_eq!(code_of(wrong), ErrorCode::InvalidGrant);
 
     let code = h.code(&pkce).await;
     let right = h
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", VERIFIER)])
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+        ])
         .await;
     assert!(right.is_ok());
 }
@@ -281,7 +296,11 @@ async fn a_verifier_without_a_challenge_is_a_downgrade() {
     let h = harness().await;
     let code = h.code(&[]).await;
     let result = h
-        .token(&[("grant_type", "authorization_code"), ("code", &code), ("code_verifier", VERIFIER)])
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+        ])
         .await;
     assert_eq!(code_of(result), ErrorCode::InvalidGrant);
 }
@@ -317,14 +336,24 @@ async fn authorization_errors_are_shown_or_redirected() {
             }
         }
     };
-    assert_eq!(show(&[("response_type", "code")]).await, ShowReason::MissingClientId);
-    assert_eq!(show(&[("client_id", "nope@clients")]).await, ShowReason::UnknownClient);
+    assert_eq!(
+        show(&[("response_type", "code")]).await,
+        ShowReason::MissingClientId
+    );
+    assert_eq!(
+        show(&[("client_id", "nope@clients")]).await,
+        ShowReason::UnknownClient
+    );
     assert_eq!(
         show(&[("client_id", KEY), ("redirect_uri", "http://evil/cb")]).await,
         ShowReason::MismatchingRedirectUri
     );
     assert_eq!(
-        show(&[("client_id", KEY), ("redirect_uri", "http://localhost:8000/oauth/callback/")]).await,
+        show(&[
+            ("client_id", KEY),
+            ("redirect_uri", "http://localhost:8000/oauth/callback/")
+        ])
+        .await,
         ShowReason::MismatchingRedirectUri
     );
     assert_eq!(
@@ -337,7 +366,11 @@ async fn authorization_errors_are_shown_or_redirected() {
         let engine = &h.engine;
         async move {
             match engine.check_authorization(&query).await {
-                Err(AuthorizeError::Redirect { error, state, redirect_uri }) => {
+                Err(AuthorizeError::Redirect {
+                    error,
+                    state,
+                    redirect_uri,
+                }) => {
                     assert_eq!(redirect_uri.as_str(), CALLBACK);
                     (error.code, state.map(|s| s.as_str().to_owned()))
                 }
@@ -354,11 +387,22 @@ async fn authorization_errors_are_shown_or_redirected() {
         (ErrorCode::UnsupportedResponseType, None)
     );
     assert_eq!(
-        redirect(&[("client_id", KEY), ("response_type", "code"), ("scope", "openid")]).await,
+        redirect(&[
+            ("client_id", KEY),
+            ("response_type", "code"),
+            ("scope", "openid")
+        ])
+        .await,
         (ErrorCode::InvalidScope, None)
     );
     assert_eq!(
-        redirect(&[("client_id", KEY), ("response_type", "code"), ("state", "a"), ("state", "b")]).await,
+        redirect(&[
+            ("client_id", KEY),
+            ("response_type", "code"),
+            ("state", "a"),
+            ("state", "b")
+        ])
+        .await,
         (ErrorCode::InvalidRequest, Some("a".into()))
     );
 }
@@ -368,10 +412,19 @@ async fn consent_is_remembered_and_revocable() {
     let h = harness().await;
     let query = pairs(&[("response_type", "code"), ("client_id", KEY)]);
     let request = h.engine.check_authorization(&query).await.unwrap();
-    assert!(matches!(h.engine.decide(&h.user, &request).await.unwrap(), Decision::AskConsent));
+    assert!(matches!(
+        h.engine.decide(&h.user, &request).await.unwrap(),
+        Decision::AskConsent
+    ));
     let location = h.engine.approve(&h.user, &request).await.unwrap();
-    let tokens = h.redeem(&query_param(&location, "code").unwrap()).await.unwrap();
-    assert!(matches!(h.engine.decide(&h.user, &request).await.unwrap(), Decision::Redirect(_)));
+    let tokens = h
+        .redeem(&query_param(&location, "code").unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.engine.decide(&h.user, &request).await.unwrap(),
+        Decision::Redirect(_)
+    ));
 
     let apps = h.engine.approved_clients(h.user.user.id).await.unwrap();
     assert_eq!(apps.len(), 1);
@@ -379,7 +432,10 @@ async fn consent_is_remembered_and_revocable() {
         .revoke_client(h.user.user.id, request.client.id)
         .await
         .unwrap();
-    assert!(matches!(h.engine.decide(&h.user, &request).await.unwrap(), Decision::AskConsent));
+    assert!(matches!(
+        h.engine.decide(&h.user, &request).await.unwrap(),
+        Decision::AskConsent
+    ));
     assert!(!h.token_works(&tokens.access_token).await);
 }
 
@@ -399,39 +455,66 @@ async fn client_authentication_methods() {
     let grant = ("grant_type", "password");
     let outcome = |r: Result<TokenResponse, Error>| code_of(r);
     // Authenticated, then the grant type is refused: authentication passed.
-    let ok_basic = h.engine.token(&request(&[grant], Some((KEY, SECRET)))).await;
+    let ok_basic = h
+        .engine
+        .token(&request(&[grant], Some((KEY, SECRET))))
+        .await;
     assert_eq!(outcome(ok_basic), ErrorCode::UnsupportedGrantType);
     let encoded = h
         .engine
-        .token(&request(&[grant], Some(("python_client%40clients", "dev_secret"))))
+        .token(&request(
+            &[grant],
+            Some(("python_client%40clients", "dev_secret")),
+        ))
         .await;
     assert_eq!(outcome(encoded), ErrorCode::UnsupportedGrantType);
     let post = h
         .engine
-        .token(&request(&[grant, ("client_id", KEY), ("client_secret", SECRET)], None))
+        .token(&request(
+            &[grant, ("client_id", KEY), ("client_secret", SECRET)],
+            None,
+        ))
         .await;
     assert_eq!(outcome(post), ErrorCode::UnsupportedGrantType);
     let by_id = Engine::client_id_for_key(KEY).to_string();
-    let uuid = h.engine.token(&request(&[grant], Some((&by_id, SECRET)))).await;
+    let uuid = h
+        .engine
+        .token(&request(&[grant], Some((&by_id, SECRET))))
+        .await;
     assert_eq!(outcome(uuid), ErrorCode::UnsupportedGrantType);
 
-    let wrong = h.engine.token(&request(&[grant], Some((KEY, "nope")))).await;
+    let wrong = h
+        .engine
+        .token(&request(&[grant], Some((KEY, "nope"))))
+        .await;
     assert_eq!(outcome(wrong), ErrorCode::InvalidClient);
     // Wrong again once the right secret is cached: still refused.
-    let wrong = h.engine.token(&request(&[grant], Some((KEY, "nope")))).await;
+    let wrong = h
+        .engine
+        .token(&request(&[grant], Some((KEY, "nope"))))
+        .await;
     assert_eq!(outcome(wrong), ErrorCode::InvalidClient);
-    let unknown = h.engine.token(&request(&[grant], Some(("nope@clients", SECRET)))).await;
+    let unknown = h
+        .engine
+        .token(&request(&[grant], Some(("nope@clients", SECRET))))
+        .await;
     assert_eq!(outcome(unknown), ErrorCode::InvalidClient);
     let none = h.engine.token(&request(&[grant], None)).await;
     assert_eq!(outcome(none), ErrorCode::InvalidClient);
     let both = h
         .engine
-        .token(&request(&[grant, ("client_secret", SECRET)], Some((KEY, SECRET))))
+        .token(&request(
+            &[grant, ("client_secret", SECRET)],
+            Some((KEY, SECRET)),
+        ))
         .await;
     assert_eq!(outcome(both), ErrorCode::InvalidRequest);
     let mismatch = h
         .engine
-        .token(&request(&[grant, ("client_id", "other@clients")], Some((KEY, SECRET))))
+        .token(&request(
+            &[grant, ("client_id", "other@clients")],
+            Some((KEY, SECRET)),
+        ))
         .await;
     assert_eq!(outcome(mismatch), ErrorCode::InvalidRequest);
     let missing_grant = h.engine.token(&request(&[], Some((KEY, SECRET)))).await;
@@ -443,8 +526,14 @@ async fn sign_in_does_not_say_which_part_was_wrong() {
     let h = harness().await;
     let wrong_password = h.engine.sign_in("alice", &Secret::new("nope")).await;
     let wrong_user = h.engine.sign_in("mallory", &Secret::new("pw")).await;
-    assert!(matches!(wrong_password, Err(crate::session::SignInError::InvalidCredentials)));
-    assert!(matches!(wrong_user, Err(crate::session::SignInError::InvalidCredentials)));
+    assert!(matches!(
+        wrong_password,
+        Err(crate::session::SignInError::InvalidCredentials)
+    ));
+    assert!(matches!(
+        wrong_user,
+        Err(crate::session::SignInError::InvalidCredentials)
+    ));
 }
 
 #[tokio::test]

@@ -82,7 +82,10 @@ impl Engine {
                     OAuthError::invalid_request("client_secret was sent without client_id")
                 })?;
                 let client = self.find_client(id).await?.ok_or_else(failed)?;
-                if self.verify_client_secret(&client, &Secret::new(secret.as_str())).await {
+                if self
+                    .verify_client_secret(&client, &Secret::new(secret.as_str()))
+                    .await
+                {
                     Ok(client)
                 } else {
                     Err(failed().into())
@@ -113,7 +116,10 @@ impl Engine {
             return Ok(Some(client));
         }
         if let Some(decoded) = decoded_secret {
-            if self.verify_client_secret(&client, &Secret::new(decoded)).await {
+            if self
+                .verify_client_secret(&client, &Secret::new(decoded))
+                .await
+            {
                 return Ok(Some(client));
             }
         }
@@ -187,7 +193,8 @@ impl Engine {
         client: &Client,
         params: &HashMap<String, String>,
     ) -> Result<TokenResponse, Error> {
-        let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+        let invalid =
+            || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
         let token = params
             .get("refresh_token")
             .filter(|t| !t.is_empty())
@@ -291,7 +298,10 @@ fn names_client(client: &Client, client_id: &str) -> bool {
 /// PKCE at the token endpoint (RFC 7636 §4.6). A verifier sent for a code issued without a
 /// challenge is refused too: accepting it would allow a PKCE downgrade (RFC 9700 §4.8.2).
 fn check_pkce(
-    challenge: &Option<(doorward_proto::CodeChallenge, doorward_proto::CodeChallengeMethod)>,
+    challenge: &Option<(
+        doorward_proto::CodeChallenge,
+        doorward_proto::CodeChallengeMethod,
+    )>,
     verifier: Option<&str>,
 ) -> Result<(), OAuthError> {
     match (challenge, verifier) {

@@ -93,6 +93,9 @@ impl OAuthError {
     }
 
     pub fn server_error() -> Self {
-        Self::new(ErrorCode::ServerError, "the server met an unexpected condition")
+        Self::new(
+            ErrorCode::ServerError,
+            "the server met an unexpected condition",
+        )
     }
 }

@@ -76,7 +76,9 @@ impl CodeChallenge {
                 let computed = URL_SAFE_NO_PAD.encode(digest);
                 constant_time_eq(computed.as_bytes(), self.0.as_bytes())
             }
-            CodeChallengeMethod::Plain => constant_time_eq(verifier.0.as_bytes(), self.0.as_bytes()),
+            CodeChallengeMethod::Plain => {
+                constant_time_eq(verifier.0.as_bytes(), self.0.as_bytes())
+            }
         }
     }
 }
@@ -105,7 +107,8 @@ mod tests {
     #[test]
     fn s256_matches_the_rfc_example() {
         let verifier = CodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk").unwrap();
-        let challenge = CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
+        let challenge =
+            CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
         assert!(challenge.verify(CodeChallengeMethod::S256, &verifier));
         let other = CodeVerifier::parse("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx").unwrap();
         assert!(!challenge.verify(CodeChallengeMethod::S256, &other));
@@ -115,14 +118,29 @@ mod tests {
     fn plain_compares_the_strings() {
         let value = "a".repeat(43);
         let challenge = CodeChallenge::parse(&value).unwrap();
-        assert!(challenge.verify(CodeChallengeMethod::Plain, &CodeVerifier::parse(&value).unwrap()));
+        assert!(challenge.verify(
+            CodeChallengeMethod::Plain,
+            &CodeVerifier::parse(&value).unwrap()
+        ));
     }
 
     #[test]
     fn refuses_malformed_values() {
-        assert_eq!(CodeVerifier::parse("short").err(), Some(PkceError::Malformed));
-        assert_eq!(CodeChallenge::parse(&"a".repeat(129)).err(), Some(PkceError::Malformed));
-        assert_eq!(CodeChallenge::parse(&"+".repeat(43)).err(), Some(PkceError::Malformed));
-        assert_eq!(CodeChallengeMethod::parse("S512"), Err(PkceError::UnknownMethod));
+        assert_eq!(
+            CodeVerifier::parse("short").err(),
+            Some(PkceError::Malformed)
+        );
+        assert_eq!(
+            CodeChallenge::parse(&"a".repeat(129)).err(),
+            Some(PkceError::Malformed)
+        );
+        assert_eq!(
+            CodeChallenge::parse(&"+".repeat(43)).err(),
+            Some(PkceError::Malformed)
+        );
+        assert_eq!(
+            CodeChallengeMethod::parse("S512"),
+            Err(PkceError::UnknownMethod)
+        );
     }
 }

@@ -133,9 +133,15 @@ mod tests {
             "http://a/cb?code=c&state=a+b%26c%3Dd%2F%C3%A9"
         );
         let with_query = RedirectUri::parse("http://a/cb?x=1").unwrap();
-        assert_eq!(with_query.with_params([("code", "c")]), "http://a/cb?x=1&code=c");
+        assert_eq!(
+            with_query.with_params([("code", "c")]),
+            "http://a/cb?x=1&code=c"
+        );
         let empty_query = RedirectUri::parse("http://a/cb?").unwrap();
-        assert_eq!(empty_query.with_params([("code", "c")]), "http://a/cb?code=c");
+        assert_eq!(
+            empty_query.with_params([("code", "c")]),
+            "http://a/cb?code=c"
+        );
     }
 }
 
@@ -171,7 +177,10 @@ mod form_decode_tests {
 
     #[test]
     fn decodes_form_encoding() {
-        assert_eq!(form_decode("python_client%40clients").as_deref(), Some("python_client@clients"));
+        assert_eq!(
+            form_decode("python_client%40clients").as_deref(),
+            Some("python_client@clients")
+        );
         assert_eq!(form_decode("a+b").as_deref(), Some("a b"));
         assert_eq!(form_decode("%zz"), None);
         assert_eq!(form_decode("%4"), None);

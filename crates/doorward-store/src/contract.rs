@@ -102,16 +102,32 @@ fn tokens(
 
 async fn clients_by_id_and_key(store: &dyn Store) {
     store.upsert_client(&client(1)).await.unwrap();
-    let by_id = store.find_client(ClientRef::Id(Uuid::from_u128(1))).await.unwrap().unwrap();
+    let by_id = store
+        .find_client(ClientRef::Id(Uuid::from_u128(1)))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_id.key, "c1@clients");
     assert_eq!(by_id.redirect_uris, client(1).redirect_uris);
-    let by_key = store.find_client(ClientRef::Key("c1@clients")).await.unwrap().unwrap();
+    let by_key = store
+        .find_client(ClientRef::Key("c1@clients"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_key.id, Uuid::from_u128(1));
-    assert!(store.find_client(ClientRef::Key("c1")).await.unwrap().is_none());
+    assert!(store
+        .find_client(ClientRef::Key("c1"))
+        .await
+        .unwrap()
+        .is_none());
     let mut renamed = client(1);
     renamed.display_name = "Renamed".into();
     store.upsert_client(&renamed).await.unwrap();
-    let found = store.find_client(ClientRef::Id(renamed.id)).await.unwrap().unwrap();
+    let found = store
+        .find_client(ClientRef::Id(renamed.id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(found.display_name, "Renamed");
 }
 
@@ -157,9 +173,16 @@ async fn codes_are_single_use(store: &dyn Store) {
     let c1 = Uuid::from_u128(1);
     store.insert_code(&code(1, c1, user, family)).await.unwrap();
     // Another client cannot redeem, nor burn, the code.
-    let other = store.redeem_code(&TokenHash([1; 32]), Uuid::from_u128(2), NOW).await.unwrap();
+    let other = store
+        .redeem_code(&TokenHash([1; 32]), Uuid::from_u128(2), NOW)
+        .await
+        .unwrap();
     assert!(matches!(other, Redemption::Unknown));
-    match store.redeem_code(&TokenHash([1; 32]), c1, NOW).await.unwrap() {
+    match store
+        .redeem_code(&TokenHash([1; 32]), c1, NOW)
+        .await
+        .unwrap()
+    {
         Redemption::Fresh(record) => {
             assert_eq!(record.family_id, family);
             assert_eq!(record.challenge, code(1, c1, user, family).challenge);
@@ -167,11 +190,18 @@ async fn codes_are_single_use(store: &dyn Store) {
         }
         other => panic!("{other:?}"),
     }
-    match store.redeem_code(&TokenHash([1; 32]), c1, NOW).await.unwrap() {
+    match store
+        .redeem_code(&TokenHash([1; 32]), c1, NOW)
+        .await
+        .unwrap()
+    {
         Redemption::Spent(record) => assert_eq!(record.family_id, family),
         other => panic!("{other:?}"),
     }
-    let unknown = store.redeem_code(&TokenHash([2; 32]), c1, NOW).await.unwrap();
+    let unknown = store
+        .redeem_code(&TokenHash([2; 32]), c1, NOW)
+        .await
+        .unwrap();
     assert!(matches!(unknown, Redemption::Unknown));
 }
 
@@ -181,22 +211,56 @@ async fn refresh_tokens_rotate_once_and_families_revoke(store: &dyn Store) {
     let (access, refresh) = tokens(1, c1, user, family);
     store.insert_tokens(&access, Some(&refresh)).await.unwrap();
     let (access2, refresh2) = tokens(2, c1, user, Uuid::from_u128(6));
-    store.insert_tokens(&access2, Some(&refresh2)).await.unwrap();
-    let found = store.find_access_token(&access.hash).await.unwrap().unwrap();
+    store
+        .insert_tokens(&access2, Some(&refresh2))
+        .await
+        .unwrap();
+    let found = store
+        .find_access_token(&access.hash)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!found.revoked);
     assert_eq!(found.expires_at, NOW + 7200);
 
-    let rotated = store.rotate_refresh_token(&refresh.hash, c1, NOW).await.unwrap();
+    let rotated = store
+        .rotate_refresh_token(&refresh.hash, c1, NOW)
+        .await
+        .unwrap();
     assert!(matches!(rotated, Redemption::Fresh(ref r) if r.auth_time == NOW - 5));
-    let again = store.rotate_refresh_token(&refresh.hash, c1, NOW).await.unwrap();
+    let again = store
+        .rotate_refresh_token(&refresh.hash, c1, NOW)
+        .await
+        .unwrap();
     assert!(matches!(again, Redemption::Spent(_)));
-    let other_client = store.rotate_refresh_token(&refresh2.hash, Uuid::from_u128(9), NOW).await.unwrap();
+    let other_client = store
+        .rotate_refresh_token(&refresh2.hash, Uuid::from_u128(9), NOW)
+        .await
+        .unwrap();
     assert!(matches!(other_client, Redemption::Unknown));
 
     store.revoke_family(family, NOW).await.unwrap();
-    assert!(store.find_access_token(&access.hash).await.unwrap().unwrap().revoked);
-    assert!(!store.find_access_token(&access2.hash).await.unwrap().unwrap().revoked);
-    match store.rotate_refresh_token(&refresh2.hash, c1, NOW).await.unwrap() {
+    assert!(
+        store
+            .find_access_token(&access.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(
+        !store
+            .find_access_token(&access2.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    match store
+        .rotate_refresh_token(&refresh2.hash, c1, NOW)
+        .await
+        .unwrap()
+    {
         Redemption::Fresh(r) => assert!(!r.revoked),
         other => panic!("{other:?}"),
     }
@@ -225,8 +289,19 @@ async fn consents_merge_list_and_revoke_tokens(store: &dyn Store) {
     store.revoke_consent(user, c1, NOW).await.unwrap();
     assert!(store.find_consent(user, c1).await.unwrap().is_none());
     assert!(store.find_consent(user, c2).await.unwrap().is_some());
-    assert!(store.find_access_token(&access.hash).await.unwrap().unwrap().revoked);
-    match store.rotate_refresh_token(&refresh.hash, c1, NOW).await.unwrap() {
+    assert!(
+        store
+            .find_access_token(&access.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    match store
+        .rotate_refresh_token(&refresh.hash, c1, NOW)
+        .await
+        .unwrap()
+    {
         Redemption::Fresh(r) => assert!(r.revoked),
         other => panic!("{other:?}"),
     }
@@ -278,12 +353,18 @@ async fn sqlite_redeems_a_code_once_under_concurrency() {
     let user = user(store.as_ref(), "race").await;
     let c1 = Uuid::from_u128(1);
     for round in 0..5u8 {
-        store.insert_code(&code(round, c1, user, Uuid::from_u128(round.into()))).await.unwrap();
+        store
+            .insert_code(&code(round, c1, user, Uuid::from_u128(round.into())))
+            .await
+            .unwrap();
         let mut tasks = Vec::new();
         for _ in 0..16 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                store.redeem_code(&TokenHash([round; 32]), c1, NOW).await.unwrap()
+                store
+                    .redeem_code(&TokenHash([round; 32]), c1, NOW)
+                    .await
+                    .unwrap()
             }));
         }
         let mut fresh = 0;

@@ -241,11 +241,13 @@ impl UserStore for SqliteStore {
     }
 
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE username = ?1"))
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLS} FROM users WHERE username = ?1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(other)?;
         row.as_ref().map(user_from).transpose()
     }
 
@@ -340,14 +342,13 @@ impl ConsentStore for SqliteStore {
 
     async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(other)?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT scopes FROM consents WHERE user_id = ?1 AND client_id = ?2",
-        )
-        .bind(consent.user_id.to_string())
-        .bind(consent.client_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(other)?;
+        let existing: Option<String> =
+            sqlx::query_scalar("SELECT scopes FROM consents WHERE user_id = ?1 AND client_id = ?2")
+                .bind(consent.user_id.to_string())
+                .bind(consent.client_id.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(other)?;
         let scopes = match existing {
             Some(text) => ScopeSet::parse(&text)
                 .map_err(|_| corrupt("scopes"))?
@@ -573,12 +574,14 @@ impl TokenStore for SqliteStore {
 #[async_trait]
 impl SecretStore for SqliteStore {
     async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
-        sqlx::query("INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
-            .bind(name)
-            .bind(candidate)
-            .execute(&self.pool)
-            .await
-            .map_err(other)?;
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .execute(&self.pool)
+        .await
+        .map_err(other)?;
         sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = ?1")
             .bind(name)
             .fetch_one(&self.pool)

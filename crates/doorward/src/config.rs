@@ -174,9 +174,9 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         .listen
         .or(raw.server.listen)
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    let listen = listen_text
-        .parse()
-        .with_context(|| format!("key `server.listen`: `{listen_text}` is not an address like 127.0.0.1:50320"))?;
+    let listen = listen_text.parse().with_context(|| {
+        format!("key `server.listen`: `{listen_text}` is not an address like 127.0.0.1:50320")
+    })?;
     let external_uri = external_uri(
         &overrides
             .external_uri
@@ -234,10 +234,24 @@ fn clients(
 ) -> anyhow::Result<Vec<ClientSpec>> {
     let mut out: Vec<ClientSpec> = Vec::new();
     let from_clients = clients.into_iter().map(|(name, c)| {
-        (format!("clients.{name}"), name, c.display_name, c.app_uri, c.callback_uri, c.secret)
+        (
+            format!("clients.{name}"),
+            name,
+            c.display_name,
+            c.app_uri,
+            c.callback_uri,
+            c.secret,
+        )
     });
     let from_apps = apps.into_iter().map(|(name, a)| {
-        (format!("seed.app.{name}"), name, a.display_name, a.uri, a.oauth_callback, a.secret)
+        (
+            format!("seed.app.{name}"),
+            name,
+            a.display_name,
+            a.uri,
+            a.oauth_callback,
+            a.secret,
+        )
     });
     for (key_path, name, display_name, app_uri, callback, secret) in from_clients.chain(from_apps) {
         if name.is_empty() || name.contains(['@', ' ', '/']) {
@@ -354,6 +368,9 @@ mod tests {
         let text = format!(
             "[clients.a]\n{client}callback_uri = \"http://a/cb\"\nsecret = \"s\"\n[seed.app.a]\ndisplay_name = \"A\"\nuri = \"x\"\noauth_callback = \"http://a/cb\"\nsecret = \"s\"\n"
         );
-        assert!(load(&text).unwrap_err().to_string().contains("declared twice"));
+        assert!(load(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("declared twice"));
     }
 }

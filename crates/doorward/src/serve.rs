@@ -59,7 +59,13 @@ async fn build_engine(config: &Config) -> anyhow::Result<Engine> {
         allow_plain_pkce: config.allow_plain_pkce,
         ..EngineConfig::default()
     };
-    Ok(Engine::new(store, Arc::new(SystemClock), Arc::new(OsRandom), engine_config).await?)
+    Ok(Engine::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsRandom),
+        engine_config,
+    )
+    .await?)
 }
 
 /// Registers the configured clients and users, printing each client as Eternaltwin does.

@@ -1,0 +1,469 @@
+//! HTTP tests through the router (`oneshot`, no socket), over the in-memory store.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use doorward_core::memory::MemoryStore;
+use doorward_core::passwords::HashCost;
+use doorward_core::testing::{FixedClock, SeqRandom};
+use doorward_core::{ClientSpec, Engine, EngineConfig};
+use doorward_proto::{RedirectUri, Secret};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::{router, AppState};
+
+const CALLBACK: &str = "http://localhost:8000/oauth/callback";
+const AUTHORIZE: &str = "/oauth/authorize?response_type=code&client_id=python_client%40clients\
+    &redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Foauth%2Fcallback&scope=base&state=a+b%26c";
+
+async fn app() -> Router {
+    let config = EngineConfig {
+        hash_cost: HashCost::InsecureFastForTests,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(
+        Arc::new(MemoryStore::default()),
+        Arc::new(FixedClock::new(1_800_000_000)),
+        Arc::new(SeqRandom::default()),
+        config,
+    )
+    .await
+    .unwrap();
+    engine
+        .register_client(ClientSpec {
+            key: "python_client@clients".into(),
+            display_name: "Python <Client>".into(),
+            app_uri: "http://localhost:8000".into(),
+            redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+            secret: Secret::new("dev:sec ret"),
+        })
+        .await
+        .unwrap();
+    engine
+        .seed_user("alice", "Alice", &Secret::new("pw"))
+        .await
+        .unwrap();
+    router(AppState {
+        engine: Arc::new(engine),
+        secure_cookies: false,
+    })
+}
+
+async fn send(app: &Router, request: Request<Body>) -> (Response, String) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (
+        Response::from_parts(parts, Body::empty()),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+fn header(response: &Response, name: header::HeaderName) -> &str {
+    response
+        .headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+fn token_request(content_type: &str, auth: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut builder = Request::post("/oauth/token").header(header::CONTENT_TYPE, content_type);
+    if let Some(auth) = auth {
+        builder = builder.header(header::AUTHORIZATION, auth);
+    }
+    builder.body(body.into()).unwrap()
+}
+
+fn error_of(body: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    json["error"].as_str().unwrap().to_owned()
+}
+
+/// Extracts `name="…" value="…"` from a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap() + marker.len();
+    let end = start + page[start..].find('"').unwrap();
+    page[start..end].replace("&amp;", "&")
+}
+
+fn cookie(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+fn form(uri: &str, cookies: &str, body: String) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookies)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn encode(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (n, v) in pairs {
+        s.append_pair(n, v);
+    }
+    s.finish()
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_consents_and_the_client_gets_a_user() {
+    let app = app().await;
+    let (response, _) = send(&app, Request::get(AUTHORIZE).body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let login = header(&response, header::LOCATION).to_owned();
+    assert!(login.starts_with("/login?next=%2Foauth%2Fauthorize"));
+
+    let (response, page) = send(&app, Request::get(&login).body(Body::empty()).unwrap()).await;
+    assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+    let csrf_cookie = cookie(&response, "dw_csrf").unwrap();
+    let set = header(&response, header::SET_COOKIE);
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && !set.contains("Secure"));
+    let body = encode(&[
+        ("csrf", &hidden(&page, "csrf")),
+        ("next", &hidden(&page, "next")),
+        ("username", "alice"),
+        ("password", "pw"),
+    ]);
+    let (response, _) = send(&app, form("/login", &csrf_cookie, body)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header(&response, header::LOCATION), AUTHORIZE);
+    let cookies = format!(
+        "{csrf_cookie}; {}",
+        cookie(&response, "dw_session").unwrap()
+    );
+
+    let consent = Request::get(AUTHORIZE)
+        .header(header::COOKIE, &cookies)
+        .body(Body::empty())
+        .unwrap();
+    let (response, page) = send(&app, consent).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        page.contains("Python &lt;Client&gt;"),
+        "display names are escaped"
+    );
+    assert!(header(&response, header::CONTENT_SECURITY_POLICY).contains("frame-ancestors 'none'"));
+    let body = encode(&[
+        ("csrf", &hidden(&page, "csrf")),
+        ("request", &hidden(&page, "request")),
+        ("decision", "approve"),
+    ]);
+    let (response, _) = send(&app, form("/oauth/authorize", &cookies, body)).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = header(&response, header::LOCATION);
+    assert!(location.starts_with(&format!("{CALLBACK}?code=dwc_")));
+    assert!(location.ends_with("&state=a+b%26c"), "{location}");
+    let code = location
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+
+    // The eternaltwin client: raw `id:secret` Basic (the secret has ':' and ' '), JSON body.
+    let request = token_request(
+        "application/json",
+        Some(&basic("python_client@clients", "dev:sec ret")),
+        format!(r#"{{"grant_type":"authorization_code","code":"{code}"}}"#),
+    );
+    let (response, body) = send(&app, request).await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+    let tokens: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let keys: Vec<_> = tokens.as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        ["access_token", "expires_in", "refresh_token", "token_type"]
+    );
+
+    let me = Request::get("/api/v1/auth/self")
+        .header(
+            header::AUTHORIZATION,
+            format!("bearer {}", tokens["access_token"].as_str().unwrap()),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (response, body) = send(&app, me).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let me: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(me["user"]["display_name"]["current"]["value"], "Alice");
+    assert_eq!(me["client"]["key"], "python_client@clients");
+}
+
+#[tokio::test]
+async fn the_token_endpoint_answers_bad_input_with_rfc_errors() {
+    let app = app().await;
+    let auth = basic("python_client@clients", "dev:sec ret");
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (
+            token_request("text/plain", Some(&auth), "grant_type=x"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            token_request("application/json", Some(&auth), "{not json"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            token_request("application/json", Some(&auth), "[1]"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            token_request(
+                "application/json",
+                Some(&auth),
+                r#"{"grant_type":"authorization_code","code":1}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            token_request(
+                "application/json",
+                Some(&auth),
+                r#"{"code":"a","code":"b","grant_type":"authorization_code"}"#,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            token_request(
+                "application/x-www-form-urlencoded; charset=UTF-8",
+                Some(&auth),
+                "grant_type=authorization_code&code=a&code=b",
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            token_request("application/x-www-form-urlencoded", Some(&auth), "x=1"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            token_request(
+                "application/x-www-form-urlencoded",
+                Some(&auth),
+                "grant_type=password",
+            ),
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            token_request(
+                "application/x-www-form-urlencoded",
+                Some(&auth),
+                "grant_type=authorization_code&code=nope",
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        ),
+        (
+            token_request(
+                "application/x-www-form-urlencoded",
+                Some(&basic("python_client@clients", "wrong")),
+                "grant_type=authorization_code&code=x",
+            ),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            token_request(
+                "application/x-www-form-urlencoded",
+                Some("Basic !!!"),
+                "grant_type=authorization_code",
+            ),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            token_request(
+                "application/x-www-form-urlencoded",
+                Some("Bearer abc"),
+                "grant_type=authorization_code",
+            ),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            token_request(
+                "application/x-www-form-urlencoded",
+                None,
+                "grant_type=authorization_code&code=x",
+            ),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            token_request(
+                "application/x-www-form-urlencoded",
+                Some(&auth),
+                "grant_type=authorization_code&client_secret=x",
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            token_request(
+                "application/x-www-form-urlencoded",
+                Some(&auth),
+                vec![b'a'; 70 * 1024],
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request",
+        ),
+    ];
+    for (request, status, error) in cases {
+        let (response, body) = send(&app, request).await;
+        assert_eq!(response.status(), status, "{body}");
+        assert_eq!(error_of(&body), error, "{body}");
+        assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+        if status == StatusCode::UNAUTHORIZED {
+            assert!(header(&response, header::WWW_AUTHENTICATE).starts_with("Basic"));
+        }
+    }
+    let (response, _) = send(
+        &app,
+        Request::get("/oauth/token").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn a_bad_client_or_redirect_uri_is_shown_never_redirected() {
+    let app = app().await;
+    for query in [
+        "response_type=code&client_id=nope%40clients",
+        "response_type=code",
+        "response_type=code&client_id=python_client%40clients&redirect_uri=http%3A%2F%2Fevil%2Fcb",
+        "response_type=code&client_id=python_client%40clients&redirect_uri=javascript%3Aalert(1)",
+    ] {
+        let request = Request::get(format!("/oauth/authorize?{query}"))
+            .body(Body::empty())
+            .unwrap();
+        let (response, page) = send(&app, request).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            response.headers().get(header::LOCATION).is_none(),
+            "{query}"
+        );
+        assert!(page.contains("<h1>"), "{query}");
+    }
+    let request = Request::get(
+        "/oauth/authorize?response_type=token&client_id=python_client%40clients&state=x%20y",
+    )
+    .body(Body::empty())
+    .unwrap();
+    let (response, _) = send(&app, request).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(
+        header(&response, header::LOCATION),
+        format!("{CALLBACK}?error=unsupported_response_type&error_description=only+response_type%3Dcode+is+supported&state=x+y")
+    );
+}
+
+#[tokio::test]
+async fn forms_without_a_valid_csrf_token_are_refused() {
+    let app = app().await;
+    let body = encode(&[("username", "alice"), ("password", "pw")]);
+    let (response, _) = send(&app, form("/login", "", body)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = encode(&[
+        ("username", "alice"),
+        ("password", "pw"),
+        ("csrf", "forged"),
+    ]);
+    let (response, _) = send(&app, form("/login", "dw_csrf=dwx_abc", body)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(cookie(&response, "dw_session").is_none());
+}
+
+#[tokio::test]
+async fn login_never_redirects_off_site() {
+    let app = app().await;
+    let (response, page) = send(
+        &app,
+        Request::get("/login?next=//evil.example/x")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let csrf_cookie = cookie(&response, "dw_csrf").unwrap();
+    assert_eq!(hidden(&page, "next"), "/account");
+    let body = encode(&[
+        ("csrf", &hidden(&page, "csrf")),
+        ("next", "https://evil.example/"),
+        ("username", "alice"),
+        ("password", "pw"),
+    ]);
+    let (response, _) = send(&app, form("/login", &csrf_cookie, body)).await;
+    assert_eq!(header(&response, header::LOCATION), "/account");
+    let body = encode(&[
+        ("csrf", &hidden(&page, "csrf")),
+        ("username", "alice"),
+        ("password", "wrong"),
+    ]);
+    let (response, page) = send(&app, form("/login", &csrf_cookie, body)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(page.contains("Invalid username or password."));
+}
+
+#[tokio::test]
+async fn protected_resources_answer_rfc_6750() {
+    let app = app().await;
+    let get = |auth: Option<&str>| {
+        let mut builder = Request::get("/api/v1/auth/self");
+        if let Some(auth) = auth {
+            builder = builder.header(header::AUTHORIZATION, auth);
+        }
+        builder.body(Body::empty()).unwrap()
+    };
+    let (response, body) = send(&app, get(None)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body, r#"{"scope":"Default","type":"Guest"}"#);
+    let (response, _) = send(&app, get(Some("Bearer dwat_unknown"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(header(&response, header::WWW_AUTHENTICATE).contains("error=\"invalid_token\""));
+    let (response, _) = send(&app, get(Some("Bearer a b"))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (response, _) = send(&app, get(Some("Basic abc"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&response, header::WWW_AUTHENTICATE),
+        "Bearer realm=\"doorward\""
+    );
+    let (response, _) = send(&app, get(Some("bearé"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let (response, _) = send(
+        &app,
+        Request::get("/api/v1/users/not-a-uuid")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
