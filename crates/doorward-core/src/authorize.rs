@@ -12,9 +12,9 @@ use doorward_proto::{
     CodeChallenge, CodeChallengeMethod, ErrorCode, OAuthError, RedirectUri, ScopeSet, State,
 };
 
-use crate::model::{Client, CodeRecord, ConsentRecord};
+use crate::model::{Client, CodeRecord, ConsentRecord, User};
 use crate::opaque::{self, OpaqueKind, TokenHash};
-use crate::ports::StoreError;
+use crate::ports::{StoreError, UnixTime};
 use crate::session::SignedIn;
 use crate::Engine;
 
@@ -222,7 +222,10 @@ impl Engine {
             .await?;
         match consent {
             Some(c) if request.scopes.is_subset(&c.scopes) => {
-                Ok(Decision::Redirect(self.issue_code(user, request).await?))
+                Ok(Decision::Redirect(
+                    self.issue_code(&user.user, user.session.created_at, request)
+                        .await?,
+                ))
             }
             _ => Ok(Decision::AskConsent),
         }
@@ -242,7 +245,21 @@ impl Engine {
                 granted_at: self.now(),
             })
             .await?;
-        self.issue_code(user, request).await
+        self.issue_code(&user.user, user.session.created_at, request)
+            .await
+    }
+
+    /// Issues a code for `user` without sign-in or consent, as if the user had approved.
+    ///
+    /// # Security
+    /// This skips every check that involves the user. It exists for benchmarks and operator
+    /// tooling run by whoever controls the server's store; never expose it over HTTP.
+    pub async fn insecure_issue_code(
+        &self,
+        user: &User,
+        request: &AuthorizationRequest,
+    ) -> Result<String, StoreError> {
+        self.issue_code(user, self.now(), request).await
     }
 
     /// The user refused: `access_denied` (RFC 6749 §4.1.2.1).
@@ -257,7 +274,8 @@ impl Engine {
     /// (RFC 6749 §4.1.2, RFC 7636 §4.4) and returns the redirect URL carrying it.
     async fn issue_code(
         &self,
-        user: &SignedIn,
+        user: &User,
+        auth_time: UnixTime,
         request: &AuthorizationRequest,
     ) -> Result<String, StoreError> {
         let code = opaque::generate(OpaqueKind::AuthorizationCode, self.random.as_ref());
@@ -266,13 +284,13 @@ impl Engine {
             .insert_code(&CodeRecord {
                 hash: TokenHash::of(&code),
                 client_id: request.client.id,
-                user_id: user.user.id,
+                user_id: user.id,
                 redirect_uri: request.redirect_uri.clone(),
                 scopes: request.scopes.clone(),
                 scope_requested: request.scope_requested,
                 challenge: request.challenge.clone(),
                 family_id: self.new_uuid(),
-                auth_time: user.session.created_at,
+                auth_time,
                 issued_at: now,
                 expires_at: now + self.config.lifetimes.code,
             })

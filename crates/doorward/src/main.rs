@@ -1,6 +1,7 @@
 //! `doorward`: the authorization server (`doorward serve`) and its administration.
 
 mod config;
+mod dev;
 mod serve;
 
 use std::path::PathBuf;
@@ -18,6 +19,9 @@ struct Cli {
 enum Command {
     /// Run the authorization server.
     Serve(ServeArgs),
+    /// Tools for development and benchmarks.
+    #[command(subcommand)]
+    Dev(dev::DevCommand),
 }
 
 #[derive(clap::Args)]
@@ -59,6 +63,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Dev(command) => dev::run(command).await,
         }
     });
     match result {

@@ -12,16 +12,9 @@ use crate::config::{Config, Overrides};
 use crate::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::load(
-        &args.config,
-        Overrides {
-            listen: args.listen,
-            external_uri: args.external_uri,
-            database: args.database,
-        },
-    )?;
+    let config = load_config(args)?;
     let engine = Arc::new(build_engine(&config).await?);
-    register(&engine, &config).await?;
+    register(&engine, &config, true).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -41,7 +34,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("the server stopped")
 }
 
-async fn build_engine(config: &Config) -> anyhow::Result<Engine> {
+pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
+    Config::load(
+        &args.config,
+        Overrides {
+            listen: args.listen,
+            external_uri: args.external_uri,
+            database: args.database,
+        },
+    )
+}
+
+pub async fn build_engine(config: &Config) -> anyhow::Result<Engine> {
     let store: SharedStore = if config.database.starts_with("sqlite:") {
         Arc::new(
             SqliteStore::open(&config.database)
@@ -68,13 +72,17 @@ async fn build_engine(config: &Config) -> anyhow::Result<Engine> {
     .await?)
 }
 
-/// Registers the configured clients and users, printing each client as Eternaltwin does.
-async fn register(engine: &Engine, config: &Config) -> anyhow::Result<()> {
+/// Registers the configured clients and users, printing each client as Eternaltwin does when
+/// `print` is set.
+pub async fn register(engine: &Engine, config: &Config, print: bool) -> anyhow::Result<()> {
     for spec in &config.clients {
         let client = engine
             .register_client(spec.clone())
             .await
             .with_context(|| format!("cannot register the client {}", spec.key))?;
+        if !print {
+            continue;
+        }
         let name = client.key.trim_end_matches("@clients");
         let callbacks: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
         println!(

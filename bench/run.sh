@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Doorward against the shared kit's peers (a bare hyper ceiling,
+# node-oidc-provider, Authlib), in one run, same CPU split (server on CPU 1, wrk on CPU 0).
+#
+#   bash bench/run.sh                       # the default matrix, ~15 min on 2 cores
+#   WORKLOADS="W2" PEERS="doorward" bash bench/run.sh
+#
+# Needs ../shared/bench beside the repository (the kit). It copies the kit to $BENCH_TMP/kit,
+# adds Doorward as a peer from bench/peer/, installs the peers (wrk, node-oidc, Authlib, the
+# ceiling) once, builds Doorward in release mode, runs the matrix and prints the table.
+# Never run it while cargo builds: the kit waits for builds to end before measuring.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+kit_src="${BENCH_KIT:-$repo/../shared/bench}"
+[ -x "$kit_src/run-peers.sh" ] || { echo "no bench kit at $kit_src (set BENCH_KIT)" >&2; exit 2; }
+export BENCH_TMP="${BENCH_TMP:-/tmp/bench}"
+kit="$BENCH_TMP/kit"
+mkdir -p "$BENCH_TMP"
+rm -rf "$kit"; cp -r "$kit_src" "$kit"; chmod -R u+w "$kit"
+rm -rf "$kit/peers/doorward"; cp -r "$repo/bench/peer" "$kit/peers/doorward"
+chmod +x "$kit/peers/doorward/"*.sh
+
+if [ ! -x "$BENCH_TMP/target/release/bench-ceiling" ] || [ ! -d "$BENCH_TMP/node-oidc/node_modules" ] || [ ! -x "$BENCH_TMP/venv/bin/gunicorn" ]; then
+  bash "$kit/install.sh"
+fi
+cargo build --release --locked -p doorward --manifest-path "$repo/Cargo.toml"
+export DOORWARD_BIN="$repo/target/release/doorward"
+export DOORWARD_BENCH_CONFIG="$repo/bench/doorward.toml"
+
+export RESULTS="${RESULTS:-$BENCH_TMP/results-$(date +%Y%m%dT%H%M%S).jsonl}"
+PEERS="${PEERS:-doorward authlib node-oidc}"
+WORKLOADS="${WORKLOADS:-W2 W3}"
+echo "results: $RESULTS"
+LABEL=start "$kit/run-peers.sh" ceiling W1
+for w in $WORKLOADS; do
+  for p in $PEERS; do
+    "$kit/run-peers.sh" "$p" "$w" || echo "$p $w: failed (exit $?)"
+  done
+done
+LABEL=end "$kit/run-peers.sh" ceiling W1
+python3 "$kit/report.py" "$RESULTS"
