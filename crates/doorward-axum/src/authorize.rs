@@ -51,10 +51,10 @@ pub async fn decide(State(app): State<AppState>, headers: HeaderMap, body: Body)
     };
     match form.get("decision").map(String::as_str) {
         Some("approve") => match app.engine.approve(&user, &request).await {
-            Ok(location) => found(&location),
+            Ok(location) => redirect(StatusCode::SEE_OTHER, &location),
             Err(e) => pages::internal(&e),
         },
-        Some("deny") => found(&app.engine.deny(&request)),
+        Some("deny") => redirect(StatusCode::SEE_OTHER, &app.engine.deny(&request)),
         _ => pages::respond(
             StatusCode::BAD_REQUEST,
             pages::message("Bad request", "Choose Allow or Deny."),
@@ -100,7 +100,13 @@ fn rejected(error: &AuthorizeError) -> Response {
 
 /// `302 Found` to the client's redirect URI (RFC 6749 §4.1.2).
 fn found(location: &str) -> Response {
-    let mut response = StatusCode::FOUND.into_response();
+    redirect(StatusCode::FOUND, location)
+}
+
+/// A redirect to the client's redirect URI: 302 from `GET`, 303 after the consent `POST` so that
+/// the browser does not re-send the form to the client (RFC 9700 §4.12).
+fn redirect(status: StatusCode, location: &str) -> Response {
+    let mut response = status.into_response();
     match HeaderValue::from_str(location) {
         Ok(value) => {
             response.headers_mut().insert(header::LOCATION, value);

@@ -1,9 +1,25 @@
-//! The server's two cookies: the session (`dw_session`) and the CSRF cookie (`dw_csrf`).
+//! The server's two cookies: the session (`dw_session`) and the CSRF cookie (`dw_csrf`). Over
+//! https they are named `__Host-dw_session` and `__Host-dw_csrf`: browsers accept a `__Host-`
+//! cookie only from this very host, with `Secure` and `Path=/`, so a sibling subdomain cannot
+//! plant one.
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
-pub const SESSION: &str = "dw_session";
-pub const CSRF: &str = "dw_csrf";
+pub fn session_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-dw_session"
+    } else {
+        "dw_session"
+    }
+}
+
+pub fn csrf_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-dw_csrf"
+    } else {
+        "dw_csrf"
+    }
+}
 
 /// The value of cookie `name` in the request, if any.
 pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -5,7 +5,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use doorward_proto::{ErrorCode, OAuthError};
+use doorward_proto::{parameter_for_description, ErrorCode, OAuthError};
 
 use crate::body::BodyError;
 
@@ -18,14 +18,21 @@ pub fn no_store(response: &mut Response) {
 }
 
 /// A token-endpoint error (RFC 6749 §5.2): 401 with `WWW-Authenticate` for `invalid_client`,
-/// 500 for `server_error`, 400 otherwise.
+/// 500 for `server_error`, 503 with `Retry-After` when the server is busy, 400 otherwise.
 pub fn token_error(error: &OAuthError) -> Response {
     let status = match error.code {
         ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
     };
-    token_error_with_status(status, error)
+    let mut response = token_error_with_status(status, error);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 fn token_error_with_status(status: StatusCode, error: &OAuthError) -> Response {
@@ -59,7 +66,8 @@ pub fn body_error(error: BodyError) -> Response {
         )),
         BodyError::Malformed(why) => token_error(&OAuthError::invalid_request(why)),
         BodyError::Repeated(name) => token_error(&OAuthError::invalid_request(format!(
-            "the parameter `{name}` is repeated (RFC 6749 §3.2)"
+            "the parameter {} is repeated (RFC 6749 section 3.2)",
+            parameter_for_description(&name)
         ))),
     }
 }

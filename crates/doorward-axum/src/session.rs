@@ -18,31 +18,50 @@ pub async fn signed_in(
     app: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<SignedIn>, doorward_core::ports::StoreError> {
-    match cookies::get(headers, cookies::SESSION) {
+    match session_cookie(app, headers) {
         Some(cookie) => app.engine.session(cookie).await,
         None => Ok(None),
     }
 }
 
-/// The CSRF token for this browser's forms, and the `Set-Cookie` to send when the browser had
-/// no CSRF cookie yet.
+fn session_cookie<'a>(app: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookies::get(headers, cookies::session_name(app.secure_cookies))
+}
+
+/// The CSRF token for this browser's forms (bound to its session cookie, if any), and the
+/// `Set-Cookie` to send when the browser had no CSRF cookie yet.
 pub fn csrf(app: &AppState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    match cookies::get(headers, cookies::CSRF) {
-        Some(cookie) => (app.engine.csrf_token(cookie), None),
+    let session = session_cookie(app, headers);
+    let name = cookies::csrf_name(app.secure_cookies);
+    match cookies::get(headers, name) {
+        Some(cookie) => (app.engine.csrf_token(cookie, session), None),
         None => {
             let cookie = app.engine.new_csrf_cookie();
-            let set = cookies::set(cookies::CSRF, &cookie, 365 * 24 * 3600, app.secure_cookies);
-            (app.engine.csrf_token(&cookie), Some(set))
+            let set = cookies::set(name, &cookie, 365 * 24 * 3600, app.secure_cookies);
+            (app.engine.csrf_token(&cookie, session), Some(set))
         }
     }
 }
 
-/// Whether the form's `csrf` field goes with the browser's CSRF cookie.
+/// Whether the form's `csrf` field goes with the browser's CSRF and session cookies.
 pub fn csrf_ok(app: &AppState, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
     app.engine.verify_csrf(
-        cookies::get(headers, cookies::CSRF),
+        cookies::get(headers, cookies::csrf_name(app.secure_cookies)),
+        session_cookie(app, headers),
         form.get("csrf").map(String::as_str),
     )
+}
+
+/// The answer to a sign-in refused because too many password checks are queued.
+fn busy() -> Response {
+    let mut response = pages::respond(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::message("Busy", "The server is busy. Try again in a moment."),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// Reads a page's form body; a bad body is answered with a 400 page.
@@ -86,15 +105,15 @@ pub fn to_login(next: &str) -> Response {
     see_other(&format!("/login?next={next}"))
 }
 
-/// `next` if it is a path of this server, else the account page. Only `/x…` paths pass: never
-/// `//host` or `/\host`, which browsers read as another origin (no open redirect).
+/// `next` if it is one of the two places sign-in returns to (an authorization request or the
+/// account page), else the account page. Nothing else passes, so no `next` can send the browser
+/// off the site (RFC 9700 §4.11): not `//host`, `/\host`, nor `/<TAB>/host`, which browsers
+/// read as another origin once they strip the tab.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.contains(['\r', '\n']) =>
+            if (n == "/account" || n.starts_with("/oauth/authorize?"))
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             n
         }
@@ -143,7 +162,8 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Body) 
     match app.engine.sign_in(field("username"), &password).await {
         Ok((cookie, _)) => {
             let max_age = app.engine.config().lifetimes.session;
-            let set = cookies::set(cookies::SESSION, &cookie, max_age, app.secure_cookies);
+            let name = cookies::session_name(app.secure_cookies);
+            let set = cookies::set(name, &cookie, max_age, app.secure_cookies);
             with_cookie(see_other(next), Some(set))
         }
         Err(SignInError::InvalidCredentials) => {
@@ -151,6 +171,7 @@ pub async fn login(State(app): State<AppState>, headers: HeaderMap, body: Body) 
             let page = pages::login(&token, next, field("username"), true);
             with_cookie(pages::respond(StatusCode::UNAUTHORIZED, page), set_cookie)
         }
+        Err(SignInError::Busy(_)) => busy(),
         Err(e) => pages::internal(&e),
     }
 }
@@ -176,12 +197,15 @@ pub async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Body)
     if !csrf_ok(&app, &headers, &form) {
         return pages::csrf_failed();
     }
-    if let Some(cookie) = cookies::get(&headers, cookies::SESSION) {
+    if let Some(cookie) = session_cookie(&app, &headers) {
         if let Err(e) = app.engine.sign_out(cookie).await {
             return pages::internal(&e);
         }
     }
-    let clear = cookies::clear(cookies::SESSION, app.secure_cookies);
+    let clear = cookies::clear(
+        cookies::session_name(app.secure_cookies),
+        app.secure_cookies,
+    );
     with_cookie(see_other("/login"), Some(clear))
 }
 

@@ -168,7 +168,7 @@ async fn a_browser_signs_in_consents_and_the_client_gets_a_user() {
         ("decision", "approve"),
     ]);
     let (response, _) = send(&app, form("/oauth/authorize", &cookies, body)).await;
-    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let location = header(&response, header::LOCATION);
     assert!(location.starts_with(&format!("{CALLBACK}?code=dwc_")));
     assert!(location.ends_with("&state=a+b%26c"), "{location}");
@@ -413,6 +413,18 @@ async fn login_never_redirects_off_site() {
     .await;
     let csrf_cookie = cookie(&response, "dw_csrf").unwrap();
     assert_eq!(hidden(&page, "next"), "/account");
+    for next in [
+        "/%09/evil.example",
+        "/%09%5Cevil.example",
+        "%2F%2Fevil",
+        "/login",
+    ] {
+        let request = Request::get(format!("/login?next={next}"))
+            .body(Body::empty())
+            .unwrap();
+        let (_, page) = send(&app, request).await;
+        assert_eq!(hidden(&page, "next"), "/account", "{next}");
+    }
     let body = encode(&[
         ("csrf", &hidden(&page, "csrf")),
         ("next", "https://evil.example/"),

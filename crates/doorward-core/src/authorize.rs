@@ -136,7 +136,8 @@ impl Engine {
         };
         if let Some((name, _)) = seen.iter().find(|(_, values)| values.len() > 1) {
             return Err(fail(OAuthError::invalid_request(format!(
-                "the parameter `{name}` is repeated (RFC 6749 §3.1)"
+                "the parameter {} is repeated (RFC 6749 section 3.1)",
+                doorward_proto::parameter_for_description(name)
             ))));
         }
         match single("response_type") {
@@ -221,12 +222,10 @@ impl Engine {
             .find_consent(user.user.id, request.client.id)
             .await?;
         match consent {
-            Some(c) if request.scopes.is_subset(&c.scopes) => {
-                Ok(Decision::Redirect(
-                    self.issue_code(&user.user, user.session.created_at, request)
-                        .await?,
-                ))
-            }
+            Some(c) if request.scopes.is_subset(&c.scopes) => Ok(Decision::Redirect(
+                self.issue_code(&user.user, user.session.created_at, request)
+                    .await?,
+            )),
             _ => Ok(Decision::AskConsent),
         }
     }

@@ -1,11 +1,10 @@
 use std::sync::Arc;
 
 use doorward_proto::{OAuthError, RedirectUri, ScopeSet, Secret};
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::model::{Client, NewUser, User};
-use crate::passwords::{self, CacheAnswer, HashCost, SecretCache, MAX_CONCURRENT_HASHES};
+use crate::passwords::{self, Busy, CacheAnswer, HashCost, HashLimiter, SecretCache};
 use crate::ports::{ClientRef, Clock, Random, SharedStore, StoreError, UnixTime};
 
 /// How long each credential lives, in seconds.
@@ -67,6 +66,15 @@ pub enum Error {
     Store(#[from] StoreError),
 }
 
+impl From<Busy> for Error {
+    fn from(_: Busy) -> Self {
+        Self::OAuth(OAuthError::new(
+            doorward_proto::ErrorCode::TemporarilyUnavailable,
+            "the server is busy; retry in a moment",
+        ))
+    }
+}
+
 /// The authorization server: protocol rules over the storage, clock and randomness ports.
 pub struct Engine {
     pub(crate) store: SharedStore,
@@ -74,7 +82,7 @@ pub struct Engine {
     pub(crate) random: Arc<dyn Random>,
     pub(crate) config: EngineConfig,
     pub(crate) secret_cache: SecretCache,
-    pub(crate) hash_limit: Semaphore,
+    pub(crate) hashes: HashLimiter,
     pub(crate) csrf_key: Vec<u8>,
 }
 
@@ -100,13 +108,15 @@ impl Engine {
         let mut candidate = [0u8; 32];
         random.fill(&mut candidate);
         let csrf_key = store.ensure_server_secret("csrf", &candidate).await?;
+        // Computed now rather than at the first failed sign-in, which would wait for it.
+        let _ = tokio::task::spawn_blocking(passwords::dummy_hash).await;
         Ok(Self {
             store,
             clock,
             random,
             config,
             secret_cache: SecretCache::default(),
-            hash_limit: Semaphore::new(MAX_CONCURRENT_HASHES),
+            hashes: HashLimiter::default(),
             csrf_key,
         })
     }
@@ -198,23 +208,31 @@ impl Engine {
             .await
     }
 
+    /// Deletes what has expired (see [`crate::ports::MaintenanceStore::purge_expired`]); spent
+    /// codes are kept a day past their expiry so that a late replay still revokes its family.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        self.store.purge_expired(self.now(), 24 * 3600).await
+    }
+
     /// Whether `secret` is the client's secret, in constant time, without Argon2 on the hot
     /// path (see [`crate::passwords`]).
-    pub(crate) async fn verify_client_secret(&self, client: &Client, secret: &Secret) -> bool {
+    pub(crate) async fn verify_client_secret(
+        &self,
+        client: &Client,
+        secret: &Secret,
+    ) -> Result<bool, Busy> {
         let Some(phc) = client.secret_hash.as_deref() else {
-            return false;
+            return Ok(false);
         };
         match self.secret_cache.check(client.id, phc, secret.secret()) {
-            CacheAnswer::Correct => true,
-            CacheAnswer::Wrong => false,
+            CacheAnswer::Correct => Ok(true),
+            CacheAnswer::Wrong => Ok(false),
             CacheAnswer::Unknown => {
-                let ok =
-                    passwords::verify_off_thread(&self.hash_limit, phc.to_owned(), secret.clone())
-                        .await;
+                let ok = self.hashes.verify(phc.to_owned(), secret.clone()).await?;
                 if ok {
                     self.secret_cache.remember(client.id, phc, secret.secret());
                 }
-                ok
+                Ok(ok)
             }
         }
     }

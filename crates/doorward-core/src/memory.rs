@@ -13,8 +13,8 @@ use crate::model::{
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, Redemption, SecretStore, SessionStore,
-    StoreResult, TokenStore, UnixTime, UserStore,
+    ClientRef, ClientStore, CodeStore, ConsentStore, MaintenanceStore, Redemption, SecretStore,
+    SessionStore, StoreResult, TokenStore, UnixTime, UserStore,
 };
 
 #[derive(Default)]
@@ -32,6 +32,7 @@ struct Inner {
     access: HashMap<TokenHash, AccessTokenRecord>,
     refresh: HashMap<TokenHash, (RefreshTokenRecord, Option<UnixTime>)>,
     secrets: HashMap<String, Vec<u8>>,
+    revoked_families: std::collections::HashSet<Uuid>,
 }
 
 impl MemoryStore {
@@ -148,11 +149,16 @@ impl ConsentStore for MemoryStore {
             .collect())
     }
 
-    async fn revoke_consent(&self, user: Uuid, client: Uuid, _now: UnixTime) -> StoreResult<()> {
+    async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()> {
         let mut inner = self.lock();
         inner
             .consents
             .retain(|c| !(c.user_id == user && c.client_id == client));
+        for (code, used) in inner.codes.values_mut() {
+            if code.user_id == user && code.client_id == client && used.is_none() {
+                *used = Some(now);
+            }
+        }
         for token in inner.access.values_mut() {
             if token.user_id == user && token.client_id == client {
                 token.revoked = true;
@@ -201,9 +207,14 @@ impl TokenStore for MemoryStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
         let mut inner = self.lock();
-        inner.access.insert(access.hash, access.clone());
+        let revoked = inner.revoked_families.contains(&access.family_id);
+        let mut access = access.clone();
+        access.revoked |= revoked;
+        inner.access.insert(access.hash, access);
         if let Some(refresh) = refresh {
-            inner.refresh.insert(refresh.hash, (refresh.clone(), None));
+            let mut refresh = refresh.clone();
+            refresh.revoked |= inner.revoked_families.contains(&refresh.family_id);
+            inner.refresh.insert(refresh.hash, (refresh, None));
         }
         Ok(())
     }
@@ -232,6 +243,7 @@ impl TokenStore for MemoryStore {
 
     async fn revoke_family(&self, family: Uuid, _now: UnixTime) -> StoreResult<()> {
         let mut inner = self.lock();
+        inner.revoked_families.insert(family);
         for token in inner.access.values_mut() {
             if token.family_id == family {
                 token.revoked = true;
@@ -243,6 +255,24 @@ impl TokenStore for MemoryStore {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl MaintenanceStore for MemoryStore {
+    async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let before =
+            inner.sessions.len() + inner.codes.len() + inner.access.len() + inner.refresh.len();
+        inner.sessions.retain(|_, s| s.expires_at > now);
+        inner
+            .codes
+            .retain(|_, (c, _)| c.expires_at > now - keep_spent);
+        inner.access.retain(|_, t| t.expires_at > now);
+        inner.refresh.retain(|_, (t, _)| t.expires_at > now);
+        let after =
+            inner.sessions.len() + inner.codes.len() + inner.access.len() + inner.refresh.len();
+        Ok((before - after) as u64)
     }
 }
 

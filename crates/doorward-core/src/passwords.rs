@@ -9,8 +9,12 @@
 //! constant time. A presented secret whose digest differs from the cached one is refused without
 //! running Argon2 again (only the secret verified against that very hash can match it), so wrong
 //! secrets are cheap too. The cache entry is tied to the stored hash string: a new secret (a new
-//! hash) is verified with Argon2 once more. Argon2 runs off the async threads, at most
-//! [`MAX_CONCURRENT_HASHES`] at a time.
+//! hash) is verified with Argon2 once more.
+//!
+//! Argon2 runs off the async threads through a [`HashLimiter`]: at most
+//! [`MAX_CONCURRENT_HASHES`] at a time and [`MAX_WAITING_HASHES`] waiting; beyond that the caller
+//! is told the server is busy (503) instead of queueing without bound, so a flood of wrong
+//! passwords cannot stall everyone else's sign-in.
 
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
@@ -26,6 +30,8 @@ use crate::ports::Random;
 
 /// Argon2 runs needing ~19 MiB each; this bounds the memory and CPU a burst of sign-ins takes.
 pub const MAX_CONCURRENT_HASHES: usize = 2;
+/// Verifications allowed to wait for a turn; more are refused as [`Busy`].
+pub const MAX_WAITING_HASHES: usize = 32;
 
 /// How expensive new hashes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,14 +70,34 @@ pub fn verify(phc: &str, password: &str) -> bool {
     }
 }
 
-/// Runs [`verify`] on the blocking pool, at most [`MAX_CONCURRENT_HASHES`] at once.
-pub async fn verify_off_thread(limit: &Semaphore, phc: String, password: Secret) -> bool {
-    let Ok(_permit) = limit.acquire().await else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || verify(&phc, password.secret()))
-        .await
-        .unwrap_or(false)
+/// Too many password verifications are running or waiting: try again shortly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many password verifications in progress")]
+pub struct Busy;
+
+/// Runs [`verify`] on the blocking pool with bounded concurrency and a bounded queue.
+pub struct HashLimiter {
+    running: Semaphore,
+    waiting: Semaphore,
+}
+
+impl Default for HashLimiter {
+    fn default() -> Self {
+        Self {
+            running: Semaphore::new(MAX_CONCURRENT_HASHES),
+            waiting: Semaphore::new(MAX_WAITING_HASHES),
+        }
+    }
+}
+
+impl HashLimiter {
+    pub async fn verify(&self, phc: String, password: Secret) -> Result<bool, Busy> {
+        let _queued = self.waiting.try_acquire().map_err(|_| Busy)?;
+        let _running = self.running.acquire().await.map_err(|_| Busy)?;
+        tokio::task::spawn_blocking(move || verify(&phc, password.secret()))
+            .await
+            .map_err(|_| Busy)
+    }
 }
 
 /// A hash that matches no password, verified when a user does not exist so that a failed

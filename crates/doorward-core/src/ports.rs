@@ -133,8 +133,17 @@ pub trait TokenStore: Send + Sync {
         now: UnixTime,
     ) -> StoreResult<Redemption<RefreshTokenRecord>>;
     /// Revokes every access and refresh token of a grant family (the tokens that descend from
-    /// one authorization code).
+    /// one authorization code), and remembers the family as revoked: tokens inserted into it
+    /// afterwards (a rotation that raced the revocation) are stored revoked.
     async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait MaintenanceStore: Send + Sync {
+    /// Deletes expired sessions, access and refresh tokens, and codes expired for more than
+    /// `keep_spent` seconds (kept that long so that a late replay is still recognised and
+    /// revokes its family). Returns the number of rows deleted.
+    async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -146,12 +155,26 @@ pub trait SecretStore: Send + Sync {
 
 /// Every port of the engine's storage, implemented by one adapter.
 pub trait Store:
-    ClientStore + UserStore + SessionStore + ConsentStore + CodeStore + TokenStore + SecretStore
+    ClientStore
+    + UserStore
+    + SessionStore
+    + ConsentStore
+    + CodeStore
+    + TokenStore
+    + SecretStore
+    + MaintenanceStore
 {
 }
 
 impl<T> Store for T where
-    T: ClientStore + UserStore + SessionStore + ConsentStore + CodeStore + TokenStore + SecretStore
+    T: ClientStore
+        + UserStore
+        + SessionStore
+        + ConsentStore
+        + CodeStore
+        + TokenStore
+        + SecretStore
+        + MaintenanceStore
 {
 }
 

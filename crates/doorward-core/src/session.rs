@@ -1,10 +1,13 @@
 //! Browser sessions at the server and CSRF tokens for its forms.
 //!
 //! # CSRF
-//! Every form carries a token derived from a random per-browser cookie: the token is
-//! `HMAC-SHA256(server key, cookie)`, so a cross-site attacker who cannot read the cookie cannot
-//! produce it, and one who could plant a cookie still cannot compute the HMAC (the "signed
-//! double-submit cookie" pattern). The key lives in the store so that every instance agrees.
+//! Every form carries a token derived from a random per-browser cookie and from the session
+//! cookie: `HMAC-SHA256(server key, csrf cookie, session cookie)` (the "signed double-submit
+//! cookie" pattern, bound to the session). A cross-site attacker cannot read either cookie; one
+//! who can plant a CSRF cookie (a sibling subdomain) can get a token for it only by loading a
+//! page with their own session, and that token does not match the victim's session. Over https
+//! the cookies carry the `__Host-` prefix, which a subdomain cannot set at all. The key lives in
+//! the store so that every instance agrees.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -31,6 +34,8 @@ pub struct SignedIn {
 pub enum SignInError {
     #[error("invalid username or password")]
     InvalidCredentials,
+    #[error(transparent)]
+    Busy(#[from] crate::passwords::Busy),
     #[error("storage failure")]
     Store(#[from] StoreError),
 }
@@ -48,7 +53,7 @@ impl Engine {
             || passwords::dummy_hash().to_owned(),
             |u| u.password_hash.clone(),
         );
-        let ok = passwords::verify_off_thread(&self.hash_limit, phc, password.clone()).await;
+        let ok = self.hashes.verify(phc, password.clone()).await?;
         let user = match user {
             Some(user) if ok => user,
             _ => return Err(SignInError::InvalidCredentials),
@@ -86,27 +91,35 @@ impl Engine {
         opaque::generate(OpaqueKind::Csrf, self.random.as_ref())
     }
 
-    /// The form token that goes with a CSRF cookie.
-    pub fn csrf_token(&self, cookie: &str) -> String {
-        URL_SAFE_NO_PAD.encode(self.csrf_mac(cookie))
+    /// The form token that goes with a CSRF cookie and the session cookie (if any).
+    pub fn csrf_token(&self, cookie: &str, session: Option<&str>) -> String {
+        URL_SAFE_NO_PAD.encode(self.csrf_mac(cookie, session))
     }
 
-    /// Whether a form's token matches the browser's CSRF cookie, in constant time.
-    pub fn verify_csrf(&self, cookie: Option<&str>, token: Option<&str>) -> bool {
+    /// Whether a form's token matches the browser's CSRF and session cookies, in constant time.
+    pub fn verify_csrf(
+        &self,
+        cookie: Option<&str>,
+        session: Option<&str>,
+        token: Option<&str>,
+    ) -> bool {
         let (Some(cookie), Some(token)) = (cookie, token) else {
             return false;
         };
         let Ok(token) = URL_SAFE_NO_PAD.decode(token) else {
             return false;
         };
-        constant_time_eq(&self.csrf_mac(cookie), &token)
+        constant_time_eq(&self.csrf_mac(cookie, session), &token)
     }
 
-    fn csrf_mac(&self, cookie: &str) -> [u8; 32] {
+    fn csrf_mac(&self, cookie: &str, session: Option<&str>) -> [u8; 32] {
         // Invariant: HMAC accepts keys of any length.
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.csrf_key).expect("any key length");
         mac.update(b"doorward-csrf:");
         mac.update(cookie.as_bytes());
+        // Cookie values are base64url, so a NUL separates them unambiguously.
+        mac.update(&[0]);
+        mac.update(session.unwrap_or("").as_bytes());
         mac.finalize().into_bytes().into()
     }
 }

@@ -28,10 +28,14 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with(EngineConfig::default()).await
+}
+
+async fn harness_with(config: EngineConfig) -> Harness {
     let clock = Arc::new(FixedClock::new(1_800_000_000));
     let config = EngineConfig {
         hash_cost: HashCost::InsecureFastForTests,
-        ..EngineConfig::default()
+        ..config
     };
     let engine = Engine::new(
         Arc::new(MemoryStore::default()),
@@ -245,6 +249,70 @@ async fn refresh_cannot_widen_the_scope() {
         ])
         .await;
     assert_eq!(code_of(wider), ErrorCode::InvalidScope);
+}
+
+#[tokio::test]
+async fn a_narrower_refresh_keeps_the_grant_scope_for_the_next_refresh() {
+    let h = harness_with(EngineConfig {
+        scopes: doorward_proto::ScopeSet::parse("base profile").unwrap(),
+        ..EngineConfig::default()
+    })
+    .await;
+    let tokens = h
+        .redeem(&h.code(&[("scope", "base profile")]).await)
+        .await
+        .unwrap();
+    let narrow = h
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.refresh_token.as_deref().unwrap()),
+            ("scope", "base"),
+        ])
+        .await
+        .unwrap();
+    let info = h
+        .engine
+        .check_access_token(&narrow.access_token)
+        .await
+        .unwrap();
+    assert_eq!(info.scopes.to_string(), "base");
+    let again = h
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", narrow.refresh_token.as_deref().unwrap()),
+            ("scope", "profile"),
+        ])
+        .await
+        .unwrap();
+    let info = h
+        .engine
+        .check_access_token(&again.access_token)
+        .await
+        .unwrap();
+    assert_eq!(info.scopes.to_string(), "profile");
+}
+
+#[tokio::test]
+async fn revoking_an_app_spends_its_outstanding_codes() {
+    let h = harness().await;
+    let code = h.code(&[]).await;
+    let client = Engine::client_id_for_key(KEY);
+    h.engine
+        .revoke_client(h.user.user.id, client)
+        .await
+        .unwrap();
+    assert_eq!(code_of(h.redeem(&code).await), ErrorCode::InvalidGrant);
+}
+
+#[tokio::test]
+async fn expired_rows_are_purged() {
+    let h = harness().await;
+    let tokens = h.redeem(&h.code(&[]).await).await.unwrap();
+    assert_eq!(h.engine.purge_expired().await.unwrap(), 0);
+    h.clock.advance(31 * 24 * 3600);
+    // The session, the spent code, the access token and the refresh token.
+    assert_eq!(h.engine.purge_expired().await.unwrap(), 4);
+    assert!(!h.token_works(&tokens.access_token).await);
 }
 
 #[tokio::test]
@@ -552,11 +620,23 @@ async fn sessions_expire_and_end_at_sign_out() {
 async fn csrf_tokens_belong_to_their_cookie() {
     let h = harness().await;
     let cookie = h.engine.new_csrf_cookie();
-    let token = h.engine.csrf_token(&cookie);
-    assert!(h.engine.verify_csrf(Some(&cookie), Some(&token)));
+    let token = h.engine.csrf_token(&cookie, None);
+    assert!(h.engine.verify_csrf(Some(&cookie), None, Some(&token)));
     let other = h.engine.new_csrf_cookie();
-    assert!(!h.engine.verify_csrf(Some(&other), Some(&token)));
-    assert!(!h.engine.verify_csrf(None, Some(&token)));
-    assert!(!h.engine.verify_csrf(Some(&cookie), None));
-    assert!(!h.engine.verify_csrf(Some(&cookie), Some(&cookie)));
+    assert!(!h.engine.verify_csrf(Some(&other), None, Some(&token)));
+    assert!(!h.engine.verify_csrf(None, None, Some(&token)));
+    assert!(!h.engine.verify_csrf(Some(&cookie), None, None));
+    assert!(!h.engine.verify_csrf(Some(&cookie), None, Some(&cookie)));
+    // Bound to the session: a token minted with another session does not pass.
+    let signed_in = h.engine.csrf_token(&cookie, Some("dws_victim"));
+    assert!(h
+        .engine
+        .verify_csrf(Some(&cookie), Some("dws_victim"), Some(&signed_in)));
+    assert!(!h
+        .engine
+        .verify_csrf(Some(&cookie), Some("dws_victim"), Some(&token)));
+    let attacker = h.engine.csrf_token(&cookie, Some("dws_attacker"));
+    assert!(!h
+        .engine
+        .verify_csrf(Some(&cookie), Some("dws_victim"), Some(&attacker)));
 }

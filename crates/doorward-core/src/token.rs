@@ -14,13 +14,25 @@ use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::ports::Redemption;
 use crate::Engine;
 
-/// A token request as the HTTP adapter received it.
-#[derive(Debug, Default)]
+/// A token request as the HTTP adapter received it. Its `Debug` shows parameter names only:
+/// the values include secrets, codes and refresh tokens.
+#[derive(Default)]
 pub struct TokenRequest {
     /// The body's parameters. The adapter has already refused repeated names (RFC 6749 §3.2).
     pub params: HashMap<String, String>,
     /// `Authorization: Basic` credentials, split at the first `:` of the decoded value.
     pub basic: Option<BasicCredentials>,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.params.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("TokenRequest")
+            .field("params", &names)
+            .field("basic", &self.basic)
+            .finish()
+    }
 }
 
 /// The two halves of HTTP Basic credentials, exactly as decoded from base64.
@@ -49,7 +61,7 @@ impl Engine {
         }
     }
 
-    /// Client authentication (RFC 6749 §2.3): HTTP Basic (`client_secret_basic`) or
+    /// Client authentication (RFC 6749 section 2.3): HTTP Basic (`client_secret_basic`) or
     /// `client_id` and `client_secret` in the body (`client_secret_post`), never both at once
     /// (§2.3: "MUST NOT use more than one authentication method in each request").
     ///
@@ -62,7 +74,7 @@ impl Engine {
         let body_secret = request.params.get("client_secret");
         match (&request.basic, body_secret) {
             (Some(_), Some(_)) => Err(OAuthError::invalid_request(
-                "the client used more than one authentication method (RFC 6749 §2.3)",
+                "the client used more than one authentication method (RFC 6749 section 2.3)",
             )
             .into()),
             (Some(basic), None) => {
@@ -84,7 +96,7 @@ impl Engine {
                 let client = self.find_client(id).await?.ok_or_else(failed)?;
                 if self
                     .verify_client_secret(&client, &Secret::new(secret.as_str()))
-                    .await
+                    .await?
                 {
                     Ok(client)
                 } else {
@@ -112,13 +124,13 @@ impl Engine {
                 None => return Ok(None),
             },
         };
-        if self.verify_client_secret(&client, &basic.secret).await {
+        if self.verify_client_secret(&client, &basic.secret).await? {
             return Ok(Some(client));
         }
         if let Some(decoded) = decoded_secret {
             if self
                 .verify_client_secret(&client, &Secret::new(decoded))
-                .await
+                .await?
             {
                 return Ok(Some(client));
             }
@@ -177,16 +189,19 @@ impl Engine {
         };
         self.issue_tokens(
             client,
-            record.user_id,
-            record.family_id,
-            record.scopes,
+            Grant {
+                user_id: record.user_id,
+                family_id: record.family_id,
+                scopes: &record.scopes,
+                auth_time: record.auth_time,
+            },
+            &record.scopes,
             &requested,
-            record.auth_time,
         )
         .await
     }
 
-    /// The `refresh_token` grant (RFC 6749 §6) with rotation: each refresh token works once,
+    /// The `refresh_token` grant (RFC 6749 section 6) with rotation: each refresh token works once,
     /// and presenting a spent one revokes its whole family (RFC 9700 §4.14.2).
     async fn refresh(
         &self,
@@ -223,45 +238,53 @@ impl Engine {
             Some(Err(e)) => return Err(OAuthError::invalid_scope(e.to_string()).into()),
             Some(Ok(s)) if s.is_empty() => record.scopes.clone(),
             Some(Ok(s)) if s.is_subset(&record.scopes) => s,
-            Some(Ok(_)) => {
-                return Err(OAuthError::invalid_scope(
-                    "a refresh cannot ask for scopes beyond the original grant (RFC 6749 §6)",
-                )
-                .into())
-            }
+            Some(Ok(_)) => return Err(OAuthError::invalid_scope(
+                "a refresh cannot ask for scopes beyond the original grant (RFC 6749 section 6)",
+            )
+            .into()),
         };
-        let requested = scopes.clone();
+        // The access token may be narrowed; the new refresh token keeps the grant's scope
+        // (RFC 6749 §6: "identical to that of the refresh token included by the client").
         self.issue_tokens(
             client,
-            record.user_id,
-            record.family_id,
-            scopes,
-            &requested,
-            record.auth_time,
+            Grant {
+                user_id: record.user_id,
+                family_id: record.family_id,
+                scopes: &record.scopes,
+                auth_time: record.auth_time,
+            },
+            &scopes,
+            &scopes,
         )
         .await
     }
 
+    /// Issues an access token for `access_scopes` and a refresh token for the whole grant;
+    /// `scope` goes in the response only when it differs from `requested` (RFC 6749 §5.1).
     async fn issue_tokens(
         &self,
         client: &Client,
-        user_id: Uuid,
-        family_id: Uuid,
-        scopes: ScopeSet,
+        grant: Grant<'_>,
+        access_scopes: &ScopeSet,
         requested: &ScopeSet,
-        auth_time: i64,
     ) -> Result<TokenResponse, Error> {
+        let Grant {
+            user_id,
+            family_id,
+            scopes: grant_scopes,
+            auth_time,
+        } = grant;
         let now = self.now();
         let lifetimes = &self.config.lifetimes;
         let access = opaque::generate(OpaqueKind::AccessToken, self.random.as_ref());
         let refresh = opaque::generate(OpaqueKind::RefreshToken, self.random.as_ref());
-        let scope = (scopes != *requested).then(|| scopes.to_string());
+        let scope = (access_scopes != requested).then(|| access_scopes.to_string());
         let access_record = AccessTokenRecord {
             hash: TokenHash::of(&access),
             family_id,
             client_id: client.id,
             user_id,
-            scopes: scopes.clone(),
+            scopes: access_scopes.clone(),
             issued_at: now,
             expires_at: now + lifetimes.access_token,
             revoked: false,
@@ -271,7 +294,7 @@ impl Engine {
             family_id,
             client_id: client.id,
             user_id,
-            scopes,
+            scopes: grant_scopes.clone(),
             auth_time,
             issued_at: now,
             expires_at: now + lifetimes.refresh_token,
@@ -288,6 +311,14 @@ impl Engine {
             scope,
         })
     }
+}
+
+/// What every token of one grant family shares.
+struct Grant<'a> {
+    user_id: Uuid,
+    family_id: Uuid,
+    scopes: &'a ScopeSet,
+    auth_time: i64,
 }
 
 /// Whether `client_id` names this client, by Key or by Id.

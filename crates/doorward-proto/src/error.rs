@@ -59,6 +59,22 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// A request parameter's name as it may appear in `error_description`, whose characters
+/// RFC 6749 §5.2 limits to printable ASCII without `"` and `\`: a name that is not a plain
+/// token is not echoed.
+pub fn parameter_for_description(name: &str) -> String {
+    let plain = !name.is_empty()
+        && name.len() <= 40
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if plain {
+        format!("`{name}`")
+    } else {
+        "(unnamed)".to_owned()
+    }
+}
+
 /// An OAuth error: a code and a human-readable description for the client developer
 /// (`error_description`, RFC 6749 §5.2). The description never carries secrets.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

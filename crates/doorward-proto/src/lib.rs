@@ -11,7 +11,7 @@ mod secret;
 mod token;
 mod values;
 
-pub use error::{ErrorCode, OAuthError};
+pub use error::{parameter_for_description, ErrorCode, OAuthError};
 pub use pkce::{CodeChallenge, CodeChallengeMethod, CodeVerifier, PkceError};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{constant_time_eq, Secret};

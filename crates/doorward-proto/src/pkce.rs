@@ -37,7 +37,7 @@ impl CodeChallengeMethod {
 pub enum PkceError {
     #[error("code_challenge_method must be S256 or plain")]
     UnknownMethod,
-    #[error("the value must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)")]
+    #[error("the value must be 43 to 128 characters of [A-Za-z0-9-._~] (RFC 7636 section 4.1)")]
     Malformed,
 }
 

@@ -8,7 +8,7 @@ pub struct Scope(String);
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ScopeError {
-    #[error("a scope token contains a character that RFC 6749 §3.3 forbids")]
+    #[error("a scope token contains a character that RFC 6749 section 3.3 forbids")]
     InvalidCharacter,
 }
 

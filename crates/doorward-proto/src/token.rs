@@ -12,7 +12,9 @@ pub enum TokenType {
 /// builds its token with `Token(**json)` and fails on any key beyond `access_token`,
 /// `token_type`, `expires_in` and `refresh_token`, so `scope` appears only when it differs from
 /// what the client asked for (RFC 6749 §5.1 allows exactly that).
-#[derive(Clone, Debug, Serialize)]
+///
+/// Its `Debug` redacts the tokens.
+#[derive(Clone, Serialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: TokenType,
@@ -21,6 +23,21 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("scope", &self.scope)
+            .finish()
+    }
 }
 
 #[cfg(test)]

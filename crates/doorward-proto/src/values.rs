@@ -46,16 +46,23 @@ pub struct RedirectUri(String);
 pub enum RedirectUriError {
     #[error("the redirect URI is not an absolute URI: {0}")]
     NotAbsolute(url::ParseError),
-    #[error("the redirect URI has a fragment (RFC 6749 §3.1.2)")]
+    #[error("the redirect URI has a fragment (RFC 6749 section 3.1.2)")]
     HasFragment,
     #[error("the redirect URI scheme `{0}` is not allowed")]
     ForbiddenScheme(String),
+    #[error("the redirect URI contains whitespace or a control character")]
+    ForbiddenCharacter,
 }
 
 impl RedirectUri {
     /// Parses an absolute URI. `javascript:`, `data:` and `vbscript:` are refused because a
     /// browser would run them instead of navigating (RFC 9700 §4.1).
     pub fn parse(value: &str) -> Result<Self, RedirectUriError> {
+        // The URL parser silently drops tabs and newlines; the original string, which is what
+        // gets compared and sent back in Location, must not hide any.
+        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(RedirectUriError::ForbiddenCharacter);
+        }
         let url = url::Url::parse(value).map_err(RedirectUriError::NotAbsolute)?;
         if url.fragment().is_some() || value.contains('#') {
             return Err(RedirectUriError::HasFragment);
@@ -118,6 +125,14 @@ mod tests {
         assert!(matches!(
             RedirectUri::parse("/cb"),
             Err(RedirectUriError::NotAbsolute(_))
+        ));
+        assert!(matches!(
+            RedirectUri::parse("http://a/cb\nhttp://evil/"),
+            Err(RedirectUriError::ForbiddenCharacter)
+        ));
+        assert!(matches!(
+            RedirectUri::parse("http://a/c\tb"),
+            Err(RedirectUriError::ForbiddenCharacter)
         ));
         assert!(matches!(
             RedirectUri::parse("javascript:alert(1)"),

@@ -307,6 +307,87 @@ async fn consents_merge_list_and_revoke_tokens(store: &dyn Store) {
     }
 }
 
+async fn tokens_born_into_a_revoked_family_are_revoked(store: &dyn Store) {
+    let user = user(store, "f").await;
+    let (c1, family) = (Uuid::from_u128(1), Uuid::from_u128(40));
+    store.revoke_family(family, NOW).await.unwrap();
+    let (access, refresh) = tokens(4, c1, user, family);
+    store.insert_tokens(&access, Some(&refresh)).await.unwrap();
+    assert!(
+        store
+            .find_access_token(&access.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    match store
+        .rotate_refresh_token(&refresh.hash, c1, NOW)
+        .await
+        .unwrap()
+    {
+        Redemption::Fresh(r) => assert!(r.revoked),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn revoking_consent_spends_outstanding_codes(store: &dyn Store) {
+    store.upsert_client(&client(1)).await.unwrap();
+    let user = user(store, "o").await;
+    let c1 = Uuid::from_u128(1);
+    store
+        .insert_code(&code(7, c1, user, Uuid::from_u128(70)))
+        .await
+        .unwrap();
+    store.revoke_consent(user, c1, NOW).await.unwrap();
+    let redeemed = store
+        .redeem_code(&TokenHash([7; 32]), c1, NOW)
+        .await
+        .unwrap();
+    assert!(matches!(redeemed, Redemption::Spent(_)));
+}
+
+async fn expired_rows_are_purged(store: &dyn Store) {
+    let user = user(store, "p").await;
+    let c1 = Uuid::from_u128(1);
+    store
+        .insert_code(&code(8, c1, user, Uuid::from_u128(80)))
+        .await
+        .unwrap();
+    let (access, refresh) = tokens(9, c1, user, Uuid::from_u128(90));
+    store.insert_tokens(&access, Some(&refresh)).await.unwrap();
+    store
+        .insert_session(&SessionRecord {
+            hash: TokenHash([10; 32]),
+            user_id: user,
+            created_at: NOW,
+            expires_at: NOW + 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.purge_expired(NOW, 3600).await.unwrap(), 0);
+    // The session first; the code an hour past its expiry; then each token at its own expiry.
+    assert_eq!(store.purge_expired(NOW + 100, 3600).await.unwrap(), 1);
+    assert!(store
+        .find_session(&TokenHash([10; 32]))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.purge_expired(NOW + 60 + 3600, 3600).await.unwrap(), 1);
+    assert!(store
+        .find_access_token(&access.hash)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(store.purge_expired(NOW + 7200, 3600).await.unwrap(), 1);
+    assert!(store
+        .find_access_token(&access.hash)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.purge_expired(NOW + 86400, 3600).await.unwrap(), 1);
+}
+
 async fn server_secrets_are_created_once(store: &dyn Store) {
     let first = store.ensure_server_secret("csrf", b"one").await.unwrap();
     let second = store.ensure_server_secret("csrf", b"two").await.unwrap();
@@ -327,6 +408,9 @@ where
     refresh_tokens_rotate_once_and_families_revoke(make().await.as_ref()).await;
     consents_merge_list_and_revoke_tokens(make().await.as_ref()).await;
     server_secrets_are_created_once(make().await.as_ref()).await;
+    tokens_born_into_a_revoked_family_are_revoked(make().await.as_ref()).await;
+    revoking_consent_spends_outstanding_codes(make().await.as_ref()).await;
+    expired_rows_are_purged(make().await.as_ref()).await;
 }
 
 #[tokio::test]

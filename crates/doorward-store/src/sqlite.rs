@@ -7,8 +7,8 @@ use doorward_core::model::{
     SessionRecord, User,
 };
 use doorward_core::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, Redemption, SecretStore, SessionStore,
-    StoreError, StoreResult, TokenStore, UnixTime, UserStore,
+    ClientRef, ClientStore, CodeStore, ConsentStore, MaintenanceStore, Redemption, SecretStore,
+    SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
 };
 use doorward_core::TokenHash;
 use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
@@ -133,7 +133,9 @@ fn code_from(row: &SqliteRow) -> StoreResult<CodeRecord> {
             CodeChallenge::parse(&c).map_err(|_| corrupt("challenge"))?,
             CodeChallengeMethod::parse(&m).map_err(|_| corrupt("challenge_method"))?,
         )),
-        _ => None,
+        (None, None) => None,
+        // Half a challenge must never read as "no PKCE".
+        _ => return Err(corrupt("challenge")),
     };
     let redirect_uri: String = get(row, "redirect_uri")?;
     Ok(CodeRecord {
@@ -341,7 +343,13 @@ impl ConsentStore for SqliteStore {
     }
 
     async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(other)?;
+        // IMMEDIATE takes the write lock before the read, so a concurrent commit cannot turn
+        // the read-then-write into SQLITE_BUSY_SNAPSHOT.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(other)?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT scopes FROM consents WHERE user_id = ?1 AND client_id = ?2")
                 .bind(consent.user_id.to_string())
@@ -387,6 +395,8 @@ impl ConsentStore for SqliteStore {
         let mut tx = self.pool.begin().await.map_err(other)?;
         for statement in [
             "DELETE FROM consents WHERE user_id = ?1 AND client_id = ?2",
+            "UPDATE codes SET used_at = ?3
+             WHERE user_id = ?1 AND client_id = ?2 AND used_at IS NULL",
             "UPDATE access_tokens SET revoked_at = ?3
              WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL",
             "UPDATE refresh_tokens SET revoked_at = ?3
@@ -476,7 +486,8 @@ impl TokenStore for SqliteStore {
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(other)?;
         sqlx::query(&format!(
-            "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)"
+            "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                 (SELECT revoked_at FROM revoked_families WHERE family_id = ?2))"
         ))
         .bind(access.hash.as_bytes())
         .bind(access.family_id.to_string())
@@ -491,7 +502,8 @@ impl TokenStore for SqliteStore {
         if let Some(refresh) = refresh {
             sqlx::query(&format!(
                 "INSERT INTO refresh_tokens ({REFRESH_COLS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+                     (SELECT revoked_at FROM revoked_families WHERE family_id = ?2))"
             ))
             .bind(refresh.hash.as_bytes())
             .bind(refresh.family_id.to_string())
@@ -557,6 +569,8 @@ impl TokenStore for SqliteStore {
         let family = family.to_string();
         let mut tx = self.pool.begin().await.map_err(other)?;
         for statement in [
+            "INSERT INTO revoked_families (family_id, revoked_at) VALUES (?1, ?2)
+             ON CONFLICT DO NOTHING",
             "UPDATE access_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
             "UPDATE refresh_tokens SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL",
         ] {
@@ -568,6 +582,28 @@ impl TokenStore for SqliteStore {
                 .map_err(other)?;
         }
         tx.commit().await.map_err(other)
+    }
+}
+
+#[async_trait]
+impl MaintenanceStore for SqliteStore {
+    async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for statement in [
+            "DELETE FROM sessions WHERE expires_at <= ?1",
+            "DELETE FROM codes WHERE expires_at <= ?2",
+            "DELETE FROM access_tokens WHERE expires_at <= ?1",
+            "DELETE FROM refresh_tokens WHERE expires_at <= ?1",
+        ] {
+            deleted += sqlx::query(statement)
+                .bind(now)
+                .bind(now - keep_spent)
+                .execute(&self.pool)
+                .await
+                .map_err(other)?
+                .rows_affected();
+        }
+        Ok(deleted)
     }
 }
 

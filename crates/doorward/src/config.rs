@@ -4,8 +4,10 @@
 //! [server]
 //! listen = "127.0.0.1:50320"            # or --listen / DOORWARD_LISTEN
 //! external_uri = "http://localhost:50320" # the issuer origin; or --external-uri
-//! database = "sqlite:data/doorward.sqlite" # or --database / DOORWARD_DATABASE
+//! database = "sqlite:/var/lib/doorward/doorward.sqlite" # or --database / DOORWARD_DATABASE;
+//!                                        # a relative path is relative to the working directory
 //! data_dir = "data"                      # relative to this file; holds the default database
+//!                                        # when `database` is not set
 //!
 //! [tokens]                               # lifetimes in seconds
 //! access_token = 7200
@@ -157,9 +159,10 @@ fn parse(text: &str) -> Result<RawConfig, String> {
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let line = inner
-            .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let line = inner.span().map(|span| {
+            let before = text.get(..span.start).unwrap_or(text);
+            before.bytes().filter(|&b| b == b'\n').count() + 1
+        });
         let location = line.map(|l| format!("line {l}: ")).unwrap_or_default();
         if path == "." {
             format!("{location}{}", inner.message())

@@ -35,7 +35,12 @@ pub async fn run(command: DevCommand) -> anyhow::Result<()> {
     }
 }
 
-async fn mint_codes(serve: ServeArgs, client: &str, user: &str, count: usize) -> anyhow::Result<()> {
+async fn mint_codes(
+    serve: ServeArgs,
+    client: &str,
+    user: &str,
+    count: usize,
+) -> anyhow::Result<()> {
     let config = load_config(serve)?;
     let engine = build_engine(&config).await?;
     register(&engine, &config, false).await?;

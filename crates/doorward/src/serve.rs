@@ -16,6 +16,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Arc::new(build_engine(&config).await?);
     register(&engine, &config, true).await?;
 
+    tokio::spawn(purge_periodically(engine.clone()));
+
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -101,6 +103,19 @@ pub async fn register(engine: &Engine, config: &Config, print: bool) -> anyhow::
             .with_context(|| format!("cannot create the user {}", user.username))?;
     }
     Ok(())
+}
+
+/// Deletes expired sessions, codes and tokens every ten minutes.
+async fn purge_periodically(engine: Arc<Engine>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match engine.purge_expired().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "purged expired rows"),
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+    }
 }
 
 async fn shutdown() {

@@ -77,6 +77,19 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
 CREATE INDEX refresh_tokens_user_client ON refresh_tokens (user_id, client_id);
 
+-- Grant families revoked after a replayed code or refresh token (RFC 9700 §4.14.2). Tokens
+-- inserted into a revoked family later (a rotation that raced the revocation) are born revoked.
+CREATE TABLE revoked_families (
+    family_id  TEXT PRIMARY KEY NOT NULL,
+    revoked_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE INDEX codes_user_client ON codes (user_id, client_id);
+CREATE INDEX codes_expires ON codes (expires_at);
+CREATE INDEX sessions_expires ON sessions (expires_at);
+CREATE INDEX access_tokens_expires ON access_tokens (expires_at);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+
 CREATE TABLE server_secrets (
     name  TEXT PRIMARY KEY NOT NULL,
     value BLOB NOT NULL
