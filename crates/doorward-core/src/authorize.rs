@@ -288,7 +288,7 @@ impl Engine {
                 scopes: request.scopes.clone(),
                 scope_requested: request.scope_requested,
                 challenge: request.challenge.clone(),
-                family_id: self.new_uuid(),
+                family_id: self.new_time_ordered_uuid(),
                 auth_time,
                 issued_at: now,
                 expires_at: now + self.config.lifetimes.code,

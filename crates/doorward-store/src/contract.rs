@@ -284,7 +284,13 @@ async fn consents_merge_list_and_revoke_tokens(store: &dyn Store) {
     assert_eq!(found.scopes, scopes("base profile"));
     assert_eq!(store.list_consents(user).await.unwrap().len(), 2);
 
-    let (access, refresh) = tokens(3, c1, user, Uuid::from_u128(8));
+    // Every family starts with a code; its tokens follow.
+    let family = Uuid::from_u128(8);
+    store
+        .insert_code(&code(30, c1, user, family))
+        .await
+        .unwrap();
+    let (access, refresh) = tokens(3, c1, user, family);
     store.insert_tokens(&access, Some(&refresh)).await.unwrap();
     store.revoke_consent(user, c1, NOW).await.unwrap();
     assert!(store.find_consent(user, c1).await.unwrap().is_none());

@@ -1,5 +1,11 @@
 -- Doorward's SQLite schema. Codes, tokens and session ids are stored as SHA-256 digests only.
 -- UUIDs are TEXT (hyphenated, lower case); times are Unix seconds.
+--
+-- Every code starts a grant family (`grants`); the tokens issued from it and from its refresh
+-- tokens carry its family_id. Revoking a grant (a replayed code or refresh token, RFC 9700
+-- §4.14.2, or the user withdrawing consent) marks the grant and its tokens; tokens inserted
+-- into a revoked grant later (a rotation that raced the revocation) are born revoked.
+-- Token tables have one secondary index, on family_id (time-ordered UUIDv7, so inserts append).
 
 CREATE TABLE clients (
     id            TEXT PRIMARY KEY NOT NULL,
@@ -33,6 +39,15 @@ CREATE TABLE consents (
     PRIMARY KEY (user_id, client_id)
 ) WITHOUT ROWID;
 
+CREATE TABLE grants (
+    family_id  TEXT PRIMARY KEY NOT NULL,
+    user_id    TEXT NOT NULL,
+    client_id  TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX grants_user_client ON grants (user_id, client_id);
+
 CREATE TABLE codes (
     hash             BLOB PRIMARY KEY NOT NULL,
     client_id        TEXT NOT NULL,
@@ -48,6 +63,7 @@ CREATE TABLE codes (
     expires_at       INTEGER NOT NULL,
     used_at          INTEGER
 ) WITHOUT ROWID;
+CREATE INDEX codes_family ON codes (family_id);
 
 CREATE TABLE access_tokens (
     hash       BLOB PRIMARY KEY NOT NULL,
@@ -60,7 +76,6 @@ CREATE TABLE access_tokens (
     revoked_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX access_tokens_family ON access_tokens (family_id);
-CREATE INDEX access_tokens_user_client ON access_tokens (user_id, client_id);
 
 CREATE TABLE refresh_tokens (
     hash       BLOB PRIMARY KEY NOT NULL,
@@ -75,20 +90,6 @@ CREATE TABLE refresh_tokens (
     revoked_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
-CREATE INDEX refresh_tokens_user_client ON refresh_tokens (user_id, client_id);
-
--- Grant families revoked after a replayed code or refresh token (RFC 9700 §4.14.2). Tokens
--- inserted into a revoked family later (a rotation that raced the revocation) are born revoked.
-CREATE TABLE revoked_families (
-    family_id  TEXT PRIMARY KEY NOT NULL,
-    revoked_at INTEGER NOT NULL
-) WITHOUT ROWID;
-
-CREATE INDEX codes_user_client ON codes (user_id, client_id);
-CREATE INDEX codes_expires ON codes (expires_at);
-CREATE INDEX sessions_expires ON sessions (expires_at);
-CREATE INDEX access_tokens_expires ON access_tokens (expires_at);
-CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
 
 CREATE TABLE server_secrets (
     name  TEXT PRIMARY KEY NOT NULL,
