@@ -10,7 +10,9 @@ q="response_type=code&client_id=python_client%40clients&redirect_uri=http%3A%2F%
 csrf="$(curl -sS -c "$jar" -b "$jar" "$base/login" | field csrf)"
 curl -sS -c "$jar" -b "$jar" -o /dev/null --data-urlencode "csrf=$csrf" \
   --data-urlencode username=user1 --data-urlencode password=1234567891 "$base/login"
-request="$(curl -sS -c "$jar" -b "$jar" "$base/oauth/authorize?$q" | field request)"
+page="$(curl -sS -c "$jar" -b "$jar" "$base/oauth/authorize?$q")"
+# The consent form's CSRF token is bound to the new session: take it from that page.
+request="$(field request <<<"$page")" csrf="$(field csrf <<<"$page")"
 loc="$(curl -sS -c "$jar" -b "$jar" -o /dev/null -w '%{redirect_url}' --data-urlencode "csrf=$csrf" \
   --data-urlencode "request=$request" -d decision=approve "$base/oauth/authorize")"
 code="$(sed -n 's/.*[?&]code=\([^&]*\).*/\1/p' <<<"$loc")"
