@@ -4,6 +4,14 @@
 set -euo pipefail
 PORT="${PORT:-50404}"
 : "${DOORWARD_BIN:?set DOORWARD_BIN to the release binary}" "${DOORWARD_BENCH_CONFIG:?}"
+# A previous Doorward run may still be letting go of the port (seen once in a full matrix, never
+# reproduced alone): wait for it, up to 60 s, and say who held it.
+for _ in $(seq 120); do
+  holder="$(ss -Hltnp "sport = :$PORT" 2>/dev/null)"
+  [ -z "$holder" ] && break
+  echo "port $PORT still held: $holder" >&2
+  sleep 0.5
+done
 db="$BENCH_TMP/doorward-bench.sqlite"
 rm -f "$db" "$db-wal" "$db-shm"
 export RUST_LOG="${RUST_LOG:-warn}"
