@@ -1,5 +1,8 @@
 # Peer spec (sourced by the kit's run-peers.sh): Doorward, as bench/run.sh installs it.
-PEER_PORT=50404
+# Not the kit's 50404: that lies in Linux's ephemeral range (32768-60999), where a load tool's
+# outgoing connection to another peer can hold it just when Doorward starts (seen: `Address
+# already in use` after the Authlib run).
+PEER_PORT=30404
 PEER_READY_PATH=/api/v1/auth/self
 DW_CLIENT=python_client@clients
 DW_SECRET=dev_secret

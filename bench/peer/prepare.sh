@@ -2,7 +2,7 @@
 # USER_TOKEN for W3: user1 signs in through the HTML pages (CSRF token and cookies as a
 # browser keeps them), approves consent, and the code is redeemed.
 set -euo pipefail
-base="http://127.0.0.1:${PORT:-50404}"
+base="http://127.0.0.1:${PORT:-30404}"
 cb=http://localhost:8000/oauth/callback
 jar="$(mktemp)"; trap 'rm -f "$jar"' EXIT
 field() { sed -n "s/.*name=\"$1\" value=\"\([^\"]*\)\".*/\1/p" | head -1 | sed 's/&amp;/\&/g'; }

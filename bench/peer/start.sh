@@ -2,16 +2,8 @@
 # Doorward for the side-by-side kit: exec the release build on 127.0.0.1:$PORT (the PID is the
 # server's), with a fresh database under $BENCH_TMP.
 set -euo pipefail
-PORT="${PORT:-50404}"
+PORT="${PORT:-30404}"
 : "${DOORWARD_BIN:?set DOORWARD_BIN to the release binary}" "${DOORWARD_BENCH_CONFIG:?}"
-# A previous Doorward run may still be letting go of the port (seen once in a full matrix, never
-# reproduced alone): wait for it, up to 60 s, and say who held it.
-for _ in $(seq 120); do
-  holder="$(ss -Hltnp "sport = :$PORT" 2>/dev/null)"
-  [ -z "$holder" ] && break
-  echo "port $PORT still held: $holder" >&2
-  sleep 0.5
-done
 db="$BENCH_TMP/doorward-bench.sqlite"
 rm -f "$db" "$db-wal" "$db-shm"
 export RUST_LOG="${RUST_LOG:-warn}"

@@ -8,10 +8,8 @@ use axum::response::Response;
 use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use doorward_core::memory::MemoryStore;
-use doorward_core::passwords::HashCost;
-use doorward_core::testing::{FixedClock, SeqRandom};
-use doorward_core::{ClientSpec, Engine, EngineConfig};
+use doorward_core::testing::{self, FixedClock};
+use doorward_core::{ClientSpec, EngineConfig};
 use doorward_proto::{RedirectUri, Secret};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -23,18 +21,8 @@ const AUTHORIZE: &str = "/oauth/authorize?response_type=code&client_id=python_cl
     &redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Foauth%2Fcallback&scope=base&state=a+b%26c";
 
 async fn app() -> Router {
-    let config = EngineConfig {
-        hash_cost: HashCost::InsecureFastForTests,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::new(
-        Arc::new(MemoryStore::default()),
-        Arc::new(FixedClock::new(1_800_000_000)),
-        Arc::new(SeqRandom::default()),
-        config,
-    )
-    .await
-    .unwrap();
+    let clock = Arc::new(FixedClock::new(1_800_000_000));
+    let engine = testing::engine(clock, EngineConfig::default()).await;
     engine
         .register_client(ClientSpec {
             key: "python_client@clients".into(),

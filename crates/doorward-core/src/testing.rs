@@ -1,8 +1,25 @@
 //! Deterministic clock and randomness for tests of this crate and of the crates above it.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 
+use crate::memory::MemoryStore;
+use crate::passwords::HashCost;
 use crate::ports::{Clock, Random, UnixTime};
+use crate::{Engine, EngineConfig};
+
+/// An engine over a fresh in-memory store, with `clock`, a repeatable generator and cheap
+/// password hashing: the base of the engine's tests and of the HTTP adapter's.
+pub async fn engine(clock: Arc<FixedClock>, config: EngineConfig) -> Engine {
+    let config = EngineConfig {
+        hash_cost: HashCost::InsecureFastForTests,
+        ..config
+    };
+    let store = Arc::new(MemoryStore::default());
+    Engine::new(store, clock, Arc::new(SeqRandom::default()), config)
+        .await
+        .expect("the in-memory store does not fail")
+}
 
 /// A clock that stands still until moved.
 #[derive(Debug)]

@@ -7,10 +7,8 @@ use std::sync::Arc;
 use doorward_proto::{ErrorCode, RedirectUri, Secret, TokenResponse};
 
 use crate::authorize::{AuthorizeError, Decision, ShowReason};
-use crate::memory::MemoryStore;
-use crate::passwords::HashCost;
 use crate::session::SignedIn;
-use crate::testing::{FixedClock, SeqRandom};
+use crate::testing::{self, FixedClock};
 use crate::token::{BasicCredentials, TokenRequest};
 use crate::{ClientSpec, Engine, EngineConfig, Error};
 
@@ -33,18 +31,7 @@ async fn harness() -> Harness {
 
 async fn harness_with(config: EngineConfig) -> Harness {
     let clock = Arc::new(FixedClock::new(1_800_000_000));
-    let config = EngineConfig {
-        hash_cost: HashCost::InsecureFastForTests,
-        ..config
-    };
-    let engine = Engine::new(
-        Arc::new(MemoryStore::default()),
-        clock.clone(),
-        Arc::new(SeqRandom::default()),
-        config,
-    )
-    .await
-    .unwrap();
+    let engine = testing::engine(clock.clone(), config).await;
     for (name, callback, secret) in [
         ("python_client", CALLBACK, SECRET),
         ("other", "http://localhost:8001/cb", "other_secret"),

@@ -295,19 +295,26 @@ async fn consents_merge_list_and_revoke_tokens(store: &dyn Store) {
     store.revoke_consent(user, c1, NOW).await.unwrap();
     assert!(store.find_consent(user, c1).await.unwrap().is_none());
     assert!(store.find_consent(user, c2).await.unwrap().is_some());
-    assert!(
-        store
-            .find_access_token(&access.hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked
-    );
-    match store
-        .rotate_refresh_token(&refresh.hash, c1, NOW)
+    assert_revoked(store, &access, &refresh).await;
+}
+
+/// Both tokens read back revoked (the refresh token is spent by looking).
+async fn assert_revoked(
+    store: &dyn Store,
+    access: &AccessTokenRecord,
+    refresh: &RefreshTokenRecord,
+) {
+    let found = store
+        .find_access_token(&access.hash)
         .await
         .unwrap()
-    {
+        .unwrap();
+    assert!(found.revoked);
+    let rotated = store
+        .rotate_refresh_token(&refresh.hash, refresh.client_id, NOW)
+        .await
+        .unwrap();
+    match rotated {
         Redemption::Fresh(r) => assert!(r.revoked),
         other => panic!("{other:?}"),
     }
@@ -319,22 +326,7 @@ async fn tokens_born_into_a_revoked_family_are_revoked(store: &dyn Store) {
     store.revoke_family(family, NOW).await.unwrap();
     let (access, refresh) = tokens(4, c1, user, family);
     store.insert_tokens(&access, Some(&refresh)).await.unwrap();
-    assert!(
-        store
-            .find_access_token(&access.hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked
-    );
-    match store
-        .rotate_refresh_token(&refresh.hash, c1, NOW)
-        .await
-        .unwrap()
-    {
-        Redemption::Fresh(r) => assert!(r.revoked),
-        other => panic!("{other:?}"),
-    }
+    assert_revoked(store, &access, &refresh).await;
 }
 
 async fn revoking_consent_spends_outstanding_codes(store: &dyn Store) {
