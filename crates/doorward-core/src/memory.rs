@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessTokenRecord, Client, CodeRecord, ConsentRecord, NewUser, RefreshTokenRecord,
-    SessionRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
+    RefreshTokenRecord, SessionRecord, User,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
@@ -221,6 +221,20 @@ impl TokenStore for MemoryStore {
 
     async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
         Ok(self.lock().access.get(hash).cloned())
+    }
+
+    async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
+        let inner = self.lock();
+        let Some(token) = inner.access.get(hash) else {
+            return Ok(None);
+        };
+        let user = inner.users.get(&token.user_id);
+        let client = inner.clients.get(&token.client_id);
+        Ok(user.zip(client).map(|(user, client)| BearerRecord {
+            token: token.clone(),
+            user: user.clone(),
+            client: client.clone(),
+        }))
     }
 
     async fn rotate_refresh_token(

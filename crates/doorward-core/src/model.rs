@@ -95,6 +95,15 @@ pub struct AccessTokenRecord {
     pub revoked: bool,
 }
 
+/// An access token with the user and the client it was issued to: what a protected resource
+/// needs, read in one go.
+#[derive(Clone, Debug)]
+pub struct BearerRecord {
+    pub token: AccessTokenRecord,
+    pub user: User,
+    pub client: Client,
+}
+
 /// An issued refresh token (stored by hash only). Each works once (RFC 9700 §4.14.2).
 #[derive(Clone, Debug)]
 pub struct RefreshTokenRecord {

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessTokenRecord, Client, CodeRecord, ConsentRecord, NewUser, RefreshTokenRecord,
-    SessionRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
+    RefreshTokenRecord, SessionRecord, User,
 };
 use crate::opaque::TokenHash;
 
@@ -124,6 +124,9 @@ pub trait TokenStore: Send + Sync {
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()>;
     async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>>;
+    /// The access token with its user and client, in one read (the hot path of every
+    /// protected call). `None` when the token, its user or its client does not exist.
+    async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>>;
     /// Marks the refresh token issued to `client` as spent, atomically (see
     /// [`CodeStore::redeem_code`]).
     async fn rotate_refresh_token(

@@ -5,7 +5,7 @@ use doorward_proto::{ErrorCode, OAuthError, ScopeSet};
 use crate::engine::Error;
 use crate::model::{Client, User};
 use crate::opaque::TokenHash;
-use crate::ports::{ClientRef, UnixTime};
+use crate::ports::UnixTime;
 use crate::Engine;
 
 /// What a valid access token stands for.
@@ -22,25 +22,17 @@ impl Engine {
     /// `invalid_token` (RFC 6750 §3.1), without saying which.
     pub async fn check_access_token(&self, token: &str) -> Result<TokenInfo, Error> {
         let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid");
-        let record = self
+        let bearer = self
             .store
-            .find_access_token(&TokenHash::of(token))
+            .find_bearer(&TokenHash::of(token))
             .await?
-            .filter(|r| !r.revoked && r.expires_at > self.now())
+            .filter(|b| !b.token.revoked && b.token.expires_at > self.now())
             .ok_or_else(invalid)?;
-        let user = self.store.find_user(record.user_id).await?;
-        let client = self
-            .store
-            .find_client(ClientRef::Id(record.client_id))
-            .await?;
-        match (user, client) {
-            (Some(user), Some(client)) => Ok(TokenInfo {
-                user,
-                client,
-                scopes: record.scopes,
-                expires_at: record.expires_at,
-            }),
-            _ => Err(invalid().into()),
-        }
+        Ok(TokenInfo {
+            user: bearer.user,
+            client: bearer.client,
+            scopes: bearer.token.scopes,
+            expires_at: bearer.token.expires_at,
+        })
     }
 }

@@ -222,6 +222,25 @@ async fn refresh_tokens_rotate_once_and_families_revoke(store: &dyn Store) {
         .unwrap();
     assert!(!found.revoked);
     assert_eq!(found.expires_at, NOW + 7200);
+    // Client 1 is not registered in this store yet: no bearer without its client.
+    assert!(store.find_bearer(&access.hash).await.unwrap().is_none());
+    store.upsert_client(&client(1)).await.unwrap();
+    let bearer = store.find_bearer(&access.hash).await.unwrap().unwrap();
+    assert_eq!(
+        (bearer.user.id, bearer.user.display_name.as_str()),
+        (user, "R")
+    );
+    assert_eq!(
+        (bearer.client.id, bearer.client.display_name.as_str()),
+        (c1, "Client 1")
+    );
+    assert_eq!(bearer.client.redirect_uris, client(1).redirect_uris);
+    assert_eq!(bearer.token.family_id, family);
+    assert!(store
+        .find_bearer(&TokenHash([77; 32]))
+        .await
+        .unwrap()
+        .is_none());
 
     let rotated = store
         .rotate_refresh_token(&refresh.hash, c1, NOW)

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use doorward_core::model::{
-    AccessTokenRecord, Client, CodeRecord, ConsentRecord, NewUser, RefreshTokenRecord,
-    SessionRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
+    RefreshTokenRecord, SessionRecord, User,
 };
 use doorward_core::ports::{
     ClientRef, ClientStore, CodeStore, ConsentStore, MaintenanceStore, Redemption, SecretStore,
@@ -195,21 +195,57 @@ fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Store
 
 const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash";
 
+/// The client columns under their own names, and under their aliases in [`BEARER_SELECT`].
+const CLIENT_NAMES: [&str; 6] = [
+    "id",
+    "key",
+    "display_name",
+    "app_uri",
+    "redirect_uris",
+    "secret_hash",
+];
+const CLIENT_ALIASES: [&str; 6] = [
+    "c_id",
+    "c_key",
+    "c_display_name",
+    "c_app_uri",
+    "c_redirect_uris",
+    "c_secret_hash",
+];
+
 fn client_from(row: &Row<'_>) -> StoreResult<Client> {
-    let uris: String = col(row, "redirect_uris")?;
+    client_from_columns(row, CLIENT_NAMES)
+}
+
+fn client_from_columns(row: &Row<'_>, names: [&str; 6]) -> StoreResult<Client> {
+    let [id, key, display_name, app_uri, uris, secret_hash] = names;
+    let uris: String = col(row, uris)?;
     let redirect_uris = uris
         .lines()
         .map(|u| RedirectUri::parse(u).map_err(|_| corrupt("redirect_uris")))
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(Client {
-        id: uuid_col(row, "id")?,
-        key: col(row, "key")?,
-        display_name: col(row, "display_name")?,
-        app_uri: col(row, "app_uri")?,
+        id: uuid_col(row, id)?,
+        key: col(row, key)?,
+        display_name: col(row, display_name)?,
+        app_uri: col(row, app_uri)?,
         redirect_uris,
-        secret_hash: col(row, "secret_hash")?,
+        secret_hash: col(row, secret_hash)?,
     })
 }
+
+/// An access token with its user and client in one statement; the client's columns are
+/// aliased, every other name is unambiguous.
+const BEARER_SELECT: &str = "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
+        a.issued_at, a.expires_at, a.revoked_at,
+        u.id, u.username, u.display_name, u.password_hash, u.created_at,
+        c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
+        c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
+        c.secret_hash AS c_secret_hash
+    FROM access_tokens a
+    JOIN users u ON u.id = a.user_id
+    JOIN clients c ON c.id = a.client_id
+    WHERE a.hash = ?1";
 
 const USER_COLS: &str = "id, username, display_name, password_hash, created_at";
 
@@ -687,6 +723,19 @@ impl TokenStore for SqliteStore {
                 [hash.as_bytes()],
                 access_from,
             )
+        })
+        .await
+    }
+
+    async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
+        self.read(|conn| {
+            query_one(conn, BEARER_SELECT, [hash.as_bytes()], |row| {
+                Ok(BearerRecord {
+                    token: access_from(row)?,
+                    user: user_from(row)?,
+                    client: client_from_columns(row, CLIENT_ALIASES)?,
+                })
+            })
         })
         .await
     }
