@@ -16,4 +16,4 @@ pub use pkce::{CodeChallenge, CodeChallengeMethod, CodeVerifier, PkceError};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{constant_time_eq, Secret};
 pub use token::{TokenResponse, TokenType};
-pub use values::{form_decode, ClientId, RedirectUri, RedirectUriError, State};
+pub use values::{form_decode, RedirectUri, RedirectUriError, State};

@@ -1,26 +1,5 @@
 use std::fmt;
 
-/// A `client_id` exactly as the client sent it (RFC 6749 §2.2). Doorward answers to a client's
-/// Key (`NAME@clients`) and to its UUID Id; which one it is is decided at lookup.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ClientId(String);
-
-impl ClientId {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ClientId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 /// The `state` parameter: opaque to the server and echoed back byte for byte (RFC 6749 §4.1.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct State(String);
