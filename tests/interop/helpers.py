@@ -43,6 +43,34 @@ COLON_CLIENT_ID = "colon_app@clients"
 COLON_CLIENT_SECRET = "dev:sec ret"
 COLON_REDIRECT_URI = "http://localhost:8002/oauth/callback"
 
+# OIDC clients ([clients.NAME] form plus the OIDC keys; see config_toml). Every Eternaltwin-form
+# client without `scopes` may ask for every scope the server offers (python_client included).
+OIDC_CLIENT_ID = "oidc_app@clients"
+OIDC_CLIENT_SECRET = "oidc_secret"
+OIDC_REDIRECT_URI = "http://localhost:8003/oauth/callback"
+OIDC_POST_LOGOUT_URI = "http://localhost:8003/logged-out"
+
+# Same as oidc_app but with id_token_signed_response_alg = ES256 / EdDSA.
+OIDC_ES_CLIENT_ID = "oidc_es@clients"
+OIDC_ES_CLIENT_SECRET = "oidc_es_secret"
+OIDC_ES_REDIRECT_URI = "http://localhost:8004/oauth/callback"
+OIDC_ED_CLIENT_ID = "oidc_ed@clients"
+OIDC_ED_CLIENT_SECRET = "oidc_ed_secret"
+OIDC_ED_REDIRECT_URI = "http://localhost:8005/oauth/callback"
+
+# access_token_format = "jwt" (RFC 9068 access tokens).
+JWT_CLIENT_ID = "jwt_app@clients"
+JWT_CLIENT_SECRET = "jwt_secret"
+JWT_REDIRECT_URI = "http://localhost:8006/oauth/callback"
+
+# scopes = ["base"]: asking it for `openid` is invalid_scope.
+BASE_ONLY_CLIENT_ID = "base_only@clients"
+BASE_ONLY_CLIENT_SECRET = "base_only_secret"
+BASE_ONLY_REDIRECT_URI = "http://localhost:8007/oauth/callback"
+
+# [keys] algorithms: the first one signs JWT access tokens.
+KEY_ALGORITHMS = ["ES256", "RS256", "EdDSA"]
+
 # username -> (password, display name). Each test module signs in with its own users, so
 # consent state never leaks between modules and test order does not matter.
 USERS = {
@@ -64,7 +92,23 @@ USERS = {
         "peggy",  # errors: csrf on consent
         "sybil",  # authlib wrong verifier (basic)
         "trent",  # authlib wrong verifier (post)
+        # test_oidc.py (every one has an email, see USER_EMAILS)
+        "uma",  # oidc: Authlib Flask client, RS256 id_token (oidc_app)
+        "victor",  # oidc: Authlib Flask client, ES256 id_token (oidc_es); email not verified
+        "wendy",  # oidc: Authlib Flask client, EdDSA id_token (oidc_ed)
+        "xavier",  # oidc: python_client with scope base / openid
+        "yvonne",  # oidc: code factory for oidc_app (consented), prompt/max_age/iss/userinfo
+        "zoe",  # oidc: signed in, never consents (prompt=none -> consent_required)
+        "quinn",  # oidc: jwt_app (JWT access tokens)
+        "rupert",  # oidc: end_session (RP-initiated logout)
+        "steve",  # oidc: introspection / revocation (RFC 7662 / 7009)
     ]
+}
+
+# username -> (email, email_verified) for the users that have one (the OIDC ones).
+USER_EMAILS = {
+    name: (f"{name}@example.com", name != "victor")
+    for name in ["uma", "victor", "wendy", "xavier", "yvonne", "zoe", "quinn", "rupert", "steve"]
 }
 
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -93,6 +137,46 @@ def config_toml() -> str:
         f'oauth_callback = "{COLON_REDIRECT_URI}"',
         f'secret = "{COLON_CLIENT_SECRET}"',
         "",
+        "[keys]",
+        "algorithms = [" + ", ".join(f'"{a}"' for a in KEY_ALGORITHMS) + "]",
+        "publish_delay = 2",
+        "",
+        "[clients.oidc_app]",
+        'display_name = "OIDC App"',
+        'app_uri = "http://localhost:8003"',
+        f'callback_uri = "{OIDC_REDIRECT_URI}"',
+        f'secret = "{OIDC_CLIENT_SECRET}"',
+        'scopes = ["base", "openid", "profile", "email"]',
+        f'post_logout_redirect_uris = ["{OIDC_POST_LOGOUT_URI}"]',
+        "",
+        "[clients.oidc_es]",
+        'display_name = "OIDC ES256 App"',
+        'app_uri = "http://localhost:8004"',
+        f'callback_uri = "{OIDC_ES_REDIRECT_URI}"',
+        f'secret = "{OIDC_ES_CLIENT_SECRET}"',
+        'id_token_signed_response_alg = "ES256"',
+        "",
+        "[clients.oidc_ed]",
+        'display_name = "OIDC EdDSA App"',
+        'app_uri = "http://localhost:8005"',
+        f'callback_uri = "{OIDC_ED_REDIRECT_URI}"',
+        f'secret = "{OIDC_ED_CLIENT_SECRET}"',
+        'id_token_signed_response_alg = "EdDSA"',
+        "",
+        "[clients.jwt_app]",
+        'display_name = "JWT App"',
+        'app_uri = "http://localhost:8006"',
+        f'callback_uri = "{JWT_REDIRECT_URI}"',
+        f'secret = "{JWT_CLIENT_SECRET}"',
+        'access_token_format = "jwt"',
+        "",
+        "[clients.base_only]",
+        'display_name = "Base Only App"',
+        'app_uri = "http://localhost:8007"',
+        f'callback_uri = "{BASE_ONLY_REDIRECT_URI}"',
+        f'secret = "{BASE_ONLY_CLIENT_SECRET}"',
+        'scopes = ["base"]',
+        "",
     ]
     for username, (password, display_name) in USERS.items():
         lines += [
@@ -100,8 +184,11 @@ def config_toml() -> str:
             f'username = "{username}"',
             f'password = "{password}"',
             f'display_name = "{display_name}"',
-            "",
         ]
+        if username in USER_EMAILS:
+            email, verified = USER_EMAILS[username]
+            lines += [f'email = "{email}"', f"email_verified = {'true' if verified else 'false'}"]
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -565,3 +652,83 @@ def assert_token_response(resp: requests.Response) -> dict:
 
 def parse_qs_single(query: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+
+
+# --------------------------------------------------------------------------------------------
+# OIDC / RFC 7662 / RFC 7009 helpers
+
+
+def drive_to_callback(browser: Browser, resp: requests.Response, username: str, *,
+                      redirect_uri: str = REDIRECT_URI, decision: str = "approve",
+                      max_steps: int = 8) -> AuthorizeResult:
+    """From any authorize response, go through login and consent until the redirect to the client.
+
+    Looser than `authorize_as` (the login `next` may differ from the request, e.g. when the server
+    drops prompt=login from it); fails on a second login page (a login loop) or too many hops.
+    """
+    login_shown = consent_shown = False
+    for _ in range(max_steps):
+        if resp.status_code in (302, 303):
+            loc = urljoin(resp.url, resp.headers["Location"])
+            if loc.split("?", 1)[0] == redirect_uri:
+                result = assert_callback(resp, redirect_uri)
+                result.login_shown, result.consent_shown = login_shown, consent_shown
+                return result
+            assert urlsplit(loc).netloc == urlsplit(browser.origin).netloc, f"redirected off-origin\n{describe(resp)}"
+            resp = browser.get(loc)
+            continue
+        assert resp.status_code == 200, describe(resp)
+        forms = parse_forms(resp.text)
+        if any(urlsplit(urljoin(resp.url, f.action)).path == "/login" for f in forms):
+            assert not login_shown, f"login page shown twice (login loop?)\n{describe(resp)}"
+            login_shown = True
+            form = find_form(resp, "/login")
+            resp = browser.submit(resp, form, {"username": username, "password": USERS[username][0]})
+            assert resp.status_code == 303, f"login as {username} failed\n{describe(resp)}"
+            continue
+        form = find_form(resp, "/oauth/authorize")
+        assert not consent_shown, f"consent page shown twice\n{describe(resp)}"
+        consent_shown = True
+        resp = browser.submit(resp, form, button=form.button(value=decision))
+    raise AssertionError(f"no redirect to {redirect_uri} after {max_steps} steps\n{describe(resp)}")
+
+
+def client_post(origin: str, path: str, data: Optional[dict], *, auth: Optional[str] = None,
+                headers: Optional[dict] = None) -> requests.Response:
+    """POST a form to an endpoint with exactly the given credentials (no redirects, no 5xx)."""
+    h = dict(headers or {})
+    if auth is not None:
+        h["Authorization"] = auth
+    return http_session().post(f"{origin}{path}", data=data, headers=h, allow_redirects=False,
+                               timeout=HTTP_TIMEOUT_S)
+
+
+def introspect(origin: str, token: str, auth: Optional[str], **extra) -> requests.Response:
+    return client_post(origin, "/oauth/introspect", {"token": token, **extra}, auth=auth)
+
+
+def revoke(origin: str, token: Optional[str], auth: Optional[str], **extra) -> requests.Response:
+    data = {**({"token": token} if token is not None else {}), **extra}
+    return client_post(origin, "/oauth/revoke", data, auth=auth)
+
+
+def userinfo(origin: str, access_token: Optional[str], method: str = "GET") -> requests.Response:
+    h = {"Authorization": f"Bearer {access_token}"} if access_token is not None else {}
+    s = http_session()
+    if method == "POST":
+        h["Content-Type"] = "application/x-www-form-urlencoded"
+        return s.post(f"{origin}/oauth/userinfo", data=b"", headers=h, allow_redirects=False, timeout=HTTP_TIMEOUT_S)
+    return s.get(f"{origin}/oauth/userinfo", headers=h, allow_redirects=False, timeout=HTTP_TIMEOUT_S)
+
+
+def fetch_jwks(origin: str) -> dict:
+    resp = http_session().get(f"{origin}/oauth/jwks", allow_redirects=False, timeout=HTTP_TIMEOUT_S)
+    assert resp.status_code == 200, describe(resp)
+    return json_of(resp)
+
+
+def b64url_half_hash(value: str, alg: str) -> str:
+    """OIDC Core §3.1.3.6 at_hash / c_hash; EdDSA (Ed25519) uses SHA-512 (OIDC errata, Authlib)."""
+    h = hashlib.sha512 if alg == "EdDSA" else getattr(hashlib, f"sha{alg[2:]}")
+    digest = h(value.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest[: len(digest) // 2]).rstrip(b"=").decode()

@@ -80,7 +80,7 @@ fn is_bearer(value: &str) -> bool {
 }
 
 /// The token of `Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1 `b64token` syntax).
-fn bearer_token(value: &str) -> Option<&str> {
+pub fn bearer_token(value: &str) -> Option<&str> {
     if !is_bearer(value) || !value[6..].starts_with(' ') {
         return None;
     }

@@ -4,10 +4,10 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use doorward_core::authorize::{error_location, AuthorizationRequest, AuthorizeError, Decision};
+use doorward_core::authorize::{AuthorizationRequest, AuthorizeError, Interaction};
 use doorward_core::session::SignedIn;
 
-use crate::session::{csrf, csrf_ok, read_form, signed_in, to_login};
+use crate::session::{csrf, csrf_ok, read_form, signed_in, to_login, to_login_with_hint};
 use crate::{body, pages, AppState};
 
 pub async fn show(
@@ -16,23 +16,60 @@ pub async fn show(
     RawQuery(query): RawQuery,
 ) -> Response {
     let query = query.unwrap_or_default();
-    let (request, user) = match checked(&app, &headers, &query).await {
-        Ok(found) => found,
-        Err(response) => return response,
+    let pairs = body::query_pairs(&query);
+    let request = match app.engine.check_authorization(&pairs).await {
+        Ok(request) => request,
+        Err(e) => return rejected(&e),
     };
-    match app.engine.decide(&user, &request).await {
-        Ok(Decision::Redirect(location)) => found(&location),
-        Ok(Decision::AskConsent) => {
-            let (token, set_cookie) = csrf(&app, &headers);
-            let page = pages::consent(&user.user, &request.client, &request.scopes, &token, &query);
-            let mut response = pages::respond(StatusCode::OK, page);
-            if let Some(cookie) = set_cookie {
-                response.headers_mut().append(header::SET_COOKIE, cookie);
-            }
-            response
+    let session = match signed_in(&app, &headers).await {
+        Ok(session) => session,
+        Err(e) => return pages::internal(&e),
+    };
+    match app.engine.proceed(&request, session.as_ref()).await {
+        Ok(Interaction::Redirect(location)) => found(&location),
+        Ok(Interaction::Login { hint }) => {
+            to_login_with_hint(&return_after_login(&pairs), hint.as_deref())
         }
+        Ok(Interaction::Consent) => match &session {
+            Some(user) => {
+                let (token, set_cookie) = csrf(&app, &headers);
+                let page =
+                    pages::consent(&user.user, &request.client, &request.scopes, &token, &query);
+                let mut response = pages::respond(StatusCode::OK, page);
+                if let Some(cookie) = set_cookie {
+                    response.headers_mut().append(header::SET_COOKIE, cookie);
+                }
+                response
+            }
+            None => to_login(&format!("/oauth/authorize?{query}")),
+        },
         Err(e) => pages::internal(&e),
     }
+}
+
+/// The authorization request to come back to after signing in: the same, without what asked
+/// for the sign-in (`prompt=login`/`select_account`, `max_age`), which a fresh sign-in just
+/// satisfied; left in, they would send the browser round in a loop.
+fn return_after_login(pairs: &[(String, String)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        match name.as_str() {
+            "max_age" => {}
+            "prompt" => {
+                let kept: Vec<&str> = value
+                    .split(' ')
+                    .filter(|w| !w.is_empty() && *w != "login" && *w != "select_account")
+                    .collect();
+                if !kept.is_empty() {
+                    serializer.append_pair(name, &kept.join(" "));
+                }
+            }
+            _ => {
+                serializer.append_pair(name, value);
+            }
+        }
+    }
+    format!("/oauth/authorize?{}", serializer.finish())
 }
 
 /// The consent form: `request` is the original query string, checked again from scratch.
@@ -88,11 +125,7 @@ fn rejected(error: &AuthorizeError) -> Response {
             StatusCode::BAD_REQUEST,
             pages::message("This sign-in link is not valid", &reason.to_string()),
         ),
-        AuthorizeError::Redirect {
-            redirect_uri,
-            error,
-            state,
-        } => found(&error_location(redirect_uri, error, state.as_ref())),
+        AuthorizeError::Redirect { location, .. } => found(location),
         AuthorizeError::Store(e) => pages::internal(e),
         _ => pages::internal(error),
     }

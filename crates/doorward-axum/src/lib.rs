@@ -10,6 +10,7 @@ mod authorize;
 mod body;
 mod cookies;
 mod error;
+mod oidc;
 mod pages;
 mod session;
 mod token;
@@ -51,6 +52,19 @@ pub fn router(state: AppState) -> Router {
             get(authorize::show).post(authorize::decide),
         )
         .route("/oauth/token", post(token::token))
+        .route("/.well-known/openid-configuration", get(oidc::metadata))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(oidc::metadata),
+        )
+        .route("/oauth/jwks", get(oidc::jwks))
+        .route("/oauth/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/oauth/introspect", post(oidc::introspect))
+        .route("/oauth/revoke", post(oidc::revoke))
+        .route(
+            "/oauth/end_session",
+            get(oidc::end_session_page).post(oidc::end_session),
+        )
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", get(session::logout_page).post(session::logout))
         .route("/account", get(session::account))

@@ -62,6 +62,9 @@ pub fn login(csrf: &str, next: &str, username: &str, failed: bool) -> Markup {
 fn describe_scope(scope: &str) -> &str {
     match scope {
         "base" => "Know who you are: your user id and display name.",
+        "openid" => "Sign you in with your account.",
+        "profile" => "See your username and display name.",
+        "email" => "See your e-mail address.",
         other => other,
     }
 }
@@ -143,6 +146,34 @@ pub fn logout(user: &User, csrf: &str) -> Markup {
             }
         },
     )
+}
+
+/// The confirmation of RP-initiated logout; `request` is the logout request's query.
+pub fn end_session(user: &User, client: Option<&str>, csrf: &str, request: &str) -> Markup {
+    layout(
+        "Sign out",
+        html! {
+            h1 { "Sign out?" }
+            p {
+                @if let Some(client) = client {
+                    strong { (client) } " asks to sign you out. "
+                }
+                "You are signed in as " strong { (user.display_name) } "."
+            }
+            form method="post" action="/oauth/end_session" {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="request" value=(request);
+                div.actions {
+                    button type="submit" name="decision" value="approve" { "Sign out" }
+                    button.secondary type="submit" name="decision" value="deny" { "Stay signed in" }
+                }
+            }
+        },
+    )
+}
+
+pub fn signed_out() -> Markup {
+    message("Signed out", "You are signed out.")
 }
 
 pub fn message(title: &str, text: &str) -> Markup {

@@ -24,7 +24,7 @@ pub async fn signed_in(
     }
 }
 
-fn session_cookie<'a>(app: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
+pub fn session_cookie<'a>(app: &AppState, headers: &'a HeaderMap) -> Option<&'a str> {
     cookies::get(headers, cookies::session_name(app.secure_cookies))
 }
 
@@ -101,8 +101,17 @@ pub fn see_other(location: &str) -> Response {
 
 /// Sends the browser to the sign-in page, to come back to `next` afterwards.
 pub fn to_login(next: &str) -> Response {
-    let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
-    see_other(&format!("/login?next={next}"))
+    to_login_with_hint(next, None)
+}
+
+/// [`to_login`] with the username field prefilled (OIDC `login_hint`).
+pub fn to_login_with_hint(next: &str, hint: Option<&str>) -> Response {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("next", next);
+    if let Some(hint) = hint {
+        query.append_pair("login_hint", hint);
+    }
+    see_other(&format!("/login?{}", query.finish()))
 }
 
 /// `next` if it is one of the two places sign-in returns to (an authorization request or the
@@ -121,7 +130,7 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
     if let Some(cookie) = cookie {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
@@ -135,6 +144,7 @@ pub async fn home() -> Response {
 #[derive(Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    login_hint: Option<String>,
 }
 
 pub async fn login_page(
@@ -144,7 +154,8 @@ pub async fn login_page(
 ) -> Response {
     let (token, set_cookie) = csrf(&app, &headers);
     let next = safe_next(query.next.as_deref());
-    let page = pages::login(&token, next, "", false);
+    let hint = query.login_hint.as_deref().unwrap_or("");
+    let page = pages::login(&token, next, hint, false);
     with_cookie(pages::respond(StatusCode::OK, page), set_cookie)
 }
 

@@ -30,11 +30,12 @@ async fn app() -> Router {
             app_uri: "http://localhost:8000".into(),
             redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
             secret: Secret::new("dev:sec ret"),
+            policy: Default::default(),
         })
         .await
         .unwrap();
     engine
-        .seed_user("alice", "Alice", &Secret::new("pw"))
+        .seed_user(&testing::user("alice", "Alice", "pw"))
         .await
         .unwrap();
     router(AppState {
@@ -159,7 +160,10 @@ async fn a_browser_signs_in_consents_and_the_client_gets_a_user() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let location = header(&response, header::LOCATION);
     assert!(location.starts_with(&format!("{CALLBACK}?code=dwc_")));
-    assert!(location.ends_with("&state=a+b%26c"), "{location}");
+    assert!(
+        location.ends_with("&state=a+b%26c&iss=http%3A%2F%2Flocalhost"),
+        "state, then the issuer (RFC 9207): {location}"
+    );
     let code = location
         .split("code=")
         .nth(1)
@@ -369,7 +373,7 @@ async fn a_bad_client_or_redirect_uri_is_shown_never_redirected() {
     assert_eq!(response.status(), StatusCode::FOUND);
     assert_eq!(
         header(&response, header::LOCATION),
-        format!("{CALLBACK}?error=unsupported_response_type&error_description=only+response_type%3Dcode+is+supported&state=x+y")
+        format!("{CALLBACK}?error=unsupported_response_type&error_description=only+response_type%3Dcode+is+supported&state=x+y&iss=http%3A%2F%2Flocalhost")
     );
 }
 

@@ -36,7 +36,9 @@ pub async fn token(State(app): State<AppState>, headers: HeaderMap, body: Body) 
 /// `Authorization: Basic` credentials, split at the first `:` (a secret may contain `:`; the
 /// Eternaltwin client does not form-encode it). Any other scheme is a failed client
 /// authentication.
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<BasicCredentials>, OAuthError> {
+pub(crate) fn basic_credentials(
+    headers: &HeaderMap,
+) -> Result<Option<BasicCredentials>, OAuthError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };

@@ -29,7 +29,63 @@ pub struct AuthorizationRequest {
     pub scope_requested: bool,
     pub state: Option<State>,
     pub challenge: Option<(CodeChallenge, CodeChallengeMethod)>,
+    /// OIDC Core §3.1.2.1 parameters.
+    pub nonce: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint`.
+    pub hinted_subject: Option<String>,
 }
+
+/// The `prompt` parameter (OIDC Core §3.1.2.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+    pub select_account: bool,
+}
+
+impl Prompt {
+    /// A space-separated list of known values; `none` only alone.
+    fn parse(value: &str) -> Result<Self, OAuthError> {
+        let mut prompt = Self::default();
+        for word in value.split(' ').filter(|w| !w.is_empty()) {
+            match word {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => prompt.select_account = true,
+                _ => {
+                    return Err(OAuthError::invalid_request(
+                        "prompt must be among: none, login, consent, select_account",
+                    ))
+                }
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other values (OIDC Core section 3.1.2.1)",
+            ));
+        }
+        Ok(prompt)
+    }
+}
+
+/// What the authorization needs next from the browser.
+#[derive(Debug)]
+pub enum Interaction {
+    /// Sign in (again), then come back. `hint` prefills the username.
+    Login { hint: Option<String> },
+    /// Ask the user to approve the client.
+    Consent,
+    /// Go back to the client: with a code, or with an error. The URL to redirect to.
+    Redirect(String),
+}
+
+/// The longest `nonce` accepted (it is stored with the code and echoed in the ID token).
+const MAX_NONCE_LEN: usize = 512;
 
 /// Why the request cannot go on.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +100,8 @@ pub enum AuthorizeError {
         redirect_uri: RedirectUri,
         error: OAuthError,
         state: Option<State>,
+        /// The whole redirect URL, `iss` included (RFC 9207).
+        location: String,
     },
     #[error("storage failure")]
     Store(#[from] StoreError),
@@ -76,19 +134,13 @@ pub enum Decision {
     Redirect(String),
 }
 
-impl AuthorizationRequest {
-    /// The URL that sends `error` back to the client (RFC 6749 §4.1.2.1).
-    pub fn error_redirect(&self, error: &OAuthError) -> String {
-        error_location(&self.redirect_uri, error, self.state.as_ref())
-    }
-}
-
 /// The redirect location of an error response (RFC 6749 §4.1.2.1): `state` only when the
-/// request had one.
+/// request had one, then `iss` (RFC 9207 §2).
 pub fn error_location(
     redirect_uri: &RedirectUri,
     error: &OAuthError,
     state: Option<&State>,
+    issuer: &str,
 ) -> String {
     let mut params = vec![
         ("error", error.code.as_str()),
@@ -97,6 +149,7 @@ pub fn error_location(
     if let Some(state) = state {
         params.push(("state", state.as_str()));
     }
+    params.push(("iss", issuer));
     redirect_uri.with_params(params)
 }
 
@@ -130,6 +183,7 @@ impl Engine {
         // Stage 2: everything else; errors go back to the client.
         let state = single("state").map(State::new);
         let fail = |error: OAuthError| AuthorizeError::Redirect {
+            location: error_location(&redirect_uri, &error, state.as_ref(), &self.config.issuer),
             redirect_uri: redirect_uri.clone(),
             error,
             state: state.clone(),
@@ -154,10 +208,41 @@ impl Engine {
                 )))
             }
         }
-        let (scopes, scope_requested) = self.requested_scopes(single("scope")).map_err(fail)?;
+        let (scopes, scope_requested) = self
+            .requested_scopes(&client, single("scope"))
+            .map_err(fail)?;
         let challenge = self
             .requested_challenge(single("code_challenge"), single("code_challenge_method"))
             .map_err(fail)?;
+        let nonce = match single("nonce") {
+            Some(n) if n.len() > MAX_NONCE_LEN => {
+                return Err(fail(OAuthError::invalid_request(format!(
+                    "nonce is longer than {MAX_NONCE_LEN} characters"
+                ))))
+            }
+            Some("") | None => None,
+            Some(n) => Some(n.to_owned()),
+        };
+        let prompt = Prompt::parse(single("prompt").unwrap_or("")).map_err(fail)?;
+        let max_age = match single("max_age") {
+            None | Some("") => None,
+            Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                fail(OAuthError::invalid_request(
+                    "max_age must be a non-negative number of seconds",
+                ))
+            })?),
+        };
+        let hinted_subject = match single("id_token_hint").filter(|h| !h.is_empty()) {
+            None => None,
+            Some(hint) => {
+                let claims: HintClaims = self.verify_own_jws(hint, true).map_err(|e| {
+                    fail(OAuthError::invalid_request(format!(
+                        "id_token_hint is not an ID token of this server: {e}"
+                    )))
+                })?;
+                Some(claims.sub)
+            }
+        };
         Ok(AuthorizationRequest {
             client,
             redirect_uri,
@@ -165,22 +250,93 @@ impl Engine {
             scope_requested,
             state,
             challenge,
+            nonce,
+            prompt,
+            max_age,
+            login_hint: single("login_hint")
+                .filter(|h| !h.is_empty() && h.len() <= 256)
+                .map(str::to_owned),
+            hinted_subject,
         })
     }
 
-    fn requested_scopes(&self, scope: Option<&str>) -> Result<(ScopeSet, bool), OAuthError> {
+    /// The scopes of a request (RFC 6749 §3.3): those named, each offered by the server and
+    /// allowed to the client; none named: the server's defaults the client may have.
+    fn requested_scopes(
+        &self,
+        client: &Client,
+        scope: Option<&str>,
+    ) -> Result<(ScopeSet, bool), OAuthError> {
+        let allowed = match &client.policy.scopes {
+            Some(scopes) => scopes.intersection(&self.config.scopes),
+            None => self.config.scopes.clone(),
+        };
         let requested = ScopeSet::parse(scope.unwrap_or(""))
             .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
         if requested.is_empty() {
-            return Ok((self.config.scopes.clone(), false));
+            return Ok((self.config.default_scopes.intersection(&allowed), false));
         }
-        if !requested.is_subset(&self.config.scopes) {
+        if !requested.is_subset(&allowed) {
             return Err(OAuthError::invalid_scope(format!(
-                "this server grants only the scopes: {}",
-                self.config.scopes
+                "this client may ask only for the scopes: {allowed}"
             )));
         }
         Ok((requested, true))
+    }
+
+    /// What the request needs next, given the browser's session (OIDC Core §3.1.2.3 for
+    /// `prompt`, `max_age` and `id_token_hint`; §3.1.2.6 for the errors of `prompt=none`).
+    pub async fn proceed(
+        &self,
+        request: &AuthorizationRequest,
+        session: Option<&SignedIn>,
+    ) -> Result<Interaction, StoreError> {
+        let redirect_error = |code: ErrorCode, description: &str| {
+            Interaction::Redirect(request.error_redirect(
+                &OAuthError::new(code, description.to_owned()),
+                &self.config.issuer,
+            ))
+        };
+        let login = Interaction::Login {
+            hint: request.login_hint.clone(),
+        };
+        let Some(user) = session else {
+            return Ok(if request.prompt.none {
+                redirect_error(ErrorCode::LoginRequired, "the user is not signed in")
+            } else {
+                login
+            });
+        };
+        // `max_age=0` asks for a fresh sign-in, like `prompt=login` (OIDC Core errata 2,
+        // §3.1.2.1); the request the sign-in page returns to has `max_age` removed.
+        let too_old = request
+            .max_age
+            .is_some_and(|max| max == 0 || self.now() - user.session.created_at > max);
+        let other_user = request
+            .hinted_subject
+            .as_ref()
+            .is_some_and(|sub| *sub != user.user.id.to_string());
+        if too_old || other_user {
+            return Ok(if request.prompt.none {
+                redirect_error(
+                    ErrorCode::LoginRequired,
+                    "the user must sign in again (max_age or id_token_hint)",
+                )
+            } else {
+                login
+            });
+        }
+        if request.prompt.login || request.prompt.select_account {
+            return Ok(login);
+        }
+        match self.decide(user, request).await? {
+            Decision::Redirect(location) => Ok(Interaction::Redirect(location)),
+            Decision::AskConsent if request.prompt.none => Ok(redirect_error(
+                ErrorCode::ConsentRequired,
+                "the user has not approved this application",
+            )),
+            Decision::AskConsent => Ok(Interaction::Consent),
+        }
     }
 
     /// PKCE parameters (RFC 7636 §4.3). A method without a challenge is an error; a challenge
@@ -222,10 +378,12 @@ impl Engine {
             .find_consent(user.user.id, request.client.id)
             .await?;
         match consent {
-            Some(c) if request.scopes.is_subset(&c.scopes) => Ok(Decision::Redirect(
-                self.issue_code(&user.user, user.session.created_at, request)
-                    .await?,
-            )),
+            Some(c) if request.scopes.is_subset(&c.scopes) && !request.prompt.consent => {
+                Ok(Decision::Redirect(
+                    self.issue_code(&user.user, user.session.created_at, request)
+                        .await?,
+                ))
+            }
             _ => Ok(Decision::AskConsent),
         }
     }
@@ -263,10 +421,10 @@ impl Engine {
 
     /// The user refused: `access_denied` (RFC 6749 §4.1.2.1).
     pub fn deny(&self, request: &AuthorizationRequest) -> String {
-        request.error_redirect(&OAuthError::new(
-            ErrorCode::AccessDenied,
-            "the user denied the request",
-        ))
+        request.error_redirect(
+            &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
+            &self.config.issuer,
+        )
     }
 
     /// Issues a single-use code bound to the client, the redirect URI and the PKCE challenge
@@ -288,6 +446,7 @@ impl Engine {
                 scopes: request.scopes.clone(),
                 scope_requested: request.scope_requested,
                 challenge: request.challenge.clone(),
+                nonce: request.nonce.clone(),
                 family_id: self.new_time_ordered_uuid(),
                 auth_time,
                 issued_at: now,
@@ -298,8 +457,21 @@ impl Engine {
         if let Some(state) = &request.state {
             params.push(("state", state.as_str()));
         }
+        params.push(("iss", &self.config.issuer));
         Ok(request.redirect_uri.with_params(params))
     }
+}
+
+impl AuthorizationRequest {
+    /// The URL that sends `error` back to the client (RFC 6749 §4.1.2.1, RFC 9207).
+    pub fn error_redirect(&self, error: &OAuthError, issuer: &str) -> String {
+        error_location(&self.redirect_uri, error, self.state.as_ref(), issuer)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct HintClaims {
+    sub: String,
 }
 
 /// The redirect URI in effect (RFC 6749 §3.1.2.3): the one sent, compared as an exact string

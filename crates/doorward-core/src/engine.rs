@@ -3,7 +3,8 @@ use std::sync::Arc;
 use doorward_proto::{OAuthError, RedirectUri, ScopeSet, Secret};
 use uuid::Uuid;
 
-use crate::model::{Client, NewUser, User};
+use crate::keys::{KeyPolicy, KeyRing, Sealer};
+use crate::model::{Client, ClientPolicy, NewUser, User};
 use crate::passwords::{self, Busy, CacheAnswer, HashCost, HashLimiter, SecretCache};
 use crate::ports::{ClientRef, Clock, Random, SharedStore, StoreError, UnixTime};
 
@@ -18,6 +19,8 @@ pub struct Lifetimes {
     pub refresh_token: i64,
     /// A browser session at the server.
     pub session: i64,
+    /// OIDC ID tokens.
+    pub id_token: i64,
 }
 
 impl Default for Lifetimes {
@@ -27,6 +30,7 @@ impl Default for Lifetimes {
             code: 60,
             refresh_token: 30 * 24 * 3600,
             session: 14 * 24 * 3600,
+            id_token: 3600,
         }
     }
 }
@@ -34,23 +38,35 @@ impl Default for Lifetimes {
 /// The engine's policy.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
+    /// The issuer identifier (RFC 8414 §2, OIDC Core §2): the server's external URL without a
+    /// trailing slash. Every endpoint URL starts with it.
+    pub issuer: String,
     pub lifetimes: Lifetimes,
     /// Accept `code_challenge_method=plain` (RFC 7636 §4.2). Off by default: `plain` protects
     /// nothing once the authorization request leaks (RFC 9700 §2.1.1).
     pub allow_plain_pkce: bool,
-    /// The scopes this server grants. A request with no scope gets all of them.
+    /// The scopes this server grants.
     pub scopes: ScopeSet,
+    /// What a request that names no scope gets (RFC 6749 §3.3), within the client's scopes.
+    pub default_scopes: ScopeSet,
     pub hash_cost: HashCost,
+    pub keys: KeyPolicy,
+    /// Seals private signing keys at rest when set.
+    pub key_encryption_secret: Option<Secret>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
+            issuer: "http://localhost".to_owned(),
             lifetimes: Lifetimes::default(),
             allow_plain_pkce: false,
-            // Invariant: "base" is a valid scope token.
-            scopes: ScopeSet::parse("base").expect("`base` is a valid scope"),
+            // Invariant: these are valid scope tokens.
+            scopes: ScopeSet::parse("base openid profile email").expect("valid scopes"),
+            default_scopes: ScopeSet::parse("base").expect("`base` is a valid scope"),
             hash_cost: HashCost::Default,
+            keys: KeyPolicy::default(),
+            key_encryption_secret: None,
         }
     }
 }
@@ -64,6 +80,9 @@ pub enum Error {
     OAuth(#[from] OAuthError),
     #[error("storage failure")]
     Store(#[from] StoreError),
+    /// A logout request that must be refused on a page (never redirected).
+    #[error(transparent)]
+    EndSession(crate::oidc::EndSessionError),
 }
 
 impl From<Busy> for Error {
@@ -84,6 +103,8 @@ pub struct Engine {
     pub(crate) secret_cache: SecretCache,
     pub(crate) hashes: HashLimiter,
     pub(crate) csrf_key: Vec<u8>,
+    pub(crate) keys: KeyRing,
+    pub(crate) sealer: Sealer,
 }
 
 /// A client to register from configuration.
@@ -95,22 +116,35 @@ pub struct ClientSpec {
     pub app_uri: String,
     pub redirect_uris: Vec<RedirectUri>,
     pub secret: Secret,
+    pub policy: ClientPolicy,
+}
+
+/// A user to create or update from configuration.
+#[derive(Clone, Debug)]
+pub struct UserSpec {
+    pub username: String,
+    pub display_name: String,
+    pub password: Secret,
+    pub email: Option<String>,
+    pub email_verified: bool,
 }
 
 impl Engine {
-    /// Builds the engine, creating the server's CSRF key in the store on first start.
+    /// Builds the engine, creating the server's CSRF key and signing keys in the store on first
+    /// start.
     pub async fn new(
         store: SharedStore,
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
         config: EngineConfig,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, Error> {
         let mut candidate = [0u8; 32];
         random.fill(&mut candidate);
         let csrf_key = store.ensure_server_secret("csrf", &candidate).await?;
         // Computed now rather than at the first failed sign-in, which would wait for it.
         let _ = tokio::task::spawn_blocking(passwords::dummy_hash).await;
-        Ok(Self {
+        let sealer = Sealer::new(config.key_encryption_secret.as_ref().map(Secret::secret));
+        let engine = Self {
             store,
             clock,
             random,
@@ -118,7 +152,11 @@ impl Engine {
             secret_cache: SecretCache::default(),
             hashes: HashLimiter::default(),
             csrf_key,
-        })
+            keys: KeyRing::default(),
+            sealer,
+        };
+        engine.maintain_keys().await?;
+        Ok(engine)
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -183,19 +221,16 @@ impl Engine {
             app_uri: spec.app_uri,
             redirect_uris: spec.redirect_uris,
             secret_hash: Some(secret_hash),
+            policy: spec.policy,
         };
         self.store.upsert_client(&client).await?;
         Ok(client)
     }
 
     /// Creates a user, or updates the display name and password of the user with this username.
-    pub async fn seed_user(
-        &self,
-        username: &str,
-        display_name: &str,
-        password: &Secret,
-    ) -> Result<User, StoreError> {
-        let existing = self.store.find_user_by_username(username).await?;
+    pub async fn seed_user(&self, spec: &UserSpec) -> Result<User, StoreError> {
+        let existing = self.store.find_user_by_username(&spec.username).await?;
+        let password = &spec.password;
         let password_hash = match existing {
             Some(user) if passwords::verify(&user.password_hash, password.secret()) => {
                 user.password_hash
@@ -209,9 +244,11 @@ impl Engine {
         self.store
             .upsert_user(&NewUser {
                 id: self.new_uuid(),
-                username: username.to_owned(),
-                display_name: display_name.to_owned(),
+                username: spec.username.clone(),
+                display_name: spec.display_name.clone(),
                 password_hash,
+                email: spec.email.clone(),
+                email_verified: spec.email_verified,
                 created_at: self.now(),
             })
             .await

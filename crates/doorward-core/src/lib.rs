@@ -12,8 +12,10 @@
 pub mod account;
 pub mod authorize;
 mod engine;
+pub mod keys;
 pub mod memory;
 pub mod model;
+pub mod oidc;
 mod opaque;
 pub mod passwords;
 pub mod ports;
@@ -25,5 +27,5 @@ pub mod token;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{ClientSpec, Engine, EngineConfig, Error, Lifetimes};
+pub use engine::{ClientSpec, Engine, EngineConfig, Error, Lifetimes, UserSpec};
 pub use opaque::{OpaqueKind, TokenHash};

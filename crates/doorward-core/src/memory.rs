@@ -9,12 +9,12 @@ use uuid::Uuid;
 
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, User,
+    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, MaintenanceStore, Redemption, SecretStore,
-    SessionStore, StoreResult, TokenStore, UnixTime, UserStore,
+    ClientRef, ClientStore, CodeStore, ConsentStore, KeyStore, MaintenanceStore, Redemption,
+    SecretStore, SessionStore, StoreResult, TokenStore, UnixTime, UserStore,
 };
 
 #[derive(Default)]
@@ -33,6 +33,7 @@ struct Inner {
     refresh: HashMap<TokenHash, (RefreshTokenRecord, Option<UnixTime>)>,
     secrets: HashMap<String, Vec<u8>>,
     revoked_families: std::collections::HashSet<Uuid>,
+    keys: Vec<SigningKeyRecord>,
 }
 
 impl MemoryStore {
@@ -81,6 +82,8 @@ impl UserStore for MemoryStore {
         {
             user.display_name = new.display_name.clone();
             user.password_hash = new.password_hash.clone();
+            user.email = new.email.clone();
+            user.email_verified = new.email_verified;
             return Ok(user.clone());
         }
         let user = User {
@@ -88,6 +91,8 @@ impl UserStore for MemoryStore {
             username: new.username.clone(),
             display_name: new.display_name.clone(),
             password_hash: new.password_hash.clone(),
+            email: new.email.clone(),
+            email_verified: new.email_verified,
             created_at: new.created_at,
         };
         inner.users.insert(user.id, user.clone());
@@ -255,6 +260,24 @@ impl TokenStore for MemoryStore {
         })
     }
 
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        Ok(self.lock().refresh.get(hash).map(|(record, used)| {
+            let mut record = record.clone();
+            record.revoked |= used.is_some();
+            record
+        }))
+    }
+
+    async fn revoke_access_token(&self, hash: &TokenHash, _now: UnixTime) -> StoreResult<()> {
+        if let Some(token) = self.lock().access.get_mut(hash) {
+            token.revoked = true;
+        }
+        Ok(())
+    }
+
     async fn revoke_family(&self, family: Uuid, _now: UnixTime) -> StoreResult<()> {
         let mut inner = self.lock();
         inner.revoked_families.insert(family);
@@ -299,5 +322,37 @@ impl SecretStore for MemoryStore {
             .entry(name.to_owned())
             .or_insert_with(|| candidate.to_vec())
             .clone())
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        Ok(self.lock().keys.clone())
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        if inner
+            .keys
+            .iter()
+            .any(|k| k.alg == key.alg && k.generation == key.generation)
+        {
+            return Ok(false);
+        }
+        inner.keys.push(key.clone());
+        Ok(true)
+    }
+
+    async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
+        if let Some(key) = self.lock().keys.iter_mut().find(|k| k.kid == kid) {
+            key.remove_at = Some(key.remove_at.map_or(remove_at, |t| t.min(remove_at)));
+        }
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
+        self.lock().keys.retain(|k| k.kid != kid);
+        Ok(())
     }
 }

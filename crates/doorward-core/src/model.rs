@@ -19,6 +19,126 @@ pub struct Client {
     pub redirect_uris: Vec<RedirectUri>,
     /// Argon2id PHC string of the client secret; `None` for a public client.
     pub secret_hash: Option<String>,
+    pub policy: ClientPolicy,
+}
+
+/// How a client authenticates at the token, introspection and revocation endpoints
+/// (OIDC Registration `token_endpoint_auth_method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// HTTP Basic (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::ClientSecretBasic, Self::ClientSecretPost]
+            .into_iter()
+            .find(|m| m.as_str() == name)
+    }
+}
+
+/// The form of the access tokens issued to a client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AccessTokenFormat {
+    /// A random string, meaningful only to this server (the default).
+    #[default]
+    Opaque,
+    /// A JWT access token (RFC 9068) that a resource server verifies with the JWKS.
+    Jwt,
+}
+
+/// What a client may do beyond the Eternaltwin form: each field's default is what a client
+/// declared in that form gets.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClientPolicy {
+    /// The scopes the client may ask for; `None`: every scope the server offers.
+    pub scopes: Option<ScopeSet>,
+    /// Where RP-initiated logout may send the browser back (exact match).
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// `None`: Basic or post, whichever the client uses.
+    pub auth_method: Option<AuthMethod>,
+    pub access_token_format: AccessTokenFormat,
+    /// `None`: RS256, OIDC Registration's default for `id_token_signed_response_alg`.
+    pub id_token_alg: Option<crate::keys::SigningAlg>,
+    /// The `aud` of JWT access tokens; `None`: the issuer.
+    pub access_token_audience: Option<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+#[serde(default)]
+struct PolicyJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_endpoint_auth_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token_format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token_signed_response_alg: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token_audience: Option<String>,
+}
+
+impl ClientPolicy {
+    /// The policy as a JSON object, for storage adapters.
+    pub fn to_json(&self) -> String {
+        let json = PolicyJson {
+            scopes: self.scopes.as_ref().map(ToString::to_string),
+            post_logout_redirect_uris: self
+                .post_logout_redirect_uris
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect(),
+            token_endpoint_auth_method: self.auth_method.map(|m| m.as_str().to_owned()),
+            access_token_format: (self.access_token_format == AccessTokenFormat::Jwt)
+                .then(|| "jwt".to_owned()),
+            id_token_signed_response_alg: self.id_token_alg.map(|a| a.as_str().to_owned()),
+            access_token_audience: self.access_token_audience.clone(),
+        };
+        // Invariant: a struct of strings serializes.
+        serde_json::to_string(&json).expect("the client policy serializes")
+    }
+
+    /// Reads what [`ClientPolicy::to_json`] wrote.
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        let json: PolicyJson = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        Ok(Self {
+            scopes: json
+                .scopes
+                .map(|s| ScopeSet::parse(&s).map_err(|e| e.to_string()))
+                .transpose()?,
+            post_logout_redirect_uris: json
+                .post_logout_redirect_uris
+                .iter()
+                .map(|u| RedirectUri::parse(u).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?,
+            auth_method: json
+                .token_endpoint_auth_method
+                .map(|m| AuthMethod::parse(&m).ok_or(m))
+                .transpose()?,
+            access_token_format: match json.access_token_format.as_deref() {
+                Some("jwt") => AccessTokenFormat::Jwt,
+                _ => AccessTokenFormat::Opaque,
+            },
+            id_token_alg: json
+                .id_token_signed_response_alg
+                .map(|a| crate::keys::SigningAlg::parse(&a).ok_or(a))
+                .transpose()?,
+            access_token_audience: json.access_token_audience,
+        })
+    }
 }
 
 /// A resource owner.
@@ -29,6 +149,8 @@ pub struct User {
     pub display_name: String,
     /// Argon2id PHC string.
     pub password_hash: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
     pub created_at: UnixTime,
 }
 
@@ -40,6 +162,8 @@ pub struct NewUser {
     pub username: String,
     pub display_name: String,
     pub password_hash: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
     pub created_at: UnixTime,
 }
 
@@ -75,6 +199,8 @@ pub struct CodeRecord {
     /// `scope` only when it differs, RFC 6749 §5.1).
     pub scope_requested: bool,
     pub challenge: Option<(CodeChallenge, CodeChallengeMethod)>,
+    /// The OIDC `nonce` of the authorization request, echoed in the ID token.
+    pub nonce: Option<String>,
     /// The grant family that every token issued from this code belongs to.
     pub family_id: Uuid,
     pub auth_time: UnixTime,
@@ -116,4 +242,35 @@ pub struct RefreshTokenRecord {
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked: bool,
+}
+
+/// A signing key as stored (see [`crate::keys`] for its stages).
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    /// The RFC 7638 thumbprint of the public key.
+    pub kid: String,
+    pub alg: crate::keys::SigningAlg,
+    /// 1 for the first key of the algorithm, then one more per rotation; unique per algorithm.
+    pub generation: i64,
+    /// The private key, sealed when a key-encryption secret is configured.
+    pub private_key: Vec<u8>,
+    /// The public JWK, as JSON.
+    pub public_jwk: String,
+    pub created_at: UnixTime,
+    pub activate_at: UnixTime,
+    /// Set when a successor is scheduled: after this time the key is deleted.
+    pub remove_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("generation", &self.generation)
+            .field("private_key", &"[redacted]")
+            .field("activate_at", &self.activate_at)
+            .field("remove_at", &self.remove_at)
+            .finish()
+    }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, User,
+    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use crate::opaque::TokenHash;
 
@@ -135,6 +135,10 @@ pub trait TokenStore: Send + Sync {
         client: Uuid,
         now: UnixTime,
     ) -> StoreResult<Redemption<RefreshTokenRecord>>;
+    async fn find_refresh_token(&self, hash: &TokenHash)
+        -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Revokes one access token (RFC 7009).
+    async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()>;
     /// Revokes every access and refresh token of a grant family (the tokens that descend from
     /// one authorization code), and remembers the family as revoked: tokens inserted into it
     /// afterwards (a rotation that raced the revocation) are stored revoked.
@@ -156,6 +160,18 @@ pub trait SecretStore: Send + Sync {
     async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
 }
 
+/// Signing keys (see [`crate::keys`]).
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Stores the key unless one of the same algorithm and generation exists; `false` then
+    /// (another instance created it first).
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
+    /// Sets when the key is removed, unless an earlier time is set already.
+    async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()>;
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
+}
+
 /// Every port of the engine's storage, implemented by one adapter.
 pub trait Store:
     ClientStore
@@ -165,6 +181,7 @@ pub trait Store:
     + CodeStore
     + TokenStore
     + SecretStore
+    + KeyStore
     + MaintenanceStore
 {
 }
@@ -177,6 +194,7 @@ impl<T> Store for T where
         + CodeStore
         + TokenStore
         + SecretStore
+        + KeyStore
         + MaintenanceStore
 {
 }

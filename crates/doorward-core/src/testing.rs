@@ -60,3 +60,14 @@ impl Random for SeqRandom {
         }
     }
 }
+
+/// A user to seed in tests, with an e-mail address `USERNAME@example.com`.
+pub fn user(username: &str, display_name: &str, password: &str) -> crate::UserSpec {
+    crate::UserSpec {
+        username: username.to_owned(),
+        display_name: display_name.to_owned(),
+        password: doorward_proto::Secret::new(password),
+        email: Some(format!("{username}@example.com")),
+        email_verified: true,
+    }
+}

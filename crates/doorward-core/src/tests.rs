@@ -43,12 +43,13 @@ async fn harness_with(config: EngineConfig) -> Harness {
                 app_uri: "http://localhost:8000".into(),
                 redirect_uris: vec![RedirectUri::parse(callback).unwrap()],
                 secret: Secret::new(secret),
+                policy: Default::default(),
             })
             .await
             .unwrap();
     }
     engine
-        .seed_user("alice", "Alice", &Secret::new("pw"))
+        .seed_user(&testing::user("alice", "Alice", "pw"))
         .await
         .unwrap();
     let (_, user) = engine.sign_in("alice", &Secret::new("pw")).await.unwrap();
@@ -425,6 +426,7 @@ async fn authorization_errors_are_shown_or_redirected() {
                     error,
                     state,
                     redirect_uri,
+                    ..
                 }) => {
                     assert_eq!(redirect_uri.as_str(), CALLBACK);
                     (error.code, state.map(|s| s.as_str().to_owned()))
@@ -445,7 +447,7 @@ async fn authorization_errors_are_shown_or_redirected() {
         redirect(&[
             ("client_id", KEY),
             ("response_type", "code"),
-            ("scope", "openid")
+            ("scope", "openid admin")
         ])
         .await,
         (ErrorCode::InvalidScope, None)

@@ -9,7 +9,8 @@ use doorward_proto::{
 use uuid::Uuid;
 
 use crate::engine::Error;
-use crate::model::{AccessTokenRecord, Client, RefreshTokenRecord};
+use crate::model::{AccessTokenRecord, AuthMethod, Client, RefreshTokenRecord};
+use crate::oidc::IdTokenInput;
 use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::ports::Redemption;
 use crate::Engine;
@@ -47,12 +48,16 @@ const SPENT_OR_UNKNOWN_CODE: &str = "the authorization code is invalid, expired 
 impl Engine {
     /// Answers a token request (RFC 6749 §5.1) or says why not (§5.2).
     pub async fn token(&self, request: &TokenRequest) -> Result<TokenResponse, Error> {
-        let client = self.authenticate_client(request).await?;
+        let (client, audience) = self.authenticate_client(request).await?;
+        let client = Authenticated {
+            client: &client,
+            audience: &audience,
+        };
         let param = |name: &str| request.params.get(name).map(String::as_str);
         match param("grant_type") {
             None | Some("") => Err(OAuthError::invalid_request("grant_type is missing").into()),
-            Some("authorization_code") => self.redeem_code(&client, &request.params).await,
-            Some("refresh_token") => self.refresh(&client, &request.params).await,
+            Some("authorization_code") => self.redeem_code(client, &request.params).await,
+            Some("refresh_token") => self.refresh(client, &request.params).await,
             Some(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 "supported grant types: authorization_code, refresh_token",
@@ -68,7 +73,34 @@ impl Engine {
     /// RFC 6749 §2.3.1 form-encodes the id and secret inside Basic; the Eternaltwin client
     /// sends them raw. Both are accepted: the raw value is tried first, then the decoded one
     /// when it differs.
-    async fn authenticate_client(&self, request: &TokenRequest) -> Result<Client, Error> {
+    ///
+    /// Returns the client and the `client_id` it named itself with (the `aud` of its ID
+    /// tokens). A client registered with a `token_endpoint_auth_method` must use that one.
+    pub(crate) async fn authenticate_client(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<(Client, String), Error> {
+        let (client, method) = self.authenticate_client_any(request).await?;
+        if client.policy.auth_method.is_some_and(|m| m != method) {
+            return Err(OAuthError::invalid_client(format!(
+                "this client must authenticate with {}",
+                client.policy.auth_method.map_or("", |m| m.as_str())
+            ))
+            .into());
+        }
+        let named = match (&request.basic, request.params.get("client_id")) {
+            (Some(basic), _) if names_client(&client, &basic.id) => basic.id.clone(),
+            (Some(basic), _) => form_decode(&basic.id).unwrap_or_else(|| client.key.clone()),
+            (None, Some(id)) => id.clone(),
+            (None, None) => client.key.clone(),
+        };
+        Ok((client, named))
+    }
+
+    async fn authenticate_client_any(
+        &self,
+        request: &TokenRequest,
+    ) -> Result<(Client, AuthMethod), Error> {
         let failed = || OAuthError::invalid_client("client authentication failed");
         let body_id = request.params.get("client_id").map(String::as_str);
         let body_secret = request.params.get("client_secret");
@@ -87,7 +119,7 @@ impl Engine {
                         .into());
                     }
                 }
-                Ok(client)
+                Ok((client, AuthMethod::ClientSecretBasic))
             }
             (None, Some(secret)) => {
                 let id = body_id.ok_or_else(|| {
@@ -98,7 +130,7 @@ impl Engine {
                     .verify_client_secret(&client, &Secret::new(secret.as_str()))
                     .await?
                 {
-                    Ok(client)
+                    Ok((client, AuthMethod::ClientSecretPost))
                 } else {
                     Err(failed().into())
                 }
@@ -141,9 +173,10 @@ impl Engine {
     /// The `authorization_code` grant (RFC 6749 §4.1.3).
     async fn redeem_code(
         &self,
-        client: &Client,
+        authenticated: Authenticated<'_>,
         params: &HashMap<String, String>,
     ) -> Result<TokenResponse, Error> {
+        let client = authenticated.client;
         let param = |name: &str| params.get(name).map(String::as_str);
         let code = param("code")
             .filter(|c| !c.is_empty())
@@ -182,21 +215,17 @@ impl Engine {
             None => return Err(OAuthError::invalid_request("redirect_uri is missing").into()),
         }
         check_pkce(&record.challenge, param("code_verifier"))?;
-        let requested = if record.scope_requested {
-            record.scopes.clone()
-        } else {
-            self.config.scopes.clone()
-        };
         self.issue_tokens(
-            client,
+            authenticated,
             Grant {
                 user_id: record.user_id,
                 family_id: record.family_id,
                 scopes: &record.scopes,
                 auth_time: record.auth_time,
+                nonce: record.nonce.as_deref(),
             },
             &record.scopes,
-            &requested,
+            &record.scopes,
         )
         .await
     }
@@ -205,9 +234,10 @@ impl Engine {
     /// and presenting a spent one revokes its whole family (RFC 9700 §4.14.2).
     async fn refresh(
         &self,
-        client: &Client,
+        authenticated: Authenticated<'_>,
         params: &HashMap<String, String>,
     ) -> Result<TokenResponse, Error> {
+        let client = authenticated.client;
         let invalid =
             || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
         let token = params
@@ -246,12 +276,13 @@ impl Engine {
         // The access token may be narrowed; the new refresh token keeps the grant's scope
         // (RFC 6749 §6: "identical to that of the refresh token included by the client").
         self.issue_tokens(
-            client,
+            authenticated,
             Grant {
                 user_id: record.user_id,
                 family_id: record.family_id,
                 scopes: &record.scopes,
                 auth_time: record.auth_time,
+                nonce: None,
             },
             &scopes,
             &scopes,
@@ -261,22 +292,49 @@ impl Engine {
 
     /// Issues an access token for `access_scopes` and a refresh token for the whole grant;
     /// `scope` goes in the response only when it differs from `requested` (RFC 6749 §5.1).
+    ///
+    /// With `openid` in the grant's scope the response carries an ID token (OIDC Core
+    /// §3.1.3.3, and §12.2 on refresh, where the nonce is left out).
     async fn issue_tokens(
         &self,
-        client: &Client,
+        authenticated: Authenticated<'_>,
         grant: Grant<'_>,
         access_scopes: &ScopeSet,
         requested: &ScopeSet,
     ) -> Result<TokenResponse, Error> {
+        let client = authenticated.client;
         let Grant {
             user_id,
             family_id,
             scopes: grant_scopes,
             auth_time,
+            nonce,
         } = grant;
         let now = self.now();
         let lifetimes = &self.config.lifetimes;
-        let access = opaque::generate(OpaqueKind::AccessToken, self.random.as_ref());
+        let access = if Self::wants_jwt(client) {
+            self.jwt_access_token(client, user_id, access_scopes, auth_time)?
+        } else {
+            opaque::generate(OpaqueKind::AccessToken, self.random.as_ref())
+        };
+        let id_token = if grant_scopes.contains("openid") {
+            let user = self
+                .store
+                .find_user(user_id)
+                .await?
+                .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+            Some(self.id_token(IdTokenInput {
+                client,
+                audience: authenticated.audience,
+                user: &user,
+                scopes: grant_scopes,
+                auth_time,
+                nonce,
+                access_token: &access,
+            })?)
+        } else {
+            None
+        };
         let refresh = opaque::generate(OpaqueKind::RefreshToken, self.random.as_ref());
         let scope = (access_scopes != requested).then(|| access_scopes.to_string());
         let access_record = AccessTokenRecord {
@@ -309,6 +367,7 @@ impl Engine {
             expires_in: lifetimes.access_token.max(0) as u64,
             refresh_token: Some(refresh),
             scope,
+            id_token,
         })
     }
 }
@@ -319,6 +378,14 @@ struct Grant<'a> {
     family_id: Uuid,
     scopes: &'a ScopeSet,
     auth_time: i64,
+    nonce: Option<&'a str>,
+}
+
+/// An authenticated client and the `client_id` it used.
+#[derive(Clone, Copy)]
+struct Authenticated<'a> {
+    client: &'a Client,
+    audience: &'a str,
 }
 
 /// Whether `client_id` names this client, by Key or by Id.

@@ -31,6 +31,14 @@ pub enum ErrorCode {
     InvalidToken,
     /// The access token lacks a scope the resource needs (RFC 6750 §3.1).
     InsufficientScope,
+    /// `prompt=none` and the user is not signed in (OIDC Core §3.1.2.6).
+    LoginRequired,
+    /// `prompt=none` and the user has not approved the client (OIDC Core §3.1.2.6).
+    ConsentRequired,
+    /// `prompt=none` and the user must interact in another way (OIDC Core §3.1.2.6).
+    InteractionRequired,
+    /// The token type hint names a type this server cannot revoke (RFC 7009 §2.2.1).
+    UnsupportedTokenType,
 }
 
 impl ErrorCode {
@@ -49,6 +57,10 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::UnsupportedTokenType => "unsupported_token_type",
         }
     }
 }

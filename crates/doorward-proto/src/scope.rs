@@ -62,6 +62,15 @@ impl ScopeSet {
     pub fn union(&self, other: &ScopeSet) -> ScopeSet {
         Self(self.0.union(&other.0).cloned().collect())
     }
+
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
+
+    /// Whether the set holds the scope token `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.iter().any(|s| s.as_str() == name)
+    }
 }
 
 impl FromIterator<Scope> for ScopeSet {

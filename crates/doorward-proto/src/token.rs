@@ -23,6 +23,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// OIDC Core §3.1.3.3: only when the grant's scope holds `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -36,6 +39,7 @@ impl std::fmt::Debug for TokenResponse {
                 &self.refresh_token.as_ref().map(|_| "[redacted]"),
             )
             .field("scope", &self.scope)
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -52,6 +56,7 @@ mod tests {
             expires_in: 7200,
             refresh_token: None,
             scope: None,
+            id_token: None,
         };
         assert_eq!(
             serde_json::to_string(&response).unwrap(),

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use doorward_core::keys::SigningAlg;
 use doorward_core::memory::MemoryStore;
 use doorward_core::model::{
-    AccessTokenRecord, Client, CodeRecord, ConsentRecord, NewUser, RefreshTokenRecord,
-    SessionRecord,
+    AccessTokenFormat, AccessTokenRecord, AuthMethod, Client, ClientPolicy, CodeRecord,
+    ConsentRecord, NewUser, RefreshTokenRecord, SessionRecord, SigningKeyRecord,
 };
 use doorward_core::ports::{ClientRef, Redemption, Store};
 use doorward_core::TokenHash;
@@ -33,6 +34,7 @@ fn client(n: u128) -> Client {
             RedirectUri::parse("http://localhost:8000/cb2?x=1").unwrap(),
         ],
         secret_hash: Some("$argon2id$fake".into()),
+        policy: ClientPolicy::default(),
     }
 }
 
@@ -43,6 +45,8 @@ async fn user(store: &dyn Store, name: &str) -> Uuid {
             username: name.into(),
             display_name: name.to_uppercase(),
             password_hash: "h".into(),
+            email: None,
+            email_verified: false,
             created_at: NOW,
         })
         .await
@@ -62,6 +66,7 @@ fn code(hash: u8, client: Uuid, user: Uuid, family: Uuid) -> CodeRecord {
             CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap(),
             CodeChallengeMethod::S256,
         )),
+        nonce: Some("n-0S6_WzA2Mj".into()),
         family_id: family,
         auth_time: NOW - 5,
         issued_at: NOW,
@@ -129,6 +134,124 @@ async fn clients_by_id_and_key(store: &dyn Store) {
         .unwrap()
         .unwrap();
     assert_eq!(found.display_name, "Renamed");
+    let mut oidc = client(2);
+    oidc.policy = ClientPolicy {
+        scopes: Some(scopes("openid profile")),
+        post_logout_redirect_uris: vec![RedirectUri::parse("http://localhost:8000/bye").unwrap()],
+        auth_method: Some(AuthMethod::ClientSecretPost),
+        access_token_format: AccessTokenFormat::Jwt,
+        id_token_alg: Some(SigningAlg::EdDsa),
+        access_token_audience: Some("https://api.example".into()),
+    };
+    store.upsert_client(&oidc).await.unwrap();
+    let found = store
+        .find_client(ClientRef::Key("c2@clients"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.policy, oidc.policy);
+}
+
+async fn signing_keys_are_created_once_per_generation(store: &dyn Store) {
+    let key = |kid: &str, alg, generation| SigningKeyRecord {
+        kid: kid.into(),
+        alg,
+        generation,
+        private_key: vec![1, 2, 3],
+        public_jwk: "{}".into(),
+        created_at: NOW,
+        activate_at: NOW + generation,
+        remove_at: None,
+    };
+    assert!(store
+        .insert_signing_key(&key("a", SigningAlg::Es256, 1))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .insert_signing_key(&key("b", SigningAlg::Es256, 1))
+            .await
+            .unwrap(),
+        "a second key of the same generation is refused (another instance made it)"
+    );
+    assert!(store
+        .insert_signing_key(&key("c", SigningAlg::Rs256, 1))
+        .await
+        .unwrap());
+    store.schedule_key_removal("a", NOW + 100).await.unwrap();
+    store.schedule_key_removal("a", NOW + 200).await.unwrap();
+    let keys = store.list_signing_keys().await.unwrap();
+    let a = keys.iter().find(|k| k.kid == "a").unwrap();
+    assert_eq!(a.remove_at, Some(NOW + 100), "the earlier removal wins");
+    assert_eq!(a.private_key, vec![1, 2, 3]);
+    assert_eq!(keys.len(), 2);
+    store.delete_signing_key("a").await.unwrap();
+    let kids: Vec<String> = store
+        .list_signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, ["c"]);
+}
+
+async fn single_tokens_are_found_and_revoked(store: &dyn Store) {
+    store.upsert_client(&client(1)).await.unwrap();
+    let user = user(store, "t").await;
+    let family = Uuid::from_u128(77);
+    store
+        .insert_code(&code(7, Uuid::from_u128(1), user, family))
+        .await
+        .unwrap();
+    let (access, refresh) = tokens(7, Uuid::from_u128(1), user, family);
+    store.insert_tokens(&access, Some(&refresh)).await.unwrap();
+    let found = store
+        .find_refresh_token(&refresh.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!found.revoked);
+    assert_eq!(found.family_id, family);
+    store.revoke_access_token(&access.hash, NOW).await.unwrap();
+    assert!(
+        store
+            .find_access_token(&access.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(
+        !store
+            .find_refresh_token(&refresh.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked,
+        "revoking an access token leaves its refresh token"
+    );
+    store
+        .rotate_refresh_token(&refresh.hash, Uuid::from_u128(1), NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_refresh_token(&refresh.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked,
+        "a spent refresh token reads as revoked"
+    );
+    let redeemed = store
+        .redeem_code(&TokenHash([7; 32]), Uuid::from_u128(1), NOW)
+        .await
+        .unwrap();
+    match redeemed {
+        Redemption::Fresh(code) => assert_eq!(code.nonce.as_deref(), Some("n-0S6_WzA2Mj")),
+        other => panic!("{other:?}"),
+    }
 }
 
 async fn users_upsert_by_username(store: &dyn Store) {
@@ -139,6 +262,8 @@ async fn users_upsert_by_username(store: &dyn Store) {
             username: "alice".into(),
             display_name: "Alice 2".into(),
             password_hash: "h2".into(),
+            email: Some("alice@example.com".into()),
+            email_verified: true,
             created_at: NOW + 10,
         })
         .await
@@ -148,6 +273,8 @@ async fn users_upsert_by_username(store: &dyn Store) {
     assert_eq!(again.created_at, NOW);
     let found = store.find_user(id).await.unwrap().unwrap();
     assert_eq!(found.password_hash, "h2");
+    assert_eq!(found.email.as_deref(), Some("alice@example.com"));
+    assert!(found.email_verified);
     assert!(store.find_user_by_username("bob").await.unwrap().is_none());
 }
 
@@ -428,6 +555,8 @@ where
     tokens_born_into_a_revoked_family_are_revoked(make().await.as_ref()).await;
     revoking_consent_spends_outstanding_codes(make().await.as_ref()).await;
     expired_rows_are_purged(make().await.as_ref()).await;
+    signing_keys_are_created_once_per_generation(make().await.as_ref()).await;
+    single_tokens_are_found_and_revoked(make().await.as_ref()).await;
 }
 
 #[tokio::test]

@@ -3,13 +3,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use doorward_core::keys::SigningAlg;
 use doorward_core::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, User,
+    AccessTokenRecord, BearerRecord, Client, ClientPolicy, CodeRecord, ConsentRecord, NewUser,
+    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, MaintenanceStore, Redemption, SecretStore,
-    SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
+    ClientRef, ClientStore, CodeStore, ConsentStore, KeyStore, MaintenanceStore, Redemption,
+    SecretStore, SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
 };
 use doorward_core::TokenHash;
 use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
@@ -18,7 +19,10 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 /// The embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_oidc.sql"),
+];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.
 const READERS: usize = 4;
@@ -193,32 +197,35 @@ fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Store
         .map_err(other)
 }
 
-const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash";
+const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash, policy";
 
 /// The client columns under their own names, and under their aliases in [`BEARER_SELECT`].
-const CLIENT_NAMES: [&str; 6] = [
+const CLIENT_NAMES: [&str; 7] = [
     "id",
     "key",
     "display_name",
     "app_uri",
     "redirect_uris",
     "secret_hash",
+    "policy",
 ];
-const CLIENT_ALIASES: [&str; 6] = [
+const CLIENT_ALIASES: [&str; 7] = [
     "c_id",
     "c_key",
     "c_display_name",
     "c_app_uri",
     "c_redirect_uris",
     "c_secret_hash",
+    "c_policy",
 ];
 
 fn client_from(row: &Row<'_>) -> StoreResult<Client> {
     client_from_columns(row, CLIENT_NAMES)
 }
 
-fn client_from_columns(row: &Row<'_>, names: [&str; 6]) -> StoreResult<Client> {
-    let [id, key, display_name, app_uri, uris, secret_hash] = names;
+fn client_from_columns(row: &Row<'_>, names: [&str; 7]) -> StoreResult<Client> {
+    let [id, key, display_name, app_uri, uris, secret_hash, policy] = names;
+    let policy: String = col(row, policy)?;
     let uris: String = col(row, uris)?;
     let redirect_uris = uris
         .lines()
@@ -231,6 +238,7 @@ fn client_from_columns(row: &Row<'_>, names: [&str; 6]) -> StoreResult<Client> {
         app_uri: col(row, app_uri)?,
         redirect_uris,
         secret_hash: col(row, secret_hash)?,
+        policy: ClientPolicy::from_json(&policy).map_err(|_| corrupt("policy"))?,
     })
 }
 
@@ -238,16 +246,18 @@ fn client_from_columns(row: &Row<'_>, names: [&str; 6]) -> StoreResult<Client> {
 /// aliased, every other name is unambiguous.
 const BEARER_SELECT: &str = "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
         a.issued_at, a.expires_at, a.revoked_at,
-        u.id, u.username, u.display_name, u.password_hash, u.created_at,
+        u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
+        u.created_at,
         c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
         c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
-        c.secret_hash AS c_secret_hash
+        c.secret_hash AS c_secret_hash, c.policy AS c_policy
     FROM access_tokens a
     JOIN users u ON u.id = a.user_id
     JOIN clients c ON c.id = a.client_id
     WHERE a.hash = ?1";
 
-const USER_COLS: &str = "id, username, display_name, password_hash, created_at";
+const USER_COLS: &str =
+    "id, username, display_name, password_hash, email, email_verified, created_at";
 
 fn user_from(row: &Row<'_>) -> StoreResult<User> {
     Ok(User {
@@ -255,12 +265,14 @@ fn user_from(row: &Row<'_>) -> StoreResult<User> {
         username: col(row, "username")?,
         display_name: col(row, "display_name")?,
         password_hash: col(row, "password_hash")?,
+        email: col(row, "email")?,
+        email_verified: col(row, "email_verified")?,
         created_at: col(row, "created_at")?,
     })
 }
 
 const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, scope_requested, \
-    challenge, challenge_method, family_id, auth_time, issued_at, expires_at";
+    challenge, challenge_method, family_id, auth_time, issued_at, expires_at, nonce";
 
 fn code_from(row: &Row<'_>) -> StoreResult<CodeRecord> {
     let challenge: Option<String> = col(row, "challenge")?;
@@ -283,6 +295,7 @@ fn code_from(row: &Row<'_>) -> StoreResult<CodeRecord> {
         scopes: scopes_col(row, "scopes")?,
         scope_requested: col(row, "scope_requested")?,
         challenge,
+        nonce: col(row, "nonce")?,
         family_id: uuid_col(row, "family_id")?,
         auth_time: col(row, "auth_time")?,
         issued_at: col(row, "issued_at")?,
@@ -359,11 +372,13 @@ impl ClientStore for SqliteStore {
         self.write(|conn| {
             execute(
                 conn,
-                "INSERT INTO clients (id, key, display_name, app_uri, redirect_uris, secret_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO clients (id, key, display_name, app_uri, redirect_uris, secret_hash,
+                     policy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (id) DO UPDATE SET key = excluded.key,
                      display_name = excluded.display_name, app_uri = excluded.app_uri,
-                     redirect_uris = excluded.redirect_uris, secret_hash = excluded.secret_hash",
+                     redirect_uris = excluded.redirect_uris, secret_hash = excluded.secret_hash,
+                     policy = excluded.policy",
                 params![
                     client.id.to_string(),
                     client.key,
@@ -371,6 +386,7 @@ impl ClientStore for SqliteStore {
                     client.app_uri,
                     uris.join("\n"),
                     client.secret_hash,
+                    client.policy.to_json(),
                 ],
             )
             .map(drop)
@@ -410,10 +426,12 @@ impl UserStore for SqliteStore {
             query_one(
                 conn,
                 &format!(
-                    "INSERT INTO users (id, username, display_name, password_hash, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
+                    "INSERT INTO users (id, username, display_name, password_hash, email,
+                         email_verified, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name,
-                         password_hash = excluded.password_hash
+                         password_hash = excluded.password_hash, email = excluded.email,
+                         email_verified = excluded.email_verified
                      RETURNING {USER_COLS}"
                 ),
                 params![
@@ -421,6 +439,8 @@ impl UserStore for SqliteStore {
                     user.username,
                     user.display_name,
                     user.password_hash,
+                    user.email,
+                    user.email_verified,
                     user.created_at,
                 ],
                 user_from,
@@ -631,7 +651,7 @@ impl CodeStore for SqliteStore {
                 &tx,
                 &format!(
                     "INSERT INTO codes ({CODE_COLS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 ),
                 params![
                     code.hash.as_bytes(),
@@ -646,6 +666,7 @@ impl CodeStore for SqliteStore {
                     code.auth_time,
                     code.issued_at,
                     code.expires_at,
+                    code.nonce,
                 ],
             )?;
             tx.commit().map_err(other)
@@ -761,6 +782,39 @@ impl TokenStore for SqliteStore {
         .await
     }
 
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        self.read(|conn| {
+            query_one(
+                conn,
+                &format!("SELECT {REFRESH_COLS}, used_at FROM refresh_tokens WHERE hash = ?1"),
+                [hash.as_bytes()],
+                |row| {
+                    let used_at: Option<i64> = col(row, "used_at")?;
+                    let mut record = refresh_from(row)?;
+                    record.revoked |= used_at.is_some();
+                    Ok(record)
+                },
+            )
+        })
+        .await
+    }
+
+    async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {
+        let hash = hash.as_bytes().to_vec();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "UPDATE access_tokens SET revoked_at = ?2 WHERE hash = ?1 AND revoked_at IS NULL",
+                params![hash, now],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
     async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()> {
         let family = family.to_string();
         self.write(|conn| {
@@ -833,5 +887,84 @@ impl SecretStore for SqliteStore {
             .ok_or_else(|| corrupt("server secret vanished"))
         })
         .await
+    }
+}
+
+const KEY_COLS: &str =
+    "kid, alg, generation, private_key, public_jwk, created_at, activate_at, remove_at";
+
+fn key_from(row: &Row<'_>) -> StoreResult<SigningKeyRecord> {
+    let alg: String = col(row, "alg")?;
+    Ok(SigningKeyRecord {
+        kid: col(row, "kid")?,
+        alg: SigningAlg::parse(&alg).ok_or_else(|| corrupt("alg"))?,
+        generation: col(row, "generation")?,
+        private_key: col(row, "private_key")?,
+        public_jwk: col(row, "public_jwk")?,
+        created_at: col(row, "created_at")?,
+        activate_at: col(row, "activate_at")?,
+        remove_at: col(row, "remove_at")?,
+    })
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.read(|conn| {
+            let mut statement = conn
+                .prepare_cached(&format!(
+                    "SELECT {KEY_COLS} FROM signing_keys ORDER BY alg, generation"
+                ))
+                .map_err(other)?;
+            let mut rows = statement.query([]).map_err(other)?;
+            let mut keys = Vec::new();
+            while let Some(row) = rows.next().map_err(other)? {
+                keys.push(key_from(row)?);
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        self.write(|conn| {
+            execute(
+                conn,
+                &format!(
+                    "INSERT INTO signing_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT DO NOTHING"
+                ),
+                params![
+                    key.kid,
+                    key.alg.as_str(),
+                    key.generation,
+                    key.private_key,
+                    key.public_jwk,
+                    key.created_at,
+                    key.activate_at,
+                    key.remove_at,
+                ],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
+        self.write(|conn| {
+            execute(
+                conn,
+                "UPDATE signing_keys SET remove_at = min(coalesce(remove_at, ?2), ?2)
+                 WHERE kid = ?1",
+                params![kid, remove_at],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
+        self.write(|conn| execute(conn, "DELETE FROM signing_keys WHERE kid = ?1", [kid]).map(drop))
+            .await
     }
 }

@@ -15,17 +15,35 @@
 //! refresh_token = 2592000
 //! session = 1209600
 //!
+//! id_token = 3600
+//!
 //! [oauth]
 //! insecure_allow_plain_pkce = false
+//! scopes = ["base", "openid", "profile", "email"]   # offered
+//! default_scopes = ["base"]                        # when a request names none
+//!
+//! [keys]
+//! algorithms = ["ES256", "RS256"]        # also "EdDSA"; the first signs JWT access tokens
+//! publish_delay = 86400                  # seconds a new key is published before it signs
+//! rotation_period = 7776000              # seconds a key signs before the next takes over
+//! encryption_secret = "…"                # seals private keys in the database
 //!
 //! [clients.NAME]                         # Eternaltwin's form (Key: NAME@clients)
 //! display_name = "…"; app_uri = "…"; callback_uri = "…"; secret = "…"
+//! # optional, for OpenID Connect clients (defaults: what an Eternaltwin client gets)
+//! scopes = ["openid", "profile"]         # default: every scope offered
+//! post_logout_redirect_uris = ["…"]
+//! token_endpoint_auth_method = "client_secret_basic"  # or client_secret_post; default: either
+//! access_token_format = "opaque"         # or "jwt" (RFC 9068)
+//! access_token_audience = "…"            # `aud` of JWT access tokens; default: the issuer
+//! id_token_signed_response_alg = "RS256" # OIDC's default
 //!
 //! [seed.app.NAME]                        # Eternaltwin 0.16's form, the same client
 //! display_name = "…"; uri = "…"; oauth_callback = "…"; secret = "…"
 //!
 //! [seed.user.NAME]                       # development users, created or updated at start
 //! username = "…"; password = "…"; display_name = "…"  # display_name defaults to username
+//! email = "…"; email_verified = false
 //! ```
 
 use std::collections::BTreeMap;
@@ -33,8 +51,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
-use doorward_core::{ClientSpec, Lifetimes};
-use doorward_proto::{RedirectUri, Secret};
+use doorward_core::keys::{KeyPolicy, SigningAlg};
+use doorward_core::model::{AccessTokenFormat, AuthMethod, ClientPolicy};
+use doorward_core::{ClientSpec, Lifetimes, UserSpec};
+use doorward_proto::{RedirectUri, ScopeSet, Secret};
 use serde::Deserialize;
 
 /// The checked configuration.
@@ -46,15 +66,12 @@ pub struct Config {
     pub database: String,
     pub lifetimes: Lifetimes,
     pub allow_plain_pkce: bool,
+    pub scopes: ScopeSet,
+    pub default_scopes: ScopeSet,
+    pub keys: KeyPolicy,
+    pub key_encryption_secret: Option<Secret>,
     pub clients: Vec<ClientSpec>,
-    pub users: Vec<SeedUser>,
-}
-
-#[derive(Debug)]
-pub struct SeedUser {
-    pub username: String,
-    pub display_name: String,
-    pub password: Secret,
+    pub users: Vec<UserSpec>,
 }
 
 /// Values given on the command line or in `DOORWARD_*` variables, which win over the file.
@@ -74,6 +91,8 @@ struct RawConfig {
     tokens: RawTokens,
     #[serde(default)]
     oauth: RawOAuth,
+    #[serde(default)]
+    keys: RawKeys,
     #[serde(default)]
     clients: BTreeMap<String, RawClient>,
     #[serde(default)]
@@ -96,6 +115,7 @@ struct RawTokens {
     code: Option<u32>,
     refresh_token: Option<u32>,
     session: Option<u32>,
+    id_token: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -103,6 +123,28 @@ struct RawTokens {
 struct RawOAuth {
     #[serde(default)]
     insecure_allow_plain_pkce: bool,
+    scopes: Option<Vec<String>>,
+    default_scopes: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    algorithms: Option<Vec<String>>,
+    publish_delay: Option<u32>,
+    rotation_period: Option<u32>,
+    encryption_secret: Option<String>,
+}
+
+/// The OpenID Connect options of a client, in both client forms (serde's `flatten` would
+/// defeat `deny_unknown_fields`, so each form lists them and the macro below collects them).
+struct RawPolicy {
+    scopes: Option<Vec<String>>,
+    post_logout_redirect_uris: Vec<String>,
+    token_endpoint_auth_method: Option<String>,
+    access_token_format: Option<String>,
+    access_token_audience: Option<String>,
+    id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +154,13 @@ struct RawClient {
     app_uri: String,
     callback_uri: String,
     secret: String,
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    token_endpoint_auth_method: Option<String>,
+    access_token_format: Option<String>,
+    access_token_audience: Option<String>,
+    id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -130,6 +179,13 @@ struct RawSeedApp {
     uri: String,
     oauth_callback: String,
     secret: String,
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    token_endpoint_auth_method: Option<String>,
+    access_token_format: Option<String>,
+    access_token_audience: Option<String>,
+    id_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +194,9 @@ struct RawSeedUser {
     username: String,
     password: String,
     display_name: Option<String>,
+    email: Option<String>,
+    #[serde(default)]
+    email_verified: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50320";
@@ -207,6 +266,30 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         code,
         refresh_token: t.refresh_token.map_or(defaults.refresh_token, i64::from),
         session: t.session.map_or(defaults.session, i64::from),
+        id_token: t.id_token.map_or(defaults.id_token, i64::from),
+    };
+    let engine_defaults = doorward_core::EngineConfig::default();
+    let scopes = match raw.oauth.scopes {
+        Some(list) => scope_list("oauth.scopes", &list)?,
+        None => engine_defaults.scopes,
+    };
+    let default_scopes = match raw.oauth.default_scopes {
+        Some(list) => scope_list("oauth.default_scopes", &list)?,
+        None => engine_defaults.default_scopes,
+    };
+    if !default_scopes.is_subset(&scopes) {
+        bail!("key `oauth.default_scopes`: every default scope must be in `oauth.scopes`");
+    }
+    let keys = key_policy(
+        raw.keys.algorithms,
+        raw.keys.publish_delay,
+        raw.keys.rotation_period,
+    )?;
+    let key_encryption_secret = match raw.keys.encryption_secret {
+        Some(s) if s.len() < 16 => {
+            bail!("key `keys.encryption_secret`: use at least 16 characters")
+        }
+        other => other.map(Secret::new),
     };
     Ok(Config {
         listen,
@@ -214,8 +297,115 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         database,
         lifetimes,
         allow_plain_pkce: raw.oauth.insecure_allow_plain_pkce,
+        scopes,
+        default_scopes,
+        keys,
+        key_encryption_secret,
         clients: clients(raw.clients, raw.seed.app)?,
         users: users(raw.seed.user)?,
+    })
+}
+
+fn scope_list(key: &str, list: &[String]) -> anyhow::Result<ScopeSet> {
+    let set = ScopeSet::parse(&list.join(" ")).with_context(|| format!("key `{key}`"))?;
+    if list.iter().any(|s| s.contains(' ')) {
+        bail!("key `{key}`: one scope per string");
+    }
+    Ok(set)
+}
+
+fn key_policy(
+    algorithms: Option<Vec<String>>,
+    publish_delay: Option<u32>,
+    rotation_period: Option<u32>,
+) -> anyhow::Result<KeyPolicy> {
+    let defaults = KeyPolicy::default();
+    let algorithms = match algorithms {
+        None => defaults.algorithms,
+        Some(names) => {
+            let mut algs = Vec::new();
+            for name in &names {
+                let alg = SigningAlg::parse(name).with_context(|| {
+                    format!("key `keys.algorithms`: `{name}` is not one of ES256, RS256, EdDSA")
+                })?;
+                if !algs.contains(&alg) {
+                    algs.push(alg);
+                }
+            }
+            if algs.is_empty() {
+                bail!("key `keys.algorithms`: name at least one algorithm");
+            }
+            algs
+        }
+    };
+    let publish_delay = publish_delay.map_or(defaults.publish_delay, i64::from);
+    let rotation_period = rotation_period.map_or(defaults.rotation_period, i64::from);
+    if rotation_period <= publish_delay {
+        bail!("key `keys.rotation_period`: must be longer than `keys.publish_delay`");
+    }
+    Ok(KeyPolicy {
+        algorithms,
+        publish_delay,
+        rotation_period,
+    })
+}
+
+macro_rules! raw_policy {
+    ($raw:expr) => {
+        RawPolicy {
+            scopes: $raw.scopes,
+            post_logout_redirect_uris: $raw.post_logout_redirect_uris,
+            token_endpoint_auth_method: $raw.token_endpoint_auth_method,
+            access_token_format: $raw.access_token_format,
+            access_token_audience: $raw.access_token_audience,
+            id_token_signed_response_alg: $raw.id_token_signed_response_alg,
+        }
+    };
+}
+
+fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy> {
+    let scopes = raw
+        .scopes
+        .map(|list| scope_list(&format!("{key_path}.scopes"), &list))
+        .transpose()?;
+    let post_logout_redirect_uris = raw
+        .post_logout_redirect_uris
+        .iter()
+        .map(|u| {
+            RedirectUri::parse(u)
+                .with_context(|| format!("key `{key_path}.post_logout_redirect_uris`: `{u}`"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let auth_method = raw
+        .token_endpoint_auth_method
+        .map(|m| {
+            AuthMethod::parse(&m).with_context(|| {
+                format!("key `{key_path}.token_endpoint_auth_method`: `{m}` is not client_secret_basic or client_secret_post")
+            })
+        })
+        .transpose()?;
+    let access_token_format = match raw.access_token_format.as_deref() {
+        None | Some("opaque") => AccessTokenFormat::Opaque,
+        Some("jwt") => AccessTokenFormat::Jwt,
+        Some(other) => {
+            bail!("key `{key_path}.access_token_format`: `{other}` is not \"opaque\" or \"jwt\"")
+        }
+    };
+    let id_token_alg = raw
+        .id_token_signed_response_alg
+        .map(|a| {
+            SigningAlg::parse(&a).with_context(|| {
+                format!("key `{key_path}.id_token_signed_response_alg`: `{a}` is not one of ES256, RS256, EdDSA")
+            })
+        })
+        .transpose()?;
+    Ok(ClientPolicy {
+        scopes,
+        post_logout_redirect_uris,
+        auth_method,
+        access_token_format,
+        id_token_alg,
+        access_token_audience: raw.access_token_audience,
     })
 }
 
@@ -244,6 +434,7 @@ fn clients(
             c.app_uri,
             c.callback_uri,
             c.secret,
+            raw_policy!(c),
         )
     });
     let from_apps = apps.into_iter().map(|(name, a)| {
@@ -254,9 +445,12 @@ fn clients(
             a.uri,
             a.oauth_callback,
             a.secret,
+            raw_policy!(a),
         )
     });
-    for (key_path, name, display_name, app_uri, callback, secret) in from_clients.chain(from_apps) {
+    for (key_path, name, display_name, app_uri, callback, secret, policy) in
+        from_clients.chain(from_apps)
+    {
         if name.is_empty() || name.contains(['@', ' ', '/']) {
             bail!("key `{key_path}`: a client name must not be empty or contain '@', ' ' or '/'");
         }
@@ -275,22 +469,25 @@ fn clients(
             app_uri,
             redirect_uris: vec![redirect_uri],
             secret: Secret::new(secret),
+            policy: client_policy(&key_path, policy)?,
         });
     }
     Ok(out)
 }
 
-fn users(users: BTreeMap<String, RawSeedUser>) -> anyhow::Result<Vec<SeedUser>> {
+fn users(users: BTreeMap<String, RawSeedUser>) -> anyhow::Result<Vec<UserSpec>> {
     users
         .into_iter()
         .map(|(name, u)| {
             if u.username.is_empty() || u.password.is_empty() {
                 bail!("key `seed.user.{name}`: username and password must not be empty");
             }
-            Ok(SeedUser {
+            Ok(UserSpec {
                 display_name: u.display_name.unwrap_or_else(|| u.username.clone()),
                 username: u.username,
                 password: Secret::new(u.password),
+                email: u.email,
+                email_verified: u.email_verified,
             })
         })
         .collect()
@@ -363,6 +560,58 @@ mod tests {
         assert!(err.to_string().contains("tokens.code"), "{err}");
         let err = load("[server]\nlisten = 5\n").unwrap_err();
         assert!(err.to_string().contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn reads_oidc_options_and_refuses_typos_in_them() {
+        let config = load(
+            r#"
+            [keys]
+            algorithms = ["EdDSA", "RS256"]
+            publish_delay = 60
+
+            [clients.rp]
+            display_name = "RP"
+            app_uri = "http://localhost:8000"
+            callback_uri = "http://localhost:8000/cb"
+            secret = "s"
+            scopes = ["openid", "email"]
+            post_logout_redirect_uris = ["http://localhost:8000/bye"]
+            token_endpoint_auth_method = "client_secret_post"
+            access_token_format = "jwt"
+            id_token_signed_response_alg = "EdDSA"
+
+            [seed.user.a]
+            username = "a"
+            password = "p"
+            email = "a@example.com"
+            email_verified = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.keys.algorithms,
+            [SigningAlg::EdDsa, SigningAlg::Rs256]
+        );
+        assert_eq!(config.keys.publish_delay, 60);
+        let policy = &config.clients[0].policy;
+        assert_eq!(policy.scopes.as_ref().unwrap().to_string(), "email openid");
+        assert_eq!(policy.auth_method, Some(AuthMethod::ClientSecretPost));
+        assert_eq!(policy.access_token_format, AccessTokenFormat::Jwt);
+        assert_eq!(policy.id_token_alg, Some(SigningAlg::EdDsa));
+        assert_eq!(config.users[0].email.as_deref(), Some("a@example.com"));
+        let client = "[clients.a]\ndisplay_name = \"A\"\napp_uri = \"x\"\ncallback_uri = \"http://a/cb\"\nsecret = \"s\"\n";
+        let err = load(&format!("{client}scope = [\"openid\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("scope"), "{err}");
+        let err = load(&format!(
+            "{client}id_token_signed_response_alg = \"HS256\"\n"
+        ))
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("HS256"), "{err:#}");
+        let err = load("[keys]\nalgorithms = [\"none\"]\n").unwrap_err();
+        assert!(format!("{err:#}").contains("keys.algorithms"), "{err:#}");
     }
 
     #[test]

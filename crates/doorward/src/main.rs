@@ -2,6 +2,7 @@
 
 mod config;
 mod dev;
+mod keys;
 mod serve;
 
 use std::path::PathBuf;
@@ -19,6 +20,9 @@ struct Cli {
 enum Command {
     /// Run the authorization server.
     Serve(ServeArgs),
+    /// Signing keys: list them, rotate them.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Tools for development and benchmarks.
     #[command(subcommand)]
     Dev(dev::DevCommand),
@@ -62,6 +66,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Keys(command) => keys::run(command).await,
             Command::Dev(command) => dev::run(command).await,
         }
     });

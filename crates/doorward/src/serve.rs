@@ -17,6 +17,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     register(&engine, &config, true).await?;
 
     tokio::spawn(purge_periodically(engine.clone()));
+    tokio::spawn(maintain_keys_periodically(engine.clone()));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -61,8 +62,13 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<Engine> {
         );
     };
     let engine_config = EngineConfig {
+        issuer: config.external_uri.clone(),
         lifetimes: config.lifetimes.clone(),
         allow_plain_pkce: config.allow_plain_pkce,
+        scopes: config.scopes.clone(),
+        default_scopes: config.default_scopes.clone(),
+        keys: config.keys.clone(),
+        key_encryption_secret: config.key_encryption_secret.clone(),
         ..EngineConfig::default()
     };
     Ok(Engine::new(
@@ -98,7 +104,7 @@ pub async fn register(engine: &Engine, config: &Config, print: bool) -> anyhow::
     }
     for user in &config.users {
         engine
-            .seed_user(&user.username, &user.display_name, &user.password)
+            .seed_user(user)
             .await
             .with_context(|| format!("cannot create the user {}", user.username))?;
     }
@@ -114,6 +120,20 @@ async fn purge_periodically(engine: Arc<Engine>) {
             Ok(0) => {}
             Ok(deleted) => tracing::info!(deleted, "purged expired rows"),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+        }
+    }
+}
+
+/// Creates, schedules and deletes signing keys and reloads them from the store (other
+/// instances and `doorward keys rotate` change them there).
+async fn maintain_keys_periodically(engine: Arc<Engine>) {
+    let period = u64::try_from(doorward_core::keys::RELOAD_INTERVAL).unwrap_or(30);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(period));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(e) = engine.maintain_keys().await {
+            tracing::warn!(error = %e, "signing-key maintenance failed");
         }
     }
 }
