@@ -460,7 +460,7 @@ impl Engine {
         records = self.store.list_signing_keys().await?;
         let loaded = records
             .iter()
-            .filter(|k| !k.remove_at.is_some_and(|t| t <= now))
+            .filter(|k| k.remove_at.is_none_or(|t| t > now))
             .map(|k| load(k, &self.sealer))
             .collect::<Result<Vec<_>, _>>()?;
         self.keys.replace(loaded);

@@ -629,3 +629,291 @@ async fn csrf_tokens_belong_to_their_cookie() {
         .engine
         .verify_csrf(Some(&cookie), Some("dws_victim"), Some(&attacker)));
 }
+
+// --- OpenID Connect -------------------------------------------------------------------------
+
+fn claims_of(h: &Harness, id_token: &str) -> serde_json::Value {
+    h.engine
+        .verify_own_jws::<serde_json::Value>(id_token, false)
+        .expect("the ID token verifies with the published keys")
+}
+
+#[tokio::test]
+async fn id_tokens_carry_the_claims_of_their_scopes() {
+    let h = harness().await;
+    let code = h
+        .code(&[("scope", "openid profile email"), ("nonce", "n-0S6")])
+        .await;
+    let tokens = h.redeem(&code).await.unwrap();
+    let id_token = tokens
+        .id_token
+        .as_deref()
+        .expect("openid asked: an ID token");
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256, "OIDC's default");
+    let claims = claims_of(&h, id_token);
+    let now = h.engine.now();
+    assert_eq!(claims["iss"], "http://localhost");
+    assert_eq!(
+        claims["aud"], KEY,
+        "the client_id the client authenticated with"
+    );
+    assert_eq!(claims["sub"], h.user.user.id.to_string());
+    assert_eq!(claims["nonce"], "n-0S6");
+    assert_eq!(claims["iat"], now);
+    assert_eq!(claims["exp"], now + 3600);
+    assert_eq!(claims["auth_time"], h.user.session.created_at);
+    assert_eq!(claims["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(claims["name"], "Alice");
+    assert_eq!(claims["preferred_username"], "alice");
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(
+        claims["at_hash"],
+        crate::keys::half_hash(crate::keys::SigningAlg::Rs256, &tokens.access_token)
+    );
+    assert!(claims.get("azp").is_none(), "one audience: no azp");
+
+    // Refresh (OIDC Core §12.2): a new ID token, same user and auth_time, no nonce.
+    h.clock.advance(100);
+    let refreshed = h
+        .refresh(tokens.refresh_token.as_deref().unwrap())
+        .await
+        .unwrap();
+    let again = claims_of(&h, refreshed.id_token.as_deref().unwrap());
+    assert_eq!(again["sub"], claims["sub"]);
+    assert_eq!(again["auth_time"], claims["auth_time"]);
+    assert!(again.get("nonce").is_none());
+
+    // openid alone: no profile or email claims; userinfo agrees with the ID token's sub.
+    let code = h.code(&[("scope", "openid")]).await;
+    let tokens = h.redeem(&code).await.unwrap();
+    let claims = claims_of(&h, tokens.id_token.as_deref().unwrap());
+    for absent in ["name", "preferred_username", "email", "nonce"] {
+        assert!(claims.get(absent).is_none(), "{absent}");
+    }
+    let info = h.engine.userinfo(&tokens.access_token).await.unwrap();
+    assert_eq!(info.get("sub"), claims.get("sub"));
+    assert_eq!(info.len(), 1);
+
+    // No openid: no ID token, and userinfo refuses the token.
+    let code = h.code(&[("scope", "base")]).await;
+    let tokens = h.redeem(&code).await.unwrap();
+    assert!(tokens.id_token.is_none());
+    match h.engine.userinfo(&tokens.access_token).await {
+        Err(Error::OAuth(e)) => assert_eq!(e.code, ErrorCode::InsufficientScope),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn prompt_max_age_and_hints_decide_the_interaction() {
+    use crate::authorize::Interaction;
+    let h = harness().await;
+    let request = |extra: &[(&str, &str)]| {
+        let mut query = vec![
+            ("response_type", "code"),
+            ("client_id", KEY),
+            ("scope", "openid"),
+            ("state", "s"),
+        ];
+        query.extend_from_slice(extra);
+        let query = pairs(&query);
+        let engine = &h.engine;
+        async move { engine.check_authorization(&query).await }
+    };
+    let error_of = |interaction: Interaction| match interaction {
+        Interaction::Redirect(location) => {
+            assert_eq!(
+                query_param(&location, "iss").as_deref(),
+                Some("http://localhost")
+            );
+            query_param(&location, "error").unwrap_or_default()
+        }
+        other => panic!("{other:?}"),
+    };
+
+    let none = request(&[("prompt", "none")]).await.unwrap();
+    let proceed = h.engine.proceed(&none, None).await.unwrap();
+    assert_eq!(error_of(proceed), "login_required");
+    let proceed = h.engine.proceed(&none, Some(&h.user)).await.unwrap();
+    assert_eq!(error_of(proceed), "consent_required");
+
+    let plain = request(&[]).await.unwrap();
+    assert!(matches!(
+        h.engine.proceed(&plain, None).await.unwrap(),
+        Interaction::Login { hint: None }
+    ));
+    assert!(matches!(
+        h.engine.proceed(&plain, Some(&h.user)).await.unwrap(),
+        Interaction::Consent
+    ));
+    h.engine.approve(&h.user, &plain).await.unwrap();
+    assert!(matches!(
+        h.engine.proceed(&plain, Some(&h.user)).await.unwrap(),
+        Interaction::Redirect(_)
+    ));
+    let proceed = h.engine.proceed(&none, Some(&h.user)).await.unwrap();
+    assert!(query_param(
+        &match proceed {
+            Interaction::Redirect(l) => l,
+            other => panic!("{other:?}"),
+        },
+        "code"
+    )
+    .is_some());
+
+    for prompt in [
+        ("prompt", "login"),
+        ("prompt", "select_account"),
+        ("max_age", "0"),
+    ] {
+        let r = request(&[prompt, ("login_hint", "alice")]).await.unwrap();
+        match h.engine.proceed(&r, Some(&h.user)).await.unwrap() {
+            Interaction::Login { hint } => assert_eq!(hint.as_deref(), Some("alice")),
+            other => panic!("{prompt:?}: {other:?}"),
+        }
+    }
+    let consent = request(&[("prompt", "consent")]).await.unwrap();
+    assert!(matches!(
+        h.engine.proceed(&consent, Some(&h.user)).await.unwrap(),
+        Interaction::Consent
+    ));
+    h.clock.advance(500);
+    let fresh_enough = request(&[("max_age", "600")]).await.unwrap();
+    assert!(matches!(
+        h.engine
+            .proceed(&fresh_enough, Some(&h.user))
+            .await
+            .unwrap(),
+        Interaction::Redirect(_)
+    ));
+    let too_old = request(&[("max_age", "100"), ("prompt", "none")])
+        .await
+        .unwrap();
+    let proceed = h.engine.proceed(&too_old, Some(&h.user)).await.unwrap();
+    assert_eq!(error_of(proceed), "login_required");
+
+    for bad in [
+        &[("prompt", "none login")][..],
+        &[("prompt", "sometimes")][..],
+        &[("max_age", "-1")][..],
+        &[("max_age", "soon")][..],
+        &[("id_token_hint", "not.a.jwt")][..],
+    ] {
+        match request(bad).await {
+            Err(AuthorizeError::Redirect { error, .. }) => {
+                assert_eq!(error.code, ErrorCode::InvalidRequest, "{bad:?}")
+            }
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+
+    // An ID token of this server names its user; one of another user asks for a sign-in.
+    let code = h.code(&[("scope", "openid")]).await;
+    let id_token = h.redeem(&code).await.unwrap().id_token.unwrap();
+    let hinted = request(&[("id_token_hint", &id_token), ("prompt", "none")])
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.engine.proceed(&hinted, Some(&h.user)).await.unwrap(),
+        Interaction::Redirect(l) if query_param(&l, "code").is_some()
+    ));
+    let mut other = h.user.clone();
+    other.user.id = uuid::Uuid::nil();
+    assert_eq!(
+        error_of(h.engine.proceed(&hinted, Some(&other)).await.unwrap()),
+        "login_required"
+    );
+}
+
+#[tokio::test]
+async fn staged_rotation_publishes_before_signing_and_keeps_until_expiry() {
+    use crate::keys::{KeyPolicy, KeyStage, SigningAlg};
+    let publish_delay = 100;
+    let config = EngineConfig {
+        keys: KeyPolicy {
+            algorithms: vec![SigningAlg::Es256],
+            publish_delay,
+            rotation_period: 1000,
+        },
+        lifetimes: crate::Lifetimes {
+            id_token: 50,
+            access_token: 60,
+            ..Default::default()
+        },
+        ..EngineConfig::default()
+    };
+    let h = harness_with(config).await;
+    let signer = |h: &Harness| {
+        let token = h
+            .engine
+            .sign_jws(SigningAlg::Es256, None, &serde_json::json!({"sub": "x"}))
+            .unwrap();
+        jsonwebtoken::decode_header(&token).unwrap().kid.unwrap()
+    };
+    let published = |h: &Harness| -> Vec<String> {
+        h.engine
+            .jwks()
+            .keys
+            .iter()
+            .filter_map(|k| k.common.key_id.clone())
+            .collect()
+    };
+    let first = signer(&h);
+    assert_eq!(
+        published(&h),
+        std::slice::from_ref(&first),
+        "first start: one key, signing"
+    );
+
+    // Walk 5000 s in 7 s steps with scheduled rotations and one on demand. At every step the
+    // signing key has been published for the publish delay (except the very first), and a key
+    // stays published for at least the longest token lifetime after its last signature.
+    let mut first_seen: HashMap<String, i64> = HashMap::new();
+    let mut first_signed: HashMap<String, i64> = HashMap::new();
+    let mut last_signed: HashMap<String, i64> = HashMap::new();
+    let mut last_published: HashMap<String, i64> = HashMap::new();
+    let start = h.engine.now();
+    for step in 0..715 {
+        if step == 300 {
+            let pending = h.engine.rotate_key(SigningAlg::Es256).await.unwrap();
+            assert_eq!(pending.stage, KeyStage::Next);
+        }
+        h.engine.maintain_keys().await.unwrap();
+        let now = h.engine.now();
+        for kid in published(&h) {
+            first_seen.entry(kid.clone()).or_insert(now);
+            last_published.insert(kid, now);
+        }
+        let kid = signer(&h);
+        first_signed.entry(kid.clone()).or_insert(now);
+        last_signed.insert(kid, now);
+        h.clock.advance(7);
+    }
+    assert!(first_signed.len() >= 5, "{first_signed:?}");
+    for (kid, signed) in &first_signed {
+        if *kid != first {
+            assert!(
+                signed - first_seen[kid] >= publish_delay - 7,
+                "{kid} signed {} s after being published",
+                signed - first_seen[kid]
+            );
+        }
+    }
+    let end = h.engine.now() - 7;
+    for (kid, last) in &last_signed {
+        if last_published[kid] < end {
+            assert!(
+                last_published[kid] - last >= 60,
+                "{kid} removed {} s after its last signature",
+                last_published[kid] - last
+            );
+        }
+    }
+    assert!(
+        h.engine.jwks().keys.len() <= 3,
+        "removed keys leave the JWKS"
+    );
+    assert!(start < end);
+}
