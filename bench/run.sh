@@ -29,7 +29,7 @@ export DOORWARD_BENCH_CONFIG="$repo/bench/doorward.toml"
 
 export RESULTS="${RESULTS:-$BENCH_TMP/results-$(date +%Y%m%dT%H%M%S).jsonl}"
 PEERS="${PEERS:-doorward authlib node-oidc}"
-WORKLOADS="${WORKLOADS:-W2 W3}"
+WORKLOADS="${WORKLOADS:-W2 W3 W4}"
 echo "results: $RESULTS"
 LABEL=start "$kit/run-peers.sh" ceiling W1
 for w in $WORKLOADS; do
@@ -42,3 +42,7 @@ for w in $WORKLOADS; do
 done
 LABEL=end "$kit/run-peers.sh" ceiling W1
 python3 "$kit/report.py" "$RESULTS"
+
+# What an `openid` token response adds: one ID-token signature, per algorithm (CPU 1 alone).
+echo
+taskset -c 1 "$DOORWARD_BIN" dev sign-cost --iterations 2000

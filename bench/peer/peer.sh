@@ -8,7 +8,7 @@ DW_CLIENT=python_client@clients
 DW_SECRET=dev_secret
 DW_REDIRECT_URI=http://localhost:8000/oauth/callback
 peer_version() { echo "doorward $("$DOORWARD_BIN" --version | cut -d' ' -f2) (release, SQLite WAL)"; }
-peer_needs_prepare() { [ "$1" = W3 ]; }
+peer_needs_prepare() { [ "$1" = W3 ] || [ "$1" = W4 ]; }
 peer_workload() {
   local basic_auth; basic_auth="$(basic "$DW_CLIENT:$DW_SECRET")"
   case "$1" in
@@ -16,7 +16,10 @@ peer_workload() {
     W2) REQ_METHOD=POST REQ_PATH=/oauth/token REQ_CTYPE=application/x-www-form-urlencoded
         REQ_AUTH="$basic_auth" REQ_BODY= ;;
     W3) REQ_METHOD=GET REQ_PATH=/api/v1/auth/self REQ_CTYPE= REQ_AUTH="Bearer $USER_TOKEN" REQ_BODY= ;;
-    W4) echo "introspection is not implemented yet"; return 1 ;;
+    # The peers introspect a client_credentials token; Doorward has no such grant yet, so it
+    # introspects the user's access token (the same lookup: one token by hash).
+    W4) REQ_METHOD=POST REQ_PATH=/oauth/introspect REQ_CTYPE=application/x-www-form-urlencoded
+        REQ_AUTH="$basic_auth" REQ_BODY="token=$USER_TOKEN" ;;
     *) echo "unknown workload $1"; return 1 ;;
   esac
 }
