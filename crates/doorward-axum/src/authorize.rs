@@ -27,8 +27,13 @@ pub async fn show(
     };
     match app.engine.proceed(&request, session.as_ref()).await {
         Ok(Interaction::Redirect(location)) => found(&location),
+        // Signed in already: the sign-in is asked again (prompt, max_age, id_token_hint), and the
+        // request comes back marked with when; not signed in: it comes back as it was.
+        Ok(Interaction::Login { hint }) if session.is_some() => {
+            to_login_with_hint(&return_after_login(&app, &pairs), hint.as_deref())
+        }
         Ok(Interaction::Login { hint }) => {
-            to_login_with_hint(&return_after_login(&pairs), hint.as_deref())
+            to_login_with_hint(&format!("/oauth/authorize?{query}"), hint.as_deref())
         }
         Ok(Interaction::Consent) => match &session {
             Some(user) => {
@@ -47,29 +52,10 @@ pub async fn show(
     }
 }
 
-/// The authorization request to come back to after signing in: the same, without what asked
-/// for the sign-in (`prompt=login`/`select_account`, `max_age`), which a fresh sign-in just
-/// satisfied; left in, they would send the browser round in a loop.
-fn return_after_login(pairs: &[(String, String)]) -> String {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in pairs {
-        match name.as_str() {
-            "max_age" => {}
-            "prompt" => {
-                let kept: Vec<&str> = value
-                    .split(' ')
-                    .filter(|w| !w.is_empty() && *w != "login" && *w != "select_account")
-                    .collect();
-                if !kept.is_empty() {
-                    serializer.append_pair(name, &kept.join(" "));
-                }
-            }
-            _ => {
-                serializer.append_pair(name, value);
-            }
-        }
-    }
-    format!("/oauth/authorize?{}", serializer.finish())
+/// The authorization request to come back to after signing in: the same, with a marker that
+/// says when the sign-in started (see [`doorward_core::authorize::REAUTH_PARAM`]).
+fn return_after_login(app: &AppState, pairs: &[(String, String)]) -> String {
+    format!("/oauth/authorize?{}", app.engine.reauth_return_query(pairs))
 }
 
 /// The consent form: `request` is the original query string, checked again from scratch.
@@ -86,6 +72,19 @@ pub async fn decide(State(app): State<AppState>, headers: HeaderMap, body: Body)
         Ok(found) => found,
         Err(response) => return response,
     };
+    // The consent page was shown to a session that satisfied prompt, max_age and
+    // id_token_hint; a form posted by another (older) session must satisfy them too.
+    match app.engine.check_sign_in(&request, &user) {
+        None => {}
+        Some(Interaction::Redirect(location)) => return redirect(StatusCode::SEE_OTHER, &location),
+        Some(_) => {
+            let pairs = body::query_pairs(query);
+            return to_login_with_hint(
+                &return_after_login(&app, &pairs),
+                request.login_hint.as_deref(),
+            );
+        }
+    }
     match form.get("decision").map(String::as_str) {
         Some("approve") => match app.engine.approve(&user, &request).await {
             Ok(location) => redirect(StatusCode::SEE_OTHER, &location),

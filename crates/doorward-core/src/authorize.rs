@@ -36,7 +36,16 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// The `sub` of a valid `id_token_hint`.
     pub hinted_subject: Option<String>,
+    /// From a valid [`REAUTH_PARAM`]: the time after which the browser must have signed in.
+    pub reauthenticated_since: Option<UnixTime>,
 }
+
+/// The parameter Doorward adds to an authorization request it sends to the sign-in page
+/// because of `prompt=login`, `select_account`, `max_age` or `id_token_hint`: `TIME.MAC`, an
+/// HMAC of the time and the rest of the request under the server's key. Coming back, a
+/// session created at or after TIME satisfies those parameters; an older one does not, so
+/// opening the return URL in a browser that did not sign in again gains nothing.
+pub const REAUTH_PARAM: &str = "dw_reauth";
 
 /// The `prompt` parameter (OIDC Core §3.1.2.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -161,8 +170,14 @@ impl Engine {
     ) -> Result<AuthorizationRequest, AuthorizeError> {
         let mut seen: HashMap<&str, Vec<&str>> = HashMap::new();
         for (name, value) in params {
-            seen.entry(name.as_str()).or_default().push(value.as_str());
+            if name != REAUTH_PARAM {
+                seen.entry(name.as_str()).or_default().push(value.as_str());
+            }
         }
+        let reauthenticated_since = params
+            .iter()
+            .find(|(name, _)| name == REAUTH_PARAM)
+            .and_then(|(_, marker)| self.check_reauth_marker(params, marker));
         let single = |name: &str| seen.get(name).map(|v| v[0]);
         let repeated = |name: &str| seen.get(name).is_some_and(|v| v.len() > 1);
 
@@ -234,14 +249,17 @@ impl Engine {
         };
         let hinted_subject = match single("id_token_hint").filter(|h| !h.is_empty()) {
             None => None,
-            Some(hint) => {
-                let claims: HintClaims = self.verify_own_jws(hint, true).map_err(|e| {
-                    fail(OAuthError::invalid_request(format!(
+            // A hint signed by a key removed since (rotation) cannot be checked and counts as
+            // no hint; one that fails any other check is refused.
+            Some(hint) => match self.verify_own_jws::<HintClaims>(hint, true) {
+                Ok(claims) => Some(claims.sub),
+                Err(crate::keys::JwsError::UnknownKey) => None,
+                Err(e) => {
+                    return Err(fail(OAuthError::invalid_request(format!(
                         "id_token_hint is not an ID token of this server: {e}"
-                    )))
-                })?;
-                Some(claims.sub)
-            }
+                    ))))
+                }
+            },
         };
         Ok(AuthorizationRequest {
             client,
@@ -257,7 +275,108 @@ impl Engine {
                 .filter(|h| !h.is_empty() && h.len() <= 256)
                 .map(str::to_owned),
             hinted_subject,
+            reauthenticated_since,
         })
+    }
+
+    /// The request without [`REAUTH_PARAM`], as the MAC covers it.
+    fn canonical_request(params: &[(String, String)]) -> String {
+        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in params.iter().filter(|(n, _)| n != REAUTH_PARAM) {
+            serializer.append_pair(name, value);
+        }
+        serializer.finish()
+    }
+
+    fn reauth_mac(&self, time: UnixTime, canonical: &str) -> [u8; 32] {
+        use hmac::Mac;
+        // Invariant: HMAC accepts keys of any length.
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key).expect("any key length");
+        mac.update(b"doorward-reauth:");
+        mac.update(time.to_string().as_bytes());
+        mac.update(&[0]);
+        mac.update(canonical.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The authorization request to return to after a sign-in that starts now: the same
+    /// parameters and a fresh [`REAUTH_PARAM`]. Returns the query string.
+    pub fn reauth_return_query(&self, params: &[(String, String)]) -> String {
+        use base64::Engine as _;
+        let canonical = Self::canonical_request(params);
+        let now = self.now();
+        let mac = self.reauth_mac(now, &canonical);
+        let marker = format!(
+            "{now}.{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
+        );
+        let mut serializer = url::form_urlencoded::Serializer::new(canonical);
+        serializer.append_pair(REAUTH_PARAM, &marker);
+        serializer.finish()
+    }
+
+    fn check_reauth_marker(&self, params: &[(String, String)], marker: &str) -> Option<UnixTime> {
+        use base64::Engine as _;
+        let (time, mac) = marker.split_once('.')?;
+        let time: UnixTime = time.parse().ok()?;
+        let mac = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(mac)
+            .ok()?;
+        let expected = self.reauth_mac(time, &Self::canonical_request(params));
+        doorward_proto::constant_time_eq(&expected, &mac).then_some(time)
+    }
+
+    /// Whether the signed-in `user` satisfies the request's demands on the sign-in itself
+    /// (OIDC Core §3.1.2.1: `prompt=login`/`select_account`, `max_age`, `id_token_hint`).
+    /// `None`: it does; else what to do instead. The consent form's `POST` asks this too.
+    pub fn check_sign_in(
+        &self,
+        request: &AuthorizationRequest,
+        user: &SignedIn,
+    ) -> Option<Interaction> {
+        let fresh = request
+            .reauthenticated_since
+            .is_some_and(|since| user.session.created_at >= since);
+        let login = || Interaction::Login {
+            hint: request.login_hint.clone(),
+        };
+        let login_required = |why: &str| {
+            Interaction::Redirect(request.error_redirect(
+                &OAuthError::new(ErrorCode::LoginRequired, why.to_owned()),
+                &self.config.issuer,
+            ))
+        };
+        let other_user = request
+            .hinted_subject
+            .as_ref()
+            .is_some_and(|sub| *sub != user.user.id.to_string());
+        if other_user {
+            // Signed in again and still someone else: tell the client rather than loop.
+            return Some(if request.prompt.none || fresh {
+                login_required("the signed-in user is not the one of id_token_hint")
+            } else {
+                login()
+            });
+        }
+        if fresh {
+            return None;
+        }
+        // `max_age=0` asks for a fresh sign-in, like `prompt=login` (OIDC Core errata 2).
+        let too_old = request
+            .max_age
+            .is_some_and(|max| max == 0 || self.now() - user.session.created_at > max);
+        if too_old {
+            return Some(if request.prompt.none {
+                login_required("the user must sign in again (max_age)")
+            } else {
+                login()
+            });
+        }
+        if request.prompt.login || request.prompt.select_account {
+            return Some(login());
+        }
+        None
     }
 
     /// The scopes of a request (RFC 6749 §3.3): those named, each offered by the server and
@@ -307,27 +426,8 @@ impl Engine {
                 login
             });
         };
-        // `max_age=0` asks for a fresh sign-in, like `prompt=login` (OIDC Core errata 2,
-        // §3.1.2.1); the request the sign-in page returns to has `max_age` removed.
-        let too_old = request
-            .max_age
-            .is_some_and(|max| max == 0 || self.now() - user.session.created_at > max);
-        let other_user = request
-            .hinted_subject
-            .as_ref()
-            .is_some_and(|sub| *sub != user.user.id.to_string());
-        if too_old || other_user {
-            return Ok(if request.prompt.none {
-                redirect_error(
-                    ErrorCode::LoginRequired,
-                    "the user must sign in again (max_age or id_token_hint)",
-                )
-            } else {
-                login
-            });
-        }
-        if request.prompt.login || request.prompt.select_account {
-            return Ok(login);
+        if let Some(instead) = self.check_sign_in(request, user) {
+            return Ok(instead);
         }
         match self.decide(user, request).await? {
             Decision::Redirect(location) => Ok(Interaction::Redirect(location)),

@@ -430,9 +430,15 @@ impl Engine {
             let pending = of_alg.iter().any(|k| k.activate_at > now);
             match (newest, signer) {
                 (None, _) => {
-                    // First start: no relying party can have cached a JWKS without this
-                    // algorithm's key, so the first key signs at once.
-                    self.create_key(alg, 1, now).await?;
+                    // On first start no relying party can have cached a JWKS, so the first
+                    // keys sign at once. An algorithm added to a running deployment waits
+                    // for the publish delay like any new key (the others sign meanwhile).
+                    let activate_at = if records.is_empty() {
+                        now
+                    } else {
+                        now + policy.publish_delay
+                    };
+                    self.create_key(alg, 1, activate_at).await?;
                 }
                 (Some(newest), Some(signer))
                     if !pending
@@ -452,19 +458,52 @@ impl Engine {
                 _ => {}
             }
         }
+        // Retirement, idempotently: a superseded key without a removal time (its successor's
+        // insert succeeded but the scheduling did not), or a key of an algorithm no longer
+        // configured, gets one.
+        let retention = self.key_retention();
+        for key in &records {
+            if key.remove_at.is_some() {
+                continue;
+            }
+            let successor = records
+                .iter()
+                .filter(|k| k.alg == key.alg && k.generation > key.generation)
+                .map(|k| k.activate_at)
+                .min();
+            let remove_at = match successor {
+                Some(activate_at) => Some(activate_at + retention),
+                None if !policy.algorithms.contains(&key.alg) => Some(now + retention),
+                None => None,
+            };
+            if let Some(remove_at) = remove_at {
+                self.store.schedule_key_removal(&key.kid, remove_at).await?;
+            }
+        }
         for key in &records {
             if key.remove_at.is_some_and(|t| t <= now) {
                 self.store.delete_signing_key(&key.kid).await?;
             }
         }
         records = self.store.list_signing_keys().await?;
-        let loaded = records
+        // A key that cannot be opened is left out, not the whole ring: the others keep
+        // signing and verifying. The first failure is reported after the reload.
+        let mut loaded = Vec::new();
+        let mut failure = None;
+        for record in records
             .iter()
             .filter(|k| k.remove_at.is_none_or(|t| t > now))
-            .map(|k| load(k, &self.sealer))
-            .collect::<Result<Vec<_>, _>>()?;
+        {
+            match load(record, &self.sealer) {
+                Ok(key) => loaded.push(key),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
         self.keys.replace(loaded);
-        Ok(())
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     /// Starts a rotation now: a new key of `alg`, published at once and signing after the
@@ -581,19 +620,30 @@ impl Engine {
         self.config.keys.algorithms.clone()
     }
 
-    /// The algorithm actually used when a client asks for `wanted`: `wanted` when configured,
-    /// else the server's first algorithm.
+    /// The algorithm actually used when `wanted` is asked for: `wanted` when it has an active
+    /// key, else the first configured algorithm that has one. Signing then cannot fail for
+    /// want of a key, which matters because it happens after a code or refresh token has
+    /// been spent.
     pub(crate) fn effective_alg(&self, wanted: SigningAlg) -> SigningAlg {
-        if self.config.keys.algorithms.contains(&wanted) {
-            wanted
-        } else {
-            self.config
-                .keys
-                .algorithms
-                .first()
-                .copied()
-                .unwrap_or(SigningAlg::Es256)
+        let now = self.now();
+        let keys = self.keys.snapshot();
+        let active = |alg: SigningAlg| {
+            keys.iter().any(|k| {
+                k.record.alg == alg
+                    && k.record.activate_at <= now
+                    && k.record.remove_at.is_none_or(|t| t > now)
+            })
+        };
+        if active(wanted) {
+            return wanted;
         }
+        self.config
+            .keys
+            .algorithms
+            .iter()
+            .copied()
+            .find(|&alg| active(alg))
+            .unwrap_or(wanted)
     }
 
     /// Signs `claims` as a compact JWS with the active key of `alg`, with header `typ` when
@@ -618,7 +668,7 @@ impl Engine {
             .map_err(|e| StoreError::Other(Box::new(e)).into())
     }
 
-    /// Verifies a JWS this server signed with a key still published: signature, `iss`, and
+    /// Verifies a JWS (not an RFC 9068 access token) this server signed with a key still published: signature, `iss`, and
     /// `exp` unless `allow_expired`. Audience is the caller's to check.
     pub fn verify_own_jws<T: DeserializeOwned>(
         &self,
@@ -626,6 +676,10 @@ impl Engine {
         allow_expired: bool,
     ) -> Result<T, JwsError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwsError::Malformed)?;
+        if header.typ.as_deref() == Some("at+jwt") {
+            // An access token is not an ID token (RFC 9068 §4).
+            return Err(JwsError::InvalidClaims);
+        }
         let alg = SigningAlg::from_jwt(header.alg).ok_or(JwsError::BadSignature)?;
         let kid = header.kid.ok_or(JwsError::UnknownKey)?;
         let keys = self.keys.snapshot();

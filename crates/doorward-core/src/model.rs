@@ -72,6 +72,8 @@ pub struct ClientPolicy {
     pub id_token_alg: Option<crate::keys::SigningAlg>,
     /// The `aud` of JWT access tokens; `None`: the issuer.
     pub access_token_audience: Option<String>,
+    /// A resource server: may introspect tokens issued to other clients (RFC 7662 §4).
+    pub resource_server: bool,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -89,6 +91,8 @@ struct PolicyJson {
     id_token_signed_response_alg: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     access_token_audience: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    resource_server: bool,
 }
 
 impl ClientPolicy {
@@ -106,6 +110,7 @@ impl ClientPolicy {
                 .then(|| "jwt".to_owned()),
             id_token_signed_response_alg: self.id_token_alg.map(|a| a.as_str().to_owned()),
             access_token_audience: self.access_token_audience.clone(),
+            resource_server: self.resource_server,
         };
         // Invariant: a struct of strings serializes.
         serde_json::to_string(&json).expect("the client policy serializes")
@@ -137,6 +142,7 @@ impl ClientPolicy {
                 .map(|a| crate::keys::SigningAlg::parse(&a).ok_or(a))
                 .transpose()?,
             access_token_audience: json.access_token_audience,
+            resource_server: json.resource_server,
         })
     }
 }

@@ -134,7 +134,8 @@ impl Engine {
         auth_time: UnixTime,
     ) -> Result<String, Error> {
         let now = self.now();
-        let alg = self.effective_alg(SigningAlg::Es256);
+        let first = self.config.keys.algorithms.first().copied();
+        let alg = self.effective_alg(first.unwrap_or(SigningAlg::Es256));
         let claims = AccessTokenClaims {
             iss: &self.config.issuer,
             sub: user_id.to_string(),
@@ -173,10 +174,12 @@ impl Engine {
         Ok(user_claims(&info.user, &info.scopes))
     }
 
-    /// Token introspection (RFC 7662 §2): the client must authenticate (§2.1); any token this
-    /// server issued can be asked about.
+    /// Token introspection (RFC 7662 §2): the client must authenticate (§2.1), and learns about
+    /// tokens issued to itself only, unless it is registered as a resource server (§4: the
+    /// server decides who may see what). Anything else is `{"active": false}`.
     pub async fn introspect(&self, request: &TokenRequest) -> Result<Introspection, Error> {
-        self.authenticate_client(request).await?;
+        let (caller, _) = self.authenticate_client(request).await?;
+        let may_see = |owner: uuid::Uuid| caller.policy.resource_server || owner == caller.id;
         let Some(token) = request.params.get("token").filter(|t| !t.is_empty()) else {
             return Err(OAuthError::invalid_request("token is missing").into());
         };
@@ -184,7 +187,7 @@ impl Engine {
         let now = self.now();
         if let Some(bearer) = self.store.find_bearer(&hash).await? {
             let t = &bearer.token;
-            if t.revoked || t.expires_at <= now {
+            if t.revoked || t.expires_at <= now || !may_see(t.client_id) {
                 return Ok(Introspection::inactive());
             }
             let mut details = Map::new();
@@ -206,6 +209,10 @@ impl Engine {
             });
         }
         if let Some(refresh) = self.store.find_refresh_token(&hash).await? {
+            // A refresh token is only ever its own client's business.
+            if refresh.client_id != caller.id {
+                return Ok(Introspection::inactive());
+            }
             return self.introspect_refresh(&refresh, now).await;
         }
         Ok(Introspection::inactive())
@@ -372,15 +379,17 @@ impl Engine {
         let refuse = |e: EndSessionError| Error::EndSession(e);
         let hinted = match single("id_token_hint") {
             None => None,
-            Some(hint) => {
-                let claims: HintClaims = self
-                    .verify_own_jws(hint, true)
-                    .map_err(|e| refuse(EndSessionError::BadHint(e)))?;
-                Some(match claims.aud {
+            // An ID token signed by a key removed since (rotation) cannot be checked: it
+            // counts as no hint, so that signing out still works days after a rotation; a
+            // post_logout_redirect_uri then needs client_id. A bad signature is refused.
+            Some(hint) => match self.verify_own_jws::<HintClaims>(hint, true) {
+                Ok(claims) => Some(match claims.aud {
                     Audience::One(aud) => aud,
                     Audience::Many(mut auds) => auds.drain(..).next().unwrap_or_default(),
-                })
-            }
+                }),
+                Err(crate::keys::JwsError::UnknownKey) => None,
+                Err(e) => return Err(refuse(EndSessionError::BadHint(e))),
+            },
         };
         let find = |id: String| async move {
             self.find_client(&id)

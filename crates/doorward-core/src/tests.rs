@@ -917,3 +917,113 @@ async fn staged_rotation_publishes_before_signing_and_keeps_until_expiry() {
     );
     assert!(start < end);
 }
+
+#[tokio::test]
+async fn a_reauthentication_is_proven_by_a_newer_session_not_by_the_return_url() {
+    use crate::authorize::{Interaction, REAUTH_PARAM};
+    let h = harness().await;
+    let original = pairs(&[
+        ("response_type", "code"),
+        ("client_id", KEY),
+        ("scope", "openid"),
+        ("state", "s"),
+        ("prompt", "login"),
+    ]);
+    let request = h.engine.check_authorization(&original).await.unwrap();
+    h.engine.approve(&h.user, &request).await.unwrap();
+    assert!(matches!(
+        h.engine.proceed(&request, Some(&h.user)).await.unwrap(),
+        Interaction::Login { .. }
+    ));
+
+    // The sign-in page returns to the request with a marker of when the sign-in started.
+    h.clock.advance(10);
+    let back = url::form_urlencoded::parse(h.engine.reauth_return_query(&original).as_bytes())
+        .into_owned()
+        .collect::<Vec<_>>();
+    assert!(back.iter().any(|(n, _)| n == REAUTH_PARAM));
+    let returned = h.engine.check_authorization(&back).await.unwrap();
+    assert_eq!(returned.reauthenticated_since, Some(h.engine.now()));
+    // Opened by the old session (no new sign-in): still a sign-in, for the page and the form.
+    assert!(matches!(
+        h.engine.check_sign_in(&returned, &h.user),
+        Some(Interaction::Login { .. })
+    ));
+    // After signing in again: through.
+    let (_, fresh) = h.engine.sign_in("alice", &Secret::new("pw")).await.unwrap();
+    assert!(h.engine.check_sign_in(&returned, &fresh).is_none());
+    assert!(matches!(
+        h.engine.proceed(&returned, Some(&fresh)).await.unwrap(),
+        Interaction::Redirect(l) if query_param(&l, "code").is_some()
+    ));
+
+    // A marker moved to another request, or forged, proves nothing.
+    let mut tampered = back.clone();
+    for (name, value) in &mut tampered {
+        if name == "state" {
+            *value = "other".into();
+        }
+    }
+    let moved = h.engine.check_authorization(&tampered).await.unwrap();
+    assert_eq!(moved.reauthenticated_since, None);
+    let mut forged = original.clone();
+    forged.push((REAUTH_PARAM.into(), format!("{}.AAAA", h.engine.now())));
+    let forged = h.engine.check_authorization(&forged).await.unwrap();
+    assert_eq!(forged.reauthenticated_since, None);
+}
+
+#[tokio::test]
+async fn introspection_shows_a_client_its_own_tokens_only() {
+    use crate::model::ClientPolicy;
+    let h = harness().await;
+    let code = h.code(&[]).await;
+    let tokens = h.redeem(&code).await.unwrap();
+    let ask = |id: &str, secret: &str, token: &str| TokenRequest {
+        params: [("token".to_owned(), token.to_owned())]
+            .into_iter()
+            .collect(),
+        basic: Some(BasicCredentials {
+            id: id.into(),
+            secret: Secret::new(secret),
+        }),
+    };
+    let own = h
+        .engine
+        .introspect(&ask(KEY, SECRET, &tokens.access_token))
+        .await
+        .unwrap();
+    assert!(own.active);
+    assert_eq!(own.details["client_id"], KEY);
+    for token in [&tokens.access_token, tokens.refresh_token.as_ref().unwrap()] {
+        let other = h
+            .engine
+            .introspect(&ask("other@clients", "other_secret", token))
+            .await
+            .unwrap();
+        assert!(!other.active && other.details.is_empty(), "{other:?}");
+    }
+    // A client registered as a resource server sees other clients' access tokens, never
+    // their refresh tokens.
+    h.engine
+        .register_client(ClientSpec {
+            key: "api@clients".into(),
+            display_name: "API".into(),
+            app_uri: "http://localhost:9000".into(),
+            redirect_uris: vec![RedirectUri::parse("http://localhost:9000/cb").unwrap()],
+            secret: Secret::new("api_secret"),
+            policy: ClientPolicy {
+                resource_server: true,
+                ..ClientPolicy::default()
+            },
+        })
+        .await
+        .unwrap();
+    let api_access = ask("api@clients", "api_secret", &tokens.access_token);
+    assert!(h.engine.introspect(&api_access).await.unwrap().active);
+    let api_refresh = ask(
+        "api@clients",
+        "api_secret",
+        tokens.refresh_token.as_ref().unwrap(),
+    );
+    assert!(!h.engine.introspect(&api_refresh).await.unwrap().active);
+}

@@ -12,7 +12,7 @@ use crate::engine::Error;
 use crate::model::{AccessTokenRecord, AuthMethod, Client, RefreshTokenRecord};
 use crate::oidc::IdTokenInput;
 use crate::opaque::{self, OpaqueKind, TokenHash};
-use crate::ports::Redemption;
+use crate::ports::{ClientRef, Redemption};
 use crate::Engine;
 
 /// A token request as the HTTP adapter received it. Its `Debug` shows parameter names only:
@@ -88,13 +88,22 @@ impl Engine {
             ))
             .into());
         }
-        let named = match (&request.basic, request.params.get("client_id")) {
-            (Some(basic), _) if names_client(&client, &basic.id) => basic.id.clone(),
-            (Some(basic), _) => form_decode(&basic.id).unwrap_or_else(|| client.key.clone()),
-            (None, Some(id)) => id.clone(),
-            (None, None) => client.key.clone(),
+        // The `aud` of ID tokens: the client's Key, or its Id when it names itself by Id, in
+        // one spelling whatever the request's (OIDC Core §12.2: a refreshed ID token keeps
+        // the same `aud`).
+        let named = match &request.basic {
+            Some(basic) => basic.id.clone(),
+            None => request.params.get("client_id").cloned().unwrap_or_default(),
         };
-        Ok((client, named))
+        let by_id = matches!(ClientRef::parse(&named), ClientRef::Id(_))
+            || form_decode(&named)
+                .is_some_and(|decoded| matches!(ClientRef::parse(&decoded), ClientRef::Id(_)));
+        let audience = if by_id {
+            client.id.to_string()
+        } else {
+            client.key.clone()
+        };
+        Ok((client, audience))
     }
 
     async fn authenticate_client_any(

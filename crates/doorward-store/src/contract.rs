@@ -142,6 +142,7 @@ async fn clients_by_id_and_key(store: &dyn Store) {
         access_token_format: AccessTokenFormat::Jwt,
         id_token_alg: Some(SigningAlg::EdDsa),
         access_token_audience: Some("https://api.example".into()),
+        resource_server: true,
     };
     store.upsert_client(&oidc).await.unwrap();
     let found = store

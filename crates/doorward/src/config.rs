@@ -27,6 +27,8 @@
 //! publish_delay = 86400                  # seconds a new key is published before it signs
 //! rotation_period = 7776000              # seconds a key signs before the next takes over
 //! encryption_secret = "…"                # seals private keys in the database
+//! # With several instances, publish_delay must exceed 2 × 30 s (their reload interval) plus
+//! # the JWKS max-age (publish_delay − 30, at most 300 s); shorter delays are for tests.
 //!
 //! [clients.NAME]                         # Eternaltwin's form (Key: NAME@clients)
 //! display_name = "…"; app_uri = "…"; callback_uri = "…"; secret = "…"
@@ -36,7 +38,9 @@
 //! token_endpoint_auth_method = "client_secret_basic"  # or client_secret_post; default: either
 //! access_token_format = "opaque"         # or "jwt" (RFC 9068)
 //! access_token_audience = "…"            # `aud` of JWT access tokens; default: the issuer
-//! id_token_signed_response_alg = "RS256" # OIDC's default
+//! id_token_signed_response_alg = "RS256" # OIDC's default; falls back to the first
+//!                                        # algorithm when RS256 is not configured
+//! resource_server = false                # may introspect other clients' access tokens
 //!
 //! [seed.app.NAME]                        # Eternaltwin 0.16's form, the same client
 //! display_name = "…"; uri = "…"; oauth_callback = "…"; secret = "…"
@@ -145,6 +149,7 @@ struct RawPolicy {
     access_token_format: Option<String>,
     access_token_audience: Option<String>,
     id_token_signed_response_alg: Option<String>,
+    resource_server: bool,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +166,8 @@ struct RawClient {
     access_token_format: Option<String>,
     access_token_audience: Option<String>,
     id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    resource_server: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -186,6 +193,8 @@ struct RawSeedApp {
     access_token_format: Option<String>,
     access_token_audience: Option<String>,
     id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    resource_server: bool,
 }
 
 #[derive(Deserialize)]
@@ -291,6 +300,17 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         }
         other => other.map(Secret::new),
     };
+    let clients = clients(raw.clients, raw.seed.app)?;
+    for client in &clients {
+        if let Some(alg) = client.policy.id_token_alg {
+            if !keys.algorithms.contains(&alg) {
+                bail!(
+                    "client `{}`: id_token_signed_response_alg = \"{alg}\" is not among `keys.algorithms`",
+                    client.key
+                );
+            }
+        }
+    }
     Ok(Config {
         listen,
         external_uri,
@@ -301,7 +321,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         default_scopes,
         keys,
         key_encryption_secret,
-        clients: clients(raw.clients, raw.seed.app)?,
+        clients,
         users: users(raw.seed.user)?,
     })
 }
@@ -359,6 +379,7 @@ macro_rules! raw_policy {
             access_token_format: $raw.access_token_format,
             access_token_audience: $raw.access_token_audience,
             id_token_signed_response_alg: $raw.id_token_signed_response_alg,
+            resource_server: $raw.resource_server,
         }
     };
 }
@@ -406,6 +427,7 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         access_token_format,
         id_token_alg,
         access_token_audience: raw.access_token_audience,
+        resource_server: raw.resource_server,
     })
 }
 

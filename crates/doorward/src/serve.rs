@@ -14,6 +14,14 @@ use crate::ServeArgs;
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
     let engine = Arc::new(build_engine(&config).await?);
+    let safe_delay = 2 * doorward_core::keys::RELOAD_INTERVAL + 300;
+    if config.keys.publish_delay < safe_delay {
+        tracing::warn!(
+            publish_delay = config.keys.publish_delay,
+            "keys.publish_delay is below {safe_delay} s: with several instances, or relying \
+             parties that cache the JWKS, a new key may sign before they have seen it"
+        );
+    }
     register(&engine, &config, true).await?;
 
     tokio::spawn(purge_periodically(engine.clone()));
@@ -133,7 +141,7 @@ async fn maintain_keys_periodically(engine: Arc<Engine>) {
     loop {
         every.tick().await;
         if let Err(e) = engine.maintain_keys().await {
-            tracing::warn!(error = %e, "signing-key maintenance failed");
+            tracing::warn!(error = ?e, "signing-key maintenance failed");
         }
     }
 }
