@@ -105,6 +105,14 @@ cargo test --workspace --locked || failed+=("cargo test")
 log "interop tests (pytest)"
 .venv/bin/python -m pytest tests/interop -q || failed+=("pytest tests/interop")
 
+log "interop tests (pytest) on PostgreSQL"
+# The same suite against `doorward serve` on PostgreSQL, in a fresh schema.
+schema="interop_$(date +%s)_$$"
+PGPASSWORD=doorward psql -q -h 127.0.0.1 -U doorward -d doorward_test -c "CREATE SCHEMA $schema"
+DOORWARD_INTEROP_DATABASE="$DOORWARD_TEST_POSTGRES_URL?options=-csearch_path%3D$schema" \
+  .venv/bin/python -m pytest tests/interop -q || failed+=("pytest tests/interop on PostgreSQL")
+PGPASSWORD=doorward PGOPTIONS="-c client_min_messages=warning" psql -q -h 127.0.0.1 -U doorward -d doorward_test -c "DROP SCHEMA $schema CASCADE"
+
 log "browser test (node --test)"
 node --test tests/browser/*.test.mjs || failed+=("node --test tests/browser")
 

@@ -232,7 +232,7 @@ class DoorwardServer:
             "--external-uri",
             self.origin,
             "--database",
-            f"sqlite:{self.db_path}",
+            os.environ.get("DOORWARD_INTEROP_DATABASE") or f"sqlite:{self.db_path}",
         ]
 
     def output(self, last: int = 200) -> str:

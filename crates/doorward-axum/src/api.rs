@@ -105,8 +105,14 @@ fn unauthorized(error: Option<&OAuthError>) -> Response {
     response
 }
 
-fn internal(error: &dyn std::error::Error) -> Response {
+fn internal(error: &(dyn std::error::Error + 'static)) -> Response {
     log_internal(error);
+    if doorward_core::ports::StoreError::is_unavailable_in(error) {
+        return crate::error::token_error(&OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the database is unavailable; retry in a moment",
+        ));
+    }
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         Json(json!({"error": "server_error"})),

@@ -74,8 +74,16 @@ pub fn body_error(error: BodyError) -> Response {
 
 /// Logs an internal failure in full and answers the token endpoint with an opaque
 /// `server_error`.
-pub fn internal_token_error(error: &dyn std::error::Error) -> Response {
+pub fn internal_token_error(error: &(dyn std::error::Error + 'static)) -> Response {
     log_internal(error);
+    if doorward_core::ports::StoreError::is_unavailable_in(error) {
+        // RFC 6749 §5.2 has no code for it; temporarily_unavailable (§4.1.2.1) with 503 and
+        // Retry-After says what a client needs to know: nothing happened, retry.
+        return token_error(&OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the database is unavailable; retry in a moment",
+        ));
+    }
     token_error(&OAuthError::server_error())
 }
 

@@ -208,8 +208,21 @@ pub async fn not_found() -> Response {
 }
 
 /// An internal failure, as a page: logged in full, shown as an opaque message.
-pub fn internal(error: &dyn std::error::Error) -> Response {
+pub fn internal(error: &(dyn std::error::Error + 'static)) -> Response {
     crate::error::log_internal(error);
+    if doorward_core::ports::StoreError::is_unavailable_in(error) {
+        let mut response = respond(
+            StatusCode::SERVICE_UNAVAILABLE,
+            message(
+                "Temporarily unavailable",
+                "The server cannot reach its database right now. Try again in a moment.",
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
     respond(
         StatusCode::INTERNAL_SERVER_ERROR,
         message(

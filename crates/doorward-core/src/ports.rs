@@ -34,8 +34,30 @@ pub enum StoreError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database is unreachable or not serving now (connection lost, restarting, pool
+    /// exhausted, statement timeout): nothing was written, and a retry may succeed. HTTP
+    /// answers 503 with `Retry-After`.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("storage failure")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Whether `error` or one of its sources is [`StoreError::Unavailable`].
+    pub fn is_unavailable_in(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut current = Some(error);
+        while let Some(e) = current {
+            if matches!(
+                e.downcast_ref::<StoreError>(),
+                Some(StoreError::Unavailable(_))
+            ) {
+                return true;
+            }
+            current = e.source();
+        }
+        false
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

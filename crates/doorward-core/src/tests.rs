@@ -825,6 +825,16 @@ async fn prompt_max_age_and_hints_decide_the_interaction() {
         error_of(h.engine.proceed(&hinted, Some(&other)).await.unwrap()),
         "login_required"
     );
+    // An expired ID token still names its user: as a hint it is accepted (as RP-Initiated
+    // Logout §2 says for logout), it only says who, never grants anything.
+    h.clock.advance(4000);
+    let expired = request(&[("id_token_hint", &id_token), ("prompt", "none")])
+        .await
+        .unwrap();
+    assert_eq!(
+        expired.hinted_subject.as_deref(),
+        Some(h.user.user.id.to_string().as_str())
+    );
 }
 
 #[tokio::test]

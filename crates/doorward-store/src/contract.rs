@@ -608,3 +608,201 @@ async fn sqlite_redeems_a_code_once_under_concurrency() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two instances (two engines, each with its own connections) on one database file: they start
+/// together and end up with one key per algorithm; a rotation made through one is published by
+/// the other at its next reload and both sign with it from the same instant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_agree_on_signing_keys_through_sqlite() {
+    use doorward_core::keys::{KeyPolicy, SigningAlg};
+    use doorward_core::testing::{FixedClock, SeqRandom};
+    use doorward_core::{Engine, EngineConfig};
+
+    let dir = std::env::temp_dir().join(format!("doorward-keys-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite:{}", dir.join("db.sqlite").display());
+    let clock = Arc::new(FixedClock::new(NOW));
+    let config = EngineConfig {
+        keys: KeyPolicy {
+            algorithms: vec![SigningAlg::Es256, SigningAlg::EdDsa],
+            publish_delay: 600,
+            rotation_period: 86400,
+        },
+        hash_cost: doorward_core::passwords::HashCost::InsecureFastForTests,
+        ..EngineConfig::default()
+    };
+    let instance = |seed: u64| {
+        let (url, clock, config) = (url.clone(), clock.clone(), config.clone());
+        async move {
+            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+            // Different generators: each instance would make different keys.
+            let random = Arc::new(SeqRandom::default());
+            let mut skip = vec![0u8; seed as usize];
+            doorward_core::ports::Random::fill(random.as_ref(), &mut skip);
+            Engine::new(store, clock, random, config).await.unwrap()
+        }
+    };
+    let (a, b) = tokio::join!(instance(8), instance(800));
+    a.maintain_keys().await.unwrap();
+    let kids = |e: &Engine| -> Vec<String> { e.key_status().into_iter().map(|k| k.kid).collect() };
+    assert_eq!(kids(&a), kids(&b));
+    assert_eq!(
+        kids(&a).len(),
+        2,
+        "one key per algorithm, not one per instance"
+    );
+
+    let signer = |e: &Engine| {
+        let jws = e
+            .sign_jws(SigningAlg::Es256, None, &serde_json::json!({"sub": "x"}))
+            .unwrap();
+        jsonwebtoken::decode_header(&jws).unwrap().kid.unwrap()
+    };
+    let next = a.rotate_key(SigningAlg::Es256).await.unwrap();
+    b.maintain_keys().await.unwrap();
+    assert!(
+        b.jwks()
+            .keys
+            .iter()
+            .any(|k| k.common.key_id.as_deref() == Some(&next.kid)),
+        "the other instance publishes the new key before it signs"
+    );
+    assert_ne!(signer(&a), next.kid);
+    assert_ne!(signer(&b), next.kid);
+    clock.advance(600);
+    assert_eq!(signer(&a), next.kid);
+    assert_eq!(signer(&b), next.kid, "both switch at the stored time");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// PostgreSQL, in the database that DOORWARD_TEST_POSTGRES_URL names (scripts/test.sh creates it;
+// the tests are skipped without it). Each store opens on a schema of its own, created empty for
+// it (`…?options=-csearch_path%3DNAME` in the store's URL) and dropped when the test ends, pass
+// or fail, so that tests running together, and runs after a failed one, never see each other's
+// rows.
+
+fn postgres_test_url() -> Option<String> {
+    match std::env::var("DOORWARD_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            println!("skipped: DOORWARD_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+/// Creates an empty schema; returns its name and a URL whose connections work in it.
+async fn postgres_schema(url: &str) -> (String, String) {
+    use sqlx::Connection;
+    let schema = format!("doorward_test_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let schema_url = format!("{url}{separator}options=-csearch_path%3D{schema}");
+    (schema, schema_url)
+}
+
+async fn drop_postgres_schemas(url: &str, schemas: &[String]) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    for schema in schemas {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+/// Runs `test` on a task of its own, drops `schemas` whatever its outcome, then fails as it
+/// failed.
+async fn with_postgres_schemas<T>(url: &str, schemas: Arc<std::sync::Mutex<Vec<String>>>, test: T)
+where
+    T: std::future::Future<Output = ()> + Send + 'static,
+{
+    let outcome = tokio::spawn(test).await;
+    let names = schemas.lock().unwrap().clone();
+    drop_postgres_schemas(url, &names).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_passes_the_contract() {
+    use crate::PostgresStore;
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    let schemas = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let suite = {
+        let (url, schemas) = (url.clone(), schemas.clone());
+        async move {
+            run_suite(move || {
+                let (url, schemas) = (url.clone(), schemas.clone());
+                async move {
+                    let (schema, schema_url) = postgres_schema(&url).await;
+                    schemas.lock().unwrap().push(schema);
+                    Arc::new(PostgresStore::open(&schema_url).await.unwrap()) as Arc<dyn Store>
+                }
+            })
+            .await;
+        }
+    };
+    with_postgres_schemas(&url, schemas, suite).await;
+}
+
+/// Two instances start together on an empty schema (their migrations take turns under the
+/// advisory lock); then, of many concurrent redemptions of one code through both, exactly one
+/// wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_redeems_a_code_once_under_concurrency() {
+    use crate::PostgresStore;
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    let (schema, schema_url) = postgres_schema(&url).await;
+    let schemas = Arc::new(std::sync::Mutex::new(vec![schema]));
+    let test = async move {
+        let (a, b) = tokio::join!(
+            PostgresStore::open(&schema_url),
+            PostgresStore::open(&schema_url)
+        );
+        let stores: [Arc<dyn Store>; 2] = [Arc::new(a.unwrap()), Arc::new(b.unwrap())];
+        stores[0].upsert_client(&client(1)).await.unwrap();
+        let user = user(stores[0].as_ref(), "race").await;
+        let c1 = Uuid::from_u128(1);
+        for round in 0..5u8 {
+            stores[0]
+                .insert_code(&code(round, c1, user, Uuid::from_u128(round.into())))
+                .await
+                .unwrap();
+            let mut tasks = Vec::new();
+            for i in 0..16 {
+                let store = stores[i % 2].clone();
+                tasks.push(tokio::spawn(async move {
+                    store
+                        .redeem_code(&TokenHash([round; 32]), c1, NOW)
+                        .await
+                        .unwrap()
+                }));
+            }
+            let (mut fresh, mut spent) = (0, 0);
+            for task in tasks {
+                match task.await.unwrap() {
+                    Redemption::Fresh(_) => fresh += 1,
+                    Redemption::Spent(_) => spent += 1,
+                    Redemption::Unknown => panic!("round {round}: the code went unknown"),
+                }
+            }
+            assert_eq!((fresh, spent), (1, 15), "round {round}");
+        }
+    };
+    with_postgres_schemas(&url, schemas, test).await;
+}

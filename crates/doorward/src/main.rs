@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the authorization server.
     Serve(ServeArgs),
+    /// Apply the database migrations and exit (`serve` also applies them at start).
+    Migrate(ServeArgs),
     /// Signing keys: list them, rotate them.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Migrate(args) => serve::migrate(args).await,
             Command::Keys(command) => keys::run(command).await,
             Command::Dev(command) => dev::run(command).await,
         }

@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use doorward_axum::AppState;
 use doorward_core::ports::{OsRandom, SharedStore, SystemClock};
 use doorward_core::{Engine, EngineConfig};
-use doorward_store::SqliteStore;
+use doorward_store::{PostgresStore, SqliteStore};
 
 use crate::config::{Config, Overrides};
 use crate::ServeArgs;
@@ -57,18 +57,7 @@ pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
 }
 
 pub async fn build_engine(config: &Config) -> anyhow::Result<Engine> {
-    let store: SharedStore = if config.database.starts_with("sqlite:") {
-        Arc::new(
-            SqliteStore::open(&config.database)
-                .await
-                .with_context(|| format!("cannot open the database {}", config.database))?,
-        )
-    } else {
-        bail!(
-            "database `{}`: only sqlite: URLs are supported so far",
-            config.database
-        );
-    };
+    let store = open_store(&config.database).await?;
     let engine_config = EngineConfig {
         issuer: config.external_uri.clone(),
         lifetimes: config.lifetimes.clone(),
@@ -86,6 +75,52 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<Engine> {
         engine_config,
     )
     .await?)
+}
+
+/// The store the database URL names: `sqlite:…` (the default) or `postgres://…`. Both run
+/// their migrations on opening (PostgreSQL's under an advisory lock, so that instances starting
+/// together do not race).
+pub async fn open_store(url: &str) -> anyhow::Result<SharedStore> {
+    let shown = redact_url(url);
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(url).await.with_context(
+            || format!("cannot open the database {shown}"),
+        )?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url).await.with_context(
+            || format!("cannot open the database {shown}"),
+        )?))
+    } else {
+        bail!("database `{shown}`: use a sqlite: or postgres:// URL");
+    }
+}
+
+/// Runs the migrations of the configured database and nothing else (`doorward migrate`).
+pub async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(args)?;
+    let shown = redact_url(&config.database);
+    if config.database.starts_with("sqlite:") {
+        SqliteStore::open(&config.database)
+            .await
+            .with_context(|| format!("cannot migrate {shown}"))?;
+    } else {
+        PostgresStore::migrate(&config.database)
+            .await
+            .with_context(|| format!("cannot migrate {shown}"))?;
+    }
+    println!("{shown}: migrations applied");
+    Ok(())
+}
+
+/// The URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// Registers the configured clients and users, printing each client as Eternaltwin does when
