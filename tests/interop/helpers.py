@@ -206,11 +206,15 @@ def doorward_bin() -> Path:
 class DoorwardServer:
     """One `doorward serve` child process on 127.0.0.1:<free port>."""
 
-    def __init__(self, binary: Path, workdir: Path):
+    def __init__(self, binary: Path, workdir: Path, *, database: Optional[str] = None,
+                 external_uri: Optional[str] = None):
         self.binary = binary
         self.workdir = workdir
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
+        # Several instances behind one address share one external URI (the issuer).
+        self.external_uri = external_uri or self.origin
+        self.database = database
         self.config_path = workdir / "doorward.toml"
         self.db_path = workdir / "doorward.sqlite"
         self.proc: Optional[subprocess.Popen] = None
@@ -230,9 +234,9 @@ class DoorwardServer:
             "--listen",
             f"127.0.0.1:{self.port}",
             "--external-uri",
-            self.origin,
+            self.external_uri,
             "--database",
-            os.environ.get("DOORWARD_INTEROP_DATABASE") or f"sqlite:{self.db_path}",
+            self.database or os.environ.get("DOORWARD_INTEROP_DATABASE") or f"sqlite:{self.db_path}",
         ]
 
     def output(self, last: int = 200) -> str:

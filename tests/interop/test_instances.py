@@ -1,0 +1,275 @@
+"""Two `doorward serve` processes on one PostgreSQL database, as behind a load balancer.
+
+Each test module of this directory runs against the session server; this one starts its own pair
+(A and B) on a fresh PostgreSQL schema, with one external URI (the issuer) as a load balancer
+would give them. It needs `DOORWARD_TEST_POSTGRES_URL` (scripts/test.sh exports it) and runs in
+the SQLite pass of the suite only (it restarts PostgreSQL, which the PostgreSQL pass uses).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from helpers import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    REDIRECT_URI,
+    Browser,
+    DoorwardServer,
+    auth_self,
+    authorize_url,
+    basic,
+    describe,
+    doorward_bin,
+    find_form,
+    http_session,
+    json_of,
+    query_of,
+    token_request,
+)
+
+PG_URL = os.environ.get("DOORWARD_TEST_POSTGRES_URL")
+
+pytestmark = [
+    pytest.mark.skipif(not PG_URL, reason="skipped: DOORWARD_TEST_POSTGRES_URL is not set"),
+    pytest.mark.skipif(
+        bool(os.environ.get("DOORWARD_INTEROP_DATABASE")),
+        reason="runs in the SQLite pass only (it restarts PostgreSQL)",
+    ),
+]
+
+AUTH = basic(CLIENT_ID, CLIENT_SECRET)
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_URL, "-c", sql], check=True,
+                   env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
+
+
+@pytest.fixture(scope="module")
+def database():
+    schema = f"instances_{uuid.uuid4().hex[:12]}"
+    psql(f"CREATE SCHEMA {schema}")
+    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    psql(f"DROP SCHEMA {schema} CASCADE")
+
+
+def start_pair(tmp_path_factory, database: str) -> tuple[DoorwardServer, DoorwardServer]:
+    a = DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("instance-a"), database=database)
+    b = DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("instance-b"), database=database,
+                       external_uri=a.origin)
+    # Started together: both run the migrations, under PostgreSQL's advisory lock.
+    errors: list[BaseException] = []
+
+    def start_b():
+        try:
+            b.start()
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    t = threading.Thread(target=start_b)
+    t.start()
+    a.start()
+    t.join()
+    if errors:
+        a.stop()
+        raise errors[0]
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, database):
+    a, b = start_pair(tmp_path_factory, database)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def redeem(origin: str, code: str) -> requests.Response:
+    return token_request(origin, auth=AUTH, form={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI})
+
+
+def mint_codes(server: DoorwardServer, count: int, user: str = "alice") -> list[str]:
+    out = subprocess.run(
+        [str(doorward_bin()), "dev", "mint-codes", "--config", str(server.config_path),
+         "--database", server.database, "--user", user, str(count)],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout.split()
+    assert len(out) == count, out
+    return out
+
+
+def test_a_login_started_on_one_instance_finishes_on_the_other(pair):
+    a, b = pair
+    on_a, on_b = Browser(a.origin), Browser(b.origin)
+    on_b.http = on_a.http  # one browser; the load balancer sends each request anywhere
+    start = on_a.get(authorize_url(a.origin, state="lb"))
+    assert start.status_code == 303, describe(start)
+    next_url = parse_qs(urlsplit(start.headers["Location"]).query)["next"][0]
+    on_b.login("alice", next_url=next_url)  # sign-in page and form on B, CSRF from the store
+    consent = on_a.get(next_url)
+    assert consent.status_code == 200, describe(consent)
+    form = find_form(consent, "/oauth/authorize")
+    # The consent form rendered by A is posted to B: the CSRF key and the session are shared.
+    approved = on_b.post("/oauth/authorize", data=form.hidden + [("decision", "approve")])
+    assert approved.status_code == 303, describe(approved)
+    params = query_of(approved.headers["Location"])
+    assert params["state"] == "lb" and params["iss"] == a.origin, params
+    tokens = redeem(a.origin, params["code"])
+    assert tokens.status_code == 200, describe(tokens)
+    access = json_of(tokens)["access_token"]
+    assert auth_self(b.origin, access).status_code == 200
+    # The ID-token keys are shared too: both publish the same JWKS.
+    jwks = [http_session().get(f"{s.origin}/oauth/jwks", timeout=10).json() for s in pair]
+    assert jwks[0] == jwks[1] and jwks[0]["keys"], jwks
+
+
+def test_one_code_sent_to_both_instances_is_redeemed_once(pair):
+    a, b = pair
+    codes = mint_codes(a, 1000)
+    barrier_pool = concurrent.futures.ThreadPoolExecutor(max_workers=16)
+
+    def race(code: str) -> list[tuple[int, dict]]:
+        start = threading.Barrier(2)
+
+        def send(origin: str):
+            start.wait(timeout=10)
+            r = redeem(origin, code)
+            return r.status_code, json_of(r)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as two:
+            results = list(two.map(send, [a.origin, b.origin]))
+        return results
+
+    outcomes = list(barrier_pool.map(race, codes))
+    barrier_pool.shutdown()
+    for code, results in zip(codes, outcomes):
+        statuses = sorted(status for status, _ in results)
+        assert statuses == [200, 400], (code, results)
+        error = next(body for status, body in results if status == 400)
+        assert error["error"] == "invalid_grant", results
+
+
+def test_one_refresh_token_sent_to_both_instances_never_makes_two_grants(pair):
+    a, b = pair
+    for code in mint_codes(a, 50):
+        tokens = json_of(redeem(a.origin, code))
+        start = threading.Barrier(2)
+
+        def send(origin: str, refresh=tokens["refresh_token"]):
+            start.wait(timeout=10)
+            r = token_request(origin, auth=AUTH, form={
+                "grant_type": "refresh_token", "refresh_token": refresh})
+            return r.status_code, json_of(r)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as two:
+            results = list(two.map(send, [a.origin, b.origin]))
+        ok = [body for status, body in results if status == 200]
+        assert len(ok) >= 1, results
+        # Never two different live pairs: either one answer won and the other was refused, or
+        # both got the same pair.
+        if len(ok) == 2:
+            assert ok[0]["refresh_token"] == ok[1]["refresh_token"], results
+        else:
+            refused = [body for status, body in results if status != 200]
+            assert refused[0]["error"] == "invalid_grant", results
+
+
+def test_tokens_answered_by_a_killed_instance_work_on_the_other(tmp_path_factory, database):
+    a, b = start_pair(tmp_path_factory, database)
+    try:
+        codes = mint_codes(a, 40, user="bob")
+        answered: list[dict] = []
+        stop = threading.Event()
+
+        def load():
+            for code in codes:
+                if stop.is_set():
+                    return
+                try:
+                    r = redeem(a.origin, code)
+                except requests.RequestException:
+                    return  # A is gone
+                if r.status_code == 200:
+                    answered.append(json_of(r))
+
+        t = threading.Thread(target=load)
+        t.start()
+        while len(answered) < 10:
+            time.sleep(0.01)
+        os.kill(a.proc.pid, signal.SIGKILL)
+        stop.set()
+        t.join(timeout=30)
+        assert answered, "A answered nothing before it was killed"
+        for tokens in answered:
+            assert auth_self(b.origin, tokens["access_token"]).status_code == 200
+        # Every code stays single-use across the crash: none redeems twice.
+        for code in codes:
+            first = redeem(b.origin, code)
+            assert first.status_code in (200, 400), describe(first)
+            again = redeem(b.origin, code)
+            assert again.status_code == 400 and json_of(again)["error"] == "invalid_grant"
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_a_database_restart_gives_503s_never_500s_and_service_resumes(pair):
+    a, b = pair
+    code = mint_codes(a, 1)[0]
+    access = json_of(redeem(a.origin, code))["access_token"]
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    plain = requests.Session  # no 5xx assertion hook: 503s are expected here
+
+    def load(origin: str):
+        s = plain()
+        while not stop.is_set():
+            try:
+                r = s.get(f"{origin}/api/v1/auth/self",
+                          headers={"Authorization": f"Bearer {access}"}, timeout=15)
+                statuses.append(r.status_code)
+                if r.status_code == 503:
+                    assert r.headers.get("Retry-After"), describe(r)
+            except requests.RequestException as e:
+                statuses.append(-1)
+                raise AssertionError(f"the instance stopped answering: {e}")
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=load, args=(s.origin,)) for s in pair]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    subprocess.run(["pg_ctlcluster", "15", "main", "restart", "-m", "fast"], check=True, timeout=120)
+    # Service resumes without restarting Doorward.
+    poll = plain()
+
+    def status(origin: str) -> int:
+        return poll.get(f"{origin}/api/v1/auth/self",
+                        headers={"Authorization": f"Bearer {access}"}, timeout=15).status_code
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if status(a.origin) == 200 and status(b.origin) == 200:
+            break
+        time.sleep(0.2)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert set(statuses) <= {200, 503}, sorted(set(statuses))
+    assert statuses.count(200) > 0
+    print(f"during the restart: {statuses.count(200)} × 200, {statuses.count(503)} × 503")
+    assert auth_self(a.origin, access).status_code == 200
+    assert auth_self(b.origin, access).status_code == 200
