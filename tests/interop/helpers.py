@@ -117,8 +117,12 @@ READY_TIMEOUT_S = 60.0
 HTTP_TIMEOUT_S = 15
 
 
-def config_toml() -> str:
+def config_toml(refresh_grace: Optional[int] = 0) -> str:
+    """The servers' configuration. `refresh_grace`: 0 (the shared server) makes a second use of
+    a refresh token a replay at once, which the family-revocation tests rely on; None keeps
+    Doorward's default window (10 s)."""
     lines = [
+        *(["[tokens]", f"refresh_grace = {refresh_grace}", ""] if refresh_grace is not None else []),
         "[clients.python_client]",
         f'display_name = "{CLIENT_DISPLAY_NAME}"',
         'app_uri = "http://localhost:8000"',
@@ -207,7 +211,8 @@ class DoorwardServer:
     """One `doorward serve` child process on 127.0.0.1:<free port>."""
 
     def __init__(self, binary: Path, workdir: Path, *, database: Optional[str] = None,
-                 external_uri: Optional[str] = None):
+                 external_uri: Optional[str] = None, refresh_grace: Optional[int] = 0):
+        self.refresh_grace = refresh_grace
         self.binary = binary
         self.workdir = workdir
         self.port = free_port()
@@ -261,7 +266,7 @@ class DoorwardServer:
                 f"doorward binary not found or not executable: {self.binary} "
                 "(build it with `cargo build --bin doorward` or set DOORWARD_BIN)"
             )
-        self.config_path.write_text(config_toml())
+        self.config_path.write_text(config_toml(self.refresh_grace))
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
         self.proc = subprocess.Popen(

@@ -65,9 +65,11 @@ def database():
 
 
 def start_pair(tmp_path_factory, database: str) -> tuple[DoorwardServer, DoorwardServer]:
-    a = DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("instance-a"), database=database)
+    # Doorward's default refresh grace window (10 s), unlike the shared server's 0.
+    a = DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("instance-a"), database=database,
+                       refresh_grace=None)
     b = DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("instance-b"), database=database,
-                       external_uri=a.origin)
+                       external_uri=a.origin, refresh_grace=None)
     # Started together: both run the migrations, under PostgreSQL's advisory lock.
     errors: list[BaseException] = []
 
@@ -161,7 +163,7 @@ def test_one_code_sent_to_both_instances_is_redeemed_once(pair):
         assert error["error"] == "invalid_grant", results
 
 
-def test_one_refresh_token_sent_to_both_instances_never_makes_two_grants(pair):
+def test_one_refresh_token_sent_to_both_instances_gets_one_answer(pair):
     a, b = pair
     for code in mint_codes(a, 50):
         tokens = json_of(redeem(a.origin, code))
@@ -175,15 +177,11 @@ def test_one_refresh_token_sent_to_both_instances_never_makes_two_grants(pair):
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as two:
             results = list(two.map(send, [a.origin, b.origin]))
-        ok = [body for status, body in results if status == 200]
-        assert len(ok) >= 1, results
-        # Never two different live pairs: either one answer won and the other was refused, or
-        # both got the same pair.
-        if len(ok) == 2:
-            assert ok[0]["refresh_token"] == ok[1]["refresh_token"], results
-        else:
-            refused = [body for status, body in results if status != 200]
-            assert refused[0]["error"] == "invalid_grant", results
+        # The grace window: both get the same pair (one grant family, still alive).
+        assert [status for status, _ in results] == [200, 200], results
+        assert results[0][1]["refresh_token"] == results[1][1]["refresh_token"], results
+        assert results[0][1]["access_token"] == results[1][1]["access_token"], results
+        assert auth_self(b.origin, results[0][1]["access_token"]).status_code == 200
 
 
 def test_tokens_answered_by_a_killed_instance_work_on_the_other(tmp_path_factory, database):

@@ -21,6 +21,11 @@ pub struct Lifetimes {
     pub session: i64,
     /// OIDC ID tokens.
     pub id_token: i64,
+    /// The refresh-rotation grace window: the same client presenting the same refresh token
+    /// again within it (two requests racing, a retry after a lost answer) gets the same answer
+    /// instead of having its grant revoked for reuse. 0 disables it; at most
+    /// [`crate::ports::MAX_REFRESH_GRACE`].
+    pub refresh_grace: i64,
 }
 
 impl Default for Lifetimes {
@@ -31,6 +36,7 @@ impl Default for Lifetimes {
             refresh_token: 30 * 24 * 3600,
             session: 14 * 24 * 3600,
             id_token: 3600,
+            refresh_grace: 10,
         }
     }
 }

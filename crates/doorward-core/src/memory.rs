@@ -253,11 +253,19 @@ impl TokenStore for MemoryStore {
             Some((record, _)) if record.client_id != client => Redemption::Unknown,
             Some((record, used @ None)) => {
                 *used = Some(now);
+                record.used_at = Some(now);
                 Redemption::Fresh(record.clone())
             }
             Some((record, Some(_))) => Redemption::Spent(record.clone()),
             None => Redemption::Unknown,
         })
+    }
+
+    async fn set_refresh_successor(&self, hash: &TokenHash, sealed: &[u8]) -> StoreResult<()> {
+        if let Some((record, _)) = self.lock().refresh.get_mut(hash) {
+            record.successor = Some(sealed.to_vec());
+        }
+        Ok(())
     }
 
     async fn find_refresh_token(
@@ -307,6 +315,11 @@ impl MaintenanceStore for MemoryStore {
             .retain(|_, (c, _)| c.expires_at > now - keep_spent);
         inner.access.retain(|_, t| t.expires_at > now);
         inner.refresh.retain(|_, (t, _)| t.expires_at > now);
+        for (token, used) in inner.refresh.values_mut() {
+            if used.is_some_and(|t| t < now - crate::ports::MAX_REFRESH_GRACE) {
+                token.successor = None;
+            }
+        }
         let after =
             inner.sessions.len() + inner.codes.len() + inner.access.len() + inner.refresh.len();
         Ok((before - after) as u64)

@@ -252,6 +252,11 @@ pub struct RefreshTokenRecord {
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked: bool,
+    /// When it was spent (set by the store; `None` when inserting).
+    pub used_at: Option<UnixTime>,
+    /// The answer its refresh gave, sealed with a key derived from this token (see
+    /// `Engine::refresh`'s grace window). Set by the store; `None` when inserting.
+    pub successor: Option<Vec<u8>>,
 }
 
 /// A signing key as stored (see [`crate::keys`] for its stages).

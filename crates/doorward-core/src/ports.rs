@@ -159,6 +159,9 @@ pub trait TokenStore: Send + Sync {
     ) -> StoreResult<Redemption<RefreshTokenRecord>>;
     async fn find_refresh_token(&self, hash: &TokenHash)
         -> StoreResult<Option<RefreshTokenRecord>>;
+    /// Keeps the sealed answer of a refresh with the refresh token it spent (the grace window of
+    /// `Engine::refresh`).
+    async fn set_refresh_successor(&self, hash: &TokenHash, sealed: &[u8]) -> StoreResult<()>;
     /// Revokes one access token (RFC 7009).
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()>;
     /// Revokes every access and refresh token of a grant family (the tokens that descend from
@@ -167,11 +170,15 @@ pub trait TokenStore: Send + Sync {
     async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()>;
 }
 
+/// The longest refresh-rotation grace window; successors are forgotten after it.
+pub const MAX_REFRESH_GRACE: i64 = 300;
+
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
     /// Deletes expired sessions, access and refresh tokens, and codes expired for more than
     /// `keep_spent` seconds (kept that long so that a late replay is still recognised and
-    /// revokes its family). Returns the number of rows deleted.
+    /// revokes its family), and forgets the sealed successors of refresh tokens spent more than
+    /// [`MAX_REFRESH_GRACE`] seconds ago. Returns the number of rows deleted.
     async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64>;
 }
 

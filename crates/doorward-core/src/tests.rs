@@ -218,11 +218,51 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let r2 = second.refresh_token.clone().unwrap();
     assert_ne!(r1, r2);
     assert!(h.token_works(&second.access_token).await);
-    // Replaying the spent r1 revokes everything of the family, r2 included.
+    // Replaying the spent r1 after the grace window revokes everything of the family, r2
+    // included.
+    h.clock.advance(11);
     assert_eq!(code_of(h.refresh(&r1).await), ErrorCode::InvalidGrant);
     assert!(!h.token_works(&second.access_token).await);
     assert!(!h.token_works(&first.access_token).await);
     assert_eq!(code_of(h.refresh(&r2).await), ErrorCode::InvalidGrant);
+}
+
+#[tokio::test]
+async fn within_the_grace_window_a_spent_refresh_token_gets_the_same_answer() {
+    let h = harness().await;
+    let first = h.redeem(&h.code(&[]).await).await.unwrap();
+    let r1 = first.refresh_token.clone().unwrap();
+    let answer = h.refresh(&r1).await.unwrap();
+    h.clock.advance(10);
+    let again = h.refresh(&r1).await.unwrap();
+    assert_eq!(
+        again.access_token, answer.access_token,
+        "the same pair, not a second one"
+    );
+    assert_eq!(again.refresh_token, answer.refresh_token);
+    assert!(
+        h.token_works(&answer.access_token).await,
+        "and nothing was revoked"
+    );
+    // The new refresh token works once as usual; one second past the window, r1 is a replay.
+    h.clock.advance(1);
+    assert_eq!(code_of(h.refresh(&r1).await), ErrorCode::InvalidGrant);
+    assert!(!h.token_works(&answer.access_token).await);
+
+    // With the window off, a second presentation is a replay at once.
+    let h = harness_with(EngineConfig {
+        lifetimes: crate::Lifetimes {
+            refresh_grace: 0,
+            ..Default::default()
+        },
+        ..EngineConfig::default()
+    })
+    .await;
+    let first = h.redeem(&h.code(&[]).await).await.unwrap();
+    let r1 = first.refresh_token.clone().unwrap();
+    let answer = h.refresh(&r1).await.unwrap();
+    assert_eq!(code_of(h.refresh(&r1).await), ErrorCode::InvalidGrant);
+    assert!(!h.token_works(&answer.access_token).await);
 }
 
 #[tokio::test]

@@ -261,6 +261,9 @@ impl Engine {
         {
             Redemption::Fresh(record) => record,
             Redemption::Spent(record) => {
+                if let Some(answer) = self.grace_answer(token, &record, now).await? {
+                    return Ok(answer);
+                }
                 self.store.revoke_family(record.family_id, now).await?;
                 return Err(OAuthError::invalid_grant(
                     "the refresh token was already used; its grant has been revoked",
@@ -284,19 +287,72 @@ impl Engine {
         };
         // The access token may be narrowed; the new refresh token keeps the grant's scope
         // (RFC 6749 §6: "identical to that of the refresh token included by the client").
-        self.issue_tokens(
-            authenticated,
-            Grant {
-                user_id: record.user_id,
-                family_id: record.family_id,
-                scopes: &record.scopes,
-                auth_time: record.auth_time,
-                nonce: None,
-            },
-            &scopes,
-            &scopes,
-        )
-        .await
+        let answer = self
+            .issue_tokens(
+                authenticated,
+                Grant {
+                    user_id: record.user_id,
+                    family_id: record.family_id,
+                    scopes: &record.scopes,
+                    auth_time: record.auth_time,
+                    nonce: None,
+                },
+                &scopes,
+                &scopes,
+            )
+            .await?;
+        if self.config.lifetimes.refresh_grace > 0 {
+            let sealed = seal_successor(token, &answer, self.random.as_ref());
+            self.store
+                .set_refresh_successor(&TokenHash::of(token), &sealed)
+                .await?;
+        }
+        Ok(answer)
+    }
+
+    /// The grace window of refresh rotation. A spent refresh token presented again by its
+    /// client within `refresh_grace` seconds of its first use is not a replay by a thief but
+    /// the same client racing itself (two tabs, two instances behind a load balancer, a retry
+    /// after a lost answer; Hydra #1831): it gets the answer of the first use, so the grant
+    /// stays one family. The answer is stored sealed with a key derived from the spent token,
+    /// so only a holder of that token can read it, and only for the window (the purge forgets
+    /// it afterwards). While the first request is still issuing its answer, this one waits for
+    /// it (up to 2 s); if no answer appears, it is refused without revoking anything.
+    ///
+    /// Outside the window, or for a revoked family, `None`: the caller treats it as a replay
+    /// (RFC 9700 §4.14.2).
+    async fn grace_answer(
+        &self,
+        token: &str,
+        record: &RefreshTokenRecord,
+        now: i64,
+    ) -> Result<Option<TokenResponse>, Error> {
+        let grace = self.config.lifetimes.refresh_grace;
+        let within =
+            grace > 0 && !record.revoked && record.used_at.is_some_and(|used| now - used <= grace);
+        if !within {
+            return Ok(None);
+        }
+        let hash = TokenHash::of(token);
+        let mut sealed = record.successor.clone();
+        for _ in 0..40 {
+            if sealed.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            sealed = self
+                .store
+                .find_refresh_token(&hash)
+                .await?
+                .and_then(|r| r.successor);
+        }
+        match sealed.and_then(|s| open_successor(token, &s)) {
+            Some(answer) => Ok(Some(answer)),
+            None => Err(OAuthError::invalid_grant(
+                "the refresh token was used a moment ago; use the refresh token of that answer",
+            )
+            .into()),
+        }
     }
 
     /// Issues an access token for `access_scopes` and a refresh token for the whole grant;
@@ -366,6 +422,8 @@ impl Engine {
             issued_at: now,
             expires_at: now + lifetimes.refresh_token,
             revoked: false,
+            used_at: None,
+            successor: None,
         };
         self.store
             .insert_tokens(&access_record, Some(&refresh_record))
@@ -429,4 +487,47 @@ fn check_pkce(
             }
         }
     }
+}
+
+/// The key that seals the answer of a refresh: derived from the refresh token it spent, which
+/// the store never holds (it keeps the token's SHA-256 only; this is a different hash).
+fn successor_key(token: &str) -> chacha20poly1305::Key {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"doorward refresh successor v1\0");
+    hasher.update(token.as_bytes());
+    hasher.finalize()
+}
+
+fn seal_successor(
+    token: &str,
+    answer: &TokenResponse,
+    random: &dyn crate::ports::Random,
+) -> Vec<u8> {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new(&successor_key(token));
+    let mut nonce = [0u8; 24];
+    random.fill(&mut nonce);
+    // Invariant: a struct of strings and numbers serializes, and encryption does not fail.
+    let plain = serde_json::to_vec(answer).expect("a token response serializes");
+    let sealed = cipher
+        .encrypt(
+            chacha20poly1305::XNonce::from_slice(&nonce),
+            plain.as_slice(),
+        )
+        .expect("XChaCha20-Poly1305 encryption does not fail");
+    [&nonce[..], &sealed].concat()
+}
+
+fn open_successor(token: &str, sealed: &[u8]) -> Option<TokenResponse> {
+    use chacha20poly1305::aead::{Aead, KeyInit};
+    if sealed.len() < 24 {
+        return None;
+    }
+    let (nonce, sealed) = sealed.split_at(24);
+    let cipher = chacha20poly1305::XChaCha20Poly1305::new(&successor_key(token));
+    let plain = cipher
+        .decrypt(chacha20poly1305::XNonce::from_slice(nonce), sealed)
+        .ok()?;
+    serde_json::from_slice(&plain).ok()
 }

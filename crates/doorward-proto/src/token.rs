@@ -1,7 +1,7 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// `token_type` of a token response (RFC 6749 §7.1). Only bearer tokens (RFC 6750) exist here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TokenType {
     Bearer,
 }
@@ -14,7 +14,7 @@ pub enum TokenType {
 /// what the client asked for (RFC 6749 §5.1 allows exactly that).
 ///
 /// Its `Debug` redacts the tokens.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: TokenType,

@@ -101,6 +101,8 @@ fn tokens(
             issued_at: NOW,
             expires_at: NOW + 86400,
             revoked: false,
+            used_at: None,
+            successor: None,
         },
     )
 }

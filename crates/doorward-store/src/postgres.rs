@@ -40,7 +40,13 @@ use uuid::Uuid;
 
 /// The embedded migrations with their versions, applied in order; `doorward_migrations`
 /// records which ran.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../migrations/postgres/0002_refresh_successor.sql"),
+    ),
+];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.
 const MIGRATION_LOCK: i64 = 0x646f_6f72_7761_7264;
@@ -344,6 +350,9 @@ fn access_from(row: &PgRow) -> StoreResult<AccessTokenRecord> {
 
 const REFRESH_COLS: &str =
     "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, expires_at, revoked_at";
+/// [`REFRESH_COLS`] and what the store sets later.
+const REFRESH_READ: &str = "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, \
+    expires_at, revoked_at, used_at, successor";
 
 fn refresh_from(row: &PgRow) -> StoreResult<RefreshTokenRecord> {
     let revoked_at: Option<i64> = col(row, "revoked_at")?;
@@ -357,6 +366,8 @@ fn refresh_from(row: &PgRow) -> StoreResult<RefreshTokenRecord> {
         issued_at: col(row, "issued_at")?,
         expires_at: col(row, "expires_at")?,
         revoked: revoked_at.is_some(),
+        used_at: col(row, "used_at")?,
+        successor: col(row, "successor")?,
     })
 }
 
@@ -806,7 +817,7 @@ impl TokenStore for PostgresStore {
         redeem(
             &self.pool,
             "refresh_tokens",
-            REFRESH_COLS,
+            REFRESH_READ,
             hash,
             client,
             now,
@@ -819,7 +830,7 @@ impl TokenStore for PostgresStore {
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
-        let sql = format!("SELECT {REFRESH_COLS}, used_at FROM refresh_tokens WHERE hash = $1");
+        let sql = format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = $1");
         let row = sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(hash.as_bytes())
             .fetch_optional(&self.pool)
@@ -827,12 +838,21 @@ impl TokenStore for PostgresStore {
             .map_err(other)?;
         row.as_ref()
             .map(|row| {
-                let used_at: Option<i64> = col(row, "used_at")?;
                 let mut record = refresh_from(row)?;
-                record.revoked |= used_at.is_some();
+                record.revoked |= record.used_at.is_some();
                 Ok(record)
             })
             .transpose()
+    }
+
+    async fn set_refresh_successor(&self, hash: &TokenHash, sealed: &[u8]) -> StoreResult<()> {
+        sqlx::query("UPDATE refresh_tokens SET successor = $2 WHERE hash = $1")
+            .bind(hash.as_bytes())
+            .bind(sealed)
+            .execute(&self.pool)
+            .await
+            .map_err(other)?;
+        Ok(())
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {
@@ -900,6 +920,15 @@ impl MaintenanceStore for PostgresStore {
                 .map_err(other)?
                 .rows_affected();
         }
+        // Past the grace window nobody may read a successor again (not counted either).
+        sqlx::query(
+            "UPDATE refresh_tokens SET successor = NULL
+             WHERE successor IS NOT NULL AND used_at < $1",
+        )
+        .bind(now - doorward_core::ports::MAX_REFRESH_GRACE)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
         // A grant goes once nothing refers to it any more (not counted: it is bookkeeping).
         sqlx::query(
             "DELETE FROM grants WHERE created_at <= $1

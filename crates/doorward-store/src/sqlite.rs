@@ -11,6 +11,7 @@ use doorward_core::model::{
 use doorward_core::ports::{
     ClientRef, ClientStore, CodeStore, ConsentStore, KeyStore, MaintenanceStore, Redemption,
     SecretStore, SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
+    MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
@@ -22,6 +23,7 @@ use uuid::Uuid;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_oidc.sql"),
+    include_str!("../migrations/sqlite/0003_refresh_successor.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.
@@ -322,6 +324,9 @@ fn access_from(row: &Row<'_>) -> StoreResult<AccessTokenRecord> {
 
 const REFRESH_COLS: &str =
     "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, expires_at, revoked_at";
+/// [`REFRESH_COLS`] and what the store sets later.
+const REFRESH_READ: &str = "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, \
+    expires_at, revoked_at, used_at, successor";
 
 fn refresh_from(row: &Row<'_>) -> StoreResult<RefreshTokenRecord> {
     let revoked_at: Option<i64> = col(row, "revoked_at")?;
@@ -335,6 +340,8 @@ fn refresh_from(row: &Row<'_>) -> StoreResult<RefreshTokenRecord> {
         issued_at: col(row, "issued_at")?,
         expires_at: col(row, "expires_at")?,
         revoked: revoked_at.is_some(),
+        used_at: col(row, "used_at")?,
+        successor: col(row, "successor")?,
     })
 }
 
@@ -772,7 +779,7 @@ impl TokenStore for SqliteStore {
             redeem(
                 conn,
                 "refresh_tokens",
-                REFRESH_COLS,
+                REFRESH_READ,
                 hash,
                 &client,
                 now,
@@ -789,15 +796,26 @@ impl TokenStore for SqliteStore {
         self.read(|conn| {
             query_one(
                 conn,
-                &format!("SELECT {REFRESH_COLS}, used_at FROM refresh_tokens WHERE hash = ?1"),
+                &format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = ?1"),
                 [hash.as_bytes()],
                 |row| {
-                    let used_at: Option<i64> = col(row, "used_at")?;
                     let mut record = refresh_from(row)?;
-                    record.revoked |= used_at.is_some();
+                    record.revoked |= record.used_at.is_some();
                     Ok(record)
                 },
             )
+        })
+        .await
+    }
+
+    async fn set_refresh_successor(&self, hash: &TokenHash, sealed: &[u8]) -> StoreResult<()> {
+        self.write(|conn| {
+            execute(
+                conn,
+                "UPDATE refresh_tokens SET successor = ?2 WHERE hash = ?1",
+                params![hash.as_bytes(), sealed],
+            )
+            .map(drop)
         })
         .await
     }
@@ -853,6 +871,13 @@ impl MaintenanceStore for SqliteStore {
             ] {
                 deleted += execute(&tx, statement, [before])? as u64;
             }
+            // Past the grace window nobody may read a successor again (not counted either).
+            execute(
+                &tx,
+                "UPDATE refresh_tokens SET successor = NULL
+                 WHERE successor IS NOT NULL AND used_at < ?1",
+                [now - MAX_REFRESH_GRACE],
+            )?;
             // A grant goes once nothing refers to it any more (not counted: it is bookkeeping).
             execute(
                 &tx,

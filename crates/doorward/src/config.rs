@@ -16,6 +16,7 @@
 //! session = 1209600
 //!
 //! id_token = 3600
+//! refresh_grace = 10                     # same refresh token again within it: same answer
 //!
 //! [oauth]
 //! insecure_allow_plain_pkce = false
@@ -120,6 +121,7 @@ struct RawTokens {
     refresh_token: Option<u32>,
     session: Option<u32>,
     id_token: Option<u32>,
+    refresh_grace: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -276,7 +278,14 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         refresh_token: t.refresh_token.map_or(defaults.refresh_token, i64::from),
         session: t.session.map_or(defaults.session, i64::from),
         id_token: t.id_token.map_or(defaults.id_token, i64::from),
+        refresh_grace: t.refresh_grace.map_or(defaults.refresh_grace, i64::from),
     };
+    if lifetimes.refresh_grace > doorward_core::ports::MAX_REFRESH_GRACE {
+        bail!(
+            "key `tokens.refresh_grace`: at most {} seconds",
+            doorward_core::ports::MAX_REFRESH_GRACE
+        );
+    }
     let engine_defaults = doorward_core::EngineConfig::default();
     let scopes = match raw.oauth.scopes {
         Some(list) => scope_list("oauth.scopes", &list)?,
