@@ -808,3 +808,44 @@ async fn postgres_redeems_a_code_once_under_concurrency() {
     };
     with_postgres_schemas(&url, schemas, test).await;
 }
+
+/// The purge runs in one instance at a time: while another holds its advisory lock, a purge
+/// returns at once and deletes nothing; afterwards it deletes in batches.
+#[tokio::test]
+async fn postgres_purges_in_one_instance_at_a_time() {
+    use crate::PostgresStore;
+    use sqlx::Connection;
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    let (schema, schema_url) = postgres_schema(&url).await;
+    let schemas = Arc::new(std::sync::Mutex::new(vec![schema]));
+    let test = async move {
+        let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&schema_url).await.unwrap());
+        store.upsert_client(&client(1)).await.unwrap();
+        let user = user(store.as_ref(), "purge").await;
+        for n in 0..12u8 {
+            let mut session = SessionRecord {
+                hash: TokenHash([n; 32]),
+                user_id: user,
+                created_at: NOW,
+                expires_at: NOW + 10,
+            };
+            session.hash.0[31] = 200;
+            store.insert_session(&session).await.unwrap();
+        }
+        let mut other = sqlx::PgConnection::connect(&schema_url).await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(0x6477_2d70_7572_6765_i64)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(store.purge_expired(NOW + 100, 0).await.unwrap(), 0);
+        sqlx::query("SELECT pg_advisory_unlock_all()")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(store.purge_expired(NOW + 100, 0).await.unwrap(), 12);
+    };
+    with_postgres_schemas(&url, schemas, test).await;
+}
