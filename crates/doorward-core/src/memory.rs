@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, KeyStore, MaintenanceStore, Redemption,
+    ClientRef, ClientStore, CodeStore, ConsentStore, Issue, KeyStore, MaintenanceStore, Redemption,
     SecretStore, SessionStore, StoreResult, TokenStore, UnixTime, UserStore,
 };
 
@@ -185,14 +185,24 @@ impl CodeStore for MemoryStore {
         Ok(())
     }
 
+    async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
+        Ok(self
+            .lock()
+            .codes
+            .get(hash)
+            .filter(|(c, _)| c.client_id == client)
+            .map(|(c, _)| c.clone()))
+    }
+
     async fn redeem_code(
         &self,
         hash: &TokenHash,
         client: Uuid,
         now: UnixTime,
+        issue: Option<Issue<'_>>,
     ) -> StoreResult<Redemption<CodeRecord>> {
         let mut inner = self.lock();
-        Ok(match inner.codes.get_mut(hash) {
+        let outcome = match inner.codes.get_mut(hash) {
             Some((record, _)) if record.client_id != client => Redemption::Unknown,
             Some((record, used @ None)) => {
                 *used = Some(now);
@@ -200,7 +210,24 @@ impl CodeStore for MemoryStore {
             }
             Some((record, Some(_))) => Redemption::Spent(record.clone()),
             None => Redemption::Unknown,
-        })
+        };
+        if let (Redemption::Fresh(_), Some(issue)) = (&outcome, issue) {
+            inner.insert(issue.access, issue.refresh);
+        }
+        Ok(outcome)
+    }
+}
+
+impl Inner {
+    fn insert(&mut self, access: &AccessTokenRecord, refresh: Option<&RefreshTokenRecord>) {
+        let mut access = access.clone();
+        access.revoked |= self.revoked_families.contains(&access.family_id);
+        self.access.insert(access.hash, access);
+        if let Some(refresh) = refresh {
+            let mut refresh = refresh.clone();
+            refresh.revoked |= self.revoked_families.contains(&refresh.family_id);
+            self.refresh.insert(refresh.hash, (refresh, None));
+        }
     }
 }
 
@@ -211,16 +238,7 @@ impl TokenStore for MemoryStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
-        let mut inner = self.lock();
-        let revoked = inner.revoked_families.contains(&access.family_id);
-        let mut access = access.clone();
-        access.revoked |= revoked;
-        inner.access.insert(access.hash, access);
-        if let Some(refresh) = refresh {
-            let mut refresh = refresh.clone();
-            refresh.revoked |= inner.revoked_families.contains(&refresh.family_id);
-            inner.refresh.insert(refresh.hash, (refresh, None));
-        }
+        self.lock().insert(access, refresh);
         Ok(())
     }
 
@@ -247,36 +265,36 @@ impl TokenStore for MemoryStore {
         hash: &TokenHash,
         client: Uuid,
         now: UnixTime,
+        issue: Option<Issue<'_>>,
+        successor: Option<&[u8]>,
     ) -> StoreResult<Redemption<RefreshTokenRecord>> {
         let mut inner = self.lock();
-        Ok(match inner.refresh.get_mut(hash) {
+        let outcome = match inner.refresh.get_mut(hash) {
             Some((record, _)) if record.client_id != client => Redemption::Unknown,
             Some((record, used @ None)) => {
                 *used = Some(now);
                 record.used_at = Some(now);
+                record.successor = successor.map(<[u8]>::to_vec);
                 Redemption::Fresh(record.clone())
             }
             Some((record, Some(_))) => Redemption::Spent(record.clone()),
             None => Redemption::Unknown,
-        })
-    }
-
-    async fn set_refresh_successor(&self, hash: &TokenHash, sealed: &[u8]) -> StoreResult<()> {
-        if let Some((record, _)) = self.lock().refresh.get_mut(hash) {
-            record.successor = Some(sealed.to_vec());
+        };
+        if let (Redemption::Fresh(_), Some(issue)) = (&outcome, issue) {
+            inner.insert(issue.access, issue.refresh);
         }
-        Ok(())
+        Ok(outcome)
     }
 
     async fn find_refresh_token(
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
-        Ok(self.lock().refresh.get(hash).map(|(record, used)| {
-            let mut record = record.clone();
-            record.revoked |= used.is_some();
-            record
-        }))
+        Ok(self
+            .lock()
+            .refresh
+            .get(hash)
+            .map(|(record, _)| record.clone()))
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, _now: UnixTime) -> StoreResult<()> {

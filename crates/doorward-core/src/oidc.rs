@@ -223,7 +223,9 @@ impl Engine {
         refresh: &RefreshTokenRecord,
         now: UnixTime,
     ) -> Result<Introspection, Error> {
-        if refresh.revoked || refresh.expires_at <= now {
+        // A spent refresh token is no longer active (even within the grace window, which only
+        // repeats an answer).
+        if refresh.revoked || refresh.used_at.is_some() || refresh.expires_at <= now {
             return Ok(Introspection::inactive());
         }
         let Some(client) = self

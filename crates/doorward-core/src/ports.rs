@@ -124,16 +124,30 @@ pub trait ConsentStore: Send + Sync {
     async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()>;
 }
 
+/// Tokens stored in the same transaction as a redemption: either the code (or refresh token)
+/// is spent and these exist, or neither happened (a database failure in between leaves the
+/// code usable for a retry).
+#[derive(Clone, Copy, Debug)]
+pub struct Issue<'a> {
+    pub access: &'a AccessTokenRecord,
+    pub refresh: Option<&'a RefreshTokenRecord>,
+}
+
 #[async_trait]
 pub trait CodeStore: Send + Sync {
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()>;
-    /// Marks the code issued to `client` as spent, atomically: of two concurrent calls, exactly
-    /// one gets [`Redemption::Fresh`].
+    /// The code issued to `client`, spent or not (`None` for another client's).
+    async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>>;
+    /// Marks the code issued to `client` as spent and stores `issue` with it, atomically: of
+    /// two concurrent calls, exactly one gets [`Redemption::Fresh`], and only its tokens are
+    /// stored (inserted revoked when the family was revoked, like
+    /// [`TokenStore::insert_tokens`]).
     async fn redeem_code(
         &self,
         hash: &TokenHash,
         client: Uuid,
         now: UnixTime,
+        issue: Option<Issue<'_>>,
     ) -> StoreResult<Redemption<CodeRecord>>;
 }
 
@@ -149,19 +163,21 @@ pub trait TokenStore: Send + Sync {
     /// The access token with its user and client, in one read (the hot path of every
     /// protected call). `None` when the token, its user or its client does not exist.
     async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>>;
-    /// Marks the refresh token issued to `client` as spent, atomically (see
-    /// [`CodeStore::redeem_code`]).
+    /// Marks the refresh token issued to `client` as spent, keeps `successor` (the sealed
+    /// answer, for the grace window of `Engine::refresh`) with it, and stores `issue`, all
+    /// atomically (see [`CodeStore::redeem_code`]).
     async fn rotate_refresh_token(
         &self,
         hash: &TokenHash,
         client: Uuid,
         now: UnixTime,
+        issue: Option<Issue<'_>>,
+        successor: Option<&[u8]>,
     ) -> StoreResult<Redemption<RefreshTokenRecord>>;
+    /// The refresh token, spent or not: `used_at` says when it was spent, `revoked` whether
+    /// its family (or the token) was revoked.
     async fn find_refresh_token(&self, hash: &TokenHash)
         -> StoreResult<Option<RefreshTokenRecord>>;
-    /// Keeps the sealed answer of a refresh with the refresh token it spent (the grace window of
-    /// `Engine::refresh`).
-    async fn set_refresh_successor(&self, hash: &TokenHash, sealed: &[u8]) -> StoreResult<()>;
     /// Revokes one access token (RFC 7009).
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()>;
     /// Revokes every access and refresh token of a grant family (the tokens that descend from

@@ -9,10 +9,10 @@ use doorward_proto::{
 use uuid::Uuid;
 
 use crate::engine::Error;
-use crate::model::{AccessTokenRecord, AuthMethod, Client, RefreshTokenRecord};
+use crate::model::{AccessTokenRecord, AuthMethod, Client, CodeRecord, RefreshTokenRecord};
 use crate::oidc::IdTokenInput;
 use crate::opaque::{self, OpaqueKind, TokenHash};
-use crate::ports::{ClientRef, Redemption};
+use crate::ports::{ClientRef, Issue, Redemption};
 use crate::Engine;
 
 /// A token request as the HTTP adapter received it. Its `Debug` shows parameter names only:
@@ -179,7 +179,10 @@ impl Engine {
         Ok(None)
     }
 
-    /// The `authorization_code` grant (RFC 6749 §4.1.3).
+    /// The `authorization_code` grant (RFC 6749 §4.1.3). The code is read, checked, the tokens
+    /// built, and then the code is spent and the tokens stored in one transaction
+    /// ([`crate::ports::CodeStore::redeem_code`]): a database failure in between leaves the
+    /// code unspent for a retry, never spent with nothing issued.
     async fn redeem_code(
         &self,
         authenticated: Authenticated<'_>,
@@ -191,56 +194,55 @@ impl Engine {
             .filter(|c| !c.is_empty())
             .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
         let now = self.now();
-        let record = match self
+        let hash = TokenHash::of(code);
+        let record = self
             .store
-            .redeem_code(&TokenHash::of(code), client.id, now)
+            .find_code(&hash, client.id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE))?;
+        if let Err(error) = check_code(client, &record, now, param) {
+            // A failed attempt spends the code, so that a verifier cannot be guessed twice;
+            // one that finds it spent already is a replay.
+            if let Redemption::Spent(spent) =
+                self.store.redeem_code(&hash, client.id, now, None).await?
+            {
+                self.store.revoke_family(spent.family_id, now).await?;
+            }
+            return Err(error.into());
+        }
+        let built = self
+            .build_tokens(
+                authenticated,
+                Grant {
+                    user_id: record.user_id,
+                    family_id: record.family_id,
+                    scopes: &record.scopes,
+                    auth_time: record.auth_time,
+                    nonce: record.nonce.as_deref(),
+                },
+                &record.scopes,
+                &record.scopes,
+            )
+            .await?;
+        match self
+            .store
+            .redeem_code(&hash, client.id, now, Some(built.issue()))
             .await?
         {
-            Redemption::Fresh(record) => record,
-            Redemption::Spent(record) => {
+            Redemption::Fresh(_) => Ok(built.response),
+            Redemption::Spent(spent) => {
                 // A replayed code: revoke what was issued from it (RFC 6749 §4.1.2).
-                self.store.revoke_family(record.family_id, now).await?;
-                return Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into());
+                self.store.revoke_family(spent.family_id, now).await?;
+                Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into())
             }
-            Redemption::Unknown => {
-                return Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into())
-            }
-        };
-        if record.expires_at <= now {
-            return Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into());
+            Redemption::Unknown => Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into()),
         }
-        // RFC 6749 §4.1.3 requires redirect_uri when the authorization request had one. The
-        // Eternaltwin client never sends it, so Doorward lets it be left out when the client
-        // has exactly one registered redirect URI: the code is bound to that URI anyway.
-        match param("redirect_uri") {
-            Some(sent) if sent != record.redirect_uri.as_str() => {
-                return Err(OAuthError::invalid_grant(
-                    "redirect_uri does not match the authorization request",
-                )
-                .into())
-            }
-            Some(_) => {}
-            None if client.redirect_uris.len() == 1 => {}
-            None => return Err(OAuthError::invalid_request("redirect_uri is missing").into()),
-        }
-        check_pkce(&record.challenge, param("code_verifier"))?;
-        self.issue_tokens(
-            authenticated,
-            Grant {
-                user_id: record.user_id,
-                family_id: record.family_id,
-                scopes: &record.scopes,
-                auth_time: record.auth_time,
-                nonce: record.nonce.as_deref(),
-            },
-            &record.scopes,
-            &record.scopes,
-        )
-        .await
     }
 
     /// The `refresh_token` grant (RFC 6749 section 6) with rotation: each refresh token works once,
-    /// and presenting a spent one revokes its whole family (RFC 9700 §4.14.2).
+    /// and presenting a spent one revokes its whole family (RFC 9700 §4.14.2), except within
+    /// the grace window (see [`Engine::replayed_refresh`]). Like a code, the token is spent
+    /// and the new pair stored in one transaction.
     async fn refresh(
         &self,
         authenticated: Authenticated<'_>,
@@ -254,24 +256,14 @@ impl Engine {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
         let now = self.now();
-        let record = match self
-            .store
-            .rotate_refresh_token(&TokenHash::of(token), client.id, now)
-            .await?
-        {
-            Redemption::Fresh(record) => record,
-            Redemption::Spent(record) => {
-                if let Some(answer) = self.grace_answer(token, &record, now).await? {
-                    return Ok(answer);
-                }
-                self.store.revoke_family(record.family_id, now).await?;
-                return Err(OAuthError::invalid_grant(
-                    "the refresh token was already used; its grant has been revoked",
-                )
-                .into());
-            }
-            Redemption::Unknown => return Err(invalid().into()),
+        let hash = TokenHash::of(token);
+        let record = match self.store.find_refresh_token(&hash).await? {
+            Some(record) if record.client_id == client.id => record,
+            _ => return Err(invalid().into()),
         };
+        if record.used_at.is_some() {
+            return self.replayed_refresh(token, &record, now).await;
+        }
         if record.revoked || record.expires_at <= now {
             return Err(invalid().into());
         }
@@ -287,8 +279,8 @@ impl Engine {
         };
         // The access token may be narrowed; the new refresh token keeps the grant's scope
         // (RFC 6749 §6: "identical to that of the refresh token included by the client").
-        let answer = self
-            .issue_tokens(
+        let built = self
+            .build_tokens(
                 authenticated,
                 Grant {
                     user_id: record.user_id,
@@ -301,72 +293,71 @@ impl Engine {
                 &scopes,
             )
             .await?;
-        if self.config.lifetimes.refresh_grace > 0 {
-            let sealed = seal_successor(token, &answer, self.random.as_ref());
-            self.store
-                .set_refresh_successor(&TokenHash::of(token), &sealed)
-                .await?;
+        let sealed = (self.config.lifetimes.refresh_grace > 0)
+            .then(|| seal_successor(token, &built.response, self.random.as_ref()));
+        match self
+            .store
+            .rotate_refresh_token(
+                &hash,
+                client.id,
+                now,
+                Some(built.issue()),
+                sealed.as_deref(),
+            )
+            .await?
+        {
+            Redemption::Fresh(_) => Ok(built.response),
+            // Another request spent it a moment ago.
+            Redemption::Spent(spent) => self.replayed_refresh(token, &spent, now).await,
+            Redemption::Unknown => Err(invalid().into()),
         }
-        Ok(answer)
     }
 
-    /// The grace window of refresh rotation. A spent refresh token presented again by its
-    /// client within `refresh_grace` seconds of its first use is not a replay by a thief but
-    /// the same client racing itself (two tabs, two instances behind a load balancer, a retry
-    /// after a lost answer; Hydra #1831): it gets the answer of the first use, so the grant
-    /// stays one family. The answer is stored sealed with a key derived from the spent token,
-    /// so only a holder of that token can read it, and only for the window (the purge forgets
-    /// it afterwards). While the first request is still issuing its answer, this one waits for
-    /// it (up to 2 s); if no answer appears, it is refused without revoking anything.
-    ///
-    /// Outside the window, or for a revoked family, `None`: the caller treats it as a replay
-    /// (RFC 9700 §4.14.2).
-    async fn grace_answer(
+    /// A spent refresh token presented again. Within `refresh_grace` seconds of its first use,
+    /// by its client, it is not a replay by a thief but the client racing itself (two tabs,
+    /// two instances behind a load balancer, a retry after a lost answer; Hydra #1831): it gets
+    /// the answer of the first use, so the grant stays one family. That answer was stored with
+    /// the spent token in the same transaction, sealed with a key derived from the token, so
+    /// only a holder of the token can read it, and only for the window (the purge forgets it
+    /// afterwards). Otherwise it is a replay: the family is revoked (RFC 9700 §4.14.2).
+    async fn replayed_refresh(
         &self,
         token: &str,
         record: &RefreshTokenRecord,
         now: i64,
-    ) -> Result<Option<TokenResponse>, Error> {
+    ) -> Result<TokenResponse, Error> {
         let grace = self.config.lifetimes.refresh_grace;
         let within =
             grace > 0 && !record.revoked && record.used_at.is_some_and(|used| now - used <= grace);
-        if !within {
-            return Ok(None);
-        }
-        let hash = TokenHash::of(token);
-        let mut sealed = record.successor.clone();
-        for _ in 0..40 {
-            if sealed.is_some() {
-                break;
+        if within {
+            if let Some(answer) = record
+                .successor
+                .as_deref()
+                .and_then(|sealed| open_successor(token, sealed))
+            {
+                return Ok(answer);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            sealed = self
-                .store
-                .find_refresh_token(&hash)
-                .await?
-                .and_then(|r| r.successor);
         }
-        match sealed.and_then(|s| open_successor(token, &s)) {
-            Some(answer) => Ok(Some(answer)),
-            None => Err(OAuthError::invalid_grant(
-                "the refresh token was used a moment ago; use the refresh token of that answer",
-            )
-            .into()),
-        }
+        self.store.revoke_family(record.family_id, now).await?;
+        Err(OAuthError::invalid_grant(
+            "the refresh token was already used; its grant has been revoked",
+        )
+        .into())
     }
 
-    /// Issues an access token for `access_scopes` and a refresh token for the whole grant;
-    /// `scope` goes in the response only when it differs from `requested` (RFC 6749 §5.1).
+    /// Builds an access token for `access_scopes` and a refresh token for the whole grant,
+    /// without storing them; `scope` goes in the response only when it differs from
+    /// `requested` (RFC 6749 §5.1).
     ///
     /// With `openid` in the grant's scope the response carries an ID token (OIDC Core
     /// §3.1.3.3, and §12.2 on refresh, where the nonce is left out).
-    async fn issue_tokens(
+    async fn build_tokens(
         &self,
         authenticated: Authenticated<'_>,
         grant: Grant<'_>,
         access_scopes: &ScopeSet,
         requested: &ScopeSet,
-    ) -> Result<TokenResponse, Error> {
+    ) -> Result<Built, Error> {
         let client = authenticated.client;
         let Grant {
             user_id,
@@ -425,18 +416,62 @@ impl Engine {
             used_at: None,
             successor: None,
         };
-        self.store
-            .insert_tokens(&access_record, Some(&refresh_record))
-            .await?;
-        Ok(TokenResponse {
-            access_token: access,
-            token_type: TokenType::Bearer,
-            expires_in: lifetimes.access_token.max(0) as u64,
-            refresh_token: Some(refresh),
-            scope,
-            id_token,
+        Ok(Built {
+            response: TokenResponse {
+                access_token: access,
+                token_type: TokenType::Bearer,
+                expires_in: lifetimes.access_token.max(0) as u64,
+                refresh_token: Some(refresh),
+                scope,
+                id_token,
+            },
+            access: access_record,
+            refresh: refresh_record,
         })
     }
+}
+
+/// Tokens built for a response, to be stored with the redemption that issues them.
+struct Built {
+    response: TokenResponse,
+    access: AccessTokenRecord,
+    refresh: RefreshTokenRecord,
+}
+
+impl Built {
+    fn issue(&self) -> Issue<'_> {
+        Issue {
+            access: &self.access,
+            refresh: Some(&self.refresh),
+        }
+    }
+}
+
+/// The checks of a code at the token endpoint: expiry, the redirect URI (RFC 6749 §4.1.3) and
+/// PKCE (RFC 7636 §4.6).
+fn check_code<'a>(
+    client: &Client,
+    record: &CodeRecord,
+    now: i64,
+    param: impl Fn(&str) -> Option<&'a str>,
+) -> Result<(), OAuthError> {
+    if record.expires_at <= now {
+        return Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE));
+    }
+    // RFC 6749 §4.1.3 requires redirect_uri when the authorization request had one. The
+    // Eternaltwin client never sends it, so Doorward lets it be left out when the client
+    // has exactly one registered redirect URI: the code is bound to that URI anyway.
+    match param("redirect_uri") {
+        Some(sent) if sent != record.redirect_uri.as_str() => {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ))
+        }
+        Some(_) => {}
+        None if client.redirect_uris.len() == 1 => {}
+        None => return Err(OAuthError::invalid_request("redirect_uri is missing")),
+    }
+    check_pkce(&record.challenge, param("code_verifier"))
 }
 
 /// What every token of one grant family shares.

@@ -200,14 +200,13 @@ async fn signing_keys_are_created_once_per_generation(store: &dyn Store) {
 }
 
 async fn single_tokens_are_found_and_revoked(store: &dyn Store) {
+    use doorward_core::ports::Issue;
     store.upsert_client(&client(1)).await.unwrap();
+    let c1 = Uuid::from_u128(1);
     let user = user(store, "t").await;
     let family = Uuid::from_u128(77);
-    store
-        .insert_code(&code(7, Uuid::from_u128(1), user, family))
-        .await
-        .unwrap();
-    let (access, refresh) = tokens(7, Uuid::from_u128(1), user, family);
+    store.insert_code(&code(7, c1, user, family)).await.unwrap();
+    let (access, refresh) = tokens(7, c1, user, family);
     store.insert_tokens(&access, Some(&refresh)).await.unwrap();
     let found = store
         .find_refresh_token(&refresh.hash)
@@ -216,6 +215,7 @@ async fn single_tokens_are_found_and_revoked(store: &dyn Store) {
         .unwrap();
     assert!(!found.revoked);
     assert_eq!(found.family_id, family);
+    assert_eq!(found.used_at, None);
     store.revoke_access_token(&access.hash, NOW).await.unwrap();
     assert!(
         store
@@ -234,27 +234,124 @@ async fn single_tokens_are_found_and_revoked(store: &dyn Store) {
             .revoked,
         "revoking an access token leaves its refresh token"
     );
-    store
-        .rotate_refresh_token(&refresh.hash, Uuid::from_u128(1), NOW)
+
+    // A rotation spends the token, keeps its sealed answer and stores the new pair, together.
+    let (next_access, next_refresh) = tokens(8, c1, user, family);
+    let next = Issue {
+        access: &next_access,
+        refresh: Some(&next_refresh),
+    };
+    let rotated = store
+        .rotate_refresh_token(&refresh.hash, c1, NOW, Some(next), Some(b"sealed answer"))
         .await
         .unwrap();
-    assert!(
-        store
-            .find_refresh_token(&refresh.hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked,
-        "a spent refresh token reads as revoked"
-    );
-    let redeemed = store
-        .redeem_code(&TokenHash([7; 32]), Uuid::from_u128(1), NOW)
+    assert!(matches!(rotated, Redemption::Fresh(_)), "{rotated:?}");
+    assert!(store
+        .find_access_token(&next_access.hash)
         .await
+        .unwrap()
+        .is_some());
+    let spent = store
+        .find_refresh_token(&refresh.hash)
+        .await
+        .unwrap()
         .unwrap();
-    match redeemed {
+    assert_eq!(spent.used_at, Some(NOW));
+    assert!(!spent.revoked, "spent is not revoked");
+    // The loser of a race stores nothing and reads the winner's sealed answer.
+    let (lost_access, lost_refresh) = tokens(9, c1, user, family);
+    let lost = Issue {
+        access: &lost_access,
+        refresh: Some(&lost_refresh),
+    };
+    match store
+        .rotate_refresh_token(
+            &refresh.hash,
+            c1,
+            NOW + 1,
+            Some(lost),
+            Some(b"other answer"),
+        )
+        .await
+        .unwrap()
+    {
+        Redemption::Spent(record) => {
+            assert_eq!(record.used_at, Some(NOW), "the first use is kept");
+            assert_eq!(record.successor.as_deref(), Some(&b"sealed answer"[..]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(store
+        .find_access_token(&lost_access.hash)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .find_refresh_token(&lost_refresh.hash)
+        .await
+        .unwrap()
+        .is_none());
+
+    // A code redeemed with its tokens: the nonce comes back, the tokens are stored; a second
+    // redemption stores nothing.
+    let code_record = store
+        .find_code(&TokenHash([7; 32]), c1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code_record.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
+    assert!(store
+        .find_code(&TokenHash([7; 32]), Uuid::from_u128(2))
+        .await
+        .unwrap()
+        .is_none());
+    let (code_access, code_refresh) = tokens(11, c1, user, family);
+    let issued = Issue {
+        access: &code_access,
+        refresh: Some(&code_refresh),
+    };
+    match store
+        .redeem_code(&TokenHash([7; 32]), c1, NOW, Some(issued))
+        .await
+        .unwrap()
+    {
         Redemption::Fresh(code) => assert_eq!(code.nonce.as_deref(), Some("n-0S6_WzA2Mj")),
         other => panic!("{other:?}"),
     }
+    assert!(store
+        .find_access_token(&code_access.hash)
+        .await
+        .unwrap()
+        .is_some());
+    let (again_access, _) = tokens(12, c1, user, family);
+    let again = Issue {
+        access: &again_access,
+        refresh: None,
+    };
+    assert!(matches!(
+        store
+            .redeem_code(&TokenHash([7; 32]), c1, NOW, Some(again))
+            .await
+            .unwrap(),
+        Redemption::Spent(_)
+    ));
+    assert!(store
+        .find_access_token(&again_access.hash)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Past the longest grace window the sealed answer is forgotten.
+    store
+        .purge_expired(NOW + doorward_core::ports::MAX_REFRESH_GRACE + 1, 3600)
+        .await
+        .unwrap();
+    let forgotten = store
+        .find_refresh_token(&refresh.hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(forgotten.successor, None);
 }
 
 async fn users_upsert_by_username(store: &dyn Store) {
@@ -304,12 +401,12 @@ async fn codes_are_single_use(store: &dyn Store) {
     store.insert_code(&code(1, c1, user, family)).await.unwrap();
     // Another client cannot redeem, nor burn, the code.
     let other = store
-        .redeem_code(&TokenHash([1; 32]), Uuid::from_u128(2), NOW)
+        .redeem_code(&TokenHash([1; 32]), Uuid::from_u128(2), NOW, None)
         .await
         .unwrap();
     assert!(matches!(other, Redemption::Unknown));
     match store
-        .redeem_code(&TokenHash([1; 32]), c1, NOW)
+        .redeem_code(&TokenHash([1; 32]), c1, NOW, None)
         .await
         .unwrap()
     {
@@ -321,7 +418,7 @@ async fn codes_are_single_use(store: &dyn Store) {
         other => panic!("{other:?}"),
     }
     match store
-        .redeem_code(&TokenHash([1; 32]), c1, NOW)
+        .redeem_code(&TokenHash([1; 32]), c1, NOW, None)
         .await
         .unwrap()
     {
@@ -329,7 +426,7 @@ async fn codes_are_single_use(store: &dyn Store) {
         other => panic!("{other:?}"),
     }
     let unknown = store
-        .redeem_code(&TokenHash([2; 32]), c1, NOW)
+        .redeem_code(&TokenHash([2; 32]), c1, NOW, None)
         .await
         .unwrap();
     assert!(matches!(unknown, Redemption::Unknown));
@@ -373,17 +470,17 @@ async fn refresh_tokens_rotate_once_and_families_revoke(store: &dyn Store) {
         .is_none());
 
     let rotated = store
-        .rotate_refresh_token(&refresh.hash, c1, NOW)
+        .rotate_refresh_token(&refresh.hash, c1, NOW, None, None)
         .await
         .unwrap();
     assert!(matches!(rotated, Redemption::Fresh(ref r) if r.auth_time == NOW - 5));
     let again = store
-        .rotate_refresh_token(&refresh.hash, c1, NOW)
+        .rotate_refresh_token(&refresh.hash, c1, NOW, None, None)
         .await
         .unwrap();
     assert!(matches!(again, Redemption::Spent(_)));
     let other_client = store
-        .rotate_refresh_token(&refresh2.hash, Uuid::from_u128(9), NOW)
+        .rotate_refresh_token(&refresh2.hash, Uuid::from_u128(9), NOW, None, None)
         .await
         .unwrap();
     assert!(matches!(other_client, Redemption::Unknown));
@@ -406,7 +503,7 @@ async fn refresh_tokens_rotate_once_and_families_revoke(store: &dyn Store) {
             .revoked
     );
     match store
-        .rotate_refresh_token(&refresh2.hash, c1, NOW)
+        .rotate_refresh_token(&refresh2.hash, c1, NOW, None, None)
         .await
         .unwrap()
     {
@@ -460,7 +557,7 @@ async fn assert_revoked(
         .unwrap();
     assert!(found.revoked);
     let rotated = store
-        .rotate_refresh_token(&refresh.hash, refresh.client_id, NOW)
+        .rotate_refresh_token(&refresh.hash, refresh.client_id, NOW, None, None)
         .await
         .unwrap();
     match rotated {
@@ -488,7 +585,7 @@ async fn revoking_consent_spends_outstanding_codes(store: &dyn Store) {
         .unwrap();
     store.revoke_consent(user, c1, NOW).await.unwrap();
     let redeemed = store
-        .redeem_code(&TokenHash([7; 32]), c1, NOW)
+        .redeem_code(&TokenHash([7; 32]), c1, NOW, None)
         .await
         .unwrap();
     assert!(matches!(redeemed, Redemption::Spent(_)));
@@ -595,7 +692,7 @@ async fn sqlite_redeems_a_code_once_under_concurrency() {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
                 store
-                    .redeem_code(&TokenHash([round; 32]), c1, NOW)
+                    .redeem_code(&TokenHash([round; 32]), c1, NOW, None)
                     .await
                     .unwrap()
             }));
@@ -790,7 +887,7 @@ async fn postgres_redeems_a_code_once_under_concurrency() {
                 let store = stores[i % 2].clone();
                 tasks.push(tokio::spawn(async move {
                     store
-                        .redeem_code(&TokenHash([round; 32]), c1, NOW)
+                        .redeem_code(&TokenHash([round; 32]), c1, NOW, None)
                         .await
                         .unwrap()
                 }));

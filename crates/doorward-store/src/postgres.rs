@@ -28,7 +28,7 @@ use doorward_core::model::{
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, KeyStore, MaintenanceStore, Redemption,
+    ClientRef, ClientStore, CodeStore, ConsentStore, Issue, KeyStore, MaintenanceStore, Redemption,
     SecretStore, SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
 };
 use doorward_core::TokenHash;
@@ -617,8 +617,10 @@ impl ConsentStore for PostgresStore {
     }
 }
 
-/// Marks a single-use row as spent for `client`, in one `UPDATE … RETURNING`; when nothing was
-/// updated, tells a spent row from an unknown one.
+/// Marks a single-use row as spent for `client` in one `UPDATE … RETURNING` (keeping
+/// `successor` with it when given), and stores `issue` in the same transaction when it was
+/// fresh; when nothing was updated, tells a spent row from an unknown one.
+#[allow(clippy::too_many_arguments)]
 async fn redeem<T>(
     pool: &PgPool,
     table: &str,
@@ -626,33 +628,119 @@ async fn redeem<T>(
     hash: &TokenHash,
     client: Uuid,
     now: UnixTime,
+    issue: Option<Issue<'_>>,
+    successor: Option<&[u8]>,
     map: impl Fn(&PgRow) -> StoreResult<T>,
 ) -> StoreResult<Redemption<T>> {
+    let mut tx = pool.begin().await.map_err(other)?;
+    let set_successor = if successor.is_some() {
+        ", successor = $4"
+    } else {
+        ""
+    };
     let update = format!(
-        "UPDATE {table} SET used_at = $1
+        "UPDATE {table} SET used_at = $1{set_successor}
          WHERE hash = $2 AND client_id = $3 AND used_at IS NULL RETURNING {cols}"
     );
-    let fresh = sqlx::query(AssertSqlSafe(update.as_str()))
+    let mut query = sqlx::query(AssertSqlSafe(update.as_str()))
         .bind(now)
         .bind(hash.as_bytes())
-        .bind(client)
-        .fetch_optional(pool)
-        .await
-        .map_err(other)?;
+        .bind(client);
+    if let Some(sealed) = successor {
+        query = query.bind(sealed);
+    }
+    let fresh = query.fetch_optional(&mut *tx).await.map_err(other)?;
     if let Some(row) = fresh {
-        return Ok(Redemption::Fresh(map(&row)?));
+        let record = map(&row)?;
+        if let Some(issue) = issue {
+            insert_tokens_in(&mut tx, issue.access, issue.refresh).await?;
+        }
+        tx.commit().await.map_err(other)?;
+        return Ok(Redemption::Fresh(record));
     }
     let select = format!("SELECT {cols} FROM {table} WHERE hash = $1 AND client_id = $2");
     let spent = sqlx::query(AssertSqlSafe(select.as_str()))
         .bind(hash.as_bytes())
         .bind(client)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(other)?;
+    tx.commit().await.map_err(other)?;
     Ok(match spent {
         Some(row) => Redemption::Spent(map(&row)?),
         None => Redemption::Unknown,
     })
+}
+
+/// Inserts an access token and its refresh token in `tx`; tokens of a revoked family are born
+/// revoked.
+async fn insert_tokens_in(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    access: &AccessTokenRecord,
+    refresh: Option<&RefreshTokenRecord>,
+) -> StoreResult<()> {
+    // FOR SHARE: a revocation of the family that locked the grant first commits before this
+    // reads it (and the tokens are born revoked); one that comes after waits for this
+    // transaction, then revokes the tokens it inserted.
+    let grant = sqlx::query("SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE")
+        .bind(access.family_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(other)?;
+    let revoked_at: Option<i64> = match &grant {
+        Some(row) => col(row, "revoked_at")?,
+        None => None,
+    };
+    let sql = format!(
+        "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    );
+    sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(access.hash.as_bytes())
+        .bind(access.family_id)
+        .bind(access.client_id)
+        .bind(access.user_id)
+        .bind(access.scopes.to_string())
+        .bind(access.issued_at)
+        .bind(access.expires_at)
+        .bind(revoked_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(other)?;
+    if let Some(refresh) = refresh {
+        // The refresh token's family is the access token's whenever the engine issues them
+        // together; should it differ, its own grant decides.
+        let refresh_revoked_at: Option<i64> = if refresh.family_id == access.family_id {
+            revoked_at
+        } else {
+            let grant = sqlx::query("SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE")
+                .bind(refresh.family_id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(other)?;
+            match &grant {
+                Some(row) => col(row, "revoked_at")?,
+                None => None,
+            }
+        };
+        let sql = format!(
+            "INSERT INTO refresh_tokens ({REFRESH_COLS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(refresh.hash.as_bytes())
+            .bind(refresh.family_id)
+            .bind(refresh.client_id)
+            .bind(refresh.user_id)
+            .bind(refresh.scopes.to_string())
+            .bind(refresh.auth_time)
+            .bind(refresh.issued_at)
+            .bind(refresh.expires_at)
+            .bind(refresh_revoked_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(other)?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -698,13 +786,28 @@ impl CodeStore for PostgresStore {
         tx.commit().await.map_err(other)
     }
 
+    async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
+        let sql = format!("SELECT {CODE_COLS} FROM codes WHERE hash = $1 AND client_id = $2");
+        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(hash.as_bytes())
+            .bind(client)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(other)?;
+        row.as_ref().map(code_from).transpose()
+    }
+
     async fn redeem_code(
         &self,
         hash: &TokenHash,
         client: Uuid,
         now: UnixTime,
+        issue: Option<Issue<'_>>,
     ) -> StoreResult<Redemption<CodeRecord>> {
-        redeem(&self.pool, "codes", CODE_COLS, hash, client, now, code_from).await
+        redeem(
+            &self.pool, "codes", CODE_COLS, hash, client, now, issue, None, code_from,
+        )
+        .await
     }
 }
 
@@ -716,68 +819,7 @@ impl TokenStore for PostgresStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await.map_err(other)?;
-        // FOR SHARE: a revocation of the family that locked the grant first commits before this
-        // reads it (and the tokens are born revoked); one that comes after waits for this
-        // transaction, then revokes the tokens it inserted.
-        let grant = sqlx::query("SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE")
-            .bind(access.family_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(other)?;
-        let revoked_at: Option<i64> = match &grant {
-            Some(row) => col(row, "revoked_at")?,
-            None => None,
-        };
-        let sql = format!(
-            "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        );
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(access.hash.as_bytes())
-            .bind(access.family_id)
-            .bind(access.client_id)
-            .bind(access.user_id)
-            .bind(access.scopes.to_string())
-            .bind(access.issued_at)
-            .bind(access.expires_at)
-            .bind(revoked_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?;
-        if let Some(refresh) = refresh {
-            // The refresh token's family is the access token's whenever the engine issues them
-            // together; should it differ, its own grant decides.
-            let refresh_revoked_at: Option<i64> = if refresh.family_id == access.family_id {
-                revoked_at
-            } else {
-                let grant =
-                    sqlx::query("SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE")
-                        .bind(refresh.family_id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(other)?;
-                match &grant {
-                    Some(row) => col(row, "revoked_at")?,
-                    None => None,
-                }
-            };
-            let sql = format!(
-                "INSERT INTO refresh_tokens ({REFRESH_COLS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            );
-            sqlx::query(AssertSqlSafe(sql.as_str()))
-                .bind(refresh.hash.as_bytes())
-                .bind(refresh.family_id)
-                .bind(refresh.client_id)
-                .bind(refresh.user_id)
-                .bind(refresh.scopes.to_string())
-                .bind(refresh.auth_time)
-                .bind(refresh.issued_at)
-                .bind(refresh.expires_at)
-                .bind(refresh_revoked_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(other)?;
-        }
+        insert_tokens_in(&mut tx, access, refresh).await?;
         tx.commit().await.map_err(other)
     }
 
@@ -813,6 +855,8 @@ impl TokenStore for PostgresStore {
         hash: &TokenHash,
         client: Uuid,
         now: UnixTime,
+        issue: Option<Issue<'_>>,
+        successor: Option<&[u8]>,
     ) -> StoreResult<Redemption<RefreshTokenRecord>> {
         redeem(
             &self.pool,
@@ -821,6 +865,8 @@ impl TokenStore for PostgresStore {
             hash,
             client,
             now,
+            issue,
+            successor,
             refresh_from,
         )
         .await
@@ -836,23 +882,7 @@ impl TokenStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(other)?;
-        row.as_ref()
-            .map(|row| {
-                let mut record = refresh_from(row)?;
-                record.revoked |= record.used_at.is_some();
-                Ok(record)
-            })
-            .transpose()
-    }
-
-    async fn set_refresh_successor(&self, hash: &TokenHash, sealed: &[u8]) -> StoreResult<()> {
-        sqlx::query("UPDATE refresh_tokens SET successor = $2 WHERE hash = $1")
-            .bind(hash.as_bytes())
-            .bind(sealed)
-            .execute(&self.pool)
-            .await
-            .map_err(other)?;
-        Ok(())
+        row.as_ref().map(refresh_from).transpose()
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {

@@ -9,7 +9,7 @@ use doorward_core::model::{
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, KeyStore, MaintenanceStore, Redemption,
+    ClientRef, ClientStore, CodeStore, ConsentStore, Issue, KeyStore, MaintenanceStore, Redemption,
     SecretStore, SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
     MAX_REFRESH_GRACE,
 };
@@ -599,31 +599,49 @@ impl ConsentStore for SqliteStore {
     }
 }
 
-/// Marks a single-use row as spent for `client`, in one `UPDATE … RETURNING`; when nothing was
-/// updated, tells a spent row from an unknown one.
+/// Marks a single-use row as spent for `client` in one `UPDATE … RETURNING` (keeping
+/// `successor` with it when given), and stores `issue` in the same transaction when it was
+/// fresh; when nothing was updated, tells a spent row from an unknown one.
+#[allow(clippy::too_many_arguments)]
 fn redeem<T>(
-    conn: &Connection,
+    conn: &mut Connection,
     table: &str,
     cols: &str,
     hash: &TokenHash,
     client: &str,
     now: UnixTime,
+    issue: Option<Issue<'_>>,
+    successor: Option<&[u8]>,
     map: impl Fn(&Row<'_>) -> StoreResult<T>,
 ) -> StoreResult<Redemption<T>> {
-    let fresh = query_one(
-        conn,
-        &format!(
-            "UPDATE {table} SET used_at = ?1
-             WHERE hash = ?2 AND client_id = ?3 AND used_at IS NULL RETURNING {cols}"
-        ),
-        params![now, hash.as_bytes(), client],
-        &map,
-    )?;
+    let tx = conn.transaction().map_err(other)?;
+    let set_successor = if successor.is_some() {
+        ", successor = ?4"
+    } else {
+        ""
+    };
+    let update = format!(
+        "UPDATE {table} SET used_at = ?1{set_successor}
+         WHERE hash = ?2 AND client_id = ?3 AND used_at IS NULL RETURNING {cols}"
+    );
+    let fresh = match successor {
+        Some(sealed) => query_one(
+            &tx,
+            &update,
+            params![now, hash.as_bytes(), client, sealed],
+            &map,
+        )?,
+        None => query_one(&tx, &update, params![now, hash.as_bytes(), client], &map)?,
+    };
     if let Some(record) = fresh {
+        if let Some(issue) = issue {
+            insert_tokens_in(&tx, issue.access, issue.refresh)?;
+        }
+        tx.commit().map_err(other)?;
         return Ok(Redemption::Fresh(record));
     }
     let spent = query_one(
-        conn,
+        &tx,
         &format!("SELECT {cols} FROM {table} WHERE hash = ?1 AND client_id = ?2"),
         params![hash.as_bytes(), client],
         &map,
@@ -632,6 +650,51 @@ fn redeem<T>(
         Some(record) => Redemption::Spent(record),
         None => Redemption::Unknown,
     })
+}
+
+/// Inserts an access token and its refresh token; tokens of a revoked family are born revoked.
+fn insert_tokens_in(
+    tx: &rusqlite::Transaction<'_>,
+    access: &AccessTokenRecord,
+    refresh: Option<&RefreshTokenRecord>,
+) -> StoreResult<()> {
+    execute(
+        tx,
+        &format!(
+            "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                 (SELECT revoked_at FROM grants WHERE family_id = ?2))"
+        ),
+        params![
+            access.hash.as_bytes(),
+            access.family_id.to_string(),
+            access.client_id.to_string(),
+            access.user_id.to_string(),
+            access.scopes.to_string(),
+            access.issued_at,
+            access.expires_at,
+        ],
+    )?;
+    if let Some(refresh) = refresh {
+        execute(
+            tx,
+            &format!(
+                "INSERT INTO refresh_tokens ({REFRESH_COLS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
+                     (SELECT revoked_at FROM grants WHERE family_id = ?2))"
+            ),
+            params![
+                refresh.hash.as_bytes(),
+                refresh.family_id.to_string(),
+                refresh.client_id.to_string(),
+                refresh.user_id.to_string(),
+                refresh.scopes.to_string(),
+                refresh.auth_time,
+                refresh.issued_at,
+                refresh.expires_at,
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -681,15 +744,33 @@ impl CodeStore for SqliteStore {
         .await
     }
 
+    async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
+        let client = client.to_string();
+        self.read(|conn| {
+            query_one(
+                conn,
+                &format!("SELECT {CODE_COLS} FROM codes WHERE hash = ?1 AND client_id = ?2"),
+                params![hash.as_bytes(), client],
+                code_from,
+            )
+        })
+        .await
+    }
+
     async fn redeem_code(
         &self,
         hash: &TokenHash,
         client: Uuid,
         now: UnixTime,
+        issue: Option<Issue<'_>>,
     ) -> StoreResult<Redemption<CodeRecord>> {
         let client = client.to_string();
-        self.write(|conn| redeem(conn, "codes", CODE_COLS, hash, &client, now, code_from))
-            .await
+        self.write(|conn| {
+            redeem(
+                conn, "codes", CODE_COLS, hash, &client, now, issue, None, code_from,
+            )
+        })
+        .await
     }
 }
 
@@ -702,42 +783,7 @@ impl TokenStore for SqliteStore {
     ) -> StoreResult<()> {
         self.write(|conn| {
             let tx = conn.transaction().map_err(other)?;
-            execute(
-                &tx,
-                &format!(
-                    "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                         (SELECT revoked_at FROM grants WHERE family_id = ?2))"
-                ),
-                params![
-                    access.hash.as_bytes(),
-                    access.family_id.to_string(),
-                    access.client_id.to_string(),
-                    access.user_id.to_string(),
-                    access.scopes.to_string(),
-                    access.issued_at,
-                    access.expires_at,
-                ],
-            )?;
-            if let Some(refresh) = refresh {
-                execute(
-                    &tx,
-                    &format!(
-                        "INSERT INTO refresh_tokens ({REFRESH_COLS})
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-                             (SELECT revoked_at FROM grants WHERE family_id = ?2))"
-                    ),
-                    params![
-                        refresh.hash.as_bytes(),
-                        refresh.family_id.to_string(),
-                        refresh.client_id.to_string(),
-                        refresh.user_id.to_string(),
-                        refresh.scopes.to_string(),
-                        refresh.auth_time,
-                        refresh.issued_at,
-                        refresh.expires_at,
-                    ],
-                )?;
-            }
+            insert_tokens_in(&tx, access, refresh)?;
             tx.commit().map_err(other)
         })
         .await
@@ -773,6 +819,8 @@ impl TokenStore for SqliteStore {
         hash: &TokenHash,
         client: Uuid,
         now: UnixTime,
+        issue: Option<Issue<'_>>,
+        successor: Option<&[u8]>,
     ) -> StoreResult<Redemption<RefreshTokenRecord>> {
         let client = client.to_string();
         self.write(|conn| {
@@ -783,6 +831,8 @@ impl TokenStore for SqliteStore {
                 hash,
                 &client,
                 now,
+                issue,
+                successor,
                 refresh_from,
             )
         })
@@ -798,24 +848,8 @@ impl TokenStore for SqliteStore {
                 conn,
                 &format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = ?1"),
                 [hash.as_bytes()],
-                |row| {
-                    let mut record = refresh_from(row)?;
-                    record.revoked |= record.used_at.is_some();
-                    Ok(record)
-                },
+                refresh_from,
             )
-        })
-        .await
-    }
-
-    async fn set_refresh_successor(&self, hash: &TokenHash, sealed: &[u8]) -> StoreResult<()> {
-        self.write(|conn| {
-            execute(
-                conn,
-                "UPDATE refresh_tokens SET successor = ?2 WHERE hash = ?1",
-                params![hash.as_bytes(), sealed],
-            )
-            .map(drop)
         })
         .await
     }

@@ -22,6 +22,19 @@ pub enum DevCommand {
         user: String,
         count: usize,
     },
+    /// Print COUNT refresh tokens of CLIENT for USER, one a line (codes minted as by
+    /// `mint-codes`, then redeemed in-process with SECRET): what a refresh benchmark needs.
+    MintRefreshTokens {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[arg(long, default_value = "python_client@clients")]
+        client: String,
+        #[arg(long, default_value = "dev_secret")]
+        secret: String,
+        #[arg(long, default_value = "user1")]
+        user: String,
+        count: usize,
+    },
     /// Measure the cost of signing an ID token with each algorithm (keys in memory, one
     /// thread): what an `openid` token response adds to a redemption.
     SignCost {
@@ -38,7 +51,18 @@ pub async fn run(command: DevCommand) -> anyhow::Result<()> {
             client,
             user,
             count,
-        } => mint_codes(serve, &client, &user, count).await,
+        } => {
+            let (_, codes) = mint(serve, &client, &user, count).await?;
+            print!("{}", lines(&codes));
+            Ok(())
+        }
+        DevCommand::MintRefreshTokens {
+            serve,
+            client,
+            secret,
+            user,
+            count,
+        } => mint_refresh_tokens(serve, &client, &secret, &user, count).await,
         DevCommand::SignCost { iterations } => sign_cost(iterations.max(1)).await,
     }
 }
@@ -94,12 +118,55 @@ async fn sign_cost(iterations: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn mint_codes(
+fn lines(values: &[String]) -> String {
+    let mut out = String::with_capacity(values.len() * 50);
+    for value in values {
+        out.push_str(value);
+        out.push('\n');
+    }
+    out
+}
+
+async fn mint_refresh_tokens(
+    serve: ServeArgs,
+    client: &str,
+    secret: &str,
+    user: &str,
+    count: usize,
+) -> anyhow::Result<()> {
+    use doorward_core::token::{BasicCredentials, TokenRequest};
+    let (engine, codes) = mint(serve, client, user, count).await?;
+    let mut tokens = Vec::with_capacity(count);
+    for code in codes {
+        let request = TokenRequest {
+            params: [
+                ("grant_type".to_owned(), "authorization_code".to_owned()),
+                ("code".to_owned(), code),
+            ]
+            .into_iter()
+            .collect(),
+            basic: Some(BasicCredentials {
+                id: client.to_owned(),
+                secret: doorward_proto::Secret::new(secret),
+            }),
+        };
+        let answer = engine
+            .token(&request)
+            .await
+            .map_err(|e| anyhow!("redeeming a minted code: {e}"))?;
+        tokens.push(answer.refresh_token.unwrap_or_default());
+    }
+    print!("{}", lines(&tokens));
+    Ok(())
+}
+
+/// Mints `count` codes; returns the engine too (for redeeming them).
+async fn mint(
     serve: ServeArgs,
     client: &str,
     user: &str,
     count: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(doorward_core::Engine, Vec<String>)> {
     let config = load_config(serve)?;
     let engine = build_engine(&config).await?;
     register(&engine, &config, false).await?;
@@ -116,7 +183,7 @@ async fn mint_codes(
         .check_authorization(&params)
         .await
         .map_err(|e| anyhow!("client `{client}`: {e}"))?;
-    let mut out = String::with_capacity(count * 50);
+    let mut codes = Vec::with_capacity(count);
     for _ in 0..count {
         let location = engine
             .insecure_issue_code(&user, &request)
@@ -126,9 +193,7 @@ async fn mint_codes(
             .split(['?', '&'])
             .find_map(|p| p.strip_prefix("code="))
             .ok_or_else(|| anyhow!("no code in {location}"))?;
-        out.push_str(code);
-        out.push('\n');
+        codes.push(code.to_owned());
     }
-    print!("{out}");
-    Ok(())
+    Ok((engine, codes))
 }
