@@ -104,7 +104,7 @@ fresh_schema() {
 }
 
 echo "PostgreSQL: $(psql_q 'SELECT version()' | cut -d' ' -f1-2); $(psql_q "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers','synchronous_commit','fsync','wal_level','max_connections','full_page_writes')")"
-for workload in code refresh; do
+for workload in ${WORKLOADS:-code refresh}; do
   if [ "$workload" = code ]; then count="${CODES:-60000}"; else count="${REFRESH_TOKENS:-50000}"; fi
   db="sqlite:$tmp/bench-$workload.sqlite"; rm -f "$tmp/bench-$workload.sqlite"*
   cell "SQLite (WAL, synchronous=NORMAL)" 1 "$workload" "$db" "$count"

@@ -135,29 +135,81 @@ async fn mint_refresh_tokens(
     count: usize,
 ) -> anyhow::Result<()> {
     use doorward_core::token::{BasicCredentials, TokenRequest};
-    let (engine, codes) = mint(serve, client, user, count).await?;
+    // Each code is redeemed as soon as it is minted: codes live 60 s, less than minting many
+    // takes on a slow store.
     let mut tokens = Vec::with_capacity(count);
-    for code in codes {
-        let request = TokenRequest {
-            params: [
-                ("grant_type".to_owned(), "authorization_code".to_owned()),
-                ("code".to_owned(), code),
-            ]
-            .into_iter()
-            .collect(),
-            basic: Some(BasicCredentials {
-                id: client.to_owned(),
-                secret: doorward_proto::Secret::new(secret),
-            }),
+    let mut engine = None;
+    let serve = std::sync::Arc::new(serve);
+    for _ in 0..count {
+        let (e, codes) = match engine.take() {
+            Some(e) => {
+                let code = mint_one(&e, client, user).await?;
+                (e, vec![code])
+            }
+            None => mint(clone_args(&serve), client, user, 1).await?,
         };
-        let answer = engine
-            .token(&request)
-            .await
-            .map_err(|e| anyhow!("redeeming a minted code: {e}"))?;
-        tokens.push(answer.refresh_token.unwrap_or_default());
+        for code in codes {
+            let request = TokenRequest {
+                params: [
+                    ("grant_type".to_owned(), "authorization_code".to_owned()),
+                    ("code".to_owned(), code),
+                ]
+                .into_iter()
+                .collect(),
+                basic: Some(BasicCredentials {
+                    id: client.to_owned(),
+                    secret: doorward_proto::Secret::new(secret),
+                }),
+            };
+            let answer = e
+                .token(&request)
+                .await
+                .map_err(|err| anyhow!("redeeming a minted code: {err}"))?;
+            tokens.push(answer.refresh_token.unwrap_or_default());
+        }
+        engine = Some(e);
     }
     print!("{}", lines(&tokens));
     Ok(())
+}
+
+fn clone_args(args: &ServeArgs) -> ServeArgs {
+    ServeArgs {
+        config: args.config.clone(),
+        listen: args.listen.clone(),
+        external_uri: args.external_uri.clone(),
+        database: args.database.clone(),
+    }
+}
+
+/// One more code from an engine made by [`mint`].
+async fn mint_one(
+    engine: &doorward_core::Engine,
+    client: &str,
+    user: &str,
+) -> anyhow::Result<String> {
+    let user = engine
+        .store()
+        .find_user_by_username(user)
+        .await?
+        .ok_or_else(|| anyhow!("no user `{user}`"))?;
+    let params = vec![
+        ("response_type".to_owned(), "code".to_owned()),
+        ("client_id".to_owned(), client.to_owned()),
+    ];
+    let request = engine
+        .check_authorization(&params)
+        .await
+        .map_err(|e| anyhow!("client `{client}`: {e}"))?;
+    let location = engine
+        .insecure_issue_code(&user, &request)
+        .await
+        .context("cannot store a code")?;
+    location
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("code="))
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no code in {location}"))
 }
 
 /// Mints `count` codes; returns the engine too (for redeeming them).
