@@ -9,20 +9,17 @@
 // URL stays http://localhost:8000/oauth/callback?code=..&state=..
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { DOORWARD_BIN, freePort, startServer } from './doorward-server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = path.resolve(HERE, '..', '..');
 const SCREENSHOTS = path.join(HERE, 'screenshots');
-const DOORWARD_BIN = process.env.DOORWARD_BIN || path.join(REPO_ROOT, 'target', 'debug', 'doorward');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 const CLIENT_ID = 'python_client@clients';
@@ -30,7 +27,6 @@ const CLIENT_SECRET = 'dev_secret';
 const REDIRECT_URI = 'http://localhost:8000/oauth/callback';
 const USERNAME = 'alice';
 const PASSWORD = 'alice-password-1';
-const READY_TIMEOUT_MS = 60_000;
 
 const CONFIG = `
 [clients.python_client]
@@ -51,52 +47,6 @@ password = "${PASSWORD}"
 display_name = "Alice"
 `;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Spawn `doorward serve` and resolve once stdout says `listening on <origin>`. */
-function startServer(port, workdir) {
-  const origin = `http://127.0.0.1:${port}`;
-  const configPath = path.join(workdir, 'doorward.toml');
-  fs.writeFileSync(configPath, CONFIG);
-  const args = [
-    'serve',
-    '--config', configPath,
-    '--listen', `127.0.0.1:${port}`,
-    '--external-uri', origin,
-    '--database', `sqlite:${path.join(workdir, 'doorward.sqlite')}`,
-  ];
-  const child = spawn(DOORWARD_BIN, args, { cwd: workdir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = { stdout: '', stderr: '' };
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => { output.stderr += d; });
-  const ready = new Promise((resolve, reject) => {
-    const fail = (why) => reject(new Error(
-      `${why}\ncommand: ${DOORWARD_BIN} ${args.join(' ')}\n--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`));
-    const timer = setTimeout(() => fail(`doorward did not print "listening on ${origin}" within ${READY_TIMEOUT_MS / 1000} s`),
-      READY_TIMEOUT_MS);
-    child.stdout.on('data', (d) => {
-      output.stdout += d;
-      if (output.stdout.includes(`listening on ${origin}`)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('error', (e) => { clearTimeout(timer); fail(`cannot start doorward: ${e.message}`); });
-    child.on('exit', (code, signal) => { clearTimeout(timer); fail(`doorward exited early (code ${code}, signal ${signal})`); });
-  });
-  return { child, origin, output, ready };
-}
 
 let server;
 let workdir;
@@ -121,7 +71,7 @@ before(async () => {
   assert.ok(fs.existsSync(DOORWARD_BIN), `doorward binary not found: ${DOORWARD_BIN} (set DOORWARD_BIN)`);
   assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium)`);
   workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'doorward-browser-'));
-  server = startServer(await freePort(), workdir);
+  server = startServer(await freePort(), workdir, CONFIG);
   await server.ready;
   callbackServer = await startCallbackServer();
   browser = await chromium.launch({

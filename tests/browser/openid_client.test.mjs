@@ -13,17 +13,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import * as client from 'openid-client';
+import { DOORWARD_BIN, freePort, startServer } from './doorward-server.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = path.resolve(HERE, '..', '..');
-const DOORWARD_BIN = process.env.DOORWARD_BIN || path.join(REPO_ROOT, 'target', 'debug', 'doorward');
-const READY_TIMEOUT_MS = 60_000;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const OIDC_SCOPE = 'openid profile email base';
 
@@ -112,56 +107,6 @@ function configToml({ port, workdir }) {
 // ---------------------------------------------------------------------------------------------
 // The server
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Spawn `doorward serve` and resolve once stdout says `listening on <origin>`. */
-function startServer(port, workdir) {
-  const origin = `http://127.0.0.1:${port}`;
-  const configPath = path.join(workdir, 'doorward.toml');
-  fs.writeFileSync(configPath, configToml({ port, workdir }));
-  const args = [
-    'serve',
-    '--config', configPath,
-    '--listen', `127.0.0.1:${port}`,
-    '--external-uri', origin,
-    '--database', `sqlite:${path.join(workdir, 'doorward.sqlite')}`,
-  ];
-  const child = spawn(DOORWARD_BIN, args, {
-    cwd: workdir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { RUST_BACKTRACE: '1', ...process.env },
-  });
-  const output = { stdout: '', stderr: '' };
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (d) => { output.stderr += d; });
-  const ready = new Promise((resolve, reject) => {
-    const fail = (why) => reject(new Error(
-      `${why}\ncommand: ${DOORWARD_BIN} ${args.join(' ')}\n--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`));
-    const timer = setTimeout(() => fail(`doorward did not print "listening on ${origin}" within ${READY_TIMEOUT_MS / 1000} s`),
-      READY_TIMEOUT_MS);
-    child.stdout.on('data', (d) => {
-      output.stdout += d;
-      if (output.stdout.includes(`listening on ${origin}`)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('error', (e) => { clearTimeout(timer); fail(`cannot start doorward: ${e.message}`); });
-    child.on('exit', (code, signal) => { clearTimeout(timer); fail(`doorward exited early (code ${code}, signal ${signal})`); });
-  });
-  return { child, origin, output, ready, configPath };
-}
 
 /** Run `DOORWARD_BIN ...args` to completion; reject with its output unless it exits 0. */
 function runDoorward(args, { timeoutMs = 60_000 } = {}) {
@@ -480,7 +425,8 @@ function discoverAll() {
 before(async () => {
   assert.ok(fs.existsSync(DOORWARD_BIN), `doorward binary not found: ${DOORWARD_BIN} (set DOORWARD_BIN)`);
   workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'doorward-openid-client-'));
-  server = startServer(await freePort(), workdir);
+  const port = await freePort();
+  server = startServer(port, workdir, configToml({ port, workdir }));
   await server.ready;
 });
 

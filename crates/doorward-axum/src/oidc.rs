@@ -13,9 +13,9 @@ use doorward_proto::{ErrorCode, OAuthError};
 
 use crate::api::bearer_token;
 use crate::error::{bearer_challenge, body_error, internal_token_error, no_store, token_error};
-use crate::session::{csrf, csrf_ok, read_form, session_cookie, signed_in, with_cookie};
+use crate::session::{csrf, csrf_ok, read_form, signed_in, with_cookie};
 use crate::token::basic_credentials;
-use crate::{body, cookies, pages, AppState};
+use crate::{body, pages, AppState};
 
 /// `Cache-Control` of the metadata and the JWK Set: short enough that a relying party sees a
 /// new key well before it signs (the publish delay), at most five minutes.
@@ -207,20 +207,11 @@ pub async fn end_session(State(app): State<AppState>, headers: HeaderMap, body: 
     };
     match form.get("decision").map(String::as_str) {
         Some("approve") => {
-            if let Some(cookie) = session_cookie(&app, &headers) {
-                if let Err(e) = app.engine.sign_out(cookie).await {
-                    return pages::internal(&e);
-                }
-            }
-            let clear = cookies::clear(
-                cookies::session_name(app.secure_cookies),
-                app.secure_cookies,
-            );
-            let response = match checked.redirect {
+            let then = match checked.redirect {
                 Some(location) => crate::session::see_other(&location),
                 None => pages::respond(StatusCode::OK, pages::signed_out()),
             };
-            with_cookie(response, Some(clear))
+            crate::session::signed_out(&app, &headers, then).await
         }
         Some("deny") => crate::session::see_other("/account"),
         _ => pages::respond(

@@ -208,7 +208,12 @@ pub async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Body)
     if !csrf_ok(&app, &headers, &form) {
         return pages::csrf_failed();
     }
-    if let Some(cookie) = session_cookie(&app, &headers) {
+    signed_out(&app, &headers, see_other("/login")).await
+}
+
+/// Ends the browser's session (in the store and its cookie), then answers `then`.
+pub async fn signed_out(app: &AppState, headers: &HeaderMap, then: Response) -> Response {
+    if let Some(cookie) = session_cookie(app, headers) {
         if let Err(e) = app.engine.sign_out(cookie).await {
             return pages::internal(&e);
         }
@@ -217,7 +222,7 @@ pub async fn logout(State(app): State<AppState>, headers: HeaderMap, body: Body)
         cookies::session_name(app.secure_cookies),
         app.secure_cookies,
     );
-    with_cookie(see_other("/login"), Some(clear))
+    with_cookie(then, Some(clear))
 }
 
 pub async fn account(State(app): State<AppState>, headers: HeaderMap) -> Response {

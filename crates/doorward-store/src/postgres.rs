@@ -672,6 +672,24 @@ async fn redeem<T>(
     })
 }
 
+/// When the family was revoked. `FOR SHARE`: a revocation of the family that locked the grant
+/// first commits before this reads it (and the tokens are born revoked); one that comes after
+/// waits for this transaction, then revokes the tokens it inserted.
+async fn grant_revoked_at(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    family: Uuid,
+) -> StoreResult<Option<i64>> {
+    let grant = sqlx::query("SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE")
+        .bind(family)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(other)?;
+    match &grant {
+        Some(row) => col(row, "revoked_at"),
+        None => Ok(None),
+    }
+}
+
 /// Inserts an access token and its refresh token in `tx`; tokens of a revoked family are born
 /// revoked.
 async fn insert_tokens_in(
@@ -679,18 +697,7 @@ async fn insert_tokens_in(
     access: &AccessTokenRecord,
     refresh: Option<&RefreshTokenRecord>,
 ) -> StoreResult<()> {
-    // FOR SHARE: a revocation of the family that locked the grant first commits before this
-    // reads it (and the tokens are born revoked); one that comes after waits for this
-    // transaction, then revokes the tokens it inserted.
-    let grant = sqlx::query("SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE")
-        .bind(access.family_id)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(other)?;
-    let revoked_at: Option<i64> = match &grant {
-        Some(row) => col(row, "revoked_at")?,
-        None => None,
-    };
+    let revoked_at = grant_revoked_at(tx, access.family_id).await?;
     let sql = format!(
         "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     );
@@ -712,15 +719,7 @@ async fn insert_tokens_in(
         let refresh_revoked_at: Option<i64> = if refresh.family_id == access.family_id {
             revoked_at
         } else {
-            let grant = sqlx::query("SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE")
-                .bind(refresh.family_id)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(other)?;
-            match &grant {
-                Some(row) => col(row, "revoked_at")?,
-                None => None,
-            }
+            grant_revoked_at(tx, refresh.family_id).await?
         };
         let sql = format!(
             "INSERT INTO refresh_tokens ({REFRESH_COLS})

@@ -51,11 +51,7 @@ pub async fn run(command: DevCommand) -> anyhow::Result<()> {
             client,
             user,
             count,
-        } => {
-            let (_, codes) = mint(serve, &client, &user, count).await?;
-            print!("{}", lines(&codes));
-            Ok(())
-        }
+        } => mint_codes(serve, &client, &user, count).await,
         DevCommand::MintRefreshTokens {
             serve,
             client,
@@ -135,117 +131,93 @@ async fn mint_refresh_tokens(
     count: usize,
 ) -> anyhow::Result<()> {
     use doorward_core::token::{BasicCredentials, TokenRequest};
+    let minter = Minter::new(serve, client, user).await?;
     // Each code is redeemed as soon as it is minted: codes live 60 s, less than minting many
     // takes on a slow store.
     let mut tokens = Vec::with_capacity(count);
-    let mut engine = None;
-    let serve = std::sync::Arc::new(serve);
     for _ in 0..count {
-        let (e, codes) = match engine.take() {
-            Some(e) => {
-                let code = mint_one(&e, client, user).await?;
-                (e, vec![code])
-            }
-            None => mint(clone_args(&serve), client, user, 1).await?,
+        let request = TokenRequest {
+            params: [
+                ("grant_type".to_owned(), "authorization_code".to_owned()),
+                ("code".to_owned(), minter.code().await?),
+            ]
+            .into_iter()
+            .collect(),
+            basic: Some(BasicCredentials {
+                id: client.to_owned(),
+                secret: doorward_proto::Secret::new(secret),
+            }),
         };
-        for code in codes {
-            let request = TokenRequest {
-                params: [
-                    ("grant_type".to_owned(), "authorization_code".to_owned()),
-                    ("code".to_owned(), code),
-                ]
-                .into_iter()
-                .collect(),
-                basic: Some(BasicCredentials {
-                    id: client.to_owned(),
-                    secret: doorward_proto::Secret::new(secret),
-                }),
-            };
-            let answer = e
-                .token(&request)
-                .await
-                .map_err(|err| anyhow!("redeeming a minted code: {err}"))?;
-            tokens.push(answer.refresh_token.unwrap_or_default());
-        }
-        engine = Some(e);
+        let answer = minter
+            .engine
+            .token(&request)
+            .await
+            .map_err(|e| anyhow!("redeeming a minted code: {e}"))?;
+        tokens.push(answer.refresh_token.unwrap_or_default());
     }
     print!("{}", lines(&tokens));
     Ok(())
 }
 
-fn clone_args(args: &ServeArgs) -> ServeArgs {
-    ServeArgs {
-        config: args.config.clone(),
-        listen: args.listen.clone(),
-        external_uri: args.external_uri.clone(),
-        database: args.database.clone(),
-    }
-}
-
-/// One more code from an engine made by [`mint`].
-async fn mint_one(
-    engine: &doorward_core::Engine,
-    client: &str,
-    user: &str,
-) -> anyhow::Result<String> {
-    let user = engine
-        .store()
-        .find_user_by_username(user)
-        .await?
-        .ok_or_else(|| anyhow!("no user `{user}`"))?;
-    let params = vec![
-        ("response_type".to_owned(), "code".to_owned()),
-        ("client_id".to_owned(), client.to_owned()),
-    ];
-    let request = engine
-        .check_authorization(&params)
-        .await
-        .map_err(|e| anyhow!("client `{client}`: {e}"))?;
-    let location = engine
-        .insecure_issue_code(&user, &request)
-        .await
-        .context("cannot store a code")?;
-    location
-        .split(['?', '&'])
-        .find_map(|p| p.strip_prefix("code="))
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("no code in {location}"))
-}
-
-/// Mints `count` codes; returns the engine too (for redeeming them).
-async fn mint(
+/// Mints codes for `count` approvals of one client by one user.
+async fn mint_codes(
     serve: ServeArgs,
     client: &str,
     user: &str,
     count: usize,
-) -> anyhow::Result<(doorward_core::Engine, Vec<String>)> {
-    let config = load_config(serve)?;
-    let engine = build_engine(&config).await?;
-    register(&engine, &config, false).await?;
-    let user = engine
-        .store()
-        .find_user_by_username(user)
-        .await?
-        .ok_or_else(|| anyhow!("no user `{user}`"))?;
-    let params = vec![
-        ("response_type".to_owned(), "code".to_owned()),
-        ("client_id".to_owned(), client.to_owned()),
-    ];
-    let request = engine
-        .check_authorization(&params)
-        .await
-        .map_err(|e| anyhow!("client `{client}`: {e}"))?;
+) -> anyhow::Result<()> {
+    let minter = Minter::new(serve, client, user).await?;
     let mut codes = Vec::with_capacity(count);
     for _ in 0..count {
-        let location = engine
-            .insecure_issue_code(&user, &request)
+        codes.push(minter.code().await?);
+    }
+    print!("{}", lines(&codes));
+    Ok(())
+}
+
+/// An engine on the configured store, with the user and the checked request codes are
+/// minted for.
+struct Minter {
+    engine: doorward_core::Engine,
+    user: doorward_core::model::User,
+    request: doorward_core::authorize::AuthorizationRequest,
+}
+
+impl Minter {
+    async fn new(serve: ServeArgs, client: &str, user: &str) -> anyhow::Result<Self> {
+        let config = load_config(serve)?;
+        let engine = build_engine(&config).await?;
+        register(&engine, &config, false).await?;
+        let user = engine
+            .store()
+            .find_user_by_username(user)
+            .await?
+            .ok_or_else(|| anyhow!("no user `{user}`"))?;
+        let params = vec![
+            ("response_type".to_owned(), "code".to_owned()),
+            ("client_id".to_owned(), client.to_owned()),
+        ];
+        let request = engine
+            .check_authorization(&params)
+            .await
+            .map_err(|e| anyhow!("client `{client}`: {e}"))?;
+        Ok(Self {
+            engine,
+            user,
+            request,
+        })
+    }
+
+    async fn code(&self) -> anyhow::Result<String> {
+        let location = self
+            .engine
+            .insecure_issue_code(&self.user, &self.request)
             .await
             .context("cannot store a code")?;
-        let code = location
+        location
             .split(['?', '&'])
             .find_map(|p| p.strip_prefix("code="))
-            .ok_or_else(|| anyhow!("no code in {location}"))?;
-        codes.push(code.to_owned());
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no code in {location}"))
     }
-    Ok((engine, codes))
 }

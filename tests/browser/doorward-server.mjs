@@ -1,0 +1,63 @@
+// Shared by the node tests: a free loopback port, and `doorward serve` started on it with a
+// given configuration, ready once its stdout says `listening on <origin>`.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(HERE, '..', '..');
+export const DOORWARD_BIN = process.env.DOORWARD_BIN || path.join(REPO_ROOT, 'target', 'debug', 'doorward');
+const READY_TIMEOUT_MS = 60_000;
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawn `doorward serve` with `config` (TOML text) in `workdir`; `ready` resolves once it listens. */
+export function startServer(port, workdir, config) {
+  const origin = `http://127.0.0.1:${port}`;
+  const configPath = path.join(workdir, 'doorward.toml');
+  fs.writeFileSync(configPath, config);
+  const args = [
+    'serve',
+    '--config', configPath,
+    '--listen', `127.0.0.1:${port}`,
+    '--external-uri', origin,
+    '--database', `sqlite:${path.join(workdir, 'doorward.sqlite')}`,
+  ];
+  const child = spawn(DOORWARD_BIN, args, {
+    cwd: workdir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { RUST_BACKTRACE: '1', ...process.env },
+  });
+  const output = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => { output.stderr += d; });
+  const ready = new Promise((resolve, reject) => {
+    const fail = (why) => reject(new Error(
+      `${why}\ncommand: ${DOORWARD_BIN} ${args.join(' ')}\n--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`));
+    const timer = setTimeout(() => fail(`doorward did not print "listening on ${origin}" within ${READY_TIMEOUT_MS / 1000} s`),
+      READY_TIMEOUT_MS);
+    child.stdout.on('data', (d) => {
+      output.stdout += d;
+      if (output.stdout.includes(`listening on ${origin}`)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('error', (e) => { clearTimeout(timer); fail(`cannot start doorward: ${e.message}`); });
+    child.on('exit', (code, signal) => { clearTimeout(timer); fail(`doorward exited early (code ${code}, signal ${signal})`); });
+  });
+  return { child, origin, output, ready, configPath };
+}
