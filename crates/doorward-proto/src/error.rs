@@ -42,6 +42,31 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for lookups by wire name.
+    const ALL: [ErrorCode; 16] = [
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::AccessDenied,
+        Self::UnsupportedResponseType,
+        Self::InvalidScope,
+        Self::ServerError,
+        Self::TemporarilyUnavailable,
+        Self::InvalidToken,
+        Self::InsufficientScope,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::InteractionRequired,
+        Self::UnsupportedTokenType,
+    ];
+
+    /// The code named `value` on the wire, if it is one of the registered codes above.
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == value)
+    }
+
     /// The code as it appears on the wire.
     pub fn as_str(self) -> &'static str {
         match self {

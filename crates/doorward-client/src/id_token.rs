@@ -1,0 +1,265 @@
+//! ID-token validation, OIDC Core §3.1.3.7: signature with the provider's key (an allow-list of
+//! asymmetric algorithms: never `none`, never HMAC, so a public key can never serve as an HMAC
+//! secret), then `iss`, `aud`, `azp`, `exp`/`iat` with a leeway, `nonce` and `at_hash`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use doorward_proto::constant_time_eq;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+use crate::discovery::KeySet;
+use crate::error::IdTokenError;
+
+/// The algorithms accepted by default: every asymmetric JWS algorithm the JOSE crate verifies.
+pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// The validated claims of an ID token.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct IdTokenClaims {
+    pub issuer: String,
+    /// The user's identifier at the provider: with `issuer`, the key to link an account to.
+    pub subject: String,
+    pub audience: Vec<String>,
+    pub expires_at: i64,
+    pub issued_at: i64,
+    pub auth_time: Option<i64>,
+    pub nonce: Option<String>,
+    pub authorized_party: Option<String>,
+    /// Every claim, including the ones above (`name`, `email`, …).
+    pub claims: Map<String, Value>,
+}
+
+impl IdTokenClaims {
+    /// A string claim such as `email`, `name` or `preferred_username`.
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+}
+
+/// What the ID token must match.
+pub(crate) struct Expectations<'a> {
+    pub(crate) issuer: &'a str,
+    pub(crate) client_id: &'a str,
+    pub(crate) nonce: Option<&'a str>,
+    pub(crate) access_token: Option<&'a str>,
+    pub(crate) leeway: u64,
+    pub(crate) now: i64,
+}
+
+/// The JOSE header's algorithm, checked against the allow-list, and its `kid`.
+pub(crate) fn header(token: &str, allowed: &[Algorithm]) -> Result<(Algorithm, Option<String>), IdTokenError> {
+    let encoded = token.split('.').next().ok_or(IdTokenError::Malformed)?;
+    if token.split('.').count() != 3 {
+        return Err(IdTokenError::Malformed);
+    }
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(IdTokenError::Malformed)?;
+    let name = header.get("alg").and_then(Value::as_str).unwrap_or("");
+    let alg = name
+        .parse::<Algorithm>()
+        .ok()
+        .filter(|alg| allowed.contains(alg) && !is_hmac(*alg))
+        .ok_or_else(|| IdTokenError::UnsupportedAlgorithm(name.to_owned()))?;
+    let kid = header.get("kid").and_then(Value::as_str).map(str::to_owned);
+    Ok((alg, kid))
+}
+
+fn is_hmac(alg: Algorithm) -> bool {
+    matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+/// The keys of `set` that may have signed a token with this header: the one with its `kid`
+/// (or every key when the token names none), of a type that fits the algorithm, meant for
+/// signatures.
+pub(crate) fn candidate_keys(set: &KeySet, alg: Algorithm, kid: Option<&str>) -> Vec<DecodingKey> {
+    set.keys
+        .iter()
+        .filter(|jwk| kid.is_none() || jwk.common.key_id.as_deref() == kid)
+        .filter(|jwk| fits(jwk, alg))
+        .filter_map(|jwk| DecodingKey::from_jwk(jwk).ok())
+        .collect()
+}
+
+fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return false;
+    }
+    if let Some(declared) = jwk.common.key_algorithm {
+        if declared != KeyAlgorithm::UNKNOWN_ALGORITHM && format!("{declared:?}") != format!("{alg:?}") {
+            return false;
+        }
+    }
+    match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => matches!(
+            alg,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        ),
+        AlgorithmParameters::EllipticCurve(ec) => matches!(
+            (&ec.curve, alg),
+            (EllipticCurve::P256, Algorithm::ES256) | (EllipticCurve::P384, Algorithm::ES384)
+        ),
+        AlgorithmParameters::OctetKeyPair(okp) => {
+            okp.curve == EllipticCurve::Ed25519 && alg == Algorithm::EdDSA
+        }
+        // Symmetric keys never verify ID tokens here.
+        _ => false,
+    }
+}
+
+/// Verifies the signature with the first candidate key that fits, then the claims.
+pub(crate) fn validate(
+    token: &str,
+    alg: Algorithm,
+    keys: &[DecodingKey],
+    expect: &Expectations<'_>,
+) -> Result<IdTokenClaims, IdTokenError> {
+    let mut validation = Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = keys
+        .iter()
+        .find_map(|key| jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation).ok())
+        .ok_or(IdTokenError::BadSignature)?
+        .claims;
+    check_claims(claims, alg, expect)
+}
+
+fn check_claims(
+    claims: Map<String, Value>,
+    alg: Algorithm,
+    expect: &Expectations<'_>,
+) -> Result<IdTokenClaims, IdTokenError> {
+    let text = |name: &'static str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(IdTokenError::MissingClaim(name))
+    };
+    let number = |name: &'static str| match claims.get(name) {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .ok_or(IdTokenError::MissingClaim(name)),
+        _ => Err(IdTokenError::MissingClaim(name)),
+    };
+    let issuer = text("iss")?;
+    if issuer != expect.issuer {
+        return Err(IdTokenError::WrongIssuer {
+            expected: expect.issuer.to_owned(),
+            got: issuer,
+        });
+    }
+    let subject = text("sub").ok().filter(|s| !s.is_empty()).ok_or(IdTokenError::MissingClaim("sub"))?;
+    let audience: Vec<String> = match claims.get("aud") {
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(many)) => many
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or(IdTokenError::MissingClaim("aud"))?,
+        _ => return Err(IdTokenError::MissingClaim("aud")),
+    };
+    if !audience.iter().any(|a| a == expect.client_id) {
+        return Err(IdTokenError::WrongAudience {
+            client_id: expect.client_id.to_owned(),
+            audience,
+        });
+    }
+    let authorized_party = claims.get("azp").and_then(Value::as_str).map(str::to_owned);
+    if audience.len() > 1 && authorized_party.is_none() {
+        return Err(IdTokenError::MissingAzp);
+    }
+    if let Some(azp) = &authorized_party {
+        if azp != expect.client_id {
+            return Err(IdTokenError::WrongAzp { got: azp.clone() });
+        }
+    }
+    let expires_at = number("exp")?;
+    if expect.now > expires_at.saturating_add_unsigned(expect.leeway) {
+        return Err(IdTokenError::Expired {
+            exp: expires_at,
+            now: expect.now,
+            leeway: expect.leeway,
+        });
+    }
+    let issued_at = number("iat")?;
+    if issued_at > expect.now.saturating_add_unsigned(expect.leeway) {
+        return Err(IdTokenError::IssuedInFuture {
+            iat: issued_at,
+            now: expect.now,
+        });
+    }
+    let nonce = claims.get("nonce").and_then(Value::as_str).map(str::to_owned);
+    if let Some(expected) = expect.nonce {
+        let got = nonce.as_deref().ok_or(IdTokenError::MissingNonce)?;
+        if !constant_time_eq(got.as_bytes(), expected.as_bytes()) {
+            return Err(IdTokenError::WrongNonce);
+        }
+    }
+    if let (Some(at_hash), Some(access_token)) =
+        (claims.get("at_hash").and_then(Value::as_str), expect.access_token)
+    {
+        if !constant_time_eq(at_hash.as_bytes(), token_hash(alg, access_token).as_bytes()) {
+            return Err(IdTokenError::WrongAtHash);
+        }
+    }
+    let auth_time = claims.get("auth_time").and_then(Value::as_i64);
+    Ok(IdTokenClaims {
+        issuer,
+        subject,
+        audience,
+        expires_at,
+        issued_at,
+        auth_time,
+        nonce,
+        authorized_party,
+        claims,
+    })
+}
+
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of the hash that goes with the algorithm,
+/// base64url. EdDSA (Ed25519) uses SHA-512, as Authlib and Doorward do.
+pub(crate) fn token_hash(alg: Algorithm, token: &str) -> String {
+    let digest: Vec<u8> = match alg {
+        Algorithm::HS384 | Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 => {
+            Sha384::digest(token.as_bytes()).to_vec()
+        }
+        Algorithm::HS512 | Algorithm::RS512 | Algorithm::PS512 | Algorithm::EdDSA => {
+            Sha512::digest(token.as_bytes()).to_vec()
+        }
+        _ => Sha256::digest(token.as_bytes()).to_vec(),
+    };
+    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+}
+
+/// The `sub` of an ID token this client validated earlier (no signature check).
+pub(crate) fn unverified_subject(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
+}

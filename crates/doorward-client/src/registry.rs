@@ -1,0 +1,239 @@
+//! Named providers (Authlib's `oauth.register` / `create_client`), built in code or from TOML.
+//!
+//! ```toml
+//! [providers.eternaltwin]
+//! preset = "eternaltwin"               # endpoints, Basic + JSON, scope "base"
+//! url = "https://eternaltwin.org"
+//! client_id = "myapp@clients"
+//! client_secret = "…"
+//! redirect_uri = "https://myapp.example/oauth/callback"
+//!
+//! [providers.doorward]
+//! issuer = "https://login.example"      # any OpenID provider: discovery
+//! client_id = "myapp"
+//! client_secret = "…"
+//! redirect_uri = "https://myapp.example/oauth/callback"
+//! scopes = ["openid", "profile", "email"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use doorward_proto::Secret;
+use jsonwebtoken::Algorithm;
+use serde::Deserialize;
+use url::Url;
+
+use crate::client::Client;
+use crate::config::{AuthMethod, BasicEncoding, BodyFormat, PrivateKey, ProviderConfig};
+use crate::error::ConfigError;
+use crate::state::StateKey;
+
+/// Clients by name.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    clients: BTreeMap<String, Client>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a client under `name`.
+    pub fn register(&mut self, name: impl Into<String>, client: Client) -> &mut Self {
+        self.clients.insert(name.into(), client);
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Client> {
+        self.clients.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.clients.keys().map(String::as_str)
+    }
+
+    /// Every `[providers.NAME]` table of `text`, each signing its states with `state_key`.
+    pub fn from_toml(text: &str, state_key: &StateKey) -> Result<Self, ConfigError> {
+        let file: File = toml::from_str(text)?;
+        let mut registry = Self::new();
+        for (name, raw) in file.providers {
+            let config = raw.into_config().map_err(|reason| ConfigError::Invalid {
+                provider: name.clone(),
+                reason,
+            })?;
+            let client = Client::builder(config)
+                .name(name.clone())
+                .state_key(state_key.clone())
+                .build()?;
+            registry.register(name, client);
+        }
+        Ok(registry)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    providers: BTreeMap<String, RawProvider>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Preset {
+    Eternaltwin,
+    Oidc,
+    Oauth2,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    preset: Option<Preset>,
+    url: Option<Url>,
+    issuer: Option<String>,
+    client_id: String,
+    client_secret: Option<String>,
+    redirect_uri: Option<Url>,
+    scopes: Option<Vec<String>>,
+    authorization_endpoint: Option<Url>,
+    token_endpoint: Option<Url>,
+    userinfo_endpoint: Option<Url>,
+    jwks_uri: Option<Url>,
+    revocation_endpoint: Option<Url>,
+    introspection_endpoint: Option<Url>,
+    api_base: Option<Url>,
+    discovery: Option<bool>,
+    token_endpoint_auth_method: Option<String>,
+    private_key: Option<RawPrivateKey>,
+    token_request_format: Option<String>,
+    basic_encoding: Option<String>,
+    pkce: Option<bool>,
+    #[serde(default)]
+    extra_authorize_params: BTreeMap<String, String>,
+    id_token_algorithms: Option<Vec<String>>,
+    leeway: Option<u64>,
+    state_ttl: Option<u64>,
+    timeout: Option<u64>,
+    refresh_margin: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivateKey {
+    alg: String,
+    pem_file: String,
+    kid: Option<String>,
+}
+
+impl RawProvider {
+    fn into_config(self) -> Result<ProviderConfig, String> {
+        let preset = self.preset.unwrap_or(if self.issuer.is_some() {
+            Preset::Oidc
+        } else {
+            Preset::Oauth2
+        });
+        let mut config = match preset {
+            Preset::Eternaltwin => {
+                let url = self.url.as_ref().ok_or("the eternaltwin preset needs url")?;
+                ProviderConfig::eternaltwin(url, self.client_id.clone())
+            }
+            Preset::Oidc => {
+                let issuer = self.issuer.clone().ok_or("the oidc preset needs issuer")?;
+                ProviderConfig::oidc(issuer, self.client_id.clone())
+            }
+            Preset::Oauth2 => {
+                let (Some(authorization), Some(token)) =
+                    (self.authorization_endpoint.clone(), self.token_endpoint.clone())
+                else {
+                    return Err("an oauth2 provider needs authorization_endpoint and token_endpoint".into());
+                };
+                ProviderConfig::oauth2(authorization, token, self.client_id.clone())
+            }
+        };
+        if preset != Preset::Oidc {
+            config.issuer = self.issuer;
+        }
+        config.client_secret = self.client_secret.map(Secret::new);
+        config.redirect_uri = self.redirect_uri;
+        if let Some(scopes) = self.scopes {
+            config.scopes = scopes;
+        }
+        let endpoints = &mut config.endpoints;
+        for (slot, value) in [
+            (&mut endpoints.authorization, self.authorization_endpoint),
+            (&mut endpoints.token, self.token_endpoint),
+            (&mut endpoints.userinfo, self.userinfo_endpoint),
+            (&mut endpoints.jwks_uri, self.jwks_uri),
+            (&mut endpoints.revocation, self.revocation_endpoint),
+            (&mut endpoints.introspection, self.introspection_endpoint),
+        ] {
+            if value.is_some() {
+                *slot = value;
+            }
+        }
+        if self.api_base.is_some() {
+            config.api_base = self.api_base;
+        }
+        if let Some(discovery) = self.discovery {
+            config.discovery = discovery;
+        }
+        let private_key = match self.private_key {
+            Some(raw) => {
+                let alg = raw
+                    .alg
+                    .parse::<Algorithm>()
+                    .map_err(|_| format!("unknown private key algorithm {:?}", raw.alg))?;
+                let pem = std::fs::read(&raw.pem_file)
+                    .map_err(|e| format!("cannot read {}: {e}", raw.pem_file))?;
+                Some(PrivateKey::from_pem(alg, &pem, raw.kid).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
+        if let Some(method) = self.token_endpoint_auth_method {
+            config.auth_method = AuthMethod::parse(&method, private_key)?;
+        }
+        if let Some(format) = self.token_request_format {
+            config.body_format = match format.as_str() {
+                "form" => BodyFormat::Form,
+                "json" => BodyFormat::Json,
+                other => return Err(format!("token_request_format must be form or json, not {other:?}")),
+            };
+        }
+        if let Some(encoding) = self.basic_encoding {
+            config.basic_encoding = match encoding.as_str() {
+                "form_urlencoded" => BasicEncoding::FormUrlEncoded,
+                "raw" => BasicEncoding::Raw,
+                other => return Err(format!("basic_encoding must be form_urlencoded or raw, not {other:?}")),
+            };
+        }
+        if let Some(pkce) = self.pkce {
+            config.pkce = pkce;
+        }
+        config
+            .extra_authorize_params
+            .extend(self.extra_authorize_params);
+        if let Some(algorithms) = self.id_token_algorithms {
+            config.id_token_algorithms = algorithms
+                .iter()
+                .map(|a| a.parse::<Algorithm>().map_err(|_| format!("unknown algorithm {a:?}")))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(leeway) = self.leeway {
+            config.leeway = leeway;
+        }
+        if let Some(ttl) = self.state_ttl {
+            config.state_ttl = ttl;
+        }
+        if let Some(timeout) = self.timeout {
+            config.timeout = Duration::from_secs(timeout);
+        }
+        if let Some(margin) = self.refresh_margin {
+            config.refresh_margin = margin;
+        }
+        config.check()?;
+        Ok(config)
+    }
+}

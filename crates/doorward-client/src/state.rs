@@ -1,0 +1,495 @@
+//! The `state` parameter (RFC 6749 §10.12, RFC 9700 §4.7): by default a compact JWS signed with
+//! the application's key (seed 000's scheme), so any worker or process holding the key verifies
+//! the callback with no shared store; or an opaque random value kept in a [`StateStore`].
+//!
+//! The PKCE verifier and the OIDC nonce of a JWS state are derived from it with the key
+//! (HMAC-SHA-256 of its request-forgery nonce): the state travels through the browser and the
+//! provider, so it must not carry the verifier itself.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use doorward_proto::constant_time_eq;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::error::{ConfigError, InvalidState, StateStoreError};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The application's key for signed states (HS256). At least 32 bytes; every process that may
+/// receive a callback needs the same key.
+#[derive(Clone)]
+pub struct StateKey(Arc<[u8]>);
+
+impl StateKey {
+    pub fn new(bytes: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        let bytes = bytes.as_ref();
+        if bytes.len() < 32 {
+            return Err(ConfigError::StateKeyTooShort);
+        }
+        Ok(Self(bytes.into()))
+    }
+
+    /// A random key, for a single process (callbacks handled elsewhere will not verify).
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(bytes.into())
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC accepts keys of any length.
+        HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length")
+    }
+
+    fn derive(&self, label: &str, rfp: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(rfp.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
+impl fmt::Debug for StateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StateKey([redacted])")
+    }
+}
+
+/// How a client makes and checks `state`.
+#[derive(Clone, Debug)]
+pub enum StateMode {
+    /// A compact JWS (HS256) carrying the action, the authorization server, `iat`, `exp` and a
+    /// request-forgery nonce; verified with the key, no storage.
+    Signed(StateKey),
+    /// A random value; what the callback needs is kept in the store until it comes back.
+    Opaque(Arc<dyn StateStore>),
+}
+
+/// Storage for opaque states (seed 001's `store_user_state` / `check_user_state`).
+/// `take_state` must return a state at most once.
+#[async_trait]
+pub trait StateStore: Send + Sync + fmt::Debug {
+    async fn store_state(
+        &self,
+        state: &str,
+        pending: PendingAuthorization,
+    ) -> Result<(), StateStoreError>;
+    async fn take_state(&self, state: &str)
+        -> Result<Option<PendingAuthorization>, StateStoreError>;
+}
+
+/// What the callback needs to finish an authorization started with an opaque state. It holds
+/// the PKCE verifier: store it server-side only.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    pub authorization_server: String,
+    pub expires_at: i64,
+    code_verifier: Option<String>,
+    nonce: Option<String>,
+}
+
+impl fmt::Debug for PendingAuthorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingAuthorization")
+            .field("authorization_server", &self.authorization_server)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An in-memory [`StateStore`] for one process; expired entries are dropped as new ones come.
+#[derive(Debug, Default)]
+pub struct MemoryStateStore {
+    entries: Mutex<HashMap<String, PendingAuthorization>>,
+}
+
+#[async_trait]
+impl StateStore for MemoryStateStore {
+    async fn store_state(
+        &self,
+        state: &str,
+        pending: PendingAuthorization,
+    ) -> Result<(), StateStoreError> {
+        let mut entries = self.entries.lock().map_err(|_| "state store poisoned")?;
+        let now = pending.expires_at;
+        if entries.len() >= 1024 {
+            // Entries that expire before this new one was created are certainly dead.
+            entries.retain(|_, p| p.expires_at > now - 3600);
+        }
+        entries.insert(state.to_owned(), pending);
+        Ok(())
+    }
+
+    async fn take_state(
+        &self,
+        state: &str,
+    ) -> Result<Option<PendingAuthorization>, StateStoreError> {
+        let mut entries = self.entries.lock().map_err(|_| "state store poisoned")?;
+        Ok(entries.remove(state))
+    }
+}
+
+/// What a new authorization request carries besides the state.
+pub(crate) struct Secrets {
+    pub(crate) code_verifier: Option<String>,
+    pub(crate) nonce: Option<String>,
+}
+
+/// What start and finish agree on.
+pub(crate) struct StateParams<'a> {
+    pub(crate) authorization_server: &'a str,
+    pub(crate) ttl: u64,
+    pub(crate) pkce: bool,
+    pub(crate) oidc: bool,
+    pub(crate) leeway: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    a: String,
+    #[serde(rename = "as")]
+    authorization_server: String,
+    iat: i64,
+    exp: i64,
+    rfp: String,
+    /// An OIDC nonce was sent: the callback must bring an ID token carrying it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    oidc: bool,
+}
+
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl StateMode {
+    pub(crate) async fn issue(
+        &self,
+        params: &StateParams<'_>,
+        now: i64,
+    ) -> Result<(String, Secrets), StateStoreError> {
+        match self {
+            StateMode::Signed(key) => {
+                let claims = Claims {
+                    a: "authorize".into(),
+                    authorization_server: params.authorization_server.to_owned(),
+                    iat: now,
+                    exp: now.saturating_add_unsigned(params.ttl),
+                    rfp: random_token(),
+                    oidc: params.oidc,
+                };
+                let secrets = signed_secrets(key, &claims, params.pkce);
+                Ok((sign(key, &claims), secrets))
+            }
+            StateMode::Opaque(store) => {
+                let state = random_token();
+                let secrets = Secrets {
+                    code_verifier: params.pkce.then(random_token),
+                    nonce: params.oidc.then(random_token),
+                };
+                let pending = PendingAuthorization {
+                    authorization_server: params.authorization_server.to_owned(),
+                    expires_at: now.saturating_add_unsigned(params.ttl),
+                    code_verifier: secrets.code_verifier.clone(),
+                    nonce: secrets.nonce.clone(),
+                };
+                store.store_state(&state, pending).await?;
+                Ok((state, secrets))
+            }
+        }
+    }
+
+    /// Checks the state that came back (and, when the application kept it, the one it sent:
+    /// binding the callback to the browser that started it, RFC 9700 §4.7.1).
+    pub(crate) async fn verify(
+        &self,
+        returned: Option<&str>,
+        sent: Option<&str>,
+        params: &StateParams<'_>,
+        now: i64,
+    ) -> Result<Secrets, InvalidState> {
+        let returned = returned.ok_or(InvalidState::Missing)?;
+        match self {
+            StateMode::Signed(key) => {
+                let claims = verify_signed(key, returned)?;
+                if claims.a != "authorize" {
+                    return Err(InvalidState::WrongAction(claims.a));
+                }
+                if claims.exp < now {
+                    return Err(InvalidState::Expired);
+                }
+                if claims.iat > now.saturating_add_unsigned(params.leeway) {
+                    return Err(InvalidState::IssuedInFuture);
+                }
+                if claims.authorization_server != params.authorization_server {
+                    return Err(InvalidState::OtherAuthorizationServer {
+                        expected: params.authorization_server.to_owned(),
+                        got: claims.authorization_server,
+                    });
+                }
+                check_sent(returned, sent)?;
+                Ok(signed_secrets(key, &claims, params.pkce))
+            }
+            StateMode::Opaque(store) => {
+                check_sent(returned, sent)?;
+                let pending = store
+                    .take_state(returned)
+                    .await
+                    .map_err(|e| InvalidState::Store(e.to_string()))?
+                    .ok_or(InvalidState::Unknown)?;
+                if pending.expires_at < now {
+                    return Err(InvalidState::Expired);
+                }
+                if pending.authorization_server != params.authorization_server {
+                    return Err(InvalidState::OtherAuthorizationServer {
+                        expected: params.authorization_server.to_owned(),
+                        got: pending.authorization_server,
+                    });
+                }
+                Ok(Secrets {
+                    code_verifier: pending.code_verifier,
+                    nonce: pending.nonce,
+                })
+            }
+        }
+    }
+}
+
+fn check_sent(returned: &str, sent: Option<&str>) -> Result<(), InvalidState> {
+    match sent {
+        Some(sent) if !constant_time_eq(sent.as_bytes(), returned.as_bytes()) => {
+            Err(InvalidState::Mismatch)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn signed_secrets(key: &StateKey, claims: &Claims, pkce: bool) -> Secrets {
+    Secrets {
+        code_verifier: pkce.then(|| key.derive("doorward-client pkce", &claims.rfp)),
+        nonce: claims.oidc.then(|| key.derive("doorward-client nonce", &claims.rfp)),
+    }
+}
+
+const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+fn sign(key: &StateKey, claims: &Claims) -> String {
+    let payload = serde_json::to_vec(claims).expect("state claims serialize");
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(HEADER),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let mut mac = key.mac();
+    mac.update(input.as_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    format!("{input}.{signature}")
+}
+
+fn verify_signed(key: &StateKey, token: &str) -> Result<Claims, InvalidState> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(InvalidState::NotAJws);
+    };
+    let signing_input = &token[..header.len() + 1 + payload.len()];
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(InvalidState::NotAJws)?;
+    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+    if alg != "HS256" {
+        return Err(InvalidState::UnsupportedAlgorithm(alg.to_owned()));
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| InvalidState::BadSignature)?;
+    let mut mac = key.mac();
+    mac.update(signing_input.as_bytes());
+    mac.verify_slice(&signature)
+        .map_err(|_| InvalidState::BadSignature)?;
+    let payload: Value = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(InvalidState::MalformedClaim("payload"))?;
+    let text = |name: &'static str| {
+        payload
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(InvalidState::MalformedClaim(name))
+    };
+    let number = |name: &'static str| {
+        payload
+            .get(name)
+            .and_then(Value::as_i64)
+            .ok_or(InvalidState::MalformedClaim(name))
+    };
+    Ok(Claims {
+        a: text("a")?,
+        authorization_server: text("as")?,
+        iat: number("iat")?,
+        exp: number("exp")?,
+        rfp: text("rfp")?,
+        oidc: payload.get("oidc").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn params(server: &str) -> StateParams<'_> {
+        StateParams {
+            authorization_server: server,
+            ttl: 600,
+            pkce: true,
+            oidc: true,
+            leeway: 60,
+        }
+    }
+
+    fn key() -> StateKey {
+        StateKey::new([7u8; 32]).unwrap()
+    }
+
+    fn forge(key: &StateKey, header: &str, payload: &str) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        let mut mac = key.mac();
+        mac.update(input.as_bytes());
+        format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    async fn check(state: &str, sent: Option<&str>, now: i64) -> Result<Secrets, InvalidState> {
+        StateMode::Signed(key())
+            .verify(Some(state), sent, &params("https://as.example"), now)
+            .await
+    }
+
+    #[tokio::test]
+    async fn signed_state_round_trip_derives_the_same_secrets() {
+        let mode = StateMode::Signed(key());
+        let p = params("https://as.example");
+        let (state, sent) = mode.issue(&p, 1000).await.unwrap();
+        let got = mode.verify(Some(&state), Some(&state), &p, 1001).await.unwrap();
+        assert_eq!(got.code_verifier, sent.code_verifier);
+        assert_eq!(got.nonce, sent.nonce);
+        let verifier = got.code_verifier.unwrap();
+        assert_eq!(verifier.len(), 43);
+        assert_ne!(Some(verifier), got.nonce);
+        // Another state, other secrets.
+        let (_, other) = mode.issue(&p, 1000).await.unwrap();
+        assert_ne!(other.code_verifier, sent.code_verifier);
+    }
+
+    #[tokio::test]
+    async fn signed_state_matrix() {
+        let mode = StateMode::Signed(key());
+        let p = params("https://as.example");
+        let (state, _) = mode.issue(&p, 1000).await.unwrap();
+        let (other_state, _) = mode.issue(&p, 1000).await.unwrap();
+
+        assert_eq!(check(&state, Some(&other_state), 1001).await.err(), Some(InvalidState::Mismatch));
+        assert_eq!(check(&state, None, 1001).await.err(), None, "no sent state: signature only");
+        assert_eq!(
+            StateMode::Signed(key()).verify(None, None, &p, 1001).await.err(),
+            Some(InvalidState::Missing)
+        );
+        // Tampered signature, and a state signed by another key.
+        let mut tampered = state.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(check(&tampered, None, 1001).await.err(), Some(InvalidState::BadSignature));
+        let (foreign, _) = StateMode::Signed(StateKey::new([8u8; 32]).unwrap())
+            .issue(&p, 1000)
+            .await
+            .unwrap();
+        assert_eq!(check(&foreign, None, 1001).await.err(), Some(InvalidState::BadSignature));
+        // Expired (exp = 1600), issued in the future beyond the leeway.
+        assert_eq!(check(&state, None, 1601).await.err(), Some(InvalidState::Expired));
+        assert!(check(&state, None, 1600).await.is_ok());
+        assert_eq!(check(&state, None, 900).await.err(), Some(InvalidState::IssuedInFuture));
+        assert!(check(&state, None, 950).await.is_ok(), "within the leeway");
+        // Another authorization server.
+        let err = StateMode::Signed(key())
+            .verify(Some(&state), None, &params("https://other.example"), 1001)
+            .await
+            .err();
+        assert_eq!(
+            err,
+            Some(InvalidState::OtherAuthorizationServer {
+                expected: "https://other.example".into(),
+                got: "https://as.example".into()
+            })
+        );
+        // Not a JWS at all.
+        assert_eq!(check("plainstate", None, 1001).await.err(), Some(InvalidState::NotAJws));
+        assert_eq!(check("a.b.c", None, 1001).await.err(), Some(InvalidState::NotAJws));
+        // alg none, and another action, and a missing claim.
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"a":"authorize"}"#)
+        );
+        assert_eq!(
+            check(&none, None, 1001).await.err(),
+            Some(InvalidState::UnsupportedAlgorithm("none".into()))
+        );
+        let action = forge(
+            &key(),
+            HEADER,
+            r#"{"a":"link","as":"https://as.example","iat":1000,"exp":1600,"rfp":"x"}"#,
+        );
+        assert_eq!(check(&action, None, 1001).await.err(), Some(InvalidState::WrongAction("link".into())));
+        let no_rfp = forge(&key(), HEADER, r#"{"a":"authorize","as":"https://as.example","iat":1000,"exp":1600}"#);
+        assert_eq!(check(&no_rfp, None, 1001).await.err(), Some(InvalidState::MalformedClaim("rfp")));
+    }
+
+    #[tokio::test]
+    async fn opaque_state_is_single_use_and_checked() {
+        let store = Arc::new(MemoryStateStore::default());
+        let mode = StateMode::Opaque(store);
+        let p = params("https://as.example");
+        let (state, sent) = mode.issue(&p, 1000).await.unwrap();
+        assert_eq!(
+            mode.verify(Some(&state), Some("other"), &p, 1001).await.err(),
+            Some(InvalidState::Mismatch)
+        );
+        let got = mode.verify(Some(&state), Some(&state), &p, 1001).await.unwrap();
+        assert_eq!(got.code_verifier, sent.code_verifier);
+        assert_eq!(got.nonce, sent.nonce);
+        assert_eq!(
+            mode.verify(Some(&state), None, &p, 1001).await.err(),
+            Some(InvalidState::Unknown),
+            "a state is taken once"
+        );
+        let (expired, _) = mode.issue(&p, 1000).await.unwrap();
+        assert_eq!(mode.verify(Some(&expired), None, &p, 1601).await.err(), Some(InvalidState::Expired));
+        let (elsewhere, _) = mode.issue(&p, 1000).await.unwrap();
+        assert!(matches!(
+            mode.verify(Some(&elsewhere), None, &params("https://b.example"), 1001).await,
+            Err(InvalidState::OtherAuthorizationServer { .. })
+        ));
+    }
+}
