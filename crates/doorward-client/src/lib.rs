@@ -63,6 +63,7 @@ pub use error::{
 };
 pub use http::{Hooks, Method, RawRequest, RawResponse, StatusCode};
 pub use id_token::{IdTokenClaims, DEFAULT_ALGORITHMS};
+pub use doorward_proto::ErrorCode;
 pub use jsonwebtoken::Algorithm;
 pub use registry::Registry;
 pub use state::{MemoryStateStore, PendingAuthorization, StateKey, StateMode, StateStore};
