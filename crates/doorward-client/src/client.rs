@@ -20,8 +20,8 @@ use url::Url;
 use crate::config::{AuthMethod, BasicEncoding, BodyFormat, ProviderConfig};
 use crate::discovery::{fetch_metadata, JwksCache, Metadata};
 use crate::error::{
-    ApiError, ConfigError, DiscoveryError, FinishError, IdTokenError, ProviderError,
-    RefreshError, StartError, TokenError, TokenManagementError,
+    ApiError, ConfigError, DiscoveryError, FinishError, IdTokenError, ProviderError, RefreshError,
+    StartError, TokenError, TokenManagementError,
 };
 use crate::http::{Channel, Hooks, Http, Method, RawResponse};
 use crate::id_token::{self, Expectations, IdTokenClaims};
@@ -382,7 +382,11 @@ impl Client {
             if let Some(max_age) = options.max_age {
                 query.append_pair("max_age", &max_age.to_string());
             }
-            for (key, value) in config.extra_authorize_params.iter().chain(&options.extra_params) {
+            for (key, value) in config
+                .extra_authorize_params
+                .iter()
+                .chain(&options.extra_params)
+            {
                 query.append_pair(key, value);
             }
         }
@@ -418,10 +422,13 @@ impl Client {
                     })
                 }
                 Some(_) => {}
-                None if config.discovery => {
-                    if self.metadata().await?.authorization_response_iss_parameter_supported {
-                        return Err(FinishError::MissingIssuer);
-                    }
+                None if config.discovery
+                    && self
+                        .metadata()
+                        .await?
+                        .authorization_response_iss_parameter_supported =>
+                {
+                    return Err(FinishError::MissingIssuer)
                 }
                 None => {}
             }
@@ -448,7 +455,10 @@ impl Client {
         let id_token = match (token.id_token(), secrets.nonce.as_deref()) {
             (None, Some(_)) => return Err(FinishError::MissingIdToken),
             (None, None) => None,
-            (Some(raw), nonce) => Some(self.validate_id_token(raw, nonce, Some(token.access_token())).await?),
+            (Some(raw), nonce) => Some(
+                self.validate_id_token(raw, nonce, Some(token.access_token()))
+                    .await?,
+            ),
         };
         Ok(SignIn { token, id_token })
     }
@@ -539,7 +549,10 @@ impl Client {
     /// access tokens at most providers), else the access token.
     pub async fn revoke(&self, token: &Token) -> Result<(), TokenManagementError> {
         match token.refresh_token() {
-            Some(refresh) => self.revoke_token(refresh, Some(TokenTypeHint::RefreshToken)).await,
+            Some(refresh) => {
+                self.revoke_token(refresh, Some(TokenTypeHint::RefreshToken))
+                    .await
+            }
             None => {
                 self.revoke_token(token.access_token(), Some(TokenTypeHint::AccessToken))
                     .await
@@ -680,22 +693,25 @@ impl Client {
             AuthMethod::ClientSecretBasic => {
                 let secret = secret.ok_or_else(missing_secret)?;
                 let credentials = match config.basic_encoding {
-                    BasicEncoding::FormUrlEncoded => format!(
-                        "{}:{}",
-                        form_encode(&config.client_id),
-                        form_encode(secret)
-                    ),
+                    BasicEncoding::FormUrlEncoded => {
+                        format!("{}:{}", form_encode(&config.client_id), form_encode(secret))
+                    }
                     BasicEncoding::Raw => format!("{}:{secret}", config.client_id),
                 };
                 let value = format!("Basic {}", STANDARD.encode(credentials));
                 let value = HeaderValue::from_str(&value).map_err(|_| {
-                    TokenError::Configuration("the client credentials are not valid in a header".into())
+                    TokenError::Configuration(
+                        "the client credentials are not valid in a header".into(),
+                    )
                 })?;
                 request.headers.insert(AUTHORIZATION, value);
             }
             AuthMethod::ClientSecretPost => {
                 form.push(("client_id", config.client_id.clone()));
-                form.push(("client_secret", secret.ok_or_else(missing_secret)?.to_owned()));
+                form.push((
+                    "client_secret",
+                    secret.ok_or_else(missing_secret)?.to_owned(),
+                ));
             }
             AuthMethod::ClientSecretJwt => {
                 let key = EncodingKey::from_secret(secret.ok_or_else(missing_secret)?.as_bytes());
@@ -756,8 +772,9 @@ impl Client {
         });
         let mut header = Header::new(alg);
         header.kid = kid;
-        jsonwebtoken::encode(&header, &claims, key)
-            .map_err(|e| TokenError::Configuration(format!("the client assertion could not be signed: {e}")))
+        jsonwebtoken::encode(&header, &claims, key).map_err(|e| {
+            TokenError::Configuration(format!("the client assertion could not be signed: {e}"))
+        })
     }
 
     /// A call with `Authorization: Bearer` (RFC 6750 §2.1).

@@ -82,9 +82,9 @@ impl AuthMethod {
             "client_secret_basic" => Self::ClientSecretBasic,
             "client_secret_post" => Self::ClientSecretPost,
             "client_secret_jwt" => Self::ClientSecretJwt,
-            "private_key_jwt" => Self::PrivateKeyJwt(
-                private_key.ok_or("private_key_jwt needs a private key")?,
-            ),
+            "private_key_jwt" => {
+                Self::PrivateKeyJwt(private_key.ok_or("private_key_jwt needs a private key")?)
+            }
             "none" => Self::None,
             other => return Err(format!("unknown token endpoint auth method {other:?}")),
         })
@@ -257,9 +257,11 @@ impl ProviderConfig {
         if self.auth_method.needs_secret() && self.client_secret.is_none() {
             return Err("this token endpoint auth method needs a client secret".into());
         }
-        if self.id_token_algorithms.iter().any(|alg| {
-            matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-        }) {
+        if self
+            .id_token_algorithms
+            .iter()
+            .any(|alg| matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512))
+        {
             return Err("HMAC algorithms are never accepted for ID tokens".into());
         }
         if self.issuer.is_none() && self.endpoints.authorization.is_none() {

@@ -140,7 +140,11 @@ pub(crate) struct JwksCache {
 
 impl JwksCache {
     /// The cached key set, fetched if there is none yet.
-    pub(crate) async fn get(&self, http: &Http, url: &Url) -> Result<(u64, Arc<KeySet>), DiscoveryError> {
+    pub(crate) async fn get(
+        &self,
+        http: &Http,
+        url: &Url,
+    ) -> Result<(u64, Arc<KeySet>), DiscoveryError> {
         if let Some(current) = self.current.read().await.clone() {
             return Ok(current);
         }

@@ -173,7 +173,9 @@ pub enum TokenError {
     #[error("the provider answered HTTP {status}: {body}")]
     UnexpectedResponse { status: u16, body: String },
     /// Token calls never follow redirects.
-    #[error("the provider answered a redirect (HTTP {status}) to {location:?}, which is not followed")]
+    #[error(
+        "the provider answered a redirect (HTTP {status}) to {location:?}, which is not followed"
+    )]
     Redirected { status: u16, location: String },
     #[error("the token response is not usable: {reason} (body: {body})")]
     InvalidResponse { reason: String, body: String },

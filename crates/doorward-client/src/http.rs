@@ -36,7 +36,13 @@ impl RawResponse {
         self.headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default()
     }
 
@@ -71,26 +77,38 @@ pub struct Hooks {
 
 impl Hooks {
     /// Called on every token-endpoint request (code, refresh, revocation, introspection).
-    pub fn on_token_request(mut self, hook: impl Fn(&mut RawRequest) + Send + Sync + 'static) -> Self {
+    pub fn on_token_request(
+        mut self,
+        hook: impl Fn(&mut RawRequest) + Send + Sync + 'static,
+    ) -> Self {
         self.token_request = Some(Arc::new(hook));
         self
     }
 
     /// Called on every token-endpoint response before it is parsed, e.g. to add a missing
     /// `token_type`.
-    pub fn on_token_response(mut self, hook: impl Fn(&mut RawResponse) + Send + Sync + 'static) -> Self {
+    pub fn on_token_response(
+        mut self,
+        hook: impl Fn(&mut RawResponse) + Send + Sync + 'static,
+    ) -> Self {
         self.token_response = Some(Arc::new(hook));
         self
     }
 
     /// Called on every API / userinfo request made with a bearer token.
-    pub fn on_api_request(mut self, hook: impl Fn(&mut RawRequest) + Send + Sync + 'static) -> Self {
+    pub fn on_api_request(
+        mut self,
+        hook: impl Fn(&mut RawRequest) + Send + Sync + 'static,
+    ) -> Self {
         self.api_request = Some(Arc::new(hook));
         self
     }
 
     /// Called on every API / userinfo response.
-    pub fn on_api_response(mut self, hook: impl Fn(&mut RawResponse) + Send + Sync + 'static) -> Self {
+    pub fn on_api_response(
+        mut self,
+        hook: impl Fn(&mut RawResponse) + Send + Sync + 'static,
+    ) -> Self {
         self.api_response = Some(Arc::new(hook));
         self
     }

@@ -61,7 +61,10 @@ pub(crate) struct Expectations<'a> {
 }
 
 /// The JOSE header's algorithm, checked against the allow-list, and its `kid`.
-pub(crate) fn header(token: &str, allowed: &[Algorithm]) -> Result<(Algorithm, Option<String>), IdTokenError> {
+pub(crate) fn header(
+    token: &str,
+    allowed: &[Algorithm],
+) -> Result<(Algorithm, Option<String>), IdTokenError> {
     let encoded = token.split('.').next().ok_or(IdTokenError::Malformed)?;
     if token.split('.').count() != 3 {
         return Err(IdTokenError::Malformed);
@@ -102,7 +105,9 @@ fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
         return false;
     }
     if let Some(declared) = jwk.common.key_algorithm {
-        if declared != KeyAlgorithm::UNKNOWN_ALGORITHM && format!("{declared:?}") != format!("{alg:?}") {
+        if declared != KeyAlgorithm::UNKNOWN_ALGORITHM
+            && format!("{declared:?}") != format!("{alg:?}")
+        {
             return false;
         }
     }
@@ -120,8 +125,12 @@ fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
             (&ec.curve, alg),
             (EllipticCurve::P256, Algorithm::ES256) | (EllipticCurve::P384, Algorithm::ES384)
         ),
+        // An Ed25519 public key is 32 bytes; jsonwebtoken 11 slices `x` to 32 bytes when it
+        // verifies, so a shorter one would panic there and a longer one be truncated.
         AlgorithmParameters::OctetKeyPair(okp) => {
-            okp.curve == EllipticCurve::Ed25519 && alg == Algorithm::EdDSA
+            okp.curve == EllipticCurve::Ed25519
+                && alg == Algorithm::EdDSA
+                && URL_SAFE_NO_PAD.decode(&okp.x).is_ok_and(|x| x.len() == 32)
         }
         // Symmetric keys never verify ID tokens here.
         _ => false,
@@ -174,7 +183,10 @@ fn check_claims(
             got: issuer,
         });
     }
-    let subject = text("sub").ok().filter(|s| !s.is_empty()).ok_or(IdTokenError::MissingClaim("sub"))?;
+    let subject = text("sub")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .ok_or(IdTokenError::MissingClaim("sub"))?;
     let audience: Vec<String> = match claims.get("aud") {
         Some(Value::String(one)) => vec![one.clone()],
         Some(Value::Array(many)) => many
@@ -214,16 +226,20 @@ fn check_claims(
             now: expect.now,
         });
     }
-    let nonce = claims.get("nonce").and_then(Value::as_str).map(str::to_owned);
+    let nonce = claims
+        .get("nonce")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     if let Some(expected) = expect.nonce {
         let got = nonce.as_deref().ok_or(IdTokenError::MissingNonce)?;
         if !constant_time_eq(got.as_bytes(), expected.as_bytes()) {
             return Err(IdTokenError::WrongNonce);
         }
     }
-    if let (Some(at_hash), Some(access_token)) =
-        (claims.get("at_hash").and_then(Value::as_str), expect.access_token)
-    {
+    if let (Some(at_hash), Some(access_token)) = (
+        claims.get("at_hash").and_then(Value::as_str),
+        expect.access_token,
+    ) {
         if !constant_time_eq(at_hash.as_bytes(), token_hash(alg, access_token).as_bytes()) {
             return Err(IdTokenError::WrongAtHash);
         }

@@ -57,14 +57,17 @@ pub use client::{
 };
 pub use config::{AuthMethod, BasicEncoding, BodyFormat, Endpoints, PrivateKey, ProviderConfig};
 pub use discovery::Metadata;
+pub use doorward_proto::ErrorCode;
 pub use error::{
     ApiError, ConfigError, DiscoveryError, FinishError, IdTokenError, InvalidState, ProviderError,
     RefreshError, StartError, StateStoreError, TokenError, TokenManagementError, TransportError,
 };
 pub use http::{Hooks, Method, RawRequest, RawResponse, StatusCode};
 pub use id_token::{IdTokenClaims, DEFAULT_ALGORITHMS};
-pub use doorward_proto::ErrorCode;
 pub use jsonwebtoken::Algorithm;
 pub use registry::Registry;
 pub use state::{MemoryStateStore, PendingAuthorization, StateKey, StateMode, StateStore};
 pub use token::Token;
+
+#[cfg(test)]
+mod tests;

@@ -137,7 +137,10 @@ impl RawProvider {
         });
         let mut config = match preset {
             Preset::Eternaltwin => {
-                let url = self.url.as_ref().ok_or("the eternaltwin preset needs url")?;
+                let url = self
+                    .url
+                    .as_ref()
+                    .ok_or("the eternaltwin preset needs url")?;
                 ProviderConfig::eternaltwin(url, self.client_id.clone())
             }
             Preset::Oidc => {
@@ -145,10 +148,13 @@ impl RawProvider {
                 ProviderConfig::oidc(issuer, self.client_id.clone())
             }
             Preset::Oauth2 => {
-                let (Some(authorization), Some(token)) =
-                    (self.authorization_endpoint.clone(), self.token_endpoint.clone())
-                else {
-                    return Err("an oauth2 provider needs authorization_endpoint and token_endpoint".into());
+                let (Some(authorization), Some(token)) = (
+                    self.authorization_endpoint.clone(),
+                    self.token_endpoint.clone(),
+                ) else {
+                    return Err(
+                        "an oauth2 provider needs authorization_endpoint and token_endpoint".into(),
+                    );
                 };
                 ProviderConfig::oauth2(authorization, token, self.client_id.clone())
             }
@@ -199,14 +205,22 @@ impl RawProvider {
             config.body_format = match format.as_str() {
                 "form" => BodyFormat::Form,
                 "json" => BodyFormat::Json,
-                other => return Err(format!("token_request_format must be form or json, not {other:?}")),
+                other => {
+                    return Err(format!(
+                        "token_request_format must be form or json, not {other:?}"
+                    ))
+                }
             };
         }
         if let Some(encoding) = self.basic_encoding {
             config.basic_encoding = match encoding.as_str() {
                 "form_urlencoded" => BasicEncoding::FormUrlEncoded,
                 "raw" => BasicEncoding::Raw,
-                other => return Err(format!("basic_encoding must be form_urlencoded or raw, not {other:?}")),
+                other => {
+                    return Err(format!(
+                        "basic_encoding must be form_urlencoded or raw, not {other:?}"
+                    ))
+                }
             };
         }
         if let Some(pkce) = self.pkce {
@@ -218,7 +232,10 @@ impl RawProvider {
         if let Some(algorithms) = self.id_token_algorithms {
             config.id_token_algorithms = algorithms
                 .iter()
-                .map(|a| a.parse::<Algorithm>().map_err(|_| format!("unknown algorithm {a:?}")))
+                .map(|a| {
+                    a.parse::<Algorithm>()
+                        .map_err(|_| format!("unknown algorithm {a:?}"))
+                })
                 .collect::<Result<_, _>>()?;
         }
         if let Some(leeway) = self.leeway {

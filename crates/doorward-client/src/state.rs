@@ -84,8 +84,10 @@ pub trait StateStore: Send + Sync + fmt::Debug {
         state: &str,
         pending: PendingAuthorization,
     ) -> Result<(), StateStoreError>;
-    async fn take_state(&self, state: &str)
-        -> Result<Option<PendingAuthorization>, StateStoreError>;
+    async fn take_state(
+        &self,
+        state: &str,
+    ) -> Result<Option<PendingAuthorization>, StateStoreError>;
 }
 
 /// What the callback needs to finish an authorization started with an opaque state. It holds
@@ -278,7 +280,9 @@ fn check_sent(returned: &str, sent: Option<&str>) -> Result<(), InvalidState> {
 fn signed_secrets(key: &StateKey, claims: &Claims, pkce: bool) -> Secrets {
     Secrets {
         code_verifier: pkce.then(|| key.derive("doorward-client pkce", &claims.rfp)),
-        nonce: claims.oidc.then(|| key.derive("doorward-client nonce", &claims.rfp)),
+        nonce: claims
+            .oidc
+            .then(|| key.derive("doorward-client nonce", &claims.rfp)),
     }
 }
 
@@ -345,7 +349,10 @@ fn verify_signed(key: &StateKey, token: &str) -> Result<Claims, InvalidState> {
         iat: number("iat")?,
         exp: number("exp")?,
         rfp: text("rfp")?,
-        oidc: payload.get("oidc").and_then(Value::as_bool).unwrap_or(false),
+        oidc: payload
+            .get("oidc")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
@@ -392,7 +399,10 @@ pub(crate) mod tests {
         let mode = StateMode::Signed(key());
         let p = params("https://as.example");
         let (state, sent) = mode.issue(&p, 1000).await.unwrap();
-        let got = mode.verify(Some(&state), Some(&state), &p, 1001).await.unwrap();
+        let got = mode
+            .verify(Some(&state), Some(&state), &p, 1001)
+            .await
+            .unwrap();
         assert_eq!(got.code_verifier, sent.code_verifier);
         assert_eq!(got.nonce, sent.nonce);
         let verifier = got.code_verifier.unwrap();
@@ -410,26 +420,48 @@ pub(crate) mod tests {
         let (state, _) = mode.issue(&p, 1000).await.unwrap();
         let (other_state, _) = mode.issue(&p, 1000).await.unwrap();
 
-        assert_eq!(check(&state, Some(&other_state), 1001).await.err(), Some(InvalidState::Mismatch));
-        assert_eq!(check(&state, None, 1001).await.err(), None, "no sent state: signature only");
         assert_eq!(
-            StateMode::Signed(key()).verify(None, None, &p, 1001).await.err(),
+            check(&state, Some(&other_state), 1001).await.err(),
+            Some(InvalidState::Mismatch)
+        );
+        assert_eq!(
+            check(&state, None, 1001).await.err(),
+            None,
+            "no sent state: signature only"
+        );
+        assert_eq!(
+            StateMode::Signed(key())
+                .verify(None, None, &p, 1001)
+                .await
+                .err(),
             Some(InvalidState::Missing)
         );
         // Tampered signature, and a state signed by another key.
         let mut tampered = state.clone();
         let last = tampered.pop().unwrap();
         tampered.push(if last == 'A' { 'B' } else { 'A' });
-        assert_eq!(check(&tampered, None, 1001).await.err(), Some(InvalidState::BadSignature));
+        assert_eq!(
+            check(&tampered, None, 1001).await.err(),
+            Some(InvalidState::BadSignature)
+        );
         let (foreign, _) = StateMode::Signed(StateKey::new([8u8; 32]).unwrap())
             .issue(&p, 1000)
             .await
             .unwrap();
-        assert_eq!(check(&foreign, None, 1001).await.err(), Some(InvalidState::BadSignature));
+        assert_eq!(
+            check(&foreign, None, 1001).await.err(),
+            Some(InvalidState::BadSignature)
+        );
         // Expired (exp = 1600), issued in the future beyond the leeway.
-        assert_eq!(check(&state, None, 1601).await.err(), Some(InvalidState::Expired));
+        assert_eq!(
+            check(&state, None, 1601).await.err(),
+            Some(InvalidState::Expired)
+        );
         assert!(check(&state, None, 1600).await.is_ok());
-        assert_eq!(check(&state, None, 900).await.err(), Some(InvalidState::IssuedInFuture));
+        assert_eq!(
+            check(&state, None, 900).await.err(),
+            Some(InvalidState::IssuedInFuture)
+        );
         assert!(check(&state, None, 950).await.is_ok(), "within the leeway");
         // Another authorization server.
         let err = StateMode::Signed(key())
@@ -444,8 +476,14 @@ pub(crate) mod tests {
             })
         );
         // Not a JWS at all.
-        assert_eq!(check("plainstate", None, 1001).await.err(), Some(InvalidState::NotAJws));
-        assert_eq!(check("a.b.c", None, 1001).await.err(), Some(InvalidState::NotAJws));
+        assert_eq!(
+            check("plainstate", None, 1001).await.err(),
+            Some(InvalidState::NotAJws)
+        );
+        assert_eq!(
+            check("a.b.c", None, 1001).await.err(),
+            Some(InvalidState::NotAJws)
+        );
         // alg none, and another action, and a missing claim.
         let none = format!(
             "{}.{}.",
@@ -461,9 +499,19 @@ pub(crate) mod tests {
             HEADER,
             r#"{"a":"link","as":"https://as.example","iat":1000,"exp":1600,"rfp":"x"}"#,
         );
-        assert_eq!(check(&action, None, 1001).await.err(), Some(InvalidState::WrongAction("link".into())));
-        let no_rfp = forge(&key(), HEADER, r#"{"a":"authorize","as":"https://as.example","iat":1000,"exp":1600}"#);
-        assert_eq!(check(&no_rfp, None, 1001).await.err(), Some(InvalidState::MalformedClaim("rfp")));
+        assert_eq!(
+            check(&action, None, 1001).await.err(),
+            Some(InvalidState::WrongAction("link".into()))
+        );
+        let no_rfp = forge(
+            &key(),
+            HEADER,
+            r#"{"a":"authorize","as":"https://as.example","iat":1000,"exp":1600}"#,
+        );
+        assert_eq!(
+            check(&no_rfp, None, 1001).await.err(),
+            Some(InvalidState::MalformedClaim("rfp"))
+        );
     }
 
     #[tokio::test]
@@ -473,10 +521,15 @@ pub(crate) mod tests {
         let p = params("https://as.example");
         let (state, sent) = mode.issue(&p, 1000).await.unwrap();
         assert_eq!(
-            mode.verify(Some(&state), Some("other"), &p, 1001).await.err(),
+            mode.verify(Some(&state), Some("other"), &p, 1001)
+                .await
+                .err(),
             Some(InvalidState::Mismatch)
         );
-        let got = mode.verify(Some(&state), Some(&state), &p, 1001).await.unwrap();
+        let got = mode
+            .verify(Some(&state), Some(&state), &p, 1001)
+            .await
+            .unwrap();
         assert_eq!(got.code_verifier, sent.code_verifier);
         assert_eq!(got.nonce, sent.nonce);
         assert_eq!(
@@ -485,10 +538,14 @@ pub(crate) mod tests {
             "a state is taken once"
         );
         let (expired, _) = mode.issue(&p, 1000).await.unwrap();
-        assert_eq!(mode.verify(Some(&expired), None, &p, 1601).await.err(), Some(InvalidState::Expired));
+        assert_eq!(
+            mode.verify(Some(&expired), None, &p, 1601).await.err(),
+            Some(InvalidState::Expired)
+        );
         let (elsewhere, _) = mode.issue(&p, 1000).await.unwrap();
         assert!(matches!(
-            mode.verify(Some(&elsewhere), None, &params("https://b.example"), 1001).await,
+            mode.verify(Some(&elsewhere), None, &params("https://b.example"), 1001)
+                .await,
             Err(InvalidState::OtherAuthorizationServer { .. })
         ));
     }

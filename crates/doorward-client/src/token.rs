@@ -257,10 +257,11 @@ pub(crate) fn provider_error(object: &Map<String, Value>) -> Option<ProviderErro
     ))
 }
 
-/// The body for an error message, with any token values replaced.
+/// The body for an error message, with any token values replaced (JSON and form-encoded
+/// bodies alike).
 fn redacted_body(response: &RawResponse) -> String {
-    match serde_json::from_slice::<Value>(&response.body) {
-        Ok(Value::Object(mut map)) => {
+    match body_object(response) {
+        Some(mut map) => {
             for key in ["access_token", "refresh_token", "id_token"] {
                 if let Some(value) = map.get_mut(key) {
                     *value = Value::String("[redacted]".into());

@@ -18,8 +18,8 @@ use std::time::Duration;
 use doorward_client::eternaltwin::current_user;
 use doorward_client::{
     Algorithm, ApiError, AuthMethod, AuthorizationOptions, Callback, Client, DiscoveryError,
-    ErrorCode, FinishError, InvalidState, MemoryStateStore, PrivateKey, ProviderConfig, RefreshError,
-    StartError, Token, TokenError,
+    ErrorCode, FinishError, InvalidState, MemoryStateStore, PrivateKey, ProviderConfig,
+    RefreshError, StartError, Token, TokenError,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -51,7 +51,13 @@ fn location(response: &reqwest::Response) -> Url {
     let value = response
         .headers()
         .get("location")
-        .unwrap_or_else(|| panic!("no Location in {} from {}", response.status(), response.url()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no Location in {} from {}",
+                response.status(),
+                response.url()
+            )
+        })
         .to_str()
         .unwrap();
     response.url().join(value).unwrap()
@@ -109,7 +115,12 @@ enum Decision {
 
 /// Follows the provider from the authorization URL through its development login and consent
 /// forms to the redirect to the callback.
-async fn node_sign_in(browser: &reqwest::Client, start: &Url, login: &str, decision: Decision) -> Url {
+async fn node_sign_in(
+    browser: &reqwest::Client,
+    start: &Url,
+    login: &str,
+    decision: Decision,
+) -> Url {
     let mut url = start.clone();
     let mut form: Option<Vec<(&str, &str)>>;
     for _ in 0..12 {
@@ -139,7 +150,11 @@ async fn node_sign_in(browser: &reqwest::Client, start: &Url, login: &str, decis
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_redirection(), "form at {url}: {}", response.status());
+        assert!(
+            response.status().is_redirection(),
+            "form at {url}: {}",
+            response.status()
+        );
         url = location(&response);
         if url.as_str().starts_with(CALLBACK) {
             return url;
@@ -154,9 +169,12 @@ fn node_config(node: &NodeOidc, client_id: &str) -> ProviderConfig {
         .with_scopes(["openid", "profile", "email"]);
     match client_id {
         "rp-pkjwt" => {
-            let key =
-                PrivateKey::from_pem(Algorithm::ES256, node.private_key_pem.as_bytes(), Some("rp-es256".into()))
-                    .unwrap();
+            let key = PrivateKey::from_pem(
+                Algorithm::ES256,
+                node.private_key_pem.as_bytes(),
+                Some("rp-es256".into()),
+            )
+            .unwrap();
             config.auth_method = AuthMethod::PrivateKeyJwt(key);
         }
         "rp-public" => config.auth_method = AuthMethod::None,
@@ -177,7 +195,14 @@ async fn node_oidc_provider() {
     let Some(node) = start_node_oidc().await else {
         return;
     };
-    for client_id in ["rp-basic", "rp-post", "rp-jwt", "rp-pkjwt", "rp-public", "rp-es256"] {
+    for client_id in [
+        "rp-basic",
+        "rp-post",
+        "rp-jwt",
+        "rp-pkjwt",
+        "rp-public",
+        "rp-es256",
+    ] {
         full_flow(&node, client_id).await;
     }
     failures(&node).await;
@@ -186,18 +211,35 @@ async fn node_oidc_provider() {
 
 /// Sign in, ID token, userinfo, refresh with rotation, introspection, revocation.
 async fn full_flow(node: &NodeOidc, client_id: &str) {
-    let client = Client::builder(node_config(node, client_id)).build().unwrap();
+    let client = Client::builder(node_config(node, client_id))
+        .build()
+        .unwrap();
     let login = format!("user-{client_id}");
     let authorization = client.start_authorization().await.unwrap();
     let query: Vec<(String, String)> = authorization.url.query_pairs().into_owned().collect();
-    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
-    assert!(param("nonce").is_some(), "openid requested: a nonce is sent");
-    assert_eq!(param("state").as_deref(), Some(authorization.state.as_str()));
+    assert!(
+        param("nonce").is_some(),
+        "openid requested: a nonce is sent"
+    );
+    assert_eq!(
+        param("state").as_deref(),
+        Some(authorization.state.as_str())
+    );
 
     let back = node_sign_in(&browser(), &authorization.url, &login, Decision::Approve).await;
     let callback = callback_of(&back);
-    assert_eq!(callback.iss.as_deref(), Some(node.issuer.as_str()), "RFC 9207 iss");
+    assert_eq!(
+        callback.iss.as_deref(),
+        Some(node.issuer.as_str()),
+        "RFC 9207 iss"
+    );
     let sign_in = client
         .finish_authorization(&callback, Some(&authorization.state))
         .await
@@ -207,7 +249,10 @@ async fn full_flow(node: &NodeOidc, client_id: &str) {
     assert_eq!(claims.issuer, node.issuer);
     assert_eq!(claims.audience, vec![client_id.to_owned()]);
     let token = sign_in.token;
-    assert!(token.refresh_token().is_some(), "{client_id}: a refresh token");
+    assert!(
+        token.refresh_token().is_some(),
+        "{client_id}: a refresh token"
+    );
     assert!(token.expires_at().is_some());
 
     let info = client.userinfo(&token).await.unwrap();
@@ -239,13 +284,18 @@ async fn full_flow(node: &NodeOidc, client_id: &str) {
             .await
             .unwrap();
         let inactive = client.introspect(refreshed.access_token()).await.unwrap();
-        assert!(!inactive.active, "{client_id}: revoked access token is inactive");
+        assert!(
+            !inactive.active,
+            "{client_id}: revoked access token is inactive"
+        );
     }
 }
 
 /// Refusals: access_denied, login_required, state mismatch, code replay, wrong secret.
 async fn failures(node: &NodeOidc) {
-    let client = Client::builder(node_config(node, "rp-basic")).build().unwrap();
+    let client = Client::builder(node_config(node, "rp-basic"))
+        .build()
+        .unwrap();
 
     let authorization = client.start_authorization().await.unwrap();
     let back = node_sign_in(&browser(), &authorization.url, "denier", Decision::Abort).await;
@@ -260,7 +310,11 @@ async fn failures(node: &NodeOidc) {
     let mut options = AuthorizationOptions::default();
     options.prompt = Some("none".into());
     let authorization = client.start_authorization_with(options).await.unwrap();
-    let response = browser().get(authorization.url.clone()).send().await.unwrap();
+    let response = browser()
+        .get(authorization.url.clone())
+        .send()
+        .await
+        .unwrap();
     let back = location(&response);
     match client
         .finish_authorization(&callback_of(&back), Some(&authorization.state))
@@ -276,7 +330,10 @@ async fn failures(node: &NodeOidc) {
     let second = client.start_authorization().await.unwrap();
     let back = node_sign_in(&browser(), &first.url, "replayer", Decision::Approve).await;
     let callback = callback_of(&back);
-    match client.finish_authorization(&callback, Some(&second.state)).await {
+    match client
+        .finish_authorization(&callback, Some(&second.state))
+        .await
+    {
         Err(FinishError::InvalidState(InvalidState::Mismatch)) => {}
         other => panic!("state of another authorization: {other:?}"),
     }
@@ -284,7 +341,10 @@ async fn failures(node: &NodeOidc) {
         .finish_authorization(&callback, Some(&first.state))
         .await
         .unwrap();
-    match client.finish_authorization(&callback, Some(&first.state)).await {
+    match client
+        .finish_authorization(&callback, Some(&first.state))
+        .await
+    {
         Err(FinishError::Token(TokenError::Provider { error, .. })) => {
             assert_eq!(error.code, Some(ErrorCode::InvalidGrant), "{error}")
         }
@@ -295,7 +355,13 @@ async fn failures(node: &NodeOidc) {
         .build()
         .unwrap();
     let authorization = wrong.start_authorization().await.unwrap();
-    let back = node_sign_in(&browser(), &authorization.url, "wrongsecret", Decision::Approve).await;
+    let back = node_sign_in(
+        &browser(),
+        &authorization.url,
+        "wrongsecret",
+        Decision::Approve,
+    )
+    .await;
     match wrong
         .finish_authorization(&callback_of(&back), Some(&authorization.state))
         .await
@@ -319,8 +385,14 @@ async fn auto_refresh_and_opaque_state(node: &NodeOidc) {
         .on_token_updated(move |update| {
             let seen = seen.clone();
             async move {
-                assert_ne!(update.previous.access_token(), update.current.access_token());
-                assert_ne!(update.previous.refresh_token(), update.current.refresh_token());
+                assert_ne!(
+                    update.previous.access_token(),
+                    update.current.access_token()
+                );
+                assert_ne!(
+                    update.previous.refresh_token(),
+                    update.current.refresh_token()
+                );
                 seen.fetch_add(1, Ordering::SeqCst);
             }
         })
@@ -477,15 +549,23 @@ async fn eternaltwin_server() {
         .unwrap();
     assert!(sign_in.id_token.is_none());
     let token = sign_in.token;
-    assert!(token.refresh_token().is_none(), "Eternaltwin issues no refresh token");
+    assert!(
+        token.refresh_token().is_none(),
+        "Eternaltwin issues no refresh token"
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
     let lifetime = token.expires_at().unwrap() - now;
-    assert!((999_999_000..=1_000_000_000).contains(&lifetime), "expires_in 1e9: {lifetime}");
+    assert!(
+        (999_999_000..=1_000_000_000).contains(&lifetime),
+        "expires_in 1e9: {lifetime}"
+    );
 
-    let user = current_user(&client.authorized(token.clone())).await.unwrap();
+    let user = current_user(&client.authorized(token.clone()))
+        .await
+        .unwrap();
     // Eternaltwin capitalises the seeded username for the display name.
     assert!(user.display_name.eq_ignore_ascii_case("alice"), "{user:?}");
     assert_eq!(user.id.len(), 36, "a UUID: {}", user.id);
@@ -496,7 +576,10 @@ async fn eternaltwin_server() {
         other => panic!("unknown token: {other:?}"),
     }
     // No refresh token to use.
-    assert!(matches!(client.refresh(&token).await, Err(RefreshError::NoRefreshToken)));
+    assert!(matches!(
+        client.refresh(&token).await,
+        Err(RefreshError::NoRefreshToken)
+    ));
 
     // 422 {"code","message","extra"} for a garbage code: a typed error with the raw body.
     let authorization = client.start_authorization().await.unwrap();
@@ -549,11 +632,39 @@ async fn eternaltwin_server() {
     .unwrap();
     match oidc.start_authorization().await {
         Err(StartError::Discovery(DiscoveryError::Status { status: 404, url })) => {
-            assert!(url.ends_with("/.well-known/oauth-authorization-server"), "{url}")
+            assert!(
+                url.ends_with("/.well-known/oauth-authorization-server"),
+                "{url}"
+            )
         }
         Err(StartError::Discovery(DiscoveryError::NotJson { content_type, .. })) => {
             assert_eq!(content_type, "text/html")
         }
         other => panic!("discovery on Eternaltwin: {other:?}"),
     }
+}
+
+/// The `blocking` wrappers, from plain synchronous code.
+#[cfg(feature = "blocking")]
+#[test]
+fn blocking_client_against_eternaltwin() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(etw) = runtime.block_on(start_eternaltwin()) else {
+        return;
+    };
+    let browser = browser();
+    runtime.block_on(eternaltwin_login(&etw, &browser));
+    let client =
+        doorward_client::blocking::Client::new(eternaltwin_client(&etw, "rp_secret")).unwrap();
+    let authorization = client.start_authorization().unwrap();
+    let callback = runtime.block_on(eternaltwin_callback(&browser, &authorization.url));
+    let sign_in = client
+        .finish_authorization(&callback, Some(&authorization.state))
+        .unwrap();
+    let user = client.authorized(sign_in.token).eternaltwin_user().unwrap();
+    assert!(user.display_name.eq_ignore_ascii_case("alice"), "{user:?}");
+    assert!(matches!(
+        client.finish_authorization(&callback, Some("another state")),
+        Err(FinishError::InvalidState(InvalidState::Mismatch))
+    ));
 }
