@@ -475,7 +475,7 @@ impl Client {
         let (alg, kid) = id_token::header(raw, &config.id_token_algorithms)?;
         let issuer = match &config.issuer {
             Some(issuer) => issuer.clone(),
-            None => return Err(IdTokenError::MissingClaim("iss")),
+            None => return Err(IdTokenError::NoIssuer),
         };
         let jwks_uri = self.endpoint(Endpoint::Jwks).await?;
         let (generation, set) = self.inner.jwks.get(&self.inner.http, &jwks_uri).await?;

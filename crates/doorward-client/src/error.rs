@@ -205,6 +205,10 @@ pub enum RefreshError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdTokenError {
+    /// ID tokens are checked against the configured issuer: a provider without one (a plain
+    /// OAuth 2.0 preset) cannot have its ID tokens validated.
+    #[error("no issuer is configured for this provider, so its ID token cannot be validated")]
+    NoIssuer,
     #[error("the ID token is not a compact JWS")]
     Malformed,
     #[error("the ID token is signed with {0:?}, which is not allowed")]

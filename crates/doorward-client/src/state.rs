@@ -95,6 +95,7 @@ pub trait StateStore: Send + Sync + fmt::Debug {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct PendingAuthorization {
     pub authorization_server: String,
+    pub created_at: i64,
     pub expires_at: i64,
     code_verifier: Option<String>,
     nonce: Option<String>,
@@ -109,10 +110,16 @@ impl fmt::Debug for PendingAuthorization {
     }
 }
 
-/// An in-memory [`StateStore`] for one process; expired entries are dropped as new ones come.
+/// An in-memory [`StateStore`] for one process; expired entries are dropped as new ones come,
+/// and at most [`MemoryStateStore::CAPACITY`] authorizations may be in progress at once (each
+/// click on a sign-in button makes one, so the bound keeps memory in check).
 #[derive(Debug, Default)]
 pub struct MemoryStateStore {
     entries: Mutex<HashMap<String, PendingAuthorization>>,
+}
+
+impl MemoryStateStore {
+    pub const CAPACITY: usize = 100_000;
 }
 
 #[async_trait]
@@ -123,10 +130,12 @@ impl StateStore for MemoryStateStore {
         pending: PendingAuthorization,
     ) -> Result<(), StateStoreError> {
         let mut entries = self.entries.lock().map_err(|_| "state store poisoned")?;
-        let now = pending.expires_at;
         if entries.len() >= 1024 {
-            // Entries that expire before this new one was created are certainly dead.
-            entries.retain(|_, p| p.expires_at > now - 3600);
+            let now = pending.created_at;
+            entries.retain(|_, p| p.expires_at >= now);
+        }
+        if entries.len() >= Self::CAPACITY {
+            return Err("too many authorizations in progress".into());
         }
         entries.insert(state.to_owned(), pending);
         Ok(())
@@ -202,6 +211,7 @@ impl StateMode {
                 };
                 let pending = PendingAuthorization {
                     authorization_server: params.authorization_server.to_owned(),
+                    created_at: now,
                     expires_at: now.saturating_add_unsigned(params.ttl),
                     code_verifier: secrets.code_verifier.clone(),
                     nonce: secrets.nonce.clone(),
