@@ -25,7 +25,27 @@ pub async fn show(
         Ok(session) => session,
         Err(e) => return pages::internal(&e),
     };
-    match app.engine.proceed(&request, session.as_ref()).await {
+    let interaction = app.engine.proceed(&request, session.as_ref()).await;
+    if let (Ok(Interaction::Login { .. }), Some(authenticator)) = (&interaction, &app.authenticator) {
+        // The application decides who the user is; a signed-in browser asked to sign in again
+        // comes back with the re-authentication marker, as from Doorward's own page.
+        let reauthenticate = session.is_some();
+        let return_query = if reauthenticate {
+            app.engine.reauth_return_query(&pairs)
+        } else {
+            query.clone()
+        };
+        return crate::provider::authenticate_with_app(
+            &app,
+            authenticator.as_ref(),
+            &headers,
+            &request,
+            &return_query,
+            reauthenticate,
+        )
+        .await;
+    }
+    match interaction {
         Ok(Interaction::Redirect(location)) => found(&location),
         // Signed in already: the sign-in is asked again (prompt, max_age, id_token_hint), and the
         // request comes back marked with when; not signed in: it comes back as it was.
@@ -118,7 +138,7 @@ async fn checked(
     }
 }
 
-fn rejected(error: &AuthorizeError) -> Response {
+pub(crate) fn rejected(error: &AuthorizeError) -> Response {
     match error {
         AuthorizeError::Show(reason) => pages::respond(
             StatusCode::BAD_REQUEST,
@@ -137,7 +157,7 @@ fn found(location: &str) -> Response {
 
 /// A redirect to the client's redirect URI: 302 from `GET`, 303 after the consent `POST` so that
 /// the browser does not re-send the form to the client (RFC 9700 §4.12).
-fn redirect(status: StatusCode, location: &str) -> Response {
+pub(crate) fn redirect(status: StatusCode, location: &str) -> Response {
     let mut response = status.into_response();
     match HeaderValue::from_str(location) {
         Ok(value) => {

@@ -1,9 +1,14 @@
 //! Doorward's HTTP adapter for axum: the OAuth endpoints, the Eternaltwin-compatible API, the
-//! HTML pages (sign-in, consent, account, sign-out), and RFC-shaped error responses.
+//! HTML pages (sign-in, consent, account, sign-out), RFC-shaped error responses, and the
+//! library face of the provider.
 //!
-//! [`router`] builds the whole application from an [`AppState`]. Handlers parse requests into
-//! the engine's typed inputs, call the engine, and render its outputs; the protocol rules live
-//! in `doorward-core`.
+//! - [`Provider`] embeds the provider in any axum app under a path of its choosing, with the
+//!   application deciding who the user is ([`Authenticator`], [`Provider::resume`]).
+//! - [`protect`] guards an API with bearer tokens: the [`protect::Authenticated`] extractor and
+//!   the [`protect::RequireBearer`] layer.
+//!
+//! Handlers parse requests into the engine's typed inputs, call the engine, and render its
+//! outputs; the protocol rules live in `doorward-core`.
 
 mod api;
 mod authorize;
@@ -12,6 +17,9 @@ mod cookies;
 mod error;
 mod oidc;
 mod pages;
+mod paths;
+pub mod protect;
+mod provider;
 mod session;
 mod token;
 
@@ -30,12 +38,22 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+pub use doorward_core::embedding::AppUser;
+pub use doorward_core::{ClientSpec, EngineConfig, Grants, Lifetimes, UserSpec};
+pub use provider::{
+    Authentication, Authenticator, BuildError, Decision, LoginRequest, Provider, ProviderBuilder,
+};
+
 /// What every handler shares.
 #[derive(Clone)]
-pub struct AppState {
-    pub engine: Arc<Engine>,
+pub(crate) struct AppState {
+    pub(crate) engine: Arc<Engine>,
     /// Cookies get `Secure` when the server's external URI is https.
-    pub secure_cookies: bool,
+    pub(crate) secure_cookies: bool,
+    /// Where the provider is mounted (`""` at the root, `/auth`): the issuer URL's path.
+    pub(crate) mount: Arc<str>,
+    /// The application's way of signing users in, instead of Doorward's page.
+    pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
 }
 
 /// The content security policy of every response: nothing but the server's own stylesheet,
@@ -43,8 +61,15 @@ pub struct AppState {
 const CSP: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// The whole application.
-pub fn router(state: AppState) -> Router {
+/// The whole application at the root, with the "not found" page (tests).
+#[cfg(test)]
+pub(crate) fn router(state: AppState) -> Router {
+    routes(state).fallback(pages::not_found)
+}
+
+/// The provider's routes, relative to its mount path, with its headers and request log.
+pub(crate) fn routes(state: AppState) -> Router {
+    let mount = state.mount.clone();
     let app = Router::new()
         .route("/", get(session::home))
         .route(
@@ -72,8 +97,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/auth/self", get(api::auth_self))
         .route("/api/v1/users/{id}", get(api::user))
         .route("/assets/doorward.css", get(pages::stylesheet))
-        .fallback(pages::not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
+            paths::scoped(mount.clone(), next.run(request))
+        }))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

@@ -7,6 +7,8 @@ use doorward_core::model::{Client, ConsentRecord, User};
 use doorward_proto::ScopeSet;
 use maud::{html, Markup, DOCTYPE};
 
+use crate::paths::path;
+
 /// A page response: never cached (pages carry CSRF tokens and personal data).
 pub fn respond(status: StatusCode, markup: Markup) -> Response {
     let mut response = (status, axum::response::Html(markup.into_string())).into_response();
@@ -24,7 +26,7 @@ fn layout(title: &str, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Doorward" }
-                link rel="stylesheet" href="/assets/doorward.css";
+                link rel="stylesheet" href=(path("/assets/doorward.css"));
             }
             body {
                 main {
@@ -44,7 +46,7 @@ pub fn login(csrf: &str, next: &str, username: &str, failed: bool) -> Markup {
             @if failed {
                 p.error role="alert" { "Invalid username or password." }
             }
-            form method="post" action="/login" {
+            form method="post" action=(path("/login")) {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="next" value=(next);
                 label for="username" { "Username" }
@@ -91,7 +93,7 @@ pub fn consent(
                     li { (describe_scope(scope.as_str())) }
                 }
             }
-            form method="post" action="/oauth/authorize" {
+            form method="post" action=(path("/oauth/authorize")) {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="request" value=(request);
                 div.actions {
@@ -99,7 +101,7 @@ pub fn consent(
                     button.secondary type="submit" name="decision" value="deny" { "Deny" }
                 }
             }
-            p.small { "You can withdraw this at any time from " a href="/account" { "your account" } "." }
+            p.small { "You can withdraw this at any time from " a href=(path("/account")) { "your account" } "." }
         },
     )
 }
@@ -120,7 +122,7 @@ pub fn account(user: &User, apps: &[(ConsentRecord, Client)], csrf: &str) -> Mar
                         li {
                             strong { (client.display_name) }
                             " — " (consent.scopes.to_string())
-                            form method="post" action="/account/revoke" {
+                            form method="post" action=(path("/account/revoke")) {
                                 input type="hidden" name="csrf" value=(csrf);
                                 input type="hidden" name="client_id" value=(client.id);
                                 button.secondary type="submit" { "Revoke" }
@@ -129,7 +131,7 @@ pub fn account(user: &User, apps: &[(ConsentRecord, Client)], csrf: &str) -> Mar
                     }
                 }
             }
-            p { a href="/logout" { "Sign out" } }
+            p { a href=(path("/logout")) { "Sign out" } }
         },
     )
 }
@@ -140,7 +142,7 @@ pub fn logout(user: &User, csrf: &str) -> Markup {
         html! {
             h1 { "Sign out" }
             p { "You are signed in as " strong { (user.display_name) } "." }
-            form method="post" action="/logout" {
+            form method="post" action=(path("/logout")) {
                 input type="hidden" name="csrf" value=(csrf);
                 button type="submit" { "Sign out" }
             }
@@ -160,7 +162,7 @@ pub fn end_session(user: &User, client: Option<&str>, csrf: &str, request: &str)
                 }
                 "You are signed in as " strong { (user.display_name) } "."
             }
-            form method="post" action="/oauth/end_session" {
+            form method="post" action=(path("/oauth/end_session")) {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="request" value=(request);
                 div.actions {

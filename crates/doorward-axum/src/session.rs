@@ -90,10 +90,10 @@ fn bad_form() -> Response {
     )
 }
 
-/// A `303 See Other` to a path of this server.
+/// A `303 See Other` to a path of the provider (mount path added) or to an absolute URL.
 pub fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
+    if let Ok(value) = HeaderValue::from_str(&crate::paths::location(location)) {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response

@@ -41,6 +41,8 @@ async fn app() -> Router {
     router(AppState {
         engine: Arc::new(engine),
         secure_cookies: false,
+        mount: "".into(),
+        authenticator: None,
     })
 }
 

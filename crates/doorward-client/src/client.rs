@@ -24,7 +24,7 @@ use crate::error::{
     StartError, TokenError, TokenManagementError,
 };
 use crate::http::{Channel, Hooks, Http, Method, RawResponse};
-use crate::id_token::{self, Expectations, IdTokenClaims};
+use crate::id_token::{self, Expectations, IdTokenClaims, JwtAccessToken};
 use crate::state::{random_token, StateKey, StateMode, StateParams, StateStore};
 use crate::token::{body_object, parse_token_response, provider_error, Token};
 
@@ -472,11 +472,44 @@ impl Client {
         access_token: Option<&str>,
     ) -> Result<IdTokenClaims, IdTokenError> {
         let config = &self.inner.config;
-        let (alg, kid) = id_token::header(raw, &config.id_token_algorithms)?;
-        let issuer = match &config.issuer {
-            Some(issuer) => issuer.clone(),
-            None => return Err(IdTokenError::NoIssuer),
-        };
+        let issuer = config.issuer.as_deref().ok_or(IdTokenError::NoIssuer)?;
+        let (alg, keys) = self.signing_keys(raw).await?;
+        id_token::validate(
+            raw,
+            alg,
+            &keys,
+            &Expectations {
+                issuer,
+                client_id: &config.client_id,
+                nonce,
+                access_token,
+                leeway: config.leeway,
+                now: self.now(),
+            },
+        )
+    }
+
+    /// Validates a JWT access token of this provider (RFC 9068 §4), for a resource server
+    /// known as `audience`: signature with the provider's keys, `typ: at+jwt`, `iss`, `aud`, `exp`.
+    pub async fn validate_jwt_access_token(
+        &self,
+        raw: &str,
+        audience: &str,
+    ) -> Result<JwtAccessToken, IdTokenError> {
+        let config = &self.inner.config;
+        let issuer = config.issuer.as_deref().ok_or(IdTokenError::NoIssuer)?;
+        let (alg, keys) = self.signing_keys(raw).await?;
+        let claims = id_token::verify_signature(raw, alg, &keys)?;
+        id_token::check_access_token(raw, claims, issuer, audience, config.leeway, self.now())
+    }
+
+    /// The allowed algorithm of a JWS and the provider's keys that may have signed it (the key
+    /// set is fetched again once when none fits: a rotation).
+    async fn signing_keys(
+        &self,
+        raw: &str,
+    ) -> Result<(Algorithm, Vec<jsonwebtoken::DecodingKey>), IdTokenError> {
+        let (alg, kid) = id_token::header(raw, &self.inner.config.id_token_algorithms)?;
         let jwks_uri = self.endpoint(Endpoint::Jwks).await?;
         let (generation, set) = self.inner.jwks.get(&self.inner.http, &jwks_uri).await?;
         let mut keys = id_token::candidate_keys(&set, alg, kid.as_deref());
@@ -494,19 +527,7 @@ impl Client {
                 alg: format!("{alg:?}"),
             });
         }
-        id_token::validate(
-            raw,
-            alg,
-            &keys,
-            &Expectations {
-                issuer: &issuer,
-                client_id: &config.client_id,
-                nonce,
-                access_token,
-                leeway: config.leeway,
-                now: self.now(),
-            },
-        )
+        Ok((alg, keys))
     }
 
     /// Refreshes a token (RFC 6749 §6). A rotated refresh token replaces the old one; when the

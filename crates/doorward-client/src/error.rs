@@ -201,7 +201,7 @@ pub enum RefreshError {
     SubjectChanged,
 }
 
-/// Why an ID token was refused (OIDC Core §3.1.3.7).
+/// Why an ID token (OIDC Core §3.1.3.7) or a JWT access token (RFC 9068 §4) was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdTokenError {
@@ -242,6 +242,9 @@ pub enum IdTokenError {
     WrongNonce,
     #[error("the ID token's at_hash does not match the access token")]
     WrongAtHash,
+    /// RFC 9068 §4: a JWT access token's header says `typ: at+jwt`.
+    #[error("the token's typ is {got:?}, not at+jwt")]
+    WrongType { got: Option<String> },
 }
 
 /// A call with a bearer token (API, userinfo, Eternaltwin profile) failed.

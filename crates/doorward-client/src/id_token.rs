@@ -144,17 +144,111 @@ pub(crate) fn validate(
     keys: &[DecodingKey],
     expect: &Expectations<'_>,
 ) -> Result<IdTokenClaims, IdTokenError> {
+    check_claims(verify_signature(token, alg, keys)?, alg, expect)
+}
+
+/// The claims of a JWS whose signature one of `keys` verifies (nothing else checked).
+pub(crate) fn verify_signature(
+    token: &str,
+    alg: Algorithm,
+    keys: &[DecodingKey],
+) -> Result<Map<String, Value>, IdTokenError> {
     let mut validation = Validation::new(alg);
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims = keys
+    Ok(keys
         .iter()
         .find_map(|key| jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation).ok())
         .ok_or(IdTokenError::BadSignature)?
-        .claims;
-    check_claims(claims, alg, expect)
+        .claims)
+}
+
+/// The JOSE header's `typ`, lower-cased.
+pub(crate) fn header_type(token: &str) -> Option<String> {
+    let encoded = token.split('.').next()?;
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()?;
+    header.get("typ")?.as_str().map(str::to_ascii_lowercase)
+}
+
+/// The validated claims of a JWT access token (RFC 9068).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct JwtAccessToken {
+    pub issuer: String,
+    pub subject: String,
+    pub client_id: Option<String>,
+    pub scopes: Vec<String>,
+    pub audience: Vec<String>,
+    pub expires_at: i64,
+    pub claims: Map<String, Value>,
+}
+
+/// RFC 9068 §4: `typ` is `at+jwt`, `iss` is the issuer, `aud` holds this resource, not expired.
+pub(crate) fn check_access_token(
+    token: &str,
+    claims: Map<String, Value>,
+    issuer: &str,
+    audience: &str,
+    leeway: u64,
+    now: i64,
+) -> Result<JwtAccessToken, IdTokenError> {
+    let typ = header_type(token);
+    if !matches!(typ.as_deref(), Some("at+jwt") | Some("application/at+jwt")) {
+        return Err(IdTokenError::WrongType { got: typ });
+    }
+    let text = |name: &'static str| {
+        claims
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or(IdTokenError::MissingClaim(name))
+    };
+    let got = text("iss")?;
+    if got != issuer {
+        return Err(IdTokenError::WrongIssuer {
+            expected: issuer.to_owned(),
+            got,
+        });
+    }
+    let subject = text("sub")?;
+    let aud: Vec<String> = match claims.get("aud") {
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => return Err(IdTokenError::MissingClaim("aud")),
+    };
+    if !aud.iter().any(|a| a == audience) {
+        return Err(IdTokenError::WrongAudience {
+            client_id: audience.to_owned(),
+            audience: aud,
+        });
+    }
+    let expires_at = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or(IdTokenError::MissingClaim("exp"))?;
+    if now > expires_at.saturating_add_unsigned(leeway) {
+        return Err(IdTokenError::Expired {
+            exp: expires_at,
+            now,
+            leeway,
+        });
+    }
+    let scopes = claims
+        .get("scope")
+        .and_then(Value::as_str)
+        .map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    Ok(JwtAccessToken {
+        issuer: got,
+        subject,
+        client_id: claims.get("client_id").and_then(Value::as_str).map(str::to_owned),
+        scopes,
+        audience: aud,
+        expires_at,
+        claims,
+    })
 }
 
 fn check_claims(

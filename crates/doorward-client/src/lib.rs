@@ -63,7 +63,7 @@ pub use error::{
     RefreshError, StartError, StateStoreError, TokenError, TokenManagementError, TransportError,
 };
 pub use http::{Hooks, Method, RawRequest, RawResponse, StatusCode};
-pub use id_token::{IdTokenClaims, DEFAULT_ALGORITHMS};
+pub use id_token::{IdTokenClaims, JwtAccessToken, DEFAULT_ALGORITHMS};
 pub use jsonwebtoken::Algorithm;
 pub use registry::Registry;
 pub use state::{MemoryStateStore, PendingAuthorization, StateKey, StateMode, StateStore};

@@ -215,11 +215,15 @@ impl Engine {
                     "the response_type parameter is missing",
                 )))
             }
-            Some("code") => {}
+            Some("code") if self.config.grants.authorization_code => {}
             Some(_) => {
                 return Err(fail(OAuthError::new(
                     ErrorCode::UnsupportedResponseType,
-                    "only response_type=code is supported",
+                    if self.config.grants.authorization_code {
+                        "only response_type=code is supported"
+                    } else {
+                        "the authorization-code grant is not enabled on this server"
+                    },
                 )))
             }
         }

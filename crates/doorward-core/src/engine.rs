@@ -59,6 +59,33 @@ pub struct EngineConfig {
     pub keys: KeyPolicy,
     /// Seals private signing keys at rest when set.
     pub key_encryption_secret: Option<Secret>,
+    /// The grant types this server answers.
+    pub grants: Grants,
+}
+
+/// The grant types a server answers; the others get `unsupported_response_type` at the
+/// authorization endpoint (RFC 6749 §4.1.2.1) and `unsupported_grant_type` at the token
+/// endpoint (§5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Grants {
+    /// `response_type=code` and `grant_type=authorization_code` (RFC 6749 §4.1).
+    pub authorization_code: bool,
+    /// `grant_type=refresh_token` (RFC 6749 §6).
+    pub refresh_token: bool,
+}
+
+impl Grants {
+    /// Nothing enabled: an embedding application names what it wants.
+    pub const NONE: Grants = Grants {
+        authorization_code: false,
+        refresh_token: false,
+    };
+    /// The authorization-code grant with refresh tokens, what `doorward serve` runs.
+    pub const CODE_AND_REFRESH: Grants = Grants {
+        authorization_code: true,
+        refresh_token: true,
+    };
 }
 
 impl Default for EngineConfig {
@@ -73,6 +100,7 @@ impl Default for EngineConfig {
             hash_cost: HashCost::Default,
             keys: KeyPolicy::default(),
             key_encryption_secret: None,
+            grants: Grants::CODE_AND_REFRESH,
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod account;
 pub mod authorize;
+pub mod embedding;
 mod engine;
 pub mod keys;
 pub mod memory;
@@ -27,5 +28,5 @@ pub mod token;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{ClientSpec, Engine, EngineConfig, Error, Lifetimes, UserSpec};
+pub use engine::{ClientSpec, Engine, EngineConfig, Error, Grants, Lifetimes, UserSpec};
 pub use opaque::{OpaqueKind, TokenHash};

@@ -54,16 +54,34 @@ impl Engine {
             audience: &audience,
         };
         let param = |name: &str| request.params.get(name).map(String::as_str);
+        let grants = self.config.grants;
         match param("grant_type") {
             None | Some("") => Err(OAuthError::invalid_request("grant_type is missing").into()),
-            Some("authorization_code") => self.redeem_code(client, &request.params).await,
-            Some("refresh_token") => self.refresh(client, &request.params).await,
+            Some("authorization_code") if grants.authorization_code => {
+                self.redeem_code(client, &request.params).await
+            }
+            Some("refresh_token") if grants.refresh_token => {
+                self.refresh(client, &request.params).await
+            }
             Some(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                "supported grant types: authorization_code, refresh_token",
+                format!("supported grant types: {}", self.supported_grant_types().join(", ")),
             )
             .into()),
         }
+    }
+
+    /// The `grant_type` values this server answers (also its metadata's `grant_types_supported`).
+    pub fn supported_grant_types(&self) -> Vec<&'static str> {
+        let grants = self.config.grants;
+        let mut names = Vec::new();
+        if grants.authorization_code {
+            names.push("authorization_code");
+        }
+        if grants.refresh_token {
+            names.push("refresh_token");
+        }
+        names
     }
 
     /// Client authentication (RFC 6749 section 2.3): HTTP Basic (`client_secret_basic`) or

@@ -4,7 +4,7 @@
 use anyhow::{anyhow, Context};
 use clap::Subcommand;
 
-use crate::serve::{build_engine, load_config, register};
+use crate::serve::{build_provider, load_config};
 use crate::ServeArgs;
 
 #[derive(Subcommand)]
@@ -178,7 +178,7 @@ async fn mint_codes(
 /// An engine on the configured store, with the user and the checked request codes are
 /// minted for.
 struct Minter {
-    engine: doorward_core::Engine,
+    engine: std::sync::Arc<doorward_core::Engine>,
     user: doorward_core::model::User,
     request: doorward_core::authorize::AuthorizationRequest,
 }
@@ -186,8 +186,7 @@ struct Minter {
 impl Minter {
     async fn new(serve: ServeArgs, client: &str, user: &str) -> anyhow::Result<Self> {
         let config = load_config(serve)?;
-        let engine = build_engine(&config).await?;
-        register(&engine, &config, false).await?;
+        let engine = build_provider(&config, true).await?.engine().clone();
         let user = engine
             .store()
             .find_user_by_username(user)

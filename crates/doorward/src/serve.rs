@@ -3,17 +3,19 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use doorward_axum::AppState;
-use doorward_core::ports::{OsRandom, SharedStore, SystemClock};
-use doorward_core::{Engine, EngineConfig};
+use doorward_axum::{EngineConfig, Grants, Provider};
+use doorward_core::ports::{ClientRef, SharedStore};
+use doorward_core::Engine;
 use doorward_store::{PostgresStore, SqliteStore};
 
 use crate::config::{Config, Overrides};
 use crate::ServeArgs;
 
+/// `doorward serve` is the library's [`Provider`], wired from the configuration file: mounted
+/// at the root of its own router, with Doorward's sign-in pages.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(args)?;
-    let engine = Arc::new(build_engine(&config).await?);
+    let provider = build_provider(&config, true).await?;
     let safe_delay = 2 * doorward_core::keys::RELOAD_INTERVAL + 300;
     if config.keys.publish_delay < safe_delay {
         tracing::warn!(
@@ -22,19 +24,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
              parties that cache the JWKS, a new key may sign before they have seen it"
         );
     }
-    register(&engine, &config, true).await?;
-
-    tokio::spawn(purge_periodically(engine.clone()));
-    tokio::spawn(maintain_keys_periodically(engine.clone()));
+    print_clients(provider.engine(), &config).await?;
+    provider.spawn_maintenance();
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    let app = doorward_axum::router(AppState {
-        engine,
-        secure_cookies: config.external_uri.starts_with("https:"),
-    });
+    let app = provider.standalone();
     // Printed once the socket accepts connections: tests and scripts wait for this line.
     println!("listening on http://{address}");
     println!("sign in at {}/", config.external_uri);
@@ -56,25 +53,37 @@ pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
     )
 }
 
-pub async fn build_engine(config: &Config) -> anyhow::Result<Engine> {
+/// The provider the configuration describes, its clients and users registered when `register`
+/// is set. The authorization-code grant with refresh tokens is what `doorward serve` answers.
+pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<Provider> {
     let store = open_store(&config.database).await?;
-    let engine_config = EngineConfig {
-        issuer: config.external_uri.clone(),
-        lifetimes: config.lifetimes.clone(),
-        allow_plain_pkce: config.allow_plain_pkce,
-        scopes: config.scopes.clone(),
-        default_scopes: config.default_scopes.clone(),
-        keys: config.keys.clone(),
-        key_encryption_secret: config.key_encryption_secret.clone(),
-        ..EngineConfig::default()
-    };
-    Ok(Engine::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(OsRandom),
-        engine_config,
-    )
-    .await?)
+    let mut builder = Provider::builder(config.external_uri.clone())
+        .config(EngineConfig {
+            issuer: config.external_uri.clone(),
+            lifetimes: config.lifetimes.clone(),
+            allow_plain_pkce: config.allow_plain_pkce,
+            scopes: config.scopes.clone(),
+            default_scopes: config.default_scopes.clone(),
+            keys: config.keys.clone(),
+            key_encryption_secret: config.key_encryption_secret.clone(),
+            grants: Grants::CODE_AND_REFRESH,
+            ..EngineConfig::default()
+        })
+        .store(store);
+    if register {
+        for client in &config.clients {
+            builder = builder.client(client.clone());
+        }
+        for user in &config.users {
+            builder = builder.user(user.clone());
+        }
+    }
+    Ok(builder.build().await?)
+}
+
+/// The engine alone (`doorward keys`), with nothing registered.
+pub async fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
+    Ok(build_provider(config, false).await?.engine().clone())
 }
 
 /// The store the database URL names: `sqlite:…` (the default) or `postgres://…`. Both run
@@ -123,17 +132,12 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-/// Registers the configured clients and users, printing each client as Eternaltwin does when
-/// `print` is set.
-pub async fn register(engine: &Engine, config: &Config, print: bool) -> anyhow::Result<()> {
+/// Prints each configured client as Eternaltwin does.
+async fn print_clients(engine: &Engine, config: &Config) -> anyhow::Result<()> {
     for spec in &config.clients {
-        let client = engine
-            .register_client(spec.clone())
-            .await
-            .with_context(|| format!("cannot register the client {}", spec.key))?;
-        if !print {
+        let Some(client) = engine.store().find_client(ClientRef::Key(&spec.key)).await? else {
             continue;
-        }
+        };
         let name = client.key.trim_end_matches("@clients");
         let callbacks: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
         println!(
@@ -145,40 +149,7 @@ pub async fn register(engine: &Engine, config: &Config, print: bool) -> anyhow::
             callbacks.join(", ")
         );
     }
-    for user in &config.users {
-        engine
-            .seed_user(user)
-            .await
-            .with_context(|| format!("cannot create the user {}", user.username))?;
-    }
     Ok(())
-}
-
-/// Deletes expired sessions, codes and tokens every ten minutes.
-async fn purge_periodically(engine: Arc<Engine>) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
-    loop {
-        every.tick().await;
-        match engine.purge_expired().await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "purged expired rows"),
-            Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
-        }
-    }
-}
-
-/// Creates, schedules and deletes signing keys and reloads them from the store (other
-/// instances and `doorward keys rotate` change them there).
-async fn maintain_keys_periodically(engine: Arc<Engine>) {
-    let period = u64::try_from(doorward_core::keys::RELOAD_INTERVAL).unwrap_or(30);
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(period));
-    every.tick().await;
-    loop {
-        every.tick().await;
-        if let Err(e) = engine.maintain_keys().await {
-            tracing::warn!(error = ?e, "signing-key maintenance failed");
-        }
-    }
 }
 
 async fn shutdown() {
