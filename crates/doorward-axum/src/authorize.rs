@@ -26,7 +26,8 @@ pub async fn show(
         Err(e) => return pages::internal(&e),
     };
     let interaction = app.engine.proceed(&request, session.as_ref()).await;
-    if let (Ok(Interaction::Login { .. }), Some(authenticator)) = (&interaction, &app.authenticator) {
+    if let (Ok(Interaction::Login { .. }), Some(authenticator)) = (&interaction, &app.authenticator)
+    {
         // The application decides who the user is; a signed-in browser asked to sign in again
         // comes back with the re-authentication marker, as from Doorward's own page.
         let reauthenticate = session.is_some();

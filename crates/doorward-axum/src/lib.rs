@@ -98,9 +98,11 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/api/v1/users/{id}", get(api::user))
         .route("/assets/doorward.css", get(pages::stylesheet))
         .with_state(state)
-        .layer(axum::middleware::from_fn(move |request: Request, next: axum::middleware::Next| {
-            paths::scoped(mount.clone(), next.run(request))
-        }))
+        .layer(axum::middleware::from_fn(
+            move |request: Request, next: axum::middleware::Next| {
+                paths::scoped(mount.clone(), next.run(request))
+            },
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),

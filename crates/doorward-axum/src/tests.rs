@@ -473,3 +473,421 @@ async fn protected_resources_answer_rfc_6750() {
     .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The library: a provider mounted under /auth in an application's router, the application
+// deciding who the user is, and its API protected by bearer tokens.
+
+mod embedded {
+    use std::sync::Arc;
+
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use axum::Router;
+    use doorward_core::memory::MemoryStore;
+    use doorward_core::passwords::HashCost;
+    use doorward_core::testing::{FixedClock, SeqRandom};
+    use doorward_core::{ClientSpec, EngineConfig, Grants};
+    use doorward_proto::{RedirectUri, Secret};
+
+    use super::{basic, cookie, encode, error_of, form, header, hidden, send};
+    use crate::protect::{Authenticated, ResourceServer, Scopes};
+    use crate::{AppUser, Authentication, Authenticator, Decision, LoginRequest, Provider};
+
+    const ISSUER: &str = "http://app.example/auth";
+    const CALLBACK: &str = "http://client.example/cb";
+
+    /// Signs in whoever sends `x-app-user`; sends everyone else to the app's login page;
+    /// refuses `mallory`.
+    struct HeaderAuthenticator;
+
+    impl Authenticator for HeaderAuthenticator {
+        fn authenticate<'a>(
+            &'a self,
+            request: LoginRequest<'a>,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Authentication> + Send + 'a>>
+        {
+            Box::pin(async move {
+                match request
+                    .headers
+                    .get("x-app-user")
+                    .map(|v| v.to_str().unwrap())
+                {
+                    Some("mallory") => Authentication::Deny,
+                    Some(id) => Authentication::User(app_user(id)),
+                    None => Authentication::Redirect(format!(
+                        "/app-login?grant={}",
+                        form_urlencoded::byte_serialize(request.grant_id.as_bytes())
+                            .collect::<String>()
+                    )),
+                }
+            })
+        }
+    }
+
+    fn app_user(id: &str) -> AppUser {
+        AppUser {
+            id: id.to_owned(),
+            display_name: format!("App user {id}"),
+            email: Some(format!("{id}@app.example")),
+            email_verified: true,
+        }
+    }
+
+    struct ReadItems;
+    impl Scopes for ReadItems {
+        const SCOPES: &'static [&'static str] = &["items:read"];
+    }
+    struct WriteItems;
+    impl Scopes for WriteItems {
+        const SCOPES: &'static [&'static str] = &["items:write"];
+    }
+
+    async fn read(auth: Authenticated<ReadItems>) -> String {
+        format!("read by {}", auth.grant.subject)
+    }
+
+    async fn write(auth: Authenticated<WriteItems>) -> String {
+        format!("written by {}", auth.grant.subject)
+    }
+
+    async fn provider(grants: Grants, clock: Arc<FixedClock>) -> Provider {
+        let scopes = doorward_proto::ScopeSet::parse("base openid items:read items:write").unwrap();
+        Provider::builder(ISSUER)
+            .config(EngineConfig {
+                issuer: ISSUER.into(),
+                hash_cost: HashCost::InsecureFastForTests,
+                scopes,
+                ..EngineConfig::default()
+            })
+            .grants(grants)
+            .store(Arc::new(MemoryStore::default()))
+            .clock_and_random(clock, Arc::new(SeqRandom::default()))
+            .authenticator(HeaderAuthenticator)
+            .client(ClientSpec {
+                key: "shop@clients".into(),
+                display_name: "Shop".into(),
+                app_uri: "http://client.example".into(),
+                redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+                secret: Secret::new("shop-secret"),
+                policy: Default::default(),
+            })
+            .build()
+            .await
+            .unwrap()
+    }
+
+    fn application(provider: &Provider) -> Router {
+        let api = Router::new()
+            .route("/api/items", get(read).post(write))
+            .route(
+                "/api/layered",
+                get(|| async { "through the layer" })
+                    .layer(provider.resource_server(0).require(&["items:write"])),
+            )
+            .with_state(provider.resource_server(0));
+        provider.mount(api)
+    }
+
+    fn authorize(scope: &str) -> String {
+        format!(
+            "/auth/oauth/authorize?{}",
+            encode(&[
+                ("response_type", "code"),
+                ("client_id", "shop@clients"),
+                ("redirect_uri", CALLBACK),
+                ("scope", scope),
+                ("state", "s1"),
+            ])
+        )
+    }
+
+    fn code_of(location: &str) -> String {
+        assert!(location.starts_with(CALLBACK), "{location}");
+        url::Url::parse(location)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("no code in {location}"))
+    }
+
+    async fn redeem(app: &Router, code: &str) -> serde_json::Value {
+        let request = Request::post("/auth/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, basic("shop@clients", "shop-secret"))
+            .body(axum::body::Body::from(encode(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", CALLBACK),
+            ])))
+            .unwrap();
+        let (response, body) = send(app, request).await;
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn get_with(uri: &str, headers: &[(&str, &str)]) -> Request<axum::body::Body> {
+        let mut request = Request::get(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_application_signs_the_user_in_and_its_api_checks_scopes() {
+        let clock = Arc::new(FixedClock::new(1_800_000_000));
+        let provider = provider(Grants::CODE_AND_REFRESH, clock.clone()).await;
+        let app = application(&provider);
+
+        // The authenticator knows the user: a session at the provider, back to the request.
+        let (response, _) = send(
+            &app,
+            get_with(&authorize("items:read"), &[("x-app-user", "u-42")]),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(header(&response, header::LOCATION), authorize("items:read"));
+        let session = cookie(&response, "dw_session").expect("a session cookie");
+
+        // Doorward's consent page, with every link under /auth.
+        let (response, page) = send(
+            &app,
+            get_with(&authorize("items:read"), &[("cookie", &session)]),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+        assert!(page.contains("action=\"/auth/oauth/authorize\""), "{page}");
+        assert!(
+            page.contains("href=\"/auth/assets/doorward.css\""),
+            "{page}"
+        );
+        let csrf_cookie = cookie(&response, "dw_csrf").unwrap();
+        let cookies = format!("{session}; {csrf_cookie}");
+        let body = encode(&[
+            ("csrf", &hidden(&page, "csrf")),
+            ("request", &hidden(&page, "request")),
+            ("decision", "approve"),
+        ]);
+        let (response, _) = send(&app, form("/auth/oauth/authorize", &cookies, body)).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let tokens = redeem(&app, &code_of(header(&response, header::LOCATION))).await;
+        let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+
+        // Discovery under the mount path names the mounted endpoints.
+        let (_, metadata) = send(
+            &app,
+            get_with("/auth/.well-known/openid-configuration", &[]),
+        )
+        .await;
+        let metadata: serde_json::Value = serde_json::from_str(&metadata).unwrap();
+        assert_eq!(metadata["issuer"], ISSUER);
+        assert_eq!(metadata["token_endpoint"], format!("{ISSUER}/oauth/token"));
+
+        // The API: the right scope passes, the other is 403 insufficient_scope with the scope.
+        let (response, body) =
+            send(&app, get_with("/api/items", &[("authorization", &bearer)])).await;
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+        let subject = body.trim_start_matches("read by ").to_owned();
+        assert_eq!(subject.len(), 36, "the user's UUID: {body}");
+        let (response, body) = send(
+            &app,
+            Request::post("/api/items")
+                .header("authorization", &bearer)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(error_of(&body), "insufficient_scope");
+        let challenge = header(&response, header::WWW_AUTHENTICATE);
+        assert!(
+            challenge.contains("error=\"insufficient_scope\"")
+                && challenge.contains("scope=\"items:write\""),
+            "{challenge}"
+        );
+        let (response, _) = send(
+            &app,
+            get_with("/api/layered", &[("authorization", &bearer)]),
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "the layer checks scopes too"
+        );
+
+        // No token: 401 with a bare challenge; a bad one: invalid_token; a malformed header: 400.
+        let (response, _) = send(&app, get_with("/api/items", &[])).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            header(&response, header::WWW_AUTHENTICATE),
+            "Bearer realm=\"doorward\""
+        );
+        let (response, body) = send(
+            &app,
+            get_with("/api/items", &[("authorization", "Bearer nope")]),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(error_of(&body), "invalid_token");
+        let (response, body) = send(
+            &app,
+            get_with("/api/items", &[("authorization", "Bearer a b")]),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error_of(&body), "invalid_request");
+
+        // Expired: 401 invalid_token.
+        clock.advance(7200 + 1);
+        let (response, body) =
+            send(&app, get_with("/api/items", &[("authorization", &bearer)])).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(error_of(&body), "invalid_token");
+    }
+
+    #[tokio::test]
+    async fn the_applications_login_page_resumes_the_flow() {
+        let clock = Arc::new(FixedClock::new(1_800_000_000));
+        let provider = provider(Grants::CODE_AND_REFRESH, clock.clone()).await;
+        let app = application(&provider);
+
+        // No user known: the authenticator sends the browser to the app's page with a grant id.
+        let (response, _) = send(&app, get_with(&authorize("items:read"), &[])).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let login = header(&response, header::LOCATION).to_owned();
+        let grant = url::Url::parse(&format!("http://app.example{login}"))
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "grant")
+            .unwrap()
+            .1
+            .into_owned();
+
+        // The app asked for consent itself: straight back to the client with a code.
+        let response = provider
+            .resume(
+                &grant,
+                Decision::Allow {
+                    user: app_user("u-7"),
+                    consented: true,
+                },
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let location = header(&response, header::LOCATION).to_owned();
+        assert!(location.contains("state=s1"), "{location}");
+        let tokens = redeem(&app, &code_of(&location)).await;
+        assert_eq!(tokens["token_type"], "Bearer");
+
+        // Without the app's consent, Doorward's consent page follows (303 to the request).
+        let response = provider
+            .resume(
+                &grant,
+                Decision::Allow {
+                    user: app_user("u-8"),
+                    consented: false,
+                },
+            )
+            .await;
+        assert_eq!(header(&response, header::LOCATION), authorize("items:read"));
+        assert!(cookie(&response, "dw_session").is_some());
+
+        // Denied: access_denied to the client, with its state.
+        let response = provider.resume(&grant, Decision::Deny).await;
+        let location = header(&response, header::LOCATION);
+        assert!(
+            location.starts_with(CALLBACK)
+                && location.contains("error=access_denied")
+                && location.contains("state=s1"),
+            "{location}"
+        );
+
+        // A forged or expired grant id: a page, never a redirect.
+        let (forged, _) = grant.rsplit_once('.').unwrap();
+        let response = provider
+            .resume(
+                &format!("{forged}.AAAA"),
+                Decision::Allow {
+                    user: app_user("u-9"),
+                    consented: true,
+                },
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.headers().get(header::LOCATION).is_none());
+        clock.advance(601);
+        let response = provider
+            .resume(
+                &grant,
+                Decision::Allow {
+                    user: app_user("u-9"),
+                    consented: true,
+                },
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+        // The authenticator refuses: access_denied.
+        let (response, _) = send(
+            &app,
+            get_with(&authorize("items:read"), &[("x-app-user", "mallory")]),
+        )
+        .await;
+        let location = header(&response, header::LOCATION);
+        assert!(location.contains("error=access_denied"), "{location}");
+    }
+
+    #[tokio::test]
+    async fn grant_types_are_off_unless_named() {
+        let clock = Arc::new(FixedClock::new(1_800_000_000));
+        let provider = provider(Grants::NONE, clock).await;
+        let app = application(&provider);
+        let (response, _) = send(
+            &app,
+            get_with(&authorize("items:read"), &[("x-app-user", "u-1")]),
+        )
+        .await;
+        let location = header(&response, header::LOCATION);
+        assert!(
+            location.contains("error=unsupported_response_type"),
+            "{location}"
+        );
+        let request = Request::post("/auth/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, basic("shop@clients", "shop-secret"))
+            .body(axum::body::Body::from(
+                "grant_type=refresh_token&refresh_token=x",
+            ))
+            .unwrap();
+        let (response, body) = send(&app, request).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error_of(&body), "unsupported_grant_type");
+        let (_, metadata) = send(
+            &app,
+            get_with("/auth/.well-known/openid-configuration", &[]),
+        )
+        .await;
+        let metadata: serde_json::Value = serde_json::from_str(&metadata).unwrap();
+        assert_eq!(metadata["grant_types_supported"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn resource_server_is_a_sub_state() {
+        // ResourceServer: FromRef of a larger state, for apps with more in their state.
+        #[derive(Clone)]
+        struct State {
+            resource: ResourceServer,
+        }
+        impl axum::extract::FromRef<State> for ResourceServer {
+            fn from_ref(state: &State) -> Self {
+                state.resource.clone()
+            }
+        }
+        fn assert_handler<H: axum::handler::Handler<T, State>, T>(_: H) {}
+        assert_handler(|_: Authenticated<ReadItems>| async { "ok" });
+        let _ = |s: State| s.resource;
+    }
+}
