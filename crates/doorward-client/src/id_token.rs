@@ -215,7 +215,11 @@ pub(crate) fn check_access_token(
     let subject = text("sub")?;
     let aud: Vec<String> = match claims.get("aud") {
         Some(Value::String(one)) => vec![one.clone()],
-        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::Array(many)) => many
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
         _ => return Err(IdTokenError::MissingClaim("aud")),
     };
     if !aud.iter().any(|a| a == audience) {
@@ -238,12 +242,20 @@ pub(crate) fn check_access_token(
     let scopes = claims
         .get("scope")
         .and_then(Value::as_str)
-        .map(|s| s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .map(|s| {
+            s.split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     Ok(JwtAccessToken {
         issuer: got,
         subject,
-        client_id: claims.get("client_id").and_then(Value::as_str).map(str::to_owned),
+        client_id: claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         scopes,
         audience: aud,
         expires_at,

@@ -65,7 +65,10 @@ impl Engine {
             }
             Some(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                format!("supported grant types: {}", self.supported_grant_types().join(", ")),
+                format!(
+                    "supported grant types: {}",
+                    self.supported_grant_types().join(", ")
+                ),
             )
             .into()),
         }

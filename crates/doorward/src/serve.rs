@@ -135,7 +135,11 @@ fn redact_url(url: &str) -> String {
 /// Prints each configured client as Eternaltwin does.
 async fn print_clients(engine: &Engine, config: &Config) -> anyhow::Result<()> {
     for spec in &config.clients {
-        let Some(client) = engine.store().find_client(ClientRef::Key(&spec.key)).await? else {
+        let Some(client) = engine
+            .store()
+            .find_client(ClientRef::Key(&spec.key))
+            .await?
+        else {
             continue;
         };
         let name = client.key.trim_end_matches("@clients");
