@@ -874,6 +874,135 @@ mod embedded {
         assert_eq!(metadata["grant_types_supported"], serde_json::json!([]));
     }
 
+    fn password_request(username: &str, password: &str) -> Request<axum::body::Body> {
+        Request::post("/auth/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, basic("shop@clients", "shop-secret"))
+            .body(axum::body::Body::from(encode(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+                ("scope", "items:read"),
+            ])))
+            .unwrap()
+    }
+
+    async fn legacy_provider(grants: Grants) -> (Provider, Router) {
+        let clock = Arc::new(FixedClock::new(1_800_000_000));
+        let scopes = doorward_proto::ScopeSet::parse("base items:read items:write").unwrap();
+        let provider = Provider::builder(ISSUER)
+            .config(EngineConfig {
+                issuer: ISSUER.into(),
+                hash_cost: HashCost::InsecureFastForTests,
+                scopes,
+                ..EngineConfig::default()
+            })
+            .grants(grants)
+            .store(Arc::new(MemoryStore::default()))
+            .clock_and_random(clock, Arc::new(SeqRandom::default()))
+            .authenticator(HeaderAuthenticator)
+            .user(doorward_core::testing::user("carol", "Carol", "carol-pw"))
+            .client(ClientSpec {
+                key: "shop@clients".into(),
+                display_name: "Shop".into(),
+                app_uri: "http://client.example".into(),
+                redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+                secret: Secret::new("shop-secret"),
+                policy: Default::default(),
+            })
+            .build()
+            .await
+            .unwrap();
+        let app = application(&provider);
+        (provider, app)
+    }
+
+    #[tokio::test]
+    async fn legacy_grants_are_off_by_default() {
+        let (_, app) = legacy_provider(Grants::CODE_AND_REFRESH).await;
+        let (response, body) = send(&app, password_request("carol", "carol-pw")).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error_of(&body), "unsupported_grant_type");
+        let implicit = authorize("items:read").replace("response_type=code", "response_type=token");
+        let (response, _) = send(&app, get_with(&implicit, &[("x-app-user", "u-1")])).await;
+        let location = header(&response, header::LOCATION);
+        assert!(
+            location.starts_with(&format!("{CALLBACK}?error=unsupported_response_type")),
+            "{location}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_insecure_password_grant_works_when_switched_on() {
+        let mut grants = Grants::CODE_AND_REFRESH;
+        grants.insecure_password = true;
+        let (_, app) = legacy_provider(grants).await;
+        let (response, body) = send(&app, password_request("carol", "carol-pw")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+        assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+        let tokens: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(tokens["refresh_token"].is_string());
+        let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+        let (response, body) =
+            send(&app, get_with("/api/items", &[("authorization", &bearer)])).await;
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+        let (response, body) = send(&app, password_request("carol", "wrong")).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error_of(&body), "invalid_grant");
+        let (_, body) = send(&app, password_request("nobody", "carol-pw")).await;
+        assert_eq!(error_of(&body), "invalid_grant");
+        // Client authentication is still required.
+        let mut anonymous = password_request("carol", "carol-pw");
+        anonymous.headers_mut().remove(header::AUTHORIZATION);
+        let (response, body) = send(&app, anonymous).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{body}");
+    }
+
+    #[tokio::test]
+    async fn the_insecure_implicit_grant_answers_in_the_fragment() {
+        let mut grants = Grants::CODE_AND_REFRESH;
+        grants.insecure_implicit = true;
+        let (_, app) = legacy_provider(grants).await;
+        let implicit = authorize("items:read").replace("response_type=code", "response_type=token");
+        let (response, _) = send(&app, get_with(&implicit, &[("x-app-user", "u-5")])).await;
+        let session = cookie(&response, "dw_session").unwrap();
+        let (response, page) = send(&app, get_with(&implicit, &[("cookie", &session)])).await;
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+        let cookies = format!("{session}; {}", cookie(&response, "dw_csrf").unwrap());
+        let body = encode(&[
+            ("csrf", &hidden(&page, "csrf")),
+            ("request", &hidden(&page, "request")),
+            ("decision", "approve"),
+        ]);
+        let (response, _) = send(&app, form("/auth/oauth/authorize", &cookies, body)).await;
+        let location = header(&response, header::LOCATION).to_owned();
+        let (base, fragment) = location.split_once('#').expect("a fragment");
+        assert_eq!(base, CALLBACK, "nothing in the query");
+        let params: std::collections::HashMap<String, String> =
+            form_urlencoded::parse(fragment.as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(params["token_type"], "Bearer");
+        assert_eq!(params["state"], "s1");
+        assert_eq!(params["iss"], ISSUER);
+        assert!(
+            !params.contains_key("refresh_token"),
+            "never a refresh token (RFC 6749 §4.2.2)"
+        );
+        let bearer = format!("Bearer {}", params["access_token"]);
+        let (response, body) =
+            send(&app, get_with("/api/items", &[("authorization", &bearer)])).await;
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+        // Errors of an implicit request go in the fragment too.
+        let bad = implicit.replace("scope=items%3Aread", "scope=nope");
+        let (response, _) = send(&app, get_with(&bad, &[("cookie", &session)])).await;
+        let location = header(&response, header::LOCATION);
+        assert!(
+            location.starts_with(&format!("{CALLBACK}#error=invalid_scope")),
+            "{location}"
+        );
+    }
+
     #[test]
     fn resource_server_is_a_sub_state() {
         // ResourceServer: FromRef of a larger state, for apps with more in their state.

@@ -21,6 +21,9 @@ use crate::Engine;
 /// A checked authorization request.
 #[derive(Clone, Debug)]
 pub struct AuthorizationRequest {
+    /// `response_type=token`: the legacy implicit grant (only when
+    /// [`crate::Grants::insecure_implicit`] is on).
+    pub implicit: bool,
     pub client: Client,
     /// The redirect URI in effect: the one sent, or the client's only registered one.
     pub redirect_uri: RedirectUri,
@@ -151,6 +154,17 @@ pub fn error_location(
     state: Option<&State>,
     issuer: &str,
 ) -> String {
+    error_location_in(redirect_uri, error, state, issuer, false)
+}
+
+/// [`error_location`] in the query, or in the fragment for the implicit grant (§4.2.2.1).
+fn error_location_in(
+    redirect_uri: &RedirectUri,
+    error: &OAuthError,
+    state: Option<&State>,
+    issuer: &str,
+    fragment: bool,
+) -> String {
     let mut params = vec![
         ("error", error.code.as_str()),
         ("error_description", error.description.as_ref()),
@@ -159,7 +173,11 @@ pub fn error_location(
         params.push(("state", state.as_str()));
     }
     params.push(("iss", issuer));
-    redirect_uri.with_params(params)
+    if fragment {
+        redirect_uri.with_fragment(params)
+    } else {
+        redirect_uri.with_params(params)
+    }
 }
 
 impl Engine {
@@ -197,8 +215,17 @@ impl Engine {
 
         // Stage 2: everything else; errors go back to the client.
         let state = single("state").map(State::new);
+        // The implicit grant answers in the fragment, errors included (RFC 6749 §4.2.2.1).
+        let implicit =
+            self.config.grants.insecure_implicit && single("response_type") == Some("token");
         let fail = |error: OAuthError| AuthorizeError::Redirect {
-            location: error_location(&redirect_uri, &error, state.as_ref(), &self.config.issuer),
+            location: error_location_in(
+                &redirect_uri,
+                &error,
+                state.as_ref(),
+                &self.config.issuer,
+                implicit,
+            ),
             redirect_uri: redirect_uri.clone(),
             error,
             state: state.clone(),
@@ -216,6 +243,7 @@ impl Engine {
                 )))
             }
             Some("code") if self.config.grants.authorization_code => {}
+            Some("token") if implicit => {}
             Some(_) => {
                 return Err(fail(OAuthError::new(
                     ErrorCode::UnsupportedResponseType,
@@ -230,9 +258,13 @@ impl Engine {
         let (scopes, scope_requested) = self
             .requested_scopes(&client, single("scope"))
             .map_err(fail)?;
-        let challenge = self
-            .requested_challenge(single("code_challenge"), single("code_challenge_method"))
-            .map_err(fail)?;
+        // PKCE binds a code to its redemption; the implicit grant has none.
+        let challenge = if implicit {
+            None
+        } else {
+            self.requested_challenge(single("code_challenge"), single("code_challenge_method"))
+                .map_err(fail)?
+        };
         let nonce = match single("nonce") {
             Some(n) if n.len() > MAX_NONCE_LEN => {
                 return Err(fail(OAuthError::invalid_request(format!(
@@ -266,6 +298,7 @@ impl Engine {
             },
         };
         Ok(AuthorizationRequest {
+            implicit,
             client,
             redirect_uri,
             scopes,
@@ -385,7 +418,7 @@ impl Engine {
 
     /// The scopes of a request (RFC 6749 §3.3): those named, each offered by the server and
     /// allowed to the client; none named: the server's defaults the client may have.
-    fn requested_scopes(
+    pub(crate) fn requested_scopes(
         &self,
         client: &Client,
         scope: Option<&str>,
@@ -539,6 +572,9 @@ impl Engine {
         auth_time: UnixTime,
         request: &AuthorizationRequest,
     ) -> Result<String, StoreError> {
+        if request.implicit {
+            return self.issue_implicit(user, auth_time, request).await;
+        }
         let code = opaque::generate(OpaqueKind::AuthorizationCode, self.random.as_ref());
         let now = self.now();
         self.store
@@ -569,7 +605,13 @@ impl Engine {
 impl AuthorizationRequest {
     /// The URL that sends `error` back to the client (RFC 6749 §4.1.2.1, RFC 9207).
     pub fn error_redirect(&self, error: &OAuthError, issuer: &str) -> String {
-        error_location(&self.redirect_uri, error, self.state.as_ref(), issuer)
+        error_location_in(
+            &self.redirect_uri,
+            error,
+            self.state.as_ref(),
+            issuer,
+            self.implicit,
+        )
     }
 }
 

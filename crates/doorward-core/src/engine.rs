@@ -71,8 +71,23 @@ pub struct EngineConfig {
 pub struct Grants {
     /// `response_type=code` and `grant_type=authorization_code` (RFC 6749 §4.1).
     pub authorization_code: bool,
-    /// `grant_type=refresh_token` (RFC 6749 §6).
+    /// `grant_type=refresh_token` (RFC 6749 §6). Refresh tokens are issued only when on.
     pub refresh_token: bool,
+    /// `grant_type=password`, the resource owner password credentials grant (RFC 6749 §4.3),
+    /// for parity with TxOAuth2 and Authlib.
+    ///
+    /// # Security
+    /// RFC 9700 §2.4: it "MUST NOT be used". The client sees the user's password, the user
+    /// learns to type it into other applications, and nothing but a password can sign them in
+    /// (no second factor, no consent page). Each request also costs an Argon2 verification.
+    pub insecure_password: bool,
+    /// `response_type=token`, the implicit grant (RFC 6749 §4.2), for parity with TxOAuth2.
+    ///
+    /// # Security
+    /// RFC 9700 §2.1.2: clients "SHOULD NOT" use it. The access token travels in the URL
+    /// fragment, where browser history, extensions and referrers can leak it (RFC 9700 §4.3),
+    /// and nothing binds it to the client that asked. No refresh token is issued with it.
+    pub insecure_implicit: bool,
 }
 
 impl Grants {
@@ -80,11 +95,15 @@ impl Grants {
     pub const NONE: Grants = Grants {
         authorization_code: false,
         refresh_token: false,
+        insecure_password: false,
+        insecure_implicit: false,
     };
     /// The authorization-code grant with refresh tokens, what `doorward serve` runs.
     pub const CODE_AND_REFRESH: Grants = Grants {
         authorization_code: true,
         refresh_token: true,
+        insecure_password: false,
+        insecure_implicit: false,
     };
 }
 

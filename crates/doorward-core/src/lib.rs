@@ -14,6 +14,7 @@ pub mod authorize;
 pub mod embedding;
 mod engine;
 pub mod keys;
+mod legacy;
 pub mod memory;
 pub mod model;
 pub mod oidc;
@@ -23,6 +24,8 @@ pub mod ports;
 pub mod resource;
 pub mod session;
 pub mod testing;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod token;
 
 #[cfg(test)]

@@ -302,7 +302,7 @@ impl Engine {
             "revocation_endpoint": url(paths::REVOKE),
             "end_session_endpoint": url(paths::END_SESSION),
             "scopes_supported": scopes,
-            "response_types_supported": if self.config.grants.authorization_code { vec!["code"] } else { vec![] },
+            "response_types_supported": self.supported_response_types(),
             "response_modes_supported": ["query"],
             "grant_types_supported": self.supported_grant_types(),
             "subject_types_supported": ["public"],

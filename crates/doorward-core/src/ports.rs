@@ -1,6 +1,43 @@
 //! What the engine needs from the outside world. Storage ports are small verb-first traits;
 //! atomic operations (redeem a code once, rotate a refresh token once) are single operations of
 //! the port, so that an adapter can make them one statement or one transaction.
+//!
+//! # Implementing the storage ports
+//!
+//! Doorward's own adapters are `doorward_core::memory::MemoryStore` (tests) and, in
+//! `doorward-store`, SQLite and PostgreSQL. An application may bring its own: one type that
+//! implements the nine storage traits is a [`Store`] (blanket impl), and the engine holds it as
+//! a [`SharedStore`]. What every implementation must guarantee:
+//!
+//! - **Concurrency.** The engine calls the store from many tasks at once, and several engines
+//!   (instances) may share one database. Every method is one unit: it sees and leaves a
+//!   consistent state. The methods documented as atomic ([`CodeStore::redeem_code`],
+//!   [`TokenStore::rotate_refresh_token`], [`UserStore::upsert_user`],
+//!   [`ConsentStore::record_consent`], [`SecretStore::ensure_server_secret`],
+//!   [`KeyStore::insert_signing_key`]) must stay correct however many calls race, from
+//!   however many instances: one statement, a transaction, or a lock around the whole method.
+//!   Never read, decide and write in separate steps.
+//! - **Hashes, not secrets.** Codes, access and refresh tokens and session ids reach the store
+//!   as their SHA-256 digest ([`TokenHash`]), which is their key; the credential itself never
+//!   does, so a leaked database holds none. Passwords and client secrets arrive as Argon2id
+//!   PHC strings, private signing keys sealed when the server has a key-encryption secret. Store
+//!   every value exactly as given. Server secrets ([`SecretStore`]) are real secrets.
+//! - **Absence is an answer.** A lookup of what does not exist returns `Ok(None)`, a redemption
+//!   [`Redemption::Unknown`], and a delete or revocation of it succeeds doing nothing. Errors
+//!   are for failures (see [`StoreError`]).
+//! - **Time comes from the engine.** Methods that record a time take it as `now`; a store never
+//!   reads a clock of its own, so that instances agree and tests need no sleeping. Nor does
+//!   it judge expiry: an expired row is returned like any other until
+//!   [`MaintenanceStore::purge_expired`] deletes it; the engine checks `expires_at`.
+//! - **Grant families.** Each authorization code starts a family ([`CodeStore::insert_code`]);
+//!   every token issued from the code, and from the refresh tokens that descend from it,
+//!   carries its `family_id`. Revoking a family ([`TokenStore::revoke_family`],
+//!   [`ConsentStore::revoke_consent`]) revokes its tokens and is remembered, so that tokens
+//!   inserted into it later are stored revoked.
+//!
+//! The `testkit` feature publishes the contract suite that Doorward runs against each of its
+//! adapters, for an implementation's own tests (`doorward_core::testkit`). It checks each
+//! method one call at a time; races against a real backend need tests of their own.
 
 use std::sync::Arc;
 
@@ -18,27 +55,52 @@ pub type UnixTime = i64;
 
 /// The source of the current time, injectable so that expiry is tested without sleeping.
 pub trait Clock: Send + Sync {
+    /// The current time in whole seconds since the Unix epoch. Every expiry, every signing
+    /// key's activation, and every `now` passed to the store comes from here; instances that
+    /// share a store need clocks that agree (NTP), as each compares its own `now` with times
+    /// another stored.
     fn now(&self) -> UnixTime;
 }
 
 /// A cryptographically secure source of random bytes, injectable so that tests are repeatable.
 pub trait Random: Send + Sync {
+    /// Fills all of `dest` with unpredictable bytes: codes, tokens, session ids and keys are
+    /// made from them, so their secrecy is this method's. It has no way to fail: an
+    /// implementation that cannot produce random bytes must panic, never return predictable
+    /// ones.
     fn fill(&self, dest: &mut [u8]);
 }
 
-/// The error of every storage port.
+/// The error of every storage port. An error means the operation did not happen: a method that
+/// fails must leave the store as it was (a code that failed to be redeemed stays unspent, so
+/// that the client may retry).
+///
+/// Absence is not an error: lookups answer `Ok(None)`, redemptions [`Redemption::Unknown`],
+/// and deletes and revocations of what does not exist succeed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// A row that the operation cannot do without does not exist, where the method has no
+    /// other way to say so. No storage method needs it today (see above); the engine uses it
+    /// when a signing key it has just made cannot be read back. Ends as a 500.
     #[error("not found")]
     NotFound,
+    /// The write would break a uniqueness that the method does not resolve itself: a client
+    /// upserted with the Key of another client, a user id taken under another username, a
+    /// code, token or session whose hash is stored already (256-bit random values: a bug,
+    /// never chance). The upserts, [`KeyStore::insert_signing_key`] and
+    /// [`SecretStore::ensure_server_secret`] resolve their own conflicts and never return it.
+    /// Doorward's SQL adapters report these constraint violations as [`StoreError::Other`];
+    /// either ends as a 500.
     #[error("conflict: {0}")]
     Conflict(String),
     /// The database is unreachable or not serving now (connection lost, restarting, pool
     /// exhausted, statement timeout): nothing was written, and a retry may succeed. HTTP
-    /// answers 503 with `Retry-After`.
+    /// answers 503 with `Retry-After`. Return it only when both hold.
     #[error("storage unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Any other failure: a refused statement, a corrupt row. The client gets an opaque 500;
+    /// the log gets the source chain.
     #[error("storage failure")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -65,12 +127,16 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The outcome of a single-use redemption (authorization codes, refresh tokens).
 #[derive(Debug)]
 pub enum Redemption<T> {
-    /// The value was unused and is now spent: this caller is the only one to get it.
+    /// The value was unused and is now spent: this caller is the only one to get it. Carries
+    /// the record as it is after spending (a refresh token with `used_at` and `successor`
+    /// set).
     Fresh(T),
     /// The value exists for this client but was spent before: a replay (RFC 6749 §4.1.2,
-    /// RFC 9700 §4.14.2).
+    /// RFC 9700 §4.14.2). Carries the record as the first use left it (its `used_at` and
+    /// `successor`), unchanged by this call.
     Spent(T),
-    /// No such value for this client.
+    /// No such value for this client: never stored, purged, or issued to another client
+    /// (which must neither learn that it exists nor spend it).
     Unknown,
 }
 
@@ -91,57 +157,97 @@ impl<'a> ClientRef<'a> {
     }
 }
 
+/// Registered OAuth clients. A client is unique by Id and by Key.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
+    /// The client with this Id, or with exactly this Key (a byte-for-byte match: no case
+    /// folding, no prefix). Every field comes back as stored: the redirect URIs in order and
+    /// as registered, since they are compared as exact strings (RFC 6749 §3.1.2.3).
     async fn find_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>>;
-    /// Creates the client or replaces it (same Id).
+    /// Creates the client or replaces it (same Id), every field, Key included. Idempotent:
+    /// the binary upserts its configured clients at every start.
     async fn upsert_client(&self, client: &Client) -> StoreResult<()>;
 }
 
+/// Resource owners. A user is unique by id and by username.
 #[async_trait]
 pub trait UserStore: Send + Sync {
+    /// The user with this id (the `sub` of its tokens).
     async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    /// The user with exactly this username (the sign-in name).
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
-    /// Creates the user, or updates the display name and password hash of the user with this
-    /// username. Returns the stored user.
+    /// Creates the user, or updates the display name, password hash, e-mail address and
+    /// `email_verified` of the user with this username. Returns the stored user, as it is
+    /// after the call. An existing user keeps its id and `created_at` (the `id` of `user` is
+    /// used only to create): the `sub` of a user never changes. Atomic: concurrent upserts of
+    /// one username make one user. Idempotent.
     async fn upsert_user(&self, user: &NewUser) -> StoreResult<User>;
 }
 
+/// Signed-in browsers, keyed by the digest of the session cookie's value.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
+    /// Stores a new session; its hash is new.
     async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    /// The session, expired or not (the engine checks `expires_at`).
     async fn find_session(&self, hash: &TokenHash) -> StoreResult<Option<SessionRecord>>;
+    /// Deletes the session (sign-out); nothing happens for an unknown one.
     async fn delete_session(&self, hash: &TokenHash) -> StoreResult<()>;
 }
 
+/// Users' approvals of clients, one per user and client.
 #[async_trait]
 pub trait ConsentStore: Send + Sync {
+    /// The user's approval of the client.
     async fn find_consent(&self, user: Uuid, client: Uuid) -> StoreResult<Option<ConsentRecord>>;
-    /// Records the approval, merging its scopes with any earlier approval of the same client.
+    /// Records the approval, merging its scopes with any earlier approval of the same client:
+    /// the stored scopes are the union, `granted_at` the new one. Atomic: of two concurrent
+    /// approvals, both scopes are kept. Idempotent.
     async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()>;
+    /// Every approval of the user, and no one else's. The account page shows them in this
+    /// order; Doorward's adapters sort by `granted_at`, then client Id.
     async fn list_consents(&self, user: Uuid) -> StoreResult<Vec<ConsentRecord>>;
-    /// Forgets the approval and revokes every token the client holds for the user.
+    /// Forgets the approval and revokes every token the client holds for the user, in one
+    /// transaction: every grant family that a code of this user and client started is revoked
+    /// as by [`TokenStore::revoke_family`] (its tokens revoked, and the family remembered, so
+    /// that a redemption or rotation racing this call stores its tokens revoked), and the
+    /// family's unspent codes are spent, so that a code issued before the revocation can
+    /// never be redeemed ([`Redemption::Spent`], which the engine treats as a replay).
+    /// Nothing happens without an approval or families.
     async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()>;
 }
 
 /// Tokens stored in the same transaction as a redemption: either the code (or refresh token)
 /// is spent and these exist, or neither happened (a database failure in between leaves the
-/// code usable for a retry).
+/// code usable for a retry). They are stored as by [`TokenStore::insert_tokens`], and only by
+/// the call that gets [`Redemption::Fresh`].
 #[derive(Clone, Copy, Debug)]
 pub struct Issue<'a> {
     pub access: &'a AccessTokenRecord,
     pub refresh: Option<&'a RefreshTokenRecord>,
 }
 
+/// Authorization codes (RFC 6749 §4.1.2), keyed by digest. Each works once.
 #[async_trait]
 pub trait CodeStore: Send + Sync {
+    /// Stores a new, unspent code, and starts its grant family: `code.family_id` is new, and
+    /// the family belongs to the code's user and client (for
+    /// [`ConsentStore::revoke_consent`]).
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()>;
-    /// The code issued to `client`, spent or not (`None` for another client's).
+    /// The code issued to `client`, spent or not, expired or not (`None` for another
+    /// client's).
     async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>>;
     /// Marks the code issued to `client` as spent and stores `issue` with it, atomically: of
     /// two concurrent calls, exactly one gets [`Redemption::Fresh`], and only its tokens are
     /// stored (inserted revoked when the family was revoked, like
-    /// [`TokenStore::insert_tokens`]).
+    /// [`TokenStore::insert_tokens`]). RFC 6749 §4.1.2: "The client MUST NOT use the
+    /// authorization code more than once"; the engine revokes the family of a code that comes
+    /// back [`Redemption::Spent`].
+    ///
+    /// A code issued to another client is [`Redemption::Unknown`] and stays as it was (not
+    /// spent). The store does not judge expiry. `issue` is `None` when the engine only burns
+    /// the code (a token request that failed its checks, so that a PKCE verifier cannot be
+    /// guessed twice): the code is spent all the same.
     async fn redeem_code(
         &self,
         hash: &TokenHash,
@@ -151,21 +257,34 @@ pub trait CodeStore: Send + Sync {
     ) -> StoreResult<Redemption<CodeRecord>>;
 }
 
+/// Access and refresh tokens, keyed by digest, grouped in grant families.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Stores an access token and, when given, its refresh token, together.
+    /// Stores an access token and, when given, its refresh token, together (both or neither).
+    /// Their hashes are new; the refresh token is stored unspent, with no successor. When the
+    /// family is remembered as revoked, both are stored revoked: a rotation that raced
+    /// [`TokenStore::revoke_family`] must not leave a live token behind.
     async fn insert_tokens(
         &self,
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()>;
+    /// The access token, revoked or expired or not (the engine checks).
     async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>>;
     /// The access token with its user and client, in one read (the hot path of every
     /// protected call). `None` when the token, its user or its client does not exist.
     async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>>;
-    /// Marks the refresh token issued to `client` as spent, keeps `successor` (the sealed
-    /// answer, for the grace window of `Engine::refresh`) with it, and stores `issue`, all
-    /// atomically (see [`CodeStore::redeem_code`]).
+    /// Marks the refresh token issued to `client` as spent (`used_at = now`), keeps
+    /// `successor` (the sealed answer, for the grace window of `Engine::refresh`) with it, and
+    /// stores `issue`, all atomically (see [`CodeStore::redeem_code`]): refresh token rotation,
+    /// RFC 9700 §4.14.2. Of concurrent calls exactly one gets [`Redemption::Fresh`]; the
+    /// others get [`Redemption::Spent`] with the winner's `used_at` and `successor`, so that
+    /// a client racing itself gets the same answer, and store nothing. A spent token is never
+    /// un-spent and its `successor` never replaced.
+    ///
+    /// Like a code, another client's token is [`Redemption::Unknown`] and left unspent. A
+    /// revoked or expired token is not refused here: it rotates ([`Redemption::Fresh`] with
+    /// `revoked` as stored); the engine checks both before it calls.
     async fn rotate_refresh_token(
         &self,
         hash: &TokenHash,
@@ -174,50 +293,75 @@ pub trait TokenStore: Send + Sync {
         issue: Option<Issue<'_>>,
         successor: Option<&[u8]>,
     ) -> StoreResult<Redemption<RefreshTokenRecord>>;
-    /// The refresh token, spent or not: `used_at` says when it was spent, `revoked` whether
-    /// its family (or the token) was revoked.
+    /// The refresh token, whichever client it was issued to, spent or not: `used_at` says
+    /// when it was spent, `revoked` whether its family (or the token) was revoked, `successor`
+    /// what its rotation sealed (until [`MaintenanceStore::purge_expired`] forgets it).
     async fn find_refresh_token(&self, hash: &TokenHash)
         -> StoreResult<Option<RefreshTokenRecord>>;
-    /// Revokes one access token (RFC 7009).
+    /// Revokes one access token (RFC 7009), and nothing else: its refresh token stays.
+    /// Idempotent; nothing happens for an unknown token.
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()>;
     /// Revokes every access and refresh token of a grant family (the tokens that descend from
     /// one authorization code), and remembers the family as revoked: tokens inserted into it
-    /// afterwards (a rotation that raced the revocation) are stored revoked.
+    /// afterwards (a rotation that raced the revocation) are stored revoked. The engine calls
+    /// it on a replayed code (RFC 6749 §4.1.2) or refresh token (RFC 9700 §4.14.2). The
+    /// family's codes are left as they are (a replay spent them already). Idempotent; an
+    /// unknown family is remembered all the same.
     async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()>;
 }
 
 /// The longest refresh-rotation grace window; successors are forgotten after it.
 pub const MAX_REFRESH_GRACE: i64 = 300;
 
+/// Housekeeping, called periodically by the binary (every 10 minutes).
 #[async_trait]
 pub trait MaintenanceStore: Send + Sync {
     /// Deletes expired sessions, access and refresh tokens, and codes expired for more than
     /// `keep_spent` seconds (kept that long so that a late replay is still recognised and
     /// revokes its family), and forgets the sealed successors of refresh tokens spent more than
     /// [`MAX_REFRESH_GRACE`] seconds ago. Returns the number of rows deleted.
+    ///
+    /// Precisely: a row goes when `expires_at <= now` (codes: `<= now - keep_spent`), spent,
+    /// revoked or not; a successor is forgotten when `used_at < now - MAX_REFRESH_GRACE`. The
+    /// count is of sessions, codes and tokens deleted, not of successors forgotten nor of an
+    /// adapter's own bookkeeping. A revoked family may be forgotten only once nothing refers to
+    /// it and `keep_spent` seconds have passed. An adapter shared by several instances may let
+    /// one purge at a time and answer 0 to the others.
     async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64>;
 }
 
+/// Secrets of the server itself (the key of its CSRF tokens and signed markers), shared by
+/// every instance. Protect them like the private signing keys.
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     /// Returns the server secret named `name`, storing `candidate` first if there is none, so
-    /// that several instances sharing a store agree on one value.
+    /// that several instances sharing a store agree on one value. Atomic: of concurrent calls
+    /// with different candidates, all return the one stored; a stored secret is never
+    /// replaced.
     async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
 }
 
-/// Signing keys (see [`crate::keys`]).
+/// Signing keys (see [`crate::keys`]), shared by every instance: each instance runs the same
+/// schedule, and the store arbitrates. A key is unique by `kid` and by algorithm and
+/// generation.
 #[async_trait]
 pub trait KeyStore: Send + Sync {
+    /// Every stored key, in any order, removal scheduled or not; `private_key` exactly as
+    /// stored (sealed or not).
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Stores the key unless one of the same algorithm and generation exists; `false` then
-    /// (another instance created it first).
+    /// (another instance created it first). Atomic: of instances racing to make a generation,
+    /// one gets `true`, and every instance then signs with that key.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
-    /// Sets when the key is removed, unless an earlier time is set already.
+    /// Sets when the key is removed, unless an earlier time is set already: the earlier time
+    /// wins, whichever instance calls first. Nothing happens for an unknown `kid`.
     async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()>;
+    /// Deletes the key; nothing happens for an unknown `kid`.
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
 }
 
-/// Every port of the engine's storage, implemented by one adapter.
+/// Every port of the engine's storage, implemented by one adapter. Implement the nine traits
+/// and this one comes with them.
 pub trait Store:
     ClientStore
     + UserStore
@@ -244,6 +388,7 @@ impl<T> Store for T where
 {
 }
 
+/// The store as the engine holds it: one value shared by every request.
 pub type SharedStore = Arc<dyn Store>;
 
 /// The system clock.

@@ -63,6 +63,9 @@ impl Engine {
             Some("refresh_token") if grants.refresh_token => {
                 self.refresh(client, &request.params).await
             }
+            Some("password") if grants.insecure_password => {
+                self.insecure_password_grant(client, &request.params).await
+            }
             Some(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(
@@ -83,6 +86,12 @@ impl Engine {
         }
         if grants.refresh_token {
             names.push("refresh_token");
+        }
+        if grants.insecure_password {
+            names.push("password");
+        }
+        if grants.insecure_implicit {
+            names.push("implicit");
         }
         names
     }
@@ -372,7 +381,7 @@ impl Engine {
     ///
     /// With `openid` in the grant's scope the response carries an ID token (OIDC Core
     /// §3.1.3.3, and §12.2 on refresh, where the nonce is left out).
-    async fn build_tokens(
+    pub(crate) async fn build_tokens(
         &self,
         authenticated: Authenticated<'_>,
         grant: Grant<'_>,
@@ -412,7 +421,11 @@ impl Engine {
         } else {
             None
         };
-        let refresh = opaque::generate(OpaqueKind::RefreshToken, self.random.as_ref());
+        let refresh = self
+            .config
+            .grants
+            .refresh_token
+            .then(|| opaque::generate(OpaqueKind::RefreshToken, self.random.as_ref()));
         let scope = (access_scopes != requested).then(|| access_scopes.to_string());
         let access_record = AccessTokenRecord {
             hash: TokenHash::of(&access),
@@ -424,8 +437,8 @@ impl Engine {
             expires_at: now + lifetimes.access_token,
             revoked: false,
         };
-        let refresh_record = RefreshTokenRecord {
-            hash: TokenHash::of(&refresh),
+        let refresh_record = refresh.as_ref().map(|refresh| RefreshTokenRecord {
+            hash: TokenHash::of(refresh),
             family_id,
             client_id: client.id,
             user_id,
@@ -436,13 +449,13 @@ impl Engine {
             revoked: false,
             used_at: None,
             successor: None,
-        };
+        });
         Ok(Built {
             response: TokenResponse {
                 access_token: access,
                 token_type: TokenType::Bearer,
                 expires_in: lifetimes.access_token.max(0) as u64,
-                refresh_token: Some(refresh),
+                refresh_token: refresh,
                 scope,
                 id_token,
             },
@@ -453,18 +466,26 @@ impl Engine {
 }
 
 /// Tokens built for a response, to be stored with the redemption that issues them.
-struct Built {
-    response: TokenResponse,
+pub(crate) struct Built {
+    pub(crate) response: TokenResponse,
     access: AccessTokenRecord,
-    refresh: RefreshTokenRecord,
+    refresh: Option<RefreshTokenRecord>,
 }
 
 impl Built {
-    fn issue(&self) -> Issue<'_> {
+    pub(crate) fn issue(&self) -> Issue<'_> {
         Issue {
             access: &self.access,
-            refresh: Some(&self.refresh),
+            refresh: self.refresh.as_ref(),
         }
+    }
+
+    /// The same tokens without the refresh token (the implicit grant issues none, RFC 6749
+    /// §4.2.2).
+    pub(crate) fn without_refresh(mut self) -> Self {
+        self.refresh = None;
+        self.response.refresh_token = None;
+        self
     }
 }
 
@@ -496,19 +517,19 @@ fn check_code<'a>(
 }
 
 /// What every token of one grant family shares.
-struct Grant<'a> {
-    user_id: Uuid,
-    family_id: Uuid,
-    scopes: &'a ScopeSet,
-    auth_time: i64,
-    nonce: Option<&'a str>,
+pub(crate) struct Grant<'a> {
+    pub(crate) user_id: Uuid,
+    pub(crate) family_id: Uuid,
+    pub(crate) scopes: &'a ScopeSet,
+    pub(crate) auth_time: i64,
+    pub(crate) nonce: Option<&'a str>,
 }
 
 /// An authenticated client and the `client_id` it used.
 #[derive(Clone, Copy)]
-struct Authenticated<'a> {
-    client: &'a Client,
-    audience: &'a str,
+pub(crate) struct Authenticated<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) audience: &'a str,
 }
 
 /// Whether `client_id` names this client, by Key or by Id.

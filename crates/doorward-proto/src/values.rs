@@ -79,6 +79,22 @@ impl RedirectUri {
     }
 }
 
+impl RedirectUri {
+    /// This URI with `params` as its fragment, for the implicit grant's answers (RFC 6749
+    /// §4.2.2). Registered redirect URIs never have a fragment (§3.1.2), so there is none to
+    /// keep.
+    pub fn with_fragment<'a>(
+        &self,
+        params: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> String {
+        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in params {
+            serializer.append_pair(name, value);
+        }
+        format!("{}#{}", self.0, serializer.finish())
+    }
+}
+
 impl fmt::Display for RedirectUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
