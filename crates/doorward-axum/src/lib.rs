@@ -9,6 +9,71 @@
 //!
 //! Handlers parse requests into the engine's typed inputs, call the engine, and render its
 //! outputs; the protocol rules live in `doorward-core`.
+//!
+//! # Embedding a provider
+//!
+//! A whole application: the provider at `/auth`, the application's own login page, and an
+//! API that wants the `items:read` scope (`examples/embedded` is the same with a store of its
+//! own, consent, sign-out and tests).
+//!
+//! ```no_run
+//! use std::{future::Future, pin::Pin, sync::Arc};
+//! use axum::{extract::Query, routing::get, Router};
+//! use doorward_axum::protect::{Authenticated, Scopes};
+//! use doorward_axum::*;
+//!
+//! struct MyLogin; // Who is the user? Ask the application's login page.
+//! impl Authenticator for MyLogin {
+//!     fn authenticate<'a>(&'a self, request: LoginRequest<'a>)
+//!         -> Pin<Box<dyn Future<Output = Authentication> + Send + 'a>> {
+//!         let to = format!("/login?grant={}", request.grant_id);
+//!         Box::pin(async move { Authentication::Redirect(to) })
+//!     }
+//! }
+//!
+//! struct ReadItems;
+//! impl Scopes for ReadItems { const SCOPES: &'static [&'static str] = &["items:read"]; }
+//!
+//! async fn items(auth: Authenticated<ReadItems>) -> String {
+//!     format!("items of {}", auth.grant.subject)
+//! }
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Login { grant: String }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut config = EngineConfig::default();
+//!     config.scopes = ScopeSet::parse("openid items:read")?;
+//!     let provider = Provider::builder("http://localhost:3000/auth")
+//!         .config(EngineConfig { issuer: "http://localhost:3000/auth".into(), ..config })
+//!         .grants(Grants::CODE_AND_REFRESH)
+//!         .store(Arc::new(doorward_core::memory::MemoryStore::default()))
+//!         .authenticator(MyLogin)
+//!         .client(ClientSpec {
+//!             key: "my-client".into(),
+//!             display_name: "My client".into(),
+//!             app_uri: "http://localhost:8000".into(),
+//!             redirect_uris: vec![RedirectUri::parse("http://localhost:8000/callback")?],
+//!             secret: Secret::new("my-secret"),
+//!             policy: Default::default(),
+//!         })
+//!         .build()
+//!         .await?;
+//!     let login = provider.clone(); // a real login page checks a password first
+//!     let app = Router::new()
+//!         .route("/items", get(items))
+//!         .route("/login", get(move |Query(q): Query<Login>| async move {
+//!             let user = AppUser { id: "ada".into(), display_name: "Ada".into(),
+//!                                  email: None, email_verified: false };
+//!             login.resume(&q.grant, Decision::Allow { user, consented: false }).await
+//!         }))
+//!         .with_state(provider.resource_server(5));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, provider.mount(app)).await?;
+//!     Ok(())
+//! }
+//! ```
 
 mod api;
 mod authorize;
@@ -40,6 +105,7 @@ use tracing::Span;
 
 pub use doorward_core::embedding::AppUser;
 pub use doorward_core::{ClientSpec, EngineConfig, Grants, Lifetimes, UserSpec};
+pub use doorward_proto::{RedirectUri, ScopeSet, Secret};
 pub use provider::{
     Authentication, Authenticator, BuildError, Decision, LoginRequest, Provider, ProviderBuilder,
 };

@@ -164,6 +164,15 @@ impl ConsentStore for MemoryStore {
                 *used = Some(now);
             }
         }
+        // The grants are revoked too: tokens a racing rotation inserts afterwards are born
+        // revoked, as in the SQL adapters.
+        let families: Vec<Uuid> = inner
+            .codes
+            .values()
+            .filter(|(code, _)| code.user_id == user && code.client_id == client)
+            .map(|(code, _)| code.family_id)
+            .collect();
+        inner.revoked_families.extend(families);
         for token in inner.access.values_mut() {
             if token.user_id == user && token.client_id == client {
                 token.revoked = true;

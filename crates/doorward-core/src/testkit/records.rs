@@ -1,0 +1,368 @@
+//! Checks of the records that live until replaced or deleted: clients, users, sessions, server
+//! secrets, signing keys; and of absence, which is an answer rather than an error.
+
+use uuid::Uuid;
+
+use super::fixtures::{client, user, NOW};
+use super::{scopes, uri, Must};
+use crate::keys::SigningAlg;
+use crate::model::{
+    AccessTokenFormat, AuthMethod, ClientPolicy, NewUser, SessionRecord, SigningKeyRecord,
+};
+use crate::ports::{ClientRef, Redemption, Store};
+use crate::TokenHash;
+
+/// [`ClientStore`](crate::ports::ClientStore): a client is found by Id and by exact Key, an
+/// upsert with the same Id replaces it, and its policy survives the round trip.
+pub async fn clients_by_id_and_key(store: &dyn Store) {
+    store.upsert_client(&client(1)).await.must("upsert_client");
+    let by_id = store
+        .find_client(ClientRef::Id(Uuid::from_u128(1)))
+        .await
+        .must("find_client(Id)")
+        .expect("find_client(Id) must find the client just upserted");
+    assert_eq!(
+        by_id.key, "c1@clients",
+        "find_client(Id) returned another client"
+    );
+    assert_eq!(
+        by_id.redirect_uris,
+        client(1).redirect_uris,
+        "redirect URIs must come back exactly as registered, in order"
+    );
+    let by_key = store
+        .find_client(ClientRef::Key("c1@clients"))
+        .await
+        .must("find_client(Key)")
+        .expect("find_client(Key) must find the client just upserted");
+    assert_eq!(
+        by_key.id,
+        Uuid::from_u128(1),
+        "find_client(Key) returned another client"
+    );
+    assert!(
+        store
+            .find_client(ClientRef::Key("c1"))
+            .await
+            .must("find_client(Key)")
+            .is_none(),
+        "a Key matches exactly, never as a prefix"
+    );
+    let mut renamed = client(1);
+    renamed.display_name = "Renamed".into();
+    store.upsert_client(&renamed).await.must("upsert_client");
+    let found = store
+        .find_client(ClientRef::Id(renamed.id))
+        .await
+        .must("find_client(Id)")
+        .expect("an upserted client must stay findable");
+    assert_eq!(
+        found.display_name, "Renamed",
+        "upsert_client with a known Id must replace the client"
+    );
+    renamed.key = "renamed@clients".into();
+    store.upsert_client(&renamed).await.must("upsert_client");
+    assert!(
+        store
+            .find_client(ClientRef::Key("c1@clients"))
+            .await
+            .must("find_client(Key)")
+            .is_none(),
+        "a client's former Key must no longer find it"
+    );
+    let by_new_key = store
+        .find_client(ClientRef::Key("renamed@clients"))
+        .await
+        .must("find_client(Key)")
+        .expect("find_client(Key) must find a client by its new Key");
+    assert_eq!(
+        by_new_key.id, renamed.id,
+        "the Id of a client never changes"
+    );
+    let mut oidc = client(2);
+    oidc.policy = ClientPolicy {
+        scopes: Some(scopes("openid profile")),
+        post_logout_redirect_uris: vec![uri("http://localhost:8000/bye")],
+        auth_method: Some(AuthMethod::ClientSecretPost),
+        access_token_format: AccessTokenFormat::Jwt,
+        id_token_alg: Some(SigningAlg::EdDsa),
+        access_token_audience: Some("https://api.example".into()),
+        resource_server: true,
+    };
+    store.upsert_client(&oidc).await.must("upsert_client");
+    let found = store
+        .find_client(ClientRef::Key("c2@clients"))
+        .await
+        .must("find_client(Key)")
+        .expect("find_client(Key) must find the second client");
+    assert_eq!(
+        found.policy, oidc.policy,
+        "the client policy must survive storage"
+    );
+}
+
+/// [`UserStore`](crate::ports::UserStore): an upsert by a known username updates the user but
+/// keeps its id and creation time.
+pub async fn users_upsert_by_username(store: &dyn Store) {
+    let id = user(store, "alice").await;
+    let again = store
+        .upsert_user(&NewUser {
+            id: Uuid::new_v4(),
+            username: "alice".into(),
+            display_name: "Alice 2".into(),
+            password_hash: "h2".into(),
+            email: Some("alice@example.com".into()),
+            email_verified: true,
+            created_at: NOW + 10,
+        })
+        .await
+        .must("upsert_user");
+    assert_eq!(again.id, id, "the id of an existing user never changes");
+    assert_eq!(
+        again.display_name, "Alice 2",
+        "upsert_user must return the updated user"
+    );
+    assert_eq!(
+        again.created_at, NOW,
+        "the creation time of a user never changes"
+    );
+    let found = store
+        .find_user(id)
+        .await
+        .must("find_user")
+        .expect("find_user must find the user by its id");
+    assert_eq!(
+        found.password_hash, "h2",
+        "upsert_user must update the password hash"
+    );
+    assert_eq!(
+        found.email.as_deref(),
+        Some("alice@example.com"),
+        "upsert_user must update the e-mail address"
+    );
+    assert!(
+        found.email_verified,
+        "upsert_user must update email_verified"
+    );
+    let by_name = store
+        .find_user_by_username("alice")
+        .await
+        .must("find_user_by_username")
+        .expect("find_user_by_username must find the user");
+    assert_eq!(by_name.id, id);
+    assert!(
+        store
+            .find_user_by_username("bob")
+            .await
+            .must("find_user_by_username")
+            .is_none(),
+        "an unknown username must be None"
+    );
+}
+
+/// [`SessionStore`](crate::ports::SessionStore): a session is found by its hash until deleted.
+pub async fn sessions_are_found_and_deleted(store: &dyn Store) {
+    let user = user(store, "s").await;
+    let record = SessionRecord {
+        hash: TokenHash([9; 32]),
+        user_id: user,
+        created_at: NOW,
+        expires_at: NOW + 10,
+    };
+    store.insert_session(&record).await.must("insert_session");
+    let found = store
+        .find_session(&record.hash)
+        .await
+        .must("find_session")
+        .expect("find_session must find the session just inserted");
+    assert_eq!(
+        (found.user_id, found.created_at, found.expires_at),
+        (user, NOW, NOW + 10),
+        "the session must come back as inserted"
+    );
+    store
+        .delete_session(&record.hash)
+        .await
+        .must("delete_session");
+    assert!(
+        store
+            .find_session(&record.hash)
+            .await
+            .must("find_session")
+            .is_none(),
+        "a deleted session must be gone"
+    );
+}
+
+/// [`SecretStore::ensure_server_secret`](crate::ports::SecretStore::ensure_server_secret): the
+/// first candidate wins, for good.
+pub async fn server_secrets_are_created_once(store: &dyn Store) {
+    let first = store
+        .ensure_server_secret("csrf", b"one")
+        .await
+        .must("ensure_server_secret");
+    let second = store
+        .ensure_server_secret("csrf", b"two")
+        .await
+        .must("ensure_server_secret");
+    let other = store
+        .ensure_server_secret("other", b"three")
+        .await
+        .must("ensure_server_secret");
+    assert_eq!(
+        first, b"one",
+        "the first candidate must be stored and returned"
+    );
+    assert_eq!(
+        second, b"one",
+        "a later candidate must not replace the stored secret"
+    );
+    assert_eq!(other, b"three", "secrets are kept by name");
+}
+
+/// [`KeyStore`](crate::ports::KeyStore): one key per algorithm and generation; the earlier
+/// removal time wins; a deleted key is gone.
+pub async fn signing_keys_are_created_once_per_generation(store: &dyn Store) {
+    let key = |kid: &str, alg, generation| SigningKeyRecord {
+        kid: kid.into(),
+        alg,
+        generation,
+        private_key: vec![1, 2, 3],
+        public_jwk: "{}".into(),
+        created_at: NOW,
+        activate_at: NOW + generation,
+        remove_at: None,
+    };
+    assert!(
+        store
+            .insert_signing_key(&key("a", SigningAlg::Es256, 1))
+            .await
+            .must("insert_signing_key"),
+        "the first key of an algorithm and generation must be stored (true)"
+    );
+    assert!(
+        !store
+            .insert_signing_key(&key("b", SigningAlg::Es256, 1))
+            .await
+            .must("insert_signing_key"),
+        "a second key of the same generation is refused (another instance made it)"
+    );
+    assert!(
+        store
+            .insert_signing_key(&key("c", SigningAlg::Rs256, 1))
+            .await
+            .must("insert_signing_key"),
+        "generations are counted per algorithm"
+    );
+    store
+        .schedule_key_removal("a", NOW + 100)
+        .await
+        .must("schedule_key_removal");
+    store
+        .schedule_key_removal("a", NOW + 200)
+        .await
+        .must("schedule_key_removal");
+    let keys = store.list_signing_keys().await.must("list_signing_keys");
+    assert_eq!(
+        keys.len(),
+        2,
+        "list_signing_keys must list the two stored keys"
+    );
+    let a = keys
+        .iter()
+        .find(|k| k.kid == "a")
+        .expect("list_signing_keys must list key `a`");
+    assert_eq!(a.remove_at, Some(NOW + 100), "the earlier removal wins");
+    assert_eq!(
+        a.private_key,
+        vec![1, 2, 3],
+        "the private key must come back as given"
+    );
+    assert_eq!(a.activate_at, NOW + 1);
+    store
+        .delete_signing_key("a")
+        .await
+        .must("delete_signing_key");
+    let kids: Vec<String> = store
+        .list_signing_keys()
+        .await
+        .must("list_signing_keys")
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(kids, ["c"], "delete_signing_key must delete that key only");
+}
+
+/// Absence is an answer, not an error: lookups of what does not exist are `None` (or
+/// [`Redemption::Unknown`]), and deleting or revoking it succeeds doing nothing.
+pub async fn absent_rows_are_not_errors(store: &dyn Store) {
+    let nobody = Uuid::from_u128(404);
+    let nothing = TokenHash([44; 32]);
+    assert!(store.find_user(nobody).await.must("find_user").is_none());
+    assert!(store
+        .find_client(ClientRef::Id(nobody))
+        .await
+        .must("find_client")
+        .is_none());
+    assert!(store
+        .find_consent(nobody, nobody)
+        .await
+        .must("find_consent")
+        .is_none());
+    assert!(store
+        .list_consents(nobody)
+        .await
+        .must("list_consents")
+        .is_empty());
+    assert!(store
+        .find_code(&nothing, nobody)
+        .await
+        .must("find_code")
+        .is_none());
+    assert!(store
+        .find_refresh_token(&nothing)
+        .await
+        .must("find_refresh_token")
+        .is_none());
+    let rotated = store
+        .rotate_refresh_token(&nothing, nobody, NOW, None, None)
+        .await
+        .must("rotate_refresh_token");
+    assert!(
+        matches!(rotated, Redemption::Unknown),
+        "an unknown refresh token must be Unknown, got {rotated:?}"
+    );
+    store
+        .delete_session(&nothing)
+        .await
+        .must("delete_session of an unknown session");
+    store
+        .revoke_access_token(&nothing, NOW)
+        .await
+        .must("revoke_access_token of an unknown token");
+    store
+        .revoke_consent(nobody, nobody, NOW)
+        .await
+        .must("revoke_consent without an approval");
+    store
+        .schedule_key_removal("nothing", NOW)
+        .await
+        .must("schedule_key_removal of an unknown key");
+    store
+        .delete_signing_key("nothing")
+        .await
+        .must("delete_signing_key of an unknown key");
+    assert!(
+        store
+            .list_signing_keys()
+            .await
+            .must("list_signing_keys")
+            .is_empty(),
+        "scheduling the removal of an unknown key must not create one"
+    );
+    assert_eq!(
+        store.purge_expired(NOW, 0).await.must("purge_expired"),
+        0,
+        "purging an empty store deletes nothing"
+    );
+}

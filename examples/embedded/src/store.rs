@@ -1,0 +1,606 @@
+//! The application's own store: every storage port of `doorward_core::ports`, over plain maps
+//! behind one async mutex. It is what an application with a database of its own writes (here
+//! the "database" is memory), and it proves itself with Doorward's contract test kit (the test
+//! at the bottom).
+//!
+//! One lock around every table makes each port method one transaction, which is what the
+//! atomic methods need: a code is spent and its tokens stored under the same guard, so two
+//! concurrent redemptions cannot both find it unspent. A method that might fail checks
+//! everything before it changes anything, so that a failure leaves the tables as they were.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use doorward_core::keys::SigningAlg;
+use doorward_core::model::{
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
+    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+};
+use doorward_core::ports::{
+    ClientRef, ClientStore, CodeStore, ConsentStore, Issue, KeyStore, MaintenanceStore, Redemption,
+    SecretStore, SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
+    MAX_REFRESH_GRACE,
+};
+use doorward_core::TokenHash;
+use tokio::sync::{Mutex, MutexGuard};
+use uuid::Uuid;
+
+/// Every storage port over in-process tables; nothing survives a restart.
+pub struct ExampleStore {
+    tables: Mutex<Tables>,
+}
+
+impl ExampleStore {
+    pub fn new() -> Self {
+        Self {
+            tables: Mutex::new(Tables::default()),
+        }
+    }
+
+    async fn tables(&self) -> MutexGuard<'_, Tables> {
+        self.tables.lock().await
+    }
+}
+
+impl Default for ExampleStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The SHA-256 digest of a credential, as the tables key it. The credential itself never
+/// reaches the store.
+type Digest = [u8; 32];
+
+#[derive(Default)]
+struct Tables {
+    /// By Key, the name clients use at the endpoints; `client_keys` finds the Key of an Id.
+    clients: HashMap<String, Client>,
+    client_keys: HashMap<Uuid, String>,
+    /// By username, the name people sign in with; `usernames` finds the username of an id.
+    users: HashMap<String, User>,
+    usernames: HashMap<Uuid, String>,
+    sessions: HashMap<Digest, SessionRecord>,
+    consents: HashMap<Approval, ConsentRecord>,
+    grants: HashMap<Uuid, Grant>,
+    codes: HashMap<Digest, IssuedCode>,
+    access_tokens: HashMap<Digest, AccessTokenRecord>,
+    /// `used_at` and `successor` of each record are kept up to date in place.
+    refresh_tokens: HashMap<Digest, RefreshTokenRecord>,
+    server_secrets: HashMap<String, Vec<u8>>,
+    /// By algorithm and generation, which is what makes a key unique.
+    signing_keys: BTreeMap<(SigningAlg, i64), SigningKeyRecord>,
+}
+
+/// Who approved which client.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Approval {
+    user: Uuid,
+    client: Uuid,
+}
+
+/// A grant family: what a code started, and whether it was revoked. Tokens refer to it by
+/// `family_id`; a revoked family outlives its tokens for a while, so that a token inserted
+/// after the revocation is born revoked.
+struct Grant {
+    /// `None` for a family known only from its revocation.
+    owner: Option<Approval>,
+    revoked: bool,
+    /// When the family was started or revoked; it is forgotten `keep_spent` seconds later once
+    /// nothing refers to it.
+    since: UnixTime,
+}
+
+struct IssuedCode {
+    record: CodeRecord,
+    used_at: Option<UnixTime>,
+}
+
+impl Tables {
+    fn client_by_id(&self, id: Uuid) -> Option<&Client> {
+        self.client_keys
+            .get(&id)
+            .and_then(|key| self.clients.get(key))
+    }
+
+    fn user_by_id(&self, id: Uuid) -> Option<&User> {
+        self.usernames
+            .get(&id)
+            .and_then(|name| self.users.get(name))
+    }
+
+    fn family_revoked(&self, family: Uuid) -> bool {
+        self.grants.get(&family).is_some_and(|g| g.revoked)
+    }
+
+    /// Refuses tokens whose digest is taken: they are 256-bit random values, so a repeat is a
+    /// bug, never chance.
+    fn check_new_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()> {
+        if self.access_tokens.contains_key(&access.hash.0) {
+            return Err(StoreError::Conflict("access token hash exists".into()));
+        }
+        if refresh.is_some_and(|r| self.refresh_tokens.contains_key(&r.hash.0)) {
+            return Err(StoreError::Conflict("refresh token hash exists".into()));
+        }
+        Ok(())
+    }
+
+    /// Stores tokens checked by [`Tables::check_new_tokens`]; a revoked family's are born
+    /// revoked.
+    fn put_tokens(&mut self, access: &AccessTokenRecord, refresh: Option<&RefreshTokenRecord>) {
+        let revoked = access.revoked || self.family_revoked(access.family_id);
+        self.access_tokens.insert(
+            access.hash.0,
+            AccessTokenRecord {
+                revoked,
+                ..access.clone()
+            },
+        );
+        if let Some(refresh) = refresh {
+            let revoked = refresh.revoked || self.family_revoked(refresh.family_id);
+            self.refresh_tokens.insert(
+                refresh.hash.0,
+                RefreshTokenRecord {
+                    revoked,
+                    used_at: None,
+                    successor: None,
+                    ..refresh.clone()
+                },
+            );
+        }
+    }
+
+    fn check_issue(&self, issue: Option<Issue<'_>>) -> StoreResult<()> {
+        match issue {
+            Some(issue) => self.check_new_tokens(issue.access, issue.refresh),
+            None => Ok(()),
+        }
+    }
+
+    fn put_issue(&mut self, issue: Option<Issue<'_>>) {
+        if let Some(issue) = issue {
+            self.put_tokens(issue.access, issue.refresh);
+        }
+    }
+
+    /// Revokes every token of the families `selected`, and remembers them revoked.
+    fn revoke_families(&mut self, now: UnixTime, selected: impl Fn(Uuid, &Grant) -> bool) {
+        let families: Vec<Uuid> = self
+            .grants
+            .iter()
+            .filter(|(id, grant)| selected(**id, grant))
+            .map(|(id, _)| *id)
+            .collect();
+        for family in &families {
+            if let Some(grant) = self.grants.get_mut(family) {
+                if !grant.revoked {
+                    grant.revoked = true;
+                    grant.since = now;
+                }
+            }
+        }
+        for token in self.access_tokens.values_mut() {
+            token.revoked |= families.contains(&token.family_id);
+        }
+        for token in self.refresh_tokens.values_mut() {
+            token.revoked |= families.contains(&token.family_id);
+        }
+    }
+}
+
+#[async_trait]
+impl ClientStore for ExampleStore {
+    async fn find_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>> {
+        let tables = self.tables().await;
+        Ok(match client {
+            ClientRef::Id(id) => tables.client_by_id(id).cloned(),
+            ClientRef::Key(key) => tables.clients.get(key).cloned(),
+        })
+    }
+
+    async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
+        let mut tables = self.tables().await;
+        if let Some(holder) = tables.clients.get(&client.key) {
+            if holder.id != client.id {
+                return Err(StoreError::Conflict(format!(
+                    "the client Key {} belongs to another client",
+                    client.key
+                )));
+            }
+        }
+        if let Some(old_key) = tables.client_keys.insert(client.id, client.key.clone()) {
+            tables.clients.remove(&old_key);
+        }
+        tables.clients.insert(client.key.clone(), client.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UserStore for ExampleStore {
+    async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+        Ok(self.tables().await.user_by_id(id).cloned())
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        Ok(self.tables().await.users.get(username).cloned())
+    }
+
+    async fn upsert_user(&self, new: &NewUser) -> StoreResult<User> {
+        let mut tables = self.tables().await;
+        if let Some(user) = tables.users.get_mut(&new.username) {
+            user.display_name.clone_from(&new.display_name);
+            user.password_hash.clone_from(&new.password_hash);
+            user.email.clone_from(&new.email);
+            user.email_verified = new.email_verified;
+            return Ok(user.clone());
+        }
+        if tables.usernames.contains_key(&new.id) {
+            return Err(StoreError::Conflict(format!(
+                "the user id {} belongs to another username",
+                new.id
+            )));
+        }
+        let user = User {
+            id: new.id,
+            username: new.username.clone(),
+            display_name: new.display_name.clone(),
+            password_hash: new.password_hash.clone(),
+            email: new.email.clone(),
+            email_verified: new.email_verified,
+            created_at: new.created_at,
+        };
+        tables.usernames.insert(user.id, user.username.clone());
+        tables.users.insert(user.username.clone(), user.clone());
+        Ok(user)
+    }
+}
+
+#[async_trait]
+impl SessionStore for ExampleStore {
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        let mut tables = self.tables().await;
+        if tables.sessions.contains_key(&session.hash.0) {
+            return Err(StoreError::Conflict("session hash exists".into()));
+        }
+        tables.sessions.insert(session.hash.0, session.clone());
+        Ok(())
+    }
+
+    async fn find_session(&self, hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        Ok(self.tables().await.sessions.get(&hash.0).cloned())
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> StoreResult<()> {
+        self.tables().await.sessions.remove(&hash.0);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConsentStore for ExampleStore {
+    async fn find_consent(&self, user: Uuid, client: Uuid) -> StoreResult<Option<ConsentRecord>> {
+        let approval = Approval { user, client };
+        Ok(self.tables().await.consents.get(&approval).cloned())
+    }
+
+    async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()> {
+        let approval = Approval {
+            user: consent.user_id,
+            client: consent.client_id,
+        };
+        let mut tables = self.tables().await;
+        let merged = match tables.consents.get(&approval) {
+            Some(earlier) => ConsentRecord {
+                scopes: earlier.scopes.union(&consent.scopes),
+                ..consent.clone()
+            },
+            None => consent.clone(),
+        };
+        tables.consents.insert(approval, merged);
+        Ok(())
+    }
+
+    async fn list_consents(&self, user: Uuid) -> StoreResult<Vec<ConsentRecord>> {
+        let tables = self.tables().await;
+        let mut consents: Vec<ConsentRecord> = tables
+            .consents
+            .values()
+            .filter(|c| c.user_id == user)
+            .cloned()
+            .collect();
+        consents.sort_by_key(|c| (c.granted_at, c.client_id));
+        Ok(consents)
+    }
+
+    async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()> {
+        let approval = Approval { user, client };
+        let mut tables = self.tables().await;
+        tables.consents.remove(&approval);
+        let theirs = |grant: &Grant| grant.owner == Some(approval);
+        for code in tables.codes.values_mut() {
+            let owner = Approval {
+                user: code.record.user_id,
+                client: code.record.client_id,
+            };
+            if owner == approval && code.used_at.is_none() {
+                code.used_at = Some(now);
+            }
+        }
+        tables.revoke_families(now, |_, grant| theirs(grant));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CodeStore for ExampleStore {
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        let mut tables = self.tables().await;
+        if tables.codes.contains_key(&code.hash.0) {
+            return Err(StoreError::Conflict("code hash exists".into()));
+        }
+        if tables.grants.contains_key(&code.family_id) {
+            return Err(StoreError::Conflict("the code's family exists".into()));
+        }
+        tables.grants.insert(
+            code.family_id,
+            Grant {
+                owner: Some(Approval {
+                    user: code.user_id,
+                    client: code.client_id,
+                }),
+                revoked: false,
+                since: code.issued_at,
+            },
+        );
+        tables.codes.insert(
+            code.hash.0,
+            IssuedCode {
+                record: code.clone(),
+                used_at: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
+        Ok(self
+            .tables()
+            .await
+            .codes
+            .get(&hash.0)
+            .filter(|code| code.record.client_id == client)
+            .map(|code| code.record.clone()))
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        client: Uuid,
+        now: UnixTime,
+        issue: Option<Issue<'_>>,
+    ) -> StoreResult<Redemption<CodeRecord>> {
+        let mut tables = self.tables().await;
+        match tables.codes.get(&hash.0) {
+            Some(code) if code.record.client_id == client => {
+                if code.used_at.is_some() {
+                    return Ok(Redemption::Spent(code.record.clone()));
+                }
+            }
+            _ => return Ok(Redemption::Unknown),
+        }
+        tables.check_issue(issue)?;
+        // Invariant: found above, under the same guard.
+        let code = tables.codes.get_mut(&hash.0).expect("the code exists");
+        code.used_at = Some(now);
+        let record = code.record.clone();
+        tables.put_issue(issue);
+        Ok(Redemption::Fresh(record))
+    }
+}
+
+#[async_trait]
+impl TokenStore for ExampleStore {
+    async fn insert_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()> {
+        let mut tables = self.tables().await;
+        tables.check_new_tokens(access, refresh)?;
+        tables.put_tokens(access, refresh);
+        Ok(())
+    }
+
+    async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
+        Ok(self.tables().await.access_tokens.get(&hash.0).cloned())
+    }
+
+    async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
+        let tables = self.tables().await;
+        let Some(token) = tables.access_tokens.get(&hash.0) else {
+            return Ok(None);
+        };
+        let (Some(user), Some(client)) = (
+            tables.user_by_id(token.user_id),
+            tables.client_by_id(token.client_id),
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(BearerRecord {
+            token: token.clone(),
+            user: user.clone(),
+            client: client.clone(),
+        }))
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        client: Uuid,
+        now: UnixTime,
+        issue: Option<Issue<'_>>,
+        successor: Option<&[u8]>,
+    ) -> StoreResult<Redemption<RefreshTokenRecord>> {
+        let mut tables = self.tables().await;
+        match tables.refresh_tokens.get(&hash.0) {
+            Some(token) if token.client_id == client => {
+                if token.used_at.is_some() {
+                    return Ok(Redemption::Spent(token.clone()));
+                }
+            }
+            _ => return Ok(Redemption::Unknown),
+        }
+        tables.check_issue(issue)?;
+        // Invariant: found above, under the same guard.
+        let token = tables
+            .refresh_tokens
+            .get_mut(&hash.0)
+            .expect("the refresh token exists");
+        token.used_at = Some(now);
+        token.successor = successor.map(<[u8]>::to_vec);
+        let record = token.clone();
+        tables.put_issue(issue);
+        Ok(Redemption::Fresh(record))
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        Ok(self.tables().await.refresh_tokens.get(&hash.0).cloned())
+    }
+
+    async fn revoke_access_token(&self, hash: &TokenHash, _now: UnixTime) -> StoreResult<()> {
+        if let Some(token) = self.tables().await.access_tokens.get_mut(&hash.0) {
+            token.revoked = true;
+        }
+        Ok(())
+    }
+
+    async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()> {
+        let mut tables = self.tables().await;
+        tables.grants.entry(family).or_insert(Grant {
+            owner: None,
+            revoked: false,
+            since: now,
+        });
+        tables.revoke_families(now, |id, _| id == family);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MaintenanceStore for ExampleStore {
+    async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64> {
+        let mut tables = self.tables().await;
+        let mut deleted = 0;
+        let mut count = |before: usize, after: usize| deleted += (before - after) as u64;
+
+        let before = tables.sessions.len();
+        tables.sessions.retain(|_, s| s.expires_at > now);
+        count(before, tables.sessions.len());
+        let before = tables.codes.len();
+        tables
+            .codes
+            .retain(|_, c| c.record.expires_at > now - keep_spent);
+        count(before, tables.codes.len());
+        let before = tables.access_tokens.len();
+        tables.access_tokens.retain(|_, t| t.expires_at > now);
+        count(before, tables.access_tokens.len());
+        let before = tables.refresh_tokens.len();
+        tables.refresh_tokens.retain(|_, t| t.expires_at > now);
+        count(before, tables.refresh_tokens.len());
+
+        // Past the longest grace window a sealed answer may not be read again.
+        for token in tables.refresh_tokens.values_mut() {
+            if token.used_at.is_some_and(|t| t < now - MAX_REFRESH_GRACE) {
+                token.successor = None;
+            }
+        }
+        // A family goes once nothing refers to it and its revocation is old news (not counted:
+        // bookkeeping, not a row the engine stored).
+        let Tables {
+            grants,
+            codes,
+            access_tokens,
+            refresh_tokens,
+            ..
+        } = &mut *tables;
+        grants.retain(|family, grant| {
+            grant.since > now - keep_spent
+                || codes.values().any(|c| c.record.family_id == *family)
+                || access_tokens.values().any(|t| t.family_id == *family)
+                || refresh_tokens.values().any(|t| t.family_id == *family)
+        });
+        Ok(deleted)
+    }
+}
+
+#[async_trait]
+impl SecretStore for ExampleStore {
+    async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        let mut tables = self.tables().await;
+        let stored = tables
+            .server_secrets
+            .entry(name.to_owned())
+            .or_insert_with(|| candidate.to_vec());
+        Ok(stored.clone())
+    }
+}
+
+#[async_trait]
+impl KeyStore for ExampleStore {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        Ok(self.tables().await.signing_keys.values().cloned().collect())
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let slot = (key.alg, key.generation);
+        let kid_taken = tables.signing_keys.values().any(|k| k.kid == key.kid);
+        if kid_taken || tables.signing_keys.contains_key(&slot) {
+            return Ok(false);
+        }
+        tables.signing_keys.insert(slot, key.clone());
+        Ok(true)
+    }
+
+    async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
+        let mut tables = self.tables().await;
+        if let Some(key) = tables.signing_keys.values_mut().find(|k| k.kid == kid) {
+            key.remove_at = Some(match key.remove_at {
+                Some(earlier) => earlier.min(remove_at),
+                None => remove_at,
+            });
+        }
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
+        self.tables()
+            .await
+            .signing_keys
+            .retain(|_, key| key.kid != kid);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use doorward_core::ports::SharedStore;
+    use doorward_core::testkit;
+
+    use super::ExampleStore;
+
+    #[tokio::test]
+    async fn example_store_passes_the_contract() {
+        testkit::run_contract(|| async { Arc::new(ExampleStore::new()) as SharedStore }).await;
+    }
+}
