@@ -163,12 +163,19 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/api/v1/auth/self", get(api::auth_self))
         .route("/api/v1/users/{id}", get(api::user))
         .route("/assets/doorward.css", get(pages::stylesheet))
-        .with_state(state)
-        .layer(axum::middleware::from_fn(
+        .with_state(state);
+    // Mounted under a path: pages and redirects learn it per request. At the root (`doorward
+    // serve`) there is nothing to add, and no layer on the hot paths.
+    let app = if mount.is_empty() {
+        app
+    } else {
+        app.layer(axum::middleware::from_fn(
             move |request: Request, next: axum::middleware::Next| {
                 paths::scoped(mount.clone(), next.run(request))
             },
         ))
+    };
+    let app = app
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
