@@ -26,25 +26,21 @@ pub async fn show(
         Err(e) => return pages::internal(&e),
     };
     let interaction = app.engine.proceed(&request, session.as_ref()).await;
-    if let (Ok(Interaction::Login { .. }), Some(authenticator)) = (&interaction, &app.authenticator)
-    {
-        // The application decides who the user is; a signed-in browser asked to sign in again
-        // comes back with the re-authentication marker, as from Doorward's own page.
-        let reauthenticate = session.is_some();
-        let return_query = if reauthenticate {
-            app.engine.reauth_return_query(&pairs)
-        } else {
-            query.clone()
-        };
-        return crate::provider::authenticate_with_app(
+    if let Some(authenticator) = &app.authenticator {
+        if let Some(answer) = crate::provider::consult(
             &app,
             authenticator.as_ref(),
             &headers,
             &request,
-            &return_query,
-            reauthenticate,
+            &pairs,
+            &query,
+            session.as_ref(),
+            &interaction,
         )
-        .await;
+        .await
+        {
+            return answer;
+        }
     }
     match interaction {
         Ok(Interaction::Redirect(location)) => found(&location),
@@ -100,10 +96,12 @@ pub async fn decide(State(app): State<AppState>, headers: HeaderMap, body: Body)
         Some(Interaction::Redirect(location)) => return redirect(StatusCode::SEE_OTHER, &location),
         Some(_) => {
             let pairs = body::query_pairs(query);
-            return to_login_with_hint(
-                &return_after_login(&app, &pairs),
-                request.login_hint.as_deref(),
-            );
+            let again = return_after_login(&app, &pairs);
+            // The application signs its users in: back to the request, which asks it.
+            if app.authenticator.is_some() {
+                return crate::session::see_other(&again);
+            }
+            return to_login_with_hint(&again, request.login_hint.as_deref());
         }
     }
     match form.get("decision").map(String::as_str) {
@@ -134,6 +132,10 @@ async fn checked(
         .map_err(|e| rejected(&e))?;
     match signed_in(app, headers).await {
         Ok(Some(user)) => Ok((request, user)),
+        // The application signs its users in: back to the request, which asks it.
+        Ok(None) if app.authenticator.is_some() => Err(crate::session::see_other(&format!(
+            "/oauth/authorize?{query}"
+        ))),
         Ok(None) => Err(to_login(&format!("/oauth/authorize?{query}"))),
         Err(e) => Err(pages::internal(&e)),
     }

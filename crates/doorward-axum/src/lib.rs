@@ -107,7 +107,8 @@ pub use doorward_core::embedding::AppUser;
 pub use doorward_core::{ClientSpec, EngineConfig, Grants, Lifetimes, UserSpec};
 pub use doorward_proto::{RedirectUri, ScopeSet, Secret};
 pub use provider::{
-    Authentication, Authenticator, BuildError, Decision, LoginRequest, Provider, ProviderBuilder,
+    Authentication, Authenticator, BuildError, Decision, LoginRequest, PendingGrant, Provider,
+    ProviderBuilder,
 };
 
 /// What every handler shares.

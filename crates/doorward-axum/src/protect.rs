@@ -179,7 +179,9 @@ impl ResourceServer {
         let token = match headers.get(header::AUTHORIZATION) {
             None => return Err(self.error(Failure::NoCredentials)),
             Some(value) => {
-                let value = value.to_str().unwrap_or("");
+                let Ok(value) = value.to_str() else {
+                    return Err(self.error(Failure::Malformed));
+                };
                 match bearer_token(value) {
                     Some(token) => token,
                     None if value.len() >= 6 && value[..6].eq_ignore_ascii_case("bearer") => {
@@ -252,7 +254,15 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         let resource = ResourceServer::from_ref(state);
         let grant = match parts.extensions.get::<AccessGrant>() {
+            // Put there by a `RequireBearer` layer; it must also suit this resource server.
             Some(grant) => {
+                if let Some(audience) = &resource.audience {
+                    if !grant.audience.iter().any(|a| a.as_str() == &**audience) {
+                        return Err(resource.error(Failure::InvalidToken(
+                            "the token is not meant for this resource".into(),
+                        )));
+                    }
+                }
                 let missing = S::SCOPES.iter().any(|s| !grant.has_scope(s));
                 if missing {
                     return Err(resource.error(Failure::InsufficientScope(
@@ -335,7 +345,18 @@ impl IntoResponse for BearerError {
                 String::new(),
             ),
         };
-        let clean = description.replace(['"', '\\'], "'");
+        // RFC 6750 §3: printable ASCII without `"` and `\` (descriptions may quote what a
+        // client sent).
+        let clean: String = description
+            .chars()
+            .map(|c| {
+                if c == ' ' || (c.is_ascii_graphic() && c != '"' && c != '\\') {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
         let challenge = match code {
             None => format!("Bearer realm=\"{realm}\""),
             Some("temporarily_unavailable") => format!("Bearer realm=\"{realm}\""),
@@ -498,10 +519,12 @@ impl TokenVerifier for IntrospectionVerifier {
             if answer
                 .token_type
                 .as_deref()
-                .is_some_and(|t| t == "refresh_token")
+                // Only access tokens: RFC 7662 §2.2's `token_type` is absent or a bearer token
+                // type; anything else (a refresh token, however a provider names it) is refused.
+                .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
             {
                 return Err(VerifyError::Invalid(
-                    "a refresh token is not an access token".into(),
+                    "the token is not a bearer access token".into(),
                 ));
             }
             let audience = match answer.extra.get("aud") {

@@ -26,8 +26,10 @@ use std::sync::Arc;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use doorward_core::authorize::{AuthorizationRequest, Interaction};
 use doorward_core::embedding::AppUser;
 use doorward_core::ports::{Clock, OsRandom, Random, SharedStore, SystemClock};
+use doorward_core::session::SignedIn;
 use doorward_core::{ClientSpec, Engine, EngineConfig, Grants, UserSpec};
 use tokio::task::JoinHandle;
 
@@ -81,11 +83,26 @@ pub enum Authentication {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Decision {
-    /// The user signed in. With `consented`, the application asked for consent itself and the
-    /// client gets its code at once; without, Doorward's consent page follows.
+    /// The user signed in. With `consented`, the application asked for consent itself (it
+    /// showed the client and scopes of [`Provider::pending`]) and the client gets its code at
+    /// once; without, Doorward's consent page follows.
+    ///
+    /// A grant id is not proof of anything: anyone can start an authorization and get one.
+    /// Resume with `consented: true` only after the signed-in user approved what `pending`
+    /// shows, on a page protected against cross-site requests.
     Allow { user: AppUser, consented: bool },
     /// The client gets `access_denied`.
     Deny,
+}
+
+/// What an authorization waiting on the application's page asks for ([`Provider::pending`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PendingGrant {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub login_hint: Option<String>,
 }
 
 /// An assembled provider. Cheap to clone.
@@ -130,9 +147,11 @@ pub enum BuildError {
 }
 
 impl ProviderBuilder {
-    /// All of the engine's settings at once (issuer included; grants as given).
+    /// The engine's settings (issuer included). The grant types are not taken from it: they
+    /// stay off unless named with [`ProviderBuilder::grants`].
     pub fn config(mut self, config: EngineConfig) -> Self {
-        self.config = config;
+        let grants = self.config.grants;
+        self.config = EngineConfig { grants, ..config };
         self
     }
 
@@ -258,7 +277,14 @@ impl Provider {
         let routes = crate::routes(self.state.clone());
         match &*self.state.mount {
             "" => app.merge(routes),
-            path => app.nest(path, routes),
+            path => app
+                .nest(path, routes)
+                // RFC 8414 §3.1: the metadata of an issuer with a path is also found at the
+                // root, with the path after the well-known name.
+                .route(
+                    &format!("/.well-known/oauth-authorization-server{path}"),
+                    axum::routing::get(crate::oidc::metadata).with_state(self.state.clone()),
+                ),
         }
     }
 
@@ -302,6 +328,29 @@ impl Provider {
         [purge, keys]
     }
 
+    /// What a grant id asks for, for the application's own login or consent page: the client
+    /// and the scopes (show them before resuming with `consented: true`). `None` for a grant id
+    /// that is forged, expired, or whose request no longer holds.
+    pub async fn pending(&self, grant_id: &str) -> Option<PendingGrant> {
+        let query = self.state.engine.open_grant_id(grant_id)?;
+        let request = self
+            .state
+            .engine
+            .check_authorization(&body::query_pairs(&query))
+            .await
+            .ok()?;
+        Some(PendingGrant {
+            client_id: request.client.key.clone(),
+            client_name: request.client.display_name.clone(),
+            scopes: request
+                .scopes
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            login_hint: request.login_hint.clone(),
+        })
+    }
+
     /// Finishes an authorization after the application's own login page: signs the user in at
     /// the provider (a session cookie), then goes on to consent, or straight back to the client
     /// when the application asked for consent itself. An unknown or expired grant id is
@@ -340,6 +389,24 @@ impl Provider {
                 Err(e) => return pages::internal(&e),
             };
             let set_cookie = session_cookie(app, &cookie);
+            // The request's own conditions hold for this user too (an `id_token_hint` naming
+            // someone else is `login_required`, OIDC Core §3.1.2.2).
+            if let Some(instead) = app.engine.check_sign_in(&request, &signed_in) {
+                let location = match instead {
+                    Interaction::Redirect(location) => location,
+                    _ => request.error_redirect(
+                        &doorward_proto::OAuthError::new(
+                            doorward_proto::ErrorCode::LoginRequired,
+                            "the user who signed in is not the one the request asks for",
+                        ),
+                        &app.engine.config().issuer,
+                    ),
+                };
+                return with_cookie(
+                    crate::authorize::redirect(StatusCode::SEE_OTHER, &location),
+                    Some(session_cookie(app, &cookie)),
+                );
+            }
             let response = if consented {
                 match app.engine.approve(&signed_in, &request).await {
                     Ok(location) => crate::authorize::redirect(StatusCode::SEE_OTHER, &location),
@@ -365,15 +432,39 @@ fn session_cookie(app: &AppState, value: &str) -> axum::http::HeaderValue {
 }
 
 /// The authorization endpoint's sign-in step when the application decides who the user is.
-pub(crate) async fn authenticate_with_app(
+/// The application is asked on every authorization (not only when Doorward has no session):
+/// its answer decides, so a provider session left by another user of the browser never signs
+/// the wrong user in. `None`: go on with the provider's session as it is.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn consult(
     app: &AppState,
     authenticator: &dyn Authenticator,
     headers: &HeaderMap,
-    request: &doorward_core::authorize::AuthorizationRequest,
-    return_query: &str,
-    reauthenticate: bool,
-) -> Response {
-    let grant_id = app.engine.grant_id(return_query);
+    request: &AuthorizationRequest,
+    pairs: &[(String, String)],
+    query: &str,
+    session: Option<&SignedIn>,
+    interaction: &Result<Interaction, doorward_core::ports::StoreError>,
+) -> Option<Response> {
+    // A protocol answer (an error redirect of prompt=none, a store failure) needs no user.
+    let needs_login = matches!(interaction, Ok(Interaction::Login { .. }));
+    if !needs_login
+        && !matches!(
+            interaction,
+            Ok(Interaction::Consent) | Ok(Interaction::Redirect(_))
+        )
+    {
+        return None;
+    }
+    // Signed in, but asked to sign in again (prompt=login, max_age, id_token_hint): the
+    // request comes back marked with when, as from Doorward's own page.
+    let reauthenticate = needs_login && session.is_some();
+    let return_query = if reauthenticate {
+        app.engine.reauth_return_query(pairs)
+    } else {
+        query.to_owned()
+    };
+    let grant_id = app.engine.grant_id(&return_query);
     let scopes: Vec<String> = request
         .scopes
         .iter()
@@ -390,14 +481,36 @@ pub(crate) async fn authenticate_with_app(
             reauthenticate,
         })
         .await;
-    match answer {
-        Authentication::User(user) => match app.engine.sign_in_app_user(&user).await {
-            Ok((cookie, _)) => with_cookie(
-                see_other(&format!("/oauth/authorize?{return_query}")),
-                Some(session_cookie(app, &cookie)),
+    let interactive = !request.prompt.none;
+    let login_required = || {
+        crate::authorize::redirect(
+            StatusCode::FOUND,
+            &request.error_redirect(
+                &doorward_proto::OAuthError::new(
+                    doorward_proto::ErrorCode::LoginRequired,
+                    "the user is not signed in",
+                ),
+                &app.engine.config().issuer,
             ),
-            Err(e) => pages::internal(&e),
-        },
+        )
+    };
+    Some(match answer {
+        Authentication::User(user) => {
+            let same = session.is_some_and(|s| s.user.username == user.id);
+            if same && !reauthenticate {
+                // The provider's session is this user's: on with the flow.
+                return None;
+            }
+            match app.engine.sign_in_app_user(&user).await {
+                Ok((cookie, _)) => with_cookie(
+                    see_other(&format!("/oauth/authorize?{return_query}")),
+                    Some(session_cookie(app, &cookie)),
+                ),
+                Err(e) => pages::internal(&e),
+            }
+        }
+        // prompt=none: no page may be shown (OIDC Core §3.1.2.6).
+        Authentication::Redirect(_) | Authentication::Page(_) if !interactive => login_required(),
         Authentication::Redirect(location) => {
             let mut response = StatusCode::SEE_OTHER.into_response();
             match axum::http::HeaderValue::from_str(&location) {
@@ -414,5 +527,5 @@ pub(crate) async fn authenticate_with_app(
         Authentication::Deny => {
             crate::authorize::redirect(StatusCode::FOUND, &app.engine.deny(request))
         }
-    }
+    })
 }

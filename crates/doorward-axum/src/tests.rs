@@ -654,7 +654,10 @@ mod embedded {
         // Doorward's consent page, with every link under /auth.
         let (response, page) = send(
             &app,
-            get_with(&authorize("items:read"), &[("cookie", &session)]),
+            get_with(
+                &authorize("items:read"),
+                &[("cookie", &session), ("x-app-user", "u-42")],
+            ),
         )
         .await;
         assert_eq!(response.status(), StatusCode::OK, "{page}");
@@ -841,6 +844,102 @@ mod embedded {
     }
 
     #[tokio::test]
+    async fn the_application_is_asked_every_time_and_its_answer_decides() {
+        let clock = Arc::new(FixedClock::new(1_800_000_000));
+        let provider = provider(Grants::CODE_AND_REFRESH, clock).await;
+        let app = application(&provider);
+        // u-1 signs in through the application: a provider session for u-1.
+        let (response, _) = send(
+            &app,
+            get_with(&authorize("items:read"), &[("x-app-user", "u-1")]),
+        )
+        .await;
+        let first = cookie(&response, "dw_session").unwrap();
+        // The application now says u-2 (another user of the same browser): the provider session
+        // of u-1 is not used; u-2 gets one of their own.
+        let (response, _) = send(
+            &app,
+            get_with(
+                &authorize("items:read"),
+                &[("cookie", &first), ("x-app-user", "u-2")],
+            ),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        let second = cookie(&response, "dw_session").expect("a new session for u-2");
+        assert_ne!(first, second);
+        let (_, page) = send(
+            &app,
+            get_with(
+                &authorize("items:read"),
+                &[("cookie", &second), ("x-app-user", "u-2")],
+            ),
+        )
+        .await;
+        assert!(
+            page.contains("App user u-2"),
+            "the consent page is u-2's: {page}"
+        );
+        // Signed out at the application: its login page, whatever the provider session.
+        let (response, _) = send(
+            &app,
+            get_with(&authorize("items:read"), &[("cookie", &second)]),
+        )
+        .await;
+        assert!(header(&response, header::LOCATION).starts_with("/app-login?grant="));
+        // prompt=none and no user at the application: login_required, no page.
+        let (response, _) = send(
+            &app,
+            get_with(
+                &format!("{}&prompt=none", authorize("items:read")),
+                &[("cookie", &second)],
+            ),
+        )
+        .await;
+        assert!(header(&response, header::LOCATION).contains("error=login_required"));
+
+        // What a grant id asks for, for the application's own consent page.
+        let (response, _) = send(&app, get_with(&authorize("items:read"), &[])).await;
+        let location = header(&response, header::LOCATION).to_owned();
+        let grant = url::Url::parse(&format!("http://app.example{location}"))
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "grant")
+            .unwrap()
+            .1
+            .into_owned();
+        let pending = provider.pending(&grant).await.unwrap();
+        assert_eq!(
+            (pending.client_id.as_str(), pending.client_name.as_str()),
+            ("shop@clients", "Shop")
+        );
+        assert_eq!(pending.scopes, vec!["items:read".to_owned()]);
+        assert!(provider.pending("1.bm9wZQ.AAAA").await.is_none());
+
+        // RFC 8414 §3.1: the metadata at the root, with the issuer's path after the name.
+        let (response, body) = send(
+            &app,
+            get_with("/.well-known/oauth-authorization-server/auth", &[]),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+        assert!(body.contains(&format!("\"issuer\":\"{ISSUER}\"")), "{body}");
+    }
+
+    #[tokio::test]
+    async fn an_application_user_never_takes_over_a_password_user() {
+        let (_, app) = legacy_provider(Grants::CODE_AND_REFRESH).await;
+        // carol signs in with a password (configuration); the application names a user carol.
+        let (response, _) = send(
+            &app,
+            get_with(&authorize("items:read"), &[("x-app-user", "carol")]),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(cookie(&response, "dw_session").is_none());
+    }
+
+    #[tokio::test]
     async fn grant_types_are_off_unless_named() {
         let clock = Arc::new(FixedClock::new(1_800_000_000));
         let provider = provider(Grants::NONE, clock).await;
@@ -908,7 +1007,11 @@ mod embedded {
                 app_uri: "http://client.example".into(),
                 redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
                 secret: Secret::new("shop-secret"),
-                policy: Default::default(),
+                policy: doorward_core::model::ClientPolicy {
+                    insecure_implicit: true,
+                    insecure_password: true,
+                    ..Default::default()
+                },
             })
             .build()
             .await
@@ -933,6 +1036,38 @@ mod embedded {
     }
 
     #[tokio::test]
+    async fn legacy_grants_need_the_clients_switch_too() {
+        let mut grants = Grants::CODE_AND_REFRESH;
+        grants.insecure_password = true;
+        grants.insecure_implicit = true;
+        let (provider, app) = legacy_provider(grants).await;
+        provider
+            .engine()
+            .register_client(ClientSpec {
+                key: "plain@clients".into(),
+                display_name: "Plain".into(),
+                app_uri: "http://client.example".into(),
+                redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+                secret: Secret::new("plain-secret"),
+                policy: Default::default(),
+            })
+            .await
+            .unwrap();
+        let mut request = password_request("carol", "carol-pw");
+        request.headers_mut().insert(
+            header::AUTHORIZATION,
+            basic("plain@clients", "plain-secret").parse().unwrap(),
+        );
+        let (_, body) = send(&app, request).await;
+        assert_eq!(error_of(&body), "unsupported_grant_type");
+        let implicit = authorize("items:read")
+            .replace("response_type=code", "response_type=token")
+            .replace("shop%40clients", "plain%40clients");
+        let (response, _) = send(&app, get_with(&implicit, &[("x-app-user", "u-1")])).await;
+        assert!(header(&response, header::LOCATION).contains("?error=unsupported_response_type"));
+    }
+
+    #[tokio::test]
     async fn the_insecure_password_grant_works_when_switched_on() {
         let mut grants = Grants::CODE_AND_REFRESH;
         grants.insecure_password = true;
@@ -951,6 +1086,12 @@ mod embedded {
         assert_eq!(error_of(&body), "invalid_grant");
         let (_, body) = send(&app, password_request("nobody", "carol-pw")).await;
         assert_eq!(error_of(&body), "invalid_grant");
+        // Brute force (RFC 6749 §4.3.2): after 5 failures, even the right password is refused.
+        for _ in 0..4 {
+            send(&app, password_request("carol", "wrong")).await;
+        }
+        let (_, body) = send(&app, password_request("carol", "carol-pw")).await;
+        assert!(body.contains("too many failed attempts"), "{body}");
         // Client authentication is still required.
         let mut anonymous = password_request("carol", "carol-pw");
         anonymous.headers_mut().remove(header::AUTHORIZATION);
@@ -966,7 +1107,11 @@ mod embedded {
         let implicit = authorize("items:read").replace("response_type=code", "response_type=token");
         let (response, _) = send(&app, get_with(&implicit, &[("x-app-user", "u-5")])).await;
         let session = cookie(&response, "dw_session").unwrap();
-        let (response, page) = send(&app, get_with(&implicit, &[("cookie", &session)])).await;
+        let (response, page) = send(
+            &app,
+            get_with(&implicit, &[("cookie", &session), ("x-app-user", "u-5")]),
+        )
+        .await;
         assert_eq!(response.status(), StatusCode::OK, "{page}");
         let cookies = format!("{session}; {}", cookie(&response, "dw_csrf").unwrap());
         let body = encode(&[
@@ -995,7 +1140,11 @@ mod embedded {
         assert_eq!(response.status(), StatusCode::OK, "{body}");
         // Errors of an implicit request go in the fragment too.
         let bad = implicit.replace("scope=items%3Aread", "scope=nope");
-        let (response, _) = send(&app, get_with(&bad, &[("cookie", &session)])).await;
+        let (response, _) = send(
+            &app,
+            get_with(&bad, &[("cookie", &session), ("x-app-user", "u-5")]),
+        )
+        .await;
         let location = header(&response, header::LOCATION);
         assert!(
             location.starts_with(&format!("{CALLBACK}#error=invalid_scope")),
@@ -1035,12 +1184,19 @@ mod embedded {
             .store(Arc::new(MemoryStore::default()))
             .clock_and_random(clock, Arc::new(SeqRandom::default()))
             .user(doorward_core::testing::user("carol", "Carol", "carol-pw"))
-            .client(client("shop@clients", ClientPolicy::default()))
+            .client(client(
+                "shop@clients",
+                ClientPolicy {
+                    insecure_password: true,
+                    ..ClientPolicy::default()
+                },
+            ))
             .client(client(
                 "jwt@clients",
                 ClientPolicy {
                     access_token_format: AccessTokenFormat::Jwt,
                     access_token_audience: Some("https://api.example".into()),
+                    insecure_password: true,
                     ..ClientPolicy::default()
                 },
             ))

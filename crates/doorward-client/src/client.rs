@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -27,6 +27,9 @@ use crate::http::{Channel, Hooks, Http, Method, RawResponse};
 use crate::id_token::{self, Expectations, IdTokenClaims, JwtAccessToken};
 use crate::state::{random_token, StateKey, StateMode, StateParams, StateStore};
 use crate::token::{body_object, parse_token_response, provider_error, Token};
+
+/// The least time between two fetches of the key set caused by JWT access tokens.
+const JWKS_COOLDOWN: Duration = Duration::from_secs(10);
 
 /// Unix time in seconds.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -57,6 +60,7 @@ struct Inner {
     http: Http,
     clock: Clock,
     on_token_updated: Option<TokenHook>,
+    unbound_callbacks: bool,
     metadata: RwLock<Option<Arc<Metadata>>>,
     metadata_fetch: Mutex<()>,
     jwks: JwksCache,
@@ -80,9 +84,24 @@ pub struct ClientBuilder {
     hooks: Hooks,
     clock: Option<Clock>,
     on_token_updated: Option<TokenHook>,
+    unbound_callbacks: bool,
 }
 
 impl ClientBuilder {
+    /// Lets [`Client::finish_authorization`] accept a callback without the state sent to the
+    /// browser (`sent_state: None`), checking the returned state alone, as seed 000's client
+    /// does with `expected_state=None`.
+    ///
+    /// # Security
+    /// Nothing then ties the callback to the browser that started the sign-in: an attacker can
+    /// send a victim to the callback URL of the attacker's own sign-in and the victim ends up
+    /// signed in as the attacker (login CSRF, RFC 6749 §10.12, RFC 9700 §4.7.1). PKCE does not
+    /// help: a signed state's verifier is derived from the state itself.
+    pub fn insecure_unbound_callbacks(mut self) -> Self {
+        self.unbound_callbacks = true;
+        self
+    }
+
     /// A name for messages and the registry (default: the client id).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -147,6 +166,7 @@ impl ClientBuilder {
                 http,
                 clock: self.clock.unwrap_or_else(|| Arc::new(system_now)),
                 on_token_updated: self.on_token_updated,
+                unbound_callbacks: self.unbound_callbacks,
                 metadata: RwLock::new(None),
                 metadata_fetch: Mutex::new(()),
                 jwks: JwksCache::default(),
@@ -297,6 +317,7 @@ impl Client {
             hooks: Hooks::default(),
             clock: None,
             on_token_updated: None,
+            unbound_callbacks: false,
         }
     }
 
@@ -320,6 +341,7 @@ impl Client {
             pkce: config.pkce,
             oidc,
             leeway: config.leeway,
+            bound: !self.inner.unbound_callbacks,
         }
     }
 
@@ -393,8 +415,10 @@ impl Client {
         Ok(Authorization { url, state })
     }
 
-    /// Finishes an authorization from the callback's query: checks the state (and that it is
-    /// the one `sent` from this browser, when given), the issuer (RFC 9207), turns `error=`
+    /// Finishes an authorization from the callback's query: checks the state and that it is
+    /// the one `sent_state` to this browser (kept in its session or a cookie; `None` is refused
+    /// with [`InvalidState::NotBound`](crate::InvalidState::NotBound) unless the client was
+    /// built with `insecure_unbound_callbacks`), the issuer (RFC 9207), turns `error=`
     /// into [`FinishError::Authorization`], redeems the code with the PKCE verifier, and
     /// validates the ID token when `openid` was requested.
     pub async fn finish_authorization(
@@ -473,7 +497,7 @@ impl Client {
     ) -> Result<IdTokenClaims, IdTokenError> {
         let config = &self.inner.config;
         let issuer = config.issuer.as_deref().ok_or(IdTokenError::NoIssuer)?;
-        let (alg, keys) = self.signing_keys(raw).await?;
+        let (alg, keys) = self.signing_keys(raw, Duration::ZERO).await?;
         id_token::validate(
             raw,
             alg,
@@ -498,7 +522,9 @@ impl Client {
     ) -> Result<JwtAccessToken, IdTokenError> {
         let config = &self.inner.config;
         let issuer = config.issuer.as_deref().ok_or(IdTokenError::NoIssuer)?;
-        let (alg, keys) = self.signing_keys(raw).await?;
+        // Access tokens come from anyone who calls the resource server: an unknown key makes
+        // the client fetch the key set again at most every JWKS_COOLDOWN.
+        let (alg, keys) = self.signing_keys(raw, JWKS_COOLDOWN).await?;
         let claims = id_token::verify_signature(raw, alg, &keys)?;
         id_token::check_access_token(raw, claims, issuer, audience, config.leeway, self.now())
     }
@@ -508,6 +534,7 @@ impl Client {
     async fn signing_keys(
         &self,
         raw: &str,
+        cooldown: Duration,
     ) -> Result<(Algorithm, Vec<jsonwebtoken::DecodingKey>), IdTokenError> {
         let (alg, kid) = id_token::header(raw, &self.inner.config.id_token_algorithms)?;
         let jwks_uri = self.endpoint(Endpoint::Jwks).await?;
@@ -517,7 +544,7 @@ impl Client {
             let (_, set) = self
                 .inner
                 .jwks
-                .refresh(&self.inner.http, &jwks_uri, generation)
+                .refresh(&self.inner.http, &jwks_uri, generation, cooldown)
                 .await?;
             keys = id_token::candidate_keys(&set, alg, kid.as_deref());
         }
@@ -986,20 +1013,30 @@ impl Authorized {
         self.request(Method::DELETE, path, None).await
     }
 
-    /// A call to `path`, relative to the provider's API base (or an absolute URL).
+    /// A call to `path`, relative to the provider's API base (an absolute URL must be on the
+    /// same origin; with no API base configured, `path` must be an absolute URL).
     pub async fn request(
         &self,
         method: Method,
         path: &str,
         body: Option<Body>,
     ) -> Result<ApiResponse, ApiError> {
-        let url = match (Url::parse(path), &self.client.inner.config.api_base) {
+        let base = &self.client.inner.config.api_base;
+        let url = match (Url::parse(path), base) {
             (Ok(url), _) => url,
             (Err(_), Some(base)) => base
                 .join(path)
                 .map_err(|_| ApiError::BadPath(path.to_owned()))?,
             (Err(_), None) => return Err(ApiError::BadPath(path.to_owned())),
         };
+        // The token goes to the provider's API only: not to another origin named by an
+        // absolute URL or a `//host` path (RFC 6750 §5.2: do not hand bearer tokens around).
+        if base
+            .as_ref()
+            .is_some_and(|base| base.origin() != url.origin())
+        {
+            return Err(ApiError::BadPath(path.to_owned()));
+        }
         let token = self.token().await?;
         let response = self.client.bearer_call(method, url, &token, body).await?;
         Ok(ApiResponse {

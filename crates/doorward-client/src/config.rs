@@ -264,6 +264,11 @@ impl ProviderConfig {
         {
             return Err("HMAC algorithms are never accepted for ID tokens".into());
         }
+        if !self.pkce && matches!(self.auth_method, AuthMethod::None) {
+            return Err(
+                "a public client (auth method none) must use PKCE (RFC 9700 §2.1.1)".into(),
+            );
+        }
         if self.issuer.is_none() && self.endpoints.authorization.is_none() {
             return Err("an issuer or an authorization endpoint is needed".into());
         }

@@ -134,8 +134,15 @@ impl KeySet {
 /// The cached key set and the lock that makes concurrent refetches one fetch.
 #[derive(Debug, Default)]
 pub(crate) struct JwksCache {
-    current: RwLock<Option<(u64, Arc<KeySet>)>>,
+    current: RwLock<Option<Fetched>>,
     fetch: Mutex<u64>,
+}
+
+#[derive(Clone, Debug)]
+struct Fetched {
+    generation: u64,
+    at: std::time::Instant,
+    keys: Arc<KeySet>,
 }
 
 impl JwksCache {
@@ -146,29 +153,36 @@ impl JwksCache {
         url: &Url,
     ) -> Result<(u64, Arc<KeySet>), DiscoveryError> {
         if let Some(current) = self.current.read().await.clone() {
-            return Ok(current);
+            return Ok((current.generation, current.keys));
         }
-        self.refresh(http, url, 0).await
+        self.refresh(http, url, 0, std::time::Duration::ZERO).await
     }
 
-    /// Fetches the key set again unless another caller already replaced generation `seen`.
+    /// Fetches the key set again unless another caller already replaced generation `seen`,
+    /// or the current one is younger than `cooldown` (tokens from untrusted callers must not
+    /// make the client fetch at will).
     pub(crate) async fn refresh(
         &self,
         http: &Http,
         url: &Url,
         seen: u64,
+        cooldown: std::time::Duration,
     ) -> Result<(u64, Arc<KeySet>), DiscoveryError> {
         let mut generation = self.fetch.lock().await;
         if let Some(current) = self.current.read().await.clone() {
-            if current.0 > seen {
-                return Ok(current);
+            if current.generation > seen || current.at.elapsed() < cooldown {
+                return Ok((current.generation, current.keys));
             }
         }
         let response = get(http, url.clone()).await?;
         let document: Value = json_document(url, &response)?;
         *generation += 1;
-        let fresh = (*generation, Arc::new(KeySet::parse(&document)));
+        let fresh = Fetched {
+            generation: *generation,
+            at: std::time::Instant::now(),
+            keys: Arc::new(KeySet::parse(&document)),
+        };
         *self.current.write().await = Some(fresh.clone());
-        Ok(fresh)
+        Ok((fresh.generation, fresh.keys))
     }
 }

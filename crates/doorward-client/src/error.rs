@@ -93,6 +93,10 @@ pub enum InvalidState {
     Missing,
     #[error("the returned state does not match the one sent")]
     Mismatch,
+    /// The state sent to this browser was not given, so the callback cannot be tied to it
+    /// (RFC 9700 §4.7.1); see `ClientBuilder::insecure_unbound_callbacks`.
+    #[error("the state sent to this browser was not given: the callback cannot be bound to it")]
+    NotBound,
     #[error("the state is not a compact JWS")]
     NotAJws,
     #[error("the state is signed with {0:?}, only HS256 is accepted")]

@@ -163,6 +163,8 @@ pub(crate) struct StateParams<'a> {
     pub(crate) pkce: bool,
     pub(crate) oidc: bool,
     pub(crate) leeway: u64,
+    /// The state sent to this browser must be given back at the callback.
+    pub(crate) bound: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -250,11 +252,11 @@ impl StateMode {
                         got: claims.authorization_server,
                     });
                 }
-                check_sent(returned, sent)?;
+                check_sent(returned, sent, params.bound)?;
                 Ok(signed_secrets(key, &claims, params.pkce))
             }
             StateMode::Opaque(store) => {
-                check_sent(returned, sent)?;
+                check_sent(returned, sent, params.bound)?;
                 let pending = store
                     .take_state(returned)
                     .await
@@ -278,12 +280,18 @@ impl StateMode {
     }
 }
 
-fn check_sent(returned: &str, sent: Option<&str>) -> Result<(), InvalidState> {
+/// The callback must come back to the browser that started the authorization (RFC 6749
+/// §10.12, RFC 9700 §4.7.1): the state this browser was given must be the one returned. Without
+/// it, anyone could send a victim to a callback URL of their own sign-in (the PKCE verifier and
+/// nonce of a signed state are derived from the state, so they would match too).
+fn check_sent(returned: &str, sent: Option<&str>, bound: bool) -> Result<(), InvalidState> {
     match sent {
         Some(sent) if !constant_time_eq(sent.as_bytes(), returned.as_bytes()) => {
             Err(InvalidState::Mismatch)
         }
-        _ => Ok(()),
+        Some(_) => Ok(()),
+        None if bound => Err(InvalidState::NotBound),
+        None => Ok(()),
     }
 }
 
@@ -377,6 +385,7 @@ pub(crate) mod tests {
             pkce: true,
             oidc: true,
             leeway: 60,
+            bound: false,
         }
     }
 

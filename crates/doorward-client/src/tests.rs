@@ -1760,6 +1760,13 @@ async fn api_verbs_carry_the_bearer_token_and_body() {
     assert_eq!(got["body"], "b=2+3");
     let got = echo(api.delete(&format!("{origin}/api/items/1")).await.unwrap());
     assert_eq!(got["method"], "DELETE");
+    // The token never goes to another origin.
+    for elsewhere in ["http://evil.example/api/x", "//evil.example/x"] {
+        match api.get(elsewhere).await {
+            Err(crate::ApiError::BadPath(path)) => assert_eq!(path, elsewhere),
+            other => panic!("{elsewhere}: {other:?}"),
+        }
+    }
     // An expired token without a refresh token is sent as is; the API decides.
     let expired = client.authorized(crate::Token::new("stale", Some(0)));
     assert_eq!(

@@ -406,9 +406,16 @@ async fn auto_refresh_and_opaque_state(node: &NodeOidc) {
         .finish_authorization(&callback, Some(&authorization.state))
         .await
         .unwrap();
-    match client.finish_authorization(&callback, None).await {
+    match client
+        .finish_authorization(&callback, Some(&authorization.state))
+        .await
+    {
         Err(FinishError::InvalidState(InvalidState::Unknown)) => {}
         other => panic!("opaque state used twice: {other:?}"),
+    }
+    match client.finish_authorization(&callback, None).await {
+        Err(FinishError::InvalidState(InvalidState::NotBound)) => {}
+        other => panic!("no state from the browser: {other:?}"),
     }
     let api = client.authorized(sign_in.token.clone());
     let info = api.userinfo().await.unwrap();

@@ -215,9 +215,11 @@ impl Engine {
 
         // Stage 2: everything else; errors go back to the client.
         let state = single("state").map(State::new);
-        // The implicit grant answers in the fragment, errors included (RFC 6749 §4.2.2.1).
-        let implicit =
-            self.config.grants.insecure_implicit && single("response_type") == Some("token");
+        // The implicit grant answers in the fragment, errors included (RFC 6749 §4.2.2.1); it
+        // needs the server's switch and the client's.
+        let implicit = self.config.grants.insecure_implicit
+            && client.policy.insecure_implicit
+            && single("response_type") == Some("token");
         let fail = |error: OAuthError| AuthorizeError::Redirect {
             location: error_location_in(
                 &redirect_uri,

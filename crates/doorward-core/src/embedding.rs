@@ -42,6 +42,16 @@ impl Engine {
     /// The user's UUID (the `sub` of its tokens) is derived from its id, so it is stable.
     pub async fn sign_in_app_user(&self, user: &AppUser) -> Result<(String, SignedIn), StoreError> {
         let now = self.now();
+        // A user with a password (from the configuration) is not the application's to take
+        // over: it would get that user's subject, consents and tokens.
+        if let Some(existing) = self.store.find_user_by_username(&user.id).await? {
+            if existing.password_hash != NO_PASSWORD {
+                return Err(StoreError::Conflict(format!(
+                    "the username {:?} belongs to a user who signs in with a password",
+                    user.id
+                )));
+            }
+        }
         let stored = self
             .store
             .upsert_user(&NewUser {

@@ -158,6 +158,7 @@ pub struct Engine {
     pub(crate) csrf_key: Vec<u8>,
     pub(crate) keys: KeyRing,
     pub(crate) sealer: Sealer,
+    pub(crate) password_attempts: crate::legacy::PasswordAttempts,
 }
 
 /// A client to register from configuration.
@@ -207,6 +208,7 @@ impl Engine {
             csrf_key,
             keys: KeyRing::default(),
             sealer,
+            password_attempts: Default::default(),
         };
         engine.maintain_keys().await?;
         Ok(engine)

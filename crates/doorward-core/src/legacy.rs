@@ -2,9 +2,10 @@
 //! [`crate::Grants::insecure_implicit`] is on (see their `# Security` sections: RFC 9700 §2.4,
 //! §2.1.2 and §4.3 advise against both). They exist for parity with TxOAuth2 and Authlib.
 //!
-//! Both issue their tokens the way a code is redeemed: a code record opens the grant (so the
-//! account page lists it and revoking it revokes them), and is spent in the same transaction
-//! that stores the tokens.
+//! Both need the server's switch and the client's (`ClientPolicy::insecure_*`). Both issue
+//! their tokens the way a code is redeemed: a code record opens the grant (so that revoking the
+//! client on the account page revokes them; the password grant records a consent so the page
+//! lists it), and is spent in the same transaction that stores the tokens.
 
 use std::collections::HashMap;
 
@@ -67,10 +68,10 @@ impl Engine {
             ("token_type", "Bearer"),
             ("expires_in", expires_in.as_str()),
         ];
+        // Always sent: RFC 6749 §4.2.2 requires it whenever it differs from the request, which
+        // it does when the request named none and got the defaults.
         let scope = request.scopes.to_string();
-        if request.scope_requested {
-            params.push(("scope", scope.as_str()));
-        }
+        params.push(("scope", scope.as_str()));
         if let Some(state) = &request.state {
             params.push(("state", state.as_str()));
         }
@@ -90,12 +91,18 @@ impl Engine {
         let (Some(username), Some(password)) = (param("username"), param("password")) else {
             return Err(OAuthError::invalid_request("username and password are required").into());
         };
-        let (scopes, _) = self.requested_scopes(authenticated.client, param("scope"))?;
+        let (scopes, requested) = self.requested_scopes(authenticated.client, param("scope"))?;
+        // RFC 6749 §4.3.2: guard against brute force. Failed attempts per username, in this
+        // process: past the limit, the password is not even checked until the window ends.
+        if self.password_attempts.blocked(username, self.now()) {
+            return Err(OAuthError::invalid_grant(
+                "too many failed attempts for this user; try again later",
+            )
+            .into());
+        }
         let found = self.store.find_user_by_username(username).await?;
-        let phc = found.as_ref().map_or_else(
-            || crate::passwords::dummy_hash().to_owned(),
-            |u| u.password_hash.clone(),
-        );
+        let phc =
+            crate::passwords::verifiable_hash(found.as_ref().map(|u| u.password_hash.as_str()));
         let ok = self
             .hashes
             .verify(phc, Secret::new(password))
@@ -108,17 +115,40 @@ impl Engine {
             })?;
         let user = match found {
             Some(user) if ok => user,
-            _ => return Err(OAuthError::invalid_grant("invalid username or password").into()),
+            _ => {
+                self.password_attempts.failed(username, self.now());
+                return Err(OAuthError::invalid_grant("invalid username or password").into());
+            }
         };
+        // The grant is listed on the user's account page, where it can be revoked.
+        self.store
+            .record_consent(&crate::model::ConsentRecord {
+                user_id: user.id,
+                client_id: authenticated.client.id,
+                scopes: scopes.clone(),
+                granted_at: self.now(),
+            })
+            .await?;
         let redirect_uri = authenticated
             .client
             .redirect_uris
             .first()
             .cloned()
             .ok_or_else(|| OAuthError::invalid_request("the client has no redirect URI"))?;
-        let built = self
-            .issue_through_code(authenticated, &user, self.now(), scopes, redirect_uri, true)
+        let mut built = self
+            .issue_through_code(
+                authenticated,
+                &user,
+                self.now(),
+                scopes.clone(),
+                redirect_uri,
+                true,
+            )
             .await?;
+        // `scope` when it differs from the request (RFC 6749 §5.1): defaults were substituted.
+        if !requested {
+            built.response.scope = Some(scopes.to_string());
+        }
         Ok(built.response)
     }
 
@@ -178,5 +208,38 @@ impl Engine {
             Redemption::Fresh(_) => Ok(built),
             _ => Err(OAuthError::server_error().into()),
         }
+    }
+}
+
+/// Failed password-grant attempts per username, in this process (RFC 6749 §4.3.2): at most
+/// [`PasswordAttempts::LIMIT`] in [`PasswordAttempts::WINDOW`] seconds.
+#[derive(Debug, Default)]
+pub(crate) struct PasswordAttempts {
+    failures: std::sync::Mutex<HashMap<String, (u32, UnixTime)>>,
+}
+
+impl PasswordAttempts {
+    pub(crate) const LIMIT: u32 = 5;
+    pub(crate) const WINDOW: UnixTime = 300;
+    /// Usernames remembered at most; beyond, the oldest window is forgotten first.
+    const CAPACITY: usize = 100_000;
+
+    pub(crate) fn blocked(&self, username: &str, now: UnixTime) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures
+            .get(username)
+            .is_some_and(|(count, since)| *count >= Self::LIMIT && now - since < Self::WINDOW)
+    }
+
+    pub(crate) fn failed(&self, username: &str, now: UnixTime) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() >= Self::CAPACITY {
+            failures.retain(|_, (_, since)| now - *since < Self::WINDOW);
+        }
+        let entry = failures.entry(username.to_owned()).or_insert((0, now));
+        if now - entry.1 >= Self::WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
     }
 }

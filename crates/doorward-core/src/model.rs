@@ -74,6 +74,12 @@ pub struct ClientPolicy {
     pub access_token_audience: Option<String>,
     /// A resource server: may introspect tokens issued to other clients (RFC 7662 §4).
     pub resource_server: bool,
+    /// May use the implicit grant when the server enables it ([`crate::Grants`]; see its
+    /// `# Security` note).
+    pub insecure_implicit: bool,
+    /// May use the password grant when the server enables it ([`crate::Grants`]; see its
+    /// `# Security` note).
+    pub insecure_password: bool,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -93,6 +99,10 @@ struct PolicyJson {
     access_token_audience: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     resource_server: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    insecure_implicit: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    insecure_password: bool,
 }
 
 impl ClientPolicy {
@@ -111,6 +121,8 @@ impl ClientPolicy {
             id_token_signed_response_alg: self.id_token_alg.map(|a| a.as_str().to_owned()),
             access_token_audience: self.access_token_audience.clone(),
             resource_server: self.resource_server,
+            insecure_implicit: self.insecure_implicit,
+            insecure_password: self.insecure_password,
         };
         // Invariant: a struct of strings serializes.
         serde_json::to_string(&json).expect("the client policy serializes")
@@ -147,6 +159,8 @@ impl ClientPolicy {
                 .transpose()?,
             access_token_audience: json.access_token_audience,
             resource_server: json.resource_server,
+            insecure_implicit: json.insecure_implicit,
+            insecure_password: json.insecure_password,
         })
     }
 }

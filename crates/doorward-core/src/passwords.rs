@@ -157,6 +157,16 @@ impl HashLimiter {
     }
 }
 
+/// The hash to verify a password against: the user's, or [`dummy_hash`] when there is no user
+/// or the user has no password (an application-authenticated user), so that every failure costs
+/// the same Argon2 run and says nothing about the account.
+pub fn verifiable_hash(stored: Option<&str>) -> String {
+    match stored {
+        Some(phc) if phc != crate::embedding::NO_PASSWORD => phc.to_owned(),
+        _ => dummy_hash().to_owned(),
+    }
+}
+
 /// A hash that matches no password, verified when a user does not exist so that a failed
 /// sign-in takes the same time whether the username or the password was wrong.
 pub fn dummy_hash() -> &'static str {

@@ -49,10 +49,7 @@ impl Engine {
         password: &Secret,
     ) -> Result<(String, SignedIn), SignInError> {
         let user = self.store.find_user_by_username(username).await?;
-        let phc = user.as_ref().map_or_else(
-            || passwords::dummy_hash().to_owned(),
-            |u| u.password_hash.clone(),
-        );
+        let phc = passwords::verifiable_hash(user.as_ref().map(|u| u.password_hash.as_str()));
         let ok = self.hashes.verify(phc, password.clone()).await?;
         let user = match user {
             Some(user) if ok => user,

@@ -63,7 +63,9 @@ impl Engine {
             Some("refresh_token") if grants.refresh_token => {
                 self.refresh(client, &request.params).await
             }
-            Some("password") if grants.insecure_password => {
+            Some("password")
+                if grants.insecure_password && client.client.policy.insecure_password =>
+            {
                 self.insecure_password_grant(client, &request.params).await
             }
             Some(_) => Err(OAuthError::new(

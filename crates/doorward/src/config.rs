@@ -437,6 +437,8 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         id_token_alg,
         access_token_audience: raw.access_token_audience,
         resource_server: raw.resource_server,
+        // `doorward serve` enables no legacy grant.
+        ..ClientPolicy::default()
     })
 }
 

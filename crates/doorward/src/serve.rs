@@ -66,9 +66,9 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             default_scopes: config.default_scopes.clone(),
             keys: config.keys.clone(),
             key_encryption_secret: config.key_encryption_secret.clone(),
-            grants: Grants::CODE_AND_REFRESH,
             ..EngineConfig::default()
         })
+        .grants(Grants::CODE_AND_REFRESH)
         .store(store);
     if register {
         for client in &config.clients {

@@ -10,6 +10,10 @@
 //! (`http://localhost:3000`), and the one client: `CLIENT_ID` (`shop-client`), `CLIENT_SECRET`
 //! (`shop-secret`), `REDIRECT_URI` (`http://localhost:8000/oauth/callback`);
 //! `ACCESS_TOKEN_LIFETIME` in seconds (7200). Users: `ada` / `lovelace`, `alan` / `turing`.
+//!
+//! Kept short on purpose, and served over plain http on localhost: a real shop marks its
+//! cookies `Secure` (and `__Host-`) over https, expires its sessions, and rate-limits its
+//! login form.
 
 mod store;
 
@@ -25,7 +29,7 @@ use doorward_axum::protect::{Authenticated, ResourceServer, Scopes};
 use doorward_axum::{
     AppUser, Authentication, Authenticator, ClientSpec, Decision, Grants, LoginRequest, Provider,
 };
-use doorward_proto::{RedirectUri, ScopeSet, Secret};
+use doorward_proto::{constant_time_eq, RedirectUri, ScopeSet, Secret};
 use serde::Deserialize;
 
 // ---- The embedding: provider, sign-in hook, protected API ------------------------------------
@@ -179,7 +183,16 @@ async fn login_page(headers: HeaderMap, Query(query): Query<LoginQuery>) -> Resp
          <button name=\"decision\" value=\"sign-in\">Sign in</button> <button name=\"decision\" value=\"cancel\">Cancel</button></form>"
     );
     let set = format!("shop_csrf={csrf}; Path=/; HttpOnly; SameSite=Lax");
-    ([(header::SET_COOKIE, set)], Html(page)).into_response()
+    (
+        [
+            (header::SET_COOKIE, set),
+            // A password form: never cached, never framed (clickjacking).
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+            (header::X_FRAME_OPTIONS, "DENY".to_owned()),
+        ],
+        Html(page),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -197,7 +210,8 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if cookie(&headers, "shop_csrf").as_deref() != Some(form.csrf.as_str()) {
+    let expected = cookie(&headers, "shop_csrf").unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
         return (StatusCode::FORBIDDEN, "the form expired; reload the page").into_response();
     }
     if form.decision == "cancel" {

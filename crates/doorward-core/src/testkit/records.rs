@@ -88,6 +88,8 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
         id_token_alg: Some(SigningAlg::EdDsa),
         access_token_audience: Some("https://api.example".into()),
         resource_server: true,
+        insecure_implicit: true,
+        insecure_password: true,
     };
     store.upsert_client(&oidc).await.must("upsert_client");
     let found = store
