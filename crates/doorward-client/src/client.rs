@@ -342,6 +342,7 @@ impl Client {
             oidc,
             leeway: config.leeway,
             bound: !self.inner.unbound_callbacks,
+            max_age: None,
         }
     }
 
@@ -368,6 +369,7 @@ impl Client {
         let server = config.authorization_server_id();
         let params = StateParams {
             authorization_server: &server,
+            max_age: options.max_age,
             ..self.state_params(oidc)
         };
         let (state, secrets) = self
@@ -479,10 +481,23 @@ impl Client {
         let id_token = match (token.id_token(), secrets.nonce.as_deref()) {
             (None, Some(_)) => return Err(FinishError::MissingIdToken),
             (None, None) => None,
-            (Some(raw), nonce) => Some(
-                self.validate_id_token(raw, nonce, Some(token.access_token()))
-                    .await?,
-            ),
+            (Some(raw), nonce) => {
+                let claims = self
+                    .validate_id_token(raw, nonce, Some(token.access_token()))
+                    .await?;
+                // OIDC Core §3.1.3.7 step 13: with max_age, auth_time is required and must be
+                // recent enough.
+                if let Some(max_age) = secrets.max_age {
+                    let auth_time = claims
+                        .auth_time
+                        .ok_or(IdTokenError::MissingClaim("auth_time"))?;
+                    let limit = max_age.saturating_add(self.inner.config.leeway);
+                    if self.now().saturating_sub(auth_time) > limit as i64 {
+                        return Err(IdTokenError::AuthTooOld { auth_time, max_age }.into());
+                    }
+                }
+                Some(claims)
+            }
         };
         Ok(SignIn { token, id_token })
     }
@@ -497,6 +512,12 @@ impl Client {
     ) -> Result<IdTokenClaims, IdTokenError> {
         let config = &self.inner.config;
         let issuer = config.issuer.as_deref().ok_or(IdTokenError::NoIssuer)?;
+        // RFC 8725 §3.11: an access token (`typ: at+jwt`) is never an ID token.
+        if id_token::header_type(raw).is_some_and(|t| t.ends_with("at+jwt")) {
+            return Err(IdTokenError::WrongType {
+                got: id_token::header_type(raw),
+            });
+        }
         let (alg, keys) = self.signing_keys(raw, Duration::ZERO).await?;
         id_token::validate(
             raw,

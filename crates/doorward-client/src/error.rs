@@ -246,6 +246,9 @@ pub enum IdTokenError {
     WrongNonce,
     #[error("the ID token's at_hash does not match the access token")]
     WrongAtHash,
+    /// OIDC Core §3.1.3.7: the user signed in longer ago than the `max_age` sent.
+    #[error("the user signed in at {auth_time}, longer ago than max_age {max_age} s")]
+    AuthTooOld { auth_time: i64, max_age: u64 },
     /// RFC 9068 §4: a JWT access token's header says `typ: at+jwt`.
     #[error("the token's typ is {got:?}, not at+jwt")]
     WrongType { got: Option<String> },

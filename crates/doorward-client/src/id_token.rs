@@ -213,6 +213,12 @@ pub(crate) fn check_access_token(
         });
     }
     let subject = text("sub")?;
+    // RFC 9068 §2.2: these are required too.
+    text("client_id")?;
+    text("jti")?;
+    if !claims.get("iat").is_some_and(Value::is_number) {
+        return Err(IdTokenError::MissingClaim("iat"));
+    }
     let aud: Vec<String> = match claims.get("aud") {
         Some(Value::String(one)) => vec![one.clone()],
         Some(Value::Array(many)) => many

@@ -99,6 +99,8 @@ pub struct PendingAuthorization {
     pub expires_at: i64,
     code_verifier: Option<String>,
     nonce: Option<String>,
+    #[serde(default)]
+    max_age: Option<u64>,
 }
 
 impl fmt::Debug for PendingAuthorization {
@@ -154,6 +156,8 @@ impl StateStore for MemoryStateStore {
 pub(crate) struct Secrets {
     pub(crate) code_verifier: Option<String>,
     pub(crate) nonce: Option<String>,
+    /// The `max_age` sent: the ID token's `auth_time` must be within it.
+    pub(crate) max_age: Option<u64>,
 }
 
 /// What start and finish agree on.
@@ -165,6 +169,8 @@ pub(crate) struct StateParams<'a> {
     pub(crate) leeway: u64,
     /// The state sent to this browser must be given back at the callback.
     pub(crate) bound: bool,
+    /// OIDC `max_age` sent with the request.
+    pub(crate) max_age: Option<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -178,6 +184,9 @@ struct Claims {
     /// An OIDC nonce was sent: the callback must bring an ID token carrying it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     oidc: bool,
+    /// The `max_age` sent, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ma: Option<u64>,
 }
 
 pub(crate) fn random_token() -> String {
@@ -201,6 +210,7 @@ impl StateMode {
                     exp: now.saturating_add_unsigned(params.ttl),
                     rfp: random_token(),
                     oidc: params.oidc,
+                    ma: params.max_age,
                 };
                 let secrets = signed_secrets(key, &claims, params.pkce);
                 Ok((sign(key, &claims), secrets))
@@ -210,6 +220,7 @@ impl StateMode {
                 let secrets = Secrets {
                     code_verifier: params.pkce.then(random_token),
                     nonce: params.oidc.then(random_token),
+                    max_age: params.max_age,
                 };
                 let pending = PendingAuthorization {
                     authorization_server: params.authorization_server.to_owned(),
@@ -217,6 +228,7 @@ impl StateMode {
                     expires_at: now.saturating_add_unsigned(params.ttl),
                     code_verifier: secrets.code_verifier.clone(),
                     nonce: secrets.nonce.clone(),
+                    max_age: secrets.max_age,
                 };
                 store.store_state(&state, pending).await?;
                 Ok((state, secrets))
@@ -274,6 +286,7 @@ impl StateMode {
                 Ok(Secrets {
                     code_verifier: pending.code_verifier,
                     nonce: pending.nonce,
+                    max_age: pending.max_age,
                 })
             }
         }
@@ -301,6 +314,7 @@ fn signed_secrets(key: &StateKey, claims: &Claims, pkce: bool) -> Secrets {
         nonce: claims
             .oidc
             .then(|| key.derive("doorward-client nonce", &claims.rfp)),
+        max_age: claims.ma,
     }
 }
 
@@ -371,6 +385,7 @@ fn verify_signed(key: &StateKey, token: &str) -> Result<Claims, InvalidState> {
             .get("oidc")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        ma: payload.get("ma").and_then(Value::as_u64),
     })
 }
 
@@ -386,6 +401,7 @@ pub(crate) mod tests {
             oidc: true,
             leeway: 60,
             bound: false,
+            max_age: None,
         }
     }
 

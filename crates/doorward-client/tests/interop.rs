@@ -207,6 +207,53 @@ async fn node_oidc_provider() {
     }
     failures(&node).await;
     auto_refresh_and_opaque_state(&node).await;
+    max_age_is_enforced(&node).await;
+}
+
+/// `max_age` sent: the ID token must carry a recent enough `auth_time` (OIDC Core §3.1.3.7).
+async fn max_age_is_enforced(node: &NodeOidc) {
+    use std::sync::atomic::AtomicI64;
+    let skew = Arc::new(AtomicI64::new(0));
+    let clock_skew = skew.clone();
+    let client = Client::builder(node_config(node, "rp-basic"))
+        .clock(move || {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            now + clock_skew.load(Ordering::SeqCst)
+        })
+        .build()
+        .unwrap();
+    let mut options = AuthorizationOptions::default();
+    options.max_age = Some(300);
+    for (advance, ok) in [(0, true), (400, false)] {
+        skew.store(0, Ordering::SeqCst);
+        let authorization = client
+            .start_authorization_with(options.clone())
+            .await
+            .unwrap();
+        assert!(authorization.url.as_str().contains("max_age=300"));
+        let back = node_sign_in(&browser(), &authorization.url, "recent", Decision::Approve).await;
+        // The callback handled `advance` seconds later (within the state's 600 s).
+        skew.store(advance, Ordering::SeqCst);
+        let finished = client
+            .finish_authorization(&callback_of(&back), Some(&authorization.state))
+            .await;
+        match (finished, ok) {
+            (Ok(sign_in), true) => assert!(sign_in.id_token.unwrap().auth_time.is_some()),
+            (
+                Err(FinishError::IdToken(doorward_client::IdTokenError::AuthTooOld {
+                    max_age,
+                    ..
+                })),
+                false,
+            ) => {
+                assert_eq!(max_age, 300)
+            }
+            (other, _) => panic!("max_age 300, callback {advance} s later: {other:?}"),
+        }
+    }
 }
 
 /// Sign in, ID token, userinfo, refresh with rotation, introspection, revocation.
