@@ -323,6 +323,40 @@ class DoorwardServer:
         return urljoin(self.origin + "/", path.lstrip("/"))
 
 
+class ReadyProcess:
+    """A child process (an example app) with `env` added to ours, ready once a line of its
+    output contains `ready_text`; its output is kept for failure messages."""
+
+    def __init__(self, command: list[str], env: dict[str, str], ready_text: str, timeout: float = 30):
+        if not Path(command[0]).is_file():
+            raise RuntimeError(f"{command[0]} is missing: bash scripts/test.sh builds it")
+        self.lines: list[str] = []
+        ready = threading.Event()
+        self.proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+
+        def pump():
+            for line in iter(self.proc.stdout.readline, ""):
+                self.lines.append(line)
+                if ready_text in line:
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not ready.wait(timeout) or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"{command[0]} did not start:\n" + "".join(self.lines))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
 # --------------------------------------------------------------------------------------------
 # HTTP
 

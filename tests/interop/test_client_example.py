@@ -9,8 +9,6 @@ app's home page. `bash scripts/test.sh` builds the example (DOORWARD_CLIENT_EXAM
 from __future__ import annotations
 
 import os
-import subprocess
-import threading
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -22,6 +20,7 @@ from helpers import (
     USERS,
     Browser,
     DoorwardServer,
+    ReadyProcess,
     describe,
     doorward_bin,
     drive_to_callback,
@@ -61,33 +60,11 @@ def provider(tmp_path_factory):
     server.stop()
 
 
-class ExampleApp:
+class ExampleApp(ReadyProcess):
     def __init__(self, port: int, env: dict[str, str]):
-        binary = example_bin()
-        if not binary.is_file():
-            raise RuntimeError(f"{binary} is missing: cargo build -p doorward-client --example eternaltwin_signin")
         self.origin = f"http://127.0.0.1:{port}"
-        self.lines: list[str] = []
-        ready = threading.Event()
-        self.proc = subprocess.Popen([str(binary)], env={**os.environ, **env, "LISTEN": f"127.0.0.1:{port}"},
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-        def pump():
-            for line in iter(self.proc.stdout.readline, ""):
-                self.lines.append(line)
-                if "example listening on" in line:
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(30) or self.proc.poll() is not None:
-            self.stop()
-            raise RuntimeError("the example did not start:\n" + "".join(self.lines))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+        super().__init__([str(example_bin())], {**env, "LISTEN": f"127.0.0.1:{port}"},
+                         "example listening on")
 
 
 @pytest.fixture(params=["eternaltwin", "oidc"])

@@ -11,8 +11,6 @@ a working token again. `bash scripts/test.sh` builds the example (DOORWARD_EMBED
 from __future__ import annotations
 
 import os
-import subprocess
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,7 +19,7 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
-from helpers import REPO_ROOT, Browser, describe, find_form, free_port, query_of
+from helpers import REPO_ROOT, Browser, ReadyProcess, describe, find_form, free_port, query_of
 
 CLIENT_ID = "shop-companion"
 CLIENT_SECRET = "shop-companion-secret"
@@ -36,38 +34,18 @@ def example_bin() -> Path:
 
 @pytest.fixture(scope="module")
 def shop():
-    binary = example_bin()
-    if not binary.is_file():
-        raise RuntimeError(f"{binary} is missing: cargo build -p doorward-example-embedded")
     port = free_port()
     origin = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
+    app = ReadyProcess([str(example_bin())], {
         "LISTEN": f"127.0.0.1:{port}",
         "EXTERNAL_URL": origin,
         "CLIENT_ID": CLIENT_ID,
         "CLIENT_SECRET": CLIENT_SECRET,
         "REDIRECT_URI": REDIRECT,
         "ACCESS_TOKEN_LIFETIME": str(LIFETIME),
-    }
-    proc = subprocess.Popen([str(binary)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def pump():
-        for line in iter(proc.stdout.readline, ""):
-            lines.append(line)
-            if "shop listening on" in line:
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(30) or proc.poll() is not None:
-        proc.kill()
-        raise RuntimeError("the shop did not start:\n" + "".join(lines))
+    }, "shop listening on")
     yield origin
-    proc.terminate()
-    proc.wait(timeout=10)
+    app.stop()
 
 
 def session(scope: str) -> OAuth2Session:

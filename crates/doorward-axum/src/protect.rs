@@ -200,6 +200,13 @@ impl ResourceServer {
                 return Err(self.error(Failure::Unavailable));
             }
         };
+        self.admit(&grant, scopes)?;
+        Ok(grant)
+    }
+
+    /// Whether a verified grant may use this resource: meant for it (when an audience is set)
+    /// and holding every scope of `scopes`.
+    fn admit(&self, grant: &AccessGrant, scopes: &[&str]) -> Result<(), BearerError> {
         if let Some(audience) = &self.audience {
             if !grant.audience.iter().any(|a| a.as_str() == &**audience) {
                 return Err(self.error(Failure::InvalidToken(
@@ -207,17 +214,12 @@ impl ResourceServer {
                 )));
             }
         }
-        let missing: Vec<&str> = scopes
-            .iter()
-            .copied()
-            .filter(|s| !grant.has_scope(s))
-            .collect();
-        if !missing.is_empty() {
+        if scopes.iter().any(|s| !grant.has_scope(s)) {
             return Err(self.error(Failure::InsufficientScope(
                 scopes.iter().map(|s| (*s).to_owned()).collect(),
             )));
         }
-        Ok(grant)
+        Ok(())
     }
 
     fn error(&self, failure: Failure) -> BearerError {
@@ -256,19 +258,7 @@ where
         let grant = match parts.extensions.get::<AccessGrant>() {
             // Put there by a `RequireBearer` layer; it must also suit this resource server.
             Some(grant) => {
-                if let Some(audience) = &resource.audience {
-                    if !grant.audience.iter().any(|a| a.as_str() == &**audience) {
-                        return Err(resource.error(Failure::InvalidToken(
-                            "the token is not meant for this resource".into(),
-                        )));
-                    }
-                }
-                let missing = S::SCOPES.iter().any(|s| !grant.has_scope(s));
-                if missing {
-                    return Err(resource.error(Failure::InsufficientScope(
-                        S::SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-                    )));
-                }
+                resource.admit(grant, S::SCOPES)?;
                 grant.clone()
             }
             None => resource.authorize(&parts.headers, S::SCOPES).await?,

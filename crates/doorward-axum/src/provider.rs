@@ -23,8 +23,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Router;
 use doorward_core::authorize::{AuthorizationRequest, Interaction};
 use doorward_core::embedding::AppUser;
@@ -512,16 +512,7 @@ pub(crate) async fn consult(
         // prompt=none: no page may be shown (OIDC Core §3.1.2.6).
         Authentication::Redirect(_) | Authentication::Page(_) if !interactive => login_required(),
         Authentication::Redirect(location) => {
-            let mut response = StatusCode::SEE_OTHER.into_response();
-            match axum::http::HeaderValue::from_str(&location) {
-                Ok(value) => {
-                    response.headers_mut().insert(header::LOCATION, value);
-                    response
-                }
-                Err(_) => pages::internal(&std::io::Error::other(
-                    "the login URL is not a header value",
-                )),
-            }
+            crate::authorize::redirect(StatusCode::SEE_OTHER, &location)
         }
         Authentication::Page(page) => page,
         Authentication::Deny => {

@@ -551,7 +551,12 @@ mod embedded {
         format!("written by {}", auth.grant.subject)
     }
 
-    async fn provider(grants: Grants, clock: Arc<FixedClock>) -> Provider {
+    /// A provider at /auth with the shop client (`policy`) and the header authenticator.
+    fn builder(
+        grants: Grants,
+        clock: Arc<FixedClock>,
+        policy: doorward_core::model::ClientPolicy,
+    ) -> crate::ProviderBuilder {
         let scopes = doorward_proto::ScopeSet::parse("base openid items:read items:write").unwrap();
         Provider::builder(ISSUER)
             .config(EngineConfig {
@@ -570,8 +575,12 @@ mod embedded {
                 app_uri: "http://client.example".into(),
                 redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
                 secret: Secret::new("shop-secret"),
-                policy: Default::default(),
+                policy,
             })
+    }
+
+    async fn provider(grants: Grants, clock: Arc<FixedClock>) -> Provider {
+        builder(grants, clock, Default::default())
             .build()
             .await
             .unwrap()
@@ -988,31 +997,13 @@ mod embedded {
 
     async fn legacy_provider(grants: Grants) -> (Provider, Router) {
         let clock = Arc::new(FixedClock::new(1_800_000_000));
-        let scopes = doorward_proto::ScopeSet::parse("base items:read items:write").unwrap();
-        let provider = Provider::builder(ISSUER)
-            .config(EngineConfig {
-                issuer: ISSUER.into(),
-                hash_cost: HashCost::InsecureFastForTests,
-                scopes,
-                ..EngineConfig::default()
-            })
-            .grants(grants)
-            .store(Arc::new(MemoryStore::default()))
-            .clock_and_random(clock, Arc::new(SeqRandom::default()))
-            .authenticator(HeaderAuthenticator)
+        let policy = doorward_core::model::ClientPolicy {
+            insecure_implicit: true,
+            insecure_password: true,
+            ..Default::default()
+        };
+        let provider = builder(grants, clock, policy)
             .user(doorward_core::testing::user("carol", "Carol", "carol-pw"))
-            .client(ClientSpec {
-                key: "shop@clients".into(),
-                display_name: "Shop".into(),
-                app_uri: "http://client.example".into(),
-                redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
-                secret: Secret::new("shop-secret"),
-                policy: doorward_core::model::ClientPolicy {
-                    insecure_implicit: true,
-                    insecure_password: true,
-                    ..Default::default()
-                },
-            })
             .build()
             .await
             .unwrap();

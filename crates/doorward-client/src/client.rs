@@ -513,10 +513,9 @@ impl Client {
         let config = &self.inner.config;
         let issuer = config.issuer.as_deref().ok_or(IdTokenError::NoIssuer)?;
         // RFC 8725 §3.11: an access token (`typ: at+jwt`) is never an ID token.
-        if id_token::header_type(raw).is_some_and(|t| t.ends_with("at+jwt")) {
-            return Err(IdTokenError::WrongType {
-                got: id_token::header_type(raw),
-            });
+        let typ = id_token::header_type(raw);
+        if typ.as_deref().is_some_and(|t| t.ends_with("at+jwt")) {
+            return Err(IdTokenError::WrongType { got: typ });
         }
         let (alg, keys) = self.signing_keys(raw, Duration::ZERO).await?;
         id_token::validate(
@@ -990,15 +989,7 @@ impl Authorized {
         let mut token = self.token.lock().await;
         let margin = self.client.inner.config.refresh_margin;
         if token.refresh_token().is_some() && token.expires_within(self.client.now(), margin) {
-            let fresh = self.client.refresh(&token).await?;
-            let previous = std::mem::replace(&mut *token, fresh.clone());
-            if let Some(hook) = &self.client.inner.on_token_updated {
-                hook(TokenUpdate {
-                    previous,
-                    current: fresh,
-                })
-                .await;
-            }
+            self.refresh_locked(&mut token).await?;
         }
         Ok(token.clone())
     }
@@ -1006,16 +997,22 @@ impl Authorized {
     /// Refreshes now, whatever the expiry.
     pub async fn refresh(&self) -> Result<Token, RefreshError> {
         let mut token = self.token.lock().await;
-        let fresh = self.client.refresh(&token).await?;
-        let previous = std::mem::replace(&mut *token, fresh.clone());
+        self.refresh_locked(&mut token).await?;
+        Ok(token.clone())
+    }
+
+    /// Refreshes the token held under the lock and tells the `on_token_updated` hook.
+    async fn refresh_locked(&self, token: &mut Token) -> Result<(), RefreshError> {
+        let fresh = self.client.refresh(token).await?;
+        let previous = std::mem::replace(token, fresh.clone());
         if let Some(hook) = &self.client.inner.on_token_updated {
             hook(TokenUpdate {
                 previous,
-                current: fresh.clone(),
+                current: fresh,
             })
             .await;
         }
-        Ok(fresh)
+        Ok(())
     }
 
     pub async fn get(&self, path: &str) -> Result<ApiResponse, ApiError> {

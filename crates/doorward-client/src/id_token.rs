@@ -198,13 +198,7 @@ pub(crate) fn check_access_token(
     if !matches!(typ.as_deref(), Some("at+jwt") | Some("application/at+jwt")) {
         return Err(IdTokenError::WrongType { got: typ });
     }
-    let text = |name: &'static str| {
-        claims
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or(IdTokenError::MissingClaim(name))
-    };
+    let text = |name: &'static str| string_claim(&claims, name);
     let got = text("iss")?;
     if got != issuer {
         return Err(IdTokenError::WrongIssuer {
@@ -269,18 +263,21 @@ pub(crate) fn check_access_token(
     })
 }
 
+/// A string claim, or `MissingClaim` when it is absent or not a string.
+fn string_claim(claims: &Map<String, Value>, name: &'static str) -> Result<String, IdTokenError> {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or(IdTokenError::MissingClaim(name))
+}
+
 fn check_claims(
     claims: Map<String, Value>,
     alg: Algorithm,
     expect: &Expectations<'_>,
 ) -> Result<IdTokenClaims, IdTokenError> {
-    let text = |name: &'static str| {
-        claims
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or(IdTokenError::MissingClaim(name))
-    };
+    let text = |name: &'static str| string_claim(&claims, name);
     let number = |name: &'static str| match claims.get(name) {
         Some(Value::Number(n)) => n
             .as_i64()

@@ -10,8 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::model::{NewUser, SessionRecord};
-use crate::opaque::{self, OpaqueKind, TokenHash};
+use crate::model::NewUser;
 use crate::ports::StoreError;
 use crate::session::SignedIn;
 use crate::Engine;
@@ -64,21 +63,7 @@ impl Engine {
                 created_at: now,
             })
             .await?;
-        let value = opaque::generate(OpaqueKind::Session, self.random.as_ref());
-        let session = SessionRecord {
-            hash: TokenHash::of(&value),
-            user_id: stored.id,
-            created_at: now,
-            expires_at: now + self.config.lifetimes.session,
-        };
-        self.store.insert_session(&session).await?;
-        Ok((
-            value,
-            SignedIn {
-                user: stored,
-                session,
-            },
-        ))
+        self.open_session(stored).await
     }
 
     /// A grant id for the authorization request `query`: `EXPIRY.QUERY.MAC`, base64url.

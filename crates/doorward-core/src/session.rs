@@ -55,6 +55,11 @@ impl Engine {
             Some(user) if ok => user,
             _ => return Err(SignInError::InvalidCredentials),
         };
+        Ok(self.open_session(user).await?)
+    }
+
+    /// Opens a session for a user already authenticated; returns its cookie value.
+    pub(crate) async fn open_session(&self, user: User) -> Result<(String, SignedIn), StoreError> {
         let value = opaque::generate(OpaqueKind::Session, self.random.as_ref());
         let now = self.now();
         let session = SessionRecord {
