@@ -4,8 +4,9 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use doorward_core::authorize::{AuthorizationRequest, AuthorizeError, Interaction};
-use doorward_core::session::SignedIn;
+use doorward_core::authorize::{AuthorizeError, Interaction};
+use doorward_core::model::SignedIn;
+use doorward_core::request::AuthorizationRequest;
 
 use crate::session::{csrf, csrf_ok, read_form, signed_in, to_login, to_login_with_hint};
 use crate::{body, pages, AppState};

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use doorward_core::keys::RELOAD_INTERVAL;
-use doorward_core::token::TokenRequest;
+use doorward_core::request::TokenRequest;
 use doorward_proto::{ErrorCode, OAuthError};
 
 use crate::api::bearer_token;

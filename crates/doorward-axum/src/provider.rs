@@ -26,10 +26,11 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Router;
-use doorward_core::authorize::{AuthorizationRequest, Interaction};
+use doorward_core::authorize::Interaction;
 use doorward_core::embedding::AppUser;
+use doorward_core::model::SignedIn;
 use doorward_core::ports::{Clock, OsRandom, Random, SharedStore, SystemClock};
-use doorward_core::session::SignedIn;
+use doorward_core::request::AuthorizationRequest;
 use doorward_core::{ClientSpec, Engine, EngineConfig, Grants, UserSpec};
 use tokio::task::JoinHandle;
 
@@ -172,7 +173,7 @@ impl ProviderBuilder {
         self
     }
 
-    pub fn keys(mut self, keys: doorward_core::keys::KeyPolicy) -> Self {
+    pub fn keys(mut self, keys: doorward_core::config::KeyPolicy) -> Self {
         self.config.keys = keys;
         self
     }

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use doorward_core::token::{BasicCredentials, TokenRequest};
+use doorward_core::request::{BasicCredentials, TokenRequest};
 use doorward_proto::{OAuthError, Secret};
 
 use crate::error::{body_error, internal_token_error, no_store, token_error};

@@ -12,36 +12,12 @@ use doorward_proto::{
     CodeChallenge, CodeChallengeMethod, ErrorCode, OAuthError, RedirectUri, ScopeSet, State,
 };
 
-use crate::model::{Client, CodeRecord, ConsentRecord, User};
+use crate::model::{Client, CodeRecord, ConsentRecord, SignedIn, User};
 use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::ports::{StoreError, UnixTime};
-use crate::session::SignedIn;
 use crate::Engine;
 
-/// A checked authorization request.
-#[derive(Clone, Debug)]
-pub struct AuthorizationRequest {
-    /// `response_type=token`: the legacy implicit grant (only when
-    /// [`crate::Grants::insecure_implicit`] is on).
-    pub implicit: bool,
-    pub client: Client,
-    /// The redirect URI in effect: the one sent, or the client's only registered one.
-    pub redirect_uri: RedirectUri,
-    pub scopes: ScopeSet,
-    /// Whether the request named scopes (an empty or absent `scope` gets the defaults).
-    pub scope_requested: bool,
-    pub state: Option<State>,
-    pub challenge: Option<(CodeChallenge, CodeChallengeMethod)>,
-    /// OIDC Core §3.1.2.1 parameters.
-    pub nonce: Option<String>,
-    pub prompt: Prompt,
-    pub max_age: Option<i64>,
-    pub login_hint: Option<String>,
-    /// The `sub` of a valid `id_token_hint`.
-    pub hinted_subject: Option<String>,
-    /// From a valid [`REAUTH_PARAM`]: the time after which the browser must have signed in.
-    pub reauthenticated_since: Option<UnixTime>,
-}
+use crate::request::{error_location_in, AuthorizationRequest, Prompt};
 
 /// The parameter Doorward adds to an authorization request it sends to the sign-in page
 /// because of `prompt=login`, `select_account`, `max_age` or `id_token_hint`: `TIME.MAC`, an
@@ -49,41 +25,6 @@ pub struct AuthorizationRequest {
 /// session created at or after TIME satisfies those parameters; an older one does not, so
 /// opening the return URL in a browser that did not sign in again gains nothing.
 pub const REAUTH_PARAM: &str = "dw_reauth";
-
-/// The `prompt` parameter (OIDC Core §3.1.2.1).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Prompt {
-    pub none: bool,
-    pub login: bool,
-    pub consent: bool,
-    pub select_account: bool,
-}
-
-impl Prompt {
-    /// A space-separated list of known values; `none` only alone.
-    fn parse(value: &str) -> Result<Self, OAuthError> {
-        let mut prompt = Self::default();
-        for word in value.split(' ').filter(|w| !w.is_empty()) {
-            match word {
-                "none" => prompt.none = true,
-                "login" => prompt.login = true,
-                "consent" => prompt.consent = true,
-                "select_account" => prompt.select_account = true,
-                _ => {
-                    return Err(OAuthError::invalid_request(
-                        "prompt must be among: none, login, consent, select_account",
-                    ))
-                }
-            }
-        }
-        if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
-            return Err(OAuthError::invalid_request(
-                "prompt=none cannot be combined with other values (OIDC Core section 3.1.2.1)",
-            ));
-        }
-        Ok(prompt)
-    }
-}
 
 /// What the authorization needs next from the browser.
 #[derive(Debug)]
@@ -139,45 +80,11 @@ pub enum ShowReason {
 
 /// What happens to a checked request for a signed-in user.
 #[derive(Debug)]
-pub enum Decision {
+pub enum ConsentDecision {
     /// The user has not approved this client for these scopes yet: ask.
     AskConsent,
     /// Approved before: go back to the client with a code. The URL to redirect to.
     Redirect(String),
-}
-
-/// The redirect location of an error response (RFC 6749 §4.1.2.1): `state` only when the
-/// request had one, then `iss` (RFC 9207 §2).
-pub fn error_location(
-    redirect_uri: &RedirectUri,
-    error: &OAuthError,
-    state: Option<&State>,
-    issuer: &str,
-) -> String {
-    error_location_in(redirect_uri, error, state, issuer, false)
-}
-
-/// [`error_location`] in the query, or in the fragment for the implicit grant (§4.2.2.1).
-fn error_location_in(
-    redirect_uri: &RedirectUri,
-    error: &OAuthError,
-    state: Option<&State>,
-    issuer: &str,
-    fragment: bool,
-) -> String {
-    let mut params = vec![
-        ("error", error.code.as_str()),
-        ("error_description", error.description.as_ref()),
-    ];
-    if let Some(state) = state {
-        params.push(("state", state.as_str()));
-    }
-    params.push(("iss", issuer));
-    if fragment {
-        redirect_uri.with_fragment(params)
-    } else {
-        redirect_uri.with_params(params)
-    }
 }
 
 impl Engine {
@@ -291,7 +198,7 @@ impl Engine {
             // no hint; one that fails any other check is refused.
             Some(hint) => match self.verify_own_jws::<HintClaims>(hint, true) {
                 Ok(claims) => Some(claims.sub),
-                Err(crate::keys::JwsError::UnknownKey) => None,
+                Err(crate::jose::JwsError::UnknownKey) => None,
                 Err(e) => {
                     return Err(fail(OAuthError::invalid_request(format!(
                         "id_token_hint is not an ID token of this server: {e}"
@@ -469,12 +376,12 @@ impl Engine {
             return Ok(instead);
         }
         match self.decide(user, request).await? {
-            Decision::Redirect(location) => Ok(Interaction::Redirect(location)),
-            Decision::AskConsent if request.prompt.none => Ok(redirect_error(
+            ConsentDecision::Redirect(location) => Ok(Interaction::Redirect(location)),
+            ConsentDecision::AskConsent if request.prompt.none => Ok(redirect_error(
                 ErrorCode::ConsentRequired,
                 "the user has not approved this application",
             )),
-            Decision::AskConsent => Ok(Interaction::Consent),
+            ConsentDecision::AskConsent => Ok(Interaction::Consent),
         }
     }
 
@@ -511,19 +418,19 @@ impl Engine {
         &self,
         user: &SignedIn,
         request: &AuthorizationRequest,
-    ) -> Result<Decision, StoreError> {
+    ) -> Result<ConsentDecision, StoreError> {
         let consent = self
             .store
             .find_consent(user.user.id, request.client.id)
             .await?;
         match consent {
             Some(c) if request.scopes.is_subset(&c.scopes) && !request.prompt.consent => {
-                Ok(Decision::Redirect(
+                Ok(ConsentDecision::Redirect(
                     self.issue_code(&user.user, user.session.created_at, request)
                         .await?,
                 ))
             }
-            _ => Ok(Decision::AskConsent),
+            _ => Ok(ConsentDecision::AskConsent),
         }
     }
 
@@ -601,19 +508,6 @@ impl Engine {
         }
         params.push(("iss", &self.config.issuer));
         Ok(request.redirect_uri.with_params(params))
-    }
-}
-
-impl AuthorizationRequest {
-    /// The URL that sends `error` back to the client (RFC 6749 §4.1.2.1, RFC 9207).
-    pub fn error_redirect(&self, error: &OAuthError, issuer: &str) -> String {
-        error_location_in(
-            &self.redirect_uri,
-            error,
-            self.state.as_ref(),
-            issuer,
-            self.implicit,
-        )
     }
 }
 

@@ -10,9 +10,9 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::model::NewUser;
+use crate::model::{NewUser, SignedIn};
+use crate::passwords::NO_PASSWORD;
 use crate::ports::StoreError;
-use crate::session::SignedIn;
 use crate::Engine;
 
 /// A user the application authenticated.
@@ -25,10 +25,6 @@ pub struct AppUser {
     pub email: Option<String>,
     pub email_verified: bool,
 }
-
-/// The password hash of users the application authenticates: not a PHC string, so no password
-/// ever verifies against it.
-pub const NO_PASSWORD: &str = "!app-authenticated";
 
 /// How long the application's login page may take with a grant id, in seconds.
 pub const GRANT_ID_LIFETIME: i64 = 600;

@@ -1,151 +1,20 @@
+//! The engine: the protocol rules over the storage, clock and randomness ports. Each flow
+//! module (`authorize`, `token`, `session`, …) adds its operations to [`Engine`] in an `impl`
+//! block of its own; the modules a flow uses (values, records, ports, JOSE, passwords) never
+//! import `Engine`.
+
 use std::sync::Arc;
 
-use doorward_proto::{OAuthError, RedirectUri, ScopeSet, Secret};
+use doorward_proto::Secret;
 use uuid::Uuid;
 
-use crate::keys::{KeyPolicy, KeyRing, Sealer};
-use crate::model::{Client, ClientPolicy, NewUser, User};
-use crate::passwords::{self, Busy, CacheAnswer, HashCost, HashLimiter, SecretCache};
-use crate::ports::{ClientRef, Clock, Random, SharedStore, StoreError, UnixTime};
-
-/// How long each credential lives, in seconds.
-#[derive(Clone, Debug)]
-pub struct Lifetimes {
-    /// 7200 s by default, like Eternaltwin.
-    pub access_token: i64,
-    /// At most 60 s: a code is redeemed right after the redirect (RFC 6749 §4.1.2 recommends a
-    /// maximum of 10 minutes; shorter narrows the window of a leaked code).
-    pub code: i64,
-    pub refresh_token: i64,
-    /// A browser session at the server.
-    pub session: i64,
-    /// OIDC ID tokens.
-    pub id_token: i64,
-    /// The refresh-rotation grace window: the same client presenting the same refresh token
-    /// again within it (two requests racing, a retry after a lost answer) gets the same answer
-    /// instead of having its grant revoked for reuse. 0 disables it; at most
-    /// [`crate::ports::MAX_REFRESH_GRACE`].
-    pub refresh_grace: i64,
-}
-
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Self {
-            access_token: 7200,
-            code: 60,
-            refresh_token: 30 * 24 * 3600,
-            session: 14 * 24 * 3600,
-            id_token: 3600,
-            refresh_grace: 10,
-        }
-    }
-}
-
-/// The engine's policy.
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    /// The issuer identifier (RFC 8414 §2, OIDC Core §2): the server's external URL without a
-    /// trailing slash. Every endpoint URL starts with it.
-    pub issuer: String,
-    pub lifetimes: Lifetimes,
-    /// Accept `code_challenge_method=plain` (RFC 7636 §4.2). Off by default: `plain` protects
-    /// nothing once the authorization request leaks (RFC 9700 §2.1.1).
-    pub allow_plain_pkce: bool,
-    /// The scopes this server grants.
-    pub scopes: ScopeSet,
-    /// What a request that names no scope gets (RFC 6749 §3.3), within the client's scopes.
-    pub default_scopes: ScopeSet,
-    pub hash_cost: HashCost,
-    pub keys: KeyPolicy,
-    /// Seals private signing keys at rest when set.
-    pub key_encryption_secret: Option<Secret>,
-    /// The grant types this server answers.
-    pub grants: Grants,
-}
-
-/// The grant types a server answers; the others get `unsupported_response_type` at the
-/// authorization endpoint (RFC 6749 §4.1.2.1) and `unsupported_grant_type` at the token
-/// endpoint (§5.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Grants {
-    /// `response_type=code` and `grant_type=authorization_code` (RFC 6749 §4.1).
-    pub authorization_code: bool,
-    /// `grant_type=refresh_token` (RFC 6749 §6). Refresh tokens are issued only when on.
-    pub refresh_token: bool,
-    /// `grant_type=password`, the resource owner password credentials grant (RFC 6749 §4.3),
-    /// for parity with TxOAuth2 and Authlib.
-    ///
-    /// # Security
-    /// RFC 9700 §2.4: it "MUST NOT be used". The client sees the user's password, the user
-    /// learns to type it into other applications, and nothing but a password can sign them in
-    /// (no second factor, no consent page). Each request also costs an Argon2 verification.
-    pub insecure_password: bool,
-    /// `response_type=token`, the implicit grant (RFC 6749 §4.2), for parity with TxOAuth2.
-    ///
-    /// # Security
-    /// RFC 9700 §2.1.2: clients "SHOULD NOT" use it. The access token travels in the URL
-    /// fragment, where browser history, extensions and referrers can leak it (RFC 9700 §4.3),
-    /// and nothing binds it to the client that asked. No refresh token is issued with it.
-    pub insecure_implicit: bool,
-}
-
-impl Grants {
-    /// Nothing enabled: an embedding application names what it wants.
-    pub const NONE: Grants = Grants {
-        authorization_code: false,
-        refresh_token: false,
-        insecure_password: false,
-        insecure_implicit: false,
-    };
-    /// The authorization-code grant with refresh tokens, what `doorward serve` runs.
-    pub const CODE_AND_REFRESH: Grants = Grants {
-        authorization_code: true,
-        refresh_token: true,
-        insecure_password: false,
-        insecure_implicit: false,
-    };
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        Self {
-            issuer: "http://localhost".to_owned(),
-            lifetimes: Lifetimes::default(),
-            allow_plain_pkce: false,
-            // Invariant: these are valid scope tokens.
-            scopes: ScopeSet::parse("base openid profile email").expect("valid scopes"),
-            default_scopes: ScopeSet::parse("base").expect("`base` is a valid scope"),
-            hash_cost: HashCost::Default,
-            keys: KeyPolicy::default(),
-            key_encryption_secret: None,
-            grants: Grants::CODE_AND_REFRESH,
-        }
-    }
-}
-
-/// A failure of an engine operation: a protocol error for the client, or a storage failure that
-/// the adapter reports as an opaque server error.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    #[error(transparent)]
-    OAuth(#[from] OAuthError),
-    #[error("storage failure")]
-    Store(#[from] StoreError),
-    /// A logout request that must be refused on a page (never redirected).
-    #[error(transparent)]
-    EndSession(crate::oidc::EndSessionError),
-}
-
-impl From<Busy> for Error {
-    fn from(_: Busy) -> Self {
-        Self::OAuth(OAuthError::new(
-            doorward_proto::ErrorCode::TemporarilyUnavailable,
-            "the server is busy; retry in a moment",
-        ))
-    }
-}
+use crate::clock::{Clock, Random, UnixTime};
+use crate::config::{ClientSpec, EngineConfig, UserSpec};
+use crate::error::Error;
+use crate::jose::{KeyRing, Sealer};
+use crate::model::{Client, NewUser, User};
+use crate::passwords::{self, Busy, CacheAnswer, HashLimiter, PasswordAttempts, SecretCache};
+use crate::ports::{ClientRef, SharedStore, StoreError};
 
 /// The authorization server: protocol rules over the storage, clock and randomness ports.
 pub struct Engine {
@@ -158,29 +27,7 @@ pub struct Engine {
     pub(crate) csrf_key: Vec<u8>,
     pub(crate) keys: KeyRing,
     pub(crate) sealer: Sealer,
-    pub(crate) password_attempts: crate::legacy::PasswordAttempts,
-}
-
-/// A client to register from configuration.
-#[derive(Clone, Debug)]
-pub struct ClientSpec {
-    /// `NAME@clients`.
-    pub key: String,
-    pub display_name: String,
-    pub app_uri: String,
-    pub redirect_uris: Vec<RedirectUri>,
-    pub secret: Secret,
-    pub policy: ClientPolicy,
-}
-
-/// A user to create or update from configuration.
-#[derive(Clone, Debug)]
-pub struct UserSpec {
-    pub username: String,
-    pub display_name: String,
-    pub password: Secret,
-    pub email: Option<String>,
-    pub email_verified: bool,
+    pub(crate) password_attempts: PasswordAttempts,
 }
 
 impl Engine {

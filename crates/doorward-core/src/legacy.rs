@@ -11,12 +11,12 @@ use std::collections::HashMap;
 
 use doorward_proto::{OAuthError, Secret, TokenResponse};
 
-use crate::authorize::AuthorizationRequest;
-use crate::engine::Error;
+use crate::error::Error;
+use crate::grant::{AuthenticatedClient, Built, Grant};
 use crate::model::{CodeRecord, User};
 use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::ports::{Redemption, StoreError, UnixTime};
-use crate::token::{Authenticated, Built, Grant};
+use crate::request::AuthorizationRequest;
 use crate::Engine;
 
 impl Engine {
@@ -44,7 +44,7 @@ impl Engine {
         request: &AuthorizationRequest,
     ) -> Result<String, StoreError> {
         let audience = request.client.key.clone();
-        let client = Authenticated {
+        let client = AuthenticatedClient {
             client: &request.client,
             audience: &audience,
         };
@@ -84,7 +84,7 @@ impl Engine {
     /// scope within the client's.
     pub(crate) async fn insecure_password_grant(
         &self,
-        authenticated: Authenticated<'_>,
+        authenticated: AuthenticatedClient<'_>,
         params: &HashMap<String, String>,
     ) -> Result<TokenResponse, Error> {
         let param = |name: &str| params.get(name).map(String::as_str);
@@ -156,7 +156,7 @@ impl Engine {
     /// them in one transaction.
     async fn issue_through_code(
         &self,
-        authenticated: Authenticated<'_>,
+        authenticated: AuthenticatedClient<'_>,
         user: &User,
         auth_time: UnixTime,
         scopes: doorward_proto::ScopeSet,
@@ -208,38 +208,5 @@ impl Engine {
             Redemption::Fresh(_) => Ok(built),
             _ => Err(OAuthError::server_error().into()),
         }
-    }
-}
-
-/// Failed password-grant attempts per username, in this process (RFC 6749 §4.3.2): at most
-/// [`PasswordAttempts::LIMIT`] in [`PasswordAttempts::WINDOW`] seconds.
-#[derive(Debug, Default)]
-pub(crate) struct PasswordAttempts {
-    failures: std::sync::Mutex<HashMap<String, (u32, UnixTime)>>,
-}
-
-impl PasswordAttempts {
-    pub(crate) const LIMIT: u32 = 5;
-    pub(crate) const WINDOW: UnixTime = 300;
-    /// Usernames remembered at most; beyond, the oldest window is forgotten first.
-    const CAPACITY: usize = 100_000;
-
-    pub(crate) fn blocked(&self, username: &str, now: UnixTime) -> bool {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures
-            .get(username)
-            .is_some_and(|(count, since)| *count >= Self::LIMIT && now - since < Self::WINDOW)
-    }
-
-    pub(crate) fn failed(&self, username: &str, now: UnixTime) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() >= Self::CAPACITY {
-            failures.retain(|_, (_, since)| now - *since < Self::WINDOW);
-        }
-        let entry = failures.entry(username.to_owned()).or_insert((0, now));
-        if now - entry.1 >= Self::WINDOW {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
     }
 }

@@ -5,31 +5,55 @@
 //! clock and randomness. The HTTP adapter (`doorward-axum`) parses requests into the engine's
 //! inputs and renders its outputs; the storage adapters (`doorward-store`) implement the ports.
 //!
-//! One module per flow: [`authorize`] (the authorization endpoint), [`token`] (the token
-//! endpoint), [`session`] (browser sign-in, CSRF), [`resource`] (bearer tokens at a protected
-//! resource), [`account`] (what a signed-in user sees and revokes).
+//! # Floors
+//! The modules are read bottom-up; each imports only from floors below it.
+//! 1. Values: [`clock`], [`opaque`], [`jose`] (key material), [`passwords`], [`model`] (the
+//!    records), [`ports`], [`config`], [`error`], [`request`] (parsed requests), [`claims`],
+//!    [`grant`] (what a grant issues).
+//! 2. [`Engine`] itself (`engine.rs`): its state, clients and users from configuration.
+//! 3. Flows, each an `impl Engine` block of its own that no other flow imports:
+//!    [`authorize`] (the authorization endpoint), [`token`] (the token endpoint and token
+//!    issuing), [`session`] (browser sign-in, CSRF), [`embedding`] (users the application
+//!    signed in), [`resource`] (bearer tokens at a protected resource), [`account`],
+//!    [`introspection`], [`revocation`], [`userinfo`], [`discovery`], [`logout`], [`keys`]
+//!    (staged key rotation) and the legacy grants.
+//! 4. Around them: [`memory`] (an in-memory store), `testing` and `testkit` (feature
+//!    `testkit`).
 
 pub mod account;
 pub mod authorize;
+pub mod claims;
+pub mod clock;
+pub mod config;
+pub mod discovery;
 pub mod embedding;
 mod engine;
+pub mod error;
+pub mod grant;
+pub mod introspection;
+pub mod jose;
 pub mod keys;
 mod legacy;
+pub mod logout;
 pub mod memory;
 pub mod model;
-pub mod oidc;
 mod opaque;
 pub mod passwords;
 pub mod ports;
+pub mod request;
 pub mod resource;
+pub mod revocation;
 pub mod session;
 pub mod testing;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod token;
+pub mod userinfo;
 
 #[cfg(test)]
 mod tests;
 
-pub use engine::{ClientSpec, Engine, EngineConfig, Error, Grants, Lifetimes, UserSpec};
+pub use config::{ClientSpec, EngineConfig, Grants, Lifetimes, UserSpec};
+pub use engine::Engine;
+pub use error::Error;
 pub use opaque::{OpaqueKind, TokenHash};

@@ -3,8 +3,9 @@
 use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
 use uuid::Uuid;
 
+use crate::clock::UnixTime;
+use crate::jose::SigningAlg;
 use crate::opaque::TokenHash;
-use crate::ports::UnixTime;
 
 /// A registered OAuth client.
 #[derive(Clone, Debug)]
@@ -69,7 +70,7 @@ pub struct ClientPolicy {
     pub auth_method: Option<AuthMethod>,
     pub access_token_format: AccessTokenFormat,
     /// `None`: RS256, OIDC Registration's default for `id_token_signed_response_alg`.
-    pub id_token_alg: Option<crate::keys::SigningAlg>,
+    pub id_token_alg: Option<SigningAlg>,
     /// The `aud` of JWT access tokens; `None`: the issuer.
     pub access_token_audience: Option<String>,
     /// A resource server: may introspect tokens issued to other clients (RFC 7662 §4).
@@ -155,7 +156,7 @@ impl ClientPolicy {
             },
             id_token_alg: json
                 .id_token_signed_response_alg
-                .map(|a| crate::keys::SigningAlg::parse(&a).ok_or(a))
+                .map(|a| SigningAlg::parse(&a).ok_or(a))
                 .transpose()?,
             access_token_audience: json.access_token_audience,
             resource_server: json.resource_server,
@@ -278,7 +279,7 @@ pub struct RefreshTokenRecord {
 pub struct SigningKeyRecord {
     /// The RFC 7638 thumbprint of the public key.
     pub kid: String,
-    pub alg: crate::keys::SigningAlg,
+    pub alg: SigningAlg,
     /// 1 for the first key of the algorithm, then one more per rotation; unique per algorithm.
     pub generation: i64,
     /// The private key, sealed when a key-encryption secret is configured.
@@ -302,4 +303,11 @@ impl std::fmt::Debug for SigningKeyRecord {
             .field("remove_at", &self.remove_at)
             .finish()
     }
+}
+
+/// A browser whose user has signed in.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub user: User,
+    pub session: SessionRecord,
 }

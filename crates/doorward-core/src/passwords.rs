@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::ports::Random;
+use crate::clock::{Random, UnixTime};
 
 /// Argon2 runs needing ~19 MiB each; this bounds the memory and CPU a burst of sign-ins takes.
 pub const MAX_CONCURRENT_HASHES: usize = 2;
@@ -162,7 +162,7 @@ impl HashLimiter {
 /// the same Argon2 run and says nothing about the account.
 pub fn verifiable_hash(stored: Option<&str>) -> String {
     match stored {
-        Some(phc) if phc != crate::embedding::NO_PASSWORD => phc.to_owned(),
+        Some(phc) if phc != NO_PASSWORD => phc.to_owned(),
         _ => dummy_hash().to_owned(),
     }
 }
@@ -217,6 +217,43 @@ impl SecretCache {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(client, (phc.to_owned(), digest));
+    }
+}
+
+/// The password hash of users the application authenticates: not a PHC string, so no password
+/// ever verifies against it.
+pub const NO_PASSWORD: &str = "!app-authenticated";
+
+/// Failed password-grant attempts per username, in this process (RFC 6749 §4.3.2): at most
+/// [`PasswordAttempts::LIMIT`] in [`PasswordAttempts::WINDOW`] seconds.
+#[derive(Debug, Default)]
+pub(crate) struct PasswordAttempts {
+    failures: std::sync::Mutex<HashMap<String, (u32, UnixTime)>>,
+}
+
+impl PasswordAttempts {
+    pub(crate) const LIMIT: u32 = 5;
+    pub(crate) const WINDOW: UnixTime = 300;
+    /// Usernames remembered at most; beyond, the oldest window is forgotten first.
+    const CAPACITY: usize = 100_000;
+
+    pub(crate) fn blocked(&self, username: &str, now: UnixTime) -> bool {
+        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures
+            .get(username)
+            .is_some_and(|(count, since)| *count >= Self::LIMIT && now - since < Self::WINDOW)
+    }
+
+    pub(crate) fn failed(&self, username: &str, now: UnixTime) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failures.len() >= Self::CAPACITY {
+            failures.retain(|_, (_, since)| now - *since < Self::WINDOW);
+        }
+        let entry = failures.entry(username.to_owned()).or_insert((0, now));
+        if now - entry.1 >= Self::WINDOW {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
     }
 }
 

@@ -50,26 +50,7 @@ use crate::model::{
 };
 use crate::opaque::TokenHash;
 
-/// Seconds since the Unix epoch.
-pub type UnixTime = i64;
-
-/// The source of the current time, injectable so that expiry is tested without sleeping.
-pub trait Clock: Send + Sync {
-    /// The current time in whole seconds since the Unix epoch. Every expiry, every signing
-    /// key's activation, and every `now` passed to the store comes from here; instances that
-    /// share a store need clocks that agree (NTP), as each compares its own `now` with times
-    /// another stored.
-    fn now(&self) -> UnixTime;
-}
-
-/// A cryptographically secure source of random bytes, injectable so that tests are repeatable.
-pub trait Random: Send + Sync {
-    /// Fills all of `dest` with unpredictable bytes: codes, tokens, session ids and keys are
-    /// made from them, so their secrecy is this method's. It has no way to fail: an
-    /// implementation that cannot produce random bytes must panic, never return predictable
-    /// ones.
-    fn fill(&self, dest: &mut [u8]);
-}
+pub use crate::clock::{Clock, OsRandom, Random, SystemClock, UnixTime};
 
 /// The error of every storage port. An error means the operation did not happen: a method that
 /// fails must leave the store as it was (a code that failed to be redeemed stays unspent, so
@@ -390,25 +371,3 @@ impl<T> Store for T where
 
 /// The store as the engine holds it: one value shared by every request.
 pub type SharedStore = Arc<dyn Store>;
-
-/// The system clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> UnixTime {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    }
-}
-
-/// The operating system's CSPRNG, through a thread-local ChaCha generator reseeded from it.
-pub struct OsRandom;
-
-impl Random for OsRandom {
-    fn fill(&self, dest: &mut [u8]) {
-        use rand::RngCore;
-        rand::thread_rng().fill_bytes(dest);
-    }
-}

@@ -2,7 +2,7 @@
 
 use doorward_proto::{ErrorCode, OAuthError, ScopeSet};
 
-use crate::engine::Error;
+use crate::error::Error;
 use crate::model::{Client, User};
 use crate::opaque::TokenHash;
 use crate::ports::UnixTime;

@@ -15,18 +15,11 @@ use doorward_proto::{constant_time_eq, Secret};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::model::{SessionRecord, User};
+use crate::model::{SessionRecord, SignedIn, User};
 use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::passwords;
 use crate::ports::StoreError;
 use crate::Engine;
-
-/// A browser whose user has signed in.
-#[derive(Clone, Debug)]
-pub struct SignedIn {
-    pub user: User,
-    pub session: SessionRecord,
-}
 
 /// Why a sign-in failed. The two cases are not told apart to the user.
 #[derive(Debug, thiserror::Error)]

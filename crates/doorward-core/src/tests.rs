@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use doorward_proto::{ErrorCode, RedirectUri, Secret, TokenResponse};
 
-use crate::authorize::{AuthorizeError, Decision, ShowReason};
-use crate::session::SignedIn;
+use crate::authorize::{AuthorizeError, ConsentDecision, ShowReason};
+use crate::model::SignedIn;
+use crate::request::{BasicCredentials, TokenRequest};
 use crate::testing::{self, FixedClock};
-use crate::token::{BasicCredentials, TokenRequest};
 use crate::{ClientSpec, Engine, EngineConfig, Error};
 
 const CALLBACK: &str = "http://localhost:8000/oauth/callback";
@@ -511,7 +511,7 @@ async fn consent_is_remembered_and_revocable() {
     let request = h.engine.check_authorization(&query).await.unwrap();
     assert!(matches!(
         h.engine.decide(&h.user, &request).await.unwrap(),
-        Decision::AskConsent
+        ConsentDecision::AskConsent
     ));
     let location = h.engine.approve(&h.user, &request).await.unwrap();
     let tokens = h
@@ -520,7 +520,7 @@ async fn consent_is_remembered_and_revocable() {
         .unwrap();
     assert!(matches!(
         h.engine.decide(&h.user, &request).await.unwrap(),
-        Decision::Redirect(_)
+        ConsentDecision::Redirect(_)
     ));
 
     let apps = h.engine.approved_clients(h.user.user.id).await.unwrap();
@@ -531,7 +531,7 @@ async fn consent_is_remembered_and_revocable() {
         .unwrap();
     assert!(matches!(
         h.engine.decide(&h.user, &request).await.unwrap(),
-        Decision::AskConsent
+        ConsentDecision::AskConsent
     ));
     assert!(!h.token_works(&tokens.access_token).await);
 }
@@ -710,7 +710,7 @@ async fn id_tokens_carry_the_claims_of_their_scopes() {
     assert_eq!(claims["email_verified"], true);
     assert_eq!(
         claims["at_hash"],
-        crate::keys::half_hash(crate::keys::SigningAlg::Rs256, &tokens.access_token)
+        crate::jose::half_hash(crate::jose::SigningAlg::Rs256, &tokens.access_token)
     );
     assert!(claims.get("azp").is_none(), "one audience: no azp");
 
@@ -879,7 +879,9 @@ async fn prompt_max_age_and_hints_decide_the_interaction() {
 
 #[tokio::test]
 async fn staged_rotation_publishes_before_signing_and_keeps_until_expiry() {
-    use crate::keys::{KeyPolicy, KeyStage, SigningAlg};
+    use crate::config::KeyPolicy;
+    use crate::jose::SigningAlg;
+    use crate::keys::KeyStage;
     let publish_delay = 100;
     let config = EngineConfig {
         keys: KeyPolicy {

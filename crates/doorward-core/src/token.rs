@@ -6,42 +6,19 @@ use std::collections::HashMap;
 use doorward_proto::{
     form_decode, CodeVerifier, ErrorCode, OAuthError, ScopeSet, Secret, TokenResponse, TokenType,
 };
-use uuid::Uuid;
 
-use crate::engine::Error;
-use crate::model::{AccessTokenRecord, AuthMethod, Client, CodeRecord, RefreshTokenRecord};
-use crate::oidc::IdTokenInput;
+use crate::claims::{user_claims, AccessTokenClaims, IdTokenClaims, IdTokenInput};
+use crate::clock::UnixTime;
+use crate::error::Error;
+use crate::grant::{AuthenticatedClient, Built, Grant};
+use crate::jose::{half_hash, SigningAlg};
+use crate::model::{
+    AccessTokenFormat, AccessTokenRecord, AuthMethod, Client, CodeRecord, RefreshTokenRecord,
+};
 use crate::opaque::{self, OpaqueKind, TokenHash};
-use crate::ports::{ClientRef, Issue, Redemption};
+use crate::ports::{ClientRef, Redemption};
+use crate::request::{BasicCredentials, TokenRequest};
 use crate::Engine;
-
-/// A token request as the HTTP adapter received it. Its `Debug` shows parameter names only:
-/// the values include secrets, codes and refresh tokens.
-#[derive(Default)]
-pub struct TokenRequest {
-    /// The body's parameters. The adapter has already refused repeated names (RFC 6749 §3.2).
-    pub params: HashMap<String, String>,
-    /// `Authorization: Basic` credentials, split at the first `:` of the decoded value.
-    pub basic: Option<BasicCredentials>,
-}
-
-impl std::fmt::Debug for TokenRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<&str> = self.params.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        f.debug_struct("TokenRequest")
-            .field("params", &names)
-            .field("basic", &self.basic)
-            .finish()
-    }
-}
-
-/// The two halves of HTTP Basic credentials, exactly as decoded from base64.
-#[derive(Debug)]
-pub struct BasicCredentials {
-    pub id: String,
-    pub secret: Secret,
-}
 
 const SPENT_OR_UNKNOWN_CODE: &str = "the authorization code is invalid, expired or already used";
 
@@ -49,7 +26,7 @@ impl Engine {
     /// Answers a token request (RFC 6749 §5.1) or says why not (§5.2).
     pub async fn token(&self, request: &TokenRequest) -> Result<TokenResponse, Error> {
         let (client, audience) = self.authenticate_client(request).await?;
-        let client = Authenticated {
+        let client = AuthenticatedClient {
             client: &client,
             audience: &audience,
         };
@@ -217,7 +194,7 @@ impl Engine {
     /// code unspent for a retry, never spent with nothing issued.
     async fn redeem_code(
         &self,
-        authenticated: Authenticated<'_>,
+        authenticated: AuthenticatedClient<'_>,
         params: &HashMap<String, String>,
     ) -> Result<TokenResponse, Error> {
         let client = authenticated.client;
@@ -277,7 +254,7 @@ impl Engine {
     /// and the new pair stored in one transaction.
     async fn refresh(
         &self,
-        authenticated: Authenticated<'_>,
+        authenticated: AuthenticatedClient<'_>,
         params: &HashMap<String, String>,
     ) -> Result<TokenResponse, Error> {
         let client = authenticated.client;
@@ -385,7 +362,7 @@ impl Engine {
     /// §3.1.3.3, and §12.2 on refresh, where the nonce is left out).
     pub(crate) async fn build_tokens(
         &self,
-        authenticated: Authenticated<'_>,
+        authenticated: AuthenticatedClient<'_>,
         grant: Grant<'_>,
         access_scopes: &ScopeSet,
         requested: &ScopeSet,
@@ -467,27 +444,61 @@ impl Engine {
     }
 }
 
-/// Tokens built for a response, to be stored with the redemption that issues them.
-pub(crate) struct Built {
-    pub(crate) response: TokenResponse,
-    access: AccessTokenRecord,
-    refresh: Option<RefreshTokenRecord>,
-}
-
-impl Built {
-    pub(crate) fn issue(&self) -> Issue<'_> {
-        Issue {
-            access: &self.access,
-            refresh: self.refresh.as_ref(),
-        }
+impl Engine {
+    /// The algorithm of `client`'s ID tokens.
+    pub fn id_token_alg(&self, client: &Client) -> SigningAlg {
+        self.effective_alg(client.policy.id_token_alg.unwrap_or(SigningAlg::Rs256))
     }
 
-    /// The same tokens without the refresh token (the implicit grant issues none, RFC 6749
-    /// §4.2.2).
-    pub(crate) fn without_refresh(mut self) -> Self {
-        self.refresh = None;
-        self.response.refresh_token = None;
-        self
+    pub(crate) fn id_token(&self, input: IdTokenInput<'_>) -> Result<String, Error> {
+        let alg = self.id_token_alg(input.client);
+        let now = self.now();
+        let claims = IdTokenClaims {
+            iss: &self.config.issuer,
+            aud: input.audience,
+            exp: now + self.config.lifetimes.id_token,
+            iat: now,
+            auth_time: input.auth_time,
+            nonce: input.nonce,
+            at_hash: half_hash(alg, input.access_token),
+            amr: ["pwd"],
+            user: user_claims(input.user, input.scopes),
+        };
+        self.sign_jws(alg, None, &claims)
+    }
+
+    /// A JWT access token (RFC 9068 §2) signed with the server's first algorithm.
+    pub(crate) fn jwt_access_token(
+        &self,
+        client: &Client,
+        user_id: uuid::Uuid,
+        scopes: &ScopeSet,
+        auth_time: UnixTime,
+    ) -> Result<String, Error> {
+        let now = self.now();
+        let first = self.config.keys.algorithms.first().copied();
+        let alg = self.effective_alg(first.unwrap_or(SigningAlg::Es256));
+        let claims = AccessTokenClaims {
+            iss: &self.config.issuer,
+            sub: user_id.to_string(),
+            aud: client
+                .policy
+                .access_token_audience
+                .as_deref()
+                .unwrap_or(&self.config.issuer),
+            exp: now + self.config.lifetimes.access_token,
+            iat: now,
+            jti: self.new_uuid().to_string(),
+            client_id: &client.key,
+            scope: scopes.to_string(),
+            auth_time,
+        };
+        self.sign_jws(alg, Some("at+jwt"), &claims)
+    }
+
+    /// Whether `client` gets JWT access tokens.
+    pub(crate) fn wants_jwt(client: &Client) -> bool {
+        client.policy.access_token_format == AccessTokenFormat::Jwt
     }
 }
 
@@ -516,22 +527,6 @@ fn check_code<'a>(
         None => return Err(OAuthError::invalid_request("redirect_uri is missing")),
     }
     check_pkce(&record.challenge, param("code_verifier"))
-}
-
-/// What every token of one grant family shares.
-pub(crate) struct Grant<'a> {
-    pub(crate) user_id: Uuid,
-    pub(crate) family_id: Uuid,
-    pub(crate) scopes: &'a ScopeSet,
-    pub(crate) auth_time: i64,
-    pub(crate) nonce: Option<&'a str>,
-}
-
-/// An authenticated client and the `client_id` it used.
-#[derive(Clone, Copy)]
-pub(crate) struct Authenticated<'a> {
-    pub(crate) client: &'a Client,
-    pub(crate) audience: &'a str,
 }
 
 /// Whether `client_id` names this client, by Key or by Id.

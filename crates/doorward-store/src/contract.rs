@@ -62,7 +62,8 @@ async fn sqlite_redeems_a_code_once_under_concurrency() {
 /// the other at its next reload and both sign with it from the same instant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_agree_on_signing_keys_through_sqlite() {
-    use doorward_core::keys::{KeyPolicy, SigningAlg};
+    use doorward_core::config::KeyPolicy;
+    use doorward_core::jose::SigningAlg;
     use doorward_core::testing::{FixedClock, SeqRandom};
     use doorward_core::{Engine, EngineConfig};
 

@@ -22,7 +22,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use doorward_core::keys::SigningAlg;
+use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, ClientPolicy, CodeRecord, ConsentRecord, NewUser,
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,

@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use doorward_core::keys::SigningAlg;
+use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, ClientPolicy, CodeRecord, ConsentRecord, NewUser,
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,

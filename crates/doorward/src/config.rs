@@ -56,7 +56,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context};
-use doorward_core::keys::{KeyPolicy, SigningAlg};
+use doorward_core::config::KeyPolicy;
+use doorward_core::jose::SigningAlg;
 use doorward_core::model::{AccessTokenFormat, AuthMethod, ClientPolicy};
 use doorward_core::{ClientSpec, Lifetimes, UserSpec};
 use doorward_proto::{RedirectUri, ScopeSet, Secret};

@@ -67,7 +67,8 @@ async fn sign_cost(iterations: u32) -> anyhow::Result<()> {
     use std::sync::Arc;
     use std::time::Instant;
 
-    use doorward_core::keys::{KeyPolicy, SigningAlg};
+    use doorward_core::config::KeyPolicy;
+    use doorward_core::jose::SigningAlg;
     use doorward_core::memory::MemoryStore;
     use doorward_core::ports::{OsRandom, SystemClock};
     use doorward_core::{Engine, EngineConfig};
@@ -130,7 +131,7 @@ async fn mint_refresh_tokens(
     user: &str,
     count: usize,
 ) -> anyhow::Result<()> {
-    use doorward_core::token::{BasicCredentials, TokenRequest};
+    use doorward_core::request::{BasicCredentials, TokenRequest};
     let minter = Minter::new(serve, client, user).await?;
     // Each code is redeemed as soon as it is minted: codes live 60 s, less than minting many
     // takes on a slow store.
@@ -180,7 +181,7 @@ async fn mint_codes(
 struct Minter {
     engine: std::sync::Arc<doorward_core::Engine>,
     user: doorward_core::model::User,
-    request: doorward_core::authorize::AuthorizationRequest,
+    request: doorward_core::request::AuthorizationRequest,
 }
 
 impl Minter {

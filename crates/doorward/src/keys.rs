@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Subcommand;
-use doorward_core::keys::SigningAlg;
+use doorward_core::jose::SigningAlg;
 use doorward_core::Engine;
 
 use crate::serve::{build_engine, load_config};

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use doorward_core::keys::SigningAlg;
+use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,

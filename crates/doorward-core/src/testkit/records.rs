@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::fixtures::{client, user, NOW};
 use super::{scopes, uri, Must};
-use crate::keys::SigningAlg;
+use crate::jose::SigningAlg;
 use crate::model::{
     AccessTokenFormat, AuthMethod, ClientPolicy, NewUser, SessionRecord, SigningKeyRecord,
 };

@@ -1,0 +1,68 @@
+//! The claims Doorward signs and releases: a user's claims per scope (OIDC Core §5.4), the
+//! claims of an ID token (OIDC Core §2) and of a JWT access token (RFC 9068 §2.2). Values only;
+//! the token flow fills and signs them.
+
+use doorward_proto::ScopeSet;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::clock::UnixTime;
+use crate::model::{Client, User};
+
+/// The claims of `user` that `scopes` release (OIDC Core §5.4), `sub` included.
+pub fn user_claims(user: &User, scopes: &ScopeSet) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!(user.id.to_string()));
+    if scopes.contains("profile") {
+        claims.insert("name".into(), json!(user.display_name));
+        claims.insert("preferred_username".into(), json!(user.username));
+    }
+    if scopes.contains("email") {
+        if let Some(email) = &user.email {
+            claims.insert("email".into(), json!(email));
+            claims.insert("email_verified".into(), json!(user.email_verified));
+        }
+    }
+    claims
+}
+
+#[derive(Serialize)]
+pub(crate) struct IdTokenClaims<'a> {
+    pub(crate) iss: &'a str,
+    pub(crate) aud: &'a str,
+    pub(crate) exp: UnixTime,
+    pub(crate) iat: UnixTime,
+    pub(crate) auth_time: UnixTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) nonce: Option<&'a str>,
+    pub(crate) at_hash: String,
+    /// The user signed in with a password (RFC 8176 §2).
+    pub(crate) amr: [&'static str; 1],
+    #[serde(flatten)]
+    pub(crate) user: Map<String, Value>,
+}
+
+/// What an ID token is issued for.
+pub(crate) struct IdTokenInput<'a> {
+    pub client: &'a Client,
+    /// The `client_id` the client named itself with: the `aud` it checks.
+    pub audience: &'a str,
+    pub user: &'a User,
+    pub scopes: &'a ScopeSet,
+    pub auth_time: UnixTime,
+    pub nonce: Option<&'a str>,
+    pub access_token: &'a str,
+}
+
+#[derive(Serialize)]
+pub(crate) struct AccessTokenClaims<'a> {
+    pub(crate) iss: &'a str,
+    pub(crate) sub: String,
+    pub(crate) aud: &'a str,
+    pub(crate) exp: UnixTime,
+    pub(crate) iat: UnixTime,
+    pub(crate) jti: String,
+    pub(crate) client_id: &'a str,
+    pub(crate) scope: String,
+    pub(crate) auth_time: UnixTime,
+}

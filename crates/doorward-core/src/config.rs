@@ -1,0 +1,168 @@
+//! The engine's settings: the issuer, lifetimes, scopes, grant types, the key schedule, and the
+//! clients and users declared in configuration. Plain values, checked where they are parsed.
+
+use doorward_proto::{RedirectUri, ScopeSet, Secret};
+
+use crate::jose::SigningAlg;
+use crate::model::ClientPolicy;
+use crate::passwords::HashCost;
+
+/// How long each credential lives, in seconds.
+#[derive(Clone, Debug)]
+pub struct Lifetimes {
+    /// 7200 s by default, like Eternaltwin.
+    pub access_token: i64,
+    /// At most 60 s: a code is redeemed right after the redirect (RFC 6749 §4.1.2 recommends a
+    /// maximum of 10 minutes; shorter narrows the window of a leaked code).
+    pub code: i64,
+    pub refresh_token: i64,
+    /// A browser session at the server.
+    pub session: i64,
+    /// OIDC ID tokens.
+    pub id_token: i64,
+    /// The refresh-rotation grace window: the same client presenting the same refresh token
+    /// again within it (two requests racing, a retry after a lost answer) gets the same answer
+    /// instead of having its grant revoked for reuse. 0 disables it; at most
+    /// [`crate::ports::MAX_REFRESH_GRACE`].
+    pub refresh_grace: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            access_token: 7200,
+            code: 60,
+            refresh_token: 30 * 24 * 3600,
+            session: 14 * 24 * 3600,
+            id_token: 3600,
+            refresh_grace: 10,
+        }
+    }
+}
+
+/// The engine's policy.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// The issuer identifier (RFC 8414 §2, OIDC Core §2): the server's external URL without a
+    /// trailing slash. Every endpoint URL starts with it.
+    pub issuer: String,
+    pub lifetimes: Lifetimes,
+    /// Accept `code_challenge_method=plain` (RFC 7636 §4.2). Off by default: `plain` protects
+    /// nothing once the authorization request leaks (RFC 9700 §2.1.1).
+    pub allow_plain_pkce: bool,
+    /// The scopes this server grants.
+    pub scopes: ScopeSet,
+    /// What a request that names no scope gets (RFC 6749 §3.3), within the client's scopes.
+    pub default_scopes: ScopeSet,
+    pub hash_cost: HashCost,
+    pub keys: KeyPolicy,
+    /// Seals private signing keys at rest when set.
+    pub key_encryption_secret: Option<Secret>,
+    /// The grant types this server answers.
+    pub grants: Grants,
+}
+
+/// The grant types a server answers; the others get `unsupported_response_type` at the
+/// authorization endpoint (RFC 6749 §4.1.2.1) and `unsupported_grant_type` at the token
+/// endpoint (§5.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Grants {
+    /// `response_type=code` and `grant_type=authorization_code` (RFC 6749 §4.1).
+    pub authorization_code: bool,
+    /// `grant_type=refresh_token` (RFC 6749 §6). Refresh tokens are issued only when on.
+    pub refresh_token: bool,
+    /// `grant_type=password`, the resource owner password credentials grant (RFC 6749 §4.3),
+    /// for parity with TxOAuth2 and Authlib.
+    ///
+    /// # Security
+    /// RFC 9700 §2.4: it "MUST NOT be used". The client sees the user's password, the user
+    /// learns to type it into other applications, and nothing but a password can sign them in
+    /// (no second factor, no consent page). Each request also costs an Argon2 verification.
+    pub insecure_password: bool,
+    /// `response_type=token`, the implicit grant (RFC 6749 §4.2), for parity with TxOAuth2.
+    ///
+    /// # Security
+    /// RFC 9700 §2.1.2: clients "SHOULD NOT" use it. The access token travels in the URL
+    /// fragment, where browser history, extensions and referrers can leak it (RFC 9700 §4.3),
+    /// and nothing binds it to the client that asked. No refresh token is issued with it.
+    pub insecure_implicit: bool,
+}
+
+impl Grants {
+    /// Nothing enabled: an embedding application names what it wants.
+    pub const NONE: Grants = Grants {
+        authorization_code: false,
+        refresh_token: false,
+        insecure_password: false,
+        insecure_implicit: false,
+    };
+    /// The authorization-code grant with refresh tokens, what `doorward serve` runs.
+    pub const CODE_AND_REFRESH: Grants = Grants {
+        authorization_code: true,
+        refresh_token: true,
+        insecure_password: false,
+        insecure_implicit: false,
+    };
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "http://localhost".to_owned(),
+            lifetimes: Lifetimes::default(),
+            allow_plain_pkce: false,
+            // Invariant: these are valid scope tokens.
+            scopes: ScopeSet::parse("base openid profile email").expect("valid scopes"),
+            default_scopes: ScopeSet::parse("base").expect("`base` is a valid scope"),
+            hash_cost: HashCost::Default,
+            keys: KeyPolicy::default(),
+            key_encryption_secret: None,
+            grants: Grants::CODE_AND_REFRESH,
+        }
+    }
+}
+
+/// The key schedule.
+#[derive(Clone, Debug)]
+pub struct KeyPolicy {
+    /// Algorithms to keep a key for; the first signs JWT access tokens.
+    pub algorithms: Vec<SigningAlg>,
+    /// How long a new key is published before it signs. Must exceed the JWKS cache lifetime
+    /// announced to relying parties plus the instances' reload interval.
+    pub publish_delay: i64,
+    /// How long a key signs before its successor takes over.
+    pub rotation_period: i64,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        Self {
+            algorithms: vec![SigningAlg::Es256, SigningAlg::Rs256],
+            publish_delay: 24 * 3600,
+            rotation_period: 90 * 24 * 3600,
+        }
+    }
+}
+
+/// A client to register from configuration.
+#[derive(Clone, Debug)]
+pub struct ClientSpec {
+    /// `NAME@clients`.
+    pub key: String,
+    pub display_name: String,
+    pub app_uri: String,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub secret: Secret,
+    pub policy: ClientPolicy,
+}
+
+/// A user to create or update from configuration.
+#[derive(Clone, Debug)]
+pub struct UserSpec {
+    pub username: String,
+    pub display_name: String,
+    pub password: Secret,
+    pub email: Option<String>,
+    pub email_verified: bool,
+}

@@ -1,0 +1,68 @@
+//! Discovery: the authorization server metadata (RFC 8414 §2), which is also the OpenID
+//! Provider metadata (OIDC Discovery §3), and the paths of the endpoints it names.
+
+use serde_json::{json, Value};
+
+use crate::Engine;
+
+/// The paths of the endpoints, below the issuer.
+pub mod paths {
+    pub const AUTHORIZE: &str = "/oauth/authorize";
+    pub const TOKEN: &str = "/oauth/token";
+    pub const USERINFO: &str = "/oauth/userinfo";
+    pub const JWKS: &str = "/oauth/jwks";
+    pub const INTROSPECT: &str = "/oauth/introspect";
+    pub const REVOKE: &str = "/oauth/revoke";
+    pub const END_SESSION: &str = "/oauth/end_session";
+}
+
+impl Engine {
+    /// The authorization server metadata (RFC 8414 §2) that is also the OpenID Provider
+    /// metadata (OIDC Discovery §3): generated from what is enabled, nothing more.
+    pub fn metadata(&self) -> Value {
+        let issuer = &self.config.issuer;
+        let url = |path: &str| format!("{issuer}{path}");
+        let algs: Vec<&str> = self
+            .config
+            .keys
+            .algorithms
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        let mut pkce = vec!["S256"];
+        if self.config.allow_plain_pkce {
+            pkce.push("plain");
+        }
+        let scopes: Vec<&str> = self.config.scopes.iter().map(|s| s.as_str()).collect();
+        let auth_methods = ["client_secret_basic", "client_secret_post"];
+        json!({
+            "issuer": issuer,
+            "authorization_endpoint": url(paths::AUTHORIZE),
+            "token_endpoint": url(paths::TOKEN),
+            "userinfo_endpoint": url(paths::USERINFO),
+            "jwks_uri": url(paths::JWKS),
+            "introspection_endpoint": url(paths::INTROSPECT),
+            "revocation_endpoint": url(paths::REVOKE),
+            "end_session_endpoint": url(paths::END_SESSION),
+            "scopes_supported": scopes,
+            "response_types_supported": self.supported_response_types(),
+            "response_modes_supported": ["query"],
+            "grant_types_supported": self.supported_grant_types(),
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": algs,
+            "token_endpoint_auth_methods_supported": auth_methods,
+            "introspection_endpoint_auth_methods_supported": auth_methods,
+            "revocation_endpoint_auth_methods_supported": auth_methods,
+            "code_challenge_methods_supported": pkce,
+            "claims_supported": [
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr",
+                "name", "preferred_username", "email", "email_verified"
+            ],
+            "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "authorization_response_iss_parameter_supported": true,
+            "claims_parameter_supported": false,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+        })
+    }
+}

@@ -1,0 +1,46 @@
+//! The engine's one error type, and the refusals shown on a page rather than sent to a client.
+
+use doorward_proto::OAuthError;
+
+use crate::jose::JwsError;
+use crate::passwords::Busy;
+use crate::ports::StoreError;
+
+/// A failure of an engine operation: a protocol error for the client, or a storage failure that
+/// the adapter reports as an opaque server error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    OAuth(#[from] OAuthError),
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+    /// A logout request that must be refused on a page (never redirected).
+    #[error(transparent)]
+    EndSession(EndSessionError),
+}
+
+impl From<Busy> for Error {
+    fn from(_: Busy) -> Self {
+        Self::OAuth(OAuthError::new(
+            doorward_proto::ErrorCode::TemporarilyUnavailable,
+            "the server is busy; retry in a moment",
+        ))
+    }
+}
+
+/// Why a logout request is refused. Shown on a page, never redirected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndSessionError {
+    #[error("The id_token_hint is not an ID token issued by this server ({0}).")]
+    BadHint(JwsError),
+    #[error("No application is registered under this client_id.")]
+    UnknownClient,
+    #[error("The client_id does not match the audience of the id_token_hint.")]
+    ClientMismatch,
+    #[error("A post_logout_redirect_uri needs client_id or id_token_hint to say whose it is.")]
+    NoClient,
+    #[error("The post_logout_redirect_uri is not registered for this application.")]
+    UnregisteredRedirect,
+}

@@ -1,0 +1,49 @@
+//! What a grant issues, as the flows that issue tokens share it: the grant family's common
+//! values, the authenticated client, and the tokens built for a response before the store
+//! keeps them.
+
+use doorward_proto::{ScopeSet, TokenResponse};
+use uuid::Uuid;
+
+use crate::model::{AccessTokenRecord, Client, RefreshTokenRecord};
+use crate::ports::Issue;
+
+/// What every token of one grant family shares.
+pub(crate) struct Grant<'a> {
+    pub(crate) user_id: Uuid,
+    pub(crate) family_id: Uuid,
+    pub(crate) scopes: &'a ScopeSet,
+    pub(crate) auth_time: i64,
+    pub(crate) nonce: Option<&'a str>,
+}
+
+/// An authenticated client and the `client_id` it used.
+#[derive(Clone, Copy)]
+pub(crate) struct AuthenticatedClient<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) audience: &'a str,
+}
+
+/// Tokens built for a response, to be stored with the redemption that issues them.
+pub(crate) struct Built {
+    pub(crate) response: TokenResponse,
+    pub(crate) access: AccessTokenRecord,
+    pub(crate) refresh: Option<RefreshTokenRecord>,
+}
+
+impl Built {
+    pub(crate) fn issue(&self) -> Issue<'_> {
+        Issue {
+            access: &self.access,
+            refresh: self.refresh.as_ref(),
+        }
+    }
+
+    /// The same tokens without the refresh token (the implicit grant issues none, RFC 6749
+    /// §4.2.2).
+    pub(crate) fn without_refresh(mut self) -> Self {
+        self.refresh = None;
+        self.response.refresh_token = None;
+        self
+    }
+}

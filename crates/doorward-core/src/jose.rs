@@ -1,0 +1,470 @@
+//! JOSE key material (RFC 7515, RFC 7517, RFC 7518): the algorithms Doorward signs with, key
+//! generation, public JWKs with RFC 7638 thumbprints, private keys sealed at rest, and the ring
+//! of loaded keys that signs and verifies compact JWS. No storage and no schedule: when a key
+//! signs is [`crate::keys`]' business (staged rotation).
+//!
+//! Private keys are sealed with XChaCha20-Poly1305 when a key-encryption secret is configured,
+//! so the store never holds them in the clear.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::clock::{Random, UnixTime};
+
+/// A JWS algorithm Doorward signs with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SigningAlg {
+    /// ECDSA P-256 with SHA-256: the default (small keys, fast signatures).
+    Es256,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over a 2048-bit key: what OIDC requires every provider
+    /// to support (OIDC Core §15.1) and the default of `id_token_signed_response_alg`.
+    Rs256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::Rs256 => "RS256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.as_str() == name)
+    }
+
+    pub(crate) fn jwt(self) -> Algorithm {
+        match self {
+            Self::Es256 => Algorithm::ES256,
+            Self::Rs256 => Algorithm::RS256,
+            Self::EdDsa => Algorithm::EdDSA,
+        }
+    }
+
+    pub(crate) fn from_jwt(alg: Algorithm) -> Option<Self> {
+        match alg {
+            Algorithm::ES256 => Some(Self::Es256),
+            Algorithm::RS256 => Some(Self::Rs256),
+            Algorithm::EdDSA => Some(Self::EdDsa),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a JWS was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwsError {
+    #[error("not a compact JWS")]
+    Malformed,
+    #[error("signed with an unknown key")]
+    UnknownKey,
+    #[error("bad signature")]
+    BadSignature,
+    #[error("issued by another server")]
+    WrongIssuer,
+    #[error("expired")]
+    Expired,
+    #[error("invalid claims")]
+    InvalidClaims,
+}
+
+/// Why a JWS could not be signed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    #[error("no active signing key for {0}")]
+    NoActiveKey(SigningAlg),
+    #[error("JWS encoding failed")]
+    Encode(#[source] jsonwebtoken::errors::Error),
+}
+
+/// A key ready to sign and verify.
+pub(crate) struct LoadedKey {
+    pub(crate) record: KeyMeta,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    pub(crate) jwk: Jwk,
+}
+
+impl LoadedKey {
+    /// Opens a stored key: `private_key` as [`Sealer::seal`] wrote it, `public_jwk` as JSON.
+    pub(crate) fn open(
+        record: KeyMeta,
+        private_key: &[u8],
+        public_jwk: &str,
+        sealer: &Sealer,
+    ) -> Result<Self, KeyLoadError> {
+        let der = sealer.open(&record.kid, private_key)?;
+        let corrupt = || KeyLoadError::Corrupt(record.kid.clone());
+        let jwk: Jwk = serde_json::from_str(public_jwk).map_err(|_| corrupt())?;
+        let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| corrupt())?;
+        Ok(Self {
+            encoding: encoding_key(record.alg, &der),
+            decoding,
+            jwk,
+            record,
+        })
+    }
+}
+
+/// What is known of a key besides its material: the times of its stages.
+#[derive(Clone)]
+pub(crate) struct KeyMeta {
+    pub(crate) kid: String,
+    pub(crate) alg: SigningAlg,
+    pub(crate) generation: i64,
+    pub(crate) created_at: UnixTime,
+    pub(crate) activate_at: UnixTime,
+    pub(crate) remove_at: Option<UnixTime>,
+}
+
+/// The keys an instance has loaded from the store.
+#[derive(Default)]
+pub(crate) struct KeyRing {
+    keys: RwLock<Arc<Vec<LoadedKey>>>,
+}
+
+impl KeyRing {
+    pub(crate) fn snapshot(&self) -> Arc<Vec<LoadedKey>> {
+        match self.keys.read() {
+            Ok(keys) => Arc::clone(&keys),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub(crate) fn replace(&self, keys: Vec<LoadedKey>) {
+        let keys = Arc::new(keys);
+        match self.keys.write() {
+            Ok(mut slot) => *slot = keys,
+            Err(poisoned) => *poisoned.into_inner() = keys,
+        }
+    }
+
+    /// Whether `alg` has a key that signs at `now`.
+    pub(crate) fn has_active(&self, alg: SigningAlg, now: UnixTime) -> bool {
+        self.snapshot().iter().any(|k| {
+            k.record.alg == alg
+                && k.record.activate_at <= now
+                && k.record.remove_at.is_none_or(|t| t > now)
+        })
+    }
+
+    /// Signs `claims` as a compact JWS with the key of `alg` that signs at `now` (the highest
+    /// generation already active), with header `typ` when given (RFC 9068 §2.1 wants `at+jwt`).
+    pub(crate) fn sign<T: Serialize>(
+        &self,
+        alg: SigningAlg,
+        now: UnixTime,
+        typ: Option<&str>,
+        claims: &T,
+    ) -> Result<String, SignError> {
+        let keys = self.snapshot();
+        let key = keys
+            .iter()
+            .filter(|k| k.record.alg == alg && k.record.activate_at <= now)
+            .max_by_key(|k| k.record.generation)
+            .ok_or(SignError::NoActiveKey(alg))?;
+        let mut header = Header::new(alg.jwt());
+        header.kid = Some(key.record.kid.clone());
+        header.typ = typ.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &key.encoding).map_err(SignError::Encode)
+    }
+
+    /// Verifies a JWS (not an RFC 9068 access token) signed with a key of this ring: signature,
+    /// `iss` = `issuer`, and `exp` unless `allow_expired`. Audience is the caller's to check.
+    pub(crate) fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        issuer: &str,
+        allow_expired: bool,
+    ) -> Result<T, JwsError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwsError::Malformed)?;
+        if header.typ.as_deref() == Some("at+jwt") {
+            // An access token is not an ID token (RFC 9068 §4).
+            return Err(JwsError::InvalidClaims);
+        }
+        let alg = SigningAlg::from_jwt(header.alg).ok_or(JwsError::BadSignature)?;
+        let kid = header.kid.ok_or(JwsError::UnknownKey)?;
+        let keys = self.snapshot();
+        let key = keys
+            .iter()
+            .find(|k| k.record.kid == kid && k.record.alg == alg)
+            .ok_or(JwsError::UnknownKey)?;
+        let mut validation = Validation::new(alg.jwt());
+        validation.set_issuer(&[issuer]);
+        validation.validate_aud = false;
+        validation.validate_exp = !allow_expired;
+        validation.leeway = 60;
+        validation.set_required_spec_claims(&["iss", "sub", "exp"]);
+        jsonwebtoken::decode::<T>(token, &key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::InvalidSignature => JwsError::BadSignature,
+                    ErrorKind::InvalidIssuer => JwsError::WrongIssuer,
+                    ErrorKind::ExpiredSignature => JwsError::Expired,
+                    ErrorKind::InvalidToken | ErrorKind::Base64(_) => JwsError::Malformed,
+                    _ => JwsError::InvalidClaims,
+                }
+            })
+    }
+}
+
+/// Seals private keys at rest with a key derived from the operator's secret.
+#[derive(Clone, Default)]
+pub(crate) struct Sealer(Option<[u8; 32]>);
+
+const SEALED: &[u8] = b"x1";
+const PLAIN: &[u8] = b"p1";
+
+impl Sealer {
+    pub(crate) fn new(secret: Option<&str>) -> Self {
+        Self(secret.map(|s| {
+            let mut hasher = Sha256::new();
+            hasher.update(b"doorward key encryption v1\0");
+            hasher.update(s.as_bytes());
+            hasher.finalize().into()
+        }))
+    }
+
+    pub(crate) fn seal(&self, kid: &str, der: &[u8], random: &dyn Random) -> Vec<u8> {
+        let Some(key) = &self.0 else {
+            return [PLAIN, der].concat();
+        };
+        let cipher = XChaCha20Poly1305::new(key.into());
+        let mut nonce = [0u8; 24];
+        random.fill(&mut nonce);
+        // Invariant: encryption with a valid key and nonce does not fail.
+        let sealed = cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: der,
+                    aad: kid.as_bytes(),
+                },
+            )
+            .expect("XChaCha20-Poly1305 encryption does not fail");
+        [SEALED, &nonce, &sealed].concat()
+    }
+
+    pub(crate) fn open(&self, kid: &str, stored: &[u8]) -> Result<Vec<u8>, KeyLoadError> {
+        if let Some(der) = stored.strip_prefix(PLAIN) {
+            return Ok(der.to_vec());
+        }
+        let Some(rest) = stored.strip_prefix(SEALED) else {
+            return Err(KeyLoadError::Corrupt(kid.to_owned()));
+        };
+        let Some(key) = &self.0 else {
+            return Err(KeyLoadError::SecretMissing(kid.to_owned()));
+        };
+        if rest.len() < 24 {
+            return Err(KeyLoadError::Corrupt(kid.to_owned()));
+        }
+        let (nonce, sealed) = rest.split_at(24);
+        XChaCha20Poly1305::new(key.into())
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: kid.as_bytes(),
+                },
+            )
+            .map_err(|_| KeyLoadError::WrongSecret(kid.to_owned()))
+    }
+}
+
+/// Why the stored keys cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyLoadError {
+    #[error("signing key {0} is encrypted but no key-encryption secret is configured")]
+    SecretMissing(String),
+    #[error("signing key {0} does not decrypt with the configured key-encryption secret")]
+    WrongSecret(String),
+    #[error("signing key {0} is stored in an unknown format")]
+    Corrupt(String),
+}
+
+/// `rand_core` over the engine's [`Random`] port, for key generation.
+struct PortRng<'a>(&'a dyn Random);
+
+impl rand::RngCore for PortRng<'_> {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+impl rand::CryptoRng for PortRng<'_> {}
+
+/// A new private key in the DER form the JWS library reads: PKCS#8 for EC and Ed25519, PKCS#1
+/// for RSA.
+pub(crate) fn generate_der(alg: SigningAlg, random: &dyn Random) -> Vec<u8> {
+    let mut rng = PortRng(random);
+    match alg {
+        SigningAlg::Es256 => {
+            use p256::pkcs8::EncodePrivateKey;
+            let key = p256::SecretKey::random(&mut rng);
+            // Invariant: encoding a valid P-256 key does not fail.
+            key.to_pkcs8_der()
+                .expect("a P-256 key encodes as PKCS#8")
+                .as_bytes()
+                .to_vec()
+        }
+        SigningAlg::Rs256 => {
+            use rsa::pkcs1::EncodeRsaPrivateKey;
+            // Invariant: 2048-bit generation from a working generator does not fail.
+            let key = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("RSA-2048 key generation");
+            key.to_pkcs1_der()
+                .expect("an RSA key encodes as PKCS#1")
+                .as_bytes()
+                .to_vec()
+        }
+        SigningAlg::EdDsa => {
+            // PKCS#8 v1 (RFC 8410 §7) without the optional public key: the 48-byte form.
+            let key = ed25519_dalek::SigningKey::generate(&mut rng);
+            let mut der = vec![
+                0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+                0x04, 0x20,
+            ];
+            der.extend_from_slice(key.as_bytes());
+            der
+        }
+    }
+}
+
+pub(crate) fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
+    match alg {
+        SigningAlg::Es256 => EncodingKey::from_ec_der(der),
+        SigningAlg::Rs256 => EncodingKey::from_rsa_der(der),
+        SigningAlg::EdDsa => EncodingKey::from_ed_der(der),
+    }
+}
+
+/// The public JWK of a private key, with `kid` = its RFC 7638 thumbprint, `use: sig`, `alg`.
+pub(crate) fn public_jwk(alg: SigningAlg, der: &[u8]) -> Result<Jwk, jsonwebtoken::errors::Error> {
+    let mut jwk = Jwk::from_encoding_key(&encoding_key(alg, der), alg.jwt())?;
+    let kid = jwk.thumbprint(ThumbprintHash::SHA256)?;
+    jwk.common.key_id = Some(kid);
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    Ok(jwk)
+}
+
+/// The half hash of OIDC Core §3.1.3.6 (`at_hash`): the left half of the hash of the token with
+/// the hash function of the ID token's algorithm, base64url without padding. Ed25519 signs
+/// with SHA-512, so EdDSA tokens use SHA-512 (what Authlib checks).
+pub fn half_hash(alg: SigningAlg, token: &str) -> String {
+    use base64::Engine as _;
+    let encode = |half: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(half);
+    match alg {
+        SigningAlg::Es256 | SigningAlg::Rs256 => encode(&Sha256::digest(token.as_bytes())[..16]),
+        SigningAlg::EdDsa => encode(&sha2::Sha512::digest(token.as_bytes())[..32]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_hash_matches_the_oidc_example() {
+        // OIDC Core, Appendix A.3 (ID Token with at_hash, RS256).
+        assert_eq!(
+            half_hash(
+                SigningAlg::Rs256,
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
+            ),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        // SHA-512("abc") starts ddaf35a193617aba cc417349ae204131 12e6fa4e89a97ea2 0a9eeee64b55d39a.
+        assert_eq!(
+            half_hash(SigningAlg::EdDsa, "abc"),
+            "3a81oZNherrMQXNJriBBMRLm-k6JqX6iCp7u5ktV05o"
+        );
+    }
+
+    #[test]
+    fn sealed_keys_open_only_with_the_same_secret_and_kid() {
+        let random = crate::testing::SeqRandom::default();
+        let sealer = Sealer::new(Some("s3cret"));
+        let sealed = sealer.seal("kid1", b"private der", &random);
+        assert!(sealed.starts_with(SEALED));
+        assert!(!sealed.windows(11).any(|w| w == b"private der"));
+        assert_eq!(sealer.open("kid1", &sealed).unwrap(), b"private der");
+        assert!(matches!(
+            sealer.open("kid2", &sealed),
+            Err(KeyLoadError::WrongSecret(_))
+        ));
+        assert!(matches!(
+            Sealer::new(Some("other")).open("kid1", &sealed),
+            Err(KeyLoadError::WrongSecret(_))
+        ));
+        assert!(matches!(
+            Sealer::new(None).open("kid1", &sealed),
+            Err(KeyLoadError::SecretMissing(_))
+        ));
+        let plain = Sealer::new(None).seal("kid1", b"der", &random);
+        assert_eq!(sealer.open("kid1", &plain).unwrap(), b"der");
+    }
+
+    #[test]
+    fn generated_keys_sign_and_verify_with_their_public_jwk() {
+        let random = crate::testing::SeqRandom::default();
+        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+            let der = generate_der(alg, &random);
+            let jwk = public_jwk(alg, &der).unwrap();
+            let value = serde_json::to_value(&jwk).unwrap();
+            for private in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(value.get(private).is_none(), "{alg}: {private} published");
+            }
+            let token = jsonwebtoken::encode(
+                &Header::new(alg.jwt()),
+                &serde_json::json!({"sub": "x", "exp": 4_000_000_000u64}),
+                &encoding_key(alg, &der),
+            )
+            .unwrap();
+            let mut validation = Validation::new(alg.jwt());
+            validation.validate_aud = false;
+            let decoded = jsonwebtoken::decode::<serde_json::Value>(
+                &token,
+                &DecodingKey::from_jwk(&jwk).unwrap(),
+                &validation,
+            );
+            assert!(decoded.is_ok(), "{alg}: {decoded:?}");
+        }
+    }
+}

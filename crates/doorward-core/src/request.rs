@@ -1,0 +1,148 @@
+//! Requests as the engine receives them, parsed once: the checked authorization request (and
+//! the error redirect that answers it), and the client-authenticated request of the token,
+//! introspection and revocation endpoints. Values only: the flows that check and answer them
+//! live in `authorize` and `token`.
+
+use std::collections::HashMap;
+
+use doorward_proto::{
+    CodeChallenge, CodeChallengeMethod, OAuthError, RedirectUri, ScopeSet, Secret, State,
+};
+
+use crate::clock::UnixTime;
+use crate::model::Client;
+
+/// A checked authorization request.
+#[derive(Clone, Debug)]
+pub struct AuthorizationRequest {
+    /// `response_type=token`: the legacy implicit grant (only when
+    /// [`crate::Grants::insecure_implicit`] is on).
+    pub implicit: bool,
+    pub client: Client,
+    /// The redirect URI in effect: the one sent, or the client's only registered one.
+    pub redirect_uri: RedirectUri,
+    pub scopes: ScopeSet,
+    /// Whether the request named scopes (an empty or absent `scope` gets the defaults).
+    pub scope_requested: bool,
+    pub state: Option<State>,
+    pub challenge: Option<(CodeChallenge, CodeChallengeMethod)>,
+    /// OIDC Core §3.1.2.1 parameters.
+    pub nonce: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// The `sub` of a valid `id_token_hint`.
+    pub hinted_subject: Option<String>,
+    /// From a valid [`crate::authorize::REAUTH_PARAM`]: the time after which the browser must have signed in.
+    pub reauthenticated_since: Option<UnixTime>,
+}
+
+/// The `prompt` parameter (OIDC Core §3.1.2.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+    pub select_account: bool,
+}
+
+impl Prompt {
+    /// A space-separated list of known values; `none` only alone.
+    pub(crate) fn parse(value: &str) -> Result<Self, OAuthError> {
+        let mut prompt = Self::default();
+        for word in value.split(' ').filter(|w| !w.is_empty()) {
+            match word {
+                "none" => prompt.none = true,
+                "login" => prompt.login = true,
+                "consent" => prompt.consent = true,
+                "select_account" => prompt.select_account = true,
+                _ => {
+                    return Err(OAuthError::invalid_request(
+                        "prompt must be among: none, login, consent, select_account",
+                    ))
+                }
+            }
+        }
+        if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other values (OIDC Core section 3.1.2.1)",
+            ));
+        }
+        Ok(prompt)
+    }
+}
+
+impl AuthorizationRequest {
+    /// The URL that sends `error` back to the client (RFC 6749 §4.1.2.1, RFC 9207).
+    pub fn error_redirect(&self, error: &OAuthError, issuer: &str) -> String {
+        error_location_in(
+            &self.redirect_uri,
+            error,
+            self.state.as_ref(),
+            issuer,
+            self.implicit,
+        )
+    }
+}
+
+/// The redirect location of an error response (RFC 6749 §4.1.2.1): `state` only when the
+/// request had one, then `iss` (RFC 9207 §2).
+pub fn error_location(
+    redirect_uri: &RedirectUri,
+    error: &OAuthError,
+    state: Option<&State>,
+    issuer: &str,
+) -> String {
+    error_location_in(redirect_uri, error, state, issuer, false)
+}
+
+/// [`error_location`] in the query, or in the fragment for the implicit grant (§4.2.2.1).
+pub(crate) fn error_location_in(
+    redirect_uri: &RedirectUri,
+    error: &OAuthError,
+    state: Option<&State>,
+    issuer: &str,
+    fragment: bool,
+) -> String {
+    let mut params = vec![
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_ref()),
+    ];
+    if let Some(state) = state {
+        params.push(("state", state.as_str()));
+    }
+    params.push(("iss", issuer));
+    if fragment {
+        redirect_uri.with_fragment(params)
+    } else {
+        redirect_uri.with_params(params)
+    }
+}
+
+/// A token request as the HTTP adapter received it. Its `Debug` shows parameter names only:
+/// the values include secrets, codes and refresh tokens.
+#[derive(Default)]
+pub struct TokenRequest {
+    /// The body's parameters. The adapter has already refused repeated names (RFC 6749 §3.2).
+    pub params: HashMap<String, String>,
+    /// `Authorization: Basic` credentials, split at the first `:` of the decoded value.
+    pub basic: Option<BasicCredentials>,
+}
+
+impl std::fmt::Debug for TokenRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.params.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("TokenRequest")
+            .field("params", &names)
+            .field("basic", &self.basic)
+            .finish()
+    }
+}
+
+/// The two halves of HTTP Basic credentials, exactly as decoded from base64.
+#[derive(Debug)]
+pub struct BasicCredentials {
+    pub id: String,
+    pub secret: Secret,
+}

@@ -1,0 +1,35 @@
+//! Token revocation (RFC 7009).
+
+use doorward_proto::OAuthError;
+
+use crate::error::Error;
+use crate::opaque::TokenHash;
+use crate::request::TokenRequest;
+use crate::Engine;
+
+impl Engine {
+    /// Token revocation (RFC 7009 §2.1): the client authenticates; a token it does not own,
+    /// or that does not exist, is answered the same as a revoked one (§2.2: "invalid tokens do
+    /// not cause an error response"). Revoking a refresh token revokes its whole grant family
+    /// (§2.1: "SHOULD also invalidate all access tokens based on the same authorization grant").
+    pub async fn revoke(&self, request: &TokenRequest) -> Result<(), Error> {
+        let (client, _) = self.authenticate_client(request).await?;
+        let Some(token) = request.params.get("token").filter(|t| !t.is_empty()) else {
+            return Err(OAuthError::invalid_request("token is missing").into());
+        };
+        let hash = TokenHash::of(token);
+        let now = self.now();
+        if let Some(refresh) = self.store.find_refresh_token(&hash).await? {
+            if refresh.client_id == client.id {
+                self.store.revoke_family(refresh.family_id, now).await?;
+            }
+            return Ok(());
+        }
+        if let Some(access) = self.store.find_access_token(&hash).await? {
+            if access.client_id == client.id {
+                self.store.revoke_access_token(&hash, now).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,25 @@
+//! UserInfo (OIDC Core §5.3): the claims of a bearer token's user, for its scopes.
+
+use doorward_proto::OAuthError;
+use serde_json::{Map, Value};
+
+use crate::claims::user_claims;
+use crate::error::Error;
+use crate::Engine;
+
+impl Engine {
+    /// The UserInfo response (OIDC Core §5.3.2) for a bearer token: its user's claims for its
+    /// scopes. The token must hold `openid` (§5.3: "the Access Token obtained from an OpenID
+    /// Connect Authentication Request").
+    pub async fn userinfo(&self, token: &str) -> Result<Map<String, Value>, Error> {
+        let info = self.check_access_token(token).await?;
+        if !info.scopes.contains("openid") {
+            return Err(OAuthError::new(
+                doorward_proto::ErrorCode::InsufficientScope,
+                "the access token was not issued for the openid scope",
+            )
+            .into());
+        }
+        Ok(user_claims(&info.user, &info.scopes))
+    }
+}
