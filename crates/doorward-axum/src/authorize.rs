@@ -1,73 +1,68 @@
 //! `GET /oauth/authorize` and the consent form's `POST /oauth/authorize` (RFC 6749 §4.1.1).
 
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use doorward_core::authorize::{AuthorizeError, Interaction};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use doorward_core::model::SignedIn;
-use doorward_core::request::AuthorizationRequest;
+use doorward_core::request::{query_pairs, AuthorizationRequest, AuthorizeError, Interaction};
 
-use crate::session::{csrf, csrf_ok, read_form, signed_in, to_login, to_login_with_hint};
-use crate::{body, pages, AppState};
+use crate::extract::{Browser, CsrfForm};
+use crate::pages;
+use crate::response::page::{found, page, redirect, see_other, to_login, with_cookie, PageError};
+use crate::state::AppState;
 
-pub async fn show(
+pub(crate) async fn show(
     State(app): State<AppState>,
+    browser: Browser,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Result<Response, PageError> {
     let query = query.unwrap_or_default();
-    let pairs = body::query_pairs(&query);
+    let pairs = query_pairs(&query);
     let request = match app.engine.check_authorization(&pairs).await {
         Ok(request) => request,
-        Err(e) => return rejected(&e),
+        Err(e) => return rejected(e),
     };
-    let session = match signed_in(&app, &headers).await {
-        Ok(session) => session,
-        Err(e) => return pages::internal(&e),
-    };
+    let session = browser.signed_in().await?;
     let interaction = app.engine.proceed(&request, session.as_ref()).await;
     if let Some(authenticator) = &app.authenticator {
-        if let Some(answer) = crate::provider::consult(
-            &app,
-            authenticator.as_ref(),
-            &headers,
-            &request,
-            &pairs,
-            &query,
-            session.as_ref(),
-            &interaction,
-        )
-        .await
-        {
-            return answer;
+        let consultation = app
+            .engine
+            .consultation(&pairs, &query, session.as_ref(), &interaction);
+        if let Some(consultation) = consultation {
+            let asked = crate::authenticator::ask(
+                &app,
+                authenticator.as_ref(),
+                &headers,
+                &request,
+                session.as_ref(),
+                &consultation,
+            );
+            if let Some(answer) = asked.await? {
+                return Ok(answer);
+            }
         }
     }
-    match interaction {
-        Ok(Interaction::Redirect(location)) => found(&location),
+    Ok(match interaction? {
+        Interaction::Redirect(location) => found(&location),
         // Signed in already: the sign-in is asked again (prompt, max_age, id_token_hint), and the
         // request comes back marked with when; not signed in: it comes back as it was.
-        Ok(Interaction::Login { hint }) if session.is_some() => {
-            to_login_with_hint(&return_after_login(&app, &pairs), hint.as_deref())
+        Interaction::Login { hint } if session.is_some() => {
+            to_login(&return_after_login(&app, &pairs), hint.as_deref())
         }
-        Ok(Interaction::Login { hint }) => {
-            to_login_with_hint(&format!("/oauth/authorize?{query}"), hint.as_deref())
+        Interaction::Login { hint } => {
+            to_login(&format!("/oauth/authorize?{query}"), hint.as_deref())
         }
-        Ok(Interaction::Consent) => match &session {
+        Interaction::Consent => match &session {
             Some(user) => {
-                let (token, set_cookie) = csrf(&app, &headers);
-                let page =
+                let (token, set_cookie) = browser.csrf();
+                let markup =
                     pages::consent(&user.user, &request.client, &request.scopes, &token, &query);
-                let mut response = pages::respond(StatusCode::OK, page);
-                if let Some(cookie) = set_cookie {
-                    response.headers_mut().append(header::SET_COOKIE, cookie);
-                }
-                response
+                with_cookie(page(StatusCode::OK, markup), set_cookie)
             }
-            None => to_login(&format!("/oauth/authorize?{query}")),
+            None => to_login(&format!("/oauth/authorize?{query}"), None),
         },
-        Err(e) => pages::internal(&e),
-    }
+    })
 }
 
 /// The authorization request to come back to after signing in: the same, with a marker that
@@ -77,99 +72,72 @@ fn return_after_login(app: &AppState, pairs: &[(String, String)]) -> String {
 }
 
 /// The consent form: `request` is the original query string, checked again from scratch.
-pub async fn decide(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let form = match read_form(&headers, body).await {
-        Ok(form) => form,
-        Err(response) => return response,
-    };
-    if !csrf_ok(&app, &headers, &form) {
-        return pages::csrf_failed();
-    }
-    let query = form.get("request").map(String::as_str).unwrap_or("");
-    let (request, user) = match checked(&app, &headers, query).await {
+pub(crate) async fn decide(
+    State(app): State<AppState>,
+    browser: Browser,
+    form: CsrfForm,
+) -> Result<Response, PageError> {
+    let query = form.field("request");
+    let (request, user) = match checked(&app, &browser, query).await? {
         Ok(found) => found,
-        Err(response) => return response,
+        Err(elsewhere) => return Ok(elsewhere),
     };
     // The consent page was shown to a session that satisfied prompt, max_age and
     // id_token_hint; a form posted by another (older) session must satisfy them too.
     match app.engine.check_sign_in(&request, &user) {
         None => {}
-        Some(Interaction::Redirect(location)) => return redirect(StatusCode::SEE_OTHER, &location),
+        Some(Interaction::Redirect(location)) => {
+            return Ok(redirect(StatusCode::SEE_OTHER, &location))
+        }
         Some(_) => {
-            let pairs = body::query_pairs(query);
-            let again = return_after_login(&app, &pairs);
+            let again = return_after_login(&app, &query_pairs(query));
             // The application signs its users in: back to the request, which asks it.
             if app.authenticator.is_some() {
-                return crate::session::see_other(&again);
+                return Ok(see_other(&again));
             }
-            return to_login_with_hint(&again, request.login_hint.as_deref());
+            return Ok(to_login(&again, request.login_hint.as_deref()));
         }
     }
-    match form.get("decision").map(String::as_str) {
-        Some("approve") => match app.engine.approve(&user, &request).await {
-            Ok(location) => redirect(StatusCode::SEE_OTHER, &location),
-            Err(e) => pages::internal(&e),
-        },
-        Some("deny") => redirect(StatusCode::SEE_OTHER, &app.engine.deny(&request)),
-        _ => pages::respond(
-            StatusCode::BAD_REQUEST,
-            pages::message("Bad request", "Choose Allow or Deny."),
-        ),
+    match form.get("decision") {
+        Some("approve") => {
+            let location = app.engine.approve(&user, &request).await?;
+            Ok(redirect(StatusCode::SEE_OTHER, &location))
+        }
+        Some("deny") => Ok(redirect(StatusCode::SEE_OTHER, &app.engine.deny(&request))),
+        _ => Err(PageError::invalid("Bad request", "Choose Allow or Deny.")),
     }
 }
 
 /// Checks the request, then the session: protocol errors come first (RFC 6749 §4.1.2.1 has
 /// them answered before the user is involved), then a browser that is not signed in goes to
-/// the sign-in page and comes back here.
+/// the sign-in page (or back to the request, which asks the application) and comes back here.
 async fn checked(
     app: &AppState,
-    headers: &HeaderMap,
+    browser: &Browser,
     query: &str,
-) -> Result<(AuthorizationRequest, SignedIn), Response> {
-    let request = app
-        .engine
-        .check_authorization(&body::query_pairs(query))
-        .await
-        .map_err(|e| rejected(&e))?;
-    match signed_in(app, headers).await {
-        Ok(Some(user)) => Ok((request, user)),
-        // The application signs its users in: back to the request, which asks it.
-        Ok(None) if app.authenticator.is_some() => Err(crate::session::see_other(&format!(
-            "/oauth/authorize?{query}"
-        ))),
-        Ok(None) => Err(to_login(&format!("/oauth/authorize?{query}"))),
-        Err(e) => Err(pages::internal(&e)),
-    }
+) -> Result<Result<(AuthorizationRequest, SignedIn), Response>, PageError> {
+    let request = match app.engine.check_authorization(&query_pairs(query)).await {
+        Ok(request) => request,
+        Err(e) => return rejected(e).map(Err),
+    };
+    let again = format!("/oauth/authorize?{query}");
+    Ok(match browser.signed_in().await? {
+        Some(user) => Ok((request, user)),
+        None if app.authenticator.is_some() => Err(see_other(&again)),
+        None => Err(to_login(&again, None)),
+    })
 }
 
-pub(crate) fn rejected(error: &AuthorizeError) -> Response {
+/// A request that cannot go on: shown when the client or its redirect URI is wrong, sent back
+/// to the client otherwise.
+pub(crate) fn rejected(error: AuthorizeError) -> Result<Response, PageError> {
     match error {
-        AuthorizeError::Show(reason) => pages::respond(
-            StatusCode::BAD_REQUEST,
-            pages::message("This sign-in link is not valid", &reason.to_string()),
-        ),
-        AuthorizeError::Redirect { location, .. } => found(location),
-        AuthorizeError::Store(e) => pages::internal(e),
-        _ => pages::internal(error),
-    }
-}
-
-/// `302 Found` to the client's redirect URI (RFC 6749 §4.1.2).
-fn found(location: &str) -> Response {
-    redirect(StatusCode::FOUND, location)
-}
-
-/// A redirect to the client's redirect URI: 302 from `GET`, 303 after the consent `POST` so that
-/// the browser does not re-send the form to the client (RFC 9700 §4.12).
-pub(crate) fn redirect(status: StatusCode, location: &str) -> Response {
-    let mut response = status.into_response();
-    match HeaderValue::from_str(location) {
-        Ok(value) => {
-            response.headers_mut().insert(header::LOCATION, value);
-            response
-        }
-        Err(_) => pages::internal(&std::io::Error::other(
-            "redirect location is not a header value",
+        AuthorizeError::Show(reason) => Err(PageError::invalid(
+            "This sign-in link is not valid",
+            reason.to_string(),
         )),
+        AuthorizeError::Redirect { location, .. } => Ok(found(&location)),
+        AuthorizeError::Store(e) => Err(e.into()),
+        other => Err(PageError::internal(&other)),
     }
 }

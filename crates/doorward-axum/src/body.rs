@@ -142,12 +142,3 @@ impl<'de> serde::Deserialize<'de> for JsonMembers {
         deserializer.deserialize_map(Visitor)
     }
 }
-
-/// Query parameters in order, values decoded, parameters without a value left out
-/// (RFC 6749 §3.1).
-pub fn query_pairs(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes())
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(n, v)| (n.into_owned(), v.into_owned()))
-        .collect()
-}

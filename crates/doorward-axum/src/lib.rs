@@ -7,8 +7,10 @@
 //! - [`protect`] guards an API with bearer tokens: the [`protect::Authenticated`] extractor and
 //!   the [`protect::RequireBearer`] layer.
 //!
-//! Handlers parse requests into the engine's typed inputs, call the engine, and render its
-//! outputs; the protocol rules live in `doorward-core`.
+//! Handlers take extractors (a client-authenticated request, a CSRF-checked form, the
+//! browser's cookies), call the engine, and return `Result<_, E>` where `E` is the one answer
+//! type of their audience ([`response`]: token endpoints, pages, protected resources); the
+//! protocol rules live in `doorward-core`.
 //!
 //! # Embedding a provider
 //!
@@ -75,53 +77,48 @@
 //! }
 //! ```
 
-mod api;
+mod account;
+mod authenticator;
 mod authorize;
 mod body;
 mod cookies;
-mod error;
-mod oidc;
+mod discovery;
+mod eternaltwin_api;
+mod extract;
+mod introspection;
+mod login;
+mod logout;
 mod pages;
 mod paths;
 pub mod protect;
 mod provider;
-mod session;
+pub mod response;
+mod revocation;
+mod state;
 mod token;
+mod userinfo;
 
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use doorward_core::Engine;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-pub use doorward_core::embedding::AppUser;
+pub use authenticator::{
+    AppUser, Authentication, Authenticator, Decision, LoginRequest, PendingGrant,
+};
 pub use doorward_core::{ClientSpec, EngineConfig, Grants, Lifetimes, UserSpec};
 pub use doorward_proto::{RedirectUri, ScopeSet, Secret};
-pub use provider::{
-    Authentication, Authenticator, BuildError, Decision, LoginRequest, PendingGrant, Provider,
-    ProviderBuilder,
-};
+pub use provider::{BuildError, Provider, ProviderBuilder};
 
-/// What every handler shares.
-#[derive(Clone)]
-pub(crate) struct AppState {
-    pub(crate) engine: Arc<Engine>,
-    /// Cookies get `Secure` when the server's external URI is https.
-    pub(crate) secure_cookies: bool,
-    /// Where the provider is mounted (`""` at the root, `/auth`): the issuer URL's path.
-    pub(crate) mount: Arc<str>,
-    /// The application's way of signing users in, instead of Doorward's page.
-    pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
-}
+pub(crate) use state::AppState;
 
 /// The content security policy of every response: nothing but the server's own stylesheet,
 /// and never inside a frame (clickjacking on the consent page).
@@ -131,38 +128,44 @@ const CSP: &str =
 /// The whole application at the root, with the "not found" page (tests).
 #[cfg(test)]
 pub(crate) fn router(state: AppState) -> Router {
-    routes(state).fallback(pages::not_found)
+    routes(state).fallback(response::page::not_found)
 }
 
 /// The provider's routes, relative to its mount path, with its headers and request log.
 pub(crate) fn routes(state: AppState) -> Router {
     let mount = state.mount.clone();
     let app = Router::new()
-        .route("/", get(session::home))
+        .route("/", get(login::home))
         .route(
             "/oauth/authorize",
             get(authorize::show).post(authorize::decide),
         )
         .route("/oauth/token", post(token::token))
-        .route("/.well-known/openid-configuration", get(oidc::metadata))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata),
+        )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(oidc::metadata),
+            get(discovery::metadata),
         )
-        .route("/oauth/jwks", get(oidc::jwks))
-        .route("/oauth/userinfo", get(oidc::userinfo).post(oidc::userinfo))
-        .route("/oauth/introspect", post(oidc::introspect))
-        .route("/oauth/revoke", post(oidc::revoke))
+        .route("/oauth/jwks", get(discovery::jwks))
+        .route(
+            "/oauth/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .route("/oauth/introspect", post(introspection::introspect))
+        .route("/oauth/revoke", post(revocation::revoke))
         .route(
             "/oauth/end_session",
-            get(oidc::end_session_page).post(oidc::end_session),
+            get(logout::end_session_page).post(logout::end_session),
         )
-        .route("/login", get(session::login_page).post(session::login))
-        .route("/logout", get(session::logout_page).post(session::logout))
-        .route("/account", get(session::account))
-        .route("/account/revoke", post(session::revoke))
-        .route("/api/v1/auth/self", get(api::auth_self))
-        .route("/api/v1/users/{id}", get(api::user))
+        .route("/login", get(login::login_page).post(login::login))
+        .route("/logout", get(login::logout_page).post(login::logout))
+        .route("/account", get(account::account))
+        .route("/account/revoke", post(account::revoke))
+        .route("/api/v1/auth/self", get(eternaltwin_api::auth_self))
+        .route("/api/v1/users/{id}", get(eternaltwin_api::user))
         .route("/assets/doorward.css", get(pages::stylesheet))
         .with_state(state);
     // Mounted under a path: pages and redirects learn it per request. At the root (`doorward

@@ -1,22 +1,14 @@
-//! The server's HTML pages. They work without JavaScript; every form carries a CSRF token.
-//! maud escapes every interpolated value.
+//! The server's HTML pages, as markup (the answer around them is [`crate::response::page`]).
+//! They work without JavaScript; every form carries a CSRF token. maud escapes every
+//! interpolated value.
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use doorward_core::model::{Client, ConsentRecord, User};
 use doorward_proto::ScopeSet;
 use maud::{html, Markup, DOCTYPE};
 
 use crate::paths::path;
-
-/// A page response: never cached (pages carry CSRF tokens and personal data).
-pub fn respond(status: StatusCode, markup: Markup) -> Response {
-    let mut response = (status, axum::response::Html(markup.into_string())).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
 
 fn layout(title: &str, content: Markup) -> Markup {
     html! {
@@ -200,47 +192,4 @@ pub async fn stylesheet() -> Response {
         HeaderValue::from_static("public, max-age=3600"),
     );
     response
-}
-
-pub async fn not_found() -> Response {
-    respond(
-        StatusCode::NOT_FOUND,
-        message("Not found", "There is nothing at this address."),
-    )
-}
-
-/// An internal failure, as a page: logged in full, shown as an opaque message.
-pub fn internal(error: &(dyn std::error::Error + 'static)) -> Response {
-    crate::error::log_internal(error);
-    if doorward_core::ports::StoreError::is_unavailable_in(error) {
-        let mut response = respond(
-            StatusCode::SERVICE_UNAVAILABLE,
-            message(
-                "Temporarily unavailable",
-                "The server cannot reach its database right now. Try again in a moment.",
-            ),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
-    }
-    respond(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        message(
-            "Something went wrong",
-            "The server met an unexpected error. Try again later.",
-        ),
-    )
-}
-
-/// The answer to a form whose CSRF token is missing or wrong.
-pub fn csrf_failed() -> Response {
-    respond(
-        StatusCode::FORBIDDEN,
-        message(
-            "Form expired",
-            "This form was not sent from this site, or it has expired. Go back, reload the page and try again.",
-        ),
-    )
 }

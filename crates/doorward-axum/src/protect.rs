@@ -3,9 +3,10 @@
 //!
 //! - in the same process as the provider ([`ResourceServer::local`]: the engine's store, with a
 //!   short cache),
-//! - in another process, by introspection ([`ResourceServer::introspection`], RFC 7662) or by
-//!   checking JWT access tokens against the provider's key set ([`ResourceServer::jwt`],
-//!   RFC 9068), both through a `doorward_client::Client`.
+//! - in another process, by introspection (`ResourceServer::introspection`, RFC 7662) or by
+//!   checking JWT access tokens against the provider's key set (`ResourceServer::jwt`,
+//!   RFC 9068), both through a `doorward_client::Client`: with the `remote` feature, so that a
+//!   provider that does not need them does not link an HTTP client.
 //!
 //! Failures are answered as RFC 6750 §3 says: no credentials → 401 with a bare
 //! `WWW-Authenticate: Bearer realm=…`; a malformed header → 400 `invalid_request`; a bad,
@@ -40,13 +41,15 @@ use std::task::{Context, Poll};
 
 use axum::extract::{FromRef, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use doorward_core::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::api::bearer_token;
+use crate::response::bearer::{credentials, BearerError, Credentials, Refusal};
+
+#[cfg(feature = "remote")]
+mod remote;
 
 /// What a valid bearer token grants, as a protected handler sees it.
 #[derive(Clone, Debug)]
@@ -124,23 +127,6 @@ impl ResourceServer {
         .with_audience(audience)
     }
 
-    /// Tokens of a provider in another process, asked by introspection (RFC 7662) with the
-    /// credentials of `client` (a client registered as a resource server).
-    pub fn introspection(client: doorward_client::Client) -> Self {
-        Self::new(IntrospectionVerifier { client })
-    }
-
-    /// JWT access tokens (RFC 9068) of a provider in another process, checked against its key
-    /// set (fetched again once on an unknown key: rotation), for the resource `audience`.
-    pub fn jwt(client: doorward_client::Client, audience: impl Into<String>) -> Self {
-        let audience: String = audience.into();
-        Self::new(JwtVerifier {
-            client,
-            audience: audience.clone(),
-        })
-        .with_audience(audience)
-    }
-
     pub fn new(verifier: impl TokenVerifier) -> Self {
         Self {
             verifier: Arc::new(verifier),
@@ -176,28 +162,16 @@ impl ResourceServer {
         headers: &HeaderMap,
         scopes: &[&str],
     ) -> Result<AccessGrant, BearerError> {
-        let token = match headers.get(header::AUTHORIZATION) {
-            None => return Err(self.error(Failure::NoCredentials)),
-            Some(value) => {
-                let Ok(value) = value.to_str() else {
-                    return Err(self.error(Failure::Malformed));
-                };
-                match bearer_token(value) {
-                    Some(token) => token,
-                    None if value.len() >= 6 && value[..6].eq_ignore_ascii_case("bearer") => {
-                        return Err(self.error(Failure::Malformed))
-                    }
-                    // Another scheme: no Bearer credentials (§3.1, no error code).
-                    None => return Err(self.error(Failure::NoCredentials)),
-                }
-            }
+        let token = match credentials(headers) {
+            Credentials::Token(token) => token,
+            other => return Err(BearerError::for_credentials(self.realm.clone(), &other)),
         };
         let grant = match self.verifier.verify(token).await {
             Ok(grant) => grant,
-            Err(VerifyError::Invalid(why)) => return Err(self.error(Failure::InvalidToken(why))),
+            Err(VerifyError::Invalid(why)) => return Err(self.error(Refusal::InvalidToken(why))),
             Err(VerifyError::Unavailable(why)) => {
                 tracing::warn!(error = %why, "bearer token check unavailable");
-                return Err(self.error(Failure::Unavailable));
+                return Err(self.error(Refusal::Unavailable));
             }
         };
         self.admit(&grant, scopes)?;
@@ -209,24 +183,21 @@ impl ResourceServer {
     fn admit(&self, grant: &AccessGrant, scopes: &[&str]) -> Result<(), BearerError> {
         if let Some(audience) = &self.audience {
             if !grant.audience.iter().any(|a| a.as_str() == &**audience) {
-                return Err(self.error(Failure::InvalidToken(
+                return Err(self.error(Refusal::InvalidToken(
                     "the token is not meant for this resource".into(),
                 )));
             }
         }
         if scopes.iter().any(|s| !grant.has_scope(s)) {
-            return Err(self.error(Failure::InsufficientScope(
+            return Err(self.error(Refusal::InsufficientScope(
                 scopes.iter().map(|s| (*s).to_owned()).collect(),
             )));
         }
         Ok(())
     }
 
-    fn error(&self, failure: Failure) -> BearerError {
-        BearerError {
-            realm: self.realm.clone(),
-            failure,
-        }
+    fn error(&self, refusal: Refusal) -> BearerError {
+        BearerError::new(self.realm.clone(), refusal)
     }
 }
 
@@ -267,106 +238,6 @@ where
             grant,
             _scopes: PhantomData,
         })
-    }
-}
-
-#[derive(Debug)]
-enum Failure {
-    NoCredentials,
-    Malformed,
-    InvalidToken(String),
-    InsufficientScope(Vec<String>),
-    Unavailable,
-}
-
-/// A refused request, answered per RFC 6750 §3.
-#[derive(Debug)]
-pub struct BearerError {
-    realm: Arc<str>,
-    failure: Failure,
-}
-
-impl BearerError {
-    /// The HTTP status it is answered with.
-    pub fn status(&self) -> StatusCode {
-        match self.failure {
-            Failure::NoCredentials | Failure::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            Failure::Malformed => StatusCode::BAD_REQUEST,
-            Failure::InsufficientScope(_) => StatusCode::FORBIDDEN,
-            Failure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-}
-
-impl std::fmt::Display for BearerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", self.failure)
-    }
-}
-
-impl std::error::Error for BearerError {}
-
-impl IntoResponse for BearerError {
-    fn into_response(self) -> Response {
-        let realm = &self.realm;
-        let (code, description, extra) = match &self.failure {
-            Failure::NoCredentials => (
-                None,
-                "a Bearer access token is needed".to_owned(),
-                String::new(),
-            ),
-            Failure::Malformed => (
-                Some("invalid_request"),
-                "the Authorization header is malformed".to_owned(),
-                String::new(),
-            ),
-            Failure::InvalidToken(why) => (Some("invalid_token"), why.clone(), String::new()),
-            Failure::InsufficientScope(scopes) => {
-                let scope = scopes.join(" ");
-                (
-                    Some("insufficient_scope"),
-                    format!("the token needs the scope {scope}"),
-                    format!(", scope=\"{scope}\""),
-                )
-            }
-            Failure::Unavailable => (
-                Some("temporarily_unavailable"),
-                "the token cannot be checked now; retry".to_owned(),
-                String::new(),
-            ),
-        };
-        // RFC 6750 §3: printable ASCII without `"` and `\` (descriptions may quote what a
-        // client sent).
-        let clean: String = description
-            .chars()
-            .map(|c| {
-                if c == ' ' || (c.is_ascii_graphic() && c != '"' && c != '\\') {
-                    c
-                } else {
-                    '?'
-                }
-            })
-            .collect();
-        let challenge = match code {
-            None => format!("Bearer realm=\"{realm}\""),
-            Some("temporarily_unavailable") => format!("Bearer realm=\"{realm}\""),
-            Some(code) => {
-                format!("Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{clean}\"{extra}")
-            }
-        };
-        let body = serde_json::json!({
-            "error": code.unwrap_or("unauthorized"),
-            "error_description": description,
-        });
-        let mut response = (self.status(), Json(body)).into_response();
-        let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
-            headers.insert(header::WWW_AUTHENTICATE, value);
-        }
-        if matches!(self.failure, Failure::Unavailable) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
     }
 }
 
@@ -484,97 +355,6 @@ impl TokenVerifier for LocalVerifier {
                 cache.insert(key, (grant.clone(), now + self.ttl));
             }
             Ok(grant)
-        })
-    }
-}
-
-struct IntrospectionVerifier {
-    client: doorward_client::Client,
-}
-
-impl TokenVerifier for IntrospectionVerifier {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<AccessGrant, VerifyError>> + Send + 'a>> {
-        Box::pin(async move {
-            let answer = self
-                .client
-                .introspect(token)
-                .await
-                .map_err(|e| VerifyError::Unavailable(e.to_string()))?;
-            if !answer.active {
-                return Err(VerifyError::Invalid("the token is not active".into()));
-            }
-            if answer
-                .token_type
-                .as_deref()
-                // Only access tokens: RFC 7662 §2.2's `token_type` is absent or a bearer token
-                // type; anything else (a refresh token, however a provider names it) is refused.
-                .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-            {
-                return Err(VerifyError::Invalid(
-                    "the token is not a bearer access token".into(),
-                ));
-            }
-            let audience = match answer.extra.get("aud") {
-                Some(serde_json::Value::String(one)) => vec![one.clone()],
-                Some(serde_json::Value::Array(many)) => many
-                    .iter()
-                    .filter_map(serde_json::Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                _ => answer.iss.clone().into_iter().collect(),
-            };
-            Ok(AccessGrant {
-                subject: answer
-                    .sub
-                    .clone()
-                    .ok_or_else(|| VerifyError::Invalid("the token has no subject".into()))?,
-                client_id: answer.client_id.clone(),
-                scopes: answer
-                    .scope
-                    .as_deref()
-                    .unwrap_or("")
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                audience,
-                expires_at: answer.exp.unwrap_or(i64::MAX),
-            })
-        })
-    }
-}
-
-struct JwtVerifier {
-    client: doorward_client::Client,
-    audience: String,
-}
-
-impl TokenVerifier for JwtVerifier {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<AccessGrant, VerifyError>> + Send + 'a>> {
-        Box::pin(async move {
-            use doorward_client::IdTokenError;
-            let claims = match self
-                .client
-                .validate_jwt_access_token(token, &self.audience)
-                .await
-            {
-                Ok(claims) => claims,
-                Err(IdTokenError::Jwks(e)) => return Err(VerifyError::Unavailable(e.to_string())),
-                Err(e) => return Err(VerifyError::Invalid(e.to_string())),
-            };
-            Ok(AccessGrant {
-                subject: claims.subject,
-                client_id: claims.client_id,
-                scopes: claims.scopes,
-                audience: claims.audience,
-                expires_at: claims.expires_at,
-            })
         })
     }
 }

@@ -19,92 +19,22 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
-use doorward_core::authorize::Interaction;
-use doorward_core::embedding::AppUser;
-use doorward_core::model::SignedIn;
+use doorward_core::embedding::Resumed;
 use doorward_core::ports::{Clock, OsRandom, Random, SharedStore, SystemClock};
-use doorward_core::request::AuthorizationRequest;
 use doorward_core::{ClientSpec, Engine, EngineConfig, Grants, UserSpec};
 use tokio::task::JoinHandle;
 
+use crate::authenticator::{Authenticator, Decision, PendingGrant};
+use crate::authorize::rejected;
+use crate::extract::session_cookie;
 use crate::protect::ResourceServer;
-use crate::session::{see_other, with_cookie};
-use crate::{body, cookies, pages, AppState};
-
-/// Decides who the user is when an authorization needs a signed-in user (TxOAuth2's
-/// `onAuthenticate`). Called instead of Doorward's own sign-in page.
-pub trait Authenticator: Send + Sync + 'static {
-    fn authenticate<'a>(
-        &'a self,
-        request: LoginRequest<'a>,
-    ) -> Pin<Box<dyn Future<Output = Authentication> + Send + 'a>>;
-}
-
-/// The authorization waiting for a user.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct LoginRequest<'a> {
-    /// Hand it back to [`Provider::resume`] after your own login page.
-    pub grant_id: &'a str,
-    /// The browser's request headers (your session cookie is there).
-    pub headers: &'a HeaderMap,
-    pub client_id: &'a str,
-    pub client_name: &'a str,
-    pub scopes: Vec<String>,
-    /// OIDC `login_hint`.
-    pub login_hint: Option<&'a str>,
-    /// The request asks the user to sign in again (`prompt=login`, `max_age`).
-    pub reauthenticate: bool,
-}
-
-/// What the application answers.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Authentication {
-    /// This user is signed in at the application: the flow goes on (to consent).
-    User(AppUser),
-    /// Send the browser to this URL (the application's login page, which keeps the grant id and
-    /// calls [`Provider::resume`]).
-    Redirect(String),
-    /// Answer this page instead (it calls [`Provider::resume`] later, the same way).
-    Page(Response),
-    /// The user may not sign in here: the client gets `access_denied`.
-    Deny,
-}
-
-/// The application's decision for [`Provider::resume`] (TxOAuth2's `grantAccess` /
-/// `denyAccess`).
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum Decision {
-    /// The user signed in. With `consented`, the application asked for consent itself (it
-    /// showed the client and scopes of [`Provider::pending`]) and the client gets its code at
-    /// once; without, Doorward's consent page follows.
-    ///
-    /// A grant id is not proof of anything: anyone can start an authorization and get one.
-    /// Resume with `consented: true` only after the signed-in user approved what `pending`
-    /// shows, on a page protected against cross-site requests.
-    Allow { user: AppUser, consented: bool },
-    /// The client gets `access_denied`.
-    Deny,
-}
-
-/// What an authorization waiting on the application's page asks for ([`Provider::pending`]).
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct PendingGrant {
-    pub client_id: String,
-    pub client_name: String,
-    pub scopes: Vec<String>,
-    pub login_hint: Option<String>,
-}
+use crate::response::page::{not_found, redirect, see_other, with_cookie, PageError};
+use crate::state::AppState;
 
 /// An assembled provider. Cheap to clone.
 #[derive(Clone)]
@@ -284,14 +214,14 @@ impl Provider {
                 // root, with the path after the well-known name.
                 .route(
                     &format!("/.well-known/oauth-authorization-server{path}"),
-                    axum::routing::get(crate::oidc::metadata).with_state(self.state.clone()),
+                    axum::routing::get(crate::discovery::metadata).with_state(self.state.clone()),
                 ),
         }
     }
 
     /// The provider alone, with its "not found" page for every other path (`doorward serve`).
     pub fn standalone(&self) -> Router {
-        self.mount(Router::new()).fallback(pages::not_found)
+        self.mount(Router::new()).fallback(not_found)
     }
 
     /// A [`ResourceServer`] for APIs in this process, caching verified tokens `cache_seconds`.
@@ -333,13 +263,7 @@ impl Provider {
     /// and the scopes (show them before resuming with `consented: true`). `None` for a grant id
     /// that is forged, expired, or whose request no longer holds.
     pub async fn pending(&self, grant_id: &str) -> Option<PendingGrant> {
-        let query = self.state.engine.open_grant_id(grant_id)?;
-        let request = self
-            .state
-            .engine
-            .check_authorization(&body::query_pairs(&query))
-            .await
-            .ok()?;
+        let (_, request) = self.state.engine.pending_request(grant_id).await?.ok()?;
         Some(PendingGrant {
             client_id: request.client.key.clone(),
             client_name: request.client.display_name.clone(),
@@ -359,165 +283,31 @@ impl Provider {
     pub async fn resume(&self, grant_id: &str, decision: Decision) -> Response {
         let app = &self.state;
         crate::paths::scoped(app.mount.clone(), async move {
-            let Some(query) = app.engine.open_grant_id(grant_id) else {
-                return pages::respond(
-                    StatusCode::BAD_REQUEST,
-                    pages::message(
-                        "This sign-in expired",
-                        "Go back to the application and sign in again.",
-                    ),
-                );
+            let resumed = match app.engine.resume(grant_id, decision).await {
+                Ok(resumed) => resumed,
+                Err(e) => return PageError::from(e).into_response(),
             };
-            let request = match app
-                .engine
-                .check_authorization(&body::query_pairs(&query))
-                .await
-            {
-                Ok(request) => request,
-                Err(e) => return crate::authorize::rejected(&e),
-            };
-            let (user, consented) = match decision {
-                Decision::Deny => {
-                    return crate::authorize::redirect(
-                        StatusCode::SEE_OTHER,
-                        &app.engine.deny(&request),
-                    )
-                }
-                Decision::Allow { user, consented } => (user, consented),
-            };
-            let (cookie, signed_in) = match app.engine.sign_in_app_user(&user).await {
-                Ok(done) => done,
-                Err(e) => return pages::internal(&e),
-            };
-            let set_cookie = session_cookie(app, &cookie);
-            // The request's own conditions hold for this user too (an `id_token_hint` naming
-            // someone else is `login_required`, OIDC Core §3.1.2.2).
-            if let Some(instead) = app.engine.check_sign_in(&request, &signed_in) {
-                let location = match instead {
-                    Interaction::Redirect(location) => location,
-                    _ => request.error_redirect(
-                        &doorward_proto::OAuthError::new(
-                            doorward_proto::ErrorCode::LoginRequired,
-                            "the user who signed in is not the one the request asks for",
-                        ),
-                        &app.engine.config().issuer,
-                    ),
-                };
-                return with_cookie(
-                    crate::authorize::redirect(StatusCode::SEE_OTHER, &location),
-                    Some(session_cookie(app, &cookie)),
-                );
+            let cookie = |value: &str| Some(session_cookie(app, value));
+            match resumed {
+                Resumed::Expired => PageError::invalid(
+                    "This sign-in expired",
+                    "Go back to the application and sign in again.",
+                )
+                .into_response(),
+                Resumed::Rejected(e) => rejected(e).unwrap_or_else(IntoResponse::into_response),
+                Resumed::Redirect {
+                    location,
+                    cookie: value,
+                } => with_cookie(
+                    redirect(StatusCode::SEE_OTHER, &location),
+                    value.as_deref().and_then(cookie),
+                ),
+                Resumed::Consent {
+                    location,
+                    cookie: value,
+                } => with_cookie(see_other(&location), cookie(&value)),
             }
-            let response = if consented {
-                match app.engine.approve(&signed_in, &request).await {
-                    Ok(location) => crate::authorize::redirect(StatusCode::SEE_OTHER, &location),
-                    Err(e) => pages::internal(&e),
-                }
-            } else {
-                see_other(&format!("/oauth/authorize?{query}"))
-            };
-            with_cookie(response, Some(set_cookie))
         })
         .await
     }
-}
-
-fn session_cookie(app: &AppState, value: &str) -> axum::http::HeaderValue {
-    let name = cookies::session_name(app.secure_cookies);
-    cookies::set(
-        name,
-        value,
-        app.engine.config().lifetimes.session,
-        app.secure_cookies,
-    )
-}
-
-/// The authorization endpoint's sign-in step when the application decides who the user is.
-/// The application is asked on every authorization (not only when Doorward has no session):
-/// its answer decides, so a provider session left by another user of the browser never signs
-/// the wrong user in. `None`: go on with the provider's session as it is.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn consult(
-    app: &AppState,
-    authenticator: &dyn Authenticator,
-    headers: &HeaderMap,
-    request: &AuthorizationRequest,
-    pairs: &[(String, String)],
-    query: &str,
-    session: Option<&SignedIn>,
-    interaction: &Result<Interaction, doorward_core::ports::StoreError>,
-) -> Option<Response> {
-    // A protocol answer (an error redirect of prompt=none, a store failure) needs no user.
-    let needs_login = matches!(interaction, Ok(Interaction::Login { .. }));
-    if !needs_login
-        && !matches!(
-            interaction,
-            Ok(Interaction::Consent) | Ok(Interaction::Redirect(_))
-        )
-    {
-        return None;
-    }
-    // Signed in, but asked to sign in again (prompt=login, max_age, id_token_hint): the
-    // request comes back marked with when, as from Doorward's own page.
-    let reauthenticate = needs_login && session.is_some();
-    let return_query = if reauthenticate {
-        app.engine.reauth_return_query(pairs)
-    } else {
-        query.to_owned()
-    };
-    let grant_id = app.engine.grant_id(&return_query);
-    let scopes: Vec<String> = request
-        .scopes
-        .iter()
-        .map(|s| s.as_str().to_owned())
-        .collect();
-    let answer = authenticator
-        .authenticate(LoginRequest {
-            grant_id: &grant_id,
-            headers,
-            client_id: &request.client.key,
-            client_name: &request.client.display_name,
-            scopes,
-            login_hint: request.login_hint.as_deref(),
-            reauthenticate,
-        })
-        .await;
-    let interactive = !request.prompt.none;
-    let login_required = || {
-        crate::authorize::redirect(
-            StatusCode::FOUND,
-            &request.error_redirect(
-                &doorward_proto::OAuthError::new(
-                    doorward_proto::ErrorCode::LoginRequired,
-                    "the user is not signed in",
-                ),
-                &app.engine.config().issuer,
-            ),
-        )
-    };
-    Some(match answer {
-        Authentication::User(user) => {
-            let same = session.is_some_and(|s| s.user.username == user.id);
-            if same && !reauthenticate {
-                // The provider's session is this user's: on with the flow.
-                return None;
-            }
-            match app.engine.sign_in_app_user(&user).await {
-                Ok((cookie, _)) => with_cookie(
-                    see_other(&format!("/oauth/authorize?{return_query}")),
-                    Some(session_cookie(app, &cookie)),
-                ),
-                Err(e) => pages::internal(&e),
-            }
-        }
-        // prompt=none: no page may be shown (OIDC Core §3.1.2.6).
-        Authentication::Redirect(_) | Authentication::Page(_) if !interactive => login_required(),
-        Authentication::Redirect(location) => {
-            crate::authorize::redirect(StatusCode::SEE_OTHER, &location)
-        }
-        Authentication::Page(page) => page,
-        Authentication::Deny => {
-            crate::authorize::redirect(StatusCode::FOUND, &app.engine.deny(request))
-        }
-    })
 }

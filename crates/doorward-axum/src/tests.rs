@@ -1145,6 +1145,7 @@ mod embedded {
 
     /// A resource server in another process: the provider on a real socket, the API asking it
     /// by introspection (RFC 7662) or checking JWT access tokens against its JWKS (RFC 9068).
+    #[cfg(feature = "remote")]
     #[tokio::test]
     async fn a_resource_server_elsewhere_checks_tokens_by_introspection_and_jwt() {
         use doorward_core::model::{AccessTokenFormat, ClientPolicy};
@@ -1292,6 +1293,7 @@ mod embedded {
     }
 
     /// A form POST over real HTTP, answered with JSON (or `null`).
+    #[cfg(feature = "remote")]
     async fn reqwest_post(url: &str, authorization: &str, body: &str) -> serde_json::Value {
         let response = reqwest::Client::new()
             .post(url)

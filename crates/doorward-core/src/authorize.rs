@@ -17,7 +17,9 @@ use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::ports::{StoreError, UnixTime};
 use crate::Engine;
 
-use crate::request::{error_location_in, AuthorizationRequest, Prompt};
+use crate::request::{
+    error_location_in, AuthorizationRequest, AuthorizeError, Interaction, Prompt, ShowReason,
+};
 
 /// The parameter Doorward adds to an authorization request it sends to the sign-in page
 /// because of `prompt=login`, `select_account`, `max_age` or `id_token_hint`: `TIME.MAC`, an
@@ -26,57 +28,8 @@ use crate::request::{error_location_in, AuthorizationRequest, Prompt};
 /// opening the return URL in a browser that did not sign in again gains nothing.
 pub const REAUTH_PARAM: &str = "dw_reauth";
 
-/// What the authorization needs next from the browser.
-#[derive(Debug)]
-pub enum Interaction {
-    /// Sign in (again), then come back. `hint` prefills the username.
-    Login { hint: Option<String> },
-    /// Ask the user to approve the client.
-    Consent,
-    /// Go back to the client: with a code, or with an error. The URL to redirect to.
-    Redirect(String),
-}
-
 /// The longest `nonce` accepted (it is stored with the code and echoed in the ID token).
 const MAX_NONCE_LEN: usize = 512;
-
-/// Why the request cannot go on.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuthorizeError {
-    /// The client or the redirect URI is wrong: show the error, never redirect.
-    #[error("{0}")]
-    Show(ShowReason),
-    /// Any other error: redirect to the client with it.
-    #[error("{error}")]
-    Redirect {
-        redirect_uri: RedirectUri,
-        error: OAuthError,
-        state: Option<State>,
-        /// The whole redirect URL, `iss` included (RFC 9207).
-        location: String,
-    },
-    #[error("storage failure")]
-    Store(#[from] StoreError),
-}
-
-/// The errors that are shown to the user rather than sent to a redirect URI.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ShowReason {
-    #[error("The request has no client_id.")]
-    MissingClientId,
-    #[error("The request names client_id or redirect_uri more than once.")]
-    RepeatedParameter,
-    #[error("No application is registered under this client_id.")]
-    UnknownClient,
-    #[error("The redirect_uri is not a valid absolute URI.")]
-    MalformedRedirectUri,
-    #[error("The redirect_uri does not match the one registered for this application.")]
-    MismatchingRedirectUri,
-    #[error("The application has several redirect URIs registered, so the request must name one.")]
-    MissingRedirectUri,
-}
 
 /// What happens to a checked request for a signed-in user.
 #[derive(Debug)]
@@ -287,12 +240,8 @@ impl Engine {
         let login = || Interaction::Login {
             hint: request.login_hint.clone(),
         };
-        let login_required = |why: &str| {
-            Interaction::Redirect(request.error_redirect(
-                &OAuthError::new(ErrorCode::LoginRequired, why.to_owned()),
-                &self.config.issuer,
-            ))
-        };
+        let login_required =
+            |why: &str| Interaction::Redirect(request.login_required(why, &self.config.issuer));
         let other_user = request
             .hinted_subject
             .as_ref()
@@ -367,7 +316,9 @@ impl Engine {
         };
         let Some(user) = session else {
             return Ok(if request.prompt.none {
-                redirect_error(ErrorCode::LoginRequired, "the user is not signed in")
+                Interaction::Redirect(
+                    request.login_required("the user is not signed in", &self.config.issuer),
+                )
             } else {
                 login
             });

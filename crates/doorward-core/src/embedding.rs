@@ -2,6 +2,13 @@
 //! is: users it authenticated itself (no password here), and grant ids — the pending
 //! authorization request, signed and time-limited — that its own login page hands back to
 //! resume the flow (TxOAuth2's `grantAccess` / `denyAccess`).
+//!
+//! The protocol decisions about the application's answers are taken here, as oxide-auth's
+//! flows map an owner solicitor's answer: [`Engine::consultation`] says whether and how the
+//! application is asked, [`Engine::settle`] turns its answer into a protocol outcome
+//! (`login_required` under `prompt=none`, `access_denied`, a provider session), and
+//! [`Engine::resume`] does the same for the decision its login page hands back. The adapter
+//! only asks, renders and carries cookies.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -13,6 +20,7 @@ use uuid::Uuid;
 use crate::model::{NewUser, SignedIn};
 use crate::passwords::NO_PASSWORD;
 use crate::ports::StoreError;
+use crate::request::{query_pairs, AuthorizationRequest, AuthorizeError, Interaction};
 use crate::Engine;
 
 /// A user the application authenticated.
@@ -24,6 +32,78 @@ pub struct AppUser {
     pub display_name: String,
     pub email: Option<String>,
     pub email_verified: bool,
+}
+
+/// The application's decision for a grant it was handed (TxOAuth2's `grantAccess` /
+/// `denyAccess`), given back through [`Engine::resume`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Decision {
+    /// The user signed in. With `consented`, the application asked for consent itself (it
+    /// showed the client and scopes of the pending grant) and the client gets its code at
+    /// once; without, Doorward's consent page follows.
+    ///
+    /// A grant id is not proof of anything: anyone can start an authorization and get one.
+    /// Resume with `consented: true` only after the signed-in user approved what the pending
+    /// grant shows, on a page protected against cross-site requests.
+    Allow { user: AppUser, consented: bool },
+    /// The client gets `access_denied`.
+    Deny,
+}
+
+/// How the application is asked who the user is, for one authorization request.
+#[derive(Debug)]
+pub struct Consultation {
+    /// Handed to the application; its login page gives it back to [`Engine::resume`].
+    pub grant_id: String,
+    /// The browser is signed in, but the request asks for a new sign-in (`prompt=login`,
+    /// `max_age`, `id_token_hint`): the request comes back marked with when it was asked.
+    pub reauthenticate: bool,
+    /// The authorization request to come back to, a path of the provider.
+    return_to: String,
+}
+
+/// What the application answered, as far as the protocol cares.
+#[derive(Debug)]
+pub enum AppAnswer {
+    /// This user is signed in at the application.
+    User(AppUser),
+    /// The application shows a page or sends the browser to one (its login page).
+    Interact,
+    /// The user may not sign in here.
+    Deny,
+}
+
+/// What the authorization endpoint does with the application's answer.
+#[derive(Debug)]
+pub enum AppOutcome {
+    /// The provider's session is the application's user's: on with the flow.
+    Continue,
+    /// The application's user now has a provider session (`cookie`, its value); the browser
+    /// goes back to the authorization request (`location`, a provider path).
+    SignedIn { cookie: String, location: String },
+    /// Let the application's page or redirect answer.
+    Interact,
+    /// Back to the client with an error: `login_required` (no page may be shown under
+    /// `prompt=none`, OIDC Core §3.1.2.6) or `access_denied`. The URL.
+    Redirect(String),
+}
+
+/// Where a resumed grant goes (see [`Engine::resume`]).
+#[derive(Debug)]
+pub enum Resumed {
+    /// The grant id is forged or expired: a page, never a redirect.
+    Expired,
+    /// The authorization request no longer holds (the client changed, say).
+    Rejected(AuthorizeError),
+    /// Back to the client: a code, `access_denied`, or `login_required`. `cookie`: the
+    /// session to set, when the user signed in.
+    Redirect {
+        location: String,
+        cookie: Option<String>,
+    },
+    /// Signed in (set `cookie`); on to Doorward's consent at `location`, a provider path.
+    Consent { location: String, cookie: String },
 }
 
 /// How long the application's login page may take with a grant id, in seconds.
@@ -93,5 +173,126 @@ impl Engine {
         mac.update(&[0]);
         mac.update(query.as_bytes());
         mac.finalize().into_bytes().into()
+    }
+
+    /// Whether the authorization endpoint asks the application who the user is, and how. It
+    /// asks on every authorization that needs a user (not only when Doorward has no session):
+    /// its answer decides, so a provider session left by another user of the browser never
+    /// signs the wrong user in. `None`: a protocol answer (an error redirect of `prompt=none`,
+    /// a store failure) needs no user.
+    pub fn consultation(
+        &self,
+        pairs: &[(String, String)],
+        query: &str,
+        session: Option<&SignedIn>,
+        interaction: &Result<Interaction, StoreError>,
+    ) -> Option<Consultation> {
+        let needs_login = match interaction {
+            Ok(Interaction::Login { .. }) => true,
+            Ok(Interaction::Consent | Interaction::Redirect(_)) => false,
+            Err(_) => return None,
+        };
+        // Signed in, but asked to sign in again: the request comes back marked with when, as
+        // from Doorward's own page.
+        let reauthenticate = needs_login && session.is_some();
+        let return_query = if reauthenticate {
+            self.reauth_return_query(pairs)
+        } else {
+            query.to_owned()
+        };
+        Some(Consultation {
+            grant_id: self.grant_id(&return_query),
+            reauthenticate,
+            return_to: format!("/oauth/authorize?{return_query}"),
+        })
+    }
+
+    /// The protocol outcome of the application's `answer` to `consultation`.
+    pub async fn settle(
+        &self,
+        request: &AuthorizationRequest,
+        consultation: &Consultation,
+        session: Option<&SignedIn>,
+        answer: AppAnswer,
+    ) -> Result<AppOutcome, StoreError> {
+        Ok(match answer {
+            AppAnswer::User(user) => {
+                let same = session.is_some_and(|s| s.user.username == user.id);
+                if same && !consultation.reauthenticate {
+                    return Ok(AppOutcome::Continue);
+                }
+                let (cookie, _) = self.sign_in_app_user(&user).await?;
+                AppOutcome::SignedIn {
+                    cookie,
+                    location: consultation.return_to.clone(),
+                }
+            }
+            // prompt=none: no page may be shown (OIDC Core §3.1.2.6).
+            AppAnswer::Interact if request.prompt.none => AppOutcome::Redirect(
+                request.login_required("the user is not signed in", &self.config.issuer),
+            ),
+            AppAnswer::Interact => AppOutcome::Interact,
+            AppAnswer::Deny => AppOutcome::Redirect(self.deny(request)),
+        })
+    }
+
+    /// The authorization request of a grant id, checked again from scratch.
+    pub async fn pending_request(
+        &self,
+        grant_id: &str,
+    ) -> Option<Result<(String, AuthorizationRequest), AuthorizeError>> {
+        let query = self.open_grant_id(grant_id)?;
+        Some(
+            self.check_authorization(&query_pairs(&query))
+                .await
+                .map(|request| (query, request)),
+        )
+    }
+
+    /// Finishes an authorization after the application's own login page: re-checks the
+    /// request and its sign-in conditions, opens the user's provider session, and goes on to
+    /// consent, or straight back to the client when the application asked for consent itself.
+    pub async fn resume(&self, grant_id: &str, decision: Decision) -> Result<Resumed, StoreError> {
+        let (query, request) = match self.pending_request(grant_id).await {
+            None => return Ok(Resumed::Expired),
+            Some(Err(e)) => return Ok(Resumed::Rejected(e)),
+            Some(Ok(found)) => found,
+        };
+        let (user, consented) = match decision {
+            Decision::Deny => {
+                return Ok(Resumed::Redirect {
+                    location: self.deny(&request),
+                    cookie: None,
+                })
+            }
+            Decision::Allow { user, consented } => (user, consented),
+        };
+        let (cookie, signed_in) = self.sign_in_app_user(&user).await?;
+        // The request's own conditions hold for this user too (an `id_token_hint` naming
+        // someone else is `login_required`, OIDC Core §3.1.2.2).
+        if let Some(instead) = self.check_sign_in(&request, &signed_in) {
+            let location = match instead {
+                Interaction::Redirect(location) => location,
+                _ => request.login_required(
+                    "the user who signed in is not the one the request asks for",
+                    &self.config.issuer,
+                ),
+            };
+            return Ok(Resumed::Redirect {
+                location,
+                cookie: Some(cookie),
+            });
+        }
+        if consented {
+            let location = self.approve(&signed_in, &request).await?;
+            return Ok(Resumed::Redirect {
+                location,
+                cookie: Some(cookie),
+            });
+        }
+        Ok(Resumed::Consent {
+            location: format!("/oauth/authorize?{query}"),
+            cookie,
+        })
     }
 }

@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 
 use doorward_proto::{
-    CodeChallenge, CodeChallengeMethod, OAuthError, RedirectUri, ScopeSet, Secret, State,
+    CodeChallenge, CodeChallengeMethod, ErrorCode, OAuthError, RedirectUri, ScopeSet, Secret, State,
 };
 
 use crate::clock::UnixTime;
 use crate::model::Client;
+use crate::ports::StoreError;
 
 /// A checked authorization request.
 #[derive(Clone, Debug)]
@@ -35,6 +36,55 @@ pub struct AuthorizationRequest {
     pub hinted_subject: Option<String>,
     /// From a valid [`crate::authorize::REAUTH_PARAM`]: the time after which the browser must have signed in.
     pub reauthenticated_since: Option<UnixTime>,
+}
+
+/// What the authorization needs next from the browser.
+#[derive(Debug)]
+pub enum Interaction {
+    /// Sign in (again), then come back. `hint` prefills the username.
+    Login { hint: Option<String> },
+    /// Ask the user to approve the client.
+    Consent,
+    /// Go back to the client: with a code, or with an error. The URL to redirect to.
+    Redirect(String),
+}
+
+/// Why the request cannot go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorizeError {
+    /// The client or the redirect URI is wrong: show the error, never redirect.
+    #[error("{0}")]
+    Show(ShowReason),
+    /// Any other error: redirect to the client with it.
+    #[error("{error}")]
+    Redirect {
+        redirect_uri: RedirectUri,
+        error: OAuthError,
+        state: Option<State>,
+        /// The whole redirect URL, `iss` included (RFC 9207).
+        location: String,
+    },
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+}
+
+/// The errors that are shown to the user rather than sent to a redirect URI.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShowReason {
+    #[error("The request has no client_id.")]
+    MissingClientId,
+    #[error("The request names client_id or redirect_uri more than once.")]
+    RepeatedParameter,
+    #[error("No application is registered under this client_id.")]
+    UnknownClient,
+    #[error("The redirect_uri is not a valid absolute URI.")]
+    MalformedRedirectUri,
+    #[error("The redirect_uri does not match the one registered for this application.")]
+    MismatchingRedirectUri,
+    #[error("The application has several redirect URIs registered, so the request must name one.")]
+    MissingRedirectUri,
 }
 
 /// The `prompt` parameter (OIDC Core §3.1.2.1).
@@ -73,6 +123,15 @@ impl Prompt {
 }
 
 impl AuthorizationRequest {
+    /// The URL that answers `login_required` (OIDC Core §3.1.2.6): the user must sign in, and
+    /// the request says no page may be shown, or the user who signed in is not the one asked.
+    pub fn login_required(&self, why: &str, issuer: &str) -> String {
+        self.error_redirect(
+            &OAuthError::new(ErrorCode::LoginRequired, why.to_owned()),
+            issuer,
+        )
+    }
+
     /// The URL that sends `error` back to the client (RFC 6749 §4.1.2.1, RFC 9207).
     pub fn error_redirect(&self, error: &OAuthError, issuer: &str) -> String {
         error_location_in(
@@ -145,4 +204,13 @@ impl std::fmt::Debug for TokenRequest {
 pub struct BasicCredentials {
     pub id: String,
     pub secret: Secret,
+}
+
+/// The parameters of a query string in order, values decoded, parameters without a value left
+/// out (RFC 6749 §3.1).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect()
 }

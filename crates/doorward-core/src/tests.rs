@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use doorward_proto::{ErrorCode, RedirectUri, Secret, TokenResponse};
 
-use crate::authorize::{AuthorizeError, ConsentDecision, ShowReason};
+use crate::authorize::ConsentDecision;
 use crate::model::SignedIn;
+use crate::request::{AuthorizeError, ShowReason};
 use crate::request::{BasicCredentials, TokenRequest};
 use crate::testing::{self, FixedClock};
 use crate::{ClientSpec, Engine, EngineConfig, Error};
@@ -748,7 +749,7 @@ async fn id_tokens_carry_the_claims_of_their_scopes() {
 
 #[tokio::test]
 async fn prompt_max_age_and_hints_decide_the_interaction() {
-    use crate::authorize::Interaction;
+    use crate::request::Interaction;
     let h = harness().await;
     let request = |extra: &[(&str, &str)]| {
         let mut query = vec![
@@ -972,7 +973,8 @@ async fn staged_rotation_publishes_before_signing_and_keeps_until_expiry() {
 
 #[tokio::test]
 async fn a_reauthentication_is_proven_by_a_newer_session_not_by_the_return_url() {
-    use crate::authorize::{Interaction, REAUTH_PARAM};
+    use crate::authorize::REAUTH_PARAM;
+    use crate::request::Interaction;
     let h = harness().await;
     let original = pairs(&[
         ("response_type", "code"),

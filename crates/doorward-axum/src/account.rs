@@ -1,0 +1,43 @@
+//! The account page (`GET /account`): the applications a user allowed, each revocable
+//! (`POST /account/revoke`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use uuid::Uuid;
+
+use crate::extract::{Browser, CsrfForm};
+use crate::pages;
+use crate::response::page::{page, see_other, to_login, with_cookie, PageError};
+use crate::state::AppState;
+
+pub(crate) async fn account(
+    State(app): State<AppState>,
+    browser: Browser,
+) -> Result<Response, PageError> {
+    let Some(user) = browser.signed_in().await? else {
+        return Ok(to_login("/account", None));
+    };
+    let apps = app.engine.approved_clients(user.user.id).await?;
+    let (token, set_cookie) = browser.csrf();
+    Ok(with_cookie(
+        page(StatusCode::OK, pages::account(&user.user, &apps, &token)),
+        set_cookie,
+    ))
+}
+
+pub(crate) async fn revoke(
+    State(app): State<AppState>,
+    browser: Browser,
+    form: CsrfForm,
+) -> Result<Response, PageError> {
+    let Some(user) = browser.signed_in().await? else {
+        return Ok(to_login("/account", None));
+    };
+    let client = form
+        .get("client_id")
+        .and_then(|id| Uuid::try_parse(id).ok())
+        .ok_or(PageError::BadForm)?;
+    app.engine.revoke_client(user.user.id, client).await?;
+    Ok(see_other("/account"))
+}

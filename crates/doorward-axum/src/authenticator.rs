@@ -1,0 +1,122 @@
+//! The application decides who the user is: the [`Authenticator`] it gives the provider, what
+//! it is asked ([`LoginRequest`]) and what it answers ([`Authentication`]). The protocol
+//! meaning of its answers (`login_required` under `prompt=none`, `access_denied`, a provider
+//! session) is decided by the engine (`doorward_core::embedding`); this module only asks and
+//! carries the answer to the browser.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use doorward_core::embedding::{AppAnswer, AppOutcome, Consultation};
+use doorward_core::model::SignedIn;
+use doorward_core::request::AuthorizationRequest;
+
+use crate::extract::session_cookie;
+use crate::response::page::{found, redirect, see_other, with_cookie, PageError};
+use crate::state::AppState;
+
+pub use doorward_core::embedding::{AppUser, Decision};
+
+/// Decides who the user is when an authorization needs a signed-in user (TxOAuth2's
+/// `onAuthenticate`). Called instead of Doorward's own sign-in page.
+pub trait Authenticator: Send + Sync + 'static {
+    fn authenticate<'a>(
+        &'a self,
+        request: LoginRequest<'a>,
+    ) -> Pin<Box<dyn Future<Output = Authentication> + Send + 'a>>;
+}
+
+/// The authorization waiting for a user.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct LoginRequest<'a> {
+    /// Hand it back to [`Provider::resume`] after your own login page.
+    pub grant_id: &'a str,
+    /// The browser's request headers (your session cookie is there).
+    pub headers: &'a HeaderMap,
+    pub client_id: &'a str,
+    pub client_name: &'a str,
+    pub scopes: Vec<String>,
+    /// OIDC `login_hint`.
+    pub login_hint: Option<&'a str>,
+    /// The request asks the user to sign in again (`prompt=login`, `max_age`).
+    pub reauthenticate: bool,
+}
+
+/// What the application answers.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Authentication {
+    /// This user is signed in at the application: the flow goes on (to consent).
+    User(AppUser),
+    /// Send the browser to this URL (the application's login page, which keeps the grant id and
+    /// calls [`Provider::resume`]).
+    Redirect(String),
+    /// Answer this page instead (it calls [`Provider::resume`] later, the same way).
+    Page(Response),
+    /// The user may not sign in here: the client gets `access_denied`.
+    Deny,
+}
+
+/// What an authorization waiting on the application's page asks for ([`Provider::pending`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PendingGrant {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub login_hint: Option<String>,
+}
+
+/// Asks the application who the user is, for the authorization endpoint; `None`: go on with
+/// the provider's session as it is.
+pub(crate) async fn ask(
+    app: &AppState,
+    authenticator: &dyn Authenticator,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    session: Option<&SignedIn>,
+    consultation: &Consultation,
+) -> Result<Option<Response>, PageError> {
+    let answer = authenticator
+        .authenticate(LoginRequest {
+            grant_id: &consultation.grant_id,
+            headers,
+            client_id: &request.client.key,
+            client_name: &request.client.display_name,
+            scopes: request
+                .scopes
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            login_hint: request.login_hint.as_deref(),
+            reauthenticate: consultation.reauthenticate,
+        })
+        .await;
+    let (answer, shown) = match answer {
+        Authentication::User(user) => (AppAnswer::User(user), None),
+        Authentication::Redirect(location) => (
+            AppAnswer::Interact,
+            Some(redirect(StatusCode::SEE_OTHER, &location)),
+        ),
+        Authentication::Page(page) => (AppAnswer::Interact, Some(page)),
+        Authentication::Deny => (AppAnswer::Deny, None),
+    };
+    Ok(
+        match app
+            .engine
+            .settle(request, consultation, session, answer)
+            .await?
+        {
+            AppOutcome::Continue => None,
+            AppOutcome::SignedIn { cookie, location } => Some(with_cookie(
+                see_other(&location),
+                Some(session_cookie(app, &cookie)),
+            )),
+            AppOutcome::Interact => shown,
+            AppOutcome::Redirect(location) => Some(found(&location)),
+        },
+    )
+}

@@ -1,0 +1,112 @@
+//! The Eternaltwin-compatible API: `GET /api/v1/auth/self` and `GET /api/v1/users/{id}`, in
+//! the shapes the `eternaltwin` Python client parses.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use doorward_core::model::{Client, User};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::extract::Browser;
+use crate::response::bearer::{credentials, BearerError, Credentials, Refusal, REALM};
+use crate::response::page::PageError;
+use crate::response::Failure;
+use crate::state::AppState;
+
+/// Who is asking: a bearer token's user and client, a signed-in browser's user, or a guest.
+///
+/// Unlike Eternaltwin, which answers a bad token with a silent `Guest`, a bad, expired or
+/// revoked token gets 401 `invalid_token` (RFC 6750 §3.1).
+pub(crate) async fn auth_self(
+    State(app): State<AppState>,
+    browser: Browser,
+    headers: HeaderMap,
+) -> Result<Json<Value>, BearerError> {
+    if headers.contains_key(axum::http::header::AUTHORIZATION) {
+        let token = match credentials(&headers) {
+            Credentials::Token(token) => token,
+            other => return Err(BearerError::for_credentials(REALM.into(), &other)),
+        };
+        let info = app
+            .engine
+            .check_access_token(token)
+            .await
+            .map_err(BearerError::from_engine)?;
+        return Ok(Json(json!({
+            "type": "AccessToken",
+            "scope": "Default",
+            "client": client_json(&info.client),
+            "user": short_user_json(&info.user),
+        })));
+    }
+    match browser.signed_in().await {
+        Ok(Some(user)) => Ok(Json(json!({
+            "type": "User",
+            "scope": "Default",
+            "user": short_user_json(&user.user),
+            "is_administrator": false,
+        }))),
+        Ok(None) => Ok(Json(json!({"type": "Guest", "scope": "Default"}))),
+        Err(PageError::Failure(Failure::Unavailable)) => {
+            Err(BearerError::provider(Refusal::Unavailable))
+        }
+        Err(_) => Err(BearerError::provider(Refusal::Internal)),
+    }
+}
+
+pub(crate) async fn user(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, BearerError> {
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "not_found", "message": "no user has this id"})),
+        )
+            .into_response()
+    };
+    let Ok(id) = Uuid::try_parse(&id) else {
+        return Ok(not_found());
+    };
+    match app.engine.store().find_user(id).await {
+        Ok(Some(user)) => Ok(Json(full_user_json(&user)).into_response()),
+        Ok(None) => Ok(not_found()),
+        Err(e) => Err(BearerError::from_engine(e.into())),
+    }
+}
+
+fn client_json(client: &Client) -> Value {
+    json!({
+        "type": "OauthClient",
+        "id": client.id,
+        "key": client.key,
+        "display_name": client.display_name,
+    })
+}
+
+fn short_user_json(user: &User) -> Value {
+    json!({
+        "type": "User",
+        "id": user.id,
+        "display_name": {"current": {"value": user.display_name}},
+    })
+}
+
+fn full_user_json(user: &User) -> Value {
+    let created_at = time::OffsetDateTime::from_unix_timestamp(user.created_at)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    json!({
+        "type": "User",
+        "id": user.id,
+        "created_at": created_at,
+        "deleted_at": null,
+        "display_name": {"current": {"value": user.display_name}},
+        "is_administrator": false,
+    })
+}

@@ -1,0 +1,89 @@
+//! Doorward's own sign-in and sign-out pages: `GET`/`POST /login`, `GET`/`POST /logout`, and
+//! `/`, which leads to the account page.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use doorward_core::session::SignInError;
+use doorward_proto::Secret;
+use serde::Deserialize;
+
+use crate::extract::{session_cookie, Browser, CsrfForm};
+use crate::pages;
+use crate::response::page::{page, see_other, with_cookie, PageError};
+use crate::state::AppState;
+
+pub(crate) async fn home() -> Response {
+    see_other("/account")
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginQuery {
+    next: Option<String>,
+    login_hint: Option<String>,
+}
+
+pub(crate) async fn login_page(browser: Browser, Query(query): Query<LoginQuery>) -> Response {
+    let (token, set_cookie) = browser.csrf();
+    let next = safe_next(query.next.as_deref());
+    let hint = query.login_hint.as_deref().unwrap_or("");
+    let page_markup = pages::login(&token, next, hint, false);
+    with_cookie(page(StatusCode::OK, page_markup), set_cookie)
+}
+
+pub(crate) async fn login(
+    State(app): State<AppState>,
+    browser: Browser,
+    form: CsrfForm,
+) -> Result<Response, PageError> {
+    let next = safe_next(form.get("next"));
+    let password = Secret::new(form.field("password"));
+    match app.engine.sign_in(form.field("username"), &password).await {
+        Ok((cookie, _)) => Ok(with_cookie(
+            see_other(next),
+            Some(session_cookie(&app, &cookie)),
+        )),
+        Err(SignInError::InvalidCredentials) => {
+            let (token, set_cookie) = browser.csrf();
+            let markup = pages::login(&token, next, form.field("username"), true);
+            Ok(with_cookie(
+                page(StatusCode::UNAUTHORIZED, markup),
+                set_cookie,
+            ))
+        }
+        Err(SignInError::Busy(_)) => Err(PageError::Busy),
+        Err(e) => Err(PageError::internal(&e)),
+    }
+}
+
+pub(crate) async fn logout_page(browser: Browser) -> Result<Response, PageError> {
+    let Some(user) = browser.signed_in().await? else {
+        return Ok(see_other("/login"));
+    };
+    let (token, set_cookie) = browser.csrf();
+    Ok(with_cookie(
+        page(StatusCode::OK, pages::logout(&user.user, &token)),
+        set_cookie,
+    ))
+}
+
+pub(crate) async fn logout(browser: Browser, _form: CsrfForm) -> Result<Response, PageError> {
+    let clear = browser.sign_out().await?;
+    Ok(with_cookie(see_other("/login"), Some(clear)))
+}
+
+/// `next` if it is one of the two places sign-in returns to (an authorization request or the
+/// account page), else the account page. Nothing else passes, so no `next` can send the browser
+/// off the site (RFC 9700 §4.11): not `//host`, `/\host`, nor `/<TAB>/host`, which browsers
+/// read as another origin once they strip the tab.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if (n == "/account" || n.starts_with("/oauth/authorize?"))
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n
+        }
+        _ => "/account",
+    }
+}

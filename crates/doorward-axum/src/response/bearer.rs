@@ -1,0 +1,203 @@
+//! The refusals of a bearer-protected resource (RFC 6750 §3), and the one reader of its
+//! `Authorization: Bearer` credentials (§2.1). Used by the provider's own resources (the
+//! Eternaltwin API, UserInfo) and by every API behind [`crate::protect`].
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use doorward_proto::ErrorCode;
+
+use super::{no_store, retry_soon, Failure};
+
+/// The realm of the provider's own resources.
+pub const REALM: &str = "doorward";
+
+/// What a request's `Authorization` header holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credentials<'a> {
+    /// `Bearer <token>` with a token of the `b64token` syntax.
+    Token(&'a str),
+    /// No header, or another scheme: no Bearer credentials (§3.1, no error code).
+    Absent,
+    /// A Bearer header that does not parse: `invalid_request` (§3.1).
+    Malformed,
+}
+
+/// The credentials of `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750 §2.1
+/// `b64token` syntax).
+pub fn credentials(headers: &HeaderMap) -> Credentials<'_> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Credentials::Absent;
+    };
+    let bytes = value.as_bytes();
+    let is_bearer = bytes.len() >= 6 && bytes[..6].eq_ignore_ascii_case(b"bearer");
+    if !is_bearer {
+        return Credentials::Absent;
+    }
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v[6..].strip_prefix(' '))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .filter(|t| {
+            t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~+/=".contains(c))
+        });
+    match token {
+        Some(token) => Credentials::Token(token),
+        None => Credentials::Malformed,
+    }
+}
+
+/// Why a request to a protected resource was refused, answered per RFC 6750 §3: no
+/// credentials → 401 with a bare challenge; a malformed header → 400 `invalid_request`; a bad,
+/// expired, revoked or foreign token → 401 `invalid_token`; a missing scope → 403
+/// `insufficient_scope` with the scope needed; an unreachable provider or store → 503 with
+/// `Retry-After`.
+#[derive(Debug)]
+pub struct BearerError {
+    realm: Arc<str>,
+    refusal: Refusal,
+}
+
+/// What failed.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    NoCredentials,
+    Malformed,
+    InvalidToken(String),
+    InsufficientScope(Vec<String>),
+    Unavailable,
+    Internal,
+}
+
+impl BearerError {
+    pub(crate) fn new(realm: Arc<str>, refusal: Refusal) -> Self {
+        Self { realm, refusal }
+    }
+
+    /// A refusal of one of the provider's own resources.
+    pub(crate) fn provider(refusal: Refusal) -> Self {
+        Self::new(REALM.into(), refusal)
+    }
+
+    /// The engine's answer to a token check, as a refusal of the provider's resources.
+    pub(crate) fn from_engine(error: doorward_core::Error) -> Self {
+        Self::provider(match error {
+            doorward_core::Error::OAuth(e) => match e.code {
+                ErrorCode::TemporarilyUnavailable => Refusal::Unavailable,
+                ErrorCode::InvalidRequest => Refusal::Malformed,
+                _ => Refusal::InvalidToken(e.description.into_owned()),
+            },
+            other => match Failure::of(&other) {
+                Failure::Unavailable => Refusal::Unavailable,
+                Failure::Internal => Refusal::Internal,
+            },
+        })
+    }
+
+    /// The refusal of a request without usable credentials: none, or a malformed header.
+    pub(crate) fn for_credentials(realm: Arc<str>, credentials: &Credentials<'_>) -> Self {
+        Self::new(
+            realm,
+            match credentials {
+                Credentials::Malformed => Refusal::Malformed,
+                _ => Refusal::NoCredentials,
+            },
+        )
+    }
+
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self.refusal {
+            Refusal::NoCredentials | Refusal::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Refusal::Malformed => StatusCode::BAD_REQUEST,
+            Refusal::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl std::fmt::Display for BearerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.refusal)
+    }
+}
+
+impl std::error::Error for BearerError {}
+
+impl IntoResponse for BearerError {
+    fn into_response(self) -> Response {
+        let realm = &self.realm;
+        let (code, description, extra) = match &self.refusal {
+            Refusal::NoCredentials => (
+                None,
+                "a Bearer access token is needed".to_owned(),
+                String::new(),
+            ),
+            Refusal::Malformed => (
+                Some("invalid_request"),
+                "the Authorization header is malformed".to_owned(),
+                String::new(),
+            ),
+            Refusal::InvalidToken(why) => (Some("invalid_token"), why.clone(), String::new()),
+            Refusal::InsufficientScope(scopes) => {
+                let scope = scopes.join(" ");
+                (
+                    Some("insufficient_scope"),
+                    format!("the token needs the scope {scope}"),
+                    format!(", scope=\"{scope}\""),
+                )
+            }
+            Refusal::Unavailable => (
+                Some("temporarily_unavailable"),
+                "the token cannot be checked now; retry".to_owned(),
+                String::new(),
+            ),
+            Refusal::Internal => (
+                Some("server_error"),
+                "the server met an unexpected error".to_owned(),
+                String::new(),
+            ),
+        };
+        // RFC 6750 §3: printable ASCII without `"` and `\` (descriptions may quote what a
+        // client sent).
+        let clean: String = description
+            .chars()
+            .map(|c| {
+                if c == ' ' || (c.is_ascii_graphic() && c != '"' && c != '\\') {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        let challenge = match code {
+            None | Some("temporarily_unavailable") | Some("server_error") => {
+                format!("Bearer realm=\"{realm}\"")
+            }
+            Some(code) => format!(
+                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{clean}\"{extra}"
+            ),
+        };
+        let body = serde_json::json!({
+            "error": code.unwrap_or("unauthorized"),
+            "error_description": description,
+        });
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        if matches!(self.refusal, Refusal::Unavailable) {
+            retry_soon(&mut response);
+        }
+        no_store(&mut response);
+        response
+    }
+}

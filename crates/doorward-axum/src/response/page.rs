@@ -1,0 +1,163 @@
+//! The answers to people: HTML pages (never cached: they carry CSRF tokens and personal data),
+//! the browser's redirects, and every error a person sees.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::Markup;
+
+use super::{retry_soon, Failure};
+use crate::pages;
+
+/// A page: `markup` with `status`, `Cache-Control: no-store`.
+pub fn page(status: StatusCode, markup: Markup) -> Response {
+    let mut response = (status, axum::response::Html(markup.into_string())).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A `303 See Other` to a path of the provider (mount path added) or to an absolute URL.
+pub fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(&crate::paths::location(location)) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// `302 Found` to the client's redirect URI (RFC 6749 §4.1.2).
+pub fn found(location: &str) -> Response {
+    redirect(StatusCode::FOUND, location)
+}
+
+/// A redirect to the client's redirect URI: 302 from `GET`, 303 after a `POST` so that the
+/// browser does not re-send the form to the client (RFC 9700 §4.12).
+pub fn redirect(status: StatusCode, location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut response = status.into_response();
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        Err(_) => PageError::internal(&std::io::Error::other(
+            "redirect location is not a header value",
+        ))
+        .into_response(),
+    }
+}
+
+/// Sends the browser to the sign-in page, to come back to `next` afterwards, the username
+/// prefilled with `hint` (OIDC `login_hint`).
+pub fn to_login(next: &str, hint: Option<&str>) -> Response {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("next", next);
+    if let Some(hint) = hint {
+        query.append_pair("login_hint", hint);
+    }
+    see_other(&format!("/login?{}", query.finish()))
+}
+
+/// `response` with a `Set-Cookie`, when there is one.
+pub fn with_cookie(mut response: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// What went wrong, as a person sees it.
+#[derive(Debug)]
+pub enum PageError {
+    /// 400 with a title and an explanation.
+    Invalid { title: &'static str, text: String },
+    /// 400: the form could not be read.
+    BadForm,
+    /// 403: the form's CSRF token is missing or wrong.
+    CsrfFailed,
+    /// 503: too many password checks are queued.
+    Busy,
+    /// 500, or 503 when the store is unreachable.
+    Failure(Failure),
+}
+
+impl PageError {
+    pub fn invalid(title: &'static str, text: impl Into<String>) -> Self {
+        Self::Invalid {
+            title,
+            text: text.into(),
+        }
+    }
+
+    /// Logs `error` in full; the person sees an opaque page.
+    pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
+        Self::Failure(Failure::of(error))
+    }
+}
+
+impl From<doorward_core::ports::StoreError> for PageError {
+    fn from(error: doorward_core::ports::StoreError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl From<doorward_core::Error> for PageError {
+    fn from(error: doorward_core::Error) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Invalid { title, text } => {
+                page(StatusCode::BAD_REQUEST, pages::message(title, &text))
+            }
+            Self::BadForm => page(
+                StatusCode::BAD_REQUEST,
+                pages::message("Bad request", "The form could not be read."),
+            ),
+            Self::CsrfFailed => page(
+                StatusCode::FORBIDDEN,
+                pages::message(
+                    "Form expired",
+                    "This form was not sent from this site, or it has expired. Go back, reload the page and try again.",
+                ),
+            ),
+            Self::Busy => {
+                let mut response = page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    pages::message("Busy", "The server is busy. Try again in a moment."),
+                );
+                retry_soon(&mut response);
+                response
+            }
+            Self::Failure(Failure::Unavailable) => {
+                let mut response = page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    pages::message(
+                        "Temporarily unavailable",
+                        "The server cannot reach its database right now. Try again in a moment.",
+                    ),
+                );
+                retry_soon(&mut response);
+                response
+            }
+            Self::Failure(Failure::Internal) => page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                pages::message(
+                    "Something went wrong",
+                    "The server met an unexpected error. Try again later.",
+                ),
+            ),
+        }
+    }
+}
+
+/// The "not found" page of every path the provider does not serve.
+pub async fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        pages::message("Not found", "There is nothing at this address."),
+    )
+}

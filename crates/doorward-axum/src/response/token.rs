@@ -1,0 +1,113 @@
+//! The answers of the token-style endpoints (token, introspection, revocation): RFC 6749 §5.1
+//! success JSON and §5.2 error JSON, never cached.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use doorward_proto::{parameter_for_description, ErrorCode, OAuthError};
+
+use super::{no_store, retry_soon, Failure};
+use crate::body::BodyError;
+
+/// A success of a token-style endpoint: `T` with `Cache-Control: no-store` and
+/// `Pragma: no-cache` (RFC 6749 §5.1).
+pub struct NoStore<T>(pub T);
+
+impl<T: IntoResponse> IntoResponse for NoStore<T> {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        no_store(&mut response);
+        response
+    }
+}
+
+/// A refusal of a token-style endpoint (RFC 6749 §5.2): 401 with `WWW-Authenticate` for
+/// `invalid_client`, 413 for a body over the limit, 500 for `server_error`, 503 with
+/// `Retry-After` when the server is busy or its store unreachable, 400 otherwise.
+#[derive(Debug)]
+pub enum TokenError {
+    OAuth(OAuthError),
+    Body(BodyError),
+    Failure(Failure),
+}
+
+impl From<OAuthError> for TokenError {
+    fn from(error: OAuthError) -> Self {
+        Self::OAuth(error)
+    }
+}
+
+impl From<BodyError> for TokenError {
+    fn from(error: BodyError) -> Self {
+        Self::Body(error)
+    }
+}
+
+impl From<doorward_core::Error> for TokenError {
+    fn from(error: doorward_core::Error) -> Self {
+        match error {
+            doorward_core::Error::OAuth(e) => Self::OAuth(e),
+            other => Self::Failure(Failure::of(&other)),
+        }
+    }
+}
+
+impl IntoResponse for TokenError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::OAuth(error) => oauth(&error),
+            Self::Body(BodyError::TooLarge) => with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &OAuthError::invalid_request("the request body is larger than 64 KiB"),
+            ),
+            Self::Body(BodyError::Unreadable) => oauth(&OAuthError::invalid_request(
+                "the request body could not be read",
+            )),
+            Self::Body(BodyError::UnsupportedType) => oauth(&OAuthError::invalid_request(
+                "Content-Type must be application/x-www-form-urlencoded or application/json",
+            )),
+            Self::Body(BodyError::Malformed(why)) => oauth(&OAuthError::invalid_request(why)),
+            Self::Body(BodyError::Repeated(name)) => oauth(&OAuthError::invalid_request(format!(
+                "the parameter {} is repeated (RFC 6749 section 3.2)",
+                parameter_for_description(&name)
+            ))),
+            // RFC 6749 §5.2 has no code for it; temporarily_unavailable (§4.1.2.1) with 503
+            // and Retry-After says what a client needs to know: nothing happened, retry.
+            Self::Failure(Failure::Unavailable) => oauth(&OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "the database is unavailable; retry in a moment",
+            )),
+            Self::Failure(Failure::Internal) => oauth(&OAuthError::server_error()),
+        }
+    }
+}
+
+fn oauth(error: &OAuthError) -> Response {
+    let status = match error.code {
+        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut response = with_status(status, error);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        retry_soon(&mut response);
+    }
+    response
+}
+
+fn with_status(status: StatusCode, error: &OAuthError) -> Response {
+    let body = serde_json::json!({
+        "error": error.code.as_str(),
+        "error_description": error.description,
+    });
+    let mut response = (status, Json(body)).into_response();
+    if error.code == ErrorCode::InvalidClient {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"doorward\", charset=\"UTF-8\""),
+        );
+    }
+    no_store(&mut response);
+    response
+}
