@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use doorward_proto::ErrorCode;
+use doorward_proto::{at_hash, ErrorCode};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rand::rngs::OsRng;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, LOCATION};
@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256, Sha512};
 use crate::discovery::KeySet;
 use crate::error::{ConfigError, DiscoveryError, IdTokenError, TokenError};
 use crate::http::RawResponse;
-use crate::id_token::{candidate_keys, header, token_hash, validate, Expectations, IdTokenClaims};
+use crate::id_token::{candidate_keys, header, jws_name, validate, Expectations, IdTokenClaims};
 use crate::token::parse_token_response;
 use crate::{Callback, Client, ProviderConfig, DEFAULT_ALGORITHMS};
 
@@ -145,7 +145,7 @@ fn good_claims(alg: Algorithm) -> Value {
         "iat": NOW - 10,
         "auth_time": NOW - 20,
         "nonce": NONCE,
-        "at_hash": token_hash(alg, ACCESS_TOKEN),
+        "at_hash": at_hash(&jws_name(alg), ACCESS_TOKEN),
         "email": "user@example.org",
     })
 }
@@ -262,7 +262,7 @@ fn id_token_eddsa_valid_with_sha512_at_hash() {
     let set = key_set(&[&key.jwk]);
     // at_hash for EdDSA: the left half of SHA-512, computed here independently.
     let expected = b64(&Sha512::digest(ACCESS_TOKEN.as_bytes())[..32]);
-    assert_eq!(token_hash(Algorithm::EdDSA, ACCESS_TOKEN), expected);
+    assert_eq!(at_hash(&jws_name(Algorithm::EdDSA), ACCESS_TOKEN), expected);
     assert_eq!(expected.len(), 43);
     let token = sign(&key, &good_claims(Algorithm::EdDSA));
     let claims = check(&token, &set, &expectations()).expect("valid EdDSA ID token");
@@ -283,11 +283,43 @@ fn id_token_eddsa_valid_with_sha512_at_hash() {
 #[test]
 fn token_hash_uses_the_left_half_of_the_algorithms_hash() {
     let sha256_half = b64(&Sha256::digest(ACCESS_TOKEN.as_bytes())[..16]);
-    assert_eq!(token_hash(Algorithm::RS256, ACCESS_TOKEN), sha256_half);
-    assert_eq!(token_hash(Algorithm::ES256, ACCESS_TOKEN), sha256_half);
-    assert_eq!(token_hash(Algorithm::PS256, ACCESS_TOKEN), sha256_half);
+    assert_eq!(
+        at_hash(&jws_name(Algorithm::RS256), ACCESS_TOKEN),
+        sha256_half
+    );
+    assert_eq!(
+        at_hash(&jws_name(Algorithm::ES256), ACCESS_TOKEN),
+        sha256_half
+    );
+    assert_eq!(
+        at_hash(&jws_name(Algorithm::PS256), ACCESS_TOKEN),
+        sha256_half
+    );
     let sha512_half = b64(&Sha512::digest(ACCESS_TOKEN.as_bytes())[..32]);
-    assert_eq!(token_hash(Algorithm::RS512, ACCESS_TOKEN), sha512_half);
+    assert_eq!(
+        at_hash(&jws_name(Algorithm::RS512), ACCESS_TOKEN),
+        sha512_half
+    );
+}
+
+#[test]
+fn jws_names_are_the_jose_header_names() {
+    for alg in [
+        Algorithm::HS256,
+        Algorithm::HS384,
+        Algorithm::HS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::EdDSA,
+    ] {
+        assert_eq!(jws_name(alg).parse::<Algorithm>().ok(), Some(alg));
+    }
 }
 
 #[test]
@@ -505,7 +537,7 @@ fn id_token_bad_at_hash() {
     let result = es256_case(|c| {
         c.insert(
             "at_hash".into(),
-            json!(token_hash(Algorithm::ES256, "another-access-token")),
+            json!(at_hash(&jws_name(Algorithm::ES256), "another-access-token")),
         );
     });
     assert_err!(result, IdTokenError::WrongAtHash);
