@@ -43,7 +43,8 @@ mod tests {
         // OIDC Core, Appendix A.3 (RS256).
         let token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
         assert_eq!(at_hash("RS256", token), "77QmUPtjPfzWtF2AnpK9RQ");
-        // Computed apart (Python's hashlib): the first half of SHA-256, SHA-384 and SHA-512 of "abc".
+        // Computed apart (Python's hashlib): the left half of SHA-256, SHA-384 and SHA-512
+        // of "abc".
         assert_eq!(at_hash("ES256", "abc"), "ungWv48Bz-pBQUDeXa4iIw");
         assert_eq!(at_hash("ES384", "abc"), "ywB1P0WjXou1oD1pmsZQBycsMqsO3tFj");
         assert_eq!(
