@@ -37,6 +37,33 @@ pub use flow::{Authorization, AuthorizationOptions, Callback, SignIn};
 pub use management::{Introspection, TokenTypeHint};
 
 /// A client of one provider. Cheap to clone (an `Arc`); keep it in your application state.
+///
+/// ```
+/// use doorward_client::{Client, ProviderConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ProviderConfig::oauth2(
+///     "https://auth.example/authorize".parse()?,
+///     "https://auth.example/token".parse()?,
+///     "my-app",
+/// )
+/// .with_secret("my-secret")
+/// .with_redirect_uri("https://app.example/callback".parse()?)
+/// .with_scopes(["read"]);
+/// let client = Client::builder(config).build()?;
+///
+/// // Sign-in button: redirect the browser there, keep `state` in its session.
+/// let authorization = client.start_authorization().await?;
+/// let url = &authorization.url;
+/// assert_eq!(url.path(), "/authorize");
+/// let param = |name: &str| url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v);
+/// assert_eq!(param("client_id").as_deref(), Some("my-app"));
+/// assert_eq!(param("state").as_deref(), Some(authorization.state.as_str()));
+/// assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,

@@ -17,6 +17,42 @@ use crate::token::Token;
 
 /// A token in use: API calls with it, refreshed shortly before it expires (then the client's
 /// `on_token_updated` hook runs). Clones share the token.
+///
+/// ```
+/// use doorward_client::{Client, ProviderConfig, Token};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # use axum::routing::{get, post};
+/// # use serde_json::json;
+/// # let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// # let origin = format!("http://{}", listener.local_addr()?);
+/// # let provider = axum::Router::new()
+/// #     .route("/token", post(|| async {
+/// #         axum::Json(json!({"access_token": "fresh", "token_type": "Bearer", "expires_in": 3600}))
+/// #     }))
+/// #     .route("/api/me", get(|headers: axum::http::HeaderMap| async move {
+/// #         axum::Json(json!({"authorization": headers["authorization"].to_str().unwrap()}))
+/// #     }));
+/// # tokio::spawn(async move { axum::serve(listener, provider).await });
+/// let mut config = ProviderConfig::oauth2(
+///     format!("{origin}/authorize").parse()?,
+///     format!("{origin}/token").parse()?,
+///     "my-app",
+/// )
+/// .with_secret("my-secret");
+/// config.api_base = Some(format!("{origin}/api/").parse()?);
+/// let client = Client::builder(config).build()?;
+///
+/// // A token kept from an earlier sign-in, expired: the first call refreshes it.
+/// let token = Token::new("stale", Some(0)).with_refresh_token("refresh-me");
+/// let api = client.authorized(token);
+/// let me: serde_json::Value = api.get("me").await?.error_for_status()?.json()?;
+/// assert_eq!(me["authorization"], "Bearer fresh");
+/// assert_eq!(api.token().await?.refresh_token(), Some("refresh-me"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct Authorized {
     client: Client,

@@ -15,6 +15,28 @@ use crate::http::{Hooks, Http};
 use crate::state::{StateKey, StateMode, StateStore};
 
 /// Builds a [`Client`].
+///
+/// ```
+/// use doorward_client::{Client, ConfigError, ProviderConfig, StateKey};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let config = ProviderConfig::oidc("https://login.example", "my-app").with_secret("my-secret");
+/// let client = Client::builder(config)
+///     .name("login")
+///     // The same key in every process that may receive the callback.
+///     .state_key(StateKey::new([7; 32])?)
+///     .build()?;
+/// assert_eq!(client.name(), "login");
+///
+/// // A configuration that cannot work is refused here, not at the first sign-in.
+/// let no_secret = ProviderConfig::oidc("https://login.example", "my-app");
+/// assert!(matches!(
+///     Client::builder(no_secret).build(),
+///     Err(ConfigError::Invalid { .. })
+/// ));
+/// # Ok(())
+/// # }
+/// ```
 pub struct ClientBuilder {
     name: String,
     config: ProviderConfig,
