@@ -184,6 +184,17 @@ impl ProviderConfig {
 
     /// Any OpenID Connect provider, by issuer URL: endpoints and keys come from discovery,
     /// scope `openid`.
+    ///
+    /// ```
+    /// use doorward_client::ProviderConfig;
+    ///
+    /// let config = ProviderConfig::oidc("https://login.example", "my-app")
+    ///     .with_secret("my-secret")
+    ///     .with_scopes(["openid", "profile", "email"]);
+    /// assert!(config.discovery);
+    /// assert_eq!(config.issuer.as_deref(), Some("https://login.example"));
+    /// assert!(config.endpoints.token.is_none(), "found by discovery");
+    /// ```
     pub fn oidc(issuer: impl Into<String>, client_id: impl Into<String>) -> Self {
         Self {
             issuer: Some(issuer.into()),
@@ -194,6 +205,23 @@ impl ProviderConfig {
     }
 
     /// A plain OAuth 2.0 provider with the two endpoints given.
+    ///
+    /// ```
+    /// use doorward_client::ProviderConfig;
+    ///
+    /// # fn main() -> Result<(), url::ParseError> {
+    /// let config = ProviderConfig::oauth2(
+    ///     "https://github.com/login/oauth/authorize".parse()?,
+    ///     "https://github.com/login/oauth/access_token".parse()?,
+    ///     "my-app",
+    /// )
+    /// .with_secret("my-secret")
+    /// .with_scopes(["read:user"]);
+    /// assert!(!config.discovery);
+    /// assert!(config.pkce, "PKCE is on unless turned off");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn oauth2(authorization: Url, token: Url, client_id: impl Into<String>) -> Self {
         let mut config = Self::base(client_id.into());
         config.endpoints.authorization = Some(authorization);
@@ -205,6 +233,19 @@ impl ProviderConfig {
     /// `url` (`/oauth/authorize`, `/oauth/token`, API under `/api/v1`; any path in `url` is
     /// dropped, like the eternaltwin client does), Basic with raw credentials, JSON token body,
     /// scope `base`, `access_type=offline`. No discovery, no ID token.
+    ///
+    /// ```
+    /// use doorward_client::ProviderConfig;
+    ///
+    /// # fn main() -> Result<(), url::ParseError> {
+    /// let url = "https://eternaltwin.org/any/path".parse()?;
+    /// let config = ProviderConfig::eternaltwin(&url, "my-app@clients").with_secret("my-secret");
+    /// let token = config.endpoints.token.as_ref().map(|url| url.as_str());
+    /// assert_eq!(token, Some("https://eternaltwin.org/oauth/token"));
+    /// assert_eq!(config.scopes, ["base"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn eternaltwin(url: &Url, client_id: impl Into<String>) -> Self {
         let origin = |path: &str| {
             let mut u = url.clone();

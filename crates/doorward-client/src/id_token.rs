@@ -4,11 +4,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use doorward_proto::constant_time_eq;
+use doorward_proto::{at_hash, constant_time_eq};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256, Sha384, Sha512};
 
 use crate::discovery::KeySet;
 use crate::error::IdTokenError;
@@ -345,11 +344,14 @@ fn check_claims(
             return Err(IdTokenError::WrongNonce);
         }
     }
-    if let (Some(at_hash), Some(access_token)) = (
+    if let (Some(claimed), Some(access_token)) = (
         claims.get("at_hash").and_then(Value::as_str),
         expect.access_token,
     ) {
-        if !constant_time_eq(at_hash.as_bytes(), token_hash(alg, access_token).as_bytes()) {
+        if !constant_time_eq(
+            claimed.as_bytes(),
+            at_hash(&jws_name(alg), access_token).as_bytes(),
+        ) {
             return Err(IdTokenError::WrongAtHash);
         }
     }
@@ -367,19 +369,13 @@ fn check_claims(
     })
 }
 
-/// `at_hash` (OIDC Core §3.1.3.6): the left half of the hash that goes with the algorithm,
-/// base64url. EdDSA (Ed25519) uses SHA-512, as Authlib and Doorward do.
-pub(crate) fn token_hash(alg: Algorithm, token: &str) -> String {
-    let digest: Vec<u8> = match alg {
-        Algorithm::HS384 | Algorithm::RS384 | Algorithm::PS384 | Algorithm::ES384 => {
-            Sha384::digest(token.as_bytes()).to_vec()
-        }
-        Algorithm::HS512 | Algorithm::RS512 | Algorithm::PS512 | Algorithm::EdDSA => {
-            Sha512::digest(token.as_bytes()).to_vec()
-        }
-        _ => Sha256::digest(token.as_bytes()).to_vec(),
-    };
-    URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2])
+/// The JOSE header name of `alg` (RFC 7518 §3.1), as [`doorward_proto::at_hash`] takes it.
+pub(crate) fn jws_name(alg: Algorithm) -> String {
+    // jsonwebtoken writes an algorithm as its JOSE name, and reads that name back (`FromStr`).
+    serde_json::to_value(alg)
+        .ok()
+        .and_then(|name| name.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{alg:?}"))
 }
 
 /// The `sub` of an ID token this client validated earlier (no signature check).

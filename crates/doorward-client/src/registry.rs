@@ -30,6 +30,26 @@ use crate::error::ConfigError;
 use crate::state::StateKey;
 
 /// Clients by name.
+///
+/// ```
+/// use doorward_client::{Registry, StateKey};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let toml = r#"
+///     [providers.login]
+///     issuer = "https://login.example"
+///     client_id = "my-app"
+///     client_secret = "my-secret"
+///     redirect_uri = "https://app.example/callback"
+///     scopes = ["openid", "email"]
+/// "#;
+/// let registry = Registry::from_toml(toml, &StateKey::new([7; 32])?)?;
+/// assert_eq!(registry.names().collect::<Vec<_>>(), ["login"]);
+/// let login = registry.get("login").expect("configured above");
+/// assert_eq!(login.config().scopes, ["openid", "email"]);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
     clients: BTreeMap<String, Client>,

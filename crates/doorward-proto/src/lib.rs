@@ -1,9 +1,10 @@
 //! OAuth 2.0 vocabulary shared by every Doorward crate: typed protocol values that are parsed
-//! once at the edge, secret types that never print, the RFC 6749 error codes, PKCE (RFC 7636)
-//! and the token response document.
+//! once at the edge, secret types that never print, the RFC 6749 error codes, PKCE (RFC 7636),
+//! the token response document and OpenID Connect's `at_hash`.
 //!
 //! Nothing here performs I/O.
 
+mod at_hash;
 mod error;
 mod pkce;
 mod scope;
@@ -11,6 +12,7 @@ mod secret;
 mod token;
 mod values;
 
+pub use at_hash::at_hash;
 pub use error::{parameter_for_description, ErrorCode, OAuthError};
 pub use pkce::{CodeChallenge, CodeChallengeMethod, CodeVerifier, PkceError};
 pub use scope::{Scope, ScopeError, ScopeSet};

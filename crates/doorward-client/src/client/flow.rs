@@ -1,0 +1,250 @@
+//! The authorization code flow (RFC 6749 §4.1, with PKCE and OIDC): the authorization URL to
+//! send the browser to, the callback's checks, and the code exchange.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::{Client, Endpoint};
+use crate::error::{FinishError, IdTokenError, ProviderError, StartError};
+use crate::id_token::IdTokenClaims;
+use crate::state::StateParams;
+use crate::token::Token;
+
+/// An authorization to send the user's browser to.
+#[derive(Clone, Debug)]
+pub struct Authorization {
+    /// The provider's authorization URL: answer `302 Found` with it.
+    pub url: Url,
+    /// The `state` sent: keep it in the user's session (cookie) and give it back to
+    /// [`Client::finish_authorization`] to bind the callback to this browser.
+    pub state: String,
+}
+
+/// Per-request additions to the authorization request.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct AuthorizationOptions {
+    /// Instead of the configured scopes.
+    pub scopes: Option<Vec<String>>,
+    /// OIDC `prompt` (`login`, `consent`, `none`, `select_account`).
+    pub prompt: Option<String>,
+    pub login_hint: Option<String>,
+    pub max_age: Option<u64>,
+    pub extra_params: Vec<(String, String)>,
+}
+
+/// The query of the request that reached the callback (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207).
+/// Deserialize it with your framework's query extractor, or use [`Callback::from_query`].
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+    pub error_uri: Option<String>,
+    pub iss: Option<String>,
+}
+
+impl Callback {
+    /// Parses a raw query string (`code=…&state=…`).
+    pub fn from_query(query: &str) -> Self {
+        let mut callback = Self::default();
+        for (key, value) in form_urlencoded::parse(query.trim_start_matches('?').as_bytes()) {
+            let slot = match &*key {
+                "code" => &mut callback.code,
+                "state" => &mut callback.state,
+                "error" => &mut callback.error,
+                "error_description" => &mut callback.error_description,
+                "error_uri" => &mut callback.error_uri,
+                "iss" => &mut callback.iss,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value.into_owned());
+            }
+        }
+        callback
+    }
+}
+
+/// A finished sign-in.
+#[derive(Clone, Debug)]
+pub struct SignIn {
+    pub token: Token,
+    /// The validated ID token's claims, when `openid` was requested.
+    pub id_token: Option<IdTokenClaims>,
+}
+
+impl Client {
+    /// Starts an authorization with the configured scopes.
+    pub async fn start_authorization(&self) -> Result<Authorization, StartError> {
+        self.start_authorization_with(AuthorizationOptions::default())
+            .await
+    }
+
+    /// Starts an authorization (RFC 6749 §4.1.1): a fresh state, a PKCE challenge (RFC 7636
+    /// §4.2, S256) and, when `openid` is requested, an OIDC nonce.
+    pub async fn start_authorization_with(
+        &self,
+        options: AuthorizationOptions,
+    ) -> Result<Authorization, StartError> {
+        let config = &self.inner.config;
+        let redirect_uri = config
+            .redirect_uri
+            .as_ref()
+            .ok_or(StartError::MissingRedirectUri)?;
+        let mut url = self.endpoint(Endpoint::Authorization).await?;
+        let scopes = options.scopes.as_ref().unwrap_or(&config.scopes);
+        let oidc = scopes.iter().any(|s| s == "openid");
+        let server = config.authorization_server_id();
+        let params = StateParams {
+            authorization_server: &server,
+            max_age: options.max_age,
+            ..self.state_params(oidc)
+        };
+        let (state, secrets) = self
+            .inner
+            .state
+            .issue(&params, self.now())
+            .await
+            .map_err(StartError::StateStore)?;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", &config.client_id)
+                .append_pair("redirect_uri", redirect_uri.as_str());
+            if !scopes.is_empty() {
+                query.append_pair("scope", &scopes.join(" "));
+            }
+            query.append_pair("state", &state);
+            if let Some(verifier) = &secrets.code_verifier {
+                let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+                query
+                    .append_pair("code_challenge", &challenge)
+                    .append_pair("code_challenge_method", "S256");
+            }
+            if let Some(nonce) = &secrets.nonce {
+                query.append_pair("nonce", nonce);
+            }
+            if let Some(prompt) = &options.prompt {
+                query.append_pair("prompt", prompt);
+            }
+            if let Some(hint) = &options.login_hint {
+                query.append_pair("login_hint", hint);
+            }
+            if let Some(max_age) = options.max_age {
+                query.append_pair("max_age", &max_age.to_string());
+            }
+            for (key, value) in config
+                .extra_authorize_params
+                .iter()
+                .chain(&options.extra_params)
+            {
+                query.append_pair(key, value);
+            }
+        }
+        Ok(Authorization { url, state })
+    }
+
+    /// Finishes an authorization from the callback's query: checks the state and that it is
+    /// the one `sent_state` to this browser (kept in its session or a cookie; `None` is refused
+    /// with [`InvalidState::NotBound`](crate::InvalidState::NotBound) unless the client was
+    /// built with `insecure_unbound_callbacks`), the issuer (RFC 9207), turns `error=`
+    /// into [`FinishError::Authorization`], redeems the code with the PKCE verifier, and
+    /// validates the ID token when `openid` was requested.
+    pub async fn finish_authorization(
+        &self,
+        callback: &Callback,
+        sent_state: Option<&str>,
+    ) -> Result<SignIn, FinishError> {
+        let config = &self.inner.config;
+        let server = config.authorization_server_id();
+        let params = StateParams {
+            authorization_server: &server,
+            ..self.state_params(false)
+        };
+        let secrets = self
+            .inner
+            .state
+            .verify(callback.state.as_deref(), sent_state, &params, self.now())
+            .await?;
+        if let Some(issuer) = &config.issuer {
+            match &callback.iss {
+                Some(iss) if iss != issuer => {
+                    return Err(FinishError::IssuerMismatch {
+                        expected: issuer.clone(),
+                        got: iss.clone(),
+                    })
+                }
+                Some(_) => {}
+                None if config.discovery
+                    && self
+                        .metadata()
+                        .await?
+                        .authorization_response_iss_parameter_supported =>
+                {
+                    return Err(FinishError::MissingIssuer)
+                }
+                None => {}
+            }
+        }
+        if let Some(error) = &callback.error {
+            return Err(FinishError::Authorization(ProviderError::new(
+                error.clone(),
+                callback.error_description.clone(),
+                callback.error_uri.clone(),
+            )));
+        }
+        let code = callback.code.as_deref().ok_or(FinishError::MissingCode)?;
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+        ];
+        if let Some(redirect_uri) = &config.redirect_uri {
+            form.push(("redirect_uri", redirect_uri.to_string()));
+        }
+        if let Some(verifier) = secrets.code_verifier {
+            form.push(("code_verifier", verifier));
+        }
+        let token = self.token_request(form).await?;
+        let id_token = match (token.id_token(), secrets.nonce.as_deref()) {
+            (None, Some(_)) => return Err(FinishError::MissingIdToken),
+            (None, None) => None,
+            (Some(raw), nonce) => {
+                let claims = self
+                    .validate_id_token(raw, nonce, Some(token.access_token()))
+                    .await?;
+                // OIDC Core §3.1.3.7 step 13: with max_age, auth_time is required and must be
+                // recent enough.
+                if let Some(max_age) = secrets.max_age {
+                    let auth_time = claims
+                        .auth_time
+                        .ok_or(IdTokenError::MissingClaim("auth_time"))?;
+                    let limit = max_age.saturating_add(self.inner.config.leeway);
+                    if self.now().saturating_sub(auth_time) > limit as i64 {
+                        return Err(IdTokenError::AuthTooOld { auth_time, max_age }.into());
+                    }
+                }
+                Some(claims)
+            }
+        };
+        Ok(SignIn { token, id_token })
+    }
+
+    fn state_params(&self, oidc: bool) -> StateParams<'_> {
+        let config = &self.inner.config;
+        StateParams {
+            authorization_server: "",
+            ttl: config.state_ttl,
+            pkce: config.pkce,
+            oidc,
+            leeway: config.leeway,
+            bound: !self.inner.unbound_callbacks,
+            max_age: None,
+        }
+    }
+}
