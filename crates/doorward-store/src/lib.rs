@@ -7,6 +7,7 @@
 //! many requests race.
 
 pub mod postgres;
+mod rows;
 mod sqlite;
 
 pub use postgres::PostgresStore;

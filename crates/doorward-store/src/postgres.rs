@@ -22,9 +22,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use doorward_core::keys::SigningAlg;
 use doorward_core::model::{
-    AccessTokenRecord, BearerRecord, Client, ClientPolicy, CodeRecord, ConsentRecord, NewUser,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{
@@ -32,11 +31,15 @@ use doorward_core::ports::{
     SecretStore, SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
 };
 use doorward_core::TokenHash;
-use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::AssertSqlSafe;
 use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Row};
 use uuid::Uuid;
+
+use crate::rows::{
+    self, corrupt, Columns, ACCESS_COLS, CLIENT_COLS, CODE_COLS, CONSENT_COLS, KEY_COLS,
+    REFRESH_COLS, REFRESH_READ, SESSION_COLS, USER_COLS,
+};
 
 /// The embedded migrations with their versions, applied in order; `doorward_migrations`
 /// records which ran.
@@ -204,8 +207,33 @@ fn other(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Other(format!("corrupt row: {what}").into())
+/// PostgreSQL's side of the shared row mapping: UUIDs are UUID, booleans BOOLEAN, digests
+/// BYTEA, times BIGINT.
+impl Columns for PgRow {
+    fn text(&self, name: &str) -> StoreResult<String> {
+        col(self, name)
+    }
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        col(self, name)
+    }
+    fn int(&self, name: &str) -> StoreResult<i64> {
+        col(self, name)
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        col(self, name)
+    }
+    fn boolean(&self, name: &str) -> StoreResult<bool> {
+        col(self, name)
+    }
+    fn blob(&self, name: &str) -> StoreResult<Vec<u8>> {
+        col(self, name)
+    }
+    fn opt_blob(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        col(self, name)
+    }
+    fn uuid(&self, name: &str) -> StoreResult<Uuid> {
+        col(self, name)
+    }
 }
 
 fn col<'r, T>(row: &'r PgRow, name: &str) -> StoreResult<T>
@@ -215,170 +243,23 @@ where
     row.try_get(name).map_err(other)
 }
 
-fn hash_col(row: &PgRow, name: &str) -> StoreResult<TokenHash> {
-    let bytes: Vec<u8> = col(row, name)?;
-    TokenHash::from_slice(&bytes).ok_or_else(|| corrupt(name))
+/// The record `build` makes of the row, if there is one.
+fn record<T>(
+    row: Option<PgRow>,
+    build: impl FnOnce(&dyn Columns) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    row.map(|row| build(&row)).transpose()
 }
 
-fn scopes_col(row: &PgRow, name: &str) -> StoreResult<ScopeSet> {
-    let text: String = col(row, name)?;
-    ScopeSet::parse(&text).map_err(|_| corrupt(name))
+/// The records `build` makes of the rows.
+fn records<T>(
+    rows: Vec<PgRow>,
+    build: impl Fn(&dyn Columns) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    rows.iter().map(|row| build(row)).collect()
 }
 
-const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash, policy";
-
-/// The client columns under their own names, and under their aliases in [`BEARER_SELECT`].
-const CLIENT_NAMES: [&str; 7] = [
-    "id",
-    "key",
-    "display_name",
-    "app_uri",
-    "redirect_uris",
-    "secret_hash",
-    "policy",
-];
-const CLIENT_ALIASES: [&str; 7] = [
-    "c_id",
-    "c_key",
-    "c_display_name",
-    "c_app_uri",
-    "c_redirect_uris",
-    "c_secret_hash",
-    "c_policy",
-];
-
-fn client_from(row: &PgRow) -> StoreResult<Client> {
-    client_from_columns(row, CLIENT_NAMES)
-}
-
-fn client_from_columns(row: &PgRow, names: [&str; 7]) -> StoreResult<Client> {
-    let [id, key, display_name, app_uri, uris, secret_hash, policy] = names;
-    let policy: String = col(row, policy)?;
-    let uris: String = col(row, uris)?;
-    let redirect_uris = uris
-        .lines()
-        .map(|u| RedirectUri::parse(u).map_err(|_| corrupt("redirect_uris")))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Client {
-        id: col(row, id)?,
-        key: col(row, key)?,
-        display_name: col(row, display_name)?,
-        app_uri: col(row, app_uri)?,
-        redirect_uris,
-        secret_hash: col(row, secret_hash)?,
-        policy: ClientPolicy::from_json(&policy).map_err(|_| corrupt("policy"))?,
-    })
-}
-
-/// An access token with its user and client in one statement; the client's columns are
-/// aliased, every other name is unambiguous.
-const BEARER_SELECT: &str = "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
-        a.issued_at, a.expires_at, a.revoked_at,
-        u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
-        u.created_at,
-        c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
-        c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
-        c.secret_hash AS c_secret_hash, c.policy AS c_policy
-    FROM access_tokens a
-    JOIN users u ON u.id = a.user_id
-    JOIN clients c ON c.id = a.client_id
-    WHERE a.hash = $1";
-
-const USER_COLS: &str =
-    "id, username, display_name, password_hash, email, email_verified, created_at";
-
-fn user_from(row: &PgRow) -> StoreResult<User> {
-    Ok(User {
-        id: col(row, "id")?,
-        username: col(row, "username")?,
-        display_name: col(row, "display_name")?,
-        password_hash: col(row, "password_hash")?,
-        email: col(row, "email")?,
-        email_verified: col(row, "email_verified")?,
-        created_at: col(row, "created_at")?,
-    })
-}
-
-const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, scope_requested, \
-    challenge, challenge_method, family_id, auth_time, issued_at, expires_at, nonce";
-
-fn code_from(row: &PgRow) -> StoreResult<CodeRecord> {
-    let challenge: Option<String> = col(row, "challenge")?;
-    let method: Option<String> = col(row, "challenge_method")?;
-    let challenge = match (challenge, method) {
-        (Some(c), Some(m)) => Some((
-            CodeChallenge::parse(&c).map_err(|_| corrupt("challenge"))?,
-            CodeChallengeMethod::parse(&m).map_err(|_| corrupt("challenge_method"))?,
-        )),
-        (None, None) => None,
-        // Half a challenge must never read as "no PKCE".
-        _ => return Err(corrupt("challenge")),
-    };
-    let redirect_uri: String = col(row, "redirect_uri")?;
-    Ok(CodeRecord {
-        hash: hash_col(row, "hash")?,
-        client_id: col(row, "client_id")?,
-        user_id: col(row, "user_id")?,
-        redirect_uri: RedirectUri::parse(&redirect_uri).map_err(|_| corrupt("redirect_uri"))?,
-        scopes: scopes_col(row, "scopes")?,
-        scope_requested: col(row, "scope_requested")?,
-        challenge,
-        nonce: col(row, "nonce")?,
-        family_id: col(row, "family_id")?,
-        auth_time: col(row, "auth_time")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-    })
-}
-
-const ACCESS_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, issued_at, expires_at, revoked_at";
-
-fn access_from(row: &PgRow) -> StoreResult<AccessTokenRecord> {
-    let revoked_at: Option<i64> = col(row, "revoked_at")?;
-    Ok(AccessTokenRecord {
-        hash: hash_col(row, "hash")?,
-        family_id: col(row, "family_id")?,
-        client_id: col(row, "client_id")?,
-        user_id: col(row, "user_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-        revoked: revoked_at.is_some(),
-    })
-}
-
-const REFRESH_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, expires_at, revoked_at";
-/// [`REFRESH_COLS`] and what the store sets later.
-const REFRESH_READ: &str = "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, \
-    expires_at, revoked_at, used_at, successor";
-
-fn refresh_from(row: &PgRow) -> StoreResult<RefreshTokenRecord> {
-    let revoked_at: Option<i64> = col(row, "revoked_at")?;
-    Ok(RefreshTokenRecord {
-        hash: hash_col(row, "hash")?,
-        family_id: col(row, "family_id")?,
-        client_id: col(row, "client_id")?,
-        user_id: col(row, "user_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        auth_time: col(row, "auth_time")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-        revoked: revoked_at.is_some(),
-        used_at: col(row, "used_at")?,
-        successor: col(row, "successor")?,
-    })
-}
-
-fn consent_from(row: &PgRow) -> StoreResult<ConsentRecord> {
-    Ok(ConsentRecord {
-        user_id: col(row, "user_id")?,
-        client_id: col(row, "client_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        granted_at: col(row, "granted_at")?,
-    })
-}
+const BEARER_SELECT: &str = rows::bearer_select!("$1");
 
 #[async_trait]
 impl ClientStore for PostgresStore {
@@ -400,7 +281,7 @@ impl ClientStore for PostgresStore {
             }
         }
         .map_err(other)?;
-        row.as_ref().map(client_from).transpose()
+        record(row, rows::client)
     }
 
     async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
@@ -437,7 +318,7 @@ impl UserStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(other)?;
-        row.as_ref().map(user_from).transpose()
+        record(row, rows::user)
     }
 
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
@@ -447,7 +328,7 @@ impl UserStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(other)?;
-        row.as_ref().map(user_from).transpose()
+        record(row, rows::user)
     }
 
     async fn upsert_user(&self, user: &NewUser) -> StoreResult<User> {
@@ -471,10 +352,7 @@ impl UserStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(other)?;
-        row.as_ref()
-            .map(user_from)
-            .transpose()?
-            .ok_or_else(|| corrupt("upsert returned no user"))
+        record(row, rows::user)?.ok_or_else(|| corrupt("upsert returned no user"))
     }
 }
 
@@ -496,23 +374,13 @@ impl SessionStore for PostgresStore {
     }
 
     async fn find_session(&self, hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
-        let row = sqlx::query(
-            "SELECT hash, user_id, created_at, expires_at FROM sessions WHERE hash = $1",
-        )
-        .bind(hash.as_bytes())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(other)?;
-        row.as_ref()
-            .map(|row| {
-                Ok(SessionRecord {
-                    hash: hash_col(row, "hash")?,
-                    user_id: col(row, "user_id")?,
-                    created_at: col(row, "created_at")?,
-                    expires_at: col(row, "expires_at")?,
-                })
-            })
-            .transpose()
+        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE hash = $1");
+        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(hash.as_bytes())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(other)?;
+        record(row, rows::session)
     }
 
     async fn delete_session(&self, hash: &TokenHash) -> StoreResult<()> {
@@ -528,16 +396,15 @@ impl SessionStore for PostgresStore {
 #[async_trait]
 impl ConsentStore for PostgresStore {
     async fn find_consent(&self, user: Uuid, client: Uuid) -> StoreResult<Option<ConsentRecord>> {
-        let row = sqlx::query(
-            "SELECT user_id, client_id, scopes, granted_at FROM consents
-             WHERE user_id = $1 AND client_id = $2",
-        )
-        .bind(user)
-        .bind(client)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(other)?;
-        row.as_ref().map(consent_from).transpose()
+        let sql =
+            format!("SELECT {CONSENT_COLS} FROM consents WHERE user_id = $1 AND client_id = $2");
+        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(user)
+            .bind(client)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(other)?;
+        record(row, rows::consent)
     }
 
     async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()> {
@@ -557,7 +424,7 @@ impl ConsentStore for PostgresStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(other)?;
-        let scopes = scopes_col(&row, "scopes")?.union(&consent.scopes);
+        let scopes = row.scopes("scopes")?.union(&consent.scopes);
         sqlx::query(
             "UPDATE consents SET scopes = $3, granted_at = $4
              WHERE user_id = $1 AND client_id = $2",
@@ -573,17 +440,16 @@ impl ConsentStore for PostgresStore {
     }
 
     async fn list_consents(&self, user: Uuid) -> StoreResult<Vec<ConsentRecord>> {
-        sqlx::query(
-            "SELECT user_id, client_id, scopes, granted_at FROM consents
-             WHERE user_id = $1 ORDER BY granted_at, client_id",
-        )
-        .bind(user)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(other)?
-        .iter()
-        .map(consent_from)
-        .collect()
+        let sql = format!(
+            "SELECT {CONSENT_COLS} FROM consents
+             WHERE user_id = $1 ORDER BY granted_at, client_id"
+        );
+        let found = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(user)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(other)?;
+        records(found, rows::consent)
     }
 
     async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()> {
@@ -630,7 +496,7 @@ async fn redeem<T>(
     now: UnixTime,
     issue: Option<Issue<'_>>,
     successor: Option<&[u8]>,
-    map: impl Fn(&PgRow) -> StoreResult<T>,
+    map: impl Fn(&dyn Columns) -> StoreResult<T>,
 ) -> StoreResult<Redemption<T>> {
     let mut tx = pool.begin().await.map_err(other)?;
     let set_successor = if successor.is_some() {
@@ -685,7 +551,7 @@ async fn grant_revoked_at(
         .await
         .map_err(other)?;
     match &grant {
-        Some(row) => col(row, "revoked_at"),
+        Some(row) => row.opt_int("revoked_at"),
         None => Ok(None),
     }
 }
@@ -793,7 +659,7 @@ impl CodeStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(other)?;
-        row.as_ref().map(code_from).transpose()
+        record(row, rows::code)
     }
 
     async fn redeem_code(
@@ -804,7 +670,15 @@ impl CodeStore for PostgresStore {
         issue: Option<Issue<'_>>,
     ) -> StoreResult<Redemption<CodeRecord>> {
         redeem(
-            &self.pool, "codes", CODE_COLS, hash, client, now, issue, None, code_from,
+            &self.pool,
+            "codes",
+            CODE_COLS,
+            hash,
+            client,
+            now,
+            issue,
+            None,
+            rows::code,
         )
         .await
     }
@@ -829,7 +703,7 @@ impl TokenStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(other)?;
-        row.as_ref().map(access_from).transpose()
+        record(row, rows::access)
     }
 
     async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
@@ -838,15 +712,7 @@ impl TokenStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(other)?;
-        row.as_ref()
-            .map(|row| {
-                Ok(BearerRecord {
-                    token: access_from(row)?,
-                    user: user_from(row)?,
-                    client: client_from_columns(row, CLIENT_ALIASES)?,
-                })
-            })
-            .transpose()
+        record(row, rows::bearer)
     }
 
     async fn rotate_refresh_token(
@@ -866,7 +732,7 @@ impl TokenStore for PostgresStore {
             now,
             issue,
             successor,
-            refresh_from,
+            rows::refresh,
         )
         .await
     }
@@ -881,7 +747,7 @@ impl TokenStore for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(other)?;
-        row.as_ref().map(refresh_from).transpose()
+        record(row, rows::refresh)
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {
@@ -1036,27 +902,10 @@ impl SecretStore for PostgresStore {
             .await
             .map_err(other)?;
         match row {
-            Some(row) => col(&row, "value"),
+            Some(row) => row.blob("value"),
             None => Err(corrupt("server secret vanished")),
         }
     }
-}
-
-const KEY_COLS: &str =
-    "kid, alg, generation, private_key, public_jwk, created_at, activate_at, remove_at";
-
-fn key_from(row: &PgRow) -> StoreResult<SigningKeyRecord> {
-    let alg: String = col(row, "alg")?;
-    Ok(SigningKeyRecord {
-        kid: col(row, "kid")?,
-        alg: SigningAlg::parse(&alg).ok_or_else(|| corrupt("alg"))?,
-        generation: col(row, "generation")?,
-        private_key: col(row, "private_key")?,
-        public_jwk: col(row, "public_jwk")?,
-        created_at: col(row, "created_at")?,
-        activate_at: col(row, "activate_at")?,
-        remove_at: col(row, "remove_at")?,
-    })
 }
 
 #[async_trait]
@@ -1064,13 +913,11 @@ impl KeyStore for PostgresStore {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         // `alg` is COLLATE "C": the order is SQLite's.
         let sql = format!("SELECT {KEY_COLS} FROM signing_keys ORDER BY alg, generation");
-        sqlx::query(AssertSqlSafe(sql.as_str()))
+        let found = sqlx::query(AssertSqlSafe(sql.as_str()))
             .fetch_all(&self.pool)
             .await
-            .map_err(other)?
-            .iter()
-            .map(key_from)
-            .collect()
+            .map_err(other)?;
+        records(found, rows::signing_key)
     }
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {

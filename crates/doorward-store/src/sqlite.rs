@@ -3,9 +3,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use doorward_core::keys::SigningAlg;
 use doorward_core::model::{
-    AccessTokenRecord, BearerRecord, Client, ClientPolicy, CodeRecord, ConsentRecord, NewUser,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{
@@ -14,10 +13,14 @@ use doorward_core::ports::{
     MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
-use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
 use rusqlite::{params, Connection, OpenFlags, Row, TransactionBehavior};
 use tokio::sync::Mutex;
 use uuid::Uuid;
+
+use crate::rows::{
+    self, corrupt, Columns, ACCESS_COLS, CLIENT_COLS, CODE_COLS, CONSENT_COLS, KEY_COLS,
+    REFRESH_COLS, REFRESH_READ, SESSION_COLS, USER_COLS,
+};
 
 /// The embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -155,27 +158,37 @@ fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Other(Box::new(e))
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Other(format!("corrupt row: {what}").into())
+/// SQLite's side of the shared row mapping: UUIDs are TEXT, booleans INTEGER, digests BLOB.
+impl Columns for Row<'_> {
+    fn text(&self, name: &str) -> StoreResult<String> {
+        col(self, name)
+    }
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        col(self, name)
+    }
+    fn int(&self, name: &str) -> StoreResult<i64> {
+        col(self, name)
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        col(self, name)
+    }
+    fn boolean(&self, name: &str) -> StoreResult<bool> {
+        col(self, name)
+    }
+    fn blob(&self, name: &str) -> StoreResult<Vec<u8>> {
+        col(self, name)
+    }
+    fn opt_blob(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        col(self, name)
+    }
+    fn uuid(&self, name: &str) -> StoreResult<Uuid> {
+        let text: String = col(self, name)?;
+        Uuid::try_parse(&text).map_err(|_| corrupt(name))
+    }
 }
 
 fn col<T: rusqlite::types::FromSql>(row: &Row<'_>, name: &str) -> StoreResult<T> {
     row.get(name).map_err(other)
-}
-
-fn uuid_col(row: &Row<'_>, name: &str) -> StoreResult<Uuid> {
-    let text: String = col(row, name)?;
-    Uuid::try_parse(&text).map_err(|_| corrupt(name))
-}
-
-fn hash_col(row: &Row<'_>, name: &str) -> StoreResult<TokenHash> {
-    let bytes: Vec<u8> = col(row, name)?;
-    TokenHash::from_slice(&bytes).ok_or_else(|| corrupt(name))
-}
-
-fn scopes_col(row: &Row<'_>, name: &str) -> StoreResult<ScopeSet> {
-    let text: String = col(row, name)?;
-    ScopeSet::parse(&text).map_err(|_| corrupt(name))
 }
 
 /// Runs a query expected to return at most one row, mapping it with `map`.
@@ -183,7 +196,7 @@ fn query_one<T>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
-    map: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+    map: impl FnOnce(&dyn Columns) -> StoreResult<T>,
 ) -> StoreResult<Option<T>> {
     let mut statement = conn.prepare_cached(sql).map_err(other)?;
     let mut rows = statement.query(params).map_err(other)?;
@@ -193,166 +206,29 @@ fn query_one<T>(
     }
 }
 
+/// Runs a query, mapping each row it returns with `map`.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&dyn Columns) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql).map_err(other)?;
+    let mut rows = statement.query(params).map_err(other)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(other)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
 fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute(params))
         .map_err(other)
 }
 
-const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash, policy";
-
-/// The client columns under their own names, and under their aliases in [`BEARER_SELECT`].
-const CLIENT_NAMES: [&str; 7] = [
-    "id",
-    "key",
-    "display_name",
-    "app_uri",
-    "redirect_uris",
-    "secret_hash",
-    "policy",
-];
-const CLIENT_ALIASES: [&str; 7] = [
-    "c_id",
-    "c_key",
-    "c_display_name",
-    "c_app_uri",
-    "c_redirect_uris",
-    "c_secret_hash",
-    "c_policy",
-];
-
-fn client_from(row: &Row<'_>) -> StoreResult<Client> {
-    client_from_columns(row, CLIENT_NAMES)
-}
-
-fn client_from_columns(row: &Row<'_>, names: [&str; 7]) -> StoreResult<Client> {
-    let [id, key, display_name, app_uri, uris, secret_hash, policy] = names;
-    let policy: String = col(row, policy)?;
-    let uris: String = col(row, uris)?;
-    let redirect_uris = uris
-        .lines()
-        .map(|u| RedirectUri::parse(u).map_err(|_| corrupt("redirect_uris")))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Client {
-        id: uuid_col(row, id)?,
-        key: col(row, key)?,
-        display_name: col(row, display_name)?,
-        app_uri: col(row, app_uri)?,
-        redirect_uris,
-        secret_hash: col(row, secret_hash)?,
-        policy: ClientPolicy::from_json(&policy).map_err(|_| corrupt("policy"))?,
-    })
-}
-
-/// An access token with its user and client in one statement; the client's columns are
-/// aliased, every other name is unambiguous.
-const BEARER_SELECT: &str = "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
-        a.issued_at, a.expires_at, a.revoked_at,
-        u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
-        u.created_at,
-        c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
-        c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
-        c.secret_hash AS c_secret_hash, c.policy AS c_policy
-    FROM access_tokens a
-    JOIN users u ON u.id = a.user_id
-    JOIN clients c ON c.id = a.client_id
-    WHERE a.hash = ?1";
-
-const USER_COLS: &str =
-    "id, username, display_name, password_hash, email, email_verified, created_at";
-
-fn user_from(row: &Row<'_>) -> StoreResult<User> {
-    Ok(User {
-        id: uuid_col(row, "id")?,
-        username: col(row, "username")?,
-        display_name: col(row, "display_name")?,
-        password_hash: col(row, "password_hash")?,
-        email: col(row, "email")?,
-        email_verified: col(row, "email_verified")?,
-        created_at: col(row, "created_at")?,
-    })
-}
-
-const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, scope_requested, \
-    challenge, challenge_method, family_id, auth_time, issued_at, expires_at, nonce";
-
-fn code_from(row: &Row<'_>) -> StoreResult<CodeRecord> {
-    let challenge: Option<String> = col(row, "challenge")?;
-    let method: Option<String> = col(row, "challenge_method")?;
-    let challenge = match (challenge, method) {
-        (Some(c), Some(m)) => Some((
-            CodeChallenge::parse(&c).map_err(|_| corrupt("challenge"))?,
-            CodeChallengeMethod::parse(&m).map_err(|_| corrupt("challenge_method"))?,
-        )),
-        (None, None) => None,
-        // Half a challenge must never read as "no PKCE".
-        _ => return Err(corrupt("challenge")),
-    };
-    let redirect_uri: String = col(row, "redirect_uri")?;
-    Ok(CodeRecord {
-        hash: hash_col(row, "hash")?,
-        client_id: uuid_col(row, "client_id")?,
-        user_id: uuid_col(row, "user_id")?,
-        redirect_uri: RedirectUri::parse(&redirect_uri).map_err(|_| corrupt("redirect_uri"))?,
-        scopes: scopes_col(row, "scopes")?,
-        scope_requested: col(row, "scope_requested")?,
-        challenge,
-        nonce: col(row, "nonce")?,
-        family_id: uuid_col(row, "family_id")?,
-        auth_time: col(row, "auth_time")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-    })
-}
-
-const ACCESS_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, issued_at, expires_at, revoked_at";
-
-fn access_from(row: &Row<'_>) -> StoreResult<AccessTokenRecord> {
-    let revoked_at: Option<i64> = col(row, "revoked_at")?;
-    Ok(AccessTokenRecord {
-        hash: hash_col(row, "hash")?,
-        family_id: uuid_col(row, "family_id")?,
-        client_id: uuid_col(row, "client_id")?,
-        user_id: uuid_col(row, "user_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-        revoked: revoked_at.is_some(),
-    })
-}
-
-const REFRESH_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, expires_at, revoked_at";
-/// [`REFRESH_COLS`] and what the store sets later.
-const REFRESH_READ: &str = "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, \
-    expires_at, revoked_at, used_at, successor";
-
-fn refresh_from(row: &Row<'_>) -> StoreResult<RefreshTokenRecord> {
-    let revoked_at: Option<i64> = col(row, "revoked_at")?;
-    Ok(RefreshTokenRecord {
-        hash: hash_col(row, "hash")?,
-        family_id: uuid_col(row, "family_id")?,
-        client_id: uuid_col(row, "client_id")?,
-        user_id: uuid_col(row, "user_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        auth_time: col(row, "auth_time")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-        revoked: revoked_at.is_some(),
-        used_at: col(row, "used_at")?,
-        successor: col(row, "successor")?,
-    })
-}
-
-fn consent_from(row: &Row<'_>) -> StoreResult<ConsentRecord> {
-    Ok(ConsentRecord {
-        user_id: uuid_col(row, "user_id")?,
-        client_id: uuid_col(row, "client_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        granted_at: col(row, "granted_at")?,
-    })
-}
+const BEARER_SELECT: &str = rows::bearer_select!("?1");
 
 #[async_trait]
 impl ClientStore for SqliteStore {
@@ -362,13 +238,13 @@ impl ClientStore for SqliteStore {
                 conn,
                 &format!("SELECT {CLIENT_COLS} FROM clients WHERE id = ?1"),
                 [id.to_string()],
-                client_from,
+                rows::client,
             ),
             ClientRef::Key(key) => query_one(
                 conn,
                 &format!("SELECT {CLIENT_COLS} FROM clients WHERE key = ?1"),
                 [key],
-                client_from,
+                rows::client,
             ),
         })
         .await
@@ -410,7 +286,7 @@ impl UserStore for SqliteStore {
                 conn,
                 &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
                 [id.to_string()],
-                user_from,
+                rows::user,
             )
         })
         .await
@@ -422,7 +298,7 @@ impl UserStore for SqliteStore {
                 conn,
                 &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
                 [username],
-                user_from,
+                rows::user,
             )
         })
         .await
@@ -450,7 +326,7 @@ impl UserStore for SqliteStore {
                     user.email_verified,
                     user.created_at,
                 ],
-                user_from,
+                rows::user,
             )?
             .ok_or_else(|| corrupt("upsert returned no user"))
         })
@@ -482,16 +358,9 @@ impl SessionStore for SqliteStore {
         self.read(|conn| {
             query_one(
                 conn,
-                "SELECT hash, user_id, created_at, expires_at FROM sessions WHERE hash = ?1",
+                &format!("SELECT {SESSION_COLS} FROM sessions WHERE hash = ?1"),
                 [hash.as_bytes()],
-                |row| {
-                    Ok(SessionRecord {
-                        hash: hash_col(row, "hash")?,
-                        user_id: uuid_col(row, "user_id")?,
-                        created_at: col(row, "created_at")?,
-                        expires_at: col(row, "expires_at")?,
-                    })
-                },
+                rows::session,
             )
         })
         .await
@@ -516,10 +385,11 @@ impl ConsentStore for SqliteStore {
         self.read(|conn| {
             query_one(
                 conn,
-                "SELECT user_id, client_id, scopes, granted_at FROM consents
-                 WHERE user_id = ?1 AND client_id = ?2",
+                &format!(
+                    "SELECT {CONSENT_COLS} FROM consents WHERE user_id = ?1 AND client_id = ?2"
+                ),
                 [user.to_string(), client.to_string()],
-                consent_from,
+                rows::consent,
             )
         })
         .await
@@ -535,7 +405,7 @@ impl ConsentStore for SqliteStore {
                 &tx,
                 "SELECT scopes FROM consents WHERE user_id = ?1 AND client_id = ?2",
                 [&user, &client],
-                |row| scopes_col(row, "scopes"),
+                |row| row.scopes("scopes"),
             )?;
             let scopes = match existing {
                 Some(existing) => existing.union(&consent.scopes),
@@ -556,18 +426,15 @@ impl ConsentStore for SqliteStore {
 
     async fn list_consents(&self, user: Uuid) -> StoreResult<Vec<ConsentRecord>> {
         self.read(|conn| {
-            let mut statement = conn
-                .prepare_cached(
-                    "SELECT user_id, client_id, scopes, granted_at FROM consents
-                     WHERE user_id = ?1 ORDER BY granted_at, client_id",
-                )
-                .map_err(other)?;
-            let mut rows = statement.query([user.to_string()]).map_err(other)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(other)? {
-                out.push(consent_from(row)?);
-            }
-            Ok(out)
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {CONSENT_COLS} FROM consents
+                     WHERE user_id = ?1 ORDER BY granted_at, client_id"
+                ),
+                [user.to_string()],
+                rows::consent,
+            )
         })
         .await
     }
@@ -612,7 +479,7 @@ fn redeem<T>(
     now: UnixTime,
     issue: Option<Issue<'_>>,
     successor: Option<&[u8]>,
-    map: impl Fn(&Row<'_>) -> StoreResult<T>,
+    map: impl Fn(&dyn Columns) -> StoreResult<T>,
 ) -> StoreResult<Redemption<T>> {
     let tx = conn.transaction().map_err(other)?;
     let set_successor = if successor.is_some() {
@@ -751,7 +618,7 @@ impl CodeStore for SqliteStore {
                 conn,
                 &format!("SELECT {CODE_COLS} FROM codes WHERE hash = ?1 AND client_id = ?2"),
                 params![hash.as_bytes(), client],
-                code_from,
+                rows::code,
             )
         })
         .await
@@ -767,7 +634,15 @@ impl CodeStore for SqliteStore {
         let client = client.to_string();
         self.write(|conn| {
             redeem(
-                conn, "codes", CODE_COLS, hash, &client, now, issue, None, code_from,
+                conn,
+                "codes",
+                CODE_COLS,
+                hash,
+                &client,
+                now,
+                issue,
+                None,
+                rows::code,
             )
         })
         .await
@@ -795,23 +670,15 @@ impl TokenStore for SqliteStore {
                 conn,
                 &format!("SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = ?1"),
                 [hash.as_bytes()],
-                access_from,
+                rows::access,
             )
         })
         .await
     }
 
     async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
-        self.read(|conn| {
-            query_one(conn, BEARER_SELECT, [hash.as_bytes()], |row| {
-                Ok(BearerRecord {
-                    token: access_from(row)?,
-                    user: user_from(row)?,
-                    client: client_from_columns(row, CLIENT_ALIASES)?,
-                })
-            })
-        })
-        .await
+        self.read(|conn| query_one(conn, BEARER_SELECT, [hash.as_bytes()], rows::bearer))
+            .await
     }
 
     async fn rotate_refresh_token(
@@ -833,7 +700,7 @@ impl TokenStore for SqliteStore {
                 now,
                 issue,
                 successor,
-                refresh_from,
+                rows::refresh,
             )
         })
         .await
@@ -848,7 +715,7 @@ impl TokenStore for SqliteStore {
                 conn,
                 &format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = ?1"),
                 [hash.as_bytes()],
-                refresh_from,
+                rows::refresh,
             )
         })
         .await
@@ -941,7 +808,7 @@ impl SecretStore for SqliteStore {
                 conn,
                 "SELECT value FROM server_secrets WHERE name = ?1",
                 [name],
-                |row| col(row, "value"),
+                |row| row.blob("value"),
             )?
             .ok_or_else(|| corrupt("server secret vanished"))
         })
@@ -949,38 +816,16 @@ impl SecretStore for SqliteStore {
     }
 }
 
-const KEY_COLS: &str =
-    "kid, alg, generation, private_key, public_jwk, created_at, activate_at, remove_at";
-
-fn key_from(row: &Row<'_>) -> StoreResult<SigningKeyRecord> {
-    let alg: String = col(row, "alg")?;
-    Ok(SigningKeyRecord {
-        kid: col(row, "kid")?,
-        alg: SigningAlg::parse(&alg).ok_or_else(|| corrupt("alg"))?,
-        generation: col(row, "generation")?,
-        private_key: col(row, "private_key")?,
-        public_jwk: col(row, "public_jwk")?,
-        created_at: col(row, "created_at")?,
-        activate_at: col(row, "activate_at")?,
-        remove_at: col(row, "remove_at")?,
-    })
-}
-
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         self.read(|conn| {
-            let mut statement = conn
-                .prepare_cached(&format!(
-                    "SELECT {KEY_COLS} FROM signing_keys ORDER BY alg, generation"
-                ))
-                .map_err(other)?;
-            let mut rows = statement.query([]).map_err(other)?;
-            let mut keys = Vec::new();
-            while let Some(row) = rows.next().map_err(other)? {
-                keys.push(key_from(row)?);
-            }
-            Ok(keys)
+            query_all(
+                conn,
+                &format!("SELECT {KEY_COLS} FROM signing_keys ORDER BY alg, generation"),
+                [],
+                rows::signing_key,
+            )
         })
         .await
     }
