@@ -7,7 +7,7 @@
 //!   updates of one row, the second waits for the first to commit, re-checks `used_at IS NULL`
 //!   on the new row and updates nothing; the `SELECT` after it then sees the spent row;
 //! - a revocation and a token insert into the same family are ordered by the family's `grants`
-//!   row: [`insert_tokens`](doorward_core::ports::TokenStore::insert_tokens) reads it `FOR SHARE`, and the revocations lock it
+//!   row: [`TokenStore::insert_tokens`] reads it `FOR SHARE`, and the revocations lock it
 //!   (`INSERT … ON CONFLICT DO UPDATE`, `UPDATE`) before they touch the tokens, so either the
 //!   insert sees the revocation (and the tokens are born revoked) or the revocation's token
 //!   updates, which start after the insert committed, see the tokens;
@@ -20,6 +20,8 @@
 //! This file connects, migrates and maps driver errors; the ports are implemented in
 //! `postgres/`, one file per group of ports (as in `sqlite/`), over the row mapping that both
 //! adapters share (`rows.rs`).
+//!
+//! [`TokenStore::insert_tokens`]: doorward_core::ports::TokenStore::insert_tokens
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -67,6 +69,26 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to the database at `url` and applies the embedded migrations (see
     /// [`PostgresStore::migrate`]).
+    ///
+    /// # Example
+    /// On the database that `DOORWARD_TEST_POSTGRES_URL` names, as the tests use; without it
+    /// the example returns at once.
+    /// ```
+    /// use doorward_core::ports::{ClientRef, ClientStore, StoreError};
+    /// use doorward_store::PostgresStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), StoreError> {
+    /// let url = match std::env::var("DOORWARD_TEST_POSTGRES_URL") {
+    ///     Ok(url) if !url.is_empty() => url, // postgres://user:password@host:port/database
+    ///     _ => return Ok(()),
+    /// };
+    /// let store = PostgresStore::open(&url).await?;
+    /// // Absence is not an error: an unknown client is `None`.
+    /// assert!(store.find_client(ClientRef::Key("nobody")).await?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options = connect_options(url)?;
         run_migrations(&options).await?;

@@ -107,6 +107,22 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite:PATH`, `sqlite://PATH`, or
     /// `sqlite::memory:`) and runs the embedded migrations.
+    ///
+    /// # Example
+    /// An in-memory database (one connection, gone with the store); a file such as
+    /// `sqlite:/var/lib/doorward/db.sqlite` is opened the same way and keeps its rows.
+    /// ```
+    /// use doorward_core::ports::{ClientRef, ClientStore, StoreError};
+    /// use doorward_store::SqliteStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), StoreError> {
+    /// let store = SqliteStore::open("sqlite::memory:").await?;
+    /// // Absence is not an error: an unknown client is `None`.
+    /// assert!(store.find_client(ClientRef::Key("nobody")).await?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let location = location(url)?;
         let mut writer = connect(&location).map_err(other)?;

@@ -8,9 +8,9 @@ use super::{other, PostgresStore};
 
 #[async_trait]
 impl MaintenanceStore for PostgresStore {
-    /// Deletes in batches of [`PURGE_BATCH`] rows, each its own short transaction, so that no
-    /// purge holds locks for long; and only in one instance at a time: the others find the
-    /// advisory lock taken and return 0 at once.
+    /// Deletes in batches of `PURGE_BATCH` (5,000) rows, each its own short transaction, so
+    /// that no purge holds locks for long; and only in one instance at a time: the others find
+    /// the advisory lock taken and return 0 at once.
     async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64> {
         let mut conn = self.pool.acquire().await.map_err(other)?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
