@@ -28,7 +28,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use doorward_core::ports::{StoreError, StoreResult};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::query::Query;
 use sqlx::AssertSqlSafe;
 use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Row};
 use uuid::Uuid;
@@ -112,6 +113,26 @@ impl PostgresStore {
     /// others wait, then find nothing left to do.
     pub async fn migrate(url: &str) -> Result<(), StoreError> {
         run_migrations(&connect_options(url)?).await
+    }
+
+    /// The record `build` makes of the one row that `query` returns, if any.
+    async fn find<T>(
+        &self,
+        query: Query<'_, Postgres, PgArguments>,
+        build: impl FnOnce(&dyn Columns) -> StoreResult<T> + Send,
+    ) -> StoreResult<Option<T>> {
+        let row = query.fetch_optional(&self.pool).await.map_err(other)?;
+        record(row, build)
+    }
+
+    /// The records `build` makes of the rows that `query` returns.
+    async fn find_all<T>(
+        &self,
+        query: Query<'_, Postgres, PgArguments>,
+        build: impl Fn(&dyn Columns) -> StoreResult<T> + Send,
+    ) -> StoreResult<Vec<T>> {
+        let rows = query.fetch_all(&self.pool).await.map_err(other)?;
+        rows.iter().map(|row| build(row)).collect()
     }
 }
 
@@ -269,12 +290,4 @@ fn record<T>(
     build: impl FnOnce(&dyn Columns) -> StoreResult<T>,
 ) -> StoreResult<Option<T>> {
     row.map(|row| build(&row)).transpose()
-}
-
-/// The records `build` makes of the rows.
-fn records<T>(
-    rows: Vec<PgRow>,
-    build: impl Fn(&dyn Columns) -> StoreResult<T>,
-) -> StoreResult<Vec<T>> {
-    rows.iter().map(|row| build(row)).collect()
 }

@@ -166,6 +166,26 @@ impl SqliteStore {
         let conn = self.readers[i].lock().await;
         f(&conn)
     }
+
+    /// The record `build` makes of the one row that the query `sql` returns, if any.
+    async fn find<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params + Send,
+        build: impl FnOnce(&dyn Columns) -> StoreResult<T> + Send,
+    ) -> StoreResult<Option<T>> {
+        self.read(|conn| query_one(conn, sql, params, build)).await
+    }
+
+    /// The records `build` makes of the rows that the query `sql` returns.
+    async fn find_all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params + Send,
+        build: impl Fn(&dyn Columns) -> StoreResult<T> + Send,
+    ) -> StoreResult<Vec<T>> {
+        self.read(|conn| query_all(conn, sql, params, build)).await
+    }
 }
 
 fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {

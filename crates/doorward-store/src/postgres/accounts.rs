@@ -13,24 +13,18 @@ use crate::rows::{self, corrupt, CLIENT_COLS, SESSION_COLS, USER_COLS};
 #[async_trait]
 impl ClientStore for PostgresStore {
     async fn find_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>> {
-        let row = match client {
+        match client {
             ClientRef::Id(id) => {
                 let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1");
-                sqlx::query(AssertSqlSafe(sql.as_str()))
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
+                let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(id);
+                self.find(query, rows::client).await
             }
             ClientRef::Key(key) => {
                 let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE key = $1");
-                sqlx::query(AssertSqlSafe(sql.as_str()))
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
+                let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(key);
+                self.find(query, rows::client).await
             }
         }
-        .map_err(other)?;
-        record(row, rows::client)
     }
 
     async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
@@ -62,22 +56,14 @@ impl ClientStore for PostgresStore {
 impl UserStore for PostgresStore {
     async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        record(row, rows::user)
+        let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(id);
+        self.find(query, rows::user).await
     }
 
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {USER_COLS} FROM users WHERE username = $1");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        record(row, rows::user)
+        let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(username);
+        self.find(query, rows::user).await
     }
 
     async fn upsert_user(&self, user: &NewUser) -> StoreResult<User> {
@@ -90,17 +76,15 @@ impl UserStore for PostgresStore {
                  email_verified = excluded.email_verified
              RETURNING {USER_COLS}"
         );
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
+        let query = sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(user.id)
             .bind(user.username.as_str())
             .bind(user.display_name.as_str())
             .bind(user.password_hash.as_str())
             .bind(user.email.as_deref())
             .bind(user.email_verified)
-            .bind(user.created_at)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
+            .bind(user.created_at);
+        let row = query.fetch_optional(&self.pool).await.map_err(other)?;
         record(row, rows::user)?.ok_or_else(|| corrupt("upsert returned no user"))
     }
 }
@@ -124,12 +108,8 @@ impl SessionStore for PostgresStore {
 
     async fn find_session(&self, hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
         let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE hash = $1");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        record(row, rows::session)
+        let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(hash.as_bytes());
+        self.find(query, rows::session).await
     }
 
     async fn delete_session(&self, hash: &TokenHash) -> StoreResult<()> {

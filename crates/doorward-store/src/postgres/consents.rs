@@ -7,7 +7,7 @@ use doorward_core::ports::{ConsentStore, StoreResult, UnixTime};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::{other, record, records, PostgresStore};
+use super::{other, PostgresStore};
 use crate::rows::{self, Columns, CONSENT_COLS};
 
 #[async_trait]
@@ -15,13 +15,10 @@ impl ConsentStore for PostgresStore {
     async fn find_consent(&self, user: Uuid, client: Uuid) -> StoreResult<Option<ConsentRecord>> {
         let sql =
             format!("SELECT {CONSENT_COLS} FROM consents WHERE user_id = $1 AND client_id = $2");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
+        let query = sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(user)
-            .bind(client)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        record(row, rows::consent)
+            .bind(client);
+        self.find(query, rows::consent).await
     }
 
     async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()> {
@@ -61,12 +58,8 @@ impl ConsentStore for PostgresStore {
             "SELECT {CONSENT_COLS} FROM consents
              WHERE user_id = $1 ORDER BY granted_at, client_id"
         );
-        let found = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(user)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(other)?;
-        records(found, rows::consent)
+        let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(user);
+        self.find_all(query, rows::consent).await
     }
 
     async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()> {

@@ -5,7 +5,7 @@ use doorward_core::model::SigningKeyRecord;
 use doorward_core::ports::{KeyStore, SecretStore, StoreResult, UnixTime};
 use sqlx::AssertSqlSafe;
 
-use super::{other, records, PostgresStore};
+use super::{other, PostgresStore};
 use crate::rows::{self, corrupt, Columns, KEY_COLS};
 
 #[async_trait]
@@ -38,11 +38,8 @@ impl KeyStore for PostgresStore {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
         // `alg` is COLLATE "C": the order is SQLite's.
         let sql = format!("SELECT {KEY_COLS} FROM signing_keys ORDER BY alg, generation");
-        let found = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(other)?;
-        records(found, rows::signing_key)
+        let query = sqlx::query(AssertSqlSafe(sql.as_str()));
+        self.find_all(query, rows::signing_key).await
     }
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {

@@ -8,7 +8,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
-use super::{other, record, PostgresStore};
+use super::{other, PostgresStore};
 use crate::rows::{self, Columns, ACCESS_COLS, CODE_COLS, REFRESH_COLS, REFRESH_READ};
 
 const BEARER_SELECT: &str = rows::bearer_select!("$1");
@@ -183,13 +183,10 @@ impl CodeStore for PostgresStore {
 
     async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
         let sql = format!("SELECT {CODE_COLS} FROM codes WHERE hash = $1 AND client_id = $2");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
+        let query = sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(hash.as_bytes())
-            .bind(client)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        record(row, rows::code)
+            .bind(client);
+        self.find(query, rows::code).await
     }
 
     async fn redeem_code(
@@ -228,21 +225,13 @@ impl TokenStore for PostgresStore {
 
     async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
         let sql = format!("SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = $1");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        record(row, rows::access)
+        let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(hash.as_bytes());
+        self.find(query, rows::access).await
     }
 
     async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
-        let row = sqlx::query(BEARER_SELECT)
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        record(row, rows::bearer)
+        let query = sqlx::query(BEARER_SELECT).bind(hash.as_bytes());
+        self.find(query, rows::bearer).await
     }
 
     async fn rotate_refresh_token(
@@ -272,12 +261,8 @@ impl TokenStore for PostgresStore {
         hash: &TokenHash,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
         let sql = format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = $1");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        record(row, rows::refresh)
+        let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(hash.as_bytes());
+        self.find(query, rows::refresh).await
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {

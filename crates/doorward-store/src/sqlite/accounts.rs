@@ -13,21 +13,16 @@ use crate::rows::{self, corrupt, CLIENT_COLS, SESSION_COLS, USER_COLS};
 #[async_trait]
 impl ClientStore for SqliteStore {
     async fn find_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>> {
-        self.read(|conn| match client {
-            ClientRef::Id(id) => query_one(
-                conn,
-                &format!("SELECT {CLIENT_COLS} FROM clients WHERE id = ?1"),
-                [id.to_string()],
-                rows::client,
-            ),
-            ClientRef::Key(key) => query_one(
-                conn,
-                &format!("SELECT {CLIENT_COLS} FROM clients WHERE key = ?1"),
-                [key],
-                rows::client,
-            ),
-        })
-        .await
+        match client {
+            ClientRef::Id(id) => {
+                let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE id = ?1");
+                self.find(&sql, [id.to_string()], rows::client).await
+            }
+            ClientRef::Key(key) => {
+                let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE key = ?1");
+                self.find(&sql, [key], rows::client).await
+            }
+        }
     }
 
     async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
@@ -61,26 +56,20 @@ impl ClientStore for SqliteStore {
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
-                [id.to_string()],
-                rows::user,
-            )
-        })
+        self.find(
+            &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
+            [id.to_string()],
+            rows::user,
+        )
         .await
     }
 
     async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
-                [username],
-                rows::user,
-            )
-        })
+        self.find(
+            &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
+            [username],
+            rows::user,
+        )
         .await
     }
 
@@ -135,14 +124,11 @@ impl SessionStore for SqliteStore {
     }
 
     async fn find_session(&self, hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {SESSION_COLS} FROM sessions WHERE hash = ?1"),
-                [hash.as_bytes()],
-                rows::session,
-            )
-        })
+        self.find(
+            &format!("SELECT {SESSION_COLS} FROM sessions WHERE hash = ?1"),
+            [hash.as_bytes()],
+            rows::session,
+        )
         .await
     }
 

@@ -7,22 +7,17 @@ use doorward_core::ports::{ConsentStore, StoreResult, UnixTime};
 use rusqlite::{params, TransactionBehavior};
 use uuid::Uuid;
 
-use super::{execute, other, query_all, query_one, SqliteStore};
+use super::{execute, other, query_one, SqliteStore};
 use crate::rows::{self, CONSENT_COLS};
 
 #[async_trait]
 impl ConsentStore for SqliteStore {
     async fn find_consent(&self, user: Uuid, client: Uuid) -> StoreResult<Option<ConsentRecord>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!(
-                    "SELECT {CONSENT_COLS} FROM consents WHERE user_id = ?1 AND client_id = ?2"
-                ),
-                [user.to_string(), client.to_string()],
-                rows::consent,
-            )
-        })
+        self.find(
+            &format!("SELECT {CONSENT_COLS} FROM consents WHERE user_id = ?1 AND client_id = ?2"),
+            [user.to_string(), client.to_string()],
+            rows::consent,
+        )
         .await
     }
 
@@ -56,17 +51,14 @@ impl ConsentStore for SqliteStore {
     }
 
     async fn list_consents(&self, user: Uuid) -> StoreResult<Vec<ConsentRecord>> {
-        self.read(|conn| {
-            query_all(
-                conn,
-                &format!(
-                    "SELECT {CONSENT_COLS} FROM consents
+        self.find_all(
+            &format!(
+                "SELECT {CONSENT_COLS} FROM consents
                      WHERE user_id = ?1 ORDER BY granted_at, client_id"
-                ),
-                [user.to_string()],
-                rows::consent,
-            )
-        })
+            ),
+            [user.to_string()],
+            rows::consent,
+        )
         .await
     }
 

@@ -5,7 +5,7 @@ use doorward_core::model::SigningKeyRecord;
 use doorward_core::ports::{KeyStore, SecretStore, StoreResult, UnixTime};
 use rusqlite::params;
 
-use super::{execute, query_all, query_one, SqliteStore};
+use super::{execute, query_one, SqliteStore};
 use crate::rows::{self, corrupt, KEY_COLS};
 
 #[async_trait]
@@ -32,14 +32,11 @@ impl SecretStore for SqliteStore {
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        self.read(|conn| {
-            query_all(
-                conn,
-                &format!("SELECT {KEY_COLS} FROM signing_keys ORDER BY alg, generation"),
-                [],
-                rows::signing_key,
-            )
-        })
+        self.find_all(
+            &format!("SELECT {KEY_COLS} FROM signing_keys ORDER BY alg, generation"),
+            [],
+            rows::signing_key,
+        )
         .await
     }
 

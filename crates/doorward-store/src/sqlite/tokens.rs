@@ -159,14 +159,11 @@ impl CodeStore for SqliteStore {
 
     async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
         let client = client.to_string();
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {CODE_COLS} FROM codes WHERE hash = ?1 AND client_id = ?2"),
-                params![hash.as_bytes(), client],
-                rows::code,
-            )
-        })
+        self.find(
+            &format!("SELECT {CODE_COLS} FROM codes WHERE hash = ?1 AND client_id = ?2"),
+            (hash.as_bytes(), client),
+            rows::code,
+        )
         .await
     }
 
@@ -211,19 +208,16 @@ impl TokenStore for SqliteStore {
     }
 
     async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = ?1"),
-                [hash.as_bytes()],
-                rows::access,
-            )
-        })
+        self.find(
+            &format!("SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = ?1"),
+            [hash.as_bytes()],
+            rows::access,
+        )
         .await
     }
 
     async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
-        self.read(|conn| query_one(conn, BEARER_SELECT, [hash.as_bytes()], rows::bearer))
+        self.find(BEARER_SELECT, [hash.as_bytes()], rows::bearer)
             .await
     }
 
@@ -256,14 +250,11 @@ impl TokenStore for SqliteStore {
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = ?1"),
-                [hash.as_bytes()],
-                rows::refresh,
-            )
-        })
+        self.find(
+            &format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = ?1"),
+            [hash.as_bytes()],
+            rows::refresh,
+        )
         .await
     }
 
