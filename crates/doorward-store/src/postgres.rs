@@ -16,27 +16,31 @@
 //!
 //! Migrations are embedded and applied under a session-level advisory lock on a connection of
 //! their own, so that instances starting together apply each migration once.
+//!
+//! This file connects, migrates and maps driver errors; the ports are implemented in
+//! `postgres/`, one file per group of ports (as in `sqlite/`), over the row mapping that both
+//! adapters share (`rows.rs`).
+//!
+//! [`TokenStore::insert_tokens`]: doorward_core::ports::TokenStore::insert_tokens
 
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use doorward_core::jose::SigningAlg;
-use doorward_core::model::{
-    AccessTokenRecord, BearerRecord, Client, ClientPolicy, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
-};
-use doorward_core::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, Issue, KeyStore, MaintenanceStore, Redemption,
-    SecretStore, SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
-};
-use doorward_core::TokenHash;
-use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use doorward_core::ports::{StoreError, StoreResult};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::query::Query;
 use sqlx::AssertSqlSafe;
 use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Row};
 use uuid::Uuid;
+
+use crate::rows::Columns;
+
+mod accounts;
+mod consents;
+mod keys;
+mod maintenance;
+mod tokens;
 
 /// The embedded migrations with their versions, applied in order; `doorward_migrations`
 /// records which ran.
@@ -66,6 +70,26 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to the database at `url` and applies the embedded migrations (see
     /// [`PostgresStore::migrate`]).
+    ///
+    /// # Example
+    /// On the database that `DOORWARD_TEST_POSTGRES_URL` names, as the tests use; without it
+    /// the example returns at once.
+    /// ```
+    /// use doorward_core::ports::{ClientRef, ClientStore, StoreError};
+    /// use doorward_store::PostgresStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), StoreError> {
+    /// let url = match std::env::var("DOORWARD_TEST_POSTGRES_URL") {
+    ///     Ok(url) if !url.is_empty() => url, // postgres://user:password@host:port/database
+    ///     _ => return Ok(()),
+    /// };
+    /// let store = PostgresStore::open(&url).await?;
+    /// // Absence is not an error: an unknown client is `None`.
+    /// assert!(store.find_client(ClientRef::Key("nobody")).await?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let options = connect_options(url)?;
         run_migrations(&options).await?;
@@ -89,6 +113,26 @@ impl PostgresStore {
     /// others wait, then find nothing left to do.
     pub async fn migrate(url: &str) -> Result<(), StoreError> {
         run_migrations(&connect_options(url)?).await
+    }
+
+    /// The record `build` makes of the one row that `query` returns, if any.
+    async fn find<T>(
+        &self,
+        query: Query<'_, Postgres, PgArguments>,
+        build: impl FnOnce(&dyn Columns) -> StoreResult<T> + Send,
+    ) -> StoreResult<Option<T>> {
+        let row = query.fetch_optional(&self.pool).await.map_err(other)?;
+        record(row, build)
+    }
+
+    /// The records `build` makes of the rows that `query` returns.
+    async fn find_all<T>(
+        &self,
+        query: Query<'_, Postgres, PgArguments>,
+        build: impl Fn(&dyn Columns) -> StoreResult<T> + Send,
+    ) -> StoreResult<Vec<T>> {
+        let rows = query.fetch_all(&self.pool).await.map_err(other)?;
+        rows.iter().map(|row| build(row)).collect()
     }
 }
 
@@ -204,8 +248,33 @@ fn other(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Other(format!("corrupt row: {what}").into())
+/// PostgreSQL's side of the shared row mapping: UUIDs are UUID, booleans BOOLEAN, digests
+/// BYTEA, times BIGINT.
+impl Columns for PgRow {
+    fn text(&self, name: &str) -> StoreResult<String> {
+        col(self, name)
+    }
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        col(self, name)
+    }
+    fn int(&self, name: &str) -> StoreResult<i64> {
+        col(self, name)
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        col(self, name)
+    }
+    fn boolean(&self, name: &str) -> StoreResult<bool> {
+        col(self, name)
+    }
+    fn blob(&self, name: &str) -> StoreResult<Vec<u8>> {
+        col(self, name)
+    }
+    fn opt_blob(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        col(self, name)
+    }
+    fn uuid(&self, name: &str) -> StoreResult<Uuid> {
+        col(self, name)
+    }
 }
 
 fn col<'r, T>(row: &'r PgRow, name: &str) -> StoreResult<T>
@@ -215,903 +284,10 @@ where
     row.try_get(name).map_err(other)
 }
 
-fn hash_col(row: &PgRow, name: &str) -> StoreResult<TokenHash> {
-    let bytes: Vec<u8> = col(row, name)?;
-    TokenHash::from_slice(&bytes).ok_or_else(|| corrupt(name))
-}
-
-fn scopes_col(row: &PgRow, name: &str) -> StoreResult<ScopeSet> {
-    let text: String = col(row, name)?;
-    ScopeSet::parse(&text).map_err(|_| corrupt(name))
-}
-
-const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash, policy";
-
-/// The client columns under their own names, and under their aliases in [`BEARER_SELECT`].
-const CLIENT_NAMES: [&str; 7] = [
-    "id",
-    "key",
-    "display_name",
-    "app_uri",
-    "redirect_uris",
-    "secret_hash",
-    "policy",
-];
-const CLIENT_ALIASES: [&str; 7] = [
-    "c_id",
-    "c_key",
-    "c_display_name",
-    "c_app_uri",
-    "c_redirect_uris",
-    "c_secret_hash",
-    "c_policy",
-];
-
-fn client_from(row: &PgRow) -> StoreResult<Client> {
-    client_from_columns(row, CLIENT_NAMES)
-}
-
-fn client_from_columns(row: &PgRow, names: [&str; 7]) -> StoreResult<Client> {
-    let [id, key, display_name, app_uri, uris, secret_hash, policy] = names;
-    let policy: String = col(row, policy)?;
-    let uris: String = col(row, uris)?;
-    let redirect_uris = uris
-        .lines()
-        .map(|u| RedirectUri::parse(u).map_err(|_| corrupt("redirect_uris")))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Client {
-        id: col(row, id)?,
-        key: col(row, key)?,
-        display_name: col(row, display_name)?,
-        app_uri: col(row, app_uri)?,
-        redirect_uris,
-        secret_hash: col(row, secret_hash)?,
-        policy: ClientPolicy::from_json(&policy).map_err(|_| corrupt("policy"))?,
-    })
-}
-
-/// An access token with its user and client in one statement; the client's columns are
-/// aliased, every other name is unambiguous.
-const BEARER_SELECT: &str = "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
-        a.issued_at, a.expires_at, a.revoked_at,
-        u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
-        u.created_at,
-        c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
-        c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
-        c.secret_hash AS c_secret_hash, c.policy AS c_policy
-    FROM access_tokens a
-    JOIN users u ON u.id = a.user_id
-    JOIN clients c ON c.id = a.client_id
-    WHERE a.hash = $1";
-
-const USER_COLS: &str =
-    "id, username, display_name, password_hash, email, email_verified, created_at";
-
-fn user_from(row: &PgRow) -> StoreResult<User> {
-    Ok(User {
-        id: col(row, "id")?,
-        username: col(row, "username")?,
-        display_name: col(row, "display_name")?,
-        password_hash: col(row, "password_hash")?,
-        email: col(row, "email")?,
-        email_verified: col(row, "email_verified")?,
-        created_at: col(row, "created_at")?,
-    })
-}
-
-const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, scope_requested, \
-    challenge, challenge_method, family_id, auth_time, issued_at, expires_at, nonce";
-
-fn code_from(row: &PgRow) -> StoreResult<CodeRecord> {
-    let challenge: Option<String> = col(row, "challenge")?;
-    let method: Option<String> = col(row, "challenge_method")?;
-    let challenge = match (challenge, method) {
-        (Some(c), Some(m)) => Some((
-            CodeChallenge::parse(&c).map_err(|_| corrupt("challenge"))?,
-            CodeChallengeMethod::parse(&m).map_err(|_| corrupt("challenge_method"))?,
-        )),
-        (None, None) => None,
-        // Half a challenge must never read as "no PKCE".
-        _ => return Err(corrupt("challenge")),
-    };
-    let redirect_uri: String = col(row, "redirect_uri")?;
-    Ok(CodeRecord {
-        hash: hash_col(row, "hash")?,
-        client_id: col(row, "client_id")?,
-        user_id: col(row, "user_id")?,
-        redirect_uri: RedirectUri::parse(&redirect_uri).map_err(|_| corrupt("redirect_uri"))?,
-        scopes: scopes_col(row, "scopes")?,
-        scope_requested: col(row, "scope_requested")?,
-        challenge,
-        nonce: col(row, "nonce")?,
-        family_id: col(row, "family_id")?,
-        auth_time: col(row, "auth_time")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-    })
-}
-
-const ACCESS_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, issued_at, expires_at, revoked_at";
-
-fn access_from(row: &PgRow) -> StoreResult<AccessTokenRecord> {
-    let revoked_at: Option<i64> = col(row, "revoked_at")?;
-    Ok(AccessTokenRecord {
-        hash: hash_col(row, "hash")?,
-        family_id: col(row, "family_id")?,
-        client_id: col(row, "client_id")?,
-        user_id: col(row, "user_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-        revoked: revoked_at.is_some(),
-    })
-}
-
-const REFRESH_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, expires_at, revoked_at";
-/// [`REFRESH_COLS`] and what the store sets later.
-const REFRESH_READ: &str = "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, \
-    expires_at, revoked_at, used_at, successor";
-
-fn refresh_from(row: &PgRow) -> StoreResult<RefreshTokenRecord> {
-    let revoked_at: Option<i64> = col(row, "revoked_at")?;
-    Ok(RefreshTokenRecord {
-        hash: hash_col(row, "hash")?,
-        family_id: col(row, "family_id")?,
-        client_id: col(row, "client_id")?,
-        user_id: col(row, "user_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        auth_time: col(row, "auth_time")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-        revoked: revoked_at.is_some(),
-        used_at: col(row, "used_at")?,
-        successor: col(row, "successor")?,
-    })
-}
-
-fn consent_from(row: &PgRow) -> StoreResult<ConsentRecord> {
-    Ok(ConsentRecord {
-        user_id: col(row, "user_id")?,
-        client_id: col(row, "client_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        granted_at: col(row, "granted_at")?,
-    })
-}
-
-#[async_trait]
-impl ClientStore for PostgresStore {
-    async fn find_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>> {
-        let row = match client {
-            ClientRef::Id(id) => {
-                let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE id = $1");
-                sqlx::query(AssertSqlSafe(sql.as_str()))
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-            }
-            ClientRef::Key(key) => {
-                let sql = format!("SELECT {CLIENT_COLS} FROM clients WHERE key = $1");
-                sqlx::query(AssertSqlSafe(sql.as_str()))
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
-            }
-        }
-        .map_err(other)?;
-        row.as_ref().map(client_from).transpose()
-    }
-
-    async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
-        let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO clients (id, key, display_name, app_uri, redirect_uris, secret_hash,
-                 policy)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (id) DO UPDATE SET key = excluded.key,
-                 display_name = excluded.display_name, app_uri = excluded.app_uri,
-                 redirect_uris = excluded.redirect_uris, secret_hash = excluded.secret_hash,
-                 policy = excluded.policy",
-        )
-        .bind(client.id)
-        .bind(client.key.as_str())
-        .bind(client.display_name.as_str())
-        .bind(client.app_uri.as_str())
-        .bind(uris.join("\n"))
-        .bind(client.secret_hash.as_deref())
-        .bind(client.policy.to_json())
-        .execute(&self.pool)
-        .await
-        .map_err(other)
-        .map(drop)
-    }
-}
-
-#[async_trait]
-impl UserStore for PostgresStore {
-    async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {USER_COLS} FROM users WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        row.as_ref().map(user_from).transpose()
-    }
-
-    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {USER_COLS} FROM users WHERE username = $1");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        row.as_ref().map(user_from).transpose()
-    }
-
-    async fn upsert_user(&self, user: &NewUser) -> StoreResult<User> {
-        let sql = format!(
-            "INSERT INTO users (id, username, display_name, password_hash, email,
-                 email_verified, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name,
-                 password_hash = excluded.password_hash, email = excluded.email,
-                 email_verified = excluded.email_verified
-             RETURNING {USER_COLS}"
-        );
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(user.id)
-            .bind(user.username.as_str())
-            .bind(user.display_name.as_str())
-            .bind(user.password_hash.as_str())
-            .bind(user.email.as_deref())
-            .bind(user.email_verified)
-            .bind(user.created_at)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        row.as_ref()
-            .map(user_from)
-            .transpose()?
-            .ok_or_else(|| corrupt("upsert returned no user"))
-    }
-}
-
-#[async_trait]
-impl SessionStore for PostgresStore {
-    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO sessions (hash, user_id, created_at, expires_at)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(session.hash.as_bytes())
-        .bind(session.user_id)
-        .bind(session.created_at)
-        .bind(session.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(other)
-        .map(drop)
-    }
-
-    async fn find_session(&self, hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
-        let row = sqlx::query(
-            "SELECT hash, user_id, created_at, expires_at FROM sessions WHERE hash = $1",
-        )
-        .bind(hash.as_bytes())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(other)?;
-        row.as_ref()
-            .map(|row| {
-                Ok(SessionRecord {
-                    hash: hash_col(row, "hash")?,
-                    user_id: col(row, "user_id")?,
-                    created_at: col(row, "created_at")?,
-                    expires_at: col(row, "expires_at")?,
-                })
-            })
-            .transpose()
-    }
-
-    async fn delete_session(&self, hash: &TokenHash) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE hash = $1")
-            .bind(hash.as_bytes())
-            .execute(&self.pool)
-            .await
-            .map_err(other)
-            .map(drop)
-    }
-}
-
-#[async_trait]
-impl ConsentStore for PostgresStore {
-    async fn find_consent(&self, user: Uuid, client: Uuid) -> StoreResult<Option<ConsentRecord>> {
-        let row = sqlx::query(
-            "SELECT user_id, client_id, scopes, granted_at FROM consents
-             WHERE user_id = $1 AND client_id = $2",
-        )
-        .bind(user)
-        .bind(client)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(other)?;
-        row.as_ref().map(consent_from).transpose()
-    }
-
-    async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(other)?;
-        // Inserts the approval, or locks the existing one unchanged and returns its scopes:
-        // either way the row is locked until the merge below commits.
-        let row = sqlx::query(
-            "INSERT INTO consents (user_id, client_id, scopes, granted_at)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = consents.scopes
-             RETURNING scopes",
-        )
-        .bind(consent.user_id)
-        .bind(consent.client_id)
-        .bind(consent.scopes.to_string())
-        .bind(consent.granted_at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(other)?;
-        let scopes = scopes_col(&row, "scopes")?.union(&consent.scopes);
-        sqlx::query(
-            "UPDATE consents SET scopes = $3, granted_at = $4
-             WHERE user_id = $1 AND client_id = $2",
-        )
-        .bind(consent.user_id)
-        .bind(consent.client_id)
-        .bind(scopes.to_string())
-        .bind(consent.granted_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-        tx.commit().await.map_err(other)
-    }
-
-    async fn list_consents(&self, user: Uuid) -> StoreResult<Vec<ConsentRecord>> {
-        sqlx::query(
-            "SELECT user_id, client_id, scopes, granted_at FROM consents
-             WHERE user_id = $1 ORDER BY granted_at, client_id",
-        )
-        .bind(user)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(other)?
-        .iter()
-        .map(consent_from)
-        .collect()
-    }
-
-    async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(other)?;
-        sqlx::query("DELETE FROM consents WHERE user_id = $1 AND client_id = $2")
-            .bind(user)
-            .bind(client)
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?;
-        const FAMILIES: &str = "SELECT family_id FROM grants WHERE user_id = $1 AND client_id = $2";
-        // The grants first: their row locks order this revocation with token inserts (see the
-        // module's documentation).
-        for statement in [
-            "UPDATE grants SET revoked_at = $3
-             WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL"
-                .to_owned(),
-            format!("UPDATE codes SET used_at = $3 WHERE used_at IS NULL AND family_id IN ({FAMILIES})"),
-            format!("UPDATE access_tokens SET revoked_at = $3 WHERE revoked_at IS NULL AND family_id IN ({FAMILIES})"),
-            format!("UPDATE refresh_tokens SET revoked_at = $3 WHERE revoked_at IS NULL AND family_id IN ({FAMILIES})"),
-        ] {
-            sqlx::query(AssertSqlSafe(statement.as_str()))
-                .bind(user)
-                .bind(client)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(other)?;
-        }
-        tx.commit().await.map_err(other)
-    }
-}
-
-/// Marks a single-use row as spent for `client` in one `UPDATE … RETURNING` (keeping
-/// `successor` with it when given), and stores `issue` in the same transaction when it was
-/// fresh; when nothing was updated, tells a spent row from an unknown one.
-#[allow(clippy::too_many_arguments)]
-async fn redeem<T>(
-    pool: &PgPool,
-    table: &str,
-    cols: &str,
-    hash: &TokenHash,
-    client: Uuid,
-    now: UnixTime,
-    issue: Option<Issue<'_>>,
-    successor: Option<&[u8]>,
-    map: impl Fn(&PgRow) -> StoreResult<T>,
-) -> StoreResult<Redemption<T>> {
-    let mut tx = pool.begin().await.map_err(other)?;
-    let set_successor = if successor.is_some() {
-        ", successor = $4"
-    } else {
-        ""
-    };
-    let update = format!(
-        "UPDATE {table} SET used_at = $1{set_successor}
-         WHERE hash = $2 AND client_id = $3 AND used_at IS NULL RETURNING {cols}"
-    );
-    let mut query = sqlx::query(AssertSqlSafe(update.as_str()))
-        .bind(now)
-        .bind(hash.as_bytes())
-        .bind(client);
-    if let Some(sealed) = successor {
-        query = query.bind(sealed);
-    }
-    let fresh = query.fetch_optional(&mut *tx).await.map_err(other)?;
-    if let Some(row) = fresh {
-        let record = map(&row)?;
-        if let Some(issue) = issue {
-            insert_tokens_in(&mut tx, issue.access, issue.refresh).await?;
-        }
-        tx.commit().await.map_err(other)?;
-        return Ok(Redemption::Fresh(record));
-    }
-    let select = format!("SELECT {cols} FROM {table} WHERE hash = $1 AND client_id = $2");
-    let spent = sqlx::query(AssertSqlSafe(select.as_str()))
-        .bind(hash.as_bytes())
-        .bind(client)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(other)?;
-    tx.commit().await.map_err(other)?;
-    Ok(match spent {
-        Some(row) => Redemption::Spent(map(&row)?),
-        None => Redemption::Unknown,
-    })
-}
-
-/// When the family was revoked. `FOR SHARE`: a revocation of the family that locked the grant
-/// first commits before this reads it (and the tokens are born revoked); one that comes after
-/// waits for this transaction, then revokes the tokens it inserted.
-async fn grant_revoked_at(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    family: Uuid,
-) -> StoreResult<Option<i64>> {
-    let grant = sqlx::query("SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE")
-        .bind(family)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(other)?;
-    match &grant {
-        Some(row) => col(row, "revoked_at"),
-        None => Ok(None),
-    }
-}
-
-/// Inserts an access token and its refresh token in `tx`; tokens of a revoked family are born
-/// revoked.
-async fn insert_tokens_in(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    access: &AccessTokenRecord,
-    refresh: Option<&RefreshTokenRecord>,
-) -> StoreResult<()> {
-    let revoked_at = grant_revoked_at(tx, access.family_id).await?;
-    let sql = format!(
-        "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-    );
-    sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(access.hash.as_bytes())
-        .bind(access.family_id)
-        .bind(access.client_id)
-        .bind(access.user_id)
-        .bind(access.scopes.to_string())
-        .bind(access.issued_at)
-        .bind(access.expires_at)
-        .bind(revoked_at)
-        .execute(&mut **tx)
-        .await
-        .map_err(other)?;
-    if let Some(refresh) = refresh {
-        // The refresh token's family is the access token's whenever the engine issues them
-        // together; should it differ, its own grant decides.
-        let refresh_revoked_at: Option<i64> = if refresh.family_id == access.family_id {
-            revoked_at
-        } else {
-            grant_revoked_at(tx, refresh.family_id).await?
-        };
-        let sql = format!(
-            "INSERT INTO refresh_tokens ({REFRESH_COLS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        );
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(refresh.hash.as_bytes())
-            .bind(refresh.family_id)
-            .bind(refresh.client_id)
-            .bind(refresh.user_id)
-            .bind(refresh.scopes.to_string())
-            .bind(refresh.auth_time)
-            .bind(refresh.issued_at)
-            .bind(refresh.expires_at)
-            .bind(refresh_revoked_at)
-            .execute(&mut **tx)
-            .await
-            .map_err(other)?;
-    }
-    Ok(())
-}
-
-#[async_trait]
-impl CodeStore for PostgresStore {
-    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
-        let (challenge, method) = match &code.challenge {
-            Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
-            None => (None, None),
-        };
-        let mut tx = self.pool.begin().await.map_err(other)?;
-        sqlx::query(
-            "INSERT INTO grants (family_id, user_id, client_id, created_at)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(code.family_id)
-        .bind(code.user_id)
-        .bind(code.client_id)
-        .bind(code.issued_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-        let sql = format!(
-            "INSERT INTO codes ({CODE_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        );
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(code.hash.as_bytes())
-            .bind(code.client_id)
-            .bind(code.user_id)
-            .bind(code.redirect_uri.as_str())
-            .bind(code.scopes.to_string())
-            .bind(code.scope_requested)
-            .bind(challenge)
-            .bind(method)
-            .bind(code.family_id)
-            .bind(code.auth_time)
-            .bind(code.issued_at)
-            .bind(code.expires_at)
-            .bind(code.nonce.as_deref())
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?;
-        tx.commit().await.map_err(other)
-    }
-
-    async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
-        let sql = format!("SELECT {CODE_COLS} FROM codes WHERE hash = $1 AND client_id = $2");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(hash.as_bytes())
-            .bind(client)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        row.as_ref().map(code_from).transpose()
-    }
-
-    async fn redeem_code(
-        &self,
-        hash: &TokenHash,
-        client: Uuid,
-        now: UnixTime,
-        issue: Option<Issue<'_>>,
-    ) -> StoreResult<Redemption<CodeRecord>> {
-        redeem(
-            &self.pool, "codes", CODE_COLS, hash, client, now, issue, None, code_from,
-        )
-        .await
-    }
-}
-
-#[async_trait]
-impl TokenStore for PostgresStore {
-    async fn insert_tokens(
-        &self,
-        access: &AccessTokenRecord,
-        refresh: Option<&RefreshTokenRecord>,
-    ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(other)?;
-        insert_tokens_in(&mut tx, access, refresh).await?;
-        tx.commit().await.map_err(other)
-    }
-
-    async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
-        let sql = format!("SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = $1");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        row.as_ref().map(access_from).transpose()
-    }
-
-    async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
-        let row = sqlx::query(BEARER_SELECT)
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        row.as_ref()
-            .map(|row| {
-                Ok(BearerRecord {
-                    token: access_from(row)?,
-                    user: user_from(row)?,
-                    client: client_from_columns(row, CLIENT_ALIASES)?,
-                })
-            })
-            .transpose()
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        hash: &TokenHash,
-        client: Uuid,
-        now: UnixTime,
-        issue: Option<Issue<'_>>,
-        successor: Option<&[u8]>,
-    ) -> StoreResult<Redemption<RefreshTokenRecord>> {
-        redeem(
-            &self.pool,
-            "refresh_tokens",
-            REFRESH_READ,
-            hash,
-            client,
-            now,
-            issue,
-            successor,
-            refresh_from,
-        )
-        .await
-    }
-
-    async fn find_refresh_token(
-        &self,
-        hash: &TokenHash,
-    ) -> StoreResult<Option<RefreshTokenRecord>> {
-        let sql = format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = $1");
-        let row = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        row.as_ref().map(refresh_from).transpose()
-    }
-
-    async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE access_tokens SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(hash.as_bytes())
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(other)
-        .map(drop)
-    }
-
-    async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(other)?;
-        // A family always starts with a code (and its grant row); the insert only keeps the
-        // revocation on record should one not (with the nil UUID as its user and client). The
-        // upsert locks the grant row before the tokens are updated (see the module's
-        // documentation).
-        sqlx::query(
-            "INSERT INTO grants (family_id, user_id, client_id, created_at, revoked_at)
-             VALUES ($1, $3, $3, $2, $2)
-             ON CONFLICT (family_id) DO UPDATE
-             SET revoked_at = coalesce(grants.revoked_at, excluded.revoked_at)",
-        )
-        .bind(family)
-        .bind(now)
-        .bind(Uuid::nil())
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-        for statement in [
-            "UPDATE access_tokens SET revoked_at = $2
-             WHERE family_id = $1 AND revoked_at IS NULL",
-            "UPDATE refresh_tokens SET revoked_at = $2
-             WHERE family_id = $1 AND revoked_at IS NULL",
-        ] {
-            sqlx::query(statement)
-                .bind(family)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(other)?;
-        }
-        tx.commit().await.map_err(other)
-    }
-}
-
-#[async_trait]
-impl MaintenanceStore for PostgresStore {
-    /// Deletes in batches of [`PURGE_BATCH`] rows, each its own short transaction, so that no
-    /// purge holds locks for long; and only in one instance at a time: the others find the
-    /// advisory lock taken and return 0 at once.
-    async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64> {
-        let mut conn = self.pool.acquire().await.map_err(other)?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(PURGE_LOCK)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(other)?;
-        if !locked {
-            return Ok(0);
-        }
-        let result = purge_in_batches(&mut conn, now, keep_spent).await;
-        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(PURGE_LOCK)
-            .execute(&mut *conn)
-            .await;
-        if unlocked.is_err() {
-            // The lock goes with the session: make sure this connection is not reused.
-            conn.close_on_drop();
-        }
-        result
-    }
-}
-
-/// The key of the advisory lock held while purging: "dw-purge" in ASCII.
-const PURGE_LOCK: i64 = 0x6477_2d70_7572_6765;
-/// Rows deleted per statement by the purge.
-const PURGE_BATCH: i64 = 5000;
-
-async fn purge_in_batches(
-    conn: &mut sqlx::PgConnection,
-    now: UnixTime,
-    keep_spent: i64,
-) -> StoreResult<u64> {
-    let mut deleted = 0;
-    for (table, before) in [
-        ("sessions", now),
-        ("codes", now - keep_spent),
-        ("access_tokens", now),
-        ("refresh_tokens", now),
-    ] {
-        let sql = format!(
-            "DELETE FROM {table} WHERE ctid IN
-               (SELECT ctid FROM {table} WHERE expires_at <= $1 LIMIT $2)"
-        );
-        loop {
-            let n = sqlx::query(AssertSqlSafe(sql.as_str()))
-                .bind(before)
-                .bind(PURGE_BATCH)
-                .execute(&mut *conn)
-                .await
-                .map_err(other)?
-                .rows_affected();
-            deleted += n;
-            if n < PURGE_BATCH as u64 {
-                break;
-            }
-        }
-    }
-    // Past the grace window nobody may read a successor again (not counted: no row goes).
-    sqlx::query(
-        "UPDATE refresh_tokens SET successor = NULL
-         WHERE successor IS NOT NULL AND used_at < $1",
-    )
-    .bind(now - doorward_core::ports::MAX_REFRESH_GRACE)
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
-    // A grant goes once nothing refers to it any more (not counted: it is bookkeeping).
-    sqlx::query(
-        "DELETE FROM grants WHERE created_at <= $1
-           AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.family_id = grants.family_id)
-           AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = grants.family_id)
-           AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = grants.family_id)",
-    )
-    .bind(now - keep_spent)
-    .execute(&mut *conn)
-    .await
-    .map_err(other)?;
-    Ok(deleted)
-}
-
-#[async_trait]
-impl SecretStore for PostgresStore {
-    async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
-        // Two statements, not one: the SELECT's snapshot is taken after the INSERT, so it sees
-        // a value that a concurrent instance committed while the INSERT waited for it.
-        sqlx::query(
-            "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(name)
-        .bind(candidate)
-        .execute(&self.pool)
-        .await
-        .map_err(other)?;
-        let row = sqlx::query("SELECT value FROM server_secrets WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(other)?;
-        match row {
-            Some(row) => col(&row, "value"),
-            None => Err(corrupt("server secret vanished")),
-        }
-    }
-}
-
-const KEY_COLS: &str =
-    "kid, alg, generation, private_key, public_jwk, created_at, activate_at, remove_at";
-
-fn key_from(row: &PgRow) -> StoreResult<SigningKeyRecord> {
-    let alg: String = col(row, "alg")?;
-    Ok(SigningKeyRecord {
-        kid: col(row, "kid")?,
-        alg: SigningAlg::parse(&alg).ok_or_else(|| corrupt("alg"))?,
-        generation: col(row, "generation")?,
-        private_key: col(row, "private_key")?,
-        public_jwk: col(row, "public_jwk")?,
-        created_at: col(row, "created_at")?,
-        activate_at: col(row, "activate_at")?,
-        remove_at: col(row, "remove_at")?,
-    })
-}
-
-#[async_trait]
-impl KeyStore for PostgresStore {
-    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        // `alg` is COLLATE "C": the order is SQLite's.
-        let sql = format!("SELECT {KEY_COLS} FROM signing_keys ORDER BY alg, generation");
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(other)?
-            .iter()
-            .map(key_from)
-            .collect()
-    }
-
-    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
-        let sql = format!(
-            "INSERT INTO signing_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT DO NOTHING"
-        );
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(key.kid.as_str())
-            .bind(key.alg.as_str())
-            .bind(key.generation)
-            .bind(key.private_key.as_slice())
-            .bind(key.public_jwk.as_str())
-            .bind(key.created_at)
-            .bind(key.activate_at)
-            .bind(key.remove_at)
-            .execute(&self.pool)
-            .await
-            .map_err(other)
-            .map(|result| result.rows_affected() == 1)
-    }
-
-    async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE signing_keys SET remove_at = least(coalesce(remove_at, $2), $2)
-             WHERE kid = $1",
-        )
-        .bind(kid)
-        .bind(remove_at)
-        .execute(&self.pool)
-        .await
-        .map_err(other)
-        .map(drop)
-    }
-
-    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
-            .bind(kid)
-            .execute(&self.pool)
-            .await
-            .map_err(other)
-            .map(drop)
-    }
+/// The record `build` makes of the row, if there is one.
+fn record<T>(
+    row: Option<PgRow>,
+    build: impl FnOnce(&dyn Columns) -> StoreResult<T>,
+) -> StoreResult<Option<T>> {
+    row.map(|row| build(&row)).transpose()
 }

@@ -1,23 +1,24 @@
+//! The SQLite adapter (on rusqlite): one database file in WAL mode, one writer connection and a
+//! few readers. This file opens the database, applies the migrations and hands out
+//! connections; the ports are implemented in `sqlite/`, one file per group of ports, over the
+//! row mapping that both adapters share (`rows.rs`).
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use doorward_core::jose::SigningAlg;
-use doorward_core::model::{
-    AccessTokenRecord, BearerRecord, Client, ClientPolicy, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
-};
-use doorward_core::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, Issue, KeyStore, MaintenanceStore, Redemption,
-    SecretStore, SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
-    MAX_REFRESH_GRACE,
-};
-use doorward_core::TokenHash;
-use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
-use rusqlite::{params, Connection, OpenFlags, Row, TransactionBehavior};
+use doorward_core::ports::{StoreError, StoreResult};
+use rusqlite::{Connection, OpenFlags, Row, TransactionBehavior};
 use tokio::sync::Mutex;
 use uuid::Uuid;
+
+use crate::rows::{corrupt, Columns};
+
+mod accounts;
+mod consents;
+mod keys;
+mod maintenance;
+mod tokens;
 
 /// The embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -106,6 +107,22 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite:PATH`, `sqlite://PATH`, or
     /// `sqlite::memory:`) and runs the embedded migrations.
+    ///
+    /// # Example
+    /// An in-memory database (one connection, gone with the store); a file such as
+    /// `sqlite:/var/lib/doorward/db.sqlite` is opened the same way and keeps its rows.
+    /// ```
+    /// use doorward_core::ports::{ClientRef, ClientStore, StoreError};
+    /// use doorward_store::SqliteStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), StoreError> {
+    /// let store = SqliteStore::open("sqlite::memory:").await?;
+    /// // Absence is not an error: an unknown client is `None`.
+    /// assert!(store.find_client(ClientRef::Key("nobody")).await?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let location = location(url)?;
         let mut writer = connect(&location).map_err(other)?;
@@ -149,33 +166,63 @@ impl SqliteStore {
         let conn = self.readers[i].lock().await;
         f(&conn)
     }
+
+    /// The record `build` makes of the one row that the query `sql` returns, if any.
+    async fn find<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params + Send,
+        build: impl FnOnce(&dyn Columns) -> StoreResult<T> + Send,
+    ) -> StoreResult<Option<T>> {
+        self.read(|conn| query_one(conn, sql, params, build)).await
+    }
+
+    /// The records `build` makes of the rows that the query `sql` returns.
+    async fn find_all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params + Send,
+        build: impl Fn(&dyn Columns) -> StoreResult<T> + Send,
+    ) -> StoreResult<Vec<T>> {
+        self.read(|conn| query_all(conn, sql, params, build)).await
+    }
 }
 
 fn other(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Other(Box::new(e))
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Other(format!("corrupt row: {what}").into())
+/// SQLite's side of the shared row mapping: UUIDs are TEXT, booleans INTEGER, digests BLOB.
+impl Columns for Row<'_> {
+    fn text(&self, name: &str) -> StoreResult<String> {
+        col(self, name)
+    }
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>> {
+        col(self, name)
+    }
+    fn int(&self, name: &str) -> StoreResult<i64> {
+        col(self, name)
+    }
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>> {
+        col(self, name)
+    }
+    fn boolean(&self, name: &str) -> StoreResult<bool> {
+        col(self, name)
+    }
+    fn blob(&self, name: &str) -> StoreResult<Vec<u8>> {
+        col(self, name)
+    }
+    fn opt_blob(&self, name: &str) -> StoreResult<Option<Vec<u8>>> {
+        col(self, name)
+    }
+    fn uuid(&self, name: &str) -> StoreResult<Uuid> {
+        let text: String = col(self, name)?;
+        Uuid::try_parse(&text).map_err(|_| corrupt(name))
+    }
 }
 
 fn col<T: rusqlite::types::FromSql>(row: &Row<'_>, name: &str) -> StoreResult<T> {
     row.get(name).map_err(other)
-}
-
-fn uuid_col(row: &Row<'_>, name: &str) -> StoreResult<Uuid> {
-    let text: String = col(row, name)?;
-    Uuid::try_parse(&text).map_err(|_| corrupt(name))
-}
-
-fn hash_col(row: &Row<'_>, name: &str) -> StoreResult<TokenHash> {
-    let bytes: Vec<u8> = col(row, name)?;
-    TokenHash::from_slice(&bytes).ok_or_else(|| corrupt(name))
-}
-
-fn scopes_col(row: &Row<'_>, name: &str) -> StoreResult<ScopeSet> {
-    let text: String = col(row, name)?;
-    ScopeSet::parse(&text).map_err(|_| corrupt(name))
 }
 
 /// Runs a query expected to return at most one row, mapping it with `map`.
@@ -183,7 +230,7 @@ fn query_one<T>(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
-    map: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+    map: impl FnOnce(&dyn Columns) -> StoreResult<T>,
 ) -> StoreResult<Option<T>> {
     let mut statement = conn.prepare_cached(sql).map_err(other)?;
     let mut rows = statement.query(params).map_err(other)?;
@@ -193,837 +240,24 @@ fn query_one<T>(
     }
 }
 
+/// Runs a query, mapping each row it returns with `map`.
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&dyn Columns) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql).map_err(other)?;
+    let mut rows = statement.query(params).map_err(other)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(other)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
 fn execute(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute(params))
         .map_err(other)
-}
-
-const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash, policy";
-
-/// The client columns under their own names, and under their aliases in [`BEARER_SELECT`].
-const CLIENT_NAMES: [&str; 7] = [
-    "id",
-    "key",
-    "display_name",
-    "app_uri",
-    "redirect_uris",
-    "secret_hash",
-    "policy",
-];
-const CLIENT_ALIASES: [&str; 7] = [
-    "c_id",
-    "c_key",
-    "c_display_name",
-    "c_app_uri",
-    "c_redirect_uris",
-    "c_secret_hash",
-    "c_policy",
-];
-
-fn client_from(row: &Row<'_>) -> StoreResult<Client> {
-    client_from_columns(row, CLIENT_NAMES)
-}
-
-fn client_from_columns(row: &Row<'_>, names: [&str; 7]) -> StoreResult<Client> {
-    let [id, key, display_name, app_uri, uris, secret_hash, policy] = names;
-    let policy: String = col(row, policy)?;
-    let uris: String = col(row, uris)?;
-    let redirect_uris = uris
-        .lines()
-        .map(|u| RedirectUri::parse(u).map_err(|_| corrupt("redirect_uris")))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(Client {
-        id: uuid_col(row, id)?,
-        key: col(row, key)?,
-        display_name: col(row, display_name)?,
-        app_uri: col(row, app_uri)?,
-        redirect_uris,
-        secret_hash: col(row, secret_hash)?,
-        policy: ClientPolicy::from_json(&policy).map_err(|_| corrupt("policy"))?,
-    })
-}
-
-/// An access token with its user and client in one statement; the client's columns are
-/// aliased, every other name is unambiguous.
-const BEARER_SELECT: &str = "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
-        a.issued_at, a.expires_at, a.revoked_at,
-        u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
-        u.created_at,
-        c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
-        c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
-        c.secret_hash AS c_secret_hash, c.policy AS c_policy
-    FROM access_tokens a
-    JOIN users u ON u.id = a.user_id
-    JOIN clients c ON c.id = a.client_id
-    WHERE a.hash = ?1";
-
-const USER_COLS: &str =
-    "id, username, display_name, password_hash, email, email_verified, created_at";
-
-fn user_from(row: &Row<'_>) -> StoreResult<User> {
-    Ok(User {
-        id: uuid_col(row, "id")?,
-        username: col(row, "username")?,
-        display_name: col(row, "display_name")?,
-        password_hash: col(row, "password_hash")?,
-        email: col(row, "email")?,
-        email_verified: col(row, "email_verified")?,
-        created_at: col(row, "created_at")?,
-    })
-}
-
-const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, scope_requested, \
-    challenge, challenge_method, family_id, auth_time, issued_at, expires_at, nonce";
-
-fn code_from(row: &Row<'_>) -> StoreResult<CodeRecord> {
-    let challenge: Option<String> = col(row, "challenge")?;
-    let method: Option<String> = col(row, "challenge_method")?;
-    let challenge = match (challenge, method) {
-        (Some(c), Some(m)) => Some((
-            CodeChallenge::parse(&c).map_err(|_| corrupt("challenge"))?,
-            CodeChallengeMethod::parse(&m).map_err(|_| corrupt("challenge_method"))?,
-        )),
-        (None, None) => None,
-        // Half a challenge must never read as "no PKCE".
-        _ => return Err(corrupt("challenge")),
-    };
-    let redirect_uri: String = col(row, "redirect_uri")?;
-    Ok(CodeRecord {
-        hash: hash_col(row, "hash")?,
-        client_id: uuid_col(row, "client_id")?,
-        user_id: uuid_col(row, "user_id")?,
-        redirect_uri: RedirectUri::parse(&redirect_uri).map_err(|_| corrupt("redirect_uri"))?,
-        scopes: scopes_col(row, "scopes")?,
-        scope_requested: col(row, "scope_requested")?,
-        challenge,
-        nonce: col(row, "nonce")?,
-        family_id: uuid_col(row, "family_id")?,
-        auth_time: col(row, "auth_time")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-    })
-}
-
-const ACCESS_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, issued_at, expires_at, revoked_at";
-
-fn access_from(row: &Row<'_>) -> StoreResult<AccessTokenRecord> {
-    let revoked_at: Option<i64> = col(row, "revoked_at")?;
-    Ok(AccessTokenRecord {
-        hash: hash_col(row, "hash")?,
-        family_id: uuid_col(row, "family_id")?,
-        client_id: uuid_col(row, "client_id")?,
-        user_id: uuid_col(row, "user_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-        revoked: revoked_at.is_some(),
-    })
-}
-
-const REFRESH_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, expires_at, revoked_at";
-/// [`REFRESH_COLS`] and what the store sets later.
-const REFRESH_READ: &str = "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, \
-    expires_at, revoked_at, used_at, successor";
-
-fn refresh_from(row: &Row<'_>) -> StoreResult<RefreshTokenRecord> {
-    let revoked_at: Option<i64> = col(row, "revoked_at")?;
-    Ok(RefreshTokenRecord {
-        hash: hash_col(row, "hash")?,
-        family_id: uuid_col(row, "family_id")?,
-        client_id: uuid_col(row, "client_id")?,
-        user_id: uuid_col(row, "user_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        auth_time: col(row, "auth_time")?,
-        issued_at: col(row, "issued_at")?,
-        expires_at: col(row, "expires_at")?,
-        revoked: revoked_at.is_some(),
-        used_at: col(row, "used_at")?,
-        successor: col(row, "successor")?,
-    })
-}
-
-fn consent_from(row: &Row<'_>) -> StoreResult<ConsentRecord> {
-    Ok(ConsentRecord {
-        user_id: uuid_col(row, "user_id")?,
-        client_id: uuid_col(row, "client_id")?,
-        scopes: scopes_col(row, "scopes")?,
-        granted_at: col(row, "granted_at")?,
-    })
-}
-
-#[async_trait]
-impl ClientStore for SqliteStore {
-    async fn find_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>> {
-        self.read(|conn| match client {
-            ClientRef::Id(id) => query_one(
-                conn,
-                &format!("SELECT {CLIENT_COLS} FROM clients WHERE id = ?1"),
-                [id.to_string()],
-                client_from,
-            ),
-            ClientRef::Key(key) => query_one(
-                conn,
-                &format!("SELECT {CLIENT_COLS} FROM clients WHERE key = ?1"),
-                [key],
-                client_from,
-            ),
-        })
-        .await
-    }
-
-    async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
-        let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
-        self.write(|conn| {
-            execute(
-                conn,
-                "INSERT INTO clients (id, key, display_name, app_uri, redirect_uris, secret_hash,
-                     policy)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (id) DO UPDATE SET key = excluded.key,
-                     display_name = excluded.display_name, app_uri = excluded.app_uri,
-                     redirect_uris = excluded.redirect_uris, secret_hash = excluded.secret_hash,
-                     policy = excluded.policy",
-                params![
-                    client.id.to_string(),
-                    client.key,
-                    client.display_name,
-                    client.app_uri,
-                    uris.join("\n"),
-                    client.secret_hash,
-                    client.policy.to_json(),
-                ],
-            )
-            .map(drop)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl UserStore for SqliteStore {
-    async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
-                [id.to_string()],
-                user_from,
-            )
-        })
-        .await
-    }
-
-    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {USER_COLS} FROM users WHERE username = ?1"),
-                [username],
-                user_from,
-            )
-        })
-        .await
-    }
-
-    async fn upsert_user(&self, user: &NewUser) -> StoreResult<User> {
-        self.write(|conn| {
-            query_one(
-                conn,
-                &format!(
-                    "INSERT INTO users (id, username, display_name, password_hash, email,
-                         email_verified, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name,
-                         password_hash = excluded.password_hash, email = excluded.email,
-                         email_verified = excluded.email_verified
-                     RETURNING {USER_COLS}"
-                ),
-                params![
-                    user.id.to_string(),
-                    user.username,
-                    user.display_name,
-                    user.password_hash,
-                    user.email,
-                    user.email_verified,
-                    user.created_at,
-                ],
-                user_from,
-            )?
-            .ok_or_else(|| corrupt("upsert returned no user"))
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl SessionStore for SqliteStore {
-    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
-        self.write(|conn| {
-            execute(
-                conn,
-                "INSERT INTO sessions (hash, user_id, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    session.hash.as_bytes(),
-                    session.user_id.to_string(),
-                    session.created_at,
-                    session.expires_at,
-                ],
-            )
-            .map(drop)
-        })
-        .await
-    }
-
-    async fn find_session(&self, hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                "SELECT hash, user_id, created_at, expires_at FROM sessions WHERE hash = ?1",
-                [hash.as_bytes()],
-                |row| {
-                    Ok(SessionRecord {
-                        hash: hash_col(row, "hash")?,
-                        user_id: uuid_col(row, "user_id")?,
-                        created_at: col(row, "created_at")?,
-                        expires_at: col(row, "expires_at")?,
-                    })
-                },
-            )
-        })
-        .await
-    }
-
-    async fn delete_session(&self, hash: &TokenHash) -> StoreResult<()> {
-        self.write(|conn| {
-            execute(
-                conn,
-                "DELETE FROM sessions WHERE hash = ?1",
-                [hash.as_bytes()],
-            )
-            .map(drop)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl ConsentStore for SqliteStore {
-    async fn find_consent(&self, user: Uuid, client: Uuid) -> StoreResult<Option<ConsentRecord>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                "SELECT user_id, client_id, scopes, granted_at FROM consents
-                 WHERE user_id = ?1 AND client_id = ?2",
-                [user.to_string(), client.to_string()],
-                consent_from,
-            )
-        })
-        .await
-    }
-
-    async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()> {
-        self.write(|conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(other)?;
-            let (user, client) = (consent.user_id.to_string(), consent.client_id.to_string());
-            let existing = query_one(
-                &tx,
-                "SELECT scopes FROM consents WHERE user_id = ?1 AND client_id = ?2",
-                [&user, &client],
-                |row| scopes_col(row, "scopes"),
-            )?;
-            let scopes = match existing {
-                Some(existing) => existing.union(&consent.scopes),
-                None => consent.scopes.clone(),
-            };
-            execute(
-                &tx,
-                "INSERT INTO consents (user_id, client_id, scopes, granted_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes,
-                     granted_at = excluded.granted_at",
-                params![user, client, scopes.to_string(), consent.granted_at],
-            )?;
-            tx.commit().map_err(other)
-        })
-        .await
-    }
-
-    async fn list_consents(&self, user: Uuid) -> StoreResult<Vec<ConsentRecord>> {
-        self.read(|conn| {
-            let mut statement = conn
-                .prepare_cached(
-                    "SELECT user_id, client_id, scopes, granted_at FROM consents
-                     WHERE user_id = ?1 ORDER BY granted_at, client_id",
-                )
-                .map_err(other)?;
-            let mut rows = statement.query([user.to_string()]).map_err(other)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().map_err(other)? {
-                out.push(consent_from(row)?);
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()> {
-        let (user, client) = (user.to_string(), client.to_string());
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(other)?;
-            execute(
-                &tx,
-                "DELETE FROM consents WHERE user_id = ?1 AND client_id = ?2",
-                params![user, client],
-            )?;
-            const FAMILIES: &str =
-                "SELECT family_id FROM grants WHERE user_id = ?1 AND client_id = ?2";
-            for statement in [
-                format!("UPDATE codes SET used_at = ?3 WHERE used_at IS NULL AND family_id IN ({FAMILIES})"),
-                format!("UPDATE access_tokens SET revoked_at = ?3 WHERE revoked_at IS NULL AND family_id IN ({FAMILIES})"),
-                format!("UPDATE refresh_tokens SET revoked_at = ?3 WHERE revoked_at IS NULL AND family_id IN ({FAMILIES})"),
-                "UPDATE grants SET revoked_at = ?3
-                 WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL"
-                    .to_owned(),
-            ] {
-                execute(&tx, &statement, params![user, client, now])?;
-            }
-            tx.commit().map_err(other)
-        })
-        .await
-    }
-}
-
-/// Marks a single-use row as spent for `client` in one `UPDATE … RETURNING` (keeping
-/// `successor` with it when given), and stores `issue` in the same transaction when it was
-/// fresh; when nothing was updated, tells a spent row from an unknown one.
-#[allow(clippy::too_many_arguments)]
-fn redeem<T>(
-    conn: &mut Connection,
-    table: &str,
-    cols: &str,
-    hash: &TokenHash,
-    client: &str,
-    now: UnixTime,
-    issue: Option<Issue<'_>>,
-    successor: Option<&[u8]>,
-    map: impl Fn(&Row<'_>) -> StoreResult<T>,
-) -> StoreResult<Redemption<T>> {
-    let tx = conn.transaction().map_err(other)?;
-    let set_successor = if successor.is_some() {
-        ", successor = ?4"
-    } else {
-        ""
-    };
-    let update = format!(
-        "UPDATE {table} SET used_at = ?1{set_successor}
-         WHERE hash = ?2 AND client_id = ?3 AND used_at IS NULL RETURNING {cols}"
-    );
-    let fresh = match successor {
-        Some(sealed) => query_one(
-            &tx,
-            &update,
-            params![now, hash.as_bytes(), client, sealed],
-            &map,
-        )?,
-        None => query_one(&tx, &update, params![now, hash.as_bytes(), client], &map)?,
-    };
-    if let Some(record) = fresh {
-        if let Some(issue) = issue {
-            insert_tokens_in(&tx, issue.access, issue.refresh)?;
-        }
-        tx.commit().map_err(other)?;
-        return Ok(Redemption::Fresh(record));
-    }
-    let spent = query_one(
-        &tx,
-        &format!("SELECT {cols} FROM {table} WHERE hash = ?1 AND client_id = ?2"),
-        params![hash.as_bytes(), client],
-        &map,
-    )?;
-    Ok(match spent {
-        Some(record) => Redemption::Spent(record),
-        None => Redemption::Unknown,
-    })
-}
-
-/// Inserts an access token and its refresh token; tokens of a revoked family are born revoked.
-fn insert_tokens_in(
-    tx: &rusqlite::Transaction<'_>,
-    access: &AccessTokenRecord,
-    refresh: Option<&RefreshTokenRecord>,
-) -> StoreResult<()> {
-    execute(
-        tx,
-        &format!(
-            "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                 (SELECT revoked_at FROM grants WHERE family_id = ?2))"
-        ),
-        params![
-            access.hash.as_bytes(),
-            access.family_id.to_string(),
-            access.client_id.to_string(),
-            access.user_id.to_string(),
-            access.scopes.to_string(),
-            access.issued_at,
-            access.expires_at,
-        ],
-    )?;
-    if let Some(refresh) = refresh {
-        execute(
-            tx,
-            &format!(
-                "INSERT INTO refresh_tokens ({REFRESH_COLS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-                     (SELECT revoked_at FROM grants WHERE family_id = ?2))"
-            ),
-            params![
-                refresh.hash.as_bytes(),
-                refresh.family_id.to_string(),
-                refresh.client_id.to_string(),
-                refresh.user_id.to_string(),
-                refresh.scopes.to_string(),
-                refresh.auth_time,
-                refresh.issued_at,
-                refresh.expires_at,
-            ],
-        )?;
-    }
-    Ok(())
-}
-
-#[async_trait]
-impl CodeStore for SqliteStore {
-    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
-        let (challenge, method) = match &code.challenge {
-            Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
-            None => (None, None),
-        };
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(other)?;
-            execute(
-                &tx,
-                "INSERT INTO grants (family_id, user_id, client_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    code.family_id.to_string(),
-                    code.user_id.to_string(),
-                    code.client_id.to_string(),
-                    code.issued_at,
-                ],
-            )?;
-            execute(
-                &tx,
-                &format!(
-                    "INSERT INTO codes ({CODE_COLS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-                ),
-                params![
-                    code.hash.as_bytes(),
-                    code.client_id.to_string(),
-                    code.user_id.to_string(),
-                    code.redirect_uri.as_str(),
-                    code.scopes.to_string(),
-                    code.scope_requested,
-                    challenge,
-                    method,
-                    code.family_id.to_string(),
-                    code.auth_time,
-                    code.issued_at,
-                    code.expires_at,
-                    code.nonce,
-                ],
-            )?;
-            tx.commit().map_err(other)
-        })
-        .await
-    }
-
-    async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
-        let client = client.to_string();
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {CODE_COLS} FROM codes WHERE hash = ?1 AND client_id = ?2"),
-                params![hash.as_bytes(), client],
-                code_from,
-            )
-        })
-        .await
-    }
-
-    async fn redeem_code(
-        &self,
-        hash: &TokenHash,
-        client: Uuid,
-        now: UnixTime,
-        issue: Option<Issue<'_>>,
-    ) -> StoreResult<Redemption<CodeRecord>> {
-        let client = client.to_string();
-        self.write(|conn| {
-            redeem(
-                conn, "codes", CODE_COLS, hash, &client, now, issue, None, code_from,
-            )
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl TokenStore for SqliteStore {
-    async fn insert_tokens(
-        &self,
-        access: &AccessTokenRecord,
-        refresh: Option<&RefreshTokenRecord>,
-    ) -> StoreResult<()> {
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(other)?;
-            insert_tokens_in(&tx, access, refresh)?;
-            tx.commit().map_err(other)
-        })
-        .await
-    }
-
-    async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = ?1"),
-                [hash.as_bytes()],
-                access_from,
-            )
-        })
-        .await
-    }
-
-    async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
-        self.read(|conn| {
-            query_one(conn, BEARER_SELECT, [hash.as_bytes()], |row| {
-                Ok(BearerRecord {
-                    token: access_from(row)?,
-                    user: user_from(row)?,
-                    client: client_from_columns(row, CLIENT_ALIASES)?,
-                })
-            })
-        })
-        .await
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        hash: &TokenHash,
-        client: Uuid,
-        now: UnixTime,
-        issue: Option<Issue<'_>>,
-        successor: Option<&[u8]>,
-    ) -> StoreResult<Redemption<RefreshTokenRecord>> {
-        let client = client.to_string();
-        self.write(|conn| {
-            redeem(
-                conn,
-                "refresh_tokens",
-                REFRESH_READ,
-                hash,
-                &client,
-                now,
-                issue,
-                successor,
-                refresh_from,
-            )
-        })
-        .await
-    }
-
-    async fn find_refresh_token(
-        &self,
-        hash: &TokenHash,
-    ) -> StoreResult<Option<RefreshTokenRecord>> {
-        self.read(|conn| {
-            query_one(
-                conn,
-                &format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = ?1"),
-                [hash.as_bytes()],
-                refresh_from,
-            )
-        })
-        .await
-    }
-
-    async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {
-        let hash = hash.as_bytes().to_vec();
-        self.write(move |conn| {
-            execute(
-                conn,
-                "UPDATE access_tokens SET revoked_at = ?2 WHERE hash = ?1 AND revoked_at IS NULL",
-                params![hash, now],
-            )
-            .map(drop)
-        })
-        .await
-    }
-
-    async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()> {
-        let family = family.to_string();
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(other)?;
-            for statement in [
-                // A family always starts with a code (and its grant row); the insert only keeps
-                // the revocation on record should one not.
-                "INSERT INTO grants (family_id, user_id, client_id, created_at, revoked_at)
-                 VALUES (?1, '', '', ?2, ?2)
-                 ON CONFLICT (family_id) DO UPDATE
-                 SET revoked_at = coalesce(grants.revoked_at, excluded.revoked_at)",
-                "UPDATE access_tokens SET revoked_at = ?2
-                 WHERE family_id = ?1 AND revoked_at IS NULL",
-                "UPDATE refresh_tokens SET revoked_at = ?2
-                 WHERE family_id = ?1 AND revoked_at IS NULL",
-            ] {
-                execute(&tx, statement, params![family, now])?;
-            }
-            tx.commit().map_err(other)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl MaintenanceStore for SqliteStore {
-    async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64> {
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(other)?;
-            let mut deleted = 0;
-            for (statement, before) in [
-                ("DELETE FROM sessions WHERE expires_at <= ?1", now),
-                ("DELETE FROM codes WHERE expires_at <= ?1", now - keep_spent),
-                ("DELETE FROM access_tokens WHERE expires_at <= ?1", now),
-                ("DELETE FROM refresh_tokens WHERE expires_at <= ?1", now),
-            ] {
-                deleted += execute(&tx, statement, [before])? as u64;
-            }
-            // Past the grace window nobody may read a successor again (not counted either).
-            execute(
-                &tx,
-                "UPDATE refresh_tokens SET successor = NULL
-                 WHERE successor IS NOT NULL AND used_at < ?1",
-                [now - MAX_REFRESH_GRACE],
-            )?;
-            // A grant goes once nothing refers to it any more (not counted: it is bookkeeping).
-            execute(
-                &tx,
-                "DELETE FROM grants WHERE created_at <= ?1
-                   AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.family_id = grants.family_id)
-                   AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = grants.family_id)
-                   AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = grants.family_id)",
-                [now - keep_spent],
-            )?;
-            tx.commit().map_err(other)?;
-            Ok(deleted)
-        })
-        .await
-    }
-}
-
-#[async_trait]
-impl SecretStore for SqliteStore {
-    async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
-        self.write(|conn| {
-            execute(
-                conn,
-                "INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![name, candidate],
-            )?;
-            query_one(
-                conn,
-                "SELECT value FROM server_secrets WHERE name = ?1",
-                [name],
-                |row| col(row, "value"),
-            )?
-            .ok_or_else(|| corrupt("server secret vanished"))
-        })
-        .await
-    }
-}
-
-const KEY_COLS: &str =
-    "kid, alg, generation, private_key, public_jwk, created_at, activate_at, remove_at";
-
-fn key_from(row: &Row<'_>) -> StoreResult<SigningKeyRecord> {
-    let alg: String = col(row, "alg")?;
-    Ok(SigningKeyRecord {
-        kid: col(row, "kid")?,
-        alg: SigningAlg::parse(&alg).ok_or_else(|| corrupt("alg"))?,
-        generation: col(row, "generation")?,
-        private_key: col(row, "private_key")?,
-        public_jwk: col(row, "public_jwk")?,
-        created_at: col(row, "created_at")?,
-        activate_at: col(row, "activate_at")?,
-        remove_at: col(row, "remove_at")?,
-    })
-}
-
-#[async_trait]
-impl KeyStore for SqliteStore {
-    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-        self.read(|conn| {
-            let mut statement = conn
-                .prepare_cached(&format!(
-                    "SELECT {KEY_COLS} FROM signing_keys ORDER BY alg, generation"
-                ))
-                .map_err(other)?;
-            let mut rows = statement.query([]).map_err(other)?;
-            let mut keys = Vec::new();
-            while let Some(row) = rows.next().map_err(other)? {
-                keys.push(key_from(row)?);
-            }
-            Ok(keys)
-        })
-        .await
-    }
-
-    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
-        self.write(|conn| {
-            execute(
-                conn,
-                &format!(
-                    "INSERT INTO signing_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT DO NOTHING"
-                ),
-                params![
-                    key.kid,
-                    key.alg.as_str(),
-                    key.generation,
-                    key.private_key,
-                    key.public_jwk,
-                    key.created_at,
-                    key.activate_at,
-                    key.remove_at,
-                ],
-            )
-            .map(|n| n == 1)
-        })
-        .await
-    }
-
-    async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
-        self.write(|conn| {
-            execute(
-                conn,
-                "UPDATE signing_keys SET remove_at = min(coalesce(remove_at, ?2), ?2)
-                 WHERE kid = ?1",
-                params![kid, remove_at],
-            )
-            .map(drop)
-        })
-        .await
-    }
-
-    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
-        self.write(|conn| execute(conn, "DELETE FROM signing_keys WHERE kid = ?1", [kid]).map(drop))
-            .await
-    }
 }

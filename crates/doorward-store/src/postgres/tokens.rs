@@ -1,0 +1,313 @@
+//! Authorization codes, access and refresh tokens: single-use redemptions and grant families.
+
+use async_trait::async_trait;
+use doorward_core::model::{AccessTokenRecord, BearerRecord, CodeRecord, RefreshTokenRecord};
+use doorward_core::ports::{CodeStore, Issue, Redemption, StoreResult, TokenStore, UnixTime};
+use doorward_core::TokenHash;
+use sqlx::AssertSqlSafe;
+use sqlx::{PgPool, Postgres};
+use uuid::Uuid;
+
+use super::{other, PostgresStore};
+use crate::rows::{self, Columns, ACCESS_COLS, CODE_COLS, REFRESH_COLS, REFRESH_READ};
+
+const BEARER_SELECT: &str = rows::bearer_select!("$1");
+
+/// Marks a single-use row as spent for `client` in one `UPDATE … RETURNING` (keeping
+/// `successor` with it when given), and stores `issue` in the same transaction when it was
+/// fresh; when nothing was updated, tells a spent row from an unknown one.
+#[allow(clippy::too_many_arguments)]
+async fn redeem<T>(
+    pool: &PgPool,
+    table: &str,
+    cols: &str,
+    hash: &TokenHash,
+    client: Uuid,
+    now: UnixTime,
+    issue: Option<Issue<'_>>,
+    successor: Option<&[u8]>,
+    map: impl Fn(&dyn Columns) -> StoreResult<T>,
+) -> StoreResult<Redemption<T>> {
+    let mut tx = pool.begin().await.map_err(other)?;
+    let set_successor = if successor.is_some() {
+        ", successor = $4"
+    } else {
+        ""
+    };
+    let update = format!(
+        "UPDATE {table} SET used_at = $1{set_successor}
+         WHERE hash = $2 AND client_id = $3 AND used_at IS NULL RETURNING {cols}"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(update.as_str()))
+        .bind(now)
+        .bind(hash.as_bytes())
+        .bind(client);
+    if let Some(sealed) = successor {
+        query = query.bind(sealed);
+    }
+    let fresh = query.fetch_optional(&mut *tx).await.map_err(other)?;
+    if let Some(row) = fresh {
+        let record = map(&row)?;
+        if let Some(issue) = issue {
+            insert_tokens_in(&mut tx, issue.access, issue.refresh).await?;
+        }
+        tx.commit().await.map_err(other)?;
+        return Ok(Redemption::Fresh(record));
+    }
+    let select = format!("SELECT {cols} FROM {table} WHERE hash = $1 AND client_id = $2");
+    let spent = sqlx::query(AssertSqlSafe(select.as_str()))
+        .bind(hash.as_bytes())
+        .bind(client)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(other)?;
+    tx.commit().await.map_err(other)?;
+    Ok(match spent {
+        Some(row) => Redemption::Spent(map(&row)?),
+        None => Redemption::Unknown,
+    })
+}
+
+/// When the family was revoked. `FOR SHARE`: a revocation of the family that locked the grant
+/// first commits before this reads it (and the tokens are born revoked); one that comes after
+/// waits for this transaction, then revokes the tokens it inserted.
+async fn grant_revoked_at(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    family: Uuid,
+) -> StoreResult<Option<i64>> {
+    let grant = sqlx::query("SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE")
+        .bind(family)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(other)?;
+    match &grant {
+        Some(row) => row.opt_int("revoked_at"),
+        None => Ok(None),
+    }
+}
+
+/// Inserts an access token and its refresh token in `tx`; tokens of a revoked family are born
+/// revoked.
+async fn insert_tokens_in(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    access: &AccessTokenRecord,
+    refresh: Option<&RefreshTokenRecord>,
+) -> StoreResult<()> {
+    let revoked_at = grant_revoked_at(tx, access.family_id).await?;
+    let sql = format!(
+        "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    );
+    sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(access.hash.as_bytes())
+        .bind(access.family_id)
+        .bind(access.client_id)
+        .bind(access.user_id)
+        .bind(access.scopes.to_string())
+        .bind(access.issued_at)
+        .bind(access.expires_at)
+        .bind(revoked_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(other)?;
+    if let Some(refresh) = refresh {
+        // The refresh token's family is the access token's whenever the engine issues them
+        // together; should it differ, its own grant decides.
+        let refresh_revoked_at: Option<i64> = if refresh.family_id == access.family_id {
+            revoked_at
+        } else {
+            grant_revoked_at(tx, refresh.family_id).await?
+        };
+        let sql = format!(
+            "INSERT INTO refresh_tokens ({REFRESH_COLS})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        );
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(refresh.hash.as_bytes())
+            .bind(refresh.family_id)
+            .bind(refresh.client_id)
+            .bind(refresh.user_id)
+            .bind(refresh.scopes.to_string())
+            .bind(refresh.auth_time)
+            .bind(refresh.issued_at)
+            .bind(refresh.expires_at)
+            .bind(refresh_revoked_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(other)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl CodeStore for PostgresStore {
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        let (challenge, method) = match &code.challenge {
+            Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
+            None => (None, None),
+        };
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        sqlx::query(
+            "INSERT INTO grants (family_id, user_id, client_id, created_at)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(code.family_id)
+        .bind(code.user_id)
+        .bind(code.client_id)
+        .bind(code.issued_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+        let sql = format!(
+            "INSERT INTO codes ({CODE_COLS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        );
+        sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(code.hash.as_bytes())
+            .bind(code.client_id)
+            .bind(code.user_id)
+            .bind(code.redirect_uri.as_str())
+            .bind(code.scopes.to_string())
+            .bind(code.scope_requested)
+            .bind(challenge)
+            .bind(method)
+            .bind(code.family_id)
+            .bind(code.auth_time)
+            .bind(code.issued_at)
+            .bind(code.expires_at)
+            .bind(code.nonce.as_deref())
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        tx.commit().await.map_err(other)
+    }
+
+    async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
+        let sql = format!("SELECT {CODE_COLS} FROM codes WHERE hash = $1 AND client_id = $2");
+        let query = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(hash.as_bytes())
+            .bind(client);
+        self.find(query, rows::code).await
+    }
+
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        client: Uuid,
+        now: UnixTime,
+        issue: Option<Issue<'_>>,
+    ) -> StoreResult<Redemption<CodeRecord>> {
+        redeem(
+            &self.pool,
+            "codes",
+            CODE_COLS,
+            hash,
+            client,
+            now,
+            issue,
+            None,
+            rows::code,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl TokenStore for PostgresStore {
+    async fn insert_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        insert_tokens_in(&mut tx, access, refresh).await?;
+        tx.commit().await.map_err(other)
+    }
+
+    async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
+        let sql = format!("SELECT {ACCESS_COLS} FROM access_tokens WHERE hash = $1");
+        let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(hash.as_bytes());
+        self.find(query, rows::access).await
+    }
+
+    async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
+        let query = sqlx::query(BEARER_SELECT).bind(hash.as_bytes());
+        self.find(query, rows::bearer).await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        client: Uuid,
+        now: UnixTime,
+        issue: Option<Issue<'_>>,
+        successor: Option<&[u8]>,
+    ) -> StoreResult<Redemption<RefreshTokenRecord>> {
+        redeem(
+            &self.pool,
+            "refresh_tokens",
+            REFRESH_READ,
+            hash,
+            client,
+            now,
+            issue,
+            successor,
+            rows::refresh,
+        )
+        .await
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        let sql = format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = $1");
+        let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(hash.as_bytes());
+        self.find(query, rows::refresh).await
+    }
+
+    async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash.as_bytes())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(other)
+        .map(drop)
+    }
+
+    async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        // A family always starts with a code (and its grant row); the insert only keeps the
+        // revocation on record should one not (with the nil UUID as its user and client). The
+        // upsert locks the grant row before the tokens are updated (see the module's
+        // documentation).
+        sqlx::query(
+            "INSERT INTO grants (family_id, user_id, client_id, created_at, revoked_at)
+             VALUES ($1, $3, $3, $2, $2)
+             ON CONFLICT (family_id) DO UPDATE
+             SET revoked_at = coalesce(grants.revoked_at, excluded.revoked_at)",
+        )
+        .bind(family)
+        .bind(now)
+        .bind(Uuid::nil())
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?;
+        for statement in [
+            "UPDATE access_tokens SET revoked_at = $2
+             WHERE family_id = $1 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $2
+             WHERE family_id = $1 AND revoked_at IS NULL",
+        ] {
+            sqlx::query(statement)
+                .bind(family)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(other)?;
+        }
+        tx.commit().await.map_err(other)
+    }
+}

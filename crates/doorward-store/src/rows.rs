@@ -1,0 +1,256 @@
+//! The row mapping both adapters share: the columns each record is read from, the [`Columns`]
+//! reader that a driver's row implements, and one builder per record written over it.
+//!
+//! The two schemas keep the same values in different column types (SQLite: UUIDs as TEXT,
+//! booleans as INTEGER, digests as BLOB; PostgreSQL: UUID, BOOLEAN, BYTEA, times as BIGINT). Each
+//! adapter's `Columns` implementation hides its dialect, so a builder reads `row.uuid("id")`
+//! whichever database the row came from. The encodings are the same in both: scopes
+//! space-separated, redirect URIs one a line, the client policy as JSON, codes, tokens and
+//! session ids as 32-byte SHA-256 digests. A value a builder cannot parse makes the row corrupt
+//! ([`corrupt`]), never a default. The SQL that selects these columns stays in each adapter.
+
+use doorward_core::jose::SigningAlg;
+use doorward_core::model::{
+    AccessTokenRecord, BearerRecord, Client, ClientPolicy, CodeRecord, ConsentRecord,
+    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+};
+use doorward_core::ports::{StoreError, StoreResult};
+use doorward_core::TokenHash;
+use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
+use uuid::Uuid;
+
+/// The columns of one row, read by name, in the types the records use. A missing column, a
+/// NULL where a value is required or a value of another type is an error of the driver, mapped
+/// by the adapter.
+pub(crate) trait Columns {
+    fn text(&self, name: &str) -> StoreResult<String>;
+    fn opt_text(&self, name: &str) -> StoreResult<Option<String>>;
+    /// A number or a time (Unix seconds).
+    fn int(&self, name: &str) -> StoreResult<i64>;
+    fn opt_int(&self, name: &str) -> StoreResult<Option<i64>>;
+    fn boolean(&self, name: &str) -> StoreResult<bool>;
+    fn blob(&self, name: &str) -> StoreResult<Vec<u8>>;
+    fn opt_blob(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
+    fn uuid(&self, name: &str) -> StoreResult<Uuid>;
+
+    /// A code's, token's or session's digest.
+    fn hash(&self, name: &str) -> StoreResult<TokenHash> {
+        TokenHash::from_slice(&self.blob(name)?).ok_or_else(|| corrupt(name))
+    }
+
+    /// A space-separated scope list.
+    fn scopes(&self, name: &str) -> StoreResult<ScopeSet> {
+        ScopeSet::parse(&self.text(name)?).map_err(|_| corrupt(name))
+    }
+}
+
+/// A stored value that does not parse: the row was written by something else than this store.
+pub(crate) fn corrupt(what: &str) -> StoreError {
+    StoreError::Other(format!("corrupt row: {what}").into())
+}
+
+pub(crate) const CLIENT_COLS: &str =
+    "id, key, display_name, app_uri, redirect_uris, secret_hash, policy";
+pub(crate) const USER_COLS: &str =
+    "id, username, display_name, password_hash, email, email_verified, created_at";
+pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at";
+pub(crate) const CONSENT_COLS: &str = "user_id, client_id, scopes, granted_at";
+pub(crate) const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, \
+    scope_requested, challenge, challenge_method, family_id, auth_time, issued_at, expires_at, \
+    nonce";
+pub(crate) const ACCESS_COLS: &str =
+    "hash, family_id, client_id, user_id, scopes, issued_at, expires_at, revoked_at";
+/// The refresh token's columns as inserted.
+pub(crate) const REFRESH_COLS: &str =
+    "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, expires_at, revoked_at";
+/// [`REFRESH_COLS`] and what the store sets later: what [`refresh`] reads.
+pub(crate) const REFRESH_READ: &str = "hash, family_id, client_id, user_id, scopes, auth_time, \
+    issued_at, expires_at, revoked_at, used_at, successor";
+pub(crate) const KEY_COLS: &str =
+    "kid, alg, generation, private_key, public_jwk, created_at, activate_at, remove_at";
+
+/// An access token with its user and client in one statement, `WHERE a.hash =` the dialect's
+/// first parameter (`?1`, `$1`): what [`bearer`] reads. The client's columns are aliased (see
+/// [`CLIENT_ALIASES`]); every other name is unambiguous.
+macro_rules! bearer_select {
+    ($hash:literal) => {
+        concat!(
+            "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
+                a.issued_at, a.expires_at, a.revoked_at,
+                u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
+                u.created_at,
+                c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
+                c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
+                c.secret_hash AS c_secret_hash, c.policy AS c_policy
+            FROM access_tokens a
+            JOIN users u ON u.id = a.user_id
+            JOIN clients c ON c.id = a.client_id
+            WHERE a.hash = ",
+            $hash
+        )
+    };
+}
+pub(crate) use bearer_select;
+
+/// The client columns under their own names, and under their aliases in [`bearer_select!`].
+const CLIENT_NAMES: [&str; 7] = [
+    "id",
+    "key",
+    "display_name",
+    "app_uri",
+    "redirect_uris",
+    "secret_hash",
+    "policy",
+];
+const CLIENT_ALIASES: [&str; 7] = [
+    "c_id",
+    "c_key",
+    "c_display_name",
+    "c_app_uri",
+    "c_redirect_uris",
+    "c_secret_hash",
+    "c_policy",
+];
+
+/// A client from [`CLIENT_COLS`].
+pub(crate) fn client(row: &dyn Columns) -> StoreResult<Client> {
+    client_named(row, CLIENT_NAMES)
+}
+
+fn client_named(row: &dyn Columns, names: [&str; 7]) -> StoreResult<Client> {
+    let [id, key, display_name, app_uri, uris, secret_hash, policy] = names;
+    let policy = row.text(policy)?;
+    let redirect_uris = row
+        .text(uris)?
+        .lines()
+        .map(|u| RedirectUri::parse(u).map_err(|_| corrupt("redirect_uris")))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Client {
+        id: row.uuid(id)?,
+        key: row.text(key)?,
+        display_name: row.text(display_name)?,
+        app_uri: row.text(app_uri)?,
+        redirect_uris,
+        secret_hash: row.opt_text(secret_hash)?,
+        policy: ClientPolicy::from_json(&policy).map_err(|_| corrupt("policy"))?,
+    })
+}
+
+/// A user from [`USER_COLS`].
+pub(crate) fn user(row: &dyn Columns) -> StoreResult<User> {
+    Ok(User {
+        id: row.uuid("id")?,
+        username: row.text("username")?,
+        display_name: row.text("display_name")?,
+        password_hash: row.text("password_hash")?,
+        email: row.opt_text("email")?,
+        email_verified: row.boolean("email_verified")?,
+        created_at: row.int("created_at")?,
+    })
+}
+
+/// A session from [`SESSION_COLS`].
+pub(crate) fn session(row: &dyn Columns) -> StoreResult<SessionRecord> {
+    Ok(SessionRecord {
+        hash: row.hash("hash")?,
+        user_id: row.uuid("user_id")?,
+        created_at: row.int("created_at")?,
+        expires_at: row.int("expires_at")?,
+    })
+}
+
+/// A consent from [`CONSENT_COLS`].
+pub(crate) fn consent(row: &dyn Columns) -> StoreResult<ConsentRecord> {
+    Ok(ConsentRecord {
+        user_id: row.uuid("user_id")?,
+        client_id: row.uuid("client_id")?,
+        scopes: row.scopes("scopes")?,
+        granted_at: row.int("granted_at")?,
+    })
+}
+
+/// An authorization code from [`CODE_COLS`].
+pub(crate) fn code(row: &dyn Columns) -> StoreResult<CodeRecord> {
+    let challenge = match (
+        row.opt_text("challenge")?,
+        row.opt_text("challenge_method")?,
+    ) {
+        (Some(c), Some(m)) => Some((
+            CodeChallenge::parse(&c).map_err(|_| corrupt("challenge"))?,
+            CodeChallengeMethod::parse(&m).map_err(|_| corrupt("challenge_method"))?,
+        )),
+        (None, None) => None,
+        // Half a challenge must never read as "no PKCE".
+        _ => return Err(corrupt("challenge")),
+    };
+    let redirect_uri = row.text("redirect_uri")?;
+    Ok(CodeRecord {
+        hash: row.hash("hash")?,
+        client_id: row.uuid("client_id")?,
+        user_id: row.uuid("user_id")?,
+        redirect_uri: RedirectUri::parse(&redirect_uri).map_err(|_| corrupt("redirect_uri"))?,
+        scopes: row.scopes("scopes")?,
+        scope_requested: row.boolean("scope_requested")?,
+        challenge,
+        nonce: row.opt_text("nonce")?,
+        family_id: row.uuid("family_id")?,
+        auth_time: row.int("auth_time")?,
+        issued_at: row.int("issued_at")?,
+        expires_at: row.int("expires_at")?,
+    })
+}
+
+/// An access token from [`ACCESS_COLS`].
+pub(crate) fn access(row: &dyn Columns) -> StoreResult<AccessTokenRecord> {
+    Ok(AccessTokenRecord {
+        hash: row.hash("hash")?,
+        family_id: row.uuid("family_id")?,
+        client_id: row.uuid("client_id")?,
+        user_id: row.uuid("user_id")?,
+        scopes: row.scopes("scopes")?,
+        issued_at: row.int("issued_at")?,
+        expires_at: row.int("expires_at")?,
+        revoked: row.opt_int("revoked_at")?.is_some(),
+    })
+}
+
+/// An access token with its user and client, from [`bearer_select!`].
+pub(crate) fn bearer(row: &dyn Columns) -> StoreResult<BearerRecord> {
+    Ok(BearerRecord {
+        token: access(row)?,
+        user: user(row)?,
+        client: client_named(row, CLIENT_ALIASES)?,
+    })
+}
+
+/// A refresh token from [`REFRESH_READ`].
+pub(crate) fn refresh(row: &dyn Columns) -> StoreResult<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        hash: row.hash("hash")?,
+        family_id: row.uuid("family_id")?,
+        client_id: row.uuid("client_id")?,
+        user_id: row.uuid("user_id")?,
+        scopes: row.scopes("scopes")?,
+        auth_time: row.int("auth_time")?,
+        issued_at: row.int("issued_at")?,
+        expires_at: row.int("expires_at")?,
+        revoked: row.opt_int("revoked_at")?.is_some(),
+        used_at: row.opt_int("used_at")?,
+        successor: row.opt_blob("successor")?,
+    })
+}
+
+/// A signing key from [`KEY_COLS`].
+pub(crate) fn signing_key(row: &dyn Columns) -> StoreResult<SigningKeyRecord> {
+    let alg = row.text("alg")?;
+    Ok(SigningKeyRecord {
+        kid: row.text("kid")?,
+        alg: SigningAlg::parse(&alg).ok_or_else(|| corrupt("alg"))?,
+        generation: row.int("generation")?,
+        private_key: row.blob("private_key")?,
+        public_jwk: row.text("public_jwk")?,
+        created_at: row.int("created_at")?,
+        activate_at: row.int("activate_at")?,
+        remove_at: row.opt_int("remove_at")?,
+    })
+}

@@ -1,0 +1,84 @@
+//! The server's own secrets: named secrets and signing keys.
+
+use async_trait::async_trait;
+use doorward_core::model::SigningKeyRecord;
+use doorward_core::ports::{KeyStore, SecretStore, StoreResult, UnixTime};
+use rusqlite::params;
+
+use super::{execute, query_one, SqliteStore};
+use crate::rows::{self, corrupt, KEY_COLS};
+
+#[async_trait]
+impl SecretStore for SqliteStore {
+    async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        self.write(|conn| {
+            execute(
+                conn,
+                "INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![name, candidate],
+            )?;
+            query_one(
+                conn,
+                "SELECT value FROM server_secrets WHERE name = ?1",
+                [name],
+                |row| row.blob("value"),
+            )?
+            .ok_or_else(|| corrupt("server secret vanished"))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.find_all(
+            &format!("SELECT {KEY_COLS} FROM signing_keys ORDER BY alg, generation"),
+            [],
+            rows::signing_key,
+        )
+        .await
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        self.write(|conn| {
+            execute(
+                conn,
+                &format!(
+                    "INSERT INTO signing_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT DO NOTHING"
+                ),
+                params![
+                    key.kid,
+                    key.alg.as_str(),
+                    key.generation,
+                    key.private_key,
+                    key.public_jwk,
+                    key.created_at,
+                    key.activate_at,
+                    key.remove_at,
+                ],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
+        self.write(|conn| {
+            execute(
+                conn,
+                "UPDATE signing_keys SET remove_at = min(coalesce(remove_at, ?2), ?2)
+                 WHERE kid = ?1",
+                params![kid, remove_at],
+            )
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
+        self.write(|conn| execute(conn, "DELETE FROM signing_keys WHERE kid = ?1", [kid]).map(drop))
+            .await
+    }
+}

@@ -1,0 +1,43 @@
+//! The periodic purge of expired rows.
+
+use async_trait::async_trait;
+use doorward_core::ports::{MaintenanceStore, StoreResult, UnixTime, MAX_REFRESH_GRACE};
+
+use super::{execute, other, SqliteStore};
+
+#[async_trait]
+impl MaintenanceStore for SqliteStore {
+    async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64> {
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(other)?;
+            let mut deleted = 0;
+            for (statement, before) in [
+                ("DELETE FROM sessions WHERE expires_at <= ?1", now),
+                ("DELETE FROM codes WHERE expires_at <= ?1", now - keep_spent),
+                ("DELETE FROM access_tokens WHERE expires_at <= ?1", now),
+                ("DELETE FROM refresh_tokens WHERE expires_at <= ?1", now),
+            ] {
+                deleted += execute(&tx, statement, [before])? as u64;
+            }
+            // Past the grace window nobody may read a successor again (not counted either).
+            execute(
+                &tx,
+                "UPDATE refresh_tokens SET successor = NULL
+                 WHERE successor IS NOT NULL AND used_at < ?1",
+                [now - MAX_REFRESH_GRACE],
+            )?;
+            // A grant goes once nothing refers to it any more (not counted: it is bookkeeping).
+            execute(
+                &tx,
+                "DELETE FROM grants WHERE created_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.family_id = grants.family_id)
+                   AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family_id = grants.family_id)
+                   AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = grants.family_id)",
+                [now - keep_spent],
+            )?;
+            tx.commit().map_err(other)?;
+            Ok(deleted)
+        })
+        .await
+    }
+}
