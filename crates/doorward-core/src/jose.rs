@@ -384,38 +384,9 @@ pub(crate) fn public_jwk(alg: SigningAlg, der: &[u8]) -> Result<Jwk, jsonwebtoke
     Ok(jwk)
 }
 
-/// The half hash of OIDC Core §3.1.3.6 (`at_hash`): the left half of the hash of the token with
-/// the hash function of the ID token's algorithm, base64url without padding. Ed25519 signs
-/// with SHA-512, so EdDSA tokens use SHA-512 (what Authlib checks).
-pub fn half_hash(alg: SigningAlg, token: &str) -> String {
-    use base64::Engine as _;
-    let encode = |half: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(half);
-    match alg {
-        SigningAlg::Es256 | SigningAlg::Rs256 => encode(&Sha256::digest(token.as_bytes())[..16]),
-        SigningAlg::EdDsa => encode(&sha2::Sha512::digest(token.as_bytes())[..32]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn half_hash_matches_the_oidc_example() {
-        // OIDC Core, Appendix A.3 (ID Token with at_hash, RS256).
-        assert_eq!(
-            half_hash(
-                SigningAlg::Rs256,
-                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"
-            ),
-            "77QmUPtjPfzWtF2AnpK9RQ"
-        );
-        // SHA-512("abc") starts ddaf35a193617aba cc417349ae204131 12e6fa4e89a97ea2 0a9eeee64b55d39a.
-        assert_eq!(
-            half_hash(SigningAlg::EdDsa, "abc"),
-            "3a81oZNherrMQXNJriBBMRLm-k6JqX6iCp7u5ktV05o"
-        );
-    }
 
     #[test]
     fn sealed_keys_open_only_with_the_same_secret_and_kid() {

@@ -711,7 +711,7 @@ async fn id_tokens_carry_the_claims_of_their_scopes() {
     assert_eq!(claims["email_verified"], true);
     assert_eq!(
         claims["at_hash"],
-        crate::jose::half_hash(crate::jose::SigningAlg::Rs256, &tokens.access_token)
+        doorward_proto::at_hash("RS256", &tokens.access_token)
     );
     assert!(claims.get("azp").is_none(), "one audience: no azp");
 

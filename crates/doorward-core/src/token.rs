@@ -11,7 +11,7 @@ use crate::claims::{user_claims, AccessTokenClaims, IdTokenClaims, IdTokenInput}
 use crate::clock::UnixTime;
 use crate::error::Error;
 use crate::grant::{AuthenticatedClient, Built, Grant};
-use crate::jose::{half_hash, SigningAlg};
+use crate::jose::SigningAlg;
 use crate::model::{
     AccessTokenFormat, AccessTokenRecord, AuthMethod, Client, CodeRecord, RefreshTokenRecord,
 };
@@ -460,7 +460,7 @@ impl Engine {
             iat: now,
             auth_time: input.auth_time,
             nonce: input.nonce,
-            at_hash: half_hash(alg, input.access_token),
+            at_hash: doorward_proto::at_hash(alg.as_str(), input.access_token),
             amr: ["pwd"],
             user: user_claims(input.user, input.scopes),
         };
