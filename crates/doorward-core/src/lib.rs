@@ -44,6 +44,7 @@ pub mod request;
 pub mod resource;
 pub mod revocation;
 pub mod session;
+#[cfg(any(test, feature = "testkit"))]
 pub mod testing;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
