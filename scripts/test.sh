@@ -127,7 +127,7 @@ export DOORWARD_EMBEDDED_EXAMPLE_BIN="$ROOT/target/debug/doorward-example-embedd
 failed=()
 
 log "cargo test"
-cargo test --workspace --locked --features doorward-client/blocking,doorward-axum/remote || failed+=("cargo test")
+cargo test --workspace --locked --features doorward-client/blocking,doorward-axum/remote,doorward-core/testkit || failed+=("cargo test")
 
 log "interop tests (pytest)"
 .venv/bin/python -m pytest tests/interop -q || failed+=("pytest tests/interop")

@@ -67,6 +67,23 @@ pub struct AccessGrant {
 }
 
 impl AccessGrant {
+    /// A grant, for a [`TokenVerifier`] of your own.
+    pub fn new(
+        subject: impl Into<String>,
+        client_id: Option<String>,
+        scopes: Vec<String>,
+        audience: Vec<String>,
+        expires_at: i64,
+    ) -> Self {
+        Self {
+            subject: subject.into(),
+            client_id,
+            scopes,
+            audience,
+            expires_at,
+        }
+    }
+
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
     }
@@ -106,6 +123,42 @@ impl Scopes for AnyScope {
 
 /// How a protected API checks tokens. Cheap to clone; put it in the router's state (or a
 /// sub-state reachable with `FromRef`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{body::Body, http::{header, Request}, routing::get, Router};
+/// use doorward_axum::protect::{Authenticated, ResourceServer, Scopes};
+/// use doorward_axum::{Grants, Provider};
+/// use tower::ServiceExt as _;
+///
+/// struct ReadItems;
+/// impl Scopes for ReadItems {
+///     const SCOPES: &'static [&'static str] = &["items:read"];
+/// }
+///
+/// async fn items(auth: Authenticated<ReadItems>) -> String {
+///     format!("items of {}", auth.grant.subject)
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let provider = Provider::builder("https://example.com")
+///     .store(Arc::new(doorward_core::memory::MemoryStore::default()))
+///     .grants(Grants::CODE_AND_REFRESH)
+///     .build()
+///     .await?;
+/// // Tokens of the provider in this process, a verified token cached for 5 s.
+/// let resource: ResourceServer = provider.resource_server(5);
+/// let api = Router::new().route("/items", get(items)).with_state(resource);
+///
+/// // No token: 401 and an RFC 6750 challenge.
+/// let response = api.oneshot(Request::get("/items").body(Body::empty())?).await?;
+/// assert_eq!(response.status(), 401);
+/// assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"doorward\"");
+/// # Ok(()) }
+/// ```
+///
+/// The same check as a tower layer, for a whole router: [`ResourceServer::require`].
 #[derive(Clone)]
 pub struct ResourceServer {
     verifier: Arc<dyn TokenVerifier>,
@@ -203,6 +256,51 @@ impl ResourceServer {
 
 /// The extractor: the grant of a valid bearer token holding `S`'s scopes (or the answer that
 /// says why not). Reuses the grant a [`RequireBearer`] layer put in the request.
+///
+/// ```
+/// use std::{future::Future, pin::Pin};
+/// use axum::{body::Body, http::Request, routing::get, Router};
+/// use doorward_axum::protect::*;
+/// use tower::ServiceExt as _;
+///
+/// struct WriteItems;
+/// impl Scopes for WriteItems {
+///     const SCOPES: &'static [&'static str] = &["items:write"];
+/// }
+///
+/// async fn add_item(auth: Authenticated<WriteItems>) -> String {
+///     format!("added for {}", auth.grant.subject)
+/// }
+///
+/// // Tokens checked some other way (here, one fixed token that may only read).
+/// struct OneToken;
+/// impl TokenVerifier for OneToken {
+///     fn verify<'a>(&'a self, token: &'a str)
+///         -> Pin<Box<dyn Future<Output = Result<AccessGrant, VerifyError>> + Send + 'a>> {
+///         Box::pin(async move {
+///             match token {
+///                 "reader" => Ok(AccessGrant::new("ada", None, vec!["items:read".into()],
+///                                                 vec![], i64::MAX)),
+///                 _ => Err(VerifyError::Invalid("unknown token".into())),
+///             }
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let api = Router::new()
+///     .route("/items", get(add_item))
+///     .with_state(ResourceServer::new(OneToken));
+/// let call = |token: &str| {
+///     Request::get("/items").header("authorization", format!("Bearer {token}")).body(Body::empty())
+/// };
+/// // A valid token without the scope: 403 insufficient_scope (RFC 6750 §3.1).
+/// assert_eq!(api.clone().oneshot(call("reader")?).await?.status(), 403);
+/// // An unknown token: 401 invalid_token.
+/// assert_eq!(api.oneshot(call("forged")?).await?.status(), 401);
+/// # Ok(()) }
+/// ```
 pub struct Authenticated<S: Scopes = AnyScope> {
     pub grant: AccessGrant,
     _scopes: PhantomData<fn() -> S>,

@@ -4,20 +4,7 @@
 //! who the user is, and [`Provider::resume`] finishes a flow after the application's own login
 //! page. `doorward serve` is built on exactly this.
 //!
-//! ```no_run
-//! use std::sync::Arc;
-//! use doorward_axum::{Provider, ClientSpec, Grants};
-//!
-//! # async fn demo(store: doorward_core::ports::SharedStore, client: ClientSpec) -> Result<(), Box<dyn std::error::Error>> {
-//! let provider = Provider::builder("http://localhost:3000/auth")   // mounted at /auth
-//!     .store(store)
-//!     .grants(Grants::CODE_AND_REFRESH)
-//!     .client(client)
-//!     .build()
-//!     .await?;
-//! let app = provider.mount(axum::Router::new() /* your routes */);
-//! # let _ = app; Ok(()) }
-//! ```
+//! See [`Provider`] for an example.
 
 use std::sync::Arc;
 
@@ -37,6 +24,45 @@ use crate::response::page::{not_found, redirect, see_other, with_cookie, PageErr
 use crate::state::AppState;
 
 /// An assembled provider. Cheap to clone.
+///
+/// Built with [`Provider::builder`], served with [`Provider::standalone`] (the whole server,
+/// as `doorward serve` does) or [`Provider::mount`] (under the issuer's path in your own
+/// router):
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{body::Body, http::Request, Router};
+/// use doorward_axum::{ClientSpec, Grants, Provider, RedirectUri, Secret};
+/// use doorward_core::memory::MemoryStore;
+/// use tower::ServiceExt as _;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let provider = Provider::builder("https://example.com/auth") // mounted at /auth
+///     .store(Arc::new(MemoryStore::default()))
+///     .grants(Grants::CODE_AND_REFRESH)
+///     .client(ClientSpec {
+///         key: "shop@clients".into(),
+///         display_name: "The shop".into(),
+///         app_uri: "https://shop.example".into(),
+///         redirect_uris: vec![RedirectUri::parse("https://shop.example/callback")?],
+///         secret: Secret::new("a long random secret"),
+///         policy: Default::default(),
+///     })
+/// #   .config(doorward_axum::EngineConfig {
+/// #       issuer: "https://example.com/auth".into(),
+/// #       hash_cost: doorward_core::passwords::HashCost::InsecureFastForTests,
+/// #       ..Default::default()
+/// #   })
+///     .build()
+///     .await?;
+/// let app: Router = provider.mount(Router::new() /* your routes */);
+///
+/// let metadata = Request::get("/auth/.well-known/openid-configuration").body(Body::empty())?;
+/// let response = app.oneshot(metadata).await?;
+/// assert_eq!(response.status(), 200);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Provider {
     state: AppState,

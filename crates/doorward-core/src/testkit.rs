@@ -16,16 +16,18 @@
 //! and give [`run_contract`] a function that makes a fresh, empty store; each check gets its
 //! own:
 //!
-//! ```rust,ignore
+//! ```
 //! use std::sync::Arc;
 //!
+//! use doorward_core::memory::MemoryStore; // your store instead
 //! use doorward_core::ports::SharedStore;
 //!
-//! #[tokio::test]
-//! async fn my_store_passes_the_contract() {
-//!     doorward_core::testkit::run_contract(|| async { Arc::new(MyStore::new()) as SharedStore })
-//!         .await;
-//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! // In your tests: #[tokio::test] async fn my_store_passes_the_contract() { … }
+//! doorward_core::testkit::run_contract(|| async { Arc::new(MemoryStore::default()) as SharedStore })
+//!     .await;
+//! # }
 //! ```
 //!
 //! A failed check panics with what the store did wrong; the test's captured output names the
