@@ -126,6 +126,9 @@ export DOORWARD_EMBEDDED_EXAMPLE_BIN="$ROOT/target/debug/doorward-example-embedd
 
 failed=()
 
+log "module graph (no import circle in any crate; no module imports a flow of the engine)"
+python3 scripts/module_graph.py || failed+=("scripts/module_graph.py")
+
 log "cargo test"
 cargo test --workspace --locked --features doorward-client/blocking,doorward-axum/remote,doorward-core/testkit || failed+=("cargo test")
 

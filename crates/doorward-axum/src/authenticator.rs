@@ -1,21 +1,14 @@
 //! The application decides who the user is: the [`Authenticator`] it gives the provider, what
 //! it is asked ([`LoginRequest`]) and what it answers ([`Authentication`]). The protocol
 //! meaning of its answers (`login_required` under `prompt=none`, `access_denied`, a provider
-//! session) is decided by the engine (`doorward_core::embedding`); this module only asks and
-//! carries the answer to the browser.
+//! session) is decided by the engine (`doorward_core::embedding`); the authorization endpoint
+//! only asks and carries the answer to the browser.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
-use doorward_core::embedding::{AppAnswer, AppOutcome, Consultation};
-use doorward_core::model::SignedIn;
-use doorward_core::request::AuthorizationRequest;
-
-use crate::extract::session_cookie;
-use crate::response::page::{found, redirect, see_other, with_cookie, PageError};
-use crate::state::AppState;
 
 pub use doorward_core::embedding::{AppUser, Decision};
 
@@ -131,55 +124,4 @@ pub struct PendingGrant {
     pub client_name: String,
     pub scopes: Vec<String>,
     pub login_hint: Option<String>,
-}
-
-/// Asks the application who the user is, for the authorization endpoint; `None`: go on with
-/// the provider's session as it is.
-pub(crate) async fn ask(
-    app: &AppState,
-    authenticator: &dyn Authenticator,
-    headers: &HeaderMap,
-    request: &AuthorizationRequest,
-    session: Option<&SignedIn>,
-    consultation: &Consultation,
-) -> Result<Option<Response>, PageError> {
-    let answer = authenticator
-        .authenticate(LoginRequest {
-            grant_id: &consultation.grant_id,
-            headers,
-            client_id: &request.client.key,
-            client_name: &request.client.display_name,
-            scopes: request
-                .scopes
-                .iter()
-                .map(|s| s.as_str().to_owned())
-                .collect(),
-            login_hint: request.login_hint.as_deref(),
-            reauthenticate: consultation.reauthenticate,
-        })
-        .await;
-    let (answer, shown) = match answer {
-        Authentication::User(user) => (AppAnswer::User(user), None),
-        Authentication::Redirect(location) => (
-            AppAnswer::Interact,
-            Some(redirect(StatusCode::SEE_OTHER, &location)),
-        ),
-        Authentication::Page(page) => (AppAnswer::Interact, Some(page)),
-        Authentication::Deny => (AppAnswer::Deny, None),
-    };
-    Ok(
-        match app
-            .engine
-            .settle(request, consultation, session, answer)
-            .await?
-        {
-            AppOutcome::Continue => None,
-            AppOutcome::SignedIn { cookie, location } => Some(with_cookie(
-                see_other(&location),
-                Some(session_cookie(app, &cookie)),
-            )),
-            AppOutcome::Interact => shown,
-            AppOutcome::Redirect(location) => Some(found(&location)),
-        },
-    )
 }

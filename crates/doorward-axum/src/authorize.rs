@@ -3,10 +3,12 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use doorward_core::embedding::{AppAnswer, AppOutcome, Consultation};
 use doorward_core::model::SignedIn;
 use doorward_core::request::{query_pairs, AuthorizationRequest, AuthorizeError, Interaction};
 
-use crate::extract::{Browser, CsrfForm};
+use crate::authenticator::{Authentication, Authenticator, LoginRequest};
+use crate::extract::{session_cookie, Browser, CsrfForm};
 use crate::pages;
 use crate::response::page::{found, page, redirect, see_other, to_login, with_cookie, PageError};
 use crate::state::AppState;
@@ -30,7 +32,7 @@ pub(crate) async fn show(
             .engine
             .consultation(&pairs, &query, session.as_ref(), &interaction);
         if let Some(consultation) = consultation {
-            let asked = crate::authenticator::ask(
+            let asked = ask(
                 &app,
                 authenticator.as_ref(),
                 &headers,
@@ -140,4 +142,55 @@ pub(crate) fn rejected(error: AuthorizeError) -> Result<Response, PageError> {
         AuthorizeError::Store(e) => Err(e.into()),
         other => Err(PageError::internal(&other)),
     }
+}
+
+/// Asks the application who the user is, for the authorization endpoint; `None`: go on with
+/// the provider's session as it is.
+async fn ask(
+    app: &AppState,
+    authenticator: &dyn Authenticator,
+    headers: &HeaderMap,
+    request: &AuthorizationRequest,
+    session: Option<&SignedIn>,
+    consultation: &Consultation,
+) -> Result<Option<Response>, PageError> {
+    let answer = authenticator
+        .authenticate(LoginRequest {
+            grant_id: &consultation.grant_id,
+            headers,
+            client_id: &request.client.key,
+            client_name: &request.client.display_name,
+            scopes: request
+                .scopes
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            login_hint: request.login_hint.as_deref(),
+            reauthenticate: consultation.reauthenticate,
+        })
+        .await;
+    let (answer, shown) = match answer {
+        Authentication::User(user) => (AppAnswer::User(user), None),
+        Authentication::Redirect(location) => (
+            AppAnswer::Interact,
+            Some(redirect(StatusCode::SEE_OTHER, &location)),
+        ),
+        Authentication::Page(page) => (AppAnswer::Interact, Some(page)),
+        Authentication::Deny => (AppAnswer::Deny, None),
+    };
+    Ok(
+        match app
+            .engine
+            .settle(request, consultation, session, answer)
+            .await?
+        {
+            AppOutcome::Continue => None,
+            AppOutcome::SignedIn { cookie, location } => Some(with_cookie(
+                see_other(&location),
+                Some(session_cookie(app, &cookie)),
+            )),
+            AppOutcome::Interact => shown,
+            AppOutcome::Redirect(location) => Some(found(&location)),
+        },
+    )
 }
