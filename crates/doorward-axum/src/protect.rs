@@ -40,6 +40,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use axum::extract::{FromRef, FromRequestParts, Request};
+
+pub use async_trait::async_trait;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -101,12 +103,11 @@ pub enum VerifyError {
     Unavailable(String),
 }
 
-/// Checks an access token. Implement it to verify tokens some other way.
+/// Checks an access token. Implement it (with [`async_trait`], re-exported here) to verify
+/// tokens some other way.
+#[async_trait]
 pub trait TokenVerifier: Send + Sync + 'static {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<AccessGrant, VerifyError>> + Send + 'a>>;
+    async fn verify(&self, token: &str) -> Result<AccessGrant, VerifyError>;
 }
 
 /// The scopes a route needs, as a type: `Authenticated<ReadItems>`.
@@ -258,7 +259,6 @@ impl ResourceServer {
 /// says why not). Reuses the grant a [`RequireBearer`] layer put in the request.
 ///
 /// ```
-/// use std::{future::Future, pin::Pin};
 /// use axum::{body::Body, http::Request, routing::get, Router};
 /// use doorward_axum::protect::*;
 /// use tower::ServiceExt as _;
@@ -274,16 +274,14 @@ impl ResourceServer {
 ///
 /// // Tokens checked some other way (here, one fixed token that may only read).
 /// struct OneToken;
+/// #[async_trait]
 /// impl TokenVerifier for OneToken {
-///     fn verify<'a>(&'a self, token: &'a str)
-///         -> Pin<Box<dyn Future<Output = Result<AccessGrant, VerifyError>> + Send + 'a>> {
-///         Box::pin(async move {
-///             match token {
-///                 "reader" => Ok(AccessGrant::new("ada", None, vec!["items:read".into()],
-///                                                 vec![], i64::MAX)),
-///                 _ => Err(VerifyError::Invalid("unknown token".into())),
-///             }
-///         })
+///     async fn verify(&self, token: &str) -> Result<AccessGrant, VerifyError> {
+///         match token {
+///             "reader" => Ok(AccessGrant::new("ada", None, vec!["items:read".into()],
+///                                             vec![], i64::MAX)),
+///             _ => Err(VerifyError::Invalid("unknown token".into())),
+///         }
 ///     }
 /// }
 ///
@@ -406,53 +404,49 @@ struct LocalVerifier {
 /// The most tokens kept in a local verifier's cache.
 const CACHE_CAPACITY: usize = 10_000;
 
+#[async_trait]
 impl TokenVerifier for LocalVerifier {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<AccessGrant, VerifyError>> + Send + 'a>> {
-        Box::pin(async move {
-            let now = self.engine.now();
-            let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-            if self.ttl > 0 {
-                let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some((grant, until)) = cache.get(&key) {
-                    if now < *until && now < grant.expires_at {
-                        return Ok(grant.clone());
-                    }
+    async fn verify(&self, token: &str) -> Result<AccessGrant, VerifyError> {
+        let now = self.engine.now();
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if self.ttl > 0 {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((grant, until)) = cache.get(&key) {
+                if now < *until && now < grant.expires_at {
+                    return Ok(grant.clone());
                 }
             }
-            let info = match self.engine.check_access_token(token).await {
-                Ok(info) => info,
-                Err(doorward_core::Error::OAuth(e)) => {
-                    return Err(VerifyError::Invalid(e.description.into_owned()))
-                }
-                Err(e) => return Err(VerifyError::Unavailable(e.to_string())),
-            };
-            let audience = info
-                .client
-                .policy
-                .access_token_audience
-                .clone()
-                .unwrap_or_else(|| self.engine.config().issuer.clone());
-            let grant = AccessGrant {
-                subject: info.user.id.to_string(),
-                client_id: Some(info.client.key.clone()),
-                scopes: info.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-                audience: vec![audience],
-                expires_at: info.expires_at,
-            };
-            if self.ttl > 0 {
-                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        }
+        let info = match self.engine.check_access_token(token).await {
+            Ok(info) => info,
+            Err(doorward_core::Error::OAuth(e)) => {
+                return Err(VerifyError::Invalid(e.description.into_owned()))
+            }
+            Err(e) => return Err(VerifyError::Unavailable(e.to_string())),
+        };
+        let audience = info
+            .client
+            .policy
+            .access_token_audience
+            .clone()
+            .unwrap_or_else(|| self.engine.config().issuer.clone());
+        let grant = AccessGrant {
+            subject: info.user.id.to_string(),
+            client_id: Some(info.client.key.clone()),
+            scopes: info.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            audience: vec![audience],
+            expires_at: info.expires_at,
+        };
+        if self.ttl > 0 {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= CACHE_CAPACITY {
+                cache.retain(|_, (g, until)| now < *until && now < g.expires_at);
                 if cache.len() >= CACHE_CAPACITY {
-                    cache.retain(|_, (g, until)| now < *until && now < g.expires_at);
-                    if cache.len() >= CACHE_CAPACITY {
-                        cache.clear();
-                    }
+                    cache.clear();
                 }
-                cache.insert(key, (grant.clone(), now + self.ttl));
             }
-            Ok(grant)
-        })
+            cache.insert(key, (grant.clone(), now + self.ttl));
+        }
+        Ok(grant)
     }
 }

@@ -5,7 +5,7 @@
 use doorward_proto::{ScopeSet, TokenResponse};
 use uuid::Uuid;
 
-use crate::model::{AccessTokenRecord, Client, RefreshTokenRecord};
+use crate::model::{AccessTokenRecord, Client, CodeRecord, RefreshTokenRecord};
 use crate::ports::Issue;
 
 /// What every token of one grant family shares.
@@ -15,6 +15,30 @@ pub(crate) struct Grant<'a> {
     pub(crate) scopes: &'a ScopeSet,
     pub(crate) auth_time: i64,
     pub(crate) nonce: Option<&'a str>,
+}
+
+impl<'a> Grant<'a> {
+    /// The grant of an authorization code (OIDC Core §3.1.3.3: its nonce goes in the ID token).
+    pub(crate) fn of_code(code: &'a CodeRecord) -> Self {
+        Self {
+            user_id: code.user_id,
+            family_id: code.family_id,
+            scopes: &code.scopes,
+            auth_time: code.auth_time,
+            nonce: code.nonce.as_deref(),
+        }
+    }
+
+    /// The grant of a refresh token (OIDC Core §12.2: no nonce in a refreshed ID token).
+    pub(crate) fn of_refresh(refresh: &'a RefreshTokenRecord) -> Self {
+        Self {
+            user_id: refresh.user_id,
+            family_id: refresh.family_id,
+            scopes: &refresh.scopes,
+            auth_time: refresh.auth_time,
+            nonce: None,
+        }
+    }
 }
 
 /// An authenticated client and the `client_id` it used.

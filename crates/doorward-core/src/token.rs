@@ -222,13 +222,7 @@ impl Engine {
         let built = self
             .build_tokens(
                 authenticated,
-                Grant {
-                    user_id: record.user_id,
-                    family_id: record.family_id,
-                    scopes: &record.scopes,
-                    auth_time: record.auth_time,
-                    nonce: record.nonce.as_deref(),
-                },
+                Grant::of_code(&record),
                 &record.scopes,
                 &record.scopes,
             )
@@ -289,18 +283,7 @@ impl Engine {
         // The access token may be narrowed; the new refresh token keeps the grant's scope
         // (RFC 6749 §6: "identical to that of the refresh token included by the client").
         let built = self
-            .build_tokens(
-                authenticated,
-                Grant {
-                    user_id: record.user_id,
-                    family_id: record.family_id,
-                    scopes: &record.scopes,
-                    auth_time: record.auth_time,
-                    nonce: None,
-                },
-                &scopes,
-                &scopes,
-            )
+            .build_tokens(authenticated, Grant::of_refresh(&record), &scopes, &scopes)
             .await?;
         let sealed = (self.config.lifetimes.refresh_grace > 0)
             .then(|| seal_successor(token, &built.response, self.random.as_ref()));

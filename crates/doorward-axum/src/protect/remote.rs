@@ -2,10 +2,7 @@
 //! and by checking JWT access tokens against its key set (RFC 9068), both through a
 //! `doorward_client::Client`.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use super::{AccessGrant, ResourceServer, TokenVerifier, VerifyError};
+use super::{async_trait, AccessGrant, ResourceServer, TokenVerifier, VerifyError};
 
 impl ResourceServer {
     /// Tokens of a provider in another process, asked by introspection (RFC 7662) with the
@@ -32,57 +29,53 @@ struct IntrospectionVerifier {
     client: doorward_client::Client,
 }
 
+#[async_trait]
 impl TokenVerifier for IntrospectionVerifier {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<AccessGrant, VerifyError>> + Send + 'a>> {
-        Box::pin(async move {
-            let answer = self
-                .client
-                .introspect(token)
-                .await
-                .map_err(|e| VerifyError::Unavailable(e.to_string()))?;
-            if !answer.active {
-                return Err(VerifyError::Invalid("the token is not active".into()));
-            }
-            if answer
-                .token_type
+    async fn verify(&self, token: &str) -> Result<AccessGrant, VerifyError> {
+        let answer = self
+            .client
+            .introspect(token)
+            .await
+            .map_err(|e| VerifyError::Unavailable(e.to_string()))?;
+        if !answer.active {
+            return Err(VerifyError::Invalid("the token is not active".into()));
+        }
+        if answer
+            .token_type
+            .as_deref()
+            // Only access tokens: RFC 7662 §2.2's `token_type` is absent or a bearer token
+            // type; anything else (a refresh token, however a provider names it) is refused.
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err(VerifyError::Invalid(
+                "the token is not a bearer access token".into(),
+            ));
+        }
+        let audience = match answer.extra.get("aud") {
+            Some(serde_json::Value::String(one)) => vec![one.clone()],
+            Some(serde_json::Value::Array(many)) => many
+                .iter()
+                .filter_map(serde_json::Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => answer.iss.clone().into_iter().collect(),
+        };
+        Ok(AccessGrant {
+            subject: answer
+                .sub
+                .clone()
+                .ok_or_else(|| VerifyError::Invalid("the token has no subject".into()))?,
+            client_id: answer.client_id.clone(),
+            scopes: answer
+                .scope
                 .as_deref()
-                // Only access tokens: RFC 7662 §2.2's `token_type` is absent or a bearer token
-                // type; anything else (a refresh token, however a provider names it) is refused.
-                .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-            {
-                return Err(VerifyError::Invalid(
-                    "the token is not a bearer access token".into(),
-                ));
-            }
-            let audience = match answer.extra.get("aud") {
-                Some(serde_json::Value::String(one)) => vec![one.clone()],
-                Some(serde_json::Value::Array(many)) => many
-                    .iter()
-                    .filter_map(serde_json::Value::as_str)
-                    .map(str::to_owned)
-                    .collect(),
-                _ => answer.iss.clone().into_iter().collect(),
-            };
-            Ok(AccessGrant {
-                subject: answer
-                    .sub
-                    .clone()
-                    .ok_or_else(|| VerifyError::Invalid("the token has no subject".into()))?,
-                client_id: answer.client_id.clone(),
-                scopes: answer
-                    .scope
-                    .as_deref()
-                    .unwrap_or("")
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                audience,
-                expires_at: answer.exp.unwrap_or(i64::MAX),
-            })
+                .unwrap_or("")
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            audience,
+            expires_at: answer.exp.unwrap_or(i64::MAX),
         })
     }
 }
@@ -92,29 +85,25 @@ struct JwtVerifier {
     audience: String,
 }
 
+#[async_trait]
 impl TokenVerifier for JwtVerifier {
-    fn verify<'a>(
-        &'a self,
-        token: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<AccessGrant, VerifyError>> + Send + 'a>> {
-        Box::pin(async move {
-            use doorward_client::IdTokenError;
-            let claims = match self
-                .client
-                .validate_jwt_access_token(token, &self.audience)
-                .await
-            {
-                Ok(claims) => claims,
-                Err(IdTokenError::Jwks(e)) => return Err(VerifyError::Unavailable(e.to_string())),
-                Err(e) => return Err(VerifyError::Invalid(e.to_string())),
-            };
-            Ok(AccessGrant {
-                subject: claims.subject,
-                client_id: claims.client_id,
-                scopes: claims.scopes,
-                audience: claims.audience,
-                expires_at: claims.expires_at,
-            })
+    async fn verify(&self, token: &str) -> Result<AccessGrant, VerifyError> {
+        use doorward_client::IdTokenError;
+        let claims = match self
+            .client
+            .validate_jwt_access_token(token, &self.audience)
+            .await
+        {
+            Ok(claims) => claims,
+            Err(IdTokenError::Jwks(e)) => return Err(VerifyError::Unavailable(e.to_string())),
+            Err(e) => return Err(VerifyError::Invalid(e.to_string())),
+        };
+        Ok(AccessGrant {
+            subject: claims.subject,
+            client_id: claims.client_id,
+            scopes: claims.scopes,
+            audience: claims.audience,
+            expires_at: claims.expires_at,
         })
     }
 }
