@@ -85,14 +85,7 @@ pub fn consent(
                     li { (describe_scope(scope.as_str())) }
                 }
             }
-            form method="post" action=(path("/oauth/authorize")) {
-                input type="hidden" name="csrf" value=(csrf);
-                input type="hidden" name="request" value=(request);
-                div.actions {
-                    button type="submit" name="decision" value="approve" { "Allow" }
-                    button.secondary type="submit" name="decision" value="deny" { "Deny" }
-                }
-            }
+            (decision_form("/oauth/authorize", csrf, request, ("Allow", "Deny")))
             p.small { "You can withdraw this at any time from " a href=(path("/account")) { "your account" } "." }
         },
     )
@@ -154,16 +147,24 @@ pub fn end_session(user: &User, client: Option<&str>, csrf: &str, request: &str)
                 }
                 "You are signed in as " strong { (user.display_name) } "."
             }
-            form method="post" action=(path("/oauth/end_session")) {
-                input type="hidden" name="csrf" value=(csrf);
-                input type="hidden" name="request" value=(request);
-                div.actions {
-                    button type="submit" name="decision" value="approve" { "Sign out" }
-                    button.secondary type="submit" name="decision" value="deny" { "Stay signed in" }
-                }
-            }
+            (decision_form("/oauth/end_session", csrf, request, ("Sign out", "Stay signed in")))
         },
     )
+}
+
+/// A form that answers `request` (the original query, checked again when posted) with
+/// `decision=approve` or `decision=deny`, under the browser's CSRF token.
+fn decision_form(action: &str, csrf: &str, request: &str, (yes, no): (&str, &str)) -> Markup {
+    html! {
+        form method="post" action=(path(action)) {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="request" value=(request);
+            div.actions {
+                button type="submit" name="decision" value="approve" { (yes) }
+                button.secondary type="submit" name="decision" value="deny" { (no) }
+            }
+        }
+    }
 }
 
 pub fn signed_out() -> Markup {
