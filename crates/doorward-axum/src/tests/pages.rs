@@ -1,0 +1,66 @@
+//! The HTML pages: forms refused without a valid CSRF token, a sign-in that never redirects off
+//! site.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+
+use super::support::standalone::*;
+use super::support::*;
+
+#[tokio::test]
+async fn forms_without_a_valid_csrf_token_are_refused() {
+    let app = app().await;
+    let body = encode(&[("username", "alice"), ("password", "pw")]);
+    let (response, _) = send(&app, form("/login", "", body)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = encode(&[
+        ("username", "alice"),
+        ("password", "pw"),
+        ("csrf", "forged"),
+    ]);
+    let (response, _) = send(&app, form("/login", "dw_csrf=dwx_abc", body)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(cookie(&response, "dw_session").is_none());
+}
+
+#[tokio::test]
+async fn login_never_redirects_off_site() {
+    let app = app().await;
+    let (response, page) = send(
+        &app,
+        Request::get("/login?next=//evil.example/x")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let csrf_cookie = cookie(&response, "dw_csrf").unwrap();
+    assert_eq!(hidden(&page, "next"), "/account");
+    for next in [
+        "/%09/evil.example",
+        "/%09%5Cevil.example",
+        "%2F%2Fevil",
+        "/login",
+    ] {
+        let request = Request::get(format!("/login?next={next}"))
+            .body(Body::empty())
+            .unwrap();
+        let (_, page) = send(&app, request).await;
+        assert_eq!(hidden(&page, "next"), "/account", "{next}");
+    }
+    let body = encode(&[
+        ("csrf", &hidden(&page, "csrf")),
+        ("next", "https://evil.example/"),
+        ("username", "alice"),
+        ("password", "pw"),
+    ]);
+    let (response, _) = send(&app, form("/login", &csrf_cookie, body)).await;
+    assert_eq!(header(&response, header::LOCATION), "/account");
+    let body = encode(&[
+        ("csrf", &hidden(&page, "csrf")),
+        ("username", "alice"),
+        ("password", "wrong"),
+    ]);
+    let (response, page) = send(&app, form("/login", &csrf_cookie, body)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(page.contains("Invalid username or password."));
+}

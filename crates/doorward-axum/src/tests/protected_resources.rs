@@ -1,0 +1,65 @@
+//! Bearer-protected resources (RFC 6750): the standalone server's API, and `ResourceServer` as a
+//! sub-state of an application's own state.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+
+use crate::protect::{Authenticated, ResourceServer};
+
+use super::support::embedded::ReadItems;
+use super::support::standalone::*;
+use super::support::*;
+
+#[tokio::test]
+async fn protected_resources_answer_rfc_6750() {
+    let app = app().await;
+    let get = |auth: Option<&str>| {
+        let mut builder = Request::get("/api/v1/auth/self");
+        if let Some(auth) = auth {
+            builder = builder.header(header::AUTHORIZATION, auth);
+        }
+        builder.body(Body::empty()).unwrap()
+    };
+    let (response, body) = send(&app, get(None)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body, r#"{"scope":"Default","type":"Guest"}"#);
+    let (response, _) = send(&app, get(Some("Bearer dwat_unknown"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(header(&response, header::WWW_AUTHENTICATE).contains("error=\"invalid_token\""));
+    let (response, _) = send(&app, get(Some("Bearer a b"))).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (response, _) = send(&app, get(Some("Basic abc"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        header(&response, header::WWW_AUTHENTICATE),
+        "Bearer realm=\"doorward\""
+    );
+    let (response, _) = send(&app, get(Some("bearé"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let (response, _) = send(
+        &app,
+        Request::get("/api/v1/users/not-a-uuid")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn resource_server_is_a_sub_state() {
+    // ResourceServer: FromRef of a larger state, for apps with more in their state.
+    #[derive(Clone)]
+    struct State {
+        resource: ResourceServer,
+    }
+    impl axum::extract::FromRef<State> for ResourceServer {
+        fn from_ref(state: &State) -> Self {
+            state.resource.clone()
+        }
+    }
+    fn assert_handler<H: axum::handler::Handler<T, State>, T>(_: H) {}
+    assert_handler(|_: Authenticated<ReadItems>| async { "ok" });
+    let _ = |s: State| s.resource;
+}

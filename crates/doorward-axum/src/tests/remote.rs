@@ -1,0 +1,181 @@
+//! Remote verifiers (feature `remote`): a resource server that checks the provider's tokens
+//! over real loopback HTTP.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use doorward_core::memory::MemoryStore;
+use doorward_core::passwords::HashCost;
+use doorward_core::testing::{FixedClock, SeqRandom};
+use doorward_core::{ClientSpec, EngineConfig, Grants};
+use doorward_proto::{RedirectUri, Secret};
+
+use crate::protect::ResourceServer;
+use crate::Provider;
+
+use super::support::embedded::*;
+use super::support::*;
+
+/// A resource server in another process: the provider on a real socket, the API asking it
+/// by introspection (RFC 7662) or checking JWT access tokens against its JWKS (RFC 9068).
+#[tokio::test]
+async fn a_resource_server_elsewhere_checks_tokens_by_introspection_and_jwt() {
+    use doorward_core::model::{AccessTokenFormat, ClientPolicy};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = format!("{origin}/auth");
+    let now = 1_800_000_000;
+    let clock = Arc::new(FixedClock::new(now));
+    let mut grants = Grants::CODE_AND_REFRESH;
+    grants.insecure_password = true;
+    let client = |key: &str, policy: ClientPolicy| ClientSpec {
+        key: key.into(),
+        display_name: key.into(),
+        app_uri: "http://client.example".into(),
+        redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+        secret: Secret::new(format!("{key}-secret")),
+        policy,
+    };
+    let provider = Provider::builder(issuer.clone())
+        .config(EngineConfig {
+            issuer: issuer.clone(),
+            hash_cost: HashCost::InsecureFastForTests,
+            scopes: doorward_proto::ScopeSet::parse("base items:read").unwrap(),
+            ..EngineConfig::default()
+        })
+        .grants(grants)
+        .store(Arc::new(MemoryStore::default()))
+        .clock_and_random(clock, Arc::new(SeqRandom::default()))
+        .user(doorward_core::testing::user("carol", "Carol", "carol-pw"))
+        .client(client(
+            "shop@clients",
+            ClientPolicy {
+                insecure_password: true,
+                ..ClientPolicy::default()
+            },
+        ))
+        .client(client(
+            "jwt@clients",
+            ClientPolicy {
+                access_token_format: AccessTokenFormat::Jwt,
+                access_token_audience: Some("https://api.example".into()),
+                insecure_password: true,
+                ..ClientPolicy::default()
+            },
+        ))
+        .client(client(
+            "api@clients",
+            ClientPolicy {
+                resource_server: true,
+                ..ClientPolicy::default()
+            },
+        ))
+        .build()
+        .await
+        .unwrap();
+    let served = provider.mount(Router::new());
+    tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+
+    let token_for = |client: &'static str| {
+        let origin = origin.clone();
+        async move {
+            let response = reqwest_post(
+                &format!("{origin}/auth/oauth/token"),
+                &basic(client, &format!("{client}-secret")),
+                "grant_type=password&username=carol&password=carol-pw&scope=items%3Aread",
+            )
+            .await;
+            response["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let opaque = token_for("shop@clients").await;
+    let jwt = token_for("jwt@clients").await;
+    assert_eq!(jwt.split('.').count(), 3, "a JWT access token");
+
+    let remote = |config: doorward_client::ProviderConfig| {
+        doorward_client::Client::builder(config)
+            .clock(move || now)
+            .build()
+            .unwrap()
+    };
+    let api = |resource: ResourceServer| {
+        Router::new()
+            .route("/api/items", get(read))
+            .with_state(resource)
+    };
+    let call = |app: Router, token: String| async move {
+        let (response, body) = send(
+            &app,
+            get_with(
+                "/api/items",
+                &[("authorization", &format!("Bearer {token}"))],
+            ),
+        )
+        .await;
+        (response.status(), body)
+    };
+
+    // Introspection with the resource server's own credentials.
+    let introspecting = api(ResourceServer::introspection(remote(
+        doorward_client::ProviderConfig::oidc(&issuer, "api@clients")
+            .with_secret("api@clients-secret"),
+    )));
+    let (status, body) = call(introspecting.clone(), opaque.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.starts_with("read by "), "{body}");
+    let (status, body) = call(introspecting.clone(), "unknown".into()).await;
+    assert_eq!(
+        (status, error_of(&body).as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_token")
+    );
+
+    // JWT access tokens against the provider's key set, for the audience of this API.
+    let checking = api(ResourceServer::jwt(
+        remote(doorward_client::ProviderConfig::oidc(&issuer, "api@clients").with_secret("x")),
+        "https://api.example",
+    ));
+    let (status, body) = call(checking.clone(), jwt.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = call(checking.clone(), opaque.clone()).await;
+    assert_eq!(
+        (status, error_of(&body).as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_token")
+    );
+    let elsewhere = api(ResourceServer::jwt(
+        remote(doorward_client::ProviderConfig::oidc(&issuer, "api@clients").with_secret("x")),
+        "https://other-api.example",
+    ));
+    let (status, body) = call(elsewhere, jwt.clone()).await;
+    assert_eq!(
+        (status, error_of(&body).as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_token"),
+        "another audience"
+    );
+
+    // Revoked at the provider: introspection sees it at once.
+    reqwest_post(
+        &format!("{origin}/auth/oauth/revoke"),
+        &basic("shop@clients", "shop@clients-secret"),
+        &format!("token={opaque}"),
+    )
+    .await;
+    let (status, _) = call(introspecting, opaque).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// A form POST over real HTTP, answered with JSON (or `null`).
+async fn reqwest_post(url: &str, authorization: &str, body: &str) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("authorization", authorization)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
+}

@@ -1,0 +1,136 @@
+//! What the tests share: an engine over the in-memory store with a fixed clock, two registered
+//! clients and a signed-in user, and shortcuts to authorize, redeem and refresh.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use doorward_proto::{ErrorCode, RedirectUri, Secret, TokenResponse};
+
+use crate::model::SignedIn;
+use crate::request::{BasicCredentials, TokenRequest};
+use crate::testing::{self, FixedClock};
+use crate::{ClientSpec, Engine, EngineConfig, Error};
+
+pub(super) const CALLBACK: &str = "http://localhost:8000/oauth/callback";
+pub(super) const KEY: &str = "python_client@clients";
+pub(super) const SECRET: &str = "dev_secret";
+/// RFC 7636 Appendix B.
+pub(super) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(super) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+pub(super) struct Harness {
+    pub(super) engine: Engine,
+    pub(super) clock: Arc<FixedClock>,
+    pub(super) user: SignedIn,
+}
+
+pub(super) async fn harness() -> Harness {
+    harness_with(EngineConfig::default()).await
+}
+
+pub(super) async fn harness_with(config: EngineConfig) -> Harness {
+    let clock = Arc::new(FixedClock::new(1_800_000_000));
+    let engine = testing::engine(clock.clone(), config).await;
+    for (name, callback, secret) in [
+        ("python_client", CALLBACK, SECRET),
+        ("other", "http://localhost:8001/cb", "other_secret"),
+    ] {
+        engine
+            .register_client(ClientSpec {
+                key: format!("{name}@clients"),
+                display_name: name.into(),
+                app_uri: "http://localhost:8000".into(),
+                redirect_uris: vec![RedirectUri::parse(callback).unwrap()],
+                secret: Secret::new(secret),
+                policy: Default::default(),
+            })
+            .await
+            .unwrap();
+    }
+    engine
+        .seed_user(&testing::user("alice", "Alice", "pw"))
+        .await
+        .unwrap();
+    let (_, user) = engine.sign_in("alice", &Secret::new("pw")).await.unwrap();
+    Harness {
+        engine,
+        clock,
+        user,
+    }
+}
+
+pub(super) fn pairs(query: &[(&str, &str)]) -> Vec<(String, String)> {
+    query
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+pub(super) fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+impl Harness {
+    /// Authorizes (approving consent) and returns the code.
+    pub(super) async fn code(&self, extra: &[(&str, &str)]) -> String {
+        let mut query = vec![
+            ("response_type", "code"),
+            ("client_id", KEY),
+            ("redirect_uri", CALLBACK),
+            ("state", "s"),
+        ];
+        query.extend_from_slice(extra);
+        let request = self
+            .engine
+            .check_authorization(&pairs(&query))
+            .await
+            .unwrap();
+        let location = self.engine.approve(&self.user, &request).await.unwrap();
+        query_param(&location, "code").unwrap()
+    }
+
+    pub(super) async fn token(&self, params: &[(&str, &str)]) -> Result<TokenResponse, Error> {
+        self.engine
+            .token(&TokenRequest {
+                params: params
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect::<HashMap<_, _>>(),
+                basic: Some(BasicCredentials {
+                    id: KEY.into(),
+                    secret: Secret::new(SECRET),
+                }),
+            })
+            .await
+    }
+
+    pub(super) async fn redeem(&self, code: &str) -> Result<TokenResponse, Error> {
+        self.token(&[("grant_type", "authorization_code"), ("code", code)])
+            .await
+    }
+
+    pub(super) async fn refresh(&self, token: &str) -> Result<TokenResponse, Error> {
+        self.token(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+            .await
+    }
+
+    pub(super) async fn token_works(&self, token: &str) -> bool {
+        self.engine.check_access_token(token).await.is_ok()
+    }
+}
+
+pub(super) fn code_of(result: Result<TokenResponse, Error>) -> ErrorCode {
+    match result {
+        Err(Error::OAuth(e)) => e.code,
+        other => panic!("expected an OAuth error, got {other:?}"),
+    }
+}
+
+pub(super) fn claims_of(h: &Harness, id_token: &str) -> serde_json::Value {
+    h.engine
+        .verify_own_jws::<serde_json::Value>(id_token, false)
+        .expect("the ID token verifies with the published keys")
+}
