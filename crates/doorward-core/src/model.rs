@@ -179,18 +179,9 @@ pub struct User {
     pub created_at: UnixTime,
 }
 
-/// A user to create or update by username.
-#[derive(Clone, Debug)]
-pub struct NewUser {
-    /// Used only when the user does not exist yet.
-    pub id: Uuid,
-    pub username: String,
-    pub display_name: String,
-    pub password_hash: String,
-    pub email: Option<String>,
-    pub email_verified: bool,
-    pub created_at: UnixTime,
-}
+/// A user to create or update by username ([`crate::ports::UserStore::upsert_user`]): its
+/// `id` is used only when the user does not exist yet.
+pub type NewUser = User;
 
 /// A signed-in browser.
 #[derive(Clone, Debug)]

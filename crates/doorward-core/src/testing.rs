@@ -61,6 +61,20 @@ impl Random for SeqRandom {
     }
 }
 
+/// A confidential client to register in tests: `key`, one redirect URI, app at
+/// `http://localhost:8000`.
+pub fn client(key: &str, display_name: &str, callback: &str, secret: &str) -> crate::ClientSpec {
+    crate::ClientSpec {
+        key: key.to_owned(),
+        display_name: display_name.to_owned(),
+        app_uri: "http://localhost:8000".into(),
+        // Invariant: tests pass valid absolute URIs.
+        redirect_uris: vec![doorward_proto::RedirectUri::parse(callback).expect("a valid URI")],
+        secret: doorward_proto::Secret::new(secret),
+        policy: Default::default(),
+    }
+}
+
 /// A user to seed in tests, with an e-mail address `USERNAME@example.com`.
 pub fn user(username: &str, display_name: &str, password: &str) -> crate::UserSpec {
     crate::UserSpec {

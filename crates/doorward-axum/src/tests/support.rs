@@ -82,8 +82,7 @@ pub(super) mod standalone {
     use axum::http::{header, Request};
     use axum::Router;
     use doorward_core::testing::{self, FixedClock};
-    use doorward_core::{ClientSpec, EngineConfig};
-    use doorward_proto::{RedirectUri, Secret};
+    use doorward_core::EngineConfig;
 
     use crate::{router, AppState};
 
@@ -96,14 +95,12 @@ pub(super) mod standalone {
         let clock = Arc::new(FixedClock::new(1_800_000_000));
         let engine = testing::engine(clock, EngineConfig::default()).await;
         engine
-            .register_client(ClientSpec {
-                key: "python_client@clients".into(),
-                display_name: "Python <Client>".into(),
-                app_uri: "http://localhost:8000".into(),
-                redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
-                secret: Secret::new("dev:sec ret"),
-                policy: Default::default(),
-            })
+            .register_client(testing::client(
+                "python_client@clients",
+                "Python <Client>",
+                CALLBACK,
+                "dev:sec ret",
+            ))
             .await
             .unwrap();
         engine

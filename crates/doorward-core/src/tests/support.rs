@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use doorward_proto::{ErrorCode, RedirectUri, Secret, TokenResponse};
+use doorward_proto::{ErrorCode, Secret, TokenResponse};
 
 use crate::model::SignedIn;
 use crate::request::{BasicCredentials, TokenRequest};
 use crate::testing::{self, FixedClock};
-use crate::{ClientSpec, Engine, EngineConfig, Error};
+use crate::{Engine, EngineConfig, Error};
 
 pub(super) const CALLBACK: &str = "http://localhost:8000/oauth/callback";
 pub(super) const KEY: &str = "python_client@clients";
@@ -36,14 +36,12 @@ pub(super) async fn harness_with(config: EngineConfig) -> Harness {
         ("other", "http://localhost:8001/cb", "other_secret"),
     ] {
         engine
-            .register_client(ClientSpec {
-                key: format!("{name}@clients"),
-                display_name: name.into(),
-                app_uri: "http://localhost:8000".into(),
-                redirect_uris: vec![RedirectUri::parse(callback).unwrap()],
-                secret: Secret::new(secret),
-                policy: Default::default(),
-            })
+            .register_client(testing::client(
+                &format!("{name}@clients"),
+                name,
+                callback,
+                secret,
+            ))
             .await
             .unwrap();
     }
