@@ -59,6 +59,7 @@ use crate::ports::{SharedStore, StoreResult};
 mod records;
 mod redemption;
 mod revocation;
+mod steps;
 
 pub mod fixtures;
 

@@ -4,6 +4,9 @@
 use uuid::Uuid;
 
 use super::fixtures::{client, user, NOW};
+use super::steps::{
+    find_client, find_code, find_consent, find_refresh_token, find_session, rotate_refresh_token,
+};
 use super::{scopes, uri, Must};
 use crate::jose::SigningAlg;
 use crate::model::{
@@ -16,10 +19,8 @@ use crate::TokenHash;
 /// upsert with the same Id replaces it, and its policy survives the round trip.
 pub async fn clients_by_id_and_key(store: &dyn Store) {
     store.upsert_client(&client(1)).await.must("upsert_client");
-    let by_id = store
-        .find_client(ClientRef::Id(Uuid::from_u128(1)))
+    let by_id = find_client(store, ClientRef::Id(Uuid::from_u128(1)))
         .await
-        .must("find_client(Id)")
         .expect("find_client(Id) must find the client just upserted");
     assert_eq!(
         by_id.key, "c1@clients",
@@ -30,10 +31,8 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
         client(1).redirect_uris,
         "redirect URIs must come back exactly as registered, in order"
     );
-    let by_key = store
-        .find_client(ClientRef::Key("c1@clients"))
+    let by_key = find_client(store, ClientRef::Key("c1@clients"))
         .await
-        .must("find_client(Key)")
         .expect("find_client(Key) must find the client just upserted");
     assert_eq!(
         by_key.id,
@@ -41,20 +40,14 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
         "find_client(Key) returned another client"
     );
     assert!(
-        store
-            .find_client(ClientRef::Key("c1"))
-            .await
-            .must("find_client(Key)")
-            .is_none(),
+        find_client(store, ClientRef::Key("c1")).await.is_none(),
         "a Key matches exactly, never as a prefix"
     );
     let mut renamed = client(1);
     renamed.display_name = "Renamed".into();
     store.upsert_client(&renamed).await.must("upsert_client");
-    let found = store
-        .find_client(ClientRef::Id(renamed.id))
+    let found = find_client(store, ClientRef::Id(renamed.id))
         .await
-        .must("find_client(Id)")
         .expect("an upserted client must stay findable");
     assert_eq!(
         found.display_name, "Renamed",
@@ -63,17 +56,13 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
     renamed.key = "renamed@clients".into();
     store.upsert_client(&renamed).await.must("upsert_client");
     assert!(
-        store
-            .find_client(ClientRef::Key("c1@clients"))
+        find_client(store, ClientRef::Key("c1@clients"))
             .await
-            .must("find_client(Key)")
             .is_none(),
         "a client's former Key must no longer find it"
     );
-    let by_new_key = store
-        .find_client(ClientRef::Key("renamed@clients"))
+    let by_new_key = find_client(store, ClientRef::Key("renamed@clients"))
         .await
-        .must("find_client(Key)")
         .expect("find_client(Key) must find a client by its new Key");
     assert_eq!(
         by_new_key.id, renamed.id,
@@ -92,10 +81,8 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
         insecure_password: true,
     };
     store.upsert_client(&oidc).await.must("upsert_client");
-    let found = store
-        .find_client(ClientRef::Key("c2@clients"))
+    let found = find_client(store, ClientRef::Key("c2@clients"))
         .await
-        .must("find_client(Key)")
         .expect("find_client(Key) must find the second client");
     assert_eq!(
         found.policy, oidc.policy,
@@ -172,10 +159,8 @@ pub async fn sessions_are_found_and_deleted(store: &dyn Store) {
         expires_at: NOW + 10,
     };
     store.insert_session(&record).await.must("insert_session");
-    let found = store
-        .find_session(&record.hash)
+    let found = find_session(store, &record.hash)
         .await
-        .must("find_session")
         .expect("find_session must find the session just inserted");
     assert_eq!(
         (found.user_id, found.created_at, found.expires_at),
@@ -187,11 +172,7 @@ pub async fn sessions_are_found_and_deleted(store: &dyn Store) {
         .await
         .must("delete_session");
     assert!(
-        store
-            .find_session(&record.hash)
-            .await
-            .must("find_session")
-            .is_none(),
+        find_session(store, &record.hash).await.is_none(),
         "a deleted session must be gone"
     );
 }
@@ -306,30 +287,15 @@ pub async fn absent_rows_are_not_errors(store: &dyn Store) {
         .await
         .must("find_client")
         .is_none());
-    assert!(store
-        .find_consent(nobody, nobody)
-        .await
-        .must("find_consent")
-        .is_none());
+    assert!(find_consent(store, nobody, nobody).await.is_none());
     assert!(store
         .list_consents(nobody)
         .await
         .must("list_consents")
         .is_empty());
-    assert!(store
-        .find_code(&nothing, nobody)
-        .await
-        .must("find_code")
-        .is_none());
-    assert!(store
-        .find_refresh_token(&nothing)
-        .await
-        .must("find_refresh_token")
-        .is_none());
-    let rotated = store
-        .rotate_refresh_token(&nothing, nobody, NOW, None, None)
-        .await
-        .must("rotate_refresh_token");
+    assert!(find_code(store, &nothing, nobody).await.is_none());
+    assert!(find_refresh_token(store, &nothing).await.is_none());
+    let rotated = rotate_refresh_token(store, &nothing, nobody, NOW, None, None).await;
     assert!(
         matches!(rotated, Redemption::Unknown),
         "an unknown refresh token must be Unknown, got {rotated:?}"

@@ -4,6 +4,10 @@
 use uuid::Uuid;
 
 use super::fixtures::{client, code, tokens, user, NOW};
+use super::steps::{
+    client_1_and_user, find_access_token, find_bearer, find_code, find_refresh_token, insert_code,
+    insert_tokens, issue, redeem_code, rotate_refresh_token, stored_tokens,
+};
 use super::Must;
 use crate::ports::{Issue, Redemption, Store};
 use crate::TokenHash;
@@ -12,27 +16,15 @@ use crate::TokenHash;
 /// by its own client (RFC 6749 §4.1.2), then reads as spent; another client can neither redeem
 /// nor burn it.
 pub async fn codes_are_single_use(store: &dyn Store) {
-    store.upsert_client(&client(1)).await.must("upsert_client");
-    let user = user(store, "c").await;
+    let (c1, user) = client_1_and_user(store, "c").await;
     let family = Uuid::from_u128(77);
-    let c1 = Uuid::from_u128(1);
-    store
-        .insert_code(&code(1, c1, user, family))
-        .await
-        .must("insert_code");
-    let other = store
-        .redeem_code(&TokenHash([1; 32]), Uuid::from_u128(2), NOW, None)
-        .await
-        .must("redeem_code");
+    insert_code(store, &code(1, c1, user, family)).await;
+    let other = redeem_code(store, &TokenHash([1; 32]), Uuid::from_u128(2), NOW, None).await;
     assert!(
         matches!(other, Redemption::Unknown),
         "another client's code must be Unknown, got {other:?}"
     );
-    match store
-        .redeem_code(&TokenHash([1; 32]), c1, NOW, None)
-        .await
-        .must("redeem_code")
-    {
+    match redeem_code(store, &TokenHash([1; 32]), c1, NOW, None).await {
         Redemption::Fresh(record) => {
             assert_eq!(record.family_id, family, "the code's family must come back");
             assert_eq!(
@@ -47,18 +39,11 @@ pub async fn codes_are_single_use(store: &dyn Store) {
              not have spent it), got {other:?}"
         ),
     }
-    match store
-        .redeem_code(&TokenHash([1; 32]), c1, NOW, None)
-        .await
-        .must("redeem_code")
-    {
+    match redeem_code(store, &TokenHash([1; 32]), c1, NOW, None).await {
         Redemption::Spent(record) => assert_eq!(record.family_id, family),
         other => panic!("a second redemption must be Spent, got {other:?}"),
     }
-    let unknown = store
-        .redeem_code(&TokenHash([2; 32]), c1, NOW, None)
-        .await
-        .must("redeem_code");
+    let unknown = redeem_code(store, &TokenHash([2; 32]), c1, NOW, None).await;
     assert!(
         matches!(unknown, Redemption::Unknown),
         "a code never stored must be Unknown, got {unknown:?}"
@@ -70,49 +55,26 @@ pub async fn codes_are_single_use(store: &dyn Store) {
 pub async fn refresh_tokens_rotate_once_and_families_revoke(store: &dyn Store) {
     let user = user(store, "r").await;
     let (c1, family) = (Uuid::from_u128(1), Uuid::from_u128(5));
-    let (access, refresh) = tokens(1, c1, user, family);
-    store
-        .insert_tokens(&access, Some(&refresh))
+    let (access, refresh) = stored_tokens(store, 1, c1, user, family).await;
+    let (access2, refresh2) = stored_tokens(store, 2, c1, user, Uuid::from_u128(6)).await;
+    let found = find_access_token(store, &access.hash)
         .await
-        .must("insert_tokens");
-    let (access2, refresh2) = tokens(2, c1, user, Uuid::from_u128(6));
-    store
-        .insert_tokens(&access2, Some(&refresh2))
-        .await
-        .must("insert_tokens");
-    let found = store
-        .find_access_token(&access.hash)
-        .await
-        .must("find_access_token")
         .expect("find_access_token must find the token just inserted");
     assert!(!found.revoked, "a new access token must not be revoked");
     assert_eq!(found.expires_at, NOW + 7200);
     assert!(
-        store
-            .find_bearer(&access.hash)
-            .await
-            .must("find_bearer")
-            .is_none(),
+        find_bearer(store, &access.hash).await.is_none(),
         "find_bearer must be None while the token's client does not exist"
     );
     store.upsert_client(&client(1)).await.must("upsert_client");
     let (orphan, _) = tokens(20, c1, Uuid::from_u128(999), Uuid::from_u128(20));
-    store
-        .insert_tokens(&orphan, None)
-        .await
-        .must("insert_tokens");
+    insert_tokens(store, &orphan, None).await;
     assert!(
-        store
-            .find_bearer(&orphan.hash)
-            .await
-            .must("find_bearer")
-            .is_none(),
+        find_bearer(store, &orphan.hash).await.is_none(),
         "find_bearer must be None while the token's user does not exist"
     );
-    let bearer = store
-        .find_bearer(&access.hash)
+    let bearer = find_bearer(store, &access.hash)
         .await
-        .must("find_bearer")
         .expect("find_bearer must find a token whose user and client exist");
     assert_eq!(
         (bearer.user.id, bearer.user.display_name.as_str()),
@@ -127,34 +89,22 @@ pub async fn refresh_tokens_rotate_once_and_families_revoke(store: &dyn Store) {
     assert_eq!(bearer.client.redirect_uris, client(1).redirect_uris);
     assert_eq!(bearer.token.family_id, family);
     assert!(
-        store
-            .find_bearer(&TokenHash([77; 32]))
-            .await
-            .must("find_bearer")
-            .is_none(),
+        find_bearer(store, &TokenHash([77; 32])).await.is_none(),
         "find_bearer of an unknown token must be None"
     );
 
-    let rotated = store
-        .rotate_refresh_token(&refresh.hash, c1, NOW, None, None)
-        .await
-        .must("rotate_refresh_token");
+    let rotated = rotate_refresh_token(store, &refresh.hash, c1, NOW, None, None).await;
     assert!(
         matches!(rotated, Redemption::Fresh(ref r) if r.auth_time == NOW - 5),
         "the first rotation must be Fresh with the token's record, got {rotated:?}"
     );
-    let again = store
-        .rotate_refresh_token(&refresh.hash, c1, NOW, None, None)
-        .await
-        .must("rotate_refresh_token");
+    let again = rotate_refresh_token(store, &refresh.hash, c1, NOW, None, None).await;
     assert!(
         matches!(again, Redemption::Spent(_)),
         "a second rotation must be Spent, got {again:?}"
     );
-    let other_client = store
-        .rotate_refresh_token(&refresh2.hash, Uuid::from_u128(9), NOW, None, None)
-        .await
-        .must("rotate_refresh_token");
+    let other_client =
+        rotate_refresh_token(store, &refresh2.hash, Uuid::from_u128(9), NOW, None, None).await;
     assert!(
         matches!(other_client, Redemption::Unknown),
         "another client's refresh token must be Unknown, got {other_client:?}"
@@ -162,28 +112,20 @@ pub async fn refresh_tokens_rotate_once_and_families_revoke(store: &dyn Store) {
 
     store.revoke_family(family, NOW).await.must("revoke_family");
     assert!(
-        store
-            .find_access_token(&access.hash)
+        find_access_token(store, &access.hash)
             .await
-            .must("find_access_token")
             .expect("a revoked token is still found")
             .revoked,
         "revoke_family must revoke the family's access tokens"
     );
     assert!(
-        !store
-            .find_access_token(&access2.hash)
+        !find_access_token(store, &access2.hash)
             .await
-            .must("find_access_token")
             .expect("the other family's token is still found")
             .revoked,
         "revoke_family must leave other families alone"
     );
-    match store
-        .rotate_refresh_token(&refresh2.hash, c1, NOW, None, None)
-        .await
-        .must("rotate_refresh_token")
-    {
+    match rotate_refresh_token(store, &refresh2.hash, c1, NOW, None, None).await {
         Redemption::Fresh(r) => assert!(!r.revoked, "revoke_family revoked another family"),
         other => panic!(
             "the other family's refresh token must rotate (another client's attempt must not \
@@ -197,53 +139,29 @@ pub async fn refresh_tokens_rotate_once_and_families_revoke(store: &dyn Store) {
 ///
 /// [`MAX_REFRESH_GRACE`]: crate::ports::MAX_REFRESH_GRACE
 pub async fn redemptions_store_their_tokens_and_sealed_answer(store: &dyn Store) {
-    store.upsert_client(&client(1)).await.must("upsert_client");
-    let c1 = Uuid::from_u128(1);
-    let user = user(store, "t").await;
+    let (c1, user) = client_1_and_user(store, "t").await;
     let family = Uuid::from_u128(77);
-    store
-        .insert_code(&code(7, c1, user, family))
-        .await
-        .must("insert_code");
-    let (access, refresh) = tokens(7, c1, user, family);
-    store
-        .insert_tokens(&access, Some(&refresh))
-        .await
-        .must("insert_tokens");
+    insert_code(store, &code(7, c1, user, family)).await;
+    let (_, refresh) = stored_tokens(store, 7, c1, user, family).await;
 
     let (next_access, next_refresh) = tokens(8, c1, user, family);
-    let next = Issue {
-        access: &next_access,
-        refresh: Some(&next_refresh),
-    };
-    let rotated = store
-        .rotate_refresh_token(&refresh.hash, c1, NOW, Some(next), Some(b"sealed answer"))
-        .await
-        .must("rotate_refresh_token");
+    let next = issue(&next_access, Some(&next_refresh));
+    let rotated = rotate_refresh_token(
+        store,
+        &refresh.hash,
+        c1,
+        NOW,
+        Some(next),
+        Some(b"sealed answer"),
+    )
+    .await;
     assert!(
         matches!(rotated, Redemption::Fresh(_)),
         "the first rotation must be Fresh, got {rotated:?}"
     );
-    assert!(
-        store
-            .find_access_token(&next_access.hash)
-            .await
-            .must("find_access_token")
-            .is_some(),
-        "a fresh rotation must store the access token of its Issue"
-    );
-    assert!(
-        store
-            .find_refresh_token(&next_refresh.hash)
-            .await
-            .must("find_refresh_token")
-            .is_some(),
-        "a fresh rotation must store the refresh token of its Issue"
-    );
-    let spent = store
-        .find_refresh_token(&refresh.hash)
+    assert_stored(store, next, "a fresh rotation").await;
+    let spent = find_refresh_token(store, &refresh.hash)
         .await
-        .must("find_refresh_token")
         .expect("a spent refresh token is still found");
     assert_eq!(
         spent.used_at,
@@ -253,20 +171,16 @@ pub async fn redemptions_store_their_tokens_and_sealed_answer(store: &dyn Store)
     assert!(!spent.revoked, "spent is not revoked");
 
     let (lost_access, lost_refresh) = tokens(9, c1, user, family);
-    let lost = Issue {
-        access: &lost_access,
-        refresh: Some(&lost_refresh),
-    };
-    match store
-        .rotate_refresh_token(
-            &refresh.hash,
-            c1,
-            NOW + 1,
-            Some(lost),
-            Some(b"other answer"),
-        )
-        .await
-        .must("rotate_refresh_token")
+    let lost = issue(&lost_access, Some(&lost_refresh));
+    match rotate_refresh_token(
+        store,
+        &refresh.hash,
+        c1,
+        NOW + 1,
+        Some(lost),
+        Some(b"other answer"),
+    )
+    .await
     {
         Redemption::Spent(record) => {
             assert_eq!(record.used_at, Some(NOW), "the first use must be kept");
@@ -278,27 +192,10 @@ pub async fn redemptions_store_their_tokens_and_sealed_answer(store: &dyn Store)
         }
         other => panic!("a second rotation must be Spent, got {other:?}"),
     }
-    assert!(
-        store
-            .find_access_token(&lost_access.hash)
-            .await
-            .must("find_access_token")
-            .is_none(),
-        "a Spent rotation must store nothing"
-    );
-    assert!(
-        store
-            .find_refresh_token(&lost_refresh.hash)
-            .await
-            .must("find_refresh_token")
-            .is_none(),
-        "a Spent rotation must store nothing"
-    );
+    assert_nothing_stored(store, lost, "a Spent rotation").await;
 
-    let code_record = store
-        .find_code(&TokenHash([7; 32]), c1)
+    let code_record = find_code(store, &TokenHash([7; 32]), c1)
         .await
-        .must("find_code")
         .expect("find_code must find the code of its client");
     assert_eq!(
         code_record.nonce.as_deref(),
@@ -306,75 +203,68 @@ pub async fn redemptions_store_their_tokens_and_sealed_answer(store: &dyn Store)
         "the code's nonce must come back"
     );
     assert!(
-        store
-            .find_code(&TokenHash([7; 32]), Uuid::from_u128(2))
+        find_code(store, &TokenHash([7; 32]), Uuid::from_u128(2))
             .await
-            .must("find_code")
             .is_none(),
         "find_code must not find another client's code"
     );
     let (code_access, code_refresh) = tokens(11, c1, user, family);
-    let issued = Issue {
-        access: &code_access,
-        refresh: Some(&code_refresh),
-    };
-    match store
-        .redeem_code(&TokenHash([7; 32]), c1, NOW, Some(issued))
-        .await
-        .must("redeem_code")
-    {
+    let issued = issue(&code_access, Some(&code_refresh));
+    match redeem_code(store, &TokenHash([7; 32]), c1, NOW, Some(issued)).await {
         Redemption::Fresh(code) => assert_eq!(code.nonce.as_deref(), Some("n-0S6_WzA2Mj")),
         other => panic!("the first redemption must be Fresh, got {other:?}"),
     }
-    assert!(
-        store
-            .find_access_token(&code_access.hash)
-            .await
-            .must("find_access_token")
-            .is_some(),
-        "a fresh redemption must store the access token of its Issue"
-    );
-    assert!(
-        store
-            .find_refresh_token(&code_refresh.hash)
-            .await
-            .must("find_refresh_token")
-            .is_some(),
-        "a fresh redemption must store the refresh token of its Issue"
-    );
+    assert_stored(store, issued, "a fresh redemption").await;
     let (again_access, _) = tokens(12, c1, user, family);
-    let again = Issue {
-        access: &again_access,
-        refresh: None,
-    };
-    let replay = store
-        .redeem_code(&TokenHash([7; 32]), c1, NOW, Some(again))
-        .await
-        .must("redeem_code");
+    let again = issue(&again_access, None);
+    let replay = redeem_code(store, &TokenHash([7; 32]), c1, NOW, Some(again)).await;
     assert!(
         matches!(replay, Redemption::Spent(_)),
         "a second redemption must be Spent, got {replay:?}"
     );
-    assert!(
-        store
-            .find_access_token(&again_access.hash)
-            .await
-            .must("find_access_token")
-            .is_none(),
-        "a Spent redemption must store nothing"
-    );
+    assert_nothing_stored(store, again, "a Spent redemption").await;
 
     store
         .purge_expired(NOW + crate::ports::MAX_REFRESH_GRACE + 1, 3600)
         .await
         .must("purge_expired");
-    let forgotten = store
-        .find_refresh_token(&refresh.hash)
+    let forgotten = find_refresh_token(store, &refresh.hash)
         .await
-        .must("find_refresh_token")
         .expect("an unexpired refresh token must survive the purge");
     assert_eq!(
         forgotten.successor, None,
         "purge_expired must forget sealed answers older than MAX_REFRESH_GRACE"
     );
+}
+
+/// The tokens of `issued` read back, after `what` (a fresh redemption or rotation).
+async fn assert_stored(store: &dyn Store, issued: Issue<'_>, what: &str) {
+    assert!(
+        find_access_token(store, &issued.access.hash)
+            .await
+            .is_some(),
+        "{what} must store the access token of its Issue"
+    );
+    if let Some(refresh) = issued.refresh {
+        assert!(
+            find_refresh_token(store, &refresh.hash).await.is_some(),
+            "{what} must store the refresh token of its Issue"
+        );
+    }
+}
+
+/// None of the tokens of `issued` reads back, after `what` (a Spent redemption or rotation).
+async fn assert_nothing_stored(store: &dyn Store, issued: Issue<'_>, what: &str) {
+    assert!(
+        find_access_token(store, &issued.access.hash)
+            .await
+            .is_none(),
+        "{what} must store nothing"
+    );
+    if let Some(refresh) = issued.refresh {
+        assert!(
+            find_refresh_token(store, &refresh.hash).await.is_none(),
+            "{what} must store nothing"
+        );
+    }
 }

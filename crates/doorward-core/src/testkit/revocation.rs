@@ -4,6 +4,10 @@
 use uuid::Uuid;
 
 use super::fixtures::{self, client, code, tokens, user, NOW};
+use super::steps::{
+    client_1_and_user, find_access_token, find_consent, find_refresh_token, find_session,
+    insert_code, insert_tokens, redeem_code, revoke_consent, rotate_refresh_token, stored_tokens,
+};
 use super::{scopes, Must};
 use crate::model::{AccessTokenRecord, ConsentRecord, RefreshTokenRecord, SessionRecord};
 use crate::ports::{Redemption, Store};
@@ -14,15 +18,9 @@ use crate::TokenHash;
 pub async fn an_access_token_is_revoked_alone(store: &dyn Store) {
     let user = user(store, "a").await;
     let (c1, family) = (Uuid::from_u128(1), Uuid::from_u128(3));
-    let (access, refresh) = tokens(3, c1, user, family);
-    store
-        .insert_tokens(&access, Some(&refresh))
+    let (access, refresh) = stored_tokens(store, 3, c1, user, family).await;
+    let found = find_refresh_token(store, &refresh.hash)
         .await
-        .must("insert_tokens");
-    let found = store
-        .find_refresh_token(&refresh.hash)
-        .await
-        .must("find_refresh_token")
         .expect("find_refresh_token must find the token just inserted");
     assert!(!found.revoked, "a new refresh token must not be revoked");
     assert_eq!(found.family_id, family);
@@ -36,19 +34,15 @@ pub async fn an_access_token_is_revoked_alone(store: &dyn Store) {
         .await
         .must("revoke_access_token");
     assert!(
-        store
-            .find_access_token(&access.hash)
+        find_access_token(store, &access.hash)
             .await
-            .must("find_access_token")
             .expect("a revoked token is still found")
             .revoked,
         "revoke_access_token must revoke the token"
     );
     assert!(
-        !store
-            .find_refresh_token(&refresh.hash)
+        !find_refresh_token(store, &refresh.hash)
             .await
-            .must("find_refresh_token")
             .expect("the refresh token is still found")
             .revoked,
         "revoking an access token must leave its refresh token"
@@ -77,10 +71,8 @@ pub async fn consents_merge_list_and_revoke_tokens(store: &dyn Store) {
     ] {
         store.record_consent(&approval).await.must("record_consent");
     }
-    let found = store
-        .find_consent(user, c1)
+    let found = find_consent(store, user, c1)
         .await
-        .must("find_consent")
         .expect("find_consent must find the recorded approval");
     assert_eq!(
         found.scopes,
@@ -95,75 +87,42 @@ pub async fn consents_merge_list_and_revoke_tokens(store: &dyn Store) {
 
     // Every family starts with a code; its tokens follow.
     let family = Uuid::from_u128(8);
-    store
-        .insert_code(&code(30, c1, user, family))
-        .await
-        .must("insert_code");
-    let (access, refresh) = tokens(3, c1, user, family);
-    store
-        .insert_tokens(&access, Some(&refresh))
-        .await
-        .must("insert_tokens");
+    insert_code(store, &code(30, c1, user, family)).await;
+    let (access, refresh) = stored_tokens(store, 3, c1, user, family).await;
     // The same user's grant of the other client, and another user's grant of this client.
     let mut bystanders = Vec::new();
     for (n, client, user) in [(31, c2, user), (32, c1, other_user)] {
         let family = Uuid::from_u128(n.into());
-        store
-            .insert_code(&code(n, client, user, family))
-            .await
-            .must("insert_code");
+        insert_code(store, &code(n, client, user, family)).await;
         let (access, _) = tokens(n, client, user, family);
-        store
-            .insert_tokens(&access, None)
-            .await
-            .must("insert_tokens");
+        insert_tokens(store, &access, None).await;
         bystanders.push((n, client, access.hash));
     }
-    store
-        .revoke_consent(user, c1, NOW)
-        .await
-        .must("revoke_consent");
+    revoke_consent(store, user, c1, NOW).await;
     for (n, client, access) in bystanders {
-        let token = store
-            .find_access_token(&access)
+        let token = find_access_token(store, &access)
             .await
-            .must("find_access_token")
             .expect("a bystander's access token is still found");
         assert!(
             !token.revoked,
             "revoke_consent must revoke the tokens of that user and client only"
         );
-        let redeemed = store
-            .redeem_code(&TokenHash([n; 32]), client, NOW, None)
-            .await
-            .must("redeem_code");
+        let redeemed = redeem_code(store, &TokenHash([n; 32]), client, NOW, None).await;
         assert!(
             matches!(redeemed, Redemption::Fresh(_)),
             "revoke_consent must spend the codes of that user and client only, got {redeemed:?}"
         );
     }
     assert!(
-        store
-            .find_consent(user, c1)
-            .await
-            .must("find_consent")
-            .is_none(),
+        find_consent(store, user, c1).await.is_none(),
         "revoke_consent must forget the approval"
     );
     assert!(
-        store
-            .find_consent(user, c2)
-            .await
-            .must("find_consent")
-            .is_some(),
+        find_consent(store, user, c2).await.is_some(),
         "revoke_consent must leave the user's other approvals"
     );
     assert!(
-        store
-            .find_consent(other_user, c1)
-            .await
-            .must("find_consent")
-            .is_some(),
+        find_consent(store, other_user, c1).await.is_some(),
         "revoke_consent must leave other users' approvals of the client"
     );
     assert_revoked(store, &access, &refresh, "revoke_consent").await;
@@ -172,21 +131,10 @@ pub async fn consents_merge_list_and_revoke_tokens(store: &dyn Store) {
 /// [`ConsentStore::revoke_consent`](crate::ports::ConsentStore::revoke_consent) spends the
 /// codes that the client holds for the user, so that none can be redeemed afterwards.
 pub async fn revoking_consent_spends_outstanding_codes(store: &dyn Store) {
-    store.upsert_client(&client(1)).await.must("upsert_client");
-    let user = user(store, "o").await;
-    let c1 = Uuid::from_u128(1);
-    store
-        .insert_code(&code(7, c1, user, Uuid::from_u128(70)))
-        .await
-        .must("insert_code");
-    store
-        .revoke_consent(user, c1, NOW)
-        .await
-        .must("revoke_consent");
-    let redeemed = store
-        .redeem_code(&TokenHash([7; 32]), c1, NOW, None)
-        .await
-        .must("redeem_code");
+    let (c1, user) = client_1_and_user(store, "o").await;
+    insert_code(store, &code(7, c1, user, Uuid::from_u128(70))).await;
+    revoke_consent(store, user, c1, NOW).await;
+    let redeemed = redeem_code(store, &TokenHash([7; 32]), c1, NOW, None).await;
     assert!(
         matches!(redeemed, Redemption::Spent(_)),
         "a code outstanding when its consent was revoked must be Spent, got {redeemed:?}"
@@ -205,11 +153,7 @@ pub async fn tokens_born_into_a_revoked_family_are_revoked(store: &dyn Store) {
         .purge_expired(NOW + 1, 3600)
         .await
         .must("purge_expired");
-    let (access, refresh) = tokens(4, c1, user, family);
-    store
-        .insert_tokens(&access, Some(&refresh))
-        .await
-        .must("insert_tokens");
+    let (access, refresh) = stored_tokens(store, 4, c1, user, family).await;
     assert_revoked(
         store,
         &access,
@@ -224,15 +168,8 @@ pub async fn tokens_born_into_a_revoked_family_are_revoked(store: &dyn Store) {
 pub async fn expired_rows_are_purged(store: &dyn Store) {
     let user = user(store, "p").await;
     let c1 = Uuid::from_u128(1);
-    store
-        .insert_code(&code(8, c1, user, Uuid::from_u128(80)))
-        .await
-        .must("insert_code");
-    let (access, refresh) = tokens(9, c1, user, Uuid::from_u128(90));
-    store
-        .insert_tokens(&access, Some(&refresh))
-        .await
-        .must("insert_tokens");
+    insert_code(store, &code(8, c1, user, Uuid::from_u128(80))).await;
+    let (access, _) = stored_tokens(store, 9, c1, user, Uuid::from_u128(90)).await;
     store
         .insert_session(&SessionRecord {
             hash: TokenHash([10; 32]),
@@ -251,11 +188,7 @@ pub async fn expired_rows_are_purged(store: &dyn Store) {
         "the session must go at its expiry"
     );
     assert!(
-        store
-            .find_session(&TokenHash([10; 32]))
-            .await
-            .must("find_session")
-            .is_none(),
+        find_session(store, &TokenHash([10; 32])).await.is_none(),
         "the purged row must be the session"
     );
     assert_eq!(
@@ -264,11 +197,7 @@ pub async fn expired_rows_are_purged(store: &dyn Store) {
         "the code must go `keep_spent` seconds after its expiry"
     );
     assert!(
-        store
-            .find_access_token(&access.hash)
-            .await
-            .must("find_access_token")
-            .is_some(),
+        find_access_token(store, &access.hash).await.is_some(),
         "the access token must outlive the code"
     );
     assert_eq!(
@@ -277,11 +206,7 @@ pub async fn expired_rows_are_purged(store: &dyn Store) {
         "the access token must go at its expiry (`expires_at <= now`)"
     );
     assert!(
-        store
-            .find_access_token(&access.hash)
-            .await
-            .must("find_access_token")
-            .is_none(),
+        find_access_token(store, &access.hash).await.is_none(),
         "the purged row must be the access token"
     );
     assert_eq!(
@@ -299,16 +224,12 @@ async fn assert_revoked(
     refresh: &RefreshTokenRecord,
     what: &str,
 ) {
-    let found = store
-        .find_access_token(&access.hash)
+    let found = find_access_token(store, &access.hash)
         .await
-        .must("find_access_token")
         .expect("a revoked access token is still found");
     assert!(found.revoked, "{what} must revoke the access token");
-    let rotated = store
-        .rotate_refresh_token(&refresh.hash, refresh.client_id, NOW, None, None)
-        .await
-        .must("rotate_refresh_token");
+    let rotated =
+        rotate_refresh_token(store, &refresh.hash, refresh.client_id, NOW, None, None).await;
     match rotated {
         Redemption::Fresh(r) => assert!(r.revoked, "{what} must revoke the refresh token"),
         other => panic!(
