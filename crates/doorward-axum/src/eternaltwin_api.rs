@@ -10,9 +10,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::extract::Browser;
-use crate::response::bearer::{credentials, BearerError, Credentials, Refusal, REALM};
-use crate::response::page::PageError;
-use crate::response::Failure;
+use crate::response::bearer::{credentials, BearerError, Credentials, REALM};
 use crate::state::AppState;
 
 /// Who is asking: a bearer token's user and client, a signed-in browser's user, or a guest.
@@ -49,10 +47,7 @@ pub(crate) async fn auth_self(
             "is_administrator": false,
         }))),
         Ok(None) => Ok(Json(json!({"type": "Guest", "scope": "Default"}))),
-        Err(PageError::Failure(Failure::Unavailable)) => {
-            Err(BearerError::provider(Refusal::Unavailable))
-        }
-        Err(_) => Err(BearerError::provider(Refusal::Internal)),
+        Err(e) => Err(BearerError::from_engine(e.into())),
     }
 }
 

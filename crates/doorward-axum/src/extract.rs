@@ -3,9 +3,9 @@
 //!
 //! - [`ClientRequest`]: a client-authenticated request (token, introspection, revocation) —
 //!   HTTP Basic credentials and the body's parameters; refused with a
-//!   [`crate::response::token::TokenError`].
+//!   `TokenError`.
 //! - [`CsrfForm`]: a page's form, read and checked against the browser's CSRF token; refused
-//!   with a [`crate::response::page::PageError`].
+//!   with a `PageError`.
 //! - [`Browser`]: the browser's session and CSRF cookies, and what follows from them.
 
 mod browser;

@@ -9,7 +9,7 @@
 //!
 //! Handlers take extractors (a client-authenticated request, a CSRF-checked form, the
 //! browser's cookies), call the engine, and return `Result<_, E>` where `E` is the one answer
-//! type of their audience ([`response`]: token endpoints, pages, protected resources); the
+//! type of their audience (token endpoints, pages, protected resources); the
 //! protocol rules live in `doorward-core`.
 //!
 //! # Embedding a provider
@@ -92,7 +92,7 @@ mod pages;
 mod paths;
 pub mod protect;
 mod provider;
-pub mod response;
+mod response;
 mod revocation;
 mod state;
 mod token;

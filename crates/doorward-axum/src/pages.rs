@@ -1,4 +1,4 @@
-//! The server's HTML pages, as markup (the answer around them is [`crate::response::page`]).
+//! The server's HTML pages, as markup (the answer around them is `response::page`).
 //! They work without JavaScript; every form carries a CSRF token. maud escapes every
 //! interpolated value.
 

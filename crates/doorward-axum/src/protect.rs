@@ -48,7 +48,11 @@ use axum::response::{IntoResponse, Response};
 use doorward_core::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::response::bearer::{credentials, BearerError, Credentials, Refusal};
+use crate::response::bearer::{credentials, Credentials, Refusal};
+
+/// The refusal of a protected request, answered per RFC 6750 §3 (the extractor's and the
+/// layer's rejection).
+pub use crate::response::bearer::BearerError;
 
 #[cfg(feature = "remote")]
 mod remote;

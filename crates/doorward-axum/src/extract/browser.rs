@@ -7,9 +7,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use doorward_core::model::SignedIn;
+use doorward_core::ports::StoreError;
 
 use crate::cookies;
-use crate::response::page::PageError;
 use crate::state::AppState;
 
 /// The browser's cookies, with the provider's state to read them against.
@@ -38,9 +38,9 @@ impl Browser {
     }
 
     /// The signed-in user of the session cookie, if any.
-    pub(crate) async fn signed_in(&self) -> Result<Option<SignedIn>, PageError> {
+    pub(crate) async fn signed_in(&self) -> Result<Option<SignedIn>, StoreError> {
         match &self.session {
-            Some(cookie) => Ok(self.app.engine.session(cookie).await?),
+            Some(cookie) => self.app.engine.session(cookie).await,
             None => Ok(None),
         }
     }
@@ -69,7 +69,7 @@ impl Browser {
     }
 
     /// Ends the browser's session in the store; the `Set-Cookie` that deletes its cookie.
-    pub(crate) async fn sign_out(&self) -> Result<HeaderValue, PageError> {
+    pub(crate) async fn sign_out(&self) -> Result<HeaderValue, StoreError> {
         if let Some(cookie) = &self.session {
             self.app.engine.sign_out(cookie).await?;
         }
