@@ -270,7 +270,8 @@ impl Engine {
         if record.revoked || record.expires_at <= now {
             return Err(invalid().into());
         }
-        let family_ends = Grant::of_refresh(&record).started_at() + self.config.lifetimes.refresh_family;
+        let family_ends =
+            Grant::of_refresh(&record).started_at() + self.config.lifetimes.refresh_family;
         if family_ends <= now {
             return Err(OAuthError::invalid_grant(
                 "the grant has reached its absolute lifetime; the user must sign in again",

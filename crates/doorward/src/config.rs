@@ -624,7 +624,13 @@ mod tests {
         let client = |uri: &str| {
             format!("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"{uri}\"\ncallback_uri = \"http://a/cb\"\nsecret = \"s\"\n")
         };
-        for bad in ["javascript:alert(1)", "data:text/html,x", "x", "/relative", "http://"] {
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "x",
+            "/relative",
+            "http://",
+        ] {
             let err = load(&client(bad)).unwrap_err().to_string();
             assert!(err.contains("clients.a.app_uri"), "{bad}: {err}");
         }

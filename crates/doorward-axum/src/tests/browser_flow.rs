@@ -194,7 +194,11 @@ async fn identity_answers_and_redirects_to_the_client_are_never_cached() {
         "/api/v1/users/not-a-uuid",
     ] {
         let (response, _) = send(&app, get(uri)).await;
-        assert_eq!(header(&response, header::CACHE_CONTROL), "no-store", "{uri}");
+        assert_eq!(
+            header(&response, header::CACHE_CONTROL),
+            "no-store",
+            "{uri}"
+        );
     }
     // The consent, then the redirect carrying the code.
     let (_, page) = send(&app, get(AUTHORIZE)).await;

@@ -321,7 +321,10 @@ async fn parameters_that_change_the_answer_are_refused_when_not_supported() {
         (("response_mode", "form_post"), "invalid_request"),
         (("response_mode", "fragment"), "invalid_request"),
         (("response_mode", "web_message"), "invalid_request"),
-        (("request", "eyJhbGciOiJub25lIn0.e30."), "request_not_supported"),
+        (
+            ("request", "eyJhbGciOiJub25lIn0.e30."),
+            "request_not_supported",
+        ),
         (
             ("request_uri", "https://client.example/request.jwt"),
             "request_uri_not_supported",

@@ -161,7 +161,9 @@ async fn a_grant_family_ends_at_its_absolute_lifetime_however_often_refreshed() 
     h.clock.advance(699);
     let at_the_end = h.refresh(&last).await.unwrap();
     h.clock.advance(1);
-    let past = h.refresh(at_the_end.refresh_token.as_deref().unwrap()).await;
+    let past = h
+        .refresh(at_the_end.refresh_token.as_deref().unwrap())
+        .await;
     assert_eq!(code_of(past), ErrorCode::InvalidGrant);
 }
 
