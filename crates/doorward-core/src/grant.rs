@@ -48,15 +48,10 @@ impl Grant<'_> {
     /// store read and no port; an id without a time (made by no engine) counts from
     /// `auth_time`, which is never later.
     pub(crate) fn started_at(&self) -> i64 {
-        family_started_at(self.family_id, self.auth_time)
-    }
-}
-
-/// See [`Grant::started_at`].
-pub(crate) fn family_started_at(family_id: Uuid, auth_time: i64) -> i64 {
-    match family_id.get_timestamp() {
-        Some(ts) => i64::try_from(ts.to_unix().0).unwrap_or(auth_time),
-        None => auth_time,
+        match self.family_id.get_timestamp() {
+            Some(ts) => i64::try_from(ts.to_unix().0).unwrap_or(self.auth_time),
+            None => self.auth_time,
+        }
     }
 }
 
