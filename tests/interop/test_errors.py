@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -27,15 +28,18 @@ from helpers import (
     USERS,
     UUID_RE,
     Browser,
+    DoorwardServer,
     assert_callback,
     assert_no_store,
     assert_oauth_error,
     assert_token_response,
     auth_self,
+    config_toml,
     authorize_as,
     authorize_url,
     basic,
     describe,
+    doorward_bin,
     find_form,
     http_session,
     pkce_pair,
@@ -690,3 +694,20 @@ def test_a_sign_in_ends_the_previous_session(origin):
     assert b.get("/api/v1/auth/self").json()["type"] == "User"
     replay = http_session().get(f"{origin}/api/v1/auth/self", cookies={"dw_session": old}, timeout=15)
     assert replay.status_code == 200 and replay.json()["type"] == "Guest", describe(replay)
+
+
+@pytest.mark.parametrize("uri", ["javascript:alert(document.domain)", "data:text/html,x", "relative/path"])
+def test_config_refuses_an_app_uri_that_is_not_a_web_page(tmp_path, uri):
+    """app_uri is linked from the consent page: only http(s) URLs are accepted at start."""
+    extra = "\n".join([
+        "[clients.evil]",
+        'display_name = "Evil"',
+        f'app_uri = "{uri}"',
+        'callback_uri = "http://localhost:8999/cb"',
+        'secret = "a-long-enough-client-secret-0123456789"',
+    ])
+    srv = DoorwardServer(doorward_bin(), tmp_path, extra_config=extra)
+    srv.config_path.write_text(config_toml(srv.refresh_grace) + "\n" + extra)
+    run = subprocess.run(srv.command, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert run.returncode != 0, run.stdout
+    assert "clients.evil.app_uri" in run.stderr, run.stderr
