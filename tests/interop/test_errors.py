@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from urllib.parse import urlencode, urlsplit
 
 import pytest
@@ -27,15 +28,18 @@ from helpers import (
     USERS,
     UUID_RE,
     Browser,
+    DoorwardServer,
     assert_callback,
     assert_no_store,
     assert_oauth_error,
     assert_token_response,
     auth_self,
+    config_toml,
     authorize_as,
     authorize_url,
     basic,
     describe,
+    doorward_bin,
     find_form,
     http_session,
     pkce_pair,
@@ -122,6 +126,15 @@ REDIRECTED_ERRORS = {
     "pkce_short_challenge": (dict(code_challenge="abc", code_challenge_method="S256"), "invalid_request"),
     "pkce_bad_chars": (dict(code_challenge="!" * 43, code_challenge_method="S256"), "invalid_request"),
     "pkce_method_without_challenge": (dict(code_challenge_method="S256"), "invalid_request"),
+    # A response_mode the server does not speak is refused, in the query (the code's default
+    # mode), never answered with a code where the client does not look (OAuth 2.0 Multiple
+    # Response Types §2.1; Form Post Response Mode is not implemented).
+    "response_mode_form_post": (dict(response_mode="form_post"), "invalid_request"),
+    "response_mode_fragment": (dict(response_mode="fragment"), "invalid_request"),
+    "response_mode_unknown": (dict(response_mode="web_message"), "invalid_request"),
+    # Request objects are not read, so they are refused (OIDC Core §6, §3.1.2.6).
+    "request_object": (dict(request="eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9."), "request_not_supported"),
+    "request_uri": (dict(request_uri="https://client.example/req.jwt"), "request_uri_not_supported"),
 }
 
 
@@ -130,6 +143,7 @@ REDIRECTED_ERRORS = {
 def test_authorize_errors_redirect_to_client(origin, grace, params, error, state):
     resp = grace.get(authorize_url(origin, state=state, **params))
     assert resp.status_code == 302, describe(resp)
+    assert resp.headers.get("Cache-Control") == "no-store", describe(resp)
     res = assert_callback(resp)
     assert res.params.get("error") == error, describe(resp)
     assert res.params.get("error_description"), describe(resp)
@@ -648,3 +662,52 @@ def test_users_unknown(origin, uid):
         assert r.status_code == 404, describe(r)
     else:
         assert r.status_code in (400, 404), describe(r)
+
+
+# --------------------------------------------------------------------------------------------
+# Answers no cache may keep; a sign-in ends the browser's previous session
+
+
+def test_code_redirect_is_no_store(origin, grace):
+    resp = grace.get(authorize_url(origin, state="ns"))
+    assert assert_callback(resp).code
+    assert resp.headers.get("Cache-Control") == "no-store", describe(resp)
+
+
+def test_identity_answers_are_no_store(origin, grace):
+    me = grace.get("/api/v1/auth/self")
+    assert me.status_code == 200 and me.json()["type"] == "User", describe(me)
+    assert me.headers.get("Cache-Control") == "no-store", describe(me)
+    user = grace.get(f"/api/v1/users/{me.json()['user']['id']}")
+    assert user.status_code == 200, describe(user)
+    assert user.headers.get("Cache-Control") == "no-store", describe(user)
+
+
+def test_a_sign_in_ends_the_previous_session(origin):
+    b = Browser(origin)
+    b.login("ivan")
+    old = b.http.cookies.get("dw_session")
+    assert old
+    b.login("ivan")
+    new = b.http.cookies.get("dw_session")
+    assert new and new != old
+    assert b.get("/api/v1/auth/self").json()["type"] == "User"
+    replay = http_session().get(f"{origin}/api/v1/auth/self", cookies={"dw_session": old}, timeout=15)
+    assert replay.status_code == 200 and replay.json()["type"] == "Guest", describe(replay)
+
+
+@pytest.mark.parametrize("uri", ["javascript:alert(document.domain)", "data:text/html,x", "relative/path"])
+def test_config_refuses_an_app_uri_that_is_not_a_web_page(tmp_path, uri):
+    """app_uri is linked from the consent page: only http(s) URLs are accepted at start."""
+    extra = "\n".join([
+        "[clients.evil]",
+        'display_name = "Evil"',
+        f'app_uri = "{uri}"',
+        'callback_uri = "http://localhost:8999/cb"',
+        'secret = "a-long-enough-client-secret-0123456789"',
+    ])
+    srv = DoorwardServer(doorward_bin(), tmp_path, extra_config=extra)
+    srv.config_path.write_text(config_toml(srv.refresh_grace) + "\n" + extra)
+    run = subprocess.run(srv.command, capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert run.returncode != 0, run.stdout
+    assert "clients.evil.app_uri" in run.stderr, run.stderr

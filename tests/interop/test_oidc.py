@@ -417,6 +417,7 @@ def test_metadata_contents(origin, metadata):
     assert {"sub", "name", "preferred_username", "email", "email_verified"} <= set(m["claims_supported"]), m
     assert sorted(m["prompt_values_supported"]) == sorted(["none", "login", "consent", "select_account"]), m
     assert m["request_parameter_supported"] is False and m["request_uri_parameter_supported"] is False, m
+    assert m["response_modes_supported"] == ["query"], m
 
 
 # --------------------------------------------------------------------------------------------
@@ -645,6 +646,49 @@ def test_forged_id_token_hint_is_an_error(origin, yvonne, kind, prompt):
     res = assert_callback(resp, OIDC_REDIRECT_URI)
     got = assert_iss_after_state(res.location, origin)
     assert got.get("error") in ("invalid_request", "login_required") and "code" not in got, res.location
+
+
+def unsigned_jws(header: dict, claims: dict) -> str:
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part(claims)}.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize("header", [{"alg": "RS256", "kid": "no-such-key"}, {"alg": "RS256"}],
+                         ids=["unknown_kid", "no_kid"])
+def test_id_token_hint_without_a_known_key_naming_another_user_gets_no_code(origin, yvonne, steve, header):
+    """A hint no key of the server verifies still may not name someone else (OIDC Core §3.1.2.2)."""
+    steve_sub = me(origin, oidc_tokens(origin, steve, state="s0")["access_token"])["user"]["id"]
+    yvonne_sub = me(origin, oidc_tokens(origin, yvonne, state="y0")["access_token"])["user"]["id"]
+    now = int(time.time())
+    claims = dict(iss=origin, aud=OIDC_CLIENT_ID, iat=now, exp=now + 600)
+    forged = unsigned_jws({**header, "typ": "JWT"}, {**claims, "sub": steve_sub})
+    resp = yvonne.get(oidc_authorize_url(origin, state="uk", prompt="none", id_token_hint=forged))
+    got = assert_iss_after_state(assert_callback(resp, OIDC_REDIRECT_URI).location, origin)
+    assert got.get("error") == "login_required" and "code" not in got, resp.headers["Location"]
+    # Without prompt=none: the sign-in page, not a code.
+    resp = yvonne.get(oidc_authorize_url(origin, state="uk2", id_token_hint=forged))
+    assert is_login_page(resp), describe(resp)
+    # Naming the signed-in user (say, an ID token of a key rotated out since): as if no hint.
+    own = unsigned_jws({**header, "typ": "JWT"}, {**claims, "sub": yvonne_sub})
+    res = assert_callback(yvonne.get(oidc_authorize_url(origin, state="uk3", prompt="none", id_token_hint=own)),
+                          OIDC_REDIRECT_URI)
+    assert res.code, res.location
+
+
+def test_refresh_narrowed_to_openid_has_no_profile_claims(origin, yvonne):
+    tokens = oidc_tokens(origin, yvonne, state="nr", nonce="n")
+    _, full = verify_jws(origin, tokens["id_token"], KEY_ALGORITHMS)
+    assert full["preferred_username"] == "yvonne", full
+    r = token_request(origin, auth=OIDC_BASIC, form={"grant_type": "refresh_token",
+                                                      "refresh_token": tokens["refresh_token"], "scope": "openid"})
+    assert r.status_code == 200, describe(r)
+    body = json_of(r)
+    _, claims = verify_jws(origin, body["id_token"], KEY_ALGORITHMS)
+    assert claims["sub"] == full["sub"], claims
+    for name in ("name", "preferred_username", "email", "email_verified"):
+        assert name not in claims, claims
 
 
 def test_login_hint_prefills_username(origin):

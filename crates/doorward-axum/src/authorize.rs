@@ -35,6 +35,7 @@ pub(crate) async fn show(
             let asked = ask(
                 &app,
                 authenticator.as_ref(),
+                &browser,
                 &headers,
                 &request,
                 session.as_ref(),
@@ -149,6 +150,7 @@ pub(crate) fn rejected(error: AuthorizeError) -> Result<Response, PageError> {
 async fn ask(
     app: &AppState,
     authenticator: &dyn Authenticator,
+    browser: &Browser,
     headers: &HeaderMap,
     request: &AuthorizationRequest,
     session: Option<&SignedIn>,
@@ -185,10 +187,13 @@ async fn ask(
             .await?
         {
             AppOutcome::Continue => None,
-            AppOutcome::SignedIn { cookie, location } => Some(with_cookie(
-                see_other(&location),
-                Some(session_cookie(app, &cookie)),
-            )),
+            AppOutcome::SignedIn { cookie, location } => {
+                browser.end_previous_session().await?;
+                Some(with_cookie(
+                    see_other(&location),
+                    Some(session_cookie(app, &cookie)),
+                ))
+            }
             AppOutcome::Interact => shown,
             AppOutcome::Redirect(location) => Some(found(&location)),
         },

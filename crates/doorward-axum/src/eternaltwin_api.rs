@@ -1,5 +1,6 @@
 //! The Eternaltwin-compatible API: `GET /api/v1/auth/self` and `GET /api/v1/users/{id}`, in
-//! the shapes the `eternaltwin` Python client parses.
+//! the shapes the `eternaltwin` Python client parses. Both answer who someone is, so no cache
+//! may keep them (`Cache-Control: no-store`, as RFC 6749 §5.1 asks of token answers).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,9 +22,25 @@ pub(crate) async fn auth_self(
     State(app): State<AppState>,
     browser: Browser,
     headers: HeaderMap,
+) -> Result<Response, BearerError> {
+    self_json(&app, &browser, &headers)
+        .await
+        .map(|body| identity(body.into_response()))
+}
+
+/// An answer about someone's identity, kept by no cache.
+fn identity(mut response: Response) -> Response {
+    crate::response::no_store(&mut response);
+    response
+}
+
+async fn self_json(
+    app: &AppState,
+    browser: &Browser,
+    headers: &HeaderMap,
 ) -> Result<Json<Value>, BearerError> {
     if headers.contains_key(axum::http::header::AUTHORIZATION) {
-        let token = match credentials(&headers) {
+        let token = match credentials(headers) {
             Credentials::Token(token) => token,
             other => return Err(BearerError::for_credentials(REALM.into(), &other)),
         };
@@ -63,11 +80,11 @@ pub(crate) async fn user(
             .into_response()
     };
     let Ok(id) = Uuid::try_parse(&id) else {
-        return Ok(not_found());
+        return Ok(identity(not_found()));
     };
     match app.engine.store().find_user(id).await {
-        Ok(Some(user)) => Ok(Json(full_user_json(&user)).into_response()),
-        Ok(None) => Ok(not_found()),
+        Ok(Some(user)) => Ok(identity(Json(full_user_json(&user)).into_response())),
+        Ok(None) => Ok(identity(not_found())),
         Err(e) => Err(BearerError::from_engine(e.into())),
     }
 }

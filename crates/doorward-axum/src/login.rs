@@ -39,10 +39,13 @@ pub(crate) async fn login(
     let next = safe_next(form.get("next"));
     let password = Secret::new(form.field("password"));
     match app.engine.sign_in(form.field("username"), &password).await {
-        Ok((cookie, _)) => Ok(with_cookie(
-            see_other(next),
-            Some(session_cookie(&app, &cookie)),
-        )),
+        Ok((cookie, _)) => {
+            browser.end_previous_session().await?;
+            Ok(with_cookie(
+                see_other(next),
+                Some(session_cookie(&app, &cookie)),
+            ))
+        }
         Err(SignInError::InvalidCredentials) => {
             let (token, set_cookie) = browser.csrf();
             let markup = pages::login(&token, next, form.field("username"), true);

@@ -76,7 +76,15 @@ pub fn consent(
             h1 { "Allow " (client.display_name) "?" }
             p {
                 strong { (client.display_name) }
-                " (" a href=(client.app_uri) rel="noopener noreferrer" { (client.app_uri) } ")"
+                " ("
+                // A link only to a web page: an embedding application's client may carry any
+                // string (`doorward serve` checks the configuration).
+                @if web_url(&client.app_uri) {
+                    a href=(client.app_uri) rel="noopener noreferrer" { (client.app_uri) }
+                } @else {
+                    (client.app_uri)
+                }
+                ")"
                 " wants to access your account "
                 strong { (user.display_name) } "."
             }
@@ -89,6 +97,13 @@ pub fn consent(
             p.small { "You can withdraw this at any time from " a href=(path("/account")) { "your account" } "." }
         },
     )
+}
+
+/// Whether `uri` is an absolute http or https URL, safe as a link's target.
+fn web_url(uri: &str) -> bool {
+    let lower = uri.to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !uri.bytes().any(|b| b.is_ascii_control() || b == b' ')
 }
 
 pub fn account(user: &User, apps: &[(ConsentRecord, Client)], csrf: &str) -> Markup {

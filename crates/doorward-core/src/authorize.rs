@@ -25,8 +25,16 @@ use crate::request::{
 /// because of `prompt=login`, `select_account`, `max_age` or `id_token_hint`: `TIME.MAC`, an
 /// HMAC of the time and the rest of the request under the server's key. Coming back, a
 /// session created at or after TIME satisfies those parameters; an older one does not, so
-/// opening the return URL in a browser that did not sign in again gains nothing.
+/// opening the return URL in a browser that did not sign in again gains nothing. The marker
+/// holds for [`REAUTH_LIFETIME`] seconds after TIME: replayed later (from the history of a
+/// shared browser, say), the request asks for a sign-in again.
 pub const REAUTH_PARAM: &str = "dw_reauth";
+
+/// How long a [`REAUTH_PARAM`] marker holds, in seconds: the sign-in page and the consent
+/// page must be done within it. It is bounded, not single-use (it is checked without the
+/// store): within the window it passes only for a session opened after it was made, and a
+/// sign-in ends the browser's previous session.
+pub const REAUTH_LIFETIME: i64 = 600;
 
 /// The longest `nonce` accepted (it is stored with the code and echoed in the ID token).
 const MAX_NONCE_LEN: usize = 512;
@@ -98,6 +106,20 @@ impl Engine {
                 doorward_proto::parameter_for_description(name)
             ))));
         }
+        // OIDC Core §6: a request object may carry the real parameters, so one that is not
+        // read must be refused, never ignored (§3.1.2.6 names the errors).
+        if single("request").is_some() {
+            return Err(fail(OAuthError::new(
+                ErrorCode::RequestNotSupported,
+                "request objects (the request parameter) are not supported",
+            )));
+        }
+        if single("request_uri").is_some() {
+            return Err(fail(OAuthError::new(
+                ErrorCode::RequestUriNotSupported,
+                "the request_uri parameter is not supported",
+            )));
+        }
         match single("response_type") {
             None | Some("") => {
                 return Err(fail(OAuthError::invalid_request(
@@ -115,6 +137,23 @@ impl Engine {
                         "the authorization-code grant is not enabled on this server"
                     },
                 )))
+            }
+        }
+        // OAuth 2.0 Multiple Response Types §2.1: the code is answered in the query and the
+        // implicit grant's token in the fragment (never in the query, §5). Another mode
+        // (`form_post`, `fragment` for a code, an unknown one) is refused, not ignored: the
+        // client would wait for an answer where none comes. Its error goes where the response
+        // type's default mode puts it, as a server that does not know the mode cannot use it.
+        match single("response_mode") {
+            None => {}
+            Some("query") if !implicit => {}
+            Some("fragment") if implicit => {}
+            Some(mode) => {
+                return Err(fail(OAuthError::invalid_request(format!(
+                    "response_mode {} is not supported for this response_type (supported: {})",
+                    doorward_proto::parameter_for_description(mode),
+                    if implicit { "fragment" } else { "query" },
+                ))))
             }
         }
         let (scopes, scope_requested) = self
@@ -147,17 +186,11 @@ impl Engine {
         };
         let hinted_subject = match single("id_token_hint").filter(|h| !h.is_empty()) {
             None => None,
-            // A hint signed by a key removed since (rotation) cannot be checked and counts as
-            // no hint; one that fails any other check is refused.
-            Some(hint) => match self.verify_own_jws::<HintClaims>(hint, true) {
-                Ok(claims) => Some(claims.sub),
-                Err(crate::jose::JwsError::UnknownKey) => None,
-                Err(e) => {
-                    return Err(fail(OAuthError::invalid_request(format!(
-                        "id_token_hint is not an ID token of this server: {e}"
-                    ))))
-                }
-            },
+            Some(hint) => Some(self.hinted_subject(hint).map_err(|e| {
+                fail(OAuthError::invalid_request(format!(
+                    "id_token_hint is not an ID token of this server: {e}"
+                )))
+            })?),
         };
         Ok(AuthorizationRequest {
             implicit,
@@ -176,6 +209,28 @@ impl Engine {
             hinted_subject,
             reauthenticated_since,
         })
+    }
+
+    /// The `sub` an `id_token_hint` names (OIDC Core §3.1.2.1): it must be an ID token of
+    /// this server, expired or not. One whose key this server no longer has (rotated out) or
+    /// never had (no or an unknown `kid`) cannot be verified, so its `sub` is taken unverified
+    /// when its `iss` is this server: a hinted subject only ever refuses a signed-in user who
+    /// is someone else (`login_required` under `prompt=none`, OIDC Core §3.1.2.6), it never
+    /// stands for a user, so an unverified one restricts and cannot vouch. A forged hint
+    /// naming another user therefore gets no code for the signed-in one.
+    fn hinted_subject(&self, hint: &str) -> Result<String, crate::jose::JwsError> {
+        use crate::jose::JwsError;
+        match self.verify_own_jws::<HintClaims>(hint, true) {
+            Ok(claims) => Ok(claims.sub),
+            Err(JwsError::UnknownKey) => {
+                let claims: UnverifiedHint = crate::jose::unverified_claims(hint)?;
+                if claims.iss != self.config.issuer {
+                    return Err(JwsError::WrongIssuer);
+                }
+                Ok(claims.sub)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The request without [`REAUTH_PARAM`], as the MAC covers it.
@@ -223,7 +278,10 @@ impl Engine {
             .decode(mac)
             .ok()?;
         let expected = self.reauth_mac(time, &Self::canonical_request(params));
-        doorward_proto::constant_time_eq(&expected, &mac).then_some(time)
+        let now = self.now();
+        // A little ahead is another instance's clock; too old is a replay.
+        let current = time <= now + 60 && now - time <= REAUTH_LIFETIME;
+        (doorward_proto::constant_time_eq(&expected, &mac) && current).then_some(time)
     }
 
     /// Whether the signed-in `user` satisfies the request's demands on the sign-in itself
@@ -464,6 +522,13 @@ impl Engine {
 
 #[derive(serde::Deserialize)]
 struct HintClaims {
+    sub: String,
+}
+
+/// What is read of a hint whose signature cannot be checked.
+#[derive(serde::Deserialize)]
+struct UnverifiedHint {
+    iss: String,
     sub: String,
 }
 

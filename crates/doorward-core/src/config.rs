@@ -25,6 +25,11 @@ pub struct Lifetimes {
     /// instead of having its grant revoked for reuse. 0 disables it; at most
     /// [`crate::ports::MAX_REFRESH_GRACE`].
     pub refresh_grace: i64,
+    /// The absolute lifetime of a grant family, counted from the code that started it: each
+    /// refresh token lives `refresh_token` seconds but never past it, and a refresh after it is
+    /// `invalid_grant`, so rotation cannot keep a grant alive forever (RFC 9700 §4.14.2:
+    /// refresh tokens "SHOULD expire", however often they are used). 90 days by default.
+    pub refresh_family: i64,
 }
 
 impl Default for Lifetimes {
@@ -36,6 +41,7 @@ impl Default for Lifetimes {
             session: 14 * 24 * 3600,
             id_token: 3600,
             refresh_grace: 10,
+            refresh_family: 90 * 24 * 3600,
         }
     }
 }

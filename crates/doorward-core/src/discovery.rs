@@ -35,6 +35,12 @@ impl Engine {
         }
         let scopes: Vec<&str> = self.config.scopes.iter().map(|s| s.as_str()).collect();
         let auth_methods = ["client_secret_basic", "client_secret_post"];
+        // The modes `check_authorization` accepts: a code in the query, the implicit grant's
+        // token in the fragment (OAuth 2.0 Multiple Response Types §2.1).
+        let mut response_modes = vec!["query"];
+        if self.config.grants.insecure_implicit {
+            response_modes.push("fragment");
+        }
         json!({
             "issuer": issuer,
             "authorization_endpoint": url(paths::AUTHORIZE),
@@ -46,7 +52,7 @@ impl Engine {
             "end_session_endpoint": url(paths::END_SESSION),
             "scopes_supported": scopes,
             "response_types_supported": self.supported_response_types(),
-            "response_modes_supported": ["query"],
+            "response_modes_supported": response_modes,
             "grant_types_supported": self.supported_grant_types(),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": algs,

@@ -41,6 +41,20 @@ impl<'a> Grant<'a> {
     }
 }
 
+impl Grant<'_> {
+    /// When the grant family started: the time in its `family_id`, a UUIDv7 the engine made
+    /// from its clock when the code was issued (`Engine::new_time_ordered_uuid`), the same
+    /// instant the stores keep as the grant's `created_at`. Read from the id, it needs no
+    /// store read and no port; an id without a time (made by no engine) counts from
+    /// `auth_time`, which is never later.
+    pub(crate) fn started_at(&self) -> i64 {
+        match self.family_id.get_timestamp() {
+            Some(ts) => i64::try_from(ts.to_unix().0).unwrap_or(self.auth_time),
+            None => self.auth_time,
+        }
+    }
+}
+
 /// An authenticated client and the `client_id` it used.
 #[derive(Clone, Copy)]
 pub(crate) struct AuthenticatedClient<'a> {

@@ -270,6 +270,14 @@ impl Engine {
         if record.revoked || record.expires_at <= now {
             return Err(invalid().into());
         }
+        let family_ends =
+            Grant::of_refresh(&record).started_at() + self.config.lifetimes.refresh_family;
+        if family_ends <= now {
+            return Err(OAuthError::invalid_grant(
+                "the grant has reached its absolute lifetime; the user must sign in again",
+            )
+            .into());
+        }
         let scopes = match params.get("scope").map(|s| ScopeSet::parse(s)) {
             None => record.scopes.clone(),
             Some(Err(e)) => return Err(OAuthError::invalid_scope(e.to_string()).into()),
@@ -341,7 +349,7 @@ impl Engine {
     /// without storing them; `scope` goes in the response only when it differs from
     /// `requested` (RFC 6749 §5.1).
     ///
-    /// With `openid` in the grant's scope the response carries an ID token (OIDC Core
+    /// With `openid` in the answer's scope the response carries an ID token (OIDC Core
     /// §3.1.3.3, and §12.2 on refresh, where the nonce is left out).
     pub(crate) async fn build_tokens(
         &self,
@@ -351,6 +359,7 @@ impl Engine {
         requested: &ScopeSet,
     ) -> Result<Built, Error> {
         let client = authenticated.client;
+        let family_ends = grant.started_at() + self.config.lifetimes.refresh_family;
         let Grant {
             user_id,
             family_id,
@@ -365,7 +374,10 @@ impl Engine {
         } else {
             opaque::generate(OpaqueKind::AccessToken, self.random.as_ref())
         };
-        let id_token = if grant_scopes.contains("openid") {
+        // The ID token follows the scope of this answer: a refresh narrowed to `openid` gets
+        // no `profile` or `email` claims, and one narrowed without `openid` no ID token (the
+        // claims are released per scope, OIDC Core §5.4).
+        let id_token = if access_scopes.contains("openid") {
             let user = self
                 .store
                 .find_user(user_id)
@@ -375,7 +387,7 @@ impl Engine {
                 client,
                 audience: authenticated.audience,
                 user: &user,
-                scopes: grant_scopes,
+                scopes: access_scopes,
                 auth_time,
                 nonce,
                 access_token: &access,
@@ -407,7 +419,7 @@ impl Engine {
             scopes: grant_scopes.clone(),
             auth_time,
             issued_at: now,
-            expires_at: now + lifetimes.refresh_token,
+            expires_at: (now + lifetimes.refresh_token).min(family_ends),
             revoked: false,
             used_at: None,
             successor: None,

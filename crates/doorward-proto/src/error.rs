@@ -39,11 +39,15 @@ pub enum ErrorCode {
     InteractionRequired,
     /// The token type hint names a type this server cannot revoke (RFC 7009 §2.2.1).
     UnsupportedTokenType,
+    /// The server does not support the `request` parameter (OIDC Core §3.1.2.6, §6).
+    RequestNotSupported,
+    /// The server does not support the `request_uri` parameter (OIDC Core §3.1.2.6, §6).
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by wire name.
-    const ALL: [ErrorCode; 16] = [
+    const ALL: [ErrorCode; 18] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -60,6 +64,8 @@ impl ErrorCode {
         Self::ConsentRequired,
         Self::InteractionRequired,
         Self::UnsupportedTokenType,
+        Self::RequestNotSupported,
+        Self::RequestUriNotSupported,
     ];
 
     /// The code named `value` on the wire, if it is one of the registered codes above.
@@ -86,6 +92,8 @@ impl ErrorCode {
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 }

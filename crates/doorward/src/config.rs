@@ -17,6 +17,7 @@
 //!
 //! id_token = 3600
 //! refresh_grace = 10                     # same refresh token again within it: same answer
+//! refresh_family = 7776000               # a grant's absolute lifetime, however often refreshed
 //!
 //! [oauth]
 //! insecure_allow_plain_pkce = false
@@ -123,6 +124,7 @@ struct RawTokens {
     session: Option<u32>,
     id_token: Option<u32>,
     refresh_grace: Option<u32>,
+    refresh_family: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -280,7 +282,11 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         session: t.session.map_or(defaults.session, i64::from),
         id_token: t.id_token.map_or(defaults.id_token, i64::from),
         refresh_grace: t.refresh_grace.map_or(defaults.refresh_grace, i64::from),
+        refresh_family: t.refresh_family.map_or(defaults.refresh_family, i64::from),
     };
+    if lifetimes.refresh_family < 1 {
+        bail!("key `tokens.refresh_family`: at least 1 second");
+    }
     if lifetimes.refresh_grace > doorward_core::ports::MAX_REFRESH_GRACE {
         bail!(
             "key `tokens.refresh_grace`: at most {} seconds",
@@ -455,6 +461,22 @@ fn external_uri(value: &str) -> anyhow::Result<String> {
     Ok(value.trim_end_matches('/').to_owned())
 }
 
+/// A client's home page, shown as a link on the consent page: an absolute http or https URL
+/// (a `javascript:` or `data:` link there would run in the provider's origin when followed).
+fn checked_app_uri(key_path: &str, value: String) -> anyhow::Result<String> {
+    let field = if key_path.starts_with("seed.app.") {
+        "uri"
+    } else {
+        "app_uri"
+    };
+    let ok = url::Url::parse(&value)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+    if !ok {
+        bail!("key `{key_path}.{field}`: `{value}` must be an absolute http or https URL");
+    }
+    Ok(value)
+}
+
 fn clients(
     clients: BTreeMap<String, RawClient>,
     apps: BTreeMap<String, RawSeedApp>,
@@ -497,6 +519,7 @@ fn clients(
         if secret.is_empty() {
             bail!("key `{key_path}.secret`: the secret must not be empty");
         }
+        let app_uri = checked_app_uri(&key_path, app_uri)?;
         out.push(ClientSpec {
             key,
             display_name,
@@ -575,7 +598,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_key() {
-        let err = load("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"x\"\ncallback_uri = \"http://a/cb\"\nsecret = \"s\"\nsecrt = \"s\"\n")
+        let err = load("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"http://a/cb\"\nsecret = \"s\"\nsecrt = \"s\"\n")
             .unwrap_err()
             .to_string();
         assert!(err.contains("clients.a"), "{err}");
@@ -585,7 +608,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key_and_reason() {
-        let err = load("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"x\"\ncallback_uri = \"/cb\"\nsecret = \"s\"\n")
+        let err = load("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"/cb\"\nsecret = \"s\"\n")
             .unwrap_err();
         assert!(format!("{err:#}").contains("clients.a"), "{err:#}");
         let err = load("[server]\nexternal_uri = \"http://h/path\"\n").unwrap_err();
@@ -594,6 +617,39 @@ mod tests {
         assert!(err.to_string().contains("tokens.code"), "{err}");
         let err = load("[server]\nlisten = 5\n").unwrap_err();
         assert!(err.to_string().contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn an_app_uri_is_an_http_or_https_url() {
+        let client = |uri: &str| {
+            format!("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"{uri}\"\ncallback_uri = \"http://a/cb\"\nsecret = \"s\"\n")
+        };
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "x",
+            "/relative",
+            "http://",
+        ] {
+            let err = load(&client(bad)).unwrap_err().to_string();
+            assert!(err.contains("clients.a.app_uri"), "{bad}: {err}");
+        }
+        let seed = "[seed.app.b]\ndisplay_name = \"B\"\nuri = \"javascript:x\"\noauth_callback = \"http://b/cb\"\nsecret = \"s\"\n";
+        let err = load(seed).unwrap_err().to_string();
+        assert!(err.contains("seed.app.b.uri"), "{err}");
+        for good in ["http://localhost:8000", "https://app.example/home?x=1"] {
+            load(&client(good)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_grant_family_has_an_absolute_lifetime() {
+        let config = load("").unwrap();
+        assert_eq!(config.lifetimes.refresh_family, 90 * 24 * 3600);
+        let config = load("[tokens]\nrefresh_family = 86400\n").unwrap();
+        assert_eq!(config.lifetimes.refresh_family, 86400);
+        let err = load("[tokens]\nrefresh_family = 0\n").unwrap_err();
+        assert!(err.to_string().contains("tokens.refresh_family"), "{err}");
     }
 
     #[test]
@@ -634,7 +690,7 @@ mod tests {
         assert_eq!(policy.access_token_format, AccessTokenFormat::Jwt);
         assert_eq!(policy.id_token_alg, Some(SigningAlg::EdDsa));
         assert_eq!(config.users[0].email.as_deref(), Some("a@example.com"));
-        let client = "[clients.a]\ndisplay_name = \"A\"\napp_uri = \"x\"\ncallback_uri = \"http://a/cb\"\nsecret = \"s\"\n";
+        let client = "[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"http://a/cb\"\nsecret = \"s\"\n";
         let err = load(&format!("{client}scope = [\"openid\"]\n"))
             .unwrap_err()
             .to_string();
@@ -650,7 +706,7 @@ mod tests {
 
     #[test]
     fn a_client_declared_twice_is_an_error() {
-        let client = "display_name = \"A\"\napp_uri = \"x\"\n";
+        let client = "display_name = \"A\"\napp_uri = \"http://a\"\n";
         let text = format!(
             "[clients.a]\n{client}callback_uri = \"http://a/cb\"\nsecret = \"s\"\n[seed.app.a]\ndisplay_name = \"A\"\nuri = \"x\"\noauth_callback = \"http://a/cb\"\nsecret = \"s\"\n"
         );

@@ -68,6 +68,16 @@ impl Browser {
             .verify_csrf(self.csrf.as_deref(), self.session.as_deref(), token)
     }
 
+    /// Ends, in the store, the session the browser held before a new sign-in: a sign-in gets a
+    /// new session id and the old one is worth nothing afterwards (no session fixation, and a
+    /// copy of the old cookie does not outlive the sign-in; RFC 6819 §5.1.4.1.2 in spirit).
+    pub(crate) async fn end_previous_session(&self) -> Result<(), StoreError> {
+        match &self.session {
+            Some(cookie) => self.app.engine.sign_out(cookie).await,
+            None => Ok(()),
+        }
+    }
+
     /// Ends the browser's session in the store; the `Set-Cookie` that deletes its cookie.
     pub(crate) async fn sign_out(&self) -> Result<HeaderValue, StoreError> {
         if let Some(cookie) = &self.session {

@@ -32,12 +32,15 @@ pub fn found(location: &str) -> Response {
 }
 
 /// A redirect to the client's redirect URI: 302 from `GET`, 303 after a `POST` so that the
-/// browser does not re-send the form to the client (RFC 9700 §4.12).
+/// browser does not re-send the form to the client (RFC 9700 §4.12). Never stored by a cache
+/// (`Cache-Control: no-store`, `Pragma: no-cache`): its location carries a code, a token or an
+/// error for one request (RFC 6749 §10.5, RFC 9700 §4.2.4).
 pub fn redirect(status: StatusCode, location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(value) => {
             let mut response = status.into_response();
             response.headers_mut().insert(header::LOCATION, value);
+            super::no_store(&mut response);
             response
         }
         Err(_) => PageError::internal(&std::io::Error::other(

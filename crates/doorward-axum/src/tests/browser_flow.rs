@@ -128,3 +128,101 @@ async fn a_bad_client_or_redirect_uri_is_shown_never_redirected() {
         format!("{CALLBACK}?error=unsupported_response_type&error_description=only+response_type%3Dcode+is+supported&state=x+y&iss=http%3A%2F%2Flocalhost")
     );
 }
+
+/// Signs `alice` in from a browser holding `cookies` (its CSRF cookie, maybe a session);
+/// returns the new `dw_session=…` pair.
+async fn sign_in(app: &axum::Router, cookies: &str) -> String {
+    let request = Request::get("/login")
+        .header(header::COOKIE, cookies)
+        .body(Body::empty())
+        .unwrap();
+    let (_, page) = send(app, request).await;
+    let body = encode(&[
+        ("csrf", &hidden(&page, "csrf")),
+        ("username", "alice"),
+        ("password", "pw"),
+    ]);
+    let (response, _) = send(app, form("/login", cookies, body)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    cookie(&response, "dw_session").unwrap()
+}
+
+async fn self_type(app: &axum::Router, cookies: &str) -> String {
+    let request = Request::get("/api/v1/auth/self")
+        .header(header::COOKIE, cookies)
+        .body(Body::empty())
+        .unwrap();
+    let (_, body) = send(app, request).await;
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    json["type"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_sign_in_ends_the_browsers_previous_session() {
+    let app = app().await;
+    let (response, _) = send(&app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    let csrf_cookie = cookie(&response, "dw_csrf").unwrap();
+    let first = sign_in(&app, &csrf_cookie).await;
+    assert_eq!(self_type(&app, &first).await, "User");
+    // Signing in again from the same browser: a new session id, the old one ended.
+    let second = sign_in(&app, &format!("{csrf_cookie}; {first}")).await;
+    assert_ne!(first, second);
+    assert_eq!(self_type(&app, &second).await, "User");
+    assert_eq!(
+        self_type(&app, &first).await,
+        "Guest",
+        "a copy of the old cookie is worth nothing after the sign-in"
+    );
+}
+
+#[tokio::test]
+async fn identity_answers_and_redirects_to_the_client_are_never_cached() {
+    let app = app().await;
+    let (response, _) = send(&app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    let csrf_cookie = cookie(&response, "dw_csrf").unwrap();
+    let session = sign_in(&app, &csrf_cookie).await;
+    let cookies = format!("{csrf_cookie}; {session}");
+    let get = |uri: &str| {
+        Request::get(uri)
+            .header(header::COOKIE, &cookies)
+            .body(Body::empty())
+            .unwrap()
+    };
+    for uri in [
+        "/api/v1/auth/self",
+        "/api/v1/users/00000000-0000-0000-0000-000000000000",
+        "/api/v1/users/not-a-uuid",
+    ] {
+        let (response, _) = send(&app, get(uri)).await;
+        assert_eq!(
+            header(&response, header::CACHE_CONTROL),
+            "no-store",
+            "{uri}"
+        );
+    }
+    // The consent, then the redirect carrying the code.
+    let (_, page) = send(&app, get(AUTHORIZE)).await;
+    let body = encode(&[
+        ("csrf", &hidden(&page, "csrf")),
+        ("request", &hidden(&page, "request")),
+        ("decision", "approve"),
+    ]);
+    let (response, _) = send(&app, form("/oauth/authorize", &cookies, body)).await;
+    assert!(header(&response, header::LOCATION).contains("code=dwc_"));
+    assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+    let (response, _) = send(&app, get(AUTHORIZE)).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(header(&response, header::LOCATION).contains("code=dwc_"));
+    assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+    // An error redirect too; and a response_mode the server does not speak is one, in the
+    // query, never a code (OAuth 2.0 Form Post Response Mode is not implemented).
+    let (response, _) = send(&app, get(&format!("{AUTHORIZE}&response_mode=form_post"))).await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = header(&response, header::LOCATION);
+    assert!(
+        location.starts_with(&format!("{CALLBACK}?error=invalid_request&")),
+        "{location}"
+    );
+    assert!(!location.contains("code="), "{location}");
+    assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+}

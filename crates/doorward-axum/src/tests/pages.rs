@@ -64,3 +64,40 @@ async fn login_never_redirects_off_site() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(page.contains("Invalid username or password."));
 }
+
+#[test]
+fn the_consent_page_links_only_to_a_web_page() {
+    use doorward_core::model::{Client, User};
+    let user = User {
+        id: uuid::Uuid::nil(),
+        username: "alice".into(),
+        display_name: "Alice".into(),
+        password_hash: String::new(),
+        email: None,
+        email_verified: false,
+        created_at: 0,
+    };
+    let client = |app_uri: &str| Client {
+        id: uuid::Uuid::nil(),
+        key: "app@clients".into(),
+        display_name: "App".into(),
+        app_uri: app_uri.into(),
+        redirect_uris: vec![],
+        secret_hash: None,
+        policy: Default::default(),
+    };
+    let scopes = doorward_proto::ScopeSet::parse("base").unwrap();
+    let page =
+        |uri: &str| crate::pages::consent(&user, &client(uri), &scopes, "t", "q").into_string();
+    assert!(page("https://app.example/").contains(r#"href="https://app.example/""#));
+    // An embedding application's client may carry any string: shown, never a link.
+    for uri in [
+        "javascript:alert(1)",
+        "JaVaScRiPt:x",
+        "data:text/html,x",
+        "//evil",
+    ] {
+        let html = page(uri);
+        assert!(!html.contains(&format!(r#"href="{uri}""#)), "{uri}: {html}");
+    }
+}

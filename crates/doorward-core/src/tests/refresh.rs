@@ -127,3 +127,79 @@ async fn refresh_tokens_expire() {
         ErrorCode::InvalidGrant
     );
 }
+
+#[tokio::test]
+async fn a_grant_family_ends_at_its_absolute_lifetime_however_often_refreshed() {
+    let h = harness_with(EngineConfig {
+        lifetimes: crate::Lifetimes {
+            refresh_token: 1000,
+            refresh_family: 2500,
+            ..Default::default()
+        },
+        ..EngineConfig::default()
+    })
+    .await;
+    let mut tokens = h.redeem(&h.code(&[]).await).await.unwrap();
+    // Each refresh comes well within the refresh token's own lifetime…
+    for _ in 0..2 {
+        h.clock.advance(900);
+        tokens = h
+            .refresh(tokens.refresh_token.as_deref().unwrap())
+            .await
+            .unwrap();
+    }
+    // …the last token lives only to the family's end (2500 s after the code), not 1000 s more.
+    let last = tokens.refresh_token.clone().unwrap();
+    let record = h
+        .engine
+        .store()
+        .find_refresh_token(&crate::opaque::TokenHash::of(&last))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.expires_at, 1_800_000_000 + 2500);
+    h.clock.advance(699);
+    let at_the_end = h.refresh(&last).await.unwrap();
+    h.clock.advance(1);
+    let past = h
+        .refresh(at_the_end.refresh_token.as_deref().unwrap())
+        .await;
+    assert_eq!(code_of(past), ErrorCode::InvalidGrant);
+}
+
+#[tokio::test]
+async fn a_refresh_narrowed_to_openid_gets_no_profile_claims() {
+    let h = harness_with(EngineConfig {
+        scopes: doorward_proto::ScopeSet::parse("base openid profile").unwrap(),
+        ..EngineConfig::default()
+    })
+    .await;
+    let tokens = h
+        .redeem(&h.code(&[("scope", "openid profile")]).await)
+        .await
+        .unwrap();
+    let full = claims_of(&h, tokens.id_token.as_deref().unwrap());
+    assert_eq!(full["preferred_username"], "alice");
+    let narrow = h
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens.refresh_token.as_deref().unwrap()),
+            ("scope", "openid"),
+        ])
+        .await
+        .unwrap();
+    let claims = claims_of(&h, narrow.id_token.as_deref().unwrap());
+    assert_eq!(claims["sub"], full["sub"]);
+    assert!(claims.get("name").is_none(), "{claims}");
+    assert!(claims.get("preferred_username").is_none(), "{claims}");
+    // Narrowed without openid: no ID token at all.
+    let without = h
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", narrow.refresh_token.as_deref().unwrap()),
+            ("scope", "profile"),
+        ])
+        .await
+        .unwrap();
+    assert!(without.id_token.is_none());
+}
