@@ -5,6 +5,7 @@ mod support;
 
 mod browser_flow;
 mod embedded_provider;
+mod fuzz;
 mod grant_types;
 mod pages;
 mod protected_resources;
