@@ -67,11 +67,11 @@ pub(super) fn fuzz<S: Strategy>(
 thread_local! {
     /// How many answers of each status the current target got: that the inputs get past the
     /// first checks shows in the spread.
-    static STATUSES: std::cell::RefCell<std::collections::BTreeMap<u16, u32>> =
+    pub(super) static STATUSES: std::cell::RefCell<std::collections::BTreeMap<u16, u32>> =
         Default::default();
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -460,7 +460,7 @@ fn content_type() -> BoxedStrategy<Option<Vec<u8>>> {
 
 /// An `Authorization` header: none, the right Basic, Basic with hostile parts or bytes, a
 /// Bearer, or anything.
-fn authorization(real: Vec<String>) -> BoxedStrategy<Option<Vec<u8>>> {
+pub(super) fn authorization(real: Vec<String>) -> BoxedStrategy<Option<Vec<u8>>> {
     prop_oneof![
         2 => Just(None),
         3 => Just(Some(basic(CLIENT, SECRET).into_bytes())),
@@ -497,7 +497,7 @@ fn cookie_header(real: Vec<String>) -> BoxedStrategy<Option<Vec<u8>>> {
 
 /// Builds a request; `None` when the parts cannot make an HTTP request at all (a header value
 /// with a control character, which hyper would never hand over either).
-fn request(
+pub(super) fn request(
     method: Method,
     uri: &str,
     headers: &[(header::HeaderName, Option<Vec<u8>>)],
@@ -956,10 +956,7 @@ fn bearer_headers_at_an_embedded_providers_api() {
         let token = tokens["access_token"].as_str().unwrap().to_owned();
         (provider, app, token)
     });
-    let paths = prop_oneof![
-        Just("/auth/api/items"),
-        Just("/auth/api/layered"),
-    ];
+    let paths = prop_oneof![Just("/auth/api/items"), Just("/auth/api/layered"),];
     let strategy = (paths, authorization(vec![token]));
     fuzz(
         "Bearer at an embedded API",
