@@ -3,6 +3,7 @@
 
 mod support;
 
+mod availability;
 mod browser_flow;
 mod embedded_provider;
 mod fuzz;
