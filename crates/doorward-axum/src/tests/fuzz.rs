@@ -956,7 +956,7 @@ fn bearer_headers_at_an_embedded_providers_api() {
         let token = tokens["access_token"].as_str().unwrap().to_owned();
         (provider, app, token)
     });
-    let paths = prop_oneof![Just("/auth/api/items"), Just("/auth/api/layered"),];
+    let paths = prop_oneof![Just("/api/items"), Just("/api/layered"),];
     let strategy = (paths, authorization(vec![token]));
     fuzz(
         "Bearer at an embedded API",
