@@ -184,7 +184,7 @@ async fn reqwest_post(url: &str, authorization: &str, body: &str) -> serde_json:
 /// shape, at a resource server that checks them against the provider's JWKS over HTTP. Never
 /// a 5xx; an edited token is never accepted.
 #[test]
-fn edited_jwt_access_tokens_at_a_remote_resource_server() {
+fn fuzz_edited_jwt_access_tokens_at_a_remote_resource_server() {
     use doorward_core::model::{AccessTokenFormat, ClientPolicy};
     use proptest::prelude::*;
 
