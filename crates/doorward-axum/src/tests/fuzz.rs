@@ -191,6 +191,8 @@ fn wild() -> BoxedStrategy<String> {
         1 => (any::<char>(), 1usize..24_000).prop_map(|(c, n)| c.to_string().repeat(n)),
         1 => "[a-z_]{1,8}".prop_map(|s| format!("{s}\0{s}")),
         1 => "(%[0-9A-Fa-f]{0,2}|%[g-z]|[a-z]){0,8}",
+        1 => "-?[0-9]{1,25}(\\.[0-9]{0,3})?",
+        1 => "-?[0-9]{1,20}\\.[A-Za-z0-9_-]{0,44}",
     ]
     .boxed()
 }
@@ -336,6 +338,15 @@ fn edits(real: Vec<String>) -> BoxedStrategy<Vec<Edit>> {
         Just("id_token_hint".to_owned()),
         Just("response_mode".to_owned()),
         Just("request".to_owned()),
+        Just("request_uri".to_owned()),
+        Just("dw_reauth".to_owned()),
+        Just("login_hint".to_owned()),
+        Just("nonce".to_owned()),
+        Just("code_verifier".to_owned()),
+        Just("refresh_token".to_owned()),
+        Just("token_type_hint".to_owned()),
+        Just("next".to_owned()),
+        Just("decision".to_owned()),
         wild(),
     ];
     let edit = prop_oneof![
