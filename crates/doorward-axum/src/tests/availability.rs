@@ -51,6 +51,9 @@ async fn a_full_argon2_queue_answers_503_with_retry_after() {
         .await
         .unwrap();
     let app = standalone(engine);
+    let (response, page) = send(&app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    let csrf_cookie = cookie(&response, "dw_csrf").unwrap();
+    let csrf = hidden(&page, "csrf");
 
     let mut flood = tokio::task::JoinSet::new();
     for i in 0..120 {
@@ -65,13 +68,12 @@ async fn a_full_argon2_queue_answers_503_with_retry_after() {
             )
         } else {
             // Sign-in attempts for several accounts, existing or not.
-            Request::post("/login")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(Body::from(format!(
-                    "username=user{}&password=wrong-{i}",
-                    i % 7
-                )))
-                .unwrap()
+            let body = encode(&[
+                ("csrf", &csrf),
+                ("username", &format!("user{}", i % 7)),
+                ("password", &format!("wrong-{i}")),
+            ]);
+            form("/login", &csrf_cookie, body)
         };
         flood.spawn(async move { (i, send(&app, request).await) });
     }
