@@ -3,8 +3,10 @@
 
 mod support;
 
+mod availability;
 mod browser_flow;
 mod embedded_provider;
+mod fuzz;
 mod grant_types;
 mod pages;
 mod protected_resources;

@@ -10,4 +10,5 @@ mod id_token_claims;
 mod id_token_signatures;
 mod jwt_access_tokens;
 mod key_rotation;
+mod subject_and_limits;
 mod token_responses;

@@ -8,17 +8,28 @@ use crate::passwords::HashCost;
 use crate::ports::{Clock, Random, UnixTime};
 use crate::{Engine, EngineConfig};
 
+mod failing_store;
+pub use failing_store::FailingStore;
+
 /// An engine over a fresh in-memory store, with `clock`, a repeatable generator and cheap
 /// password hashing: the base of the engine's tests and of the HTTP adapter's.
 pub async fn engine(clock: Arc<FixedClock>, config: EngineConfig) -> Engine {
+    engine_over(Arc::new(MemoryStore::default()), clock, config).await
+}
+
+/// [`engine`] over `store` (a [`FailingStore`] around a [`MemoryStore`], say).
+pub async fn engine_over(
+    store: crate::ports::SharedStore,
+    clock: Arc<FixedClock>,
+    config: EngineConfig,
+) -> Engine {
     let config = EngineConfig {
         hash_cost: HashCost::InsecureFastForTests,
         ..config
     };
-    let store = Arc::new(MemoryStore::default());
     Engine::new(store, clock, Arc::new(SeqRandom::default()), config)
         .await
-        .expect("the in-memory store does not fail")
+        .expect("the store does not fail at start")
 }
 
 /// A clock that stands still until moved.

@@ -7,6 +7,7 @@ mod support;
 mod authorization;
 mod client_authentication;
 mod code_redemption;
+mod fuzz;
 mod id_tokens;
 mod interaction;
 mod introspection;

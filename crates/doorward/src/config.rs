@@ -551,6 +551,9 @@ fn users(users: BTreeMap<String, RawSeedUser>) -> anyhow::Result<Vec<UserSpec>> 
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

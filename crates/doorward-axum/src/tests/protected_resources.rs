@@ -63,3 +63,39 @@ fn resource_server_is_a_sub_state() {
     assert_handler(|_: Authenticated<ReadItems>| async { "ok" });
     let _ = |s: State| s.resource;
 }
+
+/// README, `GET /api/v1/auth/self`: "The session cookie gives `{"type":"User",…}`"; the same
+/// request after signing out is a guest again.
+#[tokio::test]
+async fn auth_self_with_the_session_cookie_is_the_signed_in_user() {
+    let app = app().await;
+    let (response, page) = send(&app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    let csrf_cookie = cookie(&response, "dw_csrf").unwrap();
+    let body = encode(&[
+        ("csrf", &hidden(&page, "csrf")),
+        ("username", "alice"),
+        ("password", "pw"),
+    ]);
+    let (response, _) = send(&app, form("/login", &csrf_cookie, body)).await;
+    let session = cookie(&response, "dw_session").unwrap();
+    let me = |cookies: String| {
+        Request::get("/api/v1/auth/self")
+            .header(header::COOKIE, cookies)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (response, body) = send(&app, me(format!("{csrf_cookie}; {session}"))).await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["type"], "User", "{body}");
+    assert_eq!(json["scope"], "Default");
+    assert_eq!(json["user"]["type"], "User");
+    assert_eq!(json["user"]["display_name"]["current"]["value"], "Alice");
+    assert!(json["user"]["id"].as_str().unwrap().len() == 36, "{body}");
+
+    let (_, body) = send(&app, me(format!("{csrf_cookie}; dw_session=dws_forged"))).await;
+    assert_eq!(
+        body, r#"{"scope":"Default","type":"Guest"}"#,
+        "an unknown session"
+    );
+}

@@ -179,3 +179,98 @@ async fn reqwest_post(url: &str, authorization: &str, body: &str) -> serde_json:
     let text = response.text().await.unwrap();
     serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)
 }
+
+/// Fuzzing (see `fuzz.rs`): JWT access tokens edited in their header, claims, signature or
+/// shape, at a resource server that checks them against the provider's JWKS over HTTP. Never
+/// a 5xx; an edited token is never accepted.
+#[test]
+fn fuzz_edited_jwt_access_tokens_at_a_remote_resource_server() {
+    use doorward_core::model::{AccessTokenFormat, ClientPolicy};
+    use proptest::prelude::*;
+
+    use super::fuzz::{authorization, fuzz, request, runtime, STATUSES};
+
+    let rt = runtime();
+    let (checking, jwt) = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}/auth", listener.local_addr().unwrap());
+        let clock = Arc::new(FixedClock::new(1_800_000_000));
+        let mut grants = Grants::CODE_AND_REFRESH;
+        grants.insecure_password = true;
+        let provider = Provider::builder(issuer.clone())
+            .config(EngineConfig {
+                issuer: issuer.clone(),
+                hash_cost: HashCost::InsecureFastForTests,
+                scopes: doorward_proto::ScopeSet::parse("base items:read").unwrap(),
+                ..EngineConfig::default()
+            })
+            .grants(grants)
+            .store(Arc::new(MemoryStore::default()))
+            .clock_and_random(clock, Arc::new(SeqRandom::default()))
+            .user(doorward_core::testing::user("carol", "Carol", "carol-pw"))
+            .client(ClientSpec {
+                key: "jwt@clients".into(),
+                display_name: "JWT".into(),
+                app_uri: "http://client.example".into(),
+                redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+                secret: Secret::new("jwt-secret"),
+                policy: ClientPolicy {
+                    access_token_format: AccessTokenFormat::Jwt,
+                    access_token_audience: Some("https://api.example".into()),
+                    insecure_password: true,
+                    ..ClientPolicy::default()
+                },
+            })
+            .build()
+            .await
+            .unwrap();
+        let served = provider.mount(Router::new());
+        tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+        let response = reqwest_post(
+            &format!("{issuer}/oauth/token"),
+            &basic("jwt@clients", "jwt-secret"),
+            "grant_type=password&username=carol&password=carol-pw&scope=items%3Aread",
+        )
+        .await;
+        let jwt = response["access_token"].as_str().unwrap().to_owned();
+        let client = doorward_client::Client::builder(
+            doorward_client::ProviderConfig::oidc(&issuer, "api@clients").with_secret("x"),
+        )
+        .clock(|| 1_800_000_000)
+        .build()
+        .unwrap();
+        let checking = Router::new()
+            .route("/api/items", get(read))
+            .with_state(ResourceServer::jwt(client, "https://api.example"));
+        (checking, jwt)
+    });
+    let valid = format!("Bearer {jwt}");
+    fuzz(
+        "JWT access tokens at a remote resource server",
+        1000,
+        authorization(vec![jwt.clone()]),
+        |auth| {
+            let header = String::from_utf8_lossy(auth.as_deref().unwrap_or_default()).into_owned();
+            let headers = [(axum::http::header::AUTHORIZATION, auth)];
+            let Some(request) = request(axum::http::Method::GET, "/api/items", &headers, vec![])
+            else {
+                return Ok(());
+            };
+            rt.block_on(async {
+                let (response, body) = send(&checking, request).await;
+                let status = response.status();
+                STATUSES.with(|s| *s.borrow_mut().entry(status.as_u16()).or_default() += 1);
+                prop_assert!(status.as_u16() < 500, "{status}: {body}");
+                if status == StatusCode::OK {
+                    // Only the token as issued (the scheme's case and spaces may vary).
+                    prop_assert!(
+                        header.trim().eq_ignore_ascii_case(&valid)
+                            || header.ends_with(&format!(" {jwt}")),
+                        "accepted: {header}"
+                    );
+                }
+                Ok(())
+            })
+        },
+    );
+}

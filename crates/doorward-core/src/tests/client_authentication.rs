@@ -89,3 +89,70 @@ async fn client_authentication_methods() {
     let missing_grant = h.engine.token(&request(&[], Some((KEY, SECRET)))).await;
     assert_eq!(outcome(missing_grant), ErrorCode::InvalidRequest);
 }
+
+/// README: "A client registered with `token_endpoint_auth_method` must use that method (at
+/// the token, introspection and revocation endpoints)."
+#[tokio::test]
+async fn a_registered_auth_method_is_the_only_one_accepted() {
+    use crate::model::AuthMethod;
+    use crate::testing;
+
+    let h = harness().await;
+    for (name, method) in [
+        ("basic_only", AuthMethod::ClientSecretBasic),
+        ("post_only", AuthMethod::ClientSecretPost),
+    ] {
+        let mut spec = testing::client(&format!("{name}@clients"), name, CALLBACK, "s3cret");
+        spec.policy.auth_method = Some(method);
+        h.engine.register_client(spec).await.unwrap();
+    }
+    let request = |key: &str, basic: bool, params: &[(&str, &str)]| {
+        let mut params: std::collections::HashMap<String, String> = params
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        if !basic {
+            params.insert("client_id".into(), key.into());
+            params.insert("client_secret".into(), "s3cret".into());
+        }
+        TokenRequest {
+            params,
+            basic: basic.then(|| BasicCredentials {
+                id: key.into(),
+                secret: Secret::new("s3cret"),
+            }),
+        }
+    };
+    let token = [("grant_type", "password")];
+    let introspect = [("token", "dwat_unknown")];
+    for (key, right) in [("basic_only@clients", true), ("post_only@clients", false)] {
+        // The registered method authenticates (the password grant is off: the next refusal).
+        let ok = h.engine.token(&request(key, right, &token)).await;
+        assert_eq!(code_of(ok), ErrorCode::UnsupportedGrantType, "{key}");
+        assert!(h
+            .engine
+            .introspect(&request(key, right, &introspect))
+            .await
+            .is_ok());
+        assert!(h
+            .engine
+            .revoke(&request(key, right, &introspect))
+            .await
+            .is_ok());
+        // The other method, with the right secret, is invalid_client everywhere.
+        let wrong = h.engine.token(&request(key, !right, &token)).await;
+        assert_eq!(code_of(wrong), ErrorCode::InvalidClient, "{key}");
+        for result in [
+            h.engine
+                .introspect(&request(key, !right, &introspect))
+                .await
+                .map(|_| ()),
+            h.engine.revoke(&request(key, !right, &introspect)).await,
+        ] {
+            match result {
+                Err(Error::OAuth(e)) => assert_eq!(e.code, ErrorCode::InvalidClient, "{key}"),
+                other => panic!("{key}: expected invalid_client, got {other:?}"),
+            }
+        }
+    }
+}

@@ -111,3 +111,43 @@ async fn expired_rows_are_purged() {
     assert_eq!(h.engine.purge_expired().await.unwrap(), 4);
     assert!(!h.token_works(&tokens.access_token).await);
 }
+
+/// README, `[server]`: "A code or refresh token is spent and the tokens it issues are stored in
+/// one transaction: a database failure in between leaves it usable for a retry."
+#[tokio::test]
+async fn a_store_failure_at_redemption_leaves_the_code_and_refresh_token_usable() {
+    use std::sync::Arc;
+
+    use crate::memory::MemoryStore;
+    use crate::testing::FailingStore;
+
+    let store = Arc::new(FailingStore::new(Arc::new(MemoryStore::default())));
+    let h = harness_over(store.clone(), crate::EngineConfig::default()).await;
+    let code = h.code(&[]).await;
+
+    store.fail_next("redeem_code");
+    let unavailable = |r: &Result<_, crate::Error>| {
+        matches!(
+            r,
+            Err(crate::Error::Store(crate::ports::StoreError::Unavailable(
+                _
+            )))
+        )
+    };
+    assert!(unavailable(&h.redeem(&code).await));
+    let tokens = h.redeem(&code).await.expect("the code is still usable");
+    assert!(h.token_works(&tokens.access_token).await);
+
+    let refresh = tokens.refresh_token.unwrap();
+    store.fail_next("rotate_refresh_token");
+    assert!(unavailable(&h.refresh(&refresh).await));
+    let rotated = h
+        .refresh(&refresh)
+        .await
+        .expect("the refresh token is still usable");
+    assert!(h.token_works(&rotated.access_token).await);
+    assert!(
+        h.token_works(&tokens.access_token).await,
+        "and the retry was not taken for a replay"
+    );
+}

@@ -99,3 +99,120 @@ async fn staged_rotation_publishes_before_signing_and_keeps_until_expiry() {
     );
     assert!(start < end);
 }
+
+/// README, OpenID Connect choices: "An `id_token_hint` signed by a key removed since
+/// (rotation) counts as no hint, at the authorization endpoint and at logout …; a hint with a
+/// bad signature or claims is refused. An expired hint is accepted (RP-Initiated Logout §2)."
+#[tokio::test]
+async fn id_token_hints_of_a_removed_key_count_as_none_and_expired_ones_are_accepted_at_logout() {
+    use crate::config::KeyPolicy;
+    use crate::jose::SigningAlg;
+    use crate::request::Interaction;
+    use crate::testing;
+    use crate::Error;
+
+    let config = EngineConfig {
+        keys: KeyPolicy {
+            algorithms: vec![SigningAlg::Es256],
+            publish_delay: 10,
+            rotation_period: 100,
+        },
+        lifetimes: crate::Lifetimes {
+            id_token: 30,
+            access_token: 30,
+            ..Default::default()
+        },
+        ..EngineConfig::default()
+    };
+    let h = harness_with(config).await;
+    let mut spec = testing::client("rp@clients", "RP", CALLBACK, "rp-secret");
+    spec.policy.post_logout_redirect_uris =
+        vec![doorward_proto::RedirectUri::parse("http://localhost:8000/bye").unwrap()];
+    h.engine.register_client(spec).await.unwrap();
+    let logout = |hint: &str, client_id: Option<&str>| {
+        let mut params = vec![
+            ("id_token_hint".to_owned(), hint.to_owned()),
+            (
+                "post_logout_redirect_uri".to_owned(),
+                "http://localhost:8000/bye".to_owned(),
+            ),
+        ];
+        if let Some(id) = client_id {
+            params.push(("client_id".to_owned(), id.to_owned()));
+        }
+        params
+    };
+
+    // An expired hint, its key still published: logout takes it, and its aud names the client.
+    let code = h.code(&[("scope", "openid")]).await;
+    let hint = h.redeem(&code).await.unwrap().id_token.unwrap();
+    h.clock.advance(3600);
+    let ended = h
+        .engine
+        .check_end_session(&[("id_token_hint".to_owned(), hint.clone())])
+        .await
+        .expect("an expired hint is accepted at logout");
+    assert_eq!(
+        ended.client.map(|c| c.key),
+        Some(KEY.to_owned()),
+        "its aud names the client"
+    );
+    let mut forged = hint.clone();
+    forged.replace_range(forged.len() - 4.., "AAAA");
+    assert!(matches!(
+        h.engine
+            .check_end_session(&[("id_token_hint".to_owned(), forged.clone())])
+            .await,
+        Err(Error::EndSession(_))
+    ));
+
+    // Rotate until the key that signed `hint` is gone from the JWKS.
+    let kid = jsonwebtoken::decode_header(&hint).unwrap().kid.unwrap();
+    let published = |h: &Harness| {
+        h.engine
+            .jwks()
+            .keys
+            .iter()
+            .any(|k| k.common.key_id.as_deref() == Some(kid.as_str()))
+    };
+    for _ in 0..50 {
+        if !published(&h) {
+            break;
+        }
+        h.clock.advance(60);
+        h.engine.maintain_keys().await.unwrap();
+    }
+    assert!(!published(&h), "the signing key was removed");
+
+    // At logout: no hint, so a post_logout_redirect_uri needs client_id.
+    let no_client = h.engine.check_end_session(&logout(&hint, None)).await;
+    assert!(
+        matches!(
+            no_client,
+            Err(Error::EndSession(crate::error::EndSessionError::NoClient))
+        ),
+        "{no_client:?}"
+    );
+    let ended = h
+        .engine
+        .check_end_session(&logout(&hint, Some("rp@clients")))
+        .await
+        .expect("the removed key's hint is ignored, and the rp's URI is registered");
+    assert!(ended.redirect.is_some());
+
+    // At the authorization endpoint: no hint either; the signed-in user gets a code, even
+    // with prompt=none (a hint still checked would have been compared with the user).
+    let query = pairs(&[
+        ("response_type", "code"),
+        ("client_id", KEY),
+        ("redirect_uri", CALLBACK),
+        ("scope", "openid"),
+        ("prompt", "none"),
+        ("id_token_hint", &hint),
+    ]);
+    let request = h.engine.check_authorization(&query).await.unwrap();
+    match h.engine.proceed(&request, Some(&h.user)).await.unwrap() {
+        Interaction::Redirect(to) => assert!(query_param(&to, "code").is_some(), "{to}"),
+        other => panic!("expected a code, got {other:?}"),
+    }
+}

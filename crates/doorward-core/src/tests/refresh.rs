@@ -203,3 +203,39 @@ async fn a_refresh_narrowed_to_openid_gets_no_profile_claims() {
         .unwrap();
     assert!(without.id_token.is_none());
 }
+
+/// README, `POST /oauth/token`: within the grace window "the same client presenting it again
+/// … gets the very same answer": another client gets nothing, and learns nothing.
+#[tokio::test]
+async fn the_grace_window_answers_the_same_client_only() {
+    use doorward_proto::Secret;
+
+    use crate::request::{BasicCredentials, TokenRequest};
+
+    let h = harness().await;
+    let first = h.redeem(&h.code(&[]).await).await.unwrap();
+    let r1 = first.refresh_token.clone().unwrap();
+    let answer = h.refresh(&r1).await.unwrap();
+    h.clock.advance(5);
+    let by_other = h
+        .engine
+        .token(&TokenRequest {
+            params: [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", r1.as_str()),
+            ]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+            basic: Some(BasicCredentials {
+                id: "other@clients".into(),
+                secret: Secret::new("other_secret"),
+            }),
+        })
+        .await;
+    assert_eq!(code_of(by_other), ErrorCode::InvalidGrant);
+    // The owner still gets its answer within the window, and its tokens still work.
+    let again = h.refresh(&r1).await.unwrap();
+    assert_eq!(again.access_token, answer.access_token);
+    assert!(h.token_works(&answer.access_token).await);
+}

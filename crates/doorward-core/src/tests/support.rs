@@ -29,8 +29,16 @@ pub(super) async fn harness() -> Harness {
 }
 
 pub(super) async fn harness_with(config: EngineConfig) -> Harness {
+    harness_over(Arc::new(crate::memory::MemoryStore::default()), config).await
+}
+
+/// [`harness_with`] over `store` (a [`testing::FailingStore`], say).
+pub(super) async fn harness_over(
+    store: crate::ports::SharedStore,
+    config: EngineConfig,
+) -> Harness {
     let clock = Arc::new(FixedClock::new(1_800_000_000));
-    let engine = testing::engine(clock.clone(), config).await;
+    let engine = testing::engine_over(store, clock.clone(), config).await;
     for (name, callback, secret) in [
         ("python_client", CALLBACK, SECRET),
         ("other", "http://localhost:8001/cb", "other_secret"),

@@ -1,0 +1,232 @@
+//! A store that fails on demand: every port of another store, delegated, except where a test
+//! has asked for [`StoreError::Unavailable`] (the database restarting, a failover, a full
+//! pool). A failed call does nothing, as the ports require of a real backend: the failure
+//! happens before the call reaches the inner store, which is how a transaction that never
+//! committed looks from outside.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::model::{
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
+    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+};
+use crate::opaque::TokenHash;
+use crate::ports::{
+    ClientRef, ClientStore, CodeStore, ConsentStore, Issue, KeyStore, MaintenanceStore, Redemption,
+    SecretStore, SessionStore, SharedStore, StoreError, StoreResult, TokenStore, UnixTime,
+    UserStore,
+};
+
+/// Wraps a store; [`FailingStore::set_down`] fails every call, [`FailingStore::fail_next`]
+/// the next call of one method (by its name in [`crate::ports`]).
+pub struct FailingStore {
+    inner: SharedStore,
+    down: AtomicBool,
+    next: Mutex<HashSet<&'static str>>,
+}
+
+impl FailingStore {
+    pub fn new(inner: SharedStore) -> Self {
+        Self {
+            inner,
+            down: AtomicBool::new(false),
+            next: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// While `down`, every call fails with [`StoreError::Unavailable`].
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// The next call of `method` (e.g. `"redeem_code"`) fails with
+    /// [`StoreError::Unavailable`].
+    pub fn fail_next(&self, method: &'static str) {
+        self.next.lock().unwrap().insert(method);
+    }
+
+    fn check(&self, method: &'static str) -> StoreResult<()> {
+        let once = self.next.lock().unwrap().remove(method);
+        if once || self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(
+                format!("the test made {method} fail").into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ClientStore for FailingStore {
+    async fn find_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>> {
+        self.check("find_client")?;
+        self.inner.find_client(client).await
+    }
+    async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
+        self.check("upsert_client")?;
+        self.inner.upsert_client(client).await
+    }
+}
+
+#[async_trait]
+impl UserStore for FailingStore {
+    async fn find_user(&self, id: Uuid) -> StoreResult<Option<User>> {
+        self.check("find_user")?;
+        self.inner.find_user(id).await
+    }
+    async fn find_user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        self.check("find_user_by_username")?;
+        self.inner.find_user_by_username(username).await
+    }
+    async fn upsert_user(&self, user: &NewUser) -> StoreResult<User> {
+        self.check("upsert_user")?;
+        self.inner.upsert_user(user).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for FailingStore {
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
+        self.check("insert_session")?;
+        self.inner.insert_session(session).await
+    }
+    async fn find_session(&self, hash: &TokenHash) -> StoreResult<Option<SessionRecord>> {
+        self.check("find_session")?;
+        self.inner.find_session(hash).await
+    }
+    async fn delete_session(&self, hash: &TokenHash) -> StoreResult<()> {
+        self.check("delete_session")?;
+        self.inner.delete_session(hash).await
+    }
+}
+
+#[async_trait]
+impl ConsentStore for FailingStore {
+    async fn find_consent(&self, user: Uuid, client: Uuid) -> StoreResult<Option<ConsentRecord>> {
+        self.check("find_consent")?;
+        self.inner.find_consent(user, client).await
+    }
+    async fn record_consent(&self, consent: &ConsentRecord) -> StoreResult<()> {
+        self.check("record_consent")?;
+        self.inner.record_consent(consent).await
+    }
+    async fn list_consents(&self, user: Uuid) -> StoreResult<Vec<ConsentRecord>> {
+        self.check("list_consents")?;
+        self.inner.list_consents(user).await
+    }
+    async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()> {
+        self.check("revoke_consent")?;
+        self.inner.revoke_consent(user, client, now).await
+    }
+}
+
+#[async_trait]
+impl CodeStore for FailingStore {
+    async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        self.check("insert_code")?;
+        self.inner.insert_code(code).await
+    }
+    async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
+        self.check("find_code")?;
+        self.inner.find_code(hash, client).await
+    }
+    async fn redeem_code(
+        &self,
+        hash: &TokenHash,
+        client: Uuid,
+        now: UnixTime,
+        issue: Option<Issue<'_>>,
+    ) -> StoreResult<Redemption<CodeRecord>> {
+        self.check("redeem_code")?;
+        self.inner.redeem_code(hash, client, now, issue).await
+    }
+}
+
+#[async_trait]
+impl TokenStore for FailingStore {
+    async fn insert_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()> {
+        self.check("insert_tokens")?;
+        self.inner.insert_tokens(access, refresh).await
+    }
+    async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
+        self.check("find_access_token")?;
+        self.inner.find_access_token(hash).await
+    }
+    async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>> {
+        self.check("find_bearer")?;
+        self.inner.find_bearer(hash).await
+    }
+    async fn rotate_refresh_token(
+        &self,
+        hash: &TokenHash,
+        client: Uuid,
+        now: UnixTime,
+        issue: Option<Issue<'_>>,
+        successor: Option<&[u8]>,
+    ) -> StoreResult<Redemption<RefreshTokenRecord>> {
+        self.check("rotate_refresh_token")?;
+        self.inner
+            .rotate_refresh_token(hash, client, now, issue, successor)
+            .await
+    }
+    async fn find_refresh_token(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<RefreshTokenRecord>> {
+        self.check("find_refresh_token")?;
+        self.inner.find_refresh_token(hash).await
+    }
+    async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {
+        self.check("revoke_access_token")?;
+        self.inner.revoke_access_token(hash, now).await
+    }
+    async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()> {
+        self.check("revoke_family")?;
+        self.inner.revoke_family(family, now).await
+    }
+}
+
+#[async_trait]
+impl MaintenanceStore for FailingStore {
+    async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64> {
+        self.check("purge_expired")?;
+        self.inner.purge_expired(now, keep_spent).await
+    }
+}
+
+#[async_trait]
+impl SecretStore for FailingStore {
+    async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        self.check("ensure_server_secret")?;
+        self.inner.ensure_server_secret(name, candidate).await
+    }
+}
+
+#[async_trait]
+impl KeyStore for FailingStore {
+    async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+        self.check("list_signing_keys")?;
+        self.inner.list_signing_keys().await
+    }
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
+        self.check("insert_signing_key")?;
+        self.inner.insert_signing_key(key).await
+    }
+    async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
+        self.check("schedule_key_removal")?;
+        self.inner.schedule_key_removal(kid, remove_at).await
+    }
+    async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
+        self.check("delete_signing_key")?;
+        self.inner.delete_signing_key(kid).await
+    }
+}
