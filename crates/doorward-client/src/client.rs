@@ -35,6 +35,8 @@ pub use authorized::{ApiResponse, Authorized, Body, UserInfo};
 pub use builder::ClientBuilder;
 pub use flow::{Authorization, AuthorizationOptions, Callback, SignIn};
 pub use management::{Introspection, TokenTypeHint};
+#[cfg(test)]
+pub(crate) use validation::JWKS_COOLDOWN;
 
 /// A client of one provider. Cheap to clone (an `Arc`); keep it in your application state.
 ///
