@@ -160,6 +160,7 @@ struct Inner {
     clock: Clock,
     on_token_updated: Option<TokenHook>,
     unbound_callbacks: bool,
+    require_callback_path: bool,
     metadata: RwLock<Option<Arc<Metadata>>>,
     metadata_fetch: Mutex<()>,
     jwks: JwksCache,

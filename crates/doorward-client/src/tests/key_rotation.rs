@@ -71,10 +71,9 @@ impl Provider {
                     async move {
                         let mut response = axum::Json(document).into_response();
                         if let Some(value) = cache_control {
-                            response.headers_mut().insert(
-                                axum::http::header::CACHE_CONTROL,
-                                value.parse().unwrap(),
-                            );
+                            response
+                                .headers_mut()
+                                .insert(axum::http::header::CACHE_CONTROL, value.parse().unwrap());
                         }
                         response
                     }
@@ -411,7 +410,10 @@ fn key_set_lifetime_reads_cache_control_and_age() {
     assert_eq!(lifetime(&["public", "max-age=300"], None), 300);
     assert_eq!(lifetime(&["max-age=300"], Some("100")), 200);
     assert_eq!(lifetime(&["max-age=300"], Some("290")), JWKS_MIN_LIFETIME);
-    assert_eq!(lifetime(&["max-age=300, no-cache"], None), JWKS_MIN_LIFETIME);
+    assert_eq!(
+        lifetime(&["max-age=300, no-cache"], None),
+        JWKS_MIN_LIFETIME
+    );
     assert_eq!(lifetime(&["max-age=-5"], None), JWKS_DEFAULT_LIFETIME);
     assert_eq!(lifetime(&["max-age=abc"], None), JWKS_DEFAULT_LIFETIME);
     assert_eq!(
@@ -440,14 +442,18 @@ async fn forged_kids_cause_at_most_one_fetch_per_cooldown() {
         .unwrap();
     assert_eq!(provider.jwks_fetches(), 1);
     for n in 0..50 {
-        let result = client.validate_id_token(&forged(n), Some(NONCE), None).await;
+        let result = client
+            .validate_id_token(&forged(n), Some(NONCE), None)
+            .await;
         assert_err!(result, IdTokenError::NoMatchingKey { .. });
     }
     assert_eq!(provider.jwks_fetches(), 1, "no fetch within the cooldown");
 
     provider.at(JWKS_COOLDOWN);
     for n in 50..100 {
-        let result = client.validate_id_token(&forged(n), Some(NONCE), None).await;
+        let result = client
+            .validate_id_token(&forged(n), Some(NONCE), None)
+            .await;
         assert_err!(result, IdTokenError::NoMatchingKey { .. });
         let result = client
             .validate_jwt_access_token(&forged(n), "https://api.example")
