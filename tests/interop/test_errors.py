@@ -625,6 +625,15 @@ def test_self_empty_bearer_is_malformed(origin):
         assert r.json()["error"] == "invalid_request", (value, describe(r))
 
 
+@pytest.mark.parametrize("value", ["Basic YTpi", "Bearerx abc", "Token abc"])
+def test_self_other_scheme_is_no_bearer_credentials(origin, value):
+    """RFC 6750 §3.1: a request without Bearer credentials gets a bare challenge, no error code."""
+    r = http_session().get(f"{origin}/api/v1/auth/self", headers={"Authorization": value},
+                           allow_redirects=False, timeout=15)
+    assert r.status_code == 401, (value, describe(r))
+    assert r.headers.get("WWW-Authenticate") == 'Bearer realm="doorward"', (value, describe(r))
+
+
 def test_self_refresh_token_is_not_an_access_token(origin, new_code):
     t = assert_token_response(redeem(origin, new_code()))
     r = auth_self(origin, t["refresh_token"])
