@@ -82,9 +82,11 @@ async fn plain_pkce_is_refused_unless_configured() {
     );
 
     // Configured (`oauth.insecure_allow_plain_pkce`): the verifier is the challenge itself.
-    let mut config = crate::EngineConfig::default();
-    config.allow_plain_pkce = true;
-    let h = harness_with(config).await;
+    let h = harness_with(crate::EngineConfig {
+        allow_plain_pkce: true,
+        ..Default::default()
+    })
+    .await;
     assert_eq!(
         h.engine.metadata()["code_challenge_methods_supported"],
         serde_json::json!(["S256", "plain"])
