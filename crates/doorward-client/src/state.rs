@@ -5,6 +5,9 @@
 //! The PKCE verifier and the OIDC nonce of a JWS state are derived from it with the key
 //! (HMAC-SHA-256 of its request-forgery nonce): the state travels through the browser and the
 //! provider, so it must not carry the verifier itself.
+//!
+//! Past 700 lines with its tests: the state matrix at the end forges states with the private
+//! signing helpers and builds `PendingAuthorization`s, so it stays beside them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
