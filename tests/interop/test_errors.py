@@ -630,11 +630,22 @@ def test_self_bad_token(origin, scheme, token):
 
 def test_self_empty_bearer_is_malformed(origin):
     """RFC 6750 §3.1: a malformed Authorization header is 400 invalid_request."""
-    r = http_session().get(f"{origin}/api/v1/auth/self", headers={"Authorization": "Bearer "},
+    for value in ("Bearer ", "Bearer", "bearer   ", "Bearer a b", "Bearer tok\u00e9n".encode()):
+        r = http_session().get(f"{origin}/api/v1/auth/self", headers={"Authorization": value},
+                               allow_redirects=False, timeout=15)
+        assert r.status_code == 400, (value, describe(r))
+        www = r.headers.get("WWW-Authenticate", "")
+        assert www.startswith("Bearer ") and 'error="invalid_request"' in www, (value, describe(r))
+        assert r.json()["error"] == "invalid_request", (value, describe(r))
+
+
+@pytest.mark.parametrize("value", ["Basic YTpi", "Bearerx abc", "Token abc"])
+def test_self_other_scheme_is_no_bearer_credentials(origin, value):
+    """RFC 6750 §3.1: a request without Bearer credentials gets a bare challenge, no error code."""
+    r = http_session().get(f"{origin}/api/v1/auth/self", headers={"Authorization": value},
                            allow_redirects=False, timeout=15)
-    assert r.status_code in (400, 401), describe(r)
-    www = r.headers.get("WWW-Authenticate", "")
-    assert www.startswith("Bearer") and re.search(r'error="(invalid_request|invalid_token)"', www), describe(r)
+    assert r.status_code == 401, (value, describe(r))
+    assert r.headers.get("WWW-Authenticate") == 'Bearer realm="doorward"', (value, describe(r))
 
 
 def test_self_refresh_token_is_not_an_access_token(origin, new_code):

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -130,17 +130,19 @@ async fn login(State(app): State<App>, headers: HeaderMap, Form(form): Form<Csrf
     }
 }
 
-/// The callback: finish the authorization (state, code, PKCE, ID token), find out who signed
-/// in, open a session.
+/// The callback: finish the authorization (path, state, code, PKCE, ID token), find out who
+/// signed in, open a session. The path lets the client check that the callback came to its own
+/// redirect URI (the mix-up defence of a provider without an issuer, RFC 9700 §4.4.2).
 async fn callback(
     State(app): State<App>,
     headers: HeaderMap,
+    uri: Uri,
     Query(query): Query<Callback>,
 ) -> Response {
     let sent = cookie(&headers, "rp_state");
     let sign_in = match app
         .client
-        .finish_authorization(&query, sent.as_deref())
+        .finish_authorization(&query.at_path(uri.path()), sent.as_deref())
         .await
     {
         Ok(sign_in) => sign_in,

@@ -35,6 +35,8 @@ pub use authorized::{ApiResponse, Authorized, Body, UserInfo};
 pub use builder::ClientBuilder;
 pub use flow::{Authorization, AuthorizationOptions, Callback, SignIn};
 pub use management::{Introspection, TokenTypeHint};
+#[cfg(test)]
+pub(crate) use validation::JWKS_COOLDOWN;
 
 /// A client of one provider. Cheap to clone (an `Arc`); keep it in your application state.
 ///
@@ -158,6 +160,7 @@ struct Inner {
     clock: Clock,
     on_token_updated: Option<TokenHook>,
     unbound_callbacks: bool,
+    require_callback_path: bool,
     metadata: RwLock<Option<Arc<Metadata>>>,
     metadata_fetch: Mutex<()>,
     jwks: JwksCache,

@@ -1,5 +1,6 @@
 //! Authorization-server metadata (OIDC Discovery 1.0, RFC 8414) and the provider's key set,
-//! both fetched once and cached; the key set again when an ID token names a key it lacks.
+//! the metadata fetched once and cached, the key set cached for its HTTP lifetime (within
+//! bounds) and fetched again, at most once per cooldown, when a token names a key it lacks.
 
 use std::sync::Arc;
 
@@ -131,7 +132,59 @@ impl KeySet {
     }
 }
 
-/// The cached key set and the lock that makes concurrent refetches one fetch.
+/// How long a fetched key set is trusted, in seconds, when its response names no lifetime.
+pub(crate) const JWKS_DEFAULT_LIFETIME: i64 = 600;
+/// The shortest lifetime honoured: `max-age=0` or `no-store` must not mean a fetch per token.
+pub(crate) const JWKS_MIN_LIFETIME: i64 = 60;
+/// The longest lifetime honoured: a key the provider withdraws stops being trusted within an
+/// hour, whatever its `Cache-Control` said.
+pub(crate) const JWKS_MAX_LIFETIME: i64 = 3600;
+
+/// The freshness lifetime of a key-set response (RFC 9111 §4.2.1): its `Cache-Control: max-age`
+/// less its `Age` (§4.2.3), `no-store` and `no-cache` counting as zero, within
+/// [`JWKS_MIN_LIFETIME`, `JWKS_MAX_LIFETIME`]; [`JWKS_DEFAULT_LIFETIME`] without `max-age`.
+pub(crate) fn key_set_lifetime(headers: &reqwest::header::HeaderMap) -> i64 {
+    use reqwest::header::{AGE, CACHE_CONTROL};
+    let mut max_age: Option<i64> = None;
+    let directives = headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','));
+    for directive in directives {
+        let (name, value) = match directive.split_once('=') {
+            Some((name, value)) => (name.trim(), Some(value.trim().trim_matches('"'))),
+            None => (directive.trim(), None),
+        };
+        if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            max_age = Some(0);
+            break;
+        }
+        if name.eq_ignore_ascii_case("max-age") {
+            // RFC 9111 §1.2.2: a delta too large to represent counts as a very long time.
+            let seconds = value
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .map(|v| v.parse::<i64>().unwrap_or(i64::MAX));
+            if let Some(seconds) = seconds {
+                max_age = Some(max_age.map_or(seconds, |m| m.min(seconds)));
+            }
+        }
+    }
+    let Some(max_age) = max_age else {
+        return JWKS_DEFAULT_LIFETIME;
+    };
+    let age = headers
+        .get(AGE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<i64>().ok())
+        .unwrap_or(0);
+    max_age
+        .saturating_sub(age)
+        .clamp(JWKS_MIN_LIFETIME, JWKS_MAX_LIFETIME)
+}
+
+/// The cached key set and the lock that makes concurrent refetches one fetch. Times are the
+/// client's clock (Unix seconds), so tests move time instead of sleeping.
 #[derive(Debug, Default)]
 pub(crate) struct JwksCache {
     current: RwLock<Option<Fetched>>,
@@ -141,48 +194,61 @@ pub(crate) struct JwksCache {
 #[derive(Clone, Debug)]
 struct Fetched {
     generation: u64,
-    at: std::time::Instant,
+    fetched_at: i64,
+    expires_at: i64,
     keys: Arc<KeySet>,
 }
 
 impl JwksCache {
-    /// The cached key set, fetched if there is none yet.
+    /// The cached key set while it is fresh; fetched when there is none or it has expired, so
+    /// a key the provider withdrew stops verifying once the set's lifetime is over.
     pub(crate) async fn get(
         &self,
         http: &Http,
         url: &Url,
+        now: i64,
     ) -> Result<(u64, Arc<KeySet>), DiscoveryError> {
-        if let Some(current) = self.current.read().await.clone() {
-            return Ok((current.generation, current.keys));
-        }
-        self.refresh(http, url, 0, std::time::Duration::ZERO).await
+        let seen = match self.current.read().await.clone() {
+            Some(current) if now < current.expires_at => {
+                return Ok((current.generation, current.keys))
+            }
+            Some(stale) => stale.generation,
+            None => 0,
+        };
+        self.refresh(http, url, seen, 0, now).await
     }
 
-    /// Fetches the key set again unless another caller already replaced generation `seen`,
-    /// or the current one is younger than `cooldown` (tokens from untrusted callers must not
-    /// make the client fetch at will).
+    /// Fetches the key set again unless another caller already replaced generation `seen`
+    /// with a fresh one, or the current one was fetched less than `cooldown` seconds ago
+    /// (tokens with an unknown `kid` may come from anyone: they must not make the client fetch
+    /// at will).
     pub(crate) async fn refresh(
         &self,
         http: &Http,
         url: &Url,
         seen: u64,
-        cooldown: std::time::Duration,
+        cooldown: i64,
+        now: i64,
     ) -> Result<(u64, Arc<KeySet>), DiscoveryError> {
         let mut generation = self.fetch.lock().await;
         if let Some(current) = self.current.read().await.clone() {
-            if current.generation > seen || current.at.elapsed() < cooldown {
+            let fresh = now < current.expires_at;
+            let replaced = current.generation > seen && fresh;
+            let cooling = fresh && now.saturating_sub(current.fetched_at) < cooldown;
+            if replaced || cooling {
                 return Ok((current.generation, current.keys));
             }
         }
         let response = get(http, url.clone()).await?;
         let document: Value = json_document(url, &response)?;
         *generation += 1;
-        let fresh = Fetched {
+        let fetched = Fetched {
             generation: *generation,
-            at: std::time::Instant::now(),
+            fetched_at: now,
+            expires_at: now.saturating_add(key_set_lifetime(&response.headers)),
             keys: Arc::new(KeySet::parse(&document)),
         };
-        *self.current.write().await = Some(fresh.clone());
-        Ok((fresh.generation, fresh.keys))
+        *self.current.write().await = Some(fetched.clone());
+        Ok((fetched.generation, fetched.keys))
     }
 }

@@ -144,6 +144,20 @@ pub enum FinishError {
     InvalidState(#[from] InvalidState),
     #[error("the callback has neither code nor error")]
     MissingCode,
+    /// RFC 9700 §4.4.2: the callback came to another redirect URI than this provider's (a
+    /// mix-up attack, or the application finished with the wrong client).
+    #[error("the callback came to {got:?}, this provider's redirect URI path is {expected:?}")]
+    WrongCallbackPath { expected: String, got: String },
+    /// The client requires the callback's path ([`ClientBuilder::require_callback_path`]) and
+    /// the [`Callback`] does not carry it: build it with [`Callback::from_uri`] or
+    /// [`Callback::at_path`].
+    ///
+    /// [`ClientBuilder::require_callback_path`]: crate::ClientBuilder::require_callback_path
+    /// [`Callback`]: crate::Callback
+    /// [`Callback::from_uri`]: crate::Callback::from_uri
+    /// [`Callback::at_path`]: crate::Callback::at_path
+    #[error("the callback's path is unknown; this provider needs it to defend against mix-up")]
+    UnknownCallbackPath,
     /// RFC 9207 §2.4: the `iss` parameter names another authorization server (mix-up attack).
     #[error("the callback comes from issuer {got:?}, expected {expected:?}")]
     IssuerMismatch { expected: String, got: String },

@@ -1,12 +1,21 @@
 //! Named providers (Authlib's `oauth.register` / `create_client`), built in code or from TOML.
 //!
+//! Mix-up defence (RFC 9700 §4.4.2): a provider without an issuer cannot name itself in the
+//! callback (RFC 9207 `iss`), so each gets a redirect URI of its own. From TOML, a provider
+//! without `redirect_uri` gets `callback_base` followed by its name; two providers sharing a
+//! redirect URI are refused when either has no issuer; and the clients of providers without
+//! an issuer require the callback's path ([`ClientBuilder::require_callback_path`]). Route the
+//! callback with [`Registry::for_callback`] and finish with the client it names.
+//!
 //! ```toml
+//! callback_base = "https://myapp.example/oauth/callback/"   # + the provider's name
+//!
 //! [providers.eternaltwin]
 //! preset = "eternaltwin"               # endpoints, Basic + JSON, scope "base"
 //! url = "https://eternaltwin.org"
 //! client_id = "myapp@clients"
 //! client_secret = "…"
-//! redirect_uri = "https://myapp.example/oauth/callback"
+//! # redirect_uri: https://myapp.example/oauth/callback/eternaltwin, from callback_base
 //!
 //! [providers.doorward]
 //! issuer = "https://login.example"      # any OpenID provider: discovery
@@ -24,7 +33,7 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use url::Url;
 
-use crate::client::Client;
+use crate::client::{Callback, Client};
 use crate::config::{AuthMethod, BasicEncoding, BodyFormat, PrivateKey, ProviderConfig};
 use crate::error::ConfigError;
 use crate::state::StateKey;
@@ -74,28 +83,104 @@ impl Registry {
         self.clients.keys().map(String::as_str)
     }
 
+    /// The provider whose redirect URI the callback came to (by [`Callback::path`]), with its
+    /// name: finish with this client, not with the one the session remembers, and the state
+    /// check refuses a state made for another provider (RFC 9700 §4.4.2).
+    ///
+    /// ```
+    /// use doorward_client::{Callback, Registry, StateKey};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let toml = r#"
+    ///     callback_base = "https://app.example/oauth/callback/"
+    ///     [providers.eternaltwin]
+    ///     preset = "eternaltwin"
+    ///     url = "https://eternaltwin.org"
+    ///     client_id = "app@clients"
+    ///     client_secret = "s"
+    /// "#;
+    /// let registry = Registry::from_toml(toml, &StateKey::new([7; 32])?)?;
+    /// let callback = Callback::from_uri("/oauth/callback/eternaltwin?code=c&state=s");
+    /// let (name, _client) = registry.for_callback(&callback).expect("its redirect URI");
+    /// assert_eq!(name, "eternaltwin");
+    /// assert!(registry.for_callback(&Callback::from_uri("/elsewhere?code=c")).is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn for_callback(&self, callback: &Callback) -> Option<(&str, &Client)> {
+        let path = callback.path.as_deref()?;
+        let mut found = self.clients.iter().filter(|(_, client)| {
+            client.config().redirect_uri.as_ref().map(Url::path) == Some(path)
+        });
+        match (found.next(), found.next()) {
+            (Some((name, client)), None) => Some((name, client)),
+            // Several providers share that path: the callback alone does not tell which.
+            _ => None,
+        }
+    }
+
     /// Every `[providers.NAME]` table of `text`, each signing its states with `state_key`.
     pub fn from_toml(text: &str, state_key: &StateKey) -> Result<Self, ConfigError> {
         let file: File = toml::from_str(text)?;
         let mut registry = Self::new();
         for (name, raw) in file.providers {
-            let config = raw.into_config().map_err(|reason| ConfigError::Invalid {
+            let invalid = |reason| ConfigError::Invalid {
                 provider: name.clone(),
                 reason,
-            })?;
-            let client = Client::builder(config)
+            };
+            let mut config = raw.into_config().map_err(invalid)?;
+            if config.redirect_uri.is_none() {
+                config.redirect_uri = file
+                    .callback_base
+                    .as_ref()
+                    .map(|base| callback_uri(base, &name));
+            }
+            if let Some(other) = registry.shared_redirect_uri(&config) {
+                return Err(invalid(format!(
+                    "redirect_uri is also {other}'s: a provider without an issuer needs a redirect URI of its own (RFC 9700 §4.4.2)"
+                )));
+            }
+            let no_issuer = config.issuer.is_none();
+            let mut builder = Client::builder(config)
                 .name(name.clone())
-                .state_key(state_key.clone())
-                .build()?;
-            registry.register(name, client);
+                .state_key(state_key.clone());
+            if no_issuer {
+                builder = builder.require_callback_path();
+            }
+            registry.register(name, builder.build()?);
         }
         Ok(registry)
     }
+
+    /// A provider already registered with the redirect URI of `config`, when either of them has
+    /// no issuer (nothing would then tell their callbacks apart).
+    fn shared_redirect_uri(&self, config: &ProviderConfig) -> Option<&str> {
+        let redirect_uri = config.redirect_uri.as_ref()?;
+        self.clients
+            .iter()
+            .find(|(_, client)| {
+                let other = client.config();
+                other.redirect_uri.as_ref() == Some(redirect_uri)
+                    && (other.issuer.is_none() || config.issuer.is_none())
+            })
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+/// `base` followed by the path segment `name`.
+fn callback_uri(base: &Url, name: &str) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().push(name);
+    }
+    url
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    /// Providers without `redirect_uri` get this URL followed by their name.
+    callback_base: Option<Url>,
     #[serde(default)]
     providers: BTreeMap<String, RawProvider>,
 }

@@ -5,8 +5,11 @@
 //! The PKCE verifier and the OIDC nonce of a JWS state are derived from it with the key
 //! (HMAC-SHA-256 of its request-forgery nonce): the state travels through the browser and the
 //! provider, so it must not carry the verifier itself.
+//!
+//! Past 700 lines with its tests: the state matrix at the end forges states with the private
+//! signing helpers and builds `PendingAuthorization`s, so it stays beside them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -112,16 +115,89 @@ impl fmt::Debug for PendingAuthorization {
     }
 }
 
-/// An in-memory [`StateStore`] for one process; expired entries are dropped as new ones come,
-/// and at most [`MemoryStateStore::CAPACITY`] authorizations may be in progress at once (each
-/// click on a sign-in button makes one, so the bound keeps memory in check).
-#[derive(Debug, Default)]
+/// An in-memory [`StateStore`] for one process, holding at most a fixed number of pending
+/// authorizations ([`MemoryStateStore::CAPACITY`] by default).
+///
+/// Every visit to a sign-in route makes a state, so anyone can fill the store. When it is
+/// full, expired entries go first, then the oldest pending authorization is evicted: a new
+/// sign-in is never refused. The trade-off: a flood of more than `capacity` visits while a
+/// genuine user is at the provider evicts that user's state, and their callback fails with
+/// [`InvalidState::Unknown`](crate::InvalidState::Unknown) (they click again); memory stays
+/// bounded either way. The default signed states ([`StateMode::Signed`]) keep nothing on the
+/// server and cannot be filled: prefer them unless a state must be single-use.
 pub struct MemoryStateStore {
-    entries: Mutex<HashMap<String, PendingAuthorization>>,
+    capacity: usize,
+    entries: Mutex<Entries>,
+}
+
+/// The pending authorizations, and their insertion order for eviction.
+#[derive(Default)]
+struct Entries {
+    by_state: HashMap<String, (u64, PendingAuthorization)>,
+    order: BTreeMap<u64, String>,
+    next: u64,
+    /// When expired entries were last dropped (the clock of `created_at`).
+    purged_at: i64,
 }
 
 impl MemoryStateStore {
     pub const CAPACITY: usize = 100_000;
+
+    /// Expired entries are dropped, at most once per second, from this many entries on.
+    const PURGE_FROM: usize = 1024;
+
+    /// A store holding at most `capacity` pending authorizations (at least one).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            entries: Mutex::default(),
+        }
+    }
+
+    /// How many authorizations are pending.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.by_state.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Default for MemoryStateStore {
+    fn default() -> Self {
+        Self::with_capacity(Self::CAPACITY)
+    }
+}
+
+impl fmt::Debug for MemoryStateStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStateStore")
+            .field("capacity", &self.capacity)
+            .field("pending", &self.len())
+            .finish()
+    }
+}
+
+impl Entries {
+    fn purge_expired(&mut self, now: i64) {
+        self.purged_at = now;
+        self.by_state.retain(|_, (_, p)| p.expires_at >= now);
+        let by_state = &self.by_state;
+        self.order.retain(|_, state| by_state.contains_key(state));
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some((_, state)) = self.order.pop_first() {
+            self.by_state.remove(&state);
+        }
+    }
+
+    fn remove(&mut self, state: &str) -> Option<PendingAuthorization> {
+        let (seq, pending) = self.by_state.remove(state)?;
+        self.order.remove(&seq);
+        Some(pending)
+    }
 }
 
 #[async_trait]
@@ -132,14 +208,19 @@ impl StateStore for MemoryStateStore {
         pending: PendingAuthorization,
     ) -> Result<(), StateStoreError> {
         let mut entries = self.entries.lock().map_err(|_| "state store poisoned")?;
-        if entries.len() >= 1024 {
-            let now = pending.created_at;
-            entries.retain(|_, p| p.expires_at >= now);
+        let now = pending.created_at;
+        entries.remove(state);
+        if entries.by_state.len() >= Self::PURGE_FROM.min(self.capacity) && now > entries.purged_at
+        {
+            entries.purge_expired(now);
         }
-        if entries.len() >= Self::CAPACITY {
-            return Err("too many authorizations in progress".into());
+        while entries.by_state.len() >= self.capacity {
+            entries.evict_oldest();
         }
-        entries.insert(state.to_owned(), pending);
+        let seq = entries.next;
+        entries.next += 1;
+        entries.order.insert(seq, state.to_owned());
+        entries.by_state.insert(state.to_owned(), (seq, pending));
         Ok(())
     }
 
@@ -583,5 +664,75 @@ pub(crate) mod tests {
                 .await,
             Err(InvalidState::OtherAuthorizationServer { .. })
         ));
+    }
+
+    fn pending(created_at: i64, ttl: i64) -> PendingAuthorization {
+        PendingAuthorization {
+            authorization_server: "https://as.example".into(),
+            created_at,
+            expires_at: created_at + ttl,
+            code_verifier: None,
+            nonce: None,
+            max_age: None,
+        }
+    }
+
+    /// Anyone can make states (each visit to a sign-in route does): a full store must still
+    /// take a genuine sign-in, and finish it.
+    #[tokio::test]
+    async fn a_full_memory_state_store_still_takes_a_sign_in() {
+        let store = Arc::new(MemoryStateStore::default());
+        for n in 0..MemoryStateStore::CAPACITY {
+            store
+                .store_state(&format!("flood-{n}"), pending(1000, 600))
+                .await
+                .unwrap();
+        }
+        let mode = StateMode::Opaque(store.clone());
+        let p = params("https://as.example");
+        let (state, sent) = mode
+            .issue(&p, 1001)
+            .await
+            .expect("a full store takes a new state");
+        let got = mode
+            .verify(Some(&state), Some(&state), &p, 1002)
+            .await
+            .expect("and the callback finds it");
+        assert_eq!(got.code_verifier, sent.code_verifier);
+        assert_eq!(
+            store.take_state("flood-0").await.unwrap().map(|_| ()),
+            None,
+            "the oldest state made room"
+        );
+        assert!(store.take_state("flood-1").await.unwrap().is_some());
+        assert_eq!(store.len(), MemoryStateStore::CAPACITY - 2);
+    }
+
+    #[tokio::test]
+    async fn memory_state_store_drops_expired_entries_before_the_oldest() {
+        let store = MemoryStateStore::with_capacity(3);
+        store.store_state("a", pending(1000, 600)).await.unwrap();
+        store.store_state("b", pending(1000, 100)).await.unwrap();
+        store.store_state("c", pending(1000, 600)).await.unwrap();
+        // At 1200, b has expired: it goes, a (the oldest) stays.
+        store.store_state("d", pending(1200, 600)).await.unwrap();
+        assert_eq!(store.len(), 3);
+        assert!(store.take_state("b").await.unwrap().is_none());
+        assert!(store.take_state("a").await.unwrap().is_some());
+        // Taken entries leave no trace in the eviction order: c is now the oldest.
+        store.store_state("e", pending(1200, 600)).await.unwrap();
+        store.store_state("f", pending(1200, 600)).await.unwrap();
+        assert_eq!(store.len(), 3);
+        assert!(store.take_state("c").await.unwrap().is_none(), "evicted");
+        for kept in ["d", "e", "f"] {
+            assert!(store.take_state(kept).await.unwrap().is_some(), "{kept}");
+        }
+        assert!(store.is_empty());
+        // A state stored again replaces the first one, and counts once.
+        store.store_state("g", pending(1300, 600)).await.unwrap();
+        store.store_state("g", pending(1301, 600)).await.unwrap();
+        assert_eq!(store.len(), 1);
+        let again = store.take_state("g").await.unwrap().expect("g");
+        assert_eq!(again.created_at, 1301);
     }
 }

@@ -6,7 +6,8 @@
 //!   preset signs a user in, and its quirks become typed errors.
 //!
 //! `bash scripts/test.sh` sets `DOORWARD_TEST_NODE`, `DOORWARD_TEST_NODE_OIDC` and
-//! `DOORWARD_TEST_ETERNALTWIN_BIN`; without them each test prints that it was skipped.
+//! `DOORWARD_TEST_ETERNALTWIN_BIN`; without them each test prints that it was skipped, and in
+//! CI (`CI` set) fails (`tests/rust/required_env.rs`).
 //! (`doorward serve` is exercised through the example app, from `tests/interop/`.)
 
 use std::path::PathBuf;
@@ -27,14 +28,12 @@ use url::Url;
 
 const CALLBACK: &str = "http://localhost:8000/oauth/callback";
 
+#[path = "../../../tests/rust/required_env.rs"]
+mod required_env;
+
+/// A path from a `DOORWARD_TEST_*` variable: `None` (skipped) without it, a failure in CI.
 fn env_path(name: &str) -> Option<PathBuf> {
-    match std::env::var_os(name) {
-        Some(value) if !value.is_empty() => Some(PathBuf::from(value)),
-        _ => {
-            eprintln!("skipped: {name} is not set (bash scripts/test.sh sets it)");
-            None
-        }
-    }
+    required_env::required_env(name).map(PathBuf::from)
 }
 
 /// A browser: keeps cookies, follows nothing by itself.

@@ -12,7 +12,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use doorward_proto::constant_time_eq;
+use doorward_proto::{constant_time_eq, ErrorCode, OAuthError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
@@ -115,17 +115,15 @@ const APP_USER_NAMESPACE: Uuid = Uuid::from_u128(0x6d5b_1a44_57c4_4a8e_9f0e_2c1d
 impl Engine {
     /// Creates or updates the user and opens a session for it; returns the session cookie value.
     /// The user's UUID (the `sub` of its tokens) is derived from its id, so it is stable.
+    /// `StoreError::Conflict` when the username belongs to a user who signs in with a
+    /// password ([`Engine::settle`] and [`Engine::resume`] answer that with `access_denied`).
     pub async fn sign_in_app_user(&self, user: &AppUser) -> Result<(String, SignedIn), StoreError> {
         let now = self.now();
-        // A user with a password (from the configuration) is not the application's to take
-        // over: it would get that user's subject, consents and tokens.
-        if let Some(existing) = self.store.find_user_by_username(&user.id).await? {
-            if existing.password_hash != NO_PASSWORD {
-                return Err(StoreError::Conflict(format!(
-                    "the username {:?} belongs to a user who signs in with a password",
-                    user.id
-                )));
-            }
+        if self.is_password_user(user).await? {
+            return Err(StoreError::Conflict(format!(
+                "the username {:?} belongs to a user who signs in with a password",
+                user.id
+            )));
         }
         let stored = self
             .store
@@ -140,6 +138,27 @@ impl Engine {
             })
             .await?;
         self.open_session(stored).await
+    }
+
+    /// A user with a password (from the configuration) is not the application's to take over:
+    /// it would get that user's subject, consents and tokens.
+    async fn is_password_user(&self, user: &AppUser) -> Result<bool, StoreError> {
+        let existing = self.store.find_user_by_username(&user.id).await?;
+        Ok(existing.is_some_and(|existing| existing.password_hash != NO_PASSWORD))
+    }
+
+    /// The answer to the client when the application names a password user: the
+    /// authorization server denies the request (RFC 6749 §4.1.2.1 `access_denied`). Neither the
+    /// client nor the user made a mistake, so it is no server error; the description does not
+    /// say why, to tell the client nothing about the accounts.
+    fn refuse_app_user(&self, request: &AuthorizationRequest) -> String {
+        request.error_redirect(
+            &OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the application's user cannot be signed in here",
+            ),
+            &self.config.issuer,
+        )
     }
 
     /// A grant id for the authorization request `query`: `EXPIRY.QUERY.MAC`, base64url.
@@ -221,6 +240,9 @@ impl Engine {
                 if same && !consultation.reauthenticate {
                     return Ok(AppOutcome::Continue);
                 }
+                if self.is_password_user(&user).await? {
+                    return Ok(AppOutcome::Redirect(self.refuse_app_user(request)));
+                }
                 let (cookie, _) = self.sign_in_app_user(&user).await?;
                 AppOutcome::SignedIn {
                     cookie,
@@ -267,6 +289,12 @@ impl Engine {
             }
             Decision::Allow { user, consented } => (user, consented),
         };
+        if self.is_password_user(&user).await? {
+            return Ok(Resumed::Redirect {
+                location: self.refuse_app_user(&request),
+                cookie: None,
+            });
+        }
         let (cookie, signed_in) = self.sign_in_app_user(&user).await?;
         // The request's own conditions hold for this user too (an `id_token_hint` naming
         // someone else is `login_required`, OIDC Core §3.1.2.2).

@@ -125,19 +125,20 @@ async fn two_instances_agree_on_signing_keys_through_sqlite() {
 }
 
 // PostgreSQL, in the database that DOORWARD_TEST_POSTGRES_URL names (scripts/test.sh creates it;
-// the tests are skipped without it). Each store opens on a schema of its own, created empty for
+// the tests are skipped without it, and fail without it in CI: `required_env`). Each store opens on a schema of its own, created empty for
 // it (`…?options=-csearch_path%3DNAME` in the store's URL) and dropped when the test ends, pass
 // or fail, so that tests running together, and runs after a failed one, never see each other's
 // rows.
 
+#[path = "../../../tests/rust/required_env.rs"]
+mod required_env;
+
 fn postgres_test_url() -> Option<String> {
-    match std::env::var("DOORWARD_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            println!("skipped: DOORWARD_TEST_POSTGRES_URL is not set");
-            None
-        }
-    }
+    let url = required_env::required_env("DOORWARD_TEST_POSTGRES_URL")?;
+    Some(
+        url.into_string()
+            .expect("DOORWARD_TEST_POSTGRES_URL is not UTF-8"),
+    )
 }
 
 /// Creates an empty schema; returns its name and a URL whose connections work in it.

@@ -32,7 +32,11 @@ pub fn credentials(headers: &HeaderMap) -> Credentials<'_> {
         return Credentials::Absent;
     };
     let bytes = value.as_bytes();
-    let is_bearer = bytes.len() >= 6 && bytes[..6].eq_ignore_ascii_case(b"bearer");
+    // RFC 9110 §11.4: the scheme is a whole token, followed by a space or nothing
+    // (`Bearerx abc` is another scheme, not a malformed Bearer header).
+    let is_bearer = bytes.len() >= 6
+        && bytes[..6].eq_ignore_ascii_case(b"bearer")
+        && matches!(bytes.get(6), None | Some(b' ' | b'\t'));
     if !is_bearer {
         return Credentials::Absent;
     }

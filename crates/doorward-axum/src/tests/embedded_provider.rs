@@ -304,13 +304,46 @@ async fn the_application_is_asked_every_time_and_its_answer_decides() {
 
 #[tokio::test]
 async fn an_application_user_never_takes_over_a_password_user() {
-    let (_, app) = legacy_provider(Grants::CODE_AND_REFRESH).await;
+    let (provider, app) = legacy_provider(Grants::CODE_AND_REFRESH).await;
     // carol signs in with a password (configuration); the application names a user carol.
+    // Nobody erred (no 500): the authorization server denies the request (RFC 6749 §4.1.2.1).
+    let refused = |response: &axum::response::Response, status: StatusCode| {
+        assert_eq!(response.status(), status);
+        let location = header(response, header::LOCATION);
+        assert!(
+            location.starts_with(CALLBACK)
+                && location.contains("error=access_denied")
+                && location.contains("state=s1")
+                && !location.contains("code="),
+            "{location}"
+        );
+        assert!(cookie(response, "dw_session").is_none());
+    };
     let (response, _) = send(
         &app,
         get_with(&authorize("items:read"), &[("x-app-user", "carol")]),
     )
     .await;
-    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(cookie(&response, "dw_session").is_none());
+    refused(&response, StatusCode::FOUND);
+
+    // The same from the application's own login page.
+    let (response, _) = send(&app, get_with(&authorize("items:read"), &[])).await;
+    let login = header(&response, header::LOCATION).to_owned();
+    let grant = url::Url::parse(&format!("http://app.example{login}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "grant")
+        .unwrap()
+        .1
+        .into_owned();
+    let response = provider
+        .resume(
+            &grant,
+            Decision::Allow {
+                user: app_user("carol"),
+                consented: true,
+            },
+        )
+        .await;
+    refused(&response, StatusCode::SEE_OTHER);
 }

@@ -36,6 +36,32 @@ async fn protected_resources_answer_rfc_6750() {
     );
     let (response, _) = send(&app, get(Some("bearé"))).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Another scheme that starts like Bearer is another scheme: 401 with a bare challenge.
+    for other in ["Bearerx abc", "Bearer_abc", "Bearer-token abc"] {
+        let (response, _) = send(&app, get(Some(other))).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{other}");
+        assert_eq!(
+            header(&response, header::WWW_AUTHENTICATE),
+            "Bearer realm=\"doorward\"",
+            "{other}"
+        );
+    }
+    // A Bearer header without a usable token: 400 invalid_request (RFC 6750 §3.1).
+    for malformed in [
+        "Bearer",
+        "bearer ",
+        "Bearer\tabc",
+        "Bearer a b",
+        "Bearer tok\"en",
+    ] {
+        let (response, body) = send(&app, get(Some(malformed))).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{malformed:?}");
+        assert!(
+            header(&response, header::WWW_AUTHENTICATE).contains("error=\"invalid_request\""),
+            "{malformed:?}"
+        );
+        assert_eq!(error_of(&body), "invalid_request", "{malformed:?}");
+    }
 
     let (response, _) = send(
         &app,

@@ -46,6 +46,7 @@ pub struct ClientBuilder {
     clock: Option<Clock>,
     on_token_updated: Option<TokenHook>,
     unbound_callbacks: bool,
+    require_callback_path: bool,
 }
 
 impl Client {
@@ -59,6 +60,7 @@ impl Client {
             clock: None,
             on_token_updated: None,
             unbound_callbacks: false,
+            require_callback_path: false,
         }
     }
 }
@@ -75,6 +77,15 @@ impl ClientBuilder {
     /// help: a signed state's verifier is derived from the state itself.
     pub fn insecure_unbound_callbacks(mut self) -> Self {
         self.unbound_callbacks = true;
+        self
+    }
+
+    /// Makes [`Client::finish_authorization`] refuse a [`Callback`](crate::Callback) that does
+    /// not say which path it came to, so that the redirect-URI check of the mix-up defence
+    /// (RFC 9700 §4.4.2) always runs. For a provider without an issuer (no RFC 9207 `iss`)
+    /// used beside other providers; a [`Registry`](crate::Registry) sets it for those.
+    pub fn require_callback_path(mut self) -> Self {
+        self.require_callback_path = true;
         self
     }
 
@@ -143,6 +154,7 @@ impl ClientBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(system_now)),
                 on_token_updated: self.on_token_updated,
                 unbound_callbacks: self.unbound_callbacks,
+                require_callback_path: self.require_callback_path,
                 metadata: RwLock::new(None),
                 metadata_fetch: Mutex::new(()),
                 jwks: JwksCache::default(),

@@ -36,8 +36,10 @@ pub struct AuthorizationOptions {
     pub extra_params: Vec<(String, String)>,
 }
 
-/// The query of the request that reached the callback (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207).
-/// Deserialize it with your framework's query extractor, or use [`Callback::from_query`].
+/// The request that reached the callback: its query (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207) and,
+/// for the mix-up defence of providers without `iss`, its path. Use [`Callback::from_uri`] with
+/// the request target, or deserialize the query with your framework's extractor and add the
+/// path with [`Callback::at_path`].
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Callback {
     pub code: Option<String>,
@@ -46,9 +48,40 @@ pub struct Callback {
     pub error_description: Option<String>,
     pub error_uri: Option<String>,
     pub iss: Option<String>,
+    /// The path the callback request came to (never read from the query).
+    /// [`Client::finish_authorization`] refuses a callback that came to another path than the
+    /// provider's redirect URI (RFC 9700 §4.4.2).
+    #[serde(skip)]
+    pub path: Option<String>,
 }
 
 impl Callback {
+    /// Parses a request target (`/oauth/callback/name?code=…&state=…`) or an absolute URL:
+    /// its path and its query.
+    ///
+    /// ```
+    /// use doorward_client::Callback;
+    ///
+    /// let callback = Callback::from_uri("/oauth/callback/eternaltwin?code=c&state=s");
+    /// assert_eq!(callback.path.as_deref(), Some("/oauth/callback/eternaltwin"));
+    /// assert_eq!(callback.code.as_deref(), Some("c"));
+    /// ```
+    pub fn from_uri(uri: &str) -> Self {
+        let uri = uri.split('#').next().unwrap_or_default();
+        let (target, query) = uri.split_once('?').unwrap_or((uri, ""));
+        let path = match Url::parse(target) {
+            Ok(url) if url.has_host() => url.path().to_owned(),
+            _ => target.to_owned(),
+        };
+        Self::from_query(query).at_path(path)
+    }
+
+    /// The same callback, known to have come to `path`.
+    pub fn at_path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
     /// Parses a raw query string (`code=…&state=…`).
     pub fn from_query(query: &str) -> Self {
         let mut callback = Self::default();
@@ -150,18 +183,33 @@ impl Client {
         Ok(Authorization { url, state })
     }
 
-    /// Finishes an authorization from the callback's query: checks the state and that it is
-    /// the one `sent_state` to this browser (kept in its session or a cookie; `None` is refused
+    /// Finishes an authorization from the callback's query: checks that the callback came to
+    /// this provider's redirect URI when its path is known, the state and that it is the one
+    /// `sent_state` to this browser (kept in its session or a cookie; `None` is refused
     /// with [`InvalidState::NotBound`](crate::InvalidState::NotBound) unless the client was
     /// built with `insecure_unbound_callbacks`), the issuer (RFC 9207), turns `error=`
     /// into [`FinishError::Authorization`], redeems the code with the PKCE verifier, and
     /// validates the ID token when `openid` was requested.
+    ///
+    /// # Mix-up attacks (RFC 9700 §4.4)
+    /// With several providers, a malicious one can send the user to an honest one under this
+    /// application's name, and receive the code the honest one issued if the application
+    /// finishes with the client the user picked. A provider that sends `iss` (RFC 9207) is
+    /// defended by it. One without an issuer (the Eternaltwin and plain OAuth 2 presets) needs
+    /// its own redirect URI (§4.4.2), and the application must give the callback's path
+    /// ([`Callback::from_uri`], [`Callback::at_path`]): a callback that came to another
+    /// provider's redirect URI is refused with [`FinishError::WrongCallbackPath`] before any
+    /// request is sent. Clients built with
+    /// [`require_callback_path`](crate::ClientBuilder::require_callback_path) (a
+    /// [`Registry`](crate::Registry) does it for providers without an issuer) refuse a callback
+    /// whose path is unknown.
     pub async fn finish_authorization(
         &self,
         callback: &Callback,
         sent_state: Option<&str>,
     ) -> Result<SignIn, FinishError> {
         let config = &self.inner.config;
+        self.check_callback_path(callback)?;
         let server = config.authorization_server_id();
         let params = StateParams {
             authorization_server: &server,
@@ -233,6 +281,20 @@ impl Client {
             }
         };
         Ok(SignIn { token, id_token })
+    }
+
+    /// RFC 9700 §4.4.2: the authorization response must come to the redirect URI this client
+    /// sent, the one of its provider.
+    fn check_callback_path(&self, callback: &Callback) -> Result<(), FinishError> {
+        let expected = self.inner.config.redirect_uri.as_ref().map(Url::path);
+        match (&callback.path, expected) {
+            (Some(got), Some(expected)) if got != expected => Err(FinishError::WrongCallbackPath {
+                expected: expected.to_owned(),
+                got: got.clone(),
+            }),
+            (None, _) if self.inner.require_callback_path => Err(FinishError::UnknownCallbackPath),
+            _ => Ok(()),
+        }
     }
 
     fn state_params(&self, oidc: bool) -> StateParams<'_> {

@@ -1,7 +1,6 @@
 //! The JWTs this provider signs, checked with its key set: ID tokens (OIDC Core §3.1.3.7) and
-//! JWT access tokens (RFC 9068 §4). The key set is fetched again when no key fits (a rotation).
-
-use std::time::Duration;
+//! JWT access tokens (RFC 9068 §4). The key set is fetched again when no key fits (a rotation),
+//! at most once per [`JWKS_COOLDOWN`].
 
 use jsonwebtoken::Algorithm;
 
@@ -9,12 +8,17 @@ use super::{Client, Endpoint};
 use crate::error::IdTokenError;
 use crate::id_token::{self, Expectations, IdTokenClaims, JwtAccessToken};
 
-/// The least time between two fetches of the key set caused by JWT access tokens.
-const JWKS_COOLDOWN: Duration = Duration::from_secs(10);
+/// The least time, in seconds, between a fetch of the key set and a refetch caused by a token
+/// naming a key the set lacks. Tokens come from anyone (a forged ID token posted to the
+/// application, an access token sent to a resource server): an unknown `kid` must not make the
+/// client fetch at will. A provider that publishes its next key ahead of using it (OIDC Core
+/// §10.1.1; `doorward serve` does) is never refused by it.
+pub(crate) const JWKS_COOLDOWN: i64 = 10;
 
 impl Client {
     /// Validates an ID token from this provider (OIDC Core §3.1.3.7). An unknown `kid` makes
-    /// the client fetch the key set again, once.
+    /// the client fetch the key set again, once, unless it was fetched in the last
+    /// [`JWKS_COOLDOWN`] seconds; an expired key set is fetched again first.
     pub async fn validate_id_token(
         &self,
         raw: &str,
@@ -28,7 +32,7 @@ impl Client {
         if typ.as_deref().is_some_and(|t| t.ends_with("at+jwt")) {
             return Err(IdTokenError::WrongType { got: typ });
         }
-        let (alg, keys) = self.signing_keys(raw, Duration::ZERO).await?;
+        let (alg, keys) = self.signing_keys(raw).await?;
         id_token::validate(
             raw,
             alg,
@@ -53,29 +57,32 @@ impl Client {
     ) -> Result<JwtAccessToken, IdTokenError> {
         let config = &self.inner.config;
         let issuer = config.issuer.as_deref().ok_or(IdTokenError::NoIssuer)?;
-        // Access tokens come from anyone who calls the resource server: an unknown key makes
-        // the client fetch the key set again at most every JWKS_COOLDOWN.
-        let (alg, keys) = self.signing_keys(raw, JWKS_COOLDOWN).await?;
+        let (alg, keys) = self.signing_keys(raw).await?;
         let claims = id_token::verify_signature(raw, alg, &keys)?;
         id_token::check_access_token(raw, claims, issuer, audience, config.leeway, self.now())
     }
 
     /// The allowed algorithm of a JWS and the provider's keys that may have signed it (the key
-    /// set is fetched again once when none fits: a rotation).
+    /// set is fetched again once when none fits, a rotation, unless it is [`JWKS_COOLDOWN`]
+    /// seconds young).
     async fn signing_keys(
         &self,
         raw: &str,
-        cooldown: Duration,
     ) -> Result<(Algorithm, Vec<jsonwebtoken::DecodingKey>), IdTokenError> {
         let (alg, kid) = id_token::header(raw, &self.inner.config.id_token_algorithms)?;
         let jwks_uri = self.endpoint(Endpoint::Jwks).await?;
-        let (generation, set) = self.inner.jwks.get(&self.inner.http, &jwks_uri).await?;
+        let now = self.now();
+        let (generation, set) = self
+            .inner
+            .jwks
+            .get(&self.inner.http, &jwks_uri, now)
+            .await?;
         let mut keys = id_token::candidate_keys(&set, alg, kid.as_deref());
         if keys.is_empty() {
             let (_, set) = self
                 .inner
                 .jwks
-                .refresh(&self.inner.http, &jwks_uri, generation, cooldown)
+                .refresh(&self.inner.http, &jwks_uri, generation, JWKS_COOLDOWN, now)
                 .await?;
             keys = id_token::candidate_keys(&set, alg, kid.as_deref());
         }

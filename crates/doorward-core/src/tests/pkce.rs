@@ -55,18 +55,84 @@ async fn a_verifier_without_a_challenge_is_a_downgrade() {
 
 #[tokio::test]
 async fn plain_pkce_is_refused_unless_configured() {
-    let h = harness().await;
     let challenge = "a".repeat(43);
-    let query = pairs(&[
-        ("response_type", "code"),
-        ("client_id", KEY),
-        ("code_challenge", &challenge),
-        ("code_challenge_method", "plain"),
-    ]);
-    match h.engine.check_authorization(&query).await {
-        Err(AuthorizeError::Redirect { error, .. }) => {
-            assert_eq!(error.code, ErrorCode::InvalidRequest)
+    // A challenge without a method is `plain` too (RFC 7636 §4.3).
+    let plain: [&[(&str, &str)]; 2] = [
+        &[
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "plain"),
+        ],
+        &[("code_challenge", &challenge)],
+    ];
+
+    let h = harness().await;
+    for pkce in plain {
+        let mut query = vec![("response_type", "code"), ("client_id", KEY)];
+        query.extend_from_slice(pkce);
+        match h.engine.check_authorization(&pairs(&query)).await {
+            Err(AuthorizeError::Redirect { error, .. }) => {
+                assert_eq!(error.code, ErrorCode::InvalidRequest, "{pkce:?}")
+            }
+            other => panic!("{pkce:?}: {other:?}"),
         }
-        other => panic!("{other:?}"),
     }
+    assert_eq!(
+        h.engine.metadata()["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+
+    // Configured (`oauth.insecure_allow_plain_pkce`): the verifier is the challenge itself.
+    let h = harness_with(crate::EngineConfig {
+        allow_plain_pkce: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        h.engine.metadata()["code_challenge_methods_supported"],
+        serde_json::json!(["S256", "plain"])
+    );
+    for pkce in plain {
+        let code = h.code(pkce).await;
+        let wrong = "b".repeat(43);
+        let result = h
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &wrong),
+            ])
+            .await;
+        assert_eq!(code_of(result), ErrorCode::InvalidGrant, "{pkce:?}");
+
+        let code = h.code(pkce).await;
+        assert_eq!(
+            code_of(h.redeem(&code).await),
+            ErrorCode::InvalidGrant,
+            "{pkce:?}: a plain challenge still needs its verifier"
+        );
+
+        let code = h.code(pkce).await;
+        let right = h
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", &challenge),
+            ])
+            .await;
+        assert!(right.is_ok(), "{pkce:?}: {right:?}");
+    }
+    // S256 still works beside it.
+    let code = h
+        .code(&[
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])
+        .await;
+    let right = h
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", VERIFIER),
+        ])
+        .await;
+    assert!(right.is_ok(), "{right:?}");
 }
