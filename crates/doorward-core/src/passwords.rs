@@ -13,11 +13,15 @@
 //!
 //! Argon2 runs off the async threads through a [`HashLimiter`]: at most
 //! [`MAX_CONCURRENT_HASHES`] at a time and [`MAX_WAITING_HASHES`] waiting; beyond that the caller
-//! is told the server is busy (503) instead of queueing without bound, so a flood of wrong
-//! passwords cannot stall everyone else's sign-in.
+//! is told the server is busy (503) instead of queueing without bound. The queue is shared
+//! fairly: each check names its owners (the client address, the account or the client, as keys
+//! of [`crate::throttle::Counter`]) and no owner holds more than [`MAX_HASHES_PER_OWNER`] places,
+//! running or waiting, so a flood of wrong passwords from one address, or against one account,
+//! is refused beyond its share while everyone else's sign-in still finds a place (RFC 6819
+//! §5.1.4.2.3-4). How many guesses are checked at all is the business of [`crate::throttle`].
 
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -26,12 +30,15 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::clock::{Random, UnixTime};
+use crate::clock::Random;
 
 /// Argon2 runs needing ~19 MiB each; this bounds the memory and CPU a burst of sign-ins takes.
 pub const MAX_CONCURRENT_HASHES: usize = 2;
 /// Verifications allowed to wait for a turn; more are refused as [`Busy`].
 pub const MAX_WAITING_HASHES: usize = 32;
+/// Places in the queue (running or waiting) that one owner (a client address, an account, a
+/// client) may hold at once; more of its checks are refused as [`Busy`].
+pub const MAX_HASHES_PER_OWNER: usize = 4;
 
 /// How expensive new hashes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,10 +124,12 @@ fn with_working_memory<T>(params: &Params, f: impl FnOnce(&mut [Block]) -> T) ->
 #[error("too many password verifications in progress")]
 pub struct Busy;
 
-/// Runs [`verify`] on the blocking pool with bounded concurrency and a bounded queue.
+/// Runs [`verify`] on the blocking pool with bounded concurrency, a bounded queue and a bounded
+/// share of it per owner.
 pub struct HashLimiter {
     running: Semaphore,
     waiting: Semaphore,
+    held: Mutex<HashMap<String, usize>>,
 }
 
 impl Default for HashLimiter {
@@ -128,13 +137,21 @@ impl Default for HashLimiter {
         Self {
             running: Semaphore::new(MAX_CONCURRENT_HASHES),
             waiting: Semaphore::new(MAX_WAITING_HASHES),
+            held: Mutex::default(),
         }
     }
 }
 
 impl HashLimiter {
-    pub async fn verify(&self, phc: String, password: Secret) -> Result<bool, Busy> {
-        self.verify_unless(phc, password, || None).await
+    /// Verifies `password` against `phc` in the queue, on behalf of `owners` (see the module
+    /// documentation); [`Busy`] when the queue or an owner's share is full.
+    pub async fn verify(
+        &self,
+        phc: String,
+        password: Secret,
+        owners: Vec<String>,
+    ) -> Result<bool, Busy> {
+        self.verify_unless(phc, password, owners, || None).await
     }
 
     /// Like [`HashLimiter::verify`], but once its turn comes, asks `settled` first and skips
@@ -144,8 +161,10 @@ impl HashLimiter {
         &self,
         phc: String,
         password: Secret,
+        owners: Vec<String>,
         settled: impl Fn() -> Option<bool>,
     ) -> Result<bool, Busy> {
+        let _share = self.take_share(owners)?;
         let _queued = self.waiting.try_acquire().map_err(|_| Busy)?;
         let _running = self.running.acquire().await.map_err(|_| Busy)?;
         if let Some(answer) = settled() {
@@ -154,6 +173,44 @@ impl HashLimiter {
         tokio::task::spawn_blocking(move || verify(&phc, password.secret()))
             .await
             .map_err(|_| Busy)
+    }
+
+    fn take_share(&self, owners: Vec<String>) -> Result<Share<'_>, Busy> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if owners
+            .iter()
+            .any(|o| held.get(o).is_some_and(|n| *n >= MAX_HASHES_PER_OWNER))
+        {
+            return Err(Busy);
+        }
+        for owner in &owners {
+            *held.entry(owner.clone()).or_default() += 1;
+        }
+        Ok(Share {
+            limiter: self,
+            owners,
+        })
+    }
+}
+
+/// The places some owners hold in the queue, given back when dropped (also when the waiting
+/// request is cancelled).
+struct Share<'a> {
+    limiter: &'a HashLimiter,
+    owners: Vec<String>,
+}
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        let mut held = self.limiter.held.lock().unwrap_or_else(|e| e.into_inner());
+        for owner in &self.owners {
+            if let Some(n) = held.get_mut(owner) {
+                *n -= 1;
+                if *n == 0 {
+                    held.remove(owner);
+                }
+            }
+        }
     }
 }
 
@@ -224,39 +281,6 @@ impl SecretCache {
 /// ever verifies against it.
 pub const NO_PASSWORD: &str = "!app-authenticated";
 
-/// Failed password-grant attempts per username, in this process (RFC 6749 §4.3.2): at most
-/// [`PasswordAttempts::LIMIT`] in [`PasswordAttempts::WINDOW`] seconds.
-#[derive(Debug, Default)]
-pub(crate) struct PasswordAttempts {
-    failures: std::sync::Mutex<HashMap<String, (u32, UnixTime)>>,
-}
-
-impl PasswordAttempts {
-    pub(crate) const LIMIT: u32 = 5;
-    pub(crate) const WINDOW: UnixTime = 300;
-    /// Usernames remembered at most; beyond, the oldest window is forgotten first.
-    const CAPACITY: usize = 100_000;
-
-    pub(crate) fn blocked(&self, username: &str, now: UnixTime) -> bool {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures
-            .get(username)
-            .is_some_and(|(count, since)| *count >= Self::LIMIT && now - since < Self::WINDOW)
-    }
-
-    pub(crate) fn failed(&self, username: &str, now: UnixTime) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() >= Self::CAPACITY {
-            failures.retain(|_, (_, since)| now - *since < Self::WINDOW);
-        }
-        let entry = failures.entry(username.to_owned()).or_insert((0, now));
-        if now - entry.1 >= Self::WINDOW {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +319,19 @@ mod tests {
         assert!(matches!(cache.check(id, "h1", "s"), CacheAnswer::Correct));
         assert!(matches!(cache.check(id, "h1", "x"), CacheAnswer::Wrong));
         assert!(matches!(cache.check(id, "h2", "s"), CacheAnswer::Unknown));
+    }
+
+    #[test]
+    fn one_owner_holds_at_most_its_share_of_the_queue() {
+        let limiter = HashLimiter::default();
+        let shares: Vec<_> = (0..MAX_HASHES_PER_OWNER)
+            .map(|_| limiter.take_share(vec!["addr:a".into()]).unwrap())
+            .collect();
+        assert!(limiter.take_share(vec!["addr:a".into()]).is_err());
+        let other = limiter.take_share(vec!["addr:b".into(), "acct:x".into()]);
+        assert!(other.is_ok());
+        drop(shares);
+        assert!(limiter.take_share(vec!["addr:a".into()]).is_ok());
+        assert!(limiter.held.lock().unwrap().len() == 2);
     }
 }

@@ -39,11 +39,15 @@ pub enum ErrorCode {
     InteractionRequired,
     /// The token type hint names a type this server cannot revoke (RFC 7009 §2.2.1).
     UnsupportedTokenType,
+    /// Back off before retrying (RFC 8628 §3.5): Doorward's answer, with 429 and
+    /// `Retry-After`, to a client refused by its throttle after too many failed
+    /// authentications (RFC 6749 §10.10).
+    SlowDown,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by wire name.
-    const ALL: [ErrorCode; 16] = [
+    const ALL: [ErrorCode; 17] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -60,6 +64,7 @@ impl ErrorCode {
         Self::ConsentRequired,
         Self::InteractionRequired,
         Self::UnsupportedTokenType,
+        Self::SlowDown,
     ];
 
     /// The code named `value` on the wire, if it is one of the registered codes above.
@@ -86,6 +91,7 @@ impl ErrorCode {
             Self::ConsentRequired => "consent_required",
             Self::InteractionRequired => "interaction_required",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::SlowDown => "slow_down",
         }
     }
 }

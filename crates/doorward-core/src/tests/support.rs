@@ -49,7 +49,10 @@ pub(super) async fn harness_with(config: EngineConfig) -> Harness {
         .seed_user(&testing::user("alice", "Alice", "pw"))
         .await
         .unwrap();
-    let (_, user) = engine.sign_in("alice", &Secret::new("pw")).await.unwrap();
+    let (_, user) = engine
+        .sign_in("alice", &Secret::new("pw"), None)
+        .await
+        .unwrap();
     Harness {
         engine,
         clock,
@@ -101,6 +104,7 @@ impl Harness {
                     id: KEY.into(),
                     secret: Secret::new(SECRET),
                 }),
+                client_address: None,
             })
             .await
     }
