@@ -14,8 +14,9 @@
 //!   consistent state. The methods documented as atomic ([`CodeStore::redeem_code`],
 //!   [`TokenStore::rotate_refresh_token`], [`UserStore::upsert_user`],
 //!   [`ConsentStore::record_consent`], [`SecretStore::ensure_server_secret`],
-//!   [`KeyStore::insert_signing_key`]) must stay correct however many calls race, from
-//!   however many instances: one statement, a transaction, or a lock around the whole method.
+//!   [`KeyStore::insert_signing_key`], [`ThrottleStore::record_failure`]) must stay correct
+//!   however many calls race, from however many instances: one statement, a transaction, or a
+//!   lock around the whole method.
 //!   Never read, decide and write in separate steps.
 //! - **Hashes, not secrets.** Codes, access and refresh tokens and session ids reach the store
 //!   as their SHA-256 digest ([`TokenHash`]), which is their key; the credential itself never
