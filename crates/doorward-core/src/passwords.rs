@@ -15,13 +15,16 @@
 //! [`MAX_CONCURRENT_HASHES`] at a time and [`MAX_WAITING_HASHES`] waiting; beyond that the caller
 //! is told the server is busy (503) instead of queueing without bound. The queue is shared
 //! fairly: each check names its owners (the client address, the account or the client, as keys
-//! of [`crate::throttle::Counter`]) and no owner holds more than [`MAX_HASHES_PER_OWNER`] places,
-//! running or waiting, so a flood of wrong passwords from one address, or against one account,
-//! is refused beyond its share while everyone else's sign-in still finds a place (RFC 6819
+//! of [`crate::throttle::Counter`]), and no owner holds more than [`MAX_HASHES_PER_OWNER`] places
+//! in it, running or waiting. Its further checks wait in a line of its own, at most
+//! [`MAX_WAITING_PER_OWNER`] long (beyond: [`Busy`]), outside the shared queue. So a flood of
+//! wrong passwords from one address, or against one account, waits behind itself while everyone
+//! else's sign-in still finds a place; and a burst of one client's requests on a cold secret
+//! cache waits in its line and is answered from the cache once one of them has verified (RFC 6819
 //! §5.1.4.2.3-4). How many guesses are checked at all is the business of [`crate::throttle`].
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -37,8 +40,10 @@ pub const MAX_CONCURRENT_HASHES: usize = 2;
 /// Verifications allowed to wait for a turn; more are refused as [`Busy`].
 pub const MAX_WAITING_HASHES: usize = 32;
 /// Places in the queue (running or waiting) that one owner (a client address, an account, a
-/// client) may hold at once; more of its checks are refused as [`Busy`].
+/// client) may hold at once; more of its checks wait in the owner's own line.
 pub const MAX_HASHES_PER_OWNER: usize = 4;
+/// Checks allowed to wait in one owner's line; more are refused as [`Busy`].
+pub const MAX_WAITING_PER_OWNER: usize = 16;
 
 /// How expensive new hashes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +134,14 @@ pub struct Busy;
 pub struct HashLimiter {
     running: Semaphore,
     waiting: Semaphore,
-    held: Mutex<HashMap<String, usize>>,
+    owners: Mutex<HashMap<String, Line>>,
+}
+
+/// One owner's line: its places in the shared queue, and how many of its checks hold or wait
+/// for one.
+struct Line {
+    places: Arc<Semaphore>,
+    checks: usize,
 }
 
 impl Default for HashLimiter {
@@ -137,14 +149,14 @@ impl Default for HashLimiter {
         Self {
             running: Semaphore::new(MAX_CONCURRENT_HASHES),
             waiting: Semaphore::new(MAX_WAITING_HASHES),
-            held: Mutex::default(),
+            owners: Mutex::default(),
         }
     }
 }
 
 impl HashLimiter {
     /// Verifies `password` against `phc` in the queue, on behalf of `owners` (see the module
-    /// documentation); [`Busy`] when the queue or an owner's share is full.
+    /// documentation); [`Busy`] when the queue or an owner's line is full.
     pub async fn verify(
         &self,
         phc: String,
@@ -164,7 +176,8 @@ impl HashLimiter {
         owners: Vec<String>,
         settled: impl Fn() -> Option<bool>,
     ) -> Result<bool, Busy> {
-        let _share = self.take_share(owners)?;
+        let share = self.join_lines(owners)?;
+        let _places = share.places().await?;
         let _queued = self.waiting.try_acquire().map_err(|_| Busy)?;
         let _running = self.running.acquire().await.map_err(|_| Busy)?;
         if let Some(answer) = settled() {
@@ -175,39 +188,64 @@ impl HashLimiter {
             .map_err(|_| Busy)
     }
 
-    fn take_share(&self, owners: Vec<String>) -> Result<Share<'_>, Busy> {
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        if owners
-            .iter()
-            .any(|o| held.get(o).is_some_and(|n| *n >= MAX_HASHES_PER_OWNER))
-        {
+    /// Joins the line of each owner, unless one of them is full.
+    fn join_lines(&self, mut owners: Vec<String>) -> Result<Share<'_>, Busy> {
+        // One order for everyone, so that two checks never wait for each other's places.
+        owners.sort_unstable();
+        owners.dedup();
+        let mut lines = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let full = owners.iter().any(|o| {
+            lines
+                .get(o)
+                .is_some_and(|l| l.checks >= MAX_HASHES_PER_OWNER + MAX_WAITING_PER_OWNER)
+        });
+        if full {
             return Err(Busy);
         }
+        let mut places = Vec::with_capacity(owners.len());
         for owner in &owners {
-            *held.entry(owner.clone()).or_default() += 1;
+            let line = lines.entry(owner.clone()).or_insert_with(|| Line {
+                places: Arc::new(Semaphore::new(MAX_HASHES_PER_OWNER)),
+                checks: 0,
+            });
+            line.checks += 1;
+            places.push(line.places.clone());
         }
         Ok(Share {
             limiter: self,
             owners,
+            places,
         })
     }
 }
 
-/// The places some owners hold in the queue, given back when dropped (also when the waiting
-/// request is cancelled).
+/// A check in its owners' lines, leaving them when dropped (also when the request is
+/// cancelled while it waits).
 struct Share<'a> {
     limiter: &'a HashLimiter,
     owners: Vec<String>,
+    places: Vec<Arc<Semaphore>>,
+}
+
+impl Share<'_> {
+    /// Waits for a place of each owner in the shared queue, in the lines' one order.
+    async fn places(&self) -> Result<Vec<tokio::sync::SemaphorePermit<'_>>, Busy> {
+        let mut permits = Vec::with_capacity(self.places.len());
+        for place in &self.places {
+            permits.push(place.acquire().await.map_err(|_| Busy)?);
+        }
+        Ok(permits)
+    }
 }
 
 impl Drop for Share<'_> {
     fn drop(&mut self) {
-        let mut held = self.limiter.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lines = self.limiter.owners.lock().unwrap_or_else(|e| e.into_inner());
         for owner in &self.owners {
-            if let Some(n) = held.get_mut(owner) {
-                *n -= 1;
-                if *n == 0 {
-                    held.remove(owner);
+            if let Some(line) = lines.get_mut(owner) {
+                line.checks -= 1;
+                if line.checks == 0 {
+                    lines.remove(owner);
                 }
             }
         }
@@ -321,17 +359,36 @@ mod tests {
         assert!(matches!(cache.check(id, "h2", "s"), CacheAnswer::Unknown));
     }
 
-    #[test]
-    fn one_owner_holds_at_most_its_share_of_the_queue() {
+    /// One owner gets at most its share of the shared queue; its other checks wait in its
+    /// own line, and past that line they are refused, while another owner gets a place.
+    #[tokio::test]
+    async fn one_owner_holds_at_most_its_share_of_the_queue() {
         let limiter = HashLimiter::default();
-        let shares: Vec<_> = (0..MAX_HASHES_PER_OWNER)
-            .map(|_| limiter.take_share(vec!["addr:a".into()]).unwrap())
+        let flood: Vec<_> = (0..MAX_HASHES_PER_OWNER + MAX_WAITING_PER_OWNER)
+            .map(|_| limiter.join_lines(vec!["addr:a".into()]).unwrap())
             .collect();
-        assert!(limiter.take_share(vec!["addr:a".into()]).is_err());
-        let other = limiter.take_share(vec!["addr:b".into(), "acct:x".into()]);
-        assert!(other.is_ok());
-        drop(shares);
-        assert!(limiter.take_share(vec!["addr:a".into()]).is_ok());
-        assert!(limiter.held.lock().unwrap().len() == 2);
+        let mut held = Vec::new();
+        for share in &flood[..MAX_HASHES_PER_OWNER] {
+            held.push(share.places().await.unwrap());
+        }
+        {
+            use std::future::Future;
+            let mut waiting = std::pin::pin!(flood[MAX_HASHES_PER_OWNER].places());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(
+                waiting.as_mut().poll(&mut cx).is_pending(),
+                "a fifth check of one owner waits in its line"
+            );
+        }
+        assert!(limiter.join_lines(vec!["addr:a".into()]).is_err());
+        let other = limiter
+            .join_lines(vec!["addr:b".into(), "acct:x".into()])
+            .unwrap();
+        other.places().await.unwrap();
+        drop(held);
+        drop(flood);
+        assert!(limiter.join_lines(vec!["addr:a".into()]).is_ok());
+        drop(other);
+        assert!(limiter.owners.lock().unwrap().is_empty());
     }
 }
