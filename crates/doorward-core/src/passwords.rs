@@ -240,7 +240,11 @@ impl Share<'_> {
 
 impl Drop for Share<'_> {
     fn drop(&mut self) {
-        let mut lines = self.limiter.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lines = self
+            .limiter
+            .owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         for owner in &self.owners {
             if let Some(line) = lines.get_mut(owner) {
                 line.checks -= 1;
