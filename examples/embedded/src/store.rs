@@ -593,21 +593,6 @@ impl KeyStore for ExampleStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use doorward_core::ports::SharedStore;
-    use doorward_core::testkit;
-
-    use super::ExampleStore;
-
-    #[tokio::test]
-    async fn example_store_passes_the_contract() {
-        testkit::run_contract(|| async { Arc::new(ExampleStore::new()) as SharedStore }).await;
-    }
-}
-
 #[async_trait]
 impl ThrottleStore for ExampleStore {
     async fn find_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
@@ -637,5 +622,20 @@ impl ThrottleStore for ExampleStore {
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         self.tables().await.failures.remove(key);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use doorward_core::ports::SharedStore;
+    use doorward_core::testkit;
+
+    use super::ExampleStore;
+
+    #[tokio::test]
+    async fn example_store_passes_the_contract() {
+        testkit::run_contract(|| async { Arc::new(ExampleStore::new()) as SharedStore }).await;
     }
 }
