@@ -189,9 +189,7 @@ impl Engine {
                 break;
             }
         }
-        if ok {
-            guard.succeeded(&*self.store).await?;
-        } else {
+        if !ok {
             guard.failed(&*self.store, self.now()).await?;
         }
         Ok(ok)

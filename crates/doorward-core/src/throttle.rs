@@ -15,9 +15,9 @@
 //! While a counter is locked the attempt is refused at once ([`Throttled`], HTTP 429 with
 //! `Retry-After`), before the password or secret is looked at, so a locked guess costs no Argon2
 //! run, says nothing about whether it was right, and writes nothing. Once a lock ends one guess
-//! is checked; a wrong one locks again for twice as long. A success clears the account's (or
-//! client's) counter, never the address's (an attacker's own account must not reset the count of
-//! their address). Unknown usernames are counted like existing ones, so the answers do not say
+//! is checked; a wrong one locks again for twice as long. A sign-in clears the account's counter,
+//! never the address's (an attacker's own account must not reset the count of their address)
+//! nor a client's (see [`Counter::client`]). Unknown usernames are counted like existing ones, so the answers do not say
 //! whether an account exists.
 //!
 //! Costs: two reads before a sign-in, one upsert per counter after a failure, and on success a
@@ -123,12 +123,14 @@ impl Counter {
         }
     }
 
-    /// Wrong secrets for the client `id`.
+    /// Wrong secrets for the client `id`. Not cleared by a success: a client authenticates
+    /// often, and each of its requests would give a guesser `free` new tries; the counter is
+    /// forgotten `forget_after` the last failure instead.
     pub fn client(id: Uuid) -> Self {
         Self {
             key: format!("clnt:{id}"),
             policy: CLIENT,
-            cleared_on_success: true,
+            cleared_on_success: false,
         }
     }
 
@@ -216,7 +218,7 @@ impl Guard {
         Ok(())
     }
 
-    /// Clears the account's or client's counter, only when it had one (no write otherwise).
+    /// Clears the account's counter, only when it had one (no write otherwise).
     pub async fn succeeded<S: ThrottleStore + ?Sized>(&self, store: &S) -> Result<(), StoreError> {
         for (counter, existed) in &self.counters {
             if *existed && counter.cleared_on_success {

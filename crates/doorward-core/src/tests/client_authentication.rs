@@ -129,4 +129,15 @@ async fn wrong_client_secrets_are_throttled_per_client() {
         .introspect(&introspect(KEY, SECRET))
         .await
         .expect("the lock is over");
+    // The client's own success does not clear the count (a busy client would otherwise give a
+    // guesser ten new tries after each of its requests): one more wrong guess locks for 20 s.
+    assert!(h
+        .engine
+        .introspect(&introspect(KEY, "guess"))
+        .await
+        .is_err());
+    match h.engine.introspect(&introspect(KEY, SECRET)).await {
+        Err(Error::Throttled(Throttled { retry_after })) => assert_eq!(retry_after, 20),
+        other => panic!("expected the lock to double, got {other:?}"),
+    }
 }
