@@ -36,6 +36,9 @@ GENUINE = [f"thr{RUN}user{i}" for i in range(10)]
 CLIENT = f"thr{RUN}"
 CLIENT_ID = f"{CLIENT}@clients"
 CLIENT_SECRET = "throttle_secret_0123"
+# Two clients nobody authenticates before the cold-cache flood test.
+FLOODED_CLIENT = f"thr{RUN}flooded"
+QUIET_CLIENT = f"thr{RUN}quiet"
 TIMEOUT_S = 120
 
 
@@ -61,6 +64,15 @@ def _extra_config() -> str:
         f'secret = "{CLIENT_SECRET}"',
         "",
     ]
+    for name in [FLOODED_CLIENT, QUIET_CLIENT]:
+        lines += [
+            f"[clients.{name}]",
+            f'display_name = "{name}"',
+            'app_uri = "http://localhost:8099"',
+            'callback_uri = "http://localhost:8099/oauth/callback"',
+            f'secret = "{CLIENT_SECRET}"',
+            "",
+        ]
     for username in [VICTIM, VICTIM2, *GENUINE]:
         lines += [
             f"[seed.user.{username}]",
@@ -219,3 +231,62 @@ def test_wrong_client_secrets_get_429_after_the_limit(throttle_origin):
         retry_after = resp.headers.get("Retry-After", "")
         assert retry_after.isdigit() and 1 <= int(retry_after) <= 10, describe(resp)
         assert "no-store" in resp.headers.get("Cache-Control", ""), describe(resp)
+
+
+def test_a_flood_of_wrong_client_secrets_on_a_cold_cache_does_not_block_other_clients(throttle_origin):
+    """Right after a start no secret is cached, so every wrong secret costs an Argon2 run; a flood of
+    them from one address must not fill the queue for everyone else's token requests."""
+    stop = threading.Event()
+    flood_answers: list[int] = []
+    lock = threading.Lock()
+
+    def token(http: requests.Session, client: str, secret: str) -> requests.Response:
+        return http.post(
+            f"{throttle_origin}/oauth/token",
+            data={"grant_type": "authorization_code", "code": "dwc_nothing"},
+            headers={"Authorization": basic(f"{client}@clients", secret)},
+            timeout=TIMEOUT_S,
+        )
+
+    def flood() -> None:
+        http = session_from(_address(30))
+        while not stop.is_set():
+            try:
+                status = token(http, FLOODED_CLIENT, f"guess-{secrets.token_hex(4)}").status_code
+            except requests.RequestException:
+                continue
+            with lock:
+                flood_answers.append(status)
+
+    flooders = [threading.Thread(target=flood, daemon=True) for _ in range(48)]
+    for t in flooders:
+        t.start()
+    deadline = time.monotonic() + 60
+    while len(flood_answers) < 40 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    results: dict[int, requests.Response | Exception] = {}
+
+    def quiet(i: int) -> None:
+        try:
+            results[i] = token(session_from(_address(31 + i)), QUIET_CLIENT, CLIENT_SECRET)
+        except requests.RequestException as e:
+            results[i] = e
+
+    askers = [threading.Thread(target=quiet, args=(i,)) for i in range(10)]
+    try:
+        for t in askers:
+            t.start()
+        for t in askers:
+            t.join(TIMEOUT_S + 10)
+    finally:
+        stop.set()
+        for t in flooders:
+            t.join(TIMEOUT_S + 10)
+    assert len(flood_answers) >= 40, f"the flood never got going: {len(flood_answers)} answers"
+    answers = {
+        i: (f"{r.status_code} {r.text[:80]}" if isinstance(r, requests.Response) else repr(r))
+        for i, r in results.items()
+    }
+    authenticated = [r for r in results.values() if isinstance(r, requests.Response) and r.status_code == 400
+                     and json_of(r).get("error") == "invalid_grant"]
+    assert len(authenticated) == 10, f"the quiet client's requests during the flood: {answers}"
