@@ -7,11 +7,14 @@
 //! - [`CsrfForm`]: a page's form, read and checked against the browser's CSRF token; refused
 //!   with a `PageError`.
 //! - [`Browser`]: the browser's session and CSRF cookies, and what follows from them.
+//! - [`ClientAddress`]: the peer address of the connection, for the throttle.
 
+mod address;
 mod browser;
 mod client;
 mod form;
 
+pub(crate) use address::ClientAddress;
 pub(crate) use browser::{session_cookie, Browser};
 pub(crate) use client::ClientRequest;
 pub(crate) use form::CsrfForm;

@@ -5,12 +5,15 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use doorward_core::session::SignInError;
+use doorward_core::throttle::Throttled;
 use doorward_proto::Secret;
 use serde::Deserialize;
 
-use crate::extract::{session_cookie, Browser, CsrfForm};
+use crate::extract::{session_cookie, Browser, ClientAddress, CsrfForm};
 use crate::pages;
-use crate::response::page::{page, see_other, with_cookie, PageError};
+use crate::response::page::{
+    page, see_other, too_many_attempts, wait_in_words, with_cookie, PageError,
+};
 use crate::state::AppState;
 
 pub(crate) async fn home() -> Response {
@@ -27,18 +30,23 @@ pub(crate) async fn login_page(browser: Browser, Query(query): Query<LoginQuery>
     let (token, set_cookie) = browser.csrf();
     let next = safe_next(query.next.as_deref());
     let hint = query.login_hint.as_deref().unwrap_or("");
-    let page_markup = pages::login(&token, next, hint, false);
+    let page_markup = pages::login(&token, next, hint, None);
     with_cookie(page(StatusCode::OK, page_markup), set_cookie)
 }
 
+/// `POST /login`. A wrong password shows the form again with 401; too many of them (per
+/// username or per address, [`doorward_core::throttle`]) with 429, `Retry-After` and the wait
+/// in words, whatever the password was.
 pub(crate) async fn login(
     State(app): State<AppState>,
+    ClientAddress(from): ClientAddress,
     browser: Browser,
     form: CsrfForm,
 ) -> Result<Response, PageError> {
     let next = safe_next(form.get("next"));
     let password = Secret::new(form.field("password"));
-    match app.engine.sign_in(form.field("username"), &password).await {
+    let username = form.field("username");
+    match app.engine.sign_in(username, &password, from).await {
         Ok((cookie, _)) => {
             browser.end_previous_session().await?;
             Ok(with_cookie(
@@ -48,9 +56,22 @@ pub(crate) async fn login(
         }
         Err(SignInError::InvalidCredentials) => {
             let (token, set_cookie) = browser.csrf();
-            let markup = pages::login(&token, next, form.field("username"), true);
+            let notice = Some("Invalid username or password.");
+            let markup = pages::login(&token, next, username, notice);
             Ok(with_cookie(
                 page(StatusCode::UNAUTHORIZED, markup),
+                set_cookie,
+            ))
+        }
+        Err(SignInError::Throttled(Throttled { retry_after })) => {
+            let (token, set_cookie) = browser.csrf();
+            let notice = format!(
+                "Too many failed sign-ins. Try again in {}.",
+                wait_in_words(retry_after)
+            );
+            let markup = pages::login(&token, next, username, Some(&notice));
+            Ok(with_cookie(
+                too_many_attempts(markup, retry_after),
                 set_cookie,
             ))
         }

@@ -30,13 +30,14 @@ fn layout(title: &str, content: Markup) -> Markup {
     }
 }
 
-pub fn login(csrf: &str, next: &str, username: &str, failed: bool) -> Markup {
+/// The sign-in form; `notice` says why the last attempt failed.
+pub fn login(csrf: &str, next: &str, username: &str, notice: Option<&str>) -> Markup {
     layout(
         "Sign in",
         html! {
             h1 { "Sign in" }
-            @if failed {
-                p.error role="alert" { "Invalid username or password." }
+            @if let Some(notice) = notice {
+                p.error role="alert" { (notice) }
             }
             form method="post" action=(path("/login")) {
                 input type="hidden" name="csrf" value=(csrf);

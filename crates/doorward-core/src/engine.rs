@@ -13,8 +13,9 @@ use crate::config::{ClientSpec, EngineConfig, UserSpec};
 use crate::error::Error;
 use crate::jose::{KeyRing, Sealer};
 use crate::model::{Client, NewUser, User};
-use crate::passwords::{self, Busy, CacheAnswer, HashLimiter, PasswordAttempts, SecretCache};
+use crate::passwords::{self, CacheAnswer, HashLimiter, SecretCache};
 use crate::ports::{ClientRef, SharedStore, StoreError};
+use crate::throttle::{Counter, Guard};
 
 /// The authorization server: protocol rules over the storage, clock and randomness ports.
 pub struct Engine {
@@ -27,7 +28,6 @@ pub struct Engine {
     pub(crate) csrf_key: Vec<u8>,
     pub(crate) keys: KeyRing,
     pub(crate) sealer: Sealer,
-    pub(crate) password_attempts: PasswordAttempts,
 }
 
 impl Engine {
@@ -55,7 +55,6 @@ impl Engine {
             csrf_key,
             keys: KeyRing::default(),
             sealer,
-            password_attempts: Default::default(),
         };
         engine.maintain_keys().await?;
         Ok(engine)
@@ -162,16 +161,47 @@ impl Engine {
         self.store.purge_expired(self.now(), 24 * 3600).await
     }
 
-    /// Whether `secret` is the client's secret, in constant time, without Argon2 on the hot
-    /// path (see [`crate::passwords`]).
+    /// Whether one of `candidates` is the client's secret, in constant time, without Argon2 on
+    /// the hot path (see [`crate::passwords`]). Failures are counted per client in the store
+    /// and, past the limit, refused before any candidate is looked at (RFC 6749 §10.10,
+    /// [`crate::throttle`]): [`Error::Throttled`]. A request counts once, however many
+    /// spellings of its secret are tried.
     pub(crate) async fn verify_client_secret(
         &self,
         client: &Client,
-        secret: &Secret,
-    ) -> Result<bool, Busy> {
+        candidates: &[&Secret],
+        from: Option<std::net::IpAddr>,
+    ) -> Result<bool, Error> {
         let Some(phc) = client.secret_hash.as_deref() else {
             return Ok(false);
         };
+        let guard =
+            Guard::check(&*self.store, vec![Counter::client(client.id)], self.now()).await?;
+        let mut owners = guard.owners();
+        owners.extend(from.map(|a| Counter::address(a).key().to_owned()));
+        let mut ok = false;
+        for secret in candidates {
+            if self
+                .check_client_secret(client, phc, secret, &owners)
+                .await?
+            {
+                ok = true;
+                break;
+            }
+        }
+        if !ok {
+            guard.failed(&*self.store, self.now()).await?;
+        }
+        Ok(ok)
+    }
+
+    async fn check_client_secret(
+        &self,
+        client: &Client,
+        phc: &str,
+        secret: &Secret,
+        owners: &[String],
+    ) -> Result<bool, Error> {
         match self.secret_cache.check(client.id, phc, secret.secret()) {
             CacheAnswer::Correct => Ok(true),
             CacheAnswer::Wrong => Ok(false),
@@ -183,7 +213,7 @@ impl Engine {
                 };
                 let ok = self
                     .hashes
-                    .verify_unless(phc.to_owned(), secret.clone(), cached)
+                    .verify_unless(phc.to_owned(), secret.clone(), owners.to_vec(), cached)
                     .await?;
                 if ok {
                     self.secret_cache.remember(client.id, phc, secret.secret());

@@ -5,6 +5,7 @@ use doorward_proto::OAuthError;
 use crate::jose::JwsError;
 use crate::passwords::Busy;
 use crate::ports::StoreError;
+use crate::throttle::{Refusal, Throttled};
 
 /// A failure of an engine operation: a protocol error for the client, or a storage failure that
 /// the adapter reports as an opaque server error.
@@ -18,6 +19,19 @@ pub enum Error {
     /// A logout request that must be refused on a page (never redirected).
     #[error(transparent)]
     EndSession(EndSessionError),
+    /// Too many failed client authentications or password-grant attempts
+    /// ([`crate::throttle`]): refused before the credentials were checked.
+    #[error(transparent)]
+    Throttled(Throttled),
+}
+
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Throttled(t) => Self::Throttled(t),
+            Refusal::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 impl From<Busy> for Error {

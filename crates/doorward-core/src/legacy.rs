@@ -17,6 +17,7 @@ use crate::model::{CodeRecord, User};
 use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::ports::{Redemption, StoreError, UnixTime};
 use crate::request::AuthorizationRequest;
+use crate::throttle::{self, Guard};
 use crate::Engine;
 
 impl Engine {
@@ -86,40 +87,37 @@ impl Engine {
         &self,
         authenticated: AuthenticatedClient<'_>,
         params: &HashMap<String, String>,
+        from: Option<std::net::IpAddr>,
     ) -> Result<TokenResponse, Error> {
         let param = |name: &str| params.get(name).map(String::as_str);
         let (Some(username), Some(password)) = (param("username"), param("password")) else {
             return Err(OAuthError::invalid_request("username and password are required").into());
         };
         let (scopes, requested) = self.requested_scopes(authenticated.client, param("scope"))?;
-        // RFC 6749 §4.3.2: guard against brute force. Failed attempts per username, in this
-        // process: past the limit, the password is not even checked until the window ends.
-        if self.password_attempts.blocked(username, self.now()) {
-            return Err(OAuthError::invalid_grant(
-                "too many failed attempts for this user; try again later",
-            )
-            .into());
-        }
+        // RFC 6749 §4.3.2 and §10.10: guard against brute force, with the same counters as
+        // the sign-in page (per username and per address, in the store): past the limit, the
+        // password is not even checked.
+        let guard = Guard::check(
+            &*self.store,
+            throttle::password_counters(username, from),
+            self.now(),
+        )
+        .await?;
         let found = self.store.find_user_by_username(username).await?;
         let phc =
             crate::passwords::verifiable_hash(found.as_ref().map(|u| u.password_hash.as_str()));
         let ok = self
             .hashes
-            .verify(phc, Secret::new(password))
-            .await
-            .map_err(|_| {
-                OAuthError::new(
-                    doorward_proto::ErrorCode::TemporarilyUnavailable,
-                    "busy; retry",
-                )
-            })?;
+            .verify(phc, Secret::new(password), guard.owners())
+            .await?;
         let user = match found {
             Some(user) if ok => user,
             _ => {
-                self.password_attempts.failed(username, self.now());
+                guard.failed(&*self.store, self.now()).await?;
                 return Err(OAuthError::invalid_grant("invalid username or password").into());
             }
         };
+        guard.succeeded(&*self.store).await?;
         // The grant is listed on the user's account page, where it can be revoked.
         self.store
             .record_consent(&crate::model::ConsentRecord {

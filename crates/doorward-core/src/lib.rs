@@ -8,8 +8,8 @@
 //! # Floors
 //! The modules are read bottom-up; each imports only from floors below it.
 //! 1. Values: [`clock`], [`opaque`], [`jose`] (key material), [`passwords`], [`model`] (the
-//!    records), [`ports`], [`config`], [`error`], [`request`] (parsed requests), [`claims`],
-//!    [`grant`] (what a grant issues).
+//!    records), [`ports`], [`throttle`] (failure counters), [`config`], [`error`], [`request`]
+//!    (parsed requests), [`claims`], [`grant`] (what a grant issues).
 //! 2. [`Engine`] itself (`engine.rs`): its state, clients and users from configuration.
 //! 3. Flows, each an `impl Engine` block of its own that no other flow imports:
 //!    [`authorize`] (the authorization endpoint), [`token`] (the token endpoint and token
@@ -48,6 +48,7 @@ pub mod session;
 pub mod testing;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod throttle;
 pub mod token;
 pub mod userinfo;
 

@@ -13,8 +13,9 @@ use crate::model::{
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, Issue, KeyStore, MaintenanceStore, Redemption,
-    SecretStore, SessionStore, StoreResult, TokenStore, UnixTime, UserStore,
+    ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore, MaintenanceStore,
+    Redemption, SecretStore, SessionStore, StoreResult, ThrottleStore, TokenStore, UnixTime,
+    UserStore,
 };
 
 #[derive(Default)]
@@ -34,6 +35,7 @@ struct Inner {
     secrets: HashMap<String, Vec<u8>>,
     revoked_families: std::collections::HashSet<Uuid>,
     keys: Vec<SigningKeyRecord>,
+    failures: HashMap<String, Failures>,
 }
 
 impl MemoryStore {
@@ -349,7 +351,43 @@ impl MaintenanceStore for MemoryStore {
         }
         let after =
             inner.sessions.len() + inner.codes.len() + inner.access.len() + inner.refresh.len();
+        inner.failures.retain(|_, f| f.expires_at > now);
         Ok((before - after) as u64)
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for MemoryStore {
+    async fn find_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
+        Ok(self.lock().failures.get(key).copied())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<Failures> {
+        let mut inner = self.lock();
+        let entry = inner.failures.entry(key.to_owned()).or_insert(Failures {
+            count: 0,
+            last_at: now,
+            expires_at,
+        });
+        if entry.expires_at <= now {
+            entry.count = 0;
+        }
+        *entry = Failures {
+            count: entry.count.saturating_add(1),
+            last_at: now,
+            expires_at,
+        };
+        Ok(*entry)
+    }
+
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        self.lock().failures.remove(key);
+        Ok(())
     }
 }
 

@@ -13,11 +13,18 @@
 //!
 //! Argon2 runs off the async threads through a [`HashLimiter`]: at most
 //! [`MAX_CONCURRENT_HASHES`] at a time and [`MAX_WAITING_HASHES`] waiting; beyond that the caller
-//! is told the server is busy (503) instead of queueing without bound, so a flood of wrong
-//! passwords cannot stall everyone else's sign-in.
+//! is told the server is busy (503) instead of queueing without bound. The queue is shared
+//! fairly: each check names its owners (the client address, the account or the client, as keys
+//! of [`crate::throttle::Counter`]), and no owner holds more than [`MAX_HASHES_PER_OWNER`] places
+//! in it, running or waiting. Its further checks wait in a line of its own, at most
+//! [`MAX_WAITING_PER_OWNER`] long (beyond: [`Busy`]), outside the shared queue. So a flood of
+//! wrong passwords from one address, or against one account, waits behind itself while everyone
+//! else's sign-in still finds a place; and a burst of one client's requests on a cold secret
+//! cache waits in its line and is answered from the cache once one of them has verified (RFC 6819
+//! §5.1.4.2.3-4). How many guesses are checked at all is the business of [`crate::throttle`].
 
 use std::collections::HashMap;
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -26,12 +33,17 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::clock::{Random, UnixTime};
+use crate::clock::Random;
 
 /// Argon2 runs needing ~19 MiB each; this bounds the memory and CPU a burst of sign-ins takes.
 pub const MAX_CONCURRENT_HASHES: usize = 2;
 /// Verifications allowed to wait for a turn; more are refused as [`Busy`].
 pub const MAX_WAITING_HASHES: usize = 32;
+/// Places in the queue (running or waiting) that one owner (a client address, an account, a
+/// client) may hold at once; more of its checks wait in the owner's own line.
+pub const MAX_HASHES_PER_OWNER: usize = 4;
+/// Checks allowed to wait in one owner's line; more are refused as [`Busy`].
+pub const MAX_WAITING_PER_OWNER: usize = 16;
 
 /// How expensive new hashes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,10 +129,19 @@ fn with_working_memory<T>(params: &Params, f: impl FnOnce(&mut [Block]) -> T) ->
 #[error("too many password verifications in progress")]
 pub struct Busy;
 
-/// Runs [`verify`] on the blocking pool with bounded concurrency and a bounded queue.
+/// Runs [`verify`] on the blocking pool with bounded concurrency, a bounded queue and a bounded
+/// share of it per owner.
 pub struct HashLimiter {
     running: Semaphore,
     waiting: Semaphore,
+    owners: Mutex<HashMap<String, Line>>,
+}
+
+/// One owner's line: its places in the shared queue, and how many of its checks hold or wait
+/// for one.
+struct Line {
+    places: Arc<Semaphore>,
+    checks: usize,
 }
 
 impl Default for HashLimiter {
@@ -128,13 +149,21 @@ impl Default for HashLimiter {
         Self {
             running: Semaphore::new(MAX_CONCURRENT_HASHES),
             waiting: Semaphore::new(MAX_WAITING_HASHES),
+            owners: Mutex::default(),
         }
     }
 }
 
 impl HashLimiter {
-    pub async fn verify(&self, phc: String, password: Secret) -> Result<bool, Busy> {
-        self.verify_unless(phc, password, || None).await
+    /// Verifies `password` against `phc` in the queue, on behalf of `owners` (see the module
+    /// documentation); [`Busy`] when the queue or an owner's line is full.
+    pub async fn verify(
+        &self,
+        phc: String,
+        password: Secret,
+        owners: Vec<String>,
+    ) -> Result<bool, Busy> {
+        self.verify_unless(phc, password, owners, || None).await
     }
 
     /// Like [`HashLimiter::verify`], but once its turn comes, asks `settled` first and skips
@@ -144,8 +173,11 @@ impl HashLimiter {
         &self,
         phc: String,
         password: Secret,
+        owners: Vec<String>,
         settled: impl Fn() -> Option<bool>,
     ) -> Result<bool, Busy> {
+        let share = self.join_lines(owners)?;
+        let _places = share.places().await?;
         let _queued = self.waiting.try_acquire().map_err(|_| Busy)?;
         let _running = self.running.acquire().await.map_err(|_| Busy)?;
         if let Some(answer) = settled() {
@@ -154,6 +186,73 @@ impl HashLimiter {
         tokio::task::spawn_blocking(move || verify(&phc, password.secret()))
             .await
             .map_err(|_| Busy)
+    }
+
+    /// Joins the line of each owner, unless one of them is full.
+    fn join_lines(&self, mut owners: Vec<String>) -> Result<Share<'_>, Busy> {
+        // One order for everyone, so that two checks never wait for each other's places.
+        owners.sort_unstable();
+        owners.dedup();
+        let mut lines = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let full = owners.iter().any(|o| {
+            lines
+                .get(o)
+                .is_some_and(|l| l.checks >= MAX_HASHES_PER_OWNER + MAX_WAITING_PER_OWNER)
+        });
+        if full {
+            return Err(Busy);
+        }
+        let mut places = Vec::with_capacity(owners.len());
+        for owner in &owners {
+            let line = lines.entry(owner.clone()).or_insert_with(|| Line {
+                places: Arc::new(Semaphore::new(MAX_HASHES_PER_OWNER)),
+                checks: 0,
+            });
+            line.checks += 1;
+            places.push(line.places.clone());
+        }
+        Ok(Share {
+            limiter: self,
+            owners,
+            places,
+        })
+    }
+}
+
+/// A check in its owners' lines, leaving them when dropped (also when the request is
+/// cancelled while it waits).
+struct Share<'a> {
+    limiter: &'a HashLimiter,
+    owners: Vec<String>,
+    places: Vec<Arc<Semaphore>>,
+}
+
+impl Share<'_> {
+    /// Waits for a place of each owner in the shared queue, in the lines' one order.
+    async fn places(&self) -> Result<Vec<tokio::sync::SemaphorePermit<'_>>, Busy> {
+        let mut permits = Vec::with_capacity(self.places.len());
+        for place in &self.places {
+            permits.push(place.acquire().await.map_err(|_| Busy)?);
+        }
+        Ok(permits)
+    }
+}
+
+impl Drop for Share<'_> {
+    fn drop(&mut self) {
+        let mut lines = self
+            .limiter
+            .owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for owner in &self.owners {
+            if let Some(line) = lines.get_mut(owner) {
+                line.checks -= 1;
+                if line.checks == 0 {
+                    lines.remove(owner);
+                }
+            }
+        }
     }
 }
 
@@ -224,39 +323,6 @@ impl SecretCache {
 /// ever verifies against it.
 pub const NO_PASSWORD: &str = "!app-authenticated";
 
-/// Failed password-grant attempts per username, in this process (RFC 6749 §4.3.2): at most
-/// [`PasswordAttempts::LIMIT`] in [`PasswordAttempts::WINDOW`] seconds.
-#[derive(Debug, Default)]
-pub(crate) struct PasswordAttempts {
-    failures: std::sync::Mutex<HashMap<String, (u32, UnixTime)>>,
-}
-
-impl PasswordAttempts {
-    pub(crate) const LIMIT: u32 = 5;
-    pub(crate) const WINDOW: UnixTime = 300;
-    /// Usernames remembered at most; beyond, the oldest window is forgotten first.
-    const CAPACITY: usize = 100_000;
-
-    pub(crate) fn blocked(&self, username: &str, now: UnixTime) -> bool {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures
-            .get(username)
-            .is_some_and(|(count, since)| *count >= Self::LIMIT && now - since < Self::WINDOW)
-    }
-
-    pub(crate) fn failed(&self, username: &str, now: UnixTime) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failures.len() >= Self::CAPACITY {
-            failures.retain(|_, (_, since)| now - *since < Self::WINDOW);
-        }
-        let entry = failures.entry(username.to_owned()).or_insert((0, now));
-        if now - entry.1 >= Self::WINDOW {
-            *entry = (0, now);
-        }
-        entry.0 += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +361,38 @@ mod tests {
         assert!(matches!(cache.check(id, "h1", "s"), CacheAnswer::Correct));
         assert!(matches!(cache.check(id, "h1", "x"), CacheAnswer::Wrong));
         assert!(matches!(cache.check(id, "h2", "s"), CacheAnswer::Unknown));
+    }
+
+    /// One owner gets at most its share of the shared queue; its other checks wait in its
+    /// own line, and past that line they are refused, while another owner gets a place.
+    #[tokio::test]
+    async fn one_owner_holds_at_most_its_share_of_the_queue() {
+        let limiter = HashLimiter::default();
+        let flood: Vec<_> = (0..MAX_HASHES_PER_OWNER + MAX_WAITING_PER_OWNER)
+            .map(|_| limiter.join_lines(vec!["addr:a".into()]).unwrap())
+            .collect();
+        let mut held = Vec::new();
+        for share in &flood[..MAX_HASHES_PER_OWNER] {
+            held.push(share.places().await.unwrap());
+        }
+        {
+            use std::future::Future;
+            let mut waiting = std::pin::pin!(flood[MAX_HASHES_PER_OWNER].places());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(
+                waiting.as_mut().poll(&mut cx).is_pending(),
+                "a fifth check of one owner waits in its line"
+            );
+        }
+        assert!(limiter.join_lines(vec!["addr:a".into()]).is_err());
+        let other = limiter
+            .join_lines(vec!["addr:b".into(), "acct:x".into()])
+            .unwrap();
+        other.places().await.unwrap();
+        drop(held);
+        drop(flood);
+        assert!(limiter.join_lines(vec!["addr:a".into()]).is_ok());
+        drop(other);
+        assert!(limiter.owners.lock().unwrap().is_empty());
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Doorward's own adapters are `doorward_core::memory::MemoryStore` (tests) and, in
 //! `doorward-store`, SQLite and PostgreSQL. An application may bring its own: one type that
-//! implements the nine storage traits is a [`Store`] (blanket impl), and the engine holds it as
+//! implements the ten storage traits is a [`Store`] (blanket impl), and the engine holds it as
 //! a [`SharedStore`]. What every implementation must guarantee:
 //!
 //! - **Concurrency.** The engine calls the store from many tasks at once, and several engines
@@ -14,8 +14,9 @@
 //!   consistent state. The methods documented as atomic ([`CodeStore::redeem_code`],
 //!   [`TokenStore::rotate_refresh_token`], [`UserStore::upsert_user`],
 //!   [`ConsentStore::record_consent`], [`SecretStore::ensure_server_secret`],
-//!   [`KeyStore::insert_signing_key`]) must stay correct however many calls race, from
-//!   however many instances: one statement, a transaction, or a lock around the whole method.
+//!   [`KeyStore::insert_signing_key`], [`ThrottleStore::record_failure`]) must stay correct
+//!   however many calls race, from however many instances: one statement, a transaction, or a
+//!   lock around the whole method.
 //!   Never read, decide and write in separate steps.
 //! - **Hashes, not secrets.** Codes, access and refresh tokens and session ids reach the store
 //!   as their SHA-256 digest ([`TokenHash`]), which is their key; the credential itself never
@@ -28,7 +29,9 @@
 //! - **Time comes from the engine.** Methods that record a time take it as `now`; a store never
 //!   reads a clock of its own, so that instances agree and tests need no sleeping. Nor does
 //!   it judge expiry: an expired row is returned like any other until
-//!   [`MaintenanceStore::purge_expired`] deletes it; the engine checks `expires_at`.
+//!   [`MaintenanceStore::purge_expired`] deletes it; the engine checks `expires_at`. (The one
+//!   exception is [`ThrottleStore::record_failure`], which restarts an expired counter in the
+//!   same statement that counts, so that no failure is lost between a read and a write.)
 //! - **Grant families.** Each authorization code starts a family ([`CodeStore::insert_code`]);
 //!   every token issued from the code, and from the refresh tokens that descend from it,
 //!   carries its `family_id`. Revoking a family ([`TokenStore::revoke_family`],
@@ -304,8 +307,9 @@ pub trait MaintenanceStore: Send + Sync {
     ///
     /// Precisely: a row goes when `expires_at <= now` (codes: `<= now - keep_spent`), spent,
     /// revoked or not; a successor is forgotten when `used_at < now - MAX_REFRESH_GRACE`. The
-    /// count is of sessions, codes and tokens deleted, not of successors forgotten nor of an
-    /// adapter's own bookkeeping. A revoked family may be forgotten only once nothing refers to
+    /// count is of sessions, codes and tokens deleted, not of successors forgotten, of failure
+    /// counters ([`ThrottleStore`]) deleted with `expires_at <= now`, nor of an adapter's own
+    /// bookkeeping. A revoked family may be forgotten only once nothing refers to
     /// it and `keep_spent` seconds have passed. An adapter shared by several instances may let
     /// one purge at a time and answer 0 to the others.
     async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64>;
@@ -341,7 +345,40 @@ pub trait KeyStore: Send + Sync {
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
 }
 
-/// Every port of the engine's storage, implemented by one adapter. Implement the nine traits
+/// Failed attempts counted under one key of [`ThrottleStore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failures {
+    /// Failures since the counter started (at least 1).
+    pub count: u32,
+    /// When the last one was recorded.
+    pub last_at: UnixTime,
+    /// When the counter is forgotten: past it, the next failure starts a new count at 1.
+    pub expires_at: UnixTime,
+}
+
+/// Counters of failed sign-ins and client authentications, shared by every instance so that
+/// spreading guesses over several instances gains an attacker nothing (RFC 6819 §5.1.4.2.3,
+/// see [`crate::throttle`]). Keys are the engine's: ASCII, at most 80 bytes, never a username
+/// or address in the clear.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
+    /// The counter under `key`, expired or not (the engine checks `expires_at`).
+    async fn find_failures(&self, key: &str) -> StoreResult<Option<Failures>>;
+    /// Counts one more failure under `key` and returns the counter as it is after the call:
+    /// `count` one more than before, or 1 when there was none or it had expired
+    /// (`expires_at <= now`); `last_at = now` and `expires_at` as given. Atomic, one statement
+    /// (an upsert): of concurrent calls from any number of instances, none is lost.
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<Failures>;
+    /// Forgets the counter under `key` (a successful sign-in); nothing happens without one.
+    async fn clear_failures(&self, key: &str) -> StoreResult<()>;
+}
+
+/// Every port of the engine's storage, implemented by one adapter. Implement the ten traits
 /// and this one comes with them.
 pub trait Store:
     ClientStore
@@ -353,6 +390,7 @@ pub trait Store:
     + SecretStore
     + KeyStore
     + MaintenanceStore
+    + ThrottleStore
 {
 }
 
@@ -366,6 +404,7 @@ impl<T> Store for T where
         + SecretStore
         + KeyStore
         + MaintenanceStore
+        + ThrottleStore
 {
 }
 

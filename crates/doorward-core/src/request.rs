@@ -186,6 +186,10 @@ pub struct TokenRequest {
     pub params: HashMap<String, String>,
     /// `Authorization: Basic` credentials, split at the first `:` of the decoded value.
     pub basic: Option<BasicCredentials>,
+    /// The address the request came from, when the adapter knows it: failed password-grant
+    /// attempts are also counted per address ([`crate::throttle`]), and its share of the
+    /// Argon2 queue is bounded.
+    pub client_address: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -195,6 +199,7 @@ impl std::fmt::Debug for TokenRequest {
         f.debug_struct("TokenRequest")
             .field("params", &names)
             .field("basic", &self.basic)
+            .field("client_address", &self.client_address)
             .finish()
     }
 }

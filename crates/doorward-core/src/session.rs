@@ -9,6 +9,8 @@
 //! the cookies carry the `__Host-` prefix, which a subdomain cannot set at all. The key lives in
 //! the store so that every instance agrees.
 
+use std::net::IpAddr;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use doorward_proto::{constant_time_eq, Secret};
@@ -19,35 +21,71 @@ use crate::model::{SessionRecord, SignedIn, User};
 use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::passwords;
 use crate::ports::StoreError;
+use crate::throttle::{self, Guard, Refusal, Throttled};
 use crate::Engine;
 
-/// Why a sign-in failed. The two cases are not told apart to the user.
+/// Why a sign-in failed. A wrong password and an unknown username are not told apart to the
+/// user, nor are their throttles.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignInError {
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// Too many failures for this username or from this address: refused before the password
+    /// was checked (RFC 6819 §4.4.3.6, [`crate::throttle`]).
+    #[error(transparent)]
+    Throttled(Throttled),
     #[error(transparent)]
     Busy(#[from] crate::passwords::Busy),
     #[error("storage failure")]
     Store(#[from] StoreError),
 }
 
+impl From<Refusal> for SignInError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Throttled(t) => Self::Throttled(t),
+            Refusal::Store(e) => Self::Store(e),
+        }
+    }
+}
+
 impl Engine {
-    /// Checks a username and password; on success opens a session and returns its cookie value.
-    /// An unknown username costs the same Argon2 verification as a wrong password.
+    /// Checks a username and password sent from the address `from` (when the adapter knows
+    /// it); on success opens a session and returns its cookie value. An unknown username costs
+    /// the same Argon2 verification as a wrong password, and is counted the same way.
+    ///
+    /// Online guessing is throttled before any Argon2 work (RFC 6749 §10.10, RFC 6819
+    /// §4.4.3.6, §5.1.4.2.3-4): failures are counted per username and per address in the
+    /// store, and past their limits the attempt is refused as [`SignInError::Throttled`]
+    /// whatever the password (see [`crate::throttle`]). A success clears the username's
+    /// counter.
     pub async fn sign_in(
         &self,
         username: &str,
         password: &Secret,
+        from: Option<IpAddr>,
     ) -> Result<(String, SignedIn), SignInError> {
+        let guard = Guard::check(
+            &*self.store,
+            throttle::password_counters(username, from),
+            self.now(),
+        )
+        .await?;
         let user = self.store.find_user_by_username(username).await?;
         let phc = passwords::verifiable_hash(user.as_ref().map(|u| u.password_hash.as_str()));
-        let ok = self.hashes.verify(phc, password.clone()).await?;
+        let ok = self
+            .hashes
+            .verify(phc, password.clone(), guard.owners())
+            .await?;
         let user = match user {
             Some(user) if ok => user,
-            _ => return Err(SignInError::InvalidCredentials),
+            _ => {
+                guard.failed(&*self.store, self.now()).await?;
+                return Err(SignInError::InvalidCredentials);
+            }
         };
+        guard.succeeded(&*self.store).await?;
         Ok(self.open_session(user).await?)
     }
 

@@ -60,6 +60,7 @@ mod records;
 mod redemption;
 mod revocation;
 mod steps;
+mod throttle;
 
 pub mod fixtures;
 
@@ -78,6 +79,7 @@ pub use revocation::{
     expired_rows_are_purged, revoking_consent_spends_outstanding_codes,
     tokens_born_into_a_revoked_family_are_revoked,
 };
+pub use throttle::failures_count_restart_and_clear;
 
 /// Runs every check, each against a fresh store from `make`. Panics at the first failure.
 pub async fn run_contract<F, Fut>(make: F)
@@ -107,6 +109,7 @@ where
         server_secrets_are_created_once,
         signing_keys_are_created_once_per_generation,
         absent_rows_are_not_errors,
+        failures_count_restart_and_clear,
     );
 }
 

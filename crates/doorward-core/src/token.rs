@@ -43,7 +43,8 @@ impl Engine {
             Some("password")
                 if grants.insecure_password && client.client.policy.insecure_password =>
             {
-                self.insecure_password_grant(client, &request.params).await
+                self.insecure_password_grant(client, &request.params, request.client_address)
+                    .await
             }
             Some(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -128,7 +129,10 @@ impl Engine {
             )
             .into()),
             (Some(basic), None) => {
-                let client = self.authenticate_basic(basic).await?.ok_or_else(failed)?;
+                let client = self
+                    .authenticate_basic(basic, request.client_address)
+                    .await?
+                    .ok_or_else(failed)?;
                 if let Some(id) = body_id {
                     if !names_client(&client, id) {
                         return Err(OAuthError::invalid_request(
@@ -144,8 +148,9 @@ impl Engine {
                     OAuthError::invalid_request("client_secret was sent without client_id")
                 })?;
                 let client = self.find_client(id).await?.ok_or_else(failed)?;
+                let secret = Secret::new(secret.as_str());
                 if self
-                    .verify_client_secret(&client, &Secret::new(secret.as_str()))
+                    .verify_client_secret(&client, &[&secret], request.client_address)
                     .await?
                 {
                     Ok((client, AuthMethod::ClientSecretPost))
@@ -160,10 +165,16 @@ impl Engine {
         }
     }
 
-    async fn authenticate_basic(&self, basic: &BasicCredentials) -> Result<Option<Client>, Error> {
+    async fn authenticate_basic(
+        &self,
+        basic: &BasicCredentials,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<Option<Client>, Error> {
         let raw_secret = basic.secret.secret();
         let decoded_id = form_decode(&basic.id).filter(|d| d != &basic.id);
-        let decoded_secret = form_decode(raw_secret).filter(|d| d != raw_secret);
+        let decoded_secret = form_decode(raw_secret)
+            .filter(|d| d != raw_secret)
+            .map(Secret::new);
         let client = match self.find_client(&basic.id).await? {
             Some(client) => client,
             None => match &decoded_id {
@@ -174,18 +185,12 @@ impl Engine {
                 None => return Ok(None),
             },
         };
-        if self.verify_client_secret(&client, &basic.secret).await? {
-            return Ok(Some(client));
-        }
-        if let Some(decoded) = decoded_secret {
-            if self
-                .verify_client_secret(&client, &Secret::new(decoded))
-                .await?
-            {
-                return Ok(Some(client));
-            }
-        }
-        Ok(None)
+        let mut candidates = vec![&basic.secret];
+        candidates.extend(decoded_secret.as_ref());
+        Ok(self
+            .verify_client_secret(&client, &candidates, from)
+            .await?
+            .then_some(client))
     }
 
     /// The `authorization_code` grant (RFC 6749 §4.1.3). The code is read, checked, the tokens

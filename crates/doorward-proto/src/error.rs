@@ -43,11 +43,15 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// The server does not support the `request_uri` parameter (OIDC Core §3.1.2.6, §6).
     RequestUriNotSupported,
+    /// Back off before retrying (RFC 8628 §3.5): Doorward's answer, with 429 and
+    /// `Retry-After`, to a client refused by its throttle after too many failed
+    /// authentications (RFC 6749 §10.10).
+    SlowDown,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by wire name.
-    const ALL: [ErrorCode; 18] = [
+    const ALL: [ErrorCode; 19] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -66,6 +70,7 @@ impl ErrorCode {
         Self::UnsupportedTokenType,
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
+        Self::SlowDown,
     ];
 
     /// The code named `value` on the wire, if it is one of the registered codes above.
@@ -94,6 +99,7 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::SlowDown => "slow_down",
         }
     }
 }

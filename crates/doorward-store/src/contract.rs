@@ -297,3 +297,55 @@ async fn postgres_purges_in_one_instance_at_a_time() {
     };
     with_postgres_schemas(&url, schemas, test).await;
 }
+
+/// Failures recorded concurrently through `stores` under one key: every one is counted (the
+/// throttle's upsert is one statement), and each caller saw a distinct count.
+async fn failures_race(stores: &[SharedStore]) {
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let store = stores[i % stores.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .record_failure("acct:race", NOW, NOW + 60)
+                .await
+                .unwrap()
+                .count
+        }));
+    }
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=32).collect::<Vec<u32>>());
+    let stored = stores[0].find_failures("acct:race").await.unwrap();
+    assert_eq!(stored.map(|f| f.count), Some(32));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_counts_every_concurrent_failure() {
+    let dir = std::env::temp_dir().join(format!("doorward-contract-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite:{}", dir.join("db.sqlite").display());
+    let a: SharedStore = Arc::new(SqliteStore::open(&url).await.unwrap());
+    let b: SharedStore = Arc::new(SqliteStore::open(&url).await.unwrap());
+    failures_race(&[a, b]).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two instances on one schema count every failure of a key between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_counts_every_concurrent_failure() {
+    use crate::PostgresStore;
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    let (schema, schema_url) = postgres_schema(&url).await;
+    let schemas = Arc::new(std::sync::Mutex::new(vec![schema]));
+    let test = async move {
+        let a = PostgresStore::open(&schema_url).await.unwrap();
+        let b = PostgresStore::open(&schema_url).await.unwrap();
+        failures_race(&[Arc::new(a), Arc::new(b)]).await;
+    };
+    with_postgres_schemas(&url, schemas, test).await;
+}

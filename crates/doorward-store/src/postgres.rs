@@ -40,6 +40,7 @@ mod accounts;
 mod consents;
 mod keys;
 mod maintenance;
+mod throttle;
 mod tokens;
 
 /// The embedded migrations with their versions, applied in order; `doorward_migrations`
@@ -50,6 +51,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_refresh_successor.sql"),
     ),
+    (3, include_str!("../migrations/postgres/0003_throttle.sql")),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.

@@ -14,7 +14,7 @@ use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, ClientPolicy, CodeRecord, ConsentRecord,
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
-use doorward_core::ports::{StoreError, StoreResult};
+use doorward_core::ports::{Failures, StoreError, StoreResult};
 use doorward_core::TokenHash;
 use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
 use uuid::Uuid;
@@ -252,5 +252,14 @@ pub(crate) fn signing_key(row: &dyn Columns) -> StoreResult<SigningKeyRecord> {
         created_at: row.int("created_at")?,
         activate_at: row.int("activate_at")?,
         remove_at: row.opt_int("remove_at")?,
+    })
+}
+
+/// A failure counter (`failures`, `last_at`, `expires_at`).
+pub(crate) fn failures(row: &dyn Columns) -> StoreResult<Failures> {
+    Ok(Failures {
+        count: u32::try_from(row.int("failures")?).map_err(|_| corrupt("failures"))?,
+        last_at: row.int("last_at")?,
+        expires_at: row.int("expires_at")?,
     })
 }

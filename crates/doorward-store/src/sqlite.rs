@@ -18,6 +18,7 @@ mod accounts;
 mod consents;
 mod keys;
 mod maintenance;
+mod throttle;
 mod tokens;
 
 /// The embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -25,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_oidc.sql"),
     include_str!("../migrations/sqlite/0003_refresh_successor.sql"),
+    include_str!("../migrations/sqlite/0004_throttle.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

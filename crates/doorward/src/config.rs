@@ -477,6 +477,13 @@ fn checked_app_uri(key_path: &str, value: String) -> anyhow::Result<String> {
     Ok(value)
 }
 
+/// The shortest client secret the configuration accepts. RFC 6749 §2.3.1 leaves the secret's
+/// form to the server and §10.10 asks that guessing it be infeasible; wrong guesses are
+/// throttled (`doorward_core::throttle`), but a one-character secret is found in a few dozen
+/// tries whatever the throttle. Ten characters keeps the Eternaltwin examples (`dev_secret`)
+/// working; a deployment should use a long random string.
+pub const MIN_CLIENT_SECRET_CHARS: usize = 10;
+
 fn clients(
     clients: BTreeMap<String, RawClient>,
     apps: BTreeMap<String, RawSeedApp>,
@@ -516,8 +523,13 @@ fn clients(
         }
         let redirect_uri = RedirectUri::parse(&callback)
             .with_context(|| format!("key `{key_path}`: callback `{callback}`"))?;
-        if secret.is_empty() {
-            bail!("key `{key_path}.secret`: the secret must not be empty");
+        let length = secret.chars().count();
+        if length < MIN_CLIENT_SECRET_CHARS {
+            bail!(
+                "key `{key_path}.secret`: the secret of the client `{name}` has {length} \
+                 characters; use at least {MIN_CLIENT_SECRET_CHARS} (a long random string in \
+                 production)"
+            );
         }
         let app_uri = checked_app_uri(&key_path, app_uri)?;
         out.push(ClientSpec {
@@ -583,7 +595,7 @@ mod tests {
             display_name = "Other"
             uri = "http://localhost:8001"
             oauth_callback = "http://localhost:8001/cb"
-            secret = "s"
+            secret = "other_secret"
 
             [seed.user.alice]
             username = "alice"
@@ -601,7 +613,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_key() {
-        let err = load("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"http://a/cb\"\nsecret = \"s\"\nsecrt = \"s\"\n")
+        let err = load("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"http://a/cb\"\nsecret = \"a_secret_1\"\nsecrt = \"s\"\n")
             .unwrap_err()
             .to_string();
         assert!(err.contains("clients.a"), "{err}");
@@ -611,7 +623,7 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key_and_reason() {
-        let err = load("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"/cb\"\nsecret = \"s\"\n")
+        let err = load("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"/cb\"\nsecret = \"a_secret_1\"\n")
             .unwrap_err();
         assert!(format!("{err:#}").contains("clients.a"), "{err:#}");
         let err = load("[server]\nexternal_uri = \"http://h/path\"\n").unwrap_err();
@@ -625,7 +637,7 @@ mod tests {
     #[test]
     fn an_app_uri_is_an_http_or_https_url() {
         let client = |uri: &str| {
-            format!("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"{uri}\"\ncallback_uri = \"http://a/cb\"\nsecret = \"s\"\n")
+            format!("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"{uri}\"\ncallback_uri = \"http://a/cb\"\nsecret = \"a_secret_1\"\n")
         };
         for bad in [
             "javascript:alert(1)",
@@ -637,7 +649,7 @@ mod tests {
             let err = load(&client(bad)).unwrap_err().to_string();
             assert!(err.contains("clients.a.app_uri"), "{bad}: {err}");
         }
-        let seed = "[seed.app.b]\ndisplay_name = \"B\"\nuri = \"javascript:x\"\noauth_callback = \"http://b/cb\"\nsecret = \"s\"\n";
+        let seed = "[seed.app.b]\ndisplay_name = \"B\"\nuri = \"javascript:x\"\noauth_callback = \"http://b/cb\"\nsecret = \"a_secret_1\"\n";
         let err = load(seed).unwrap_err().to_string();
         assert!(err.contains("seed.app.b.uri"), "{err}");
         for good in ["http://localhost:8000", "https://app.example/home?x=1"] {
@@ -667,7 +679,7 @@ mod tests {
             display_name = "RP"
             app_uri = "http://localhost:8000"
             callback_uri = "http://localhost:8000/cb"
-            secret = "s"
+            secret = "rp_secret_1"
             scopes = ["openid", "email"]
             post_logout_redirect_uris = ["http://localhost:8000/bye"]
             token_endpoint_auth_method = "client_secret_post"
@@ -693,7 +705,7 @@ mod tests {
         assert_eq!(policy.access_token_format, AccessTokenFormat::Jwt);
         assert_eq!(policy.id_token_alg, Some(SigningAlg::EdDsa));
         assert_eq!(config.users[0].email.as_deref(), Some("a@example.com"));
-        let client = "[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"http://a/cb\"\nsecret = \"s\"\n";
+        let client = "[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"http://a/cb\"\nsecret = \"a_secret_1\"\n";
         let err = load(&format!("{client}scope = [\"openid\"]\n"))
             .unwrap_err()
             .to_string();
@@ -711,11 +723,34 @@ mod tests {
     fn a_client_declared_twice_is_an_error() {
         let client = "display_name = \"A\"\napp_uri = \"http://a\"\n";
         let text = format!(
-            "[clients.a]\n{client}callback_uri = \"http://a/cb\"\nsecret = \"s\"\n[seed.app.a]\ndisplay_name = \"A\"\nuri = \"x\"\noauth_callback = \"http://a/cb\"\nsecret = \"s\"\n"
+            "[clients.a]\n{client}callback_uri = \"http://a/cb\"\nsecret = \"a_secret_1\"\n[seed.app.a]\ndisplay_name = \"A\"\nuri = \"x\"\noauth_callback = \"http://a/cb\"\nsecret = \"a_secret_1\"\n"
         );
         assert!(load(&text)
             .unwrap_err()
             .to_string()
             .contains("declared twice"));
+    }
+
+    /// RFC 6749 §2.3.1, §10.10: a client secret shorter than the floor is refused at load,
+    /// naming the client; the Eternaltwin examples' `dev_secret` passes.
+    #[test]
+    fn short_client_secrets_are_refused_naming_the_client() {
+        for (table, callback_key) in [("clients", "callback_uri"), ("seed.app", "oauth_callback")] {
+            let uri_key = if table == "clients" { "app_uri" } else { "uri" };
+            let text = format!(
+                "[{table}.tiny]\ndisplay_name = \"T\"\n{uri_key} = \"x\"\n\
+                 {callback_key} = \"http://a/cb\"\nsecret = \"x\"\n"
+            );
+            let err = format!("{:#}", load(&text).unwrap_err());
+            assert!(err.contains(&format!("{table}.tiny.secret")), "{err}");
+            assert!(err.contains("`tiny`"), "{err}");
+            assert!(err.contains("at least 10"), "{err}");
+        }
+        let dev = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/dev.toml"
+        ))
+        .unwrap();
+        load(&dev).expect("config/dev.toml loads");
     }
 }

@@ -148,6 +148,7 @@ async fn mint_refresh_tokens(
                 id: client.to_owned(),
                 secret: doorward_proto::Secret::new(secret),
             }),
+            client_address: None,
         };
         let answer = minter
             .engine

@@ -36,6 +36,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("listening on http://{address}");
     println!("sign in at {}/", config.external_uri);
     tracing::info!(%address, "listening");
+    // The peer address reaches the handlers (`ConnectInfo`): the sign-in throttle counts
+    // failures per address and bounds each address's share of the Argon2 queue.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
         .await

@@ -17,9 +17,9 @@ use doorward_core::model::{
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, Issue, KeyStore, MaintenanceStore, Redemption,
-    SecretStore, SessionStore, StoreError, StoreResult, TokenStore, UnixTime, UserStore,
-    MAX_REFRESH_GRACE,
+    ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore, MaintenanceStore,
+    Redemption, SecretStore, SessionStore, StoreError, StoreResult, ThrottleStore, TokenStore,
+    UnixTime, UserStore, MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use tokio::sync::{Mutex, MutexGuard};
@@ -70,6 +70,8 @@ struct Tables {
     server_secrets: HashMap<String, Vec<u8>>,
     /// By algorithm and generation, which is what makes a key unique.
     signing_keys: BTreeMap<(SigningAlg, i64), SigningKeyRecord>,
+    /// The throttle's failure counters, by key.
+    failures: HashMap<String, Failures>,
 }
 
 /// Who approved which client.
@@ -516,6 +518,7 @@ impl MaintenanceStore for ExampleStore {
         tables.refresh_tokens.retain(|_, t| t.expires_at > now);
         count(before, tables.refresh_tokens.len());
 
+        tables.failures.retain(|_, f| f.expires_at > now);
         // Past the longest grace window a sealed answer may not be read again.
         for token in tables.refresh_tokens.values_mut() {
             if token.used_at.is_some_and(|t| t < now - MAX_REFRESH_GRACE) {
@@ -586,6 +589,38 @@ impl KeyStore for ExampleStore {
             .await
             .signing_keys
             .retain(|_, key| key.kid != kid);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for ExampleStore {
+    async fn find_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
+        Ok(self.tables().await.failures.get(key).copied())
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<Failures> {
+        let mut tables = self.tables().await;
+        let count = match tables.failures.get(key) {
+            Some(f) if f.expires_at > now => f.count.saturating_add(1),
+            _ => 1,
+        };
+        let counted = Failures {
+            count,
+            last_at: now,
+            expires_at,
+        };
+        tables.failures.insert(key.to_owned(), counted);
+        Ok(counted)
+    }
+
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        self.tables().await.failures.remove(key);
         Ok(())
     }
 }

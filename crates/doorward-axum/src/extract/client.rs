@@ -11,8 +11,8 @@ use doorward_proto::{OAuthError, Secret};
 use crate::body;
 use crate::response::token::TokenError;
 
-/// The request's HTTP Basic credentials (if any) and its body's parameters (a form or JSON,
-/// repeated names refused).
+/// The request's HTTP Basic credentials (if any), its body's parameters (a form or JSON,
+/// repeated names refused) and the peer address (see [`super::ClientAddress`]).
 pub(crate) struct ClientRequest(pub TokenRequest);
 
 impl<S: Send + Sync> FromRequest<S> for ClientRequest {
@@ -21,8 +21,13 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
     async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
         let basic = basic_credentials(&parts.headers)?;
+        let client_address = super::address::peer(&parts.extensions);
         let params = body::parameters(&parts.headers, body).await?;
-        Ok(Self(TokenRequest { params, basic }))
+        Ok(Self(TokenRequest {
+            params,
+            basic,
+            client_address,
+        }))
     }
 }
 

@@ -17,6 +17,26 @@ pub fn page(status: StatusCode, markup: Markup) -> Response {
     response
 }
 
+/// `429 Too Many Requests` with `Retry-After: retry_after` (RFC 6585 §4): a page shown again
+/// to someone who must wait before trying again (the sign-in throttle, RFC 6819 §4.4.3.6).
+/// The page itself says how long, in words ([`wait_in_words`]).
+pub fn too_many_attempts(markup: Markup, retry_after: u64) -> Response {
+    let mut response = page(StatusCode::TOO_MANY_REQUESTS, markup);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+    response
+}
+
+/// `seconds` as a person reads a wait: "30 seconds", "2 minutes" (rounded up).
+pub fn wait_in_words(seconds: u64) -> String {
+    match seconds {
+        0..=1 => "1 second".to_owned(),
+        2..=119 => format!("{seconds} seconds"),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
+    }
+}
+
 /// A `303 See Other` to a path of the provider (mount path added) or to an absolute URL.
 pub fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();

@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use doorward_core::throttle::Throttled;
 use doorward_proto::{parameter_for_description, ErrorCode, OAuthError};
 
 use super::{no_store, retry_soon, Failure};
@@ -22,13 +23,26 @@ impl<T: IntoResponse> IntoResponse for NoStore<T> {
 }
 
 /// A refusal of a token-style endpoint (RFC 6749 §5.2): 401 with `WWW-Authenticate` for
-/// `invalid_client`, 413 for a body over the limit, 500 for `server_error`, 503 with
-/// `Retry-After` when the server is busy or its store unreachable, 400 otherwise.
+/// `invalid_client`, 413 for a body over the limit, 429 with `Retry-After` after too many
+/// failures, 500 for `server_error`, 503 with `Retry-After` when the server is busy or its
+/// store unreachable, 400 otherwise.
 #[derive(Debug)]
 pub enum TokenError {
     OAuth(OAuthError),
     Body(BodyError),
     Failure(Failure),
+    /// Too many wrong secrets for this client, or wrong passwords at the password grant
+    /// (RFC 6749 §10.10, [`doorward_core::throttle`]): answered `429 Too Many Requests` with
+    /// `Retry-After` and the error code `slow_down`.
+    ///
+    /// Why `slow_down` (RFC 8628 §3.5, registered for the token endpoint): the request was
+    /// refused before its credentials were looked at, so no code that speaks of them fits.
+    /// `invalid_client` would tell a correctly configured client whose counter an attacker
+    /// ran up that its secret is wrong (and send its operators hunting for a bad secret);
+    /// `temporarily_unavailable` (§4.1.2.1) is not a token-endpoint code and says the server
+    /// is at fault. `slow_down` says what is true, "back off, then retry", and with 429 and
+    /// `Retry-After` a generic client treats it as a rate limit.
+    Throttled(Throttled),
 }
 
 impl From<OAuthError> for TokenError {
@@ -47,6 +61,7 @@ impl From<doorward_core::Error> for TokenError {
     fn from(error: doorward_core::Error) -> Self {
         match error {
             doorward_core::Error::OAuth(e) => Self::OAuth(e),
+            doorward_core::Error::Throttled(t) => Self::Throttled(t),
             other => Self::Failure(Failure::of(&other)),
         }
     }
@@ -78,6 +93,17 @@ impl IntoResponse for TokenError {
                 "the database is unavailable; retry in a moment",
             )),
             Self::Failure(Failure::Internal) => oauth(&OAuthError::server_error()),
+            Self::Throttled(Throttled { retry_after }) => {
+                let error = OAuthError::new(
+                    ErrorCode::SlowDown,
+                    format!("too many failed attempts; retry in {retry_after} s"),
+                );
+                let mut response = with_status(StatusCode::TOO_MANY_REQUESTS, &error);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+                response
+            }
         }
     }
 }

@@ -554,6 +554,7 @@ const TOKEN_ERRORS: &[&str] = &[
     "unsupported_grant_type",
     "invalid_scope",
     "unsupported_token_type",
+    "slow_down",
 ];
 
 const AUTHORIZE_ERRORS: &[&str] = &[
@@ -616,7 +617,11 @@ fn token_style(status: StatusCode, response: &Response, body: &str) -> Result<()
             .map(|v| v.as_bytes()),
         Some(&b"no-store"[..])
     );
-    if error == "invalid_client" {
+    if error == "slow_down" {
+        // RFC 6749 §10.10: the client's throttle after too many wrong secrets.
+        prop_assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        prop_assert!(response.headers().contains_key(header::RETRY_AFTER));
+    } else if error == "invalid_client" {
         prop_assert_eq!(status, StatusCode::UNAUTHORIZED);
         prop_assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
     } else {

@@ -110,11 +110,15 @@ async fn the_insecure_password_grant_works_when_switched_on() {
     assert_eq!(error_of(&body), "invalid_grant");
     let (_, body) = send(&app, password_request("nobody", "carol-pw")).await;
     assert_eq!(error_of(&body), "invalid_grant");
-    // Brute force (RFC 6749 §4.3.2): after 5 failures, even the right password is refused.
+    // Brute force (RFC 6749 §4.3.2, §10.10): after 5 failures, even the right password is
+    // refused, with the sign-in page's throttle (429 `slow_down`, `Retry-After`).
     for _ in 0..4 {
         send(&app, password_request("carol", "wrong")).await;
     }
-    let (_, body) = send(&app, password_request("carol", "carol-pw")).await;
+    let (response, body) = send(&app, password_request("carol", "carol-pw")).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(error_of(&body), "slow_down");
+    assert_eq!(header(&response, header::RETRY_AFTER), "30");
     assert!(body.contains("too many failed attempts"), "{body}");
     // Client authentication is still required.
     let mut anonymous = password_request("carol", "carol-pw");

@@ -101,3 +101,73 @@ fn the_consent_page_links_only_to_a_web_page() {
         assert!(!html.contains(&format!(r#"href="{uri}""#)), "{uri}: {html}");
     }
 }
+
+/// Signs in at `/login` from `from` (the peer address the server's socket would give) with a
+/// fresh CSRF cookie; the answer and its page.
+async fn sign_in_from(
+    app: &axum::Router,
+    from: Option<&str>,
+    username: &str,
+    password: &str,
+) -> (axum::response::Response, String) {
+    let (response, page) = send(app, Request::get("/login").body(Body::empty()).unwrap()).await;
+    let csrf_cookie = cookie(&response, "dw_csrf").unwrap();
+    let body = encode(&[
+        ("csrf", &hidden(&page, "csrf")),
+        ("username", username),
+        ("password", password),
+    ]);
+    let mut request = form("/login", &csrf_cookie, body);
+    if let Some(from) = from {
+        let address: std::net::SocketAddr = format!("{from}:40000").parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(address));
+    }
+    send(app, request).await
+}
+
+/// RFC 6819 §4.4.3.6: after 5 wrong passwords the form comes back with 429, `Retry-After` and
+/// the wait in words, even for the right password; an unknown username gets the same answers.
+#[tokio::test]
+async fn repeated_wrong_passwords_get_429_with_the_wait_shown() {
+    let app = app().await;
+    for username in ["alice", "nobody"] {
+        for _ in 0..5 {
+            let (response, page) = sign_in_from(&app, None, username, "wrong").await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{username}");
+            assert!(page.contains("Invalid username or password."));
+        }
+        for password in ["wrong", "pw"] {
+            let (response, page) = sign_in_from(&app, None, username, password).await;
+            assert_eq!(
+                response.status(),
+                StatusCode::TOO_MANY_REQUESTS,
+                "{username}"
+            );
+            assert_eq!(header(&response, header::RETRY_AFTER), "30");
+            assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+            assert!(cookie(&response, "dw_session").is_none());
+            assert!(
+                page.contains("Too many failed sign-ins. Try again in 30 seconds."),
+                "{page}"
+            );
+            assert!(page.contains("name=\"csrf\""), "the form is shown again");
+        }
+    }
+}
+
+/// The peer address reaches the sign-in (axum `ConnectInfo`): one address guessing many
+/// usernames is locked out, another address still signs in.
+#[tokio::test]
+async fn failures_are_counted_per_client_address() {
+    let app = app().await;
+    for i in 0..doorward_core::throttle::ADDRESS.free {
+        let (response, _) = sign_in_from(&app, Some("192.0.2.1"), &format!("u{i}"), "x").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let (response, _) = sign_in_from(&app, Some("192.0.2.1"), "alice", "pw").await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let (response, _) = sign_in_from(&app, Some("192.0.2.2"), "alice", "pw").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}

@@ -148,3 +148,37 @@ async fn the_token_endpoint_answers_bad_input_with_rfc_errors() {
     .await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// RFC 6749 §10.10: wrong client secrets are counted even once the right one is cached; past
+/// the limit the client gets 429 `slow_down` with `Retry-After`, whatever the secret, at the
+/// token, introspection and revocation endpoints alike.
+#[tokio::test]
+async fn repeated_wrong_client_secrets_get_429_slow_down() {
+    let app = app().await;
+    let right = basic("python_client@clients", "dev:sec ret");
+    let wrong = basic("python_client@clients", "guess");
+    let form = "application/x-www-form-urlencoded";
+    let (response, _) = send(&app, token_request(form, Some(&right), "grant_type=x")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "authenticated");
+    for _ in 0..doorward_core::throttle::CLIENT.free {
+        let (response, body) = send(&app, token_request(form, Some(&wrong), "grant_type=x")).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(error_of(&body), "invalid_client");
+    }
+    for (path, auth) in [
+        ("/oauth/token", &right),
+        ("/oauth/introspect", &wrong),
+        ("/oauth/revoke", &right),
+    ] {
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, form)
+            .header(header::AUTHORIZATION, auth.as_str())
+            .body(Body::from("grant_type=x&token=t"))
+            .unwrap();
+        let (response, body) = send(&app, request).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
+        assert_eq!(error_of(&body), "slow_down", "{path}");
+        assert_eq!(header(&response, header::RETRY_AFTER), "10", "{path}");
+        assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
+    }
+}

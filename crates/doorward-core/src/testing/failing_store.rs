@@ -17,9 +17,9 @@ use crate::model::{
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, Issue, KeyStore, MaintenanceStore, Redemption,
-    SecretStore, SessionStore, SharedStore, StoreError, StoreResult, TokenStore, UnixTime,
-    UserStore,
+    ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore, MaintenanceStore,
+    Redemption, SecretStore, SessionStore, SharedStore, StoreError, StoreResult, ThrottleStore,
+    TokenStore, UnixTime, UserStore,
 };
 
 /// Wraps a store; [`FailingStore::set_down`] fails every call, [`FailingStore::fail_next`]
@@ -228,5 +228,26 @@ impl KeyStore for FailingStore {
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
         self.check("delete_signing_key")?;
         self.inner.delete_signing_key(kid).await
+    }
+}
+
+#[async_trait]
+impl ThrottleStore for FailingStore {
+    async fn find_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
+        self.check("find_failures")?;
+        self.inner.find_failures(key).await
+    }
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<Failures> {
+        self.check("record_failure")?;
+        self.inner.record_failure(key, now, expires_at).await
+    }
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        self.check("clear_failures")?;
+        self.inner.clear_failures(key).await
     }
 }

@@ -20,6 +20,7 @@ async fn client_authentication_methods() {
             id: id.into(),
             secret: Secret::new(secret),
         }),
+        client_address: None,
     };
     let grant = ("grant_type", "password");
     let outcome = |r: Result<TokenResponse, Error>| code_of(r);
@@ -121,6 +122,7 @@ async fn a_registered_auth_method_is_the_only_one_accepted() {
                 id: key.into(),
                 secret: Secret::new("s3cret"),
             }),
+            client_address: None,
         }
     };
     let token = [("grant_type", "password")];
@@ -154,5 +156,56 @@ async fn a_registered_auth_method_is_the_only_one_accepted() {
                 other => panic!("{key}: expected invalid_client, got {other:?}"),
             }
         }
+    }
+}
+
+/// RFC 6749 §10.10: wrong secrets are counted per client, also once the right secret is cached
+/// (where a guess costs no Argon2), and past the limit every request of the client is refused
+/// before its secret is looked at, for a while; another client is not affected.
+#[tokio::test]
+async fn wrong_client_secrets_are_throttled_per_client() {
+    use crate::throttle::{Throttled, CLIENT};
+    let h = harness().await;
+    let introspect = |id: &str, secret: &str| TokenRequest {
+        params: [("token".to_owned(), "dwat_x".to_owned())]
+            .into_iter()
+            .collect(),
+        basic: Some(BasicCredentials {
+            id: id.into(),
+            secret: Secret::new(secret),
+        }),
+        client_address: None,
+    };
+    // The right secret, cached.
+    h.engine.introspect(&introspect(KEY, SECRET)).await.unwrap();
+    for _ in 0..CLIENT.free {
+        let wrong = h.engine.introspect(&introspect(KEY, "guess")).await;
+        assert!(matches!(wrong, Err(Error::OAuth(e)) if e.code == ErrorCode::InvalidClient));
+    }
+    for secret in ["guess", SECRET] {
+        match h.engine.introspect(&introspect(KEY, secret)).await {
+            Err(Error::Throttled(Throttled { retry_after })) => assert_eq!(retry_after, 10),
+            other => panic!("expected the client to be throttled, got {other:?}"),
+        }
+    }
+    h.engine
+        .introspect(&introspect("other@clients", "other_secret"))
+        .await
+        .expect("another client is not throttled");
+    h.clock.advance(10);
+    h.engine
+        .introspect(&introspect(KEY, SECRET))
+        .await
+        .expect("the lock is over");
+    // The client's own success does not clear the count (a busy client would otherwise give a
+    // guesser ten new tries after each of its requests): one more wrong guess locks for 20 s.
+    assert!(h
+        .engine
+        .introspect(&introspect(KEY, "guess"))
+        .await
+        .is_err());
+    match h.engine.introspect(&introspect(KEY, SECRET)).await {
+        Err(Error::Throttled(Throttled { retry_after })) => assert_eq!(retry_after, 20),
+        other => panic!("expected the lock to double, got {other:?}"),
     }
 }

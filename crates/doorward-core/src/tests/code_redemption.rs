@@ -60,6 +60,7 @@ async fn a_code_of_another_client_is_refused_without_burning_it() {
                 id: "other@clients".into(),
                 secret: Secret::new("other_secret"),
             }),
+            client_address: None,
         })
         .await;
     assert_eq!(code_of(other), ErrorCode::InvalidGrant);

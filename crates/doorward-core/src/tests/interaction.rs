@@ -171,7 +171,11 @@ async fn a_reauthentication_is_proven_by_a_newer_session_not_by_the_return_url()
         Some(Interaction::Login { .. })
     ));
     // After signing in again: through.
-    let (_, fresh) = h.engine.sign_in("alice", &Secret::new("pw")).await.unwrap();
+    let (_, fresh) = h
+        .engine
+        .sign_in("alice", &Secret::new("pw"), None)
+        .await
+        .unwrap();
     assert!(h.engine.check_sign_in(&returned, &fresh).is_none());
     assert!(matches!(
         h.engine.proceed(&returned, Some(&fresh)).await.unwrap(),
@@ -210,7 +214,7 @@ async fn a_reauthentication_marker_expires() {
     let back = url::form_urlencoded::parse(h.engine.reauth_return_query(&original).as_bytes())
         .into_owned()
         .collect::<Vec<_>>();
-    let (_, fresh) = h.engine.sign_in("alice", &Secret::new("pw")).await.unwrap();
+    let (_, fresh) = h.engine.sign_in("alice", &Secret::new("pw"), None).await.unwrap();
     // Within its lifetime the return URL passes for the new session…
     h.clock.advance(REAUTH_LIFETIME);
     let returned = h.engine.check_authorization(&back).await.unwrap();

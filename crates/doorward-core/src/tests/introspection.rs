@@ -22,6 +22,7 @@ async fn introspection_shows_a_client_its_own_tokens_only() {
             id: id.into(),
             secret: Secret::new(secret),
         }),
+        client_address: None,
     };
     let own = h
         .engine

@@ -231,6 +231,7 @@ async fn the_grace_window_answers_the_same_client_only() {
                 id: "other@clients".into(),
                 secret: Secret::new("other_secret"),
             }),
+            client_address: None,
         })
         .await;
     assert_eq!(code_of(by_other), ErrorCode::InvalidGrant);

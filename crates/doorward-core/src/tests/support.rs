@@ -57,7 +57,10 @@ pub(super) async fn harness_over(
         .seed_user(&testing::user("alice", "Alice", "pw"))
         .await
         .unwrap();
-    let (_, user) = engine.sign_in("alice", &Secret::new("pw")).await.unwrap();
+    let (_, user) = engine
+        .sign_in("alice", &Secret::new("pw"), None)
+        .await
+        .unwrap();
     Harness {
         engine,
         clock,
@@ -109,6 +112,7 @@ impl Harness {
                     id: KEY.into(),
                     secret: Secret::new(SECRET),
                 }),
+                client_address: None,
             })
             .await
     }

@@ -69,6 +69,12 @@ async fn purge_in_batches(
             }
         }
     }
+    // Failure counters past their time (not counted: no credential goes).
+    sqlx::query("DELETE FROM failure_counters WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
     // Past the grace window nobody may read a successor again (not counted: no row goes).
     sqlx::query(
         "UPDATE refresh_tokens SET successor = NULL

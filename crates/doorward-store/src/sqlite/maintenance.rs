@@ -19,6 +19,12 @@ impl MaintenanceStore for SqliteStore {
             ] {
                 deleted += execute(&tx, statement, [before])? as u64;
             }
+            // Failure counters past their time (not counted: no credential goes).
+            execute(
+                &tx,
+                "DELETE FROM failure_counters WHERE expires_at <= ?1",
+                [now],
+            )?;
             // Past the grace window nobody may read a successor again (not counted either).
             execute(
                 &tx,
