@@ -3,6 +3,7 @@
 mod config;
 mod dev;
 mod keys;
+mod listener;
 mod serve;
 
 use std::path::PathBuf;

@@ -36,10 +36,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("listening on http://{address}");
     println!("sign in at {}/", config.external_uri);
     tracing::info!(%address, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("the server stopped")
+    crate::listener::serve(listener, app, config.limits.clone(), shutdown()).await;
+    Ok(())
 }
 
 pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
