@@ -215,8 +215,9 @@ class DoorwardServer:
 
     def __init__(self, binary: Path, workdir: Path, *, database: Optional[str] = None,
                  external_uri: Optional[str] = None, refresh_grace: Optional[int] = 0,
-                 extra_config: str = ""):
+                 extra_config: str = "", extra_env: Optional[dict[str, str]] = None):
         self.refresh_grace = refresh_grace
+        self.extra_env = extra_env or {}
         self.extra_config = extra_config
         self.binary = binary
         self.workdir = workdir
@@ -274,6 +275,11 @@ class DoorwardServer:
         self.config_path.write_text(config_toml(self.refresh_grace) + "\n" + self.extra_config)
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
+        if self.command[-1].startswith("postgres"):
+            # PostgreSQL instances share the secret that seals the keys (SQLite keeps its own
+            # key file beside the database).
+            env.setdefault("DOORWARD_KEY_ENCRYPTION_SECRET", "interop-tests-key-encryption-secret")
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(
             self.command,
             stdin=subprocess.DEVNULL,

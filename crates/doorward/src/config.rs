@@ -31,7 +31,10 @@
 //! algorithms = ["ES256", "RS256"]        # also "EdDSA"; the first signs JWT access tokens
 //! publish_delay = 86400                  # seconds a new key is published before it signs
 //! rotation_period = 7776000              # seconds a key signs before the next takes over
-//! encryption_secret = "…"                # seals private keys in the database
+//! encryption_secret = "…"                # seals private keys in the database; or
+//!                                        # DOORWARD_KEY_ENCRYPTION_SECRET. Default with SQLite:
+//!                                        # a key file beside the database (key_secret.rs);
+//!                                        # required with PostgreSQL
 //! # With several instances, publish_delay must exceed 2 × 30 s (their reload interval) plus
 //! # the JWKS max-age (publish_delay − 30, at most 300 s); shorter delays are for tests.
 //!
@@ -94,6 +97,9 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub external_uri: Option<String>,
     pub database: Option<String>,
+    /// `DOORWARD_KEY_ENCRYPTION_SECRET` (an environment variable only: a command-line argument
+    /// would show in the process list).
+    pub key_encryption_secret: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -317,11 +323,15 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         raw.keys.publish_delay,
         raw.keys.rotation_period,
     )?;
-    let key_encryption_secret = match raw.keys.encryption_secret {
-        Some(s) if s.len() < 16 => {
+    let key_encryption_secret = match (overrides.key_encryption_secret, raw.keys.encryption_secret) {
+        (Some(s), _) if s.len() < 16 => {
+            bail!("{}: use at least 16 characters", crate::key_secret::ENV)
+        }
+        (Some(s), _) => Some(Secret::new(s)),
+        (None, Some(s)) if s.len() < 16 => {
             bail!("key `keys.encryption_secret`: use at least 16 characters")
         }
-        other => other.map(Secret::new),
+        (None, other) => other.map(Secret::new),
     };
     let clients = clients(raw.clients, raw.seed.app)?;
     for client in &clients {

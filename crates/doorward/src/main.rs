@@ -2,6 +2,7 @@
 
 mod config;
 mod dev;
+mod key_secret;
 mod keys;
 mod listener;
 mod serve;
