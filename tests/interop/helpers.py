@@ -215,7 +215,10 @@ class DoorwardServer:
 
     def __init__(self, binary: Path, workdir: Path, *, database: Optional[str] = None,
                  external_uri: Optional[str] = None, refresh_grace: Optional[int] = 0,
-                 extra_config: str = "", extra_env: Optional[dict[str, str]] = None):
+                 extra_config: str = "", extra_env: Optional[dict[str, str]] = None,
+                 preexec_fn=None, key_encryption_secret: Optional[str] = None):
+        self.preexec_fn = preexec_fn
+        self.key_encryption_secret = key_encryption_secret
         self.refresh_grace = refresh_grace
         self.extra_env = extra_env or {}
         self.extra_config = extra_config
@@ -272,7 +275,10 @@ class DoorwardServer:
                 f"doorward binary not found or not executable: {self.binary} "
                 "(build it with `cargo build --bin doorward` or set DOORWARD_BIN)"
             )
-        self.config_path.write_text(config_toml(self.refresh_grace) + "\n" + self.extra_config)
+        text = config_toml(self.refresh_grace)
+        if self.key_encryption_secret:
+            text = text.replace("[keys]\n", f'[keys]\nencryption_secret = "{self.key_encryption_secret}"\n', 1)
+        self.config_path.write_text(text + "\n" + self.extra_config)
         env = dict(os.environ)
         env.setdefault("RUST_BACKTRACE", "1")
         if self.command[-1].startswith("postgres"):
@@ -290,6 +296,7 @@ class DoorwardServer:
             errors="replace",
             cwd=self.workdir,
             env=env,
+            preexec_fn=self.preexec_fn,
         )
         for stream, sink, watch in (
             (self.proc.stdout, self.stdout_lines, True),
