@@ -248,7 +248,8 @@ impl Provider {
     /// The provider alone, with its "not found" page (and the provider's headers) for every
     /// other path (`doorward serve`).
     pub fn standalone(&self) -> Router {
-        let fallback = crate::with_headers(Router::new().fallback(not_found), self.state.secure_cookies);
+        let fallback =
+            crate::with_headers(Router::new().fallback(not_found), self.state.secure_cookies);
         self.mount(Router::new()).fallback_service(fallback)
     }
 

@@ -28,8 +28,8 @@ use serde::Serialize;
 use crate::clock::{Random, UnixTime};
 use crate::error::Error;
 use crate::jose::{
-    generate_der, is_sealed_secret, public_jwk, JwsError, KeyLoadError, KeyMeta, LoadedKey,
-    Sealer, SigningAlg, CSRF_SECRET, SERVER_SECRET_LEN,
+    generate_der, is_sealed_secret, public_jwk, JwsError, KeyLoadError, KeyMeta, LoadedKey, Sealer,
+    SigningAlg, CSRF_SECRET, SERVER_SECRET_LEN,
 };
 use crate::model::SigningKeyRecord;
 use crate::ports::{Store, StoreError};

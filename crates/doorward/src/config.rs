@@ -323,7 +323,8 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         raw.keys.publish_delay,
         raw.keys.rotation_period,
     )?;
-    let key_encryption_secret = match (overrides.key_encryption_secret, raw.keys.encryption_secret) {
+    let key_encryption_secret = match (overrides.key_encryption_secret, raw.keys.encryption_secret)
+    {
         (Some(s), _) if s.len() < 16 => {
             bail!("{}: use at least 16 characters", crate::key_secret::ENV)
         }
@@ -363,12 +364,10 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
 /// The connection limits of `[server]`, each within bounds that keep the server usable.
 fn limits(raw: &RawServer) -> anyhow::Result<Limits> {
     let defaults = Limits::default();
-    let seconds = |key: &str, value: Option<u32>, default: Duration, max: u32| {
-        match value {
-            None => Ok(default),
-            Some(s) if (1..=max).contains(&s) => Ok(Duration::from_secs(u64::from(s))),
-            Some(_) => Err(anyhow!("key `server.{key}`: 1 to {max} seconds")),
-        }
+    let seconds = |key: &str, value: Option<u32>, default: Duration, max: u32| match value {
+        None => Ok(default),
+        Some(s) if (1..=max).contains(&s) => Ok(Duration::from_secs(u64::from(s))),
+        Some(_) => Err(anyhow!("key `server.{key}`: 1 to {max} seconds")),
     };
     let max_header_bytes = match raw.max_header_bytes {
         None => defaults.max_header_bytes,

@@ -399,5 +399,8 @@ pub async fn keys_and_secrets_reseal_only_the_expected_value(store: &dyn Store) 
         .ensure_server_secret("csrf", b"candidate")
         .await
         .must("ensure_server_secret");
-    assert_eq!(value, b"sealed", "the resealed secret must be the stored one");
+    assert_eq!(
+        value, b"sealed",
+        "the resealed secret must be the stored one"
+    );
 }

@@ -134,12 +134,7 @@ async fn plaintext_keys_are_never_used_once_a_secret_is_configured() {
         ..EngineConfig::default()
     };
     let engine = |secret: Option<&'static str>| {
-        Engine::new(
-            store.clone(),
-            clock.clone(),
-            random.clone(),
-            config(secret),
-        )
+        Engine::new(store.clone(), clock.clone(), random.clone(), config(secret))
     };
     // Written before encryption: in the clear.
     engine(None).await.unwrap();
@@ -167,9 +162,11 @@ async fn plaintext_keys_are_never_used_once_a_secret_is_configured() {
         .await
         .unwrap();
     assert_eq!(again.keys + again.secrets, 0, "sealed once");
-    assert!(seal_stored_keys(store.as_ref(), "another secret, wrong", random.as_ref())
-        .await
-        .is_err());
+    assert!(
+        seal_stored_keys(store.as_ref(), "another secret, wrong", random.as_ref())
+            .await
+            .is_err()
+    );
     let sealed = engine(Some("a long enough secret")).await.unwrap();
 
     // Someone with write access plants a key in the clear, of a later generation, active.
@@ -204,7 +201,11 @@ async fn plaintext_keys_are_never_used_once_a_secret_is_configured() {
             .unwrap_err(),
         crate::jose::JwsError::UnknownKey
     );
-    assert!(sealed.jwks().keys.iter().all(|k| k.common.key_id.as_deref() != Some(&kid)));
+    assert!(sealed
+        .jwks()
+        .keys
+        .iter()
+        .all(|k| k.common.key_id.as_deref() != Some(&kid)));
     let signed = sealed
         .sign_jws(SigningAlg::Es256, None, &serde_json::json!({"sub": "x"}))
         .unwrap();
@@ -213,5 +214,8 @@ async fn plaintext_keys_are_never_used_once_a_secret_is_configured() {
         kid,
         "the planted key never signs"
     );
-    assert!(engine(Some("a long enough secret")).await.is_err(), "nor at start");
+    assert!(
+        engine(Some("a long enough secret")).await.is_err(),
+        "nor at start"
+    );
 }
