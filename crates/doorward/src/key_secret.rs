@@ -22,8 +22,6 @@ use anyhow::{bail, Context};
 use doorward_core::ports::{OsRandom, Random};
 use doorward_proto::Secret;
 
-use crate::config::Config;
-
 /// The variable that gives the secret, over `keys.encryption_secret`.
 pub const ENV: &str = "DOORWARD_KEY_ENCRYPTION_SECRET";
 
@@ -43,15 +41,16 @@ pub enum Source {
     Ephemeral,
 }
 
-/// The secret for `config`'s database (see the module documentation).
-pub fn resolve(config: &Config) -> anyhow::Result<KeySecret> {
-    if let Some(secret) = &config.key_encryption_secret {
+/// The secret for the database at `database`, `configured` when set (see the module
+/// documentation).
+pub fn resolve(configured: Option<&Secret>, database: &str) -> anyhow::Result<KeySecret> {
+    if let Some(secret) = configured {
         return Ok(KeySecret {
             secret: Secret::new(secret.secret().to_owned()),
             source: Source::Configured,
         });
     }
-    match sqlite_path(&config.database) {
+    match sqlite_path(database) {
         Some(None) => Ok(KeySecret {
             secret: Secret::new(random_secret()),
             source: Source::Ephemeral,

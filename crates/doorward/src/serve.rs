@@ -58,7 +58,7 @@ pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
 /// is set. The authorization-code grant with refresh tokens is what `doorward serve` answers.
 pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<Provider> {
     let store = open_store(&config.database).await?;
-    let key_secret = key_secret::resolve(config)?;
+    let key_secret = key_secret::resolve(config.key_encryption_secret.as_ref(), &config.database)?;
     if let Source::KeyFile {
         path,
         created: true,
