@@ -253,6 +253,18 @@ class DoorwardServer:
             self.database or os.environ.get("DOORWARD_INTEROP_DATABASE") or f"sqlite:{self.db_path}",
         ]
 
+    def child_env(self) -> dict[str, str]:
+        """The environment of this server's processes (`serve`, and `doorward dev`/`keys`
+        commands run against its database)."""
+        env = dict(os.environ)
+        env.setdefault("RUST_BACKTRACE", "1")
+        if self.command[-1].startswith("postgres"):
+            # PostgreSQL instances share the secret that seals the keys (SQLite keeps its own
+            # key file beside the database).
+            env.setdefault("DOORWARD_KEY_ENCRYPTION_SECRET", "interop-tests-key-encryption-secret")
+        env.update(self.extra_env)
+        return env
+
     def output(self, last: int = 200) -> str:
         out = "".join(self.stdout_lines[-last:])
         err = "".join(self.stderr_lines[-last:])
@@ -279,13 +291,7 @@ class DoorwardServer:
         if self.key_encryption_secret:
             text = text.replace("[keys]\n", f'[keys]\nencryption_secret = "{self.key_encryption_secret}"\n', 1)
         self.config_path.write_text(text + "\n" + self.extra_config)
-        env = dict(os.environ)
-        env.setdefault("RUST_BACKTRACE", "1")
-        if self.command[-1].startswith("postgres"):
-            # PostgreSQL instances share the secret that seals the keys (SQLite keeps its own
-            # key file beside the database).
-            env.setdefault("DOORWARD_KEY_ENCRYPTION_SECRET", "interop-tests-key-encryption-secret")
-        env.update(self.extra_env)
+        env = self.child_env()
         self.proc = subprocess.Popen(
             self.command,
             stdin=subprocess.DEVNULL,
