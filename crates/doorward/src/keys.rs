@@ -45,7 +45,8 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Seal { serve } => {
             let config = load_config(serve)?;
-            let key_secret = key_secret::resolve(config.key_encryption_secret.as_ref(), &config.database)?;
+            let key_secret =
+                key_secret::resolve(config.key_encryption_secret.as_ref(), &config.database)?;
             let store = open_store(&config.database).await?;
             let report = seal_stored_keys(store.as_ref(), key_secret.secret.secret(), &OsRandom)
                 .await
