@@ -93,15 +93,23 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(cap));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    // Each condition is logged when it starts, not at every turn of the loop while it lasts.
     let mut failing = false;
+    let mut at_cap = false;
     loop {
         let permit = match Arc::clone(&connections).try_acquire_owned() {
-            Ok(permit) => permit,
+            Ok(permit) => {
+                at_cap = false;
+                permit
+            }
             Err(_) => {
-                tracing::warn!(
-                    max_connections = cap,
-                    "connection limit reached: not accepting until a connection closes"
-                );
+                if !at_cap {
+                    tracing::warn!(
+                        max_connections = cap,
+                        "connection limit reached: not accepting until a connection closes"
+                    );
+                    at_cap = true;
+                }
                 tokio::select! {
                     biased;
                     () = &mut shutdown => break,
@@ -124,7 +132,6 @@ pub async fn serve(
             }
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
-                // Said once per episode; the loop retries every ACCEPT_BACKOFF meanwhile.
                 if !failing {
                     tracing::warn!(error = %e, "cannot accept connections; retrying");
                     failing = true;
