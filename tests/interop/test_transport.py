@@ -17,6 +17,7 @@ import select
 import socket
 import sqlite3
 import stat
+import subprocess
 import time
 
 import pytest
@@ -264,10 +265,26 @@ def test_a_plaintext_key_planted_under_encryption_is_refused(tmp_path):
     except RuntimeError as e:
         message = str(e)
         assert "doorward keys seal" in message and "planted" in message, message
-        return
+    else:
+        try:
+            kids = [k.get("kid") for k in requests.get(again.url("/oauth/jwks"), timeout=15).json()["keys"]]
+        finally:
+            again.stop()
+        pytest.fail(f"the server started with a plaintext key planted under encryption (JWKS kids: {kids})")
+
+    # The upgrade path: an operator who vouches for the rows in the clear seals them, once.
+    seal = [str(doorward_bin()), "keys", "seal", "--config", str(again.config_path),
+            "--database", f"sqlite:{db}"]
+    out = subprocess.run(seal, capture_output=True, text=True, timeout=120, env=again.child_env())
+    assert out.returncode == 0 and "sealed 1 signing keys" in out.stdout, out.stdout + out.stderr
+    out = subprocess.run(seal, capture_output=True, text=True, timeout=120, env=again.child_env())
+    assert "sealed 0 signing keys" in out.stdout, out.stdout + out.stderr
+    with sqlite3.connect(db) as conn:
+        (stored,) = conn.execute("SELECT private_key FROM signing_keys WHERE kid = 'planted'").fetchone()
+    assert bytes(stored).startswith(b"x1")
+    sealed = start(tmp_path, database=f"sqlite:{db}", key_encryption_secret=secret)
     try:
-        jwks = requests.get(again.url("/oauth/jwks"), timeout=15).json()
-        kids = [k.get("kid") for k in jwks["keys"]]
+        kids = [k.get("kid") for k in requests.get(sealed.url("/oauth/jwks"), timeout=15).json()["keys"]]
+        assert "planted" in kids, kids
     finally:
-        again.stop()
-    pytest.fail(f"the server started with a plaintext key planted under encryption (JWKS kids: {kids})")
+        sealed.stop()
