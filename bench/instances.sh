@@ -30,6 +30,8 @@ pg_ctlcluster 15 main start 2>/dev/null || true
 cargo build --release --locked -p doorward --manifest-path "$repo/Cargo.toml"
 bin="$repo/target/release/doorward"
 export RUST_LOG=warn
+# Instances on PostgreSQL share the secret that seals the keys in the database.
+export DOORWARD_KEY_ENCRYPTION_SECRET="${DOORWARD_KEY_ENCRYPTION_SECRET:-bench-key-encryption-secret}"
 
 psql_q() { PGOPTIONS="-c client_min_messages=warning" psql -qAt "$PG" -c "$1"; }
 

@@ -215,8 +215,12 @@ class DoorwardServer:
 
     def __init__(self, binary: Path, workdir: Path, *, database: Optional[str] = None,
                  external_uri: Optional[str] = None, refresh_grace: Optional[int] = 0,
-                 extra_config: str = ""):
+                 extra_config: str = "", extra_env: Optional[dict[str, str]] = None,
+                 preexec_fn=None, key_encryption_secret: Optional[str] = None):
+        self.preexec_fn = preexec_fn
+        self.key_encryption_secret = key_encryption_secret
         self.refresh_grace = refresh_grace
+        self.extra_env = extra_env or {}
         self.extra_config = extra_config
         self.binary = binary
         self.workdir = workdir
@@ -249,6 +253,18 @@ class DoorwardServer:
             self.database or os.environ.get("DOORWARD_INTEROP_DATABASE") or f"sqlite:{self.db_path}",
         ]
 
+    def child_env(self) -> dict[str, str]:
+        """The environment of this server's processes (`serve`, and `doorward dev`/`keys`
+        commands run against its database)."""
+        env = dict(os.environ)
+        env.setdefault("RUST_BACKTRACE", "1")
+        if self.command[-1].startswith("postgres"):
+            # PostgreSQL instances share the secret that seals the keys (SQLite keeps its own
+            # key file beside the database).
+            env.setdefault("DOORWARD_KEY_ENCRYPTION_SECRET", "interop-tests-key-encryption-secret")
+        env.update(self.extra_env)
+        return env
+
     def output(self, last: int = 200) -> str:
         out = "".join(self.stdout_lines[-last:])
         err = "".join(self.stderr_lines[-last:])
@@ -271,9 +287,11 @@ class DoorwardServer:
                 f"doorward binary not found or not executable: {self.binary} "
                 "(build it with `cargo build --bin doorward` or set DOORWARD_BIN)"
             )
-        self.config_path.write_text(config_toml(self.refresh_grace) + "\n" + self.extra_config)
-        env = dict(os.environ)
-        env.setdefault("RUST_BACKTRACE", "1")
+        text = config_toml(self.refresh_grace)
+        if self.key_encryption_secret:
+            text = text.replace("[keys]\n", f'[keys]\nencryption_secret = "{self.key_encryption_secret}"\n', 1)
+        self.config_path.write_text(text + "\n" + self.extra_config)
+        env = self.child_env()
         self.proc = subprocess.Popen(
             self.command,
             stdin=subprocess.DEVNULL,
@@ -284,6 +302,7 @@ class DoorwardServer:
             errors="replace",
             cwd=self.workdir,
             env=env,
+            preexec_fn=self.preexec_fn,
         )
         for stream, sink, watch in (
             (self.proc.stdout, self.stdout_lines, True),

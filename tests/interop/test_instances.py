@@ -109,7 +109,7 @@ def mint_codes(server: DoorwardServer, count: int, user: str = "alice") -> list[
     out = subprocess.run(
         [str(doorward_bin()), "dev", "mint-codes", "--config", str(server.config_path),
          "--database", server.database, "--user", user, str(count)],
-        check=True, capture_output=True, text=True, timeout=120,
+        check=True, capture_output=True, text=True, timeout=120, env=server.child_env(),
     ).stdout.split()
     assert len(out) == count, out
     return out

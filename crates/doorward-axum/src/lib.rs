@@ -101,9 +101,10 @@ mod userinfo;
 #[cfg(test)]
 mod tests;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{header, HeaderValue, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -125,6 +126,12 @@ pub(crate) use state::AppState;
 const CSP: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// HSTS (RFC 6797 §6.1) when the issuer is https: browsers then reach this host over https
+/// only, for a year, so a network attacker cannot strip TLS from a later visit's first request.
+/// Subdomains are not named: the issuer's host may share a parent with hosts Doorward does not
+/// know.
+const HSTS: &str = "max-age=31536000";
+
 /// The whole application at the root, with the "not found" page (tests).
 #[cfg(test)]
 pub(crate) fn router(state: AppState) -> Router {
@@ -134,6 +141,7 @@ pub(crate) fn router(state: AppState) -> Router {
 /// The provider's routes, relative to its mount path, with its headers and request log.
 pub(crate) fn routes(state: AppState) -> Router {
     let mount = state.mount.clone();
+    let https = state.secure_cookies;
     let app = Router::new()
         .route("/", get(login::home))
         .route(
@@ -179,6 +187,12 @@ pub(crate) fn routes(state: AppState) -> Router {
             },
         ))
     };
+    with_request_log(with_headers(app, https))
+}
+
+/// The headers of every answer: CSP, no framing, no sniffing, no referrer, and HSTS when the
+/// issuer is https.
+pub(crate) fn with_headers(app: Router, https: bool) -> Router {
     let app = app
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
@@ -196,11 +210,19 @@ pub(crate) fn routes(state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ));
-    with_request_log(app)
+    if https {
+        app.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ))
+    } else {
+        app
+    }
 }
 
-/// One log line per request: method, path, status and latency. The query string is never
-/// logged: it carries codes and state.
+/// One log line per request: method, path, the client's address (when the server passes it
+/// as `ConnectInfo<SocketAddr>`, as `doorward serve` does), status and latency. The query
+/// string is never logged: it carries codes and state.
 fn with_request_log(router: Router) -> Router {
     router.layer(
         TraceLayer::new_for_http()
@@ -209,7 +231,11 @@ fn with_request_log(router: Router) -> Router {
                     || request.uri().path().to_owned(),
                     |p| p.as_str().to_owned(),
                 );
-                tracing::info_span!("request", method = %request.method(), path = %path)
+                let client = request
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(address)| tracing::field::display(address.ip()));
+                tracing::info_span!("request", method = %request.method(), path = %path, client)
             })
             .on_request(())
             .on_response(|response: &Response<_>, latency: Duration, _span: &Span| {

@@ -245,9 +245,12 @@ impl Provider {
         }
     }
 
-    /// The provider alone, with its "not found" page for every other path (`doorward serve`).
+    /// The provider alone, with its "not found" page (and the provider's headers) for every
+    /// other path (`doorward serve`).
     pub fn standalone(&self) -> Router {
-        self.mount(Router::new()).fallback(not_found)
+        let fallback =
+            crate::with_headers(Router::new().fallback(not_found), self.state.secure_cookies);
+        self.mount(Router::new()).fallback_service(fallback)
     }
 
     /// A [`ResourceServer`] for APIs in this process, caching verified tokens `cache_seconds`.

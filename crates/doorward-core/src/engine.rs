@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::clock::{Clock, Random, UnixTime};
 use crate::config::{ClientSpec, EngineConfig, UserSpec};
 use crate::error::Error;
-use crate::jose::{KeyRing, Sealer};
+use crate::jose::{KeyRing, Sealer, CSRF_SECRET, SERVER_SECRET_LEN};
 use crate::model::{Client, NewUser, User};
 use crate::passwords::{self, CacheAnswer, HashLimiter, SecretCache};
 use crate::ports::{ClientRef, SharedStore, StoreError};
@@ -39,12 +39,20 @@ impl Engine {
         random: Arc<dyn Random>,
         config: EngineConfig,
     ) -> Result<Self, Error> {
-        let mut candidate = [0u8; 32];
+        let sealer = Sealer::new(config.key_encryption_secret.as_ref().map(Secret::secret));
+        let mut candidate = [0u8; SERVER_SECRET_LEN];
         random.fill(&mut candidate);
-        let csrf_key = store.ensure_server_secret("csrf", &candidate).await?;
+        let stored = store
+            .ensure_server_secret(
+                CSRF_SECRET,
+                &sealer.seal_secret(CSRF_SECRET, &candidate, random.as_ref()),
+            )
+            .await?;
+        let csrf_key = sealer
+            .open_secret(CSRF_SECRET, &stored)
+            .map_err(StoreError::from)?;
         // Computed now rather than at the first failed sign-in, which would wait for it.
         let _ = tokio::task::spawn_blocking(passwords::dummy_hash).await;
-        let sealer = Sealer::new(config.key_encryption_secret.as_ref().map(Secret::secret));
         let engine = Self {
             store,
             clock,

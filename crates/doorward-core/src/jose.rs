@@ -3,8 +3,12 @@
 //! of loaded keys that signs and verifies compact JWS. No storage and no schedule: when a key
 //! signs is [`crate::keys`]' business (staged rotation).
 //!
-//! Private keys are sealed with XChaCha20-Poly1305 when a key-encryption secret is configured,
-//! so the store never holds them in the clear.
+//! Private keys (and the server's secrets) are sealed with XChaCha20-Poly1305 when a
+//! key-encryption secret is configured, so the store never holds them in the clear. With a
+//! secret configured, a key stored in the clear is refused, never used: anyone who can write
+//! to the database could otherwise plant a key of their own and sign tokens this server would
+//! accept. Rows written before the secret was set are sealed once by `doorward keys seal`
+//! ([`crate::keys::seal_stored_keys`]).
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
@@ -287,7 +291,10 @@ impl Sealer {
 
     pub(crate) fn open(&self, kid: &str, stored: &[u8]) -> Result<Vec<u8>, KeyLoadError> {
         if let Some(der) = stored.strip_prefix(PLAIN) {
-            return Ok(der.to_vec());
+            return match self.0 {
+                None => Ok(der.to_vec()),
+                Some(_) => Err(KeyLoadError::Unsealed(kid.to_owned())),
+            };
         }
         let Some(rest) = stored.strip_prefix(SEALED) else {
             return Err(KeyLoadError::Corrupt(kid.to_owned()));
@@ -309,18 +316,72 @@ impl Sealer {
             )
             .map_err(|_| KeyLoadError::WrongSecret(kid.to_owned()))
     }
+
+    /// Whether a secret is configured (what [`Sealer::seal`] writes is then sealed).
+    pub(crate) fn is_sealing(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// A stored private key sealed, when it was stored in the clear (`None` when it already is
+    /// sealed, or when no secret is configured).
+    pub(crate) fn reseal(&self, kid: &str, stored: &[u8], random: &dyn Random) -> Option<Vec<u8>> {
+        let der = stored.strip_prefix(PLAIN)?;
+        self.is_sealing().then(|| self.seal(kid, der, random))
+    }
+
+    /// A server secret (the CSRF and re-authentication HMAC key) as the store keeps it: sealed
+    /// under the name `name` when a secret is configured, else as is.
+    pub(crate) fn seal_secret(&self, name: &str, value: &[u8], random: &dyn Random) -> Vec<u8> {
+        match self.0 {
+            None => value.to_vec(),
+            Some(_) => self.seal(&secret_aad(name), value, random),
+        }
+    }
+
+    /// The server secret `name` from what the store keeps. Secrets written before sealing are
+    /// the bare 32 random bytes; with a secret configured they are refused like a plaintext key.
+    pub(crate) fn open_secret(&self, name: &str, stored: &[u8]) -> Result<Vec<u8>, KeyLoadError> {
+        let aad = secret_aad(name);
+        match (self.0, is_sealed_secret(stored)) {
+            (None, false) => Ok(stored.to_vec()),
+            (Some(_), false) => Err(KeyLoadError::Unsealed(aad)),
+            (_, true) => self.open(&aad, stored),
+        }
+    }
 }
+
+/// The associated data of a sealed server secret: its name, apart from every `kid`.
+fn secret_aad(name: &str) -> String {
+    format!("server-secret:{name}")
+}
+
+/// A sealed server secret: the prefix, a 24-byte nonce, 32 bytes and the 16-byte tag. A
+/// secret in the clear is 32 random bytes, so the two lengths tell them apart.
+pub(crate) fn is_sealed_secret(stored: &[u8]) -> bool {
+    stored.starts_with(SEALED) && stored.len() == SEALED.len() + 24 + SERVER_SECRET_LEN + 16
+}
+
+/// The name of the server secret that keys CSRF tokens and re-authentication markers.
+pub(crate) const CSRF_SECRET: &str = "csrf";
+
+/// The length of the server's secrets (HMAC-SHA256 keys).
+pub(crate) const SERVER_SECRET_LEN: usize = 32;
 
 /// Why the stored keys cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyLoadError {
-    #[error("signing key {0} is encrypted but no key-encryption secret is configured")]
+    #[error("key {0} is sealed but no key-encryption secret is configured")]
     SecretMissing(String),
-    #[error("signing key {0} does not decrypt with the configured key-encryption secret")]
+    #[error("key {0} does not decrypt with the configured key-encryption secret")]
     WrongSecret(String),
     #[error("signing key {0} is stored in an unknown format")]
     Corrupt(String),
+    #[error(
+        "key {0} is stored in the clear although a key-encryption secret is configured: it is not \
+         used (seal the keys written before the secret was set with `doorward keys seal`)"
+    )]
+    Unsealed(String),
 }
 
 /// `rand_core` over the engine's [`Random`] port, for key generation.
@@ -425,8 +486,46 @@ mod tests {
             Sealer::new(None).open("kid1", &sealed),
             Err(KeyLoadError::SecretMissing(_))
         ));
+    }
+
+    /// With a secret configured, a key stored in the clear (planted by anyone who can write to
+    /// the database) is refused, and `reseal` turns it into a sealed one.
+    #[test]
+    fn plaintext_keys_are_refused_once_a_secret_is_configured() {
+        let random = crate::testing::SeqRandom::default();
         let plain = Sealer::new(None).seal("kid1", b"der", &random);
-        assert_eq!(sealer.open("kid1", &plain).unwrap(), b"der");
+        assert_eq!(Sealer::new(None).open("kid1", &plain).unwrap(), b"der");
+        let sealer = Sealer::new(Some("s3cret"));
+        assert!(matches!(
+            sealer.open("kid1", &plain),
+            Err(KeyLoadError::Unsealed(kid)) if kid == "kid1"
+        ));
+        let resealed = sealer.reseal("kid1", &plain, &random).unwrap();
+        assert_eq!(sealer.open("kid1", &resealed).unwrap(), b"der");
+        assert!(sealer.reseal("kid1", &resealed, &random).is_none());
+        assert!(Sealer::new(None).reseal("kid1", &plain, &random).is_none());
+    }
+
+    #[test]
+    fn server_secrets_are_sealed_and_plaintext_ones_refused_with_a_secret() {
+        let random = crate::testing::SeqRandom::default();
+        let value = [7u8; SERVER_SECRET_LEN];
+        let sealer = Sealer::new(Some("s3cret"));
+        let sealed = sealer.seal_secret("csrf", &value, &random);
+        assert!(is_sealed_secret(&sealed));
+        assert_eq!(sealer.open_secret("csrf", &sealed).unwrap(), value);
+        assert!(sealer.open_secret("other", &sealed).is_err());
+        assert!(matches!(
+            sealer.open_secret("csrf", &value),
+            Err(KeyLoadError::Unsealed(_))
+        ));
+        let plain = Sealer::new(None);
+        assert_eq!(plain.seal_secret("csrf", &value, &random), value);
+        assert_eq!(plain.open_secret("csrf", &value).unwrap(), value);
+        assert!(matches!(
+            plain.open_secret("csrf", &sealed),
+            Err(KeyLoadError::SecretMissing(_))
+        ));
     }
 
     #[test]

@@ -25,13 +25,14 @@ use jsonwebtoken::jwk::JwkSet;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::clock::UnixTime;
+use crate::clock::{Random, UnixTime};
 use crate::error::Error;
 use crate::jose::{
-    generate_der, public_jwk, JwsError, KeyLoadError, KeyMeta, LoadedKey, Sealer, SigningAlg,
+    generate_der, is_sealed_secret, public_jwk, JwsError, KeyLoadError, KeyMeta, LoadedKey, Sealer,
+    SigningAlg, CSRF_SECRET, SERVER_SECRET_LEN,
 };
 use crate::model::SigningKeyRecord;
-use crate::ports::StoreError;
+use crate::ports::{Store, StoreError};
 use crate::Engine;
 
 /// How often an instance reloads the keys from the store (the serve loop's period). Keys are
@@ -84,6 +85,72 @@ fn load(record: &SigningKeyRecord, sealer: &Sealer) -> Result<LoadedKey, KeyLoad
         remove_at: record.remove_at,
     };
     LoadedKey::open(meta, &record.private_key, &record.public_jwk, sealer)
+}
+
+/// What [`seal_stored_keys`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SealReport {
+    /// Private signing keys sealed now (they were stored in the clear).
+    pub keys: usize,
+    /// Server secrets sealed now.
+    pub secrets: usize,
+    /// Keys and secrets that were sealed already, and open with `secret`.
+    pub already_sealed: usize,
+}
+
+/// Seals in place, under `secret`, the private signing keys and server secrets stored in the
+/// clear (written before a key-encryption secret was configured): `doorward keys seal`. An
+/// engine with a secret refuses such rows, so this runs on the store alone, before any engine.
+/// Each row is replaced only if it is still what was read (a concurrent run seals it once).
+/// Fails, sealing nothing more, at a row already sealed under another secret.
+pub async fn seal_stored_keys(
+    store: &dyn Store,
+    secret: &str,
+    random: &dyn Random,
+) -> Result<SealReport, Error> {
+    let sealer = Sealer::new(Some(secret));
+    let mut report = SealReport::default();
+    for key in store.list_signing_keys().await? {
+        match sealer.reseal(&key.kid, &key.private_key, random) {
+            Some(sealed) => {
+                if store
+                    .reseal_signing_key(&key.kid, &key.private_key, &sealed)
+                    .await?
+                {
+                    report.keys += 1;
+                }
+            }
+            None => {
+                sealer
+                    .open(&key.kid, &key.private_key)
+                    .map_err(StoreError::from)?;
+                report.already_sealed += 1;
+            }
+        }
+    }
+    let mut candidate = [0u8; SERVER_SECRET_LEN];
+    random.fill(&mut candidate);
+    let stored = store
+        .ensure_server_secret(
+            CSRF_SECRET,
+            &sealer.seal_secret(CSRF_SECRET, &candidate, random),
+        )
+        .await?;
+    if is_sealed_secret(&stored) {
+        sealer
+            .open_secret(CSRF_SECRET, &stored)
+            .map_err(StoreError::from)?;
+        report.already_sealed += 1;
+    } else {
+        let sealed = sealer.seal_secret(CSRF_SECRET, &stored, random);
+        if store
+            .reseal_server_secret(CSRF_SECRET, &stored, &sealed)
+            .await?
+        {
+            report.secrets += 1;
+        }
+    }
+    Ok(report)
 }
 
 /// The stage of `key` among `keys` at `now`; `None` once removed.

@@ -401,6 +401,21 @@ impl SecretStore for MemoryStore {
             .or_insert_with(|| candidate.to_vec())
             .clone())
     }
+
+    async fn reseal_server_secret(
+        &self,
+        name: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        match self.lock().secrets.get_mut(name) {
+            Some(value) if value.as_slice() == expected => {
+                *value = sealed.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 #[async_trait]
@@ -432,5 +447,20 @@ impl KeyStore for MemoryStore {
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
         self.lock().keys.retain(|k| k.kid != kid);
         Ok(())
+    }
+
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        match self.lock().keys.iter_mut().find(|k| k.kid == kid) {
+            Some(key) if key.private_key == expected => {
+                key.private_key = sealed.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

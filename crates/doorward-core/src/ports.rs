@@ -324,6 +324,15 @@ pub trait SecretStore: Send + Sync {
     /// with different candidates, all return the one stored; a stored secret is never
     /// replaced.
     async fn ensure_server_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+    /// Replaces the value of the secret `name` by `sealed` if it still is `expected` (compare
+    /// and set: `doorward keys seal` seals secrets stored in the clear). `false` when it was
+    /// not: another run sealed it first, or there is no such secret.
+    async fn reseal_server_secret(
+        &self,
+        name: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool>;
 }
 
 /// Signing keys (see [`crate::keys`]), shared by every instance: each instance runs the same
@@ -343,6 +352,14 @@ pub trait KeyStore: Send + Sync {
     async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()>;
     /// Deletes the key; nothing happens for an unknown `kid`.
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
+    /// Replaces the `private_key` of `kid` by `sealed` if it still is `expected` (compare and
+    /// set, as [`SecretStore::reseal_server_secret`]); `false` when it was not.
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool>;
 }
 
 /// Failed attempts counted under one key of [`ThrottleStore`].

@@ -66,7 +66,8 @@ pub mod fixtures;
 
 pub use fixtures::{client, code, tokens, user, NOW};
 pub use records::{
-    absent_rows_are_not_errors, clients_by_id_and_key, server_secrets_are_created_once,
+    absent_rows_are_not_errors, clients_by_id_and_key,
+    keys_and_secrets_reseal_only_the_expected_value, server_secrets_are_created_once,
     sessions_are_found_and_deleted, signing_keys_are_created_once_per_generation,
     users_upsert_by_username,
 };
@@ -108,6 +109,7 @@ where
         expired_rows_are_purged,
         server_secrets_are_created_once,
         signing_keys_are_created_once_per_generation,
+        keys_and_secrets_reseal_only_the_expected_value,
         absent_rows_are_not_errors,
         failures_count_restart_and_clear,
     );

@@ -21,6 +21,31 @@ async fn sqlite_store_passes_the_contract() {
     .await;
 }
 
+/// A new database file, and the `-wal` and `-shm` files SQLite makes beside it, are readable
+/// by their owner only: they hold the server's keys and its users' password hashes.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use doorward_core::ports::ClientStore;
+
+    let dir = std::env::temp_dir().join(format!("doorward-mode-{}", Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("db.sqlite");
+    let store = SqliteStore::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    store.upsert_client(&client(1)).await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{file}: {mode:o}");
+    }
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Of many concurrent redemptions of one code on a WAL database file, exactly one wins.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_redeems_a_code_once_under_concurrency() {

@@ -78,6 +78,25 @@ fn location(url: &str) -> StoreResult<Location> {
     }
 }
 
+/// Creates the database file, readable and writable by its owner only (0600 on Unix), when it
+/// does not exist: it holds the server's keys, its users' password hashes and token digests.
+/// SQLite gives its `-wal` and `-shm` files the mode of the database file. An existing file
+/// keeps its mode.
+fn create_private(location: &Location) -> std::io::Result<()> {
+    let Location::File(path) = location else {
+        return Ok(());
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn connect(location: &Location) -> rusqlite::Result<Connection> {
     let conn = match location {
         Location::Memory => Connection::open_in_memory()?,
@@ -127,6 +146,7 @@ impl SqliteStore {
     /// ```
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let location = location(url)?;
+        create_private(&location).map_err(other)?;
         let mut writer = connect(&location).map_err(other)?;
         // The writer keeps a larger page cache (16 MiB, allocated as used): random token keys
         // touch pages all over the B-trees, and every miss is a read system call.

@@ -8,6 +8,10 @@
 //!                                        # a relative path is relative to the working directory
 //! data_dir = "data"                      # relative to this file; holds the default database
 //!                                        # when `database` is not set
+//! header_timeout = 10                    # seconds for a request's head (and idle keep-alive)
+//! max_header_bytes = 32768               # request line and headers; beyond: 431
+//! body_timeout = 30                      # seconds for a request's whole body
+//! max_connections = 1024                 # open at once; beyond, accepting waits
 //!
 //! [tokens]                               # lifetimes in seconds
 //! access_token = 7200
@@ -28,7 +32,10 @@
 //! algorithms = ["ES256", "RS256"]        # also "EdDSA"; the first signs JWT access tokens
 //! publish_delay = 86400                  # seconds a new key is published before it signs
 //! rotation_period = 7776000              # seconds a key signs before the next takes over
-//! encryption_secret = "…"                # seals private keys in the database
+//! encryption_secret = "…"                # seals private keys in the database; or
+//!                                        # DOORWARD_KEY_ENCRYPTION_SECRET. Default with SQLite:
+//!                                        # a key file beside the database (key_secret.rs);
+//!                                        # required with PostgreSQL
 //! # With several instances, publish_delay must exceed 2 × 30 s (their reload interval) plus
 //! # the JWKS max-age (publish_delay − 30, at most 300 s); shorter delays are for tests.
 //!
@@ -55,6 +62,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use doorward_core::config::KeyPolicy;
@@ -64,6 +72,8 @@ use doorward_core::{ClientSpec, Lifetimes, UserSpec};
 use doorward_proto::{RedirectUri, ScopeSet, Secret};
 use serde::Deserialize;
 
+use crate::listener::{Limits, MIN_HEADER_BYTES};
+
 /// The checked configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -71,6 +81,7 @@ pub struct Config {
     /// The origin users and clients reach the server at, without a trailing slash.
     pub external_uri: String,
     pub database: String,
+    pub limits: Limits,
     pub lifetimes: Lifetimes,
     pub allow_plain_pkce: bool,
     pub scopes: ScopeSet,
@@ -87,6 +98,9 @@ pub struct Overrides {
     pub listen: Option<String>,
     pub external_uri: Option<String>,
     pub database: Option<String>,
+    /// `DOORWARD_KEY_ENCRYPTION_SECRET` (an environment variable only: a command-line argument
+    /// would show in the process list).
+    pub key_encryption_secret: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -113,6 +127,10 @@ struct RawServer {
     external_uri: Option<String>,
     database: Option<String>,
     data_dir: Option<PathBuf>,
+    header_timeout: Option<u32>,
+    max_header_bytes: Option<u32>,
+    body_timeout: Option<u32>,
+    max_connections: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -246,6 +264,7 @@ fn parse(text: &str) -> Result<RawConfig, String> {
 }
 
 fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Config> {
+    let limits = limits(&raw.server)?;
     let listen_text = overrides
         .listen
         .or(raw.server.listen)
@@ -310,11 +329,16 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         raw.keys.publish_delay,
         raw.keys.rotation_period,
     )?;
-    let key_encryption_secret = match raw.keys.encryption_secret {
-        Some(s) if s.len() < 16 => {
+    let key_encryption_secret = match (overrides.key_encryption_secret, raw.keys.encryption_secret)
+    {
+        (Some(s), _) if s.len() < 16 => {
+            bail!("{}: use at least 16 characters", crate::key_secret::ENV)
+        }
+        (Some(s), _) => Some(Secret::new(s)),
+        (None, Some(s)) if s.len() < 16 => {
             bail!("key `keys.encryption_secret`: use at least 16 characters")
         }
-        other => other.map(Secret::new),
+        (None, other) => other.map(Secret::new),
     };
     let clients = clients(raw.clients, raw.seed.app)?;
     for client in &clients {
@@ -331,6 +355,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         listen,
         external_uri,
         database,
+        limits,
         lifetimes,
         allow_plain_pkce: raw.oauth.insecure_allow_plain_pkce,
         scopes,
@@ -339,6 +364,37 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         key_encryption_secret,
         clients,
         users: users(raw.seed.user)?,
+    })
+}
+
+/// The connection limits of `[server]`, each within bounds that keep the server usable.
+fn limits(raw: &RawServer) -> anyhow::Result<Limits> {
+    let defaults = Limits::default();
+    let seconds = |key: &str, value: Option<u32>, default: Duration, max: u32| match value {
+        None => Ok(default),
+        Some(s) if (1..=max).contains(&s) => Ok(Duration::from_secs(u64::from(s))),
+        Some(_) => Err(anyhow!("key `server.{key}`: 1 to {max} seconds")),
+    };
+    let max_header_bytes = match raw.max_header_bytes {
+        None => defaults.max_header_bytes,
+        Some(n) if (MIN_HEADER_BYTES..=1024 * 1024).contains(&(n as usize)) => n as usize,
+        Some(_) => bail!("key `server.max_header_bytes`: {MIN_HEADER_BYTES} to 1048576 bytes"),
+    };
+    let max_connections = match raw.max_connections {
+        None => defaults.max_connections,
+        Some(0) => bail!("key `server.max_connections`: at least 1"),
+        Some(n) => n as usize,
+    };
+    Ok(Limits {
+        header_timeout: seconds(
+            "header_timeout",
+            raw.header_timeout,
+            defaults.header_timeout,
+            300,
+        )?,
+        max_header_bytes,
+        body_timeout: seconds("body_timeout", raw.body_timeout, defaults.body_timeout, 600)?,
+        max_connections,
     })
 }
 
@@ -609,6 +665,24 @@ mod tests {
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.external_uri, DEFAULT_EXTERNAL_URI);
         assert_eq!(config.lifetimes.access_token, 7200);
+        assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn reads_the_connection_limits() {
+        let config = load(
+            "[server]\nheader_timeout = 2\nmax_header_bytes = 16384\nbody_timeout = 5\nmax_connections = 50\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.limits,
+            Limits {
+                header_timeout: Duration::from_secs(2),
+                max_header_bytes: 16384,
+                body_timeout: Duration::from_secs(5),
+                max_connections: 50,
+            }
+        );
     }
 
     #[test]
@@ -632,6 +706,10 @@ mod tests {
         assert!(err.to_string().contains("tokens.code"), "{err}");
         let err = load("[server]\nlisten = 5\n").unwrap_err();
         assert!(err.to_string().contains("server.listen"), "{err}");
+        let err = load("[server]\nmax_header_bytes = 100\n").unwrap_err();
+        assert!(err.to_string().contains("server.max_header_bytes"), "{err}");
+        let err = load("[server]\nheader_timeout = 0\n").unwrap_err();
+        assert!(err.to_string().contains("server.header_timeout"), "{err}");
     }
 
     #[test]

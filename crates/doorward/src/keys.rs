@@ -9,7 +9,11 @@ use clap::Subcommand;
 use doorward_core::jose::SigningAlg;
 use doorward_core::Engine;
 
-use crate::serve::{build_engine, load_config};
+use doorward_core::keys::seal_stored_keys;
+use doorward_core::ports::OsRandom;
+
+use crate::key_secret;
+use crate::serve::{build_engine, load_config, open_store};
 use crate::ServeArgs;
 
 #[derive(Subcommand)]
@@ -28,10 +32,31 @@ pub enum KeysCommand {
         #[arg(long)]
         alg: Option<String>,
     },
+    /// Seal, in place, the private keys and the server secret stored in the clear before a
+    /// key-encryption secret was set (with one set, `serve` refuses them). Run it once, with
+    /// the secret the servers use.
+    Seal {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
     match command {
+        KeysCommand::Seal { serve } => {
+            let config = load_config(serve)?;
+            let key_secret =
+                key_secret::resolve(config.key_encryption_secret.as_ref(), &config.database)?;
+            let store = open_store(&config.database).await?;
+            let report = seal_stored_keys(store.as_ref(), key_secret.secret.secret(), &OsRandom)
+                .await
+                .context("cannot seal the keys")?;
+            println!(
+                "sealed {} signing keys and {} server secrets; {} were sealed already",
+                report.keys, report.secrets, report.already_sealed
+            );
+            Ok(())
+        }
         KeysCommand::List { serve } => {
             let engine = build_engine(&load_config(serve)?).await?;
             print_keys(&engine);

@@ -2,7 +2,9 @@
 
 mod config;
 mod dev;
+mod key_secret;
 mod keys;
+mod listener;
 mod serve;
 
 use std::path::PathBuf;

@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use doorward_axum::{EngineConfig, Grants, Provider};
-use doorward_core::ports::{ClientRef, SharedStore};
+use doorward_core::keys::seal_stored_keys;
+use doorward_core::ports::{ClientRef, OsRandom, SharedStore};
 use doorward_core::Engine;
 use doorward_store::{PostgresStore, SqliteStore};
 
 use crate::config::{Config, Overrides};
+use crate::key_secret::{self, Source};
 use crate::ServeArgs;
 
 /// `doorward serve` is the library's [`Provider`], wired from the configuration file: mounted
@@ -36,13 +38,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("listening on http://{address}");
     println!("sign in at {}/", config.external_uri);
     tracing::info!(%address, "listening");
-    // The peer address reaches the handlers (`ConnectInfo`): the sign-in throttle counts
-    // failures per address and bounds each address's share of the Argon2 queue.
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("the server stopped")
+    crate::listener::serve(listener, app, config.limits.clone(), shutdown()).await;
+    Ok(())
 }
 
 pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
@@ -52,6 +49,7 @@ pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
             listen: args.listen,
             external_uri: args.external_uri,
             database: args.database,
+            key_encryption_secret: std::env::var(crate::key_secret::ENV).ok(),
         },
     )
 }
@@ -60,6 +58,25 @@ pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
 /// is set. The authorization-code grant with refresh tokens is what `doorward serve` answers.
 pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<Provider> {
     let store = open_store(&config.database).await?;
+    let key_secret = key_secret::resolve(config.key_encryption_secret.as_ref(), &config.database)?;
+    if let Source::KeyFile {
+        path,
+        created: true,
+    } = &key_secret.source
+    {
+        // The first start with a key file: nothing was sealed before, so rows in the clear are
+        // this deployment's own; seal them now rather than refuse them.
+        let report = seal_stored_keys(store.as_ref(), key_secret.secret.secret(), &OsRandom)
+            .await
+            .with_context(|| {
+                format!(
+                    "the key file {} was created now, but the database holds keys sealed with \
+                     another secret (was its key file lost?)",
+                    path.display()
+                )
+            })?;
+        tracing::info!(file = %path.display(), ?report, "created the key file that seals the keys in the database");
+    }
     let mut builder = Provider::builder(config.external_uri.clone())
         .config(EngineConfig {
             issuer: config.external_uri.clone(),
@@ -68,7 +85,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             scopes: config.scopes.clone(),
             default_scopes: config.default_scopes.clone(),
             keys: config.keys.clone(),
-            key_encryption_secret: config.key_encryption_secret.clone(),
+            key_encryption_secret: Some(key_secret.secret),
             ..EngineConfig::default()
         })
         .grants(Grants::CODE_AND_REFRESH)

@@ -554,6 +554,22 @@ impl SecretStore for ExampleStore {
             .or_insert_with(|| candidate.to_vec());
         Ok(stored.clone())
     }
+
+    async fn reseal_server_secret(
+        &self,
+        name: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        match tables.server_secrets.get_mut(name) {
+            Some(value) if value.as_slice() == expected => {
+                *value = sealed.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 #[async_trait]
@@ -590,6 +606,22 @@ impl KeyStore for ExampleStore {
             .signing_keys
             .retain(|_, key| key.kid != kid);
         Ok(())
+    }
+
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        match tables.signing_keys.values_mut().find(|k| k.kid == kid) {
+            Some(key) if key.private_key == expected => {
+                key.private_key = sealed.to_vec();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }
 

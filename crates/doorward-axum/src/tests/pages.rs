@@ -171,3 +171,49 @@ async fn failures_are_counted_per_client_address() {
     let (response, _) = sign_in_from(&app, Some("192.0.2.2"), "alice", "pw").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
+
+/// RFC 6797 §7.1: an https issuer's answers carry `Strict-Transport-Security`, pages, token
+/// answers and "not found" alike; an http issuer's never do (§7.2: not over plain HTTP).
+#[tokio::test]
+async fn hsts_only_when_the_issuer_is_https() {
+    use std::sync::Arc;
+
+    use doorward_core::memory::MemoryStore;
+    use doorward_core::passwords::HashCost;
+
+    for (issuer, expected) in [
+        ("https://id.example", "max-age=31536000"),
+        ("http://localhost:50320", ""),
+    ] {
+        let app = crate::Provider::builder(issuer)
+            .config(crate::EngineConfig {
+                issuer: issuer.into(),
+                hash_cost: HashCost::InsecureFastForTests,
+                ..crate::EngineConfig::default()
+            })
+            .store(Arc::new(MemoryStore::default()))
+            .build()
+            .await
+            .unwrap()
+            .standalone();
+        let token = Request::post("/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from("grant_type=authorization_code"))
+            .unwrap();
+        for request in [
+            Request::get("/login").body(Body::empty()).unwrap(),
+            Request::get("/nowhere").body(Body::empty()).unwrap(),
+            token,
+        ] {
+            let path = request.uri().path().to_owned();
+            let (response, _) = send(&app, request).await;
+            assert_eq!(
+                header(&response, header::STRICT_TRANSPORT_SECURITY),
+                expected,
+                "{issuer}{path}: {}",
+                response.status()
+            );
+            assert_eq!(header(&response, header::X_FRAME_OPTIONS), "DENY", "{path}");
+        }
+    }
+}

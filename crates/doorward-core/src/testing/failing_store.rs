@@ -209,6 +209,17 @@ impl SecretStore for FailingStore {
         self.check("ensure_server_secret")?;
         self.inner.ensure_server_secret(name, candidate).await
     }
+    async fn reseal_server_secret(
+        &self,
+        name: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        self.check("reseal_server_secret")?;
+        self.inner
+            .reseal_server_secret(name, expected, sealed)
+            .await
+    }
 }
 
 #[async_trait]
@@ -228,6 +239,15 @@ impl KeyStore for FailingStore {
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
         self.check("delete_signing_key")?;
         self.inner.delete_signing_key(kid).await
+    }
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        self.check("reseal_signing_key")?;
+        self.inner.reseal_signing_key(kid, expected, sealed).await
     }
 }
 

@@ -334,3 +334,73 @@ pub async fn absent_rows_are_not_errors(store: &dyn Store) {
         "purging an empty store deletes nothing"
     );
 }
+
+/// [`KeyStore::reseal_signing_key`](crate::ports::KeyStore::reseal_signing_key) and
+/// [`SecretStore::reseal_server_secret`](crate::ports::SecretStore::reseal_server_secret):
+/// compare and set, so that a second `doorward keys seal` (or a value changed meanwhile) is
+/// left alone.
+pub async fn keys_and_secrets_reseal_only_the_expected_value(store: &dyn Store) {
+    let key = SigningKeyRecord {
+        kid: "a".into(),
+        alg: SigningAlg::Es256,
+        generation: 1,
+        private_key: b"plain".to_vec(),
+        public_jwk: "{}".into(),
+        created_at: NOW,
+        activate_at: NOW,
+        remove_at: None,
+    };
+    store
+        .insert_signing_key(&key)
+        .await
+        .must("insert_signing_key");
+    assert!(
+        !store
+            .reseal_signing_key("a", b"other", b"sealed")
+            .await
+            .must("reseal_signing_key"),
+        "a key whose value is not the expected one must not be replaced (false)"
+    );
+    assert!(
+        !store
+            .reseal_signing_key("nobody", b"plain", b"sealed")
+            .await
+            .must("reseal_signing_key"),
+        "an unknown kid is not resealed (false)"
+    );
+    assert!(
+        store
+            .reseal_signing_key("a", b"plain", b"sealed")
+            .await
+            .must("reseal_signing_key"),
+        "the expected value must be replaced (true)"
+    );
+    let keys = store.list_signing_keys().await.must("list_signing_keys");
+    assert_eq!(keys[0].private_key, b"sealed", "the key must be replaced");
+    store
+        .ensure_server_secret("csrf", b"plain")
+        .await
+        .must("ensure_server_secret");
+    assert!(
+        !store
+            .reseal_server_secret("csrf", b"other", b"sealed")
+            .await
+            .must("reseal_server_secret"),
+        "a secret whose value is not the expected one must not be replaced (false)"
+    );
+    assert!(
+        store
+            .reseal_server_secret("csrf", b"plain", b"sealed")
+            .await
+            .must("reseal_server_secret"),
+        "the expected value must be replaced (true)"
+    );
+    let value = store
+        .ensure_server_secret("csrf", b"candidate")
+        .await
+        .must("ensure_server_secret");
+    assert_eq!(
+        value, b"sealed",
+        "the resealed secret must be the stored one"
+    );
+}

@@ -214,7 +214,11 @@ async fn a_reauthentication_marker_expires() {
     let back = url::form_urlencoded::parse(h.engine.reauth_return_query(&original).as_bytes())
         .into_owned()
         .collect::<Vec<_>>();
-    let (_, fresh) = h.engine.sign_in("alice", &Secret::new("pw"), None).await.unwrap();
+    let (_, fresh) = h
+        .engine
+        .sign_in("alice", &Secret::new("pw"), None)
+        .await
+        .unwrap();
     // Within its lifetime the return URL passes for the new session…
     h.clock.advance(REAUTH_LIFETIME);
     let returned = h.engine.check_authorization(&back).await.unwrap();

@@ -216,3 +216,123 @@ async fn id_token_hints_of_a_removed_key_count_as_none_and_expired_ones_are_acce
         other => panic!("expected a code, got {other:?}"),
     }
 }
+
+/// With a key-encryption secret configured, a private key or server secret stored in the clear
+/// is never used: an engine refuses to start on it, a key planted while it runs is left out
+/// of the ring (a token signed with it does not verify), and `seal_stored_keys` (`doorward keys
+/// seal`) seals the rows written before the secret was set, once.
+#[tokio::test]
+async fn plaintext_keys_are_never_used_once_a_secret_is_configured() {
+    use std::sync::Arc;
+
+    use doorward_proto::Secret;
+
+    use crate::clock::Random;
+    use crate::config::KeyPolicy;
+    use crate::jose::{generate_der, public_jwk, Sealer, SigningAlg};
+    use crate::keys::{seal_stored_keys, SealReport};
+    use crate::memory::MemoryStore;
+    use crate::model::SigningKeyRecord;
+    use crate::passwords::HashCost;
+    use crate::ports::SharedStore;
+    use crate::testing::{FixedClock, SeqRandom};
+    use crate::Engine;
+
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let clock = Arc::new(FixedClock::new(1_800_000_000));
+    let random: Arc<dyn Random> = Arc::new(SeqRandom::default());
+    let config = |secret: Option<&str>| EngineConfig {
+        hash_cost: HashCost::InsecureFastForTests,
+        keys: KeyPolicy {
+            algorithms: vec![SigningAlg::Es256],
+            ..KeyPolicy::default()
+        },
+        key_encryption_secret: secret.map(Secret::new),
+        ..EngineConfig::default()
+    };
+    let engine = |secret: Option<&'static str>| {
+        Engine::new(store.clone(), clock.clone(), random.clone(), config(secret))
+    };
+    // Written before encryption: in the clear.
+    engine(None).await.unwrap();
+    let err = engine(Some("a long enough secret")).await.err().unwrap();
+    let mut chain = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(e) = source {
+        chain += &format!(": {e}");
+        source = e.source();
+    }
+    assert!(chain.contains("doorward keys seal"), "{chain}");
+
+    let report = seal_stored_keys(store.as_ref(), "a long enough secret", random.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        SealReport {
+            keys: 1,
+            secrets: 1,
+            already_sealed: 0
+        }
+    );
+    let again = seal_stored_keys(store.as_ref(), "a long enough secret", random.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(again.keys + again.secrets, 0, "sealed once");
+    assert!(
+        seal_stored_keys(store.as_ref(), "another secret, wrong", random.as_ref())
+            .await
+            .is_err()
+    );
+    let sealed = engine(Some("a long enough secret")).await.unwrap();
+
+    // Someone with write access plants a key in the clear, of a later generation, active.
+    let der = generate_der(SigningAlg::Es256, random.as_ref());
+    let jwk = public_jwk(SigningAlg::Es256, &der).unwrap();
+    let kid = jwk.common.key_id.clone().unwrap();
+    store
+        .insert_signing_key(&SigningKeyRecord {
+            private_key: Sealer::new(None).seal(&kid, &der, random.as_ref()),
+            public_jwk: serde_json::to_string(&jwk).unwrap(),
+            kid: kid.clone(),
+            alg: SigningAlg::Es256,
+            generation: 99,
+            created_at: sealed.now() - 10,
+            activate_at: sealed.now() - 10,
+            remove_at: None,
+        })
+        .await
+        .unwrap();
+    assert!(sealed.maintain_keys().await.is_err(), "reported");
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(kid.clone());
+    let forged = jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({"iss": sealed.config().issuer, "sub": "x", "exp": sealed.now() + 60}),
+        &crate::jose::encoding_key(SigningAlg::Es256, &der),
+    )
+    .unwrap();
+    assert_eq!(
+        sealed
+            .verify_own_jws::<serde_json::Value>(&forged, false)
+            .unwrap_err(),
+        crate::jose::JwsError::UnknownKey
+    );
+    assert!(sealed
+        .jwks()
+        .keys
+        .iter()
+        .all(|k| k.common.key_id.as_deref() != Some(&kid)));
+    let signed = sealed
+        .sign_jws(SigningAlg::Es256, None, &serde_json::json!({"sub": "x"}))
+        .unwrap();
+    assert_ne!(
+        jsonwebtoken::decode_header(&signed).unwrap().kid.unwrap(),
+        kid,
+        "the planted key never signs"
+    );
+    assert!(
+        engine(Some("a long enough secret")).await.is_err(),
+        "nor at start"
+    );
+}

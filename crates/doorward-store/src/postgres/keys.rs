@@ -31,6 +31,22 @@ impl SecretStore for PostgresStore {
             None => Err(corrupt("server secret vanished")),
         }
     }
+
+    async fn reseal_server_secret(
+        &self,
+        name: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        sqlx::query("UPDATE server_secrets SET value = $3 WHERE name = $1 AND value = $2")
+            .bind(name)
+            .bind(expected)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await
+            .map_err(other)
+            .map(|result| result.rows_affected() == 1)
+    }
 }
 
 #[async_trait]
@@ -82,5 +98,21 @@ impl KeyStore for PostgresStore {
             .await
             .map_err(other)
             .map(drop)
+    }
+
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        sqlx::query("UPDATE signing_keys SET private_key = $3 WHERE kid = $1 AND private_key = $2")
+            .bind(kid)
+            .bind(expected)
+            .bind(sealed)
+            .execute(&self.pool)
+            .await
+            .map_err(other)
+            .map(|result| result.rows_affected() == 1)
     }
 }

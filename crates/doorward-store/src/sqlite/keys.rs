@@ -27,6 +27,23 @@ impl SecretStore for SqliteStore {
         })
         .await
     }
+
+    async fn reseal_server_secret(
+        &self,
+        name: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        self.write(|conn| {
+            execute(
+                conn,
+                "UPDATE server_secrets SET value = ?3 WHERE name = ?1 AND value = ?2",
+                params![name, expected, sealed],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -80,5 +97,22 @@ impl KeyStore for SqliteStore {
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
         self.write(|conn| execute(conn, "DELETE FROM signing_keys WHERE kid = ?1", [kid]).map(drop))
             .await
+    }
+
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        expected: &[u8],
+        sealed: &[u8],
+    ) -> StoreResult<bool> {
+        self.write(|conn| {
+            execute(
+                conn,
+                "UPDATE signing_keys SET private_key = ?3 WHERE kid = ?1 AND private_key = ?2",
+                params![kid, expected, sealed],
+            )
+            .map(|n| n == 1)
+        })
+        .await
     }
 }
