@@ -28,7 +28,7 @@ const OIDC_SCOPE = 'openid profile email base';
 const RP = {
   name: 'openid_rp',
   id: 'openid_rp@clients',
-  secret: 'rp_secret',
+  secret: 'rp_secret_1',
   displayName: 'OpenID RP',
   redirectUri: 'http://localhost:8000/oauth/callback',
   postLogoutRedirectUri: 'http://localhost:8000/logged-out',
@@ -38,7 +38,7 @@ const RP = {
 const ES = {
   name: 'openid_es',
   id: 'openid_es@clients',
-  secret: 'es_secret',
+  secret: 'es_secret_1',
   displayName: 'OpenID ES256 RP',
   redirectUri: 'http://localhost:8001/oauth/callback',
   postLogoutRedirectUri: 'http://localhost:8001/logged-out',
