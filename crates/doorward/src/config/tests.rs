@@ -1,0 +1,210 @@
+//! The configuration file's checks: every refusal names its key.
+
+use super::*;
+
+fn load(text: &str) -> anyhow::Result<Config> {
+    let raw = parse(text).map_err(|e| anyhow!(e))?;
+    check(
+        raw,
+        Path::new("."),
+        Overrides {
+            database: Some("sqlite::memory:".into()),
+            ..Overrides::default()
+        },
+    )
+}
+
+#[test]
+fn reads_both_eternaltwin_client_forms() {
+    let config = load(
+        r#"
+        [clients.python_client]
+        display_name = "Python Client"
+        app_uri = "http://localhost:8000"
+        callback_uri = "http://localhost:8000/oauth/callback"
+        secret = "dev_secret"
+
+        [seed.app.other]
+        display_name = "Other"
+        uri = "http://localhost:8001"
+        oauth_callback = "http://localhost:8001/cb"
+        secret = "other_secret"
+
+        [seed.user.alice]
+        username = "alice"
+        password = "pw"
+        "#,
+    )
+    .unwrap();
+    let keys: Vec<_> = config.clients.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(keys, ["python_client@clients", "other@clients"]);
+    assert_eq!(config.users[0].display_name, "alice");
+    assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(config.external_uri, DEFAULT_EXTERNAL_URI);
+    assert_eq!(config.lifetimes.access_token, 7200);
+    assert_eq!(config.limits, Limits::default());
+}
+
+#[test]
+fn reads_the_connection_limits() {
+    let config = load(
+        "[server]\nheader_timeout = 2\nmax_header_bytes = 16384\nbody_timeout = 5\nmax_connections = 50\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.limits,
+        Limits {
+            header_timeout: Duration::from_secs(2),
+            max_header_bytes: 16384,
+            body_timeout: Duration::from_secs(5),
+            max_connections: 50,
+        }
+    );
+}
+
+#[test]
+fn unknown_keys_name_the_key() {
+    let err = load("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"http://a/cb\"\nsecret = \"a_secret_1\"\nsecrt = \"s\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("clients.a"), "{err}");
+    assert!(err.contains("secrt"), "{err}");
+    assert!(err.contains("line 6"), "{err}");
+}
+
+#[test]
+fn bad_values_name_the_key_and_reason() {
+    let err = load("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"/cb\"\nsecret = \"a_secret_1\"\n")
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("clients.a"), "{err:#}");
+    let err = load("[server]\nexternal_uri = \"http://h/path\"\n").unwrap_err();
+    assert!(err.to_string().contains("server.external_uri"), "{err}");
+    let err = load("[tokens]\ncode = 600\n").unwrap_err();
+    assert!(err.to_string().contains("tokens.code"), "{err}");
+    let err = load("[server]\nlisten = 5\n").unwrap_err();
+    assert!(err.to_string().contains("server.listen"), "{err}");
+    let err = load("[server]\nmax_header_bytes = 100\n").unwrap_err();
+    assert!(err.to_string().contains("server.max_header_bytes"), "{err}");
+    let err = load("[server]\nheader_timeout = 0\n").unwrap_err();
+    assert!(err.to_string().contains("server.header_timeout"), "{err}");
+}
+
+#[test]
+fn an_app_uri_is_an_http_or_https_url() {
+    let client = |uri: &str| {
+        format!("[clients.a]\ndisplay_name = \"A\"\napp_uri = \"{uri}\"\ncallback_uri = \"http://a/cb\"\nsecret = \"a_secret_1\"\n")
+    };
+    for bad in [
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "x",
+        "/relative",
+        "http://",
+    ] {
+        let err = load(&client(bad)).unwrap_err().to_string();
+        assert!(err.contains("clients.a.app_uri"), "{bad}: {err}");
+    }
+    let seed = "[seed.app.b]\ndisplay_name = \"B\"\nuri = \"javascript:x\"\noauth_callback = \"http://b/cb\"\nsecret = \"a_secret_1\"\n";
+    let err = load(seed).unwrap_err().to_string();
+    assert!(err.contains("seed.app.b.uri"), "{err}");
+    for good in ["http://localhost:8000", "https://app.example/home?x=1"] {
+        load(&client(good)).unwrap();
+    }
+}
+
+#[test]
+fn a_grant_family_has_an_absolute_lifetime() {
+    let config = load("").unwrap();
+    assert_eq!(config.lifetimes.refresh_family, 90 * 24 * 3600);
+    let config = load("[tokens]\nrefresh_family = 86400\n").unwrap();
+    assert_eq!(config.lifetimes.refresh_family, 86400);
+    let err = load("[tokens]\nrefresh_family = 0\n").unwrap_err();
+    assert!(err.to_string().contains("tokens.refresh_family"), "{err}");
+}
+
+#[test]
+fn reads_oidc_options_and_refuses_typos_in_them() {
+    let config = load(
+        r#"
+        [keys]
+        algorithms = ["EdDSA", "RS256"]
+        publish_delay = 60
+
+        [clients.rp]
+        display_name = "RP"
+        app_uri = "http://localhost:8000"
+        callback_uri = "http://localhost:8000/cb"
+        secret = "rp_secret_1"
+        scopes = ["openid", "email"]
+        post_logout_redirect_uris = ["http://localhost:8000/bye"]
+        token_endpoint_auth_method = "client_secret_post"
+        access_token_format = "jwt"
+        id_token_signed_response_alg = "EdDSA"
+
+        [seed.user.a]
+        username = "a"
+        password = "p"
+        email = "a@example.com"
+        email_verified = true
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        config.keys.algorithms,
+        [SigningAlg::EdDsa, SigningAlg::Rs256]
+    );
+    assert_eq!(config.keys.publish_delay, 60);
+    let policy = &config.clients[0].policy;
+    assert_eq!(policy.scopes.as_ref().unwrap().to_string(), "email openid");
+    assert_eq!(policy.auth_method, Some(AuthMethod::ClientSecretPost));
+    assert_eq!(policy.access_token_format, AccessTokenFormat::Jwt);
+    assert_eq!(policy.id_token_alg, Some(SigningAlg::EdDsa));
+    assert_eq!(config.users[0].email.as_deref(), Some("a@example.com"));
+    let client = "[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"http://a/cb\"\nsecret = \"a_secret_1\"\n";
+    let err = load(&format!("{client}scope = [\"openid\"]\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("scope"), "{err}");
+    let err = load(&format!(
+        "{client}id_token_signed_response_alg = \"HS256\"\n"
+    ))
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("HS256"), "{err:#}");
+    let err = load("[keys]\nalgorithms = [\"none\"]\n").unwrap_err();
+    assert!(format!("{err:#}").contains("keys.algorithms"), "{err:#}");
+}
+
+#[test]
+fn a_client_declared_twice_is_an_error() {
+    let client = "display_name = \"A\"\napp_uri = \"http://a\"\n";
+    let text = format!(
+        "[clients.a]\n{client}callback_uri = \"http://a/cb\"\nsecret = \"a_secret_1\"\n[seed.app.a]\ndisplay_name = \"A\"\nuri = \"x\"\noauth_callback = \"http://a/cb\"\nsecret = \"a_secret_1\"\n"
+    );
+    assert!(load(&text)
+        .unwrap_err()
+        .to_string()
+        .contains("declared twice"));
+}
+
+/// RFC 6749 §2.3.1, §10.10: a client secret shorter than the floor is refused at load,
+/// naming the client; the Eternaltwin examples' `dev_secret` passes.
+#[test]
+fn short_client_secrets_are_refused_naming_the_client() {
+    for (table, callback_key) in [("clients", "callback_uri"), ("seed.app", "oauth_callback")] {
+        let uri_key = if table == "clients" { "app_uri" } else { "uri" };
+        let text = format!(
+            "[{table}.tiny]\ndisplay_name = \"T\"\n{uri_key} = \"x\"\n\
+             {callback_key} = \"http://a/cb\"\nsecret = \"x\"\n"
+        );
+        let err = format!("{:#}", load(&text).unwrap_err());
+        assert!(err.contains(&format!("{table}.tiny.secret")), "{err}");
+        assert!(err.contains("`tiny`"), "{err}");
+        assert!(err.contains("at least 10"), "{err}");
+    }
+    let dev = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/dev.toml"
+    ))
+    .unwrap();
+    load(&dev).expect("config/dev.toml loads");
+}
