@@ -63,6 +63,7 @@ mod steps;
 mod throttle;
 
 pub mod fixtures;
+pub mod fuzz;
 
 pub use fixtures::{client, code, tokens, user, NOW};
 pub use records::{

@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::Response;
 use axum::Router;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -27,15 +27,7 @@ use serde_json::{json, Value};
 
 use super::support::standalone::{app, CALLBACK};
 use super::support::{basic, cookie, encode, hidden, send};
-
-/// The cases of one target: `default` times `DOORWARD_FUZZ_SCALE` (1 unless set).
-pub(super) fn cases(default: u32) -> u32 {
-    let scale = std::env::var("DOORWARD_FUZZ_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<u32>().ok())
-        .unwrap_or(1);
-    default.saturating_mul(scale.max(1))
-}
+use doorward_core::testkit::fuzz::{cases, jwt_edit, mutate_jwt};
 
 /// Runs `check` on `default` (scaled) cases of `strategy`; a failure is shrunk and reported by
 /// proptest with the smallest input it found. Prints the count and the time taken.
@@ -211,103 +203,12 @@ fn json_value() -> BoxedStrategy<Value> {
     .boxed()
 }
 
-/// A mutation of a compact JWS: its header, one claim, its signature or its shape.
-#[derive(Debug, Clone)]
-enum JwtEdit {
-    Header(Value),
-    HeaderMember(&'static str, Value),
-    Claim(&'static str, Option<Value>),
-    Signature(Vec<u8>),
-    Part(usize, String),
-    Segments(usize),
-}
-
-fn jwt_edit() -> BoxedStrategy<JwtEdit> {
-    let alg = prop_oneof![
-        Just(json!("none")),
-        Just(json!("HS256")),
-        Just(json!("RS256")),
-        Just(json!("ES256")),
-        Just(json!("EdDSA")),
-        Just(json!("PS512")),
-        json_value(),
-    ];
-    let member = prop_oneof![
-        Just("alg"),
-        Just("kid"),
-        Just("typ"),
-        Just("crit"),
-        Just("jku")
-    ];
-    let claim = prop_oneof![
-        Just("iss"),
-        Just("sub"),
-        Just("aud"),
-        Just("exp"),
-        Just("iat"),
-        Just("nonce"),
-        Just("auth_time"),
-        Just("azp"),
-    ];
-    prop_oneof![
-        alg.prop_map(|a| JwtEdit::HeaderMember("alg", a)),
-        (member, json_value()).prop_map(|(m, v)| JwtEdit::HeaderMember(m, v)),
-        json_value().prop_map(JwtEdit::Header),
-        (claim, proptest::option::of(json_value())).prop_map(|(c, v)| JwtEdit::Claim(c, v)),
-        proptest::collection::vec(any::<u8>(), 0..80).prop_map(JwtEdit::Signature),
-        (0usize..3, wild()).prop_map(|(i, s)| JwtEdit::Part(i, s)),
-        (0usize..6).prop_map(JwtEdit::Segments),
-    ]
-    .boxed()
-}
-
-fn mutate_jwt(token: &str, edits: &[JwtEdit]) -> String {
-    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-    let decode = |part: &str| -> Value {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null)
-    };
-    let encode = |value: &Value| URL_SAFE_NO_PAD.encode(value.to_string());
-    for edit in edits {
-        while parts.len() < 3 {
-            parts.push(String::new());
-        }
-        match edit {
-            JwtEdit::Header(value) => parts[0] = encode(value),
-            JwtEdit::HeaderMember(name, value) => {
-                let mut header = decode(&parts[0]);
-                if let Some(map) = header.as_object_mut() {
-                    map.insert((*name).to_owned(), value.clone());
-                }
-                parts[0] = encode(&header);
-            }
-            JwtEdit::Claim(name, value) => {
-                let mut claims = decode(&parts[1]);
-                if let Some(map) = claims.as_object_mut() {
-                    match value {
-                        Some(v) => map.insert((*name).to_owned(), v.clone()),
-                        None => map.remove(*name),
-                    };
-                }
-                parts[1] = encode(&claims);
-            }
-            JwtEdit::Signature(bytes) => parts[2] = URL_SAFE_NO_PAD.encode(bytes),
-            JwtEdit::Part(i, text) => parts[*i] = text.clone(),
-            JwtEdit::Segments(n) => parts.resize(*n, "e30".to_owned()),
-        }
-    }
-    parts.join(".")
-}
-
 /// A value for a field: hostile text, a mutated JWT, or a real credential of the fixture.
 fn value(real: Vec<String>) -> BoxedStrategy<String> {
     prop_oneof![
         6 => wild(),
-        2 => (proptest::sample::select(real.clone()), proptest::collection::vec(jwt_edit(), 1..4))
-            .prop_map(|(token, edits)| mutate_jwt(&token, &edits)),
+        2 => (proptest::sample::select(real.clone()), proptest::collection::vec(jwt_edit(vec![]), 1..4))
+            .prop_map(|(token, edits)| mutate_jwt(&token, &[], &edits)),
         1 => proptest::sample::select(real),
     ]
     .boxed()

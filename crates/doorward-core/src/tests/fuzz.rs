@@ -7,139 +7,12 @@
 
 use std::time::Instant;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{json, Value};
 
 use super::support::*;
-
-fn cases(default: u32) -> u32 {
-    let scale = std::env::var("DOORWARD_FUZZ_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<u32>().ok())
-        .unwrap_or(1);
-    default.saturating_mul(scale.max(1))
-}
-
-fn json_value() -> BoxedStrategy<Value> {
-    prop_oneof![
-        any::<String>().prop_map(Value::String),
-        "[ -~]{0,12}".prop_map(Value::String),
-        any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_map(|f| json!(f)),
-        Just(json!(u64::MAX)),
-        Just(json!(-1e300)),
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        proptest::collection::vec("[ -~]{0,6}", 0..3).prop_map(|v| json!(v)),
-        Just(json!({"nested": [1, {"a": null}]})),
-    ]
-    .boxed()
-}
-
-#[derive(Debug, Clone)]
-enum Edit {
-    HeaderMember(&'static str, Option<Value>),
-    Header(Value),
-    Claim(&'static str, Option<Value>),
-    Claims(Value),
-    Signature(Vec<u8>),
-    Part(usize, String),
-    Segments(usize),
-    /// Swaps the signature of another real token in.
-    OtherSignature(usize),
-}
-
-fn edit(kids: Vec<String>) -> BoxedStrategy<Edit> {
-    let alg = prop_oneof![
-        Just(json!("none")),
-        Just(json!("HS256")),
-        Just(json!("RS256")),
-        Just(json!("ES256")),
-        Just(json!("EdDSA")),
-        Just(json!("ES384")),
-        Just(json!("PS256")),
-        json_value(),
-    ];
-    let kid = prop_oneof![
-        proptest::sample::select(kids).prop_map(Value::String),
-        json_value()
-    ];
-    let member = prop_oneof![
-        Just("typ"),
-        Just("crit"),
-        Just("jwk"),
-        Just("x5c"),
-        Just("cty")
-    ];
-    let claim = prop_oneof![
-        Just("iss"),
-        Just("sub"),
-        Just("aud"),
-        Just("exp"),
-        Just("iat"),
-        Just("nbf"),
-        Just("nonce"),
-        Just("auth_time"),
-    ];
-    prop_oneof![
-        proptest::option::of(alg).prop_map(|a| Edit::HeaderMember("alg", a)),
-        proptest::option::of(kid).prop_map(|k| Edit::HeaderMember("kid", k)),
-        (member, proptest::option::of(json_value())).prop_map(|(m, v)| Edit::HeaderMember(m, v)),
-        json_value().prop_map(Edit::Header),
-        (claim, proptest::option::of(json_value())).prop_map(|(c, v)| Edit::Claim(c, v)),
-        json_value().prop_map(Edit::Claims),
-        proptest::collection::vec(any::<u8>(), 0..600).prop_map(Edit::Signature),
-        (0usize..3, any::<String>()).prop_map(|(i, s)| Edit::Part(i, s)),
-        (0usize..3, "[A-Za-z0-9_=+/.-]{0,40}").prop_map(|(i, s)| Edit::Part(i, s)),
-        (0usize..6).prop_map(Edit::Segments),
-        any::<usize>().prop_map(Edit::OtherSignature),
-    ]
-    .boxed()
-}
-
-fn apply(token: &str, others: &[String], edits: &[Edit]) -> String {
-    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-    let decode = |part: &str| -> Value {
-        URL_SAFE_NO_PAD
-            .decode(part)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null)
-    };
-    let encode = |value: &Value| URL_SAFE_NO_PAD.encode(value.to_string());
-    let set = |part: &mut String, name: &str, value: &Option<Value>| {
-        let mut object = decode(part);
-        if let Some(map) = object.as_object_mut() {
-            match value {
-                Some(v) => map.insert(name.to_owned(), v.clone()),
-                None => map.remove(name),
-            };
-        }
-        *part = encode(&object);
-    };
-    for edit in edits {
-        while parts.len() < 3 {
-            parts.push(String::new());
-        }
-        match edit {
-            Edit::HeaderMember(name, value) => set(&mut parts[0], name, value),
-            Edit::Header(value) => parts[0] = encode(value),
-            Edit::Claim(name, value) => set(&mut parts[1], name, value),
-            Edit::Claims(value) => parts[1] = encode(value),
-            Edit::Signature(bytes) => parts[2] = URL_SAFE_NO_PAD.encode(bytes),
-            Edit::Part(i, text) => parts[*i] = text.clone(),
-            Edit::Segments(n) => parts.resize(*n, "e30".to_owned()),
-            Edit::OtherSignature(i) => {
-                let other = &others[i % others.len()];
-                parts[2] = other.rsplit('.').next().unwrap_or("").to_owned();
-            }
-        }
-    }
-    parts.join(".")
-}
+use crate::testkit::fuzz::{cases, jwt_edit, mutate_jwt};
 
 /// `x.y.z` → `x.y`: what the signature covers.
 fn signed_part(token: &str) -> &str {
@@ -198,7 +71,7 @@ fn edited_id_tokens_never_panic_and_never_verify() {
     let count = cases(3000);
     let strategy = (
         0..originals.len(),
-        proptest::collection::vec(edit(kids), 1..4),
+        proptest::collection::vec(jwt_edit(kids), 1..4),
     );
     let mut runner = TestRunner::new(Config {
         cases: count,
@@ -210,7 +83,7 @@ fn edited_id_tokens_never_panic_and_never_verify() {
     runner
         .run(&strategy, |(i, edits)| {
             let original = &originals[i];
-            let token = apply(original, &originals, &edits);
+            let token = mutate_jwt(original, &originals, &edits);
             for allow_expired in [false, true] {
                 if h.engine
                     .verify_own_jws::<Value>(&token, allow_expired)

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 
 use super::*;
+use doorward_core::testkit::fuzz::cases;
 
 const VALID: &str = r#"[server]
 listen = "127.0.0.1:50320"
@@ -56,14 +57,6 @@ display_name = "User 1"
 email = "user1@example.com"
 email_verified = false
 "#;
-
-fn cases(default: u32) -> u32 {
-    let scale = std::env::var("DOORWARD_FUZZ_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<u32>().ok())
-        .unwrap_or(1);
-    default.saturating_mul(scale.max(1))
-}
 
 /// A TOML value, well-formed or not.
 fn toml_value() -> BoxedStrategy<String> {
