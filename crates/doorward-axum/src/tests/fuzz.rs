@@ -12,6 +12,9 @@
 //!
 //! Each target runs a small number of cases by default; `DOORWARD_FUZZ_SCALE=20` runs twenty
 //! times as many (README, "Run every test").
+//!
+//! Past 700 lines: the targets share one fixture (a signed-in browser, a real code, tokens and
+//! an ID token) and one set of answer checks, and each target's strategy reads beside its check.
 
 use std::time::Instant;
 
