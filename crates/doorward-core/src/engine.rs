@@ -12,7 +12,7 @@ use crate::clock::{Clock, Random, UnixTime};
 use crate::config::{ClientSpec, EngineConfig, UserSpec};
 use crate::error::Error;
 use crate::jose::{KeyRing, Sealer, CSRF_SECRET, SERVER_SECRET_LEN};
-use crate::model::{Client, NewUser, User};
+use crate::model::{Client, ClientSource, NewUser, User};
 use crate::passwords::{self, CacheAnswer, HashLimiter, SecretCache};
 use crate::ports::{ClientRef, SharedStore, StoreError};
 use crate::throttle::{Counter, Guard};
@@ -130,7 +130,10 @@ impl Engine {
             app_uri: spec.app_uri,
             redirect_uris: spec.redirect_uris,
             secret_hash: Some(secret_hash),
+            previous_secret: None,
             policy: spec.policy,
+            source: ClientSource::Config,
+            created_at: self.now(),
         };
         self.store.upsert_client(&client).await?;
         Ok(client)
@@ -173,7 +176,10 @@ impl Engine {
     /// the hot path (see [`crate::passwords`]). Failures are counted per client in the store
     /// and, past the limit, refused before any candidate is looked at (RFC 6749 §10.10,
     /// [`crate::throttle`]): [`Error::Throttled`]. A request counts once, however many
-    /// spellings of its secret are tried.
+    /// spellings of its secret are tried. The secret a rotation replaced
+    /// ([`Client::previous_secret`]) is accepted too while `now` is before its expiry, checked
+    /// the same way (each hash has its own entry in the verified-secret cache); once expired,
+    /// its hash is not looked at, cached or not.
     pub(crate) async fn verify_client_secret(
         &self,
         client: &Client,
@@ -187,14 +193,22 @@ impl Engine {
             Guard::check(&*self.store, vec![Counter::client(client.id)], self.now()).await?;
         let mut owners = guard.owners();
         owners.extend(from.map(|a| Counter::address(a).key().to_owned()));
+        let now = self.now();
+        let previous = client
+            .previous_secret
+            .as_ref()
+            .filter(|p| now < p.expires_at)
+            .map(|p| p.hash.as_str());
         let mut ok = false;
-        for secret in candidates {
-            if self
-                .check_client_secret(client, phc, secret, &owners)
-                .await?
-            {
-                ok = true;
-                break;
+        'candidates: for secret in candidates {
+            for phc in std::iter::once(phc).chain(previous) {
+                if self
+                    .check_client_secret(client, phc, secret, &owners)
+                    .await?
+                {
+                    ok = true;
+                    break 'candidates;
+                }
             }
         }
         if !ok {

@@ -23,6 +23,7 @@
 pub mod account;
 pub mod authorize;
 pub mod claims;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod discovery;

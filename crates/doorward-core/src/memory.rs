@@ -55,8 +55,58 @@ impl ClientStore for MemoryStore {
     }
 
     async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
-        self.lock().clients.insert(client.id, client.clone());
+        let mut inner = self.lock();
+        let mut client = client.clone();
+        if let Some(existing) = inner.clients.get(&client.id) {
+            client.created_at = existing.created_at;
+        }
+        inner.clients.insert(client.id, client);
         Ok(())
+    }
+
+    async fn insert_client(&self, client: &Client) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let taken = inner
+            .clients
+            .values()
+            .any(|c| c.id == client.id || c.key == client.key);
+        if !taken {
+            inner.clients.insert(client.id, client.clone());
+        }
+        Ok(!taken)
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let mut clients: Vec<Client> = self.lock().clients.values().cloned().collect();
+        clients.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(clients)
+    }
+
+    async fn delete_client(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let existed = inner.clients.remove(&id).is_some();
+        inner.consents.retain(|c| c.client_id != id);
+        let mut families = Vec::new();
+        for (code, used) in inner.codes.values_mut() {
+            if code.client_id == id {
+                families.push(code.family_id);
+                used.get_or_insert(now);
+            }
+        }
+        for token in inner.access.values_mut() {
+            if token.client_id == id {
+                families.push(token.family_id);
+                token.revoked = true;
+            }
+        }
+        for (token, _) in inner.refresh.values_mut() {
+            if token.client_id == id {
+                families.push(token.family_id);
+                token.revoked = true;
+            }
+        }
+        inner.revoked_families.extend(families);
+        Ok(existed)
     }
 }
 

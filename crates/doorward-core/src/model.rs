@@ -20,7 +20,49 @@ pub struct Client {
     pub redirect_uris: Vec<RedirectUri>,
     /// Argon2id PHC string of the client secret; `None` for a public client.
     pub secret_hash: Option<String>,
+    /// The secret a rotation replaced, still accepted until it expires
+    /// (`doorward clients rotate-secret --overlap`).
+    pub previous_secret: Option<PreviousSecret>,
     pub policy: ClientPolicy,
+    /// Who registered the client: the configuration file (upserted at every start) or
+    /// `doorward clients add`.
+    pub source: ClientSource,
+    /// When the client was first stored; upserting it again keeps this time.
+    pub created_at: UnixTime,
+}
+
+/// A client secret replaced by a rotation: its hash, accepted until `expires_at` (exclusive)
+/// so that the client's deployments can switch to the new secret meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// Argon2id PHC string.
+    pub hash: String,
+    pub expires_at: UnixTime,
+}
+
+/// Who registered a client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClientSource {
+    /// The configuration file: `doorward serve` upserts it at every start.
+    #[default]
+    Config,
+    /// `doorward clients add`: it lives in the store only.
+    Cli,
+}
+
+impl ClientSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Cli => "cli",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Config, Self::Cli]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 /// How a client authenticates at the token, introspection and revocation endpoints

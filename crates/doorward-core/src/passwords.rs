@@ -281,10 +281,12 @@ pub fn dummy_hash() -> &'static str {
     })
 }
 
-/// Secrets known to be correct, by client (see the module documentation).
+/// Secrets known to be correct, by client and stored hash (see the module documentation). A
+/// client has at most [`SecretCache::PER_CLIENT`] entries: its current secret and, during a
+/// rotation's overlap, the previous one; remembering a further hash forgets the oldest.
 #[derive(Default)]
 pub struct SecretCache {
-    verified: RwLock<HashMap<Uuid, (String, [u8; 32])>>,
+    verified: RwLock<HashMap<Uuid, Vec<(String, [u8; 32])>>>,
 }
 
 /// What the cache knows about a presented secret.
@@ -298,24 +300,33 @@ impl SecretCache {
     pub fn check(&self, client: Uuid, phc: &str, secret: &str) -> CacheAnswer {
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         let verified = self.verified.read().unwrap_or_else(|e| e.into_inner());
-        match verified.get(&client) {
-            Some((cached_phc, cached)) if cached_phc == phc => {
+        let entry = verified
+            .get(&client)
+            .and_then(|entries| entries.iter().find(|(cached_phc, _)| cached_phc == phc));
+        match entry {
+            Some((_, cached)) => {
                 if constant_time_eq(cached, &digest) {
                     CacheAnswer::Correct
                 } else {
                     CacheAnswer::Wrong
                 }
             }
-            _ => CacheAnswer::Unknown,
+            None => CacheAnswer::Unknown,
         }
     }
 
+    /// Hashes remembered per client: the current secret's and the previous one's.
+    pub const PER_CLIENT: usize = 2;
+
     pub fn remember(&self, client: Uuid, phc: &str, secret: &str) {
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        self.verified
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(client, (phc.to_owned(), digest));
+        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        let entries = verified.entry(client).or_default();
+        entries.retain(|(cached_phc, _)| cached_phc != phc);
+        if entries.len() >= Self::PER_CLIENT {
+            entries.remove(0);
+        }
+        entries.push((phc.to_owned(), digest));
     }
 }
 

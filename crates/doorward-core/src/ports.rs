@@ -148,9 +148,24 @@ pub trait ClientStore: Send + Sync {
     /// folding, no prefix). Every field comes back as stored: the redirect URIs in order and
     /// as registered, since they are compared as exact strings (RFC 6749 §3.1.2.3).
     async fn find_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>>;
-    /// Creates the client or replaces it (same Id), every field, Key included. Idempotent:
-    /// the binary upserts its configured clients at every start.
+    /// Creates the client or replaces it (same Id), every field, Key included, except
+    /// `created_at`, which an existing client keeps. Idempotent: the binary upserts its
+    /// configured clients at every start.
     async fn upsert_client(&self, client: &Client) -> StoreResult<()>;
+    /// Creates the client when neither its Id nor its Key is taken; `false`, and nothing
+    /// written, when one is (`doorward clients add`). Atomic: of two inserts of one Key, one
+    /// succeeds.
+    async fn insert_client(&self, client: &Client) -> StoreResult<bool>;
+    /// Every client, ordered by Key.
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Deletes the client and, in the same transaction, everything it was granted: its grant
+    /// families and their access and refresh tokens are revoked at `now`, its outstanding
+    /// codes spent at `now`, its consents deleted. A token or code of the client is refused
+    /// from then on even if a client with the same Id is registered again (a configured
+    /// client comes back at the next start with its stable Id). `false` when no client had
+    /// this Id. Found by the tokens' `client_id`, not through users: tokens without a user
+    /// go too.
+    async fn delete_client(&self, id: Uuid, now: UnixTime) -> StoreResult<bool>;
 }
 
 /// Resource owners. A user is unique by id and by username.

@@ -56,6 +56,7 @@ use doorward_proto::{RedirectUri, ScopeSet};
 
 use crate::ports::{SharedStore, StoreResult};
 
+mod clients;
 mod records;
 mod redemption;
 mod revocation;
@@ -66,6 +67,7 @@ pub mod fixtures;
 pub mod fuzz;
 
 pub use fixtures::{client, code, tokens, user, NOW};
+pub use clients::{clients_insert_list_and_keep_their_rotation, deleting_a_client_revokes_its_grants};
 pub use records::{
     absent_rows_are_not_errors, clients_by_id_and_key,
     keys_and_secrets_reseal_only_the_expected_value, server_secrets_are_created_once,
@@ -113,6 +115,8 @@ where
         keys_and_secrets_reseal_only_the_expected_value,
         absent_rows_are_not_errors,
         failures_count_restart_and_clear,
+        clients_insert_list_and_keep_their_rotation,
+        deleting_a_client_revokes_its_grants,
     );
 }
 

@@ -11,7 +11,8 @@
 
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
-    AccessTokenRecord, BearerRecord, Client, ClientPolicy, CodeRecord, ConsentRecord,
+    AccessTokenRecord, BearerRecord, Client, ClientPolicy, ClientSource, CodeRecord, ConsentRecord,
+    PreviousSecret,
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{Failures, StoreError, StoreResult};
@@ -49,8 +50,8 @@ pub(crate) fn corrupt(what: &str) -> StoreError {
     StoreError::Other(format!("corrupt row: {what}").into())
 }
 
-pub(crate) const CLIENT_COLS: &str =
-    "id, key, display_name, app_uri, redirect_uris, secret_hash, policy";
+pub(crate) const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash, \
+    policy, previous_secret_hash, previous_secret_expires_at, source, created_at";
 pub(crate) const USER_COLS: &str =
     "id, username, display_name, password_hash, email, email_verified, created_at";
 pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at";
@@ -81,7 +82,10 @@ macro_rules! bearer_select {
                 u.created_at,
                 c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
                 c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
-                c.secret_hash AS c_secret_hash, c.policy AS c_policy
+                c.secret_hash AS c_secret_hash, c.policy AS c_policy,
+                c.previous_secret_hash AS c_previous_secret_hash,
+                c.previous_secret_expires_at AS c_previous_secret_expires_at,
+                c.source AS c_source, c.created_at AS c_created_at
             FROM access_tokens a
             JOIN users u ON u.id = a.user_id
             JOIN clients c ON c.id = a.client_id
@@ -93,7 +97,7 @@ macro_rules! bearer_select {
 pub(crate) use bearer_select;
 
 /// The client columns under their own names, and under their aliases in [`bearer_select!`].
-const CLIENT_NAMES: [&str; 7] = [
+const CLIENT_NAMES: [&str; 11] = [
     "id",
     "key",
     "display_name",
@@ -101,8 +105,12 @@ const CLIENT_NAMES: [&str; 7] = [
     "redirect_uris",
     "secret_hash",
     "policy",
+    "previous_secret_hash",
+    "previous_secret_expires_at",
+    "source",
+    "created_at",
 ];
-const CLIENT_ALIASES: [&str; 7] = [
+const CLIENT_ALIASES: [&str; 11] = [
     "c_id",
     "c_key",
     "c_display_name",
@@ -110,6 +118,10 @@ const CLIENT_ALIASES: [&str; 7] = [
     "c_redirect_uris",
     "c_secret_hash",
     "c_policy",
+    "c_previous_secret_hash",
+    "c_previous_secret_expires_at",
+    "c_source",
+    "c_created_at",
 ];
 
 /// A client from [`CLIENT_COLS`].
@@ -117,8 +129,13 @@ pub(crate) fn client(row: &dyn Columns) -> StoreResult<Client> {
     client_named(row, CLIENT_NAMES)
 }
 
-fn client_named(row: &dyn Columns, names: [&str; 7]) -> StoreResult<Client> {
-    let [id, key, display_name, app_uri, uris, secret_hash, policy] = names;
+fn client_named(row: &dyn Columns, names: [&str; 11]) -> StoreResult<Client> {
+    let [id, key, display_name, app_uri, uris, secret_hash, policy, previous_hash, previous_expires, source, created_at] =
+        names;
+    let previous_secret = match (row.opt_text(previous_hash)?, row.opt_int(previous_expires)?) {
+        (Some(hash), Some(expires_at)) => Some(PreviousSecret { hash, expires_at }),
+        _ => None,
+    };
     let policy = row.text(policy)?;
     let redirect_uris = row
         .text(uris)?
@@ -132,7 +149,10 @@ fn client_named(row: &dyn Columns, names: [&str; 7]) -> StoreResult<Client> {
         app_uri: row.text(app_uri)?,
         redirect_uris,
         secret_hash: row.opt_text(secret_hash)?,
+        previous_secret,
         policy: ClientPolicy::from_json(&policy).map_err(|_| corrupt("policy"))?,
+        source: ClientSource::parse(&row.text(source)?).ok_or_else(|| corrupt("source"))?,
+        created_at: row.int(created_at)?,
     })
 }
 

@@ -214,11 +214,58 @@ impl ClientStore for ExampleStore {
                 )));
             }
         }
+        let mut client = client.clone();
+        if let Some(existing) = tables.client_by_id(client.id) {
+            client.created_at = existing.created_at;
+        }
         if let Some(old_key) = tables.client_keys.insert(client.id, client.key.clone()) {
             tables.clients.remove(&old_key);
         }
-        tables.clients.insert(client.key.clone(), client.clone());
+        tables.clients.insert(client.key.clone(), client);
         Ok(())
+    }
+
+    async fn insert_client(&self, client: &Client) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        if tables.clients.contains_key(&client.key) || tables.client_keys.contains_key(&client.id)
+        {
+            return Ok(false);
+        }
+        tables.client_keys.insert(client.id, client.key.clone());
+        tables.clients.insert(client.key.clone(), client.clone());
+        Ok(true)
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let tables = self.tables().await;
+        let mut clients: Vec<Client> = tables.clients.values().cloned().collect();
+        clients.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(clients)
+    }
+
+    async fn delete_client(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let existed = match tables.client_keys.remove(&id) {
+            Some(key) => tables.clients.remove(&key).is_some(),
+            None => false,
+        };
+        tables.consents.retain(|approval, _| approval.client != id);
+        for code in tables.codes.values_mut() {
+            if code.record.client_id == id && code.used_at.is_none() {
+                code.used_at = Some(now);
+            }
+        }
+        tables.revoke_families(now, |_, grant| {
+            grant.owner.is_some_and(|owner| owner.client == id)
+        });
+        // Tokens whose family is not the client's grant (none today) go by client_id.
+        for token in tables.access_tokens.values_mut() {
+            token.revoked |= token.client_id == id;
+        }
+        for token in tables.refresh_tokens.values_mut() {
+            token.revoked |= token.client_id == id;
+        }
+        Ok(existed)
     }
 }
 

@@ -84,7 +84,10 @@ fn the_consent_page_links_only_to_a_web_page() {
         app_uri: app_uri.into(),
         redirect_uris: vec![],
         secret_hash: None,
+        previous_secret: None,
         policy: Default::default(),
+        source: Default::default(),
+        created_at: 0,
     };
     let scopes = doorward_proto::ScopeSet::parse("base").unwrap();
     let page =

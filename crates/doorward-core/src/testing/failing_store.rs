@@ -71,6 +71,18 @@ impl ClientStore for FailingStore {
         self.check("upsert_client")?;
         self.inner.upsert_client(client).await
     }
+    async fn insert_client(&self, client: &Client) -> StoreResult<bool> {
+        self.check("insert_client")?;
+        self.inner.insert_client(client).await
+    }
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        self.check("list_clients")?;
+        self.inner.list_clients().await
+    }
+    async fn delete_client(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        self.check("delete_client")?;
+        self.inner.delete_client(id, now).await
+    }
 }
 
 #[async_trait]

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{scopes, uri, Must};
 use crate::model::{
-    AccessTokenRecord, Client, ClientPolicy, CodeRecord, NewUser, RefreshTokenRecord,
+    AccessTokenRecord, Client, ClientPolicy, ClientSource, CodeRecord, NewUser, RefreshTokenRecord,
 };
 use crate::ports::Store;
 use crate::TokenHash;
@@ -26,7 +26,10 @@ pub fn client(n: u128) -> Client {
             uri("http://localhost:8000/cb2?x=1"),
         ],
         secret_hash: Some("$argon2id$fake".into()),
+        previous_secret: None,
         policy: ClientPolicy::default(),
+        source: ClientSource::Config,
+        created_at: NOW,
     }
 }
 

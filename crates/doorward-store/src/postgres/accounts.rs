@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use doorward_core::model::{Client, NewUser, SessionRecord, User};
-use doorward_core::ports::{ClientRef, ClientStore, SessionStore, StoreResult, UserStore};
+use doorward_core::ports::{
+    ClientRef, ClientStore, SessionStore, StoreResult, UnixTime, UserStore,
+};
 use doorward_core::TokenHash;
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
@@ -28,28 +30,96 @@ impl ClientStore for PostgresStore {
     }
 
     async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
-        let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO clients (id, key, display_name, app_uri, redirect_uris, secret_hash,
-                 policy)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+        let sql = format!(
+            "INSERT INTO clients ({CLIENT_COLS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (id) DO UPDATE SET key = excluded.key,
                  display_name = excluded.display_name, app_uri = excluded.app_uri,
                  redirect_uris = excluded.redirect_uris, secret_hash = excluded.secret_hash,
-                 policy = excluded.policy",
-        )
-        .bind(client.id)
-        .bind(client.key.as_str())
-        .bind(client.display_name.as_str())
-        .bind(client.app_uri.as_str())
-        .bind(uris.join("\n"))
-        .bind(client.secret_hash.as_deref())
-        .bind(client.policy.to_json())
-        .execute(&self.pool)
-        .await
-        .map_err(other)
-        .map(drop)
+                 policy = excluded.policy,
+                 previous_secret_hash = excluded.previous_secret_hash,
+                 previous_secret_expires_at = excluded.previous_secret_expires_at,
+                 source = excluded.source"
+        );
+        bind_client(sqlx::query(AssertSqlSafe(sql.as_str())), client)
+            .execute(&self.pool)
+            .await
+            .map_err(other)
+            .map(drop)
     }
+
+    async fn insert_client(&self, client: &Client) -> StoreResult<bool> {
+        let sql = format!(
+            "INSERT INTO clients ({CLIENT_COLS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT DO NOTHING"
+        );
+        let done = bind_client(sqlx::query(AssertSqlSafe(sql.as_str())), client)
+            .execute(&self.pool)
+            .await
+            .map_err(other)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let sql = format!("SELECT {CLIENT_COLS} FROM clients ORDER BY key COLLATE \"C\"");
+        self.find_all(sqlx::query(AssertSqlSafe(sql.as_str())), rows::client)
+            .await
+    }
+
+    async fn delete_client(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        // The grants first: their row locks order this revocation with token inserts (see
+        // `tokens.rs`). By client_id, which no index covers on the token tables: one scan per
+        // table, for one admin command, rather than an index that every token insert would pay
+        // for.
+        for statement in [
+            "UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+            "UPDATE codes SET used_at = $2 WHERE client_id = $1 AND used_at IS NULL",
+            "UPDATE access_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+        ] {
+            sqlx::query(statement)
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(other)?;
+        }
+        sqlx::query("DELETE FROM consents WHERE client_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        let deleted = sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        tx.commit().await.map_err(other)?;
+        Ok(deleted.rows_affected() == 1)
+    }
+}
+
+/// Binds the values of [`CLIENT_COLS`], in order.
+fn bind_client<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    client: &Client,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
+    let previous = client.previous_secret.as_ref();
+    query
+        .bind(client.id)
+        .bind(client.key.clone())
+        .bind(client.display_name.clone())
+        .bind(client.app_uri.clone())
+        .bind(uris.join("\n"))
+        .bind(client.secret_hash.clone())
+        .bind(client.policy.to_json())
+        .bind(previous.map(|p| p.hash.clone()))
+        .bind(previous.map(|p| p.expires_at))
+        .bind(client.source.as_str())
+        .bind(client.created_at)
 }
 
 #[async_trait]

@@ -2,12 +2,14 @@
 
 use async_trait::async_trait;
 use doorward_core::model::{Client, NewUser, SessionRecord, User};
-use doorward_core::ports::{ClientRef, ClientStore, SessionStore, StoreResult, UserStore};
+use doorward_core::ports::{
+    ClientRef, ClientStore, SessionStore, StoreResult, UnixTime, UserStore,
+};
 use doorward_core::TokenHash;
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::{execute, query_one, SqliteStore};
+use super::{execute, other, query_one, SqliteStore};
 use crate::rows::{self, corrupt, CLIENT_COLS, SESSION_COLS, USER_COLS};
 
 #[async_trait]
@@ -26,31 +28,91 @@ impl ClientStore for SqliteStore {
     }
 
     async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
-        let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
         self.write(|conn| {
             execute(
                 conn,
-                "INSERT INTO clients (id, key, display_name, app_uri, redirect_uris, secret_hash,
-                     policy)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (id) DO UPDATE SET key = excluded.key,
-                     display_name = excluded.display_name, app_uri = excluded.app_uri,
-                     redirect_uris = excluded.redirect_uris, secret_hash = excluded.secret_hash,
-                     policy = excluded.policy",
-                params![
-                    client.id.to_string(),
-                    client.key,
-                    client.display_name,
-                    client.app_uri,
-                    uris.join("\n"),
-                    client.secret_hash,
-                    client.policy.to_json(),
-                ],
+                &format!(
+                    "INSERT INTO clients ({CLIENT_COLS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (id) DO UPDATE SET key = excluded.key,
+                         display_name = excluded.display_name, app_uri = excluded.app_uri,
+                         redirect_uris = excluded.redirect_uris,
+                         secret_hash = excluded.secret_hash, policy = excluded.policy,
+                         previous_secret_hash = excluded.previous_secret_hash,
+                         previous_secret_expires_at = excluded.previous_secret_expires_at,
+                         source = excluded.source"
+                ),
+                client_params(client),
             )
             .map(drop)
         })
         .await
     }
+
+    async fn insert_client(&self, client: &Client) -> StoreResult<bool> {
+        self.write(|conn| {
+            execute(
+                conn,
+                &format!(
+                    "INSERT INTO clients ({CLIENT_COLS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT DO NOTHING"
+                ),
+                client_params(client),
+            )
+            .map(|inserted| inserted == 1)
+        })
+        .await
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<Client>> {
+        let sql = format!("SELECT {CLIENT_COLS} FROM clients ORDER BY key");
+        self.find_all(&sql, [], rows::client).await
+    }
+
+    async fn delete_client(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(other)?;
+            // By client_id, which no index covers on the token tables: one scan per table, for
+            // one admin command, rather than an index that every token insert would pay for.
+            for statement in [
+                "UPDATE grants SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
+                "UPDATE codes SET used_at = ?2 WHERE client_id = ?1 AND used_at IS NULL",
+                "UPDATE access_tokens SET revoked_at = ?2
+                 WHERE client_id = ?1 AND revoked_at IS NULL",
+                "UPDATE refresh_tokens SET revoked_at = ?2
+                 WHERE client_id = ?1 AND revoked_at IS NULL",
+            ] {
+                execute(&tx, statement, params![id, now])?;
+            }
+            execute(&tx, "DELETE FROM consents WHERE client_id = ?1", [&id])?;
+            let deleted = execute(&tx, "DELETE FROM clients WHERE id = ?1", [&id])?;
+            tx.commit().map_err(other)?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+}
+
+/// The values of [`CLIENT_COLS`], in order.
+fn client_params(client: &Client) -> impl rusqlite::Params {
+    use rusqlite::types::Value;
+    let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
+    let previous = client.previous_secret.as_ref();
+    rusqlite::params_from_iter([
+        Value::from(client.id.to_string()),
+        Value::from(client.key.clone()),
+        Value::from(client.display_name.clone()),
+        Value::from(client.app_uri.clone()),
+        Value::from(uris.join("\n")),
+        Value::from(client.secret_hash.clone()),
+        Value::from(client.policy.to_json()),
+        Value::from(previous.map(|p| p.hash.clone())),
+        Value::from(previous.map(|p| p.expires_at)),
+        Value::from(client.source.as_str().to_owned()),
+        Value::from(client.created_at),
+    ])
 }
 
 #[async_trait]

@@ -1,0 +1,143 @@
+//! Clients managed while the server runs (`doorward clients …`): registered in the store, with
+//! a generated secret shown once, rotated with an overlap, removed with everything they were
+//! granted. Running engines read clients from the store at every request (no cache), so a change
+//! made here reaches them at their next request.
+//!
+//! A secret is 32 random bytes, base64url (256 bits: RFC 6749 §10.10 asks that guessing it be
+//! infeasible); the store keeps only its Argon2id hash.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use doorward_proto::{RedirectUri, Secret};
+
+use crate::engine::Engine;
+use crate::model::{Client, ClientPolicy, ClientSource, PreviousSecret};
+use crate::passwords;
+use crate::ports::{ClientRef, StoreError};
+
+/// A client to register with [`Engine::add_client`].
+#[derive(Clone, Debug)]
+pub struct NewClient {
+    /// `NAME@clients`.
+    pub key: String,
+    pub display_name: String,
+    pub app_uri: String,
+    /// Compared as exact strings (RFC 6749 §3.1.2.3).
+    pub redirect_uris: Vec<RedirectUri>,
+    pub policy: ClientPolicy,
+}
+
+/// Why a management operation did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAdminError {
+    #[error("the client Key `{0}` is taken")]
+    KeyTaken(String),
+    #[error("no client `{0}` (give its Key or Id)")]
+    Unknown(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Engine {
+    /// Every client, ordered by Key.
+    pub async fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
+        self.store.list_clients().await
+    }
+
+    /// Registers a client under a random (v4) Id, with a new secret, returned here and
+    /// nowhere else. [`ClientAdminError::KeyTaken`] when its Key is another client's.
+    pub async fn add_client(&self, new: NewClient) -> Result<(Client, Secret), ClientAdminError> {
+        let secret = self.new_client_secret();
+        let client = Client {
+            id: self.new_uuid(),
+            key: new.key,
+            display_name: new.display_name,
+            app_uri: new.app_uri,
+            redirect_uris: new.redirect_uris,
+            secret_hash: Some(self.hash_client_secret(&secret)),
+            previous_secret: None,
+            policy: new.policy,
+            source: ClientSource::Cli,
+            created_at: self.now(),
+        };
+        if !self.store.insert_client(&client).await? {
+            return Err(ClientAdminError::KeyTaken(client.key));
+        }
+        Ok((client, secret))
+    }
+
+    /// Applies `change` to the client named by `client_id` (its Key or Id) and stores it. The
+    /// Id, the Key, the secrets, the source and the creation time stay as they were.
+    pub async fn update_client(
+        &self,
+        client_id: &str,
+        change: impl FnOnce(&mut Client),
+    ) -> Result<Client, ClientAdminError> {
+        let old = self.known_client(client_id).await?;
+        let mut client = old.clone();
+        change(&mut client);
+        client.id = old.id;
+        client.key = old.key;
+        client.secret_hash = old.secret_hash;
+        client.previous_secret = old.previous_secret;
+        client.source = old.source;
+        client.created_at = old.created_at;
+        self.store.upsert_client(&client).await?;
+        Ok(client)
+    }
+
+    /// Gives the client a new secret, returned here and nowhere else. Its current secret stays
+    /// valid for `overlap_seconds` more (none with 0), while its deployments switch; a secret
+    /// kept from an earlier rotation is dropped (a client has at most two valid secrets).
+    pub async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        overlap_seconds: u32,
+    ) -> Result<(Client, Secret), ClientAdminError> {
+        let mut client = self.known_client(client_id).await?;
+        let secret = self.new_client_secret();
+        let old = client
+            .secret_hash
+            .replace(self.hash_client_secret(&secret));
+        client.previous_secret = old
+            .filter(|_| overlap_seconds > 0)
+            .map(|hash| PreviousSecret {
+                hash,
+                expires_at: self.now() + i64::from(overlap_seconds),
+            });
+        self.store.upsert_client(&client).await?;
+        Ok((client, secret))
+    }
+
+    /// Deletes the client and revokes what it was granted, at once: its access and refresh
+    /// tokens, codes and consents ([`crate::ports::ClientStore::delete_client`]). Returns the
+    /// client as it was.
+    pub async fn remove_client(&self, client_id: &str) -> Result<Client, ClientAdminError> {
+        let client = self.known_client(client_id).await?;
+        if !self.store.delete_client(client.id, self.now()).await? {
+            return Err(ClientAdminError::Unknown(client_id.to_owned()));
+        }
+        Ok(client)
+    }
+
+    async fn known_client(&self, client_id: &str) -> Result<Client, ClientAdminError> {
+        self.store
+            .find_client(ClientRef::parse(client_id))
+            .await?
+            .ok_or_else(|| ClientAdminError::Unknown(client_id.to_owned()))
+    }
+
+    fn new_client_secret(&self) -> Secret {
+        let mut bytes = [0u8; 32];
+        self.random.fill(&mut bytes);
+        Secret::new(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    fn hash_client_secret(&self, secret: &Secret) -> String {
+        passwords::hash(
+            secret.secret(),
+            self.config.hash_cost,
+            self.random.as_ref(),
+        )
+    }
+}
