@@ -1,5 +1,6 @@
 //! `doorward`: the authorization server (`doorward serve`) and its administration.
 
+mod clients;
 mod config;
 mod dev;
 mod key_secret;
@@ -24,6 +25,10 @@ enum Command {
     Serve(ServeArgs),
     /// Apply the database migrations and exit (`serve` also applies them at start).
     Migrate(ServeArgs),
+    /// Clients in the store: add, list, show, update, rotate-secret, remove (running servers
+    /// see a change at their next request).
+    #[command(subcommand)]
+    Clients(clients::ClientsCommand),
     /// Signing keys: list them, rotate them.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -71,6 +76,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Migrate(args) => serve::migrate(args).await,
+            Command::Clients(command) => clients::run(command).await,
             Command::Keys(command) => keys::run(command).await,
             Command::Dev(command) => dev::run(command).await,
         }

@@ -1,0 +1,424 @@
+//! `doorward clients …`: clients registered in the store while servers run on it. Servers read
+//! a client from the store at every request, so a change here reaches every instance at its
+//! next request. A new secret is printed once; the store keeps only its Argon2id hash.
+//!
+//! Clients declared in the configuration file are upserted again at every start of `serve`:
+//! `update`, `rotate-secret` and `remove` refuse them unless `--force` is given, since the
+//! configuration would undo the change at the next start.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use doorward_core::clients::NewClient;
+use doorward_core::model::{AuthMethod, Client, ClientPolicy, ClientSource};
+use doorward_core::Engine;
+use doorward_proto::{RedirectUri, ScopeSet, Secret};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::serve::{build_engine, load_config};
+use crate::ServeArgs;
+
+/// The longest overlap `rotate-secret` accepts: 90 days.
+const MAX_OVERLAP: u32 = 90 * 24 * 3600;
+
+#[derive(Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client (Key NAME@clients, a random Id) and print its new secret, once.
+    Add {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// The client's name: its Key is NAME@clients.
+        #[arg(long)]
+        name: String,
+        /// The name the consent page shows (default: NAME).
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The client's home page: an absolute http or https URL.
+        #[arg(long)]
+        app_uri: String,
+        /// A redirect URI, compared as an exact string (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A scope the client may ask for (repeat; default: every scope the server offers).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// client_secret_basic or client_secret_post (default: either).
+        #[arg(long)]
+        auth_method: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the clients (never a secret nor its hash).
+    List {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client, by Key or Id.
+    Show {
+        #[command(flatten)]
+        serve: ServeArgs,
+        client: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's display name, app URI, redirect URIs or scopes.
+    Update {
+        #[command(flatten)]
+        serve: ServeArgs,
+        client: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        app_uri: Option<String>,
+        /// Replaces every redirect URI (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Replaces the allowed scopes (repeat for several).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Allow every scope the server offers again.
+        #[arg(long, conflicts_with = "scopes")]
+        all_scopes: bool,
+        /// Change a client of the configuration file (the next start undoes it).
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a client a new secret, printed once. The old one stays valid for --overlap seconds.
+    RotateSecret {
+        #[command(flatten)]
+        serve: ServeArgs,
+        client: String,
+        /// Seconds the old secret stays valid (0: it stops at once; at most 90 days).
+        #[arg(long, default_value_t = 0)]
+        overlap: u32,
+        /// Rotate the secret of a client of the configuration file (the next start puts the
+        /// configured secret back).
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client and revoke its tokens, codes and consents at once.
+    Remove {
+        #[command(flatten)]
+        serve: ServeArgs,
+        client: String,
+        /// Remove a client of the configuration file (the next start registers it again, its
+        /// former tokens still revoked).
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
+    match command {
+        ClientsCommand::Add {
+            serve,
+            name,
+            display_name,
+            app_uri,
+            redirect_uris,
+            scopes,
+            auth_method,
+            json,
+        } => {
+            let config = load_config(serve)?;
+            if name.is_empty() || name.contains(['@', ' ', '/']) {
+                bail!("--name `{name}`: a client name must not be empty or contain '@', ' ' or '/'");
+            }
+            let auth_method = auth_method
+                .map(|m| {
+                    AuthMethod::parse(&m)
+                        .with_context(|| format!("--auth-method `{m}` is not a known method"))
+                })
+                .transpose()?;
+            let new = NewClient {
+                key: format!("{name}@clients"),
+                display_name: display_name.unwrap_or_else(|| name.clone()),
+                app_uri: checked_app_uri(app_uri)?,
+                redirect_uris: redirect_uris_of(&redirect_uris)?,
+                policy: ClientPolicy {
+                    scopes: scopes_of(&config, &scopes)?,
+                    auth_method,
+                    ..ClientPolicy::default()
+                },
+            };
+            let engine = build_engine(&config).await?;
+            let (client, secret) = engine.add_client(new).await?;
+            print_with_secret(&engine, &client, &secret, json);
+            Ok(())
+        }
+        ClientsCommand::List { serve, json } => {
+            let engine = build_engine(&load_config(serve)?).await?;
+            let clients = engine.list_clients().await?;
+            if json {
+                let list: Vec<Value> = clients.iter().map(|c| describe(&engine, c)).collect();
+                println!("{}", Value::Array(list));
+            } else {
+                println!(
+                    "{:<36}  {:<24}  {:<6}  {:<20}  secret",
+                    "id", "key", "source", "created"
+                );
+                for client in &clients {
+                    println!(
+                        "{:<36}  {:<24}  {:<6}  {:<20}  {}",
+                        client.id,
+                        client.key,
+                        client.source.as_str(),
+                        when(client.created_at),
+                        rotation(&engine, client)
+                    );
+                }
+            }
+            Ok(())
+        }
+        ClientsCommand::Show {
+            serve,
+            client,
+            json,
+        } => {
+            let engine = build_engine(&load_config(serve)?).await?;
+            let client = known(&engine, &client).await?;
+            print_client(&engine, &client, json);
+            Ok(())
+        }
+        ClientsCommand::Update {
+            serve,
+            client,
+            display_name,
+            app_uri,
+            redirect_uris,
+            scopes,
+            all_scopes,
+            force,
+            json,
+        } => {
+            let config = load_config(serve)?;
+            let app_uri = app_uri.map(checked_app_uri).transpose()?;
+            let redirect_uris = if redirect_uris.is_empty() {
+                None
+            } else {
+                Some(redirect_uris_of(&redirect_uris)?)
+            };
+            let scopes = match (all_scopes, scopes.is_empty()) {
+                (true, _) => Some(None),
+                (false, true) => None,
+                (false, false) => Some(scopes_of(&config, &scopes)?),
+            };
+            if let Some(name) = &display_name {
+                if name.trim().is_empty() {
+                    bail!("--display-name: must not be empty");
+                }
+            }
+            let engine = build_engine(&config).await?;
+            allowed(&known(&engine, &client).await?, force, "update")?;
+            let updated = engine
+                .update_client(&client, |c| {
+                    if let Some(name) = display_name {
+                        c.display_name = name;
+                    }
+                    if let Some(uri) = app_uri {
+                        c.app_uri = uri;
+                    }
+                    if let Some(uris) = redirect_uris {
+                        c.redirect_uris = uris;
+                    }
+                    if let Some(scopes) = scopes {
+                        c.policy.scopes = scopes;
+                    }
+                })
+                .await?;
+            print_client(&engine, &updated, json);
+            Ok(())
+        }
+        ClientsCommand::RotateSecret {
+            serve,
+            client,
+            overlap,
+            force,
+            json,
+        } => {
+            if overlap > MAX_OVERLAP {
+                bail!("--overlap {overlap}: at most {MAX_OVERLAP} seconds (90 days)");
+            }
+            let engine = build_engine(&load_config(serve)?).await?;
+            allowed(&known(&engine, &client).await?, force, "rotate the secret of")?;
+            let (client, secret) = engine.rotate_client_secret(&client, overlap).await?;
+            print_with_secret(&engine, &client, &secret, json);
+            Ok(())
+        }
+        ClientsCommand::Remove {
+            serve,
+            client,
+            force,
+            json,
+        } => {
+            let engine = build_engine(&load_config(serve)?).await?;
+            allowed(&known(&engine, &client).await?, force, "remove")?;
+            let removed = engine.remove_client(&client).await?;
+            if json {
+                println!("{}", json!({"removed": removed.key, "client_id": removed.id}));
+            } else {
+                println!(
+                    "removed {} ({}); its tokens, codes and consents are revoked",
+                    removed.key, removed.id
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn known(engine: &Engine, client: &str) -> anyhow::Result<Client> {
+    engine
+        .find_client(client)
+        .await?
+        .with_context(|| format!("no client `{client}` (give its Key or Id)"))
+}
+
+/// A configured client is changed only with `--force`: the next start re-applies the file.
+fn allowed(client: &Client, force: bool, what: &str) -> anyhow::Result<()> {
+    if client.source == ClientSource::Config {
+        if !force {
+            bail!(
+                "{} comes from the configuration file, which `serve` applies again at every \
+                 start: change it there, or pass --force to {what} it in the store anyway",
+                client.key
+            );
+        }
+        eprintln!(
+            "warning: {} comes from the configuration file: the next start of `serve` applies \
+             the file again",
+            client.key
+        );
+    }
+    Ok(())
+}
+
+fn checked_app_uri(value: String) -> anyhow::Result<String> {
+    let ok = url::Url::parse(&value)
+        .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some());
+    if !ok {
+        bail!("--app-uri `{value}`: must be an absolute http or https URL");
+    }
+    Ok(value)
+}
+
+fn redirect_uris_of(values: &[String]) -> anyhow::Result<Vec<RedirectUri>> {
+    let mut uris: Vec<RedirectUri> = Vec::new();
+    for value in values {
+        let uri = RedirectUri::parse(value).with_context(|| format!("--redirect-uri `{value}`"))?;
+        if !uris.iter().any(|u| u.as_str() == uri.as_str()) {
+            uris.push(uri);
+        }
+    }
+    Ok(uris)
+}
+
+/// The allowed scopes: `None` (every scope offered) when none is named; each must be offered.
+fn scopes_of(config: &Config, values: &[String]) -> anyhow::Result<Option<ScopeSet>> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    if values.iter().any(|s| s.contains(' ')) {
+        bail!("--scope: one scope per --scope");
+    }
+    let set = ScopeSet::parse(&values.join(" ")).context("--scope")?;
+    if !set.is_subset(&config.scopes) {
+        bail!(
+            "--scope: the server offers only `{}` (oauth.scopes)",
+            config.scopes
+        );
+    }
+    Ok(Some(set))
+}
+
+/// A client as `show` and `--json` give it: never a secret nor a hash.
+fn describe(engine: &Engine, client: &Client) -> Value {
+    let previous = client
+        .previous_secret
+        .as_ref()
+        .filter(|p| engine.now() < p.expires_at);
+    json!({
+        "client_id": client.id,
+        "key": client.key,
+        "display_name": client.display_name,
+        "app_uri": client.app_uri,
+        "redirect_uris": client.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
+        "scopes": client.policy.scopes.as_ref().map(ToString::to_string),
+        "token_endpoint_auth_method": client.policy.auth_method.map(|m| m.as_str()),
+        "source": client.source.as_str(),
+        "created_at": client.created_at,
+        "previous_secret_expires_at": previous.map(|p| p.expires_at),
+    })
+}
+
+fn print_client(engine: &Engine, client: &Client, json: bool) {
+    if json {
+        println!("{}", describe(engine, client));
+        return;
+    }
+    let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
+    println!("Id:            {}", client.id);
+    println!("Key:           {}", client.key);
+    println!("Display name:  {}", client.display_name);
+    println!("App URI:       {}", client.app_uri);
+    println!("Redirect URIs: {}", uris.join(", "));
+    println!(
+        "Scopes:        {}",
+        client
+            .policy
+            .scopes
+            .as_ref()
+            .map_or_else(|| "every scope offered".to_owned(), ToString::to_string)
+    );
+    println!(
+        "Auth method:   {}",
+        client
+            .policy
+            .auth_method
+            .map_or("client_secret_basic or client_secret_post", |m| m.as_str())
+    );
+    println!("Source:        {}", client.source.as_str());
+    println!("Created:       {}", when(client.created_at));
+    println!("Secret:        {}", rotation(engine, client));
+}
+
+fn print_with_secret(engine: &Engine, client: &Client, secret: &Secret, json: bool) {
+    if json {
+        let mut value = describe(engine, client);
+        value["client_secret"] = Value::from(secret.secret());
+        println!("{value}");
+        return;
+    }
+    print_client(engine, client, false);
+    println!("Client secret: {}", secret.secret());
+    println!("(shown once: the store keeps only its hash)");
+}
+
+/// The secret's rotation state.
+fn rotation(engine: &Engine, client: &Client) -> String {
+    match &client.previous_secret {
+        _ if client.secret_hash.is_none() => "none".to_owned(),
+        Some(p) if engine.now() < p.expires_at => {
+            format!("rotated, previous valid until {}", when(p.expires_at))
+        }
+        _ => "current only".to_owned(),
+    }
+}
+
+fn when(t: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0));
+    time::OffsetDateTime::from(at)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
