@@ -96,9 +96,7 @@ impl Engine {
     ) -> Result<(Client, Secret), ClientAdminError> {
         let mut client = self.known_client(client_id).await?;
         let secret = self.new_client_secret();
-        let old = client
-            .secret_hash
-            .replace(self.hash_client_secret(&secret));
+        let old = client.secret_hash.replace(self.hash_client_secret(&secret));
         client.previous_secret = old
             .filter(|_| overlap_seconds > 0)
             .map(|hash| PreviousSecret {
@@ -134,10 +132,6 @@ impl Engine {
     }
 
     fn hash_client_secret(&self, secret: &Secret) -> String {
-        passwords::hash(
-            secret.secret(),
-            self.config.hash_cost,
-            self.random.as_ref(),
-        )
+        passwords::hash(secret.secret(), self.config.hash_cost, self.random.as_ref())
     }
 }

@@ -286,8 +286,11 @@ pub fn dummy_hash() -> &'static str {
 /// rotation's overlap, the previous one; remembering a further hash forgets the oldest.
 #[derive(Default)]
 pub struct SecretCache {
-    verified: RwLock<HashMap<Uuid, Vec<(String, [u8; 32])>>>,
+    verified: RwLock<HashMap<Uuid, Vec<Verified>>>,
 }
+
+/// A stored hash (PHC string) and the SHA-256 digest of the secret that verified against it.
+type Verified = (String, [u8; 32]);
 
 /// What the cache knows about a presented secret.
 pub enum CacheAnswer {

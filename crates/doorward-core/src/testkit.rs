@@ -66,8 +66,10 @@ mod throttle;
 pub mod fixtures;
 pub mod fuzz;
 
+pub use clients::{
+    clients_insert_list_and_keep_their_rotation, deleting_a_client_revokes_its_grants,
+};
 pub use fixtures::{client, code, tokens, user, NOW};
-pub use clients::{clients_insert_list_and_keep_their_rotation, deleting_a_client_revokes_its_grants};
 pub use records::{
     absent_rows_are_not_errors, clients_by_id_and_key,
     keys_and_secrets_reseal_only_the_expected_value, server_secrets_are_created_once,

@@ -12,8 +12,7 @@
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, ClientPolicy, ClientSource, CodeRecord, ConsentRecord,
-    PreviousSecret,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+    PreviousSecret, RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{Failures, StoreError, StoreResult};
 use doorward_core::TokenHash;

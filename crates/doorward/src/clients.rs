@@ -133,7 +133,9 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
         } => {
             let config = load_config(serve)?;
             if name.is_empty() || name.contains(['@', ' ', '/']) {
-                bail!("--name `{name}`: a client name must not be empty or contain '@', ' ' or '/'");
+                bail!(
+                    "--name `{name}`: a client name must not be empty or contain '@', ' ' or '/'"
+                );
             }
             let auth_method = auth_method
                 .map(|m| {
@@ -251,7 +253,11 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 bail!("--overlap {overlap}: at most {MAX_OVERLAP} seconds (90 days)");
             }
             let engine = build_engine(&load_config(serve)?).await?;
-            allowed(&known(&engine, &client).await?, force, "rotate the secret of")?;
+            allowed(
+                &known(&engine, &client).await?,
+                force,
+                "rotate the secret of",
+            )?;
             let (client, secret) = engine.rotate_client_secret(&client, overlap).await?;
             print_with_secret(&engine, &client, &secret, json);
             Ok(())
@@ -266,7 +272,10 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             allowed(&known(&engine, &client).await?, force, "remove")?;
             let removed = engine.remove_client(&client).await?;
             if json {
-                println!("{}", json!({"removed": removed.key, "client_id": removed.id}));
+                println!(
+                    "{}",
+                    json!({"removed": removed.key, "client_id": removed.id})
+                );
             } else {
                 println!(
                     "removed {} ({}); its tokens, codes and consents are revoked",

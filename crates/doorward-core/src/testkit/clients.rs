@@ -113,7 +113,10 @@ pub async fn deleting_a_client_revokes_its_grants(store: &dyn Store) {
     // Client 1: a family with tokens, and an outstanding code in another; client 2 the same.
     let mut mine = Vec::new();
     for (n, client) in [(40u8, c1), (50, c2)] {
-        let (family, pending) = (Uuid::from_u128(n.into()), Uuid::from_u128(u128::from(n) + 1));
+        let (family, pending) = (
+            Uuid::from_u128(n.into()),
+            Uuid::from_u128(u128::from(n) + 1),
+        );
         insert_code(store, &code(n, client, user, family)).await;
         let (access, refresh) = tokens(n, client, user, family);
         insert_tokens(store, &access, Some(&refresh)).await;

@@ -44,11 +44,19 @@ fn new_client(key: &str) -> NewClient {
 #[tokio::test]
 async fn an_added_client_authenticates_with_its_secret_and_its_key_is_unique() {
     let h = harness().await;
-    let (client, secret) = h.engine.add_client(new_client("cli@clients")).await.unwrap();
+    let (client, secret) = h
+        .engine
+        .add_client(new_client("cli@clients"))
+        .await
+        .unwrap();
     assert_eq!(client.source, ClientSource::Cli);
     assert_eq!(client.id.get_version_num(), 4, "a random (v4) Id");
     assert!(secret.secret().len() >= 43, "256 bits, base64url");
-    assert!(!client.secret_hash.as_deref().unwrap().contains(secret.secret()));
+    assert!(!client
+        .secret_hash
+        .as_deref()
+        .unwrap()
+        .contains(secret.secret()));
     assert!(authenticates(&h, "cli@clients", secret.secret()).await);
     assert!(authenticates(&h, &client.id.to_string(), secret.secret()).await);
     assert!(!authenticates(&h, "cli@clients", "wrong-secret").await);
@@ -63,7 +71,11 @@ async fn an_added_client_authenticates_with_its_secret_and_its_key_is_unique() {
 #[tokio::test]
 async fn a_rotation_keeps_the_old_secret_for_the_overlap_only() {
     let h = harness().await;
-    let (_, first) = h.engine.add_client(new_client("cli@clients")).await.unwrap();
+    let (_, first) = h
+        .engine
+        .add_client(new_client("cli@clients"))
+        .await
+        .unwrap();
     // Verified once: the cache holds the first secret.
     assert!(authenticates(&h, "cli@clients", first.secret()).await);
     let (client, second) = h
@@ -105,7 +117,11 @@ async fn a_rotation_keeps_the_old_secret_for_the_overlap_only() {
 #[tokio::test]
 async fn an_update_changes_the_listed_fields_only() {
     let h = harness().await;
-    let (added, secret) = h.engine.add_client(new_client("cli@clients")).await.unwrap();
+    let (added, secret) = h
+        .engine
+        .add_client(new_client("cli@clients"))
+        .await
+        .unwrap();
     let updated = h
         .engine
         .update_client("cli@clients", |c| {
@@ -142,7 +158,12 @@ async fn removing_a_client_stops_its_tokens_at_once() {
     assert_eq!(code_of(h.redeem(&pending).await), ErrorCode::InvalidClient);
     // Registered again (a configured client at the next start): the old grants stay dead.
     h.engine
-        .register_client(crate::testing::client(KEY, "python_client", CALLBACK, SECRET))
+        .register_client(crate::testing::client(
+            KEY,
+            "python_client",
+            CALLBACK,
+            SECRET,
+        ))
         .await
         .unwrap();
     assert!(!h.token_works(&tokens.access_token).await);
