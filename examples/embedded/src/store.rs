@@ -227,8 +227,7 @@ impl ClientStore for ExampleStore {
 
     async fn insert_client(&self, client: &Client) -> StoreResult<bool> {
         let mut tables = self.tables().await;
-        if tables.clients.contains_key(&client.key) || tables.client_keys.contains_key(&client.id)
-        {
+        if tables.clients.contains_key(&client.key) || tables.client_keys.contains_key(&client.id) {
             return Ok(false);
         }
         tables.client_keys.insert(client.id, client.key.clone());
