@@ -23,6 +23,7 @@
 pub mod account;
 pub mod authorize;
 pub mod claims;
+pub mod client_assertion;
 pub mod clock;
 pub mod config;
 pub mod discovery;

@@ -56,6 +56,7 @@ use doorward_proto::{RedirectUri, ScopeSet};
 
 use crate::ports::{SharedStore, StoreResult};
 
+mod assertions;
 mod records;
 mod redemption;
 mod revocation;
@@ -65,6 +66,7 @@ mod throttle;
 pub mod fixtures;
 pub mod fuzz;
 
+pub use assertions::assertion_jtis_are_single_use;
 pub use fixtures::{client, code, tokens, user, NOW};
 pub use records::{
     absent_rows_are_not_errors, clients_by_id_and_key,
@@ -113,6 +115,7 @@ where
         keys_and_secrets_reseal_only_the_expected_value,
         absent_rows_are_not_errors,
         failures_count_restart_and_clear,
+        assertion_jtis_are_single_use,
     );
 }
 

@@ -52,6 +52,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0002_refresh_successor.sql"),
     ),
     (3, include_str!("../migrations/postgres/0003_throttle.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_assertion_jti.sql"),
+    ),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.
