@@ -44,8 +44,11 @@ use crate::Engine;
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// How far ahead an assertion's `exp` may be (5 minutes).
-pub const MAX_LIFETIME: i64 = 300;
+/// How far ahead an assertion's `exp` may be: one hour, the bound Okta and Google's JWT bearer
+/// also set, and what Authlib's `PrivateKeyJWT` and `ClientSecretJWT` give their assertions
+/// (`exp = iat + 3600`, not configurable through those classes); a 5-minute bound would refuse
+/// them. The `jti` store keeps each assertion at most this long.
+pub const MAX_LIFETIME: i64 = 3600;
 
 /// The clock difference tolerated between a client and this server (30 s).
 pub const SKEW: i64 = 30;
@@ -249,7 +252,7 @@ impl Engine {
             return Err("expired");
         }
         if exp > now + MAX_LIFETIME + SKEW {
-            return Err("exp is more than 5 minutes ahead");
+            return Err("exp is more than an hour ahead");
         }
         if claims.nbf.is_some_and(|nbf| seconds(nbf) > now + SKEW) {
             return Err("not valid yet (nbf)");

@@ -5,6 +5,7 @@
 mod support;
 
 mod authorization;
+mod client_assertions;
 mod client_authentication;
 mod code_redemption;
 mod fuzz;
