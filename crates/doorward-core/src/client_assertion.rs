@@ -116,19 +116,15 @@ impl Engine {
         endpoint: ClientEndpoint,
     ) -> Result<Option<Asserted>, Error> {
         let param = |name: &str| request.params.get(name).map(String::as_str);
-        let (assertion_type, assertion) = match (
-            param("client_assertion_type"),
-            param("client_assertion"),
-        ) {
-            (None, None) => return Ok(None),
-            (Some(t), Some(a)) => (t, a),
-            _ => {
-                return Err(OAuthError::invalid_request(
+        let (assertion_type, assertion) =
+            match (param("client_assertion_type"), param("client_assertion")) {
+                (None, None) => return Ok(None),
+                (Some(t), Some(a)) => (t, a),
+                _ => return Err(OAuthError::invalid_request(
                     "client_assertion and client_assertion_type go together (RFC 7521 section 4.2)",
                 )
-                .into())
-            }
-        };
+                .into()),
+            };
         if request.basic.is_some() || request.params.contains_key("client_secret") {
             return Err(OAuthError::invalid_request(
                 "the client used more than one authentication method (RFC 6749 section 2.3)",

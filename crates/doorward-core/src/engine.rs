@@ -133,15 +133,14 @@ impl Engine {
             policy: spec.policy,
         };
         // `client_secret_jwt` needs the secret itself (see `ClientPolicy::sealed_jwt_secret`).
-        client.policy.sealed_jwt_secret = (client.policy.auth_method
-            == Some(AuthMethod::ClientSecretJwt))
-        .then(|| {
-            self.sealer.seal(
-                &client.jwt_secret_label(),
-                spec.secret.secret().as_bytes(),
-                self.random.as_ref(),
-            )
-        });
+        client.policy.sealed_jwt_secret =
+            (client.policy.auth_method == Some(AuthMethod::ClientSecretJwt)).then(|| {
+                self.sealer.seal(
+                    &client.jwt_secret_label(),
+                    spec.secret.secret().as_bytes(),
+                    self.random.as_ref(),
+                )
+            });
         self.store.upsert_client(&client).await?;
         Ok(client)
     }

@@ -486,7 +486,10 @@ pub fn parse_client_jwks(json: &str) -> Result<JwkSet, String> {
     }
     for (i, key) in keys.iter().enumerate() {
         let object = key.as_object().ok_or(format!("key {i} is not an object"))?;
-        if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| object.contains_key(**m)) {
+        if let Some(member) = PRIVATE_JWK_MEMBERS
+            .iter()
+            .find(|m| object.contains_key(**m))
+        {
             return Err(format!(
                 "key {i} has the private member `{member}`: register public keys only"
             ));
@@ -498,10 +501,7 @@ pub fn parse_client_jwks(json: &str) -> Result<JwkSet, String> {
             (Some("RSA"), _) | (Some("EC"), Some("P-256")) | (Some("OKP"), Some("Ed25519")) => {}
             _ => return Err(format!("key {i}: only RSA, EC P-256 and OKP Ed25519 keys")),
         }
-        if object
-            .get("use")
-            .is_some_and(|u| u.as_str() != Some("sig"))
-        {
+        if object.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
             return Err(format!("key {i}: `use` must be `sig`"));
         }
         if let Some(alg) = object.get("alg") {
@@ -516,8 +516,7 @@ pub fn parse_client_jwks(json: &str) -> Result<JwkSet, String> {
             }
         }
     }
-    let set: JwkSet =
-        serde_json::from_value(value).map_err(|e| format!("not a JWK Set: {e}"))?;
+    let set: JwkSet = serde_json::from_value(value).map_err(|e| format!("not a JWK Set: {e}"))?;
     for (i, jwk) in set.keys.iter().enumerate() {
         DecodingKey::from_jwk(jwk).map_err(|e| format!("key {i} is not usable: {e}"))?;
     }
@@ -526,7 +525,12 @@ pub fn parse_client_jwks(json: &str) -> Result<JwkSet, String> {
 
 /// The algorithms a `private_key_jwt` assertion may be signed with (never `none`, never HMAC:
 /// a public key is no HMAC secret).
-pub const CLIENT_KEY_ALGS: [AlgName; 4] = [AlgName::Rs256, AlgName::Ps256, AlgName::Es256, AlgName::EdDsa];
+pub const CLIENT_KEY_ALGS: [AlgName; 4] = [
+    AlgName::Rs256,
+    AlgName::Ps256,
+    AlgName::Es256,
+    AlgName::EdDsa,
+];
 
 /// The algorithms a `client_secret_jwt` assertion may be MACed with.
 pub const CLIENT_SECRET_ALGS: [AlgName; 3] = [AlgName::Hs256, AlgName::Hs384, AlgName::Hs512];

@@ -13,9 +13,9 @@ use crate::model::{
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore, MaintenanceStore,
-    Redemption, SecretStore, SessionStore, StoreResult, ThrottleStore, TokenStore, UnixTime,
-    UserStore,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
+    MaintenanceStore, Redemption, SecretStore, SessionStore, StoreResult, ThrottleStore,
+    TokenStore, UnixTime, UserStore,
 };
 
 #[derive(Default)]

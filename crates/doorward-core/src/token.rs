@@ -96,13 +96,14 @@ impl Engine {
         request: &TokenRequest,
         endpoint: ClientEndpoint,
     ) -> Result<(Client, String), Error> {
-        let (client, method, asserted) = match self.authenticate_assertion(request, endpoint).await? {
-            Some(a) => (a.client, a.method, Some(a.named)),
-            None => {
-                let (client, method) = self.authenticate_client_any(request).await?;
-                (client, method, None)
-            }
-        };
+        let (client, method, asserted) =
+            match self.authenticate_assertion(request, endpoint).await? {
+                Some(a) => (a.client, a.method, Some(a.named)),
+                None => {
+                    let (client, method) = self.authenticate_client_any(request).await?;
+                    (client, method, None)
+                }
+            };
         if client.policy.auth_method.is_some_and(|m| m != method) {
             return Err(OAuthError::invalid_client(format!(
                 "this client must authenticate with {}",

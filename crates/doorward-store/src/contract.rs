@@ -365,7 +365,10 @@ async fn jti_race(stores: &[SharedStore]) {
     for task in tasks {
         fresh += usize::from(task.await.unwrap());
     }
-    assert_eq!(fresh, 1, "one racing use of a jti is fresh, the others are replays");
+    assert_eq!(
+        fresh, 1,
+        "one racing use of a jti is fresh, the others are replays"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -17,9 +17,9 @@ use doorward_core::model::{
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{
-    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore, MaintenanceStore,
-    Redemption, SecretStore, SessionStore, StoreError, StoreResult, ThrottleStore, TokenStore,
-    UnixTime, UserStore, MAX_REFRESH_GRACE,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
+    MaintenanceStore, Redemption, SecretStore, SessionStore, StoreError, StoreResult,
+    ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use tokio::sync::{Mutex, MutexGuard};
@@ -521,7 +521,9 @@ impl MaintenanceStore for ExampleStore {
         count(before, tables.refresh_tokens.len());
 
         tables.failures.retain(|_, f| f.expires_at > now);
-        tables.assertion_jtis.retain(|_, expires_at| *expires_at > now);
+        tables
+            .assertion_jtis
+            .retain(|_, expires_at| *expires_at > now);
         // Past the longest grace window a sealed answer may not be read again.
         for token in tables.refresh_tokens.values_mut() {
             if token.used_at.is_some_and(|t| t < now - MAX_REFRESH_GRACE) {

@@ -13,7 +13,9 @@ pub async fn assertion_jtis_are_single_use(store: &dyn Store) {
     let bob = Uuid::from_u128(0xb0b);
     let record = |client, jti, expires_at, now| store.record_jti(client, jti, expires_at, now);
     assert!(
-        record(alice, "jti-1", NOW + 60, NOW).await.must("record_jti"),
+        record(alice, "jti-1", NOW + 60, NOW)
+            .await
+            .must("record_jti"),
         "a jti never seen is fresh"
     );
     assert!(

@@ -160,10 +160,17 @@ async fn a_good_assertion_authenticates_and_each_check_refuses() {
     // Replayed.
     assert!(refused(&h, token(signed(&pk, &claims(PK_CLIENT, "good"))).await).await);
     // Another audience.
-    for aud in [json!("https://other.example/oauth/token"), json!([]), json!("http://localhost/oauth/introspect")] {
+    for aud in [
+        json!("https://other.example/oauth/token"),
+        json!([]),
+        json!("http://localhost/oauth/introspect"),
+    ] {
         let mut c = claims(PK_CLIENT, &format!("aud-{aud}"));
         c["aud"] = aud;
-        assert!(refused(&h, token(signed(&pk, &c)).await).await, "aud accepted");
+        assert!(
+            refused(&h, token(signed(&pk, &c)).await).await,
+            "aud accepted"
+        );
     }
     // Expired (beyond the skew), and far in the future.
     let mut c = claims(PK_CLIENT, "expired");
@@ -171,7 +178,10 @@ async fn a_good_assertion_authenticates_and_each_check_refuses() {
     assert!(refused(&h, token(signed(&pk, &c)).await).await);
     let mut c = claims(PK_CLIENT, "an-hour");
     c["exp"] = json!(NOW + 3600);
-    assert!(passed(token(signed(&pk, &c)).await), "an hour ahead is the bound");
+    assert!(
+        passed(token(signed(&pk, &c)).await),
+        "an hour ahead is the bound"
+    );
     let mut c = claims(PK_CLIENT, "far");
     c["exp"] = json!(NOW + 3600 + 31);
     assert!(refused(&h, token(signed(&pk, &c)).await).await);
@@ -185,7 +195,10 @@ async fn a_good_assertion_authenticates_and_each_check_refuses() {
     for missing in ["exp", "jti", "aud", "iss"] {
         let mut c = claims(PK_CLIENT, &format!("missing-{missing}"));
         c.as_object_mut().unwrap().remove(missing);
-        assert!(refused(&h, token(signed(&pk, &c)).await).await, "{missing} not required");
+        assert!(
+            refused(&h, token(signed(&pk, &c)).await).await,
+            "{missing} not required"
+        );
     }
     // iss ≠ sub, and an assertion naming another client.
     let mut c = claims(PK_CLIENT, "iss");
@@ -197,7 +210,13 @@ async fn a_good_assertion_authenticates_and_each_check_refuses() {
         kid: pk.kid.clone(),
         ..stranger
     };
-    assert!(refused(&h, token(signed(&forged, &claims(PK_CLIENT, "forged"))).await).await);
+    assert!(
+        refused(
+            &h,
+            token(signed(&forged, &claims(PK_CLIENT, "forged"))).await
+        )
+        .await
+    );
     // `none`, and HS256 MACed with the public key (algorithm confusion).
     let none = format!(
         "{}.{}.",
@@ -206,10 +225,16 @@ async fn a_good_assertion_authenticates_and_each_check_refuses() {
     );
     assert!(refused(&h, token(none).await).await);
     let public = serde_json::to_string(&jose::public_jwk(pk.alg, &pk.der).unwrap()).unwrap();
-    let confused = maced(&public, jsonwebtoken::Algorithm::HS256, &claims(PK_CLIENT, "hs"));
+    let confused = maced(
+        &public,
+        jsonwebtoken::Algorithm::HS256,
+        &claims(PK_CLIENT, "hs"),
+    );
     assert!(refused(&h, token(confused).await).await);
     // Each failure cleared above: a good assertion still passes.
-    assert!(passed(token(signed(&pk, &claims(PK_CLIENT, "good-2"))).await));
+    assert!(passed(
+        token(signed(&pk, &claims(PK_CLIENT, "good-2"))).await
+    ));
 }
 
 #[tokio::test]
@@ -221,18 +246,46 @@ async fn client_secret_jwt_macs_with_the_sealed_secret() {
         async move { engine.token(&request(&assertion, &[])).await }
     };
     let hs = jsonwebtoken::Algorithm::HS256;
-    assert!(passed(token(maced(HS_SECRET, hs, &claims(HS_CLIENT, "1"))).await));
-    assert!(refused(&h, token(maced(HS_SECRET, hs, &claims(HS_CLIENT, "1"))).await).await, "replay");
-    assert!(refused(&h, token(maced("another secret of at least 32 bytes!!", hs, &claims(HS_CLIENT, "2"))).await).await);
+    assert!(passed(
+        token(maced(HS_SECRET, hs, &claims(HS_CLIENT, "1"))).await
+    ));
+    assert!(
+        refused(
+            &h,
+            token(maced(HS_SECRET, hs, &claims(HS_CLIENT, "1"))).await
+        )
+        .await,
+        "replay"
+    );
+    assert!(
+        refused(
+            &h,
+            token(maced(
+                "another secret of at least 32 bytes!!",
+                hs,
+                &claims(HS_CLIENT, "2")
+            ))
+            .await
+        )
+        .await
+    );
     // HS512 needs a 64-byte secret; this one is shorter.
     let hs512 = jsonwebtoken::Algorithm::HS512;
-    assert!(refused(&h, token(maced(HS_SECRET, hs512, &claims(HS_CLIENT, "3"))).await).await);
+    assert!(
+        refused(
+            &h,
+            token(maced(HS_SECRET, hs512, &claims(HS_CLIENT, "3"))).await
+        )
+        .await
+    );
     // Not a public-key client: an ES256 assertion is refused.
     assert!(refused(&h, token(signed(&pk, &claims(HS_CLIENT, "4"))).await).await);
     // The stored policy holds the secret sealed, never in the clear.
     let stored = h.engine.find_client(HS_CLIENT).await.unwrap().unwrap();
     let sealed = stored.policy.sealed_jwt_secret.clone().unwrap();
-    assert!(!sealed.windows(HS_SECRET.len()).any(|w| w == HS_SECRET.as_bytes()));
+    assert!(!sealed
+        .windows(HS_SECRET.len())
+        .any(|w| w == HS_SECRET.as_bytes()));
     let json = stored.policy.to_json();
     assert_eq!(ClientPolicy::from_json(&json).unwrap(), stored.policy);
 }
@@ -259,7 +312,10 @@ async fn one_method_per_request_and_the_registered_one() {
     );
     // Half of the pair, or a client_id naming another client.
     let half = request("", &[]);
-    assert_eq!(code_of(h.engine.token(&half).await), ErrorCode::InvalidRequest);
+    assert_eq!(
+        code_of(h.engine.token(&half).await),
+        ErrorCode::InvalidRequest
+    );
     let other_id = request(&assertion, &[("client_id", KEY)]);
     assert_eq!(
         code_of(h.engine.token(&other_id).await),
@@ -274,20 +330,33 @@ async fn one_method_per_request_and_the_registered_one() {
         }),
         client_address: None,
     };
-    assert_eq!(code_of(h.engine.token(&basic).await), ErrorCode::InvalidClient);
+    assert_eq!(
+        code_of(h.engine.token(&basic).await),
+        ErrorCode::InvalidClient
+    );
     // A client_secret_basic client may not send an assertion.
     let c = claims(KEY, "k");
-    assert!(refused(&h, 
-        h.engine
-            .token(&request(&maced(SECRET, jsonwebtoken::Algorithm::HS256, &c), &[]))
-            .await
-    ).await);
+    assert!(
+        refused(
+            &h,
+            h.engine
+                .token(&request(
+                    &maced(SECRET, jsonwebtoken::Algorithm::HS256, &c),
+                    &[]
+                ))
+                .await
+        )
+        .await
+    );
     // An unsupported assertion type.
     let mut wrong_type = request(&assertion, &[]);
     wrong_type
         .params
         .insert("client_assertion_type".into(), "urn:other".into());
-    assert_eq!(code_of(h.engine.token(&wrong_type).await), ErrorCode::InvalidClient);
+    assert_eq!(
+        code_of(h.engine.token(&wrong_type).await),
+        ErrorCode::InvalidClient
+    );
 }
 
 #[tokio::test]
@@ -309,7 +378,9 @@ async fn introspection_takes_the_endpoint_as_audience_and_failures_are_throttled
     for i in 0..9 {
         let mut c = claims(PK_CLIENT, &format!("bad-{i}"));
         c["aud"] = json!("https://other.example");
-        assert!(!passed(h.engine.token(&request(&signed(&pk, &c), &[])).await));
+        assert!(!passed(
+            h.engine.token(&request(&signed(&pk, &c), &[])).await
+        ));
     }
     let good = signed(&pk, &claims(PK_CLIENT, "after"));
     assert!(matches!(
@@ -322,7 +393,9 @@ async fn introspection_takes_the_endpoint_as_audience_and_failures_are_throttled
     let mut c = claims(PK_CLIENT, "later");
     c["iat"] = json!(later);
     c["exp"] = json!(later + 60);
-    assert!(passed(h.engine.token(&request(&signed(&pk, &c), &[])).await));
+    assert!(passed(
+        h.engine.token(&request(&signed(&pk, &c), &[])).await
+    ));
 }
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use doorward_core::ports::{AssertionStore, Failures, StoreResult, ThrottleStore, UnixTime};
-use uuid::Uuid;
 use rusqlite::params;
+use uuid::Uuid;
 
 use super::{execute, query_one, SqliteStore};
 use crate::rows::{self, corrupt};

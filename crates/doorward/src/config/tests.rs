@@ -216,7 +216,10 @@ fn jwt_client_authentication_needs_public_keys_or_a_long_secret() {
     let client = "[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"http://a/cb\"\n";
     // RFC 7517 Appendix A.1's EC public key, and A.2's private one (its `d`).
     let public = r#"{"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","kid":"1"}"#;
-    let private = public.replace(r#","kid""#, r#","d":"870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE","kid""#);
+    let private = public.replace(
+        r#","kid""#,
+        r#","d":"870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE","kid""#,
+    );
     let ok = load(&format!(
         "{client}secret = \"a_secret_1\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\njwks = '{{\"keys\":[{public}]}}'\n"
     ))
@@ -231,7 +234,10 @@ fn jwt_client_authentication_needs_public_keys_or_a_long_secret() {
         ))
         .unwrap_err()
     );
-    assert!(err.contains("clients.a.jwks") && err.contains("`d`"), "{err}");
+    assert!(
+        err.contains("clients.a.jwks") && err.contains("`d`"),
+        "{err}"
+    );
     let err = format!(
         "{:#}",
         load(&format!(
