@@ -21,7 +21,9 @@
 //! - **Hashes, not secrets.** Codes, access and refresh tokens and session ids reach the store
 //!   as their SHA-256 digest ([`TokenHash`]), which is their key; the credential itself never
 //!   does, so a leaked database holds none. Passwords and client secrets arrive as Argon2id
-//!   PHC strings, private signing keys sealed when the server has a key-encryption secret. Store
+//!   PHC strings, private signing keys sealed when the server has a key-encryption secret, and
+//!   so does the secret of a `client_secret_jwt` client, which the server must be able to MAC
+//!   with (`ClientPolicy::sealed_jwt_secret`). Store
 //!   every value exactly as given. Server secrets ([`SecretStore`]) are real secrets.
 //! - **Absence is an answer.** A lookup of what does not exist returns `Ok(None)`, a redemption
 //!   [`Redemption::Unknown`], and a delete or revocation of it succeeds doing nothing. Errors
