@@ -474,6 +474,21 @@ const MAX_CLIENT_KEYS: usize = 16;
 /// or symmetric member (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`), usable for verification,
 /// with `use` `sig` if any and an `alg` (if any) that `private_key_jwt` accepts. A private
 /// key pasted by mistake is refused, never stored.
+///
+/// ```
+/// use doorward_core::jose::parse_client_jwks;
+///
+/// // RFC 7517 Appendix A.1's EC public key.
+/// let public = r#"{"kty":"EC","crv":"P-256","kid":"1",
+///     "x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+///     "y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}"#;
+/// let set = parse_client_jwks(&format!(r#"{{"keys":[{public}]}}"#)).unwrap();
+/// assert_eq!(set.keys.len(), 1);
+/// // The same key with its private part (A.2's `d`) is refused.
+/// let private = public.replace(r#""kid""#, r#""d":"870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE","kid""#);
+/// let refused = parse_client_jwks(&format!(r#"{{"keys":[{private}]}}"#)).unwrap_err();
+/// assert!(refused.contains("`d`"));
+/// ```
 pub fn parse_client_jwks(json: &str) -> Result<JwkSet, String> {
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
