@@ -7,6 +7,17 @@ use crate::jose::SigningAlg;
 use crate::model::ClientPolicy;
 use crate::passwords::HashCost;
 
+/// The paths of the endpoints, below the issuer.
+pub mod paths {
+    pub const AUTHORIZE: &str = "/oauth/authorize";
+    pub const TOKEN: &str = "/oauth/token";
+    pub const USERINFO: &str = "/oauth/userinfo";
+    pub const JWKS: &str = "/oauth/jwks";
+    pub const INTROSPECT: &str = "/oauth/introspect";
+    pub const REVOKE: &str = "/oauth/revoke";
+    pub const END_SESSION: &str = "/oauth/end_session";
+}
+
 /// How long each credential lives, in seconds.
 #[derive(Clone, Debug)]
 pub struct Lifetimes {

@@ -3,18 +3,13 @@
 
 use serde_json::{json, Value};
 
+use crate::jose::{CLIENT_KEY_ALGS, CLIENT_SECRET_ALGS};
+use crate::model::AuthMethod;
 use crate::Engine;
 
-/// The paths of the endpoints, below the issuer.
-pub mod paths {
-    pub const AUTHORIZE: &str = "/oauth/authorize";
-    pub const TOKEN: &str = "/oauth/token";
-    pub const USERINFO: &str = "/oauth/userinfo";
-    pub const JWKS: &str = "/oauth/jwks";
-    pub const INTROSPECT: &str = "/oauth/introspect";
-    pub const REVOKE: &str = "/oauth/revoke";
-    pub const END_SESSION: &str = "/oauth/end_session";
-}
+/// The paths of the endpoints, below the issuer (kept on the values floor, in
+/// [`crate::config`], so that the flows that check an `aud` can name them too).
+pub use crate::config::paths;
 
 impl Engine {
     /// The authorization server metadata (RFC 8414 §2) that is also the OpenID Provider
@@ -34,7 +29,13 @@ impl Engine {
             pkce.push("plain");
         }
         let scopes: Vec<&str> = self.config.scopes.iter().map(|s| s.as_str()).collect();
-        let auth_methods = ["client_secret_basic", "client_secret_post"];
+        let auth_methods: Vec<&str> = AuthMethod::ALL.iter().map(|m| m.as_str()).collect();
+        // For `private_key_jwt` and `client_secret_jwt` (RFC 8414 §2; never `none`).
+        let auth_algs: Vec<&str> = CLIENT_KEY_ALGS
+            .iter()
+            .chain(&CLIENT_SECRET_ALGS)
+            .map(|a| a.as_str())
+            .collect();
         // The modes `check_authorization` accepts: a code in the query, the implicit grant's
         // token in the fragment (OAuth 2.0 Multiple Response Types §2.1).
         let mut response_modes = vec!["query"];
@@ -57,8 +58,11 @@ impl Engine {
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": algs,
             "token_endpoint_auth_methods_supported": auth_methods,
+            "token_endpoint_auth_signing_alg_values_supported": auth_algs,
             "introspection_endpoint_auth_methods_supported": auth_methods,
+            "introspection_endpoint_auth_signing_alg_values_supported": auth_algs,
             "revocation_endpoint_auth_methods_supported": auth_methods,
+            "revocation_endpoint_auth_signing_alg_values_supported": auth_algs,
             "code_challenge_methods_supported": pkce,
             "claims_supported": [
                 "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr",

@@ -12,7 +12,7 @@ use crate::clock::{Clock, Random, UnixTime};
 use crate::config::{ClientSpec, EngineConfig, UserSpec};
 use crate::error::Error;
 use crate::jose::{KeyRing, Sealer, CSRF_SECRET, SERVER_SECRET_LEN};
-use crate::model::{Client, ClientSource, NewUser, User};
+use crate::model::{AuthMethod, Client, ClientSource, NewUser, User};
 use crate::passwords::{self, CacheAnswer, HashLimiter, SecretCache};
 use crate::ports::{ClientRef, SharedStore, StoreError};
 use crate::throttle::{Counter, Guard};
@@ -123,7 +123,7 @@ impl Engine {
                 self.random.as_ref(),
             )
         });
-        let client = Client {
+        let mut client = Client {
             id,
             key: spec.key,
             display_name: spec.display_name,
@@ -135,6 +135,15 @@ impl Engine {
             source: ClientSource::Config,
             created_at: self.now(),
         };
+        // `client_secret_jwt` needs the secret itself (see `ClientPolicy::sealed_jwt_secret`).
+        client.policy.sealed_jwt_secret =
+            (client.policy.auth_method == Some(AuthMethod::ClientSecretJwt)).then(|| {
+                self.sealer.seal(
+                    &client.jwt_secret_label(),
+                    spec.secret.secret().as_bytes(),
+                    self.random.as_ref(),
+                )
+            });
         self.store.upsert_client(&client).await?;
         Ok(client)
     }

@@ -36,7 +36,9 @@ impl Engine {
     /// tokens issued to itself only, unless it is registered as a resource server (§4: the
     /// server decides who may see what). Anything else is `{"active": false}`.
     pub async fn introspect(&self, request: &TokenRequest) -> Result<Introspection, Error> {
-        let (caller, _) = self.authenticate_client(request).await?;
+        let (caller, _) = self
+            .authenticate_client(request, crate::request::ClientEndpoint::Introspection)
+            .await?;
         let may_see = |owner: uuid::Uuid| caller.policy.resource_server || owner == caller.id;
         let Some(token) = request.params.get("token").filter(|t| !t.is_empty()) else {
             return Err(OAuthError::invalid_request("token is missing").into());

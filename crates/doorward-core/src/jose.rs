@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use jsonwebtoken::jwk::{Jwk, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -460,6 +460,145 @@ pub(crate) fn public_jwk(alg: SigningAlg, der: &[u8]) -> Result<Jwk, jsonwebtoke
     jwk.common.key_id = Some(kid);
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
     Ok(jwk)
+}
+
+/// The members of a JWK that hold private or symmetric key material (RFC 7518 §6.2.2, §6.3.2,
+/// §6.4; RFC 8037 §2): a client's registered key set must hold none.
+const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// The most keys a client may register.
+const MAX_CLIENT_KEYS: usize = 16;
+
+/// A client's JWK Set for `private_key_jwt` (OIDC Registration `jwks`, RFC 7517 §5), checked:
+/// a `keys` array of 1 to 16 public keys, each RSA, EC P-256 or OKP Ed25519, with no private
+/// or symmetric member (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`), usable for verification,
+/// with `use` `sig` if any and an `alg` (if any) that `private_key_jwt` accepts. A private
+/// key pasted by mistake is refused, never stored.
+///
+/// ```
+/// use doorward_core::jose::parse_client_jwks;
+///
+/// // RFC 7517 Appendix A.1's EC public key.
+/// let public = r#"{"kty":"EC","crv":"P-256","kid":"1",
+///     "x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+///     "y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}"#;
+/// let set = parse_client_jwks(&format!(r#"{{"keys":[{public}]}}"#)).unwrap();
+/// assert_eq!(set.keys.len(), 1);
+/// // The same key with its private part (A.2's `d`) is refused.
+/// let private = public.replace(r#""kid""#, r#""d":"870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE","kid""#);
+/// let refused = parse_client_jwks(&format!(r#"{{"keys":[{private}]}}"#)).unwrap_err();
+/// assert!(refused.contains("`d`"));
+/// ```
+pub fn parse_client_jwks(json: &str) -> Result<JwkSet, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+    let keys = value
+        .get("keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("a JWK Set is an object with a `keys` array")?;
+    if keys.is_empty() || keys.len() > MAX_CLIENT_KEYS {
+        return Err(format!("a client registers 1 to {MAX_CLIENT_KEYS} keys"));
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let object = key.as_object().ok_or(format!("key {i} is not an object"))?;
+        if let Some(member) = PRIVATE_JWK_MEMBERS
+            .iter()
+            .find(|m| object.contains_key(**m))
+        {
+            return Err(format!(
+                "key {i} has the private member `{member}`: register public keys only"
+            ));
+        }
+        match (
+            object.get("kty").and_then(serde_json::Value::as_str),
+            object.get("crv").and_then(serde_json::Value::as_str),
+        ) {
+            (Some("RSA"), _) | (Some("EC"), Some("P-256")) | (Some("OKP"), Some("Ed25519")) => {}
+            _ => return Err(format!("key {i}: only RSA, EC P-256 and OKP Ed25519 keys")),
+        }
+        if object.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
+            return Err(format!("key {i}: `use` must be `sig`"));
+        }
+        if let Some(alg) = object.get("alg") {
+            if !alg
+                .as_str()
+                .is_some_and(|a| CLIENT_KEY_ALGS.iter().any(|ok| ok.as_str() == a))
+            {
+                return Err(format!(
+                    "key {i}: `alg` must be one of {}",
+                    client_key_alg_names().join(", ")
+                ));
+            }
+        }
+    }
+    let set: JwkSet = serde_json::from_value(value).map_err(|e| format!("not a JWK Set: {e}"))?;
+    for (i, jwk) in set.keys.iter().enumerate() {
+        DecodingKey::from_jwk(jwk).map_err(|e| format!("key {i} is not usable: {e}"))?;
+    }
+    Ok(set)
+}
+
+/// The algorithms a `private_key_jwt` assertion may be signed with (never `none`, never HMAC:
+/// a public key is no HMAC secret).
+pub const CLIENT_KEY_ALGS: [AlgName; 4] = [
+    AlgName::Rs256,
+    AlgName::Ps256,
+    AlgName::Es256,
+    AlgName::EdDsa,
+];
+
+/// The algorithms a `client_secret_jwt` assertion may be MACed with.
+pub const CLIENT_SECRET_ALGS: [AlgName; 3] = [AlgName::Hs256, AlgName::Hs384, AlgName::Hs512];
+
+/// A JWS algorithm accepted from clients (their assertions), by its registered name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlgName {
+    Rs256,
+    Ps256,
+    Es256,
+    EdDsa,
+    Hs256,
+    Hs384,
+    Hs512,
+}
+
+impl AlgName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+            Self::Hs256 => "HS256",
+            Self::Hs384 => "HS384",
+            Self::Hs512 => "HS512",
+        }
+    }
+
+    pub(crate) fn jwt(self) -> Algorithm {
+        match self {
+            Self::Rs256 => Algorithm::RS256,
+            Self::Ps256 => Algorithm::PS256,
+            Self::Es256 => Algorithm::ES256,
+            Self::EdDsa => Algorithm::EdDSA,
+            Self::Hs256 => Algorithm::HS256,
+            Self::Hs384 => Algorithm::HS384,
+            Self::Hs512 => Algorithm::HS512,
+        }
+    }
+
+    /// The shortest HMAC key for this algorithm: the size of the hash output (RFC 7518 §3.2).
+    pub(crate) fn min_secret_len(self) -> usize {
+        match self {
+            Self::Hs384 => 48,
+            Self::Hs512 => 64,
+            _ => 32,
+        }
+    }
+}
+
+fn client_key_alg_names() -> Vec<&'static str> {
+    CLIENT_KEY_ALGS.iter().map(|a| a.as_str()).collect()
 }
 
 #[cfg(test)]

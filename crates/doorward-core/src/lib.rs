@@ -24,6 +24,7 @@ pub mod account;
 pub mod authorize;
 pub mod claims;
 pub mod clients;
+pub mod client_assertion;
 pub mod clock;
 pub mod config;
 pub mod discovery;

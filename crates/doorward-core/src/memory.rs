@@ -13,9 +13,9 @@ use crate::model::{
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore, MaintenanceStore,
-    Redemption, SecretStore, SessionStore, StoreResult, ThrottleStore, TokenStore, UnixTime,
-    UserStore,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
+    MaintenanceStore, Redemption, SecretStore, SessionStore, StoreResult, ThrottleStore,
+    TokenStore, UnixTime, UserStore,
 };
 
 #[derive(Default)]
@@ -36,6 +36,7 @@ struct Inner {
     revoked_families: std::collections::HashSet<Uuid>,
     keys: Vec<SigningKeyRecord>,
     failures: HashMap<String, Failures>,
+    jtis: HashMap<(Uuid, String), UnixTime>,
 }
 
 impl MemoryStore {
@@ -402,6 +403,7 @@ impl MaintenanceStore for MemoryStore {
         let after =
             inner.sessions.len() + inner.codes.len() + inner.access.len() + inner.refresh.len();
         inner.failures.retain(|_, f| f.expires_at > now);
+        inner.jtis.retain(|_, expires_at| *expires_at > now);
         Ok((before - after) as u64)
     }
 }
@@ -438,6 +440,25 @@ impl ThrottleStore for MemoryStore {
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         self.lock().failures.remove(key);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AssertionStore for MemoryStore {
+    async fn record_jti(
+        &self,
+        client: Uuid,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let entry = inner.jtis.entry((client, jti.to_owned())).or_insert(now);
+        if *entry > now {
+            return Ok(false);
+        }
+        *entry = expires_at;
+        Ok(true)
     }
 }
 

@@ -1,6 +1,9 @@
 //! The records the engine keeps through its storage ports.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
+use jsonwebtoken::jwk::JwkSet;
 use uuid::Uuid;
 
 use crate::clock::UnixTime;
@@ -65,6 +68,15 @@ impl ClientSource {
     }
 }
 
+impl Client {
+    /// The associated data of the client's sealed `client_secret_jwt` secret
+    /// ([`ClientPolicy::sealed_jwt_secret`]): its Id, so that a sealed value copied to another
+    /// client's row does not open.
+    pub(crate) fn jwt_secret_label(&self) -> String {
+        format!("client-secret-jwt:{}", self.id)
+    }
+}
+
 /// How a client authenticates at the token, introspection and revocation endpoints
 /// (OIDC Registration `token_endpoint_auth_method`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,20 +85,38 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
     ClientSecretPost,
+    /// A JWT signed with one of the client's registered public keys
+    /// ([`ClientPolicy::jwks`]; RFC 7523 §2.2, OIDC Core §9).
+    PrivateKeyJwt,
+    /// A JWT signed with HMAC under the client's secret (OIDC Core §9), which the server must
+    /// therefore know: see [`ClientPolicy::sealed_jwt_secret`].
+    ClientSecretJwt,
 }
 
 impl AuthMethod {
+    pub const ALL: [AuthMethod; 4] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::PrivateKeyJwt,
+        Self::ClientSecretJwt,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+            Self::ClientSecretJwt => "client_secret_jwt",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::ClientSecretBasic, Self::ClientSecretPost]
-            .into_iter()
-            .find(|m| m.as_str() == name)
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// Whether the client proves itself with a JWT (`client_assertion`, RFC 7521 §4.2).
+    pub fn is_jwt(self) -> bool {
+        matches!(self, Self::PrivateKeyJwt | Self::ClientSecretJwt)
     }
 }
 
@@ -108,7 +138,8 @@ pub struct ClientPolicy {
     pub scopes: Option<ScopeSet>,
     /// Where RP-initiated logout may send the browser back (exact match).
     pub post_logout_redirect_uris: Vec<RedirectUri>,
-    /// `None`: Basic or post, whichever the client uses.
+    /// `None`: Basic or post, whichever the client uses. A JWT method needs [`Self::jwks`]
+    /// (`private_key_jwt`) or [`Self::sealed_jwt_secret`] (`client_secret_jwt`).
     pub auth_method: Option<AuthMethod>,
     pub access_token_format: AccessTokenFormat,
     /// `None`: RS256, OIDC Registration's default for `id_token_signed_response_alg`.
@@ -123,6 +154,23 @@ pub struct ClientPolicy {
     /// May use the password grant when the server enables it ([`crate::Grants`]; see its
     /// `# Security` note).
     pub insecure_password: bool,
+    /// The client's public keys, for `private_key_jwt` (OIDC Registration `jwks`), checked by
+    /// [`crate::jose::parse_client_jwks`]: no private or symmetric key.
+    pub jwks: Option<JwkSet>,
+    /// The client's secret for `client_secret_jwt`, sealed by the engine
+    /// (`Engine::register_client`) with the key-encryption secret, the client's Id as
+    /// associated data.
+    ///
+    /// # The trade-off
+    /// Every other secret-based method lets the store keep only an Argon2 hash of the secret.
+    /// `client_secret_jwt` cannot: the client MACs its assertion with the secret itself
+    /// (HS256/384/512), and the server must compute the same MAC (OIDC Core §9, RFC 7518
+    /// §3.2), so it must be able to recover the secret. Sealed, a copy of the database alone
+    /// does not give the secret away; the database *and* the key-encryption secret do (as
+    /// they give the signing keys away). Without a key-encryption secret (an embedding
+    /// without one), the secret is stored in the clear. Prefer `private_key_jwt`, for which
+    /// the server holds only public keys.
+    pub sealed_jwt_secret: Option<Vec<u8>>,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -146,6 +194,11 @@ struct PolicyJson {
     insecure_implicit: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     insecure_password: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<JwkSet>,
+    /// Base64url of the sealed secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret_jwt_sealed: Option<String>,
 }
 
 impl ClientPolicy {
@@ -166,8 +219,13 @@ impl ClientPolicy {
             resource_server: self.resource_server,
             insecure_implicit: self.insecure_implicit,
             insecure_password: self.insecure_password,
+            jwks: self.jwks.clone(),
+            client_secret_jwt_sealed: self
+                .sealed_jwt_secret
+                .as_ref()
+                .map(|sealed| URL_SAFE_NO_PAD.encode(sealed)),
         };
-        // Invariant: a struct of strings serializes.
+        // Invariant: a struct of strings (and a JWK Set) serializes.
         serde_json::to_string(&json).expect("the client policy serializes")
     }
 
@@ -204,6 +262,15 @@ impl ClientPolicy {
             resource_server: json.resource_server,
             insecure_implicit: json.insecure_implicit,
             insecure_password: json.insecure_password,
+            jwks: json.jwks,
+            sealed_jwt_secret: json
+                .client_secret_jwt_sealed
+                .map(|b64| {
+                    URL_SAFE_NO_PAD
+                        .decode(b64)
+                        .map_err(|_| "client_secret_jwt_sealed is not base64url".to_owned())
+                })
+                .transpose()?,
         })
     }
 }

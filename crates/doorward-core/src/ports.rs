@@ -6,7 +6,7 @@
 //!
 //! Doorward's own adapters are `doorward_core::memory::MemoryStore` (tests) and, in
 //! `doorward-store`, SQLite and PostgreSQL. An application may bring its own: one type that
-//! implements the ten storage traits is a [`Store`] (blanket impl), and the engine holds it as
+//! implements the eleven storage traits is a [`Store`] (blanket impl), and the engine holds it as
 //! a [`SharedStore`]. What every implementation must guarantee:
 //!
 //! - **Concurrency.** The engine calls the store from many tasks at once, and several engines
@@ -21,7 +21,9 @@
 //! - **Hashes, not secrets.** Codes, access and refresh tokens and session ids reach the store
 //!   as their SHA-256 digest ([`TokenHash`]), which is their key; the credential itself never
 //!   does, so a leaked database holds none. Passwords and client secrets arrive as Argon2id
-//!   PHC strings, private signing keys sealed when the server has a key-encryption secret. Store
+//!   PHC strings, private signing keys sealed when the server has a key-encryption secret, and
+//!   so does the secret of a `client_secret_jwt` client, which the server must be able to MAC
+//!   with (`ClientPolicy::sealed_jwt_secret`). Store
 //!   every value exactly as given. Server secrets ([`SecretStore`]) are real secrets.
 //! - **Absence is an answer.** A lookup of what does not exist returns `Ok(None)`, a redemption
 //!   [`Redemption::Unknown`], and a delete or revocation of it succeeds doing nothing. Errors
@@ -410,7 +412,28 @@ pub trait ThrottleStore: Send + Sync {
     async fn clear_failures(&self, key: &str) -> StoreResult<()>;
 }
 
-/// Every port of the engine's storage, implemented by one adapter. Implement the ten traits
+/// The `jti` of client assertions already used (RFC 7523 §3 item 7, OIDC Core §9: a client
+/// assertion is single-use), shared by every instance so that an assertion replayed at another
+/// instance is refused too. The engine bounds the length of a `jti` (at most 256 bytes).
+#[async_trait]
+pub trait AssertionStore: Send + Sync {
+    /// Records that `client` used the assertion `jti`, valid until `expires_at`, and says
+    /// whether it was fresh: `true` when no row of this client and `jti` existed, or only one
+    /// that had expired by `now` (`expires_at <= now`, then replaced); `false` otherwise,
+    /// changing nothing. Two clients' `jti`s are independent. Atomic, one statement (an insert
+    /// that does nothing on a live conflict): of concurrent calls with one `jti` from any
+    /// number of instances, exactly one gets `true`. Rows with `expires_at <= now` go with
+    /// [`MaintenanceStore::purge_expired`] (not counted in its answer).
+    async fn record_jti(
+        &self,
+        client: Uuid,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+}
+
+/// Every port of the engine's storage, implemented by one adapter. Implement the eleven traits
 /// and this one comes with them.
 pub trait Store:
     ClientStore
@@ -423,6 +446,7 @@ pub trait Store:
     + KeyStore
     + MaintenanceStore
     + ThrottleStore
+    + AssertionStore
 {
 }
 
@@ -437,6 +461,7 @@ impl<T> Store for T where
         + KeyStore
         + MaintenanceStore
         + ThrottleStore
+        + AssertionStore
 {
 }
 

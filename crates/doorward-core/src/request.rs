@@ -178,6 +178,24 @@ pub(crate) fn error_location_in(
     }
 }
 
+/// The endpoint a client authenticates at: an assertion's `aud` may name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientEndpoint {
+    Token,
+    Introspection,
+    Revocation,
+}
+
+impl ClientEndpoint {
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            Self::Token => crate::config::paths::TOKEN,
+            Self::Introspection => crate::config::paths::INTROSPECT,
+            Self::Revocation => crate::config::paths::REVOKE,
+        }
+    }
+}
+
 /// A token request as the HTTP adapter received it. Its `Debug` shows parameter names only:
 /// the values include secrets, codes and refresh tokens.
 #[derive(Default)]

@@ -13,7 +13,9 @@ impl Engine {
     /// not cause an error response"). Revoking a refresh token revokes its whole grant family
     /// (§2.1: "SHOULD also invalidate all access tokens based on the same authorization grant").
     pub async fn revoke(&self, request: &TokenRequest) -> Result<(), Error> {
-        let (client, _) = self.authenticate_client(request).await?;
+        let (client, _) = self
+            .authenticate_client(request, crate::request::ClientEndpoint::Revocation)
+            .await?;
         let Some(token) = request.params.get("token").filter(|t| !t.is_empty()) else {
             return Err(OAuthError::invalid_request("token is missing").into());
         };

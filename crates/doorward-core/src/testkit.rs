@@ -57,6 +57,7 @@ use doorward_proto::{RedirectUri, ScopeSet};
 use crate::ports::{SharedStore, StoreResult};
 
 mod clients;
+mod assertions;
 mod records;
 mod redemption;
 mod revocation;
@@ -69,6 +70,7 @@ pub mod fuzz;
 pub use clients::{
     clients_insert_list_and_keep_their_rotation, deleting_a_client_revokes_its_grants,
 };
+pub use assertions::assertion_jtis_are_single_use;
 pub use fixtures::{client, code, tokens, user, NOW};
 pub use records::{
     absent_rows_are_not_errors, clients_by_id_and_key,
@@ -119,6 +121,7 @@ where
         failures_count_restart_and_clear,
         clients_insert_list_and_keep_their_rotation,
         deleting_a_client_revokes_its_grants,
+        assertion_jtis_are_single_use,
     );
 }
 

@@ -5,6 +5,7 @@
 mod support;
 
 mod authorization;
+mod client_assertions;
 mod client_authentication;
 mod client_management;
 mod code_redemption;

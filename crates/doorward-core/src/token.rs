@@ -17,7 +17,7 @@ use crate::model::{
 };
 use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::ports::{ClientRef, Redemption};
-use crate::request::{BasicCredentials, TokenRequest};
+use crate::request::{BasicCredentials, ClientEndpoint, TokenRequest};
 use crate::Engine;
 
 const SPENT_OR_UNKNOWN_CODE: &str = "the authorization code is invalid, expired or already used";
@@ -25,7 +25,9 @@ const SPENT_OR_UNKNOWN_CODE: &str = "the authorization code is invalid, expired 
 impl Engine {
     /// Answers a token request (RFC 6749 §5.1) or says why not (§5.2).
     pub async fn token(&self, request: &TokenRequest) -> Result<TokenResponse, Error> {
-        let (client, audience) = self.authenticate_client(request).await?;
+        let (client, audience) = self
+            .authenticate_client(request, ClientEndpoint::Token)
+            .await?;
         let client = AuthenticatedClient {
             client: &client,
             audience: &audience,
@@ -86,11 +88,22 @@ impl Engine {
     ///
     /// Returns the client and the `client_id` it named itself with (the `aud` of its ID
     /// tokens). A client registered with a `token_endpoint_auth_method` must use that one.
+    ///
+    /// A `client_assertion` (`private_key_jwt`, `client_secret_jwt`) is checked by
+    /// [`crate::client_assertion`], with `endpoint` as an `aud` it may name.
     pub(crate) async fn authenticate_client(
         &self,
         request: &TokenRequest,
+        endpoint: ClientEndpoint,
     ) -> Result<(Client, String), Error> {
-        let (client, method) = self.authenticate_client_any(request).await?;
+        let (client, method, asserted) =
+            match self.authenticate_assertion(request, endpoint).await? {
+                Some(a) => (a.client, a.method, Some(a.named)),
+                None => {
+                    let (client, method) = self.authenticate_client_any(request).await?;
+                    (client, method, None)
+                }
+            };
         if client.policy.auth_method.is_some_and(|m| m != method) {
             return Err(OAuthError::invalid_client(format!(
                 "this client must authenticate with {}",
@@ -101,9 +114,10 @@ impl Engine {
         // The `aud` of ID tokens: the client's Key, or its Id when it names itself by Id, in
         // one spelling whatever the request's (OIDC Core §12.2: a refreshed ID token keeps
         // the same `aud`).
-        let named = match &request.basic {
-            Some(basic) => basic.id.clone(),
-            None => request.params.get("client_id").cloned().unwrap_or_default(),
+        let named = match (asserted, &request.basic) {
+            (Some(sub), _) => sub,
+            (None, Some(basic)) => basic.id.clone(),
+            (None, None) => request.params.get("client_id").cloned().unwrap_or_default(),
         };
         let by_id = matches!(ClientRef::parse(&named), ClientRef::Id(_))
             || form_decode(&named)
@@ -159,7 +173,7 @@ impl Engine {
                 }
             }
             (None, None) => Err(OAuthError::invalid_client(
-                "client authentication is required (HTTP Basic or client_secret_post)",
+                "client authentication is required (HTTP Basic, client_secret_post or a client_assertion)",
             )
             .into()),
         }

@@ -347,6 +347,30 @@ async fn failures_race(stores: &[SharedStore]) {
     assert_eq!(stored.map(|f| f.count), Some(32));
 }
 
+/// 32 uses of one client-assertion `jti` racing over the stores (instances): exactly one is
+/// fresh (`AssertionStore::record_jti`).
+async fn jti_race(stores: &[SharedStore]) {
+    let client = Uuid::from_u128(0x7e57);
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let store = stores[i % stores.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .record_jti(client, "jti-race", NOW + 60, NOW)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    for task in tasks {
+        fresh += usize::from(task.await.unwrap());
+    }
+    assert_eq!(
+        fresh, 1,
+        "one racing use of a jti is fresh, the others are replays"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_counts_every_concurrent_failure() {
     let dir = std::env::temp_dir().join(format!("doorward-contract-{}", Uuid::new_v4()));
@@ -354,11 +378,13 @@ async fn sqlite_counts_every_concurrent_failure() {
     let url = format!("sqlite:{}", dir.join("db.sqlite").display());
     let a: SharedStore = Arc::new(SqliteStore::open(&url).await.unwrap());
     let b: SharedStore = Arc::new(SqliteStore::open(&url).await.unwrap());
-    failures_race(&[a, b]).await;
+    failures_race(&[a.clone(), b.clone()]).await;
+    jti_race(&[a, b]).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Two instances on one schema count every failure of a key between them.
+/// Two instances on one schema count every failure of a key between them, and agree on
+/// which use of a client-assertion `jti` was the first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_counts_every_concurrent_failure() {
     use crate::PostgresStore;
@@ -370,7 +396,9 @@ async fn postgres_counts_every_concurrent_failure() {
     let test = async move {
         let a = PostgresStore::open(&schema_url).await.unwrap();
         let b = PostgresStore::open(&schema_url).await.unwrap();
-        failures_race(&[Arc::new(a), Arc::new(b)]).await;
+        let stores: [SharedStore; 2] = [Arc::new(a), Arc::new(b)];
+        failures_race(&stores).await;
+        jti_race(&stores).await;
     };
     with_postgres_schemas(&url, schemas, test).await;
 }

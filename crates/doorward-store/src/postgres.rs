@@ -56,6 +56,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         4,
         include_str!("../migrations/postgres/0004_client_management.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/postgres/0005_assertion_jti.sql"),
+    ),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.

@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_refresh_successor.sql"),
     include_str!("../migrations/sqlite/0004_throttle.sql"),
     include_str!("../migrations/sqlite/0005_client_management.sql"),
+    include_str!("../migrations/sqlite/0006_assertion_jti.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

@@ -44,7 +44,11 @@
 //! # optional, for OpenID Connect clients (defaults: what an Eternaltwin client gets)
 //! scopes = ["openid", "profile"]         # default: every scope offered
 //! post_logout_redirect_uris = ["…"]
-//! token_endpoint_auth_method = "client_secret_basic"  # or client_secret_post; default: either
+//! token_endpoint_auth_method = "client_secret_basic"  # or client_secret_post; default: either;
+//!                                        # or private_key_jwt (with `jwks`), client_secret_jwt
+//!                                        # (the secret, ≥ 32 bytes, kept sealed to MAC with)
+//! jwks = '{"keys": [...]}'               # private_key_jwt: the client's public keys, inline
+//!                                        # (a private member such as `d` is refused)
 //! access_token_format = "opaque"         # or "jwt" (RFC 9068)
 //! access_token_audience = "…"            # `aud` of JWT access tokens; default: the issuer
 //! id_token_signed_response_alg = "RS256" # OIDC's default; falls back to the first
@@ -173,6 +177,7 @@ struct RawPolicy {
     access_token_audience: Option<String>,
     id_token_signed_response_alg: Option<String>,
     resource_server: bool,
+    jwks: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +196,7 @@ struct RawClient {
     id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     resource_server: bool,
+    jwks: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -218,6 +224,7 @@ struct RawSeedApp {
     id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     resource_server: bool,
+    jwks: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -452,6 +459,7 @@ macro_rules! raw_policy {
             access_token_audience: $raw.access_token_audience,
             id_token_signed_response_alg: $raw.id_token_signed_response_alg,
             resource_server: $raw.resource_server,
+            jwks: $raw.jwks,
         }
     };
 }
@@ -473,10 +481,27 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         .token_endpoint_auth_method
         .map(|m| {
             AuthMethod::parse(&m).with_context(|| {
-                format!("key `{key_path}.token_endpoint_auth_method`: `{m}` is not client_secret_basic or client_secret_post")
+                format!("key `{key_path}.token_endpoint_auth_method`: `{m}` is not client_secret_basic, client_secret_post, private_key_jwt or client_secret_jwt")
             })
         })
         .transpose()?;
+    let jwks = raw
+        .jwks
+        .map(|json| {
+            doorward_core::jose::parse_client_jwks(&json)
+                .map_err(|e| anyhow!("key `{key_path}.jwks`: {e}"))
+        })
+        .transpose()?;
+    match (auth_method, jwks.is_some()) {
+        (Some(AuthMethod::PrivateKeyJwt), false) => bail!(
+            "key `{key_path}.jwks`: private_key_jwt needs the client's public keys, \
+             `jwks = '{{\"keys\": [...]}}'` (jwks_uri is not supported)"
+        ),
+        (Some(AuthMethod::PrivateKeyJwt), true) | (_, false) => {}
+        (_, true) => bail!(
+            "key `{key_path}.jwks`: only for token_endpoint_auth_method = \"private_key_jwt\""
+        ),
+    }
     let access_token_format = match raw.access_token_format.as_deref() {
         None | Some("opaque") => AccessTokenFormat::Opaque,
         Some("jwt") => AccessTokenFormat::Jwt,
@@ -500,6 +525,7 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         id_token_alg,
         access_token_audience: raw.access_token_audience,
         resource_server: raw.resource_server,
+        jwks,
         // `doorward serve` enables no legacy grant.
         ..ClientPolicy::default()
     })
@@ -539,6 +565,10 @@ fn checked_app_uri(key_path: &str, value: String) -> anyhow::Result<String> {
 /// tries whatever the throttle. Ten characters keeps the Eternaltwin examples (`dev_secret`)
 /// working; a deployment should use a long random string.
 pub const MIN_CLIENT_SECRET_CHARS: usize = 10;
+
+/// The shortest secret of a `client_secret_jwt` client: an HS256 key as long as the hash
+/// (RFC 7518 §3.2; HS384 and HS512 need 48 and 64 bytes, checked per assertion).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 fn clients(
     clients: BTreeMap<String, RawClient>,
@@ -588,13 +618,22 @@ fn clients(
             );
         }
         let app_uri = checked_app_uri(&key_path, app_uri)?;
+        let policy = client_policy(&key_path, policy)?;
+        if policy.auth_method == Some(AuthMethod::ClientSecretJwt)
+            && secret.len() < MIN_JWT_SECRET_BYTES
+        {
+            bail!(
+                "key `{key_path}.secret`: client_secret_jwt MACs with the secret (HS256 needs \
+                 at least {MIN_JWT_SECRET_BYTES} bytes, RFC 7518 section 3.2)"
+            );
+        }
         out.push(ClientSpec {
             key,
             display_name,
             app_uri,
             redirect_uris: vec![redirect_uri],
             secret: Secret::new(secret),
-            policy: client_policy(&key_path, policy)?,
+            policy,
         });
     }
     Ok(out)

@@ -17,9 +17,9 @@ use doorward_core::model::{
     RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore, MaintenanceStore,
-    Redemption, SecretStore, SessionStore, StoreError, StoreResult, ThrottleStore, TokenStore,
-    UnixTime, UserStore, MAX_REFRESH_GRACE,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
+    MaintenanceStore, Redemption, SecretStore, SessionStore, StoreError, StoreResult,
+    ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use tokio::sync::{Mutex, MutexGuard};
@@ -72,6 +72,8 @@ struct Tables {
     signing_keys: BTreeMap<(SigningAlg, i64), SigningKeyRecord>,
     /// The throttle's failure counters, by key.
     failures: HashMap<String, Failures>,
+    /// The `jti` of client assertions used, by client, with when each may be forgotten.
+    assertion_jtis: HashMap<(Uuid, String), UnixTime>,
 }
 
 /// Who approved which client.
@@ -565,6 +567,9 @@ impl MaintenanceStore for ExampleStore {
         count(before, tables.refresh_tokens.len());
 
         tables.failures.retain(|_, f| f.expires_at > now);
+        tables
+            .assertion_jtis
+            .retain(|_, expires_at| *expires_at > now);
         // Past the longest grace window a sealed answer may not be read again.
         for token in tables.refresh_tokens.values_mut() {
             if token.used_at.is_some_and(|t| t < now - MAX_REFRESH_GRACE) {
@@ -700,6 +705,25 @@ impl ThrottleStore for ExampleStore {
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         self.tables().await.failures.remove(key);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AssertionStore for ExampleStore {
+    async fn record_jti(
+        &self,
+        client: Uuid,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let key = (client, jti.to_owned());
+        if tables.assertion_jtis.get(&key).is_some_and(|t| *t > now) {
+            return Ok(false);
+        }
+        tables.assertion_jtis.insert(key, expires_at);
+        Ok(true)
     }
 }
 

@@ -17,9 +17,9 @@ use crate::model::{
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore, MaintenanceStore,
-    Redemption, SecretStore, SessionStore, SharedStore, StoreError, StoreResult, ThrottleStore,
-    TokenStore, UnixTime, UserStore,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
+    MaintenanceStore, Redemption, SecretStore, SessionStore, SharedStore, StoreError, StoreResult,
+    ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 /// Wraps a store; [`FailingStore::set_down`] fails every call, [`FailingStore::fail_next`]
@@ -281,5 +281,19 @@ impl ThrottleStore for FailingStore {
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         self.check("clear_failures")?;
         self.inner.clear_failures(key).await
+    }
+}
+
+#[async_trait]
+impl AssertionStore for FailingStore {
+    async fn record_jti(
+        &self,
+        client: Uuid,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        self.check("record_jti")?;
+        self.inner.record_jti(client, jti, expires_at, now).await
     }
 }

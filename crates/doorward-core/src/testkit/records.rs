@@ -79,6 +79,16 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
         resource_server: true,
         insecure_implicit: true,
         insecure_password: true,
+        // RFC 7517 Appendix A.1's EC key.
+        jwks: Some(
+            serde_json::from_str(
+                r#"{"keys":[{"kty":"EC","crv":"P-256","use":"sig","kid":"1",
+                "x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+                "y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}"#,
+            )
+            .expect("RFC 7517's key set parses"),
+        ),
+        sealed_jwt_secret: Some(b"x1 sealed bytes, \0 and all: \xff".to_vec()),
     };
     store.upsert_client(&oidc).await.must("upsert_client");
     let found = find_client(store, ClientRef::Key("c2@clients"))

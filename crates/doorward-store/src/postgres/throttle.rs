@@ -1,8 +1,11 @@
-//! Failure counters of the throttle: one row per key, one upsert per failure (a single
-//! statement, so that concurrent failures from several instances are all counted).
+//! The store's guards against guessing and replay: failure counters of the throttle (one row
+//! per key, one upsert per failure: a single statement, so that concurrent failures from
+//! several instances are all counted) and the `jti` of used client assertions (one upsert
+//! each, so that of instances racing with one `jti` exactly one wins).
 
 use async_trait::async_trait;
-use doorward_core::ports::{Failures, StoreResult, ThrottleStore, UnixTime};
+use doorward_core::ports::{AssertionStore, Failures, StoreResult, ThrottleStore, UnixTime};
+use uuid::Uuid;
 
 use super::{other, record, PostgresStore};
 use crate::rows;
@@ -52,5 +55,33 @@ impl ThrottleStore for PostgresStore {
             .await
             .map_err(other)
             .map(drop)
+    }
+}
+
+#[async_trait]
+impl AssertionStore for PostgresStore {
+    async fn record_jti(
+        &self,
+        client: Uuid,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        // A live row makes the upsert change nothing (0 rows); the conflicting insert waits for
+        // a concurrent one to commit, then sees its row.
+        let changed = sqlx::query(
+            "INSERT INTO assertion_jtis AS a (client_id, jti, expires_at) VALUES ($1, $2, $3)
+             ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE a.expires_at <= $4",
+        )
+        .bind(client)
+        .bind(jti)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(other)?
+        .rows_affected();
+        Ok(changed == 1)
     }
 }

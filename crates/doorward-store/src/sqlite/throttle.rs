@@ -1,8 +1,10 @@
-//! Failure counters of the throttle: one row per key, one upsert per failure.
+//! The store's guards against guessing and replay: failure counters of the throttle (one row
+//! per key, one upsert per failure) and the `jti` of used client assertions (one upsert each).
 
 use async_trait::async_trait;
-use doorward_core::ports::{Failures, StoreResult, ThrottleStore, UnixTime};
+use doorward_core::ports::{AssertionStore, Failures, StoreResult, ThrottleStore, UnixTime};
 use rusqlite::params;
+use uuid::Uuid;
 
 use super::{execute, query_one, SqliteStore};
 use crate::rows::{self, corrupt};
@@ -46,6 +48,31 @@ impl ThrottleStore for SqliteStore {
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         self.write(|conn| {
             execute(conn, "DELETE FROM failure_counters WHERE key = ?1", [key]).map(drop)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AssertionStore for SqliteStore {
+    async fn record_jti(
+        &self,
+        client: Uuid,
+        jti: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        self.write(|conn| {
+            // One statement: a live row makes it change nothing (0 rows), an expired one is
+            // replaced (1 row), none is inserted (1 row).
+            let changed = execute(
+                conn,
+                "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at
+                 WHERE assertion_jtis.expires_at <= ?4",
+                params![client.to_string(), jti, expires_at, now],
+            )?;
+            Ok(changed == 1)
         })
         .await
     }

@@ -208,3 +208,61 @@ fn short_client_secrets_are_refused_naming_the_client() {
     .unwrap();
     load(&dev).expect("config/dev.toml loads");
 }
+
+/// `private_key_jwt` with an inline `jwks` of public keys only; `client_secret_jwt` with a
+/// secret long enough to MAC with (RFC 7518 §3.2).
+#[test]
+fn jwt_client_authentication_needs_public_keys_or_a_long_secret() {
+    let client = "[clients.a]\ndisplay_name = \"A\"\napp_uri = \"http://a\"\ncallback_uri = \"http://a/cb\"\n";
+    // RFC 7517 Appendix A.1's EC public key, and A.2's private one (its `d`).
+    let public = r#"{"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","kid":"1"}"#;
+    let private = public.replace(
+        r#","kid""#,
+        r#","d":"870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE","kid""#,
+    );
+    let ok = load(&format!(
+        "{client}secret = \"a_secret_1\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\njwks = '{{\"keys\":[{public}]}}'\n"
+    ))
+    .unwrap();
+    let policy = &ok.clients[0].policy;
+    assert_eq!(policy.auth_method, Some(AuthMethod::PrivateKeyJwt));
+    assert_eq!(policy.jwks.as_ref().unwrap().keys.len(), 1);
+    let err = format!(
+        "{:#}",
+        load(&format!(
+            "{client}secret = \"a_secret_1\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\njwks = '{{\"keys\":[{private}]}}'\n"
+        ))
+        .unwrap_err()
+    );
+    assert!(
+        err.contains("clients.a.jwks") && err.contains("`d`"),
+        "{err}"
+    );
+    let err = format!(
+        "{:#}",
+        load(&format!(
+            "{client}secret = \"a_secret_1\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n"
+        ))
+        .unwrap_err()
+    );
+    assert!(err.contains("clients.a.jwks"), "{err}");
+    let err = format!(
+        "{:#}",
+        load(&format!(
+            "{client}secret = \"a_secret_1\"\njwks = '{{\"keys\":[{public}]}}'\n"
+        ))
+        .unwrap_err()
+    );
+    assert!(err.contains("only for"), "{err}");
+    let short = format!(
+        "{client}secret = \"a_secret_1\"\ntoken_endpoint_auth_method = \"client_secret_jwt\"\n"
+    );
+    let err = format!("{:#}", load(&short).unwrap_err());
+    assert!(err.contains("clients.a.secret"), "{err}");
+    let long = short.replace("a_secret_1", &"s".repeat(32));
+    let ok = load(&long).unwrap();
+    assert_eq!(
+        ok.clients[0].policy.auth_method,
+        Some(AuthMethod::ClientSecretJwt)
+    );
+}
