@@ -35,6 +35,8 @@ impl Engine {
         }
         let scopes: Vec<&str> = self.config.scopes.iter().map(|s| s.as_str()).collect();
         let auth_methods = ["client_secret_basic", "client_secret_post"];
+        // Public clients (RFC 6749 §2.1) name themselves at the token endpoint only.
+        let token_auth_methods = ["client_secret_basic", "client_secret_post", "none"];
         // The modes `check_authorization` accepts: a code in the query, the implicit grant's
         // token in the fragment (OAuth 2.0 Multiple Response Types §2.1).
         let mut response_modes = vec!["query"];
@@ -56,7 +58,7 @@ impl Engine {
             "grant_types_supported": self.supported_grant_types(),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": algs,
-            "token_endpoint_auth_methods_supported": auth_methods,
+            "token_endpoint_auth_methods_supported": token_auth_methods,
             "introspection_endpoint_auth_methods_supported": auth_methods,
             "revocation_endpoint_auth_methods_supported": auth_methods,
             "code_challenge_methods_supported": pkce,

@@ -109,9 +109,23 @@ impl Engine {
     }
 
     /// Creates or updates a client declared in configuration. The stored secret hash is kept
-    /// when it still matches the configured secret.
+    /// when it still matches the configured secret. A public client
+    /// (`token_endpoint_auth_method = "none"`) is stored without one, whatever `spec.secret`.
     pub async fn register_client(&self, spec: ClientSpec) -> Result<Client, StoreError> {
         let id = Self::client_id_for_key(&spec.key);
+        if spec.policy.is_public() {
+            let client = Client {
+                id,
+                key: spec.key,
+                display_name: spec.display_name,
+                app_uri: spec.app_uri,
+                redirect_uris: spec.redirect_uris,
+                secret_hash: None,
+                policy: spec.policy,
+            };
+            self.store.upsert_client(&client).await?;
+            return Ok(client);
+        }
         let existing = self.store.find_client(ClientRef::Id(id)).await?;
         let kept_hash = existing
             .and_then(|c| c.secret_hash)

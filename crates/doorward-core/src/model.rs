@@ -31,6 +31,9 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
     ClientSecretPost,
+    /// A public client (RFC 6749 §2.1): no secret, named by `client_id` in the body only
+    /// (§3.2.1). It must use PKCE S256 (RFC 9700 §2.1.1) and never gets `client_credentials`.
+    None,
 }
 
 impl AuthMethod {
@@ -38,13 +41,45 @@ impl AuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::ClientSecretBasic, Self::ClientSecretPost]
+        [Self::ClientSecretBasic, Self::ClientSecretPost, Self::None]
             .into_iter()
             .find(|m| m.as_str() == name)
+    }
+}
+
+/// A grant type a client may use at the token endpoint (OIDC Registration `grant_types`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantType {
+    /// `authorization_code` (RFC 6749 §4.1).
+    AuthorizationCode,
+    /// `refresh_token` (RFC 6749 §6).
+    RefreshToken,
+    /// `client_credentials` (RFC 6749 §4.4): tokens whose subject is the client itself.
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::AuthorizationCode,
+            Self::RefreshToken,
+            Self::ClientCredentials,
+        ]
+        .into_iter()
+        .find(|g| g.as_str() == name)
     }
 }
 
@@ -81,6 +116,32 @@ pub struct ClientPolicy {
     /// May use the password grant when the server enables it ([`crate::Grants`]; see its
     /// `# Security` note).
     pub insecure_password: bool,
+    /// The grant types the client may use; `None`: `authorization_code` and `refresh_token`
+    /// (the Eternaltwin form), so `client_credentials` is only for a client that names it.
+    pub grant_types: Option<Vec<GrantType>>,
+    /// PKCE is required at the authorization endpoint (RFC 7636), whatever the server-wide
+    /// `require_pkce`. Public clients always need it, with S256.
+    pub require_pkce: bool,
+}
+
+impl ClientPolicy {
+    /// Whether the client may use `grant` ([`ClientPolicy::grant_types`]); a public client
+    /// never gets `client_credentials` (RFC 6749 §4.4: "MUST only be used by confidential
+    /// clients").
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        if grant == GrantType::ClientCredentials && self.is_public() {
+            return false;
+        }
+        match &self.grant_types {
+            Some(types) => types.contains(&grant),
+            None => grant != GrantType::ClientCredentials,
+        }
+    }
+
+    /// A public client (`token_endpoint_auth_method = "none"`).
+    pub fn is_public(&self) -> bool {
+        self.auth_method == Some(AuthMethod::None)
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -104,6 +165,10 @@ struct PolicyJson {
     insecure_implicit: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     insecure_password: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    require_pkce: bool,
 }
 
 impl ClientPolicy {
@@ -124,6 +189,11 @@ impl ClientPolicy {
             resource_server: self.resource_server,
             insecure_implicit: self.insecure_implicit,
             insecure_password: self.insecure_password,
+            grant_types: self
+                .grant_types
+                .as_ref()
+                .map(|types| types.iter().map(|g| g.as_str().to_owned()).collect()),
+            require_pkce: self.require_pkce,
         };
         // Invariant: a struct of strings serializes.
         serde_json::to_string(&json).expect("the client policy serializes")
@@ -162,6 +232,16 @@ impl ClientPolicy {
             resource_server: json.resource_server,
             insecure_implicit: json.insecure_implicit,
             insecure_password: json.insecure_password,
+            grant_types: json
+                .grant_types
+                .map(|types| {
+                    types
+                        .into_iter()
+                        .map(|g| GrantType::parse(&g).ok_or(g))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?,
+            require_pkce: json.require_pkce,
         })
     }
 }
@@ -230,7 +310,9 @@ pub struct AccessTokenRecord {
     pub hash: TokenHash,
     pub family_id: Uuid,
     pub client_id: Uuid,
-    pub user_id: Uuid,
+    /// `None` for a token whose subject is the client itself (`client_credentials`, RFC 6749
+    /// §4.4).
+    pub user_id: Option<Uuid>,
     pub scopes: ScopeSet,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
@@ -242,7 +324,8 @@ pub struct AccessTokenRecord {
 #[derive(Clone, Debug)]
 pub struct BearerRecord {
     pub token: AccessTokenRecord,
-    pub user: User,
+    /// `None` for a `client_credentials` token, which has no user.
+    pub user: Option<User>,
     pub client: Client,
 }
 

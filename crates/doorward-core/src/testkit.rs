@@ -74,7 +74,7 @@ pub use records::{
 };
 pub use redemption::{
     codes_are_single_use, redemptions_store_their_tokens_and_sealed_answer,
-    refresh_tokens_rotate_once_and_families_revoke,
+    refresh_tokens_rotate_once_and_families_revoke, user_less_access_tokens,
 };
 pub use revocation::{
     an_access_token_is_revoked_alone, consents_merge_list_and_revoke_tokens,
@@ -113,6 +113,7 @@ where
         keys_and_secrets_reseal_only_the_expected_value,
         absent_rows_are_not_errors,
         failures_count_restart_and_clear,
+        user_less_access_tokens,
     );
 }
 

@@ -52,6 +52,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0002_refresh_successor.sql"),
     ),
     (3, include_str!("../migrations/postgres/0003_throttle.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_client_credentials.sql"),
+    ),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.
@@ -275,6 +279,9 @@ impl Columns for PgRow {
         col(self, name)
     }
     fn uuid(&self, name: &str) -> StoreResult<Uuid> {
+        col(self, name)
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>> {
         col(self, name)
     }
 }

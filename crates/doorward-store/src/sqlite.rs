@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_oidc.sql"),
     include_str!("../migrations/sqlite/0003_refresh_successor.sql"),
     include_str!("../migrations/sqlite/0004_throttle.sql"),
+    include_str!("../migrations/sqlite/0005_client_credentials.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.
@@ -240,6 +241,11 @@ impl Columns for Row<'_> {
     fn uuid(&self, name: &str) -> StoreResult<Uuid> {
         let text: String = col(self, name)?;
         Uuid::try_parse(&text).map_err(|_| corrupt(name))
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>> {
+        let text: Option<String> = col(self, name)?;
+        text.map(|t| Uuid::try_parse(&t).map_err(|_| corrupt(name)))
+            .transpose()
     }
 }
 

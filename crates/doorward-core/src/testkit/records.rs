@@ -10,7 +10,8 @@ use super::steps::{
 use super::{scopes, uri, Must};
 use crate::jose::SigningAlg;
 use crate::model::{
-    AccessTokenFormat, AuthMethod, ClientPolicy, NewUser, SessionRecord, SigningKeyRecord,
+    AccessTokenFormat, AuthMethod, ClientPolicy, GrantType, NewUser, SessionRecord,
+    SigningKeyRecord,
 };
 use crate::ports::{ClientRef, Redemption, Store};
 use crate::TokenHash;
@@ -79,6 +80,8 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
         resource_server: true,
         insecure_implicit: true,
         insecure_password: true,
+        grant_types: Some(vec![GrantType::ClientCredentials, GrantType::RefreshToken]),
+        require_pkce: true,
     };
     store.upsert_client(&oidc).await.must("upsert_client");
     let found = find_client(store, ClientRef::Key("c2@clients"))
