@@ -6,6 +6,7 @@ mod support;
 
 mod authorization;
 mod client_authentication;
+mod clients;
 mod code_redemption;
 mod fuzz;
 mod id_tokens;
