@@ -41,6 +41,7 @@ SPA_REDIRECT = "http://127.0.0.1:8010/cb"
 NATIVE_ID = "native@clients"
 NATIVE_REGISTERED = "http://127.0.0.1/callback"
 
+# This module's users, seeded by `helpers.config_toml` once they are in `helpers.USERS`.
 USERS = ["h1pub", "h1native"]
 for _name in USERS:
     helpers.USERS.setdefault(_name, (f"{_name}-password-1", _name.capitalize()))
@@ -65,14 +66,7 @@ display_name = "Native app"
 app_uri = "https://native.example"
 redirect_uris = ["{NATIVE_REGISTERED}", "com.example.native:/cb"]
 token_endpoint_auth_method = "none"
-""" + "".join(
-    f"""
-[seed.user.{name}]
-username = "{name}"
-password = "{helpers.USERS[name][0]}"
 """
-    for name in USERS
-)
 
 
 @pytest.fixture(scope="module")
