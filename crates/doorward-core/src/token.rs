@@ -34,9 +34,11 @@ impl Engine {
         };
         let param = |name: &str| request.params.get(name).map(String::as_str);
         let grants = self.config.grants;
-        // The client's own list of grant types (RFC 6749 §5.2 `unauthorized_client`).
+        // The client's own list of grant types (RFC 6749 §5.2 `unauthorized_client`), for a
+        // grant the server answers (another is `unsupported_grant_type` below).
         if let Some(grant) = param("grant_type").and_then(GrantType::parse) {
-            if !client.client.policy.allows_grant(grant) {
+            let answered = self.supported_grant_types().contains(&grant.as_str());
+            if answered && !client.client.policy.allows_grant(grant) {
                 return Err(OAuthError::new(
                     ErrorCode::UnauthorizedClient,
                     format!("this client may not use the {} grant", grant.as_str()),
