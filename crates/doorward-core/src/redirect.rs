@@ -22,6 +22,15 @@ const LOOPBACKS: [&str; 2] = ["http://127.0.0.1", "http://[::1]"];
 
 /// Whether `sent` matches the `registered` redirect URI: exact string equality, or a
 /// portless loopback URI and the same URI with a port (RFC 8252 §7.3).
+///
+/// ```
+/// use doorward_core::redirect::matches;
+/// use doorward_proto::RedirectUri;
+/// let uri = |s| RedirectUri::parse(s).unwrap();
+/// assert!(matches(&uri("http://127.0.0.1/cb"), &uri("http://127.0.0.1:51004/cb")));
+/// assert!(!matches(&uri("http://127.0.0.1/cb"), &uri("http://127.0.0.1:51004/other")));
+/// assert!(!matches(&uri("http://localhost/cb"), &uri("http://localhost:51004/cb")));
+/// ```
 pub fn matches(registered: &RedirectUri, sent: &RedirectUri) -> bool {
     let (registered, sent) = (registered.as_str(), sent.as_str());
     if registered == sent {
