@@ -480,10 +480,18 @@ def test_token_failed_attempts_do_not_leak_across_codes(origin, new_code):
     assert_token_response(redeem(origin, new_code()))
 
 
-@pytest.mark.parametrize("grant_type", ["password", "client_credentials", "implicit", "urn:x:unknown"])
+@pytest.mark.parametrize("grant_type", ["password", "implicit", "urn:x:unknown"])
 def test_token_unsupported_grant_type(origin, grant_type):
     r = token_request(origin, auth=BASIC, form={"grant_type": grant_type, "username": "grace", "password": "x"})
     assert_oauth_error(r, 400, "unsupported_grant_type")
+    assert_no_store(r)
+
+
+def test_token_client_credentials_needs_the_clients_grant_types(origin):
+    # The server answers client_credentials (`[oauth] client_credentials`, on by default), but
+    # an Eternaltwin-form client has authorization_code and refresh_token only (RFC 6749 §5.2).
+    r = token_request(origin, auth=BASIC, form={"grant_type": "client_credentials"})
+    assert_oauth_error(r, 400, "unauthorized_client")
     assert_no_store(r)
 
 

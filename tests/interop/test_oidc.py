@@ -408,10 +408,10 @@ def test_metadata_contents(origin, metadata):
             assert isinstance(value, str) and value.startswith(origin + "/"), (key, value)
     assert sorted(m["id_token_signing_alg_values_supported"]) == sorted(KEY_ALGORITHMS), m
     assert m["response_types_supported"] == ["code"], m
-    assert sorted(m["grant_types_supported"]) == ["authorization_code", "refresh_token"], m
+    assert sorted(m["grant_types_supported"]) == ["authorization_code", "client_credentials", "refresh_token"], m
     assert m["subject_types_supported"] == ["public"], m
     assert sorted(m["token_endpoint_auth_methods_supported"]) == [
-        "client_secret_basic", "client_secret_jwt", "client_secret_post", "private_key_jwt"], m
+        "client_secret_basic", "client_secret_jwt", "client_secret_post", "none", "private_key_jwt"], m
     assert m["code_challenge_methods_supported"] == ["S256"], m
     assert m["authorization_response_iss_parameter_supported"] is True, m
     assert {"base", "openid", "profile", "email"} <= set(m["scopes_supported"]), m

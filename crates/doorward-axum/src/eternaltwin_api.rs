@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::extract::Browser;
-use crate::response::bearer::{credentials, BearerError, Credentials, REALM};
+use crate::response::bearer::{credentials, BearerError, Credentials, Refusal, REALM};
 use crate::state::AppState;
 
 /// Who is asking: a bearer token's user and client, a signed-in browser's user, or a guest.
@@ -49,11 +49,14 @@ async fn self_json(
             .check_access_token(token)
             .await
             .map_err(BearerError::from_engine)?;
+        let user = info
+            .require_user()
+            .map_err(|_| BearerError::provider(Refusal::NoUser))?;
         return Ok(Json(json!({
             "type": "AccessToken",
             "scope": "Default",
             "client": client_json(&info.client),
-            "user": short_user_json(&info.user),
+            "user": short_user_json(user),
         })));
     }
     match browser.signed_in().await {

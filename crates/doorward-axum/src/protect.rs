@@ -61,8 +61,14 @@ mod remote;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct AccessGrant {
-    /// The user the token stands for (`sub`): a Doorward user's UUID.
+    /// The token's subject (`sub`): a Doorward user's UUID, or for a token a client got for
+    /// itself (`client_credentials`, RFC 6749 §4.4) the client's id, as in `client_id`.
     pub subject: String,
+    /// The user the token stands for, `None` for a `client_credentials` token: a handler
+    /// that acts for a user must refuse a grant without one. Verifiers that read `sub` from
+    /// elsewhere (introspection, JWT) count a token whose `sub` equals its `client_id` as
+    /// the client's own, Doorward's convention.
+    pub user: Option<String>,
     /// The client the token was issued to (its key, `NAME@clients`, or its id).
     pub client_id: Option<String>,
     pub scopes: Vec<String>,
@@ -73,7 +79,8 @@ pub struct AccessGrant {
 }
 
 impl AccessGrant {
-    /// A grant, for a [`TokenVerifier`] of your own.
+    /// A grant, for a [`TokenVerifier`] of your own. Its [`AccessGrant::user`] is `subject`,
+    /// unless `subject` equals `client_id` (a client's own token).
     pub fn new(
         subject: impl Into<String>,
         client_id: Option<String>,
@@ -81,8 +88,11 @@ impl AccessGrant {
         audience: Vec<String>,
         expires_at: i64,
     ) -> Self {
+        let subject = subject.into();
+        let user = (client_id.as_deref() != Some(subject.as_str())).then(|| subject.clone());
         Self {
-            subject: subject.into(),
+            subject,
+            user,
             client_id,
             scopes,
             audience,
@@ -308,6 +318,14 @@ pub struct Authenticated<S: Scopes = AnyScope> {
     _scopes: PhantomData<fn() -> S>,
 }
 
+impl<S: Scopes> Authenticated<S> {
+    /// The user the token stands for; `None` for a token a client got for itself
+    /// (`client_credentials`).
+    pub fn user(&self) -> Option<&str> {
+        self.grant.user.as_deref()
+    }
+}
+
 impl<S: Scopes> std::fmt::Debug for Authenticated<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticated")
@@ -434,8 +452,10 @@ impl TokenVerifier for LocalVerifier {
             .access_token_audience
             .clone()
             .unwrap_or_else(|| self.engine.config().issuer.clone());
+        let user = info.user.as_ref().map(|u| u.id.to_string());
         let grant = AccessGrant {
-            subject: info.user.id.to_string(),
+            subject: user.clone().unwrap_or_else(|| info.client.key.clone()),
+            user,
             client_id: Some(info.client.key.clone()),
             scopes: info.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             audience: vec![audience],

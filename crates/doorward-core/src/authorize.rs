@@ -126,7 +126,18 @@ impl Engine {
                     "the response_type parameter is missing",
                 )))
             }
-            Some("code") if self.config.grants.authorization_code => {}
+            Some("code") if self.config.grants.authorization_code => {
+                // A client registered for other grants only (`client_credentials`).
+                if !client
+                    .policy
+                    .allows_grant(crate::model::GrantType::AuthorizationCode)
+                {
+                    return Err(fail(OAuthError::new(
+                        ErrorCode::UnauthorizedClient,
+                        "this client may not use the authorization_code grant",
+                    )));
+                }
+            }
             Some("token") if implicit => {}
             Some(_) => {
                 return Err(fail(OAuthError::new(
@@ -163,8 +174,12 @@ impl Engine {
         let challenge = if implicit {
             None
         } else {
-            self.requested_challenge(single("code_challenge"), single("code_challenge_method"))
-                .map_err(fail)?
+            let challenge = self
+                .requested_challenge(single("code_challenge"), single("code_challenge_method"))
+                .map_err(fail)?;
+            self.check_pkce_required(&client, challenge.as_ref())
+                .map_err(fail)?;
+            challenge
         };
         let nonce = match single("nonce") {
             Some(n) if n.len() > MAX_NONCE_LEN => {
@@ -421,6 +436,30 @@ impl Engine {
         Ok(Some((challenge, method)))
     }
 
+    /// Whether PKCE is required of this request and present: for a public client always,
+    /// with S256 (RFC 9700 §2.1.1: public clients "MUST use PKCE"; RFC 7636 §4.2: `plain` only
+    /// when S256 cannot be used, which a new client has no reason for), for a client with
+    /// `require_pkce` or under the server-wide `require_pkce` with any accepted method.
+    fn check_pkce_required(
+        &self,
+        client: &Client,
+        challenge: Option<&(CodeChallenge, CodeChallengeMethod)>,
+    ) -> Result<(), OAuthError> {
+        let public = client.policy.is_public();
+        match challenge {
+            None if public => Err(OAuthError::invalid_request(
+                "a public client must send a PKCE code_challenge (S256)",
+            )),
+            None if client.policy.require_pkce || self.config.require_pkce => Err(
+                OAuthError::invalid_request("PKCE is required: code_challenge is missing"),
+            ),
+            Some((_, CodeChallengeMethod::Plain)) if public => Err(OAuthError::invalid_request(
+                "a public client must use code_challenge_method=S256",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// What to do with a checked request for a signed-in user: ask for consent, or issue a
     /// code when the user approved this client for these scopes before.
     pub async fn decide(
@@ -538,7 +577,11 @@ fn resolve_redirect_uri(client: &Client, sent: Option<&str>) -> Result<RedirectU
     match sent {
         Some(sent) => {
             let sent = RedirectUri::parse(sent).map_err(|_| ShowReason::MalformedRedirectUri)?;
-            if client.redirect_uris.contains(&sent) {
+            if client
+                .redirect_uris
+                .iter()
+                .any(|registered| crate::redirect::matches(registered, &sent))
+            {
                 Ok(sent)
             } else {
                 Err(ShowReason::MismatchingRedirectUri)

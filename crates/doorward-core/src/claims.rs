@@ -64,5 +64,7 @@ pub(crate) struct AccessTokenClaims<'a> {
     pub(crate) jti: String,
     pub(crate) client_id: &'a str,
     pub(crate) scope: String,
-    pub(crate) auth_time: UnixTime,
+    /// Left out of a `client_credentials` token: no user authenticated (RFC 9068 §2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) auth_time: Option<UnixTime>,
 }

@@ -67,6 +67,9 @@ pub struct EngineConfig {
     /// Accept `code_challenge_method=plain` (RFC 7636 §4.2). Off by default: `plain` protects
     /// nothing once the authorization request leaks (RFC 9700 §2.1.1).
     pub allow_plain_pkce: bool,
+    /// Every authorization request must carry a PKCE challenge (RFC 7636, RFC 9700 §2.1.1);
+    /// otherwise only public clients and clients with `require_pkce` need one.
+    pub require_pkce: bool,
     /// The scopes this server grants.
     pub scopes: ScopeSet,
     /// What a request that names no scope gets (RFC 6749 §3.3), within the client's scopes.
@@ -104,6 +107,10 @@ pub struct Grants {
     /// fragment, where browser history, extensions and referrers can leak it (RFC 9700 §4.3),
     /// and nothing binds it to the client that asked. No refresh token is issued with it.
     pub insecure_implicit: bool,
+    /// `grant_type=client_credentials` (RFC 6749 §4.4), for the clients whose
+    /// [`crate::model::ClientPolicy::grant_types`] name it: a token for the client itself,
+    /// with no user, no refresh token and no ID token.
+    pub client_credentials: bool,
 }
 
 impl Grants {
@@ -113,6 +120,7 @@ impl Grants {
         refresh_token: false,
         insecure_password: false,
         insecure_implicit: false,
+        client_credentials: false,
     };
     /// The authorization-code grant with refresh tokens, what `doorward serve` runs.
     pub const CODE_AND_REFRESH: Grants = Grants {
@@ -120,6 +128,7 @@ impl Grants {
         refresh_token: true,
         insecure_password: false,
         insecure_implicit: false,
+        client_credentials: false,
     };
 }
 
@@ -129,6 +138,7 @@ impl Default for EngineConfig {
             issuer: "http://localhost".to_owned(),
             lifetimes: Lifetimes::default(),
             allow_plain_pkce: false,
+            require_pkce: false,
             // Invariant: these are valid scope tokens.
             scopes: ScopeSet::parse("base openid profile email").expect("valid scopes"),
             default_scopes: ScopeSet::parse("base").expect("`base` is a valid scope"),
@@ -170,6 +180,8 @@ pub struct ClientSpec {
     pub display_name: String,
     pub app_uri: String,
     pub redirect_uris: Vec<RedirectUri>,
+    /// Ignored (and best left empty) for a public client, whose policy says
+    /// `auth_method: Some(AuthMethod::None)`.
     pub secret: Secret,
     pub policy: ClientPolicy,
 }

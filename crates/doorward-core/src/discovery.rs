@@ -36,6 +36,12 @@ impl Engine {
             .chain(&CLIENT_SECRET_ALGS)
             .map(|a| a.as_str())
             .collect();
+        // Public clients (RFC 6749 §2.1) name themselves at the token endpoint only.
+        let token_auth_methods: Vec<&str> = auth_methods
+            .iter()
+            .copied()
+            .chain([AuthMethod::None.as_str()])
+            .collect();
         // The modes `check_authorization` accepts: a code in the query, the implicit grant's
         // token in the fragment (OAuth 2.0 Multiple Response Types §2.1).
         let mut response_modes = vec!["query"];
@@ -57,7 +63,7 @@ impl Engine {
             "grant_types_supported": self.supported_grant_types(),
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": algs,
-            "token_endpoint_auth_methods_supported": auth_methods,
+            "token_endpoint_auth_methods_supported": token_auth_methods,
             "token_endpoint_auth_signing_alg_values_supported": auth_algs,
             "introspection_endpoint_auth_methods_supported": auth_methods,
             "introspection_endpoint_auth_signing_alg_values_supported": auth_algs,

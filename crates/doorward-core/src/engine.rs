@@ -109,27 +109,32 @@ impl Engine {
     }
 
     /// Creates or updates a client declared in configuration. The stored secret hash is kept
-    /// when it still matches the configured secret.
+    /// when it still matches the configured secret. A public client
+    /// (`token_endpoint_auth_method = "none"`) is stored without one, whatever `spec.secret`.
     pub async fn register_client(&self, spec: ClientSpec) -> Result<Client, StoreError> {
         let id = Self::client_id_for_key(&spec.key);
-        let existing = self.store.find_client(ClientRef::Id(id)).await?;
-        let kept_hash = existing
-            .and_then(|c| c.secret_hash)
-            .filter(|phc| passwords::verify(phc, spec.secret.secret()));
-        let secret_hash = kept_hash.unwrap_or_else(|| {
-            passwords::hash(
-                spec.secret.secret(),
-                self.config.hash_cost,
-                self.random.as_ref(),
-            )
-        });
+        let secret_hash = if spec.policy.is_public() {
+            None
+        } else {
+            let existing = self.store.find_client(ClientRef::Id(id)).await?;
+            let kept_hash = existing
+                .and_then(|c| c.secret_hash)
+                .filter(|phc| passwords::verify(phc, spec.secret.secret()));
+            Some(kept_hash.unwrap_or_else(|| {
+                passwords::hash(
+                    spec.secret.secret(),
+                    self.config.hash_cost,
+                    self.random.as_ref(),
+                )
+            }))
+        };
         let mut client = Client {
             id,
             key: spec.key,
             display_name: spec.display_name,
             app_uri: spec.app_uri,
             redirect_uris: spec.redirect_uris,
-            secret_hash: Some(secret_hash),
+            secret_hash,
             previous_secret: None,
             policy: spec.policy,
             source: ClientSource::Config,

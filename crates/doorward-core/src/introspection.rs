@@ -53,11 +53,19 @@ impl Engine {
             let mut details = Map::new();
             details.insert("scope".into(), json!(t.scopes.to_string()));
             details.insert("client_id".into(), json!(bearer.client.key));
-            details.insert("username".into(), json!(bearer.user.username));
+            // A `client_credentials` token has no user: its subject is the client, named as
+            // in `client_id` (RFC 7662 §2.2), and it has no `username`.
+            let sub = match &bearer.user {
+                Some(user) => {
+                    details.insert("username".into(), json!(user.username));
+                    user.id.to_string()
+                }
+                None => bearer.client.key.clone(),
+            };
             details.insert("token_type".into(), json!("Bearer"));
             details.insert("exp".into(), json!(t.expires_at));
             details.insert("iat".into(), json!(t.issued_at));
-            details.insert("sub".into(), json!(bearer.user.id.to_string()));
+            details.insert("sub".into(), json!(sub));
             details.insert("iss".into(), json!(self.config.issuer));
             if Self::wants_jwt(&bearer.client) {
                 let aud = bearer.client.policy.access_token_audience.as_deref();

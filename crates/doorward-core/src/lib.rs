@@ -8,12 +8,13 @@
 //! # Floors
 //! The modules are read bottom-up; each imports only from floors below it.
 //! 1. Values: [`clock`], [`opaque`], [`jose`] (key material), [`passwords`], [`model`] (the
-//!    records), [`ports`], [`throttle`] (failure counters), [`config`], [`error`], [`request`]
+//!    records), [`redirect`] (which redirect URIs match and may be registered), [`ports`],
+//!    [`throttle`] (failure counters), [`config`], [`error`], [`request`]
 //!    (parsed requests), [`claims`], [`grant`] (what a grant issues).
 //! 2. [`Engine`] itself (`engine.rs`): its state, clients and users from configuration.
 //! 3. Flows, each an `impl Engine` block of its own that no other flow imports:
 //!    [`authorize`] (the authorization endpoint), [`token`] (the token endpoint and token
-//!    issuing), [`session`] (browser sign-in, CSRF), [`embedding`] (users the application
+//!    issuing), [`client_credentials`], [`session`] (browser sign-in, CSRF), [`embedding`] (users the application
 //!    signed in), [`resource`] (bearer tokens at a protected resource), [`account`],
 //!    [`introspection`], [`revocation`], [`userinfo`], [`discovery`], [`logout`], [`keys`]
 //!    (staged key rotation) and the legacy grants.
@@ -23,8 +24,9 @@
 pub mod account;
 pub mod authorize;
 pub mod claims;
-pub mod clients;
 pub mod client_assertion;
+pub mod client_credentials;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod discovery;
@@ -42,6 +44,7 @@ pub mod model;
 mod opaque;
 pub mod passwords;
 pub mod ports;
+pub mod redirect;
 pub mod request;
 pub mod resource;
 pub mod revocation;

@@ -227,7 +227,7 @@ impl ConsentStore for MemoryStore {
             .collect();
         inner.revoked_families.extend(families);
         for token in inner.access.values_mut() {
-            if token.user_id == user && token.client_id == client {
+            if token.user_id == Some(user) && token.client_id == client {
                 token.revoked = true;
             }
         }
@@ -313,11 +313,19 @@ impl TokenStore for MemoryStore {
         let Some(token) = inner.access.get(hash) else {
             return Ok(None);
         };
-        let user = inner.users.get(&token.user_id);
+        // A token with no user (client_credentials) stands for its client; one whose user is
+        // gone stands for nothing.
+        let user = match token.user_id {
+            Some(id) => match inner.users.get(&id) {
+                Some(user) => Some(user.clone()),
+                None => return Ok(None),
+            },
+            None => None,
+        };
         let client = inner.clients.get(&token.client_id);
-        Ok(user.zip(client).map(|(user, client)| BearerRecord {
+        Ok(client.map(|client| BearerRecord {
             token: token.clone(),
-            user: user.clone(),
+            user,
             client: client.clone(),
         }))
     }

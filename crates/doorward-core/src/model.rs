@@ -91,9 +91,14 @@ pub enum AuthMethod {
     /// A JWT signed with HMAC under the client's secret (OIDC Core §9), which the server must
     /// therefore know: see [`ClientPolicy::sealed_jwt_secret`].
     ClientSecretJwt,
+    /// A public client (RFC 6749 §2.1): no secret, named by `client_id` in the body only
+    /// (§3.2.1). It must use PKCE S256 (RFC 9700 §2.1.1) and never gets `client_credentials`.
+    None,
 }
 
 impl AuthMethod {
+    /// The methods by which a client proves who it is (the introspection and revocation
+    /// endpoints' list); [`AuthMethod::None`], a public client's, is not one.
     pub const ALL: [AuthMethod; 4] = [
         Self::ClientSecretBasic,
         Self::ClientSecretPost,
@@ -107,16 +112,51 @@ impl AuthMethod {
             Self::ClientSecretPost => "client_secret_post",
             Self::PrivateKeyJwt => "private_key_jwt",
             Self::ClientSecretJwt => "client_secret_jwt",
+            Self::None => "none",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == name)
+        Self::ALL
+            .into_iter()
+            .chain([Self::None])
+            .find(|m| m.as_str() == name)
     }
 
     /// Whether the client proves itself with a JWT (`client_assertion`, RFC 7521 §4.2).
     pub fn is_jwt(self) -> bool {
         matches!(self, Self::PrivateKeyJwt | Self::ClientSecretJwt)
+    }
+}
+
+/// A grant type a client may use at the token endpoint (OIDC Registration `grant_types`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantType {
+    /// `authorization_code` (RFC 6749 §4.1).
+    AuthorizationCode,
+    /// `refresh_token` (RFC 6749 §6).
+    RefreshToken,
+    /// `client_credentials` (RFC 6749 §4.4): tokens whose subject is the client itself.
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationCode => "authorization_code",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::AuthorizationCode,
+            Self::RefreshToken,
+            Self::ClientCredentials,
+        ]
+        .into_iter()
+        .find(|g| g.as_str() == name)
     }
 }
 
@@ -171,6 +211,32 @@ pub struct ClientPolicy {
     /// without one), the secret is stored in the clear. Prefer `private_key_jwt`, for which
     /// the server holds only public keys.
     pub sealed_jwt_secret: Option<Vec<u8>>,
+    /// The grant types the client may use; `None`: `authorization_code` and `refresh_token`
+    /// (the Eternaltwin form), so `client_credentials` is only for a client that names it.
+    pub grant_types: Option<Vec<GrantType>>,
+    /// PKCE is required at the authorization endpoint (RFC 7636), whatever the server-wide
+    /// `require_pkce`. Public clients always need it, with S256.
+    pub require_pkce: bool,
+}
+
+impl ClientPolicy {
+    /// Whether the client may use `grant` ([`ClientPolicy::grant_types`]); a public client
+    /// never gets `client_credentials` (RFC 6749 §4.4: "MUST only be used by confidential
+    /// clients").
+    pub fn allows_grant(&self, grant: GrantType) -> bool {
+        if grant == GrantType::ClientCredentials && self.is_public() {
+            return false;
+        }
+        match &self.grant_types {
+            Some(types) => types.contains(&grant),
+            None => grant != GrantType::ClientCredentials,
+        }
+    }
+
+    /// A public client (`token_endpoint_auth_method = "none"`).
+    pub fn is_public(&self) -> bool {
+        self.auth_method == Some(AuthMethod::None)
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -199,6 +265,10 @@ struct PolicyJson {
     /// Base64url of the sealed secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret_jwt_sealed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant_types: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    require_pkce: bool,
 }
 
 impl ClientPolicy {
@@ -224,6 +294,11 @@ impl ClientPolicy {
                 .sealed_jwt_secret
                 .as_ref()
                 .map(|sealed| URL_SAFE_NO_PAD.encode(sealed)),
+            grant_types: self
+                .grant_types
+                .as_ref()
+                .map(|types| types.iter().map(|g| g.as_str().to_owned()).collect()),
+            require_pkce: self.require_pkce,
         };
         // Invariant: a struct of strings (and a JWK Set) serializes.
         serde_json::to_string(&json).expect("the client policy serializes")
@@ -271,6 +346,16 @@ impl ClientPolicy {
                         .map_err(|_| "client_secret_jwt_sealed is not base64url".to_owned())
                 })
                 .transpose()?,
+            grant_types: json
+                .grant_types
+                .map(|types| {
+                    types
+                        .into_iter()
+                        .map(|g| GrantType::parse(&g).ok_or(g))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?,
+            require_pkce: json.require_pkce,
         })
     }
 }
@@ -339,7 +424,9 @@ pub struct AccessTokenRecord {
     pub hash: TokenHash,
     pub family_id: Uuid,
     pub client_id: Uuid,
-    pub user_id: Uuid,
+    /// `None` for a token whose subject is the client itself (`client_credentials`, RFC 6749
+    /// §4.4).
+    pub user_id: Option<Uuid>,
     pub scopes: ScopeSet,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
@@ -351,7 +438,8 @@ pub struct AccessTokenRecord {
 #[derive(Clone, Debug)]
 pub struct BearerRecord {
     pub token: AccessTokenRecord,
-    pub user: User,
+    /// `None` for a `client_credentials` token, which has no user.
+    pub user: Option<User>,
     pub client: Client,
 }
 

@@ -273,7 +273,8 @@ pub trait TokenStore: Send + Sync {
     /// The access token, revoked or expired or not (the engine checks).
     async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>>;
     /// The access token with its user and client, in one read (the hot path of every
-    /// protected call). `None` when the token, its user or its client does not exist.
+    /// protected call). `None` when the token, its client or (for a token with a user) its
+    /// user does not exist; a token without a user (`client_credentials`) has `user: None`.
     async fn find_bearer(&self, hash: &TokenHash) -> StoreResult<Option<BearerRecord>>;
     /// Marks the refresh token issued to `client` as spent (`used_at = now`), keeps
     /// `successor` (the sealed answer, for the grace window of `Engine::refresh`) with it, and

@@ -11,10 +11,26 @@ use crate::Engine;
 /// What a valid access token stands for.
 #[derive(Clone, Debug)]
 pub struct TokenInfo {
-    pub user: User,
+    /// `None` for a `client_credentials` token, whose subject is the client. A resource that
+    /// is about a user answers such a token with [`TokenInfo::require_user`].
+    pub user: Option<User>,
     pub client: Client,
     pub scopes: ScopeSet,
     pub expires_at: UnixTime,
+}
+
+impl TokenInfo {
+    /// The token's user, or `insufficient_scope` (RFC 6750 §3.1, 403) for a token without
+    /// one: the token is valid (introspection calls it active, so `invalid_token` would send
+    /// the client to refresh for nothing), it just grants nothing about a user.
+    pub fn require_user(&self) -> Result<&User, OAuthError> {
+        self.user.as_ref().ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::InsufficientScope,
+                "this resource needs a token issued for a user, not to a client for itself",
+            )
+        })
+    }
 }
 
 impl Engine {

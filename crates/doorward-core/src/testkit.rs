@@ -56,8 +56,8 @@ use doorward_proto::{RedirectUri, ScopeSet};
 
 use crate::ports::{SharedStore, StoreResult};
 
-mod clients;
 mod assertions;
+mod clients;
 mod records;
 mod redemption;
 mod revocation;
@@ -67,10 +67,10 @@ mod throttle;
 pub mod fixtures;
 pub mod fuzz;
 
+pub use assertions::assertion_jtis_are_single_use;
 pub use clients::{
     clients_insert_list_and_keep_their_rotation, deleting_a_client_revokes_its_grants,
 };
-pub use assertions::assertion_jtis_are_single_use;
 pub use fixtures::{client, code, tokens, user, NOW};
 pub use records::{
     absent_rows_are_not_errors, clients_by_id_and_key,
@@ -80,7 +80,7 @@ pub use records::{
 };
 pub use redemption::{
     codes_are_single_use, redemptions_store_their_tokens_and_sealed_answer,
-    refresh_tokens_rotate_once_and_families_revoke,
+    refresh_tokens_rotate_once_and_families_revoke, user_less_access_tokens,
 };
 pub use revocation::{
     an_access_token_is_revoked_alone, consents_merge_list_and_revoke_tokens,
@@ -122,6 +122,7 @@ where
         clients_insert_list_and_keep_their_rotation,
         deleting_a_client_revokes_its_grants,
         assertion_jtis_are_single_use,
+        user_less_access_tokens,
     );
 }
 

@@ -8,6 +8,7 @@ mod authorization;
 mod client_assertions;
 mod client_authentication;
 mod client_management;
+mod clients;
 mod code_redemption;
 mod fuzz;
 mod id_tokens;

@@ -1,5 +1,6 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3, §6): client authentication and the
-//! `authorization_code` and `refresh_token` grants.
+//! `authorization_code` and `refresh_token` grants (`client_credentials` is in
+//! [`crate::client_credentials`]).
 
 use std::collections::HashMap;
 
@@ -13,7 +14,8 @@ use crate::error::Error;
 use crate::grant::{AuthenticatedClient, Built, Grant};
 use crate::jose::SigningAlg;
 use crate::model::{
-    AccessTokenFormat, AccessTokenRecord, AuthMethod, Client, CodeRecord, RefreshTokenRecord,
+    AccessTokenFormat, AccessTokenRecord, AuthMethod, Client, CodeRecord, GrantType,
+    RefreshTokenRecord,
 };
 use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::ports::{ClientRef, Redemption};
@@ -34,6 +36,18 @@ impl Engine {
         };
         let param = |name: &str| request.params.get(name).map(String::as_str);
         let grants = self.config.grants;
+        // The client's own list of grant types (RFC 6749 §5.2 `unauthorized_client`), for a
+        // grant the server answers (another is `unsupported_grant_type` below).
+        if let Some(grant) = param("grant_type").and_then(GrantType::parse) {
+            let answered = self.supported_grant_types().contains(&grant.as_str());
+            if answered && !client.client.policy.allows_grant(grant) {
+                return Err(OAuthError::new(
+                    ErrorCode::UnauthorizedClient,
+                    format!("this client may not use the {} grant", grant.as_str()),
+                )
+                .into());
+            }
+        }
         match param("grant_type") {
             None | Some("") => Err(OAuthError::invalid_request("grant_type is missing").into()),
             Some("authorization_code") if grants.authorization_code => {
@@ -41,6 +55,9 @@ impl Engine {
             }
             Some("refresh_token") if grants.refresh_token => {
                 self.refresh(client, &request.params).await
+            }
+            Some("client_credentials") if grants.client_credentials => {
+                self.client_credentials(client, &request.params).await
             }
             Some("password")
                 if grants.insecure_password && client.client.policy.insecure_password =>
@@ -68,6 +85,9 @@ impl Engine {
         }
         if grants.refresh_token {
             names.push("refresh_token");
+        }
+        if grants.client_credentials {
+            names.push("client_credentials");
         }
         if grants.insecure_password {
             names.push("password");
@@ -172,11 +192,27 @@ impl Engine {
                     Err(failed().into())
                 }
             }
-            (None, None) => Err(OAuthError::invalid_client(
-                "client authentication is required (HTTP Basic, client_secret_post or a client_assertion)",
-            )
-            .into()),
+            (None, None) => match self.public_client(body_id).await? {
+                Some(client) => Ok((client, AuthMethod::None)),
+                None => Err(OAuthError::invalid_client(
+                    "client authentication is required (HTTP Basic, client_secret_post, a client_assertion, or client_id alone for a public client)",
+                )
+                .into()),
+            },
         }
+    }
+
+    /// A public client (`token_endpoint_auth_method = "none"`) names itself by `client_id`
+    /// in the body and has nothing else to show (RFC 6749 §3.2.1); any other client named so
+    /// without a secret is not authenticated.
+    async fn public_client(&self, body_id: Option<&str>) -> Result<Option<Client>, Error> {
+        let Some(id) = body_id.filter(|id| !id.is_empty()) else {
+            return Ok(None);
+        };
+        Ok(self
+            .find_client(id)
+            .await?
+            .filter(|client| client.policy.is_public()))
     }
 
     async fn authenticate_basic(
@@ -389,7 +425,8 @@ impl Engine {
         let now = self.now();
         let lifetimes = &self.config.lifetimes;
         let access = if Self::wants_jwt(client) {
-            self.jwt_access_token(client, user_id, access_scopes, auth_time)?
+            let sub = user_id.to_string();
+            self.jwt_access_token(client, sub, access_scopes, Some(auth_time))?
         } else {
             opaque::generate(OpaqueKind::AccessToken, self.random.as_ref())
         };
@@ -414,17 +451,15 @@ impl Engine {
         } else {
             None
         };
-        let refresh = self
-            .config
-            .grants
-            .refresh_token
-            .then(|| opaque::generate(OpaqueKind::RefreshToken, self.random.as_ref()));
+        let refresh = (self.config.grants.refresh_token
+            && client.policy.allows_grant(GrantType::RefreshToken))
+        .then(|| opaque::generate(OpaqueKind::RefreshToken, self.random.as_ref()));
         let scope = (access_scopes != requested).then(|| access_scopes.to_string());
         let access_record = AccessTokenRecord {
             hash: TokenHash::of(&access),
             family_id,
             client_id: client.id,
-            user_id,
+            user_id: Some(user_id),
             scopes: access_scopes.clone(),
             issued_at: now,
             expires_at: now + lifetimes.access_token,
@@ -481,20 +516,22 @@ impl Engine {
         self.sign_jws(alg, None, &claims)
     }
 
-    /// A JWT access token (RFC 9068 §2) signed with the server's first algorithm.
+    /// A JWT access token (RFC 9068 §2) signed with the server's first algorithm. `sub` is the
+    /// user's id, or the client's for a `client_credentials` token (RFC 9068 §2.2), which has
+    /// no `auth_time`.
     pub(crate) fn jwt_access_token(
         &self,
         client: &Client,
-        user_id: uuid::Uuid,
+        sub: String,
         scopes: &ScopeSet,
-        auth_time: UnixTime,
+        auth_time: Option<UnixTime>,
     ) -> Result<String, Error> {
         let now = self.now();
         let first = self.config.keys.algorithms.first().copied();
         let alg = self.effective_alg(first.unwrap_or(SigningAlg::Es256));
         let claims = AccessTokenClaims {
             iss: &self.config.issuer,
-            sub: user_id.to_string(),
+            sub,
             aud: client
                 .policy
                 .access_token_audience

@@ -13,6 +13,7 @@ impl Engine {
     /// Connect Authentication Request").
     pub async fn userinfo(&self, token: &str) -> Result<Map<String, Value>, Error> {
         let info = self.check_access_token(token).await?;
+        let user = info.require_user()?;
         if !info.scopes.contains("openid") {
             return Err(OAuthError::new(
                 doorward_proto::ErrorCode::InsufficientScope,
@@ -20,6 +21,6 @@ impl Engine {
             )
             .into());
         }
-        Ok(user_claims(&info.user, &info.scopes))
+        Ok(user_claims(user, &info.scopes))
     }
 }

@@ -60,6 +60,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         5,
         include_str!("../migrations/postgres/0005_assertion_jti.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/postgres/0006_client_credentials.sql"),
+    ),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.
@@ -283,6 +287,9 @@ impl Columns for PgRow {
         col(self, name)
     }
     fn uuid(&self, name: &str) -> StoreResult<Uuid> {
+        col(self, name)
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>> {
         col(self, name)
     }
 }

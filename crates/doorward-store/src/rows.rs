@@ -32,6 +32,7 @@ pub(crate) trait Columns {
     fn blob(&self, name: &str) -> StoreResult<Vec<u8>>;
     fn opt_blob(&self, name: &str) -> StoreResult<Option<Vec<u8>>>;
     fn uuid(&self, name: &str) -> StoreResult<Uuid>;
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>>;
 
     /// A code's, token's or session's digest.
     fn hash(&self, name: &str) -> StoreResult<TokenHash> {
@@ -70,7 +71,8 @@ pub(crate) const KEY_COLS: &str =
     "kid, alg, generation, private_key, public_jwk, created_at, activate_at, remove_at";
 
 /// An access token with its user and client in one statement, `WHERE a.hash =` the dialect's
-/// first parameter (`?1`, `$1`): what [`bearer`] reads. The client's columns are aliased (see
+/// first parameter (`?1`, `$1`): what [`bearer`] reads. The user is a `LEFT JOIN`: a
+/// `client_credentials` token has none; a token whose user is gone matches no row. The client's columns are aliased (see
 /// [`CLIENT_ALIASES`]); every other name is unambiguous.
 macro_rules! bearer_select {
     ($hash:literal) => {
@@ -86,10 +88,11 @@ macro_rules! bearer_select {
                 c.previous_secret_expires_at AS c_previous_secret_expires_at,
                 c.source AS c_source, c.created_at AS c_created_at
             FROM access_tokens a
-            JOIN users u ON u.id = a.user_id
+            LEFT JOIN users u ON u.id = a.user_id
             JOIN clients c ON c.id = a.client_id
             WHERE a.hash = ",
-            $hash
+            $hash,
+            " AND (a.user_id IS NULL OR u.id IS NOT NULL)"
         )
     };
 }
@@ -225,7 +228,7 @@ pub(crate) fn access(row: &dyn Columns) -> StoreResult<AccessTokenRecord> {
         hash: row.hash("hash")?,
         family_id: row.uuid("family_id")?,
         client_id: row.uuid("client_id")?,
-        user_id: row.uuid("user_id")?,
+        user_id: row.opt_uuid("user_id")?,
         scopes: row.scopes("scopes")?,
         issued_at: row.int("issued_at")?,
         expires_at: row.int("expires_at")?,
@@ -235,9 +238,14 @@ pub(crate) fn access(row: &dyn Columns) -> StoreResult<AccessTokenRecord> {
 
 /// An access token with its user and client, from [`bearer_select!`].
 pub(crate) fn bearer(row: &dyn Columns) -> StoreResult<BearerRecord> {
+    let token = access(row)?;
+    let user = match token.user_id {
+        Some(_) => Some(user(row)?),
+        None => None,
+    };
     Ok(BearerRecord {
-        token: access(row)?,
-        user: user(row)?,
+        token,
+        user,
         client: client_named(row, CLIENT_ALIASES)?,
     })
 }

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_throttle.sql"),
     include_str!("../migrations/sqlite/0005_client_management.sql"),
     include_str!("../migrations/sqlite/0006_assertion_jti.sql"),
+    include_str!("../migrations/sqlite/0007_client_credentials.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.
@@ -242,6 +243,11 @@ impl Columns for Row<'_> {
     fn uuid(&self, name: &str) -> StoreResult<Uuid> {
         let text: String = col(self, name)?;
         Uuid::try_parse(&text).map_err(|_| corrupt(name))
+    }
+    fn opt_uuid(&self, name: &str) -> StoreResult<Option<Uuid>> {
+        let text: Option<String> = col(self, name)?;
+        text.map(|t| Uuid::try_parse(&t).map_err(|_| corrupt(name)))
+            .transpose()
     }
 }
 

@@ -139,8 +139,21 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             }
             let auth_method = auth_method
                 .map(|m| {
+                    // Public and JWT-authenticated clients need more than a secret (no PKCE
+                    // rule, no key set here yet): the config file registers them.
                     AuthMethod::parse(&m)
-                        .with_context(|| format!("--auth-method `{m}` is not a known method"))
+                        .filter(|m| {
+                            matches!(
+                                m,
+                                AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+                            )
+                        })
+                        .with_context(|| {
+                            format!(
+                                "--auth-method `{m}`: client_secret_basic or client_secret_post \
+                                 (other methods are registered in the config file for now)"
+                            )
+                        })
                 })
                 .transpose()?;
             let new = NewClient {
@@ -326,6 +339,10 @@ fn redirect_uris_of(values: &[String]) -> anyhow::Result<Vec<RedirectUri>> {
     let mut uris: Vec<RedirectUri> = Vec::new();
     for value in values {
         let uri = RedirectUri::parse(value).with_context(|| format!("--redirect-uri `{value}`"))?;
+        // The same rules as the config file's (RFC 8252 for loopback and private-use URIs); a
+        // CLI client is confidential.
+        doorward_core::redirect::check_registration(&uri, false)
+            .with_context(|| format!("--redirect-uri `{value}`"))?;
         if !uris.iter().any(|u| u.as_str() == uri.as_str()) {
             uris.push(uri);
         }

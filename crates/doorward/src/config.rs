@@ -1,5 +1,8 @@
 //! The configuration file, parsed once into a checked [`Config`].
 //!
+//! Past 700 lines, still one idea: the file's format and every check of it, each naming its
+//! key (the kinds of clients of issue 14 added theirs); the tests live in `config/tests.rs`.
+//!
 //! ```toml
 //! [server]
 //! listen = "127.0.0.1:50320"            # or --listen / DOORWARD_LISTEN
@@ -25,6 +28,8 @@
 //!
 //! [oauth]
 //! insecure_allow_plain_pkce = false
+//! require_pkce = false                   # PKCE for every client (public clients: always, S256)
+//! client_credentials = true              # the grant, for clients whose grant_types name it
 //! scopes = ["base", "openid", "profile", "email"]   # offered
 //! default_scopes = ["base"]                        # when a request names none
 //!
@@ -41,14 +46,23 @@
 //!
 //! [clients.NAME]                         # Eternaltwin's form (Key: NAME@clients)
 //! display_name = "…"; app_uri = "…"; callback_uri = "…"; secret = "…"
+//! # instead of callback_uri, several (exact match; RFC 8252 §7.3: a loopback IP URI
+//! # registered without a port, http://127.0.0.1/cb or http://[::1]/cb, matches any port):
+//! redirect_uris = ["https://app.example/cb", "http://127.0.0.1/cb"]
 //! # optional, for OpenID Connect clients (defaults: what an Eternaltwin client gets)
 //! scopes = ["openid", "profile"]         # default: every scope offered
 //! post_logout_redirect_uris = ["…"]
 //! token_endpoint_auth_method = "client_secret_basic"  # or client_secret_post; default: either;
 //!                                        # or private_key_jwt (with `jwks`), client_secret_jwt
 //!                                        # (the secret, ≥ 32 bytes, kept sealed to MAC with)
+//!                                        # "none": a public client, no `secret`, PKCE S256
+//!                                        # required; may register private-use schemes
+//!                                        # (com.example.app:/cb), never http://localhost
 //! jwks = '{"keys": [...]}'               # private_key_jwt: the client's public keys, inline
 //!                                        # (a private member such as `d` is refused)
+//! grant_types = ["authorization_code", "refresh_token"]  # the default; also
+//!                                        # "client_credentials" (confidential clients only)
+//! require_pkce = false                   # PKCE for this client
 //! access_token_format = "opaque"         # or "jwt" (RFC 9068)
 //! access_token_audience = "…"            # `aud` of JWT access tokens; default: the issuer
 //! id_token_signed_response_alg = "RS256" # OIDC's default; falls back to the first
@@ -71,7 +85,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use doorward_core::config::KeyPolicy;
 use doorward_core::jose::SigningAlg;
-use doorward_core::model::{AccessTokenFormat, AuthMethod, ClientPolicy};
+use doorward_core::model::{AccessTokenFormat, AuthMethod, ClientPolicy, GrantType};
 use doorward_core::{ClientSpec, Lifetimes, UserSpec};
 use doorward_proto::{RedirectUri, ScopeSet, Secret};
 use serde::Deserialize;
@@ -88,6 +102,10 @@ pub struct Config {
     pub limits: Limits,
     pub lifetimes: Lifetimes,
     pub allow_plain_pkce: bool,
+    /// `[oauth] require_pkce`: every authorization request needs PKCE.
+    pub require_pkce: bool,
+    /// `[oauth] client_credentials`: the grant is answered (for the clients that name it).
+    pub client_credentials: bool,
     pub scopes: ScopeSet,
     pub default_scopes: ScopeSet,
     pub keys: KeyPolicy,
@@ -154,6 +172,9 @@ struct RawTokens {
 struct RawOAuth {
     #[serde(default)]
     insecure_allow_plain_pkce: bool,
+    #[serde(default)]
+    require_pkce: bool,
+    client_credentials: Option<bool>,
     scopes: Option<Vec<String>>,
     default_scopes: Option<Vec<String>>,
 }
@@ -178,6 +199,8 @@ struct RawPolicy {
     id_token_signed_response_alg: Option<String>,
     resource_server: bool,
     jwks: Option<String>,
+    grant_types: Option<Vec<String>>,
+    require_pkce: bool,
 }
 
 #[derive(Deserialize)]
@@ -185,8 +208,9 @@ struct RawPolicy {
 struct RawClient {
     display_name: String,
     app_uri: String,
-    callback_uri: String,
-    secret: String,
+    callback_uri: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    secret: Option<String>,
     scopes: Option<Vec<String>>,
     #[serde(default)]
     post_logout_redirect_uris: Vec<String>,
@@ -197,6 +221,9 @@ struct RawClient {
     #[serde(default)]
     resource_server: bool,
     jwks: Option<String>,
+    grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    require_pkce: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -225,6 +252,9 @@ struct RawSeedApp {
     #[serde(default)]
     resource_server: bool,
     jwks: Option<String>,
+    grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    require_pkce: bool,
 }
 
 #[derive(Deserialize)]
@@ -365,6 +395,8 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         limits,
         lifetimes,
         allow_plain_pkce: raw.oauth.insecure_allow_plain_pkce,
+        require_pkce: raw.oauth.require_pkce,
+        client_credentials: raw.oauth.client_credentials.unwrap_or(true),
         scopes,
         default_scopes,
         keys,
@@ -460,6 +492,8 @@ macro_rules! raw_policy {
             id_token_signed_response_alg: $raw.id_token_signed_response_alg,
             resource_server: $raw.resource_server,
             jwks: $raw.jwks,
+            grant_types: $raw.grant_types,
+            require_pkce: $raw.require_pkce,
         }
     };
 }
@@ -481,7 +515,7 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         .token_endpoint_auth_method
         .map(|m| {
             AuthMethod::parse(&m).with_context(|| {
-                format!("key `{key_path}.token_endpoint_auth_method`: `{m}` is not client_secret_basic, client_secret_post, private_key_jwt or client_secret_jwt")
+                format!("key `{key_path}.token_endpoint_auth_method`: `{m}` is not client_secret_basic, client_secret_post, private_key_jwt, client_secret_jwt or none")
             })
         })
         .transpose()?;
@@ -517,6 +551,26 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
             })
         })
         .transpose()?;
+    let grant_types = raw
+        .grant_types
+        .map(|names| {
+            names
+                .iter()
+                .map(|g| {
+                    GrantType::parse(g).with_context(|| {
+                        format!("key `{key_path}.grant_types`: `{g}` is not authorization_code, refresh_token or client_credentials")
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .transpose()?;
+    if auth_method == Some(AuthMethod::None)
+        && grant_types
+            .as_ref()
+            .is_some_and(|g| g.contains(&GrantType::ClientCredentials))
+    {
+        bail!("key `{key_path}.grant_types`: a public client (token_endpoint_auth_method = \"none\") cannot use client_credentials (RFC 6749 section 4.4)");
+    }
     Ok(ClientPolicy {
         scopes,
         post_logout_redirect_uris,
@@ -526,6 +580,8 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         access_token_audience: raw.access_token_audience,
         resource_server: raw.resource_server,
         jwks,
+        grant_types,
+        require_pkce: raw.require_pkce,
         // `doorward serve` enables no legacy grant.
         ..ClientPolicy::default()
     })
@@ -581,7 +637,7 @@ fn clients(
             name,
             c.display_name,
             c.app_uri,
-            c.callback_uri,
+            redirect_list(c.callback_uri, c.redirect_uris),
             c.secret,
             raw_policy!(c),
         )
@@ -592,12 +648,12 @@ fn clients(
             name,
             a.display_name,
             a.uri,
-            a.oauth_callback,
-            a.secret,
+            Some(vec![a.oauth_callback]),
+            Some(a.secret),
             raw_policy!(a),
         )
     });
-    for (key_path, name, display_name, app_uri, callback, secret, policy) in
+    for (key_path, name, display_name, app_uri, redirects, secret, policy) in
         from_clients.chain(from_apps)
     {
         if name.is_empty() || name.contains(['@', ' ', '/']) {
@@ -607,18 +663,49 @@ fn clients(
         if out.iter().any(|c| c.key == key) {
             bail!("key `{key_path}`: the client `{name}` is declared twice");
         }
-        let redirect_uri = RedirectUri::parse(&callback)
-            .with_context(|| format!("key `{key_path}`: callback `{callback}`"))?;
-        let length = secret.chars().count();
-        if length < MIN_CLIENT_SECRET_CHARS {
-            bail!(
-                "key `{key_path}.secret`: the secret of the client `{name}` has {length} \
-                 characters; use at least {MIN_CLIENT_SECRET_CHARS} (a long random string in \
-                 production)"
-            );
-        }
-        let app_uri = checked_app_uri(&key_path, app_uri)?;
         let policy = client_policy(&key_path, policy)?;
+        let public = policy.is_public();
+        let redirects = match redirects {
+            Some(list) if !list.is_empty() => list,
+            Some(_) => bail!("key `{key_path}.redirect_uris`: name at least one redirect URI"),
+            None => bail!(
+                "key `{key_path}`: give either `callback_uri` or `redirect_uris`, not both, \
+                 and not neither"
+            ),
+        };
+        let mut redirect_uris = Vec::new();
+        for uri in &redirects {
+            let parsed = RedirectUri::parse(uri)
+                .with_context(|| format!("key `{key_path}`: redirect URI `{uri}`"))?;
+            doorward_core::redirect::check_registration(&parsed, public)
+                .with_context(|| format!("key `{key_path}`: redirect URI `{uri}`"))?;
+            if !redirect_uris.contains(&parsed) {
+                redirect_uris.push(parsed);
+            }
+        }
+        let secret = match (secret, public) {
+            (Some(_), true) => bail!(
+                "key `{key_path}.secret`: a public client (token_endpoint_auth_method = \
+                 \"none\") has no secret"
+            ),
+            (None, true) => String::new(),
+            (None, false) => bail!(
+                "key `{key_path}.secret`: missing (or set token_endpoint_auth_method = \
+                 \"none\" for a public client)"
+            ),
+            (Some(secret), false) => {
+                let length = secret.chars().count();
+                if length < MIN_CLIENT_SECRET_CHARS {
+                    bail!(
+                        "key `{key_path}.secret`: the secret of the client `{name}` has \
+                         {length} characters; use at least {MIN_CLIENT_SECRET_CHARS} (a long \
+                         random string in production)"
+                    );
+                }
+                secret
+            }
+        };
+        let app_uri = checked_app_uri(&key_path, app_uri)?;
         if policy.auth_method == Some(AuthMethod::ClientSecretJwt)
             && secret.len() < MIN_JWT_SECRET_BYTES
         {
@@ -631,12 +718,22 @@ fn clients(
             key,
             display_name,
             app_uri,
-            redirect_uris: vec![redirect_uri],
+            redirect_uris,
             secret: Secret::new(secret),
             policy,
         });
     }
     Ok(out)
+}
+
+/// The redirect URIs of a `[clients.NAME]`: `callback_uri` (Eternaltwin's one) or
+/// `redirect_uris`; `None` when both or neither are given.
+fn redirect_list(callback: Option<String>, list: Option<Vec<String>>) -> Option<Vec<String>> {
+    match (callback, list) {
+        (Some(one), None) => Some(vec![one]),
+        (None, Some(list)) => Some(list),
+        _ => None,
+    }
 }
 
 fn users(users: BTreeMap<String, RawSeedUser>) -> anyhow::Result<Vec<UserSpec>> {

@@ -82,13 +82,18 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             issuer: config.external_uri.clone(),
             lifetimes: config.lifetimes.clone(),
             allow_plain_pkce: config.allow_plain_pkce,
+            require_pkce: config.require_pkce,
             scopes: config.scopes.clone(),
             default_scopes: config.default_scopes.clone(),
             keys: config.keys.clone(),
             key_encryption_secret: Some(key_secret.secret),
             ..EngineConfig::default()
         })
-        .grants(Grants::CODE_AND_REFRESH)
+        .grants({
+            let mut grants = Grants::CODE_AND_REFRESH;
+            grants.client_credentials = config.client_credentials;
+            grants
+        })
         .store(store);
     if register {
         for client in &config.clients {

@@ -475,15 +475,20 @@ impl TokenStore for ExampleStore {
         let Some(token) = tables.access_tokens.get(&hash.0) else {
             return Ok(None);
         };
-        let (Some(user), Some(client)) = (
-            tables.user_by_id(token.user_id),
-            tables.client_by_id(token.client_id),
-        ) else {
+        let Some(client) = tables.client_by_id(token.client_id) else {
             return Ok(None);
+        };
+        // No user: a client_credentials token; a user that is gone: no token.
+        let user = match token.user_id {
+            Some(id) => match tables.user_by_id(id) {
+                Some(user) => Some(user.clone()),
+                None => return Ok(None),
+            },
+            None => None,
         };
         Ok(Some(BearerRecord {
             token: token.clone(),
-            user: user.clone(),
+            user,
             client: client.clone(),
         }))
     }

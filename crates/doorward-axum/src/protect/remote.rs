@@ -60,11 +60,13 @@ impl TokenVerifier for IntrospectionVerifier {
                 .collect(),
             _ => answer.iss.clone().into_iter().collect(),
         };
+        let subject = answer
+            .sub
+            .clone()
+            .ok_or_else(|| VerifyError::Invalid("the token has no subject".into()))?;
         Ok(AccessGrant {
-            subject: answer
-                .sub
-                .clone()
-                .ok_or_else(|| VerifyError::Invalid("the token has no subject".into()))?,
+            user: (answer.client_id.as_deref() != Some(subject.as_str())).then(|| subject.clone()),
+            subject,
             client_id: answer.client_id.clone(),
             scopes: answer
                 .scope
@@ -99,6 +101,8 @@ impl TokenVerifier for JwtVerifier {
             Err(e) => return Err(VerifyError::Invalid(e.to_string())),
         };
         Ok(AccessGrant {
+            user: (claims.client_id.as_deref() != Some(claims.subject.as_str()))
+                .then(|| claims.subject.clone()),
             subject: claims.subject,
             client_id: claims.client_id,
             scopes: claims.scopes,

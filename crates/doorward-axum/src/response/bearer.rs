@@ -74,6 +74,10 @@ pub(crate) enum Refusal {
     Malformed,
     InvalidToken(String),
     InsufficientScope(Vec<String>),
+    /// A valid token without a user (`client_credentials`) at a resource about a user: 403
+    /// `insufficient_scope` (RFC 6750 §3.1), since the token is valid but grants nothing here
+    /// (`invalid_token` would send the client to get another token of the same kind).
+    NoUser,
     Unavailable,
     Internal,
 }
@@ -119,7 +123,7 @@ impl BearerError {
         match self.refusal {
             Refusal::NoCredentials | Refusal::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Refusal::Malformed => StatusCode::BAD_REQUEST,
-            Refusal::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            Refusal::InsufficientScope(_) | Refusal::NoUser => StatusCode::FORBIDDEN,
             Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -157,6 +161,12 @@ impl IntoResponse for BearerError {
                     format!(", scope=\"{scope}\""),
                 )
             }
+            Refusal::NoUser => (
+                Some("insufficient_scope"),
+                "this resource needs a token issued for a user, not one a client got for itself"
+                    .to_owned(),
+                String::new(),
+            ),
             Refusal::Unavailable => (
                 Some("temporarily_unavailable"),
                 "the token cannot be checked now; retry".to_owned(),

@@ -178,3 +178,86 @@ async fn the_insecure_implicit_grant_answers_in_the_fragment() {
         "{location}"
     );
 }
+
+/// `client_credentials` (RFC 6749 §4.4): only when the provider and the client name it; its
+/// token has the client as subject and no user, which `Authenticated::user()` says and
+/// UserInfo refuses with `403 insufficient_scope`.
+#[tokio::test]
+async fn client_credentials_tokens_stand_for_the_client() {
+    use axum::routing::get;
+    use doorward_core::model::{ClientPolicy, GrantType};
+
+    use crate::protect::Authenticated;
+
+    let clock = Arc::new(FixedClock::new(1_800_000_000));
+    let mut grants = Grants::CODE_AND_REFRESH;
+    grants.client_credentials = true;
+    let policy = ClientPolicy {
+        grant_types: Some(vec![GrantType::ClientCredentials]),
+        ..ClientPolicy::default()
+    };
+    let provider = provider_with_policy(grants, clock, policy).await;
+    let api = axum::Router::new()
+        .route(
+            "/api/who",
+            get(|auth: Authenticated| async move {
+                format!("{:?} {}", auth.user(), auth.grant.subject)
+            }),
+        )
+        .with_state(provider.resource_server(0));
+    let app = provider.mount(api);
+    let cc = |scope: &str| {
+        Request::post("/auth/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::AUTHORIZATION, basic("shop@clients", "shop-secret"))
+            .body(axum::body::Body::from(encode(&[
+                ("grant_type", "client_credentials"),
+                ("scope", scope),
+            ])))
+            .unwrap()
+    };
+    let (response, body) = send(&app, cc("items:read")).await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(token.get("refresh_token").is_none(), "{token}");
+    let access = token["access_token"].as_str().unwrap();
+    let bearer = format!("Bearer {access}");
+    let (response, body) = send(
+        &app,
+        get_with("/api/who", &[("authorization", bearer.as_str())]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    assert_eq!(body, "None shop@clients");
+    let (response, _) = send(
+        &app,
+        get_with(
+            "/auth/oauth/userinfo",
+            &[("authorization", bearer.as_str())],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(header(&response, header::WWW_AUTHENTICATE).contains("insufficient_scope"));
+    let (response, body) = send(&app, cc("openid")).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_of(&body), "invalid_scope");
+    // This client has no authorization_code: no code either.
+    let (response, _) = send(
+        &app,
+        get_with(&authorize("items:read"), &[("x-app-user", "u-1")]),
+    )
+    .await;
+    let location = header(&response, header::LOCATION);
+    assert!(location.contains("error=unauthorized_client"), "{location}");
+    let (_, metadata) = send(
+        &app,
+        get_with("/auth/.well-known/openid-configuration", &[]),
+    )
+    .await;
+    let metadata: serde_json::Value = serde_json::from_str(&metadata).unwrap();
+    assert!(metadata["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("client_credentials")));
+}

@@ -232,6 +232,15 @@ pub(super) mod embedded {
             })
     }
 
+    /// [`provider`] with the shop client under `policy`.
+    pub(in crate::tests) async fn provider_with_policy(
+        grants: Grants,
+        clock: Arc<FixedClock>,
+        policy: doorward_core::model::ClientPolicy,
+    ) -> Provider {
+        builder(grants, clock, policy).build().await.unwrap()
+    }
+
     pub(in crate::tests) async fn provider(grants: Grants, clock: Arc<FixedClock>) -> Provider {
         builder(grants, clock, Default::default())
             .build()

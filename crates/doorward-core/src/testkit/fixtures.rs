@@ -85,7 +85,7 @@ pub fn tokens(
             hash: TokenHash([hash; 32]),
             family_id: family,
             client_id: client,
-            user_id: user,
+            user_id: Some(user),
             scopes: scopes("base"),
             issued_at: NOW,
             expires_at: NOW + 7200,

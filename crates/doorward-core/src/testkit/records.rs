@@ -10,7 +10,8 @@ use super::steps::{
 use super::{scopes, uri, Must};
 use crate::jose::SigningAlg;
 use crate::model::{
-    AccessTokenFormat, AuthMethod, ClientPolicy, NewUser, SessionRecord, SigningKeyRecord,
+    AccessTokenFormat, AuthMethod, ClientPolicy, GrantType, NewUser, SessionRecord,
+    SigningKeyRecord,
 };
 use crate::ports::{ClientRef, Redemption, Store};
 use crate::TokenHash;
@@ -89,6 +90,8 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
             .expect("RFC 7517's key set parses"),
         ),
         sealed_jwt_secret: Some(b"x1 sealed bytes, \0 and all: \xff".to_vec()),
+        grant_types: Some(vec![GrantType::ClientCredentials, GrantType::RefreshToken]),
+        require_pkce: true,
     };
     store.upsert_client(&oidc).await.must("upsert_client");
     let found = find_client(store, ClientRef::Key("c2@clients"))

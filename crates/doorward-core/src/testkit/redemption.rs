@@ -76,8 +76,12 @@ pub async fn refresh_tokens_rotate_once_and_families_revoke(store: &dyn Store) {
     let bearer = find_bearer(store, &access.hash)
         .await
         .expect("find_bearer must find a token whose user and client exist");
+    let bearer_user = bearer
+        .user
+        .as_ref()
+        .expect("find_bearer must return the token's user");
     assert_eq!(
-        (bearer.user.id, bearer.user.display_name.as_str()),
+        (bearer_user.id, bearer_user.display_name.as_str()),
         (user, "R"),
         "find_bearer must return the token's user"
     );
@@ -267,4 +271,70 @@ async fn assert_nothing_stored(store: &dyn Store, issued: Issue<'_>, what: &str)
             "{what} must store nothing"
         );
     }
+}
+
+/// [`TokenStore`](crate::ports::TokenStore): an access token without a user (the
+/// `client_credentials` grant) is stored with no grant row, found by `find_bearer` with
+/// `user: None`, revoked alone, and its user-less family revokes like any other.
+pub async fn user_less_access_tokens(store: &dyn Store) {
+    store.upsert_client(&client(1)).await.must("upsert_client");
+    let (c1, family) = (
+        Uuid::from_u128(1),
+        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001),
+    );
+    let (mut access, _) = tokens(30, c1, Uuid::from_u128(999), family);
+    access.user_id = None;
+    insert_tokens(store, &access, None).await;
+    let found = find_access_token(store, &access.hash)
+        .await
+        .expect("find_access_token must find a token without a user");
+    assert_eq!(
+        found.user_id, None,
+        "a token without a user must stay without one"
+    );
+    let bearer = find_bearer(store, &access.hash)
+        .await
+        .expect("find_bearer must find a token without a user whose client exists");
+    assert!(
+        bearer.user.is_none(),
+        "find_bearer must give no user for a client's token"
+    );
+    assert_eq!(bearer.client.id, c1);
+    let (mut second, _) = tokens(
+        31,
+        c1,
+        Uuid::from_u128(999),
+        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002),
+    );
+    second.user_id = None;
+    insert_tokens(store, &second, None).await;
+    store
+        .revoke_access_token(&access.hash, NOW + 1)
+        .await
+        .must("revoke_access_token");
+    let bearer = find_bearer(store, &access.hash)
+        .await
+        .expect("a revoked token is still found");
+    assert!(
+        bearer.token.revoked,
+        "revoke_access_token must revoke a token without a user"
+    );
+    let other = find_bearer(store, &second.hash)
+        .await
+        .expect("the other token is found");
+    assert!(
+        !other.token.revoked,
+        "revoking one client token must leave the others"
+    );
+    store
+        .revoke_family(second.family_id, NOW + 2)
+        .await
+        .must("revoke_family");
+    let other = find_bearer(store, &second.hash)
+        .await
+        .expect("the other token is found");
+    assert!(
+        other.token.revoked,
+        "revoke_family must revoke a token without a user"
+    );
 }

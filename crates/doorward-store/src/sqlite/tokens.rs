@@ -81,7 +81,7 @@ fn insert_tokens_in(
             access.hash.as_bytes(),
             access.family_id.to_string(),
             access.client_id.to_string(),
-            access.user_id.to_string(),
+            access.user_id.map(|u| u.to_string()),
             access.scopes.to_string(),
             access.issued_at,
             access.expires_at,

@@ -266,3 +266,85 @@ fn jwt_client_authentication_needs_public_keys_or_a_long_secret() {
         Some(AuthMethod::ClientSecretJwt)
     );
 }
+
+fn client_with(body: &str) -> anyhow::Result<Config> {
+    load(&format!(
+        "[clients.app]\ndisplay_name = \"App\"\napp_uri = \"https://app.example\"\n{body}"
+    ))
+}
+
+#[test]
+fn reads_every_kind_of_client() {
+    let config = client_with(
+        r#"
+        redirect_uris = ["http://127.0.0.1/cb", "com.example.app:/cb", "https://app.example/cb"]
+        token_endpoint_auth_method = "none"
+        require_pkce = true
+        [oauth]
+        require_pkce = true
+        client_credentials = false
+        "#,
+    )
+    .unwrap();
+    let app = &config.clients[0];
+    assert_eq!(app.redirect_uris.len(), 3);
+    assert!(app.policy.is_public() && app.policy.require_pkce);
+    assert!(config.require_pkce && !config.client_credentials);
+    let machine = client_with(
+        r#"
+        callback_uri = "https://app.example/cb"
+        secret = "machine_secret"
+        grant_types = ["client_credentials"]
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        machine.clients[0].policy.grant_types,
+        Some(vec![GrantType::ClientCredentials])
+    );
+    assert!(machine.client_credentials, "the grant is on by default");
+}
+
+#[test]
+fn refuses_clients_that_break_the_rules_of_their_kind() {
+    for (body, expected) in [
+        (
+            "callback_uri = \"https://a.example/cb\"\nredirect_uris = [\"https://a.example/cb\"]\nsecret = \"long_secret\"",
+            "either `callback_uri` or `redirect_uris`",
+        ),
+        ("secret = \"long_secret\"", "either `callback_uri` or `redirect_uris`"),
+        ("redirect_uris = []\nsecret = \"long_secret\"", "at least one"),
+        (
+            "redirect_uris = [\"https://a.example/cb\"]\ntoken_endpoint_auth_method = \"none\"\nsecret = \"long_secret\"",
+            "has no secret",
+        ),
+        ("redirect_uris = [\"https://a.example/cb\"]", "secret`: missing"),
+        (
+            "redirect_uris = [\"http://localhost/cb\"]\ntoken_endpoint_auth_method = \"none\"",
+            "RFC 8252 section 8.3",
+        ),
+        (
+            "redirect_uris = [\"com.example.app:/cb\"]\nsecret = \"long_secret\"",
+            "public clients only",
+        ),
+        (
+            "redirect_uris = [\"myapp:/cb\"]\ntoken_endpoint_auth_method = \"none\"",
+            "reverse-domain",
+        ),
+        (
+            "redirect_uris = [\"https://a.example/cb#x\"]\nsecret = \"long_secret\"",
+            "redirect URI",
+        ),
+        (
+            "redirect_uris = [\"https://a.example/cb\"]\ntoken_endpoint_auth_method = \"none\"\ngrant_types = [\"client_credentials\"]",
+            "cannot use client_credentials",
+        ),
+        (
+            "redirect_uris = [\"https://a.example/cb\"]\nsecret = \"long_secret\"\ngrant_types = [\"password\"]",
+            "grant_types",
+        ),
+    ] {
+        let error = format!("{:#}", client_with(body).unwrap_err());
+        assert!(error.contains(expected), "{body}: {error}");
+    }
+}

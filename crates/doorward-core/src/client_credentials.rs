@@ -1,0 +1,102 @@
+//! The `client_credentials` grant (RFC 6749 §4.4): a confidential client asks for a token for
+//! itself, with no user.
+//!
+//! - Only when the server enables it ([`crate::Grants::client_credentials`]) and the client's
+//!   [`crate::model::ClientPolicy::grant_types`] names it; a public client never gets it
+//!   (§4.4: "MUST only be used by confidential clients"). Otherwise `unauthorized_client`.
+//! - The scope is within the client's scopes (`ClientPolicy::scopes`) as at the authorization
+//!   endpoint; without `scope`, the server's default scopes within them (§3.3). `openid` is
+//!   `invalid_scope`: OpenID Connect is about a user, and there is none.
+//! - No refresh token (§4.4.3: "SHOULD NOT be included"), no ID token.
+//! - The token's subject is the client: the record has no user, its `sub` (JWT access token,
+//!   RFC 9068 §2.2, and introspection, RFC 7662 §2.2) is the client's Key, the same value as
+//!   `client_id`. Each token gets a fresh UUIDv7 family id, so revoking it touches nothing
+//!   else; no `grants` row is written.
+
+use std::collections::HashMap;
+
+use doorward_proto::{OAuthError, ScopeSet, TokenResponse, TokenType};
+
+use crate::error::Error;
+use crate::grant::AuthenticatedClient;
+use crate::model::{AccessTokenRecord, GrantType};
+use crate::opaque::{self, OpaqueKind, TokenHash};
+use crate::Engine;
+
+impl Engine {
+    /// Answers `grant_type=client_credentials` for an authenticated client (RFC 6749 §4.4.2).
+    pub(crate) async fn client_credentials(
+        &self,
+        authenticated: AuthenticatedClient<'_>,
+        params: &HashMap<String, String>,
+    ) -> Result<TokenResponse, Error> {
+        let client = authenticated.client;
+        if !client.policy.allows_grant(GrantType::ClientCredentials) {
+            return Err(OAuthError::new(
+                doorward_proto::ErrorCode::UnauthorizedClient,
+                "this client may not use the client_credentials grant",
+            )
+            .into());
+        }
+        let allowed = match &client.policy.scopes {
+            Some(scopes) => scopes.intersection(&self.config.scopes),
+            None => self.config.scopes.clone(),
+        };
+        let requested = ScopeSet::parse(params.get("scope").map_or("", String::as_str))
+            .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+        if requested.contains("openid") {
+            return Err(OAuthError::invalid_scope(
+                "openid cannot be granted without a user (client_credentials)",
+            )
+            .into());
+        }
+        let scopes = if requested.is_empty() {
+            without_openid(&self.config.default_scopes.intersection(&allowed))
+        } else if requested.is_subset(&allowed) {
+            requested.clone()
+        } else {
+            return Err(OAuthError::invalid_scope(format!(
+                "this client may ask only for the scopes: {}",
+                without_openid(&allowed)
+            ))
+            .into());
+        };
+        let now = self.now();
+        let lifetime = self.config.lifetimes.access_token;
+        let access = if Self::wants_jwt(client) {
+            self.jwt_access_token(client, client.key.clone(), &scopes, None)?
+        } else {
+            opaque::generate(OpaqueKind::AccessToken, self.random.as_ref())
+        };
+        let record = AccessTokenRecord {
+            hash: TokenHash::of(&access),
+            family_id: self.new_time_ordered_uuid(),
+            client_id: client.id,
+            user_id: None,
+            scopes: scopes.clone(),
+            issued_at: now,
+            expires_at: now + lifetime,
+            revoked: false,
+        };
+        self.store.insert_tokens(&record, None).await?;
+        Ok(TokenResponse {
+            access_token: access,
+            token_type: TokenType::Bearer,
+            expires_in: lifetime.max(0) as u64,
+            refresh_token: None,
+            // RFC 6749 §5.1: said when it differs from the request (always without one).
+            scope: (scopes != requested).then(|| scopes.to_string()),
+            id_token: None,
+        })
+    }
+}
+
+fn without_openid(scopes: &ScopeSet) -> ScopeSet {
+    let kept: Vec<&str> = scopes
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| *s != "openid")
+        .collect();
+    // Invariant: a subset of valid scope tokens parses.
+    ScopeSet::parse(&kept.join(" ")).unwrap_or_else(|_| scopes.clone())
+}
