@@ -12,14 +12,14 @@ peer_needs_prepare() { [ "$1" = W3 ] || [ "$1" = W4 ]; }
 peer_workload() {
   local basic_auth; basic_auth="$(basic "$DW_CLIENT:$DW_SECRET")"
   case "$1" in
-    W1) echo "client_credentials is not implemented yet"; return 1 ;;
+    W1) REQ_METHOD=POST REQ_PATH=/oauth/token REQ_CTYPE=application/x-www-form-urlencoded
+        REQ_AUTH="$basic_auth" REQ_BODY='grant_type=client_credentials&scope=base' ;;
     W2) REQ_METHOD=POST REQ_PATH=/oauth/token REQ_CTYPE=application/x-www-form-urlencoded
         REQ_AUTH="$basic_auth" REQ_BODY= ;;
     W3) REQ_METHOD=GET REQ_PATH=/api/v1/auth/self REQ_CTYPE= REQ_AUTH="Bearer $USER_TOKEN" REQ_BODY= ;;
-    # The peers introspect a client_credentials token; Doorward has no such grant yet, so it
-    # introspects the user's access token (the same lookup: one token by hash).
+    # Like the peers, W4 introspects a client_credentials token.
     W4) REQ_METHOD=POST REQ_PATH=/oauth/introspect REQ_CTYPE=application/x-www-form-urlencoded
-        REQ_AUTH="$basic_auth" REQ_BODY="token=$USER_TOKEN" ;;
+        REQ_AUTH="$basic_auth" REQ_BODY="token=$CC_TOKEN" ;;
     *) echo "unknown workload $1"; return 1 ;;
   esac
 }

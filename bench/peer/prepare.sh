@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# CC_TOKEN for W4: a client_credentials token, as the peers introspect.
 # USER_TOKEN for W3: user1 signs in through the HTML pages (CSRF token and cookies as a
 # browser keeps them), approves consent, and the code is redeemed.
 set -euo pipefail
@@ -19,3 +20,4 @@ code="$(sed -n 's/.*[?&]code=\([^&]*\).*/\1/p' <<<"$loc")"
 [ -n "$code" ] || { echo "no code; location: $loc" >&2; exit 1; }
 tok() { sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'; }
 echo "USER_TOKEN=$(curl -sS -u python_client@clients:dev_secret -d "grant_type=authorization_code&code=$code&redirect_uri=$cb" "$base/oauth/token" | tok)"
+echo "CC_TOKEN=$(curl -sS -u python_client@clients:dev_secret -d 'grant_type=client_credentials&scope=base' "$base/oauth/token" | tok)"
