@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import parse_qs, parse_qsl, urlencode, urljoin, urlsplit
 
+import pytest
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -335,6 +336,15 @@ class DoorwardServer:
 
     def url(self, path: str) -> str:
         return urljoin(self.origin + "/", path.lstrip("/"))
+
+
+def started(srv: "DoorwardServer") -> "DoorwardServer":
+    """Starts `srv`; a server that does not come up fails the test with its own message."""
+    try:
+        srv.start()
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+    return srv
 
 
 class ReadyProcess:

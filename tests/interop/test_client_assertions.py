@@ -22,6 +22,7 @@ from authlib.oauth2.rfc7523 import ClientSecretJWT, PrivateKeyJWT, private_key_j
 from joserfc.jwk import ECKey, RSAKey
 
 from helpers import (
+    started,
     Browser,
     DoorwardServer,
     authorize_as,
@@ -75,11 +76,7 @@ def _extra_config() -> str:
 
 @pytest.fixture(scope="module")
 def jwt_origin(tmp_path_factory) -> str:
-    srv = DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("assertions"), extra_config=_extra_config())
-    try:
-        srv.start()
-    except RuntimeError as e:
-        pytest.fail(str(e), pytrace=False)
+    srv = started(DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("assertions"), extra_config=_extra_config()))
     yield srv.origin
     srv.stop()
 

@@ -16,6 +16,7 @@ from authlib.integrations.requests_client import OAuth2Session, OAuthError
 
 import helpers
 from helpers import (
+    started,
     CLIENT_ID,
     CLIENT_SECRET,
     HTTP_TIMEOUT_S,
@@ -71,11 +72,7 @@ token_endpoint_auth_method = "none"
 
 @pytest.fixture(scope="module")
 def origin(tmp_path_factory):
-    srv = DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("clients"), extra_config=EXTRA)
-    try:
-        srv.start()
-    except RuntimeError as e:
-        pytest.fail(str(e), pytrace=False)
+    srv = started(DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("clients"), extra_config=EXTRA))
     yield srv.origin
     srv.stop()
 

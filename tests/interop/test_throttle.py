@@ -26,7 +26,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from helpers import DoorwardServer, basic, describe, doorward_bin, find_form, json_of
+from helpers import DoorwardServer, basic, describe, doorward_bin, find_form, json_of, started
 
 RUN = secrets.token_hex(3)
 PASSWORD = "correct horse battery"
@@ -85,11 +85,7 @@ def _extra_config() -> str:
 
 @pytest.fixture(scope="module")
 def throttle_origin(tmp_path_factory) -> str:
-    srv = DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("throttle"), extra_config=_extra_config())
-    try:
-        srv.start()
-    except RuntimeError as e:
-        pytest.fail(str(e), pytrace=False)
+    srv = started(DoorwardServer(doorward_bin(), tmp_path_factory.mktemp("throttle"), extra_config=_extra_config()))
     yield srv.origin
     srv.stop()
 

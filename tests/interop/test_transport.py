@@ -23,7 +23,7 @@ import time
 import pytest
 import requests
 
-from helpers import DoorwardServer, doorward_bin
+from helpers import DoorwardServer, doorward_bin, started
 
 # Generous bounds over the 10 s header timeout and the 30 s body timeout.
 CLOSE_DEADLINE_S = 40.0
@@ -31,11 +31,7 @@ BODY_DEADLINE_S = 60.0
 
 
 def start(tmp_path, **kw) -> DoorwardServer:
-    srv = DoorwardServer(doorward_bin(), tmp_path, **kw)
-    try:
-        srv.start()
-    except RuntimeError as e:
-        pytest.fail(str(e), pytrace=False)
+    srv = started(DoorwardServer(doorward_bin(), tmp_path, **kw))
     return srv
 
 
