@@ -73,30 +73,11 @@ pub async fn run(command: DevCommand) -> anyhow::Result<()> {
 }
 
 async fn sign_cost(iterations: u32) -> anyhow::Result<()> {
-    use std::sync::Arc;
     use std::time::Instant;
 
-    use doorward_core::config::KeyPolicy;
     use doorward_core::jose::SigningAlg;
-    use doorward_core::memory::MemoryStore;
-    use doorward_core::ports::{OsRandom, SystemClock};
-    use doorward_core::{Engine, EngineConfig};
 
-    let config = EngineConfig {
-        issuer: "https://id.example.com".into(),
-        keys: KeyPolicy {
-            algorithms: SigningAlg::ALL.to_vec(),
-            ..KeyPolicy::default()
-        },
-        ..EngineConfig::default()
-    };
-    let engine = Engine::new(
-        Arc::new(MemoryStore::default()),
-        Arc::new(SystemClock),
-        Arc::new(OsRandom),
-        config,
-    )
-    .await?;
+    let engine = memory_engine("https://id.example.com", SigningAlg::ALL.to_vec()).await?;
     // The claims of a typical ID token with `openid profile email`.
     let claims = serde_json::json!({
         "iss": "https://id.example.com", "aud": "python_client@clients",
@@ -126,35 +107,17 @@ async fn sign_cost(iterations: u32) -> anyhow::Result<()> {
 
 async fn assertion_cost(iterations: u32) -> anyhow::Result<()> {
     use std::collections::HashMap;
-    use std::sync::Arc;
     use std::time::Instant;
 
     use doorward_core::client_assertion::JWT_BEARER;
-    use doorward_core::config::KeyPolicy;
     use doorward_core::jose::SigningAlg;
-    use doorward_core::memory::MemoryStore;
     use doorward_core::model::{AuthMethod, ClientPolicy};
-    use doorward_core::ports::{OsRandom, SystemClock};
     use doorward_core::request::TokenRequest;
-    use doorward_core::{ClientSpec, Engine, EngineConfig};
+    use doorward_core::ClientSpec;
     use doorward_proto::{RedirectUri, Secret};
 
     let issuer = "https://id.example.com";
-    let config = EngineConfig {
-        issuer: issuer.into(),
-        keys: KeyPolicy {
-            algorithms: vec![SigningAlg::Es256, SigningAlg::Rs256],
-            ..KeyPolicy::default()
-        },
-        ..EngineConfig::default()
-    };
-    let engine = Engine::new(
-        Arc::new(MemoryStore::default()),
-        Arc::new(SystemClock),
-        Arc::new(OsRandom),
-        config,
-    )
-    .await?;
+    let engine = memory_engine(issuer, vec![SigningAlg::Es256, SigningAlg::Rs256]).await?;
     // The client's keys are the engine's own public keys: the engine then signs the
     // client's assertions, and no other key code is needed here.
     let client = "bench@clients";
@@ -325,4 +288,33 @@ impl Minter {
             .map(str::to_owned)
             .ok_or_else(|| anyhow!("no code in {location}"))
     }
+}
+
+/// An engine over a fresh in-memory store, for the cost measures.
+async fn memory_engine(
+    issuer: &str,
+    algorithms: Vec<doorward_core::jose::SigningAlg>,
+) -> anyhow::Result<doorward_core::Engine> {
+    use std::sync::Arc;
+
+    use doorward_core::config::KeyPolicy;
+    use doorward_core::memory::MemoryStore;
+    use doorward_core::ports::{OsRandom, SystemClock};
+    use doorward_core::{Engine, EngineConfig};
+
+    let config = EngineConfig {
+        issuer: issuer.into(),
+        keys: KeyPolicy {
+            algorithms,
+            ..KeyPolicy::default()
+        },
+        ..EngineConfig::default()
+    };
+    Ok(Engine::new(
+        Arc::new(MemoryStore::default()),
+        Arc::new(SystemClock),
+        Arc::new(OsRandom),
+        config,
+    )
+    .await?)
 }
