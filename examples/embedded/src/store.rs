@@ -7,6 +7,9 @@
 //! atomic methods need: a code is spent and its tokens stored under the same guard, so two
 //! concurrent redemptions cannot both find it unspent. A method that might fail checks
 //! everything before it changes anything, so that a failure leaves the tables as they were.
+//!
+//! Past 700 lines, still one idea: it is meant to be read as one piece, the whole of what an
+//! application implements to hold Doorward's records, one `impl` block per port.
 
 use std::collections::{BTreeMap, HashMap};
 
