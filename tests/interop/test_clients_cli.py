@@ -49,7 +49,9 @@ def psql(sql: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def server(request, tmp_path):
-    database = None
+    # SQLite explicitly: in the suite's PostgreSQL pass, DOORWARD_INTEROP_DATABASE would
+    # otherwise give this server the shared database, and its changes would reach the others.
+    database = f"sqlite:{tmp_path / 'clients-cli.sqlite'}"
     schema = None
     if request.param == "postgres":
         if not PG_URL:
