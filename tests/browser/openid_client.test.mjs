@@ -45,8 +45,20 @@ const ES = {
   alg: 'ES256',
 };
 
+// A public client (a single-page or native app): no secret, token_endpoint_auth_method = "none",
+// PKCE S256 required, a loopback redirect URI (RFC 8252 §7.3; http://localhost is refused for
+// public clients, §8.3).
+const PUB = {
+  name: 'openid_pub',
+  id: 'openid_pub@clients',
+  displayName: 'OpenID public RP',
+  redirectUri: 'http://127.0.0.1:8002/oauth/callback',
+  postLogoutRedirectUri: 'http://127.0.0.1:8002/logged-out',
+  alg: 'RS256',
+};
+
 // One user per test area, so that sessions and consents do not leak between tests.
-const USERS = Object.fromEntries(['alice', 'bob', 'carol', 'dave'].map((u) => [u, {
+const USERS = Object.fromEntries(['alice', 'bob', 'carol', 'dave', 'erin'].map((u) => [u, {
   username: u,
   password: `${u}-password-1`,
   displayName: u[0].toUpperCase() + u.slice(1),
@@ -62,7 +74,7 @@ function configToml({ port, workdir }) {
     `display_name = ${s(c.displayName)}`,
     `app_uri = ${s(new URL(c.redirectUri).origin)}`,
     `callback_uri = ${s(c.redirectUri)}`,
-    `secret = ${s(c.secret)}`,
+    ...(c.secret ? [`secret = ${s(c.secret)}`] : []),
     'scopes = ["base", "openid", "profile", "email"]',
     `post_logout_redirect_uris = [${s(c.postLogoutRedirectUri)}]`,
     ...extra,
@@ -92,6 +104,7 @@ function configToml({ port, workdir }) {
       `id_token_signed_response_alg = ${s(ES.alg)}`,
       'token_endpoint_auth_method = "client_secret_post"',
     ]),
+    ...clientBlock(PUB, ['token_endpoint_auth_method = "none"']),
     ...Object.values(USERS).flatMap((u) => [
       `[seed.user.${u.username}]`,
       `username = ${s(u.username)}`,
@@ -691,6 +704,44 @@ test('a client registered with id_token_signed_response_alg = ES256', async () =
   // The default client, same user and browser: RS256.
   const { tokens: rsTokens } = await signIn(rp, RP, browser, user);
   assert.equal(jwtHeader(rsTokens.id_token).alg, 'RS256', 'the default client still gets RS256');
+});
+
+test('a public client: PKCE, no secret, rotated refresh tokens', async () => {
+  await discoverAll();
+  const pub = await client.discovery(new URL(server.origin), PUB.id, { token_endpoint_auth_method: 'none' },
+    client.None(), { execute: [client.allowInsecureRequests] });
+  client.enableNonRepudiationChecks(pub);
+  assert.ok(pub.serverMetadata().token_endpoint_auth_methods_supported?.includes('none'),
+    'the metadata offers token_endpoint_auth_method "none"');
+  const browser = new Browser(server.origin);
+  const { tokens } = await signIn(pub, PUB, browser, USERS.erin);
+  const claims = tokens.claims();
+  assert.equal(claims.aud, PUB.id);
+  assert.equal(typeof tokens.refresh_token, 'string');
+  verifyWithJwks(tokens.id_token, await getJwks());
+
+  // RFC 9700 §4.14.2: a public client's refresh token is rotated. Presented again within the
+  // grace window ([tokens] refresh_grace, 10 s) it gets the first answer again (a client racing
+  // itself), not a second pair; past the window a replay revokes the family (Rust tests).
+  const refreshed = await client.refreshTokenGrant(pub, tokens.refresh_token);
+  assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
+  assert.notEqual(refreshed.access_token, tokens.access_token);
+  assert.equal(refreshed.claims().sub, claims.sub);
+  const raced = await client.refreshTokenGrant(pub, tokens.refresh_token);
+  assert.equal(raced.refresh_token, refreshed.refresh_token, 'within the grace window: the same pair');
+  assert.equal(raced.access_token, refreshed.access_token);
+  const next = await client.refreshTokenGrant(pub, refreshed.refresh_token);
+  assert.notEqual(next.refresh_token, refreshed.refresh_token);
+
+  // No PKCE: the authorization request is refused with invalid_request, back at the client.
+  const state = client.randomState();
+  const noPkce = client.buildAuthorizationUrl(pub, { redirect_uri: PUB.redirectUri, scope: OIDC_SCOPE, state, nonce: client.randomNonce() });
+  const r = await browser.get(noPkce);
+  assert.ok(r.status === 302 || r.status === 303, describe(r));
+  const back = new URL(r.location);
+  assert.equal(`${back.origin}${back.pathname}`, PUB.redirectUri);
+  assert.equal(back.searchParams.get('error'), 'invalid_request', r.location);
+  assert.equal(back.searchParams.get('state'), state);
 });
 
 test('key rotation while signing in: every ID token validates; /oauth/jwks grows', { timeout: 180_000 }, async () => {
