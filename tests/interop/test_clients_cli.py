@@ -14,6 +14,11 @@ import subprocess
 import uuid
 
 import pytest
+from authlib.common.security import generate_token
+from authlib.common.errors import AuthlibBaseError as OAuthError
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from joserfc.jwk import ECKey
 
 from helpers import (
     Browser,
@@ -170,6 +175,24 @@ def test_bad_input_exits_non_zero_with_one_line(server):
                     "--redirect-uri", REDIRECT), "--app-uri")
     refused(clients(server, "add", "--name", "x", *common, "--scope", "admin"), "--scope")
     refused(clients(server, "add", "--name", "x", *common, "--auth-method", "magic"), "--auth-method")
+    # A public client: no client_credentials, no http://localhost redirect (RFC 8252 §8.3).
+    refused(clients(server, "add", "--name", "x", *common, "--auth-method", "none",
+                    "--grant-type", "client_credentials"), "client_credentials")
+    refused(clients(server, "add", "--name", "x", "--app-uri", "http://localhost:8100",
+                    "--redirect-uri", "http://localhost:8100/cb", "--auth-method", "none"),
+            "--redirect-uri")
+    # private_key_jwt: keys required, public ones only.
+    refused(clients(server, "add", "--name", "x", *common, "--auth-method", "private_key_jwt"),
+            "--jwks")
+    private = json.dumps({"keys": [ECKey.generate_key("P-256").as_dict(private=True)]})
+    refused(clients(server, "add", "--name", "x", *common, "--auth-method", "private_key_jwt",
+                    "--jwks", private), "--jwks")
+    refused(clients(server, "add", "--name", "x", *common, "--jwks", "{}"), "--jwks")
+    refused(clients(server, "add", "--name", "x", "--app-uri", "http://localhost:8100"),
+            "--redirect-uri")
+    refused(clients(server, "add", "--name", "x", *common, "--grant-type", "implicit"),
+            "--grant-type")
+    assert clients(server, "list", "--json").stdout.count('"key":"x@clients"') == 0
     refused(clients(server, "rotate-secret", "nobody@clients"), "no client")
     refused(clients(server, "remove", str(uuid.uuid4())), "no client")
     # A client of the configuration file: refused without --force.
@@ -177,3 +200,71 @@ def test_bad_input_exits_non_zero_with_one_line(server):
     refused(clients(server, "remove", "python_client@clients"), "--force")
     forced = clients(server, "update", "python_client@clients", "--display-name", "X", "--force")
     assert forced.returncode == 0 and "warning" in forced.stderr, forced.stderr
+
+
+def test_public_jwt_and_service_clients_from_the_command_line(server):
+    """`doorward clients add` registers every kind of client: a public one (PKCE, no secret),
+    a `private_key_jwt` one (Authlib's PrivateKeyJWT, keys rotated with `update --jwks`) and a
+    `client_credentials` service without redirect URIs."""
+    loopback = "http://127.0.0.1/cb"
+    app = ["--app-uri", "http://localhost:8100"]
+    public = ok_json(clients(server, "add", "--name", "cli_spa", *app, "--redirect-uri", loopback,
+                             "--auth-method", "none", "--json"))
+    assert "client_secret" not in public and public["token_endpoint_auth_method"] == "none"
+    refused(clients(server, "rotate-secret", "cli_spa@clients"), "without a secret")
+    redirect = f"http://127.0.0.1:{free_port_number()}/cb"  # any port: RFC 8252 §7.3
+    session = OAuth2Session(client_id="cli_spa@clients", token_endpoint_auth_method="none",
+                            scope="base", redirect_uri=redirect, code_challenge_method="S256")
+    verifier = generate_token(48)
+    url, _ = session.create_authorization_url(f"{server.origin}/oauth/authorize",
+                                              code_verifier=verifier)
+    result = authorize_as(Browser(server.origin), url, "alice", redirect_uri=redirect)
+    token = session.fetch_token(f"{server.origin}/oauth/token",
+                                authorization_response=result.location, code_verifier=verifier)
+    assert auth_self(server.origin, token["access_token"]).status_code == 200
+
+    keys = {"k1": ECKey.generate_key("P-256"), "k2": ECKey.generate_key("P-256")}
+
+    def jwks(*kids: str) -> str:
+        return json.dumps({"keys": [{**keys[k].as_dict(private=False), "kid": k} for k in kids]})
+
+    pk = ok_json(clients(server, "add", "--name", "cli_pk", *app, "--redirect-uri", REDIRECT,
+                         "--auth-method", "private_key_jwt", "--jwks", jwks("k1"),
+                         "--grant-type", "authorization_code", "--grant-type", "client_credentials",
+                         "--json"))
+    assert "client_secret" not in pk and pk["jwks_keys"] == 1
+
+    def service_token(kid: str) -> bool:
+        session = OAuth2Session(client_id="cli_pk@clients", client_secret=keys[kid], scope="base",
+                                token_endpoint_auth_method=PrivateKeyJWT(alg="ES256",
+                                                                         headers={"kid": kid}))
+        try:
+            session.fetch_token(f"{server.origin}/oauth/token", grant_type="client_credentials")
+            return True
+        except OAuthError as e:
+            assert e.error == "invalid_client", e
+            return False
+
+    assert service_token("k1") and not service_token("k2")
+    # Key rotation by the client: both keys published, then the new one alone.
+    ok_json(clients(server, "update", "cli_pk@clients", "--jwks", jwks("k1", "k2"), "--json"))
+    assert service_token("k2")
+    ok_json(clients(server, "update", "cli_pk@clients", "--jwks", jwks("k2"), "--json"))
+    assert not service_token("k1") and service_token("k2")
+
+    # A service: client_credentials alone, no redirect URI; it gets no refresh token.
+    service = ok_json(clients(server, "add", "--name", "cli_svc", *app,
+                              "--grant-type", "client_credentials", "--json"))
+    assert service["redirect_uris"] == [] and service["grant_types"] == ["client_credentials"]
+    r = token_request(server.origin, auth=basic("cli_svc@clients", service["client_secret"]),
+                      form={"grant_type": "client_credentials", "scope": "base"})
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"access_token", "token_type", "expires_in"}, r.text
+    r = token_request(server.origin, auth=basic("cli_svc@clients", service["client_secret"]),
+                      form={"grant_type": "authorization_code", "code": "x", "redirect_uri": REDIRECT})
+    assert r.status_code == 400 and r.json()["error"] == "unauthorized_client", r.text
+
+
+def free_port_number() -> int:
+    from helpers import free_port
+    return free_port()

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use doorward_proto::{RedirectUri, Secret};
 
 use crate::engine::Engine;
-use crate::model::{Client, ClientPolicy, ClientSource, PreviousSecret};
+use crate::model::{AuthMethod, Client, ClientPolicy, ClientSource, PreviousSecret};
 use crate::passwords;
 use crate::ports::{ClientRef, StoreError};
 
@@ -34,6 +34,14 @@ pub enum ClientAdminError {
     KeyTaken(String),
     #[error("no client `{0}` (give its Key or Id)")]
     Unknown(String),
+    /// `rotate-secret` on a client that authenticates without a secret (`none`,
+    /// `private_key_jwt`).
+    #[error("`{0}` authenticates without a secret ({1}): there is none to rotate")]
+    NoSecret(String, &'static str),
+    /// An overlap asked for a `client_secret_jwt` client: the server MACs with the secret
+    /// itself and keeps one, sealed (see [`ClientPolicy::sealed_jwt_secret`]).
+    #[error("`{0}` uses client_secret_jwt, whose secret the server keeps sealed, one at a time: rotate it without an overlap")]
+    NoOverlap(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -45,21 +53,30 @@ impl Engine {
     }
 
     /// Registers a client under a random (v4) Id, with a new secret, returned here and
-    /// nowhere else. [`ClientAdminError::KeyTaken`] when its Key is another client's.
-    pub async fn add_client(&self, new: NewClient) -> Result<(Client, Secret), ClientAdminError> {
-        let secret = self.new_client_secret();
-        let client = Client {
+    /// nowhere else, when its authentication method uses one: a public client
+    /// (`none`) and a `private_key_jwt` client (its public keys in the policy) get none.
+    /// A `client_secret_jwt` secret is also kept sealed (the server MACs with it).
+    /// [`ClientAdminError::KeyTaken`] when its Key is another client's.
+    pub async fn add_client(
+        &self,
+        new: NewClient,
+    ) -> Result<(Client, Option<Secret>), ClientAdminError> {
+        let secret = uses_secret(new.policy.auth_method).then(|| self.new_client_secret());
+        let mut client = Client {
             id: self.new_uuid(),
             key: new.key,
             display_name: new.display_name,
             app_uri: new.app_uri,
             redirect_uris: new.redirect_uris,
-            secret_hash: Some(self.hash_client_secret(&secret)),
+            secret_hash: secret.as_ref().map(|s| self.hash_client_secret(s)),
             previous_secret: None,
             policy: new.policy,
             source: ClientSource::Cli,
             created_at: self.now(),
         };
+        if let Some(secret) = &secret {
+            self.seal_jwt_secret(&mut client, secret);
+        }
         if !self.store.insert_client(&client).await? {
             return Err(ClientAdminError::KeyTaken(client.key));
         }
@@ -95,7 +112,16 @@ impl Engine {
         overlap_seconds: u32,
     ) -> Result<(Client, Secret), ClientAdminError> {
         let mut client = self.known_client(client_id).await?;
+        let method = client.policy.auth_method;
+        if !uses_secret(method) {
+            let name = method.map_or("none", AuthMethod::as_str);
+            return Err(ClientAdminError::NoSecret(client.key, name));
+        }
+        if method == Some(AuthMethod::ClientSecretJwt) && overlap_seconds > 0 {
+            return Err(ClientAdminError::NoOverlap(client.key));
+        }
         let secret = self.new_client_secret();
+        self.seal_jwt_secret(&mut client, &secret);
         let old = client.secret_hash.replace(self.hash_client_secret(&secret));
         client.previous_secret = old
             .filter(|_| overlap_seconds > 0)
@@ -134,4 +160,9 @@ impl Engine {
     fn hash_client_secret(&self, secret: &Secret) -> String {
         passwords::hash(secret.secret(), self.config.hash_cost, self.random.as_ref())
     }
+}
+
+/// Whether a client authenticating with `method` has a secret (`None`: Basic or post).
+fn uses_secret(method: Option<AuthMethod>) -> bool {
+    !matches!(method, Some(AuthMethod::None | AuthMethod::PrivateKeyJwt))
 }

@@ -141,16 +141,21 @@ impl Engine {
             created_at: self.now(),
         };
         // `client_secret_jwt` needs the secret itself (see `ClientPolicy::sealed_jwt_secret`).
+        self.seal_jwt_secret(&mut client, &spec.secret);
+        self.store.upsert_client(&client).await?;
+        Ok(client)
+    }
+
+    /// A `client_secret_jwt` client's secret, sealed into its policy (nothing for the others).
+    pub(crate) fn seal_jwt_secret(&self, client: &mut Client, secret: &Secret) {
         client.policy.sealed_jwt_secret =
             (client.policy.auth_method == Some(AuthMethod::ClientSecretJwt)).then(|| {
                 self.sealer.seal(
                     &client.jwt_secret_label(),
-                    spec.secret.secret().as_bytes(),
+                    secret.secret().as_bytes(),
                     self.random.as_ref(),
                 )
             });
-        self.store.upsert_client(&client).await?;
-        Ok(client)
     }
 
     /// Creates a user, or updates the display name and password of the user with this username.

@@ -11,7 +11,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use doorward_core::clients::NewClient;
-use doorward_core::model::{AuthMethod, Client, ClientPolicy, ClientSource};
+use doorward_core::model::{AuthMethod, Client, ClientPolicy, ClientSource, GrantType};
 use doorward_core::Engine;
 use doorward_proto::{RedirectUri, ScopeSet, Secret};
 use serde_json::{json, Value};
@@ -25,7 +25,8 @@ const MAX_OVERLAP: u32 = 90 * 24 * 3600;
 
 #[derive(Subcommand)]
 pub enum ClientsCommand {
-    /// Register a client (Key NAME@clients, a random Id) and print its new secret, once.
+    /// Register a client (Key NAME@clients, a random Id) and print its new secret, once (a
+    /// public or private_key_jwt client has none).
     Add {
         #[command(flatten)]
         serve: ServeArgs,
@@ -38,15 +39,28 @@ pub enum ClientsCommand {
         /// The client's home page: an absolute http or https URL.
         #[arg(long)]
         app_uri: String,
-        /// A redirect URI, compared as an exact string (repeat for several).
-        #[arg(long = "redirect-uri", required = true)]
+        /// A redirect URI, compared as an exact string (repeat for several; required unless
+        /// the client only uses client_credentials).
+        #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
         /// A scope the client may ask for (repeat; default: every scope the server offers).
         #[arg(long = "scope")]
         scopes: Vec<String>,
-        /// client_secret_basic or client_secret_post (default: either).
+        /// client_secret_basic, client_secret_post (default: either of the two), none (a
+        /// public client: no secret, PKCE S256 required), private_key_jwt (with --jwks) or
+        /// client_secret_jwt.
         #[arg(long)]
         auth_method: Option<String>,
+        /// private_key_jwt: the client's public keys, a JWK Set as JSON or @FILE.
+        #[arg(long)]
+        jwks: Option<String>,
+        /// A grant type the client may use: authorization_code, refresh_token,
+        /// client_credentials (repeat; default: authorization_code and refresh_token).
+        #[arg(long = "grant-type")]
+        grant_types: Vec<String>,
+        /// Require PKCE at the authorization endpoint (public clients always need it).
+        #[arg(long)]
+        require_pkce: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -84,6 +98,10 @@ pub enum ClientsCommand {
         /// Allow every scope the server offers again.
         #[arg(long, conflicts_with = "scopes")]
         all_scopes: bool,
+        /// Replace a private_key_jwt client's public keys (a JWK Set as JSON or @FILE), e.g.
+        /// to rotate its key: publish both keys, then the new one alone.
+        #[arg(long)]
+        jwks: Option<String>,
         /// Change a client of the configuration file (the next start undoes it).
         #[arg(long)]
         force: bool,
@@ -129,6 +147,9 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             redirect_uris,
             scopes,
             auth_method,
+            jwks,
+            grant_types,
+            require_pkce,
             json,
         } => {
             let config = load_config(serve)?;
@@ -139,37 +160,57 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             }
             let auth_method = auth_method
                 .map(|m| {
-                    // Public and JWT-authenticated clients need more than a secret (no PKCE
-                    // rule, no key set here yet): the config file registers them.
-                    AuthMethod::parse(&m)
-                        .filter(|m| {
-                            matches!(
-                                m,
-                                AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
-                            )
-                        })
-                        .with_context(|| {
-                            format!(
-                                "--auth-method `{m}`: client_secret_basic or client_secret_post \
-                                 (other methods are registered in the config file for now)"
-                            )
-                        })
+                    AuthMethod::parse(&m).with_context(|| {
+                        format!(
+                            "--auth-method `{m}`: one of {}",
+                            AuthMethod::ALL.map(AuthMethod::as_str).join(", ")
+                        )
+                    })
                 })
                 .transpose()?;
+            let public = auth_method == Some(AuthMethod::None);
+            let jwks = match (jwks, auth_method) {
+                (Some(value), Some(AuthMethod::PrivateKeyJwt)) => Some(jwks_of(&value)?),
+                (None, Some(AuthMethod::PrivateKeyJwt)) => {
+                    bail!("--auth-method private_key_jwt needs --jwks (the client's public keys)")
+                }
+                (Some(_), _) => bail!("--jwks: only with --auth-method private_key_jwt"),
+                (None, _) => None,
+            };
+            let grant_types = grant_types_of(&grant_types)?;
+            if public
+                && grant_types
+                    .as_ref()
+                    .is_some_and(|g| g.contains(&GrantType::ClientCredentials))
+            {
+                bail!("--grant-type client_credentials: not for a public client (--auth-method none; RFC 6749 section 4.4)");
+            }
+            let redirects = grant_types
+                .as_ref()
+                .is_none_or(|g| g.contains(&GrantType::AuthorizationCode));
+            if redirects && redirect_uris.is_empty() {
+                bail!("--redirect-uri: at least one, for the authorization_code grant");
+            }
             let new = NewClient {
                 key: format!("{name}@clients"),
                 display_name: display_name.unwrap_or_else(|| name.clone()),
                 app_uri: checked_app_uri(app_uri)?,
-                redirect_uris: redirect_uris_of(&redirect_uris)?,
+                redirect_uris: redirect_uris_of(&redirect_uris, public)?,
                 policy: ClientPolicy {
                     scopes: scopes_of(&config, &scopes)?,
                     auth_method,
+                    jwks,
+                    grant_types,
+                    require_pkce,
                     ..ClientPolicy::default()
                 },
             };
             let engine = build_engine(&config).await?;
             let (client, secret) = engine.add_client(new).await?;
-            print_with_secret(&engine, &client, &secret, json);
+            match secret {
+                Some(secret) => print_with_secret(&engine, &client, &secret, json),
+                None => print_client(&engine, &client, json),
+            }
             Ok(())
         }
         ClientsCommand::List { serve, json } => {
@@ -214,16 +255,13 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             redirect_uris,
             scopes,
             all_scopes,
+            jwks,
             force,
             json,
         } => {
             let config = load_config(serve)?;
             let app_uri = app_uri.map(checked_app_uri).transpose()?;
-            let redirect_uris = if redirect_uris.is_empty() {
-                None
-            } else {
-                Some(redirect_uris_of(&redirect_uris)?)
-            };
+            let jwks = jwks.map(|v| jwks_of(&v)).transpose()?;
             let scopes = match (all_scopes, scopes.is_empty()) {
                 (true, _) => Some(None),
                 (false, true) => None,
@@ -235,7 +273,17 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 }
             }
             let engine = build_engine(&config).await?;
-            allowed(&known(&engine, &client).await?, force, "update")?;
+            let current = known(&engine, &client).await?;
+            allowed(&current, force, "update")?;
+            let public = current.policy.auth_method == Some(AuthMethod::None);
+            let redirect_uris = if redirect_uris.is_empty() {
+                None
+            } else {
+                Some(redirect_uris_of(&redirect_uris, public)?)
+            };
+            if jwks.is_some() && current.policy.auth_method != Some(AuthMethod::PrivateKeyJwt) {
+                bail!("--jwks: {} does not use private_key_jwt", current.key);
+            }
             let updated = engine
                 .update_client(&client, |c| {
                     if let Some(name) = display_name {
@@ -249,6 +297,9 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                     }
                     if let Some(scopes) = scopes {
                         c.policy.scopes = scopes;
+                    }
+                    if let Some(jwks) = jwks {
+                        c.policy.jwks = Some(jwks);
                     }
                 })
                 .await?;
@@ -335,19 +386,46 @@ fn checked_app_uri(value: String) -> anyhow::Result<String> {
     Ok(value)
 }
 
-fn redirect_uris_of(values: &[String]) -> anyhow::Result<Vec<RedirectUri>> {
+fn redirect_uris_of(values: &[String], public: bool) -> anyhow::Result<Vec<RedirectUri>> {
     let mut uris: Vec<RedirectUri> = Vec::new();
     for value in values {
         let uri = RedirectUri::parse(value).with_context(|| format!("--redirect-uri `{value}`"))?;
-        // The same rules as the config file's (RFC 8252 for loopback and private-use URIs); a
-        // CLI client is confidential.
-        doorward_core::redirect::check_registration(&uri, false)
+        // The same rules as the config file's (RFC 8252 for loopback and private-use URIs).
+        doorward_core::redirect::check_registration(&uri, public)
             .with_context(|| format!("--redirect-uri `{value}`"))?;
         if !uris.iter().any(|u| u.as_str() == uri.as_str()) {
             uris.push(uri);
         }
     }
     Ok(uris)
+}
+
+/// A client's public keys (`--jwks`): a JWK Set as JSON, or `@FILE`; private members refused.
+fn jwks_of(value: &str) -> anyhow::Result<doorward_core::jose::JwkSet> {
+    let json = match value.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("--jwks: {path}"))?,
+        None => value.to_owned(),
+    };
+    doorward_core::jose::parse_client_jwks(&json).map_err(|e| anyhow::anyhow!("--jwks: {e}"))
+}
+
+/// `--grant-type` values: `None` (the default pair) when none is named.
+fn grant_types_of(values: &[String]) -> anyhow::Result<Option<Vec<GrantType>>> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let mut grants = Vec::new();
+    for value in values {
+        let grant = GrantType::parse(value).with_context(|| {
+            format!(
+                "--grant-type `{value}`: authorization_code, refresh_token or client_credentials"
+            )
+        })?;
+        if !grants.contains(&grant) {
+            grants.push(grant);
+        }
+    }
+    Ok(Some(grants))
 }
 
 /// The allowed scopes: `None` (every scope offered) when none is named; each must be offered.
@@ -382,6 +460,9 @@ fn describe(engine: &Engine, client: &Client) -> Value {
         "redirect_uris": client.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         "scopes": client.policy.scopes.as_ref().map(ToString::to_string),
         "token_endpoint_auth_method": client.policy.auth_method.map(|m| m.as_str()),
+        "grant_types": client.policy.grant_types.as_ref().map(|g| g.iter().map(|g| g.as_str()).collect::<Vec<_>>()),
+        "require_pkce": client.policy.require_pkce,
+        "jwks_keys": client.policy.jwks.as_ref().map(|set| set.keys.len()),
         "source": client.source.as_str(),
         "created_at": client.created_at,
         "previous_secret_expires_at": previous.map(|p| p.expires_at),

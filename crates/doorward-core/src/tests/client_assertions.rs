@@ -290,6 +290,79 @@ async fn client_secret_jwt_macs_with_the_sealed_secret() {
     assert_eq!(ClientPolicy::from_json(&json).unwrap(), stored.policy);
 }
 
+/// Clients added while the server runs (`doorward clients add`) with a JWT method: a
+/// `private_key_jwt` client gets no secret (nothing to rotate); a `client_secret_jwt` client's
+/// generated secret is sealed and MACs its assertions, and a rotation (without overlap: the
+/// server keeps one sealed secret) switches to the new one at once.
+#[tokio::test]
+async fn jwt_clients_added_while_running() {
+    let pk = key(SigningAlg::Es256, 1);
+    let h = with_jwt_clients(&pk).await;
+    let new = |key: &str, method, jwks| crate::clients::NewClient {
+        key: key.into(),
+        display_name: key.into(),
+        app_uri: "http://localhost:9000".into(),
+        redirect_uris: vec![doorward_proto::RedirectUri::parse(CALLBACK).unwrap()],
+        policy: ClientPolicy {
+            auth_method: Some(method),
+            jwks,
+            ..ClientPolicy::default()
+        },
+    };
+    let (_, secret) = h
+        .engine
+        .add_client(new(
+            "cli_pk@clients",
+            AuthMethod::PrivateKeyJwt,
+            Some(jwks(&[&pk])),
+        ))
+        .await
+        .unwrap();
+    assert!(secret.is_none(), "private_key_jwt: no secret");
+    assert!(passed(
+        h.engine
+            .token(&request(&signed(&pk, &claims("cli_pk@clients", "a")), &[]))
+            .await
+    ));
+    assert!(matches!(
+        h.engine.rotate_client_secret("cli_pk@clients", 0).await,
+        Err(crate::clients::ClientAdminError::NoSecret(..))
+    ));
+
+    let (_, secret) = h
+        .engine
+        .add_client(new("cli_hs@clients", AuthMethod::ClientSecretJwt, None))
+        .await
+        .unwrap();
+    let first = secret.expect("client_secret_jwt: a secret");
+    let hs = jsonwebtoken::Algorithm::HS256;
+    let mac = |secret: &str, jti: &str| maced(secret, hs, &claims("cli_hs@clients", jti));
+    assert!(passed(
+        h.engine
+            .token(&request(&mac(first.secret(), "b"), &[]))
+            .await
+    ));
+    assert!(matches!(
+        h.engine.rotate_client_secret("cli_hs@clients", 60).await,
+        Err(crate::clients::ClientAdminError::NoOverlap(_))
+    ));
+    let (_, second) = h
+        .engine
+        .rotate_client_secret("cli_hs@clients", 0)
+        .await
+        .unwrap();
+    assert!(!passed(
+        h.engine
+            .token(&request(&mac(first.secret(), "c"), &[]))
+            .await
+    ));
+    assert!(passed(
+        h.engine
+            .token(&request(&mac(second.secret(), "d"), &[]))
+            .await
+    ));
+}
+
 #[tokio::test]
 async fn one_method_per_request_and_the_registered_one() {
     let pk = key(SigningAlg::Es256, 1);

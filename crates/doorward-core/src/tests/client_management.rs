@@ -49,6 +49,7 @@ async fn an_added_client_authenticates_with_its_secret_and_its_key_is_unique() {
         .add_client(new_client("cli@clients"))
         .await
         .unwrap();
+    let secret = secret.expect("a secret-based client gets a secret");
     assert_eq!(client.source, ClientSource::Cli);
     assert_eq!(client.id.get_version_num(), 4, "a random (v4) Id");
     assert!(secret.secret().len() >= 43, "256 bits, base64url");
@@ -76,6 +77,7 @@ async fn a_rotation_keeps_the_old_secret_for_the_overlap_only() {
         .add_client(new_client("cli@clients"))
         .await
         .unwrap();
+    let first = first.unwrap();
     // Verified once: the cache holds the first secret.
     assert!(authenticates(&h, "cli@clients", first.secret()).await);
     let (client, second) = h
@@ -122,6 +124,7 @@ async fn an_update_changes_the_listed_fields_only() {
         .add_client(new_client("cli@clients"))
         .await
         .unwrap();
+    let secret = secret.unwrap();
     let updated = h
         .engine
         .update_client("cli@clients", |c| {
