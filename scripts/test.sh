@@ -123,6 +123,8 @@ cargo build --locked -p doorward-client --features blocking --example eternaltwi
 export DOORWARD_CLIENT_EXAMPLE_BIN="$ROOT/target/debug/examples/eternaltwin_signin"
 cargo build --locked -p doorward-example-embedded
 export DOORWARD_EMBEDDED_EXAMPLE_BIN="$ROOT/target/debug/doorward-example-embedded"
+cargo build --locked -p doorward-example-mcp-server
+export DOORWARD_MCP_EXAMPLE_BIN="$ROOT/target/debug/doorward-example-mcp-server"
 
 failed=()
 
