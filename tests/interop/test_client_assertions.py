@@ -57,7 +57,8 @@ def _extra_config() -> str:
             f'display_name = "{name}"',
             'app_uri = "http://localhost:8010"',
             f'callback_uri = "{REDIRECT}"',
-            f'secret = "{PK_SECRET}"',
+            # pk_es has no secret at all: private_key_jwt needs none.
+            *([f'secret = "{PK_SECRET}"'] if name == "pk_rs" else []),
             'token_endpoint_auth_method = "private_key_jwt"',
             f"jwks = '{jwks}'",
             "",
@@ -195,10 +196,13 @@ def test_one_method_per_request_and_the_registered_one(jwt_origin):
     assertion = _assertion(ES_CLIENT, f"{jwt_origin}/oauth/introspect")
     both = _introspect(jwt_origin, assertion, auth=(ES_CLIENT, PK_SECRET))
     assert both.status_code == 400 and both.json()["error"] == "invalid_request", describe(both)
-    secret_only = http_session().post(
-        f"{jwt_origin}/oauth/introspect", data={"token": "dwat_unknown"}, auth=(ES_CLIENT, PK_SECRET)
-    )
-    _assert_invalid_client(secret_only)
+    # pk_rs has a (configured, unused) secret: a private_key_jwt client must use its method.
+    # pk_es has none at all.
+    for client in (RS_CLIENT, ES_CLIENT):
+        secret_only = http_session().post(
+            f"{jwt_origin}/oauth/introspect", data={"token": "dwat_unknown"}, auth=(client, PK_SECRET)
+        )
+        _assert_invalid_client(secret_only)
 
 
 def test_metadata_names_the_methods_and_algorithms(jwt_origin):

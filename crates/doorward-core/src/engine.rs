@@ -110,10 +110,11 @@ impl Engine {
 
     /// Creates or updates a client declared in configuration. The stored secret hash is kept
     /// when it still matches the configured secret. A public client
-    /// (`token_endpoint_auth_method = "none"`) is stored without one, whatever `spec.secret`.
+    /// (`token_endpoint_auth_method = "none"`) is stored without one, whatever `spec.secret`,
+    /// and so is a client given an empty secret (a `private_key_jwt` client needs none).
     pub async fn register_client(&self, spec: ClientSpec) -> Result<Client, StoreError> {
         let id = Self::client_id_for_key(&spec.key);
-        let secret_hash = if spec.policy.is_public() {
+        let secret_hash = if spec.policy.is_public() || spec.secret.secret().is_empty() {
             None
         } else {
             let existing = self.store.find_client(ClientRef::Id(id)).await?;

@@ -53,7 +53,7 @@
 //! scopes = ["openid", "profile"]         # default: every scope offered
 //! post_logout_redirect_uris = ["…"]
 //! token_endpoint_auth_method = "client_secret_basic"  # or client_secret_post; default: either;
-//!                                        # or private_key_jwt (with `jwks`), client_secret_jwt
+//!                                        # or private_key_jwt (with `jwks`, no `secret`), client_secret_jwt
 //!                                        # (the secret, ≥ 32 bytes, kept sealed to MAC with)
 //!                                        # "none": a public client, no `secret`, PKCE S256
 //!                                        # required; may register private-use schemes
@@ -689,6 +689,10 @@ fn clients(
                  \"none\") has no secret"
             ),
             (None, true) => String::new(),
+            // A private_key_jwt client proves itself with its keys: no secret to keep.
+            (None, false) if policy.auth_method == Some(AuthMethod::PrivateKeyJwt) => {
+                String::new()
+            }
             (None, false) => bail!(
                 "key `{key_path}.secret`: missing (or set token_endpoint_auth_method = \
                  \"none\" for a public client)"
