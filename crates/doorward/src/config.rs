@@ -690,9 +690,7 @@ fn clients(
             ),
             (None, true) => String::new(),
             // A private_key_jwt client proves itself with its keys: no secret to keep.
-            (None, false) if policy.auth_method == Some(AuthMethod::PrivateKeyJwt) => {
-                String::new()
-            }
+            (None, false) if policy.auth_method == Some(AuthMethod::PrivateKeyJwt) => String::new(),
             (None, false) => bail!(
                 "key `{key_path}.secret`: missing (or set token_endpoint_auth_method = \
                  \"none\" for a public client)"

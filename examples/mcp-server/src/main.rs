@@ -67,7 +67,9 @@ impl Tools {
             "client_id": grant.client_id,
             "scopes": grant.scopes,
         });
-        Ok(CallToolResult::success(vec![ContentBlock::text(answer.to_string())]))
+        Ok(CallToolResult::success(vec![ContentBlock::text(
+            answer.to_string(),
+        )]))
     }
 }
 
@@ -87,7 +89,9 @@ async fn main() -> anyhow::Result<()> {
         LocalSessionManager::default().into(),
         StreamableHttpServerConfig::default(),
     );
-    let app = Router::new().nest_service("/mcp", mcp).layer(resource.require(&scopes));
+    let app = Router::new()
+        .nest_service("/mcp", mcp)
+        .layer(resource.require(&scopes));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
