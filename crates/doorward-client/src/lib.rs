@@ -47,6 +47,7 @@ mod error;
 pub mod eternaltwin;
 mod http;
 mod id_token;
+pub mod oauth1;
 mod registry;
 mod state;
 mod token;

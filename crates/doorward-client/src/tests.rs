@@ -10,5 +10,6 @@ mod id_token_claims;
 mod id_token_signatures;
 mod jwt_access_tokens;
 mod key_rotation;
+mod oauth1;
 mod subject_and_limits;
 mod token_responses;
