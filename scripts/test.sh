@@ -121,6 +121,8 @@ cargo build --locked --bin doorward
 export DOORWARD_BIN="$ROOT/target/debug/doorward"
 cargo build --locked -p doorward-client --features blocking --example eternaltwin_signin
 export DOORWARD_CLIENT_EXAMPLE_BIN="$ROOT/target/debug/examples/eternaltwin_signin"
+cargo build --locked -p doorward-client --example oauth1_signin
+export DOORWARD_OAUTH1_EXAMPLE_BIN="$ROOT/target/debug/examples/oauth1_signin"
 cargo build --locked -p doorward-example-embedded
 export DOORWARD_EMBEDDED_EXAMPLE_BIN="$ROOT/target/debug/doorward-example-embedded"
 cargo build --locked -p doorward-example-mcp-server

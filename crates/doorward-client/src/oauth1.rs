@@ -126,10 +126,16 @@ impl TemporaryCredentials {
     /// `oauth_token` is checked to be this temporary token: a callback for another
     /// authorization is refused.
     pub fn verifier_from_callback(&self, query: &str) -> Result<String, Oauth1Error> {
-        let params: Vec<(String, String)> = form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
-            .map(|(n, v)| (n.into_owned(), v.into_owned()))
-            .collect();
-        let get = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let params: Vec<(String, String)> =
+            form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect();
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
         if let Some(problem) = get("oauth_problem").or_else(|| get("error")) {
             return Err(Oauth1Error::Denied(problem));
         }
@@ -201,10 +207,18 @@ impl Oauth1Client {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64)
             }),
+            // 24 letters and digits (about 143 bits): within what providers accept (oauthlib
+            // takes 20 to 30 characters of that set by default).
             nonce: Arc::new(|| {
-                let mut bytes = [0u8; 16];
+                const SET: &[u8] =
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+                let mut bytes = [0u8; 24];
                 rand::rngs::OsRng.fill_bytes(&mut bytes);
-                bytes.iter().map(|b| format!("{b:02x}")).collect()
+                // 62 does not divide 256: a slight bias, irrelevant for a nonce.
+                bytes
+                    .iter()
+                    .map(|b| SET[usize::from(*b) % SET.len()] as char)
+                    .collect()
             }),
         })
     }
@@ -244,7 +258,7 @@ impl Oauth1Client {
                 what: "oauth_callback_confirmed=true (OAuth 1.0a)",
             });
         }
-        let (token, secret, _) = token_pair(&url, answer)?;
+        let TokenCredentials { token, secret, .. } = token_pair(&url, answer)?;
         Ok(TemporaryCredentials { token, secret })
     }
 
@@ -270,16 +284,15 @@ impl Oauth1Client {
                 &[("oauth_verifier", verifier)],
             )
             .await?;
-        let (token, secret, extra) = token_pair(&url, answer)?;
-        Ok(TokenCredentials {
-            token,
-            secret,
-            extra,
-        })
+        token_pair(&url, answer)
     }
 
     /// A signed `GET` with the token credentials.
-    pub async fn get(&self, url: &Url, token: &TokenCredentials) -> Result<RawResponse, Oauth1Error> {
+    pub async fn get(
+        &self,
+        url: &Url,
+        token: &TokenCredentials,
+    ) -> Result<RawResponse, Oauth1Error> {
         let request = self.signed(
             Method::GET,
             url,
@@ -340,7 +353,11 @@ impl Oauth1Client {
         if let Some((token, _)) = token {
             oauth.push(("oauth_token".into(), token.into()));
         }
-        oauth.extend(extra_oauth.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        oauth.extend(
+            extra_oauth
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string())),
+        );
         let mut all = signature::query_params(url);
         all.extend(form.iter().cloned());
         all.extend(oauth.iter().cloned());
@@ -360,7 +377,11 @@ impl Oauth1Client {
                 if let Some(realm) = &config.realm {
                     fields.push(format!("realm=\"{}\"", encode(realm)));
                 }
-                fields.extend(oauth.iter().map(|(n, v)| format!("{}=\"{}\"", encode(n), encode(v))));
+                fields.extend(
+                    oauth
+                        .iter()
+                        .map(|(n, v)| format!("{}=\"{}\"", encode(n), encode(v))),
+                );
                 let header = format!("OAuth {}", fields.join(", "));
                 let value = HeaderValue::from_str(&header)
                     .expect("percent-encoded values are valid header characters");
@@ -421,11 +442,8 @@ impl std::fmt::Debug for Oauth1Client {
     }
 }
 
-/// `oauth_token` and `oauth_token_secret` of a credentials answer, and the rest.
-fn token_pair(
-    url: &Url,
-    answer: Vec<(String, String)>,
-) -> Result<(String, Secret, Vec<(String, String)>), Oauth1Error> {
+/// `oauth_token` and `oauth_token_secret` of a credentials answer (§2.1, §2.3), and the rest.
+fn token_pair(url: &Url, answer: Vec<(String, String)>) -> Result<TokenCredentials, Oauth1Error> {
     let mut token = None;
     let mut secret = None;
     let mut extra = Vec::new();
@@ -441,7 +459,13 @@ fn token_pair(
         url: url.to_string(),
         what,
     };
-    let token = token.filter(|t| !t.is_empty()).ok_or_else(|| missing("oauth_token"))?;
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| missing("oauth_token"))?;
     let secret = secret.ok_or_else(|| missing("oauth_token_secret"))?;
-    Ok((token, Secret::new(secret), extra))
+    Ok(TokenCredentials {
+        token,
+        secret: Secret::new(secret),
+        extra,
+    })
 }

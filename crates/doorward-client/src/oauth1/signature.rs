@@ -31,6 +31,16 @@ impl std::fmt::Debug for SignatureMethod {
 }
 
 impl SignatureMethod {
+    /// `RSA-SHA1` with a PEM private key (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`).
+    pub fn rsa_sha1_from_pem(pem: &str) -> Result<Self, String> {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        use rsa::pkcs8::DecodePrivateKey;
+        RsaPrivateKey::from_pkcs8_pem(pem)
+            .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem))
+            .map(|key| Self::RsaSha1(Box::new(key)))
+            .map_err(|e| format!("not an RSA private key in PEM: {e}"))
+    }
+
     /// The value of `oauth_signature_method`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -84,7 +94,11 @@ pub fn base_string_uri(url: &Url) -> String {
         (Some(80), "http") | (Some(443), "https") | (None, _) => String::new(),
         (Some(port), _) => format!(":{port}"),
     };
-    let path = if url.path().is_empty() { "/" } else { url.path() };
+    let path = if url.path().is_empty() {
+        "/"
+    } else {
+        url.path()
+    };
     format!("{scheme}://{host}{port}{path}")
 }
 

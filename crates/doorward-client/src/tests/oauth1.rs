@@ -30,8 +30,14 @@ fn percent_encoding_is_section_3_6() {
 #[test]
 fn base_string_uri_is_section_3_4_1_2() {
     let uri = |s: &str| base_string_uri(&Url::parse(s).unwrap());
-    assert_eq!(uri("HTTP://EXAMPLE.COM:80/r%20v/X?id=123"), "http://example.com/r%20v/X");
-    assert_eq!(uri("https://www.example.net:8080/?q=1"), "https://www.example.net:8080/");
+    assert_eq!(
+        uri("HTTP://EXAMPLE.COM:80/r%20v/X?id=123"),
+        "http://example.com/r%20v/X"
+    );
+    assert_eq!(
+        uri("https://www.example.net:8080/?q=1"),
+        "https://www.example.net:8080/"
+    );
     assert_eq!(uri("https://example.net:443/a"), "https://example.net/a");
 }
 
@@ -62,8 +68,10 @@ fn the_base_string_of_section_3_4_1_1() {
 /// OAuth Core 1.0 Appendix A.5: the photo example, HMAC-SHA1.
 #[test]
 fn hmac_sha1_of_the_oauth_core_example() {
-    let url = Url::parse("http://photos.example.net/photos?file=vacation.jpg&size=original").unwrap();
-    let mut params: Vec<(String, String)> = pairs(&[("file", "vacation.jpg"), ("size", "original")]);
+    let url =
+        Url::parse("http://photos.example.net/photos?file=vacation.jpg&size=original").unwrap();
+    let mut params: Vec<(String, String)> =
+        pairs(&[("file", "vacation.jpg"), ("size", "original")]);
     params.extend(pairs(&[
         ("oauth_consumer_key", "dpf43f3p2l4k3l03"),
         ("oauth_token", "nnch734d00sl2jdk"),
@@ -83,7 +91,12 @@ fn hmac_sha1_of_the_oauth_core_example() {
     );
 }
 
-fn photos_client(method: SignatureMethod, placement: Placement, nonce: &'static str, at: i64) -> Oauth1Client {
+fn photos_client(
+    method: SignatureMethod,
+    placement: Placement,
+    nonce: &'static str,
+    at: i64,
+) -> Oauth1Client {
     let config = Oauth1Config::new(
         "dpf43f3p2l4k3l03",
         "kd94hf93k423kf44",
@@ -100,7 +113,10 @@ fn photos_client(method: SignatureMethod, placement: Placement, nonce: &'static 
 }
 
 fn header(request: &crate::RawRequest) -> String {
-    request.headers["authorization"].to_str().unwrap().to_owned()
+    request.headers["authorization"]
+        .to_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// RFC 5849 §1.2: Jane's printer. The temporary-credentials request in PLAINTEXT, and the
@@ -108,7 +124,12 @@ fn header(request: &crate::RawRequest) -> String {
 /// this client sends it: the §1.2 request has none, so it is compared without).
 #[test]
 fn the_requests_of_section_1_2() {
-    let client = photos_client(SignatureMethod::Plaintext, Placement::Header, "wIjqoS", 137131200);
+    let client = photos_client(
+        SignatureMethod::Plaintext,
+        Placement::Header,
+        "wIjqoS",
+        137131200,
+    );
     let request = client
         .signed(
             Method::POST,
@@ -119,13 +140,23 @@ fn the_requests_of_section_1_2() {
         )
         .unwrap();
     let h = header(&request);
-    assert!(h.starts_with("OAuth realm=\"Photos\", oauth_consumer_key=\"dpf43f3p2l4k3l03\""), "{h}");
+    assert!(
+        h.starts_with("OAuth realm=\"Photos\", oauth_consumer_key=\"dpf43f3p2l4k3l03\""),
+        "{h}"
+    );
     assert!(h.contains("oauth_signature_method=\"PLAINTEXT\""), "{h}");
-    assert!(h.contains("oauth_callback=\"http%3A%2F%2Fprinter.example.com%2Fready\""), "{h}");
-    assert!(h.ends_with("oauth_signature=\"kd94hf93k423kf44%26\""), "{h}");
+    assert!(
+        h.contains("oauth_callback=\"http%3A%2F%2Fprinter.example.com%2Fready\""),
+        "{h}"
+    );
+    assert!(
+        h.ends_with("oauth_signature=\"kd94hf93k423kf44%26\""),
+        "{h}"
+    );
 
     // The photo request, by the base string of its parameters (no oauth_version in §1.2).
-    let url = Url::parse("http://photos.example.net/photos?file=vacation.jpg&size=original").unwrap();
+    let url =
+        Url::parse("http://photos.example.net/photos?file=vacation.jpg&size=original").unwrap();
     let mut params = pairs(&[("file", "vacation.jpg"), ("size", "original")]);
     params.extend(pairs(&[
         ("oauth_consumer_key", "dpf43f3p2l4k3l03"),
@@ -148,9 +179,13 @@ fn rsa_sha1_verifies_with_the_public_key_and_plaintext_needs_tls() {
     let public = private.to_public_key();
     let base = "GET&http%3A%2F%2Fexample.com%2F&a%3Db";
     let signature = SignatureMethod::RsaSha1(Box::new(private)).sign(base, "ignored", "");
-    let raw = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature).unwrap();
+    let raw =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature).unwrap();
     VerifyingKey::<sha1::Sha1>::new(public)
-        .verify(base.as_bytes(), &Signature::try_from(raw.as_slice()).unwrap())
+        .verify(
+            base.as_bytes(),
+            &Signature::try_from(raw.as_slice()).unwrap(),
+        )
         .expect("a valid RSASSA-PKCS1-v1_5 SHA-1 signature");
 
     let client = photos_client(SignatureMethod::Plaintext, Placement::Header, "n", 1);
@@ -166,10 +201,18 @@ fn body_and_query_placements() {
     let client = photos_client(SignatureMethod::HmacSha1, Placement::Body, "n1", 5);
     let url = Url::parse("https://photos.example.net/upload?x=1").unwrap();
     let form = pairs(&[("title", "a b")]);
-    let request = client.signed(Method::POST, &url, &form, Some(("tok", "sec")), &[]).unwrap();
+    let request = client
+        .signed(Method::POST, &url, &form, Some(("tok", "sec")), &[])
+        .unwrap();
     let body = String::from_utf8(request.body.clone()).unwrap();
-    assert!(body.starts_with("title=a+b&oauth_consumer_key=dpf43f3p2l4k3l03"), "{body}");
-    assert!(body.contains("oauth_token=tok") && body.contains("oauth_signature="), "{body}");
+    assert!(
+        body.starts_with("title=a+b&oauth_consumer_key=dpf43f3p2l4k3l03"),
+        "{body}"
+    );
+    assert!(
+        body.contains("oauth_token=tok") && body.contains("oauth_signature="),
+        "{body}"
+    );
     assert!(!request.headers.contains_key("authorization"));
     assert!(matches!(
         client.signed(Method::GET, &url, &[], None, &[]),
@@ -177,7 +220,9 @@ fn body_and_query_placements() {
     ));
 
     let client = photos_client(SignatureMethod::HmacSha1, Placement::Query, "n2", 5);
-    let request = client.signed(Method::GET, &url, &[], Some(("tok", "sec")), &[]).unwrap();
+    let request = client
+        .signed(Method::GET, &url, &[], Some(("tok", "sec")), &[])
+        .unwrap();
     let query: Vec<(String, String)> = request
         .url
         .query_pairs()
@@ -186,7 +231,11 @@ fn body_and_query_placements() {
     assert_eq!(query[0], ("x".into(), "1".into()));
     assert!(query.iter().any(|(n, _)| n == "oauth_signature"));
     // The signature covers x=1 and the oauth parameters: recompute it.
-    let signed: Vec<(String, String)> = query.iter().filter(|(n, _)| n != "oauth_signature").cloned().collect();
+    let signed: Vec<(String, String)> = query
+        .iter()
+        .filter(|(n, _)| n != "oauth_signature")
+        .cloned()
+        .collect();
     let base = base_string("GET", &url, &signed);
     let expected = SignatureMethod::HmacSha1.sign(&base, "kd94hf93k423kf44", "sec");
     assert!(query.contains(&("oauth_signature".into(), expected)));
