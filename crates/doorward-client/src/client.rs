@@ -7,6 +7,7 @@
 //! - `validation`: the JWTs the provider signs (ID tokens, JWT access tokens) and its key set;
 //! - `flow`: the authorization code flow (authorization URL, callback, code exchange);
 //! - `management`: refresh, revocation and introspection of a token;
+//! - `service`: a token for the client itself (`client_credentials`);
 //! - `authorized`: [`Authorized`] and bearer calls (userinfo, the provider's API).
 
 use std::fmt;
@@ -29,6 +30,7 @@ mod builder;
 mod client_auth;
 mod flow;
 mod management;
+mod service;
 mod validation;
 
 pub use authorized::{ApiResponse, Authorized, Body, UserInfo};

@@ -4,6 +4,7 @@
 mod support;
 
 mod callbacks;
+mod client_credentials;
 mod discovery_and_registry;
 mod http_layer;
 mod id_token_claims;
