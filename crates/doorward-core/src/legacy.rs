@@ -56,6 +56,7 @@ impl Engine {
                 auth_time,
                 request.scopes.clone(),
                 request.redirect_uri.clone(),
+                &request.resources,
                 false,
             )
             .await
@@ -87,6 +88,7 @@ impl Engine {
         &self,
         authenticated: AuthenticatedClient<'_>,
         params: &HashMap<String, String>,
+        resources: &[&str],
         from: Option<std::net::IpAddr>,
     ) -> Result<TokenResponse, Error> {
         let param = |name: &str| params.get(name).map(String::as_str);
@@ -94,6 +96,8 @@ impl Engine {
             return Err(OAuthError::invalid_request("username and password are required").into());
         };
         let (scopes, requested) = self.requested_scopes(authenticated.client, param("scope"))?;
+        let resources =
+            crate::resource_indicators::requested(&self.config, authenticated.client, resources)?;
         // RFC 6749 §4.3.2 and §10.10: guard against brute force, with the same counters as
         // the sign-in page (per username and per address, in the store): past the limit, the
         // password is not even checked.
@@ -140,6 +144,7 @@ impl Engine {
                 self.now(),
                 scopes.clone(),
                 redirect_uri,
+                &resources,
                 true,
             )
             .await?;
@@ -159,6 +164,7 @@ impl Engine {
         auth_time: UnixTime,
         scopes: doorward_proto::ScopeSet,
         redirect_uri: doorward_proto::RedirectUri,
+        resources: &[doorward_proto::ResourceUri],
         with_refresh: bool,
     ) -> Result<Built, Error> {
         let now = self.now();
@@ -176,6 +182,7 @@ impl Engine {
             auth_time,
             issued_at: now,
             expires_at: now + self.config.lifetimes.code,
+            resources: resources.to_vec(),
         };
         self.store.insert_code(&record).await?;
         let client_id = authenticated.client.id;
@@ -188,9 +195,11 @@ impl Engine {
                     scopes: &scopes,
                     auth_time,
                     nonce: None,
+                    resources,
                 },
                 &scopes,
                 &scopes,
+                resources,
             )
             .await?;
         let built = if with_refresh {
