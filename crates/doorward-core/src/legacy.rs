@@ -54,9 +54,11 @@ impl Engine {
                 client,
                 user,
                 auth_time,
-                request.scopes.clone(),
-                request.redirect_uri.clone(),
-                &request.resources,
+                Opening {
+                    scopes: request.scopes.clone(),
+                    redirect_uri: request.redirect_uri.clone(),
+                    resources: &request.resources,
+                },
                 false,
             )
             .await
@@ -142,9 +144,11 @@ impl Engine {
                 authenticated,
                 &user,
                 self.now(),
-                scopes.clone(),
-                redirect_uri,
-                &resources,
+                Opening {
+                    scopes: scopes.clone(),
+                    redirect_uri,
+                    resources: &resources,
+                },
                 true,
             )
             .await?;
@@ -162,11 +166,14 @@ impl Engine {
         authenticated: AuthenticatedClient<'_>,
         user: &User,
         auth_time: UnixTime,
-        scopes: doorward_proto::ScopeSet,
-        redirect_uri: doorward_proto::RedirectUri,
-        resources: &[doorward_proto::ResourceUri],
+        opening: Opening<'_>,
         with_refresh: bool,
     ) -> Result<Built, Error> {
+        let Opening {
+            scopes,
+            redirect_uri,
+            resources,
+        } = opening;
         let now = self.now();
         let code = opaque::generate(OpaqueKind::AuthorizationCode, self.random.as_ref());
         let record = CodeRecord {
@@ -216,4 +223,12 @@ impl Engine {
             _ => Err(OAuthError::server_error().into()),
         }
     }
+}
+
+/// What the code record that opens a legacy grant holds besides its client and user.
+struct Opening<'a> {
+    scopes: doorward_proto::ScopeSet,
+    redirect_uri: doorward_proto::RedirectUri,
+    /// The resources named (RFC 8707), the grant's and its access token's audience.
+    resources: &'a [doorward_proto::ResourceUri],
 }
