@@ -228,6 +228,58 @@ async fn unknown_malformed_and_fragment_resources_are_invalid_target() {
     }
 }
 
+#[tokio::test]
+async fn resource_repeats_in_forms_and_is_an_array_in_json() {
+    let s = Setup::start().await;
+    let post = |content_type: &'static str, body: String| {
+        let s = &s;
+        async move {
+            let response = s
+                .http
+                .post(format!("{}/oauth/token", s.issuer))
+                .header("authorization", basic(KEY, SECRET))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let json: serde_json::Value =
+                serde_json::from_str(&response.text().await.unwrap()).unwrap();
+            (status, json)
+        }
+    };
+    let resource = format!("{}/mcp", s.api);
+    let json = serde_json::json!({
+        "grant_type": "client_credentials",
+        "resource": [resource, "https://elsewhere.example/"],
+    });
+    let (status, answer) = post("application/json", json.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    let token = answer["access_token"].as_str().unwrap();
+    assert_eq!(s.get(&resource, Some(token)).await.0, 200);
+    let single = serde_json::json!({"grant_type": "client_credentials", "resource": resource});
+    assert_eq!(post("application/json", single.to_string()).await.0, 200);
+    for odd in [serde_json::json!(5), serde_json::json!([resource, 7])] {
+        let body = serde_json::json!({"grant_type": "client_credentials", "resource": odd});
+        let (status, answer) = post("application/json", body.to_string()).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_request"))
+        );
+    }
+    // Only `resource` may repeat.
+    let (status, answer) = post(
+        "application/x-www-form-urlencoded",
+        "grant_type=client_credentials&scope=base&scope=base".into(),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}
+
 #[test]
 fn metadata_urls_insert_the_well_known_suffix_before_the_path() {
     for (resource, url) in [

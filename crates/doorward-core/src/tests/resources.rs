@@ -281,3 +281,73 @@ async fn client_credentials_takes_resources_the_client_may_have() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_legacy_grants_take_resources_too() {
+    let mut config = EngineConfig {
+        resources: vec![r(API), r(MCP)],
+        ..EngineConfig::default()
+    };
+    config.grants.insecure_password = true;
+    config.grants.insecure_implicit = true;
+    let h = harness_with(config).await;
+    h.engine
+        .register_client(ClientSpec {
+            key: JWT_KEY.into(),
+            display_name: "Legacy".into(),
+            app_uri: "http://localhost:9000".into(),
+            redirect_uris: vec![RedirectUri::parse("http://localhost:9000/cb").unwrap()],
+            secret: Secret::new(JWT_SECRET),
+            policy: ClientPolicy {
+                access_token_format: AccessTokenFormat::Jwt,
+                insecure_password: true,
+                insecure_implicit: true,
+                ..ClientPolicy::default()
+            },
+        })
+        .await
+        .unwrap();
+    let password = [
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", "pw"),
+    ];
+    let tokens = token(&h, &password, &[MCP]).await.unwrap();
+    assert_eq!(aud(&h, &tokens.access_token), json!(MCP));
+    // Its refresh token keeps the grant's resources: nothing beyond them.
+    let refresh = tokens.refresh_token.unwrap();
+    assert_eq!(
+        code_of(
+            token(
+                &h,
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+                &[API],
+            )
+            .await
+        ),
+        ErrorCode::InvalidTarget
+    );
+    assert_eq!(
+        code_of(token(&h, &password, &["https://unknown.example/"]).await),
+        ErrorCode::InvalidTarget
+    );
+
+    // The implicit grant: the token in the fragment is meant for the resource asked.
+    let query = pairs(&[
+        ("response_type", "token"),
+        ("client_id", JWT_KEY),
+        ("redirect_uri", "http://localhost:9000/cb"),
+        ("resource", API),
+    ]);
+    let request = h.engine.check_authorization(&query).await.unwrap();
+    let location = h.engine.approve(&h.user, &request).await.unwrap();
+    let fragment = location.split_once('#').unwrap().1;
+    let access = url::form_urlencoded::parse(fragment.as_bytes())
+        .find(|(n, _)| n == "access_token")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(aud(&h, &access), json!(API));
+    let info = h.engine.resolve_access_token(&access).await.unwrap();
+    assert_eq!(info.audience, [API]);
+}
