@@ -37,16 +37,24 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
     Some(value.split(';').next()?.trim().to_ascii_lowercase())
 }
 
+/// The one parameter of the token endpoint that may repeat: `resource` (RFC 8707 §2).
+pub const RESOURCE: &str = "resource";
+
 /// Reads a body sent as `application/x-www-form-urlencoded` or `application/json` into
-/// parameters. Parameters without a value are left out (RFC 6749 §3.1); JSON `null` likewise.
+/// parameters, and the values of [`RESOURCE`] apart (in JSON a string or an array of strings).
+/// Parameters without a value are left out (RFC 6749 §3.1); JSON `null` likewise.
 pub async fn parameters(
     headers: &HeaderMap,
     body: Body,
-) -> Result<HashMap<String, String>, BodyError> {
+) -> Result<(HashMap<String, String>, Vec<String>), BodyError> {
     let media = media_type(headers);
     let bytes = read(body).await?;
     match media.as_deref() {
-        Some("application/x-www-form-urlencoded") => form_parameters(&bytes),
+        Some("application/x-www-form-urlencoded") => {
+            let mut resources = Vec::new();
+            let params = form_pairs(&bytes, |value| resources.push(value))?;
+            Ok((params, resources))
+        }
         Some("application/json") => json_parameters(&bytes),
         _ => Err(BodyError::UnsupportedType),
     }
@@ -60,6 +68,25 @@ pub fn form_parameters(bytes: &[u8]) -> Result<HashMap<String, String>, BodyErro
             continue;
         }
         if out.insert(name.to_string(), value.into_owned()).is_some() {
+            return Err(BodyError::Repeated(name.into_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// Form parameters, refusing repeated names, but giving every [`RESOURCE`] to `resource`.
+fn form_pairs(
+    bytes: &[u8],
+    mut resource: impl FnMut(String),
+) -> Result<HashMap<String, String>, BodyError> {
+    let mut out = HashMap::new();
+    for (name, value) in form_urlencoded::parse(bytes) {
+        if value.is_empty() {
+            continue;
+        }
+        if name == RESOURCE {
+            resource(value.into_owned());
+        } else if out.insert(name.to_string(), value.into_owned()).is_some() {
             return Err(BodyError::Repeated(name.into_owned()));
         }
     }
@@ -81,7 +108,7 @@ const OAUTH_PARAMETERS: &[&str] = &[
     "token_type_hint",
 ];
 
-fn json_parameters(bytes: &[u8]) -> Result<HashMap<String, String>, BodyError> {
+fn json_parameters(bytes: &[u8]) -> Result<(HashMap<String, String>, Vec<String>), BodyError> {
     let members: JsonMembers = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() && e.to_string().starts_with("repeated:") {
             let name = e.to_string()["repeated:".len()..]
@@ -95,7 +122,12 @@ fn json_parameters(bytes: &[u8]) -> Result<HashMap<String, String>, BodyError> {
         }
     })?;
     let mut out = HashMap::new();
+    let mut resources = Vec::new();
     for (name, value) in members.0 {
+        if name == RESOURCE {
+            resources = json_resources(value)?;
+            continue;
+        }
         match value {
             serde_json::Value::String(s) if s.is_empty() => {}
             serde_json::Value::String(s) => {
@@ -110,7 +142,27 @@ fn json_parameters(bytes: &[u8]) -> Result<HashMap<String, String>, BodyError> {
             _ => {}
         }
     }
-    Ok(out)
+    Ok((out, resources))
+}
+
+/// `resource` in JSON: a string, or an array of strings for several (RFC 8707 §2 repeats it in
+/// a form).
+fn json_resources(value: serde_json::Value) -> Result<Vec<String>, BodyError> {
+    let malformed =
+        || BodyError::Malformed("`resource` must be a string or an array of strings".into());
+    match value {
+        serde_json::Value::Null => Ok(Vec::new()),
+        serde_json::Value::String(s) if s.is_empty() => Ok(Vec::new()),
+        serde_json::Value::String(s) => Ok(vec![s]),
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|item| match item {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Err(malformed()),
+            })
+            .collect(),
+        _ => Err(malformed()),
+    }
 }
 
 /// The members of a JSON object, refusing a name that appears twice (which `serde_json::Map`

@@ -1,5 +1,6 @@
 //! Discovery (RFC 8414, OIDC Discovery): `GET /.well-known/openid-configuration`,
-//! `/.well-known/oauth-authorization-server`, and the JWK Set (RFC 7517 §5).
+//! `/.well-known/oauth-authorization-server`, and the JWK Set (RFC 7517 §5); and the Protected
+//! Resource Metadata of the provider's own API (RFC 9728), `/.well-known/oauth-protected-resource`.
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -12,6 +13,12 @@ use crate::state::AppState;
 /// The server's metadata.
 pub(crate) async fn metadata(State(app): State<AppState>) -> Response {
     cached_json(&app, app.engine.metadata())
+}
+
+/// `GET /.well-known/oauth-protected-resource`: the metadata of the provider's own API
+/// (RFC 9728 §3), whose resource identifier is the issuer.
+pub(crate) async fn resource_metadata(State(app): State<AppState>) -> Response {
+    cached_json(&app, app.engine.resource_metadata())
 }
 
 /// `GET /oauth/jwks`: every published key.

@@ -157,6 +157,10 @@ pub(crate) fn routes(state: AppState) -> Router {
             "/.well-known/oauth-authorization-server",
             get(discovery::metadata),
         )
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(discovery::resource_metadata),
+        )
         .route("/oauth/jwks", get(discovery::jwks))
         .route(
             "/oauth/userinfo",

@@ -13,6 +13,11 @@
 //! expired, revoked or foreign token → 401 `invalid_token`; a missing scope → 403
 //! `insufficient_scope` with the scope needed.
 //!
+//! With [`ResourceServer::with_metadata`] the API also publishes its Protected Resource
+//! Metadata (RFC 9728, [`ProtectedResource`]; routes from [`ResourceServer::metadata_routes`]),
+//! names it in every challenge (`resource_metadata="…"`, §5.1), and accepts only tokens whose
+//! audience names its resource identifier (RFC 8707, RFC 9068 §4).
+//!
 //! ```no_run
 //! use axum::{routing::get, Router};
 //! use doorward_axum::protect::{Authenticated, ResourceServer, Scopes};
@@ -54,8 +59,11 @@ use crate::response::bearer::{credentials, Credentials, Refusal};
 /// layer's rejection).
 pub use crate::response::bearer::BearerError;
 
+mod metadata;
 #[cfg(feature = "remote")]
 mod remote;
+
+pub use metadata::{InvalidResource, ProtectedResource, WELL_KNOWN};
 
 /// What a valid bearer token grants, as a protected handler sees it.
 #[derive(Clone, Debug)]
@@ -179,6 +187,8 @@ pub struct ResourceServer {
     verifier: Arc<dyn TokenVerifier>,
     realm: Arc<str>,
     audience: Option<Arc<str>>,
+    metadata: Option<Arc<ProtectedResource>>,
+    metadata_url: Option<Arc<str>>,
 }
 
 impl ResourceServer {
@@ -200,6 +210,8 @@ impl ResourceServer {
             verifier: Arc::new(verifier),
             realm: "doorward".into(),
             audience: None,
+            metadata: None,
+            metadata_url: None,
         }
     }
 
@@ -213,6 +225,70 @@ impl ResourceServer {
     pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into().into());
         self
+    }
+
+    /// Publishes `metadata` (RFC 9728): its document at [`ResourceServer::metadata_routes`],
+    /// its URL in every challenge (`resource_metadata`, §5.1), and its resource identifier as
+    /// the audience every token must name (in place of any [`ResourceServer::with_audience`]):
+    /// a token another resource asked for (RFC 8707) is refused with 401 `invalid_token`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use axum::{body::Body, http::{header, Request}, routing::get, Router};
+    /// use doorward_axum::protect::{Authenticated, ProtectedResource, ResourceServer};
+    /// use doorward_axum::{Grants, Provider};
+    /// use tower::ServiceExt as _;
+    ///
+    /// async fn items(auth: Authenticated) -> String {
+    ///     format!("items of {}", auth.grant.subject)
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let provider = Provider::builder("https://id.example.com")
+    ///     .store(Arc::new(doorward_core::memory::MemoryStore::default()))
+    ///     .grants(Grants::CODE_AND_REFRESH)
+    ///     .build()
+    ///     .await?;
+    /// let resource = provider.resource_server(5).with_metadata(
+    ///     ProtectedResource::new("https://api.example.com/items")?
+    ///         .authorization_server("https://id.example.com")
+    ///         .scopes(&["items:read"]),
+    /// );
+    /// let api = Router::new()
+    ///     .route("/items", get(items))
+    ///     .merge(resource.metadata_routes())
+    ///     .with_state(resource);
+    ///
+    /// let response = api.oneshot(Request::get("/items").body(Body::empty())?).await?;
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(
+    ///     response.headers()[header::WWW_AUTHENTICATE],
+    ///     "Bearer realm=\"doorward\", resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/items\""
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub fn with_metadata(mut self, metadata: ProtectedResource) -> Self {
+        self.audience = Some(metadata.resource().into());
+        self.metadata_url = Some(metadata.metadata_url().into());
+        self.metadata = Some(Arc::new(metadata));
+        self
+    }
+
+    /// The routes serving the metadata document of [`ResourceServer::with_metadata`] (none
+    /// without it), to merge into the router at the root of the resource's host: at
+    /// `/.well-known/oauth-protected-resource` followed by the identifier's path (RFC 9728
+    /// §3.1), and at the bare well-known path too.
+    pub fn metadata_routes<S: Clone + Send + Sync + 'static>(&self) -> axum::Router<S> {
+        match &self.metadata {
+            Some(metadata) => metadata.routes(),
+            None => axum::Router::new(),
+        }
+    }
+
+    /// The metadata of [`ResourceServer::with_metadata`].
+    pub fn metadata(&self) -> Option<&ProtectedResource> {
+        self.metadata.as_deref()
     }
 
     /// A tower layer that lets through only requests with a valid token holding `scopes`,
@@ -232,7 +308,10 @@ impl ResourceServer {
     ) -> Result<AccessGrant, BearerError> {
         let token = match credentials(headers) {
             Credentials::Token(token) => token,
-            other => return Err(BearerError::for_credentials(self.realm.clone(), &other)),
+            other => {
+                return Err(BearerError::for_credentials(self.realm.clone(), &other)
+                    .with_resource_metadata(self.metadata_url.clone()))
+            }
         };
         let grant = match self.verifier.verify(token).await {
             Ok(grant) => grant,
@@ -266,6 +345,7 @@ impl ResourceServer {
 
     fn error(&self, refusal: Refusal) -> BearerError {
         BearerError::new(self.realm.clone(), refusal)
+            .with_resource_metadata(self.metadata_url.clone())
     }
 }
 
@@ -439,26 +519,21 @@ impl TokenVerifier for LocalVerifier {
                 }
             }
         }
-        let info = match self.engine.check_access_token(token).await {
+        // Any audience: `admit` checks it against this resource's.
+        let info = match self.engine.resolve_access_token(token).await {
             Ok(info) => info,
             Err(doorward_core::Error::OAuth(e)) => {
                 return Err(VerifyError::Invalid(e.description.into_owned()))
             }
             Err(e) => return Err(VerifyError::Unavailable(e.to_string())),
         };
-        let audience = info
-            .client
-            .policy
-            .access_token_audience
-            .clone()
-            .unwrap_or_else(|| self.engine.config().issuer.clone());
         let user = info.user.as_ref().map(|u| u.id.to_string());
         let grant = AccessGrant {
             subject: user.clone().unwrap_or_else(|| info.client.key.clone()),
             user,
             client_id: Some(info.client.key.clone()),
             scopes: info.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
-            audience: vec![audience],
+            audience: info.audience.clone(),
             expires_at: info.expires_at,
         };
         if self.ttl > 0 {

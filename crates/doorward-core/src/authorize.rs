@@ -100,7 +100,11 @@ impl Engine {
             error,
             state: state.clone(),
         };
-        if let Some((name, _)) = seen.iter().find(|(_, values)| values.len() > 1) {
+        // `resource` may be repeated (RFC 8707 §2); no other parameter may.
+        if let Some((name, _)) = seen
+            .iter()
+            .find(|(name, values)| values.len() > 1 && **name != "resource")
+        {
             return Err(fail(OAuthError::invalid_request(format!(
                 "the parameter {} is repeated (RFC 6749 section 3.1)",
                 doorward_proto::parameter_for_description(name)
@@ -170,6 +174,12 @@ impl Engine {
         let (scopes, scope_requested) = self
             .requested_scopes(&client, single("scope"))
             .map_err(fail)?;
+        let resources = crate::resource_indicators::requested(
+            &self.config,
+            &client,
+            seen.get("resource").map_or(&[][..], Vec::as_slice),
+        )
+        .map_err(fail)?;
         // PKCE binds a code to its redemption; the implicit grant has none.
         let challenge = if implicit {
             None
@@ -223,6 +233,7 @@ impl Engine {
                 .map(str::to_owned),
             hinted_subject,
             reauthenticated_since,
+            resources,
         })
     }
 
@@ -548,6 +559,7 @@ impl Engine {
                 auth_time,
                 issued_at: now,
                 expires_at: now + self.config.lifetimes.code,
+                resources: request.resources.clone(),
             })
             .await?;
         let mut params = vec![("code", code.as_str())];

@@ -58,7 +58,8 @@ pub(crate) struct IdTokenInput<'a> {
 pub(crate) struct AccessTokenClaims<'a> {
     pub(crate) iss: &'a str,
     pub(crate) sub: String,
-    pub(crate) aud: &'a str,
+    /// One string, or an array for several resources (RFC 9068 §2.2, RFC 8707).
+    pub(crate) aud: Value,
     pub(crate) exp: UnixTime,
     pub(crate) iat: UnixTime,
     pub(crate) jti: String,

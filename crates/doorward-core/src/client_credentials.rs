@@ -12,6 +12,8 @@
 //!   RFC 9068 §2.2, and introspection, RFC 7662 §2.2) is the client's Key, the same value as
 //!   `client_id`. Each token gets a fresh UUIDv7 family id, so revoking it touches nothing
 //!   else; no `grants` row is written.
+//! - `resource` (RFC 8707 §2) names the token's audience among the resources the client may
+//!   have; an unknown or forbidden one is `invalid_target`.
 
 use std::collections::HashMap;
 
@@ -29,6 +31,7 @@ impl Engine {
         &self,
         authenticated: AuthenticatedClient<'_>,
         params: &HashMap<String, String>,
+        resources: &[&str],
     ) -> Result<TokenResponse, Error> {
         let client = authenticated.client;
         if !client.policy.allows_grant(GrantType::ClientCredentials) {
@@ -61,10 +64,12 @@ impl Engine {
             ))
             .into());
         };
+        // RFC 8707 §2: the resources the client may have; there is no grant to narrow.
+        let audience = crate::resource_indicators::narrowed(&self.config, client, &[], resources)?;
         let now = self.now();
         let lifetime = self.config.lifetimes.access_token;
         let access = if Self::wants_jwt(client) {
-            self.jwt_access_token(client, client.key.clone(), &scopes, None)?
+            self.jwt_access_token(client, client.key.clone(), &scopes, &audience, None)?
         } else {
             opaque::generate(OpaqueKind::AccessToken, self.random.as_ref())
         };
@@ -77,6 +82,7 @@ impl Engine {
             issued_at: now,
             expires_at: now + lifetime,
             revoked: false,
+            resources: audience,
         };
         self.store.insert_tokens(&record, None).await?;
         Ok(TokenResponse {

@@ -1,7 +1,7 @@
 //! The engine's settings: the issuer, lifetimes, scopes, grant types, the key schedule, and the
 //! clients and users declared in configuration. Plain values, checked where they are parsed.
 
-use doorward_proto::{RedirectUri, ScopeSet, Secret};
+use doorward_proto::{RedirectUri, ResourceUri, ScopeSet, Secret};
 
 use crate::jose::SigningAlg;
 use crate::model::ClientPolicy;
@@ -80,6 +80,10 @@ pub struct EngineConfig {
     pub key_encryption_secret: Option<Secret>,
     /// The grant types this server answers.
     pub grants: Grants,
+    /// The resources (RFC 8707) clients may ask tokens for, besides the issuer's own API
+    /// (named by the issuer identifier), which is always one. A client's
+    /// [`crate::model::ClientPolicy::resources`] may narrow them.
+    pub resources: Vec<ResourceUri>,
 }
 
 /// The grant types a server answers; the others get `unsupported_response_type` at the
@@ -146,6 +150,7 @@ impl Default for EngineConfig {
             keys: KeyPolicy::default(),
             key_encryption_secret: None,
             grants: Grants::CODE_AND_REFRESH,
+            resources: Vec::new(),
         }
     }
 }

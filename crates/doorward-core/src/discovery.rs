@@ -82,3 +82,20 @@ impl Engine {
         })
     }
 }
+
+impl Engine {
+    /// The Protected Resource Metadata (RFC 9728 §2) of the issuer's own API (UserInfo, the
+    /// Eternaltwin API): its resource identifier is the issuer identifier, which a client may
+    /// name as `resource` (RFC 8707), and this server issues its tokens. RFC 8414 has no
+    /// member for the resources a server knows, so the server's metadata names none.
+    pub fn resource_metadata(&self) -> Value {
+        let issuer = &self.config.issuer;
+        let scopes: Vec<&str> = self.config.scopes.iter().map(|s| s.as_str()).collect();
+        json!({
+            "resource": issuer,
+            "authorization_servers": [issuer],
+            "scopes_supported": scopes,
+            "bearer_methods_supported": ["header"],
+        })
+    }
+}

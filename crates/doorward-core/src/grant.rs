@@ -2,7 +2,7 @@
 //! values, the authenticated client, and the tokens built for a response before the store
 //! keeps them.
 
-use doorward_proto::{ScopeSet, TokenResponse};
+use doorward_proto::{ResourceUri, ScopeSet, TokenResponse};
 use uuid::Uuid;
 
 use crate::model::{AccessTokenRecord, Client, CodeRecord, RefreshTokenRecord};
@@ -15,6 +15,9 @@ pub(crate) struct Grant<'a> {
     pub(crate) scopes: &'a ScopeSet,
     pub(crate) auth_time: i64,
     pub(crate) nonce: Option<&'a str>,
+    /// The resources of the authorization request (RFC 8707 §2.1), which its refresh tokens
+    /// keep so that a later token request may narrow them (§2.2).
+    pub(crate) resources: &'a [ResourceUri],
 }
 
 impl<'a> Grant<'a> {
@@ -26,6 +29,7 @@ impl<'a> Grant<'a> {
             scopes: &code.scopes,
             auth_time: code.auth_time,
             nonce: code.nonce.as_deref(),
+            resources: &code.resources,
         }
     }
 
@@ -37,6 +41,7 @@ impl<'a> Grant<'a> {
             scopes: &refresh.scopes,
             auth_time: refresh.auth_time,
             nonce: None,
+            resources: &refresh.resources,
         }
     }
 }

@@ -67,10 +67,17 @@ impl Engine {
             details.insert("iat".into(), json!(t.issued_at));
             details.insert("sub".into(), json!(sub));
             details.insert("iss".into(), json!(self.config.issuer));
-            if Self::wants_jwt(&bearer.client) {
-                let aud = bearer.client.policy.access_token_audience.as_deref();
-                details.insert("aud".into(), json!(aud.unwrap_or(&self.config.issuer)));
-            }
+            // What the token is meant for (RFC 7662 §2.2): its resources (RFC 8707), else
+            // the default audience, as in a JWT access token's `aud`.
+            let audience = crate::resource_indicators::audience(
+                &t.resources,
+                &bearer.client,
+                &self.config.issuer,
+            );
+            details.insert(
+                "aud".into(),
+                crate::resource_indicators::aud_value(&audience),
+            );
             return Ok(Introspection {
                 active: true,
                 details,

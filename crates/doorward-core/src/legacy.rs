@@ -54,8 +54,11 @@ impl Engine {
                 client,
                 user,
                 auth_time,
-                request.scopes.clone(),
-                request.redirect_uri.clone(),
+                Opening {
+                    scopes: request.scopes.clone(),
+                    redirect_uri: request.redirect_uri.clone(),
+                    resources: &request.resources,
+                },
                 false,
             )
             .await
@@ -87,6 +90,7 @@ impl Engine {
         &self,
         authenticated: AuthenticatedClient<'_>,
         params: &HashMap<String, String>,
+        resources: &[&str],
         from: Option<std::net::IpAddr>,
     ) -> Result<TokenResponse, Error> {
         let param = |name: &str| params.get(name).map(String::as_str);
@@ -94,6 +98,8 @@ impl Engine {
             return Err(OAuthError::invalid_request("username and password are required").into());
         };
         let (scopes, requested) = self.requested_scopes(authenticated.client, param("scope"))?;
+        let resources =
+            crate::resource_indicators::requested(&self.config, authenticated.client, resources)?;
         // RFC 6749 §4.3.2 and §10.10: guard against brute force, with the same counters as
         // the sign-in page (per username and per address, in the store): past the limit, the
         // password is not even checked.
@@ -138,8 +144,11 @@ impl Engine {
                 authenticated,
                 &user,
                 self.now(),
-                scopes.clone(),
-                redirect_uri,
+                Opening {
+                    scopes: scopes.clone(),
+                    redirect_uri,
+                    resources: &resources,
+                },
                 true,
             )
             .await?;
@@ -157,10 +166,14 @@ impl Engine {
         authenticated: AuthenticatedClient<'_>,
         user: &User,
         auth_time: UnixTime,
-        scopes: doorward_proto::ScopeSet,
-        redirect_uri: doorward_proto::RedirectUri,
+        opening: Opening<'_>,
         with_refresh: bool,
     ) -> Result<Built, Error> {
+        let Opening {
+            scopes,
+            redirect_uri,
+            resources,
+        } = opening;
         let now = self.now();
         let code = opaque::generate(OpaqueKind::AuthorizationCode, self.random.as_ref());
         let record = CodeRecord {
@@ -176,6 +189,7 @@ impl Engine {
             auth_time,
             issued_at: now,
             expires_at: now + self.config.lifetimes.code,
+            resources: resources.to_vec(),
         };
         self.store.insert_code(&record).await?;
         let client_id = authenticated.client.id;
@@ -188,9 +202,11 @@ impl Engine {
                     scopes: &scopes,
                     auth_time,
                     nonce: None,
+                    resources,
                 },
                 &scopes,
                 &scopes,
+                resources,
             )
             .await?;
         let built = if with_refresh {
@@ -207,4 +223,12 @@ impl Engine {
             _ => Err(OAuthError::server_error().into()),
         }
     }
+}
+
+/// What the code record that opens a legacy grant holds besides its client and user.
+struct Opening<'a> {
+    scopes: doorward_proto::ScopeSet,
+    redirect_uri: doorward_proto::RedirectUri,
+    /// The resources named (RFC 8707), the grant's and its access token's audience.
+    resources: &'a [doorward_proto::ResourceUri],
 }

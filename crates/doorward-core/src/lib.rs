@@ -10,7 +10,8 @@
 //! 1. Values: [`clock`], [`opaque`], [`jose`] (key material), [`passwords`], [`model`] (the
 //!    records), [`redirect`] (which redirect URIs match and may be registered), [`ports`],
 //!    [`throttle`] (failure counters), [`config`], [`error`], [`request`]
-//!    (parsed requests), [`claims`], [`grant`] (what a grant issues).
+//!    (parsed requests), [`claims`], [`grant`] (what a grant issues), [`resource_indicators`]
+//!    (RFC 8707: which resources a token is for, its audience).
 //! 2. [`Engine`] itself (`engine.rs`): its state, clients and users from configuration.
 //! 3. Flows, each an `impl Engine` block of its own that no other flow imports:
 //!    [`authorize`] (the authorization endpoint), [`token`] (the token endpoint and token
@@ -47,6 +48,7 @@ pub mod ports;
 pub mod redirect;
 pub mod request;
 pub mod resource;
+pub mod resource_indicators;
 pub mod revocation;
 pub mod session;
 #[cfg(any(test, feature = "testkit"))]

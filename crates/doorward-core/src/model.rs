@@ -2,7 +2,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
+use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ResourceUri, ScopeSet};
 use jsonwebtoken::jwk::JwkSet;
 use uuid::Uuid;
 
@@ -217,6 +217,9 @@ pub struct ClientPolicy {
     /// PKCE is required at the authorization endpoint (RFC 7636), whatever the server-wide
     /// `require_pkce`. Public clients always need it, with S256.
     pub require_pkce: bool,
+    /// The resources (RFC 8707) the client may ask tokens for, among the server's
+    /// ([`crate::EngineConfig::resources`]); `None`: every one of them.
+    pub resources: Option<Vec<ResourceUri>>,
 }
 
 impl ClientPolicy {
@@ -269,6 +272,8 @@ struct PolicyJson {
     grant_types: Option<Vec<String>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     require_pkce: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<Vec<String>>,
 }
 
 impl ClientPolicy {
@@ -299,6 +304,10 @@ impl ClientPolicy {
                 .as_ref()
                 .map(|types| types.iter().map(|g| g.as_str().to_owned()).collect()),
             require_pkce: self.require_pkce,
+            resources: self
+                .resources
+                .as_ref()
+                .map(|list| list.iter().map(|r| r.as_str().to_owned()).collect()),
         };
         // Invariant: a struct of strings (and a JWK Set) serializes.
         serde_json::to_string(&json).expect("the client policy serializes")
@@ -356,6 +365,14 @@ impl ClientPolicy {
                 })
                 .transpose()?,
             require_pkce: json.require_pkce,
+            resources: json
+                .resources
+                .map(|list| {
+                    list.iter()
+                        .map(|r| ResourceUri::parse(r).map_err(|e| e.to_string()))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?,
         })
     }
 }
@@ -416,6 +433,9 @@ pub struct CodeRecord {
     pub auth_time: UnixTime,
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
+    /// The resources the authorization request named (RFC 8707 §2.1): the grant's, which the
+    /// token requests of the family may narrow (§2.2). Empty: none named.
+    pub resources: Vec<ResourceUri>,
 }
 
 /// An issued access token (stored by hash only).
@@ -431,6 +451,9 @@ pub struct AccessTokenRecord {
     pub issued_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked: bool,
+    /// The token's audience when resources were asked for (RFC 8707): what it is meant for.
+    /// Empty: the default audience (the client's `access_token_audience`, else the issuer).
+    pub resources: Vec<ResourceUri>,
 }
 
 /// An access token with the user and the client it was issued to: what a protected resource
@@ -460,6 +483,9 @@ pub struct RefreshTokenRecord {
     /// The answer its refresh gave, sealed with a key derived from this token (see
     /// `Engine::refresh`'s grace window). Set by the store; `None` when inserting.
     pub successor: Option<Vec<u8>>,
+    /// The grant's resources (RFC 8707), as its code had them: a refresh may ask for a
+    /// subset (§2.2). Empty: the grant named none.
+    pub resources: Vec<ResourceUri>,
 }
 
 /// A signing key as stored (see [`crate::keys`] for its stages).

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use doorward_proto::{
-    CodeChallenge, CodeChallengeMethod, ErrorCode, OAuthError, RedirectUri, ScopeSet, Secret, State,
+    CodeChallenge, CodeChallengeMethod, ErrorCode, OAuthError, RedirectUri, ResourceUri, ScopeSet,
+    Secret, State,
 };
 
 use crate::clock::UnixTime;
@@ -36,6 +37,9 @@ pub struct AuthorizationRequest {
     pub hinted_subject: Option<String>,
     /// From a valid [`crate::authorize::REAUTH_PARAM`]: the time after which the browser must have signed in.
     pub reauthenticated_since: Option<UnixTime>,
+    /// The `resource` parameters (RFC 8707 §2.1), known and allowed to the client: the
+    /// grant's resources.
+    pub resources: Vec<ResourceUri>,
 }
 
 /// What the authorization needs next from the browser.
@@ -200,8 +204,11 @@ impl ClientEndpoint {
 /// the values include secrets, codes and refresh tokens.
 #[derive(Default)]
 pub struct TokenRequest {
-    /// The body's parameters. The adapter has already refused repeated names (RFC 6749 §3.2).
+    /// The body's parameters. The adapter has already refused repeated names (RFC 6749 §3.2),
+    /// except `resource`'s, which are in [`TokenRequest::resources`].
     pub params: HashMap<String, String>,
+    /// The `resource` parameters, as sent (RFC 8707 §2: repeatable); the engine parses them.
+    pub resources: Vec<String>,
     /// `Authorization: Basic` credentials, split at the first `:` of the decoded value.
     pub basic: Option<BasicCredentials>,
     /// The address the request came from, when the adapter knows it: failed password-grant
@@ -216,6 +223,7 @@ impl std::fmt::Debug for TokenRequest {
         names.sort_unstable();
         f.debug_struct("TokenRequest")
             .field("params", &names)
+            .field("resources", &self.resources)
             .field("basic", &self.basic)
             .field("client_address", &self.client_address)
             .finish()

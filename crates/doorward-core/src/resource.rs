@@ -17,6 +17,9 @@ pub struct TokenInfo {
     pub client: Client,
     pub scopes: ScopeSet,
     pub expires_at: UnixTime,
+    /// What the token is meant for (`aud`): its resources (RFC 8707), else the default
+    /// audience (the client's `access_token_audience`, else the issuer).
+    pub audience: Vec<String>,
 }
 
 impl TokenInfo {
@@ -34,21 +37,53 @@ impl TokenInfo {
 }
 
 impl Engine {
-    /// Resolves a bearer access token. Unknown, expired and revoked tokens are all
-    /// `invalid_token` (RFC 6750 §3.1), without saying which.
+    /// Resolves a bearer access token for the issuer's own API (UserInfo, the Eternaltwin
+    /// API): a token with the default audience, or one whose resources name the issuer. A
+    /// token narrowed to other resources (RFC 8707) is not meant for it: `invalid_token`, like
+    /// unknown, expired and revoked tokens (RFC 6750 §3.1), without saying which.
     pub async fn check_access_token(&self, token: &str) -> Result<TokenInfo, Error> {
-        let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid");
+        let (info, resources) = self.find_live_token(token).await?;
+        if !crate::resource_indicators::for_own_api(&self.config, &resources) {
+            return Err(invalid().into());
+        }
+        Ok(info)
+    }
+
+    /// Resolves a bearer access token whatever its audience, for a resource server that
+    /// checks [`TokenInfo::audience`] itself (`doorward_axum::protect::ResourceServer`).
+    /// Unknown, expired and revoked tokens are `invalid_token` (RFC 6750 §3.1).
+    pub async fn resolve_access_token(&self, token: &str) -> Result<TokenInfo, Error> {
+        Ok(self.find_live_token(token).await?.0)
+    }
+
+    async fn find_live_token(
+        &self,
+        token: &str,
+    ) -> Result<(TokenInfo, Vec<doorward_proto::ResourceUri>), Error> {
         let bearer = self
             .store
             .find_bearer(&TokenHash::of(token))
             .await?
             .filter(|b| !b.token.revoked && b.token.expires_at > self.now())
             .ok_or_else(invalid)?;
-        Ok(TokenInfo {
-            user: bearer.user,
-            client: bearer.client,
-            scopes: bearer.token.scopes,
-            expires_at: bearer.token.expires_at,
-        })
+        let audience = crate::resource_indicators::audience(
+            &bearer.token.resources,
+            &bearer.client,
+            &self.config.issuer,
+        );
+        Ok((
+            TokenInfo {
+                user: bearer.user,
+                client: bearer.client,
+                scopes: bearer.token.scopes,
+                expires_at: bearer.token.expires_at,
+                audience,
+            },
+            bearer.token.resources,
+        ))
     }
+}
+
+fn invalid() -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid")
 }

@@ -60,6 +60,7 @@ mod assertions;
 mod clients;
 mod records;
 mod redemption;
+mod resources;
 mod revocation;
 mod steps;
 mod throttle;
@@ -82,6 +83,7 @@ pub use redemption::{
     codes_are_single_use, redemptions_store_their_tokens_and_sealed_answer,
     refresh_tokens_rotate_once_and_families_revoke, user_less_access_tokens,
 };
+pub use resources::resources_stay_with_codes_and_tokens;
 pub use revocation::{
     an_access_token_is_revoked_alone, consents_merge_list_and_revoke_tokens,
     expired_rows_are_purged, revoking_consent_spends_outstanding_codes,
@@ -123,6 +125,7 @@ where
         deleting_a_client_revokes_its_grants,
         assertion_jtis_are_single_use,
         user_less_access_tokens,
+        resources_stay_with_codes_and_tokens,
     );
 }
 

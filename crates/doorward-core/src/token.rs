@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use doorward_proto::{
-    form_decode, CodeVerifier, ErrorCode, OAuthError, ScopeSet, Secret, TokenResponse, TokenType,
+    form_decode, CodeVerifier, ErrorCode, OAuthError, ResourceUri, ScopeSet, Secret, TokenResponse,
+    TokenType,
 };
 
 use crate::claims::{user_claims, AccessTokenClaims, IdTokenClaims, IdTokenInput};
@@ -35,6 +36,7 @@ impl Engine {
             audience: &audience,
         };
         let param = |name: &str| request.params.get(name).map(String::as_str);
+        let resources: Vec<&str> = request.resources.iter().map(String::as_str).collect();
         let grants = self.config.grants;
         // The client's own list of grant types (RFC 6749 §5.2 `unauthorized_client`), for a
         // grant the server answers (another is `unsupported_grant_type` below).
@@ -51,19 +53,25 @@ impl Engine {
         match param("grant_type") {
             None | Some("") => Err(OAuthError::invalid_request("grant_type is missing").into()),
             Some("authorization_code") if grants.authorization_code => {
-                self.redeem_code(client, &request.params).await
+                self.redeem_code(client, &request.params, &resources).await
             }
             Some("refresh_token") if grants.refresh_token => {
-                self.refresh(client, &request.params).await
+                self.refresh(client, &request.params, &resources).await
             }
             Some("client_credentials") if grants.client_credentials => {
-                self.client_credentials(client, &request.params).await
+                self.client_credentials(client, &request.params, &resources)
+                    .await
             }
             Some("password")
                 if grants.insecure_password && client.client.policy.insecure_password =>
             {
-                self.insecure_password_grant(client, &request.params, request.client_address)
-                    .await
+                self.insecure_password_grant(
+                    client,
+                    &request.params,
+                    &resources,
+                    request.client_address,
+                )
+                .await
             }
             Some(_) => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -251,6 +259,7 @@ impl Engine {
         &self,
         authenticated: AuthenticatedClient<'_>,
         params: &HashMap<String, String>,
+        resources: &[&str],
     ) -> Result<TokenResponse, Error> {
         let client = authenticated.client;
         let param = |name: &str| params.get(name).map(String::as_str);
@@ -274,12 +283,21 @@ impl Engine {
             }
             return Err(error.into());
         }
+        // RFC 8707 §2.2: within the grant's resources. Not a guess at the code, so the code
+        // is left unspent for a corrected request.
+        let audience = crate::resource_indicators::narrowed(
+            &self.config,
+            client,
+            &record.resources,
+            resources,
+        )?;
         let built = self
             .build_tokens(
                 authenticated,
                 Grant::of_code(&record),
                 &record.scopes,
                 &record.scopes,
+                &audience,
             )
             .await?;
         match self
@@ -305,6 +323,7 @@ impl Engine {
         &self,
         authenticated: AuthenticatedClient<'_>,
         params: &HashMap<String, String>,
+        resources: &[&str],
     ) -> Result<TokenResponse, Error> {
         let client = authenticated.client;
         let invalid =
@@ -343,10 +362,24 @@ impl Engine {
             )
             .into()),
         };
+        // RFC 8707 §2.2: the access token may be narrowed to some of the grant's resources,
+        // and the new refresh token keeps them all, as it keeps the grant's scope.
+        let audience = crate::resource_indicators::narrowed(
+            &self.config,
+            client,
+            &record.resources,
+            resources,
+        )?;
         // The access token may be narrowed; the new refresh token keeps the grant's scope
         // (RFC 6749 §6: "identical to that of the refresh token included by the client").
         let built = self
-            .build_tokens(authenticated, Grant::of_refresh(&record), &scopes, &scopes)
+            .build_tokens(
+                authenticated,
+                Grant::of_refresh(&record),
+                &scopes,
+                &scopes,
+                &audience,
+            )
             .await?;
         let sealed = (self.config.lifetimes.refresh_grace > 0)
             .then(|| seal_successor(token, &built.response, self.random.as_ref()));
@@ -400,9 +433,10 @@ impl Engine {
         .into())
     }
 
-    /// Builds an access token for `access_scopes` and a refresh token for the whole grant,
-    /// without storing them; `scope` goes in the response only when it differs from
-    /// `requested` (RFC 6749 §5.1).
+    /// Builds an access token for `access_scopes` and `audience` (its resources, RFC 8707;
+    /// none: the default audience) and a refresh token for the whole grant, without storing
+    /// them; `scope` goes in the response only when it differs from `requested` (RFC 6749
+    /// §5.1).
     ///
     /// With `openid` in the answer's scope the response carries an ID token (OIDC Core
     /// §3.1.3.3, and §12.2 on refresh, where the nonce is left out).
@@ -412,6 +446,7 @@ impl Engine {
         grant: Grant<'_>,
         access_scopes: &ScopeSet,
         requested: &ScopeSet,
+        audience: &[ResourceUri],
     ) -> Result<Built, Error> {
         let client = authenticated.client;
         let family_ends = grant.started_at() + self.config.lifetimes.refresh_family;
@@ -421,12 +456,13 @@ impl Engine {
             scopes: grant_scopes,
             auth_time,
             nonce,
+            resources: grant_resources,
         } = grant;
         let now = self.now();
         let lifetimes = &self.config.lifetimes;
         let access = if Self::wants_jwt(client) {
             let sub = user_id.to_string();
-            self.jwt_access_token(client, sub, access_scopes, Some(auth_time))?
+            self.jwt_access_token(client, sub, access_scopes, audience, Some(auth_time))?
         } else {
             opaque::generate(OpaqueKind::AccessToken, self.random.as_ref())
         };
@@ -464,6 +500,7 @@ impl Engine {
             issued_at: now,
             expires_at: now + lifetimes.access_token,
             revoked: false,
+            resources: audience.to_vec(),
         };
         let refresh_record = refresh.as_ref().map(|refresh| RefreshTokenRecord {
             hash: TokenHash::of(refresh),
@@ -477,6 +514,7 @@ impl Engine {
             revoked: false,
             used_at: None,
             successor: None,
+            resources: grant_resources.to_vec(),
         });
         Ok(Built {
             response: TokenResponse {
@@ -518,12 +556,14 @@ impl Engine {
 
     /// A JWT access token (RFC 9068 §2) signed with the server's first algorithm. `sub` is the
     /// user's id, or the client's for a `client_credentials` token (RFC 9068 §2.2), which has
-    /// no `auth_time`.
+    /// no `auth_time`. `aud` names `resources` (RFC 8707 §2; a string for one, an array for
+    /// several), or without any the client's `access_token_audience`, else the issuer.
     pub(crate) fn jwt_access_token(
         &self,
         client: &Client,
         sub: String,
         scopes: &ScopeSet,
+        resources: &[ResourceUri],
         auth_time: Option<UnixTime>,
     ) -> Result<String, Error> {
         let now = self.now();
@@ -532,11 +572,11 @@ impl Engine {
         let claims = AccessTokenClaims {
             iss: &self.config.issuer,
             sub,
-            aud: client
-                .policy
-                .access_token_audience
-                .as_deref()
-                .unwrap_or(&self.config.issuer),
+            aud: crate::resource_indicators::aud_value(&crate::resource_indicators::audience(
+                resources,
+                client,
+                &self.config.issuer,
+            )),
             exp: now + self.config.lifetimes.access_token,
             iat: now,
             jti: self.new_uuid().to_string(),

@@ -47,11 +47,14 @@ pub enum ErrorCode {
     /// `Retry-After`, to a client refused by its throttle after too many failed
     /// authentications (RFC 6749 §10.10).
     SlowDown,
+    /// A `resource` is not an absolute URI without a fragment, or names a resource this
+    /// server or client may not get tokens for (RFC 8707 §2, §2.2).
+    InvalidTarget,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by wire name.
-    const ALL: [ErrorCode; 19] = [
+    const ALL: [ErrorCode; 20] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -71,6 +74,7 @@ impl ErrorCode {
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
         Self::SlowDown,
+        Self::InvalidTarget,
     ];
 
     /// The code named `value` on the wire, if it is one of the registered codes above.
@@ -100,6 +104,7 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::SlowDown => "slow_down",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

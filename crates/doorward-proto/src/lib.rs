@@ -7,6 +7,7 @@
 mod at_hash;
 mod error;
 mod pkce;
+mod resource;
 mod scope;
 mod secret;
 mod token;
@@ -15,6 +16,7 @@ mod values;
 pub use at_hash::at_hash;
 pub use error::{parameter_for_description, ErrorCode, OAuthError};
 pub use pkce::{CodeChallenge, CodeChallengeMethod, CodeVerifier, PkceError};
+pub use resource::{ResourceUri, ResourceUriError};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::{constant_time_eq, Secret};
 pub use token::{TokenResponse, TokenType};

@@ -64,6 +64,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         6,
         include_str!("../migrations/postgres/0006_client_credentials.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_resource_indicators.sql"),
+    ),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.

@@ -5,7 +5,7 @@
 //! booleans as INTEGER, digests as BLOB; PostgreSQL: UUID, BOOLEAN, BYTEA, times as BIGINT). Each
 //! adapter's `Columns` implementation hides its dialect, so a builder reads `row.uuid("id")`
 //! whichever database the row came from. The encodings are the same in both: scopes
-//! space-separated, redirect URIs one a line, the client policy as JSON, codes, tokens and
+//! space-separated, redirect URIs and resources (RFC 8707) one a line, the client policy as JSON, codes, tokens and
 //! session ids as 32-byte SHA-256 digests. A value a builder cannot parse makes the row corrupt
 //! ([`corrupt`]), never a default. The SQL that selects these columns stays in each adapter.
 
@@ -16,7 +16,7 @@ use doorward_core::model::{
 };
 use doorward_core::ports::{Failures, StoreError, StoreResult};
 use doorward_core::TokenHash;
-use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ScopeSet};
+use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ResourceUri, ScopeSet};
 use uuid::Uuid;
 
 /// The columns of one row, read by name, in the types the records use. A missing column, a
@@ -43,6 +43,20 @@ pub(crate) trait Columns {
     fn scopes(&self, name: &str) -> StoreResult<ScopeSet> {
         ScopeSet::parse(&self.text(name)?).map_err(|_| corrupt(name))
     }
+
+    /// Resource indicators (RFC 8707), one a line ([`resource_lines`]); empty: none.
+    fn resources(&self, name: &str) -> StoreResult<Vec<ResourceUri>> {
+        self.text(name)?
+            .lines()
+            .map(|r| ResourceUri::parse(r).map_err(|_| corrupt(name)))
+            .collect()
+    }
+}
+
+/// Resource indicators as stored: one a line (a resource holds no whitespace).
+pub(crate) fn resource_lines(resources: &[ResourceUri]) -> String {
+    let lines: Vec<&str> = resources.iter().map(ResourceUri::as_str).collect();
+    lines.join("\n")
 }
 
 /// A stored value that does not parse: the row was written by something else than this store.
@@ -58,15 +72,15 @@ pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at";
 pub(crate) const CONSENT_COLS: &str = "user_id, client_id, scopes, granted_at";
 pub(crate) const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, \
     scope_requested, challenge, challenge_method, family_id, auth_time, issued_at, expires_at, \
-    nonce";
+    nonce, resources";
 pub(crate) const ACCESS_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, issued_at, expires_at, revoked_at";
+    "hash, family_id, client_id, user_id, scopes, issued_at, expires_at, revoked_at, resources";
 /// The refresh token's columns as inserted.
-pub(crate) const REFRESH_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, auth_time, issued_at, expires_at, revoked_at";
+pub(crate) const REFRESH_COLS: &str = "hash, family_id, client_id, user_id, scopes, auth_time, \
+    issued_at, expires_at, revoked_at, resources";
 /// [`REFRESH_COLS`] and what the store sets later: what [`refresh`] reads.
 pub(crate) const REFRESH_READ: &str = "hash, family_id, client_id, user_id, scopes, auth_time, \
-    issued_at, expires_at, revoked_at, used_at, successor";
+    issued_at, expires_at, revoked_at, used_at, successor, resources";
 pub(crate) const KEY_COLS: &str =
     "kid, alg, generation, private_key, public_jwk, created_at, activate_at, remove_at";
 
@@ -78,7 +92,7 @@ macro_rules! bearer_select {
     ($hash:literal) => {
         concat!(
             "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
-                a.issued_at, a.expires_at, a.revoked_at,
+                a.issued_at, a.expires_at, a.revoked_at, a.resources,
                 u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
                 u.created_at,
                 c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
@@ -219,6 +233,7 @@ pub(crate) fn code(row: &dyn Columns) -> StoreResult<CodeRecord> {
         auth_time: row.int("auth_time")?,
         issued_at: row.int("issued_at")?,
         expires_at: row.int("expires_at")?,
+        resources: row.resources("resources")?,
     })
 }
 
@@ -233,6 +248,7 @@ pub(crate) fn access(row: &dyn Columns) -> StoreResult<AccessTokenRecord> {
         issued_at: row.int("issued_at")?,
         expires_at: row.int("expires_at")?,
         revoked: row.opt_int("revoked_at")?.is_some(),
+        resources: row.resources("resources")?,
     })
 }
 
@@ -264,6 +280,7 @@ pub(crate) fn refresh(row: &dyn Columns) -> StoreResult<RefreshTokenRecord> {
         revoked: row.opt_int("revoked_at")?.is_some(),
         used_at: row.opt_int("used_at")?,
         successor: row.opt_blob("successor")?,
+        resources: row.resources("resources")?,
     })
 }
 

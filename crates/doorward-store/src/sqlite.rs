@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_client_management.sql"),
     include_str!("../migrations/sqlite/0006_assertion_jti.sql"),
     include_str!("../migrations/sqlite/0007_client_credentials.sql"),
+    include_str!("../migrations/sqlite/0010_resource_indicators.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

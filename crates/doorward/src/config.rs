@@ -32,6 +32,9 @@
 //! client_credentials = true              # the grant, for clients whose grant_types name it
 //! scopes = ["base", "openid", "profile", "email"]   # offered
 //! default_scopes = ["base"]                        # when a request names none
+//! resources = ["https://api.example/"]   # RFC 8707 resource indicators clients may name
+//!                                        # (absolute URIs, no fragment); the issuer (this
+//!                                        # server's own API) is always one
 //!
 //! [keys]
 //! algorithms = ["ES256", "RS256"]        # also "EdDSA"; the first signs JWT access tokens
@@ -68,6 +71,8 @@
 //! id_token_signed_response_alg = "RS256" # OIDC's default; falls back to the first
 //!                                        # algorithm when RS256 is not configured
 //! resource_server = false                # may introspect other clients' access tokens
+//! resources = ["https://api.example/"]   # the `[oauth] resources` this client may name;
+//!                                        # default: all of them
 //!
 //! [seed.app.NAME]                        # Eternaltwin 0.16's form, the same client
 //! display_name = "…"; uri = "…"; oauth_callback = "…"; secret = "…"
@@ -87,7 +92,7 @@ use doorward_core::config::KeyPolicy;
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{AccessTokenFormat, AuthMethod, ClientPolicy, GrantType};
 use doorward_core::{ClientSpec, Lifetimes, UserSpec};
-use doorward_proto::{RedirectUri, ScopeSet, Secret};
+use doorward_proto::{RedirectUri, ResourceUri, ScopeSet, Secret};
 use serde::Deserialize;
 
 use crate::listener::{Limits, MIN_HEADER_BYTES};
@@ -108,6 +113,8 @@ pub struct Config {
     pub client_credentials: bool,
     pub scopes: ScopeSet,
     pub default_scopes: ScopeSet,
+    /// `[oauth] resources`: the resource indicators (RFC 8707) clients may name.
+    pub resources: Vec<ResourceUri>,
     pub keys: KeyPolicy,
     pub key_encryption_secret: Option<Secret>,
     pub clients: Vec<ClientSpec>,
@@ -177,6 +184,8 @@ struct RawOAuth {
     client_credentials: Option<bool>,
     scopes: Option<Vec<String>>,
     default_scopes: Option<Vec<String>>,
+    #[serde(default)]
+    resources: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -201,6 +210,7 @@ struct RawPolicy {
     jwks: Option<String>,
     grant_types: Option<Vec<String>>,
     require_pkce: bool,
+    resources: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +234,7 @@ struct RawClient {
     grant_types: Option<Vec<String>>,
     #[serde(default)]
     require_pkce: bool,
+    resources: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -255,6 +266,7 @@ struct RawSeedApp {
     grant_types: Option<Vec<String>>,
     #[serde(default)]
     require_pkce: bool,
+    resources: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -361,6 +373,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
     if !default_scopes.is_subset(&scopes) {
         bail!("key `oauth.default_scopes`: every default scope must be in `oauth.scopes`");
     }
+    let resources = resource_list("oauth.resources", &raw.oauth.resources)?;
     let keys = key_policy(
         raw.keys.algorithms,
         raw.keys.publish_delay,
@@ -379,6 +392,18 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
     };
     let clients = clients(raw.clients, raw.seed.app)?;
     for client in &clients {
+        let unknown = client
+            .policy
+            .resources
+            .iter()
+            .flatten()
+            .find(|r| !resources.contains(r) && r.as_str() != external_uri.as_str());
+        if let Some(unknown) = unknown {
+            bail!(
+                "client `{}`: resource `{unknown}` is not among `oauth.resources`",
+                client.key
+            );
+        }
         if let Some(alg) = client.policy.id_token_alg {
             if !keys.algorithms.contains(&alg) {
                 bail!(
@@ -399,6 +424,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         client_credentials: raw.oauth.client_credentials.unwrap_or(true),
         scopes,
         default_scopes,
+        resources,
         keys,
         key_encryption_secret,
         clients,
@@ -443,6 +469,13 @@ fn scope_list(key: &str, list: &[String]) -> anyhow::Result<ScopeSet> {
         bail!("key `{key}`: one scope per string");
     }
     Ok(set)
+}
+
+/// Resource indicators (RFC 8707 §2): absolute URIs without a fragment.
+fn resource_list(key: &str, list: &[String]) -> anyhow::Result<Vec<ResourceUri>> {
+    list.iter()
+        .map(|r| ResourceUri::parse(r).map_err(|e| anyhow!("key `{key}`: `{r}`: {e}")))
+        .collect()
 }
 
 fn key_policy(
@@ -494,6 +527,7 @@ macro_rules! raw_policy {
             jwks: $raw.jwks,
             grant_types: $raw.grant_types,
             require_pkce: $raw.require_pkce,
+            resources: $raw.resources,
         }
     };
 }
@@ -582,6 +616,10 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         jwks,
         grant_types,
         require_pkce: raw.require_pkce,
+        resources: raw
+            .resources
+            .map(|list| resource_list(&format!("{key_path}.resources"), &list))
+            .transpose()?,
         // `doorward serve` enables no legacy grant.
         ..ClientPolicy::default()
     })

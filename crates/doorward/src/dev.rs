@@ -205,6 +205,7 @@ async fn mint_refresh_tokens(
     let mut tokens = Vec::with_capacity(count);
     for _ in 0..count {
         let request = TokenRequest {
+            resources: Vec::new(),
             params: [
                 ("grant_type".to_owned(), "authorization_code".to_owned()),
                 ("code".to_owned(), minter.code().await?),

@@ -12,7 +12,7 @@ use crate::body;
 use crate::response::token::TokenError;
 
 /// The request's HTTP Basic credentials (if any), its body's parameters (a form or JSON,
-/// repeated names refused) and the peer address (see [`super::ClientAddress`]).
+/// repeated names refused but `resource`'s, RFC 8707 §2) and the peer address (see [`super::ClientAddress`]).
 pub(crate) struct ClientRequest(pub TokenRequest);
 
 impl<S: Send + Sync> FromRequest<S> for ClientRequest {
@@ -22,9 +22,10 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
         let (parts, body) = request.into_parts();
         let basic = basic_credentials(&parts.headers)?;
         let client_address = super::address::peer(&parts.extensions);
-        let params = body::parameters(&parts.headers, body).await?;
+        let (params, resources) = body::parameters(&parts.headers, body).await?;
         Ok(Self(TokenRequest {
             params,
+            resources,
             basic,
             client_address,
         }))

@@ -65,6 +65,8 @@ pub fn credentials(headers: &HeaderMap) -> Credentials<'_> {
 pub struct BearerError {
     realm: Arc<str>,
     refusal: Refusal,
+    /// The URL of the resource's metadata (RFC 9728 §5.1), named in every challenge.
+    resource_metadata: Option<Arc<str>>,
 }
 
 /// What failed.
@@ -84,7 +86,17 @@ pub(crate) enum Refusal {
 
 impl BearerError {
     pub(crate) fn new(realm: Arc<str>, refusal: Refusal) -> Self {
-        Self { realm, refusal }
+        Self {
+            realm,
+            refusal,
+            resource_metadata: None,
+        }
+    }
+
+    /// The same refusal naming the resource's metadata URL (RFC 9728 §5.1) in its challenge.
+    pub(crate) fn with_resource_metadata(mut self, url: Option<Arc<str>>) -> Self {
+        self.resource_metadata = url;
+        self
     }
 
     /// A refusal of one of the provider's own resources.
@@ -190,7 +202,7 @@ impl IntoResponse for BearerError {
                 }
             })
             .collect();
-        let challenge = match code {
+        let mut challenge = match code {
             None | Some("temporarily_unavailable") | Some("server_error") => {
                 format!("Bearer realm=\"{realm}\"")
             }
@@ -198,6 +210,11 @@ impl IntoResponse for BearerError {
                 "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{clean}\"{extra}"
             ),
         };
+        // RFC 9728 §5.1: where a client finds out which authorization server to ask.
+        if let Some(url) = &self.resource_metadata {
+            let url = url.replace(['"', '\\'], "");
+            challenge.push_str(&format!(", resource_metadata=\"{url}\""));
+        }
         let body = serde_json::json!({
             "error": code.unwrap_or("unauthorized"),
             "error_description": description,

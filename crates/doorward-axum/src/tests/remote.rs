@@ -274,3 +274,153 @@ fn fuzz_edited_jwt_access_tokens_at_a_remote_resource_server() {
         },
     );
 }
+
+/// Resource indicators (RFC 8707) at a resource server elsewhere with Protected Resource
+/// Metadata (RFC 9728): it accepts a JWT access token whose `aud` names it (alone or in an
+/// array) and an introspected token whose `aud` does, and refuses the others with 401.
+#[tokio::test]
+async fn a_remote_resource_server_checks_the_audience_of_resource_tokens() {
+    use doorward_core::model::{AccessTokenFormat, ClientPolicy, GrantType};
+    use doorward_proto::ResourceUri;
+
+    use crate::protect::ProtectedResource;
+
+    const MCP: &str = "https://mcp.example/mcp";
+    const OTHER: &str = "https://other.example/";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let now = 1_800_000_000;
+    let mut grants = Grants::CODE_AND_REFRESH;
+    grants.client_credentials = true;
+    let machine = |key: &str, format: AccessTokenFormat, resource_server: bool| ClientSpec {
+        key: key.into(),
+        display_name: key.into(),
+        app_uri: "http://client.example".into(),
+        redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+        secret: Secret::new(format!("{key}-secret")),
+        policy: ClientPolicy {
+            access_token_format: format,
+            grant_types: Some(vec![GrantType::ClientCredentials]),
+            resource_server,
+            ..ClientPolicy::default()
+        },
+    };
+    let provider = Provider::builder(issuer.clone())
+        .config(EngineConfig {
+            issuer: issuer.clone(),
+            hash_cost: HashCost::InsecureFastForTests,
+            resources: vec![
+                ResourceUri::parse(MCP).unwrap(),
+                ResourceUri::parse(OTHER).unwrap(),
+            ],
+            ..EngineConfig::default()
+        })
+        .grants(grants)
+        .store(Arc::new(MemoryStore::default()))
+        .clock_and_random(
+            Arc::new(FixedClock::new(now)),
+            Arc::new(SeqRandom::default()),
+        )
+        .client(machine("jwt@clients", AccessTokenFormat::Jwt, false))
+        .client(machine("opaque@clients", AccessTokenFormat::Opaque, true))
+        .build()
+        .await
+        .unwrap();
+    let served = provider.standalone();
+    tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+
+    let token_for = |client: &'static str, resources: &'static [&'static str]| {
+        let issuer = issuer.clone();
+        async move {
+            let mut body = "grant_type=client_credentials".to_owned();
+            for r in resources {
+                body.push_str(&format!("&{}", encode(&[("resource", r)])));
+            }
+            let response = reqwest_post(
+                &format!("{issuer}/oauth/token"),
+                &basic(client, &format!("{client}-secret")),
+                &body,
+            )
+            .await;
+            response["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let remote = |config: doorward_client::ProviderConfig| {
+        doorward_client::Client::builder(config)
+            .clock(move || now)
+            .build()
+            .unwrap()
+    };
+    let metadata = || {
+        ProtectedResource::new(MCP)
+            .unwrap()
+            .authorization_server(&issuer)
+    };
+    let api = |resource: ResourceServer| {
+        Router::new()
+            .route("/mcp", get(read_any))
+            .with_state(resource)
+    };
+    let status_of = |app: Router, token: String| async move {
+        let (response, body) = send(
+            &app,
+            get_with("/mcp", &[("authorization", &format!("Bearer {token}"))]),
+        )
+        .await;
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (response.status(), body, challenge)
+    };
+
+    let jwt_api = api(ResourceServer::jwt(
+        remote(doorward_client::ProviderConfig::oidc(&issuer, "jwt@clients").with_secret("x")),
+        MCP,
+    )
+    .with_metadata(metadata()));
+    for resources in [&[MCP][..], &[OTHER, MCP][..]] {
+        let (status, body, _) =
+            status_of(jwt_api.clone(), token_for("jwt@clients", resources).await).await;
+        assert_eq!(status, StatusCode::OK, "{resources:?}: {body}");
+    }
+    for resources in [&[OTHER][..], &[][..]] {
+        let (status, body, challenge) =
+            status_of(jwt_api.clone(), token_for("jwt@clients", resources).await).await;
+        assert_eq!(
+            (status, error_of(&body).as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_token"),
+            "{resources:?}"
+        );
+        assert!(challenge.contains("resource_metadata="), "{challenge}");
+    }
+
+    let introspecting = api(ResourceServer::introspection(remote(
+        doorward_client::ProviderConfig::oidc(&issuer, "opaque@clients")
+            .with_secret("opaque@clients-secret"),
+    ))
+    .with_metadata(metadata()));
+    let (status, body, _) = status_of(
+        introspecting.clone(),
+        token_for("opaque@clients", &[MCP]).await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for resources in [&[OTHER][..], &[][..]] {
+        let (status, body, _) = status_of(
+            introspecting.clone(),
+            token_for("opaque@clients", resources).await,
+        )
+        .await;
+        assert_eq!(
+            (status, error_of(&body).as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_token"),
+            "{resources:?}"
+        );
+    }
+}
+
+async fn read_any(auth: crate::protect::Authenticated) -> String {
+    format!("read by {}", auth.grant.subject)
+}

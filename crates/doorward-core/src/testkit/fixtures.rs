@@ -69,6 +69,7 @@ pub fn code(hash: u8, client: Uuid, user: Uuid, family: Uuid) -> CodeRecord {
         auth_time: NOW - 5,
         issued_at: NOW,
         expires_at: NOW + 60,
+        resources: Vec::new(),
     }
 }
 
@@ -90,6 +91,7 @@ pub fn tokens(
             issued_at: NOW,
             expires_at: NOW + 7200,
             revoked: false,
+            resources: Vec::new(),
         },
         RefreshTokenRecord {
             hash: TokenHash([hash.wrapping_add(100); 32]),
@@ -103,6 +105,7 @@ pub fn tokens(
             revoked: false,
             used_at: None,
             successor: None,
+            resources: Vec::new(),
         },
     )
 }

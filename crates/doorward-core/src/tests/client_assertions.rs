@@ -92,6 +92,7 @@ fn request(assertion: &str, extra: &[(&str, &str)]) -> TokenRequest {
     .collect();
     params.retain(|_, v| !v.is_empty());
     TokenRequest {
+        resources: Vec::new(),
         params,
         basic: None,
         client_address: None,
@@ -396,6 +397,7 @@ async fn one_method_per_request_and_the_registered_one() {
     );
     // A private_key_jwt client may not use its secret.
     let basic = TokenRequest {
+        resources: Vec::new(),
         params: [("grant_type".to_owned(), "password".to_owned())].into(),
         basic: Some(BasicCredentials {
             id: PK_CLIENT.into(),

@@ -12,6 +12,7 @@ use super::support::*;
 async fn client_authentication_methods() {
     let h = harness().await;
     let request = |params: &[(&str, &str)], basic: Option<(&str, &str)>| TokenRequest {
+        resources: Vec::new(),
         params: params
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -117,6 +118,7 @@ async fn a_registered_auth_method_is_the_only_one_accepted() {
             params.insert("client_secret".into(), "s3cret".into());
         }
         TokenRequest {
+            resources: Vec::new(),
             params,
             basic: basic.then(|| BasicCredentials {
                 id: key.into(),
@@ -167,6 +169,7 @@ async fn wrong_client_secrets_are_throttled_per_client() {
     use crate::throttle::{Throttled, CLIENT};
     let h = harness().await;
     let introspect = |id: &str, secret: &str| TokenRequest {
+        resources: Vec::new(),
         params: [("token".to_owned(), "dwat_x".to_owned())]
             .into_iter()
             .collect(),

@@ -16,6 +16,7 @@ async fn authenticates(h: &Harness, key: &str, secret: &str) -> bool {
     let answer = h
         .engine
         .token(&TokenRequest {
+            resources: Vec::new(),
             params: [("grant_type".to_owned(), "password".to_owned())].into(),
             basic: Some(BasicCredentials {
                 id: key.into(),

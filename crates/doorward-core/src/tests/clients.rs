@@ -56,6 +56,7 @@ async fn machine(h: &Harness, format: AccessTokenFormat) {
 
 fn request(basic: Option<(&str, &str)>, params: &[(&str, &str)]) -> TokenRequest {
     TokenRequest {
+        resources: Vec::new(),
         params: params
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))

@@ -52,6 +52,7 @@ async fn a_code_of_another_client_is_refused_without_burning_it() {
     let other = h
         .engine
         .token(&TokenRequest {
+            resources: Vec::new(),
             params: HashMap::from([
                 ("grant_type".into(), "authorization_code".into()),
                 ("code".into(), code.clone()),

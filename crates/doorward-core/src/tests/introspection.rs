@@ -15,6 +15,7 @@ async fn introspection_shows_a_client_its_own_tokens_only() {
     let code = h.code(&[]).await;
     let tokens = h.redeem(&code).await.unwrap();
     let ask = |id: &str, secret: &str, token: &str| TokenRequest {
+        resources: Vec::new(),
         params: [("token".to_owned(), token.to_owned())]
             .into_iter()
             .collect(),

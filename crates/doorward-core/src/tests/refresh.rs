@@ -220,6 +220,7 @@ async fn the_grace_window_answers_the_same_client_only() {
     let by_other = h
         .engine
         .token(&TokenRequest {
+            resources: Vec::new(),
             params: [
                 ("grant_type", "refresh_token"),
                 ("refresh_token", r1.as_str()),

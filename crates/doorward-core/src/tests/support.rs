@@ -104,6 +104,7 @@ impl Harness {
     pub(super) async fn token(&self, params: &[(&str, &str)]) -> Result<TokenResponse, Error> {
         self.engine
             .token(&TokenRequest {
+                resources: Vec::new(),
                 params: params
                     .iter()
                     .map(|(n, v)| (n.to_string(), v.to_string()))

@@ -95,7 +95,7 @@ async fn insert_tokens_in(
 ) -> StoreResult<()> {
     let revoked_at = grant_revoked_at(tx, access.family_id).await?;
     let sql = format!(
-        "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     );
     sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(access.hash.as_bytes())
@@ -106,6 +106,7 @@ async fn insert_tokens_in(
         .bind(access.issued_at)
         .bind(access.expires_at)
         .bind(revoked_at)
+        .bind(rows::resource_lines(&access.resources))
         .execute(&mut **tx)
         .await
         .map_err(other)?;
@@ -119,7 +120,7 @@ async fn insert_tokens_in(
         };
         let sql = format!(
             "INSERT INTO refresh_tokens ({REFRESH_COLS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
         sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(refresh.hash.as_bytes())
@@ -131,6 +132,7 @@ async fn insert_tokens_in(
             .bind(refresh.issued_at)
             .bind(refresh.expires_at)
             .bind(refresh_revoked_at)
+            .bind(rows::resource_lines(&refresh.resources))
             .execute(&mut **tx)
             .await
             .map_err(other)?;
@@ -159,7 +161,7 @@ impl CodeStore for PostgresStore {
         .map_err(other)?;
         let sql = format!(
             "INSERT INTO codes ({CODE_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         );
         sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(code.hash.as_bytes())
@@ -175,6 +177,7 @@ impl CodeStore for PostgresStore {
             .bind(code.issued_at)
             .bind(code.expires_at)
             .bind(code.nonce.as_deref())
+            .bind(rows::resource_lines(&code.resources))
             .execute(&mut *tx)
             .await
             .map_err(other)?;

@@ -75,7 +75,7 @@ fn insert_tokens_in(
         tx,
         &format!(
             "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                 (SELECT revoked_at FROM grants WHERE family_id = ?2))"
+                 (SELECT revoked_at FROM grants WHERE family_id = ?2), ?8)"
         ),
         params![
             access.hash.as_bytes(),
@@ -85,6 +85,7 @@ fn insert_tokens_in(
             access.scopes.to_string(),
             access.issued_at,
             access.expires_at,
+            rows::resource_lines(&access.resources),
         ],
     )?;
     if let Some(refresh) = refresh {
@@ -93,7 +94,7 @@ fn insert_tokens_in(
             &format!(
                 "INSERT INTO refresh_tokens ({REFRESH_COLS})
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-                     (SELECT revoked_at FROM grants WHERE family_id = ?2))"
+                     (SELECT revoked_at FROM grants WHERE family_id = ?2), ?9)"
             ),
             params![
                 refresh.hash.as_bytes(),
@@ -104,6 +105,7 @@ fn insert_tokens_in(
                 refresh.auth_time,
                 refresh.issued_at,
                 refresh.expires_at,
+                rows::resource_lines(&refresh.resources),
             ],
         )?;
     }
@@ -134,7 +136,7 @@ impl CodeStore for SqliteStore {
                 &tx,
                 &format!(
                     "INSERT INTO codes ({CODE_COLS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
                 ),
                 params![
                     code.hash.as_bytes(),
@@ -150,6 +152,7 @@ impl CodeStore for SqliteStore {
                     code.issued_at,
                     code.expires_at,
                     code.nonce,
+                    rows::resource_lines(&code.resources),
                 ],
             )?;
             tx.commit().map_err(other)

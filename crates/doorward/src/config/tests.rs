@@ -348,3 +348,48 @@ fn refuses_clients_that_break_the_rules_of_their_kind() {
         assert!(error.contains(expected), "{body}: {error}");
     }
 }
+
+#[test]
+fn reads_resource_indicators_and_refuses_unknown_ones() {
+    let config = client_with(
+        r#"
+        callback_uri = "https://app.example/cb"
+        secret = "app_secret_value"
+        resources = ["https://api.example/v1", "http://localhost:50320"]
+        [oauth]
+        resources = ["https://api.example/v1", "https://mcp.example/mcp"]
+        "#,
+    )
+    .unwrap();
+    let names = |list: &[ResourceUri]| {
+        list.iter()
+            .map(|r| r.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&config.resources),
+        ["https://api.example/v1", "https://mcp.example/mcp"]
+    );
+    // The issuer (the default external URI here) is always a resource.
+    assert_eq!(
+        names(config.clients[0].policy.resources.as_deref().unwrap()),
+        ["https://api.example/v1", "http://localhost:50320"]
+    );
+    for (body, says) in [
+        ("[oauth]\nresources = [\"/relative\"]", "oauth.resources"),
+        (
+            "[oauth]\nresources = [\"https://a.example/#f\"]",
+            "fragment",
+        ),
+        (
+            "resources = [\"https://other.example/\"]",
+            "is not among `oauth.resources`",
+        ),
+    ] {
+        let error = client_with(&format!(
+            "callback_uri = \"https://app.example/cb\"\nsecret = \"app_secret_value\"\n{body}"
+        ))
+        .unwrap_err();
+        assert!(format!("{error:#}").contains(says), "{body}: {error:#}");
+    }
+}
