@@ -2,8 +2,10 @@
 //!
 //! The MCP part is the official Rust SDK (`rmcp`, streamable HTTP at `/mcp`); the protection is
 //! doorward-axum's [`ResourceServer`], asking the provider by introspection (RFC 7662) with the
-//! credentials of a client registered as a resource server. The tool `whoami` answers with
-//! what the token says: the user, the client, the scopes.
+//! credentials of a client registered as a resource server, and publishing its Protected
+//! Resource Metadata (RFC 9728) so that an MCP client finds the provider by itself. Only tokens
+//! meant for this server (`aud` = its URL, asked for with RFC 8707's `resource`) reach the
+//! tools. The tool `whoami` answers with what the token says: the user, the client, the scopes.
 //!
 //! ```sh
 //! doorward-example-mcp-server --issuer http://127.0.0.1:8080 --listen 127.0.0.1:8090 \
@@ -11,14 +13,16 @@
 //! ```
 //!
 //! An MCP client (the Python `mcp` SDK's `OAuthClientProvider`, say) calling `/mcp` without a
-//! token gets `401` with `WWW-Authenticate: Bearer`, and then finds its own way to a token.
+//! token gets `401` with `WWW-Authenticate: Bearer … resource_metadata="…"` (RFC 9728 §5.1),
+//! reads the metadata, then the provider's (RFC 8414), registers itself (RFC 7591) and signs
+//! the user in. The provider must list this server's URL in `[oauth] resources`.
 
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use axum::Router;
 use clap::Parser;
-use doorward_axum::protect::{AccessGrant, ResourceServer};
+use doorward_axum::protect::{AccessGrant, ProtectedResource, ResourceServer};
 use doorward_client::ProviderConfig;
 use doorward_proto::Secret;
 use rmcp::handler::server::tool::Extension;
@@ -35,6 +39,9 @@ struct Args {
     /// Where this server listens.
     #[arg(long, default_value = "127.0.0.1:8090")]
     listen: SocketAddr,
+    /// This server's resource identifier, the URL clients call (default: http://LISTEN/mcp).
+    #[arg(long)]
+    resource: Option<String>,
     /// This server's own client at the provider (registered with `resource_server = true`).
     #[arg(long)]
     client_id: String,
@@ -81,7 +88,14 @@ async fn main() -> anyhow::Result<()> {
     let client = doorward_client::Client::builder(provider)
         .build()
         .context("the provider client")?;
-    let resource = ResourceServer::introspection(client);
+    let identifier = args
+        .resource
+        .unwrap_or_else(|| format!("http://{}/mcp", args.listen));
+    let metadata = ProtectedResource::new(identifier)?
+        .authorization_server(args.issuer.clone())
+        .scopes(&args.scopes.iter().map(String::as_str).collect::<Vec<_>>())
+        .name("Doorward MCP example");
+    let resource = ResourceServer::introspection(client).with_metadata(metadata);
     let scopes: Vec<&str> = args.scopes.iter().map(String::as_str).collect();
 
     let mcp = StreamableHttpService::new(
@@ -91,7 +105,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let app = Router::new()
         .nest_service("/mcp", mcp)
-        .layer(resource.require(&scopes));
+        .layer(resource.require(&scopes))
+        .merge(resource.metadata_routes());
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
