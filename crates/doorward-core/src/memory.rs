@@ -8,13 +8,13 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, InitialTokenRecord,
+    NewUser, RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, SecretStore, SessionStore, StoreResult, ThrottleStore,
+    MaintenanceStore, Redemption, RegistrationStore, SecretStore, SessionStore, StoreResult, ThrottleStore,
     TokenStore, UnixTime, UserStore,
 };
 
@@ -37,6 +37,9 @@ struct Inner {
     keys: Vec<SigningKeyRecord>,
     failures: HashMap<String, Failures>,
     jtis: HashMap<(Uuid, String), UnixTime>,
+    initial_tokens: HashMap<TokenHash, InitialTokenRecord>,
+    /// By client Id; deleted with the client.
+    registrations: HashMap<Uuid, RegistrationRecord>,
 }
 
 impl MemoryStore {
@@ -86,6 +89,7 @@ impl ClientStore for MemoryStore {
     async fn delete_client(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
         let mut inner = self.lock();
         let existed = inner.clients.remove(&id).is_some();
+        inner.registrations.remove(&id);
         inner.consents.retain(|c| c.client_id != id);
         let mut families = Vec::new();
         for (code, used) in inner.codes.values_mut() {
@@ -466,6 +470,85 @@ impl AssertionStore for MemoryStore {
             return Ok(false);
         }
         *entry = expires_at;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl RegistrationStore for MemoryStore {
+    async fn insert_initial_token(&self, token: &InitialTokenRecord) -> StoreResult<()> {
+        self.lock().initial_tokens.insert(token.hash, token.clone());
+        Ok(())
+    }
+
+    async fn find_initial_token(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<InitialTokenRecord>> {
+        Ok(self.lock().initial_tokens.get(hash).cloned())
+    }
+
+    async fn spend_initial_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<bool> {
+        match self.lock().initial_tokens.get_mut(hash) {
+            Some(token) if token.uses_left > 0 && now < token.expires_at => {
+                token.uses_left -= 1;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn insert_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+        max: Option<u64>,
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let full = max.is_some_and(|max| inner.registrations.len() as u64 >= max);
+        let taken = inner
+            .clients
+            .values()
+            .any(|c| c.id == client.id || c.key == client.key);
+        if full || taken {
+            return Ok(false);
+        }
+        inner.clients.insert(client.id, client.clone());
+        inner
+            .registrations
+            .insert(client.id, registration.clone());
+        Ok(true)
+    }
+
+    async fn find_registration(
+        &self,
+        token: &TokenHash,
+    ) -> StoreResult<Option<(Client, RegistrationRecord)>> {
+        let inner = self.lock();
+        Ok(inner
+            .registrations
+            .values()
+            .find(|r| r.token_hash == *token)
+            .and_then(|r| Some((inner.clients.get(&r.client_id)?.clone(), r.clone()))))
+    }
+
+    async fn update_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        if !inner.registrations.contains_key(&registration.client_id) {
+            return Ok(false);
+        }
+        let mut client = client.clone();
+        if let Some(existing) = inner.clients.get(&client.id) {
+            client.created_at = existing.created_at;
+        }
+        inner.clients.insert(client.id, client);
+        inner
+            .registrations
+            .insert(registration.client_id, registration.clone());
         Ok(true)
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Doorward's own adapters are `doorward_core::memory::MemoryStore` (tests) and, in
 //! `doorward-store`, SQLite and PostgreSQL. An application may bring its own: one type that
-//! implements the eleven storage traits is a [`Store`] (blanket impl), and the engine holds it as
+//! implements the twelve storage traits is a [`Store`] (blanket impl), and the engine holds it as
 //! a [`SharedStore`]. What every implementation must guarantee:
 //!
 //! - **Concurrency.** The engine calls the store from many tasks at once, and several engines
@@ -50,8 +50,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, InitialTokenRecord,
+    NewUser, RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User,
 };
 use crate::opaque::TokenHash;
 
@@ -434,7 +434,48 @@ pub trait AssertionStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Every port of the engine's storage, implemented by one adapter. Implement the eleven traits
+/// Dynamic client registration (RFC 7591, RFC 7592): initial access tokens, and what is kept of
+/// each registered client beside its [`Client`] row ([`RegistrationRecord`]). Tokens reach the
+/// store as digests only.
+#[async_trait]
+pub trait RegistrationStore: Send + Sync {
+    /// Stores a new initial access token (its hash is new).
+    async fn insert_initial_token(&self, token: &InitialTokenRecord) -> StoreResult<()>;
+    /// The initial access token, expired or spent or not (the engine checks).
+    async fn find_initial_token(&self, hash: &TokenHash)
+        -> StoreResult<Option<InitialTokenRecord>>;
+    /// Spends one use of the initial access token when it has one left and `now` is before its
+    /// `expires_at`: `true` then, `false` (and nothing changed) otherwise. Atomic, one
+    /// statement: of concurrent calls on a token with `n` uses left, exactly `n` get `true`.
+    async fn spend_initial_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<bool>;
+    /// Stores the client (as [`ClientStore::insert_client`]) and its registration together,
+    /// when neither the client's Id nor its Key is taken and, with `max` given, fewer than
+    /// `max` registrations exist; `false`, and nothing written, otherwise. Atomic: of
+    /// concurrent calls, at most `max` registrations are ever kept.
+    async fn insert_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+        max: Option<u64>,
+    ) -> StoreResult<bool>;
+    /// The registration whose registration access token has the digest `token`, with its
+    /// client; `None` when there is none, or its client was deleted
+    /// ([`ClientStore::delete_client`] deletes the registration with the client).
+    async fn find_registration(
+        &self,
+        token: &TokenHash,
+    ) -> StoreResult<Option<(Client, RegistrationRecord)>>;
+    /// Replaces the client (as [`ClientStore::upsert_client`], same Id) and its registration
+    /// (token digest and metadata) together, in one transaction; `false`, and nothing
+    /// written, when no registration of `registration.client_id` exists (it was deleted).
+    async fn update_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+    ) -> StoreResult<bool>;
+}
+
+/// Every port of the engine's storage, implemented by one adapter. Implement the twelve traits
 /// and this one comes with them.
 pub trait Store:
     ClientStore
@@ -448,6 +489,7 @@ pub trait Store:
     + MaintenanceStore
     + ThrottleStore
     + AssertionStore
+    + RegistrationStore
 {
 }
 
@@ -463,6 +505,7 @@ impl<T> Store for T where
         + MaintenanceStore
         + ThrottleStore
         + AssertionStore
+        + RegistrationStore
 {
 }
 

@@ -60,6 +60,7 @@ mod assertions;
 mod clients;
 mod records;
 mod redemption;
+mod registration;
 mod revocation;
 mod steps;
 mod throttle;
@@ -81,6 +82,9 @@ pub use records::{
 pub use redemption::{
     codes_are_single_use, redemptions_store_their_tokens_and_sealed_answer,
     refresh_tokens_rotate_once_and_families_revoke, user_less_access_tokens,
+};
+pub use registration::{
+    initial_tokens_are_spent_once_per_use, registrations_keep_their_cap_and_go_with_their_client,
 };
 pub use revocation::{
     an_access_token_is_revoked_alone, consents_merge_list_and_revoke_tokens,
@@ -123,6 +127,8 @@ where
         deleting_a_client_revokes_its_grants,
         assertion_jtis_are_single_use,
         user_less_access_tokens,
+        initial_tokens_are_spent_once_per_use,
+        registrations_keep_their_cap_and_go_with_their_client,
     );
 }
 

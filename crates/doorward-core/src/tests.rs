@@ -17,4 +17,5 @@ mod introspection;
 mod key_rotation;
 mod pkce;
 mod refresh;
+mod registration;
 mod sessions;

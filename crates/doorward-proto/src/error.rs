@@ -47,11 +47,15 @@ pub enum ErrorCode {
     /// `Retry-After`, to a client refused by its throttle after too many failed
     /// authentications (RFC 6749 §10.10).
     SlowDown,
+    /// A redirect URI of a client registration is refused (RFC 7591 §3.2.2).
+    InvalidRedirectUri,
+    /// A member of a client registration's metadata is refused (RFC 7591 §3.2.2).
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by wire name.
-    const ALL: [ErrorCode; 19] = [
+    const ALL: [ErrorCode; 21] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -71,6 +75,8 @@ impl ErrorCode {
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
         Self::SlowDown,
+        Self::InvalidRedirectUri,
+        Self::InvalidClientMetadata,
     ];
 
     /// The code named `value` on the wire, if it is one of the registered codes above.
@@ -100,6 +106,8 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::SlowDown => "slow_down",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 }
