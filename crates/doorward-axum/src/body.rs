@@ -37,6 +37,11 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
     Some(value.split(';').next()?.trim().to_ascii_lowercase())
 }
 
+/// Whether the request's body is declared `application/json` (RFC 7591 §3.1).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    media_type(headers).as_deref() == Some("application/json")
+}
+
 /// Reads a body sent as `application/x-www-form-urlencoded` or `application/json` into
 /// parameters. Parameters without a value are left out (RFC 6749 §3.1); JSON `null` likewise.
 pub async fn parameters(

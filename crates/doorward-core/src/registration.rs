@@ -252,11 +252,19 @@ impl Engine {
             Some(_) => return Err(invalid_metadata("client_secret: must be a string")),
         }
         let current = client.policy.auth_method.unwrap_or(AuthMethod::ClientSecretBasic);
-        if members.get("token_endpoint_auth_method").is_none_or(Value::is_null) {
-            members.insert(
-                "token_endpoint_auth_method".into(),
-                current.as_str().into(),
-            );
+        match members.get("token_endpoint_auth_method") {
+            None | Some(Value::Null) => {
+                members.insert(
+                    "token_endpoint_auth_method".into(),
+                    current.as_str().into(),
+                );
+            }
+            Some(Value::String(sent)) if sent != current.as_str() => {
+                return Err(invalid_metadata(
+                    "token_endpoint_auth_method cannot change: register a new client",
+                ))
+            }
+            Some(_) => {}
         }
         let public = current == AuthMethod::None;
         let open = self.config.registration.mode == RegistrationMode::Open && public;

@@ -40,6 +40,7 @@ mod accounts;
 mod consents;
 mod keys;
 mod maintenance;
+mod registration;
 mod throttle;
 mod tokens;
 
@@ -63,6 +64,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (
         6,
         include_str!("../migrations/postgres/0006_client_credentials.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/postgres/0007_registration.sql"),
     ),
 ];
 

@@ -18,6 +18,7 @@ mod accounts;
 mod consents;
 mod keys;
 mod maintenance;
+mod registration;
 mod throttle;
 mod tokens;
 
@@ -30,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_client_management.sql"),
     include_str!("../migrations/sqlite/0006_assertion_jti.sql"),
     include_str!("../migrations/sqlite/0007_client_credentials.sql"),
+    include_str!("../migrations/sqlite/0008_registration.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

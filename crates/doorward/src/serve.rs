@@ -87,6 +87,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             default_scopes: config.default_scopes.clone(),
             keys: config.keys.clone(),
             key_encryption_secret: Some(key_secret.secret),
+            registration: config.registration.clone(),
             ..EngineConfig::default()
         })
         .grants({
