@@ -10,6 +10,7 @@ mod fuzz;
 mod grant_types;
 mod pages;
 mod protected_resources;
+mod registration;
 mod token_endpoint;
 
 #[cfg(feature = "remote")]

@@ -416,6 +416,7 @@ impl MaintenanceStore for MemoryStore {
             inner.sessions.len() + inner.codes.len() + inner.access.len() + inner.refresh.len();
         inner.failures.retain(|_, f| f.expires_at > now);
         inner.jtis.retain(|_, expires_at| *expires_at > now);
+        inner.initial_tokens.retain(|_, t| t.expires_at > now);
         Ok((before - after) as u64)
     }
 }

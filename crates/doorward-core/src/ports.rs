@@ -326,7 +326,8 @@ pub trait MaintenanceStore: Send + Sync {
     /// Precisely: a row goes when `expires_at <= now` (codes: `<= now - keep_spent`), spent,
     /// revoked or not; a successor is forgotten when `used_at < now - MAX_REFRESH_GRACE`. The
     /// count is of sessions, codes and tokens deleted, not of successors forgotten, of failure
-    /// counters ([`ThrottleStore`]) deleted with `expires_at <= now`, nor of an adapter's own
+    /// counters ([`ThrottleStore`]) or initial access tokens ([`RegistrationStore`]) deleted
+    /// with `expires_at <= now` (both are deleted then), nor of an adapter's own
     /// bookkeeping. A revoked family may be forgotten only once nothing refers to
     /// it and `keep_spent` seconds have passed. An adapter shared by several instances may let
     /// one purge at a time and answer 0 to the others.

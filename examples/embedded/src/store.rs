@@ -583,6 +583,7 @@ impl MaintenanceStore for ExampleStore {
         tables
             .assertion_jtis
             .retain(|_, expires_at| *expires_at > now);
+        tables.initial_tokens.retain(|_, t| t.expires_at > now);
         // Past the longest grace window a sealed answer may not be read again.
         for token in tables.refresh_tokens.values_mut() {
             if token.used_at.is_some_and(|t| t < now - MAX_REFRESH_GRACE) {

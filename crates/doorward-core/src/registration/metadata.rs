@@ -89,6 +89,25 @@ fn invalid_uri(description: impl Into<String>) -> OAuthError {
 
 /// Parses and checks the JSON body of a registration (RFC 7591 §3.1) or of an update
 /// (RFC 7592 §2.2, which the caller checks for `client_id` first).
+///
+/// ```
+/// use doorward_core::model::AuthMethod;
+/// use doorward_core::registration::metadata::{parse, Rules};
+/// use doorward_core::{EngineConfig, Grants};
+/// use doorward_proto::ErrorCode;
+///
+/// let config = EngineConfig::default();
+/// let rules = Rules {
+///     scopes: &config.scopes,
+///     grants: Grants::CODE_AND_REFRESH,
+///     open: None,
+///     default_method: AuthMethod::ClientSecretBasic,
+/// };
+/// let ok = parse(br#"{"redirect_uris": ["https://app.example/cb"]}"#, &rules).unwrap();
+/// assert_eq!(ok.auth_method, AuthMethod::ClientSecretBasic);
+/// let refused = parse(br#"{"redirect_uris": ["javascript:alert(1)"]}"#, &rules).unwrap_err();
+/// assert_eq!(refused.code, ErrorCode::InvalidRedirectUri);
+/// ```
 pub fn parse(body: &[u8], rules: &Rules<'_>) -> Result<Metadata, OAuthError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|_| invalid("the body must be a JSON object (RFC 7591 section 3.1)"))?;

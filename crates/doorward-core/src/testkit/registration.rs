@@ -72,6 +72,18 @@ pub async fn initial_tokens_are_spent_once_per_use(store: &dyn Store) {
             .must("spend_initial_token"),
         "an unknown token must not be spendable"
     );
+    store
+        .purge_expired(NOW + 60, 0)
+        .await
+        .must("purge_expired");
+    assert!(
+        store
+            .find_initial_token(&late.hash)
+            .await
+            .must("find_initial_token")
+            .is_none(),
+        "purge_expired must delete initial access tokens past their expiry"
+    );
 }
 
 /// A registration is stored with its client, refused past the cap or on a taken Key, found by
