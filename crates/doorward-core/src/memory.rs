@@ -14,8 +14,8 @@ use crate::model::{
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, RegistrationStore, SecretStore, SessionStore, StoreResult, ThrottleStore,
-    TokenStore, UnixTime, UserStore,
+    MaintenanceStore, Redemption, RegistrationStore, SecretStore, SessionStore, StoreResult,
+    ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 #[derive(Default)]
@@ -515,9 +515,7 @@ impl RegistrationStore for MemoryStore {
             return Ok(false);
         }
         inner.clients.insert(client.id, client.clone());
-        inner
-            .registrations
-            .insert(client.id, registration.clone());
+        inner.registrations.insert(client.id, registration.clone());
         Ok(true)
     }
 

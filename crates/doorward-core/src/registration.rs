@@ -173,8 +173,7 @@ impl Engine {
                 }
             }
             None => {
-                if let (Some(limit), Some(address)) = (policy.per_address_per_hour, request.from)
-                {
+                if let (Some(limit), Some(address)) = (policy.per_address_per_hour, request.from) {
                     self.count_registration(address, limit).await?;
                 }
             }
@@ -205,8 +204,8 @@ impl Engine {
         token: Option<&str>,
     ) -> Result<Value, RegistrationError> {
         let (client, mut record) = self.managed(client_id, token).await?;
-        let stored: Map<String, Value> = serde_json::from_str(&record.metadata)
-            .map_err(|e| StoreError::Other(Box::new(e)))?;
+        let stored: Map<String, Value> =
+            serde_json::from_str(&record.metadata).map_err(|e| StoreError::Other(Box::new(e)))?;
         let access = opaque::generate(OpaqueKind::RegistrationAccess, self.random.as_ref());
         record.token_hash = TokenHash::of(&access);
         if !self.store.update_registration(&client, &record).await? {
@@ -251,13 +250,13 @@ impl Engine {
             }
             Some(_) => return Err(invalid_metadata("client_secret: must be a string")),
         }
-        let current = client.policy.auth_method.unwrap_or(AuthMethod::ClientSecretBasic);
+        let current = client
+            .policy
+            .auth_method
+            .unwrap_or(AuthMethod::ClientSecretBasic);
         match members.get("token_endpoint_auth_method") {
             None | Some(Value::Null) => {
-                members.insert(
-                    "token_endpoint_auth_method".into(),
-                    current.as_str().into(),
-                );
+                members.insert("token_endpoint_auth_method".into(), current.as_str().into());
             }
             Some(Value::String(sent)) if sent != current.as_str() => {
                 return Err(invalid_metadata(
@@ -337,7 +336,11 @@ impl Engine {
     /// Counts one registration from `address` and refuses past `limit` in the hour that
     /// started with its first registration. Counted before the client is stored, so that
     /// concurrent registrations cannot overshoot (the count is one atomic upsert).
-    async fn count_registration(&self, address: IpAddr, limit: u32) -> Result<(), RegistrationError> {
+    async fn count_registration(
+        &self,
+        address: IpAddr,
+        limit: u32,
+    ) -> Result<(), RegistrationError> {
         let key = throttle::registration_key(address);
         let now = self.now();
         let window_end = match self.store.find_failures(&key).await? {
@@ -382,11 +385,7 @@ impl Engine {
         let mut bytes = [0u8; 32];
         self.random.fill(&mut bytes);
         let secret = Secret::new(URL_SAFE_NO_PAD.encode(bytes));
-        let (cost, random, plain) = (
-            self.config.hash_cost,
-            self.random.clone(),
-            secret.clone(),
-        );
+        let (cost, random, plain) = (self.config.hash_cost, self.random.clone(), secret.clone());
         let hash = tokio::task::spawn_blocking(move || {
             passwords::hash(plain.secret(), cost, random.as_ref())
         })

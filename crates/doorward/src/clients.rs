@@ -299,8 +299,8 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             uses,
             json,
         } => {
-            let lifetime = duration_of(&expires_in)
-                .with_context(|| format!("--expires-in `{expires_in}`"))?;
+            let lifetime =
+                duration_of(&expires_in).with_context(|| format!("--expires-in `{expires_in}`"))?;
             if !(1..=1_000_000).contains(&uses) {
                 bail!("--uses {uses}: 1 to 1000000");
             }
@@ -512,7 +512,9 @@ fn duration_of(text: &str) -> anyhow::Result<i64> {
         'd' => 24 * 3600,
         _ => bail!("use s, m, h or d"),
     };
-    let n: i64 = number.parse().context("a whole number, then s, m, h or d")?;
+    let n: i64 = number
+        .parse()
+        .context("a whole number, then s, m, h or d")?;
     let seconds = n.checked_mul(scale).unwrap_or(i64::MAX);
     if !(1..=MAX_TOKEN_LIFETIME).contains(&seconds) {
         bail!("1 second to 30 days");
@@ -537,7 +539,16 @@ mod tests {
         assert_eq!(duration_of("15m").unwrap(), 900);
         assert_eq!(duration_of("1h").unwrap(), 3600);
         assert_eq!(duration_of("30d").unwrap(), 30 * 86400);
-        for bad in ["0", "31d", "-1h", "1w", "h", "", "1.5h", "99999999999999999999d"] {
+        for bad in [
+            "0",
+            "31d",
+            "-1h",
+            "1w",
+            "h",
+            "",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
             assert!(duration_of(bad).is_err(), "{bad}");
         }
     }

@@ -21,8 +21,8 @@ use doorward_core::model::{
 };
 use doorward_core::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, RegistrationStore, SecretStore, SessionStore, StoreError, StoreResult,
-    ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
+    MaintenanceStore, Redemption, RegistrationStore, SecretStore, SessionStore, StoreError,
+    StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use tokio::sync::{Mutex, MutexGuard};
@@ -783,9 +783,7 @@ impl RegistrationStore for ExampleStore {
         }
         tables.client_keys.insert(client.id, client.key.clone());
         tables.clients.insert(client.key.clone(), client.clone());
-        tables
-            .registrations
-            .insert(client.id, registration.clone());
+        tables.registrations.insert(client.id, registration.clone());
         Ok(true)
     }
 

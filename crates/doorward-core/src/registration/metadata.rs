@@ -120,7 +120,10 @@ pub fn parse(body: &[u8], rules: &Rules<'_>) -> Result<Metadata, OAuthError> {
 }
 
 /// Checks the members of a registration's JSON object.
-pub fn from_members(members: &Map<String, Value>, rules: &Rules<'_>) -> Result<Metadata, OAuthError> {
+pub fn from_members(
+    members: &Map<String, Value>,
+    rules: &Rules<'_>,
+) -> Result<Metadata, OAuthError> {
     let m = Members(members);
     let auth_method = match m.string("token_endpoint_auth_method")? {
         None => rules.default_method,
@@ -177,7 +180,9 @@ pub fn from_members(members: &Map<String, Value>, rules: &Rules<'_>) -> Result<M
     };
     match auth_method {
         AuthMethod::PrivateKeyJwt if jwks.is_none() => {
-            return Err(invalid("private_key_jwt needs the client's public keys in jwks"))
+            return Err(invalid(
+                "private_key_jwt needs the client's public keys in jwks",
+            ))
         }
         AuthMethod::PrivateKeyJwt => {}
         _ if jwks.is_some() => {
@@ -226,9 +231,8 @@ impl Metadata {
     /// answers of RFC 7591 §3.2.1 and RFC 7592 §3.
     pub fn to_json(&self) -> Map<String, Value> {
         let mut out = Map::new();
-        let uris = |list: &[RedirectUri]| {
-            Value::from(list.iter().map(|u| u.as_str()).collect::<Vec<_>>())
-        };
+        let uris =
+            |list: &[RedirectUri]| Value::from(list.iter().map(|u| u.as_str()).collect::<Vec<_>>());
         out.insert("redirect_uris".into(), uris(&self.redirect_uris));
         out.insert(
             "token_endpoint_auth_method".into(),
@@ -355,10 +359,12 @@ fn redirect_uris(
     public: bool,
 ) -> Result<Vec<RedirectUri>, OAuthError> {
     let mut uris: Vec<RedirectUri> = Vec::new();
-    let values = m.strings("redirect_uris", MAX_REDIRECT_URIS).map_err(|e| OAuthError {
-        code: ErrorCode::InvalidRedirectUri,
-        ..e
-    })?;
+    let values = m
+        .strings("redirect_uris", MAX_REDIRECT_URIS)
+        .map_err(|e| OAuthError {
+            code: ErrorCode::InvalidRedirectUri,
+            ..e
+        })?;
     for value in values {
         let uri = checked_uri(value)
             .and_then(|s| RedirectUri::parse(s).map_err(|_| ()))
@@ -413,7 +419,7 @@ fn open_policy(uri: &RedirectUri, policy: &RegistrationPolicy) -> Result<(), OAu
     }
     if matches!(scheme, "http" | "https") && !policy.allowed_redirect_hosts.is_empty() {
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
-        if !policy.allowed_redirect_hosts.iter().any(|h| *h == host) {
+        if !policy.allowed_redirect_hosts.contains(&host) {
             return Err(invalid_uri(
                 "redirect_uris: this host is not allowed for open registration here",
             ));
@@ -425,10 +431,12 @@ fn open_policy(uri: &RedirectUri, policy: &RegistrationPolicy) -> Result<(), OAu
 /// A URI's text within [`MAX_URI`] bytes, of the characters RFC 3986 §2 allows in a URI
 /// (so no `<`, `>`, `"`, `\`, `{`, `}`, `|`, `^`, backquote, space or control character).
 fn checked_uri(value: &str) -> Result<&str, ()> {
-    let printable = value.bytes().all(|b| {
-        b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b)
-    });
-    (value.len() <= MAX_URI && printable).then_some(value).ok_or(())
+    let printable = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b));
+    (value.len() <= MAX_URI && printable)
+        .then_some(value)
+        .ok_or(())
 }
 
 /// A message made printable for `error_description` (RFC 6749 §5.2: printable ASCII without
@@ -516,12 +524,13 @@ impl Members<'_> {
         };
         let text = checked_uri(value).map_err(|()| refused())?;
         let url = url::Url::parse(text).map_err(|_| refused())?;
-        let loopback = matches!(
-            url.host_str(),
-            Some("127.0.0.1" | "[::1]" | "localhost")
-        );
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
         let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-        if !scheme_ok || url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
+        if !scheme_ok
+            || url.host_str().is_none()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
             return Err(refused());
         }
         Ok(Some(value.to_owned()))

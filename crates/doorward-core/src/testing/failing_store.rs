@@ -18,8 +18,8 @@ use crate::model::{
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, RegistrationStore, SecretStore, SessionStore, SharedStore, StoreError, StoreResult,
-    ThrottleStore, TokenStore, UnixTime, UserStore,
+    MaintenanceStore, Redemption, RegistrationStore, SecretStore, SessionStore, SharedStore,
+    StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 /// Wraps a store; [`FailingStore::set_down`] fails every call, [`FailingStore::fail_next`]

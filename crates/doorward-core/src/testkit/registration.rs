@@ -72,10 +72,7 @@ pub async fn initial_tokens_are_spent_once_per_use(store: &dyn Store) {
             .must("spend_initial_token"),
         "an unknown token must not be spendable"
     );
-    store
-        .purge_expired(NOW + 60, 0)
-        .await
-        .must("purge_expired");
+    store.purge_expired(NOW + 60, 0).await.must("purge_expired");
     assert!(
         store
             .find_initial_token(&late.hash)
@@ -113,7 +110,10 @@ pub async fn registrations_keep_their_cap_and_go_with_their_client(store: &dyn S
         .must("find_registration")
         .expect("find_registration must find a registration by its token's digest");
     assert_eq!(found.1, r1, "the registration must come back as stored");
-    assert_eq!(found.0.id, c1.id, "the registration's client must come back");
+    assert_eq!(
+        found.0.id, c1.id,
+        "the registration's client must come back"
+    );
     assert_eq!(found.0.source, ClientSource::Registered);
 
     let (mut same_key, r_same) = registered(9);
@@ -191,8 +191,14 @@ pub async fn registrations_keep_their_cap_and_go_with_their_client(store: &dyn S
         .must("find_registration")
         .expect("the new token must find the registration");
     assert_eq!(record_b, r1b);
-    assert_eq!(client_b.display_name, "Renamed", "the client must be replaced");
-    assert_eq!(client_b.created_at, c1.created_at, "created_at must be kept");
+    assert_eq!(
+        client_b.display_name, "Renamed",
+        "the client must be replaced"
+    );
+    assert_eq!(
+        client_b.created_at, c1.created_at,
+        "created_at must be kept"
+    );
 
     // Delete: the registration goes with its client, and cannot be updated back.
     assert!(store

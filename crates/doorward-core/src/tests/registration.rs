@@ -166,7 +166,10 @@ async fn hostile_metadata_is_refused_with_its_code_and_nothing_is_stored() {
     }]});
     let uri_cases = [
         with("redirect_uris", json!(["javascript:alert(1)"])),
-        with("redirect_uris", json!(["data:text/html,<script>alert(1)</script>"])),
+        with(
+            "redirect_uris",
+            json!(["data:text/html,<script>alert(1)</script>"]),
+        ),
         with("redirect_uris", json!(["https://app.example/cb#frag"])),
         with("redirect_uris", json!(["https://app.example/cb\u{0}"])),
         with("redirect_uris", json!(["https://app.example/<script>x"])),
@@ -280,9 +283,7 @@ async fn public_and_jwt_clients() {
     assert_eq!(client.policy.auth_method, Some(AuthMethod::ClientSecretJwt));
     let sealed = client.policy.sealed_jwt_secret.as_deref().unwrap();
     let secret = answer["client_secret"].as_str().unwrap();
-    assert!(!sealed
-        .windows(secret.len())
-        .any(|w| w == secret.as_bytes()));
+    assert!(!sealed.windows(secret.len()).any(|w| w == secret.as_bytes()));
 }
 
 #[tokio::test]
@@ -303,7 +304,9 @@ async fn open_mode_registers_public_clients_under_its_policy_cap_and_rate() {
     let b: IpAddr = "192.0.2.2".parse().unwrap();
     let c: IpAddr = "192.0.2.3".parse().unwrap();
     let body = public.to_string();
-    let answer = register_bytes(&h, body.as_bytes(), None, Some(a)).await.unwrap();
+    let answer = register_bytes(&h, body.as_bytes(), None, Some(a))
+        .await
+        .unwrap();
     assert_eq!(answer["token_endpoint_auth_method"], "none", "substituted");
     let confidential = json!({
         "redirect_uris": ["http://127.0.0.1/cb"],
@@ -333,7 +336,9 @@ async fn open_mode_registers_public_clients_under_its_policy_cap_and_rate() {
         Err(RegistrationError::RateLimited(t)) => assert!(t.retry_after <= 3600),
         other => panic!("{other:?}"),
     }
-    register_bytes(&h, body.as_bytes(), None, Some(b)).await.unwrap();
+    register_bytes(&h, body.as_bytes(), None, Some(b))
+        .await
+        .unwrap();
     // The cap (3) is reached.
     assert!(matches!(
         register_bytes(&h, body.as_bytes(), None, Some(c)).await,
@@ -354,24 +359,42 @@ async fn management_reads_updates_and_deletes_with_the_registration_token_only()
     let first = register(&h, &web_client(), Some(&token)).await.unwrap();
     let other = register(&h, &web_client(), Some(&token)).await.unwrap();
     let id = first["client_id"].as_str().unwrap().to_owned();
-    let access = first["registration_access_token"].as_str().unwrap().to_owned();
+    let access = first["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let other_access = other["registration_access_token"].as_str().unwrap();
-    for wrong in [None, Some("dwra_nope"), Some(other_access), Some(token.as_str())] {
+    for wrong in [
+        None,
+        Some("dwra_nope"),
+        Some(other_access),
+        Some(token.as_str()),
+    ] {
         assert!(matches!(
             h.engine.read_registration(&id, wrong).await,
             Err(RegistrationError::InvalidToken)
         ));
     }
-    let read = h.engine.read_registration(&id, Some(&access)).await.unwrap();
+    let read = h
+        .engine
+        .read_registration(&id, Some(&access))
+        .await
+        .unwrap();
     assert_eq!(read["client_name"], "Example");
     assert!(read.get("client_secret").is_none());
-    let access = read["registration_access_token"].as_str().unwrap().to_owned();
-    assert!(matches!(
-        h.engine
-            .read_registration(&id, first["registration_access_token"].as_str())
-            .await,
-        Err(RegistrationError::InvalidToken)
-    ), "a read issues a new registration access token; the old one stops");
+    let access = read["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        matches!(
+            h.engine
+                .read_registration(&id, first["registration_access_token"].as_str())
+                .await,
+            Err(RegistrationError::InvalidToken)
+        ),
+        "a read issues a new registration access token; the old one stops"
+    );
 
     let update = |body: Value, token: &str| {
         let body = body.to_string();
@@ -393,10 +416,13 @@ async fn management_reads_updates_and_deletes_with_the_registration_token_only()
     };
     let mut body = web_client();
     body["client_name"] = json!("Renamed");
-    assert!(matches!(
-        update(body.clone(), &access).await,
-        Err(RegistrationError::Metadata(_))
-    ), "client_id is required");
+    assert!(
+        matches!(
+            update(body.clone(), &access).await,
+            Err(RegistrationError::Metadata(_))
+        ),
+        "client_id is required"
+    );
     body["client_id"] = json!("someone-else");
     assert!(update(body.clone(), &access).await.is_err());
     body["client_id"] = json!(id);
@@ -404,8 +430,13 @@ async fn management_reads_updates_and_deletes_with_the_registration_token_only()
     assert!(update(body.clone(), &access).await.is_err());
     body["client_secret"] = first["client_secret"].clone();
     body["token_endpoint_auth_method"] = json!("none");
-    assert!(update(body.clone(), &access).await.is_err(), "the method stays");
-    body.as_object_mut().unwrap().remove("token_endpoint_auth_method");
+    assert!(
+        update(body.clone(), &access).await.is_err(),
+        "the method stays"
+    );
+    body.as_object_mut()
+        .unwrap()
+        .remove("token_endpoint_auth_method");
     let updated = update(body, &access).await.unwrap();
     assert_eq!(updated["client_name"], "Renamed");
     let client = h.engine.find_client(&id).await.unwrap().unwrap();
@@ -413,7 +444,10 @@ async fn management_reads_updates_and_deletes_with_the_registration_token_only()
     assert!(client.secret_hash.is_some(), "the secret is kept");
     let access = updated["registration_access_token"].as_str().unwrap();
 
-    h.engine.delete_registration(&id, Some(access)).await.unwrap();
+    h.engine
+        .delete_registration(&id, Some(access))
+        .await
+        .unwrap();
     assert!(h.engine.find_client(&id).await.unwrap().is_none());
     assert!(matches!(
         h.engine.read_registration(&id, Some(access)).await,

@@ -38,8 +38,7 @@ impl RegistrationStore for PostgresStore {
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<InitialTokenRecord>> {
-        let sql =
-            format!("SELECT {INITIAL_TOKEN_COLS} FROM registration_tokens WHERE hash = $1");
+        let sql = format!("SELECT {INITIAL_TOKEN_COLS} FROM registration_tokens WHERE hash = $1");
         let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(hash.as_bytes());
         self.find(query, rows::initial_token).await
     }

@@ -37,7 +37,8 @@ impl RegistrationStore for SqliteStore {
         hash: &TokenHash,
     ) -> StoreResult<Option<InitialTokenRecord>> {
         let sql = format!("SELECT {INITIAL_TOKEN_COLS} FROM registration_tokens WHERE hash = ?1");
-        self.find(&sql, [hash.as_bytes()], rows::initial_token).await
+        self.find(&sql, [hash.as_bytes()], rows::initial_token)
+            .await
     }
 
     async fn spend_initial_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<bool> {
@@ -110,7 +111,8 @@ impl RegistrationStore for SqliteStore {
              JOIN clients ON clients.id = client_registrations.client_id
              WHERE token_hash = ?1"
         );
-        self.find(&sql, [token.as_bytes()], rows::registration).await
+        self.find(&sql, [token.as_bytes()], rows::registration)
+            .await
     }
 
     async fn update_registration(

@@ -38,8 +38,9 @@ pub(super) fn policy(raw: RawRegistration) -> anyhow::Result<RegistrationPolicy>
     };
     let name = |s: &str, extra: &str| {
         !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b) || extra.as_bytes().contains(&b))
+            && s.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || b"-.".contains(&b) || extra.as_bytes().contains(&b)
+            })
     };
     for scheme in &raw.allowed_redirect_schemes {
         if !name(scheme, "+") {
@@ -92,7 +93,10 @@ mod tests {
         .unwrap();
         assert_eq!(open.mode, RegistrationMode::Open);
         assert_eq!(open.allowed_redirect_hosts, ["127.0.0.1", "app.example"]);
-        assert_eq!((open.max_clients, open.per_address_per_hour), (Some(5), Some(2)));
+        assert_eq!(
+            (open.max_clients, open.per_address_per_hour),
+            (Some(5), Some(2))
+        );
         assert!(parse("mode = \"yes\"").is_err());
         assert!(parse("max_clients = 0").is_err());
         assert!(parse("allowed_redirect_hosts = [\"a b\"]").is_err());
