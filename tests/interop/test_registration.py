@@ -355,13 +355,9 @@ def test_hostile_registrations_get_rfc_7591_errors_and_store_nothing(server):
         assert_error(register(origin, None, token, data=data), 400, "invalid_client_metadata")
     r = register(origin, None, token, data=b"x=1", headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert_error(r, 400, "invalid_request")
-    # A 1 MB body: refused before it is read whole.
+    # A 1 MB body: 413 once 64 KiB are read.
     big = json.dumps({**BASE, "client_name": "x", "pad": "p" * (1024 * 1024)}).encode()
-    try:
-        r = register(origin, None, token, data=big)
-        assert r.status_code == 413, describe(r)
-    except requests.exceptions.ConnectionError:
-        pass  # the server answered 413 and closed while the client was still sending
+    assert_error(register(origin, None, token, data=big), 413, "invalid_request")
     assert registered_keys(server) == set()
     # Refusals spent nothing: the token's one use is still there.
     created(register(origin, BASE, token))

@@ -198,12 +198,12 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 println!("{}", Value::Array(list));
             } else {
                 println!(
-                    "{:<36}  {:<24}  {:<6}  {:<20}  secret",
+                    "{:<36}  {:<24}  {:<10}  {:<20}  secret",
                     "id", "key", "source", "created"
                 );
                 for client in &clients {
                     println!(
-                        "{:<36}  {:<24}  {:<6}  {:<20}  {}",
+                        "{:<36}  {:<24}  {:<10}  {:<20}  {}",
                         client.id,
                         client.key,
                         client.source.as_str(),

@@ -354,6 +354,44 @@ async fn open_mode_registers_public_clients_under_its_policy_cap_and_rate() {
 }
 
 #[tokio::test]
+async fn an_initial_token_in_open_mode_registers_any_kind_of_client() {
+    let h = harness_with(EngineConfig {
+        registration: RegistrationPolicy {
+            mode: RegistrationMode::Open,
+            allowed_redirect_hosts: vec!["127.0.0.1".into()],
+            per_address_per_hour: Some(1),
+            ..RegistrationPolicy::default()
+        },
+        ..EngineConfig::default()
+    })
+    .await;
+    let token = h.engine.issue_initial_token(60, 3).await.unwrap();
+    let a: IpAddr = "192.0.2.1".parse().unwrap();
+    let web = web_client().to_string();
+    // Without the token: registered as public, so its host falls to the open policy.
+    assert_eq!(
+        code(register_bytes(&h, web.as_bytes(), None, Some(a)).await),
+        ErrorCode::InvalidRedirectUri
+    );
+    // With it: the open policy does not apply, nor does the rate.
+    for _ in 0..2 {
+        let answer = register_bytes(&h, web.as_bytes(), Some(token.token.secret()), Some(a))
+            .await
+            .unwrap();
+        assert_eq!(answer["token_endpoint_auth_method"], "client_secret_basic");
+    }
+    // A wrong token is refused, never taken for "no token".
+    let public = json!({"redirect_uris": ["http://127.0.0.1/cb"]}).to_string();
+    assert!(matches!(
+        register_bytes(&h, public.as_bytes(), Some("dwia_wrong"), Some(a)).await,
+        Err(RegistrationError::InvalidToken)
+    ));
+    register_bytes(&h, public.as_bytes(), None, Some(a))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn management_reads_updates_and_deletes_with_the_registration_token_only() {
     let (h, token) = token_harness().await;
     let first = register(&h, &web_client(), Some(&token)).await.unwrap();
