@@ -14,8 +14,8 @@ use crate::model::{
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, RegistrationStore, SecretStore, SessionStore, StoreResult,
-    ThrottleStore, TokenStore, UnixTime, UserStore,
+    MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore, SessionStore,
+    StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 #[derive(Default)]
@@ -489,34 +489,40 @@ impl RegistrationStore for MemoryStore {
         Ok(self.lock().initial_tokens.get(hash).cloned())
     }
 
-    async fn spend_initial_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<bool> {
-        match self.lock().initial_tokens.get_mut(hash) {
-            Some(token) if token.uses_left > 0 && now < token.expires_at => {
-                token.uses_left -= 1;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
     async fn insert_registration(
         &self,
         client: &Client,
         registration: &RegistrationRecord,
         max: Option<u64>,
-    ) -> StoreResult<bool> {
+        spend: Option<&TokenHash>,
+        now: UnixTime,
+    ) -> StoreResult<Registered> {
         let mut inner = self.lock();
-        let full = max.is_some_and(|max| inner.registrations.len() as u64 >= max);
-        let taken = inner
+        if let Some(hash) = spend {
+            let live = inner
+                .initial_tokens
+                .get(hash)
+                .is_some_and(|t| t.uses_left > 0 && now < t.expires_at);
+            if !live {
+                return Ok(Registered::TokenRefused);
+            }
+        }
+        if max.is_some_and(|max| inner.registrations.len() as u64 >= max) {
+            return Ok(Registered::Full);
+        }
+        if inner
             .clients
             .values()
-            .any(|c| c.id == client.id || c.key == client.key);
-        if full || taken {
-            return Ok(false);
+            .any(|c| c.id == client.id || c.key == client.key)
+        {
+            return Ok(Registered::Taken);
+        }
+        if let Some(token) = spend.and_then(|hash| inner.initial_tokens.get_mut(hash)) {
+            token.uses_left -= 1;
         }
         inner.clients.insert(client.id, client.clone());
         inner.registrations.insert(client.id, registration.clone());
-        Ok(true)
+        Ok(Registered::Stored)
     }
 
     async fn find_registration(

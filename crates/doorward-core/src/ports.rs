@@ -435,6 +435,18 @@ pub trait AssertionStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// What [`RegistrationStore::insert_registration`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Registered {
+    Stored,
+    /// The initial access token could not be spent (unknown, used up or expired).
+    TokenRefused,
+    /// The cap on registrations is reached.
+    Full,
+    /// The client's Id or Key is another client's.
+    Taken,
+}
+
 /// Dynamic client registration (RFC 7591, RFC 7592): initial access tokens, and what is kept of
 /// each registered client beside its [`Client`] row ([`RegistrationRecord`]). Tokens reach the
 /// store as digests only.
@@ -445,20 +457,25 @@ pub trait RegistrationStore: Send + Sync {
     /// The initial access token, expired or spent or not (the engine checks).
     async fn find_initial_token(&self, hash: &TokenHash)
         -> StoreResult<Option<InitialTokenRecord>>;
-    /// Spends one use of the initial access token when it has one left and `now` is before its
-    /// `expires_at`: `true` then, `false` (and nothing changed) otherwise. Atomic, one
-    /// statement: of concurrent calls on a token with `n` uses left, exactly `n` get `true`.
-    async fn spend_initial_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<bool>;
-    /// Stores the client (as [`ClientStore::insert_client`]) and its registration together,
-    /// when neither the client's Id nor its Key is taken and, with `max` given, fewer than
-    /// `max` registrations exist; `false`, and nothing written, otherwise. Atomic: of
-    /// concurrent calls, at most `max` registrations are ever kept.
+    /// Stores the client (as [`ClientStore::insert_client`]) and its registration, and spends
+    /// one use of the initial access token `spend` when one is given, all in one transaction:
+    /// - [`Registered::TokenRefused`] when the token is unknown, has no use left, or `now` is
+    ///   not before its `expires_at`;
+    /// - [`Registered::Full`] when `max` is given and `max` registrations exist;
+    /// - [`Registered::Taken`] when the client's Id or Key is taken;
+    /// - else [`Registered::Stored`].
+    ///
+    /// Anything but `Stored` writes nothing (the token keeps its use), and neither does a
+    /// failure. Atomic: of concurrent calls, at most `max` registrations are ever kept, and a
+    /// token with `n` uses left registers at most `n` clients.
     async fn insert_registration(
         &self,
         client: &Client,
         registration: &RegistrationRecord,
         max: Option<u64>,
-    ) -> StoreResult<bool>;
+        spend: Option<&TokenHash>,
+        now: UnixTime,
+    ) -> StoreResult<Registered>;
     /// The registration whose registration access token has the digest `token`, with its
     /// client; `None` when there is none, or its client was deleted
     /// ([`ClientStore::delete_client`] deletes the registration with the client).

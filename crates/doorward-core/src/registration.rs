@@ -3,9 +3,10 @@
 //!
 //! - **Who may register** (RFC 7591 §3): in `token` mode, the bearer of an initial access
 //!   token (`doorward clients registration-token`: stored by digest, with an expiry and a
-//!   number of uses, one spent per registration, atomically); in `open` mode anyone, for a
-//!   public client only (`token_endpoint_auth_method` `none`; an omitted one means `none`
-//!   there, a substitution §3.2.1 allows and the answer shows), under the policy's redirect
+//!   number of uses, one spent per registration in the transaction that stores the client);
+//!   in `open` mode anyone, for a public client only (`token_endpoint_auth_method` `none`; an
+//!   omitted one means `none` there, a substitution §3.2.1 allows and the answer shows),
+//!   under the policy's redirect
 //!   schemes and hosts, its cap and its rate per client address. An initial access token is
 //!   honoured in open mode too, and then registers any kind of client. A missing, unknown,
 //!   expired or spent token is `invalid_token` (RFC 6750 §3.1).
@@ -47,7 +48,7 @@ use crate::model::{
 };
 use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::passwords;
-use crate::ports::StoreError;
+use crate::ports::{Registered, StoreError};
 use crate::throttle::{self, Throttled};
 use crate::Engine;
 use metadata::{Metadata, Rules};
@@ -162,21 +163,10 @@ impl Engine {
             },
         };
         let metadata = metadata::parse(request.body, &rules)?;
-        match request.token {
-            Some(token) => {
-                if !self
-                    .store
-                    .spend_initial_token(&TokenHash::of(token), self.now())
-                    .await?
-                {
-                    return Err(RegistrationError::InvalidToken);
-                }
-            }
-            None => {
-                if let (Some(limit), Some(address)) = (policy.per_address_per_hour, request.from) {
-                    self.count_registration(address, limit).await?;
-                }
-            }
+        if let (None, Some(limit), Some(address)) =
+            (request.token, policy.per_address_per_hour, request.from)
+        {
+            self.count_registration(address, limit).await?;
         }
         let (mut client, secret) = self.registered_client(&metadata).await?;
         let access = opaque::generate(OpaqueKind::RegistrationAccess, self.random.as_ref());
@@ -186,12 +176,24 @@ impl Engine {
             metadata: Value::Object(metadata.to_json()).to_string(),
         };
         client.created_at = self.now();
-        if !self
+        // The initial token's use is spent in the same transaction (a refusal or a failure
+        // spends nothing).
+        let spend = request.token.map(TokenHash::of);
+        match self
             .store
-            .insert_registration(&client, &record, policy.max_clients)
+            .insert_registration(
+                &client,
+                &record,
+                policy.max_clients,
+                spend.as_ref(),
+                self.now(),
+            )
             .await?
         {
-            return Err(RegistrationError::Full);
+            Registered::Stored => {}
+            Registered::TokenRefused => return Err(RegistrationError::InvalidToken),
+            // A random 128-bit Key or Id taken: never by chance.
+            Registered::Full | Registered::Taken => return Err(RegistrationError::Full),
         }
         Ok(self.information(&client, metadata.to_json(), &access, secret.as_ref()))
     }

@@ -84,7 +84,8 @@ pub use redemption::{
     refresh_tokens_rotate_once_and_families_revoke, user_less_access_tokens,
 };
 pub use registration::{
-    initial_tokens_are_spent_once_per_use, registrations_keep_their_cap_and_go_with_their_client,
+    initial_tokens_are_spent_once_per_registration,
+    registrations_keep_their_cap_and_go_with_their_client,
 };
 pub use revocation::{
     an_access_token_is_revoked_alone, consents_merge_list_and_revoke_tokens,
@@ -127,7 +128,7 @@ where
         deleting_a_client_revokes_its_grants,
         assertion_jtis_are_single_use,
         user_less_access_tokens,
-        initial_tokens_are_spent_once_per_use,
+        initial_tokens_are_spent_once_per_registration,
         registrations_keep_their_cap_and_go_with_their_client,
     );
 }

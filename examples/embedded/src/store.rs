@@ -21,8 +21,8 @@ use doorward_core::model::{
 };
 use doorward_core::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, RegistrationStore, SecretStore, SessionStore, StoreError,
-    StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
+    MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore, SessionStore,
+    StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use tokio::sync::{Mutex, MutexGuard};
@@ -756,35 +756,39 @@ impl RegistrationStore for ExampleStore {
         Ok(self.tables().await.initial_tokens.get(&hash.0).cloned())
     }
 
-    async fn spend_initial_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<bool> {
-        let mut tables = self.tables().await;
-        match tables.initial_tokens.get_mut(&hash.0) {
-            Some(token) if token.uses_left > 0 && now < token.expires_at => {
-                token.uses_left -= 1;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
     async fn insert_registration(
         &self,
         client: &Client,
         registration: &RegistrationRecord,
         max: Option<u64>,
-    ) -> StoreResult<bool> {
+        spend: Option<&TokenHash>,
+        now: UnixTime,
+    ) -> StoreResult<Registered> {
         let mut tables = self.tables().await;
+        // Everything is checked before anything changes.
+        if let Some(hash) = spend {
+            let live = tables
+                .initial_tokens
+                .get(&hash.0)
+                .is_some_and(|t| t.uses_left > 0 && now < t.expires_at);
+            if !live {
+                return Ok(Registered::TokenRefused);
+            }
+        }
         let count = u64::try_from(tables.registrations.len()).unwrap_or(u64::MAX);
-        if max.is_some_and(|max| count >= max)
-            || tables.clients.contains_key(&client.key)
-            || tables.client_keys.contains_key(&client.id)
-        {
-            return Ok(false);
+        if max.is_some_and(|max| count >= max) {
+            return Ok(Registered::Full);
+        }
+        if tables.clients.contains_key(&client.key) || tables.client_keys.contains_key(&client.id) {
+            return Ok(Registered::Taken);
+        }
+        if let Some(token) = spend.and_then(|hash| tables.initial_tokens.get_mut(&hash.0)) {
+            token.uses_left -= 1;
         }
         tables.client_keys.insert(client.id, client.key.clone());
         tables.clients.insert(client.key.clone(), client.clone());
         tables.registrations.insert(client.id, registration.clone());
-        Ok(true)
+        Ok(Registered::Stored)
     }
 
     async fn find_registration(

@@ -18,8 +18,8 @@ use crate::model::{
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, RegistrationStore, SecretStore, SessionStore, SharedStore,
-    StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
+    MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore, SessionStore,
+    SharedStore, StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 /// Wraps a store; [`FailingStore::set_down`] fails every call, [`FailingStore::fail_next`]
@@ -313,20 +313,17 @@ impl RegistrationStore for FailingStore {
         self.inner.find_initial_token(hash).await
     }
 
-    async fn spend_initial_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<bool> {
-        self.check("spend_initial_token")?;
-        self.inner.spend_initial_token(hash, now).await
-    }
-
     async fn insert_registration(
         &self,
         client: &Client,
         registration: &RegistrationRecord,
         max: Option<u64>,
-    ) -> StoreResult<bool> {
+        spend: Option<&TokenHash>,
+        now: UnixTime,
+    ) -> StoreResult<Registered> {
         self.check("insert_registration")?;
         self.inner
-            .insert_registration(client, registration, max)
+            .insert_registration(client, registration, max, spend, now)
             .await
     }
 

@@ -1,16 +1,29 @@
 //! Dynamic client registration ([`crate::ports::RegistrationStore`]): initial access tokens
-//! spent one use at a time, registrations stored with their client under a cap, found by the
-//! digest of their token, replaced, and gone with their client.
+//! spent one use per stored registration (and none by a refused one), registrations stored
+//! with their client under a cap, found by the digest of their token, replaced, and gone with
+//! their client.
 
 use super::fixtures::{client, NOW};
 use super::Must;
-use crate::model::{ClientSource, InitialTokenRecord, RegistrationRecord};
+use crate::model::{Client, ClientSource, InitialTokenRecord, RegistrationRecord};
 use crate::opaque::TokenHash;
-use crate::ports::{ClientRef, Store};
+use crate::ports::{ClientRef, Registered, Store};
 
-/// An initial access token comes back as stored, is spent once per use left and never past
-/// its expiry, and an unknown one spends nothing.
-pub async fn initial_tokens_are_spent_once_per_use(store: &dyn Store) {
+fn registered(n: u128) -> (Client, RegistrationRecord) {
+    let mut c = client(n);
+    c.source = ClientSource::Registered;
+    let r = RegistrationRecord {
+        client_id: c.id,
+        token_hash: TokenHash::of(&format!("dwra_{n}")),
+        metadata: format!(r#"{{"client_name":"Client {n}"}}"#),
+    };
+    (c, r)
+}
+
+/// An initial access token comes back as stored; each stored registration spends one use,
+/// never past its expiry; a refusal (token used up or expired, cap reached, Key taken) spends
+/// nothing and stores nothing; an expired token goes with the purge.
+pub async fn initial_tokens_are_spent_once_per_registration(store: &dyn Store) {
     let token = InitialTokenRecord {
         hash: TokenHash::of("dwia_contract"),
         created_at: NOW,
@@ -29,53 +42,98 @@ pub async fn initial_tokens_are_spent_once_per_use(store: &dyn Store) {
         Some(token.clone()),
         "find_initial_token must give the token back as stored"
     );
-    let spend = |now| store.spend_initial_token(&token.hash, now);
-    assert!(
-        spend(NOW).await.must("spend_initial_token"),
-        "a token with a use left must be spendable"
-    );
-    assert!(
-        spend(NOW + 1).await.must("spend_initial_token"),
-        "a token with a use left must be spendable"
-    );
-    assert!(
-        !spend(NOW + 2).await.must("spend_initial_token"),
-        "a token whose uses are spent must not be spendable"
-    );
-    let found = store
-        .find_initial_token(&token.hash)
-        .await
-        .must("find_initial_token")
-        .expect("a spent token is still found");
-    assert_eq!(found.uses_left, 0, "each spend must take one use");
-
-    let late = InitialTokenRecord {
-        hash: TokenHash::of("dwia_late"),
-        uses_left: 5,
-        ..token.clone()
-    };
-    store
-        .insert_initial_token(&late)
-        .await
-        .must("insert_initial_token");
-    assert!(
-        !store
-            .spend_initial_token(&late.hash, NOW + 60)
+    let uses_left = || async {
+        store
+            .find_initial_token(&token.hash)
             .await
-            .must("spend_initial_token"),
+            .must("find_initial_token")
+            .expect("the token is still stored")
+            .uses_left
+    };
+    let (c1, r1) = registered(1);
+    assert_eq!(
+        store
+            .insert_registration(&c1, &r1, None, Some(&token.hash), NOW)
+            .await
+            .must("insert_registration"),
+        Registered::Stored
+    );
+    assert_eq!(uses_left().await, 1, "a stored registration spends one use");
+    // Refused by the cap, or by a taken Key: the use stays.
+    let (c2, r2) = registered(2);
+    assert_eq!(
+        store
+            .insert_registration(&c2, &r2, Some(1), Some(&token.hash), NOW)
+            .await
+            .must("insert_registration"),
+        Registered::Full
+    );
+    let (mut same_key, r_same) = registered(3);
+    same_key.key = c1.key.clone();
+    assert_eq!(
+        store
+            .insert_registration(&same_key, &r_same, None, Some(&token.hash), NOW)
+            .await
+            .must("insert_registration"),
+        Registered::Taken
+    );
+    assert_eq!(
+        uses_left().await,
+        1,
+        "a refused registration spends nothing"
+    );
+    // Not at its expiry.
+    assert_eq!(
+        store
+            .insert_registration(&c2, &r2, None, Some(&token.hash), NOW + 60)
+            .await
+            .must("insert_registration"),
+        Registered::TokenRefused,
         "a token must not be spendable at its expires_at"
     );
-    assert!(
-        !store
-            .spend_initial_token(&TokenHash::of("dwia_unknown"), NOW)
+    assert_eq!(
+        store
+            .insert_registration(&c2, &r2, None, Some(&token.hash), NOW + 1)
             .await
-            .must("spend_initial_token"),
-        "an unknown token must not be spendable"
+            .must("insert_registration"),
+        Registered::Stored
     );
+    let (c4, r4) = registered(4);
+    assert_eq!(
+        store
+            .insert_registration(&c4, &r4, None, Some(&token.hash), NOW + 2)
+            .await
+            .must("insert_registration"),
+        Registered::TokenRefused,
+        "a token whose uses are spent must not register"
+    );
+    assert_eq!(
+        store
+            .insert_registration(&c4, &r4, None, Some(&TokenHash::of("dwia_unknown")), NOW)
+            .await
+            .must("insert_registration"),
+        Registered::TokenRefused,
+        "an unknown token must not register"
+    );
+    for (hash, id) in [(&r4.token_hash, c4.id), (&r_same.token_hash, same_key.id)] {
+        assert!(
+            store
+                .find_registration(hash)
+                .await
+                .must("find_registration")
+                .is_none()
+                && store
+                    .find_client(ClientRef::Id(id))
+                    .await
+                    .must("find_client")
+                    .is_none(),
+            "a refused registration must store nothing"
+        );
+    }
     store.purge_expired(NOW + 60, 0).await.must("purge_expired");
     assert!(
         store
-            .find_initial_token(&late.hash)
+            .find_initial_token(&token.hash)
             .await
             .must("find_initial_token")
             .is_none(),
@@ -83,26 +141,19 @@ pub async fn initial_tokens_are_spent_once_per_use(store: &dyn Store) {
     );
 }
 
-/// A registration is stored with its client, refused past the cap or on a taken Key, found by
-/// its token's digest, replaced with its client, and deleted with the client.
+/// A registration is stored with its client, refused past the cap, found by its token's
+/// digest, replaced with its client, and deleted with the client.
 pub async fn registrations_keep_their_cap_and_go_with_their_client(store: &dyn Store) {
-    let registered = |n: u128| {
-        let mut c = client(n);
-        c.source = ClientSource::Registered;
-        let r = RegistrationRecord {
-            client_id: c.id,
-            token_hash: TokenHash::of(&format!("dwra_{n}")),
-            metadata: format!(r#"{{"client_name":"Client {n}"}}"#),
-        };
-        (c, r)
+    let insert = |c: Client, r: RegistrationRecord, max: Option<u64>| async move {
+        store
+            .insert_registration(&c, &r, max, None, NOW)
+            .await
+            .must("insert_registration")
     };
     let (c1, r1) = registered(1);
-    assert!(
-        store
-            .insert_registration(&c1, &r1, Some(2))
-            .await
-            .must("insert_registration"),
-        "insert_registration must store a registration under the cap"
+    assert_eq!(
+        insert(c1.clone(), r1.clone(), Some(2)).await,
+        Registered::Stored
     );
     let found = store
         .find_registration(&r1.token_hash)
@@ -116,34 +167,12 @@ pub async fn registrations_keep_their_cap_and_go_with_their_client(store: &dyn S
     );
     assert_eq!(found.0.source, ClientSource::Registered);
 
-    let (mut same_key, r_same) = registered(9);
-    same_key.key = c1.key.clone();
-    assert!(
-        !store
-            .insert_registration(&same_key, &r_same, None)
-            .await
-            .must("insert_registration"),
-        "insert_registration must refuse a Key another client holds"
-    );
-    assert!(
-        store
-            .find_registration(&r_same.token_hash)
-            .await
-            .must("find_registration")
-            .is_none(),
-        "a refused registration must store nothing"
-    );
     let (c2, r2) = registered(2);
-    assert!(store
-        .insert_registration(&c2, &r2, Some(2))
-        .await
-        .must("insert_registration"));
+    assert_eq!(insert(c2, r2, Some(2)).await, Registered::Stored);
     let (c3, r3) = registered(3);
-    assert!(
-        !store
-            .insert_registration(&c3, &r3, Some(2))
-            .await
-            .must("insert_registration"),
+    assert_eq!(
+        insert(c3.clone(), r3.clone(), Some(2)).await,
+        Registered::Full,
         "insert_registration must refuse a registration past the cap"
     );
     assert!(
@@ -156,14 +185,11 @@ pub async fn registrations_keep_their_cap_and_go_with_their_client(store: &dyn S
     );
     // Clients of other sources do not count against the cap.
     store.upsert_client(&client(7)).await.must("upsert_client");
-    assert!(!store
-        .insert_registration(&c3, &r3, Some(2))
-        .await
-        .must("insert_registration"));
-    assert!(store
-        .insert_registration(&c3, &r3, Some(4))
-        .await
-        .must("insert_registration"));
+    assert_eq!(
+        insert(c3.clone(), r3.clone(), Some(2)).await,
+        Registered::Full
+    );
+    assert_eq!(insert(c3, r3, Some(4)).await, Registered::Stored);
 
     // Update: a new token and metadata, the client's name changed; the old token is gone.
     let mut c1b = c1.clone();
@@ -230,8 +256,5 @@ pub async fn registrations_keep_their_cap_and_go_with_their_client(store: &dyn S
     );
     // A freed place under the cap can be taken again.
     let (c4, r4) = registered(4);
-    assert!(store
-        .insert_registration(&c4, &r4, Some(3))
-        .await
-        .must("insert_registration"));
+    assert_eq!(insert(c4, r4, Some(3)).await, Registered::Stored);
 }

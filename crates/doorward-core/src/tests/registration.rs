@@ -509,3 +509,27 @@ async fn discovery_names_the_endpoint_only_when_on() {
         "http://localhost/oauth/register"
     );
 }
+
+#[tokio::test]
+async fn a_store_that_fails_is_an_engine_error_and_spends_nothing() {
+    use std::sync::Arc;
+
+    use crate::memory::MemoryStore;
+    use crate::ports::StoreError;
+    use crate::testing::FailingStore;
+
+    let failing = Arc::new(FailingStore::new(Arc::new(MemoryStore::default())));
+    let h = harness_over(failing.clone(), config(RegistrationMode::Token)).await;
+    let token = h.engine.issue_initial_token(60, 1).await.unwrap();
+    let token = token.token.secret();
+    failing.fail_next("insert_registration");
+    match register(&h, &web_client(), Some(token)).await {
+        Err(RegistrationError::Engine(crate::Error::Store(StoreError::Unavailable(_)))) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(registered_count(&h).await, 0);
+    failing.fail_next("find_initial_token");
+    assert!(register(&h, &web_client(), Some(token)).await.is_err());
+    // Neither failure spent the token's one use.
+    register(&h, &web_client(), Some(token)).await.unwrap();
+}

@@ -1,12 +1,12 @@
 //! Dynamic client registration (RFC 7591, RFC 7592), as in `sqlite/registration.rs`. What
 //! PostgreSQL's concurrency adds: a registration under a cap takes a transaction-level advisory
 //! lock before it counts, so that two instances registering at once cannot both see room for
-//! one more; spending an initial token is one `UPDATE … WHERE uses_left > 0`, which a racing
-//! spend waits for and re-checks.
+//! one more; the initial token's use is spent by an `UPDATE … WHERE uses_left > 0` in the same
+//! transaction, which a racing spend waits for and re-checks.
 
 use async_trait::async_trait;
 use doorward_core::model::{Client, InitialTokenRecord, RegistrationRecord};
-use doorward_core::ports::{RegistrationStore, StoreResult, UnixTime};
+use doorward_core::ports::{Registered, RegistrationStore, StoreResult, UnixTime};
 use doorward_core::TokenHash;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -43,26 +43,30 @@ impl RegistrationStore for PostgresStore {
         self.find(query, rows::initial_token).await
     }
 
-    async fn spend_initial_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "UPDATE registration_tokens SET uses_left = uses_left - 1
-             WHERE hash = $1 AND uses_left > 0 AND expires_at > $2",
-        )
-        .bind(hash.as_bytes())
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(other)?;
-        Ok(done.rows_affected() == 1)
-    }
-
     async fn insert_registration(
         &self,
         client: &Client,
         registration: &RegistrationRecord,
         max: Option<u64>,
-    ) -> StoreResult<bool> {
+        spend: Option<&TokenHash>,
+        now: UnixTime,
+    ) -> StoreResult<Registered> {
+        // Returning early drops the transaction, which rolls the spent use back.
         let mut tx = self.pool.begin().await.map_err(other)?;
+        if let Some(hash) = spend {
+            let spent = sqlx::query(
+                "UPDATE registration_tokens SET uses_left = uses_left - 1
+                 WHERE hash = $1 AND uses_left > 0 AND expires_at > $2",
+            )
+            .bind(hash.as_bytes())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+            if spent.rows_affected() != 1 {
+                return Ok(Registered::TokenRefused);
+            }
+        }
         if let Some(max) = max {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(CAP_LOCK)
@@ -75,7 +79,7 @@ impl RegistrationStore for PostgresStore {
                 .map_err(other)?;
             let count: i64 = row.try_get("n").map_err(other)?;
             if u64::try_from(count).unwrap_or(0) >= max {
-                return Ok(false);
+                return Ok(Registered::Full);
             }
         }
         let sql = format!(
@@ -88,7 +92,7 @@ impl RegistrationStore for PostgresStore {
             .await
             .map_err(other)?;
         if inserted.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(Registered::Taken);
         }
         sqlx::query(
             "INSERT INTO client_registrations (client_id, token_hash, metadata)
@@ -101,7 +105,7 @@ impl RegistrationStore for PostgresStore {
         .await
         .map_err(other)?;
         tx.commit().await.map_err(other)?;
-        Ok(true)
+        Ok(Registered::Stored)
     }
 
     async fn find_registration(

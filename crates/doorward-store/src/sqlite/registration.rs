@@ -1,11 +1,12 @@
-//! Dynamic client registration (RFC 7591, RFC 7592): initial access tokens (one use spent by
-//! one `UPDATE`), and registrations stored with their client in one transaction, under the cap
+//! Dynamic client registration (RFC 7591, RFC 7592): initial access tokens, and registrations
+//! stored with their client and the spent use of their initial token in one transaction, under
+//! the cap
 //! (SQLite runs one write transaction at a time, so the count and the insert cannot interleave
 //! with another registration's).
 
 use async_trait::async_trait;
 use doorward_core::model::{Client, InitialTokenRecord, RegistrationRecord};
-use doorward_core::ports::{RegistrationStore, StoreResult, UnixTime};
+use doorward_core::ports::{Registered, RegistrationStore, StoreResult, UnixTime};
 use doorward_core::TokenHash;
 use rusqlite::params;
 
@@ -41,27 +42,28 @@ impl RegistrationStore for SqliteStore {
             .await
     }
 
-    async fn spend_initial_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<bool> {
-        self.write(|conn| {
-            execute(
-                conn,
-                "UPDATE registration_tokens SET uses_left = uses_left - 1
-                 WHERE hash = ?1 AND uses_left > 0 AND expires_at > ?2",
-                params![hash.as_bytes(), now],
-            )
-            .map(|changed| changed == 1)
-        })
-        .await
-    }
-
     async fn insert_registration(
         &self,
         client: &Client,
         registration: &RegistrationRecord,
         max: Option<u64>,
-    ) -> StoreResult<bool> {
+        spend: Option<&TokenHash>,
+        now: UnixTime,
+    ) -> StoreResult<Registered> {
         self.write(|conn| {
+            // Returning early drops the transaction, which rolls the spent use back.
             let tx = conn.transaction().map_err(other)?;
+            if let Some(hash) = spend {
+                let spent = execute(
+                    &tx,
+                    "UPDATE registration_tokens SET uses_left = uses_left - 1
+                     WHERE hash = ?1 AND uses_left > 0 AND expires_at > ?2",
+                    params![hash.as_bytes(), now],
+                )?;
+                if spent != 1 {
+                    return Ok(Registered::TokenRefused);
+                }
+            }
             if let Some(max) = max {
                 let count = query_one(
                     &tx,
@@ -71,7 +73,7 @@ impl RegistrationStore for SqliteStore {
                 )?
                 .ok_or_else(|| corrupt("count(*) returned no row"))?;
                 if u64::try_from(count).unwrap_or(0) >= max {
-                    return Ok(false);
+                    return Ok(Registered::Full);
                 }
             }
             let inserted = execute(
@@ -84,7 +86,7 @@ impl RegistrationStore for SqliteStore {
                 client_params(client),
             )?;
             if inserted != 1 {
-                return Ok(false);
+                return Ok(Registered::Taken);
             }
             execute(
                 &tx,
@@ -97,7 +99,7 @@ impl RegistrationStore for SqliteStore {
                 ],
             )?;
             tx.commit().map_err(other)?;
-            Ok(true)
+            Ok(Registered::Stored)
         })
         .await
     }
