@@ -39,6 +39,10 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
 
 /// The one parameter of the token endpoint that may repeat: `resource` (RFC 8707 §2).
 pub const RESOURCE: &str = "resource";
+/// Whether the request's body is declared `application/json` (RFC 7591 §3.1).
+pub fn is_json(headers: &HeaderMap) -> bool {
+    media_type(headers).as_deref() == Some("application/json")
+}
 
 /// Reads a body sent as `application/x-www-form-urlencoded` or `application/json` into
 /// parameters, and the values of [`RESOURCE`] apart (in JSON a string or an array of strings).

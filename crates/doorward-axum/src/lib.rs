@@ -92,6 +92,7 @@ mod pages;
 mod paths;
 pub mod protect;
 mod provider;
+mod registration;
 mod response;
 mod revocation;
 mod state;
@@ -108,6 +109,7 @@ use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{header, HeaderValue, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use doorward_core::config::{paths as paths_of, RegistrationMode};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
@@ -142,6 +144,7 @@ pub(crate) fn router(state: AppState) -> Router {
 pub(crate) fn routes(state: AppState) -> Router {
     let mount = state.mount.clone();
     let https = state.secure_cookies;
+    let registration = state.engine.config().registration.mode != RegistrationMode::Off;
     let app = Router::new()
         .route("/", get(login::home))
         .route(
@@ -178,8 +181,20 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/account/revoke", post(account::revoke))
         .route("/api/v1/auth/self", get(eternaltwin_api::auth_self))
         .route("/api/v1/users/{id}", get(eternaltwin_api::user))
-        .route("/assets/doorward.css", get(pages::stylesheet))
-        .with_state(state);
+        .route("/assets/doorward.css", get(pages::stylesheet));
+    // Dynamic client registration (RFC 7591, RFC 7592): only when on.
+    let app = if registration {
+        app.route(paths_of::REGISTER, post(registration::register))
+            .route(
+                "/oauth/register/{client_id}",
+                get(registration::read)
+                    .put(registration::update)
+                    .delete(registration::delete),
+            )
+    } else {
+        app
+    };
+    let app = app.with_state(state);
     // Mounted under a path: pages and redirects learn it per request. At the root (`doorward
     // serve`) there is nothing to add, and no layer on the hot paths.
     let app = if mount.is_empty() {

@@ -11,6 +11,7 @@ mod grant_types;
 mod pages;
 mod protected_resources;
 mod resource_metadata;
+mod registration;
 mod token_endpoint;
 
 #[cfg(feature = "remote")]

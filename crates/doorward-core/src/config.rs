@@ -16,6 +16,9 @@ pub mod paths {
     pub const INTROSPECT: &str = "/oauth/introspect";
     pub const REVOKE: &str = "/oauth/revoke";
     pub const END_SESSION: &str = "/oauth/end_session";
+    /// Dynamic client registration (RFC 7591 §3); `/oauth/register/{client_id}` is each
+    /// registered client's configuration endpoint (RFC 7592 §2).
+    pub const REGISTER: &str = "/oauth/register";
 }
 
 /// How long each credential lives, in seconds.
@@ -84,6 +87,8 @@ pub struct EngineConfig {
     /// (named by the issuer identifier), which is always one. A client's
     /// [`crate::model::ClientPolicy::resources`] may narrow them.
     pub resources: Vec<ResourceUri>,
+    /// Dynamic client registration (RFC 7591, RFC 7592); off by default.
+    pub registration: RegistrationPolicy,
 }
 
 /// The grant types a server answers; the others get `unsupported_response_type` at the
@@ -151,8 +156,38 @@ impl Default for EngineConfig {
             key_encryption_secret: None,
             grants: Grants::CODE_AND_REFRESH,
             resources: Vec::new(),
+            registration: RegistrationPolicy::default(),
         }
     }
+}
+
+/// Who may register a client at [`paths::REGISTER`] (RFC 7591 §3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RegistrationMode {
+    /// No registration endpoint (the default).
+    #[default]
+    Off,
+    /// Only with an initial access token (RFC 7591 §3, `doorward clients registration-token`).
+    Token,
+    /// Anyone, for public clients only (`token_endpoint_auth_method = "none"`), under the
+    /// policy's limits; an initial access token still registers any kind of client.
+    Open,
+}
+
+/// The rules of dynamic client registration ([`crate::registration`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistrationPolicy {
+    pub mode: RegistrationMode,
+    /// Open mode: the schemes a redirect URI may have (`https`, `http`, `com.example.app`);
+    /// empty: any that [`crate::redirect::check_registration`] allows.
+    pub allowed_redirect_schemes: Vec<String>,
+    /// Open mode: the hosts a redirect URI may name (exact, lower case); empty: any.
+    pub allowed_redirect_hosts: Vec<String>,
+    /// The most clients registration keeps at once (both modes); `None`: no cap.
+    pub max_clients: Option<u64>,
+    /// Open mode: registrations per client address (IPv6: per /64) in an hour, counted in
+    /// the store so that instances share the count; `None`: no limit.
+    pub per_address_per_hour: Option<u32>,
 }
 
 /// The key schedule.

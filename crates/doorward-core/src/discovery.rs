@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::config::RegistrationMode;
 use crate::jose::{CLIENT_KEY_ALGS, CLIENT_SECRET_ALGS};
 use crate::model::AuthMethod;
 use crate::Engine;
@@ -48,7 +49,7 @@ impl Engine {
         if self.config.grants.insecure_implicit {
             response_modes.push("fragment");
         }
-        json!({
+        let mut metadata = json!({
             "issuer": issuer,
             "authorization_endpoint": url(paths::AUTHORIZE),
             "token_endpoint": url(paths::TOKEN),
@@ -79,7 +80,12 @@ impl Engine {
             "claims_parameter_supported": false,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
-        })
+        });
+        // RFC 8414 §2, RFC 7591 §3: only when registration is on.
+        if self.config.registration.mode != RegistrationMode::Off {
+            metadata["registration_endpoint"] = url(paths::REGISTER).into();
+        }
+        metadata
     }
 }
 

@@ -18,7 +18,7 @@
 //!    issuing), [`client_credentials`], [`session`] (browser sign-in, CSRF), [`embedding`] (users the application
 //!    signed in), [`resource`] (bearer tokens at a protected resource), [`account`],
 //!    [`introspection`], [`revocation`], [`userinfo`], [`discovery`], [`logout`], [`keys`]
-//!    (staged key rotation) and the legacy grants.
+//!    (staged key rotation), [`registration`] (RFC 7591, RFC 7592) and the legacy grants.
 //! 4. Around them: [`memory`] (an in-memory store), `testing` and `testkit` (feature
 //!    `testkit`).
 
@@ -46,6 +46,7 @@ mod opaque;
 pub mod passwords;
 pub mod ports;
 pub mod redirect;
+pub mod registration;
 pub mod request;
 pub mod resource;
 pub mod resource_indicators;

@@ -8,14 +8,14 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, InitialTokenRecord,
+    NewUser, RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, SecretStore, SessionStore, StoreResult, ThrottleStore,
-    TokenStore, UnixTime, UserStore,
+    MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore, SessionStore,
+    StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 #[derive(Default)]
@@ -37,6 +37,9 @@ struct Inner {
     keys: Vec<SigningKeyRecord>,
     failures: HashMap<String, Failures>,
     jtis: HashMap<(Uuid, String), UnixTime>,
+    initial_tokens: HashMap<TokenHash, InitialTokenRecord>,
+    /// By client Id; deleted with the client.
+    registrations: HashMap<Uuid, RegistrationRecord>,
 }
 
 impl MemoryStore {
@@ -86,6 +89,7 @@ impl ClientStore for MemoryStore {
     async fn delete_client(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
         let mut inner = self.lock();
         let existed = inner.clients.remove(&id).is_some();
+        inner.registrations.remove(&id);
         inner.consents.retain(|c| c.client_id != id);
         let mut families = Vec::new();
         for (code, used) in inner.codes.values_mut() {
@@ -412,6 +416,7 @@ impl MaintenanceStore for MemoryStore {
             inner.sessions.len() + inner.codes.len() + inner.access.len() + inner.refresh.len();
         inner.failures.retain(|_, f| f.expires_at > now);
         inner.jtis.retain(|_, expires_at| *expires_at > now);
+        inner.initial_tokens.retain(|_, t| t.expires_at > now);
         Ok((before - after) as u64)
     }
 }
@@ -466,6 +471,89 @@ impl AssertionStore for MemoryStore {
             return Ok(false);
         }
         *entry = expires_at;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl RegistrationStore for MemoryStore {
+    async fn insert_initial_token(&self, token: &InitialTokenRecord) -> StoreResult<()> {
+        self.lock().initial_tokens.insert(token.hash, token.clone());
+        Ok(())
+    }
+
+    async fn find_initial_token(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<InitialTokenRecord>> {
+        Ok(self.lock().initial_tokens.get(hash).cloned())
+    }
+
+    async fn insert_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+        max: Option<u64>,
+        spend: Option<&TokenHash>,
+        now: UnixTime,
+    ) -> StoreResult<Registered> {
+        let mut inner = self.lock();
+        if let Some(hash) = spend {
+            let live = inner
+                .initial_tokens
+                .get(hash)
+                .is_some_and(|t| t.uses_left > 0 && now < t.expires_at);
+            if !live {
+                return Ok(Registered::TokenRefused);
+            }
+        }
+        if max.is_some_and(|max| inner.registrations.len() as u64 >= max) {
+            return Ok(Registered::Full);
+        }
+        if inner
+            .clients
+            .values()
+            .any(|c| c.id == client.id || c.key == client.key)
+        {
+            return Ok(Registered::Taken);
+        }
+        if let Some(token) = spend.and_then(|hash| inner.initial_tokens.get_mut(hash)) {
+            token.uses_left -= 1;
+        }
+        inner.clients.insert(client.id, client.clone());
+        inner.registrations.insert(client.id, registration.clone());
+        Ok(Registered::Stored)
+    }
+
+    async fn find_registration(
+        &self,
+        token: &TokenHash,
+    ) -> StoreResult<Option<(Client, RegistrationRecord)>> {
+        let inner = self.lock();
+        Ok(inner
+            .registrations
+            .values()
+            .find(|r| r.token_hash == *token)
+            .and_then(|r| Some((inner.clients.get(&r.client_id)?.clone(), r.clone()))))
+    }
+
+    async fn update_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        if !inner.registrations.contains_key(&registration.client_id) {
+            return Ok(false);
+        }
+        let mut client = client.clone();
+        if let Some(existing) = inner.clients.get(&client.id) {
+            client.created_at = existing.created_at;
+        }
+        inner.clients.insert(client.id, client);
+        inner
+            .registrations
+            .insert(registration.client_id, registration.clone());
         Ok(true)
     }
 }

@@ -51,6 +51,8 @@ pub enum ClientSource {
     Config,
     /// `doorward clients add`: it lives in the store only.
     Cli,
+    /// Dynamic client registration (RFC 7591): managed by the client itself (RFC 7592).
+    Registered,
 }
 
 impl ClientSource {
@@ -58,11 +60,12 @@ impl ClientSource {
         match self {
             Self::Config => "config",
             Self::Cli => "cli",
+            Self::Registered => "registered",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Config, Self::Cli]
+        [Self::Config, Self::Cli, Self::Registered]
             .into_iter()
             .find(|s| s.as_str() == name)
     }
@@ -524,4 +527,27 @@ impl std::fmt::Debug for SigningKeyRecord {
 pub struct SignedIn {
     pub user: User,
     pub session: SessionRecord,
+}
+
+/// What dynamic client registration keeps of a registered client (RFC 7591, RFC 7592) beside
+/// its [`Client`] row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistrationRecord {
+    pub client_id: Uuid,
+    /// The SHA-256 digest of the client's registration access token (RFC 7592 §1), the
+    /// record's lookup key: the token itself is never stored.
+    pub token_hash: TokenHash,
+    /// The client metadata as registered, a JSON object (RFC 7591 §2), given back by reads of
+    /// the client configuration endpoint (RFC 7592 §2.1).
+    pub metadata: String,
+}
+
+/// An initial access token (RFC 7591 §3), stored by digest: it lets its bearer register
+/// clients `uses_left` more times until `expires_at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitialTokenRecord {
+    pub hash: TokenHash,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub uses_left: u32,
 }

@@ -16,6 +16,10 @@ pub enum OpaqueKind {
     RefreshToken,
     Session,
     Csrf,
+    /// A registration access token (RFC 7592 §1).
+    RegistrationAccess,
+    /// An initial access token (RFC 7591 §3).
+    InitialAccess,
 }
 
 impl OpaqueKind {
@@ -26,6 +30,8 @@ impl OpaqueKind {
             Self::RefreshToken => "dwrt_",
             Self::Session => "dws_",
             Self::Csrf => "dwx_",
+            Self::RegistrationAccess => "dwra_",
+            Self::InitialAccess => "dwia_",
         }
     }
 }

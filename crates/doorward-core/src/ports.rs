@@ -6,7 +6,7 @@
 //!
 //! Doorward's own adapters are `doorward_core::memory::MemoryStore` (tests) and, in
 //! `doorward-store`, SQLite and PostgreSQL. An application may bring its own: one type that
-//! implements the eleven storage traits is a [`Store`] (blanket impl), and the engine holds it as
+//! implements the twelve storage traits is a [`Store`] (blanket impl), and the engine holds it as
 //! a [`SharedStore`]. What every implementation must guarantee:
 //!
 //! - **Concurrency.** The engine calls the store from many tasks at once, and several engines
@@ -50,8 +50,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, InitialTokenRecord,
+    NewUser, RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User,
 };
 use crate::opaque::TokenHash;
 
@@ -326,7 +326,8 @@ pub trait MaintenanceStore: Send + Sync {
     /// Precisely: a row goes when `expires_at <= now` (codes: `<= now - keep_spent`), spent,
     /// revoked or not; a successor is forgotten when `used_at < now - MAX_REFRESH_GRACE`. The
     /// count is of sessions, codes and tokens deleted, not of successors forgotten, of failure
-    /// counters ([`ThrottleStore`]) deleted with `expires_at <= now`, nor of an adapter's own
+    /// counters ([`ThrottleStore`]) or initial access tokens ([`RegistrationStore`]) deleted
+    /// with `expires_at <= now` (both are deleted then), nor of an adapter's own
     /// bookkeeping. A revoked family may be forgotten only once nothing refers to
     /// it and `keep_spent` seconds have passed. An adapter shared by several instances may let
     /// one purge at a time and answer 0 to the others.
@@ -434,7 +435,65 @@ pub trait AssertionStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
-/// Every port of the engine's storage, implemented by one adapter. Implement the eleven traits
+/// What [`RegistrationStore::insert_registration`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Registered {
+    Stored,
+    /// The initial access token could not be spent (unknown, used up or expired).
+    TokenRefused,
+    /// The cap on registrations is reached.
+    Full,
+    /// The client's Id or Key is another client's.
+    Taken,
+}
+
+/// Dynamic client registration (RFC 7591, RFC 7592): initial access tokens, and what is kept of
+/// each registered client beside its [`Client`] row ([`RegistrationRecord`]). Tokens reach the
+/// store as digests only.
+#[async_trait]
+pub trait RegistrationStore: Send + Sync {
+    /// Stores a new initial access token (its hash is new).
+    async fn insert_initial_token(&self, token: &InitialTokenRecord) -> StoreResult<()>;
+    /// The initial access token, expired or spent or not (the engine checks).
+    async fn find_initial_token(&self, hash: &TokenHash)
+        -> StoreResult<Option<InitialTokenRecord>>;
+    /// Stores the client (as [`ClientStore::insert_client`]) and its registration, and spends
+    /// one use of the initial access token `spend` when one is given, all in one transaction:
+    /// - [`Registered::TokenRefused`] when the token is unknown, has no use left, or `now` is
+    ///   not before its `expires_at`;
+    /// - [`Registered::Full`] when `max` is given and `max` registrations exist;
+    /// - [`Registered::Taken`] when the client's Id or Key is taken;
+    /// - else [`Registered::Stored`].
+    ///
+    /// Anything but `Stored` writes nothing (the token keeps its use), and neither does a
+    /// failure. Atomic: of concurrent calls, at most `max` registrations are ever kept, and a
+    /// token with `n` uses left registers at most `n` clients.
+    async fn insert_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+        max: Option<u64>,
+        spend: Option<&TokenHash>,
+        now: UnixTime,
+    ) -> StoreResult<Registered>;
+    /// The registration whose registration access token has the digest `token`, with its
+    /// client; `None` when there is none, or its client was deleted
+    /// ([`ClientStore::delete_client`] deletes the registration with the client).
+    async fn find_registration(
+        &self,
+        token: &TokenHash,
+    ) -> StoreResult<Option<(Client, RegistrationRecord)>>;
+    /// Replaces the client (as [`ClientStore::upsert_client`], same Id) and its registration
+    /// (token digest and metadata) together, in one transaction; `false`, and nothing
+    /// written, when no registration of `registration.client_id` exists (it was deleted).
+    async fn update_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+    ) -> StoreResult<bool>;
+}
+
+/// Every port of the engine's storage, implemented by one adapter. Implement the twelve traits
 /// and this one comes with them.
 pub trait Store:
     ClientStore
@@ -448,6 +507,7 @@ pub trait Store:
     + MaintenanceStore
     + ThrottleStore
     + AssertionStore
+    + RegistrationStore
 {
 }
 
@@ -463,6 +523,7 @@ impl<T> Store for T where
         + MaintenanceStore
         + ThrottleStore
         + AssertionStore
+        + RegistrationStore
 {
 }
 

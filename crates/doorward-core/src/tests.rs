@@ -18,4 +18,5 @@ mod key_rotation;
 mod pkce;
 mod refresh;
 mod resources;
+mod registration;
 mod sessions;

@@ -112,12 +112,8 @@ impl Counter {
     /// Wrong passwords from `address`; an IPv6 address counts for its /64, which one
     /// subscriber usually holds whole. An IPv4-mapped IPv6 address counts as the IPv4 one.
     pub fn address(address: IpAddr) -> Self {
-        let prefix = match address.to_canonical() {
-            IpAddr::V4(v4) => v4.octets().to_vec(),
-            IpAddr::V6(v6) => v6.octets()[..8].to_vec(),
-        };
         Self {
-            key: digest_key("addr", &prefix),
+            key: digest_key("addr", &address_prefix(address)),
             policy: ADDRESS,
             cleared_on_success: false,
         }
@@ -137,6 +133,20 @@ impl Counter {
     /// The key in the store, also the owner of a share of the Argon2 queue.
     pub fn key(&self) -> &str {
         &self.key
+    }
+}
+
+/// The key under which registrations from `address` are counted (open dynamic client
+/// registration, [`crate::registration`]): per IPv4 address or IPv6 /64, like
+/// [`Counter::address`].
+pub fn registration_key(address: IpAddr) -> String {
+    digest_key("dcr", &address_prefix(address))
+}
+
+fn address_prefix(address: IpAddr) -> Vec<u8> {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => v6.octets()[..8].to_vec(),
     }
 }
 

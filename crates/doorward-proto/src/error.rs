@@ -50,11 +50,15 @@ pub enum ErrorCode {
     /// A `resource` is not an absolute URI without a fragment, or names a resource this
     /// server or client may not get tokens for (RFC 8707 §2, §2.2).
     InvalidTarget,
+    /// A redirect URI of a client registration is refused (RFC 7591 §3.2.2).
+    InvalidRedirectUri,
+    /// A member of a client registration's metadata is refused (RFC 7591 §3.2.2).
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by wire name.
-    const ALL: [ErrorCode; 20] = [
+    const ALL: [ErrorCode; 22] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -75,6 +79,8 @@ impl ErrorCode {
         Self::RequestUriNotSupported,
         Self::SlowDown,
         Self::InvalidTarget,
+        Self::InvalidRedirectUri,
+        Self::InvalidClientMetadata,
     ];
 
     /// The code named `value` on the wire, if it is one of the registered codes above.
@@ -105,6 +111,8 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::SlowDown => "slow_down",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 }

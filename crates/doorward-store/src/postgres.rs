@@ -40,6 +40,7 @@ mod accounts;
 mod consents;
 mod keys;
 mod maintenance;
+mod registration;
 mod throttle;
 mod tokens;
 
@@ -65,8 +66,12 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0006_client_credentials.sql"),
     ),
     (
-        9,
-        include_str!("../migrations/postgres/0009_resource_indicators.sql"),
+        7,
+        include_str!("../migrations/postgres/0007_registration.sql"),
+    ),
+    (
+        8,
+        include_str!("../migrations/postgres/0008_resource_indicators.sql"),
     ),
 ];
 

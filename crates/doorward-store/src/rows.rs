@@ -12,7 +12,8 @@
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, ClientPolicy, ClientSource, CodeRecord, ConsentRecord,
-    PreviousSecret, RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+    InitialTokenRecord, PreviousSecret, RefreshTokenRecord, RegistrationRecord, SessionRecord,
+    SigningKeyRecord, User,
 };
 use doorward_core::ports::{Failures, StoreError, StoreResult};
 use doorward_core::TokenHash;
@@ -306,4 +307,29 @@ pub(crate) fn failures(row: &dyn Columns) -> StoreResult<Failures> {
         last_at: row.int("last_at")?,
         expires_at: row.int("expires_at")?,
     })
+}
+
+/// The columns of an initial access token (RFC 7591 §3).
+pub(crate) const INITIAL_TOKEN_COLS: &str = "hash, created_at, expires_at, uses_left";
+
+/// An initial access token from [`INITIAL_TOKEN_COLS`].
+pub(crate) fn initial_token(row: &dyn Columns) -> StoreResult<InitialTokenRecord> {
+    Ok(InitialTokenRecord {
+        hash: row.hash("hash")?,
+        created_at: row.int("created_at")?,
+        expires_at: row.int("expires_at")?,
+        uses_left: u32::try_from(row.int("uses_left")?).map_err(|_| corrupt("uses_left"))?,
+    })
+}
+
+/// A registered client and its registration: [`CLIENT_COLS`] of `clients` joined with
+/// `token_hash, metadata` of `client_registrations`.
+pub(crate) fn registration(row: &dyn Columns) -> StoreResult<(Client, RegistrationRecord)> {
+    let client = client(row)?;
+    let record = RegistrationRecord {
+        client_id: client.id,
+        token_hash: row.hash("token_hash")?,
+        metadata: row.text("metadata")?,
+    };
+    Ok((client, record))
 }

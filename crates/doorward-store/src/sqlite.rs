@@ -18,6 +18,7 @@ mod accounts;
 mod consents;
 mod keys;
 mod maintenance;
+mod registration;
 mod throttle;
 mod tokens;
 
@@ -30,7 +31,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_client_management.sql"),
     include_str!("../migrations/sqlite/0006_assertion_jti.sql"),
     include_str!("../migrations/sqlite/0007_client_credentials.sql"),
-    include_str!("../migrations/sqlite/0010_resource_indicators.sql"),
+    include_str!("../migrations/sqlite/0008_registration.sql"),
+    include_str!("../migrations/sqlite/0009_resource_indicators.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

@@ -2,6 +2,9 @@
 //! a client from the store at every request, so a change here reaches every instance at its
 //! next request. A new secret is printed once; the store keeps only its Argon2id hash.
 //!
+//! `registration-token` makes an initial access token for dynamic client registration
+//! (RFC 7591 §3), printed once and stored as a digest.
+//!
 //! Clients declared in the configuration file are upserted again at every start of `serve`:
 //! `update`, `rotate-secret` and `remove` refuse them unless `--force` is given, since the
 //! configuration would undo the change at the next start.
@@ -11,6 +14,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use doorward_core::clients::NewClient;
+use doorward_core::config::RegistrationMode;
 use doorward_core::model::{AuthMethod, Client, ClientPolicy, ClientSource, GrantType};
 use doorward_core::Engine;
 use doorward_proto::{RedirectUri, ScopeSet, Secret};
@@ -123,6 +127,20 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make an initial access token for dynamic client registration (RFC 7591 §3), printed
+    /// once; the store keeps its digest, its expiry and the registrations it has left.
+    RegistrationToken {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// How long it is valid: seconds, or a number with s, m, h or d (at most 30 days).
+        #[arg(long, default_value = "1h")]
+        expires_in: String,
+        /// How many clients it may register (1 to 1000000).
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a client and revoke its tokens, codes and consents at once.
     Remove {
         #[command(flatten)]
@@ -221,12 +239,12 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 println!("{}", Value::Array(list));
             } else {
                 println!(
-                    "{:<36}  {:<24}  {:<6}  {:<20}  secret",
+                    "{:<36}  {:<24}  {:<10}  {:<20}  secret",
                     "id", "key", "source", "created"
                 );
                 for client in &clients {
                     println!(
-                        "{:<36}  {:<24}  {:<6}  {:<20}  {}",
+                        "{:<36}  {:<24}  {:<10}  {:<20}  {}",
                         client.id,
                         client.key,
                         client.source.as_str(),
@@ -324,6 +342,42 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             )?;
             let (client, secret) = engine.rotate_client_secret(&client, overlap).await?;
             print_with_secret(&engine, &client, &secret, json);
+            Ok(())
+        }
+        ClientsCommand::RegistrationToken {
+            serve,
+            expires_in,
+            uses,
+            json,
+        } => {
+            let lifetime =
+                duration_of(&expires_in).with_context(|| format!("--expires-in `{expires_in}`"))?;
+            if !(1..=1_000_000).contains(&uses) {
+                bail!("--uses {uses}: 1 to 1000000");
+            }
+            let config = load_config(serve)?;
+            let engine = build_engine(&config).await?;
+            let issued = engine.issue_initial_token(lifetime, uses).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "initial_access_token": issued.token.secret(),
+                        "expires_at": issued.record.expires_at,
+                        "uses": uses,
+                    })
+                );
+            } else {
+                println!("Initial access token: {}", issued.token.secret());
+                println!("Expires:              {}", when(issued.record.expires_at));
+                println!("Registrations:        {uses}");
+                println!("(shown once: the store keeps only its hash)");
+            }
+            if config.registration.mode == RegistrationMode::Off {
+                eprintln!(
+                    "warning: registration is off in this configuration ([registration] mode)"
+                );
+            }
             Ok(())
         }
         ClientsCommand::Remove {
@@ -523,9 +577,60 @@ fn rotation(engine: &Engine, client: &Client) -> String {
     }
 }
 
+/// The longest `--expires-in`: 30 days.
+const MAX_TOKEN_LIFETIME: i64 = 30 * 24 * 3600;
+
+/// Seconds from `90`, `90s`, `15m`, `1h` or `7d`: at least 1 s, at most 30 days.
+fn duration_of(text: &str) -> anyhow::Result<i64> {
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c),
+        _ => (text, 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 24 * 3600,
+        _ => bail!("use s, m, h or d"),
+    };
+    let n: i64 = number
+        .parse()
+        .context("a whole number, then s, m, h or d")?;
+    let seconds = n.checked_mul(scale).unwrap_or(i64::MAX);
+    if !(1..=MAX_TOKEN_LIFETIME).contains(&seconds) {
+        bail!("1 second to 30 days");
+    }
+    Ok(seconds)
+}
+
 fn when(t: i64) -> String {
     let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0));
     time::OffsetDateTime::from(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_of;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_of("90").unwrap(), 90);
+        assert_eq!(duration_of("15m").unwrap(), 900);
+        assert_eq!(duration_of("1h").unwrap(), 3600);
+        assert_eq!(duration_of("30d").unwrap(), 30 * 86400);
+        for bad in [
+            "0",
+            "31d",
+            "-1h",
+            "1w",
+            "h",
+            "",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
+            assert!(duration_of(bad).is_err(), "{bad}");
+        }
+    }
 }

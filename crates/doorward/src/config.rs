@@ -74,6 +74,9 @@
 //! resources = ["https://api.example/"]   # the `[oauth] resources` this client may name;
 //!                                        # default: all of them
 //!
+//! [registration]                         # dynamic client registration: config/registration.rs
+//! mode = "off"                           # or "token", "open"
+//!
 //! [seed.app.NAME]                        # Eternaltwin 0.16's form, the same client
 //! display_name = "…"; uri = "…"; oauth_callback = "…"; secret = "…"
 //!
@@ -88,7 +91,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use doorward_core::config::KeyPolicy;
+use doorward_core::config::{KeyPolicy, RegistrationPolicy};
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{AccessTokenFormat, AuthMethod, ClientPolicy, GrantType};
 use doorward_core::{ClientSpec, Lifetimes, UserSpec};
@@ -119,6 +122,8 @@ pub struct Config {
     pub key_encryption_secret: Option<Secret>,
     pub clients: Vec<ClientSpec>,
     pub users: Vec<UserSpec>,
+    /// `[registration]`: dynamic client registration (`config/registration.rs`).
+    pub registration: RegistrationPolicy,
 }
 
 /// Values given on the command line or in `DOORWARD_*` variables, which win over the file.
@@ -147,6 +152,8 @@ struct RawConfig {
     clients: BTreeMap<String, RawClient>,
     #[serde(default)]
     seed: RawSeed,
+    #[serde(default)]
+    registration: registration::RawRegistration,
 }
 
 #[derive(Deserialize, Default)]
@@ -429,6 +436,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         key_encryption_secret,
         clients,
         users: users(raw.seed.user)?,
+        registration: registration::policy(raw.registration)?,
     })
 }
 
@@ -793,6 +801,8 @@ fn users(users: BTreeMap<String, RawSeedUser>) -> anyhow::Result<Vec<UserSpec>> 
         })
         .collect()
 }
+
+mod registration;
 
 #[cfg(test)]
 mod fuzz;

@@ -88,6 +88,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             keys: config.keys.clone(),
             key_encryption_secret: Some(key_secret.secret),
             resources: config.resources.clone(),
+            registration: config.registration.clone(),
             ..EngineConfig::default()
         })
         .grants({

@@ -16,13 +16,13 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, InitialTokenRecord,
+    NewUser, RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, SecretStore, SessionStore, StoreError, StoreResult,
-    ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
+    MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore, SessionStore,
+    StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use tokio::sync::{Mutex, MutexGuard};
@@ -77,6 +77,10 @@ struct Tables {
     failures: HashMap<String, Failures>,
     /// The `jti` of client assertions used, by client, with when each may be forgotten.
     assertion_jtis: HashMap<(Uuid, String), UnixTime>,
+    /// Initial access tokens of dynamic client registration, by digest.
+    initial_tokens: HashMap<Digest, InitialTokenRecord>,
+    /// Registered clients' registrations, by client Id (deleted with the client).
+    registrations: HashMap<Uuid, RegistrationRecord>,
 }
 
 /// Who approved which client.
@@ -253,6 +257,7 @@ impl ClientStore for ExampleStore {
             Some(key) => tables.clients.remove(&key).is_some(),
             None => false,
         };
+        tables.registrations.remove(&id);
         tables.consents.retain(|approval, _| approval.client != id);
         for code in tables.codes.values_mut() {
             if code.record.client_id == id && code.used_at.is_none() {
@@ -578,6 +583,7 @@ impl MaintenanceStore for ExampleStore {
         tables
             .assertion_jtis
             .retain(|_, expires_at| *expires_at > now);
+        tables.initial_tokens.retain(|_, t| t.expires_at > now);
         // Past the longest grace window a sealed answer may not be read again.
         for token in tables.refresh_tokens.values_mut() {
             if token.used_at.is_some_and(|t| t < now - MAX_REFRESH_GRACE) {
@@ -731,6 +737,102 @@ impl AssertionStore for ExampleStore {
             return Ok(false);
         }
         tables.assertion_jtis.insert(key, expires_at);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl RegistrationStore for ExampleStore {
+    async fn insert_initial_token(&self, token: &InitialTokenRecord) -> StoreResult<()> {
+        let mut tables = self.tables().await;
+        tables.initial_tokens.insert(token.hash.0, token.clone());
+        Ok(())
+    }
+
+    async fn find_initial_token(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<InitialTokenRecord>> {
+        Ok(self.tables().await.initial_tokens.get(&hash.0).cloned())
+    }
+
+    async fn insert_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+        max: Option<u64>,
+        spend: Option<&TokenHash>,
+        now: UnixTime,
+    ) -> StoreResult<Registered> {
+        let mut tables = self.tables().await;
+        // Everything is checked before anything changes.
+        if let Some(hash) = spend {
+            let live = tables
+                .initial_tokens
+                .get(&hash.0)
+                .is_some_and(|t| t.uses_left > 0 && now < t.expires_at);
+            if !live {
+                return Ok(Registered::TokenRefused);
+            }
+        }
+        let count = u64::try_from(tables.registrations.len()).unwrap_or(u64::MAX);
+        if max.is_some_and(|max| count >= max) {
+            return Ok(Registered::Full);
+        }
+        if tables.clients.contains_key(&client.key) || tables.client_keys.contains_key(&client.id) {
+            return Ok(Registered::Taken);
+        }
+        if let Some(token) = spend.and_then(|hash| tables.initial_tokens.get_mut(&hash.0)) {
+            token.uses_left -= 1;
+        }
+        tables.client_keys.insert(client.id, client.key.clone());
+        tables.clients.insert(client.key.clone(), client.clone());
+        tables.registrations.insert(client.id, registration.clone());
+        Ok(Registered::Stored)
+    }
+
+    async fn find_registration(
+        &self,
+        token: &TokenHash,
+    ) -> StoreResult<Option<(Client, RegistrationRecord)>> {
+        let tables = self.tables().await;
+        Ok(tables
+            .registrations
+            .values()
+            .find(|r| r.token_hash == *token)
+            .and_then(|r| Some((tables.client_by_id(r.client_id)?.clone(), r.clone()))))
+    }
+
+    async fn update_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+    ) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let Some(existing) = tables.client_by_id(client.id).cloned() else {
+            return Ok(false);
+        };
+        if !tables.registrations.contains_key(&registration.client_id) {
+            return Ok(false);
+        }
+        if tables
+            .clients
+            .get(&client.key)
+            .is_some_and(|holder| holder.id != client.id)
+        {
+            return Err(StoreError::Conflict(format!(
+                "the client Key {} belongs to another client",
+                client.key
+            )));
+        }
+        let mut client = client.clone();
+        client.created_at = existing.created_at;
+        tables.clients.remove(&existing.key);
+        tables.client_keys.insert(client.id, client.key.clone());
+        tables.clients.insert(client.key.clone(), client);
+        tables
+            .registrations
+            .insert(registration.client_id, registration.clone());
         Ok(true)
     }
 }

@@ -1,9 +1,11 @@
-//! The answers of the token-style endpoints (token, introspection, revocation): RFC 6749 §5.1
-//! success JSON and §5.2 error JSON, never cached.
+//! The answers of the token-style endpoints (token, introspection, revocation, and dynamic
+//! client registration): RFC 6749 §5.1 success JSON and §5.2 error JSON (RFC 7591 §3.2 for
+//! registration), never cached.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use doorward_core::registration::RegistrationError;
 use doorward_core::throttle::Throttled;
 use doorward_proto::{parameter_for_description, ErrorCode, OAuthError};
 
@@ -43,6 +45,39 @@ pub enum TokenError {
     /// is at fault. `slow_down` says what is true, "back off, then retry", and with 429 and
     /// `Retry-After` a generic client treats it as a rate limit.
     Throttled(Throttled),
+    /// Dynamic client registration is off: 404, as for any path the server does not serve.
+    RegistrationOff,
+    /// Registration refused by the server's policy, not by the metadata (the cap on
+    /// registered clients): 403 with `access_denied`. RFC 7591 §3.2.2 has no code for it, and
+    /// `invalid_client_metadata` would send the developer looking for a mistake in metadata
+    /// that is fine.
+    Forbidden(OAuthError),
+    /// Too many registrations from one address within the hour: 429 with `Retry-After` and
+    /// `slow_down`, like [`TokenError::Throttled`] and for the same reason: the metadata is
+    /// not at fault (a 400 would say it is), and a generic client backs off on a 429.
+    RateLimited(Throttled),
+}
+
+impl From<RegistrationError> for TokenError {
+    fn from(error: RegistrationError) -> Self {
+        match error {
+            RegistrationError::Disabled => Self::RegistrationOff,
+            // RFC 7591 §3 (initial access token) and RFC 7592 §2 (registration access token)
+            // are OAuth bearer tokens: RFC 6750 §3.1 `invalid_token`.
+            RegistrationError::InvalidToken => Self::OAuth(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "the access token is missing, unknown, expired or spent",
+            )),
+            RegistrationError::Metadata(e) => Self::OAuth(e),
+            RegistrationError::Full => Self::Forbidden(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "this server registers no more clients",
+            )),
+            RegistrationError::RateLimited(t) => Self::RateLimited(t),
+            RegistrationError::Engine(e) => e.into(),
+            other => Self::Failure(Failure::of(&other)),
+        }
+    }
 }
 
 impl From<OAuthError> for TokenError {
@@ -93,24 +128,36 @@ impl IntoResponse for TokenError {
                 "the database is unavailable; retry in a moment",
             )),
             Self::Failure(Failure::Internal) => oauth(&OAuthError::server_error()),
-            Self::Throttled(Throttled { retry_after }) => {
-                let error = OAuthError::new(
-                    ErrorCode::SlowDown,
-                    format!("too many failed attempts; retry in {retry_after} s"),
-                );
-                let mut response = with_status(StatusCode::TOO_MANY_REQUESTS, &error);
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
-                response
-            }
+            Self::Throttled(Throttled { retry_after }) => too_many(
+                retry_after,
+                format!("too many failed attempts; retry in {retry_after} s"),
+            ),
+            Self::RateLimited(Throttled { retry_after }) => too_many(
+                retry_after,
+                format!("too many registrations from this address; retry in {retry_after} s"),
+            ),
+            Self::RegistrationOff => with_status(
+                StatusCode::NOT_FOUND,
+                &OAuthError::invalid_request("dynamic client registration is off"),
+            ),
+            Self::Forbidden(error) => with_status(StatusCode::FORBIDDEN, &error),
         }
     }
 }
 
+/// 429 with `Retry-After` and `slow_down`.
+fn too_many(retry_after: u64, description: String) -> Response {
+    let error = OAuthError::new(ErrorCode::SlowDown, description);
+    let mut response = with_status(StatusCode::TOO_MANY_REQUESTS, &error);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+    response
+}
+
 fn oauth(error: &OAuthError) -> Response {
     let status = match error.code {
-        ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::BAD_REQUEST,
@@ -132,6 +179,13 @@ fn with_status(status: StatusCode, error: &OAuthError) -> Response {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"doorward\", charset=\"UTF-8\""),
+        );
+    }
+    // The registration endpoints' bearer tokens (RFC 6750 §3).
+    if error.code == ErrorCode::InvalidToken {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"doorward\", error=\"invalid_token\""),
         );
     }
     no_store(&mut response);

@@ -12,14 +12,14 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, NewUser,
-    RefreshTokenRecord, SessionRecord, SigningKeyRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, InitialTokenRecord,
+    NewUser, RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, SecretStore, SessionStore, SharedStore, StoreError, StoreResult,
-    ThrottleStore, TokenStore, UnixTime, UserStore,
+    MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore, SessionStore,
+    SharedStore, StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 /// Wraps a store; [`FailingStore::set_down`] fails every call, [`FailingStore::fail_next`]
@@ -295,5 +295,52 @@ impl AssertionStore for FailingStore {
     ) -> StoreResult<bool> {
         self.check("record_jti")?;
         self.inner.record_jti(client, jti, expires_at, now).await
+    }
+}
+
+#[async_trait]
+impl RegistrationStore for FailingStore {
+    async fn insert_initial_token(&self, token: &InitialTokenRecord) -> StoreResult<()> {
+        self.check("insert_initial_token")?;
+        self.inner.insert_initial_token(token).await
+    }
+
+    async fn find_initial_token(
+        &self,
+        hash: &TokenHash,
+    ) -> StoreResult<Option<InitialTokenRecord>> {
+        self.check("find_initial_token")?;
+        self.inner.find_initial_token(hash).await
+    }
+
+    async fn insert_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+        max: Option<u64>,
+        spend: Option<&TokenHash>,
+        now: UnixTime,
+    ) -> StoreResult<Registered> {
+        self.check("insert_registration")?;
+        self.inner
+            .insert_registration(client, registration, max, spend, now)
+            .await
+    }
+
+    async fn find_registration(
+        &self,
+        token: &TokenHash,
+    ) -> StoreResult<Option<(Client, RegistrationRecord)>> {
+        self.check("find_registration")?;
+        self.inner.find_registration(token).await
+    }
+
+    async fn update_registration(
+        &self,
+        client: &Client,
+        registration: &RegistrationRecord,
+    ) -> StoreResult<bool> {
+        self.check("update_registration")?;
+        self.inner.update_registration(client, registration).await
     }
 }

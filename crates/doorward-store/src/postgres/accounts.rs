@@ -102,7 +102,7 @@ impl ClientStore for PostgresStore {
 }
 
 /// Binds the values of [`CLIENT_COLS`], in order.
-fn bind_client<'q>(
+pub(super) fn bind_client<'q>(
     query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     client: &Client,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {

@@ -81,6 +81,12 @@ async fn purge_in_batches(
         .execute(&mut *conn)
         .await
         .map_err(other)?;
+    // Initial access tokens of registration past their expiry (not counted either).
+    sqlx::query("DELETE FROM registration_tokens WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
     // Past the grace window nobody may read a successor again (not counted: no row goes).
     sqlx::query(
         "UPDATE refresh_tokens SET successor = NULL

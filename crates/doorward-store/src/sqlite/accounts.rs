@@ -96,7 +96,7 @@ impl ClientStore for SqliteStore {
 }
 
 /// The values of [`CLIENT_COLS`], in order.
-fn client_params(client: &Client) -> impl rusqlite::Params {
+pub(super) fn client_params(client: &Client) -> impl rusqlite::Params {
     use rusqlite::types::Value;
     let uris: Vec<&str> = client.redirect_uris.iter().map(|u| u.as_str()).collect();
     let previous = client.previous_secret.as_ref();

@@ -30,6 +30,11 @@ impl MaintenanceStore for SqliteStore {
                 "DELETE FROM assertion_jtis WHERE expires_at <= ?1",
                 [now],
             )?;
+            execute(
+                &tx,
+                "DELETE FROM registration_tokens WHERE expires_at <= ?1",
+                [now],
+            )?;
             // Past the grace window nobody may read a successor again (not counted either).
             execute(
                 &tx,
