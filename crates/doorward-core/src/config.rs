@@ -3,6 +3,7 @@
 
 use doorward_proto::{RedirectUri, ScopeSet, Secret};
 
+use crate::client_document::DocumentPolicy;
 use crate::jose::SigningAlg;
 use crate::model::ClientPolicy;
 use crate::passwords::HashCost;
@@ -80,6 +81,11 @@ pub struct EngineConfig {
     pub key_encryption_secret: Option<Secret>,
     /// The grant types this server answers.
     pub grants: Grants,
+    /// Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document): a
+    /// `client_id` that is an https URL names the client whose metadata that URL serves,
+    /// fetched through the engine's [`crate::fetch::Fetcher`] ([`crate::client_document`]).
+    /// Off by default.
+    pub client_documents: DocumentPolicy,
 }
 
 /// The grant types a server answers; the others get `unsupported_response_type` at the
@@ -146,6 +152,7 @@ impl Default for EngineConfig {
             keys: KeyPolicy::default(),
             key_encryption_secret: None,
             grants: Grants::CODE_AND_REFRESH,
+            client_documents: DocumentPolicy::default(),
         }
     }
 }

@@ -48,7 +48,7 @@ impl Engine {
         if self.config.grants.insecure_implicit {
             response_modes.push("fragment");
         }
-        json!({
+        let mut metadata = json!({
             "issuer": issuer,
             "authorization_endpoint": url(paths::AUTHORIZE),
             "token_endpoint": url(paths::TOKEN),
@@ -79,6 +79,11 @@ impl Engine {
             "claims_parameter_supported": false,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
-        })
+        });
+        // draft-ietf-oauth-client-id-metadata-document-02 §6: only when it is on.
+        if self.config.client_documents.enabled {
+            metadata["client_id_metadata_document_supported"] = json!(true);
+        }
+        metadata
     }
 }
