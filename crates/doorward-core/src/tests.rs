@@ -7,6 +7,7 @@ mod support;
 mod authorization;
 mod client_assertions;
 mod client_authentication;
+mod client_documents;
 mod client_management;
 mod clients;
 mod code_redemption;
