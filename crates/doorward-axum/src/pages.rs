@@ -88,15 +88,13 @@ pub fn consent(user: &User, request: &AuthorizationRequest, csrf: &str, query: &
             }
             p {
                 strong { (client.display_name) }
-                " ("
                 // A link only to a web page: an embedding application's client may carry any
-                // string (`doorward serve` checks the configuration).
+                // string (`doorward serve` checks the configuration), a metadata document none.
                 @if web_url(&client.app_uri) {
-                    a href=(client.app_uri) rel="noopener noreferrer" { (client.app_uri) }
-                } @else {
-                    (client.app_uri)
+                    " (" a href=(client.app_uri) rel="noopener noreferrer" { (client.app_uri) } ")"
+                } @else if !client.app_uri.is_empty() {
+                    " (" (client.app_uri) ")"
                 }
-                ")"
                 " wants to access your account "
                 strong { (user.display_name) } "."
             }

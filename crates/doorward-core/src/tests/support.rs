@@ -147,10 +147,12 @@ pub(super) fn claims_of(h: &Harness, id_token: &str) -> serde_json::Value {
 
 /// A [`crate::fetch::Fetcher`] that serves what the test puts in it, by URL, and counts the
 /// fetches of each URL.
+/// What a [`FakeFetcher`] answers for a URL: a body and its `max-age`, or a failure.
+type Served = Result<(String, Option<u64>), crate::fetch::FetchError>;
+
 #[derive(Default)]
 pub(super) struct FakeFetcher {
-    served:
-        std::sync::Mutex<HashMap<String, Result<(String, Option<u64>), crate::fetch::FetchError>>>,
+    served: std::sync::Mutex<HashMap<String, Served>>,
     fetches: std::sync::Mutex<HashMap<String, usize>>,
 }
 
