@@ -466,6 +466,141 @@ mod tests {
         );
     }
 
+    /// A one-connection HTTP server on loopback that answers `response` (raw bytes, written in
+    /// pieces with `pause` between them) to whatever it is sent; its URL.
+    async fn serve_once(response: Vec<u8>, pause: Duration) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!(
+            "http://{}/doc.json",
+            listener.local_addr().unwrap()
+        ))
+        .unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            for piece in response.chunks(16 * 1024) {
+                if socket.write_all(piece).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(pause).await;
+            }
+        });
+        url
+    }
+
+    fn loopback(timeout: Duration) -> HttpFetcher {
+        fetcher(FetchPolicy {
+            allow_private_addresses: true,
+            insecure_allow_http: true,
+            timeout,
+            ..FetchPolicy::default()
+        })
+    }
+
+    fn answer(head: &str, body: &[u8]) -> Vec<u8> {
+        let mut bytes = format!("{head}\r\n\r\n").into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    /// A chunked body with no Content-Length: the cap applies as it streams.
+    fn chunked(total: usize) -> Vec<u8> {
+        let mut bytes = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let chunk = vec![b' '; 8192];
+        for _ in 0..total / chunk.len() {
+            bytes.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+            bytes.extend_from_slice(&chunk);
+            bytes.extend_from_slice(b"\r\n");
+        }
+        bytes.extend_from_slice(b"0\r\n\r\n");
+        bytes
+    }
+
+    #[tokio::test]
+    async fn over_loopback_a_document_and_its_lifetime_are_read() {
+        let body = br#"{"keys":[]}"#;
+        let url = serve_once(
+            answer(
+                &format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: public, max-age=900\r\nAge: 100\r\nContent-Length: {}", body.len()),
+                body,
+            ),
+            Duration::ZERO,
+        )
+        .await;
+        let fetched = loopback(TIMEOUT).fetch_json(&url).await.unwrap();
+        assert_eq!(
+            (fetched.body.as_slice(), fetched.max_age),
+            (&body[..], Some(800))
+        );
+    }
+
+    #[tokio::test]
+    async fn over_loopback_redirects_statuses_sizes_and_slowness_are_refused() {
+        let redirect = serve_once(
+            answer(
+                "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/x\r\nContent-Length: 0",
+                b"",
+            ),
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(
+            loopback(TIMEOUT).fetch_json(&redirect).await.unwrap_err(),
+            FetchError::Redirect
+        );
+
+        let missing = serve_once(
+            answer("HTTP/1.1 404 Not Found\r\nContent-Length: 0", b""),
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(
+            loopback(TIMEOUT).fetch_json(&missing).await.unwrap_err(),
+            FetchError::Status(404)
+        );
+
+        let announced = serve_once(
+            answer(
+                "HTTP/1.1 200 OK\r\nContent-Length: 70000",
+                &vec![b' '; 70_000],
+            ),
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(
+            loopback(TIMEOUT).fetch_json(&announced).await.unwrap_err(),
+            FetchError::TooLarge(MAX_BODY)
+        );
+
+        let streamed = serve_once(chunked(1024 * 1024), Duration::ZERO).await;
+        assert_eq!(
+            loopback(TIMEOUT).fetch_json(&streamed).await.unwrap_err(),
+            FetchError::TooLarge(MAX_BODY)
+        );
+        let small = serve_once(chunked(32 * 1024), Duration::ZERO).await;
+        assert_eq!(
+            loopback(TIMEOUT)
+                .fetch_json(&small)
+                .await
+                .unwrap()
+                .body
+                .len(),
+            32 * 1024
+        );
+
+        // A server that trickles its body past the deadline (a short one, for the test).
+        let slow = serve_once(chunked(48 * 1024), Duration::from_millis(400)).await;
+        assert_eq!(
+            loopback(Duration::from_millis(500))
+                .fetch_json(&slow)
+                .await
+                .unwrap_err(),
+            FetchError::Timeout
+        );
+    }
+
     /// The resolver drops loopback answers: `localhost` resolves to nothing allowed.
     #[tokio::test]
     async fn the_resolver_drops_loopback_answers() {
