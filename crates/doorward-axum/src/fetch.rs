@@ -73,6 +73,17 @@ pub struct HttpFetcher {
 pub struct FetcherBuildError(#[source] reqwest::Error);
 
 impl HttpFetcher {
+    /// A fetcher under `policy`, for [`crate::ProviderBuilder::fetcher`]:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use doorward_axum::fetch::{FetchPolicy, HttpFetcher};
+    /// use doorward_axum::Provider;
+    ///
+    /// let fetcher = HttpFetcher::new(FetchPolicy::default())?; // public https only
+    /// let builder = Provider::builder("https://auth.example").fetcher(Arc::new(fetcher));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(policy: FetchPolicy) -> Result<Self, FetcherBuildError> {
         let http = reqwest::Client::builder()
             .dns_resolver(Arc::new(FilteringResolver {

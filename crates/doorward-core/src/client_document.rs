@@ -98,6 +98,15 @@ pub enum LookupError {
 /// the string the client sent, which the document must repeat exactly). `None` for a
 /// `client_id` that is not a URL at all (a Key or an Id); `Some(Err)` for a URL that breaks
 /// these rules.
+///
+/// ```
+/// use doorward_core::client_document::{document_url, DocumentPolicy};
+/// let on = DocumentPolicy { enabled: true, insecure_allow_http: false };
+/// assert!(document_url("shop@clients", on).is_none());
+/// assert!(document_url("https://app.example/client.json", on).unwrap().is_ok());
+/// assert!(document_url("https://app.example/", on).unwrap().is_err()); // no path
+/// assert!(document_url("http://app.example/c.json", on).unwrap().is_err()); // not https
+/// ```
 pub fn document_url(client_id: &str, policy: DocumentPolicy) -> Option<Result<Url, String>> {
     let lower = client_id.get(..8).unwrap_or(client_id).to_ascii_lowercase();
     if !lower.starts_with("https://") && !lower.starts_with("http://") {
