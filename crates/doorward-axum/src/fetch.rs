@@ -13,7 +13,7 @@
 //! - no proxy from the environment (it would resolve names for us), no redirect followed
 //!   (a redirect answer is an error), no cookies, no credentials;
 //! - a total deadline and a connect deadline; the body read in chunks and abandoned past
-//!   [`FetchPolicy::max_body`];
+//!   [`FetchPolicy::max_body`]; at most [`FetchPolicy::max_in_flight`] fetches at once;
 //! - `Accept: application/json`; the lifetime from `Cache-Control: max-age` less `Age`
 //!   (RFC 9111 §4.2.1, `no-store`/`no-cache` as 0).
 
@@ -46,6 +46,9 @@ pub struct FetchPolicy {
     /// The whole fetch, from connecting to the last byte.
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// The most fetches under way at once: clients choose the URLs, and must not make this
+    /// server hold an unbounded number of outbound connections.
+    pub max_in_flight: usize,
 }
 
 impl Default for FetchPolicy {
@@ -56,6 +59,7 @@ impl Default for FetchPolicy {
             max_body: MAX_BODY,
             timeout: TIMEOUT,
             connect_timeout: Duration::from_secs(3),
+            max_in_flight: 16,
         }
     }
 }
@@ -65,6 +69,9 @@ impl Default for FetchPolicy {
 pub struct HttpFetcher {
     http: reqwest::Client,
     policy: FetchPolicy,
+    /// At most [`FetchPolicy::max_in_flight`] fetches at once; the others wait, within the
+    /// deadline.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 /// The HTTP client could not be built (no TLS backend).
@@ -96,7 +103,12 @@ impl HttpFetcher {
             .user_agent(concat!("doorward/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(FetcherBuildError)?;
-        Ok(Self { http, policy })
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(policy.max_in_flight.max(1)));
+        Ok(Self {
+            http,
+            policy,
+            in_flight,
+        })
     }
 
     fn check_url(&self, url: &Url) -> Result<(), FetchError> {
@@ -131,6 +143,10 @@ impl HttpFetcher {
 impl Fetcher for HttpFetcher {
     async fn fetch_json(&self, url: &Url) -> Result<Fetched, FetchError> {
         self.check_url(url)?;
+        let _permit = tokio::time::timeout(self.policy.timeout, self.in_flight.acquire())
+            .await
+            .map_err(|_| FetchError::Timeout)?
+            .map_err(|_| FetchError::Unreachable("the fetcher is closed".to_owned()))?;
         let mut response = self
             .http
             .get(url.clone())

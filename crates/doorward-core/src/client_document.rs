@@ -5,7 +5,7 @@
 //!
 //! This module holds the rules, no I/O: which `client_id`s are document URLs
 //! ([`document_url`], §3), what a document must say ([`parse_document`], §4 and §8), and how
-//! long it is trusted ([`DocumentCache`], §5.2). `Engine::resolve_client` fetches through the
+//! long it is trusted, or refused without fetching again ([`DocumentCache`], §5.2). `Engine::resolve_client` fetches through the
 //! [`crate::fetch::Fetcher`] port, validates, and upserts the client into the store as
 //! [`ClientSource::MetadataDocument`] under a stable Id, so that codes, tokens, consents and
 //! revocation work as for any client.
@@ -343,34 +343,73 @@ pub fn lifetime(max_age: Option<u64>) -> i64 {
     }
 }
 
+/// How long a refused or unreachable document is answered from memory, without fetching:
+/// anyone can send a `client_id` URL to the authorization endpoint, and must not make this
+/// server fetch it at will (§8.6).
+pub const FAILURE_COOLDOWN: i64 = 10;
+
 /// Until when each document URL's stored client is fresh, in this instance's memory: a
-/// document is fetched again when its time is over (or this instance never fetched it).
+/// document is fetched again when its time is over (or this instance never fetched it). A
+/// refusal is remembered for [`FAILURE_COOLDOWN`].
 #[derive(Default)]
 pub struct DocumentCache {
-    fresh_until: Mutex<HashMap<String, UnixTime>>,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+enum Entry {
+    Fresh(UnixTime),
+    Refused(UnixTime, DocumentError),
+}
+
+impl Entry {
+    fn until(&self) -> UnixTime {
+        match self {
+            Self::Fresh(until) | Self::Refused(until, _) => *until,
+        }
+    }
 }
 
 impl DocumentCache {
     pub fn is_fresh(&self, url: &str, now: UnixTime) -> bool {
-        self.lock().get(url).is_some_and(|until| now < *until)
+        matches!(self.lock().get(url), Some(Entry::Fresh(until)) if now < *until)
+    }
+
+    /// The refusal of `url` remembered from less than [`FAILURE_COOLDOWN`] ago.
+    pub fn refusal(&self, url: &str, now: UnixTime) -> Option<DocumentError> {
+        match self.lock().get(url) {
+            Some(Entry::Refused(until, error)) if now < *until => Some(error.clone()),
+            _ => None,
+        }
     }
 
     pub fn remember(&self, url: &str, until: UnixTime, now: UnixTime) {
+        self.insert(url, Entry::Fresh(until), now);
+    }
+
+    pub fn remember_refusal(&self, url: &str, error: DocumentError, now: UnixTime) {
+        self.insert(
+            url,
+            Entry::Refused(now.saturating_add(FAILURE_COOLDOWN), error),
+            now,
+        );
+    }
+
+    fn insert(&self, url: &str, entry: Entry, now: UnixTime) {
         let mut map = self.lock();
         if map.len() >= MAX_ENTRIES {
-            map.retain(|_, until| now < *until);
+            map.retain(|_, entry| now < entry.until());
         }
         if map.len() >= MAX_ENTRIES {
-            // Every entry fresh: forget one, the cost is a fetch.
+            // Every entry current: forget one, the cost is a fetch.
             if let Some(any) = map.keys().next().cloned() {
                 map.remove(&any);
             }
         }
-        map.insert(url.to_owned(), until);
+        map.insert(url.to_owned(), entry);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, UnixTime>> {
-        self.fresh_until
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -615,5 +654,13 @@ mod tests {
         assert!(!cache.is_fresh(URL, 100));
         cache.remember(URL, 200, 100);
         assert!(cache.is_fresh(URL, 199) && !cache.is_fresh(URL, 200));
+        let refused = DocumentError::Invalid("no".to_owned());
+        cache.remember_refusal(URL, refused.clone(), 300);
+        assert!(!cache.is_fresh(URL, 301));
+        assert_eq!(
+            cache.refusal(URL, 300 + FAILURE_COOLDOWN - 1),
+            Some(refused)
+        );
+        assert_eq!(cache.refusal(URL, 300 + FAILURE_COOLDOWN), None);
     }
 }

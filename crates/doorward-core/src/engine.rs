@@ -123,8 +123,10 @@ impl Engine {
     /// [`EngineConfig::client_documents`] is on and the `client_id` is a document URL, the
     /// client its metadata document describes ([`crate::client_document`]): taken from the
     /// store while this instance's copy is fresh, else fetched, checked and upserted (a
-    /// stable Id from the URL, so grants and consents outlive a refresh). A client from a
-    /// document is found only by its URL, and not at all when documents are off.
+    /// stable Id from the URL, so grants and consents outlive a refresh). A refused document
+    /// is refused again from memory for a few seconds (`client_document::FAILURE_COOLDOWN`).
+    /// A client from a document is found only by its URL, and not at all when documents are
+    /// off.
     pub async fn resolve_client(&self, client_id: &str) -> Result<Option<Client>, LookupError> {
         let policy = self.config.client_documents;
         let url = match document_url(client_id, policy) {
@@ -143,12 +145,25 @@ impl Engine {
                 return Ok(Some(client));
             }
         }
+        if let Some(refused) = self.documents.refusal(url.as_str(), now) {
+            return Err(refused.into());
+        }
         let fetched = self
             .fetcher
             .fetch_json(&url)
             .await
-            .map_err(DocumentError::from)?;
-        let document = parse_document(&url, &fetched.body, policy)?;
+            .map_err(DocumentError::from)
+            .and_then(|fetched| {
+                parse_document(&url, &fetched.body, policy).map(|doc| (doc, fetched.max_age))
+            });
+        let (document, max_age) = match fetched {
+            Ok(fetched) => fetched,
+            Err(refused) => {
+                self.documents
+                    .remember_refusal(url.as_str(), refused.clone(), now);
+                return Err(refused.into());
+            }
+        };
         let client = Client {
             id: Self::client_id_for_key(url.as_str()),
             key: url.to_string(),
@@ -164,7 +179,7 @@ impl Engine {
         self.store.upsert_client(&client).await?;
         self.documents.remember(
             url.as_str(),
-            now.saturating_add(client_document::lifetime(fetched.max_age)),
+            now.saturating_add(client_document::lifetime(max_age)),
             now,
         );
         Ok(Some(client))

@@ -142,6 +142,9 @@ async fn a_refused_document_is_shown_at_authorize_and_invalid_client_at_token() 
         h.engine.resolve_client(URL).await,
         Err(LookupError::Document(_))
     ));
+    // Refused again from memory within the cooldown: one fetch for all of the above.
+    assert_eq!(fetcher.count(URL), 1);
+    h.clock.advance(crate::client_document::FAILURE_COOLDOWN);
     fetcher.fail(URL, crate::fetch::FetchError::TooLarge(65536));
     let request = crate::request::TokenRequest {
         params: [
@@ -159,6 +162,7 @@ async fn a_refused_document_is_shown_at_authorize_and_invalid_client_at_token() 
         code_of(h.engine.token(&request).await),
         ErrorCode::InvalidClient
     );
+    assert_eq!(fetcher.count(URL), 2);
     // Nothing was stored for a refused document.
     assert!(h.engine.find_client(URL).await.unwrap().is_none());
 }
