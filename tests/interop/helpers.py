@@ -106,6 +106,10 @@ USERS = {
         # test_client_example.py: the doorward-client example app
         "emil",  # Eternaltwin preset
         "elena",  # OIDC preset (has an email)
+        # test_client_documents.py: metadata-document clients and jwks_uri
+        "cimd_ann",
+        "cimd_ben",
+        "cimd_cat",
     ]
 }
 

@@ -339,7 +339,9 @@ HOSTILE = [
     ("implicit response", {**BASE, "response_types": ["token"]}, "invalid_client_metadata"),
     ("unknown scope", {**BASE, "scope": "base admin"}, "invalid_client_metadata"),
     ("jwks with a private key", {**BASE, "token_endpoint_auth_method": "private_key_jwt", "jwks": PRIVATE_JWKS}, "invalid_client_metadata"),
-    ("jwks_uri", {**BASE, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks"}, "invalid_client_metadata"),
+    ("jwks_uri for a secret method", {**BASE, "jwks_uri": "https://app.example/jwks"}, "invalid_client_metadata"),
+    ("javascript jwks_uri", {**BASE, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "javascript:alert(1)"}, "invalid_client_metadata"),
+    ("http jwks_uri", {**BASE, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://app.example/jwks"}, "invalid_client_metadata"),
     ("public client_credentials", {**BASE, "token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}, "invalid_client_metadata"),
 ]
 

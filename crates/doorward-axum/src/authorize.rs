@@ -59,8 +59,7 @@ pub(crate) async fn show(
         Interaction::Consent => match &session {
             Some(user) => {
                 let (token, set_cookie) = browser.csrf();
-                let markup =
-                    pages::consent(&user.user, &request.client, &request.scopes, &token, &query);
+                let markup = pages::consent(&user.user, &request, &token, &query);
                 with_cookie(page(StatusCode::OK, markup), set_cookie)
             }
             None => to_login(&format!("/oauth/authorize?{query}"), None),

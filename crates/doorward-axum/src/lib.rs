@@ -6,6 +6,9 @@
 //!   application deciding who the user is ([`Authenticator`], [`Provider::resume`]).
 //! - [`protect`] guards an API with bearer tokens: the [`protect::Authenticated`] extractor and
 //!   the [`protect::RequireBearer`] layer.
+//! - `fetch` (feature `fetch`): `fetch::HttpFetcher`, the engine's outbound port over HTTPS
+//!   under an SSRF policy, for clients' `jwks_uri` and Client ID Metadata Documents
+//!   ([`ProviderBuilder::fetcher`]).
 //!
 //! Handlers take extractors (a client-authenticated request, a CSRF-checked form, the
 //! browser's cookies), call the engine, and return `Result<_, E>` where `E` is the one answer
@@ -85,6 +88,8 @@ mod cookies;
 mod discovery;
 mod eternaltwin_api;
 mod extract;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 mod introspection;
 mod login;
 mod logout;

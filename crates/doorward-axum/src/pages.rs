@@ -5,7 +5,8 @@
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use doorward_core::model::{Client, ConsentRecord, User};
-use doorward_proto::ScopeSet;
+use doorward_core::request::AuthorizationRequest;
+use doorward_proto::RedirectUri;
 use maud::{html, Markup, DOCTYPE};
 
 use crate::paths::path;
@@ -64,40 +65,65 @@ fn describe_scope(scope: &str) -> &str {
     }
 }
 
-pub fn consent(
-    user: &User,
-    client: &Client,
-    scopes: &ScopeSet,
-    csrf: &str,
-    request: &str,
-) -> Markup {
+/// The consent page. A client no operator registered ([`Client::is_verified`]: a metadata
+/// document, a dynamic registration) is marked unverified, with the `client_id` it is known
+/// by: its name and home page are its own claims (RFC 7591 §5,
+/// draft-ietf-oauth-client-id-metadata-document-02 §8). Every page names the host the
+/// browser goes to next, which the client cannot disguise.
+pub fn consent(user: &User, request: &AuthorizationRequest, csrf: &str, query: &str) -> Markup {
+    let client = &request.client;
     layout(
         "Allow access",
         html! {
             h1 { "Allow " (client.display_name) "?" }
+            @if !client.is_verified() {
+                div.warning role="alert" {
+                    p {
+                        strong { "Unverified application." }
+                        " This server's operators did not register it: its name and home page \
+                         are what it says of itself. It is identified by "
+                        code { (client.key) } "."
+                    }
+                }
+            }
             p {
                 strong { (client.display_name) }
-                " ("
                 // A link only to a web page: an embedding application's client may carry any
-                // string (`doorward serve` checks the configuration).
+                // string (`doorward serve` checks the configuration), a metadata document none.
                 @if web_url(&client.app_uri) {
-                    a href=(client.app_uri) rel="noopener noreferrer" { (client.app_uri) }
-                } @else {
-                    (client.app_uri)
+                    " (" a href=(client.app_uri) rel="noopener noreferrer" { (client.app_uri) } ")"
+                } @else if !client.app_uri.is_empty() {
+                    " (" (client.app_uri) ")"
                 }
-                ")"
                 " wants to access your account "
                 strong { (user.display_name) } "."
             }
             ul.scopes {
-                @for scope in scopes.iter() {
+                @for scope in request.scopes.iter() {
                     li { (describe_scope(scope.as_str())) }
                 }
             }
-            (decision_form("/oauth/authorize", csrf, request, ("Allow", "Deny")))
+            p.destination {
+                "Whatever you answer, you will be sent to "
+                strong { (destination(&request.redirect_uri)) } "."
+            }
+            (decision_form("/oauth/authorize", csrf, query, ("Allow", "Deny")))
             p.small { "You can withdraw this at any time from " a href=(path("/account")) { "your account" } "." }
         },
     )
+}
+
+/// Where a redirect URI sends the browser, as a person reads it: its host (and port), or the
+/// app that claimed a private-use scheme (RFC 8252 §7.1).
+fn destination(uri: &RedirectUri) -> String {
+    match url::Url::parse(uri.as_str()) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => format!("the app {}", url.scheme()),
+        },
+        Err(_) => uri.as_str().to_owned(),
+    }
 }
 
 /// Whether `uri` is an absolute http or https URL, safe as a link's target.
@@ -122,6 +148,9 @@ pub fn account(user: &User, apps: &[(ConsentRecord, Client)], csrf: &str) -> Mar
                     @for (consent, client) in apps {
                         li {
                             strong { (client.display_name) }
+                            @if !client.is_verified() {
+                                " (unverified: " code { (client.key) } ")"
+                            }
                             " — " (consent.scopes.to_string())
                             form method="post" action=(path("/account/revoke")) {
                                 input type="hidden" name="csrf" value=(csrf);

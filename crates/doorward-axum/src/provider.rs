@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use doorward_core::embedding::Resumed;
-use doorward_core::ports::{Clock, OsRandom, Random, SharedStore, SystemClock};
+use doorward_core::ports::{Clock, Fetcher, OsRandom, Random, SharedStore, SystemClock};
 use doorward_core::{ClientSpec, Engine, EngineConfig, Grants, UserSpec};
 use tokio::task::JoinHandle;
 
@@ -77,6 +77,7 @@ pub struct ProviderBuilder {
     authenticator: Option<Arc<dyn Authenticator>>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
+    fetcher: Option<Arc<dyn Fetcher>>,
 }
 
 /// Why a provider could not be built.
@@ -152,6 +153,14 @@ impl ProviderBuilder {
         self
     }
 
+    /// How the engine fetches clients' `jwks_uri` key sets and Client ID Metadata Documents
+    /// (`EngineConfig::client_documents`): `fetch::HttpFetcher` (feature `fetch`), or your
+    /// own implementation of the port. Without one, such clients are refused.
+    pub fn fetcher(mut self, fetcher: Arc<dyn Fetcher>) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
     /// Time and randomness (tests inject fixed ones).
     pub fn clock_and_random(mut self, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
         self.clock = clock;
@@ -175,9 +184,12 @@ impl ProviderBuilder {
             issuer,
             ..self.config
         };
-        let engine = Engine::new(store, self.clock, self.random, config)
+        let mut engine = Engine::new(store, self.clock, self.random, config)
             .await
             .map_err(BuildError::Engine)?;
+        if let Some(fetcher) = self.fetcher {
+            engine = engine.with_fetcher(fetcher);
+        }
         for client in self.clients {
             let key = client.key.clone();
             engine
@@ -221,6 +233,7 @@ impl Provider {
             authenticator: None,
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
+            fetcher: None,
         }
     }
 

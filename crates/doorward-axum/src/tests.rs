@@ -10,8 +10,8 @@ mod fuzz;
 mod grant_types;
 mod pages;
 mod protected_resources;
-mod resource_metadata;
 mod registration;
+mod resource_metadata;
 mod token_endpoint;
 
 #[cfg(feature = "remote")]

@@ -12,6 +12,7 @@ use doorward_proto::{
     CodeChallenge, CodeChallengeMethod, ErrorCode, OAuthError, RedirectUri, ScopeSet, State,
 };
 
+use crate::client_document::LookupError;
 use crate::model::{Client, CodeRecord, ConsentRecord, SignedIn, User};
 use crate::opaque::{self, OpaqueKind, TokenHash};
 use crate::ports::{StoreError, UnixTime};
@@ -74,10 +75,16 @@ impl Engine {
         let client_id = single("client_id")
             .filter(|s| !s.is_empty())
             .ok_or(AuthorizeError::Show(ShowReason::MissingClientId))?;
-        let client = self
-            .find_client(client_id)
-            .await?
-            .ok_or(AuthorizeError::Show(ShowReason::UnknownClient))?;
+        let client = match self.resolve_client(client_id).await {
+            Ok(Some(client)) => client,
+            Ok(None) => return Err(AuthorizeError::Show(ShowReason::UnknownClient)),
+            Err(LookupError::Store(e)) => return Err(e.into()),
+            Err(LookupError::Document(e)) => {
+                return Err(AuthorizeError::Show(ShowReason::ClientDocument(
+                    e.to_string(),
+                )))
+            }
+        };
         let redirect_uri =
             resolve_redirect_uri(&client, single("redirect_uri")).map_err(AuthorizeError::Show)?;
 

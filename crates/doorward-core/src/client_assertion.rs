@@ -20,8 +20,10 @@
 //! - `jti` is present (1 to 256 bytes) and single-use until `exp` + [`SKEW`], across instances
 //!   ([`crate::ports::AssertionStore::record_jti`]): a replayed assertion is refused.
 //!
-//! Not here: `jwks_uri` (fetching a client's keys needs an HTTP client, which `doorward serve`
-//! does not link); a client registers its keys inline.
+//! A `private_key_jwt` client registers its keys inline (`jwks`) or publishes them at a
+//! `jwks_uri` (RFC 7523 §2.2, OIDC Registration §2), fetched through the
+//! [`crate::fetch::Fetcher`] port and cached by [`crate::client_keys`]; a set that cannot be
+//! fetched is `invalid_client` too, never a server error.
 //!
 //! [`ClientPolicy::jwks`]: crate::model::ClientPolicy::jwks
 //! [`ClientPolicy::sealed_jwt_secret`]: crate::model::ClientPolicy::sealed_jwt_secret
@@ -140,7 +142,7 @@ impl Engine {
             .map_err(|_| failed("not a JWT with a sub"))?;
         let named = unverified.sub;
         let client = self
-            .find_client(&named)
+            .resolve_client(&named)
             .await?
             .ok_or_else(|| failed("unknown client"))?;
         if let Some(id) = param("client_id") {
@@ -200,9 +202,13 @@ impl Engine {
                     .map_err(StoreError::from)?;
                 verify_with_secret(assertion, &secret)
             }
-            _ => match &client.policy.jwks {
-                Some(jwks) => verify_with_keys(assertion, &jwks.keys),
-                None => Err("the client has no key registered for assertions"),
+            _ => match (&client.policy.jwks, &client.policy.jwks_uri) {
+                (Some(jwks), _) => verify_with_keys(assertion, &jwks.keys),
+                (None, Some(url)) => {
+                    self.verify_with_published_keys(client, url, assertion)
+                        .await
+                }
+                (None, None) => Err("the client has no key registered for assertions"),
             },
         };
         let claims = match claims {
@@ -222,6 +228,39 @@ impl Engine {
         } else {
             Err("this assertion was used already (jti)")
         })
+    }
+
+    /// The signature with the key set the client publishes at its `jwks_uri`
+    /// ([`crate::client_keys`]): the cached set, and once more after a refetch when the set
+    /// lacks the assertion's `kid` (the client rotated its keys; OIDC Core §10.1.1), at most
+    /// once per cooldown. A set that cannot be fetched refuses the assertion.
+    async fn verify_with_published_keys(
+        &self,
+        client: &Client,
+        url: &url::Url,
+        assertion: &str,
+    ) -> Result<Claims, &'static str> {
+        const UNREACHABLE: &str = "the client's jwks_uri could not be fetched or was refused";
+        let now = self.now();
+        let keys = self
+            .client_keys
+            .get(&*self.fetcher, client.id, url, now)
+            .await
+            .map_err(|_| UNREACHABLE)?;
+        match verify_with_keys(assertion, &keys.keys) {
+            Err(NO_MATCHING_KEY) => {
+                match self
+                    .client_keys
+                    .refetch(&*self.fetcher, client.id, url, now)
+                    .await
+                {
+                    Ok(Some(keys)) => verify_with_keys(assertion, &keys.keys),
+                    Ok(None) => Err(NO_MATCHING_KEY),
+                    Err(_) => Err(UNREACHABLE),
+                }
+            }
+            verified => verified,
+        }
     }
 
     fn check_claims(
@@ -283,6 +322,10 @@ fn verify_with_secret(assertion: &str, secret: &[u8]) -> Result<Claims, &'static
     decode(assertion, &DecodingKey::from_secret(secret), alg)
 }
 
+/// Why [`verify_with_keys`] found no key to try: the one answer that makes a published set
+/// be fetched again.
+const NO_MATCHING_KEY: &str = "no registered key matches the assertion's kid and alg";
+
 /// The signature and claims with one of the client's public keys (`private_key_jwt`): the key
 /// named by `kid`, or each key of the right type when the header names none.
 fn verify_with_keys(assertion: &str, keys: &[Jwk]) -> Result<Claims, &'static str> {
@@ -303,7 +346,7 @@ fn verify_with_keys(assertion: &str, keys: &[Jwk]) -> Result<Claims, &'static st
             .is_none_or(|ka| ka.to_string() == alg.as_str());
         kid_ok && alg_ok && fits(alg, &key.algorithm)
     });
-    let mut why = "no registered key matches the assertion's kid and alg";
+    let mut why = NO_MATCHING_KEY;
     for key in candidates {
         let Ok(decoding) = DecodingKey::from_jwk(key) else {
             continue;

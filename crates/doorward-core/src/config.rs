@@ -3,6 +3,7 @@
 
 use doorward_proto::{RedirectUri, ResourceUri, ScopeSet, Secret};
 
+use crate::client_document::DocumentPolicy;
 use crate::jose::SigningAlg;
 use crate::model::ClientPolicy;
 use crate::passwords::HashCost;
@@ -89,6 +90,11 @@ pub struct EngineConfig {
     pub resources: Vec<ResourceUri>,
     /// Dynamic client registration (RFC 7591, RFC 7592); off by default.
     pub registration: RegistrationPolicy,
+    /// Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document): a
+    /// `client_id` that is an https URL names the client whose metadata that URL serves,
+    /// fetched through the engine's [`crate::fetch::Fetcher`] ([`crate::client_document`]).
+    /// Off by default.
+    pub client_documents: DocumentPolicy,
 }
 
 /// The grant types a server answers; the others get `unsupported_response_type` at the
@@ -157,6 +163,7 @@ impl Default for EngineConfig {
             grants: Grants::CODE_AND_REFRESH,
             resources: Vec::new(),
             registration: RegistrationPolicy::default(),
+            client_documents: DocumentPolicy::default(),
         }
     }
 }

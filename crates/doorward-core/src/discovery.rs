@@ -85,6 +85,10 @@ impl Engine {
         if self.config.registration.mode != RegistrationMode::Off {
             metadata["registration_endpoint"] = url(paths::REGISTER).into();
         }
+        // draft-ietf-oauth-client-id-metadata-document-02 §6: only when it is on.
+        if self.config.client_documents.enabled {
+            metadata["client_id_metadata_document_supported"] = json!(true);
+        }
         metadata
     }
 }

@@ -8,9 +8,14 @@ use std::sync::Arc;
 use doorward_proto::Secret;
 use uuid::Uuid;
 
+use crate::client_document::{
+    self, document_url, parse_document, DocumentCache, DocumentError, LookupError,
+};
+use crate::client_keys::KeyCache;
 use crate::clock::{Clock, Random, UnixTime};
 use crate::config::{ClientSpec, EngineConfig, UserSpec};
 use crate::error::Error;
+use crate::fetch::{Fetcher, NoFetcher};
 use crate::jose::{KeyRing, Sealer, CSRF_SECRET, SERVER_SECRET_LEN};
 use crate::model::{AuthMethod, Client, ClientSource, NewUser, User};
 use crate::passwords::{self, CacheAnswer, HashLimiter, SecretCache};
@@ -28,6 +33,10 @@ pub struct Engine {
     pub(crate) csrf_key: Vec<u8>,
     pub(crate) keys: KeyRing,
     pub(crate) sealer: Sealer,
+    /// Outbound fetches (client key sets, metadata documents); [`Engine::with_fetcher`].
+    pub(crate) fetcher: Arc<dyn Fetcher>,
+    pub(crate) client_keys: KeyCache,
+    pub(crate) documents: DocumentCache,
 }
 
 impl Engine {
@@ -63,9 +72,19 @@ impl Engine {
             csrf_key,
             keys: KeyRing::default(),
             sealer,
+            fetcher: Arc::new(NoFetcher),
+            client_keys: KeyCache::default(),
+            documents: DocumentCache::default(),
         };
         engine.maintain_keys().await?;
         Ok(engine)
+    }
+
+    /// The port through which the engine fetches clients' `jwks_uri` key sets and Client ID
+    /// Metadata Documents ([`crate::fetch`]); without one, such clients are refused.
+    pub fn with_fetcher(mut self, fetcher: Arc<dyn Fetcher>) -> Self {
+        self.fetcher = fetcher;
+        self
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -98,6 +117,72 @@ impl Engine {
     /// Looks a client up by the `client_id` of a request: its UUID Id or its Key.
     pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         self.store.find_client(ClientRef::parse(client_id)).await
+    }
+
+    /// The client a request's `client_id` names: a stored client by its Id or Key, or, when
+    /// [`EngineConfig::client_documents`] is on and the `client_id` is a document URL, the
+    /// client its metadata document describes ([`crate::client_document`]): taken from the
+    /// store while this instance's copy is fresh, else fetched, checked and upserted (a
+    /// stable Id from the URL, so grants and consents outlive a refresh). A refused document
+    /// is refused again from memory for a few seconds (`client_document::FAILURE_COOLDOWN`).
+    /// A client from a document is found only by its URL, and not at all when documents are
+    /// off.
+    pub async fn resolve_client(&self, client_id: &str) -> Result<Option<Client>, LookupError> {
+        let policy = self.config.client_documents;
+        let url = match document_url(client_id, policy) {
+            Some(url) if policy.enabled => url.map_err(DocumentError::Invalid)?,
+            _ => {
+                return Ok(self
+                    .find_client(client_id)
+                    .await?
+                    .filter(|c| c.source != ClientSource::MetadataDocument))
+            }
+        };
+        let now = self.now();
+        if self.documents.is_fresh(url.as_str(), now) {
+            let stored = self.store.find_client(ClientRef::Key(url.as_str())).await?;
+            if let Some(client) = stored.filter(|c| c.source == ClientSource::MetadataDocument) {
+                return Ok(Some(client));
+            }
+        }
+        if let Some(refused) = self.documents.refusal(url.as_str(), now) {
+            return Err(refused.into());
+        }
+        let fetched = self
+            .fetcher
+            .fetch_json(&url)
+            .await
+            .map_err(DocumentError::from)
+            .and_then(|fetched| {
+                parse_document(&url, &fetched.body, policy).map(|doc| (doc, fetched.max_age))
+            });
+        let (document, max_age) = match fetched {
+            Ok(fetched) => fetched,
+            Err(refused) => {
+                self.documents
+                    .remember_refusal(url.as_str(), refused.clone(), now);
+                return Err(refused.into());
+            }
+        };
+        let client = Client {
+            id: Self::client_id_for_key(url.as_str()),
+            key: url.to_string(),
+            display_name: document.display_name,
+            app_uri: document.app_uri,
+            redirect_uris: document.redirect_uris,
+            secret_hash: None,
+            previous_secret: None,
+            policy: document.policy,
+            source: document.source,
+            created_at: now,
+        };
+        self.store.upsert_client(&client).await?;
+        self.documents.remember(
+            url.as_str(),
+            now.saturating_add(client_document::lifetime(max_age)),
+            now,
+        );
+        Ok(Some(client))
     }
 
     /// The stable Id of a client declared in configuration: a UUID v5 of its Key, so that it

@@ -2,6 +2,7 @@
 
 use doorward_proto::OAuthError;
 
+use crate::client_document::LookupError;
 use crate::jose::JwsError;
 use crate::passwords::Busy;
 use crate::ports::StoreError;
@@ -30,6 +31,17 @@ impl From<Refusal> for Error {
         match refusal {
             Refusal::Throttled(t) => Self::Throttled(t),
             Refusal::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+impl From<LookupError> for Error {
+    fn from(error: LookupError) -> Self {
+        match error {
+            LookupError::Store(e) => Self::Store(e),
+            // The client's document server is the client's: its failure is the client's
+            // (draft-ietf-oauth-client-id-metadata-document-02 §5.1), never a server error.
+            LookupError::Document(e) => Self::OAuth(OAuthError::invalid_client(e.to_string())),
         }
     }
 }

@@ -11,7 +11,9 @@
 //!    records), [`redirect`] (which redirect URIs match and may be registered), [`ports`],
 //!    [`throttle`] (failure counters), [`config`], [`error`], [`request`]
 //!    (parsed requests), [`claims`], [`grant`] (what a grant issues), [`resource_indicators`]
-//!    (RFC 8707: which resources a token is for, its audience).
+//!    (RFC 8707: which resources a token is for, its audience), [`fetch`] (the outbound
+//!    port), [`client_keys`] (fetched `jwks_uri` key sets), [`client_document`] (Client ID
+//!    Metadata Documents: validation and cache times).
 //! 2. [`Engine`] itself (`engine.rs`): its state, clients and users from configuration.
 //! 3. Flows, each an `impl Engine` block of its own that no other flow imports:
 //!    [`authorize`] (the authorization endpoint), [`token`] (the token endpoint and token
@@ -27,6 +29,8 @@ pub mod authorize;
 pub mod claims;
 pub mod client_assertion;
 pub mod client_credentials;
+pub mod client_document;
+pub mod client_keys;
 pub mod clients;
 pub mod clock;
 pub mod config;
@@ -34,6 +38,7 @@ pub mod discovery;
 pub mod embedding;
 mod engine;
 pub mod error;
+pub mod fetch;
 pub mod grant;
 pub mod introspection;
 pub mod jose;

@@ -53,6 +53,10 @@ pub enum ClientSource {
     Cli,
     /// Dynamic client registration (RFC 7591): managed by the client itself (RFC 7592).
     Registered,
+    /// A Client ID Metadata Document (draft-ietf-oauth-client-id-metadata-document): the
+    /// `client_id` is an https URL, the client's metadata what that URL serves
+    /// (`crate::client_document`); refreshed when its cache time is over.
+    MetadataDocument,
 }
 
 impl ClientSource {
@@ -61,17 +65,31 @@ impl ClientSource {
             Self::Config => "config",
             Self::Cli => "cli",
             Self::Registered => "registered",
+            Self::MetadataDocument => "metadata_document",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [Self::Config, Self::Cli, Self::Registered]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+        [
+            Self::Config,
+            Self::Cli,
+            Self::Registered,
+            Self::MetadataDocument,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
     }
 }
 
 impl Client {
+    /// Whether an operator of this server registered the client (the configuration file or
+    /// `doorward clients add`). Any other client registered itself (a metadata document,
+    /// dynamic registration): its name, logo and home page are its own claims, and pages say
+    /// so (RFC 7591 §5, draft-ietf-oauth-client-id-metadata-document §6).
+    pub fn is_verified(&self) -> bool {
+        matches!(self.source, ClientSource::Config | ClientSource::Cli)
+    }
+
     /// The associated data of the client's sealed `client_secret_jwt` secret
     /// ([`ClientPolicy::sealed_jwt_secret`]): its Id, so that a sealed value copied to another
     /// client's row does not open.
@@ -182,7 +200,7 @@ pub struct ClientPolicy {
     /// Where RP-initiated logout may send the browser back (exact match).
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// `None`: Basic or post, whichever the client uses. A JWT method needs [`Self::jwks`]
-    /// (`private_key_jwt`) or [`Self::sealed_jwt_secret`] (`client_secret_jwt`).
+    /// or [`Self::jwks_uri`] (`private_key_jwt`) or [`Self::sealed_jwt_secret`] (`client_secret_jwt`).
     pub auth_method: Option<AuthMethod>,
     pub access_token_format: AccessTokenFormat,
     /// `None`: RS256, OIDC Registration's default for `id_token_signed_response_alg`.
@@ -200,6 +218,10 @@ pub struct ClientPolicy {
     /// The client's public keys, for `private_key_jwt` (OIDC Registration `jwks`), checked by
     /// [`crate::jose::parse_client_jwks`]: no private or symmetric key.
     pub jwks: Option<JwkSet>,
+    /// Where the client publishes its public keys for `private_key_jwt` instead of
+    /// [`Self::jwks`] (RFC 7523 §2.2, OIDC Registration `jwks_uri`): fetched through the
+    /// [`crate::fetch::Fetcher`] port and cached ([`crate::client_keys`]). Never both.
+    pub jwks_uri: Option<url::Url>,
     /// The client's secret for `client_secret_jwt`, sealed by the engine
     /// (`Engine::register_client`) with the key-encryption secret, the client's Id as
     /// associated data.
@@ -268,6 +290,8 @@ struct PolicyJson {
     insecure_password: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     jwks: Option<JwkSet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<String>,
     /// Base64url of the sealed secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret_jwt_sealed: Option<String>,
@@ -298,6 +322,7 @@ impl ClientPolicy {
             insecure_implicit: self.insecure_implicit,
             insecure_password: self.insecure_password,
             jwks: self.jwks.clone(),
+            jwks_uri: self.jwks_uri.as_ref().map(|u| u.as_str().to_owned()),
             client_secret_jwt_sealed: self
                 .sealed_jwt_secret
                 .as_ref()
@@ -350,6 +375,10 @@ impl ClientPolicy {
             insecure_implicit: json.insecure_implicit,
             insecure_password: json.insecure_password,
             jwks: json.jwks,
+            jwks_uri: json
+                .jwks_uri
+                .map(|u| url::Url::parse(&u).map_err(|e| format!("jwks_uri: {e}")))
+                .transpose()?,
             sealed_jwt_secret: json
                 .client_secret_jwt_sealed
                 .map(|b64| {

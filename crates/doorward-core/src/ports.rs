@@ -56,6 +56,7 @@ use crate::model::{
 use crate::opaque::TokenHash;
 
 pub use crate::clock::{Clock, OsRandom, Random, SystemClock, UnixTime};
+pub use crate::fetch::{FetchError, Fetched, Fetcher};
 
 /// The error of every storage port. An error means the operation did not happen: a method that
 /// fails must leave the store as it was (a code that failed to be redeemed stays unspent, so

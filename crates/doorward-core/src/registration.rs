@@ -161,6 +161,7 @@ impl Engine {
             } else {
                 AuthMethod::None
             },
+            allow_http_jwks_uri: self.config.client_documents.insecure_allow_http,
         };
         let metadata = metadata::parse(request.body, &rules)?;
         if let (None, Some(limit), Some(address)) =
@@ -274,6 +275,7 @@ impl Engine {
             grants: self.config.grants,
             open: open.then_some(&self.config.registration),
             default_method: current,
+            allow_http_jwks_uri: self.config.client_documents.insecure_allow_http,
         };
         let metadata = metadata::from_members(&members, &rules)?;
         if metadata.auth_method != current {
@@ -361,7 +363,9 @@ impl Engine {
         Ok(())
     }
 
-    /// The client a registration makes, with its new secret for a confidential client.
+    /// The client a registration makes, with its new secret for a client that authenticates
+    /// with one (a public client and a `private_key_jwt` client, which proves itself with its
+    /// keys, get none).
     async fn registered_client(
         &self,
         metadata: &Metadata,
@@ -381,7 +385,10 @@ impl Engine {
             created_at: self.now(),
         };
         apply(&mut client, metadata);
-        if metadata.auth_method == AuthMethod::None {
+        if matches!(
+            metadata.auth_method,
+            AuthMethod::None | AuthMethod::PrivateKeyJwt
+        ) {
             return Ok((client, None));
         }
         let mut bytes = [0u8; 32];
@@ -442,6 +449,7 @@ fn apply(client: &mut Client, metadata: &Metadata) {
         post_logout_redirect_uris: metadata.post_logout_redirect_uris.clone(),
         auth_method: Some(metadata.auth_method),
         jwks: metadata.jwks.clone(),
+        jwks_uri: metadata.jwks_uri.clone(),
         grant_types: Some(metadata.grant_types.clone()),
         ..ClientPolicy::default()
     };

@@ -89,6 +89,10 @@ pub enum ShowReason {
     MismatchingRedirectUri,
     #[error("The application has several redirect URIs registered, so the request must name one.")]
     MissingRedirectUri,
+    /// The client's metadata document (draft-ietf-oauth-client-id-metadata-document) could not
+    /// be fetched or was refused: its redirect URIs are unknown, so nothing is redirected.
+    #[error("The application's metadata document was refused: {0}")]
+    ClientDocument(String),
 }
 
 /// The `prompt` parameter (OIDC Core §3.1.2.1).

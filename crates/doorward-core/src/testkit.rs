@@ -60,8 +60,8 @@ mod assertions;
 mod clients;
 mod records;
 mod redemption;
-mod resources;
 mod registration;
+mod resources;
 mod revocation;
 mod steps;
 mod throttle;
@@ -84,11 +84,11 @@ pub use redemption::{
     codes_are_single_use, redemptions_store_their_tokens_and_sealed_answer,
     refresh_tokens_rotate_once_and_families_revoke, user_less_access_tokens,
 };
-pub use resources::resources_stay_with_codes_and_tokens;
 pub use registration::{
     initial_tokens_are_spent_once_per_registration,
     registrations_keep_their_cap_and_go_with_their_client,
 };
+pub use resources::resources_stay_with_codes_and_tokens;
 pub use revocation::{
     an_access_token_is_revoked_alone, consents_merge_list_and_revoke_tokens,
     expired_rows_are_purged, revoking_consent_spends_outstanding_codes,

@@ -218,7 +218,7 @@ impl Engine {
             return Ok(None);
         };
         Ok(self
-            .find_client(id)
+            .resolve_client(id)
             .await?
             .filter(|client| client.policy.is_public()))
     }

@@ -63,6 +63,10 @@
 //!                                        # (com.example.app:/cb), never http://localhost
 //! jwks = '{"keys": [...]}'               # private_key_jwt: the client's public keys, inline
 //!                                        # (a private member such as `d` is refused)
+//! jwks_uri = "https://app.example/jwks.json"  # or where it publishes them (not with `jwks`):
+//!                                        # fetched under `[fetch]`, cached 1 min to 1 h
+//!                                        # (max-age; default 5 min), refetched for an unknown
+//!                                        # kid at most once per 10 s
 //! grant_types = ["authorization_code", "refresh_token"]  # the default; also
 //!                                        # "client_credentials" (confidential clients only)
 //! require_pkce = false                   # PKCE for this client
@@ -76,6 +80,17 @@
 //!
 //! [registration]                         # dynamic client registration: config/registration.rs
 //! mode = "off"                           # or "token", "open"
+//!
+//! [client_metadata_documents]           # draft-ietf-oauth-client-id-metadata-document
+//! enabled = false                        # a client_id that is an https URL with a path is
+//!                                        # fetched: that client's metadata (public or
+//!                                        # private_key_jwt), shown as unverified
+//!
+//! [fetch]                                # outbound fetches (jwks_uri, metadata documents):
+//!                                        # https only, public addresses only, no redirects,
+//!                                        # 64 KiB, 5 s
+//! insecure_allow_private_addresses = false  # tests only: loopback, private, link-local…
+//! insecure_allow_http = false            # tests only: http:// URLs (documents, jwks_uri)
 //!
 //! [seed.app.NAME]                        # Eternaltwin 0.16's form, the same client
 //! display_name = "…"; uri = "…"; oauth_callback = "…"; secret = "…"
@@ -91,6 +106,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
+use doorward_core::client_document::DocumentPolicy;
 use doorward_core::config::{KeyPolicy, RegistrationPolicy};
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{AccessTokenFormat, AuthMethod, ClientPolicy, GrantType};
@@ -124,6 +140,17 @@ pub struct Config {
     pub users: Vec<UserSpec>,
     /// `[registration]`: dynamic client registration (`config/registration.rs`).
     pub registration: RegistrationPolicy,
+    /// `[fetch]`: what outbound fetches (clients' `jwks_uri`, metadata documents) may reach.
+    pub fetch: FetchSettings,
+    /// `[client_metadata_documents]`.
+    pub client_documents: DocumentPolicy,
+}
+
+/// The `[fetch]` section: the SSRF policy's test switches.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FetchSettings {
+    pub insecure_allow_private_addresses: bool,
+    pub insecure_allow_http: bool,
 }
 
 /// Values given on the command line or in `DOORWARD_*` variables, which win over the file.
@@ -154,6 +181,26 @@ struct RawConfig {
     seed: RawSeed,
     #[serde(default)]
     registration: registration::RawRegistration,
+    #[serde(default)]
+    fetch: RawFetch,
+    #[serde(default)]
+    client_metadata_documents: RawClientDocuments,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawFetch {
+    #[serde(default)]
+    insecure_allow_private_addresses: bool,
+    #[serde(default)]
+    insecure_allow_http: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawClientDocuments {
+    #[serde(default)]
+    enabled: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -215,6 +262,7 @@ struct RawPolicy {
     id_token_signed_response_alg: Option<String>,
     resource_server: bool,
     jwks: Option<String>,
+    jwks_uri: Option<String>,
     grant_types: Option<Vec<String>>,
     require_pkce: bool,
     resources: Option<Vec<String>>,
@@ -238,6 +286,7 @@ struct RawClient {
     #[serde(default)]
     resource_server: bool,
     jwks: Option<String>,
+    jwks_uri: Option<String>,
     grant_types: Option<Vec<String>>,
     #[serde(default)]
     require_pkce: bool,
@@ -270,6 +319,7 @@ struct RawSeedApp {
     #[serde(default)]
     resource_server: bool,
     jwks: Option<String>,
+    jwks_uri: Option<String>,
     grant_types: Option<Vec<String>>,
     #[serde(default)]
     require_pkce: bool,
@@ -397,6 +447,10 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         }
         (None, other) => other.map(Secret::new),
     };
+    let fetch = FetchSettings {
+        insecure_allow_private_addresses: raw.fetch.insecure_allow_private_addresses,
+        insecure_allow_http: raw.fetch.insecure_allow_http,
+    };
     let clients = clients(raw.clients, raw.seed.app)?;
     for client in &clients {
         let unknown = client
@@ -408,6 +462,17 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         if let Some(unknown) = unknown {
             bail!(
                 "client `{}`: resource `{unknown}` is not among `oauth.resources`",
+                client.key
+            );
+        }
+        let http = client
+            .policy
+            .jwks_uri
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "http");
+        if http && !fetch.insecure_allow_http {
+            bail!(
+                "client `{}`: an http jwks_uri needs `fetch.insecure_allow_http = true` (tests only)",
                 client.key
             );
         }
@@ -437,6 +502,11 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         clients,
         users: users(raw.seed.user)?,
         registration: registration::policy(raw.registration)?,
+        fetch,
+        client_documents: DocumentPolicy {
+            enabled: raw.client_metadata_documents.enabled,
+            insecure_allow_http: fetch.insecure_allow_http,
+        },
     })
 }
 
@@ -533,6 +603,7 @@ macro_rules! raw_policy {
             id_token_signed_response_alg: $raw.id_token_signed_response_alg,
             resource_server: $raw.resource_server,
             jwks: $raw.jwks,
+            jwks_uri: $raw.jwks_uri,
             grant_types: $raw.grant_types,
             require_pkce: $raw.require_pkce,
             resources: $raw.resources,
@@ -568,14 +639,26 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
                 .map_err(|e| anyhow!("key `{key_path}.jwks`: {e}"))
         })
         .transpose()?;
-    match (auth_method, jwks.is_some()) {
+    let jwks_uri = raw
+        .jwks_uri
+        .map(|uri| {
+            url::Url::parse(&uri)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
+                .ok_or_else(|| anyhow!("key `{key_path}.jwks_uri`: `{uri}` is not an https URL"))
+        })
+        .transpose()?;
+    if jwks.is_some() && jwks_uri.is_some() {
+        bail!("key `{key_path}.jwks_uri`: jwks and jwks_uri are exclusive (OIDC Registration section 2)");
+    }
+    match (auth_method, jwks.is_some() || jwks_uri.is_some()) {
         (Some(AuthMethod::PrivateKeyJwt), false) => bail!(
             "key `{key_path}.jwks`: private_key_jwt needs the client's public keys, \
-             `jwks = '{{\"keys\": [...]}}'` (jwks_uri is not supported)"
+             `jwks = '{{\"keys\": [...]}}'` or `jwks_uri = \"https://…\"`"
         ),
         (Some(AuthMethod::PrivateKeyJwt), true) | (_, false) => {}
         (_, true) => bail!(
-            "key `{key_path}.jwks`: only for token_endpoint_auth_method = \"private_key_jwt\""
+            "key `{key_path}.jwks`: jwks and jwks_uri only for token_endpoint_auth_method = \"private_key_jwt\""
         ),
     }
     let access_token_format = match raw.access_token_format.as_deref() {
@@ -622,6 +705,7 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         access_token_audience: raw.access_token_audience,
         resource_server: raw.resource_server,
         jwks,
+        jwks_uri,
         grant_types,
         require_pkce: raw.require_pkce,
         resources: raw

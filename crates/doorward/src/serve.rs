@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use doorward_axum::fetch::{FetchPolicy, HttpFetcher};
 use doorward_axum::{EngineConfig, Grants, Provider};
 use doorward_core::keys::seal_stored_keys;
 use doorward_core::ports::{ClientRef, OsRandom, SharedStore};
@@ -89,8 +90,14 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             key_encryption_secret: Some(key_secret.secret),
             resources: config.resources.clone(),
             registration: config.registration.clone(),
+            client_documents: config.client_documents,
             ..EngineConfig::default()
         })
+        .fetcher(Arc::new(HttpFetcher::new(FetchPolicy {
+            allow_private_addresses: config.fetch.insecure_allow_private_addresses,
+            insecure_allow_http: config.fetch.insecure_allow_http,
+            ..FetchPolicy::default()
+        })?))
         .grants({
             let mut grants = Grants::CODE_AND_REFRESH;
             grants.client_credentials = config.client_credentials;

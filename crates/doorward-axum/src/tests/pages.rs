@@ -3,6 +3,7 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
+use doorward_core::request::AuthorizationRequest;
 
 use super::support::standalone::*;
 use super::support::*;
@@ -89,9 +90,9 @@ fn the_consent_page_links_only_to_a_web_page() {
         source: Default::default(),
         created_at: 0,
     };
-    let scopes = doorward_proto::ScopeSet::parse("base").unwrap();
-    let page =
-        |uri: &str| crate::pages::consent(&user, &client(uri), &scopes, "t", "q").into_string();
+    let page = |uri: &str| {
+        crate::pages::consent(&user, &consent_request(client(uri)), "t", "q").into_string()
+    };
     assert!(page("https://app.example/").contains(r#"href="https://app.example/""#));
     // An embedding application's client may carry any string: shown, never a link.
     for uri in [
@@ -102,6 +103,70 @@ fn the_consent_page_links_only_to_a_web_page() {
     ] {
         let html = page(uri);
         assert!(!html.contains(&format!(r#"href="{uri}""#)), "{uri}: {html}");
+    }
+}
+
+fn consent_request(client: doorward_core::model::Client) -> AuthorizationRequest {
+    AuthorizationRequest {
+        implicit: false,
+        client,
+        redirect_uri: doorward_proto::RedirectUri::parse("https://app.example:8443/cb").unwrap(),
+        scopes: doorward_proto::ScopeSet::parse("base").unwrap(),
+        scope_requested: true,
+        state: None,
+        challenge: None,
+        nonce: None,
+        prompt: Default::default(),
+        max_age: None,
+        login_hint: None,
+        hinted_subject: None,
+        reauthenticated_since: None,
+        resources: Vec::new(),
+    }
+}
+
+/// Issue 14 item 8: a client no operator registered is marked unverified, with the URL it is
+/// known by; every consent page names the host the browser is sent to.
+#[test]
+fn the_consent_page_tells_the_truth_about_the_client() {
+    use doorward_core::model::{Client, ClientSource, User};
+    let user = User {
+        id: uuid::Uuid::nil(),
+        username: "alice".into(),
+        display_name: "Alice".into(),
+        password_hash: String::new(),
+        email: None,
+        email_verified: false,
+        created_at: 0,
+    };
+    let client = |source: ClientSource| Client {
+        id: uuid::Uuid::nil(),
+        key: "https://app.example/client.json".into(),
+        display_name: "<b>Bold</b> App".into(),
+        app_uri: "javascript:alert(1)".into(),
+        redirect_uris: vec![],
+        secret_hash: None,
+        previous_secret: None,
+        policy: Default::default(),
+        source,
+        created_at: 0,
+    };
+    let page = |source| {
+        crate::pages::consent(&user, &consent_request(client(source)), "t", "q").into_string()
+    };
+    let unverified = page(ClientSource::MetadataDocument);
+    assert!(
+        unverified.contains("Unverified application"),
+        "{unverified}"
+    );
+    assert!(unverified.contains("<code>https://app.example/client.json</code>"));
+    assert!(unverified.contains("<strong>app.example:8443</strong>"));
+    assert!(!unverified.contains("<b>Bold</b>") && unverified.contains("&lt;b&gt;Bold"));
+    assert!(!unverified.contains("href=\"javascript:"), "{unverified}");
+    for verified in [ClientSource::Config, ClientSource::Cli] {
+        let html = page(verified);
+        assert!(!html.contains("Unverified"), "{html}");
+        assert!(html.contains("<strong>app.example:8443</strong>"));
     }
 }
 

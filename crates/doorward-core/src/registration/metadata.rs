@@ -11,7 +11,7 @@
 //!   (RFC 8252), and, in open mode, within the policy's schemes and hosts;
 //! - `token_endpoint_auth_method`: `none`, `client_secret_basic` (the default, §2),
 //!   `client_secret_post`, `private_key_jwt` (with an inline `jwks` of public keys),
-//!   `client_secret_jwt`; `jwks_uri` is refused for now, and `jwks` with it always (§2);
+//!   `client_secret_jwt`; the keys inline in `jwks` or at an https `jwks_uri`, never both (§2);
 //! - `grant_types` ⊆ {`authorization_code` (the default), `refresh_token`,
 //!   `client_credentials`}, each enabled on the server; `response_types` ⊆ {`code`}, and the two
 //!   consistent (§2.1); `refresh_token` only beside `authorization_code`; `client_credentials`
@@ -57,6 +57,8 @@ pub struct Rules<'a> {
     /// `client_secret_basic`; open mode registers `none` instead, §3.2.1 lets the server
     /// substitute a value, and the answer says so).
     pub default_method: AuthMethod,
+    /// Accept an `http://` `jwks_uri` (tests only: `[fetch] insecure_allow_http`).
+    pub allow_http_jwks_uri: bool,
 }
 
 /// Checked client metadata.
@@ -76,6 +78,8 @@ pub struct Metadata {
     pub software_id: Option<String>,
     pub software_version: Option<String>,
     pub jwks: Option<JwkSet>,
+    /// Where the client publishes its keys instead (RFC 7591 §2), fetched when needed.
+    pub jwks_uri: Option<url::Url>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
 }
 
@@ -102,6 +106,7 @@ fn invalid_uri(description: impl Into<String>) -> OAuthError {
 ///     grants: Grants::CODE_AND_REFRESH,
 ///     open: None,
 ///     default_method: AuthMethod::ClientSecretBasic,
+///     allow_http_jwks_uri: false,
 /// };
 /// let ok = parse(br#"{"redirect_uris": ["https://app.example/cb"]}"#, &rules).unwrap();
 /// assert_eq!(ok.auth_method, AuthMethod::ClientSecretBasic);
@@ -162,14 +167,15 @@ pub fn from_members(
             Some(set)
         }
     };
-    if m.0.contains_key("jwks_uri") {
-        let both = m.0.contains_key("jwks");
-        return Err(invalid(if both {
-            "jwks and jwks_uri must not both be given (RFC 7591 section 2)"
-        } else {
-            "jwks_uri is not supported yet: register the keys inline in jwks"
-        }));
-    }
+    let jwks_uri = match m.string("jwks_uri")? {
+        None => None,
+        Some(_) if m.0.contains_key("jwks") => {
+            return Err(invalid(
+                "jwks and jwks_uri must not both be given (RFC 7591 section 2)",
+            ))
+        }
+        Some(text) => Some(jwks_uri(text, rules.allow_http_jwks_uri)?),
+    };
     let jwks = match m.0.get("jwks") {
         None | Some(Value::Null) => None,
         Some(value @ Value::Object(_)) => Some(
@@ -179,15 +185,15 @@ pub fn from_members(
         Some(_) => return Err(invalid("jwks: must be a JSON object (a JWK Set)")),
     };
     match auth_method {
-        AuthMethod::PrivateKeyJwt if jwks.is_none() => {
+        AuthMethod::PrivateKeyJwt if jwks.is_none() && jwks_uri.is_none() => {
             return Err(invalid(
-                "private_key_jwt needs the client's public keys in jwks",
+                "private_key_jwt needs the client's public keys, in jwks or at jwks_uri",
             ))
         }
         AuthMethod::PrivateKeyJwt => {}
-        _ if jwks.is_some() => {
+        _ if jwks.is_some() || jwks_uri.is_some() => {
             return Err(invalid(
-                "jwks is only used with token_endpoint_auth_method private_key_jwt",
+                "jwks and jwks_uri are only used with token_endpoint_auth_method private_key_jwt",
             ))
         }
         _ => {}
@@ -222,6 +228,7 @@ pub fn from_members(
         software_id: m.text("software_id")?,
         software_version: m.text("software_version")?,
         jwks,
+        jwks_uri,
         post_logout_redirect_uris,
     })
 }
@@ -267,6 +274,9 @@ impl Metadata {
                 "jwks".into(),
                 serde_json::to_value(jwks).unwrap_or(Value::Null),
             );
+        }
+        if let Some(uri) = &self.jwks_uri {
+            out.insert("jwks_uri".into(), uri.as_str().into());
         }
         if !self.post_logout_redirect_uris.is_empty() {
             out.insert(
@@ -535,4 +545,26 @@ impl Members<'_> {
         }
         Ok(Some(value.to_owned()))
     }
+}
+
+/// A `jwks_uri`: an absolute https URL (http only when allowed, for tests) with a host, no
+/// user info and no fragment, at most 2048 bytes. What it may reach is the fetcher's SSRF
+/// policy, checked when the keys are fetched.
+fn jwks_uri(text: &str, allow_http: bool) -> Result<url::Url, OAuthError> {
+    let bad =
+        || invalid("jwks_uri: an absolute https URL with a host, no user info and no fragment");
+    if text.len() > 2048 {
+        return Err(bad());
+    }
+    let url = url::Url::parse(text).map_err(|_| bad())?;
+    let scheme_ok = url.scheme() == "https" || (allow_http && url.scheme() == "http");
+    if !scheme_ok
+        || url.host().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad());
+    }
+    Ok(url)
 }

@@ -89,6 +89,7 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
             )
             .expect("RFC 7517's key set parses"),
         ),
+        jwks_uri: Some(url::Url::parse("https://client.example/jwks.json").expect("a valid URL")),
         sealed_jwt_secret: Some(b"x1 sealed bytes, \0 and all: \xff".to_vec()),
         grant_types: Some(vec![GrantType::ClientCredentials, GrantType::RefreshToken]),
         require_pkce: true,
@@ -97,6 +98,7 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
         )
         .expect("a valid resource")]),
     };
+    oidc.source = crate::model::ClientSource::MetadataDocument;
     store.upsert_client(&oidc).await.must("upsert_client");
     let found = find_client(store, ClientRef::Key("c2@clients"))
         .await
@@ -104,6 +106,10 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
     assert_eq!(
         found.policy, oidc.policy,
         "the client policy must survive storage"
+    );
+    assert_eq!(
+        found.source, oidc.source,
+        "the client's source must survive storage"
     );
 }
 

@@ -2,6 +2,7 @@
 //! what is accepted, and each check refusing what it must.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -21,6 +22,7 @@ use super::support::*;
 
 const PK_CLIENT: &str = "pk_client@clients";
 const HS_CLIENT: &str = "hs_client@clients";
+const URI_CLIENT: &str = "uri_client@clients";
 const HS_SECRET: &str = "an HMAC secret of at least 32 bytes, for HS256";
 const ISSUER: &str = "http://localhost";
 const TOKEN_URL: &str = "http://localhost/oauth/token";
@@ -112,7 +114,7 @@ fn passed(result: Result<TokenResponse, Error>) -> bool {
 /// next check is not throttled (the throttle has a test of its own below).
 async fn refused(h: &Harness, result: Result<TokenResponse, Error>) -> bool {
     let refused = !passed(result);
-    for client in [PK_CLIENT, HS_CLIENT, KEY] {
+    for client in [PK_CLIENT, HS_CLIENT, KEY, URI_CLIENT] {
         let id = crate::Engine::client_id_for_key(client);
         let key = crate::throttle::Counter::client(id).key().to_owned();
         h.engine.store().clear_failures(&key).await.unwrap();
@@ -504,4 +506,65 @@ fn registered_key_sets_hold_public_keys_only() {
     let mut hs = public.clone();
     hs["alg"] = json!("HS256");
     assert!(jose::parse_client_jwks(&json!({ "keys": [hs] }).to_string()).is_err());
+}
+
+/// `private_key_jwt` with a `jwks_uri` (RFC 7523 §2.2): the set is fetched once and cached; a
+/// rotated key (unknown `kid`) makes one refetch, at most once per cooldown; a set that
+/// cannot be fetched is `invalid_client`, never a server error.
+#[tokio::test]
+async fn a_jwks_uri_is_fetched_cached_and_refetched_for_an_unknown_kid() {
+    use crate::client_keys::REFETCH_COOLDOWN;
+    const URI: &str = "https://client.example/jwks.json";
+    let fetcher = Arc::new(FakeFetcher::default());
+    let (k1, k2, k3) = (
+        key(SigningAlg::Es256, 1),
+        key(SigningAlg::Es256, 2),
+        key(SigningAlg::Es256, 3),
+    );
+    let set = |keys: &[&Keys]| serde_json::to_string(&jwks(keys)).unwrap();
+    fetcher.serve(URI, &set(&[&k1]), Some(3600));
+    let h = harness_fetching(crate::EngineConfig::default(), fetcher.clone()).await;
+    let mut spec = testing::client(URI_CLIENT, "uri", CALLBACK, "unused_secret");
+    spec.policy = ClientPolicy {
+        auth_method: Some(AuthMethod::PrivateKeyJwt),
+        jwks_uri: Some(url::Url::parse(URI).unwrap()),
+        ..ClientPolicy::default()
+    };
+    h.engine.register_client(spec).await.unwrap();
+    let token = |assertion: String| {
+        let engine = &h.engine;
+        async move { engine.token(&request(&assertion, &[])).await }
+    };
+    let claims_at = |jti: &str| {
+        let mut c = claims(URI_CLIENT, jti);
+        c["exp"] = json!(h.engine.now() + 60);
+        c
+    };
+    assert!(passed(token(signed(&k1, &claims_at("a"))).await));
+    assert!(passed(token(signed(&k1, &claims_at("b"))).await));
+    assert_eq!(fetcher.count(URI), 1, "the set is cached");
+
+    // The client rotates to k2. Within the cooldown of the last fetch: refused, no fetch.
+    fetcher.serve(URI, &set(&[&k2]), Some(3600));
+    assert!(refused(&h, token(signed(&k2, &claims_at("c"))).await).await);
+    assert_eq!(fetcher.count(URI), 1);
+    // After it: one refetch, and k2 verifies; k1 no longer does.
+    h.clock.advance(REFETCH_COOLDOWN);
+    assert!(passed(token(signed(&k2, &claims_at("d"))).await));
+    assert_eq!(fetcher.count(URI), 2);
+    assert!(refused(&h, token(signed(&k1, &claims_at("e"))).await).await);
+    // A kid nobody published, sent again and again: at most one fetch per cooldown.
+    h.clock.advance(REFETCH_COOLDOWN);
+    for jti in ["f", "g", "h"] {
+        assert!(refused(&h, token(signed(&k3, &claims_at(jti))).await).await);
+    }
+    assert_eq!(fetcher.count(URI), 3);
+
+    // Unreachable once the set expires: invalid_client, not a server error.
+    fetcher.fail(URI, crate::fetch::FetchError::Timeout);
+    h.clock.advance(3600);
+    assert_eq!(
+        code_of(token(signed(&k2, &claims_at("i"))).await),
+        ErrorCode::InvalidClient
+    );
 }

@@ -213,6 +213,16 @@ async fn hostile_metadata_is_refused_with_its_code_and_nothing_is_stored() {
         with("scope", json!("admin")),
         with("scope", json!(["openid"])),
         with("jwks_uri", json!("https://app.example/jwks")),
+        {
+            let mut b = with("token_endpoint_auth_method", json!("private_key_jwt"));
+            b["jwks_uri"] = json!("http://app.example/jwks");
+            b
+        },
+        {
+            let mut b = with("token_endpoint_auth_method", json!("private_key_jwt"));
+            b["jwks_uri"] = json!("https://user:pw@app.example/jwks");
+            b
+        },
         with("software_id", json!({"id": 1})),
         with("token_endpoint_auth_method", json!("private_key_jwt")),
         {

@@ -145,3 +145,64 @@ pub(super) fn claims_of(h: &Harness, id_token: &str) -> serde_json::Value {
         .verify_own_jws::<serde_json::Value>(id_token, false)
         .expect("the ID token verifies with the published keys")
 }
+
+/// A [`crate::fetch::Fetcher`] that serves what the test puts in it, by URL, and counts the
+/// fetches of each URL.
+/// What a [`FakeFetcher`] answers for a URL: a body and its `max-age`, or a failure.
+type Served = Result<(String, Option<u64>), crate::fetch::FetchError>;
+
+#[derive(Default)]
+pub(super) struct FakeFetcher {
+    served: std::sync::Mutex<HashMap<String, Served>>,
+    fetches: std::sync::Mutex<HashMap<String, usize>>,
+}
+
+impl FakeFetcher {
+    pub(super) fn serve(&self, url: &str, body: &str, max_age: Option<u64>) {
+        self.served
+            .lock()
+            .unwrap()
+            .insert(url.to_owned(), Ok((body.to_owned(), max_age)));
+    }
+
+    pub(super) fn fail(&self, url: &str, error: crate::fetch::FetchError) {
+        self.served
+            .lock()
+            .unwrap()
+            .insert(url.to_owned(), Err(error));
+    }
+
+    pub(super) fn count(&self, url: &str) -> usize {
+        self.fetches.lock().unwrap().get(url).copied().unwrap_or(0)
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::fetch::Fetcher for FakeFetcher {
+    async fn fetch_json(
+        &self,
+        url: &url::Url,
+    ) -> Result<crate::fetch::Fetched, crate::fetch::FetchError> {
+        *self
+            .fetches
+            .lock()
+            .unwrap()
+            .entry(url.to_string())
+            .or_default() += 1;
+        let served = self.served.lock().unwrap().get(url.as_str()).cloned();
+        let (body, max_age) = served.unwrap_or(Err(crate::fetch::FetchError::Status(404)))?;
+        Ok(crate::fetch::Fetched {
+            body: body.into_bytes(),
+            max_age,
+        })
+    }
+}
+
+/// [`harness_with`], the engine fetching through `fetcher`.
+pub(super) async fn harness_fetching(config: EngineConfig, fetcher: Arc<FakeFetcher>) -> Harness {
+    let h = harness_with(config).await;
+    Harness {
+        engine: h.engine.with_fetcher(fetcher),
+        ..h
+    }
+}

@@ -393,3 +393,54 @@ fn reads_resource_indicators_and_refuses_unknown_ones() {
         assert!(format!("{error:#}").contains(says), "{body}: {error:#}");
     }
 }
+
+/// `jwks_uri` (RFC 7523 §2.2): an https URL, not beside `jwks`, http only under
+/// `[fetch] insecure_allow_http`; `[client_metadata_documents]` off unless enabled.
+#[test]
+fn jwks_uri_and_metadata_documents() {
+    let pk = "secret = \"a_secret_1\"\ntoken_endpoint_auth_method = \"private_key_jwt\"\n";
+    let config = client_with(&format!(
+        "callback_uri = \"https://app.example/cb\"\n{pk}jwks_uri = \"https://app.example/jwks.json\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        config.clients[0].policy.jwks_uri.as_ref().unwrap().as_str(),
+        "https://app.example/jwks.json"
+    );
+    assert!(!config.client_documents.enabled);
+    assert!(!config.fetch.insecure_allow_private_addresses && !config.fetch.insecure_allow_http);
+    for (body, wanted) in [
+        ("jwks_uri = \"javascript:x\"\n", "clients.app.jwks_uri"),
+        (
+            "jwks_uri = \"https://a/j\"\njwks = '{\"keys\":[]}'\n",
+            "clients.app.jwks",
+        ),
+        (
+            "jwks_uri = \"http://app.example/jwks\"\n",
+            "insecure_allow_http",
+        ),
+    ] {
+        let err = format!(
+            "{:#}",
+            client_with(&format!(
+                "callback_uri = \"https://app.example/cb\"\n{pk}{body}"
+            ))
+            .unwrap_err()
+        );
+        assert!(err.contains(wanted), "{body}: {err}");
+    }
+    let err = format!(
+        "{:#}",
+        client_with("callback_uri = \"https://app.example/cb\"\nsecret = \"a_secret_1\"\njwks_uri = \"https://a/j\"\n")
+            .unwrap_err()
+    );
+    assert!(err.contains("only for"), "{err}");
+    let config = load(
+        "[client_metadata_documents]\nenabled = true\n[fetch]\ninsecure_allow_http = true\ninsecure_allow_private_addresses = true\n",
+    )
+    .unwrap();
+    assert!(config.client_documents.enabled && config.client_documents.insecure_allow_http);
+    assert!(config.fetch.insecure_allow_private_addresses);
+    let err = format!("{:#}", load("[fetch]\nallow_private = true\n").unwrap_err());
+    assert!(err.contains("fetch.allow_private"), "{err}");
+}
