@@ -229,8 +229,25 @@ def test_a_public_document_client_needs_pkce(origin, docs):
     browser = Browser(origin)
     browser.login("cimd_ben")
     resp = browser.get(url)
-    assert resp.status_code in (302, 303), describe(resp)
-    assert query_of(resp.headers["Location"]).get("error") == "invalid_request", resp.headers["Location"]
+    # An unverified client's errors are shown, never redirected to the URI its document chose
+    # (RFC 9700 §4.11.2: else the server is an open redirector for anyone with a web server).
+    assert resp.status_code == 400 and "Location" not in resp.headers, describe(resp)
+    assert "unverified application" in resp.text and "invalid_request" in resp.text, resp.text
+
+
+def test_an_unverified_client_gets_no_redirect_for_errors_or_prompt_none(origin, docs):
+    """The open-redirect attempt: a document whose redirect URI is a phishing page, then a
+    request crafted to fail (or to answer `login_required` with prompt=none) for a victim."""
+    client_id = docs.json("/phish/client.json", _document(
+        docs.url("/phish/client.json"), redirect_uris=["https://phish.example/landing"]))
+    base = {"response_type": "code", "client_id": client_id, "redirect_uri": "https://phish.example/landing",
+            "scope": "base", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256"}
+    for extra in [{"scope": "admin"}, {"response_type": "token"}, {"prompt": "none"},
+                  {"code_challenge_method": "plain"}]:
+        resp = Browser(origin).get(f"{origin}/oauth/authorize?" + urlencode({**base, **extra}))
+        assert resp.status_code == 400 and "Location" not in resp.headers, (extra, describe(resp))
+        assert "phish.example/landing?" not in resp.text, extra
 
 
 def _big(docs: DocServer, path: str) -> str:

@@ -386,6 +386,9 @@ def test_open_mode_registers_public_clients_only_under_its_policy(open_server):
     for name, metadata, error in HOSTILE[:6]:
         assert_error(register(origin, {**metadata, "token_endpoint_auth_method": "none"}, source=b),
                      400, error)
+    # Where sign-out sends browsers is bound by the same policy.
+    assert_error(register(origin, {**public, "post_logout_redirect_uris": ["http://evil.example/bye"]},
+                          source=b), 400, "invalid_client_metadata")
 
     # The rate: two per address per hour (refusals above did not count).
     created(register(origin, {"redirect_uris": ["com.example.app:/cb"]}, source=a))
@@ -401,3 +404,16 @@ def test_open_mode_registers_public_clients_only_under_its_policy(open_server):
     # The registered public client signs a user in with PKCE.
     tokens = sign_in_with_authlib(origin, reg, "http://127.0.0.1:40123/cb", "carol", "none")
     assert auth_self(origin, tokens["access_token"]).status_code == 200
+
+
+def test_an_unverified_clients_sign_out_uri_is_not_followed_without_a_session(server):
+    """RP-initiated logout without a session goes straight to the client's URI for a client an
+    operator registered; for a self-registered one that is an open redirect (RFC 9700
+    §4.11.2): Doorward's signed-out page instead."""
+    token = initial_token(server)["initial_access_token"]
+    reg = created(register(server.origin, {**BASE, "post_logout_redirect_uris": ["https://evil.example/bye"]},
+                           token))
+    r = session().get(f"{server.origin}/oauth/end_session", params={
+        "client_id": reg["client_id"], "post_logout_redirect_uri": "https://evil.example/bye"},
+        allow_redirects=False, timeout=HTTP_TIMEOUT_S)
+    assert r.status_code == 200 and "Location" not in r.headers, describe(r)

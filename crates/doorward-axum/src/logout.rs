@@ -1,6 +1,7 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2): `GET /oauth/end_session`
 //! shows a confirmation page, so that a link cannot sign a user out behind their back; its
-//! form (`POST`) signs out. A browser with no session goes straight on to the client.
+//! form (`POST`) signs out. A browser with no session goes straight on to the client, unless
+//! the client is unverified (self-registered or known by its metadata document).
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -21,6 +22,11 @@ pub(crate) async fn end_session_page(
     let query = query.unwrap_or_default();
     let checked = checked(&app, &query).await?;
     let Some(user) = browser.signed_in().await? else {
+        // A client no operator registered chose its URI itself: without a sign-out to confirm,
+        // following it would make this server an open redirector (RFC 9700 §4.11.2).
+        if checked.client.as_ref().is_some_and(|c| !c.is_verified()) {
+            return Ok(page(StatusCode::OK, pages::signed_out()));
+        }
         return Ok(after_sign_out(checked));
     };
     let (token, set_cookie) = browser.csrf();

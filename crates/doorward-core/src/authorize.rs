@@ -95,17 +95,29 @@ impl Engine {
         let implicit = self.config.grants.insecure_implicit
             && client.policy.insecure_implicit
             && single("response_type") == Some("token");
-        let fail = |error: OAuthError| AuthorizeError::Redirect {
-            location: error_location_in(
-                &redirect_uri,
-                &error,
-                state.as_ref(),
-                &self.config.issuer,
-                implicit,
-            ),
-            redirect_uri: redirect_uri.clone(),
-            error,
-            state: state.clone(),
+        // RFC 9700 §4.11.2: the errors of a client no operator registered are shown, never
+        // redirected to a URI its registrant chose (see `ShowReason::UnverifiedClientError`).
+        let verified = client.is_verified();
+        let fail = |error: OAuthError| {
+            if !verified {
+                return AuthorizeError::Show(ShowReason::UnverifiedClientError(format!(
+                    "{}: {}",
+                    error.code.as_str(),
+                    error.description
+                )));
+            }
+            AuthorizeError::Redirect {
+                location: error_location_in(
+                    &redirect_uri,
+                    &error,
+                    state.as_ref(),
+                    &self.config.issuer,
+                    implicit,
+                ),
+                redirect_uri: redirect_uri.clone(),
+                error,
+                state: state.clone(),
+            }
         };
         // `resource` may be repeated (RFC 8707 §2); no other parameter may.
         if let Some((name, _)) = seen
@@ -208,6 +220,12 @@ impl Engine {
             Some(n) => Some(n.to_owned()),
         };
         let prompt = Prompt::parse(single("prompt").unwrap_or("")).map_err(fail)?;
+        if prompt.none && !verified {
+            // Its answers (login_required, consent_required) would be redirects: refused.
+            return Err(fail(OAuthError::invalid_request(
+                "prompt=none is not offered to an unverified application",
+            )));
+        }
         let max_age = match single("max_age") {
             None | Some("") => None,
             Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {

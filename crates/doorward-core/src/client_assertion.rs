@@ -221,7 +221,12 @@ impl Engine {
         }
         let fresh = self
             .store
-            .record_jti(client.id, &claims.jti, seconds(claims.exp) + SKEW, now)
+            .record_jti(
+                client.id,
+                &claims.jti,
+                seconds(claims.exp).saturating_add(SKEW),
+                now,
+            )
             .await?;
         Ok(if fresh {
             Ok(())
@@ -283,7 +288,8 @@ impl Engine {
             return Err("aud must name this server (its issuer or the endpoint's URL)");
         }
         let exp = seconds(claims.exp);
-        if exp + SKEW <= now {
+        // Saturating: `exp` is the client's number (a huge one must not overflow).
+        if exp.saturating_add(SKEW) <= now {
             return Err("expired");
         }
         if exp > now + MAX_LIFETIME + SKEW {

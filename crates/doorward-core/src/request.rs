@@ -93,6 +93,11 @@ pub enum ShowReason {
     /// be fetched or was refused: its redirect URIs are unknown, so nothing is redirected.
     #[error("The application's metadata document was refused: {0}")]
     ClientDocument(String),
+    /// An error of an application no operator registered (self-registered, or known by its
+    /// metadata document): redirecting it would let anyone who can register send browsers
+    /// anywhere from this server's address (RFC 9700 §4.11.2), so it is shown instead.
+    #[error("This request of an unverified application is refused ({0}).")]
+    UnverifiedClientError(String),
 }
 
 /// The `prompt` parameter (OIDC Core §3.1.2.1).

@@ -91,11 +91,11 @@ async fn main() -> anyhow::Result<()> {
     let identifier = args
         .resource
         .unwrap_or_else(|| format!("http://{}/mcp", args.listen));
-    let metadata = ProtectedResource::new(identifier)?
+    let metadata = ProtectedResource::new(identifier.clone())?
         .authorization_server(args.issuer.clone())
         .scopes(&args.scopes.iter().map(String::as_str).collect::<Vec<_>>())
         .name("Doorward MCP example");
-    let resource = ResourceServer::introspection(client).with_metadata(metadata);
+    let resource = ResourceServer::introspection(client, identifier).with_metadata(metadata);
     let scopes: Vec<&str> = args.scopes.iter().map(String::as_str).collect();
 
     let mcp = StreamableHttpService::new(

@@ -6,10 +6,15 @@ use super::{async_trait, AccessGrant, ResourceServer, TokenVerifier, VerifyError
 
 impl ResourceServer {
     /// Tokens of a provider in another process, asked by introspection (RFC 7662) with the
-    /// credentials of `client` (a client registered as a resource server).
+    /// credentials of `client` (a client registered as a resource server), for the resource
+    /// `audience`: a resource server sees every client's tokens, so a token whose `aud` does
+    /// not name this API (one another resource asked for, RFC 8707) is refused. A token
+    /// issued without `resource` has the provider's default audience (Doorward: the issuer,
+    /// or the client's `access_token_audience`). [`ResourceServer::with_metadata`] replaces it
+    /// with the resource identifier.
     #[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
-    pub fn introspection(client: doorward_client::Client) -> Self {
-        Self::new(IntrospectionVerifier { client })
+    pub fn introspection(client: doorward_client::Client, audience: impl Into<String>) -> Self {
+        Self::new(IntrospectionVerifier { client }).with_audience(audience)
     }
 
     /// JWT access tokens (RFC 9068) of a provider in another process, checked against its key

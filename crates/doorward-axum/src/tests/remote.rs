@@ -119,13 +119,24 @@ async fn a_resource_server_elsewhere_checks_tokens_by_introspection_and_jwt() {
     };
 
     // Introspection with the resource server's own credentials.
-    let introspecting = api(ResourceServer::introspection(remote(
-        doorward_client::ProviderConfig::oidc(&issuer, "api@clients")
-            .with_secret("api@clients-secret"),
-    )));
+    let introspecting = api(ResourceServer::introspection(
+        remote(
+            doorward_client::ProviderConfig::oidc(&issuer, "api@clients")
+                .with_secret("api@clients-secret"),
+        ),
+        issuer.clone(),
+    ));
     let (status, body) = call(introspecting.clone(), opaque.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.starts_with("read by "), "{body}");
+    // The JWT client's tokens are for https://api.example, not this API (the issuer's
+    // audience): introspection says they are active, the audience check refuses them.
+    let (status, body) = call(introspecting.clone(), jwt.clone()).await;
+    assert_eq!(
+        (status, error_of(&body).as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_token"),
+        "another audience, by introspection"
+    );
     let (status, body) = call(introspecting.clone(), "unknown".into()).await;
     assert_eq!(
         (status, error_of(&body).as_str()),
@@ -396,10 +407,13 @@ async fn a_remote_resource_server_checks_the_audience_of_resource_tokens() {
         assert!(challenge.contains("resource_metadata="), "{challenge}");
     }
 
-    let introspecting = api(ResourceServer::introspection(remote(
-        doorward_client::ProviderConfig::oidc(&issuer, "opaque@clients")
-            .with_secret("opaque@clients-secret"),
-    ))
+    let introspecting = api(ResourceServer::introspection(
+        remote(
+            doorward_client::ProviderConfig::oidc(&issuer, "opaque@clients")
+                .with_secret("opaque@clients-secret"),
+        ),
+        "unused: with_metadata names the resource",
+    )
     .with_metadata(metadata()));
     let (status, body, _) = status_of(
         introspecting.clone(),

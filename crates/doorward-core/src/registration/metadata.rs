@@ -208,7 +208,15 @@ pub fn from_members(
                     invalid("post_logout_redirect_uris: each must be an absolute URI without a fragment")
                 })
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<RedirectUri>, _>>()?;
+    // The open policy binds where sign-out sends browsers as much as where sign-in does.
+    if let Some(policy) = rules.open {
+        for uri in &post_logout_redirect_uris {
+            open_policy(uri, policy).map_err(|_| {
+                invalid("post_logout_redirect_uris: this scheme or host is not allowed for open registration here")
+            })?;
+        }
+    }
     Ok(Metadata {
         redirect_uris,
         auth_method,
