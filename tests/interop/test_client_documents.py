@@ -315,6 +315,10 @@ def test_a_refused_document_is_a_page_at_authorize_and_invalid_client_at_token(o
         "redirect_uri": SENT_REDIRECT, "code_verifier": "x" * 43,
     }, timeout=30)
     assert token.status_code == 401 and token.json()["error"] == "invalid_client", describe(token)
+    # RFC 6749 §5.2: the description is printable ASCII without '"' or '\\', whatever the
+    # document said.
+    description = token.json().get("error_description", "")
+    assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in description), description
     if case == "redirect":
         assert docs.hits.get("/good/target.json", 0) == 0, "the redirect was not followed"
 

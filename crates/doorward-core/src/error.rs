@@ -41,7 +41,18 @@ impl From<LookupError> for Error {
             LookupError::Store(e) => Self::Store(e),
             // The client's document server is the client's: its failure is the client's
             // (draft-ietf-oauth-client-id-metadata-document-02 §5.1), never a server error.
-            LookupError::Document(e) => Self::OAuth(OAuthError::invalid_client(e.to_string())),
+            // RFC 6749 §5.2: `error_description` is printable ASCII without `"` and `\`;
+            // the document error may quote what the client's server sent.
+            LookupError::Document(e) => Self::OAuth(OAuthError::invalid_client(
+                e.to_string()
+                    .chars()
+                    .map(|c| match c {
+                        '"' => '\'',
+                        ' '..='~' if c != '\\' => c,
+                        _ => '?',
+                    })
+                    .collect::<String>(),
+            )),
         }
     }
 }
