@@ -204,6 +204,13 @@ def config_toml(refresh_grace: Optional[int] = 0) -> str:
     return "\n".join(lines)
 
 
+def psql(sql: str) -> None:
+    """Runs `sql` on the test PostgreSQL database (`DOORWARD_TEST_POSTGRES_URL`), quietly."""
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", os.environ["DOORWARD_TEST_POSTGRES_URL"],
+                    "-c", sql], check=True,
+                   env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -21,6 +21,8 @@ from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from joserfc.jwk import ECKey
 
 from helpers import (
+    psql,
+    free_port,
     Browser,
     DoorwardServer,
     assert_token_response,
@@ -45,11 +47,6 @@ callback_uri = "http://localhost:8101/cb"
 secret = "{RS_SECRET}"
 resource_server = true
 """
-
-
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_URL, "-c", sql], check=True,
-                   env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -212,7 +209,7 @@ def test_public_jwt_and_service_clients_from_the_command_line(server):
                              "--auth-method", "none", "--json"))
     assert "client_secret" not in public and public["token_endpoint_auth_method"] == "none"
     refused(clients(server, "rotate-secret", "cli_spa@clients"), "without a secret")
-    redirect = f"http://127.0.0.1:{free_port_number()}/cb"  # any port: RFC 8252 §7.3
+    redirect = f"http://127.0.0.1:{free_port()}/cb"  # any port: RFC 8252 §7.3
     session = OAuth2Session(client_id="cli_spa@clients", token_endpoint_auth_method="none",
                             scope="base", redirect_uri=redirect, code_challenge_method="S256")
     verifier = generate_token(48)
@@ -263,8 +260,3 @@ def test_public_jwt_and_service_clients_from_the_command_line(server):
     r = token_request(server.origin, auth=basic("cli_svc@clients", service["client_secret"]),
                       form={"grant_type": "authorization_code", "code": "x", "redirect_uri": REDIRECT})
     assert r.status_code == 400 and r.json()["error"] == "unauthorized_client", r.text
-
-
-def free_port_number() -> int:
-    from helpers import free_port
-    return free_port()

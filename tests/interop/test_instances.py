@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from helpers import (
+    psql,
     CLIENT_ID,
     CLIENT_SECRET,
     REDIRECT_URI,
@@ -52,11 +53,6 @@ pytestmark = [
 
 AUTH = basic(CLIENT_ID, CLIENT_SECRET)
 PG_CLUSTER = os.environ.get("DOORWARD_TEST_POSTGRES_CLUSTER", "15 main").split()
-
-
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_URL, "-c", sql], check=True,
-                   env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
 
 
 @pytest.fixture(scope="module")

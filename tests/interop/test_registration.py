@@ -27,6 +27,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from requests.adapters import HTTPAdapter
 
 from helpers import (
+    psql,
     Browser,
     DoorwardServer,
     HTTP_TIMEOUT_S,
@@ -54,11 +55,6 @@ callback_uri = "http://localhost:8101/cb"
 secret = "{RS_SECRET}"
 resource_server = true
 """
-
-
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_URL, "-c", sql], check=True,
-                   env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

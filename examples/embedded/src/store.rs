@@ -1,3 +1,6 @@
+//! Past 700 lines, still one idea: it is meant to be read as one piece, the whole of what an
+//! application implements to hold Doorward's records, one `impl` block per port.
+//!
 //! The application's own store: every storage port of `doorward_core::ports`, over plain maps
 //! behind one async mutex. It is what an application with a database of its own writes (here
 //! the "database" is memory), and it proves itself with Doorward's contract test kit (the test
@@ -7,9 +10,6 @@
 //! atomic methods need: a code is spent and its tokens stored under the same guard, so two
 //! concurrent redemptions cannot both find it unspent. A method that might fail checks
 //! everything before it changes anything, so that a failure leaves the tables as they were.
-//!
-//! Past 700 lines, still one idea: it is meant to be read as one piece, the whole of what an
-//! application implements to hold Doorward's records, one `impl` block per port.
 
 use std::collections::{BTreeMap, HashMap};
 

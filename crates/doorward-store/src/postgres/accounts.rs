@@ -30,17 +30,7 @@ impl ClientStore for PostgresStore {
     }
 
     async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
-        let sql = format!(
-            "INSERT INTO clients ({CLIENT_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (id) DO UPDATE SET key = excluded.key,
-                 display_name = excluded.display_name, app_uri = excluded.app_uri,
-                 redirect_uris = excluded.redirect_uris, secret_hash = excluded.secret_hash,
-                 policy = excluded.policy,
-                 previous_secret_hash = excluded.previous_secret_hash,
-                 previous_secret_expires_at = excluded.previous_secret_expires_at,
-                 source = excluded.source"
-        );
+        let sql = upsert_client_sql();
         bind_client(sqlx::query(AssertSqlSafe(sql.as_str())), client)
             .execute(&self.pool)
             .await
@@ -190,4 +180,20 @@ impl SessionStore for PostgresStore {
             .map_err(other)
             .map(drop)
     }
+}
+
+/// The upsert of a client row (every column but `created_at`, kept from the first insert),
+/// shared by `upsert_client` and the RFC 7592 update of a registered client.
+pub(super) fn upsert_client_sql() -> String {
+    format!(
+        "INSERT INTO clients ({CLIENT_COLS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (id) DO UPDATE SET key = excluded.key,
+                 display_name = excluded.display_name, app_uri = excluded.app_uri,
+                 redirect_uris = excluded.redirect_uris, secret_hash = excluded.secret_hash,
+                 policy = excluded.policy,
+                 previous_secret_hash = excluded.previous_secret_hash,
+                 previous_secret_expires_at = excluded.previous_secret_expires_at,
+                 source = excluded.source"
+    )
 }

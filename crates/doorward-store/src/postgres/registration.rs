@@ -140,17 +140,7 @@ impl RegistrationStore for PostgresStore {
         if changed.rows_affected() != 1 {
             return Ok(false);
         }
-        let sql = format!(
-            "INSERT INTO clients ({CLIENT_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (id) DO UPDATE SET key = excluded.key,
-                 display_name = excluded.display_name, app_uri = excluded.app_uri,
-                 redirect_uris = excluded.redirect_uris, secret_hash = excluded.secret_hash,
-                 policy = excluded.policy,
-                 previous_secret_hash = excluded.previous_secret_hash,
-                 previous_secret_expires_at = excluded.previous_secret_expires_at,
-                 source = excluded.source"
-        );
+        let sql = super::accounts::upsert_client_sql();
         bind_client(sqlx::query(AssertSqlSafe(sql.as_str())), client)
             .execute(&mut *tx)
             .await

@@ -28,25 +28,8 @@ impl ClientStore for SqliteStore {
     }
 
     async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
-        self.write(|conn| {
-            execute(
-                conn,
-                &format!(
-                    "INSERT INTO clients ({CLIENT_COLS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     ON CONFLICT (id) DO UPDATE SET key = excluded.key,
-                         display_name = excluded.display_name, app_uri = excluded.app_uri,
-                         redirect_uris = excluded.redirect_uris,
-                         secret_hash = excluded.secret_hash, policy = excluded.policy,
-                         previous_secret_hash = excluded.previous_secret_hash,
-                         previous_secret_expires_at = excluded.previous_secret_expires_at,
-                         source = excluded.source"
-                ),
-                client_params(client),
-            )
-            .map(drop)
-        })
-        .await
+        self.write(|conn| execute(conn, &upsert_client_sql(), client_params(client)).map(drop))
+            .await
     }
 
     async fn insert_client(&self, client: &Client) -> StoreResult<bool> {
@@ -205,4 +188,20 @@ impl SessionStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The upsert of a client row (every column but `created_at`, kept from the first insert),
+/// shared by `upsert_client` and the RFC 7592 update of a registered client.
+pub(super) fn upsert_client_sql() -> String {
+    format!(
+        "INSERT INTO clients ({CLIENT_COLS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (id) DO UPDATE SET key = excluded.key,
+                         display_name = excluded.display_name, app_uri = excluded.app_uri,
+                         redirect_uris = excluded.redirect_uris,
+                         secret_hash = excluded.secret_hash, policy = excluded.policy,
+                         previous_secret_hash = excluded.previous_secret_hash,
+                         previous_secret_expires_at = excluded.previous_secret_expires_at,
+                         source = excluded.source"
+    )
 }
