@@ -14,7 +14,7 @@ use doorward_proto::{
 
 use crate::client_document::LookupError;
 use crate::model::{Client, CodeRecord, ConsentRecord, SignedIn, User};
-use crate::opaque::{self, OpaqueKind, TokenHash};
+use crate::opaque::{OpaqueKind, TokenHash};
 use crate::ports::{StoreError, UnixTime};
 use crate::Engine;
 
@@ -568,7 +568,7 @@ impl Engine {
         if request.implicit {
             return self.issue_implicit(user, auth_time, request).await;
         }
-        let code = opaque::generate(OpaqueKind::AuthorizationCode, self.random.as_ref());
+        let code = self.new_credential(OpaqueKind::AuthorizationCode);
         let now = self.now();
         self.store
             .insert_code(&CodeRecord {

@@ -22,7 +22,7 @@ use doorward_proto::{OAuthError, ScopeSet, TokenResponse, TokenType};
 use crate::error::Error;
 use crate::grant::AuthenticatedClient;
 use crate::model::{AccessTokenRecord, GrantType};
-use crate::opaque::{self, OpaqueKind, TokenHash};
+use crate::opaque::{OpaqueKind, TokenHash};
 use crate::Engine;
 
 impl Engine {
@@ -71,7 +71,7 @@ impl Engine {
         let access = if Self::wants_jwt(client) {
             self.jwt_access_token(client, client.key.clone(), &scopes, &audience, None)?
         } else {
-            opaque::generate(OpaqueKind::AccessToken, self.random.as_ref())
+            self.new_credential(OpaqueKind::AccessToken)
         };
         let record = AccessTokenRecord {
             hash: TokenHash::of(&access),

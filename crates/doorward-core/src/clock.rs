@@ -11,6 +11,13 @@ pub trait Clock: Send + Sync {
     /// share a store need clocks that agree (NTP), as each compares its own `now` with times
     /// another stored.
     fn now(&self) -> UnixTime;
+
+    /// The current time in milliseconds since the Unix epoch. Only the date of opaque
+    /// credentials uses it (their storage keys grow with it: `opaque.rs`), so a clock that
+    /// knows only seconds may keep this default.
+    fn now_millis(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 /// A cryptographically secure source of random bytes, injectable so that tests are repeatable.
@@ -30,6 +37,12 @@ impl Clock for SystemClock {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    }
+    fn now_millis(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0)
     }
 }

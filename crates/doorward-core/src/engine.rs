@@ -108,6 +108,11 @@ impl Engine {
         uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
     }
 
+    /// A new opaque credential of `kind`, dated by the engine's clock (`opaque.rs`).
+    pub(crate) fn new_credential(&self, kind: crate::opaque::OpaqueKind) -> String {
+        crate::opaque::generate(kind, self.random.as_ref(), self.clock.now_millis())
+    }
+
     pub(crate) fn new_uuid(&self) -> Uuid {
         let mut bytes = [0u8; 16];
         self.random.fill(&mut bytes);

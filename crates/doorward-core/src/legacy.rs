@@ -14,7 +14,7 @@ use doorward_proto::{OAuthError, Secret, TokenResponse};
 use crate::error::Error;
 use crate::grant::{AuthenticatedClient, Built, Grant};
 use crate::model::{CodeRecord, User};
-use crate::opaque::{self, OpaqueKind, TokenHash};
+use crate::opaque::{OpaqueKind, TokenHash};
 use crate::ports::{Redemption, StoreError, UnixTime};
 use crate::request::AuthorizationRequest;
 use crate::throttle::{self, Guard};
@@ -175,7 +175,7 @@ impl Engine {
             resources,
         } = opening;
         let now = self.now();
-        let code = opaque::generate(OpaqueKind::AuthorizationCode, self.random.as_ref());
+        let code = self.new_credential(OpaqueKind::AuthorizationCode);
         let record = CodeRecord {
             hash: TokenHash::of(&code),
             client_id: authenticated.client.id,

@@ -46,7 +46,7 @@ use crate::error::Error;
 use crate::model::{
     AuthMethod, Client, ClientPolicy, ClientSource, InitialTokenRecord, RegistrationRecord,
 };
-use crate::opaque::{self, OpaqueKind, TokenHash};
+use crate::opaque::{OpaqueKind, TokenHash};
 use crate::passwords;
 use crate::ports::{Registered, StoreError};
 use crate::throttle::{self, Throttled};
@@ -121,7 +121,7 @@ impl Engine {
         lifetime: i64,
         uses: u32,
     ) -> Result<InitialToken, StoreError> {
-        let token = opaque::generate(OpaqueKind::InitialAccess, self.random.as_ref());
+        let token = self.new_credential(OpaqueKind::InitialAccess);
         let now = self.now();
         let record = InitialTokenRecord {
             hash: TokenHash::of(&token),
@@ -170,7 +170,7 @@ impl Engine {
             self.count_registration(address, limit).await?;
         }
         let (mut client, secret) = self.registered_client(&metadata).await?;
-        let access = opaque::generate(OpaqueKind::RegistrationAccess, self.random.as_ref());
+        let access = self.new_credential(OpaqueKind::RegistrationAccess);
         let record = RegistrationRecord {
             client_id: client.id,
             token_hash: TokenHash::of(&access),
@@ -209,7 +209,7 @@ impl Engine {
         let (client, mut record) = self.managed(client_id, token).await?;
         let stored: Map<String, Value> =
             serde_json::from_str(&record.metadata).map_err(|e| StoreError::Other(Box::new(e)))?;
-        let access = opaque::generate(OpaqueKind::RegistrationAccess, self.random.as_ref());
+        let access = self.new_credential(OpaqueKind::RegistrationAccess);
         record.token_hash = TokenHash::of(&access);
         if !self.store.update_registration(&client, &record).await? {
             return Err(RegistrationError::InvalidToken);
@@ -286,7 +286,7 @@ impl Engine {
         let mut updated = client.clone();
         apply(&mut updated, &metadata);
         updated.policy.sealed_jwt_secret = client.policy.sealed_jwt_secret.clone();
-        let access = opaque::generate(OpaqueKind::RegistrationAccess, self.random.as_ref());
+        let access = self.new_credential(OpaqueKind::RegistrationAccess);
         let record = RegistrationRecord {
             token_hash: TokenHash::of(&access),
             metadata: Value::Object(metadata.to_json()).to_string(),

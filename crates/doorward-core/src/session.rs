@@ -18,7 +18,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::model::{SessionRecord, SignedIn, User};
-use crate::opaque::{self, OpaqueKind, TokenHash};
+use crate::opaque::{OpaqueKind, TokenHash};
 use crate::passwords;
 use crate::ports::StoreError;
 use crate::throttle::{self, Guard, Refusal, Throttled};
@@ -91,7 +91,7 @@ impl Engine {
 
     /// Opens a session for a user already authenticated; returns its cookie value.
     pub(crate) async fn open_session(&self, user: User) -> Result<(String, SignedIn), StoreError> {
-        let value = opaque::generate(OpaqueKind::Session, self.random.as_ref());
+        let value = self.new_credential(OpaqueKind::Session);
         let now = self.now();
         let session = SessionRecord {
             hash: TokenHash::of(&value),
@@ -121,7 +121,7 @@ impl Engine {
 
     /// A new value for the per-browser CSRF cookie.
     pub fn new_csrf_cookie(&self) -> String {
-        opaque::generate(OpaqueKind::Csrf, self.random.as_ref())
+        self.new_credential(OpaqueKind::Csrf)
     }
 
     /// The form token that goes with a CSRF cookie and the session cookie (if any).

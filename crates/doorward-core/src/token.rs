@@ -18,7 +18,7 @@ use crate::model::{
     AccessTokenFormat, AccessTokenRecord, AuthMethod, Client, CodeRecord, GrantType,
     RefreshTokenRecord,
 };
-use crate::opaque::{self, OpaqueKind, TokenHash};
+use crate::opaque::{OpaqueKind, TokenHash};
 use crate::ports::{ClientRef, Redemption};
 use crate::request::{BasicCredentials, ClientEndpoint, TokenRequest};
 use crate::Engine;
@@ -464,7 +464,7 @@ impl Engine {
             let sub = user_id.to_string();
             self.jwt_access_token(client, sub, access_scopes, audience, Some(auth_time))?
         } else {
-            opaque::generate(OpaqueKind::AccessToken, self.random.as_ref())
+            self.new_credential(OpaqueKind::AccessToken)
         };
         // The ID token follows the scope of this answer: a refresh narrowed to `openid` gets
         // no `profile` or `email` claims, and one narrowed without `openid` no ID token (the
@@ -489,7 +489,7 @@ impl Engine {
         };
         let refresh = (self.config.grants.refresh_token
             && client.policy.allows_grant(GrantType::RefreshToken))
-        .then(|| opaque::generate(OpaqueKind::RefreshToken, self.random.as_ref()));
+        .then(|| self.new_credential(OpaqueKind::RefreshToken));
         let scope = (access_scopes != requested).then(|| access_scopes.to_string());
         let access_record = AccessTokenRecord {
             hash: TokenHash::of(&access),

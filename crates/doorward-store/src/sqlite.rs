@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use doorward_core::ports::{StoreError, StoreResult};
@@ -15,6 +16,7 @@ use uuid::Uuid;
 use crate::rows::{corrupt, Columns};
 
 mod accounts;
+mod batch;
 mod consents;
 mod keys;
 mod maintenance;
@@ -51,6 +53,10 @@ const READERS: usize = 4;
 /// milliseconds. Moving it to a periodic checkpoint on the blocking pool was measured and
 /// raised throughput by ~10 % but doubled p99, so it stays automatic.
 ///
+/// The hot writes (codes, tokens, assertion `jti`s) are committed in groups by one thread
+/// (`sqlite/batch.rs`): what queues while a commit runs shares the next one. The others run
+/// inline under the writer's lock, each in its own transaction.
+///
 /// Writes go through one connection (`writer`) and reads through a few (`readers`). SQLite
 /// allows one writer at a time; with writes spread over many connections, the losers of each
 /// race sleep in SQLite's busy handler, which caps throughput and makes the tail slow. Queueing
@@ -60,7 +66,8 @@ const READERS: usize = 4;
 /// commits before a power loss may be lost (they are then re-done by the client: a code not
 /// redeemed, a token not issued). Never a half-applied change.
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
+    batcher: batch::Batcher,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -154,10 +161,12 @@ impl SqliteStore {
         let location = location(url)?;
         create_private(&location).map_err(other)?;
         let mut writer = connect(&location).map_err(other)?;
-        // The writer keeps a larger page cache (16 MiB, allocated as used): random token keys
-        // touch pages all over the B-trees, and every miss is a read system call.
+        // The writer keeps SQLite's default page cache (2 MiB). A larger one (16 MiB) was
+        // measured slower once writes were grouped and keys dated: SQLite clears the cache's
+        // pages past the end of the file at the end of every transaction by walking its whole
+        // hash table, which took 4 % of the server's time (BENCHMARKS.md, 2026-12-04).
         writer
-            .pragma_update(None, "cache_size", -16 * 1024)
+            .pragma_update(None, "cache_size", -2000)
             .map_err(other)?;
         migrate(&mut writer).map_err(other)?;
         // An in-memory database lives in its one connection, which then serves reads too.
@@ -168,8 +177,11 @@ impl SqliteStore {
                 .collect::<rusqlite::Result<_>>()
                 .map_err(other)?,
         };
+        let writer = Arc::new(Mutex::new(writer));
+        let batcher = batch::Batcher::start(Arc::clone(&writer)).map_err(other)?;
         Ok(Self {
-            writer: Mutex::new(writer),
+            writer,
+            batcher,
             readers,
             next_reader: AtomicUsize::new(0),
         })
@@ -178,6 +190,16 @@ impl SqliteStore {
     async fn write<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
         let mut conn = self.writer.lock().await;
         f(&mut conn)
+    }
+
+    /// Runs `work` in the writer thread's next group commit (`sqlite/batch.rs`), inside a
+    /// savepoint of its own: `work` must not open a transaction. It answers once committed.
+    async fn write_batched<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.batcher.write(work).await
     }
 
     async fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {

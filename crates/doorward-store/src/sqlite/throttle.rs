@@ -62,7 +62,8 @@ impl AssertionStore for SqliteStore {
         expires_at: UnixTime,
         now: UnixTime,
     ) -> StoreResult<bool> {
-        self.write(|conn| {
+        let (client, jti) = (client.to_string(), jti.to_owned());
+        self.write_batched(move |conn| {
             // One statement: a live row makes it change nothing (0 rows), an expired one is
             // replaced (1 row), none is inserted (1 row).
             let changed = execute(
@@ -70,7 +71,7 @@ impl AssertionStore for SqliteStore {
                 "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT (client_id, jti) DO UPDATE SET expires_at = excluded.expires_at
                  WHERE assertion_jtis.expires_at <= ?4",
-                params![client.to_string(), jti, expires_at, now],
+                params![client, jti, expires_at, now],
             )?;
             Ok(changed == 1)
         })

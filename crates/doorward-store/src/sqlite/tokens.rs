@@ -12,22 +12,29 @@ use crate::rows::{self, Columns, ACCESS_COLS, CODE_COLS, REFRESH_COLS, REFRESH_R
 
 const BEARER_SELECT: &str = rows::bearer_select!("?1");
 
+/// What a redemption stores when it is fresh: an owned [`Issue`], for the writer thread.
+type OwnedIssue = Option<(AccessTokenRecord, Option<RefreshTokenRecord>)>;
+
+fn owned(issue: Option<Issue<'_>>) -> OwnedIssue {
+    issue.map(|i| (i.access.clone(), i.refresh.cloned()))
+}
+
 /// Marks a single-use row as spent for `client` in one `UPDATE … RETURNING` (keeping
-/// `successor` with it when given), and stores `issue` in the same transaction when it was
-/// fresh; when nothing was updated, tells a spent row from an unknown one.
+/// `successor` with it when given), and stores `issue` when it was fresh; when nothing was
+/// updated, tells a spent row from an unknown one. Runs in a group commit's savepoint
+/// (`batch.rs`), which makes the update and the inserts one atomic change.
 #[allow(clippy::too_many_arguments)]
 fn redeem<T>(
-    conn: &mut Connection,
+    conn: &Connection,
     table: &str,
     cols: &str,
-    hash: &TokenHash,
+    hash: &[u8],
     client: &str,
     now: UnixTime,
-    issue: Option<Issue<'_>>,
+    issue: OwnedIssue,
     successor: Option<&[u8]>,
     map: impl Fn(&dyn Columns) -> StoreResult<T>,
 ) -> StoreResult<Redemption<T>> {
-    let tx = conn.transaction().map_err(other)?;
     let set_successor = if successor.is_some() {
         ", successor = ?4"
     } else {
@@ -38,25 +45,19 @@ fn redeem<T>(
          WHERE hash = ?2 AND client_id = ?3 AND used_at IS NULL RETURNING {cols}"
     );
     let fresh = match successor {
-        Some(sealed) => query_one(
-            &tx,
-            &update,
-            params![now, hash.as_bytes(), client, sealed],
-            &map,
-        )?,
-        None => query_one(&tx, &update, params![now, hash.as_bytes(), client], &map)?,
+        Some(sealed) => query_one(conn, &update, params![now, hash, client, sealed], &map)?,
+        None => query_one(conn, &update, params![now, hash, client], &map)?,
     };
     if let Some(record) = fresh {
-        if let Some(issue) = issue {
-            insert_tokens_in(&tx, issue.access, issue.refresh)?;
+        if let Some((access, refresh)) = issue {
+            insert_tokens_in(conn, &access, refresh.as_ref())?;
         }
-        tx.commit().map_err(other)?;
         return Ok(Redemption::Fresh(record));
     }
     let spent = query_one(
-        &tx,
+        conn,
         &format!("SELECT {cols} FROM {table} WHERE hash = ?1 AND client_id = ?2"),
-        params![hash.as_bytes(), client],
+        params![hash, client],
         &map,
     )?;
     Ok(match spent {
@@ -67,7 +68,7 @@ fn redeem<T>(
 
 /// Inserts an access token and its refresh token; tokens of a revoked family are born revoked.
 fn insert_tokens_in(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     access: &AccessTokenRecord,
     refresh: Option<&RefreshTokenRecord>,
 ) -> StoreResult<()> {
@@ -115,14 +116,14 @@ fn insert_tokens_in(
 #[async_trait]
 impl CodeStore for SqliteStore {
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
-        let (challenge, method) = match &code.challenge {
-            Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
-            None => (None, None),
-        };
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(other)?;
+        let code = code.clone();
+        self.write_batched(move |conn| {
+            let (challenge, method) = match &code.challenge {
+                Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
+                None => (None, None),
+            };
             execute(
-                &tx,
+                conn,
                 "INSERT INTO grants (family_id, user_id, client_id, created_at)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![
@@ -133,7 +134,7 @@ impl CodeStore for SqliteStore {
                 ],
             )?;
             execute(
-                &tx,
+                conn,
                 &format!(
                     "INSERT INTO codes ({CODE_COLS})
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
@@ -154,8 +155,8 @@ impl CodeStore for SqliteStore {
                     code.nonce,
                     rows::resource_lines(&code.resources),
                 ],
-            )?;
-            tx.commit().map_err(other)
+            )
+            .map(drop)
         })
         .await
     }
@@ -178,12 +179,14 @@ impl CodeStore for SqliteStore {
         issue: Option<Issue<'_>>,
     ) -> StoreResult<Redemption<CodeRecord>> {
         let client = client.to_string();
-        self.write(|conn| {
+        let hash = hash.as_bytes().to_vec();
+        let issue = owned(issue);
+        self.write_batched(move |conn| {
             redeem(
                 conn,
                 "codes",
                 CODE_COLS,
-                hash,
+                &hash,
                 &client,
                 now,
                 issue,
@@ -202,12 +205,9 @@ impl TokenStore for SqliteStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(other)?;
-            insert_tokens_in(&tx, access, refresh)?;
-            tx.commit().map_err(other)
-        })
-        .await
+        let (access, refresh) = (access.clone(), refresh.cloned());
+        self.write_batched(move |conn| insert_tokens_in(conn, &access, refresh.as_ref()))
+            .await
     }
 
     async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {
@@ -233,16 +233,19 @@ impl TokenStore for SqliteStore {
         successor: Option<&[u8]>,
     ) -> StoreResult<Redemption<RefreshTokenRecord>> {
         let client = client.to_string();
-        self.write(|conn| {
+        let hash = hash.as_bytes().to_vec();
+        let issue = owned(issue);
+        let successor = successor.map(<[u8]>::to_vec);
+        self.write_batched(move |conn| {
             redeem(
                 conn,
                 "refresh_tokens",
                 REFRESH_READ,
-                hash,
+                &hash,
                 &client,
                 now,
                 issue,
-                successor,
+                successor.as_deref(),
                 rows::refresh,
             )
         })
