@@ -2,7 +2,7 @@
 # Side-by-side benchmark: Doorward against the shared kit's peers (a bare hyper ceiling,
 # node-oidc-provider, Authlib), in one run, same CPU split (server on CPU 1, wrk on CPU 0).
 #
-#   bash bench/run.sh                       # the default matrix, ~15 min on 2 cores
+#   bash bench/run.sh                       # the default matrix (W1-W4), ~20 min on 2 cores
 #   WORKLOADS="W2" PEERS="doorward" bash bench/run.sh
 #
 # Needs ../shared/bench beside the repository (the kit). It copies the kit to $BENCH_TMP/kit,
@@ -29,7 +29,7 @@ export DOORWARD_BENCH_CONFIG="$repo/bench/doorward.toml"
 
 export RESULTS="${RESULTS:-$BENCH_TMP/results-$(date +%Y%m%dT%H%M%S).jsonl}"
 PEERS="${PEERS:-doorward authlib node-oidc}"
-WORKLOADS="${WORKLOADS:-W2 W3 W4}"
+WORKLOADS="${WORKLOADS:-W1 W2 W3 W4}"
 echo "results: $RESULTS"
 LABEL=start "$kit/run-peers.sh" ceiling W1
 for w in $WORKLOADS; do
