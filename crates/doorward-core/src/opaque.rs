@@ -148,7 +148,11 @@ mod tests {
         assert_eq!(&k1.0[..6], &MILLIS.to_be_bytes()[2..]);
         assert!(k1.0 < k2.0, "keys are ordered by time");
         let digest: [u8; 32] = Sha256::digest(early.as_bytes()).into();
-        assert_eq!(&k1.0[6..], &digest[..26], "the rest is the credential's digest");
+        assert_eq!(
+            &k1.0[6..],
+            &digest[..26],
+            "the rest is the credential's digest"
+        );
     }
 
     #[test]

@@ -283,7 +283,10 @@ mod tests {
         let lost = ra.blocking_recv().unwrap().unwrap_err();
         assert!(format!("{lost:?}").contains("not committed"), "{lost:?}");
         assert!(rb.blocking_recv().unwrap().is_err());
-        assert!(rc.blocking_recv().unwrap().is_ok(), "the rest runs in a new batch");
+        assert!(
+            rc.blocking_recv().unwrap().is_ok(),
+            "the rest runs in a new batch"
+        );
         assert_eq!(keys(&conn), [3], "nothing of the lost job stays");
     }
 
