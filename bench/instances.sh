@@ -4,6 +4,7 @@
 #
 #   bash bench/instances.sh                  # ~10 min; prints a markdown table
 #   DURATION=10 CONC=16 bash bench/instances.sh
+#   DOORWARD_BIN=/tmp/baseline/doorward WORKLOADS=code CODES=30000 bash bench/instances.sh
 #
 # Needs wrk (the shared kit's install.sh installs it) and PostgreSQL 15 (started if down; the
 # role and database of scripts/test.sh). Each cell gets a fresh database (a new schema on
@@ -27,8 +28,11 @@ PG="${PG_URL:-postgres://doorward:doorward@127.0.0.1:5432/doorward_test}"
 config="$repo/bench/doorward.toml"
 
 pg_ctlcluster 15 main start 2>/dev/null || true
-cargo build --release --locked -p doorward --manifest-path "$repo/Cargo.toml"
-bin="$repo/target/release/doorward"
+# DOORWARD_BIN: another build to measure (an A/B against a saved baseline); else this tree's.
+if [ -z "${DOORWARD_BIN:-}" ]; then
+  cargo build --release --locked -p doorward --manifest-path "$repo/Cargo.toml"
+fi
+bin="${DOORWARD_BIN:-$repo/target/release/doorward}"
 export RUST_LOG=warn
 # Instances on PostgreSQL share the secret that seals the keys in the database.
 export DOORWARD_KEY_ENCRYPTION_SECRET="${DOORWARD_KEY_ENCRYPTION_SECRET:-bench-key-encryption-secret}"

@@ -4,6 +4,8 @@ use async_trait::async_trait;
 use doorward_core::model::{AccessTokenRecord, BearerRecord, CodeRecord, RefreshTokenRecord};
 use doorward_core::ports::{CodeStore, Issue, Redemption, StoreResult, TokenStore, UnixTime};
 use doorward_core::TokenHash;
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
 use sqlx::AssertSqlSafe;
 use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
@@ -14,10 +16,140 @@ use crate::rows::{self, Columns, ACCESS_COLS, CODE_COLS, REFRESH_COLS, REFRESH_R
 const BEARER_SELECT: &str = rows::bearer_select!("$1");
 
 /// Marks a single-use row as spent for `client` in one `UPDATE … RETURNING` (keeping
-/// `successor` with it when given), and stores `issue` in the same transaction when it was
-/// fresh; when nothing was updated, tells a spent row from an unknown one.
+/// `successor` with it when given), and stores `issue` with it when it was fresh; when nothing
+/// was updated, tells a spent row from an unknown one.
+///
+/// A fresh redemption is one round trip: one statement whose `UPDATE` and `INSERT`s are
+/// common table expressions ([`issue_ctes`]), atomic as any statement. A refused one adds the
+/// read that says why. Tokens whose refresh token belongs to another family than the access
+/// token (never issued so by the engine) take the transaction of [`redeem_in_transaction`].
 #[allow(clippy::too_many_arguments)]
 async fn redeem<T>(
+    pool: &PgPool,
+    table: &str,
+    cols: &str,
+    hash: &TokenHash,
+    client: Uuid,
+    now: UnixTime,
+    issue: Option<Issue<'_>>,
+    successor: Option<&[u8]>,
+    map: impl Fn(&dyn Columns) -> StoreResult<T>,
+) -> StoreResult<Redemption<T>> {
+    if issue.is_some_and(|i| i.refresh.is_some_and(|r| r.family_id != i.access.family_id)) {
+        return redeem_in_transaction(pool, table, cols, hash, client, now, issue, successor, map)
+            .await;
+    }
+    let (set_successor, first) = if successor.is_some() {
+        (", successor = $4", 5)
+    } else {
+        ("", 4)
+    };
+    let issuing = match issue {
+        Some(issue) => format!(", {}", issue_ctes(first, "spent", issue.refresh.is_some())),
+        None => String::new(),
+    };
+    let sql = format!(
+        "WITH spent AS (UPDATE {table} SET used_at = $1{set_successor}
+             WHERE hash = $2 AND client_id = $3 AND used_at IS NULL RETURNING {cols}){issuing}
+         SELECT * FROM spent"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(now)
+        .bind(hash.as_bytes())
+        .bind(client);
+    if let Some(sealed) = successor {
+        query = query.bind(sealed);
+    }
+    if let Some(issue) = issue {
+        query = bind_issue(query, issue.access, issue.refresh);
+    }
+    if let Some(row) = query.fetch_optional(pool).await.map_err(other)? {
+        return Ok(Redemption::Fresh(map(&row)?));
+    }
+    let select = format!("SELECT {cols} FROM {table} WHERE hash = $1 AND client_id = $2");
+    let spent = sqlx::query(AssertSqlSafe(select.as_str()))
+        .bind(hash.as_bytes())
+        .bind(client)
+        .fetch_optional(pool)
+        .await
+        .map_err(other)?;
+    Ok(match spent {
+        Some(row) => Redemption::Spent(map(&row)?),
+        None => Redemption::Unknown,
+    })
+}
+
+/// The common table expressions that store an access token (and, with `refresh`, its refresh
+/// token) of one family, from `source` (`spent`: rows only when a redemption was fresh; or a
+/// one-row table), parameters from `$first` in [`bind_issue`]'s order. The family's grant row
+/// is read `FOR SHARE` as in [`grant_revoked_at`]: the tokens of a revoked family are born
+/// revoked, and a revocation that comes after waits for this statement.
+fn issue_ctes(first: usize, source: &str, refresh: bool) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    let family = p(1);
+    let mut sql = format!(
+        "grant_row AS (SELECT revoked_at FROM grants WHERE family_id = {family} FOR SHARE),
+         access_row AS (INSERT INTO access_tokens ({ACCESS_COLS})
+             SELECT {}, {family}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM grant_row), {}
+             FROM {source} RETURNING 1)",
+        p(0),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+    );
+    if refresh {
+        sql.push_str(&format!(
+            ", refresh_row AS (INSERT INTO refresh_tokens ({REFRESH_COLS})
+                 SELECT {}, {family}, {}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM grant_row), {}
+                 FROM {source} RETURNING 1)",
+            p(8),
+            p(9),
+            p(10),
+            p(11),
+            p(12),
+            p(13),
+            p(14),
+            p(15),
+        ));
+    }
+    sql
+}
+
+/// Binds the parameters of [`issue_ctes`], in its order.
+fn bind_issue<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    access: &'q AccessTokenRecord,
+    refresh: Option<&'q RefreshTokenRecord>,
+) -> Query<'q, Postgres, PgArguments> {
+    let query = query
+        .bind(access.hash.as_bytes())
+        .bind(access.family_id)
+        .bind(access.client_id)
+        .bind(access.user_id)
+        .bind(access.scopes.to_string())
+        .bind(access.issued_at)
+        .bind(access.expires_at)
+        .bind(rows::resource_lines(&access.resources));
+    match refresh {
+        Some(refresh) => query
+            .bind(refresh.hash.as_bytes())
+            .bind(refresh.client_id)
+            .bind(refresh.user_id)
+            .bind(refresh.scopes.to_string())
+            .bind(refresh.auth_time)
+            .bind(refresh.issued_at)
+            .bind(refresh.expires_at)
+            .bind(rows::resource_lines(&refresh.resources)),
+        None => query,
+    }
+}
+
+/// [`redeem`] in a transaction of several statements, for tokens of two families.
+#[allow(clippy::too_many_arguments)]
+async fn redeem_in_transaction<T>(
     pool: &PgPool,
     table: &str,
     cols: &str,
@@ -221,9 +353,21 @@ impl TokenStore for PostgresStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(other)?;
-        insert_tokens_in(&mut tx, access, refresh).await?;
-        tx.commit().await.map_err(other)
+        if refresh.is_some_and(|r| r.family_id != access.family_id) {
+            let mut tx = self.pool.begin().await.map_err(other)?;
+            insert_tokens_in(&mut tx, access, refresh).await?;
+            return tx.commit().await.map_err(other);
+        }
+        // One round trip: one statement (see `redeem`).
+        let sql = format!(
+            "WITH {} SELECT 1",
+            issue_ctes(1, "(SELECT 1) AS one", refresh.is_some())
+        );
+        bind_issue(sqlx::query(AssertSqlSafe(sql.as_str())), access, refresh)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(other)
     }
 
     async fn find_access_token(&self, hash: &TokenHash) -> StoreResult<Option<AccessTokenRecord>> {

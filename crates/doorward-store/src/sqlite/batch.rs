@@ -141,9 +141,9 @@ impl Batcher {
         self.queue
             .send(Box::new(Queued { work, reply }))
             .map_err(|_| StoreError::Unavailable("the SQLite writer thread has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the SQLite writer thread has stopped".into()))?
+        answer.await.map_err(|_| {
+            StoreError::Unavailable("the SQLite writer thread dropped the write".into())
+        })?
     }
 }
 
@@ -160,13 +160,15 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
             job.refuse(&e);
             continue;
         }
-        let done = job.run(conn);
-        let closed = if done.succeeded() {
+        // A job that panics is rolled back like one that fails; its caller, whose reply was
+        // dropped with it, gets `Unavailable`. The thread and the other jobs go on.
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn))).ok();
+        let closed = if done.as_ref().is_some_and(|d| d.succeeded()) {
             statement(conn, "RELEASE job")
         } else {
             statement(conn, "ROLLBACK TO job").and_then(|()| statement(conn, "RELEASE job"))
         };
-        ran.push(done);
+        ran.extend(done);
         if let Err(e) = closed {
             // The savepoint could not be closed: end the batch here, writing nothing.
             let _ = conn.execute_batch("ROLLBACK");
@@ -311,6 +313,22 @@ mod tests {
         assert!(rb.blocking_recv().unwrap().is_err());
         assert!(keys(&conn).is_empty());
         assert!(conn.is_autocommit());
+    }
+
+    #[test]
+    fn a_panicking_job_is_rolled_back_and_the_others_go_on() {
+        let conn = table();
+        let (a, ra) = job(insert(1));
+        let (b, rb) = job(|conn: &Connection| -> StoreResult<()> {
+            insert(2)(conn)?;
+            panic!("a bug in a job");
+        });
+        let (c, rc) = job(insert(3));
+        run_batch(&conn, vec![a, b, c]);
+        assert!(ra.blocking_recv().unwrap().is_ok());
+        assert!(rb.blocking_recv().is_err(), "its reply is dropped");
+        assert!(rc.blocking_recv().unwrap().is_ok());
+        assert_eq!(keys(&conn), [1, 3]);
     }
 
     #[tokio::test]
