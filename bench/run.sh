@@ -46,3 +46,10 @@ python3 "$kit/report.py" "$RESULTS"
 # What an `openid` token response adds: one ID-token signature, per algorithm (CPU 1 alone).
 echo
 taskset -c 1 "$DOORWARD_BIN" dev sign-cost --iterations 2000
+
+# A resource server's bearer check in-process (doorward-axum's ResourceServer): JWT access
+# tokens (signature, then cached) and opaque tokens of a provider in the same process.
+echo
+cargo build --release --locked -p doorward-axum --features remote --example resource_check_cost \
+  --manifest-path "$repo/Cargo.toml"
+taskset -c 1 "$repo/target/release/examples/resource_check_cost" 200000

@@ -36,12 +36,11 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::{FromRef, FromRequestParts, Request};
@@ -51,7 +50,6 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use doorward_core::Engine;
-use sha2::{Digest, Sha256};
 
 use crate::response::bearer::{credentials, Credentials, Refusal};
 
@@ -59,11 +57,14 @@ use crate::response::bearer::{credentials, Credentials, Refusal};
 /// layer's rejection).
 pub use crate::response::bearer::BearerError;
 
+mod cache;
 mod metadata;
 #[cfg(feature = "remote")]
 mod remote;
 
 pub use metadata::{InvalidResource, ProtectedResource, WELL_KNOWN};
+#[cfg(feature = "remote")]
+pub use remote::JWT_CACHE_SECONDS;
 
 /// What a valid bearer token grants, as a protected handler sees it.
 #[derive(Clone, Debug)]
@@ -200,7 +201,7 @@ impl ResourceServer {
         Self::new(LocalVerifier {
             engine,
             ttl: cache_seconds as i64,
-            cache: Mutex::new(HashMap::new()),
+            cache: cache::GrantCache::default(),
         })
         .with_audience(audience)
     }
@@ -500,23 +501,17 @@ where
 struct LocalVerifier {
     engine: Arc<Engine>,
     ttl: i64,
-    cache: Mutex<HashMap<[u8; 32], (AccessGrant, i64)>>,
+    cache: cache::GrantCache,
 }
-
-/// The most tokens kept in a local verifier's cache.
-const CACHE_CAPACITY: usize = 10_000;
 
 #[async_trait]
 impl TokenVerifier for LocalVerifier {
     async fn verify(&self, token: &str) -> Result<AccessGrant, VerifyError> {
         let now = self.engine.now();
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let key = cache::GrantCache::key(token);
         if self.ttl > 0 {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((grant, until)) = cache.get(&key) {
-                if now < *until && now < grant.expires_at {
-                    return Ok(grant.clone());
-                }
+            if let Some(grant) = self.cache.get(&key, now) {
+                return Ok(grant);
             }
         }
         // Any audience: `admit` checks it against this resource's.
@@ -537,14 +532,7 @@ impl TokenVerifier for LocalVerifier {
             expires_at: info.expires_at,
         };
         if self.ttl > 0 {
-            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.len() >= CACHE_CAPACITY {
-                cache.retain(|_, (g, until)| now < *until && now < g.expires_at);
-                if cache.len() >= CACHE_CAPACITY {
-                    cache.clear();
-                }
-            }
-            cache.insert(key, (grant.clone(), now + self.ttl));
+            self.cache.put(key, &grant, now + self.ttl, now);
         }
         Ok(grant)
     }

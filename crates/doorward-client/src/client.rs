@@ -118,7 +118,8 @@ impl Client {
         Ok(metadata)
     }
 
-    fn now(&self) -> i64 {
+    /// The client's clock (Unix seconds): the one its token and key-set checks use.
+    pub fn now(&self) -> i64 {
         (self.inner.clock)()
     }
 

@@ -2,7 +2,14 @@
 //! and by checking JWT access tokens against its key set (RFC 9068), both through a
 //! `doorward_client::Client`.
 
+use super::cache::GrantCache;
 use super::{async_trait, AccessGrant, ResourceServer, TokenVerifier, VerifyError};
+
+/// How long a verified JWT access token is kept (never past its `exp`): a token presented
+/// again within it costs a digest and a map lookup instead of a signature check. A key the
+/// provider withdraws from its set stops validating new tokens at once, and the tokens it
+/// signed that were checked already within this bound.
+pub const JWT_CACHE_SECONDS: i64 = 300;
 
 impl ResourceServer {
     /// Tokens of a provider in another process, asked by introspection (RFC 7662) with the
@@ -18,13 +25,16 @@ impl ResourceServer {
     }
 
     /// JWT access tokens (RFC 9068) of a provider in another process, checked against its key
-    /// set (fetched again once on an unknown key: rotation), for the resource `audience`.
+    /// set (fetched again once on an unknown key: rotation), for the resource `audience`. A
+    /// token that passed is kept for [`JWT_CACHE_SECONDS`] (never past its `exp`, on the
+    /// client's clock) and is not checked again meanwhile; one that failed is checked each time.
     #[cfg_attr(docsrs, doc(cfg(feature = "remote")))]
     pub fn jwt(client: doorward_client::Client, audience: impl Into<String>) -> Self {
         let audience: String = audience.into();
         Self::new(JwtVerifier {
             client,
             audience: audience.clone(),
+            cache: GrantCache::default(),
         })
         .with_audience(audience)
     }
@@ -90,12 +100,18 @@ impl TokenVerifier for IntrospectionVerifier {
 struct JwtVerifier {
     client: doorward_client::Client,
     audience: String,
+    cache: GrantCache,
 }
 
 #[async_trait]
 impl TokenVerifier for JwtVerifier {
     async fn verify(&self, token: &str) -> Result<AccessGrant, VerifyError> {
         use doorward_client::IdTokenError;
+        let now = self.client.now();
+        let key = GrantCache::key(token);
+        if let Some(grant) = self.cache.get(&key, now) {
+            return Ok(grant);
+        }
         let claims = match self
             .client
             .validate_jwt_access_token(token, &self.audience)
@@ -105,7 +121,7 @@ impl TokenVerifier for JwtVerifier {
             Err(IdTokenError::Jwks(e)) => return Err(VerifyError::Unavailable(e.to_string())),
             Err(e) => return Err(VerifyError::Invalid(e.to_string())),
         };
-        Ok(AccessGrant {
+        let grant = AccessGrant {
             user: (claims.client_id.as_deref() != Some(claims.subject.as_str()))
                 .then(|| claims.subject.clone()),
             subject: claims.subject,
@@ -113,6 +129,9 @@ impl TokenVerifier for JwtVerifier {
             scopes: claims.scopes,
             audience: claims.audience,
             expires_at: claims.expires_at,
-        })
+        };
+        self.cache
+            .put(key, &grant, now.saturating_add(JWT_CACHE_SECONDS), now);
+        Ok(grant)
     }
 }

@@ -44,6 +44,10 @@ async fn a_resource_server_elsewhere_checks_tokens_by_introspection_and_jwt() {
             issuer: issuer.clone(),
             hash_cost: HashCost::InsecureFastForTests,
             scopes: doorward_proto::ScopeSet::parse("base items:read").unwrap(),
+            lifetimes: doorward_core::Lifetimes {
+                access_token: 60,
+                ..doorward_core::Lifetimes::default()
+            },
             ..EngineConfig::default()
         })
         .grants(grants)
@@ -154,6 +158,43 @@ async fn a_resource_server_elsewhere_checks_tokens_by_introspection_and_jwt() {
     assert_eq!(
         (status, error_of(&body).as_str()),
         (StatusCode::UNAUTHORIZED, "invalid_token")
+    );
+    // A token that passed is kept (JWT_CACHE_SECONDS), never past its `exp`: on a clock
+    // moved past it, the same token is refused.
+    let moved = Arc::new(std::sync::atomic::AtomicI64::new(now));
+    let clock = moved.clone();
+    let clocked = api(ResourceServer::jwt(
+        doorward_client::Client::builder(
+            doorward_client::ProviderConfig::oidc(&issuer, "api@clients").with_secret("x"),
+        )
+        .clock(move || clock.load(std::sync::atomic::Ordering::SeqCst))
+        .build()
+        .unwrap(),
+        "https://api.example",
+    ));
+    for _ in 0..2 {
+        let (status, body) = call(clocked.clone(), jwt.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let exp = {
+        use base64::Engine as _;
+        let claims = jwt.split('.').nth(1).unwrap();
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(claims)
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&claims).unwrap()["exp"]
+            .as_i64()
+            .unwrap()
+    };
+    // The provider's access tokens live 60 s here: less than the cache keeps a token.
+    assert!(exp - now < crate::protect::JWT_CACHE_SECONDS, "{exp}");
+    // Past `exp` and the client's 60 s leeway (ProviderConfig::leeway).
+    moved.store(exp + 61, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = call(clocked, jwt.clone()).await;
+    assert_eq!(
+        (status, error_of(&body).as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_token"),
+        "expired, although it was checked before"
     );
     let elsewhere = api(ResourceServer::jwt(
         remote(doorward_client::ProviderConfig::oidc(&issuer, "api@clients").with_secret("x")),
