@@ -60,10 +60,8 @@ impl Engine {
         let csrf_key = sealer
             .open_secret(CSRF_SECRET, &stored)
             .map_err(StoreError::from)?;
-        // Computed now, in the background, rather than at the first failed sign-in, which
-        // would wait for it; not awaited, so that start-up does not (one Argon2 run: a fifth
-        // of the cold start, BENCHMARKS.md).
-        drop(tokio::task::spawn_blocking(passwords::dummy_hash));
+        // Computed now rather than at the first failed sign-in, which would wait for it.
+        let _ = tokio::task::spawn_blocking(passwords::dummy_hash).await;
         let engine = Self {
             store,
             clock,
