@@ -34,6 +34,16 @@ pub enum OpaqueKind {
 }
 
 impl OpaqueKind {
+    const ALL: [Self; 7] = [
+        Self::AuthorizationCode,
+        Self::AccessToken,
+        Self::RefreshToken,
+        Self::Session,
+        Self::Csrf,
+        Self::RegistrationAccess,
+        Self::InitialAccess,
+    ];
+
     fn prefix(self) -> &'static str {
         match self {
             Self::AuthorizationCode => "dwc_",
@@ -93,23 +103,24 @@ impl TokenHash {
     }
 }
 
-/// The 6 time bytes of a dated credential (`prefix_` then 44 base64url characters whose
-/// first byte is the version), if `value` is one.
+/// The 6 time bytes of a dated credential (one of the kinds' prefixes, then 44 base64url
+/// characters that decode to 33 bytes, the first of which is the version), if `value` is one.
+/// Anything else (a JWT whose signature happens to hold `_` and such bytes among them) is not.
 fn dated(value: &str) -> Option<[u8; 6]> {
-    let (_, encoded) = value.split_once('_')?;
-    if encoded.len() != DATED_CHARS {
+    let (kind, encoded) = value.split_once('_')?;
+    if encoded.len() != DATED_CHARS
+        || !OpaqueKind::ALL
+            .iter()
+            .any(|k| &k.prefix()[..k.prefix().len() - 1] == kind)
+    {
         return None;
     }
-    // The first 12 characters are the first 9 bytes: the version, the time and 2 random bytes.
-    let mut head = [0u8; 9];
-    URL_SAFE_NO_PAD
-        .decode_slice(&encoded.as_bytes()[..12], &mut head)
-        .ok()?;
-    if head[0] != DATED {
+    let mut bytes = [0u8; DATED_LEN];
+    if URL_SAFE_NO_PAD.decode_slice(encoded, &mut bytes).ok()? != DATED_LEN || bytes[0] != DATED {
         return None;
     }
     let mut time = [0u8; 6];
-    time.copy_from_slice(&head[1..7]);
+    time.copy_from_slice(&bytes[1..7]);
     Some(time)
 }
 
@@ -170,5 +181,16 @@ mod tests {
         // Not base64url at all.
         let digest: [u8; 32] = Sha256::digest("dwat_!!!!".as_bytes()).into();
         assert_eq!(TokenHash::of("dwat_!!!!").0, digest);
+        // The form of a dated credential after another prefix than a kind's (a JWT's
+        // signature may hold `_` followed by 44 such characters).
+        let mut dated_bytes = [1u8; 33];
+        dated_bytes[1..7].copy_from_slice(&MILLIS.to_be_bytes()[2..]);
+        let foreign = format!("eyJh.eyJ.sig_{}", URL_SAFE_NO_PAD.encode(dated_bytes));
+        let digest: [u8; 32] = Sha256::digest(foreign.as_bytes()).into();
+        assert_eq!(TokenHash::of(&foreign).0, digest);
+        // A kind's prefix, but the rest does not decode.
+        let broken = format!("dwat_{}!", &URL_SAFE_NO_PAD.encode(dated_bytes)[..43]);
+        let digest: [u8; 32] = Sha256::digest(broken.as_bytes()).into();
+        assert_eq!(TokenHash::of(&broken).0, digest);
     }
 }

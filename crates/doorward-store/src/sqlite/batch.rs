@@ -149,6 +149,22 @@ impl Batcher {
 
 /// Runs `batch` in one transaction, each job in a savepoint, then answers every job.
 fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
+    close_leftover(conn);
+    run_jobs(conn, batch);
+    // Whatever happened, the lock goes back to the inline writers with no transaction open:
+    // one left open would swallow their writes uncommitted.
+    close_leftover(conn);
+}
+
+/// Rolls back a transaction left open (a `ROLLBACK` that failed earlier), so that a batch or
+/// an inline write never runs inside another's transaction.
+fn close_leftover(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
+fn run_jobs(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     let mut ran: Vec<Box<dyn Ran>> = Vec::with_capacity(batch.len());
     let mut open = begin(conn);
     for job in batch {
@@ -329,6 +345,24 @@ mod tests {
         assert!(rb.blocking_recv().is_err(), "its reply is dropped");
         assert!(rc.blocking_recv().unwrap().is_ok());
         assert_eq!(keys(&conn), [1, 3]);
+    }
+
+    #[test]
+    fn a_transaction_left_open_is_rolled_back_before_and_after_a_batch() {
+        let conn = table();
+        conn.execute_batch("BEGIN; INSERT INTO t (k) VALUES (9)")
+            .unwrap();
+        let (a, ra) = job(insert(1));
+        run_batch(&conn, vec![a]);
+        assert!(ra.blocking_recv().unwrap().is_ok());
+        assert_eq!(keys(&conn), [1], "the leftover write is gone, the batch's kept");
+        let (b, rb) = job(|conn: &Connection| {
+            conn.execute_batch("COMMIT; BEGIN")
+                .map_err(|e| StoreError::Other(e.into()))
+        });
+        run_batch(&conn, vec![b]);
+        assert!(rb.blocking_recv().unwrap().is_err());
+        assert!(conn.is_autocommit(), "no transaction is handed on");
     }
 
     #[tokio::test]
