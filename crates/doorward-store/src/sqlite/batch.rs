@@ -355,7 +355,11 @@ mod tests {
         let (a, ra) = job(insert(1));
         run_batch(&conn, vec![a]);
         assert!(ra.blocking_recv().unwrap().is_ok());
-        assert_eq!(keys(&conn), [1], "the leftover write is gone, the batch's kept");
+        assert_eq!(
+            keys(&conn),
+            [1],
+            "the leftover write is gone, the batch's kept"
+        );
         let (b, rb) = job(|conn: &Connection| {
             conn.execute_batch("COMMIT; BEGIN")
                 .map_err(|e| StoreError::Other(e.into()))
