@@ -21,8 +21,7 @@ const BEARER_SELECT: &str = rows::bearer_select!("$1");
 ///
 /// A fresh redemption is one round trip: one statement whose `UPDATE` and `INSERT`s are
 /// common table expressions ([`issue_ctes`]), atomic as any statement. A refused one adds the
-/// read that says why. Tokens whose refresh token belongs to another family than the access
-/// token (never issued so by the engine) take the transaction of [`redeem_in_transaction`].
+/// read that says why.
 #[allow(clippy::too_many_arguments)]
 async fn redeem<T>(
     pool: &PgPool,
@@ -35,10 +34,6 @@ async fn redeem<T>(
     successor: Option<&[u8]>,
     map: impl Fn(&dyn Columns) -> StoreResult<T>,
 ) -> StoreResult<Redemption<T>> {
-    if issue.is_some_and(|i| i.refresh.is_some_and(|r| r.family_id != i.access.family_id)) {
-        return redeem_in_transaction(pool, table, cols, hash, client, now, issue, successor, map)
-            .await;
-    }
     let (set_successor, first) = if successor.is_some() {
         (", successor = $4", 5)
     } else {
@@ -80,17 +75,17 @@ async fn redeem<T>(
 }
 
 /// The common table expressions that store an access token (and, with `refresh`, its refresh
-/// token) of one family, from `source` (`spent`: rows only when a redemption was fresh; or a
-/// one-row table), parameters from `$first` in [`bind_issue`]'s order. The family's grant row
-/// is read `FOR SHARE` as in [`grant_revoked_at`]: the tokens of a revoked family are born
-/// revoked, and a revocation that comes after waits for this statement.
+/// token) from `source` (`spent`: rows only when a redemption was fresh; or a one-row table),
+/// parameters from `$first` in [`bind_issue`]'s order. Each token's family grant row is read
+/// `FOR SHARE`: a revocation of the family that locked it first commits before this reads it
+/// (and the tokens are born revoked); one that comes after waits for this statement, then
+/// revokes the tokens it inserted.
 fn issue_ctes(first: usize, source: &str, refresh: bool) -> String {
     let p = |i: usize| format!("${}", first + i);
-    let family = p(1);
     let mut sql = format!(
-        "grant_row AS (SELECT revoked_at FROM grants WHERE family_id = {family} FOR SHARE),
+        "access_grant AS (SELECT revoked_at FROM grants WHERE family_id = {family} FOR SHARE),
          access_row AS (INSERT INTO access_tokens ({ACCESS_COLS})
-             SELECT {}, {family}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM grant_row), {}
+             SELECT {}, {family}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM access_grant), {}
              FROM {source} RETURNING 1)",
         p(0),
         p(2),
@@ -99,20 +94,23 @@ fn issue_ctes(first: usize, source: &str, refresh: bool) -> String {
         p(5),
         p(6),
         p(7),
+        family = p(1),
     );
     if refresh {
         sql.push_str(&format!(
-            ", refresh_row AS (INSERT INTO refresh_tokens ({REFRESH_COLS})
-                 SELECT {}, {family}, {}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM grant_row), {}
+            ", refresh_grant AS (SELECT revoked_at FROM grants WHERE family_id = {family} FOR SHARE),
+             refresh_row AS (INSERT INTO refresh_tokens ({REFRESH_COLS})
+                 SELECT {}, {family}, {}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM refresh_grant), {}
                  FROM {source} RETURNING 1)",
             p(8),
-            p(9),
             p(10),
             p(11),
             p(12),
             p(13),
             p(14),
             p(15),
+            p(16),
+            family = p(9),
         ));
     }
     sql
@@ -136,6 +134,7 @@ fn bind_issue<'q>(
     match refresh {
         Some(refresh) => query
             .bind(refresh.hash.as_bytes())
+            .bind(refresh.family_id)
             .bind(refresh.client_id)
             .bind(refresh.user_id)
             .bind(refresh.scopes.to_string())
@@ -145,131 +144,6 @@ fn bind_issue<'q>(
             .bind(rows::resource_lines(&refresh.resources)),
         None => query,
     }
-}
-
-/// [`redeem`] in a transaction of several statements, for tokens of two families.
-#[allow(clippy::too_many_arguments)]
-async fn redeem_in_transaction<T>(
-    pool: &PgPool,
-    table: &str,
-    cols: &str,
-    hash: &TokenHash,
-    client: Uuid,
-    now: UnixTime,
-    issue: Option<Issue<'_>>,
-    successor: Option<&[u8]>,
-    map: impl Fn(&dyn Columns) -> StoreResult<T>,
-) -> StoreResult<Redemption<T>> {
-    let mut tx = pool.begin().await.map_err(other)?;
-    let set_successor = if successor.is_some() {
-        ", successor = $4"
-    } else {
-        ""
-    };
-    let update = format!(
-        "UPDATE {table} SET used_at = $1{set_successor}
-         WHERE hash = $2 AND client_id = $3 AND used_at IS NULL RETURNING {cols}"
-    );
-    let mut query = sqlx::query(AssertSqlSafe(update.as_str()))
-        .bind(now)
-        .bind(hash.as_bytes())
-        .bind(client);
-    if let Some(sealed) = successor {
-        query = query.bind(sealed);
-    }
-    let fresh = query.fetch_optional(&mut *tx).await.map_err(other)?;
-    if let Some(row) = fresh {
-        let record = map(&row)?;
-        if let Some(issue) = issue {
-            insert_tokens_in(&mut tx, issue.access, issue.refresh).await?;
-        }
-        tx.commit().await.map_err(other)?;
-        return Ok(Redemption::Fresh(record));
-    }
-    let select = format!("SELECT {cols} FROM {table} WHERE hash = $1 AND client_id = $2");
-    let spent = sqlx::query(AssertSqlSafe(select.as_str()))
-        .bind(hash.as_bytes())
-        .bind(client)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(other)?;
-    tx.commit().await.map_err(other)?;
-    Ok(match spent {
-        Some(row) => Redemption::Spent(map(&row)?),
-        None => Redemption::Unknown,
-    })
-}
-
-/// When the family was revoked. `FOR SHARE`: a revocation of the family that locked the grant
-/// first commits before this reads it (and the tokens are born revoked); one that comes after
-/// waits for this transaction, then revokes the tokens it inserted.
-async fn grant_revoked_at(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    family: Uuid,
-) -> StoreResult<Option<i64>> {
-    let grant = sqlx::query("SELECT revoked_at FROM grants WHERE family_id = $1 FOR SHARE")
-        .bind(family)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(other)?;
-    match &grant {
-        Some(row) => row.opt_int("revoked_at"),
-        None => Ok(None),
-    }
-}
-
-/// Inserts an access token and its refresh token in `tx`; tokens of a revoked family are born
-/// revoked.
-async fn insert_tokens_in(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    access: &AccessTokenRecord,
-    refresh: Option<&RefreshTokenRecord>,
-) -> StoreResult<()> {
-    let revoked_at = grant_revoked_at(tx, access.family_id).await?;
-    let sql = format!(
-        "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    );
-    sqlx::query(AssertSqlSafe(sql.as_str()))
-        .bind(access.hash.as_bytes())
-        .bind(access.family_id)
-        .bind(access.client_id)
-        .bind(access.user_id)
-        .bind(access.scopes.to_string())
-        .bind(access.issued_at)
-        .bind(access.expires_at)
-        .bind(revoked_at)
-        .bind(rows::resource_lines(&access.resources))
-        .execute(&mut **tx)
-        .await
-        .map_err(other)?;
-    if let Some(refresh) = refresh {
-        // The refresh token's family is the access token's whenever the engine issues them
-        // together; should it differ, its own grant decides.
-        let refresh_revoked_at: Option<i64> = if refresh.family_id == access.family_id {
-            revoked_at
-        } else {
-            grant_revoked_at(tx, refresh.family_id).await?
-        };
-        let sql = format!(
-            "INSERT INTO refresh_tokens ({REFRESH_COLS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        );
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(refresh.hash.as_bytes())
-            .bind(refresh.family_id)
-            .bind(refresh.client_id)
-            .bind(refresh.user_id)
-            .bind(refresh.scopes.to_string())
-            .bind(refresh.auth_time)
-            .bind(refresh.issued_at)
-            .bind(refresh.expires_at)
-            .bind(refresh_revoked_at)
-            .bind(rows::resource_lines(&refresh.resources))
-            .execute(&mut **tx)
-            .await
-            .map_err(other)?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -353,11 +227,6 @@ impl TokenStore for PostgresStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()> {
-        if refresh.is_some_and(|r| r.family_id != access.family_id) {
-            let mut tx = self.pool.begin().await.map_err(other)?;
-            insert_tokens_in(&mut tx, access, refresh).await?;
-            return tx.commit().await.map_err(other);
-        }
         // One round trip: one statement (see `redeem`).
         let sql = format!(
             "WITH {} SELECT 1",

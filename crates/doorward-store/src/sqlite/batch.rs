@@ -200,9 +200,7 @@ fn run_jobs(conn: &Connection, batch: Vec<Box<dyn Job>>) {
         }
     }
     if open.is_err() {
-        for done in ran.drain(..) {
-            done.answer(Some("the transaction could not be started"));
-        }
+        // Every job was refused above, or answered as lost before the failed `BEGIN`.
         return;
     }
     let committed = statement(conn, "COMMIT");
