@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use doorward_core::embedding::Resumed;
-use doorward_core::ports::{Clock, Fetcher, OsRandom, Random, SharedStore, SystemClock};
+use doorward_core::ports::{
+    ChangeFeed, Clock, Fetcher, OsRandom, Random, SharedStore, SystemClock,
+};
 use doorward_core::{ClientSpec, Engine, EngineConfig, Grants, UserSpec};
 use tokio::task::JoinHandle;
 
@@ -78,6 +80,7 @@ pub struct ProviderBuilder {
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     fetcher: Option<Arc<dyn Fetcher>>,
+    change_feed: Option<Arc<dyn ChangeFeed>>,
 }
 
 /// Why a provider could not be built.
@@ -161,6 +164,18 @@ impl ProviderBuilder {
         self
     }
 
+    /// Keeps access tokens and clients in memory, so that bearer checks, introspection and
+    /// client authentication read no database once warm; `feed` (the store itself, for
+    /// `doorward_store`'s adapters) tells of the changes other instances and the `doorward`
+    /// command line make, which reach this instance within
+    /// `doorward_core::cache::STALENESS_BOUND` (this instance's own changes at once). `build`
+    /// spawns the task that follows the feed on the current runtime. Without a feed nothing is
+    /// cached.
+    pub fn change_feed(mut self, feed: Arc<dyn ChangeFeed>) -> Self {
+        self.change_feed = Some(feed);
+        self
+    }
+
     /// Time and randomness (tests inject fixed ones).
     pub fn clock_and_random(mut self, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
         self.clock = clock;
@@ -189,6 +204,12 @@ impl ProviderBuilder {
             .map_err(BuildError::Engine)?;
         if let Some(fetcher) = self.fetcher {
             engine = engine.with_fetcher(fetcher);
+        }
+        if let Some(feed) = self.change_feed {
+            engine = engine.with_change_feed(feed);
+            if let Some(follower) = engine.change_follower() {
+                tokio::spawn(follower);
+            }
         }
         for client in self.clients {
             let key = client.key.clone();
@@ -234,6 +255,7 @@ impl Provider {
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
             fetcher: None,
+            change_feed: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! What a signed-in user sees of their own account: the applications they approved.
 
+use crate::ports::Change;
 use uuid::Uuid;
 
 use crate::model::{Client, ConsentRecord};
@@ -28,6 +29,10 @@ impl Engine {
     /// Withdraws the user's approval of a client and revokes the client's tokens for the user;
     /// the next authorization asks for consent again.
     pub async fn revoke_client(&self, user: Uuid, client: Uuid) -> Result<(), StoreError> {
-        self.store.revoke_consent(user, client, self.now()).await
+        self.writing(
+            Change::Consent { user, client },
+            self.store.revoke_consent(user, client, self.now()),
+        )
+        .await
     }
 }

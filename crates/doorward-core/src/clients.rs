@@ -6,6 +6,7 @@
 //! A secret is 32 random bytes, base64url (256 bits: RFC 6749 §10.10 asks that guessing it be
 //! infeasible); the store keeps only its Argon2id hash.
 
+use crate::ports::Change;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use doorward_proto::{RedirectUri, Secret};
@@ -99,7 +100,8 @@ impl Engine {
         client.previous_secret = old.previous_secret;
         client.source = old.source;
         client.created_at = old.created_at;
-        self.store.upsert_client(&client).await?;
+        self.writing(Change::Client(client.id), self.store.upsert_client(&client))
+            .await?;
         Ok(client)
     }
 
@@ -129,7 +131,8 @@ impl Engine {
                 hash,
                 expires_at: self.now() + i64::from(overlap_seconds),
             });
-        self.store.upsert_client(&client).await?;
+        self.writing(Change::Client(client.id), self.store.upsert_client(&client))
+            .await?;
         Ok((client, secret))
     }
 
@@ -138,7 +141,13 @@ impl Engine {
     /// client as it was.
     pub async fn remove_client(&self, client_id: &str) -> Result<Client, ClientAdminError> {
         let client = self.known_client(client_id).await?;
-        if !self.store.delete_client(client.id, self.now()).await? {
+        if !self
+            .writing(
+                Change::Client(client.id),
+                self.store.delete_client(client.id, self.now()),
+            )
+            .await?
+        {
             return Err(ClientAdminError::Unknown(client_id.to_owned()));
         }
         Ok(client)

@@ -137,6 +137,7 @@ impl Engine {
                 created_at: now,
             })
             .await?;
+        self.forget(&crate::ports::Change::User(stored.id));
         self.open_session(stored).await
     }
 

@@ -3,6 +3,7 @@
 //! block of its own; the modules a flow uses (values, records, ports, JOSE, passwords) never
 //! import `Engine`.
 
+use crate::ports::Change;
 use std::sync::Arc;
 
 use doorward_proto::Secret;
@@ -37,6 +38,11 @@ pub struct Engine {
     pub(crate) fetcher: Arc<dyn Fetcher>,
     pub(crate) client_keys: KeyCache,
     pub(crate) documents: DocumentCache,
+    /// The read cache and the feed that keeps it true ([`Engine::with_change_feed`]).
+    pub(crate) cache: Option<(
+        Arc<crate::cache::ReadCache>,
+        Arc<dyn crate::ports::ChangeFeed>,
+    )>,
 }
 
 impl Engine {
@@ -75,6 +81,7 @@ impl Engine {
             fetcher: Arc::new(NoFetcher),
             client_keys: KeyCache::default(),
             documents: DocumentCache::default(),
+            cache: None,
         };
         engine.maintain_keys().await?;
         Ok(engine)
@@ -121,7 +128,7 @@ impl Engine {
 
     /// Looks a client up by the `client_id` of a request: its UUID Id or its Key.
     pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
-        self.store.find_client(ClientRef::parse(client_id)).await
+        self.lookup_client(ClientRef::parse(client_id)).await
     }
 
     /// The client a request's `client_id` names: a stored client by its Id or Key, or, when
@@ -145,7 +152,7 @@ impl Engine {
         };
         let now = self.now();
         if self.documents.is_fresh(url.as_str(), now) {
-            let stored = self.store.find_client(ClientRef::Key(url.as_str())).await?;
+            let stored = self.lookup_client(ClientRef::Key(url.as_str())).await?;
             if let Some(client) = stored.filter(|c| c.source == ClientSource::MetadataDocument) {
                 return Ok(Some(client));
             }
@@ -181,7 +188,8 @@ impl Engine {
             source: document.source,
             created_at: now,
         };
-        self.store.upsert_client(&client).await?;
+        self.writing(Change::Client(client.id), self.store.upsert_client(&client))
+            .await?;
         self.documents.remember(
             url.as_str(),
             now.saturating_add(client_document::lifetime(max_age)),
@@ -233,7 +241,8 @@ impl Engine {
         };
         // `client_secret_jwt` needs the secret itself (see `ClientPolicy::sealed_jwt_secret`).
         self.seal_jwt_secret(&mut client, &spec.secret);
-        self.store.upsert_client(&client).await?;
+        self.writing(Change::Client(client.id), self.store.upsert_client(&client))
+            .await?;
         Ok(client)
     }
 
@@ -263,7 +272,8 @@ impl Engine {
                 self.random.as_ref(),
             ),
         };
-        self.store
+        let user = self
+            .store
             .upsert_user(&NewUser {
                 id: self.new_uuid(),
                 username: spec.username.clone(),
@@ -273,7 +283,9 @@ impl Engine {
                 email_verified: spec.email_verified,
                 created_at: self.now(),
             })
-            .await
+            .await?;
+        self.forget(&Change::User(user.id));
+        Ok(user)
     }
 
     /// Deletes what has expired (see [`crate::ports::MaintenanceStore::purge_expired`]); spent

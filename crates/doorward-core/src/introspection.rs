@@ -45,7 +45,7 @@ impl Engine {
         };
         let hash = TokenHash::of(token);
         let now = self.now();
-        if let Some(bearer) = self.store.find_bearer(&hash).await? {
+        if let Some(bearer) = self.find_bearer(&hash).await? {
             let t = &bearer.token;
             if t.revoked || t.expires_at <= now || !may_see(t.client_id) {
                 return Ok(Introspection::inactive());

@@ -26,6 +26,8 @@
 
 pub mod account;
 pub mod authorize;
+pub mod cache;
+mod changes;
 pub mod claims;
 pub mod client_assertion;
 pub mod client_credentials;

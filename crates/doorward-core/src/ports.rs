@@ -494,6 +494,88 @@ pub trait RegistrationStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// A change that other instances' read caches must hear of (`crate::cache`): what a store
+/// method that changes a cached record records, in the same transaction as the change itself.
+///
+/// The methods that record one: [`TokenStore::revoke_access_token`] ([`Change::AccessToken`]),
+/// [`TokenStore::revoke_family`] ([`Change::Family`]), [`ConsentStore::revoke_consent`]
+/// ([`Change::Consent`]), [`ClientStore::upsert_client`], [`ClientStore::delete_client`] and
+/// [`RegistrationStore::update_registration`] ([`Change::Client`]), [`UserStore::upsert_user`]
+/// ([`Change::User`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// One access token was revoked.
+    AccessToken(TokenHash),
+    /// Every token of a grant family was revoked.
+    Family(Uuid),
+    /// A client was changed or removed (and, when removed, its tokens revoked).
+    Client(Uuid),
+    /// A user was changed.
+    User(Uuid),
+    /// A user's consent to a client was revoked, and their grants with it.
+    Consent { user: Uuid, client: Uuid },
+    /// Changes may have been missed (a feed that lost its connection): forget everything.
+    Everything,
+}
+
+impl Change {
+    /// The change as one line of ASCII (a PostgreSQL `NOTIFY` payload, a SQLite row):
+    /// `t:` and the token hash in hex, `f:`, `c:` or `u:` and a UUID, `g:USER:CLIENT`, `*`.
+    pub fn to_wire(&self) -> String {
+        match self {
+            Change::AccessToken(hash) => {
+                let mut out = String::with_capacity(66);
+                out.push_str("t:");
+                for byte in hash.as_bytes() {
+                    out.push_str(&format!("{byte:02x}"));
+                }
+                out
+            }
+            Change::Family(id) => format!("f:{id}"),
+            Change::Client(id) => format!("c:{id}"),
+            Change::User(id) => format!("u:{id}"),
+            Change::Consent { user, client } => format!("g:{user}:{client}"),
+            Change::Everything => "*".to_owned(),
+        }
+    }
+
+    /// The change that [`Change::to_wire`] wrote; anything else (a newer writer's kind of
+    /// change) is [`Change::Everything`], which is always safe.
+    pub fn from_wire(wire: &str) -> Self {
+        let uuid = |s: &str| Uuid::try_parse(s).ok();
+        let parsed = match wire.split_once(':') {
+            Some(("t", hex)) if hex.len() == 64 && hex.is_ascii() => (0..32)
+                .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                .collect::<Option<Vec<u8>>>()
+                .and_then(|bytes| TokenHash::from_slice(&bytes))
+                .map(Change::AccessToken),
+            Some(("f", id)) => uuid(id).map(Change::Family),
+            Some(("c", id)) => uuid(id).map(Change::Client),
+            Some(("u", id)) => uuid(id).map(Change::User),
+            Some(("g", ids)) => ids.split_once(':').and_then(|(user, client)| {
+                Some(Change::Consent {
+                    user: uuid(user)?,
+                    client: uuid(client)?,
+                })
+            }),
+            _ => None,
+        };
+        parsed.unwrap_or(Change::Everything)
+    }
+}
+
+/// How an instance hears of the changes that every instance (itself included) commits to the
+/// store, so that its read cache (`crate::cache`) forgets what they made stale. Optional: an
+/// engine without one caches nothing ([`crate::Engine::with_change_feed`]).
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// The changes committed since the previous call, without waiting; the first call may
+    /// answer [`Change::Everything`]. `Ok` promises that every change committed before the
+    /// call began is in this answer or an earlier one; an error promises nothing (the cache
+    /// then empties itself and is not used until a call succeeds again).
+    async fn changes(&self) -> StoreResult<Vec<Change>>;
+}
+
 /// Every port of the engine's storage, implemented by one adapter. Implement the twelve traits
 /// and this one comes with them.
 pub trait Store:

@@ -34,6 +34,7 @@
 
 pub mod metadata;
 
+use crate::ports::Change;
 use std::net::IpAddr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -211,7 +212,13 @@ impl Engine {
             serde_json::from_str(&record.metadata).map_err(|e| StoreError::Other(Box::new(e)))?;
         let access = self.new_credential(OpaqueKind::RegistrationAccess);
         record.token_hash = TokenHash::of(&access);
-        if !self.store.update_registration(&client, &record).await? {
+        if !self
+            .writing(
+                Change::Client(client.id),
+                self.store.update_registration(&client, &record),
+            )
+            .await?
+        {
             return Err(RegistrationError::InvalidToken);
         }
         Ok(self.information(&client, stored, &access, None))
@@ -292,7 +299,13 @@ impl Engine {
             metadata: Value::Object(metadata.to_json()).to_string(),
             ..record
         };
-        if !self.store.update_registration(&updated, &record).await? {
+        if !self
+            .writing(
+                Change::Client(updated.id),
+                self.store.update_registration(&updated, &record),
+            )
+            .await?
+        {
             return Err(RegistrationError::InvalidToken);
         }
         Ok(self.information(&updated, metadata.to_json(), &access, None))
@@ -305,7 +318,11 @@ impl Engine {
         token: Option<&str>,
     ) -> Result<(), RegistrationError> {
         let (client, _) = self.managed(client_id, token).await?;
-        self.store.delete_client(client.id, self.now()).await?;
+        self.writing(
+            Change::Client(client.id),
+            self.store.delete_client(client.id, self.now()),
+        )
+        .await?;
         Ok(())
     }
 

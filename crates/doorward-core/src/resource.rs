@@ -61,7 +61,6 @@ impl Engine {
         token: &str,
     ) -> Result<(TokenInfo, Vec<doorward_proto::ResourceUri>), Error> {
         let bearer = self
-            .store
             .find_bearer(&TokenHash::of(token))
             .await?
             .filter(|b| !b.token.revoked && b.token.expires_at > self.now())

@@ -1,5 +1,6 @@
 //! Token revocation (RFC 7009).
 
+use crate::ports::Change;
 use doorward_proto::OAuthError;
 
 use crate::error::Error;
@@ -23,13 +24,21 @@ impl Engine {
         let now = self.now();
         if let Some(refresh) = self.store.find_refresh_token(&hash).await? {
             if refresh.client_id == client.id {
-                self.store.revoke_family(refresh.family_id, now).await?;
+                self.writing(
+                    Change::Family(refresh.family_id),
+                    self.store.revoke_family(refresh.family_id, now),
+                )
+                .await?;
             }
             return Ok(());
         }
         if let Some(access) = self.store.find_access_token(&hash).await? {
             if access.client_id == client.id {
-                self.store.revoke_access_token(&hash, now).await?;
+                self.writing(
+                    Change::AccessToken(hash),
+                    self.store.revoke_access_token(&hash, now),
+                )
+                .await?;
             }
         }
         Ok(())

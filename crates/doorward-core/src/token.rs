@@ -2,6 +2,7 @@
 //! `authorization_code` and `refresh_token` grants (`client_credentials` is in
 //! [`crate::client_credentials`]).
 
+use crate::ports::Change;
 use std::collections::HashMap;
 
 use doorward_proto::{
@@ -279,7 +280,11 @@ impl Engine {
             if let Redemption::Spent(spent) =
                 self.store.redeem_code(&hash, client.id, now, None).await?
             {
-                self.store.revoke_family(spent.family_id, now).await?;
+                self.writing(
+                    Change::Family(spent.family_id),
+                    self.store.revoke_family(spent.family_id, now),
+                )
+                .await?;
             }
             return Err(error.into());
         }
@@ -308,7 +313,11 @@ impl Engine {
             Redemption::Fresh(_) => Ok(built.response),
             Redemption::Spent(spent) => {
                 // A replayed code: revoke what was issued from it (RFC 6749 §4.1.2).
-                self.store.revoke_family(spent.family_id, now).await?;
+                self.writing(
+                    Change::Family(spent.family_id),
+                    self.store.revoke_family(spent.family_id, now),
+                )
+                .await?;
                 Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into())
             }
             Redemption::Unknown => Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into()),
@@ -426,7 +435,11 @@ impl Engine {
                 return Ok(answer);
             }
         }
-        self.store.revoke_family(record.family_id, now).await?;
+        self.writing(
+            Change::Family(record.family_id),
+            self.store.revoke_family(record.family_id, now),
+        )
+        .await?;
         Err(OAuthError::invalid_grant(
             "the refresh token was already used; its grant has been revoked",
         )

@@ -402,3 +402,5 @@ async fn postgres_counts_every_concurrent_failure() {
     };
     with_postgres_schemas(&url, schemas, test).await;
 }
+
+mod feed;

@@ -37,6 +37,7 @@ use uuid::Uuid;
 use crate::rows::Columns;
 
 mod accounts;
+mod changes;
 mod consents;
 mod keys;
 mod maintenance;
@@ -88,6 +89,8 @@ const SET_STATEMENT_TIMEOUT: &str = "SET statement_timeout = 5000";
 /// `…?options=-csearch_path%3DNAME` (the tests use this to give each store an empty schema).
 pub struct PostgresStore {
     pool: PgPool,
+    /// The change feed's listening connection (`postgres/changes.rs`), opened at its first poll.
+    listener: changes::Listener,
 }
 
 impl PostgresStore {
@@ -128,7 +131,10 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(other)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            listener: Default::default(),
+        })
     }
 
     /// Applies the embedded migrations that the database at `url` lacks, each in a transaction,

@@ -17,6 +17,7 @@ use crate::rows::{corrupt, Columns};
 
 mod accounts;
 mod batch;
+mod changes;
 mod consents;
 mod keys;
 mod maintenance;
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_client_credentials.sql"),
     include_str!("../migrations/sqlite/0008_registration.sql"),
     include_str!("../migrations/sqlite/0009_resource_indicators.sql"),
+    include_str!("../migrations/sqlite/0010_changes.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.
@@ -70,6 +72,8 @@ pub struct SqliteStore {
     batcher: batch::Batcher,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// The last change this process read from the feed (`sqlite/changes.rs`).
+    feed_cursor: Mutex<Option<i64>>,
 }
 
 /// Where the database lives, from a `sqlite:` URL.
@@ -184,6 +188,7 @@ impl SqliteStore {
             batcher,
             readers,
             next_reader: AtomicUsize::new(0),
+            feed_cursor: Mutex::new(None),
         })
     }
 

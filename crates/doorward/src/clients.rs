@@ -321,6 +321,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                     }
                 })
                 .await?;
+            settled().await;
             print_client(&engine, &updated, json);
             Ok(())
         }
@@ -341,6 +342,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 "rotate the secret of",
             )?;
             let (client, secret) = engine.rotate_client_secret(&client, overlap).await?;
+            settled().await;
             print_with_secret(&engine, &client, &secret, json);
             Ok(())
         }
@@ -389,6 +391,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             let engine = build_engine(&load_config(serve)?).await?;
             allowed(&known(&engine, &client).await?, force, "remove")?;
             let removed = engine.remove_client(&client).await?;
+            settled().await;
             if json {
                 println!(
                     "{}",
@@ -403,6 +406,13 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Waits until every running server has seen the change just made: their read caches follow
+/// the database within `STALENESS_BOUND`. A script may rely on the change once the command
+/// returns (a removed client's tokens refused, a rotated secret's predecessor with it).
+async fn settled() {
+    tokio::time::sleep(doorward_core::cache::STALENESS_BOUND).await;
 }
 
 async fn known(engine: &Engine, client: &str) -> anyhow::Result<Client> {

@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use doorward_axum::fetch::{FetchPolicy, HttpFetcher};
 use doorward_axum::{EngineConfig, Grants, Provider};
 use doorward_core::keys::seal_stored_keys;
-use doorward_core::ports::{ClientRef, OsRandom, SharedStore};
+use doorward_core::ports::{ChangeFeed, ClientRef, OsRandom, SharedStore};
 use doorward_core::Engine;
 use doorward_store::{PostgresStore, SqliteStore};
 
@@ -58,7 +58,7 @@ pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
 /// The provider the configuration describes, its clients and users registered when `register`
 /// is set. The authorization-code grant with refresh tokens is what `doorward serve` answers.
 pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<Provider> {
-    let store = open_store(&config.database).await?;
+    let (store, feed) = open_store_and_feed(&config.database).await?;
     let key_secret = key_secret::resolve(config.key_encryption_secret.as_ref(), &config.database)?;
     if let Source::KeyFile {
         path,
@@ -103,7 +103,8 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             grants.client_credentials = config.client_credentials;
             grants
         })
-        .store(store);
+        .store(store)
+        .change_feed(feed);
     if register {
         for client in &config.clients {
             builder = builder.client(client.clone());
@@ -124,15 +125,26 @@ pub async fn build_engine(config: &Config) -> anyhow::Result<Arc<Engine>> {
 /// their migrations on opening (PostgreSQL's under an advisory lock, so that instances starting
 /// together do not race).
 pub async fn open_store(url: &str) -> anyhow::Result<SharedStore> {
+    Ok(open_store_and_feed(url).await?.0)
+}
+
+/// [`open_store`], with the store's change feed (the same value), for the read cache.
+pub async fn open_store_and_feed(url: &str) -> anyhow::Result<(SharedStore, Arc<dyn ChangeFeed>)> {
     let shown = redact_url(url);
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(url).await.with_context(
-            || format!("cannot open the database {shown}"),
-        )?))
+        let store = Arc::new(
+            SqliteStore::open(url)
+                .await
+                .with_context(|| format!("cannot open the database {shown}"))?,
+        );
+        Ok((store.clone(), store))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::open(url).await.with_context(
-            || format!("cannot open the database {shown}"),
-        )?))
+        let store = Arc::new(
+            PostgresStore::open(url)
+                .await
+                .with_context(|| format!("cannot open the database {shown}"))?,
+        );
+        Ok((store.clone(), store))
     } else {
         bail!("database `{shown}`: use a sqlite: or postgres:// URL");
     }

@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 use doorward_core::model::{Client, NewUser, SessionRecord, User};
 use doorward_core::ports::{
-    ClientRef, ClientStore, SessionStore, StoreResult, UnixTime, UserStore,
+    Change, ClientRef, ClientStore, SessionStore, StoreResult, UnixTime, UserStore,
 };
 use doorward_core::TokenHash;
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::{other, record, PostgresStore};
+use super::{changes, other, record, PostgresStore};
 use crate::rows::{self, corrupt, CLIENT_COLS, SESSION_COLS, USER_COLS};
 
 #[async_trait]
@@ -31,11 +31,13 @@ impl ClientStore for PostgresStore {
 
     async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
         let sql = upsert_client_sql();
+        let mut tx = self.pool.begin().await.map_err(other)?;
         bind_client(sqlx::query(AssertSqlSafe(sql.as_str())), client)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(other)
-            .map(drop)
+            .map_err(other)?;
+        changes::notify(&mut tx, &Change::Client(client.id)).await?;
+        tx.commit().await.map_err(other)
     }
 
     async fn insert_client(&self, client: &Client) -> StoreResult<bool> {
@@ -86,6 +88,7 @@ impl ClientStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(other)?;
+        changes::notify(&mut tx, &Change::Client(id)).await?;
         tx.commit().await.map_err(other)?;
         Ok(deleted.rows_affected() == 1)
     }
@@ -144,8 +147,12 @@ impl UserStore for PostgresStore {
             .bind(user.email.as_deref())
             .bind(user.email_verified)
             .bind(user.created_at);
-        let row = query.fetch_optional(&self.pool).await.map_err(other)?;
-        record(row, rows::user)?.ok_or_else(|| corrupt("upsert returned no user"))
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        let row = query.fetch_optional(&mut *tx).await.map_err(other)?;
+        let stored = record(row, rows::user)?.ok_or_else(|| corrupt("upsert returned no user"))?;
+        changes::notify(&mut tx, &Change::User(stored.id)).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(stored)
     }
 }
 

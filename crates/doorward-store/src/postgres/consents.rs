@@ -3,11 +3,11 @@
 
 use async_trait::async_trait;
 use doorward_core::model::ConsentRecord;
-use doorward_core::ports::{ConsentStore, StoreResult, UnixTime};
+use doorward_core::ports::{Change, ConsentStore, StoreResult, UnixTime};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use super::{other, PostgresStore};
+use super::{changes, other, PostgresStore};
 use crate::rows::{self, Columns, CONSENT_COLS};
 
 #[async_trait]
@@ -89,6 +89,7 @@ impl ConsentStore for PostgresStore {
                 .await
                 .map_err(other)?;
         }
+        changes::notify(&mut tx, &Change::Consent { user, client }).await?;
         tx.commit().await.map_err(other)
     }
 }

@@ -6,12 +6,12 @@
 
 use async_trait::async_trait;
 use doorward_core::model::{Client, InitialTokenRecord, RegistrationRecord};
-use doorward_core::ports::{Registered, RegistrationStore, StoreResult, UnixTime};
+use doorward_core::ports::{Change, Registered, RegistrationStore, StoreResult, UnixTime};
 use doorward_core::TokenHash;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::accounts::bind_client;
-use super::{other, PostgresStore};
+use super::{changes, other, PostgresStore};
 use crate::rows::{self, CLIENT_COLS, INITIAL_TOKEN_COLS};
 
 /// The advisory lock of registrations under a cap: "dcrcap" in ASCII.
@@ -145,6 +145,7 @@ impl RegistrationStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(other)?;
+        changes::notify(&mut tx, &Change::Client(client.id)).await?;
         tx.commit().await.map_err(other)?;
         Ok(true)
     }

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use doorward_core::model::{AccessTokenRecord, BearerRecord, CodeRecord, RefreshTokenRecord};
-use doorward_core::ports::{CodeStore, Issue, Redemption, StoreResult, TokenStore, UnixTime};
+use doorward_core::ports::{
+    Change, CodeStore, Issue, Redemption, StoreResult, TokenStore, UnixTime,
+};
 use doorward_core::TokenHash;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -10,7 +12,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
-use super::{other, PostgresStore};
+use super::{changes, other, PostgresStore};
 use crate::rows::{self, Columns, ACCESS_COLS, CODE_COLS, REFRESH_COLS, REFRESH_READ};
 
 const BEARER_SELECT: &str = rows::bearer_select!("$1");
@@ -282,15 +284,17 @@ impl TokenStore for PostgresStore {
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(other)?;
         sqlx::query(
             "UPDATE access_tokens SET revoked_at = $2 WHERE hash = $1 AND revoked_at IS NULL",
         )
         .bind(hash.as_bytes())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(other)
-        .map(drop)
+        .map_err(other)?;
+        changes::notify(&mut tx, &Change::AccessToken(*hash)).await?;
+        tx.commit().await.map_err(other)
     }
 
     async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()> {
@@ -324,6 +328,7 @@ impl TokenStore for PostgresStore {
                 .await
                 .map_err(other)?;
         }
+        changes::notify(&mut tx, &Change::Family(family)).await?;
         tx.commit().await.map_err(other)
     }
 }

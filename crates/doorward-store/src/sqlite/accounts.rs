@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 use doorward_core::model::{Client, NewUser, SessionRecord, User};
 use doorward_core::ports::{
-    ClientRef, ClientStore, SessionStore, StoreResult, UnixTime, UserStore,
+    Change, ClientRef, ClientStore, SessionStore, StoreResult, UnixTime, UserStore,
 };
 use doorward_core::TokenHash;
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::{execute, other, query_one, SqliteStore};
+use super::{changes, execute, other, query_one, SqliteStore};
 use crate::rows::{self, corrupt, CLIENT_COLS, SESSION_COLS, USER_COLS};
 
 #[async_trait]
@@ -28,8 +28,13 @@ impl ClientStore for SqliteStore {
     }
 
     async fn upsert_client(&self, client: &Client) -> StoreResult<()> {
-        self.write(|conn| execute(conn, &upsert_client_sql(), client_params(client)).map(drop))
-            .await
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(other)?;
+            execute(&tx, &upsert_client_sql(), client_params(client))?;
+            changes::record(&tx, &Change::Client(client.id))?;
+            tx.commit().map_err(other)
+        })
+        .await
     }
 
     async fn insert_client(&self, client: &Client) -> StoreResult<bool> {
@@ -54,6 +59,7 @@ impl ClientStore for SqliteStore {
     }
 
     async fn delete_client(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        let change = Change::Client(id);
         let id = id.to_string();
         self.write(|conn| {
             let tx = conn.transaction().map_err(other)?;
@@ -71,6 +77,7 @@ impl ClientStore for SqliteStore {
             }
             execute(&tx, "DELETE FROM consents WHERE client_id = ?1", [&id])?;
             let deleted = execute(&tx, "DELETE FROM clients WHERE id = ?1", [&id])?;
+            changes::record(&tx, &change)?;
             tx.commit().map_err(other)?;
             Ok(deleted == 1)
         })
@@ -120,8 +127,9 @@ impl UserStore for SqliteStore {
 
     async fn upsert_user(&self, user: &NewUser) -> StoreResult<User> {
         self.write(|conn| {
-            query_one(
-                conn,
+            let tx = conn.transaction().map_err(other)?;
+            let stored = query_one(
+                &tx,
                 &format!(
                     "INSERT INTO users (id, username, display_name, password_hash, email,
                          email_verified, created_at)
@@ -142,7 +150,10 @@ impl UserStore for SqliteStore {
                 ],
                 rows::user,
             )?
-            .ok_or_else(|| corrupt("upsert returned no user"))
+            .ok_or_else(|| corrupt("upsert returned no user"))?;
+            changes::record(&tx, &Change::User(stored.id))?;
+            tx.commit().map_err(other)?;
+            Ok(stored)
         })
         .await
     }

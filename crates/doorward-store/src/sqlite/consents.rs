@@ -3,11 +3,11 @@
 
 use async_trait::async_trait;
 use doorward_core::model::ConsentRecord;
-use doorward_core::ports::{ConsentStore, StoreResult, UnixTime};
+use doorward_core::ports::{Change, ConsentStore, StoreResult, UnixTime};
 use rusqlite::{params, TransactionBehavior};
 use uuid::Uuid;
 
-use super::{execute, other, query_one, SqliteStore};
+use super::{changes, execute, other, query_one, SqliteStore};
 use crate::rows::{self, CONSENT_COLS};
 
 #[async_trait]
@@ -63,6 +63,7 @@ impl ConsentStore for SqliteStore {
     }
 
     async fn revoke_consent(&self, user: Uuid, client: Uuid, now: UnixTime) -> StoreResult<()> {
+        let change = Change::Consent { user, client };
         let (user, client) = (user.to_string(), client.to_string());
         self.write(|conn| {
             let tx = conn.transaction().map_err(other)?;
@@ -83,6 +84,7 @@ impl ConsentStore for SqliteStore {
             ] {
                 execute(&tx, &statement, params![user, client, now])?;
             }
+            changes::record(&tx, &change)?;
             tx.commit().map_err(other)
         })
         .await

@@ -51,6 +51,8 @@ impl MaintenanceStore for SqliteStore {
                    AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = grants.family_id)",
                 [now - keep_spent],
             )?;
+            // The change feed keeps its last rows (`changes.rs`; not counted either).
+            super::changes::prune(&tx)?;
             tx.commit().map_err(other)?;
             Ok(deleted)
         })

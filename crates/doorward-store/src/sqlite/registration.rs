@@ -6,12 +6,12 @@
 
 use async_trait::async_trait;
 use doorward_core::model::{Client, InitialTokenRecord, RegistrationRecord};
-use doorward_core::ports::{Registered, RegistrationStore, StoreResult, UnixTime};
+use doorward_core::ports::{Change, Registered, RegistrationStore, StoreResult, UnixTime};
 use doorward_core::TokenHash;
 use rusqlite::params;
 
 use super::accounts::client_params;
-use super::{execute, other, query_one, SqliteStore};
+use super::{changes, execute, other, query_one, SqliteStore};
 use crate::rows::{self, corrupt, CLIENT_COLS, INITIAL_TOKEN_COLS};
 
 #[async_trait]
@@ -142,6 +142,7 @@ impl RegistrationStore for SqliteStore {
                 &super::accounts::upsert_client_sql(),
                 client_params(client),
             )?;
+            changes::record(&tx, &Change::Client(client.id))?;
             tx.commit().map_err(other)?;
             Ok(true)
         })

@@ -2,12 +2,14 @@
 
 use async_trait::async_trait;
 use doorward_core::model::{AccessTokenRecord, BearerRecord, CodeRecord, RefreshTokenRecord};
-use doorward_core::ports::{CodeStore, Issue, Redemption, StoreResult, TokenStore, UnixTime};
+use doorward_core::ports::{
+    Change, CodeStore, Issue, Redemption, StoreResult, TokenStore, UnixTime,
+};
 use doorward_core::TokenHash;
 use rusqlite::{params, Connection};
 use uuid::Uuid;
 
-use super::{execute, other, query_one, SqliteStore};
+use super::{changes, execute, other, query_one, SqliteStore};
 use crate::rows::{self, Columns, ACCESS_COLS, CODE_COLS, REFRESH_COLS, REFRESH_READ};
 
 const BEARER_SELECT: &str = rows::bearer_select!("?1");
@@ -265,19 +267,23 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {
+        let change = Change::AccessToken(*hash);
         let hash = hash.as_bytes().to_vec();
         self.write(move |conn| {
+            let tx = conn.transaction().map_err(other)?;
             execute(
-                conn,
+                &tx,
                 "UPDATE access_tokens SET revoked_at = ?2 WHERE hash = ?1 AND revoked_at IS NULL",
                 params![hash, now],
-            )
-            .map(drop)
+            )?;
+            changes::record(&tx, &change)?;
+            tx.commit().map_err(other)
         })
         .await
     }
 
     async fn revoke_family(&self, family: Uuid, now: UnixTime) -> StoreResult<()> {
+        let change = Change::Family(family);
         let family = family.to_string();
         self.write(|conn| {
             let tx = conn.transaction().map_err(other)?;
@@ -295,6 +301,7 @@ impl TokenStore for SqliteStore {
             ] {
                 execute(&tx, statement, params![family, now])?;
             }
+            changes::record(&tx, &change)?;
             tx.commit().map_err(other)
         })
         .await

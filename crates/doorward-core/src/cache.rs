@@ -1,0 +1,232 @@
+//! The read cache: access tokens (with their user and client) by hash, and clients by Id and
+//! Key, kept in memory so that a protected call, an introspection or a client authentication
+//! reads no database once its records are warm.
+//!
+//! # What keeps it true
+//! - **This instance's changes** are forgotten at once: the engine applies each [`Change`]
+//!   right after the store call that made it (`changes.rs`).
+//! - **Other instances' changes** (and the `doorward` command line's) come through the store's
+//!   [`ChangeFeed`], which [`follow`] asks every [`POLL_INTERVAL`].
+//! - **The bound.** The cache answers only while the last successful poll began less than
+//!   [`STALENESS_BOUND`] ago. A change committed anywhere is therefore seen here within that
+//!   bound (typically within one poll interval); when the feed fails or falls behind (the
+//!   database gone, a starved task), lookups go to the store again, and a failed poll empties
+//!   the cache.
+//! - **No stale fill.** A lookup that missed reads the store and then keeps what it read only
+//!   if no change was applied meanwhile ([`ReadCache::epoch`]): a change applied after the read
+//!   began may concern the record read, which would otherwise stay cached after the change
+//!   that should have removed it. Each change bumps the epoch before it removes entries.
+//!
+//! Records are kept whatever their state (a revoked or expired token is still a true answer;
+//! the engine judges it). Absence is not kept.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use crate::model::{BearerRecord, Client};
+use crate::opaque::TokenHash;
+use crate::ports::{Change, ChangeFeed, ClientRef};
+
+/// How often [`follow`] asks the feed for changes.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The longest a change committed by another instance (or the command line) can go unseen
+/// here: past it without a successful poll, the cache is not used.
+pub const STALENESS_BOUND: Duration = Duration::from_millis(500);
+
+const SHARDS: usize = 16;
+/// Access tokens kept per shard (20,480 in all, about 1 KiB each); a full shard is emptied.
+const TOKENS_PER_SHARD: usize = 1280;
+/// Clients kept; when full, the cache of clients is emptied.
+const CLIENTS: usize = 10_000;
+
+/// Access tokens and clients in memory, with what keeps them true (see the module).
+pub struct ReadCache {
+    tokens: Box<[Mutex<HashMap<TokenHash, BearerRecord>>]>,
+    clients: Mutex<Clients>,
+    epoch: AtomicU64,
+    base: Instant,
+    /// Nanoseconds after `base` until which the cache may answer; 0 until the first poll.
+    fresh_until: AtomicU64,
+}
+
+#[derive(Default)]
+struct Clients {
+    by_id: HashMap<Uuid, Client>,
+    by_key: HashMap<String, Uuid>,
+}
+
+impl Default for ReadCache {
+    fn default() -> Self {
+        Self {
+            tokens: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            clients: Mutex::default(),
+            epoch: AtomicU64::new(0),
+            base: Instant::now(),
+            fresh_until: AtomicU64::new(0),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ReadCache {
+    /// Whether the cache may answer now (see [`STALENESS_BOUND`]).
+    pub fn is_usable(&self) -> bool {
+        self.nanos(Instant::now()) < self.fresh_until.load(Ordering::Acquire)
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The count of changes applied so far: read it before a store read whose result is to be
+    /// kept, and hand it to [`ReadCache::keep_bearer`] or [`ReadCache::keep_client`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    fn shard(&self, hash: &TokenHash) -> &Mutex<HashMap<TokenHash, BearerRecord>> {
+        // The last byte is digest, never time (`opaque.rs`).
+        &self.tokens[usize::from(hash.as_bytes()[31]) % SHARDS]
+    }
+
+    pub fn bearer(&self, hash: &TokenHash) -> Option<BearerRecord> {
+        if !self.is_usable() {
+            return None;
+        }
+        lock(self.shard(hash)).get(hash).cloned()
+    }
+
+    /// Keeps `record`, read from the store after [`ReadCache::epoch`] answered `epoch`, unless
+    /// a change was applied since.
+    pub fn keep_bearer(&self, epoch: u64, record: &BearerRecord) {
+        if !self.is_usable() {
+            return;
+        }
+        let mut shard = lock(self.shard(&record.token.hash));
+        if self.epoch() != epoch {
+            return;
+        }
+        if shard.len() >= TOKENS_PER_SHARD {
+            shard.clear();
+        }
+        shard.insert(record.token.hash, record.clone());
+    }
+
+    pub fn client(&self, client: &ClientRef<'_>) -> Option<Client> {
+        if !self.is_usable() {
+            return None;
+        }
+        let clients = lock(&self.clients);
+        let id = match client {
+            ClientRef::Id(id) => *id,
+            ClientRef::Key(key) => *clients.by_key.get(*key)?,
+        };
+        clients.by_id.get(&id).cloned()
+    }
+
+    /// Keeps `client` (see [`ReadCache::keep_bearer`]).
+    pub fn keep_client(&self, epoch: u64, client: &Client) {
+        if !self.is_usable() {
+            return;
+        }
+        let mut clients = lock(&self.clients);
+        if self.epoch() != epoch {
+            return;
+        }
+        if clients.by_id.len() >= CLIENTS {
+            *clients = Clients::default();
+        }
+        clients.by_key.insert(client.key.clone(), client.id);
+        clients.by_id.insert(client.id, client.clone());
+    }
+
+    /// Forgets what `change` made stale.
+    pub fn apply(&self, change: &Change) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        let forget_tokens = |stale: &dyn Fn(&BearerRecord) -> bool| {
+            for shard in self.tokens.iter() {
+                lock(shard).retain(|_, record| !stale(record));
+            }
+        };
+        match change {
+            Change::AccessToken(hash) => {
+                lock(self.shard(hash)).remove(hash);
+            }
+            Change::Family(family) => forget_tokens(&|r| r.token.family_id == *family),
+            Change::User(user) => forget_tokens(&|r| r.token.user_id == Some(*user)),
+            Change::Consent { user, client } => {
+                forget_tokens(&|r| r.token.user_id == Some(*user) && r.token.client_id == *client)
+            }
+            Change::Client(client) => {
+                forget_tokens(&|r| r.token.client_id == *client);
+                let mut clients = lock(&self.clients);
+                clients.by_id.remove(client);
+                clients.by_key.retain(|_, id| id != client);
+            }
+            Change::Everything => self.clear(),
+        }
+    }
+
+    fn clear(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        for shard in self.tokens.iter() {
+            lock(shard).clear();
+        }
+        *lock(&self.clients) = Clients::default();
+    }
+
+    /// Every change committed before `since` has been applied.
+    fn mark_fresh(&self, since: Instant) {
+        let until = self
+            .nanos(since)
+            .saturating_add(u64::try_from(STALENESS_BOUND.as_nanos()).unwrap_or(u64::MAX));
+        self.fresh_until.store(until, Ordering::Release);
+    }
+
+    /// Changes may have been missed: stop answering and forget everything.
+    fn distrust(&self) {
+        self.fresh_until.store(0, Ordering::Release);
+        self.clear();
+    }
+
+    /// One poll of `feed`, as [`follow`] does it every [`POLL_INTERVAL`]: its changes are
+    /// applied and the cache is fresh as of the poll's start, or, if it fails, emptied and
+    /// unused until a poll succeeds.
+    pub async fn poll(&self, feed: &dyn ChangeFeed) {
+        let started = Instant::now();
+        match feed.changes().await {
+            Ok(changes) => {
+                for change in &changes {
+                    self.apply(change);
+                }
+                self.mark_fresh(started);
+            }
+            Err(_) => self.distrust(),
+        }
+    }
+}
+
+/// Polls `feed` into `cache` every [`POLL_INTERVAL`] until the cache is dropped (spawn it on
+/// the runtime that serves the engine: `Engine::change_follower`).
+pub async fn follow(cache: Weak<ReadCache>, feed: Arc<dyn ChangeFeed>) {
+    let mut ticks = tokio::time::interval(POLL_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(cache) = cache.upgrade() else {
+            return;
+        };
+        cache.poll(feed.as_ref()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

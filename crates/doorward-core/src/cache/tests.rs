@@ -1,0 +1,229 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use doorward_proto::ScopeSet;
+
+use super::*;
+use crate::model::{AccessTokenRecord, ClientPolicy, ClientSource};
+use crate::ports::{StoreError, StoreResult};
+
+/// A feed that answers what the test queued, or fails while `down`.
+#[derive(Default)]
+struct TestFeed {
+    queued: Mutex<Vec<Change>>,
+    down: AtomicBool,
+}
+
+#[async_trait]
+impl ChangeFeed for TestFeed {
+    async fn changes(&self) -> StoreResult<Vec<Change>> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("down".into()));
+        }
+        Ok(std::mem::take(&mut *self.queued.lock().unwrap()))
+    }
+}
+
+fn client(id: Uuid, key: &str) -> Client {
+    Client {
+        id,
+        key: key.into(),
+        display_name: key.into(),
+        app_uri: "https://app.example".into(),
+        redirect_uris: vec![],
+        secret_hash: None,
+        previous_secret: None,
+        policy: ClientPolicy::default(),
+        source: ClientSource::Config,
+        created_at: 0,
+    }
+}
+
+fn bearer(token: &str, family: Uuid, user: Option<Uuid>, client_id: Uuid) -> BearerRecord {
+    BearerRecord {
+        token: AccessTokenRecord {
+            hash: TokenHash::of(token),
+            family_id: family,
+            client_id,
+            user_id: user,
+            scopes: ScopeSet::default(),
+            issued_at: 0,
+            expires_at: 100,
+            revoked: false,
+            resources: vec![],
+        },
+        user: None,
+        client: client(client_id, "app@clients"),
+    }
+}
+
+async fn fresh_cache(feed: &TestFeed) -> ReadCache {
+    let cache = ReadCache::default();
+    cache.poll(feed).await;
+    cache
+}
+
+fn kept(cache: &ReadCache, token: &str) -> bool {
+    cache.bearer(&TokenHash::of(token)).is_some()
+}
+
+#[tokio::test]
+async fn nothing_is_kept_or_answered_before_the_first_poll() {
+    let feed = TestFeed::default();
+    let cache = ReadCache::default();
+    let record = bearer("a", Uuid::new_v4(), None, Uuid::new_v4());
+    cache.keep_bearer(cache.epoch(), &record);
+    assert!(!kept(&cache, "a"));
+    cache.poll(&feed).await;
+    assert!(!kept(&cache, "a"), "what was refused is not there later");
+    cache.keep_bearer(cache.epoch(), &record);
+    assert!(kept(&cache, "a"));
+}
+
+#[tokio::test]
+async fn a_read_that_a_change_overtook_is_not_kept() {
+    let feed = TestFeed::default();
+    let cache = fresh_cache(&feed).await;
+    let record = bearer("a", Uuid::new_v4(), None, Uuid::new_v4());
+    // The lookup reads the epoch, then the store; a revocation is applied meanwhile.
+    let epoch = cache.epoch();
+    cache.apply(&Change::AccessToken(TokenHash::of("unrelated")));
+    cache.keep_bearer(epoch, &record);
+    assert!(!kept(&cache, "a"));
+    let c = client(Uuid::new_v4(), "x@clients");
+    let epoch = cache.epoch();
+    feed.queued
+        .lock()
+        .unwrap()
+        .push(Change::Client(Uuid::new_v4()));
+    cache.poll(&feed).await;
+    cache.keep_client(epoch, &c);
+    assert!(cache.client(&ClientRef::Id(c.id)).is_none());
+}
+
+#[tokio::test]
+async fn each_change_forgets_exactly_what_it_made_stale() {
+    let feed = TestFeed::default();
+    let cache = fresh_cache(&feed).await;
+    let (family, other_family) = (Uuid::new_v4(), Uuid::new_v4());
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let (app, other_app) = (Uuid::new_v4(), Uuid::new_v4());
+    let records = [
+        ("token", bearer("token", other_family, Some(bob), other_app)),
+        ("family", bearer("family", family, Some(bob), other_app)),
+        (
+            "alice-app",
+            bearer("alice-app", other_family, Some(alice), app),
+        ),
+        (
+            "alice-other",
+            bearer("alice-other", other_family, Some(alice), other_app),
+        ),
+        ("bob-app", bearer("bob-app", other_family, Some(bob), app)),
+        ("service", bearer("service", other_family, None, other_app)),
+    ];
+    let fill = |cache: &ReadCache| {
+        for (_, record) in &records {
+            cache.keep_bearer(cache.epoch(), record);
+        }
+    };
+    let cases: [(Change, &[&str]); 5] = [
+        (Change::AccessToken(TokenHash::of("token")), &["token"]),
+        (Change::Family(family), &["family"]),
+        (
+            Change::Consent {
+                user: alice,
+                client: app,
+            },
+            &["alice-app"],
+        ),
+        (Change::User(alice), &["alice-app", "alice-other"]),
+        (Change::Client(app), &["alice-app", "bob-app"]),
+    ];
+    for (change, gone) in cases {
+        fill(&cache);
+        cache.apply(&change);
+        for (name, _) in &records {
+            assert_eq!(
+                kept(&cache, name),
+                !gone.contains(name),
+                "{change:?}: {name}"
+            );
+        }
+    }
+    fill(&cache);
+    feed.queued.lock().unwrap().push(Change::Everything);
+    cache.poll(&feed).await;
+    assert!(records.iter().all(|(name, _)| !kept(&cache, name)));
+}
+
+#[tokio::test]
+async fn a_changed_client_is_forgotten_by_id_and_by_key() {
+    let feed = TestFeed::default();
+    let cache = fresh_cache(&feed).await;
+    let c = client(Uuid::new_v4(), "shop@clients");
+    cache.keep_client(cache.epoch(), &c);
+    assert!(cache.client(&ClientRef::Key("shop@clients")).is_some());
+    assert!(cache.client(&ClientRef::Id(c.id)).is_some());
+    cache.apply(&Change::Client(c.id));
+    assert!(cache.client(&ClientRef::Key("shop@clients")).is_none());
+    assert!(cache.client(&ClientRef::Id(c.id)).is_none());
+}
+
+#[tokio::test]
+async fn a_failed_poll_empties_the_cache_until_a_poll_succeeds() {
+    let feed = TestFeed::default();
+    let cache = fresh_cache(&feed).await;
+    let record = bearer("a", Uuid::new_v4(), None, Uuid::new_v4());
+    cache.keep_bearer(cache.epoch(), &record);
+    feed.down.store(true, Ordering::SeqCst);
+    cache.poll(&feed).await;
+    assert!(!cache.is_usable());
+    cache.keep_bearer(cache.epoch(), &record);
+    feed.down.store(false, Ordering::SeqCst);
+    cache.poll(&feed).await;
+    assert!(cache.is_usable());
+    assert!(!kept(&cache, "a"), "emptied, and nothing kept while down");
+}
+
+#[tokio::test]
+async fn a_cache_whose_last_poll_is_older_than_the_bound_does_not_answer() {
+    let feed = TestFeed::default();
+    let cache = fresh_cache(&feed).await;
+    let record = bearer("a", Uuid::new_v4(), None, Uuid::new_v4());
+    cache.keep_bearer(cache.epoch(), &record);
+    assert!(kept(&cache, "a"));
+    // As if the last poll had begun STALENESS_BOUND ago.
+    let now = cache.nanos(Instant::now());
+    cache.fresh_until.store(now, Ordering::Release);
+    assert!(!kept(&cache, "a"));
+    cache.poll(&feed).await;
+    assert!(
+        kept(&cache, "a"),
+        "a late poll loses nothing: the feed had no change"
+    );
+}
+
+#[test]
+fn changes_travel_as_one_line() {
+    let changes = [
+        Change::AccessToken(TokenHash::of("t")),
+        Change::Family(Uuid::new_v4()),
+        Change::Client(Uuid::new_v4()),
+        Change::User(Uuid::new_v4()),
+        Change::Consent {
+            user: Uuid::new_v4(),
+            client: Uuid::new_v4(),
+        },
+        Change::Everything,
+    ];
+    for change in changes {
+        let wire = change.to_wire();
+        assert!(wire.is_ascii() && !wire.contains('\n'));
+        assert_eq!(Change::from_wire(&wire), change);
+    }
+    for odd in ["", "t:zz", "x:1", "f:not-a-uuid", "g:1:2", "t:é"] {
+        assert_eq!(Change::from_wire(odd), Change::Everything, "{odd}");
+    }
+}
