@@ -31,6 +31,7 @@ from helpers import (
     DoorwardServer,
     auth_self,
     authorize_url,
+    revoke,
     basic,
     describe,
     doorward_bin,
@@ -183,6 +184,31 @@ def test_one_refresh_token_sent_to_both_instances_gets_one_answer(pair):
         assert auth_self(b.origin, results[0][1]["access_token"]).status_code == 200
 
 
+# The read cache's stated bound (`doorward_core::cache::STALENESS_BOUND`): a change committed by
+# one instance is seen by the other within it. The check allows as much again for scheduling.
+CACHE_BOUND_S = 0.5
+
+
+@pytest.mark.parametrize("revoked", ["access_token", "refresh_token"])
+def test_a_revocation_through_one_instance_reaches_the_other_within_the_bound(pair, revoked):
+    """Both instances answer bearer checks from memory once warm (the read cache). A revocation
+    through A (the access token alone, or the refresh token: its whole family) is refused by A
+    at once and by B within the bound, through PostgreSQL's notifications."""
+    a, b = pair
+    tokens = json_of(redeem(a.origin, mint_codes(a, 1)[0]))
+    access = tokens["access_token"]
+    for server in (a, b, a, b):  # the second round is answered from memory
+        assert auth_self(server.origin, access).status_code == 200
+    r = revoke(a.origin, tokens[revoked], auth=AUTH)
+    assert r.status_code == 200, describe(r)
+    revoked_at = time.monotonic()
+    assert auth_self(a.origin, access).status_code == 401, "A refuses at once"
+    while auth_self(b.origin, access).status_code == 200:
+        assert time.monotonic() - revoked_at < 2 * CACHE_BOUND_S, "B still accepts the token"
+        time.sleep(0.01)
+    print(f"B refused the {revoked}'s access token {1000 * (time.monotonic() - revoked_at):.0f} ms after the revocation")
+
+
 def test_tokens_answered_by_a_killed_instance_work_on_the_other(tmp_path_factory, database):
     a, b = start_pair(tmp_path_factory, database)
     try:
@@ -264,8 +290,11 @@ def test_a_database_restart_gives_503s_never_500s_and_service_resumes(pair):
         deadline = time.monotonic() + 30
         while len(answers) < 10 and not failures and time.monotonic() < deadline:
             time.sleep(0.01)
-        # The database goes away: each instance answers 503 with Retry-After, never 500.
+        # The database goes away: each instance answers 503 with Retry-After, never 500, once
+        # its read cache stops answering (the bound: without a successful poll of the database,
+        # it is not used).
         pg_ctl("stop")
+        time.sleep(2 * CACHE_BOUND_S)
         down = [self_of(poll, server.origin) for server in pair]
     finally:
         pg_ctl("start")
