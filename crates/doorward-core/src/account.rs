@@ -1,10 +1,9 @@
 //! What a signed-in user sees of their own account: the applications they approved.
 
-use crate::ports::Change;
 use uuid::Uuid;
 
 use crate::model::{Client, ConsentRecord};
-use crate::ports::{ClientRef, StoreError};
+use crate::ports::{Change, ClientRef, StoreError};
 use crate::Engine;
 
 impl Engine {

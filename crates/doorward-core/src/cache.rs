@@ -1,6 +1,6 @@
-//! The read cache: access tokens (with their user and client) by hash, and clients by Id and
-//! Key, kept in memory so that a protected call, an introspection or a client authentication
-//! reads no database once its records are warm.
+//! The read cache: access tokens (with their user and client) by hash, clients by Id and Key,
+//! and the throttle's failure counters by key, kept in memory so that a protected call, an
+//! introspection or a client authentication reads no database once its records are warm.
 //!
 //! # What keeps it true
 //! - **This instance's changes** are forgotten at once: the engine applies each [`Change`]
@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::model::{BearerRecord, Client};
 use crate::opaque::TokenHash;
-use crate::ports::{Change, ChangeFeed, ClientRef};
+use crate::ports::{Change, ChangeFeed, ClientRef, Failures};
 
 /// How often [`follow`] asks the feed for changes.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -41,13 +41,17 @@ pub const STALENESS_BOUND: Duration = Duration::from_millis(500);
 const SHARDS: usize = 16;
 /// Access tokens kept per shard (20,480 in all, about 1 KiB each); a full shard is emptied.
 const TOKENS_PER_SHARD: usize = 1280;
-/// Clients kept; when full, the cache of clients is emptied.
+/// Clients kept; when full, the cache of clients is emptied. The same for failure counters.
 const CLIENTS: usize = 10_000;
+const COUNTERS: usize = 10_000;
 
 /// Access tokens and clients in memory, with what keeps them true (see the module).
 pub struct ReadCache {
     tokens: Box<[Mutex<HashMap<TokenHash, BearerRecord>>]>,
     clients: Mutex<Clients>,
+    /// Failure counters of the throttle by key, absence included (the common case: a client
+    /// that never failed).
+    failures: Mutex<HashMap<String, Option<Failures>>>,
     epoch: AtomicU64,
     base: Instant,
     /// Nanoseconds after `base` until which the cache may answer; 0 until the first poll.
@@ -65,6 +69,7 @@ impl Default for ReadCache {
         Self {
             tokens: (0..SHARDS).map(|_| Mutex::default()).collect(),
             clients: Mutex::default(),
+            failures: Mutex::default(),
             epoch: AtomicU64::new(0),
             base: Instant::now(),
             fresh_until: AtomicU64::new(0),
@@ -148,6 +153,29 @@ impl ReadCache {
         clients.by_id.insert(client.id, client.clone());
     }
 
+    /// The failure counter under `key` (`Some(None)`: known to be absent).
+    pub fn failures(&self, key: &str) -> Option<Option<Failures>> {
+        if !self.is_usable() {
+            return None;
+        }
+        lock(&self.failures).get(key).copied()
+    }
+
+    /// Keeps what the store said of the counter under `key` (see [`ReadCache::keep_bearer`]).
+    pub fn keep_failures(&self, epoch: u64, key: &str, failures: Option<Failures>) {
+        if !self.is_usable() {
+            return;
+        }
+        let mut kept = lock(&self.failures);
+        if self.epoch() != epoch {
+            return;
+        }
+        if kept.len() >= COUNTERS {
+            kept.clear();
+        }
+        kept.insert(key.to_owned(), failures);
+    }
+
     /// Forgets what `change` made stale.
     pub fn apply(&self, change: &Change) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
@@ -171,6 +199,9 @@ impl ReadCache {
                 clients.by_id.remove(client);
                 clients.by_key.retain(|_, id| id != client);
             }
+            Change::Failures(key) => {
+                lock(&self.failures).remove(key);
+            }
             Change::Everything => self.clear(),
         }
     }
@@ -181,6 +212,7 @@ impl ReadCache {
             lock(shard).clear();
         }
         *lock(&self.clients) = Clients::default();
+        lock(&self.failures).clear();
     }
 
     /// Every change committed before `since` has been applied.

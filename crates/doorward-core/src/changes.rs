@@ -8,8 +8,54 @@ use std::sync::Arc;
 use crate::cache::{self, ReadCache};
 use crate::model::{BearerRecord, Client};
 use crate::opaque::TokenHash;
-use crate::ports::{Change, ChangeFeed, ClientRef, StoreResult};
+use crate::ports::{Change, ChangeFeed, ClientRef, Failures, StoreResult, ThrottleStore, UnixTime};
 use crate::Engine;
+
+/// The throttle's counters through the read cache: what `throttle::Guard` is given, so that a
+/// client authentication reads no counter from the database once warm.
+pub(crate) struct CachedThrottle<'a>(&'a Engine);
+
+#[async_trait::async_trait]
+impl ThrottleStore for CachedThrottle<'_> {
+    async fn find_failures(&self, key: &str) -> StoreResult<Option<Failures>> {
+        let engine = self.0;
+        let Some(cache) = engine.read_cache() else {
+            return engine.store.find_failures(key).await;
+        };
+        if let Some(known) = cache.failures(key) {
+            return Ok(known);
+        }
+        let epoch = cache.epoch();
+        let found = engine.store.find_failures(key).await?;
+        cache.keep_failures(epoch, key, found);
+        Ok(found)
+    }
+
+    async fn record_failure(
+        &self,
+        key: &str,
+        now: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreResult<Failures> {
+        let engine = self.0;
+        engine
+            .writing(
+                Change::Failures(key.to_owned()),
+                engine.store.record_failure(key, now, expires_at),
+            )
+            .await
+    }
+
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        let engine = self.0;
+        engine
+            .writing(
+                Change::Failures(key.to_owned()),
+                engine.store.clear_failures(key),
+            )
+            .await
+    }
+}
 
 impl Engine {
     /// Keeps access tokens and clients in memory, kept true by `feed` (the store's own, e.g.
@@ -64,6 +110,11 @@ impl Engine {
             cache.keep_client(epoch, found);
         }
         Ok(found)
+    }
+
+    /// The throttle's store, through the read cache.
+    pub(crate) fn throttle(&self) -> CachedThrottle<'_> {
+        CachedThrottle(self)
     }
 
     /// Runs `write`, a store call that makes `change`, and forgets the change here at once,

@@ -164,8 +164,12 @@ impl Engine {
             }
             None => return Err(failed("the client has no key registered for assertions")),
         };
-        let guard =
-            Guard::check(&*self.store, vec![Counter::client(client.id)], self.now()).await?;
+        let guard = Guard::check(
+            &self.throttle(),
+            vec![Counter::client(client.id)],
+            self.now(),
+        )
+        .await?;
         match self
             .check_assertion(&client, method, assertion, endpoint)
             .await?
@@ -176,7 +180,7 @@ impl Engine {
                 named,
             })),
             Err(why) => {
-                guard.failed(&*self.store, self.now()).await?;
+                guard.failed(&self.throttle(), self.now()).await?;
                 Err(failed(why))
             }
         }

@@ -6,7 +6,6 @@
 //! A secret is 32 random bytes, base64url (256 bits: RFC 6749 §10.10 asks that guessing it be
 //! infeasible); the store keeps only its Argon2id hash.
 
-use crate::ports::Change;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use doorward_proto::{RedirectUri, Secret};
@@ -14,7 +13,7 @@ use doorward_proto::{RedirectUri, Secret};
 use crate::engine::Engine;
 use crate::model::{AuthMethod, Client, ClientPolicy, ClientSource, PreviousSecret};
 use crate::passwords;
-use crate::ports::{ClientRef, StoreError};
+use crate::ports::{Change, ClientRef, StoreError};
 
 /// A client to register with [`Engine::add_client`].
 #[derive(Clone, Debug)]

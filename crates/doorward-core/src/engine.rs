@@ -3,7 +3,6 @@
 //! block of its own; the modules a flow uses (values, records, ports, JOSE, passwords) never
 //! import `Engine`.
 
-use crate::ports::Change;
 use std::sync::Arc;
 
 use doorward_proto::Secret;
@@ -20,7 +19,7 @@ use crate::fetch::{Fetcher, NoFetcher};
 use crate::jose::{KeyRing, Sealer, CSRF_SECRET, SERVER_SECRET_LEN};
 use crate::model::{AuthMethod, Client, ClientSource, NewUser, User};
 use crate::passwords::{self, CacheAnswer, HashLimiter, SecretCache};
-use crate::ports::{ClientRef, SharedStore, StoreError};
+use crate::ports::{Change, ClientRef, SharedStore, StoreError};
 use crate::throttle::{Counter, Guard};
 
 /// The authorization server: protocol rules over the storage, clock and randomness ports.
@@ -311,8 +310,12 @@ impl Engine {
         let Some(phc) = client.secret_hash.as_deref() else {
             return Ok(false);
         };
-        let guard =
-            Guard::check(&*self.store, vec![Counter::client(client.id)], self.now()).await?;
+        let guard = Guard::check(
+            &self.throttle(),
+            vec![Counter::client(client.id)],
+            self.now(),
+        )
+        .await?;
         let mut owners = guard.owners();
         owners.extend(from.map(|a| Counter::address(a).key().to_owned()));
         let now = self.now();
@@ -334,7 +337,7 @@ impl Engine {
             }
         }
         if !ok {
-            guard.failed(&*self.store, self.now()).await?;
+            guard.failed(&self.throttle(), self.now()).await?;
         }
         Ok(ok)
     }

@@ -501,7 +501,8 @@ pub trait RegistrationStore: Send + Sync {
 /// [`TokenStore::revoke_family`] ([`Change::Family`]), [`ConsentStore::revoke_consent`]
 /// ([`Change::Consent`]), [`ClientStore::upsert_client`], [`ClientStore::delete_client`] and
 /// [`RegistrationStore::update_registration`] ([`Change::Client`]), [`UserStore::upsert_user`]
-/// ([`Change::User`]).
+/// ([`Change::User`]), [`ThrottleStore::record_failure`] and [`ThrottleStore::clear_failures`]
+/// ([`Change::Failures`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// One access token was revoked.
@@ -514,13 +515,16 @@ pub enum Change {
     User(Uuid),
     /// A user's consent to a client was revoked, and their grants with it.
     Consent { user: Uuid, client: Uuid },
+    /// A failure counter of the throttle was counted up or cleared (its key).
+    Failures(String),
     /// Changes may have been missed (a feed that lost its connection): forget everything.
     Everything,
 }
 
 impl Change {
     /// The change as one line of ASCII (a PostgreSQL `NOTIFY` payload, a SQLite row):
-    /// `t:` and the token hash in hex, `f:`, `c:` or `u:` and a UUID, `g:USER:CLIENT`, `*`.
+    /// `t:` and the token hash in hex, `f:`, `c:` or `u:` and a UUID, `g:USER:CLIENT`, `k:` and
+    /// a throttle key (no line break in any: they are made of names, addresses and UUIDs), `*`.
     pub fn to_wire(&self) -> String {
         match self {
             Change::AccessToken(hash) => {
@@ -535,6 +539,7 @@ impl Change {
             Change::Client(id) => format!("c:{id}"),
             Change::User(id) => format!("u:{id}"),
             Change::Consent { user, client } => format!("g:{user}:{client}"),
+            Change::Failures(key) => format!("k:{key}"),
             Change::Everything => "*".to_owned(),
         }
     }
@@ -552,6 +557,7 @@ impl Change {
             Some(("f", id)) => uuid(id).map(Change::Family),
             Some(("c", id)) => uuid(id).map(Change::Client),
             Some(("u", id)) => uuid(id).map(Change::User),
+            Some(("k", key)) if !key.is_empty() => Some(Change::Failures(key.to_owned())),
             Some(("g", ids)) => ids.split_once(':').and_then(|(user, client)| {
                 Some(Change::Consent {
                     user: uuid(user)?,

@@ -34,7 +34,6 @@
 
 pub mod metadata;
 
-use crate::ports::Change;
 use std::net::IpAddr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -49,7 +48,7 @@ use crate::model::{
 };
 use crate::opaque::{OpaqueKind, TokenHash};
 use crate::passwords;
-use crate::ports::{Registered, StoreError};
+use crate::ports::{Change, Registered, StoreError, ThrottleStore};
 use crate::throttle::{self, Throttled};
 use crate::Engine;
 use metadata::{Metadata, Rules};
@@ -364,7 +363,7 @@ impl Engine {
     ) -> Result<(), RegistrationError> {
         let key = throttle::registration_key(address);
         let now = self.now();
-        let window_end = match self.store.find_failures(&key).await? {
+        let window_end = match self.throttle().find_failures(&key).await? {
             Some(f) if f.expires_at > now => {
                 if f.count >= limit {
                     return Err(rate_limited(f.expires_at - now));
@@ -373,7 +372,10 @@ impl Engine {
             }
             _ => now + RATE_WINDOW,
         };
-        let counted = self.store.record_failure(&key, now, window_end).await?;
+        let counted = self
+            .throttle()
+            .record_failure(&key, now, window_end)
+            .await?;
         if counted.count > limit {
             return Err(rate_limited(counted.expires_at - now));
         }

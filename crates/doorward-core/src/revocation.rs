@@ -1,10 +1,10 @@
 //! Token revocation (RFC 7009).
 
-use crate::ports::Change;
 use doorward_proto::OAuthError;
 
 use crate::error::Error;
 use crate::opaque::TokenHash;
+use crate::ports::Change;
 use crate::request::TokenRequest;
 use crate::Engine;
 

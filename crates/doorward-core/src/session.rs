@@ -67,7 +67,7 @@ impl Engine {
         from: Option<IpAddr>,
     ) -> Result<(String, SignedIn), SignInError> {
         let guard = Guard::check(
-            &*self.store,
+            &self.throttle(),
             throttle::password_counters(username, from),
             self.now(),
         )
@@ -81,11 +81,11 @@ impl Engine {
         let user = match user {
             Some(user) if ok => user,
             _ => {
-                guard.failed(&*self.store, self.now()).await?;
+                guard.failed(&self.throttle(), self.now()).await?;
                 return Err(SignInError::InvalidCredentials);
             }
         };
-        guard.succeeded(&*self.store).await?;
+        guard.succeeded(&self.throttle()).await?;
         Ok(self.open_session(user).await?)
     }
 

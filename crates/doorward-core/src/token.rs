@@ -2,7 +2,6 @@
 //! `authorization_code` and `refresh_token` grants (`client_credentials` is in
 //! [`crate::client_credentials`]).
 
-use crate::ports::Change;
 use std::collections::HashMap;
 
 use doorward_proto::{
@@ -20,7 +19,7 @@ use crate::model::{
     RefreshTokenRecord,
 };
 use crate::opaque::{OpaqueKind, TokenHash};
-use crate::ports::{ClientRef, Redemption};
+use crate::ports::{Change, ClientRef, Redemption};
 use crate::request::{BasicCredentials, ClientEndpoint, TokenRequest};
 use crate::Engine;
 

@@ -172,6 +172,25 @@ async fn a_changed_client_is_forgotten_by_id_and_by_key() {
 }
 
 #[tokio::test]
+async fn failure_counters_are_kept_absent_or_not_until_they_change() {
+    let feed = TestFeed::default();
+    let cache = fresh_cache(&feed).await;
+    let counted = crate::ports::Failures {
+        count: 2,
+        last_at: 10,
+        expires_at: 70,
+    };
+    cache.keep_failures(cache.epoch(), "client:a", None);
+    cache.keep_failures(cache.epoch(), "client:b", Some(counted));
+    assert_eq!(cache.failures("client:a"), Some(None), "absence is kept");
+    assert_eq!(cache.failures("client:b"), Some(Some(counted)));
+    assert_eq!(cache.failures("client:c"), None, "never read");
+    cache.apply(&Change::Failures("client:a".into()));
+    assert_eq!(cache.failures("client:a"), None);
+    assert_eq!(cache.failures("client:b"), Some(Some(counted)));
+}
+
+#[tokio::test]
 async fn a_failed_poll_empties_the_cache_until_a_poll_succeeds() {
     let feed = TestFeed::default();
     let cache = fresh_cache(&feed).await;
@@ -216,6 +235,7 @@ fn changes_travel_as_one_line() {
             user: Uuid::new_v4(),
             client: Uuid::new_v4(),
         },
+        Change::Failures("address:::1".into()),
         Change::Everything,
     ];
     for change in changes {

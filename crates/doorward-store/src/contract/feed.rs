@@ -49,6 +49,14 @@ async fn every_change_is_reported(writer: SharedStore, reader: &dyn ChangeFeed, 
     );
     writer.delete_client(c.id, NOW).await.unwrap();
     expect(reader.changes().await.unwrap(), Change::Client(c.id));
+    let counter = Change::Failures("client:feed".into());
+    writer
+        .record_failure("client:feed", NOW, NOW + 60)
+        .await
+        .unwrap();
+    expect(reader.changes().await.unwrap(), counter.clone());
+    writer.clear_failures("client:feed").await.unwrap();
+    expect(reader.changes().await.unwrap(), counter);
     if exact {
         assert_eq!(reader.changes().await.unwrap(), vec![], "nothing new");
     }

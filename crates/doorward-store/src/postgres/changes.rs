@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use super::{other, PostgresStore};
 
 /// The channel of the notifications.
-const CHANNEL: &str = "doorward_changes";
+pub(super) const CHANNEL: &str = "doorward_changes";
 
 /// Announces `change` when the caller's transaction commits.
 pub(super) async fn notify(conn: &mut PgConnection, change: &Change) -> StoreResult<()> {

@@ -4,10 +4,12 @@
 //! each, so that of instances racing with one `jti` exactly one wins).
 
 use async_trait::async_trait;
-use doorward_core::ports::{AssertionStore, Failures, StoreResult, ThrottleStore, UnixTime};
+use doorward_core::ports::{
+    AssertionStore, Change, Failures, StoreResult, ThrottleStore, UnixTime,
+};
 use uuid::Uuid;
 
-use super::{other, record, PostgresStore};
+use super::{changes, other, record, PostgresStore};
 use crate::rows;
 
 #[async_trait]
@@ -29,19 +31,25 @@ impl ThrottleStore for PostgresStore {
         now: UnixTime,
         expires_at: UnixTime,
     ) -> StoreResult<Failures> {
+        // One statement still: the notification for the read caches (`changes.rs`) is sent by
+        // the same statement's transaction.
         let row = sqlx::query(
-            "INSERT INTO failure_counters AS c (key, failures, last_at, expires_at)
-             VALUES ($1, 1, $2, $3)
-             ON CONFLICT (key) DO UPDATE SET
-               failures = CASE WHEN c.expires_at <= excluded.last_at
-                               THEN 1 ELSE c.failures + 1 END,
-               last_at = excluded.last_at,
-               expires_at = excluded.expires_at
-             RETURNING failures, last_at, expires_at",
+            "WITH counted AS (
+               INSERT INTO failure_counters AS c (key, failures, last_at, expires_at)
+               VALUES ($1, 1, $2, $3)
+               ON CONFLICT (key) DO UPDATE SET
+                 failures = CASE WHEN c.expires_at <= excluded.last_at
+                                 THEN 1 ELSE c.failures + 1 END,
+                 last_at = excluded.last_at,
+                 expires_at = excluded.expires_at
+               RETURNING failures, last_at, expires_at)
+             SELECT failures, last_at, expires_at, pg_notify($4, $5) FROM counted",
         )
         .bind(key)
         .bind(now)
         .bind(expires_at)
+        .bind(changes::CHANNEL)
+        .bind(Change::Failures(key.to_owned()).to_wire())
         .fetch_one(&self.pool)
         .await
         .map_err(other)?;
@@ -49,12 +57,14 @@ impl ThrottleStore for PostgresStore {
     }
 
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(other)?;
         sqlx::query("DELETE FROM failure_counters WHERE key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(other)
-            .map(drop)
+            .map_err(other)?;
+        changes::notify(&mut tx, &Change::Failures(key.to_owned())).await?;
+        tx.commit().await.map_err(other)
     }
 }
 

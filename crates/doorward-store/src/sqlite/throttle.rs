@@ -2,11 +2,13 @@
 //! per key, one upsert per failure) and the `jti` of used client assertions (one upsert each).
 
 use async_trait::async_trait;
-use doorward_core::ports::{AssertionStore, Failures, StoreResult, ThrottleStore, UnixTime};
+use doorward_core::ports::{
+    AssertionStore, Change, Failures, StoreResult, ThrottleStore, UnixTime,
+};
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::{execute, query_one, SqliteStore};
+use super::{changes, execute, other, query_one, SqliteStore};
 use crate::rows::{self, corrupt};
 
 #[async_trait]
@@ -27,8 +29,9 @@ impl ThrottleStore for SqliteStore {
         expires_at: UnixTime,
     ) -> StoreResult<Failures> {
         self.write(|conn| {
-            query_one(
-                conn,
+            let tx = conn.transaction().map_err(other)?;
+            let counted = query_one(
+                &tx,
                 "INSERT INTO failure_counters (key, failures, last_at, expires_at)
                  VALUES (?1, 1, ?2, ?3)
                  ON CONFLICT (key) DO UPDATE SET
@@ -40,14 +43,20 @@ impl ThrottleStore for SqliteStore {
                 params![key, now, expires_at],
                 rows::failures,
             )?
-            .ok_or_else(|| corrupt("the upserted failure counter is missing"))
+            .ok_or_else(|| corrupt("the upserted failure counter is missing"))?;
+            changes::record(&tx, &Change::Failures(key.to_owned()))?;
+            tx.commit().map_err(other)?;
+            Ok(counted)
         })
         .await
     }
 
     async fn clear_failures(&self, key: &str) -> StoreResult<()> {
         self.write(|conn| {
-            execute(conn, "DELETE FROM failure_counters WHERE key = ?1", [key]).map(drop)
+            let tx = conn.transaction().map_err(other)?;
+            execute(&tx, "DELETE FROM failure_counters WHERE key = ?1", [key])?;
+            changes::record(&tx, &Change::Failures(key.to_owned()))?;
+            tx.commit().map_err(other)
         })
         .await
     }
