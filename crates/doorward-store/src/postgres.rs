@@ -42,6 +42,7 @@ mod consents;
 mod keys;
 mod maintenance;
 mod registration;
+mod seed;
 mod throttle;
 mod tokens;
 

@@ -22,6 +22,7 @@ mod consents;
 mod keys;
 mod maintenance;
 mod registration;
+mod seed;
 mod throttle;
 mod tokens;
 

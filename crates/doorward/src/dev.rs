@@ -35,6 +35,17 @@ pub enum DevCommand {
         user: String,
         count: usize,
     },
+    /// Insert COUNT live access tokens of CLIENT without a user straight into the database,
+    /// in batches (nobody holds them): the store's size for the scale benchmark
+    /// (`bench/scale.sh`). Prints how many and how long it took.
+    SeedTokens {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// The client's Key (a configured client) or Id.
+        #[arg(long, default_value = "python_client@clients")]
+        client: String,
+        count: u64,
+    },
     /// Measure the cost of signing an ID token with each algorithm (keys in memory, one
     /// thread): what an `openid` token response adds to a redemption.
     SignCost {
@@ -67,6 +78,11 @@ pub async fn run(command: DevCommand) -> anyhow::Result<()> {
             user,
             count,
         } => mint_refresh_tokens(serve, &client, &secret, &user, count).await,
+        DevCommand::SeedTokens {
+            serve,
+            client,
+            count,
+        } => seed_tokens(serve, &client, count).await,
         DevCommand::SignCost { iterations } => sign_cost(iterations.max(1)).await,
         DevCommand::AssertionCost { iterations } => assertion_cost(iterations.max(1)).await,
     }
@@ -242,6 +258,32 @@ async fn mint_codes(
         codes.push(minter.code().await?);
     }
     print!("{}", lines(&codes));
+    Ok(())
+}
+
+async fn seed_tokens(serve: ServeArgs, client: &str, count: u64) -> anyhow::Result<()> {
+    let config = load_config(serve)?;
+    let client = uuid::Uuid::try_parse(client)
+        .unwrap_or_else(|_| doorward_core::Engine::client_id_for_key(client));
+    let now = doorward_core::ports::Clock::now(&doorward_core::ports::SystemClock);
+    let expires_at = now + 7 * 24 * 3600;
+    let started = std::time::Instant::now();
+    let url = config.database.as_str();
+    let seeded = if url.starts_with("sqlite:") {
+        doorward_store::SqliteStore::open(url)
+            .await?
+            .seed_access_tokens(client, count, now, expires_at)
+            .await?
+    } else {
+        doorward_store::PostgresStore::open(url)
+            .await?
+            .seed_access_tokens(client, count, now, expires_at)
+            .await?
+    };
+    println!(
+        "{seeded} access tokens in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
