@@ -17,6 +17,9 @@
 //!   began may concern the record read, which would otherwise stay cached after the change
 //!   that should have removed it. Each change bumps the epoch before it removes entries.
 //!
+//! - **Writers that record no change** (an older binary during a rolling upgrade, SQL typed by
+//!   hand) are outlived: an entry is used at most [`MAX_ENTRY_AGE`] (30 s) after it was read.
+//!
 //! Records are kept whatever their state (a revoked or expired token is still a true answer;
 //! the engine judges it). Absence is not kept.
 
@@ -39,19 +42,26 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 pub const STALENESS_BOUND: Duration = Duration::from_millis(500);
 
 const SHARDS: usize = 16;
+/// The longest an entry is used, changes or not: a bound on what a writer that records no
+/// [`Change`] leaves stale (an older binary during a rolling upgrade, a hand-made SQL fix).
+pub const MAX_ENTRY_AGE: Duration = Duration::from_secs(30);
+
 /// Access tokens kept per shard (20,480 in all, about 1 KiB each); a full shard is emptied.
 const TOKENS_PER_SHARD: usize = 1280;
 /// Clients kept; when full, the cache of clients is emptied. The same for failure counters.
 const CLIENTS: usize = 10_000;
 const COUNTERS: usize = 10_000;
 
+/// Access tokens by hash, each with when it was read (nanoseconds after `ReadCache::base`).
+type Shard = HashMap<TokenHash, (BearerRecord, u64)>;
+
 /// Access tokens and clients in memory, with what keeps them true (see the module).
 pub struct ReadCache {
-    tokens: Box<[Mutex<HashMap<TokenHash, BearerRecord>>]>,
+    tokens: Box<[Mutex<Shard>]>,
     clients: Mutex<Clients>,
     /// Failure counters of the throttle by key, absence included (the common case: a client
     /// that never failed).
-    failures: Mutex<HashMap<String, Option<Failures>>>,
+    failures: Mutex<HashMap<String, (Option<Failures>, u64)>>,
     epoch: AtomicU64,
     base: Instant,
     /// Nanoseconds after `base` until which the cache may answer; 0 until the first poll.
@@ -60,7 +70,7 @@ pub struct ReadCache {
 
 #[derive(Default)]
 struct Clients {
-    by_id: HashMap<Uuid, Client>,
+    by_id: HashMap<Uuid, (Client, u64)>,
     by_key: HashMap<String, Uuid>,
 }
 
@@ -87,6 +97,17 @@ impl ReadCache {
         self.nanos(Instant::now()) < self.fresh_until.load(Ordering::Acquire)
     }
 
+    /// Now, for an entry read now; `None` when the cache may not answer.
+    fn usable_now(&self) -> Option<u64> {
+        let now = self.nanos(Instant::now());
+        (now < self.fresh_until.load(Ordering::Acquire)).then_some(now)
+    }
+
+    /// Whether an entry read at `read` may still be used at `now` ([`MAX_ENTRY_AGE`]).
+    fn young(read: u64, now: u64) -> bool {
+        now.saturating_sub(read) < u64::try_from(MAX_ENTRY_AGE.as_nanos()).unwrap_or(u64::MAX)
+    }
+
     fn nanos(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.base).as_nanos()).unwrap_or(u64::MAX)
     }
@@ -97,24 +118,25 @@ impl ReadCache {
         self.epoch.load(Ordering::SeqCst)
     }
 
-    fn shard(&self, hash: &TokenHash) -> &Mutex<HashMap<TokenHash, BearerRecord>> {
+    fn shard(&self, hash: &TokenHash) -> &Mutex<Shard> {
         // The last byte is digest, never time (`opaque.rs`).
         &self.tokens[usize::from(hash.as_bytes()[31]) % SHARDS]
     }
 
     pub fn bearer(&self, hash: &TokenHash) -> Option<BearerRecord> {
-        if !self.is_usable() {
-            return None;
-        }
-        lock(self.shard(hash)).get(hash).cloned()
+        let now = self.usable_now()?;
+        lock(self.shard(hash))
+            .get(hash)
+            .filter(|(_, read)| Self::young(*read, now))
+            .map(|(record, _)| record.clone())
     }
 
     /// Keeps `record`, read from the store after [`ReadCache::epoch`] answered `epoch`, unless
     /// a change was applied since.
     pub fn keep_bearer(&self, epoch: u64, record: &BearerRecord) {
-        if !self.is_usable() {
+        let Some(now) = self.usable_now() else {
             return;
-        }
+        };
         let mut shard = lock(self.shard(&record.token.hash));
         if self.epoch() != epoch {
             return;
@@ -122,26 +144,28 @@ impl ReadCache {
         if shard.len() >= TOKENS_PER_SHARD {
             shard.clear();
         }
-        shard.insert(record.token.hash, record.clone());
+        shard.insert(record.token.hash, (record.clone(), now));
     }
 
     pub fn client(&self, client: &ClientRef<'_>) -> Option<Client> {
-        if !self.is_usable() {
-            return None;
-        }
+        let now = self.usable_now()?;
         let clients = lock(&self.clients);
         let id = match client {
             ClientRef::Id(id) => *id,
             ClientRef::Key(key) => *clients.by_key.get(*key)?,
         };
-        clients.by_id.get(&id).cloned()
+        clients
+            .by_id
+            .get(&id)
+            .filter(|(_, read)| Self::young(*read, now))
+            .map(|(client, _)| client.clone())
     }
 
     /// Keeps `client` (see [`ReadCache::keep_bearer`]).
     pub fn keep_client(&self, epoch: u64, client: &Client) {
-        if !self.is_usable() {
+        let Some(now) = self.usable_now() else {
             return;
-        }
+        };
         let mut clients = lock(&self.clients);
         if self.epoch() != epoch {
             return;
@@ -150,22 +174,23 @@ impl ReadCache {
             *clients = Clients::default();
         }
         clients.by_key.insert(client.key.clone(), client.id);
-        clients.by_id.insert(client.id, client.clone());
+        clients.by_id.insert(client.id, (client.clone(), now));
     }
 
     /// The failure counter under `key` (`Some(None)`: known to be absent).
     pub fn failures(&self, key: &str) -> Option<Option<Failures>> {
-        if !self.is_usable() {
-            return None;
-        }
-        lock(&self.failures).get(key).copied()
+        let now = self.usable_now()?;
+        lock(&self.failures)
+            .get(key)
+            .filter(|(_, read)| Self::young(*read, now))
+            .map(|(failures, _)| *failures)
     }
 
     /// Keeps what the store said of the counter under `key` (see [`ReadCache::keep_bearer`]).
     pub fn keep_failures(&self, epoch: u64, key: &str, failures: Option<Failures>) {
-        if !self.is_usable() {
+        let Some(now) = self.usable_now() else {
             return;
-        }
+        };
         let mut kept = lock(&self.failures);
         if self.epoch() != epoch {
             return;
@@ -173,7 +198,7 @@ impl ReadCache {
         if kept.len() >= COUNTERS {
             kept.clear();
         }
-        kept.insert(key.to_owned(), failures);
+        kept.insert(key.to_owned(), (failures, now));
     }
 
     /// Forgets what `change` made stale.
@@ -181,7 +206,7 @@ impl ReadCache {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         let forget_tokens = |stale: &dyn Fn(&BearerRecord) -> bool| {
             for shard in self.tokens.iter() {
-                lock(shard).retain(|_, record| !stale(record));
+                lock(shard).retain(|_, (record, _)| !stale(record));
             }
         };
         match change {

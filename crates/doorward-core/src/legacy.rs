@@ -104,7 +104,7 @@ impl Engine {
         // the sign-in page (per username and per address, in the store): past the limit, the
         // password is not even checked.
         let guard = Guard::check(
-            &self.throttle(),
+            &*self.store,
             throttle::password_counters(username, from),
             self.now(),
         )
@@ -119,11 +119,11 @@ impl Engine {
         let user = match found {
             Some(user) if ok => user,
             _ => {
-                guard.failed(&self.throttle(), self.now()).await?;
+                guard.failed(&*self.store, self.now()).await?;
                 return Err(OAuthError::invalid_grant("invalid username or password").into());
             }
         };
-        guard.succeeded(&self.throttle()).await?;
+        guard.succeeded(&*self.store).await?;
         // The grant is listed on the user's account page, where it can be revoked.
         self.store
             .record_consent(&crate::model::ConsentRecord {

@@ -66,8 +66,11 @@ impl Engine {
         password: &Secret,
         from: Option<IpAddr>,
     ) -> Result<(String, SignedIn), SignInError> {
+        // The counters of a password are read from the store, not the read cache: `succeeded`
+        // clears the account's counter only when it saw one, and a cached absence may be up to
+        // the cache's bound old (a failure just counted by another instance).
         let guard = Guard::check(
-            &self.throttle(),
+            &*self.store,
             throttle::password_counters(username, from),
             self.now(),
         )
@@ -81,11 +84,11 @@ impl Engine {
         let user = match user {
             Some(user) if ok => user,
             _ => {
-                guard.failed(&self.throttle(), self.now()).await?;
+                guard.failed(&*self.store, self.now()).await?;
                 return Err(SignInError::InvalidCredentials);
             }
         };
-        guard.succeeded(&self.throttle()).await?;
+        guard.succeeded(&*self.store).await?;
         Ok(self.open_session(user).await?)
     }
 

@@ -224,6 +224,35 @@ async fn a_cache_whose_last_poll_is_older_than_the_bound_does_not_answer() {
     );
 }
 
+#[tokio::test]
+async fn an_entry_is_not_used_past_its_age_limit_whatever_the_feed_says() {
+    let feed = TestFeed::default();
+    // A cache created a minute ago, so that an entry can be dated before its limit.
+    let cache = ReadCache {
+        base: Instant::now()
+            .checked_sub(Duration::from_secs(60))
+            .expect("the machine has been up for a minute"),
+        ..ReadCache::default()
+    };
+    cache.poll(&feed).await;
+    let record = bearer("a", Uuid::new_v4(), None, Uuid::new_v4());
+    cache.keep_bearer(cache.epoch(), &record);
+    let c = client(Uuid::new_v4(), "old@clients");
+    cache.keep_client(cache.epoch(), &c);
+    cache.keep_failures(cache.epoch(), "client:old", None);
+    assert!(kept(&cache, "a") && cache.client(&ClientRef::Id(c.id)).is_some());
+    // Read MAX_ENTRY_AGE ago or more: at the cache's start, a minute ago.
+    lock(cache.shard(&record.token.hash))
+        .get_mut(&record.token.hash)
+        .unwrap()
+        .1 = 0;
+    lock(&cache.clients).by_id.get_mut(&c.id).unwrap().1 = 0;
+    lock(&cache.failures).get_mut("client:old").unwrap().1 = 0;
+    assert!(!kept(&cache, "a"));
+    assert!(cache.client(&ClientRef::Id(c.id)).is_none());
+    assert_eq!(cache.failures("client:old"), None);
+}
+
 #[test]
 fn changes_travel_as_one_line() {
     let changes = [

@@ -7,7 +7,9 @@
 //! which forgets everything.
 
 use async_trait::async_trait;
-use doorward_core::ports::{Change, ChangeFeed, StoreResult};
+use std::time::Duration;
+
+use doorward_core::ports::{Change, ChangeFeed, StoreError, StoreResult};
 use sqlx::postgres::PgListener;
 use sqlx::PgConnection;
 
@@ -27,6 +29,9 @@ pub(super) async fn notify(conn: &mut PgConnection, change: &Change) -> StoreRes
         .map(drop)
 }
 
+/// How long a poll waits for the listening connection's answer before it replaces it.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The listening connection and the process id of its backend.
 pub(super) type Listener = tokio::sync::Mutex<Option<(PgListener, i32)>>;
 
@@ -45,17 +50,27 @@ impl ChangeFeed for PostgresStore {
         let Some((listener, pid)) = slot.as_mut() else {
             return Ok(out);
         };
-        let backend = sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
-            .fetch_one(&mut *listener)
-            .await;
+        // A half-open connection would block the poll for as long as TCP takes to notice; the
+        // cache stops answering meanwhile anyway, but the follower would be stuck.
+        let backend = tokio::time::timeout(
+            PING_TIMEOUT,
+            sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()").fetch_one(&mut *listener),
+        )
+        .await;
         match backend {
-            Ok(backend) => {
+            Err(_) => {
+                *slot = None;
+                return Err(StoreError::Unavailable(
+                    "the change feed's connection did not answer".into(),
+                ));
+            }
+            Ok(Ok(backend)) => {
                 if *pid != 0 && backend != *pid {
                     out.push(Change::Everything);
                 }
                 *pid = backend;
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 *slot = None;
                 return Err(other(e));
             }
