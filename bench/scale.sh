@@ -15,28 +15,12 @@
 # while cargo builds.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-kit="${BENCH_KIT:-$repo/../shared/bench}"
-lua="$kit/lib/bench.lua"
-[ -f "$lua" ] || { echo "no bench kit at $kit (set BENCH_KIT)" >&2; exit 2; }
-command -v wrk >/dev/null || { echo "wrk not found: bash $kit/install.sh" >&2; exit 2; }
-tmp="${BENCH_TMP:-/tmp/bench}/scale"
-mkdir -p "$tmp"
+source "$repo/bench/common.sh" scale
 oha="${OHA:-${BENCH_TMP:-/tmp/bench}/oha/bin/oha}"
 SIZES="${SIZES:-1000 100000 10000000}"
 STORES="${STORES:-sqlite postgres}"
 DURATION="${DURATION:-8}"
 CONC="${CONC:-16}"
-PG="${PG_URL:-postgres://doorward:doorward@127.0.0.1:5432/doorward_test}"
-config="$repo/bench/doorward.toml"
-
-pg_ctlcluster 15 main start 2>/dev/null || true
-if [ -z "${DOORWARD_BIN:-}" ]; then
-  cargo build --release --locked -p doorward --manifest-path "$repo/Cargo.toml"
-fi
-bin="${DOORWARD_BIN:-$repo/target/release/doorward}"
-export RUST_LOG=warn
-export DOORWARD_KEY_ENCRYPTION_SECRET="${DOORWARD_KEY_ENCRYPTION_SECRET:-bench-key-encryption-secret}"
-psql_q() { PGOPTIONS="-c client_min_messages=warning" psql -qAt "$PG" -c "$1"; }
 
 server=""
 stop() { [ -z "$server" ] || { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; server=""; }; }

@@ -94,7 +94,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl ReadCache {
     /// Whether the cache may answer now (see [`STALENESS_BOUND`]).
     pub fn is_usable(&self) -> bool {
-        self.nanos(Instant::now()) < self.fresh_until.load(Ordering::Acquire)
+        self.usable_now().is_some()
     }
 
     /// Now, for an entry read now; `None` when the cache may not answer.
