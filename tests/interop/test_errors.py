@@ -128,9 +128,9 @@ REDIRECTED_ERRORS = {
     "pkce_method_without_challenge": (dict(code_challenge_method="S256"), "invalid_request"),
     # A response_mode the server does not speak is refused, in the query (the code's default
     # mode), never answered with a code where the client does not look (OAuth 2.0 Multiple
-    # Response Types §2.1; Form Post Response Mode is not implemented).
-    "response_mode_form_post": (dict(response_mode="form_post"), "invalid_request"),
-    "response_mode_fragment": (dict(response_mode="fragment"), "invalid_request"),
+    # Response Types §2.1; JARM's modes are not implemented).
+    "response_mode_jarm": (dict(response_mode="query.jwt"), "invalid_request"),
+    "response_mode_form_post_jarm": (dict(response_mode="form_post.jwt"), "invalid_request"),
     "response_mode_unknown": (dict(response_mode="web_message"), "invalid_request"),
     # Request objects are not read, so they are refused (OIDC Core §6, §3.1.2.6).
     "request_object": (dict(request="eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9."), "request_not_supported"),

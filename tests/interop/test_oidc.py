@@ -418,7 +418,9 @@ def test_metadata_contents(origin, metadata):
     assert {"sub", "name", "preferred_username", "email", "email_verified"} <= set(m["claims_supported"]), m
     assert sorted(m["prompt_values_supported"]) == sorted(["none", "login", "consent", "select_account"]), m
     assert m["request_parameter_supported"] is False and m["request_uri_parameter_supported"] is False, m
-    assert m["response_modes_supported"] == ["query"], m
+    assert m["response_modes_supported"] == ["query", "fragment", "form_post"], m
+    assert m["pushed_authorization_request_endpoint"] == f"{m['issuer']}/oauth/par", m
+    assert m["require_pushed_authorization_requests"] is False, m
 
 
 # --------------------------------------------------------------------------------------------

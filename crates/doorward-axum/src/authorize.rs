@@ -10,7 +10,7 @@ use doorward_core::request::{query_pairs, AuthorizationRequest, AuthorizeError, 
 use crate::authenticator::{Authentication, Authenticator, LoginRequest};
 use crate::extract::{session_cookie, Browser, CsrfForm};
 use crate::pages;
-use crate::response::page::{found, page, redirect, see_other, to_login, with_cookie, PageError};
+use crate::response::page::{page, see_other, to_client, to_login, with_cookie, PageError};
 use crate::state::AppState;
 
 pub(crate) async fn show(
@@ -47,7 +47,7 @@ pub(crate) async fn show(
         }
     }
     Ok(match interaction? {
-        Interaction::Redirect(location) => found(&location),
+        Interaction::Redirect(answer) => to_client(&answer, StatusCode::FOUND),
         // Signed in already: the sign-in is asked again (prompt, max_age, id_token_hint), and the
         // request comes back marked with when; not signed in: it comes back as it was.
         Interaction::Login { hint } if session.is_some() => {
@@ -88,8 +88,8 @@ pub(crate) async fn decide(
     // id_token_hint; a form posted by another (older) session must satisfy them too.
     match app.engine.check_sign_in(&request, &user) {
         None => {}
-        Some(Interaction::Redirect(location)) => {
-            return Ok(redirect(StatusCode::SEE_OTHER, &location))
+        Some(Interaction::Redirect(answer)) => {
+            return Ok(to_client(&answer, StatusCode::SEE_OTHER))
         }
         Some(_) => {
             let again = return_after_login(&app, &query_pairs(query));
@@ -102,10 +102,10 @@ pub(crate) async fn decide(
     }
     match form.get("decision") {
         Some("approve") => {
-            let location = app.engine.approve(&user, &request).await?;
-            Ok(redirect(StatusCode::SEE_OTHER, &location))
+            let answer = app.engine.approve(&user, &request).await?;
+            Ok(to_client(&answer, StatusCode::SEE_OTHER))
         }
-        Some("deny") => Ok(redirect(StatusCode::SEE_OTHER, &app.engine.deny(&request))),
+        Some("deny") => Ok(to_client(&app.engine.deny(&request), StatusCode::SEE_OTHER)),
         _ => Err(PageError::invalid("Bad request", "Choose Allow or Deny.")),
     }
 }
@@ -138,7 +138,7 @@ pub(crate) fn rejected(error: AuthorizeError) -> Result<Response, PageError> {
             "This sign-in link is not valid",
             reason.to_string(),
         )),
-        AuthorizeError::Redirect { location, .. } => Ok(found(&location)),
+        AuthorizeError::Redirect { response, .. } => Ok(to_client(&response, StatusCode::FOUND)),
         AuthorizeError::Store(e) => Err(e.into()),
         other => Err(PageError::internal(&other)),
     }
@@ -174,7 +174,10 @@ async fn ask(
         Authentication::User(user) => (AppAnswer::User(user), None),
         Authentication::Redirect(location) => (
             AppAnswer::Interact,
-            Some(redirect(StatusCode::SEE_OTHER, &location)),
+            Some(crate::response::page::redirect(
+                StatusCode::SEE_OTHER,
+                &location,
+            )),
         ),
         Authentication::Page(page) => (AppAnswer::Interact, Some(page)),
         Authentication::Deny => (AppAnswer::Deny, None),
@@ -194,7 +197,7 @@ async fn ask(
                 ))
             }
             AppOutcome::Interact => shown,
-            AppOutcome::Redirect(location) => Some(found(&location)),
+            AppOutcome::Redirect(answer) => Some(to_client(&answer, StatusCode::FOUND)),
         },
     )
 }

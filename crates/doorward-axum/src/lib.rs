@@ -97,6 +97,7 @@ mod pages;
 mod paths;
 pub mod protect;
 mod provider;
+mod pushed;
 mod registration;
 mod response;
 mod revocation;
@@ -130,7 +131,7 @@ pub(crate) use state::AppState;
 
 /// The content security policy of every response: nothing but the server's own stylesheet,
 /// and never inside a frame (clickjacking on the consent page).
-const CSP: &str =
+pub(crate) const CSP: &str =
     "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// HSTS (RFC 6797 §6.1) when the issuer is https: browsers then reach this host over https
@@ -176,6 +177,7 @@ pub(crate) fn routes(state: AppState) -> Router {
         )
         .route("/oauth/introspect", post(introspection::introspect))
         .route("/oauth/revoke", post(revocation::revoke))
+        .route(paths_of::PAR, post(pushed::push))
         .route(
             "/oauth/end_session",
             get(logout::end_session_page).post(logout::end_session),

@@ -5,9 +5,9 @@
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use doorward_core::model::{Client, ConsentRecord, User};
-use doorward_core::request::AuthorizationRequest;
+use doorward_core::request::{AuthorizationRequest, AuthorizationResponse};
 use doorward_proto::RedirectUri;
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::paths::path;
 
@@ -210,6 +210,31 @@ fn decision_form(action: &str, csrf: &str, request: &str, (yes, no): (&str, &str
             }
         }
     }
+}
+
+/// The script of the `form_post` page, allowed by its hash (`response::page::to_client`).
+pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+/// The `form_post` answer (OAuth 2.0 Form Post Response Mode §2): a form of hidden fields
+/// that posts the authorization response to the client's redirect URI, sent at once by a
+/// script, or by its button where no script runs.
+pub fn form_post(answer: &AuthorizationResponse) -> Markup {
+    layout(
+        "Returning to the application",
+        html! {
+            h1 { "Returning to the application" }
+            form method="post" action=(answer.redirect_uri.as_str()) {
+                @for (name, value) in &answer.params {
+                    input type="hidden" name=(name) value=(value);
+                }
+                p { "If nothing happens, continue to " (destination(&answer.redirect_uri)) "." }
+                div.actions {
+                    button type="submit" { "Continue" }
+                }
+            }
+            script { (PreEscaped(FORM_POST_SCRIPT)) }
+        },
+    )
 }
 
 pub fn signed_out() -> Markup {

@@ -22,7 +22,7 @@ use crate::authenticator::{Authenticator, Decision, PendingGrant};
 use crate::authorize::rejected;
 use crate::extract::session_cookie;
 use crate::protect::ResourceServer;
-use crate::response::page::{not_found, redirect, see_other, with_cookie, PageError};
+use crate::response::page::{not_found, see_other, to_client, with_cookie, PageError};
 use crate::state::AppState;
 
 /// An assembled provider. Cheap to clone.
@@ -360,10 +360,10 @@ impl Provider {
                 .into_response(),
                 Resumed::Rejected(e) => rejected(e).unwrap_or_else(IntoResponse::into_response),
                 Resumed::Redirect {
-                    location,
+                    answer,
                     cookie: value,
                 } => with_cookie(
-                    redirect(StatusCode::SEE_OTHER, &location),
+                    to_client(&answer, StatusCode::SEE_OTHER),
                     value.as_deref().and_then(cookie),
                 ),
                 Resumed::Consent {

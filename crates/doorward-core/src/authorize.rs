@@ -19,7 +19,8 @@ use crate::ports::{StoreError, UnixTime};
 use crate::Engine;
 
 use crate::request::{
-    error_location_in, AuthorizationRequest, AuthorizeError, Interaction, Prompt, ShowReason,
+    error_response, AuthorizationRequest, AuthorizationResponse, AuthorizeError, Checking,
+    Interaction, Prompt, ResponseMode, ShowReason,
 };
 
 /// The parameter Doorward adds to an authorization request it sends to the sign-in page
@@ -45,34 +46,38 @@ const MAX_NONCE_LEN: usize = 512;
 pub enum ConsentDecision {
     /// The user has not approved this client for these scopes yet: ask.
     AskConsent,
-    /// Approved before: go back to the client with a code. The URL to redirect to.
-    Redirect(String),
+    /// Approved before: go back to the client with a code.
+    Redirect(AuthorizationResponse),
 }
 
 impl Engine {
-    /// Checks an authorization request given as its query parameters, in order.
+    /// Checks an authorization request given as its query parameters, in order. A request
+    /// that names a `request_uri` is the pushed request it stands for (RFC 9126 §4).
     pub async fn check_authorization(
         &self,
         params: &[(String, String)],
     ) -> Result<AuthorizationRequest, AuthorizeError> {
-        let mut seen: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (name, value) in params {
-            if name != REAUTH_PARAM {
-                seen.entry(name.as_str()).or_default().push(value.as_str());
-            }
-        }
         let reauthenticated_since = params
             .iter()
             .find(|(name, _)| name == REAUTH_PARAM)
             .and_then(|(_, marker)| self.check_reauth_marker(params, marker));
-        let single = |name: &str| seen.get(name).map(|v| v[0]);
-        let repeated = |name: &str| seen.get(name).is_some_and(|v| v.len() > 1);
+        let params: Vec<&(String, String)> =
+            params.iter().filter(|(n, _)| n != REAUTH_PARAM).collect();
+        let values = |name: &str| -> Vec<&str> {
+            params
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
 
         // Stage 1: client and redirect URI; errors are shown, never redirected.
-        if repeated("client_id") || repeated("redirect_uri") {
+        let (client_ids, request_uris) = (values("client_id"), values("request_uri"));
+        if client_ids.len() > 1 || values("redirect_uri").len() > 1 || request_uris.len() > 1 {
             return Err(AuthorizeError::Show(ShowReason::RepeatedParameter));
         }
-        let client_id = single("client_id")
+        let client_id = client_ids
+            .first()
             .filter(|s| !s.is_empty())
             .ok_or(AuthorizeError::Show(ShowReason::MissingClientId))?;
         let client = match self.resolve_client(client_id).await {
@@ -85,6 +90,53 @@ impl Engine {
                 )))
             }
         };
+        // RFC 9126 §4: the pushed request is the whole request; the query's other parameters
+        // are ignored. Its redirect URI is unknown until it is opened, so its errors are shown.
+        match request_uris.first() {
+            Some(request_uri) if request_uri.starts_with(crate::pushed::REQUEST_URI_PREFIX) => {
+                let pushed = self
+                    .open_pushed_request(&client, request_uri)
+                    .map_err(AuthorizeError::Show)?;
+                let inner: Vec<&(String, String)> = pushed.params.iter().collect();
+                self.check_parameters(
+                    client,
+                    &inner,
+                    Checking::Pushed {
+                        reauthenticated_since,
+                        spend: pushed.spend,
+                    },
+                )
+                .await
+            }
+            _ => {
+                self.check_parameters(
+                    client,
+                    &params,
+                    Checking::Front {
+                        reauthenticated_since,
+                    },
+                )
+                .await
+            }
+        }
+    }
+
+    /// Checks the parameters of an authorization request of `client` (already found): its
+    /// redirect URI, then everything else.
+    pub(crate) async fn check_parameters(
+        &self,
+        client: Client,
+        params: &[&(String, String)],
+        checking: Checking,
+    ) -> Result<AuthorizationRequest, AuthorizeError> {
+        let mut seen: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (name, value) in params {
+            seen.entry(name.as_str()).or_default().push(value.as_str());
+        }
+        let single = |name: &str| seen.get(name).map(|v| v[0]);
+        if seen.get("redirect_uri").is_some_and(|v| v.len() > 1) {
+            return Err(AuthorizeError::Show(ShowReason::RepeatedParameter));
+        }
         let redirect_uri =
             resolve_redirect_uri(&client, single("redirect_uri")).map_err(AuthorizeError::Show)?;
 
@@ -95,9 +147,29 @@ impl Engine {
         let implicit = self.config.grants.insecure_implicit
             && client.policy.insecure_implicit
             && single("response_type") == Some("token");
+        // OAuth 2.0 Multiple Response Types §2.1 and §5, Form Post Response Mode §2: a code is
+        // answered in the query unless the request asks for the fragment or `form_post`; the
+        // implicit grant's token in the fragment or `form_post`, never in the query. An unknown
+        // or forbidden mode is refused, not ignored: the client would wait for an answer where
+        // none comes. That error goes where the response type's default mode puts it.
+        let default_mode = if implicit {
+            ResponseMode::Fragment
+        } else {
+            ResponseMode::Query
+        };
+        let requested_mode = match single("response_mode") {
+            None => Ok(default_mode),
+            Some(mode) => match ResponseMode::parse(mode) {
+                Some(ResponseMode::Query) if implicit => Err(mode),
+                Some(known) => Ok(known),
+                None => Err(mode),
+            },
+        };
+        let response_mode = requested_mode.unwrap_or(default_mode);
         // RFC 9700 §4.11.2: the errors of a client no operator registered are shown, never
         // redirected to a URI its registrant chose (see `ShowReason::UnverifiedClientError`).
-        let verified = client.is_verified();
+        // At the pushed-request endpoint every error is the endpoint's own answer.
+        let verified = client.is_verified() || matches!(checking, Checking::Pushing);
         let fail = |error: OAuthError| {
             if !verified {
                 return AuthorizeError::Show(ShowReason::UnverifiedClientError(format!(
@@ -107,18 +179,29 @@ impl Engine {
                 )));
             }
             AuthorizeError::Redirect {
-                location: error_location_in(
+                response: error_response(
                     &redirect_uri,
                     &error,
                     state.as_ref(),
                     &self.config.issuer,
-                    implicit,
+                    response_mode,
                 ),
                 redirect_uri: redirect_uri.clone(),
                 error,
                 state: state.clone(),
             }
         };
+        if let Err(mode) = requested_mode {
+            return Err(fail(OAuthError::invalid_request(format!(
+                "response_mode {} is not supported for this response_type (supported: {})",
+                doorward_proto::parameter_for_description(mode),
+                if implicit {
+                    "fragment, form_post"
+                } else {
+                    "query, fragment, form_post"
+                },
+            ))));
+        }
         // `resource` may be repeated (RFC 8707 §2); no other parameter may.
         if let Some((name, _)) = seen
             .iter()
@@ -137,10 +220,28 @@ impl Engine {
                 "request objects (the request parameter) are not supported",
             )));
         }
+        // RFC 9126 §2.1: a pushed request cannot itself name a `request_uri`; at the
+        // authorization endpoint only this server's pushed requests are opened (above), as
+        // request objects are not read (OIDC Core §6).
         if single("request_uri").is_some() {
-            return Err(fail(OAuthError::new(
-                ErrorCode::RequestUriNotSupported,
-                "the request_uri parameter is not supported",
+            return Err(fail(match checking {
+                Checking::Pushing | Checking::Pushed { .. } => OAuthError::invalid_request(
+                    "a pushed authorization request cannot contain request_uri",
+                ),
+                Checking::Front { .. } => OAuthError::new(
+                    ErrorCode::RequestUriNotSupported,
+                    "only the request_uri of a request pushed to this server (RFC 9126) is \
+                     accepted",
+                ),
+            }));
+        }
+        // RFC 9126 §5: a client (or a server) that requires pushed requests gets no other.
+        let must_push =
+            self.config.require_pushed_requests || client.policy.require_pushed_requests;
+        if must_push && matches!(checking, Checking::Front { .. }) {
+            return Err(fail(OAuthError::invalid_request(
+                "this client must push its authorization requests to the \
+                 pushed_authorization_request_endpoint (RFC 9126)",
             )));
         }
         match single("response_type") {
@@ -171,23 +272,6 @@ impl Engine {
                         "the authorization-code grant is not enabled on this server"
                     },
                 )))
-            }
-        }
-        // OAuth 2.0 Multiple Response Types §2.1: the code is answered in the query and the
-        // implicit grant's token in the fragment (never in the query, §5). Another mode
-        // (`form_post`, `fragment` for a code, an unknown one) is refused, not ignored: the
-        // client would wait for an answer where none comes. Its error goes where the response
-        // type's default mode puts it, as a server that does not know the mode cannot use it.
-        match single("response_mode") {
-            None => {}
-            Some("query") if !implicit => {}
-            Some("fragment") if implicit => {}
-            Some(mode) => {
-                return Err(fail(OAuthError::invalid_request(format!(
-                    "response_mode {} is not supported for this response_type (supported: {})",
-                    doorward_proto::parameter_for_description(mode),
-                    if implicit { "fragment" } else { "query" },
-                ))))
             }
         }
         let (scopes, scope_requested) = self
@@ -257,8 +341,10 @@ impl Engine {
                 .filter(|h| !h.is_empty() && h.len() <= 256)
                 .map(str::to_owned),
             hinted_subject,
-            reauthenticated_since,
+            reauthenticated_since: checking.reauthenticated_since(),
             resources,
+            response_mode,
+            pushed: checking.spend(),
         })
     }
 
@@ -415,7 +501,7 @@ impl Engine {
         session: Option<&SignedIn>,
     ) -> Result<Interaction, StoreError> {
         let redirect_error = |code: ErrorCode, description: &str| {
-            Interaction::Redirect(request.error_redirect(
+            Interaction::Redirect(request.error_response(
                 &OAuthError::new(code, description.to_owned()),
                 &self.config.issuer,
             ))
@@ -518,12 +604,12 @@ impl Engine {
         }
     }
 
-    /// The user approved: remember it and issue a code. Returns the URL to redirect to.
+    /// The user approved: remember it and issue a code. Returns the answer to the client.
     pub async fn approve(
         &self,
         user: &SignedIn,
         request: &AuthorizationRequest,
-    ) -> Result<String, StoreError> {
+    ) -> Result<AuthorizationResponse, StoreError> {
         self.store
             .record_consent(&ConsentRecord {
                 user_id: user.user.id,
@@ -545,26 +631,30 @@ impl Engine {
         &self,
         user: &User,
         request: &AuthorizationRequest,
-    ) -> Result<String, StoreError> {
+    ) -> Result<AuthorizationResponse, StoreError> {
         self.issue_code(user, self.now(), request).await
     }
 
     /// The user refused: `access_denied` (RFC 6749 §4.1.2.1).
-    pub fn deny(&self, request: &AuthorizationRequest) -> String {
-        request.error_redirect(
+    pub fn deny(&self, request: &AuthorizationRequest) -> AuthorizationResponse {
+        request.error_response(
             &OAuthError::new(ErrorCode::AccessDenied, "the user denied the request"),
             &self.config.issuer,
         )
     }
 
     /// Issues a single-use code bound to the client, the redirect URI and the PKCE challenge
-    /// (RFC 6749 §4.1.2, RFC 7636 §4.4) and returns the redirect URL carrying it.
+    /// (RFC 6749 §4.1.2, RFC 7636 §4.4) and returns the answer carrying it. A pushed request
+    /// is spent first: one used already gets `invalid_request_uri` and no code.
     async fn issue_code(
         &self,
         user: &User,
         auth_time: UnixTime,
         request: &AuthorizationRequest,
-    ) -> Result<String, StoreError> {
+    ) -> Result<AuthorizationResponse, StoreError> {
+        if let Some(refused) = self.spend_pushed_request(request).await? {
+            return Ok(refused);
+        }
         if request.implicit {
             return self.issue_implicit(user, auth_time, request).await;
         }
@@ -587,12 +677,7 @@ impl Engine {
                 resources: request.resources.clone(),
             })
             .await?;
-        let mut params = vec![("code", code.as_str())];
-        if let Some(state) = &request.state {
-            params.push(("state", state.as_str()));
-        }
-        params.push(("iss", &self.config.issuer));
-        Ok(request.redirect_uri.with_params(params))
+        Ok(request.success(vec![("code".to_owned(), code)], &self.config.issuer))
     }
 }
 

@@ -20,6 +20,8 @@ pub mod paths {
     /// Dynamic client registration (RFC 7591 §3); `/oauth/register/{client_id}` is each
     /// registered client's configuration endpoint (RFC 7592 §2).
     pub const REGISTER: &str = "/oauth/register";
+    /// Pushed authorization requests (RFC 9126 §2).
+    pub const PAR: &str = "/oauth/par";
 }
 
 /// How long each credential lives, in seconds.
@@ -45,7 +47,16 @@ pub struct Lifetimes {
     /// `invalid_grant`, so rotation cannot keep a grant alive forever (RFC 9700 §4.14.2:
     /// refresh tokens "SHOULD expire", however often they are used). 90 days by default.
     pub refresh_family: i64,
+    /// How long the `request_uri` of a pushed authorization request (RFC 9126 §2.2) stays
+    /// valid: the browser must reach the authorization endpoint, sign in and consent within
+    /// it, as the request travels through those pages by its `request_uri`. 300 s by default,
+    /// at most [`MAX_PUSHED_REQUEST_LIFETIME`].
+    pub pushed_request: i64,
 }
+
+/// The longest [`Lifetimes::pushed_request`]: RFC 9126 §2.2 calls for a short life (its
+/// example: 5 to 600 seconds).
+pub const MAX_PUSHED_REQUEST_LIFETIME: i64 = 600;
 
 impl Default for Lifetimes {
     fn default() -> Self {
@@ -57,6 +68,7 @@ impl Default for Lifetimes {
             id_token: 3600,
             refresh_grace: 10,
             refresh_family: 90 * 24 * 3600,
+            pushed_request: 300,
         }
     }
 }
@@ -74,6 +86,10 @@ pub struct EngineConfig {
     /// Every authorization request must carry a PKCE challenge (RFC 7636, RFC 9700 §2.1.1);
     /// otherwise only public clients and clients with `require_pkce` need one.
     pub require_pkce: bool,
+    /// Every authorization request must be pushed first (RFC 9126 §5,
+    /// `require_pushed_authorization_requests`); otherwise only clients whose
+    /// [`crate::model::ClientPolicy::require_pushed_requests`] says so.
+    pub require_pushed_requests: bool,
     /// The scopes this server grants.
     pub scopes: ScopeSet,
     /// What a request that names no scope gets (RFC 6749 §3.3), within the client's scopes.
@@ -154,6 +170,7 @@ impl Default for EngineConfig {
             lifetimes: Lifetimes::default(),
             allow_plain_pkce: false,
             require_pkce: false,
+            require_pushed_requests: false,
             // Invariant: these are valid scope tokens.
             scopes: ScopeSet::parse("base openid profile email").expect("valid scopes"),
             default_scopes: ScopeSet::parse("base").expect("`base` is a valid scope"),

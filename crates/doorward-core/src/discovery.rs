@@ -43,12 +43,9 @@ impl Engine {
             .copied()
             .chain([AuthMethod::None.as_str()])
             .collect();
-        // The modes `check_authorization` accepts: a code in the query, the implicit grant's
-        // token in the fragment (OAuth 2.0 Multiple Response Types §2.1).
-        let mut response_modes = vec!["query"];
-        if self.config.grants.insecure_implicit {
-            response_modes.push("fragment");
-        }
+        // The modes `check_authorization` accepts (OAuth 2.0 Multiple Response Types §2.1, Form
+        // Post Response Mode §2): `query` for a code only, never for a token.
+        let response_modes = ["query", "fragment", "form_post"];
         let mut metadata = json!({
             "issuer": issuer,
             "authorization_endpoint": url(paths::AUTHORIZE),
@@ -79,7 +76,12 @@ impl Engine {
             "authorization_response_iss_parameter_supported": true,
             "claims_parameter_supported": false,
             "request_parameter_supported": false,
+            // OIDC Discovery §3: a `request_uri` the server fetches; only this server's pushed
+            // requests are accepted (below).
             "request_uri_parameter_supported": false,
+            // RFC 9126 §5.
+            "pushed_authorization_request_endpoint": url(paths::PAR),
+            "require_pushed_authorization_requests": self.config.require_pushed_requests,
         });
         // RFC 8414 §2, RFC 7591 §3: only when registration is on.
         if self.config.registration.mode != RegistrationMode::Off {

@@ -20,7 +20,9 @@ use uuid::Uuid;
 use crate::model::{NewUser, SignedIn};
 use crate::passwords::NO_PASSWORD;
 use crate::ports::StoreError;
-use crate::request::{query_pairs, AuthorizationRequest, AuthorizeError, Interaction};
+use crate::request::{
+    query_pairs, AuthorizationRequest, AuthorizationResponse, AuthorizeError, Interaction,
+};
 use crate::Engine;
 
 /// A user the application authenticated.
@@ -85,8 +87,8 @@ pub enum AppOutcome {
     /// Let the application's page or redirect answer.
     Interact,
     /// Back to the client with an error: `login_required` (no page may be shown under
-    /// `prompt=none`, OIDC Core §3.1.2.6) or `access_denied`. The URL.
-    Redirect(String),
+    /// `prompt=none`, OIDC Core §3.1.2.6) or `access_denied`.
+    Redirect(AuthorizationResponse),
 }
 
 /// Where a resumed grant goes (see [`Engine::resume`]).
@@ -99,7 +101,7 @@ pub enum Resumed {
     /// Back to the client: a code, `access_denied`, or `login_required`. `cookie`: the
     /// session to set, when the user signed in.
     Redirect {
-        location: String,
+        answer: AuthorizationResponse,
         cookie: Option<String>,
     },
     /// Signed in (set `cookie`); on to Doorward's consent at `location`, a provider path.
@@ -152,8 +154,8 @@ impl Engine {
     /// authorization server denies the request (RFC 6749 §4.1.2.1 `access_denied`). Neither the
     /// client nor the user made a mistake, so it is no server error; the description does not
     /// say why, to tell the client nothing about the accounts.
-    fn refuse_app_user(&self, request: &AuthorizationRequest) -> String {
-        request.error_redirect(
+    fn refuse_app_user(&self, request: &AuthorizationRequest) -> AuthorizationResponse {
+        request.error_response(
             &OAuthError::new(
                 ErrorCode::AccessDenied,
                 "the application's user cannot be signed in here",
@@ -284,7 +286,7 @@ impl Engine {
         let (user, consented) = match decision {
             Decision::Deny => {
                 return Ok(Resumed::Redirect {
-                    location: self.deny(&request),
+                    answer: self.deny(&request),
                     cookie: None,
                 })
             }
@@ -292,7 +294,7 @@ impl Engine {
         };
         if self.is_password_user(&user).await? {
             return Ok(Resumed::Redirect {
-                location: self.refuse_app_user(&request),
+                answer: self.refuse_app_user(&request),
                 cookie: None,
             });
         }
@@ -300,22 +302,22 @@ impl Engine {
         // The request's own conditions hold for this user too (an `id_token_hint` naming
         // someone else is `login_required`, OIDC Core §3.1.2.2).
         if let Some(instead) = self.check_sign_in(&request, &signed_in) {
-            let location = match instead {
-                Interaction::Redirect(location) => location,
+            let answer = match instead {
+                Interaction::Redirect(answer) => answer,
                 _ => request.login_required(
                     "the user who signed in is not the one the request asks for",
                     &self.config.issuer,
                 ),
             };
             return Ok(Resumed::Redirect {
-                location,
+                answer,
                 cookie: Some(cookie),
             });
         }
         if consented {
-            let location = self.approve(&signed_in, &request).await?;
+            let answer = self.approve(&signed_in, &request).await?;
             return Ok(Resumed::Redirect {
-                location,
+                answer,
                 cookie: Some(cookie),
             });
         }

@@ -16,7 +16,7 @@ use crate::grant::{AuthenticatedClient, Built, Grant};
 use crate::model::{CodeRecord, User};
 use crate::opaque::{OpaqueKind, TokenHash};
 use crate::ports::{Redemption, StoreError, UnixTime};
-use crate::request::AuthorizationRequest;
+use crate::request::{AuthorizationRequest, AuthorizationResponse};
 use crate::throttle::{self, Guard};
 use crate::Engine;
 
@@ -43,7 +43,7 @@ impl Engine {
         user: &User,
         auth_time: UnixTime,
         request: &AuthorizationRequest,
-    ) -> Result<String, StoreError> {
+    ) -> Result<AuthorizationResponse, StoreError> {
         let audience = request.client.key.clone();
         let client = AuthenticatedClient {
             client: &request.client,
@@ -66,21 +66,21 @@ impl Engine {
                 Error::Store(e) => e,
                 other => StoreError::Other(other.to_string().into()),
             })?;
-        let expires_in = built.response.expires_in.to_string();
-        let mut params = vec![
-            ("access_token", built.response.access_token.as_str()),
-            ("token_type", "Bearer"),
-            ("expires_in", expires_in.as_str()),
+        // `scope` is always sent: RFC 6749 §4.2.2 requires it whenever it differs from the
+        // request, which it does when the request named none and got the defaults.
+        let params = vec![
+            (
+                "access_token".to_owned(),
+                built.response.access_token.clone(),
+            ),
+            ("token_type".to_owned(), "Bearer".to_owned()),
+            (
+                "expires_in".to_owned(),
+                built.response.expires_in.to_string(),
+            ),
+            ("scope".to_owned(), request.scopes.to_string()),
         ];
-        // Always sent: RFC 6749 §4.2.2 requires it whenever it differs from the request, which
-        // it does when the request named none and got the defaults.
-        let scope = request.scopes.to_string();
-        params.push(("scope", scope.as_str()));
-        if let Some(state) = &request.state {
-            params.push(("state", state.as_str()));
-        }
-        params.push(("iss", &self.config.issuer));
-        Ok(request.redirect_uri.with_fragment(params))
+        Ok(request.success(params, &self.config.issuer))
     }
 
     /// `grant_type=password` (RFC 6749 §4.3.2): the client is authenticated, the user's

@@ -242,6 +242,9 @@ pub struct ClientPolicy {
     /// PKCE is required at the authorization endpoint (RFC 7636), whatever the server-wide
     /// `require_pkce`. Public clients always need it, with S256.
     pub require_pkce: bool,
+    /// The client's authorization requests must be pushed first (RFC 9126 §6,
+    /// `require_pushed_authorization_requests`).
+    pub require_pushed_requests: bool,
     /// The resources (RFC 8707) the client may ask tokens for, among the server's
     /// ([`crate::EngineConfig::resources`]); `None`: every one of them.
     pub resources: Option<Vec<ResourceUri>>,
@@ -301,6 +304,8 @@ struct PolicyJson {
     require_pkce: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     resources: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    require_pushed_authorization_requests: bool,
 }
 
 impl ClientPolicy {
@@ -332,6 +337,7 @@ impl ClientPolicy {
                 .as_ref()
                 .map(|types| types.iter().map(|g| g.as_str().to_owned()).collect()),
             require_pkce: self.require_pkce,
+            require_pushed_authorization_requests: self.require_pushed_requests,
             resources: self
                 .resources
                 .as_ref()
@@ -397,6 +403,7 @@ impl ClientPolicy {
                 })
                 .transpose()?,
             require_pkce: json.require_pkce,
+            require_pushed_requests: json.require_pushed_authorization_requests,
             resources: json
                 .resources
                 .map(|list| {

@@ -40,6 +40,134 @@ pub struct AuthorizationRequest {
     /// The `resource` parameters (RFC 8707 §2.1), known and allowed to the client: the
     /// grant's resources.
     pub resources: Vec<ResourceUri>,
+    /// How the answer travels back to the client (`response_mode`).
+    pub response_mode: ResponseMode,
+    /// The pushed authorization request (RFC 9126) this request came from: spent when its
+    /// code is issued, so that its `request_uri` serves one authorization.
+    pub pushed: Option<Spend>,
+}
+
+/// What spends a pushed authorization request (RFC 9126) once its code is issued: its `jti`,
+/// recorded as used until the request expires (`AssertionStore::record_jti`, shared by every
+/// instance).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spend {
+    pub jti: String,
+    pub expires_at: UnixTime,
+}
+
+/// Where the parameters being checked come from.
+pub(crate) enum Checking {
+    /// The query of the authorization endpoint.
+    Front {
+        reauthenticated_since: Option<UnixTime>,
+    },
+    /// A pushed request (RFC 9126) opened at the authorization endpoint.
+    Pushed {
+        reauthenticated_since: Option<UnixTime>,
+        spend: Spend,
+    },
+    /// The body of the pushed-request endpoint: checked as the authorization endpoint would.
+    Pushing,
+}
+
+impl Checking {
+    pub(crate) fn reauthenticated_since(&self) -> Option<UnixTime> {
+        match self {
+            Self::Front {
+                reauthenticated_since,
+            }
+            | Self::Pushed {
+                reauthenticated_since,
+                ..
+            } => *reauthenticated_since,
+            Self::Pushing => None,
+        }
+    }
+
+    pub(crate) fn spend(self) -> Option<Spend> {
+        match self {
+            Self::Pushed { spend, .. } => Some(spend),
+            Self::Front { .. } | Self::Pushing => None,
+        }
+    }
+}
+
+/// How the authorization response reaches the client (OAuth 2.0 Multiple Response Type
+/// Encoding Practices §2.1, OAuth 2.0 Form Post Response Mode §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseMode {
+    /// In the redirect URI's query: a code's default (RFC 6749 §4.1.2).
+    Query,
+    /// In the redirect URI's fragment: the implicit grant's default (RFC 6749 §4.2.2); a code
+    /// may ask for it.
+    Fragment,
+    /// As the fields of a form that the browser posts to the redirect URI: the answer is never
+    /// in a URL (browser history, `Referer`, server logs).
+    FormPost,
+}
+
+impl ResponseMode {
+    /// The value of `response_mode` that names this mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Query => "query",
+            Self::Fragment => "fragment",
+            Self::FormPost => "form_post",
+        }
+    }
+
+    /// A `response_mode` value this server implements; `None` for anything else (JARM's
+    /// `jwt` modes among them).
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "query" => Some(Self::Query),
+            "fragment" => Some(Self::Fragment),
+            "form_post" => Some(Self::FormPost),
+            _ => None,
+        }
+    }
+}
+
+/// An authorization response (RFC 6749 §4.1.2, §4.1.2.1, §4.2.2): the parameters for the
+/// client's redirect URI and how they travel. The HTTP adapter writes it: a redirect for
+/// `query` and `fragment`, the auto-submitting form for `form_post`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorizationResponse {
+    pub redirect_uri: RedirectUri,
+    /// In order: the answer (`code`, or `access_token`…, or `error`…), `state`, then `iss`.
+    pub params: Vec<(String, String)>,
+    pub mode: ResponseMode,
+}
+
+impl AuthorizationResponse {
+    /// The URL of a redirect that carries the answer: in the query, or in the fragment. For
+    /// `form_post` there is none (`None`): the answer must not appear in a URL.
+    pub fn location(&self) -> Option<String> {
+        match self.mode {
+            ResponseMode::FormPost => None,
+            ResponseMode::Query | ResponseMode::Fragment => Some(self.url()),
+        }
+    }
+
+    /// The redirect URI with the answer in its query, or in its fragment for the `fragment`
+    /// mode, whatever the mode: for tests and logs of the embedding application, never for a
+    /// `form_post` answer sent to a browser.
+    pub fn url(&self) -> String {
+        let pairs = self.params.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        match self.mode {
+            ResponseMode::Fragment => self.redirect_uri.with_fragment(pairs),
+            ResponseMode::Query | ResponseMode::FormPost => self.redirect_uri.with_params(pairs),
+        }
+    }
+
+    /// The value of one parameter of the answer.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// What the authorization needs next from the browser.
@@ -49,8 +177,8 @@ pub enum Interaction {
     Login { hint: Option<String> },
     /// Ask the user to approve the client.
     Consent,
-    /// Go back to the client: with a code, or with an error. The URL to redirect to.
-    Redirect(String),
+    /// Go back to the client: with a code, or with an error.
+    Redirect(AuthorizationResponse),
 }
 
 /// Why the request cannot go on.
@@ -66,8 +194,8 @@ pub enum AuthorizeError {
         redirect_uri: RedirectUri,
         error: OAuthError,
         state: Option<State>,
-        /// The whole redirect URL, `iss` included (RFC 9207).
-        location: String,
+        /// The whole answer, `iss` included (RFC 9207).
+        response: AuthorizationResponse,
     },
     #[error("storage failure")]
     Store(#[from] StoreError),
@@ -98,6 +226,10 @@ pub enum ShowReason {
     /// anywhere from this server's address (RFC 9700 §4.11.2), so it is shown instead.
     #[error("This request of an unverified application is refused ({0}).")]
     UnverifiedClientError(String),
+    /// The `request_uri` is not a pushed request (RFC 9126) of this client that is still
+    /// valid: its redirect URI is unknown, so nothing is redirected.
+    #[error("The pushed authorization request (request_uri) is not valid: {0}")]
+    InvalidRequestUri(&'static str),
 }
 
 /// The `prompt` parameter (OIDC Core §3.1.2.1).
@@ -136,58 +268,82 @@ impl Prompt {
 }
 
 impl AuthorizationRequest {
-    /// The URL that answers `login_required` (OIDC Core §3.1.2.6): the user must sign in, and
-    /// the request says no page may be shown, or the user who signed in is not the one asked.
-    pub fn login_required(&self, why: &str, issuer: &str) -> String {
-        self.error_redirect(
+    /// The answer `login_required` (OIDC Core §3.1.2.6): the user must sign in, and the
+    /// request says no page may be shown, or the user who signed in is not the one asked.
+    pub fn login_required(&self, why: &str, issuer: &str) -> AuthorizationResponse {
+        self.error_response(
             &OAuthError::new(ErrorCode::LoginRequired, why.to_owned()),
             issuer,
         )
     }
 
-    /// The URL that sends `error` back to the client (RFC 6749 §4.1.2.1, RFC 9207).
-    pub fn error_redirect(&self, error: &OAuthError, issuer: &str) -> String {
-        error_location_in(
+    /// The answer that sends `error` back to the client (RFC 6749 §4.1.2.1, RFC 9207).
+    pub fn error_response(&self, error: &OAuthError, issuer: &str) -> AuthorizationResponse {
+        error_response(
             &self.redirect_uri,
             error,
             self.state.as_ref(),
             issuer,
-            self.implicit,
+            self.response_mode,
+        )
+    }
+
+    /// The answer of a success: `params` (the code, or the implicit grant's token), then
+    /// `state` when the request had one, then `iss` (RFC 9207 §2).
+    pub(crate) fn success(
+        &self,
+        params: Vec<(String, String)>,
+        issuer: &str,
+    ) -> AuthorizationResponse {
+        with_state_and_issuer(
+            &self.redirect_uri,
+            params,
+            self.state.as_ref(),
+            issuer,
+            self.response_mode,
         )
     }
 }
 
-/// The redirect location of an error response (RFC 6749 §4.1.2.1): `state` only when the
+/// An error response (RFC 6749 §4.1.2.1): `error`, `error_description`, `state` only when the
 /// request had one, then `iss` (RFC 9207 §2).
-pub fn error_location(
+pub fn error_response(
     redirect_uri: &RedirectUri,
     error: &OAuthError,
     state: Option<&State>,
     issuer: &str,
-) -> String {
-    error_location_in(redirect_uri, error, state, issuer, false)
+    mode: ResponseMode,
+) -> AuthorizationResponse {
+    with_state_and_issuer(
+        redirect_uri,
+        vec![
+            ("error".to_owned(), error.code.as_str().to_owned()),
+            (
+                "error_description".to_owned(),
+                error.description.to_string(),
+            ),
+        ],
+        state,
+        issuer,
+        mode,
+    )
 }
 
-/// [`error_location`] in the query, or in the fragment for the implicit grant (§4.2.2.1).
-pub(crate) fn error_location_in(
+fn with_state_and_issuer(
     redirect_uri: &RedirectUri,
-    error: &OAuthError,
+    mut params: Vec<(String, String)>,
     state: Option<&State>,
     issuer: &str,
-    fragment: bool,
-) -> String {
-    let mut params = vec![
-        ("error", error.code.as_str()),
-        ("error_description", error.description.as_ref()),
-    ];
+    mode: ResponseMode,
+) -> AuthorizationResponse {
     if let Some(state) = state {
-        params.push(("state", state.as_str()));
+        params.push(("state".to_owned(), state.as_str().to_owned()));
     }
-    params.push(("iss", issuer));
-    if fragment {
-        redirect_uri.with_fragment(params)
-    } else {
-        redirect_uri.with_params(params)
+    params.push(("iss".to_owned(), issuer.to_owned()));
+    AuthorizationResponse {
+        redirect_uri: redirect_uri.clone(),
+        params,
+        mode,
     }
 }
 
@@ -195,6 +351,8 @@ pub(crate) fn error_location_in(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientEndpoint {
     Token,
+    /// RFC 9126 §2: the pushed authorization request endpoint.
+    PushedAuthorization,
     Introspection,
     Revocation,
 }
@@ -203,6 +361,7 @@ impl ClientEndpoint {
     pub(crate) fn path(self) -> &'static str {
         match self {
             Self::Token => crate::config::paths::TOKEN,
+            Self::PushedAuthorization => crate::config::paths::PAR,
             Self::Introspection => crate::config::paths::INTROSPECT,
             Self::Revocation => crate::config::paths::REVOKE,
         }

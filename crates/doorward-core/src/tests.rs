@@ -17,6 +17,7 @@ mod interaction;
 mod introspection;
 mod key_rotation;
 mod pkce;
+mod pushed;
 mod refresh;
 mod registration;
 mod resources;

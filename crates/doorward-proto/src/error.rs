@@ -43,6 +43,9 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// The server does not support the `request_uri` parameter (OIDC Core §3.1.2.6, §6).
     RequestUriNotSupported,
+    /// The `request_uri` is unknown, expired, of another client or used already (OIDC Core
+    /// §3.1.2.6, RFC 9126 §4).
+    InvalidRequestUri,
     /// Back off before retrying (RFC 8628 §3.5): Doorward's answer, with 429 and
     /// `Retry-After`, to a client refused by its throttle after too many failed
     /// authentications (RFC 6749 §10.10).
@@ -58,7 +61,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for lookups by wire name.
-    const ALL: [ErrorCode; 22] = [
+    const ALL: [ErrorCode; 23] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -77,6 +80,7 @@ impl ErrorCode {
         Self::UnsupportedTokenType,
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
+        Self::InvalidRequestUri,
         Self::SlowDown,
         Self::InvalidTarget,
         Self::InvalidRedirectUri,
@@ -109,6 +113,7 @@ impl ErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidRequestUri => "invalid_request_uri",
             Self::SlowDown => "slow_down",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidRedirectUri => "invalid_redirect_uri",

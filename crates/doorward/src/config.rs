@@ -25,10 +25,14 @@
 //! id_token = 3600
 //! refresh_grace = 10                     # same refresh token again within it: same answer
 //! refresh_family = 7776000               # a grant's absolute lifetime, however often refreshed
+//! pushed_request = 300                   # a pushed request's request_uri (RFC 9126), 1 to 600;
+//!                                        # sign-in and consent must be done within it
 //!
 //! [oauth]
 //! insecure_allow_plain_pkce = false
 //! require_pkce = false                   # PKCE for every client (public clients: always, S256)
+//! require_pushed_authorization_requests = false  # every client must push its requests first
+//!                                        # (RFC 9126, POST /oauth/par)
 //! client_credentials = true              # the grant, for clients whose grant_types name it
 //! scopes = ["base", "openid", "profile", "email"]   # offered
 //! default_scopes = ["base"]                        # when a request names none
@@ -70,6 +74,7 @@
 //! grant_types = ["authorization_code", "refresh_token"]  # the default; also
 //!                                        # "client_credentials" (confidential clients only)
 //! require_pkce = false                   # PKCE for this client
+//! require_pushed_authorization_requests = false  # this client must push its requests first
 //! access_token_format = "opaque"         # or "jwt" (RFC 9068)
 //! access_token_audience = "…"            # `aud` of JWT access tokens; default: the issuer
 //! id_token_signed_response_alg = "RS256" # OIDC's default; falls back to the first
@@ -128,6 +133,8 @@ pub struct Config {
     pub allow_plain_pkce: bool,
     /// `[oauth] require_pkce`: every authorization request needs PKCE.
     pub require_pkce: bool,
+    /// `[oauth] require_pushed_authorization_requests` (RFC 9126 §5).
+    pub require_pushed_requests: bool,
     /// `[oauth] client_credentials`: the grant is answered (for the clients that name it).
     pub client_credentials: bool,
     pub scopes: ScopeSet,
@@ -226,6 +233,7 @@ struct RawTokens {
     id_token: Option<u32>,
     refresh_grace: Option<u32>,
     refresh_family: Option<u32>,
+    pushed_request: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -235,6 +243,8 @@ struct RawOAuth {
     insecure_allow_plain_pkce: bool,
     #[serde(default)]
     require_pkce: bool,
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
     client_credentials: Option<bool>,
     scopes: Option<Vec<String>>,
     default_scopes: Option<Vec<String>>,
@@ -265,6 +275,7 @@ struct RawPolicy {
     jwks_uri: Option<String>,
     grant_types: Option<Vec<String>>,
     require_pkce: bool,
+    require_pushed_authorization_requests: bool,
     resources: Option<Vec<String>>,
 }
 
@@ -290,6 +301,8 @@ struct RawClient {
     grant_types: Option<Vec<String>>,
     #[serde(default)]
     require_pkce: bool,
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
     resources: Option<Vec<String>>,
 }
 
@@ -323,6 +336,8 @@ struct RawSeedApp {
     grant_types: Option<Vec<String>>,
     #[serde(default)]
     require_pkce: bool,
+    #[serde(default)]
+    require_pushed_authorization_requests: bool,
     resources: Option<Vec<String>>,
 }
 
@@ -408,7 +423,12 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         id_token: t.id_token.map_or(defaults.id_token, i64::from),
         refresh_grace: t.refresh_grace.map_or(defaults.refresh_grace, i64::from),
         refresh_family: t.refresh_family.map_or(defaults.refresh_family, i64::from),
+        pushed_request: t.pushed_request.map_or(defaults.pushed_request, i64::from),
     };
+    let max_pushed = doorward_core::config::MAX_PUSHED_REQUEST_LIFETIME;
+    if !(1..=max_pushed).contains(&lifetimes.pushed_request) {
+        bail!("key `tokens.pushed_request`: 1 to {max_pushed} seconds");
+    }
     if lifetimes.refresh_family < 1 {
         bail!("key `tokens.refresh_family`: at least 1 second");
     }
@@ -493,6 +513,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         lifetimes,
         allow_plain_pkce: raw.oauth.insecure_allow_plain_pkce,
         require_pkce: raw.oauth.require_pkce,
+        require_pushed_requests: raw.oauth.require_pushed_authorization_requests,
         client_credentials: raw.oauth.client_credentials.unwrap_or(true),
         scopes,
         default_scopes,
@@ -606,6 +627,7 @@ macro_rules! raw_policy {
             jwks_uri: $raw.jwks_uri,
             grant_types: $raw.grant_types,
             require_pkce: $raw.require_pkce,
+            require_pushed_authorization_requests: $raw.require_pushed_authorization_requests,
             resources: $raw.resources,
         }
     };
@@ -708,6 +730,7 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         jwks_uri,
         grant_types,
         require_pkce: raw.require_pkce,
+        require_pushed_requests: raw.require_pushed_authorization_requests,
         resources: raw
             .resources
             .map(|list| resource_list(&format!("{key_path}.resources"), &list))

@@ -320,16 +320,15 @@ impl Minter {
     }
 
     async fn code(&self) -> anyhow::Result<String> {
-        let location = self
+        let answer = self
             .engine
             .insecure_issue_code(&self.user, &self.request)
             .await
             .context("cannot store a code")?;
-        location
-            .split(['?', '&'])
-            .find_map(|p| p.strip_prefix("code="))
+        answer
+            .param("code")
             .map(str::to_owned)
-            .ok_or_else(|| anyhow!("no code in {location}"))
+            .ok_or_else(|| anyhow!("no code in {}", answer.url()))
     }
 }
 

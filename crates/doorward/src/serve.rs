@@ -84,6 +84,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             lifetimes: config.lifetimes.clone(),
             allow_plain_pkce: config.allow_plain_pkce,
             require_pkce: config.require_pkce,
+            require_pushed_requests: config.require_pushed_requests,
             scopes: config.scopes.clone(),
             default_scopes: config.default_scopes.clone(),
             keys: config.keys.clone(),

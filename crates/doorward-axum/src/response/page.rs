@@ -7,6 +7,7 @@ use maud::Markup;
 
 use super::{retry_soon, Failure};
 use crate::pages;
+use doorward_core::request::AuthorizationResponse;
 
 /// A page: `markup` with `status`, `Cache-Control: no-store`.
 pub fn page(status: StatusCode, markup: Markup) -> Response {
@@ -46,11 +47,6 @@ pub fn see_other(location: &str) -> Response {
     response
 }
 
-/// `302 Found` to the client's redirect URI (RFC 6749 §4.1.2).
-pub fn found(location: &str) -> Response {
-    redirect(StatusCode::FOUND, location)
-}
-
 /// A redirect to the client's redirect URI: 302 from `GET`, 303 after a `POST` so that the
 /// browser does not re-send the form to the client (RFC 9700 §4.12). Never stored by a cache
 /// (`Cache-Control: no-store`, `Pragma: no-cache`): its location carries a code, a token or an
@@ -69,6 +65,36 @@ pub fn redirect(status: StatusCode, location: &str) -> Response {
         .into_response(),
     }
 }
+
+/// The authorization response (RFC 6749 §4.1.2) as the browser takes it to the client: a
+/// [`redirect`] with `status` for the `query` and `fragment` modes, or, for `form_post` (OAuth
+/// 2.0 Form Post Response Mode §2), a page whose form posts the answer to the redirect URI. The
+/// page submits itself with a script that its Content-Security-Policy names by hash (no other
+/// script may run); without script, its button does the same.
+pub fn to_client(answer: &AuthorizationResponse, status: StatusCode) -> Response {
+    let Some(location) = answer.location() else {
+        let mut response = page(StatusCode::OK, pages::form_post(answer));
+        super::no_store(&mut response);
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(&FORM_POST_CSP),
+        );
+        return response;
+    };
+    redirect(status, &location)
+}
+
+/// The policy of the `form_post` page: the site's (`lib.rs`), plus its one script by hash.
+static FORM_POST_CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(pages::FORM_POST_SCRIPT.as_bytes());
+    format!(
+        "{}; script-src 'sha256-{}'",
+        crate::CSP,
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
+});
 
 /// Sends the browser to the sign-in page, to come back to `next` afterwards, the username
 /// prefilled with `hint` (OIDC `login_hint`).

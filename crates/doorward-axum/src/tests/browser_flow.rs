@@ -215,8 +215,8 @@ async fn identity_answers_and_redirects_to_the_client_are_never_cached() {
     assert!(header(&response, header::LOCATION).contains("code=dwc_"));
     assert_eq!(header(&response, header::CACHE_CONTROL), "no-store");
     // An error redirect too; and a response_mode the server does not speak is one, in the
-    // query, never a code (OAuth 2.0 Form Post Response Mode is not implemented).
-    let (response, _) = send(&app, get(&format!("{AUTHORIZE}&response_mode=form_post"))).await;
+    // query, never a code (JARM's `query.jwt` is not implemented).
+    let (response, _) = send(&app, get(&format!("{AUTHORIZE}&response_mode=query.jwt"))).await;
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = header(&response, header::LOCATION);
     assert!(

@@ -122,6 +122,8 @@ fn consent_request(client: doorward_core::model::Client) -> AuthorizationRequest
         hinted_subject: None,
         reauthenticated_since: None,
         resources: Vec::new(),
+        response_mode: doorward_core::request::ResponseMode::Query,
+        pushed: None,
     }
 }
 

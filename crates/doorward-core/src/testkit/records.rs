@@ -93,6 +93,7 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
         sealed_jwt_secret: Some(b"x1 sealed bytes, \0 and all: \xff".to_vec()),
         grant_types: Some(vec![GrantType::ClientCredentials, GrantType::RefreshToken]),
         require_pkce: true,
+        require_pushed_requests: true,
         resources: Some(vec![doorward_proto::ResourceUri::parse(
             "https://api.example/v1",
         )

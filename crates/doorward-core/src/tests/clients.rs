@@ -251,7 +251,7 @@ async fn a_public_client_needs_s256_and_redeems_with_its_client_id_only() {
         .unwrap();
     // The loopback URI registered without a port matched the one with a port, and the code
     // goes back to the port the app listens on.
-    let location = h.engine.approve(&h.user, &checked).await.unwrap();
+    let location = h.engine.approve(&h.user, &checked).await.unwrap().url();
     assert!(
         location.starts_with("http://127.0.0.1:49152/cb?"),
         "{location}"

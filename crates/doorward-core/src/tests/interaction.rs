@@ -326,8 +326,8 @@ async fn parameters_that_change_the_answer_are_refused_when_not_supported() {
         async move { engine.check_authorization(&query).await }
     };
     for (extra, expected) in [
-        (("response_mode", "form_post"), "invalid_request"),
-        (("response_mode", "fragment"), "invalid_request"),
+        (("response_mode", "query.jwt"), "invalid_request"),
+        (("response_mode", "form_post.jwt"), "invalid_request"),
         (("response_mode", "web_message"), "invalid_request"),
         (
             ("request", "eyJhbGciOiJub25lIn0.e30."),
@@ -340,8 +340,9 @@ async fn parameters_that_change_the_answer_are_refused_when_not_supported() {
     ] {
         match request(&[extra]).await {
             Err(AuthorizeError::Redirect {
-                error, location, ..
+                error, response, ..
             }) => {
+                let location = response.url();
                 assert_eq!(error.code.as_str(), expected, "{extra:?}");
                 // In the query, the code flow's default mode, with state and iss.
                 assert_eq!(query_param(&location, "error").as_deref(), Some(expected));

@@ -212,7 +212,7 @@ async fn id_token_hints_of_a_removed_key_count_as_none_and_expired_ones_are_acce
     ]);
     let request = h.engine.check_authorization(&query).await.unwrap();
     match h.engine.proceed(&request, Some(&h.user)).await.unwrap() {
-        Interaction::Redirect(to) => assert!(query_param(&to, "code").is_some(), "{to}"),
+        Interaction::Redirect(to) => assert!(query_param(&to, "code").is_some(), "{to:?}"),
         other => panic!("expected a code, got {other:?}"),
     }
 }

@@ -169,8 +169,9 @@ async fn invalid_target_is_redirected_from_the_authorization_endpoint() {
     ] {
         match authorize(&h, &[("resource", API), ("resource", bad)]).await {
             Err(AuthorizeError::Redirect {
-                error, location, ..
+                error, response, ..
             }) => {
+                let location = response.url();
                 assert_eq!(error.code, ErrorCode::InvalidTarget, "{bad}");
                 assert_eq!(
                     query_param(&location, "error").as_deref(),
@@ -340,7 +341,7 @@ async fn the_legacy_grants_take_resources_too() {
         ("resource", API),
     ]);
     let request = h.engine.check_authorization(&query).await.unwrap();
-    let location = h.engine.approve(&h.user, &request).await.unwrap();
+    let location = h.engine.approve(&h.user, &request).await.unwrap().url();
     let fragment = location.split_once('#').unwrap().1;
     let access = url::form_urlencoded::parse(fragment.as_bytes())
         .find(|(n, _)| n == "access_token")

@@ -75,7 +75,31 @@ pub(super) fn pairs(query: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-pub(super) fn query_param(url: &str, name: &str) -> Option<String> {
+/// A URL, or an authorization response read as the URL that carries it in its query.
+pub(super) trait AsUrl {
+    fn as_url(&self) -> String;
+}
+
+impl AsUrl for str {
+    fn as_url(&self) -> String {
+        self.to_owned()
+    }
+}
+
+impl AsUrl for String {
+    fn as_url(&self) -> String {
+        self.clone()
+    }
+}
+
+impl AsUrl for crate::request::AuthorizationResponse {
+    fn as_url(&self) -> String {
+        self.url()
+    }
+}
+
+pub(super) fn query_param<U: AsUrl + ?Sized>(url: &U, name: &str) -> Option<String> {
+    let url = url.as_url();
     let query = url.split_once('?')?.1;
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(n, _)| n == name)

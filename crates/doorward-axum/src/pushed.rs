@@ -1,0 +1,20 @@
+//! `POST /oauth/par` (RFC 9126 §2): a client pushes its authorization request and gets the
+//! `request_uri` that stands for it, `201 Created` (§2.2); errors are token-endpoint errors
+//! (§2.3).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use doorward_core::pushed::Pushed;
+
+use crate::extract::ClientRequest;
+use crate::response::token::{NoStore, TokenError};
+use crate::state::AppState;
+
+pub(crate) async fn push(
+    State(app): State<AppState>,
+    ClientRequest(request): ClientRequest,
+) -> Result<NoStore<(StatusCode, Json<Pushed>)>, TokenError> {
+    let pushed = app.engine.push_authorization_request(&request).await?;
+    Ok(NoStore((StatusCode::CREATED, Json(pushed))))
+}
