@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import uuid
+from urllib.parse import urlencode
 
 import pytest
 from authlib.common.security import generate_token
@@ -31,7 +32,9 @@ from helpers import (
     authorize_url,
     basic,
     doorward_bin,
+    http_session,
     introspect,
+    pkce_pair,
     token_request,
 )
 
@@ -159,6 +162,40 @@ def test_a_cli_client_lives_rotates_and_dies_while_the_server_runs(server):
                             "--redirect-uri", REDIRECT, "--json"))
     assert again["client_id"] != added["client_id"]
     assert auth_self(server.origin, access).status_code == 401
+
+
+def test_a_client_that_must_push_its_requests(server):
+    """RFC 9126 §5-6: a client added with --require-pushed-authorization-requests gets nothing
+    from a plain authorization request; its pushed request serves one authorization (spent in
+    the store every instance shares: SQLite and PostgreSQL)."""
+    added = ok_json(clients(server, "add", "--name", "par_app", "--app-uri", "http://localhost:8100",
+                            "--redirect-uri", REDIRECT, "--require-pushed-authorization-requests", "--json"))
+    key, secret = added["key"], added["client_secret"]
+    assert added["require_pushed_authorization_requests"] is True
+    plain = http_session().get(authorize_url(server.origin, client_id=key, redirect_uri=REDIRECT, state="p"),
+                               allow_redirects=False)
+    assert plain.status_code == 302, plain.text
+    assert "error=invalid_request" in plain.headers["location"] and "state=p" in plain.headers["location"]
+
+    verifier, challenge = pkce_pair()
+    pushed = http_session().post(f"{server.origin}/oauth/par", auth=(key, secret), data={
+        "response_type": "code", "redirect_uri": REDIRECT, "scope": "base", "state": "pushed",
+        "code_challenge": challenge, "code_challenge_method": "S256"}, allow_redirects=False)
+    assert pushed.status_code == 201, pushed.text
+    assert pushed.headers["cache-control"] == "no-store"
+    request_uri = pushed.json()["request_uri"]
+    front = f"{server.origin}/oauth/authorize?" + urlencode({"client_id": key, "request_uri": request_uri})
+    browser = Browser(server.origin)
+    result = authorize_as(browser, front, "alice", redirect_uri=REDIRECT)
+    assert result.params["state"] == "pushed"
+    tokens = assert_token_response(token_request(server.origin, auth=basic(key, secret), form={
+        "grant_type": "authorization_code", "code": result.code, "redirect_uri": REDIRECT,
+        "code_verifier": verifier}))
+    assert auth_self(server.origin, tokens["access_token"]).status_code == 200
+    # Spent: the same request_uri again (consent remembered, so straight back) gets no code.
+    again = browser.get(front)
+    assert again.status_code == 302, again.text
+    assert "error=invalid_request_uri" in again.headers["location"] and "code=" not in again.headers["location"]
 
 
 def test_bad_input_exits_non_zero_with_one_line(server):

@@ -12,6 +12,7 @@ mod pages;
 mod protected_resources;
 mod registration;
 mod resource_metadata;
+mod response_modes;
 mod token_endpoint;
 
 #[cfg(feature = "remote")]

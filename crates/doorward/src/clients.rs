@@ -65,6 +65,9 @@ pub enum ClientsCommand {
         /// Require PKCE at the authorization endpoint (public clients always need it).
         #[arg(long)]
         require_pkce: bool,
+        /// Require pushed authorization requests (RFC 9126, POST /oauth/par).
+        #[arg(long)]
+        require_pushed_authorization_requests: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -168,6 +171,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             jwks,
             grant_types,
             require_pkce,
+            require_pushed_authorization_requests,
             json,
         } => {
             let config = load_config(serve)?;
@@ -220,6 +224,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                     jwks,
                     grant_types,
                     require_pkce,
+                    require_pushed_requests: require_pushed_authorization_requests,
                     ..ClientPolicy::default()
                 },
             };
@@ -526,6 +531,7 @@ fn describe(engine: &Engine, client: &Client) -> Value {
         "token_endpoint_auth_method": client.policy.auth_method.map(|m| m.as_str()),
         "grant_types": client.policy.grant_types.as_ref().map(|g| g.iter().map(|g| g.as_str()).collect::<Vec<_>>()),
         "require_pkce": client.policy.require_pkce,
+        "require_pushed_authorization_requests": client.policy.require_pushed_requests,
         "jwks_keys": client.policy.jwks.as_ref().map(|set| set.keys.len()),
         "source": client.source.as_str(),
         "created_at": client.created_at,
