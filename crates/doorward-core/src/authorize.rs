@@ -1,5 +1,9 @@
 //! The authorization endpoint (RFC 6749 §4.1.1, §4.1.2).
 //!
+//! Past 700 lines, still one idea: the endpoint's checks in their order (the client, a pushed
+//! request, the redirect URI, every other parameter), the sign-in conditions of OIDC that it
+//! enforces, and the answers it gives.
+//!
 //! A request is checked in two stages. First the client and its redirect URI: when either is
 //! wrong, nothing may be sent to the redirect URI (RFC 6749 §4.1.2.1, RFC 9700 §4.11 — no open
 //! redirect), so the error is shown to the user ([`AuthorizeError::Show`]). Then every other
@@ -93,7 +97,7 @@ impl Engine {
         // RFC 9126 §4: the pushed request is the whole request; the query's other parameters
         // are ignored. Its redirect URI is unknown until it is opened, so its errors are shown.
         match request_uris.first() {
-            Some(request_uri) if request_uri.starts_with(crate::pushed::REQUEST_URI_PREFIX) => {
+            Some(request_uri) if request_uri.starts_with(crate::request::REQUEST_URI_PREFIX) => {
                 let pushed = self
                     .open_pushed_request(&client, request_uri)
                     .map_err(AuthorizeError::Show)?;

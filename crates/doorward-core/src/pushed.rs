@@ -35,8 +35,7 @@ use crate::request::{
 };
 use crate::{Engine, Error};
 
-/// The prefix of every `request_uri` this server issues (RFC 9126 §2.2).
-pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+pub use crate::request::REQUEST_URI_PREFIX;
 
 /// The parameters of client authentication, which are not part of the authorization request.
 const CLIENT_AUTHENTICATION: [&str; 3] =

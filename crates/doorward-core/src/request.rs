@@ -47,6 +47,10 @@ pub struct AuthorizationRequest {
     pub pushed: Option<Spend>,
 }
 
+/// The prefix of every `request_uri` this server issues (RFC 9126 §2.2): the authorization
+/// endpoint opens those as pushed requests (`crate::pushed`).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
 /// What spends a pushed authorization request (RFC 9126) once its code is issued: its `jti`,
 /// recorded as used until the request expires (`AssertionStore::record_jti`, shared by every
 /// instance).
