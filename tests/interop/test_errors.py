@@ -132,8 +132,9 @@ REDIRECTED_ERRORS = {
     "response_mode_jarm": (dict(response_mode="query.jwt"), "invalid_request"),
     "response_mode_form_post_jarm": (dict(response_mode="form_post.jwt"), "invalid_request"),
     "response_mode_unknown": (dict(response_mode="web_message"), "invalid_request"),
-    # Request objects are not read, so they are refused (OIDC Core §6, §3.1.2.6).
-    "request_object": (dict(request="eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9."), "request_not_supported"),
+    # An unsigned request object proves nothing (RFC 9101 §10.2); request objects by reference
+    # are not fetched (OIDC Core §6, §3.1.2.6).
+    "request_object": (dict(request="eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9."), "invalid_request_object"),
     "request_uri": (dict(request_uri="https://client.example/req.jwt"), "request_uri_not_supported"),
 }
 

@@ -417,7 +417,9 @@ def test_metadata_contents(origin, metadata):
     assert {"base", "openid", "profile", "email"} <= set(m["scopes_supported"]), m
     assert {"sub", "name", "preferred_username", "email", "email_verified"} <= set(m["claims_supported"]), m
     assert sorted(m["prompt_values_supported"]) == sorted(["none", "login", "consent", "select_account"]), m
-    assert m["request_parameter_supported"] is False and m["request_uri_parameter_supported"] is False, m
+    assert m["request_parameter_supported"] is True and m["request_uri_parameter_supported"] is False, m
+    assert sorted(m["request_object_signing_alg_values_supported"]) == [
+        "ES256", "EdDSA", "HS256", "HS384", "HS512", "PS256", "RS256"], m
     assert m["response_modes_supported"] == ["query", "fragment", "form_post"], m
     assert m["pushed_authorization_request_endpoint"] == f"{m['issuer']}/oauth/par", m
     assert m["require_pushed_authorization_requests"] is False, m

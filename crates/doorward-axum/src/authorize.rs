@@ -25,6 +25,10 @@ pub(crate) async fn show(
         Ok(request) => request,
         Err(e) => return rejected(e),
     };
+    // A request object, verified: on with it as a pushed request (RFC 9101, RFC 9126).
+    if let Some(carry) = &request.carry {
+        return Ok(see_other(&format!("/oauth/authorize?{carry}")));
+    }
     let session = browser.signed_in().await?;
     let interaction = app.engine.proceed(&request, session.as_ref()).await;
     if let Some(authenticator) = &app.authenticator {

@@ -112,16 +112,50 @@ impl Engine {
                 )
                 .await
             }
-            _ => {
-                self.check_parameters(
-                    client,
-                    &params,
-                    Checking::Front {
-                        reauthenticated_since,
-                    },
-                )
-                .await
-            }
+            // RFC 9101 §6.3: a request object is the whole request. One that is refused is
+            // answered at the query's redirect URI when that one is registered, else shown.
+            _ => match values("request").first() {
+                Some(object) if request_uris.is_empty() => {
+                    match self.open_request_object(&client, object).await? {
+                        Ok(inner) => {
+                            let refs: Vec<&(String, String)> = inner.iter().collect();
+                            let mut request = self
+                                .check_parameters(
+                                    client,
+                                    &refs,
+                                    Checking::Front {
+                                        reauthenticated_since,
+                                    },
+                                )
+                                .await?;
+                            // Verified once, here: the browser goes on with it as a pushed
+                            // request, spent once (its `exp` may be a minute away: the sign-in
+                            // and consent pages must not outlive it).
+                            let (request_uri, spend) = self.seal_request(&request.client, inner);
+                            let mut carry = url::form_urlencoded::Serializer::new(String::new());
+                            carry.append_pair("client_id", client_id);
+                            carry.append_pair("request_uri", &request_uri);
+                            request.carry = Some(carry.finish());
+                            request.pushed = Some(spend);
+                            Ok(request)
+                        }
+                        Err(why) => {
+                            self.check_parameters(client, &params, Checking::RefusedObject(why))
+                                .await
+                        }
+                    }
+                }
+                _ => {
+                    self.check_parameters(
+                        client,
+                        &params,
+                        Checking::Front {
+                            reauthenticated_since,
+                        },
+                    )
+                    .await
+                }
+            },
         }
     }
 
@@ -206,6 +240,12 @@ impl Engine {
                 },
             ))));
         }
+        if let Checking::RefusedObject(why) = checking {
+            return Err(fail(OAuthError::new(
+                ErrorCode::InvalidRequestObject,
+                format!("the request object is refused: {why} (RFC 9101)"),
+            )));
+        }
         // `resource` may be repeated (RFC 8707 §2); no other parameter may.
         if let Some((name, _)) = seen
             .iter()
@@ -216,12 +256,12 @@ impl Engine {
                 doorward_proto::parameter_for_description(name)
             ))));
         }
-        // OIDC Core §6: a request object may carry the real parameters, so one that is not
-        // read must be refused, never ignored (§3.1.2.6 names the errors).
+        // RFC 9101 §4: a request object cannot name another one; and one beside a
+        // `request_uri` is refused rather than one of them ignored.
         if single("request").is_some() {
-            return Err(fail(OAuthError::new(
-                ErrorCode::RequestNotSupported,
-                "request objects (the request parameter) are not supported",
+            return Err(fail(OAuthError::invalid_request(
+                "request cannot be sent inside a request object, a pushed request's \
+                 request_uri or beside a request_uri",
             )));
         }
         // RFC 9126 §2.1: a pushed request cannot itself name a `request_uri`; at the
@@ -232,7 +272,7 @@ impl Engine {
                 Checking::Pushing | Checking::Pushed { .. } => OAuthError::invalid_request(
                     "a pushed authorization request cannot contain request_uri",
                 ),
-                Checking::Front { .. } => OAuthError::new(
+                Checking::Front { .. } | Checking::RefusedObject(_) => OAuthError::new(
                     ErrorCode::RequestUriNotSupported,
                     "only the request_uri of a request pushed to this server (RFC 9126) is \
                      accepted",
@@ -349,6 +389,7 @@ impl Engine {
             resources,
             response_mode,
             pushed: checking.spend(),
+            carry: None,
         })
     }
 

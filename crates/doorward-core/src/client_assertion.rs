@@ -31,6 +31,7 @@
 use doorward_proto::OAuthError;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{DecodingKey, Validation};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::clock::UnixTime;
@@ -46,14 +47,17 @@ use crate::Engine;
 /// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// How far ahead an assertion's `exp` may be: one hour, the bound Okta and Google's JWT bearer
-/// also set, and what Authlib's `PrivateKeyJWT` and `ClientSecretJWT` give their assertions
-/// (`exp = iat + 3600`, not configurable through those classes); a 5-minute bound would refuse
-/// them. The `jti` store keeps each assertion at most this long.
-pub const MAX_LIFETIME: i64 = 3600;
+/// How far ahead an assertion's `exp` may be ([`crate::jose::CLIENT_JWT_MAX_LIFETIME`]). The
+/// `jti` store keeps each assertion at most this long.
+pub const MAX_LIFETIME: i64 = crate::jose::CLIENT_JWT_MAX_LIFETIME;
 
-/// The clock difference tolerated between a client and this server (30 s).
-pub const SKEW: i64 = 30;
+/// The clock difference tolerated between a client and this server
+/// ([`crate::jose::CLIENT_JWT_SKEW`]).
+pub const SKEW: i64 = crate::jose::CLIENT_JWT_SKEW;
+
+/// Why a JWS's claims could not be read as what was expected.
+const CLAIMS_MISSING: &str =
+    "iss, sub, aud, exp and jti are required (exp, iat and nbf as numbers)";
 
 /// The longest `jti` accepted, in bytes.
 const MAX_JTI: usize = 256;
@@ -195,7 +199,7 @@ impl Engine {
         assertion: &str,
         endpoint: ClientEndpoint,
     ) -> Result<Result<(), &'static str>, Error> {
-        let claims = match method {
+        let claims: Result<Claims, &'static str> = match method {
             AuthMethod::ClientSecretJwt => {
                 let Some(sealed) = &client.policy.sealed_jwt_secret else {
                     return Ok(Err("the client has no secret registered for assertions"));
@@ -243,12 +247,12 @@ impl Engine {
     /// ([`crate::client_keys`]): the cached set, and once more after a refetch when the set
     /// lacks the assertion's `kid` (the client rotated its keys; OIDC Core §10.1.1), at most
     /// once per cooldown. A set that cannot be fetched refuses the assertion.
-    async fn verify_with_published_keys(
+    async fn verify_with_published_keys<T: DeserializeOwned>(
         &self,
         client: &Client,
         url: &url::Url,
         assertion: &str,
-    ) -> Result<Claims, &'static str> {
+    ) -> Result<T, &'static str> {
         const UNREACHABLE: &str = "the client's jwks_uri could not be fetched or was refused";
         let now = self.now();
         let keys = self
@@ -270,6 +274,39 @@ impl Engine {
             }
             verified => verified,
         }
+    }
+
+    /// A JWS the client signed with one of its keys (`jwks` or `jwks_uri`: RS256, PS256, ES256,
+    /// EdDSA) or MACed with its `client_secret_jwt` secret (HS256, HS384, HS512), as the header's
+    /// `alg` says; its claims as `T`. Never `none`. For request objects (RFC 9101 §10.2: the
+    /// client's registered keys).
+    pub(crate) async fn verify_client_jws<T: DeserializeOwned>(
+        &self,
+        client: &Client,
+        jws: &str,
+    ) -> Result<Result<T, &'static str>, StoreError> {
+        let Ok(header) = jsonwebtoken::decode_header(jws) else {
+            return Ok(Err(
+                "not a JWS signed with an algorithm this server accepts (never none)",
+            ));
+        };
+        if CLIENT_SECRET_ALGS.iter().any(|a| a.jwt() == header.alg) {
+            let Some(sealed) = &client.policy.sealed_jwt_secret else {
+                return Ok(Err(
+                    "the client has no secret registered for HMAC signatures",
+                ));
+            };
+            let secret = self
+                .sealer
+                .open(&client.jwt_secret_label(), sealed)
+                .map_err(StoreError::from)?;
+            return Ok(verify_with_secret(jws, &secret));
+        }
+        Ok(match (&client.policy.jwks, &client.policy.jwks_uri) {
+            (Some(jwks), _) => verify_with_keys(jws, &jwks.keys),
+            (None, Some(url)) => self.verify_with_published_keys(client, url, jws).await,
+            (None, None) => Err("the client has no public key registered"),
+        })
     }
 
     fn check_claims(
@@ -320,7 +357,10 @@ fn names(client: &Client, client_id: &str) -> bool {
 }
 
 /// The signature and claims with the client's HMAC secret (`client_secret_jwt`).
-fn verify_with_secret(assertion: &str, secret: &[u8]) -> Result<Claims, &'static str> {
+fn verify_with_secret<T: DeserializeOwned>(
+    assertion: &str,
+    secret: &[u8],
+) -> Result<T, &'static str> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| "not a JWS we accept")?;
     let alg = CLIENT_SECRET_ALGS
         .into_iter()
@@ -338,7 +378,7 @@ const NO_MATCHING_KEY: &str = "no registered key matches the assertion's kid and
 
 /// The signature and claims with one of the client's public keys (`private_key_jwt`): the key
 /// named by `kid`, or each key of the right type when the header names none.
-fn verify_with_keys(assertion: &str, keys: &[Jwk]) -> Result<Claims, &'static str> {
+fn verify_with_keys<T: DeserializeOwned>(assertion: &str, keys: &[Jwk]) -> Result<T, &'static str> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| "not a JWS we accept")?;
     let alg = CLIENT_KEY_ALGS
         .into_iter()
@@ -380,20 +420,22 @@ fn fits(alg: AlgName, key: &AlgorithmParameters) -> bool {
 }
 
 /// The signature only: the claims are checked against the engine's clock, not the system's.
-fn decode(assertion: &str, key: &DecodingKey, alg: AlgName) -> Result<Claims, &'static str> {
+fn decode<T: DeserializeOwned>(
+    assertion: &str,
+    key: &DecodingKey,
+    alg: AlgName,
+) -> Result<T, &'static str> {
     let mut validation = Validation::new(alg.jwt());
     validation.algorithms = vec![alg.jwt()];
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    jsonwebtoken::decode::<Claims>(assertion, key, &validation)
+    jsonwebtoken::decode::<T>(assertion, key, &validation)
         .map(|data| data.claims)
         .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidSignature => "bad signature",
-            jsonwebtoken::errors::ErrorKind::Json(_) => {
-                "iss, sub, aud, exp and jti are required (exp, iat and nbf as numbers)"
-            }
+            jsonwebtoken::errors::ErrorKind::Json(_) => CLAIMS_MISSING,
             _ => "not a JWS we accept",
         })
 }

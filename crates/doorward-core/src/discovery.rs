@@ -46,6 +46,11 @@ impl Engine {
         // The modes `check_authorization` accepts (OAuth 2.0 Multiple Response Types §2.1, Form
         // Post Response Mode §2): `query` for a code only, never for a token.
         let response_modes = ["query", "fragment", "form_post"];
+        let request_object_algs: Vec<&str> = CLIENT_KEY_ALGS
+            .iter()
+            .chain(CLIENT_SECRET_ALGS.iter())
+            .map(|a| a.as_str())
+            .collect();
         let mut metadata = json!({
             "issuer": issuer,
             "authorization_endpoint": url(paths::AUTHORIZE),
@@ -75,7 +80,9 @@ impl Engine {
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "authorization_response_iss_parameter_supported": true,
             "claims_parameter_supported": false,
-            "request_parameter_supported": false,
+            // RFC 9101: by value, signed by the client's keys (or its client_secret_jwt secret).
+            "request_parameter_supported": true,
+            "request_object_signing_alg_values_supported": request_object_algs,
             // OIDC Discovery §3: a `request_uri` the server fetches; only this server's pushed
             // requests are accepted (below).
             "request_uri_parameter_supported": false,

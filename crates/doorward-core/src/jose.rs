@@ -549,6 +549,15 @@ pub const CLIENT_KEY_ALGS: [AlgName; 4] = [
     AlgName::EdDsa,
 ];
 
+/// How far ahead the `exp` of a JWT a client made (an assertion, a request object) may be: one
+/// hour, the bound Okta and Google's JWT bearer also set, and what Authlib's `PrivateKeyJWT`
+/// and `ClientSecretJWT` give their assertions (`exp = iat + 3600`, not configurable through
+/// those classes); a 5-minute bound would refuse them.
+pub const CLIENT_JWT_MAX_LIFETIME: i64 = 3600;
+
+/// The clock difference tolerated between a client and this server (30 s).
+pub const CLIENT_JWT_SKEW: i64 = 30;
+
 /// The algorithms a `client_secret_jwt` assertion may be MACed with.
 pub const CLIENT_SECRET_ALGS: [AlgName; 3] = [AlgName::Hs256, AlgName::Hs384, AlgName::Hs512];
 

@@ -19,7 +19,7 @@
 //!    [`authorize`] (the authorization endpoint), [`token`] (the token endpoint and token
 //!    issuing), [`client_credentials`], [`session`] (browser sign-in, CSRF), [`embedding`] (users the application
 //!    signed in), [`resource`] (bearer tokens at a protected resource), [`account`],
-//!    [`introspection`], [`revocation`], [`userinfo`], [`discovery`], [`logout`], [`pushed`] (RFC 9126), [`keys`]
+//!    [`introspection`], [`revocation`], [`userinfo`], [`discovery`], [`logout`], [`pushed`] (RFC 9126), [`request_object`] (RFC 9101), [`keys`]
 //!    (staged key rotation), [`registration`] (RFC 7591, RFC 7592) and the legacy grants.
 //! 4. Around them: [`memory`] (an in-memory store), `testing` and `testkit` (feature
 //!    `testkit`).
@@ -56,6 +56,7 @@ pub mod pushed;
 pub mod redirect;
 pub mod registration;
 pub mod request;
+pub mod request_object;
 pub mod resource;
 pub mod resource_indicators;
 pub mod revocation;

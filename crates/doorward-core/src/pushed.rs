@@ -58,6 +58,29 @@ pub(crate) struct Opened {
     pub(crate) spend: Spend,
 }
 
+/// The authorization request of a pushed body: its parameters but client authentication's,
+/// in a stable order, with the client named.
+fn body_request(request: &TokenRequest, named: String) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = request
+        .params
+        .iter()
+        .filter(|(name, _)| !CLIENT_AUTHENTICATION.contains(&name.as_str()))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
+    params.sort();
+    params.extend(
+        request
+            .resources
+            .iter()
+            .map(|r| ("resource".to_owned(), r.clone())),
+    );
+    // Basic and assertions name the client outside the body: the request carries it.
+    if !request.params.contains_key("client_id") {
+        params.insert(0, ("client_id".to_owned(), named));
+    }
+    params
+}
+
 /// What is sealed into a `request_uri`.
 #[derive(Serialize, Deserialize)]
 struct Sealed {
@@ -90,23 +113,20 @@ impl Engine {
             )
             .into());
         }
-        let mut params: Vec<(String, String)> = request
-            .params
-            .iter()
-            .filter(|(name, _)| !CLIENT_AUTHENTICATION.contains(&name.as_str()))
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect();
-        params.sort();
-        params.extend(
-            request
-                .resources
-                .iter()
-                .map(|r| ("resource".to_owned(), r.clone())),
-        );
-        // Basic and assertions name the client outside the body: the request carries it.
-        if !request.params.contains_key("client_id") {
-            params.insert(0, ("client_id".to_owned(), named));
-        }
+        // RFC 9126 §3: a request object is the whole request, its parameters checked alike.
+        let params = match request.params.get("request") {
+            Some(object) => match self.open_request_object(&client, object).await? {
+                Ok(params) => params,
+                Err(why) => {
+                    return Err(OAuthError::new(
+                        ErrorCode::InvalidRequestObject,
+                        format!("the request object is refused: {why} (RFC 9101)"),
+                    )
+                    .into())
+                }
+            },
+            None => body_request(request, named),
+        };
         let refs: Vec<&(String, String)> = params.iter().collect();
         match self
             .check_parameters(client.clone(), &refs, Checking::Pushing)
@@ -119,19 +139,34 @@ impl Engine {
             Err(AuthorizeError::Redirect { error, .. }) => return Err(error.into()),
             Err(AuthorizeError::Store(e)) => return Err(e.into()),
         }
-        let lifetime = self.config.lifetimes.pushed_request;
+        let (request_uri, _) = self.seal_request(&client, params);
+        Ok(Pushed {
+            request_uri,
+            expires_in: self.config.lifetimes.pushed_request,
+        })
+    }
+
+    /// A `request_uri` that stands for `params`, a checked request of `client`, for
+    /// [`crate::config::Lifetimes::pushed_request`] seconds, and what spends it.
+    pub(crate) fn seal_request(
+        &self,
+        client: &Client,
+        params: Vec<(String, String)>,
+    ) -> (String, Spend) {
         let mut jti = [0u8; 16];
         self.random.fill(&mut jti);
         let sealed = Sealed {
             c: client.id,
-            e: self.now() + lifetime,
+            e: self.now() + self.config.lifetimes.pushed_request,
             j: URL_SAFE_NO_PAD.encode(jti),
             p: params,
         };
-        Ok(Pushed {
-            request_uri: format!("{REQUEST_URI_PREFIX}{}", self.seal_pushed(&sealed)),
-            expires_in: lifetime,
-        })
+        let request_uri = format!("{REQUEST_URI_PREFIX}{}", self.seal_pushed(&sealed));
+        let spend = Spend {
+            jti: sealed.j,
+            expires_at: sealed.e,
+        };
+        (request_uri, spend)
     }
 
     /// The pushed request a `request_uri` stands for, when it is one of this server's, of

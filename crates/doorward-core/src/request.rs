@@ -45,6 +45,11 @@ pub struct AuthorizationRequest {
     /// The pushed authorization request (RFC 9126) this request came from: spent when its
     /// code is issued, so that its `request_uri` serves one authorization.
     pub pushed: Option<Spend>,
+    /// A request object (RFC 9101) verified here: the query the browser goes on with instead
+    /// of the object (`client_id` and the `request_uri` of the request sealed as a pushed one),
+    /// so that the object is verified once and its request spent once. The HTTP adapter sends
+    /// the browser there before anything else.
+    pub carry: Option<String>,
 }
 
 /// The prefix of every `request_uri` this server issues (RFC 9126 §2.2): the authorization
@@ -73,6 +78,9 @@ pub(crate) enum Checking {
     },
     /// The body of the pushed-request endpoint: checked as the authorization endpoint would.
     Pushing,
+    /// The query of a request whose request object (RFC 9101) was refused, and why: only the
+    /// redirect URI, `state` and the mode are read, to answer `invalid_request_object`.
+    RefusedObject(&'static str),
 }
 
 impl Checking {
@@ -85,14 +93,14 @@ impl Checking {
                 reauthenticated_since,
                 ..
             } => *reauthenticated_since,
-            Self::Pushing => None,
+            Self::Pushing | Self::RefusedObject(_) => None,
         }
     }
 
     pub(crate) fn spend(self) -> Option<Spend> {
         match self {
             Self::Pushed { spend, .. } => Some(spend),
-            Self::Front { .. } | Self::Pushing => None,
+            Self::Front { .. } | Self::Pushing | Self::RefusedObject(_) => None,
         }
     }
 }

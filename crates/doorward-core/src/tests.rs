@@ -20,5 +20,6 @@ mod pkce;
 mod pushed;
 mod refresh;
 mod registration;
+mod request_objects;
 mod resources;
 mod sessions;

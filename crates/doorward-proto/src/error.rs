@@ -46,6 +46,9 @@ pub enum ErrorCode {
     /// The `request_uri` is unknown, expired, of another client or used already (OIDC Core
     /// §3.1.2.6, RFC 9126 §4).
     InvalidRequestUri,
+    /// The request object is not signed by the client, not for this server, expired or
+    /// malformed (OIDC Core §3.1.2.6, RFC 9101 §6.3).
+    InvalidRequestObject,
     /// Back off before retrying (RFC 8628 §3.5): Doorward's answer, with 429 and
     /// `Retry-After`, to a client refused by its throttle after too many failed
     /// authentications (RFC 6749 §10.10).
@@ -61,7 +64,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for lookups by wire name.
-    const ALL: [ErrorCode; 23] = [
+    const ALL: [ErrorCode; 24] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -81,6 +84,7 @@ impl ErrorCode {
         Self::RequestNotSupported,
         Self::RequestUriNotSupported,
         Self::InvalidRequestUri,
+        Self::InvalidRequestObject,
         Self::SlowDown,
         Self::InvalidTarget,
         Self::InvalidRedirectUri,
@@ -114,6 +118,7 @@ impl ErrorCode {
             Self::RequestNotSupported => "request_not_supported",
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
             Self::SlowDown => "slow_down",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidRedirectUri => "invalid_redirect_uri",

@@ -55,7 +55,8 @@ pub enum ClientsCommand {
         /// client_secret_jwt.
         #[arg(long)]
         auth_method: Option<String>,
-        /// private_key_jwt: the client's public keys, a JWK Set as JSON or @FILE.
+        /// The client's public keys, a JWK Set as JSON or @FILE: for private_key_jwt, and for
+        /// signed request objects (RFC 9101) of any client.
         #[arg(long)]
         jwks: Option<String>,
         /// A grant type the client may use: authorization_code, refresh_token,
@@ -105,8 +106,8 @@ pub enum ClientsCommand {
         /// Allow every scope the server offers again.
         #[arg(long, conflicts_with = "scopes")]
         all_scopes: bool,
-        /// Replace a private_key_jwt client's public keys (a JWK Set as JSON or @FILE), e.g.
-        /// to rotate its key: publish both keys, then the new one alone.
+        /// Replace the client's public keys (a JWK Set as JSON or @FILE), e.g. to rotate its
+        /// key: publish both keys, then the new one alone.
         #[arg(long)]
         jwks: Option<String>,
         /// Change a client of the configuration file (the next start undoes it).
@@ -191,12 +192,12 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 })
                 .transpose()?;
             let public = auth_method == Some(AuthMethod::None);
+            // Keys also sign request objects (RFC 9101 §10.2), whatever the method.
             let jwks = match (jwks, auth_method) {
-                (Some(value), Some(AuthMethod::PrivateKeyJwt)) => Some(jwks_of(&value)?),
+                (Some(value), _) => Some(jwks_of(&value)?),
                 (None, Some(AuthMethod::PrivateKeyJwt)) => {
                     bail!("--auth-method private_key_jwt needs --jwks (the client's public keys)")
                 }
-                (Some(_), _) => bail!("--jwks: only with --auth-method private_key_jwt"),
                 (None, _) => None,
             };
             let grant_types = grant_types_of(&grant_types)?;
@@ -304,9 +305,6 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             } else {
                 Some(redirect_uris_of(&redirect_uris, public)?)
             };
-            if jwks.is_some() && current.policy.auth_method != Some(AuthMethod::PrivateKeyJwt) {
-                bail!("--jwks: {} does not use private_key_jwt", current.key);
-            }
             let updated = engine
                 .update_client(&client, |c| {
                     if let Some(name) = display_name {

@@ -65,7 +65,8 @@
 //!                                        # "none": a public client, no `secret`, PKCE S256
 //!                                        # required; may register private-use schemes
 //!                                        # (com.example.app:/cb), never http://localhost
-//! jwks = '{"keys": [...]}'               # private_key_jwt: the client's public keys, inline
+//! jwks = '{"keys": [...]}'               # the client's public keys, inline: private_key_jwt,
+//!                                        # and signed request objects (RFC 9101) of any client
 //!                                        # (a private member such as `d` is refused)
 //! jwks_uri = "https://app.example/jwks.json"  # or where it publishes them (not with `jwks`):
 //!                                        # fetched under `[fetch]`, cached 1 min to 1 h
@@ -673,15 +674,12 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
     if jwks.is_some() && jwks_uri.is_some() {
         bail!("key `{key_path}.jwks_uri`: jwks and jwks_uri are exclusive (OIDC Registration section 2)");
     }
-    match (auth_method, jwks.is_some() || jwks_uri.is_some()) {
-        (Some(AuthMethod::PrivateKeyJwt), false) => bail!(
+    // Keys also sign request objects (RFC 9101 §10.2), whatever the client authenticates with.
+    if auth_method == Some(AuthMethod::PrivateKeyJwt) && jwks.is_none() && jwks_uri.is_none() {
+        bail!(
             "key `{key_path}.jwks`: private_key_jwt needs the client's public keys, \
              `jwks = '{{\"keys\": [...]}}'` or `jwks_uri = \"https://…\"`"
-        ),
-        (Some(AuthMethod::PrivateKeyJwt), true) | (_, false) => {}
-        (_, true) => bail!(
-            "key `{key_path}.jwks`: jwks and jwks_uri only for token_endpoint_auth_method = \"private_key_jwt\""
-        ),
+        );
     }
     let access_token_format = match raw.access_token_format.as_deref() {
         None | Some("opaque") => AccessTokenFormat::Opaque,

@@ -473,6 +473,8 @@ const AUTHORIZE_ERRORS: &[&str] = &[
     "account_selection_required",
     "request_not_supported",
     "request_uri_not_supported",
+    "invalid_request_uri",
+    "invalid_request_object",
 ];
 
 /// RFC 6749 §5.2: `error_description` is `%x20-21 / %x23-5B / %x5D-7E`.

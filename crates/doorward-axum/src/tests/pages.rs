@@ -124,6 +124,7 @@ fn consent_request(client: doorward_core::model::Client) -> AuthorizationRequest
         resources: Vec::new(),
         response_mode: doorward_core::request::ResponseMode::Query,
         pushed: None,
+        carry: None,
     }
 }
 

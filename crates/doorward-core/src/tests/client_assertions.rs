@@ -20,21 +20,21 @@ use crate::Error;
 
 use super::support::*;
 
-const PK_CLIENT: &str = "pk_client@clients";
-const HS_CLIENT: &str = "hs_client@clients";
+pub(super) const PK_CLIENT: &str = "pk_client@clients";
+pub(super) const HS_CLIENT: &str = "hs_client@clients";
 const URI_CLIENT: &str = "uri_client@clients";
-const HS_SECRET: &str = "an HMAC secret of at least 32 bytes, for HS256";
-const ISSUER: &str = "http://localhost";
-const TOKEN_URL: &str = "http://localhost/oauth/token";
-const NOW: i64 = 1_800_000_000;
+pub(super) const HS_SECRET: &str = "an HMAC secret of at least 32 bytes, for HS256";
+pub(super) const ISSUER: &str = "http://localhost";
+pub(super) const TOKEN_URL: &str = "http://localhost/oauth/token";
+pub(super) const NOW: i64 = 1_800_000_000;
 
-struct Keys {
+pub(super) struct Keys {
     der: Vec<u8>,
     alg: SigningAlg,
     kid: String,
 }
 
-fn key(alg: SigningAlg, seed: u8) -> Keys {
+pub(super) fn key(alg: SigningAlg, seed: u8) -> Keys {
     let random = testing::SeqRandom::default();
     // Distinct keys per seed: draw `seed` keys and keep the last.
     let mut der = jose::generate_der(alg, &random);
@@ -48,7 +48,7 @@ fn key(alg: SigningAlg, seed: u8) -> Keys {
     }
 }
 
-fn jwks(keys: &[&Keys]) -> JwkSet {
+pub(super) fn jwks(keys: &[&Keys]) -> JwkSet {
     let keys: Vec<Value> = keys
         .iter()
         .map(|k| {
@@ -60,20 +60,20 @@ fn jwks(keys: &[&Keys]) -> JwkSet {
     jose::parse_client_jwks(&json!({ "keys": keys }).to_string()).unwrap()
 }
 
-fn claims(client: &str, jti: &str) -> Value {
+pub(super) fn claims(client: &str, jti: &str) -> Value {
     json!({
         "iss": client, "sub": client, "aud": TOKEN_URL,
         "exp": NOW + 60, "iat": NOW, "jti": jti,
     })
 }
 
-fn signed(keys: &Keys, claims: &Value) -> String {
+pub(super) fn signed(keys: &Keys, claims: &Value) -> String {
     let mut header = Header::new(keys.alg.jwt());
     header.kid = Some(keys.kid.clone());
     jsonwebtoken::encode(&header, claims, &jose::encoding_key(keys.alg, &keys.der)).unwrap()
 }
 
-fn maced(secret: &str, alg: jsonwebtoken::Algorithm, claims: &Value) -> String {
+pub(super) fn maced(secret: &str, alg: jsonwebtoken::Algorithm, claims: &Value) -> String {
     jsonwebtoken::encode(
         &Header::new(alg),
         claims,
@@ -82,7 +82,7 @@ fn maced(secret: &str, alg: jsonwebtoken::Algorithm, claims: &Value) -> String {
     .unwrap()
 }
 
-fn request(assertion: &str, extra: &[(&str, &str)]) -> TokenRequest {
+pub(super) fn request(assertion: &str, extra: &[(&str, &str)]) -> TokenRequest {
     let mut params: HashMap<String, String> = [
         ("grant_type", "password"),
         ("client_assertion_type", JWT_BEARER),
@@ -122,7 +122,7 @@ async fn refused(h: &Harness, result: Result<TokenResponse, Error>) -> bool {
     refused
 }
 
-async fn with_jwt_clients(pk: &Keys) -> Harness {
+pub(super) async fn with_jwt_clients(pk: &Keys) -> Harness {
     let h = harness_with(crate::EngineConfig {
         key_encryption_secret: Some(Secret::new("a key-encryption secret for tests")),
         ..crate::EngineConfig::default()

@@ -329,9 +329,10 @@ async fn parameters_that_change_the_answer_are_refused_when_not_supported() {
         (("response_mode", "query.jwt"), "invalid_request"),
         (("response_mode", "form_post.jwt"), "invalid_request"),
         (("response_mode", "web_message"), "invalid_request"),
+        // Unsigned (`alg: none`): an object that proves nothing (RFC 9101 §10.2).
         (
             ("request", "eyJhbGciOiJub25lIn0.e30."),
-            "request_not_supported",
+            "invalid_request_object",
         ),
         (
             ("request_uri", "https://client.example/request.jwt"),

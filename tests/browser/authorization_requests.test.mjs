@@ -1,14 +1,15 @@
-// Interop and browser test of pushed authorization requests (RFC 9126) and the form_post response
-// mode (OAuth 2.0 Form Post Response Mode): the real `openid-client` (v6) pushes its request to
-// `doorward serve`, a real (Debian) Chromium signs in, consents and is carried back to the client
-// by Doorward's auto-submitting form; openid-client then redeems the POSTed code.
-// Run: DOORWARD_BIN=$PWD/target/debug/doorward node --test tests/browser/pushed_form_post.test.mjs
+// Interop and browser test of how authorization requests travel: pushed (RFC 9126), as signed
+// request objects (RFC 9101, JAR), and answered with form_post (OAuth 2.0 Form Post Response
+// Mode). The real `openid-client` (v6) pushes or signs its request for `doorward serve`, a real
+// (Debian) Chromium signs in, consents and is carried back to the client (by Doorward's
+// auto-submitting form for form_post); openid-client then redeems the code.
+// Run: DOORWARD_BIN=$PWD/target/debug/doorward node --test tests/browser/authorization_requests.test.mjs
 //
 // The clients' redirect URIs are on localhost:8000, which Chromium resolves (--host-resolver-rules)
 // to a callback server of this test: it records each hit with its method and body.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto as crypto } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -26,10 +27,13 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const PAR = { name: 'par_rp', id: 'par_rp@clients', secret: 'par_rp_secret_1', redirectUri: 'http://localhost:8000/par/callback' };
 // Pushes or not, as it likes.
 const RP = { name: 'post_rp', id: 'post_rp@clients', secret: 'post_rp_secret_1', redirectUri: 'http://localhost:8000/post/callback' };
+// Signs its request objects with an ES256 key whose public half is in its `jwks`.
+const JAR = { name: 'jar_rp', id: 'jar_rp@clients', secret: 'jar_rp_secret_1', redirectUri: 'http://localhost:8000/jar/callback', kid: 'jar-key-1' };
 const USER = { username: 'paula', password: 'paula-password-1' };
+let jarKey; // the JAR client's private CryptoKey
 
 const s = (v) => JSON.stringify(v);
-const CONFIG = [
+const config = (jarJwk) => [
   '[oauth]',
   'scopes = ["base", "openid", "profile", "email"]',
   '',
@@ -45,6 +49,13 @@ const CONFIG = [
   'app_uri = "http://localhost:8000"',
   `callback_uri = ${s(RP.redirectUri)}`,
   `secret = ${s(RP.secret)}`,
+  '',
+  `[clients.${JAR.name}]`,
+  'display_name = "Signing RP"',
+  'app_uri = "http://localhost:8000"',
+  `callback_uri = ${s(JAR.redirectUri)}`,
+  `secret = ${s(JAR.secret)}`,
+  `jwks = '${JSON.stringify({ keys: [jarJwk] })}'`,
   '',
   `[seed.user.${USER.username}]`,
   `username = ${s(USER.username)}`,
@@ -81,8 +92,11 @@ function startCallbackServer() {
 before(async () => {
   assert.ok(fs.existsSync(DOORWARD_BIN), `doorward binary not found: ${DOORWARD_BIN} (set DOORWARD_BIN)`);
   assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium)`);
-  workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'doorward-par-'));
-  server = startServer(await freePort(), workdir, CONFIG);
+  workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'doorward-requests-'));
+  const pair = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  jarKey = pair.privateKey;
+  const jwk = await crypto.subtle.exportKey('jwk', pair.publicKey);
+  server = startServer(await freePort(), workdir, config({ ...jwk, kid: JAR.kid, alg: 'ES256', use: 'sig' }));
   await server.ready;
   callbackServer = await startCallbackServer();
   browser = await chromium.launch({
@@ -328,4 +342,75 @@ test('the pushed request endpoint refuses bad requests with RFC errors', async (
     assert.equal(r.headers.get('location'), null);
     assert.match(text, /request_uri/);
   }
+});
+
+test('openid-client signs its request object (JAR); it is verified once and goes on as a pushed request', async (t) => {
+  const config = await discover(JAR);
+  assert.equal(config.serverMetadata().request_parameter_supported, true);
+  assert.ok(config.serverMetadata().request_object_signing_alg_values_supported.includes('ES256'));
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const params = {
+    redirect_uri: JAR.redirectUri,
+    scope: 'openid base',
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  };
+  const url = await client.buildAuthorizationUrlWithJAR(config, params, { key: jarKey, kid: JAR.kid });
+  assert.deepEqual([...url.searchParams.keys()].sort(), ['client_id', 'request']);
+
+  const context = await browser.newContext();
+  t.after(() => context.close());
+  const page = await context.newPage();
+  await page.goto(url.href);
+  assert.equal(new URL(page.url()).pathname, '/login', page.url());
+  // The request came back as a pushed request: the object was verified once.
+  const next = new URL(new URL(page.url()).searchParams.get('next'), server.origin);
+  assert.deepEqual([...next.searchParams.keys()], ['client_id', 'request_uri']);
+  await signIn(page);
+  await page.getByRole('button', { name: 'Allow' }).waitFor();
+  const seen = hits.length;
+  await page.getByRole('button', { name: 'Allow' }).click();
+  const hit = await nextHit(JAR.redirectUri, seen);
+  assert.equal(hit.method, 'GET');
+  const tokens = await client.authorizationCodeGrant(config, new URL(hit.url), {
+    pkceCodeVerifier: codeVerifier,
+    expectedState: state,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  assert.equal(tokens.claims().aud, JAR.id);
+
+  // The same object pushed (RFC 9126 §3): its claims are the request.
+  const signed = url.searchParams.get('request');
+  const pushed = await fetch(`${server.origin}/oauth/par`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${JAR.id}:${JAR.secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ client_id: JAR.id, request: signed }),
+  });
+  assert.equal(pushed.status, 201, await pushed.clone().text());
+  const { request_uri: requestUri } = await pushed.json();
+  const front = new URL('/oauth/authorize', server.origin);
+  front.search = new URLSearchParams({ client_id: JAR.id, request_uri: requestUri }).toString();
+  const again = hits.length;
+  await page.goto(front.href);
+  const second = new URL((await nextHit(JAR.redirectUri, again)).url);
+  assert.equal(second.searchParams.get('state'), state);
+  assert.ok(second.searchParams.get('code'));
+
+  // Signed by a key the client never registered: invalid_request_object, at its redirect URI.
+  const stranger = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const forged = await client.buildAuthorizationUrlWithJAR(config, params, { key: stranger.privateKey, kid: JAR.kid });
+  const refused = await fetch(forged, { redirect: 'manual' });
+  assert.equal(refused.status, 302);
+  const location = new URL(refused.headers.get('location'));
+  assert.equal(`${location.origin}${location.pathname}`, JAR.redirectUri);
+  assert.equal(location.searchParams.get('error'), 'invalid_request_object');
+  assert.equal(location.searchParams.get('code'), null);
 });
