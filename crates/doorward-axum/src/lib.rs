@@ -85,6 +85,7 @@ mod authenticator;
 mod authorize;
 mod body;
 mod cookies;
+mod device;
 mod discovery;
 mod eternaltwin_api;
 mod extract;
@@ -151,6 +152,7 @@ pub(crate) fn routes(state: AppState) -> Router {
     let mount = state.mount.clone();
     let https = state.secure_cookies;
     let registration = state.engine.config().registration.mode != RegistrationMode::Off;
+    let devices = state.engine.config().grants.device_code;
     let app = Router::new()
         .route("/", get(login::home))
         .route(
@@ -198,6 +200,16 @@ pub(crate) fn routes(state: AppState) -> Router {
                     .put(registration::update)
                     .delete(registration::delete),
             )
+    } else {
+        app
+    };
+    // The device authorization grant (RFC 8628): only when on.
+    let app = if devices {
+        app.route(
+            paths_of::DEVICE_AUTHORIZATION,
+            post(device::authorize_device),
+        )
+        .route(paths_of::DEVICE, get(device::show).post(device::answer))
     } else {
         app
     };

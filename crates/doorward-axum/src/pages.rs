@@ -212,6 +212,73 @@ fn decision_form(action: &str, csrf: &str, request: &str, (yes, no): (&str, &str
     }
 }
 
+/// The device user-code form (RFC 8628 §3.3); `notice` says why the last code was refused.
+pub fn device_code(csrf: &str, typed: &str, notice: Option<&str>) -> Markup {
+    layout(
+        "Connect a device",
+        html! {
+            h1 { "Connect a device" }
+            @if let Some(notice) = notice {
+                p.notice role="alert" { (notice) }
+            }
+            p { "Enter the code your device shows." }
+            form method="post" action=(path("/device")) {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="user_code" { "Code" }
+                input #user_code type="text" name="user_code" value=(typed) required
+                    autocomplete="one-time-code" autocapitalize="characters" spellcheck="false"
+                    maxlength="32" placeholder="XXXX-XXXX";
+                div.actions { button type="submit" { "Continue" } }
+            }
+        },
+    )
+}
+
+/// The question for a pending device authorization: the application, what it asks for, Allow
+/// or Deny (the user code travels in the form).
+pub fn device_consent(
+    user: &User,
+    client: &Client,
+    device: &doorward_core::model::DeviceAuthorization,
+    csrf: &str,
+) -> Markup {
+    let shown = doorward_core::device::shown_user_code(&device.user_code);
+    layout(
+        "Allow the device",
+        html! {
+            h1 { "Allow " (client.display_name) " on your device?" }
+            @if !client.is_verified() {
+                div.warning role="alert" {
+                    p {
+                        strong { "Unverified application." }
+                        " This server's operators did not register it. It is identified by "
+                        code { (client.key) } "."
+                    }
+                }
+            }
+            p {
+                "The device showing the code " strong { (shown) } " asks to access your account "
+                strong { (user.display_name) } ". Allow it only if you started this on a device \
+                 of yours."
+            }
+            ul.scopes {
+                @for scope in device.scopes.iter() {
+                    li { (describe_scope(scope.as_str())) }
+                }
+            }
+            form method="post" action=(path("/device")) {
+                input type="hidden" name="csrf" value=(csrf);
+                input type="hidden" name="user_code" value=(device.user_code);
+                div.actions {
+                    button type="submit" name="decision" value="approve" { "Allow" }
+                    button.secondary type="submit" name="decision" value="deny" { "Deny" }
+                }
+            }
+            p.small { "You can withdraw this at any time from " a href=(path("/account")) { "your account" } "." }
+        },
+    )
+}
+
 /// The script of the `form_post` page, allowed by its hash (`response::page::to_client`).
 pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 

@@ -22,6 +22,10 @@ pub mod paths {
     pub const REGISTER: &str = "/oauth/register";
     /// Pushed authorization requests (RFC 9126 §2).
     pub const PAR: &str = "/oauth/par";
+    /// The device authorization endpoint (RFC 8628 §3.1).
+    pub const DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
+    /// Where the user enters a device's user code (RFC 8628 §3.3, `verification_uri`).
+    pub const DEVICE: &str = "/device";
 }
 
 /// How long each credential lives, in seconds.
@@ -52,6 +56,9 @@ pub struct Lifetimes {
     /// it, as the request travels through those pages by its `request_uri`. 300 s by default,
     /// at most [`MAX_PUSHED_REQUEST_LIFETIME`].
     pub pushed_request: i64,
+    /// How long a device authorization (RFC 8628 §3.2 `expires_in`) waits for its user: 600 s
+    /// by default.
+    pub device_code: i64,
 }
 
 /// The longest [`Lifetimes::pushed_request`]: RFC 9126 §2.2 calls for a short life (its
@@ -69,6 +76,7 @@ impl Default for Lifetimes {
             refresh_grace: 10,
             refresh_family: 90 * 24 * 3600,
             pushed_request: 300,
+            device_code: 600,
         }
     }
 }
@@ -142,6 +150,11 @@ pub struct Grants {
     /// [`crate::model::ClientPolicy::grant_types`] name it: a token for the client itself,
     /// with no user, no refresh token and no ID token.
     pub client_credentials: bool,
+    /// The device authorization grant (RFC 8628) for the clients whose
+    /// [`crate::model::ClientPolicy::grant_types`] name it: the device authorization endpoint,
+    /// the user-code page and `urn:ietf:params:oauth:grant-type:device_code` at the token
+    /// endpoint.
+    pub device_code: bool,
 }
 
 impl Grants {
@@ -152,6 +165,7 @@ impl Grants {
         insecure_password: false,
         insecure_implicit: false,
         client_credentials: false,
+        device_code: false,
     };
     /// The authorization-code grant with refresh tokens, what `doorward serve` runs.
     pub const CODE_AND_REFRESH: Grants = Grants {
@@ -160,6 +174,7 @@ impl Grants {
         insecure_password: false,
         insecure_implicit: false,
         client_credentials: false,
+        device_code: false,
     };
 }
 

@@ -90,6 +90,10 @@ impl Engine {
             "pushed_authorization_request_endpoint": url(paths::PAR),
             "require_pushed_authorization_requests": self.config.require_pushed_requests,
         });
+        // RFC 8628 §4: only when the grant is on.
+        if self.config.grants.device_code {
+            metadata["device_authorization_endpoint"] = url(paths::DEVICE_AUTHORIZATION).into();
+        }
         // RFC 8414 §2, RFC 7591 §3: only when registration is on.
         if self.config.registration.mode != RegistrationMode::Off {
             metadata["registration_endpoint"] = url(paths::REGISTER).into();

@@ -17,7 +17,7 @@
 //! 2. [`Engine`] itself (`engine.rs`): its state, clients and users from configuration.
 //! 3. Flows, each an `impl Engine` block of its own that no other flow imports:
 //!    [`authorize`] (the authorization endpoint), [`token`] (the token endpoint and token
-//!    issuing), [`client_credentials`], [`session`] (browser sign-in, CSRF), [`embedding`] (users the application
+//!    issuing), [`client_credentials`], [`device`] (RFC 8628), [`session`] (browser sign-in, CSRF), [`embedding`] (users the application
 //!    signed in), [`resource`] (bearer tokens at a protected resource), [`account`],
 //!    [`introspection`], [`revocation`], [`userinfo`], [`discovery`], [`logout`], [`pushed`] (RFC 9126), [`request_object`] (RFC 9101), [`keys`]
 //!    (staged key rotation), [`registration`] (RFC 7591, RFC 7592) and the legacy grants.
@@ -36,6 +36,7 @@ pub mod client_keys;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod device;
 pub mod discovery;
 pub mod embedding;
 mod engine;

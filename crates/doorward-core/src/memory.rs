@@ -8,14 +8,15 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, InitialTokenRecord,
-    NewUser, RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
+    DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
+    SessionRecord, SigningKeyRecord, User,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore, SessionStore,
-    StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, Failures, Issue,
+    KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore,
+    SessionStore, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 #[derive(Default)]
@@ -40,6 +41,7 @@ struct Inner {
     initial_tokens: HashMap<TokenHash, InitialTokenRecord>,
     /// By client Id; deleted with the client.
     registrations: HashMap<Uuid, RegistrationRecord>,
+    devices: HashMap<TokenHash, DeviceAuthorization>,
 }
 
 impl MemoryStore {
@@ -396,6 +398,68 @@ impl TokenStore for MemoryStore {
 }
 
 #[async_trait]
+impl DeviceStore for MemoryStore {
+    async fn insert_device_authorization(&self, record: &DeviceAuthorization) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        if inner
+            .devices
+            .values()
+            .any(|d| d.user_code == record.user_code)
+        {
+            return Ok(false);
+        }
+        inner.devices.insert(record.hash, record.clone());
+        Ok(true)
+    }
+
+    async fn find_device_by_user_code(
+        &self,
+        user_code: &str,
+    ) -> StoreResult<Option<DeviceAuthorization>> {
+        Ok(self
+            .lock()
+            .devices
+            .values()
+            .find(|d| d.user_code == user_code)
+            .cloned())
+    }
+
+    async fn poll_device(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<DeviceAuthorization>> {
+        let mut inner = self.lock();
+        Ok(inner.devices.get_mut(hash).map(|d| {
+            let before = d.clone();
+            d.polled_at = Some(now);
+            before
+        }))
+    }
+
+    async fn settle_device(
+        &self,
+        hash: &TokenHash,
+        state: DeviceState,
+        code: Option<&CodeRecord>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let Some(device) = inner.devices.get_mut(hash) else {
+            return Ok(false);
+        };
+        if device.state != DeviceState::Pending || device.expires_at <= now {
+            return Ok(false);
+        }
+        device.state = state;
+        if let Some(code) = code {
+            inner.codes.insert(code.hash, (code.clone(), None));
+        }
+        Ok(true)
+    }
+}
+
+#[async_trait]
 impl MaintenanceStore for MemoryStore {
     async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64> {
         let mut inner = self.lock();
@@ -417,6 +481,7 @@ impl MaintenanceStore for MemoryStore {
         inner.failures.retain(|_, f| f.expires_at > now);
         inner.jtis.retain(|_, expires_at| *expires_at > now);
         inner.initial_tokens.retain(|_, t| t.expires_at > now);
+        inner.devices.retain(|_, d| d.expires_at > now);
         Ok((before - after) as u64)
     }
 }

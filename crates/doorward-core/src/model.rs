@@ -159,6 +159,9 @@ pub enum GrantType {
     RefreshToken,
     /// `client_credentials` (RFC 6749 §4.4): tokens whose subject is the client itself.
     ClientCredentials,
+    /// The device authorization grant (RFC 8628): a device without a browser polls while its
+    /// user approves on another screen.
+    DeviceCode,
 }
 
 impl GrantType {
@@ -167,6 +170,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 
@@ -175,6 +179,7 @@ impl GrantType {
             Self::AuthorizationCode,
             Self::RefreshToken,
             Self::ClientCredentials,
+            Self::DeviceCode,
         ]
         .into_iter()
         .find(|g| g.as_str() == name)
@@ -260,7 +265,10 @@ impl ClientPolicy {
         }
         match &self.grant_types {
             Some(types) => types.contains(&grant),
-            None => grant != GrantType::ClientCredentials,
+            None => matches!(
+                grant,
+                GrantType::AuthorizationCode | GrantType::RefreshToken
+            ),
         }
     }
 
@@ -450,6 +458,36 @@ pub struct ConsentRecord {
     pub client_id: Uuid,
     pub scopes: ScopeSet,
     pub granted_at: UnixTime,
+}
+
+/// A device authorization (RFC 8628 §3.1): a device waits, polling with its device code
+/// (stored by hash only), while its user enters the user code on another screen.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeviceAuthorization {
+    pub hash: TokenHash,
+    /// Normalized: upper case, no separator ([`crate::device`]).
+    pub user_code: String,
+    pub client_id: Uuid,
+    pub scopes: ScopeSet,
+    /// The resources named (RFC 8707).
+    pub resources: Vec<ResourceUri>,
+    pub issued_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// When the device last polled, if it did.
+    pub polled_at: Option<UnixTime>,
+    pub state: DeviceState,
+}
+
+/// Where a device authorization stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceState {
+    /// The user has not answered yet.
+    Pending,
+    /// The user approved: a code record of the device code's hash, for `user_id`, was stored
+    /// with the approval, and the next poll redeems it.
+    Approved { user_id: Uuid, auth_time: UnixTime },
+    /// The user refused.
+    Denied,
 }
 
 /// An issued authorization code (stored by hash only).

@@ -31,10 +31,12 @@ pub enum OpaqueKind {
     RegistrationAccess,
     /// An initial access token (RFC 7591 §3).
     InitialAccess,
+    /// A device code (RFC 8628 §3.2).
+    DeviceCode,
 }
 
 impl OpaqueKind {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::AuthorizationCode,
         Self::AccessToken,
         Self::RefreshToken,
@@ -42,6 +44,7 @@ impl OpaqueKind {
         Self::Csrf,
         Self::RegistrationAccess,
         Self::InitialAccess,
+        Self::DeviceCode,
     ];
 
     fn prefix(self) -> &'static str {
@@ -53,6 +56,7 @@ impl OpaqueKind {
             Self::Csrf => "dwx_",
             Self::RegistrationAccess => "dwra_",
             Self::InitialAccess => "dwia_",
+            Self::DeviceCode => "dwdc_",
         }
     }
 }

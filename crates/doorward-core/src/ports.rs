@@ -50,8 +50,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, InitialTokenRecord,
-    NewUser, RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
+    DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
+    SessionRecord, SigningKeyRecord, User,
 };
 use crate::opaque::TokenHash;
 
@@ -436,6 +437,40 @@ pub trait AssertionStore: Send + Sync {
     ) -> StoreResult<bool>;
 }
 
+/// Device authorizations (RFC 8628). Rows past `expires_at` go with
+/// [`MaintenanceStore::purge_expired`].
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Stores a new pending authorization. `false`, storing nothing, when its user code is
+    /// already another's (expired or not, until purged): the engine draws another.
+    async fn insert_device_authorization(&self, record: &DeviceAuthorization) -> StoreResult<bool>;
+    /// The authorization of a user code (normalized), expired or not.
+    async fn find_device_by_user_code(
+        &self,
+        user_code: &str,
+    ) -> StoreResult<Option<DeviceAuthorization>>;
+    /// The authorization of a device code's hash as it was, its `polled_at` the previous poll's,
+    /// and records `now` as its last poll. Atomic: of two concurrent polls, the second sees the
+    /// first's time.
+    async fn poll_device(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<DeviceAuthorization>>;
+    /// The user's answer to a pending authorization that has not expired by `now`: `Approved`
+    /// or `Denied` (never `Pending`). With an approval, `code` (a code record whose hash is the
+    /// device code's) is inserted in the same transaction, as [`CodeStore::insert_code`] would.
+    /// `false`, changing nothing, when it was not pending or had expired. Atomic: of concurrent
+    /// answers, one wins.
+    async fn settle_device(
+        &self,
+        hash: &TokenHash,
+        state: DeviceState,
+        code: Option<&CodeRecord>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+}
+
 /// What [`RegistrationStore::insert_registration`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Registered {
@@ -597,6 +632,7 @@ pub trait Store:
     + ThrottleStore
     + AssertionStore
     + RegistrationStore
+    + DeviceStore
 {
 }
 
@@ -613,6 +649,7 @@ impl<T> Store for T where
         + ThrottleStore
         + AssertionStore
         + RegistrationStore
+        + DeviceStore
 {
 }
 

@@ -365,6 +365,8 @@ pub enum ClientEndpoint {
     Token,
     /// RFC 9126 §2: the pushed authorization request endpoint.
     PushedAuthorization,
+    /// RFC 8628 §3.1: the device authorization endpoint.
+    DeviceAuthorization,
     Introspection,
     Revocation,
 }
@@ -374,6 +376,7 @@ impl ClientEndpoint {
         match self {
             Self::Token => crate::config::paths::TOKEN,
             Self::PushedAuthorization => crate::config::paths::PAR,
+            Self::DeviceAuthorization => crate::config::paths::DEVICE_AUTHORIZATION,
             Self::Introspection => crate::config::paths::INTROSPECT,
             Self::Revocation => crate::config::paths::REVOKE,
         }

@@ -58,6 +58,7 @@ use crate::ports::{SharedStore, StoreResult};
 
 mod assertions;
 mod clients;
+mod devices;
 mod records;
 mod redemption;
 mod registration;
@@ -73,6 +74,7 @@ pub use assertions::assertion_jtis_are_single_use;
 pub use clients::{
     clients_insert_list_and_keep_their_rotation, deleting_a_client_revokes_its_grants,
 };
+pub use devices::device_authorizations_are_answered_once;
 pub use fixtures::{client, code, tokens, user, NOW};
 pub use records::{
     absent_rows_are_not_errors, clients_by_id_and_key,
@@ -133,6 +135,7 @@ where
         resources_stay_with_codes_and_tokens,
         initial_tokens_are_spent_once_per_registration,
         registrations_keep_their_cap_and_go_with_their_client,
+        device_authorizations_are_answered_once,
     );
 }
 

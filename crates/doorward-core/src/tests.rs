@@ -11,6 +11,7 @@ mod client_documents;
 mod client_management;
 mod clients;
 mod code_redemption;
+mod device;
 mod fuzz;
 mod id_tokens;
 mod interaction;

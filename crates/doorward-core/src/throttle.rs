@@ -66,6 +66,14 @@ pub const ADDRESS: Policy = Policy {
     forget_after: 3600,
 };
 
+/// Unknown device user codes per client address (RFC 8628 §5.1): few are mistyped twice.
+pub const USER_CODE: Policy = Policy {
+    free: 10,
+    first_lockout: 30,
+    max_lockout: 15 * 60,
+    forget_after: 3600,
+};
+
 /// Wrong client secrets per client.
 pub const CLIENT: Policy = Policy {
     free: 10,
@@ -115,6 +123,15 @@ impl Counter {
         Self {
             key: digest_key("addr", &address_prefix(address)),
             policy: ADDRESS,
+            cleared_on_success: false,
+        }
+    }
+
+    /// Unknown device user codes typed from `address` (its /64 for IPv6, as [`Self::address`]).
+    pub fn user_code(address: IpAddr) -> Self {
+        Self {
+            key: digest_key("ucode", &address_prefix(address)),
+            policy: USER_CODE,
             cleared_on_success: false,
         }
     }

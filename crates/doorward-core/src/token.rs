@@ -66,6 +66,9 @@ impl Engine {
                 self.client_credentials(client, &request.params, &resources)
                     .await
             }
+            Some(crate::device::DEVICE_CODE_GRANT) if grants.device_code => {
+                self.device_code_grant(client, param("device_code")).await
+            }
             Some("password")
                 if grants.insecure_password && client.client.policy.insecure_password =>
             {
@@ -100,6 +103,9 @@ impl Engine {
         }
         if grants.client_credentials {
             names.push("client_credentials");
+        }
+        if grants.device_code {
+            names.push(crate::device::DEVICE_CODE_GRANT);
         }
         if grants.insecure_password {
             names.push("password");

@@ -49,6 +49,10 @@ pub enum ErrorCode {
     /// The request object is not signed by the client, not for this server, expired or
     /// malformed (OIDC Core §3.1.2.6, RFC 9101 §6.3).
     InvalidRequestObject,
+    /// The user has not answered the device authorization yet: poll again (RFC 8628 §3.5).
+    AuthorizationPending,
+    /// The device code expired: start again (RFC 8628 §3.5).
+    ExpiredToken,
     /// Back off before retrying (RFC 8628 §3.5): Doorward's answer, with 429 and
     /// `Retry-After`, to a client refused by its throttle after too many failed
     /// authentications (RFC 6749 §10.10).
@@ -64,7 +68,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for lookups by wire name.
-    const ALL: [ErrorCode; 24] = [
+    const ALL: [ErrorCode; 26] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -85,6 +89,8 @@ impl ErrorCode {
         Self::RequestUriNotSupported,
         Self::InvalidRequestUri,
         Self::InvalidRequestObject,
+        Self::AuthorizationPending,
+        Self::ExpiredToken,
         Self::SlowDown,
         Self::InvalidTarget,
         Self::InvalidRedirectUri,
@@ -119,6 +125,8 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidRequestUri => "invalid_request_uri",
             Self::InvalidRequestObject => "invalid_request_object",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::ExpiredToken => "expired_token",
             Self::SlowDown => "slow_down",
             Self::InvalidTarget => "invalid_target",
             Self::InvalidRedirectUri => "invalid_redirect_uri",

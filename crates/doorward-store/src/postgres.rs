@@ -39,6 +39,7 @@ use crate::rows::Columns;
 mod accounts;
 mod changes;
 mod consents;
+mod devices;
 mod keys;
 mod maintenance;
 mod registration;
@@ -75,6 +76,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         8,
         include_str!("../migrations/postgres/0008_resource_indicators.sql"),
     ),
+    (9, include_str!("../migrations/postgres/0009_devices.sql")),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.

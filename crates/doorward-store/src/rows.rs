@@ -12,8 +12,8 @@
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, ClientPolicy, ClientSource, CodeRecord, ConsentRecord,
-    InitialTokenRecord, PreviousSecret, RefreshTokenRecord, RegistrationRecord, SessionRecord,
-    SigningKeyRecord, User,
+    DeviceAuthorization, DeviceState, InitialTokenRecord, PreviousSecret, RefreshTokenRecord,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{Failures, StoreError, StoreResult};
 use doorward_core::TokenHash;
@@ -207,6 +207,47 @@ pub(crate) fn consent(row: &dyn Columns) -> StoreResult<ConsentRecord> {
 }
 
 /// An authorization code from [`CODE_COLS`].
+/// The columns of `device_authorizations`, in the order each adapter binds them.
+pub(crate) const DEVICE_COLS: &str = "hash, user_code, client_id, scopes, resources, issued_at, \
+     expires_at, polled_at, state, user_id, auth_time";
+
+/// A device authorization's `state`, `user_id` and `auth_time` columns.
+pub(crate) fn device_state(state: DeviceState) -> (&'static str, Option<Uuid>, Option<i64>) {
+    match state {
+        DeviceState::Pending => ("pending", None, None),
+        DeviceState::Approved { user_id, auth_time } => {
+            ("approved", Some(user_id), Some(auth_time))
+        }
+        DeviceState::Denied => ("denied", None, None),
+    }
+}
+
+pub(crate) fn device(row: &dyn Columns) -> StoreResult<DeviceAuthorization> {
+    let state = match (
+        row.text("state")?.as_str(),
+        row.opt_uuid("user_id")?,
+        row.opt_int("auth_time")?,
+    ) {
+        ("pending", _, _) => DeviceState::Pending,
+        ("denied", _, _) => DeviceState::Denied,
+        ("approved", Some(user_id), Some(auth_time)) => {
+            DeviceState::Approved { user_id, auth_time }
+        }
+        _ => return Err(corrupt("state")),
+    };
+    Ok(DeviceAuthorization {
+        hash: row.hash("hash")?,
+        user_code: row.text("user_code")?,
+        client_id: row.uuid("client_id")?,
+        scopes: row.scopes("scopes")?,
+        resources: row.resources("resources")?,
+        issued_at: row.int("issued_at")?,
+        expires_at: row.int("expires_at")?,
+        polled_at: row.opt_int("polled_at")?,
+        state,
+    })
+}
+
 pub(crate) fn code(row: &dyn Columns) -> StoreResult<CodeRecord> {
     let challenge = match (
         row.opt_text("challenge")?,

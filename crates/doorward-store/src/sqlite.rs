@@ -19,6 +19,7 @@ mod accounts;
 mod batch;
 mod changes;
 mod consents;
+mod devices;
 mod keys;
 mod maintenance;
 mod registration;
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0008_registration.sql"),
     include_str!("../migrations/sqlite/0009_resource_indicators.sql"),
     include_str!("../migrations/sqlite/0010_changes.sql"),
+    include_str!("../migrations/sqlite/0011_devices.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

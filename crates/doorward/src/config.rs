@@ -25,6 +25,7 @@
 //! id_token = 3600
 //! refresh_grace = 10                     # same refresh token again within it: same answer
 //! refresh_family = 7776000               # a grant's absolute lifetime, however often refreshed
+//! device_code = 600                     # a device authorization (RFC 8628) waits this long
 //! pushed_request = 300                   # a pushed request's request_uri (RFC 9126), 1 to 600;
 //!                                        # sign-in and consent must be done within it
 //!
@@ -34,6 +35,8 @@
 //! require_pushed_authorization_requests = false  # every client must push its requests first
 //!                                        # (RFC 9126, POST /oauth/par)
 //! client_credentials = true              # the grant, for clients whose grant_types name it
+//! device_authorization = true            # the device grant (RFC 8628), for clients whose
+//!                                        # grant_types name "urn:ietf:params:oauth:grant-type:device_code"
 //! scopes = ["base", "openid", "profile", "email"]   # offered
 //! default_scopes = ["base"]                        # when a request names none
 //! resources = ["https://api.example/"]   # RFC 8707 resource indicators clients may name
@@ -138,6 +141,9 @@ pub struct Config {
     pub require_pushed_requests: bool,
     /// `[oauth] client_credentials`: the grant is answered (for the clients that name it).
     pub client_credentials: bool,
+    /// `[oauth] device_authorization`: the device grant (RFC 8628) is answered (for the
+    /// clients that name it).
+    pub device_authorization: bool,
     pub scopes: ScopeSet,
     pub default_scopes: ScopeSet,
     /// `[oauth] resources`: the resource indicators (RFC 8707) clients may name.
@@ -235,6 +241,7 @@ struct RawTokens {
     refresh_grace: Option<u32>,
     refresh_family: Option<u32>,
     pushed_request: Option<u32>,
+    device_code: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -247,6 +254,7 @@ struct RawOAuth {
     #[serde(default)]
     require_pushed_authorization_requests: bool,
     client_credentials: Option<bool>,
+    device_authorization: Option<bool>,
     scopes: Option<Vec<String>>,
     default_scopes: Option<Vec<String>>,
     #[serde(default)]
@@ -425,7 +433,11 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         refresh_grace: t.refresh_grace.map_or(defaults.refresh_grace, i64::from),
         refresh_family: t.refresh_family.map_or(defaults.refresh_family, i64::from),
         pushed_request: t.pushed_request.map_or(defaults.pushed_request, i64::from),
+        device_code: t.device_code.map_or(defaults.device_code, i64::from),
     };
+    if !(60..=3600).contains(&lifetimes.device_code) {
+        bail!("key `tokens.device_code`: 60 to 3600 seconds");
+    }
     let max_pushed = doorward_core::config::MAX_PUSHED_REQUEST_LIFETIME;
     if !(1..=max_pushed).contains(&lifetimes.pushed_request) {
         bail!("key `tokens.pushed_request`: 1 to {max_pushed} seconds");
@@ -516,6 +528,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         require_pkce: raw.oauth.require_pkce,
         require_pushed_requests: raw.oauth.require_pushed_authorization_requests,
         client_credentials: raw.oauth.client_credentials.unwrap_or(true),
+        device_authorization: raw.oauth.device_authorization.unwrap_or(true),
         scopes,
         default_scopes,
         resources,
@@ -703,7 +716,7 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
                 .iter()
                 .map(|g| {
                     GrantType::parse(g).with_context(|| {
-                        format!("key `{key_path}.grant_types`: `{g}` is not authorization_code, refresh_token or client_credentials")
+                        format!("key `{key_path}.grant_types`: `{g}` is not authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code")
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()
@@ -816,8 +829,10 @@ fn clients(
         }
         let policy = client_policy(&key_path, policy)?;
         let public = policy.is_public();
+        // A client without the authorization-code grant (a service, a device) needs none.
         let redirects = match redirects {
             Some(list) if !list.is_empty() => list,
+            _ if !policy.allows_grant(GrantType::AuthorizationCode) => Vec::new(),
             Some(_) => bail!("key `{key_path}.redirect_uris`: name at least one redirect URI"),
             None => bail!(
                 "key `{key_path}`: give either `callback_uri` or `redirect_uris`, not both, \

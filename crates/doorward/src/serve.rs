@@ -102,6 +102,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
         .grants({
             let mut grants = Grants::CODE_AND_REFRESH;
             grants.client_credentials = config.client_credentials;
+            grants.device_code = config.device_authorization;
             grants
         })
         .store(store)

@@ -16,13 +16,15 @@ use std::collections::{BTreeMap, HashMap};
 use async_trait::async_trait;
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, InitialTokenRecord,
-    NewUser, RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
+    DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
+    SessionRecord, SigningKeyRecord, User,
 };
 use doorward_core::ports::{
-    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore, SessionStore,
-    StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, Failures, Issue,
+    KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore,
+    SessionStore, StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
+    MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use tokio::sync::{Mutex, MutexGuard};
@@ -81,6 +83,8 @@ struct Tables {
     initial_tokens: HashMap<Digest, InitialTokenRecord>,
     /// Registered clients' registrations, by client Id (deleted with the client).
     registrations: HashMap<Uuid, RegistrationRecord>,
+    /// Device authorizations (RFC 8628), by the digest of their device code.
+    devices: HashMap<Digest, DeviceAuthorization>,
 }
 
 /// Who approved which client.
@@ -108,6 +112,36 @@ struct IssuedCode {
 }
 
 impl Tables {
+    /// The code and its grant family (the code's first): `insert_code`, and an approved device.
+    fn insert_code(&mut self, code: &CodeRecord) -> StoreResult<()> {
+        let tables = self;
+        if tables.codes.contains_key(&code.hash.0) {
+            return Err(StoreError::Conflict("code hash exists".into()));
+        }
+        if tables.grants.contains_key(&code.family_id) {
+            return Err(StoreError::Conflict("the code's family exists".into()));
+        }
+        tables.grants.insert(
+            code.family_id,
+            Grant {
+                owner: Some(Approval {
+                    user: code.user_id,
+                    client: code.client_id,
+                }),
+                revoked: false,
+                since: code.issued_at,
+            },
+        );
+        tables.codes.insert(
+            code.hash.0,
+            IssuedCode {
+                record: code.clone(),
+                used_at: None,
+            },
+        );
+        Ok(())
+    }
+
     fn client_by_id(&self, id: Uuid) -> Option<&Client> {
         self.client_keys
             .get(&id)
@@ -397,32 +431,7 @@ impl ConsentStore for ExampleStore {
 #[async_trait]
 impl CodeStore for ExampleStore {
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
-        let mut tables = self.tables().await;
-        if tables.codes.contains_key(&code.hash.0) {
-            return Err(StoreError::Conflict("code hash exists".into()));
-        }
-        if tables.grants.contains_key(&code.family_id) {
-            return Err(StoreError::Conflict("the code's family exists".into()));
-        }
-        tables.grants.insert(
-            code.family_id,
-            Grant {
-                owner: Some(Approval {
-                    user: code.user_id,
-                    client: code.client_id,
-                }),
-                revoked: false,
-                since: code.issued_at,
-            },
-        );
-        tables.codes.insert(
-            code.hash.0,
-            IssuedCode {
-                record: code.clone(),
-                used_at: None,
-            },
-        );
-        Ok(())
+        self.tables().await.insert_code(code)
     }
 
     async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
@@ -584,6 +593,7 @@ impl MaintenanceStore for ExampleStore {
             .assertion_jtis
             .retain(|_, expires_at| *expires_at > now);
         tables.initial_tokens.retain(|_, t| t.expires_at > now);
+        tables.devices.retain(|_, d| d.expires_at > now);
         // Past the longest grace window a sealed answer may not be read again.
         for token in tables.refresh_tokens.values_mut() {
             if token.used_at.is_some_and(|t| t < now - MAX_REFRESH_GRACE) {
@@ -737,6 +747,69 @@ impl AssertionStore for ExampleStore {
             return Ok(false);
         }
         tables.assertion_jtis.insert(key, expires_at);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl DeviceStore for ExampleStore {
+    async fn insert_device_authorization(&self, record: &DeviceAuthorization) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let taken = tables.devices.contains_key(&record.hash.0)
+            || tables
+                .devices
+                .values()
+                .any(|d| d.user_code == record.user_code);
+        if !taken {
+            tables.devices.insert(record.hash.0, record.clone());
+        }
+        Ok(!taken)
+    }
+
+    async fn find_device_by_user_code(
+        &self,
+        user_code: &str,
+    ) -> StoreResult<Option<DeviceAuthorization>> {
+        let tables = self.tables().await;
+        Ok(tables
+            .devices
+            .values()
+            .find(|d| d.user_code == user_code)
+            .cloned())
+    }
+
+    async fn poll_device(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<DeviceAuthorization>> {
+        let mut tables = self.tables().await;
+        Ok(tables.devices.get_mut(&hash.0).map(|device| {
+            let before = device.clone();
+            device.polled_at = Some(now);
+            before
+        }))
+    }
+
+    async fn settle_device(
+        &self,
+        hash: &TokenHash,
+        state: DeviceState,
+        code: Option<&CodeRecord>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        match tables.devices.get(&hash.0) {
+            Some(d) if d.state == DeviceState::Pending && d.expires_at > now => {}
+            _ => return Ok(false),
+        }
+        // The code first: when it is refused, the authorization stays pending.
+        if let Some(code) = code {
+            tables.insert_code(code)?;
+        }
+        if let Some(device) = tables.devices.get_mut(&hash.0) {
+            device.state = state;
+        }
         Ok(true)
     }
 }

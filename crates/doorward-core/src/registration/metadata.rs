@@ -326,6 +326,7 @@ fn grants(
         GrantType::AuthorizationCode => rules.grants.authorization_code,
         GrantType::RefreshToken => rules.grants.refresh_token,
         GrantType::ClientCredentials => rules.grants.client_credentials,
+        GrantType::DeviceCode => rules.grants.device_code,
     };
     if let Some(off) = grant_types.iter().find(|g| !enabled(g)) {
         return Err(invalid(format!(
@@ -334,9 +335,10 @@ fn grants(
         )));
     }
     let code = grant_types.contains(&GrantType::AuthorizationCode);
-    if grant_types.contains(&GrantType::RefreshToken) && !code {
+    let with_user = code || grant_types.contains(&GrantType::DeviceCode);
+    if grant_types.contains(&GrantType::RefreshToken) && !with_user {
         return Err(invalid(
-            "grant_types: refresh_token is issued with authorization_code only",
+            "grant_types: refresh_token is issued with authorization_code or the device grant only",
         ));
     }
     if public && grant_types.contains(&GrantType::ClientCredentials) {

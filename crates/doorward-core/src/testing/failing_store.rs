@@ -12,14 +12,16 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, InitialTokenRecord,
-    NewUser, RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User,
+    AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
+    DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
+    SessionRecord, SigningKeyRecord, User,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, Failures, Issue, KeyStore,
-    MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore, SessionStore,
-    SharedStore, StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, Failures, Issue,
+    KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore,
+    SessionStore, SharedStore, StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime,
+    UserStore,
 };
 
 /// Wraps a store; [`FailingStore::set_down`] fails every call, [`FailingStore::fail_next`]
@@ -295,6 +297,42 @@ impl AssertionStore for FailingStore {
     ) -> StoreResult<bool> {
         self.check("record_jti")?;
         self.inner.record_jti(client, jti, expires_at, now).await
+    }
+}
+
+#[async_trait]
+impl DeviceStore for FailingStore {
+    async fn insert_device_authorization(&self, record: &DeviceAuthorization) -> StoreResult<bool> {
+        self.check("insert_device_authorization")?;
+        self.inner.insert_device_authorization(record).await
+    }
+
+    async fn find_device_by_user_code(
+        &self,
+        user_code: &str,
+    ) -> StoreResult<Option<DeviceAuthorization>> {
+        self.check("find_device_by_user_code")?;
+        self.inner.find_device_by_user_code(user_code).await
+    }
+
+    async fn poll_device(
+        &self,
+        hash: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<Option<DeviceAuthorization>> {
+        self.check("poll_device")?;
+        self.inner.poll_device(hash, now).await
+    }
+
+    async fn settle_device(
+        &self,
+        hash: &TokenHash,
+        state: DeviceState,
+        code: Option<&CodeRecord>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        self.check("settle_device")?;
+        self.inner.settle_device(hash, state, code, now).await
     }
 }
 

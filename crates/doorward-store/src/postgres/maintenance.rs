@@ -87,6 +87,12 @@ async fn purge_in_batches(
         .execute(&mut *conn)
         .await
         .map_err(other)?;
+    // Device authorizations past their expiry (not counted: their code, if any, is).
+    sqlx::query("DELETE FROM device_authorizations WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
     // Past the grace window nobody may read a successor again (not counted: no row goes).
     sqlx::query(
         "UPDATE refresh_tokens SET successor = NULL

@@ -151,44 +151,8 @@ fn bind_issue<'q>(
 #[async_trait]
 impl CodeStore for PostgresStore {
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
-        let (challenge, method) = match &code.challenge {
-            Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
-            None => (None, None),
-        };
         let mut tx = self.pool.begin().await.map_err(other)?;
-        sqlx::query(
-            "INSERT INTO grants (family_id, user_id, client_id, created_at)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(code.family_id)
-        .bind(code.user_id)
-        .bind(code.client_id)
-        .bind(code.issued_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(other)?;
-        let sql = format!(
-            "INSERT INTO codes ({CODE_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-        );
-        sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(code.hash.as_bytes())
-            .bind(code.client_id)
-            .bind(code.user_id)
-            .bind(code.redirect_uri.as_str())
-            .bind(code.scopes.to_string())
-            .bind(code.scope_requested)
-            .bind(challenge)
-            .bind(method)
-            .bind(code.family_id)
-            .bind(code.auth_time)
-            .bind(code.issued_at)
-            .bind(code.expires_at)
-            .bind(code.nonce.as_deref())
-            .bind(rows::resource_lines(&code.resources))
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?;
+        insert_code_in(&mut tx, code).await?;
         tx.commit().await.map_err(other)
     }
 
@@ -331,4 +295,50 @@ impl TokenStore for PostgresStore {
         changes::notify(&mut tx, &Change::Family(family)).await?;
         tx.commit().await.map_err(other)
     }
+}
+
+/// Inserts a code and its grant family's row (the code's first) in `tx`: the write of
+/// [`CodeStore::insert_code`], also made by an approved device authorization (`devices.rs`).
+pub(super) async fn insert_code_in(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    code: &CodeRecord,
+) -> StoreResult<()> {
+    let (challenge, method) = match &code.challenge {
+        Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
+        None => (None, None),
+    };
+    sqlx::query(
+        "INSERT INTO grants (family_id, user_id, client_id, created_at)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(code.family_id)
+    .bind(code.user_id)
+    .bind(code.client_id)
+    .bind(code.issued_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(other)?;
+    let sql = format!(
+        "INSERT INTO codes ({CODE_COLS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    );
+    sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(code.hash.as_bytes())
+        .bind(code.client_id)
+        .bind(code.user_id)
+        .bind(code.redirect_uri.as_str())
+        .bind(code.scopes.to_string())
+        .bind(code.scope_requested)
+        .bind(challenge)
+        .bind(method)
+        .bind(code.family_id)
+        .bind(code.auth_time)
+        .bind(code.issued_at)
+        .bind(code.expires_at)
+        .bind(code.nonce.as_deref())
+        .bind(rows::resource_lines(&code.resources))
+        .execute(&mut **tx)
+        .await
+        .map_err(other)?;
+    Ok(())
 }

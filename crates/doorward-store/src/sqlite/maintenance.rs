@@ -35,6 +35,11 @@ impl MaintenanceStore for SqliteStore {
                 "DELETE FROM registration_tokens WHERE expires_at <= ?1",
                 [now],
             )?;
+            execute(
+                &tx,
+                "DELETE FROM device_authorizations WHERE expires_at <= ?1",
+                [now],
+            )?;
             // Past the grace window nobody may read a successor again (not counted either).
             execute(
                 &tx,

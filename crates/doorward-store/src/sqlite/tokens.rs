@@ -119,48 +119,8 @@ fn insert_tokens_in(
 impl CodeStore for SqliteStore {
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
         let code = code.clone();
-        self.write_batched(move |conn| {
-            let (challenge, method) = match &code.challenge {
-                Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
-                None => (None, None),
-            };
-            execute(
-                conn,
-                "INSERT INTO grants (family_id, user_id, client_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    code.family_id.to_string(),
-                    code.user_id.to_string(),
-                    code.client_id.to_string(),
-                    code.issued_at,
-                ],
-            )?;
-            execute(
-                conn,
-                &format!(
-                    "INSERT INTO codes ({CODE_COLS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-                ),
-                params![
-                    code.hash.as_bytes(),
-                    code.client_id.to_string(),
-                    code.user_id.to_string(),
-                    code.redirect_uri.as_str(),
-                    code.scopes.to_string(),
-                    code.scope_requested,
-                    challenge,
-                    method,
-                    code.family_id.to_string(),
-                    code.auth_time,
-                    code.issued_at,
-                    code.expires_at,
-                    code.nonce,
-                    rows::resource_lines(&code.resources),
-                ],
-            )
-            .map(drop)
-        })
-        .await
+        self.write_batched(move |conn| insert_code_in(conn, &code))
+            .await
     }
 
     async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
@@ -306,4 +266,48 @@ impl TokenStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Inserts a code and its grant family's row (the code's first), on `conn`: the write of
+/// [`CodeStore::insert_code`], also made by an approved device authorization (`devices.rs`).
+pub(super) fn insert_code_in(conn: &Connection, code: &CodeRecord) -> StoreResult<()> {
+    let (challenge, method) = match &code.challenge {
+        Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
+        None => (None, None),
+    };
+    execute(
+        conn,
+        "INSERT INTO grants (family_id, user_id, client_id, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+        params![
+            code.family_id.to_string(),
+            code.user_id.to_string(),
+            code.client_id.to_string(),
+            code.issued_at,
+        ],
+    )?;
+    execute(
+        conn,
+        &format!(
+            "INSERT INTO codes ({CODE_COLS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        ),
+        params![
+            code.hash.as_bytes(),
+            code.client_id.to_string(),
+            code.user_id.to_string(),
+            code.redirect_uri.as_str(),
+            code.scopes.to_string(),
+            code.scope_requested,
+            challenge,
+            method,
+            code.family_id.to_string(),
+            code.auth_time,
+            code.issued_at,
+            code.expires_at,
+            code.nonce,
+            rows::resource_lines(&code.resources),
+        ],
+    )
+    .map(drop)
 }
