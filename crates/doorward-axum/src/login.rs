@@ -96,14 +96,17 @@ pub(crate) async fn logout(browser: Browser, _form: CsrfForm) -> Result<Response
     Ok(with_cookie(see_other("/login"), Some(clear)))
 }
 
-/// `next` if it is one of the two places sign-in returns to (an authorization request or the
-/// account page), else the account page. Nothing else passes, so no `next` can send the browser
+/// `next` if it is one of the places sign-in returns to (an authorization request, the device
+/// page with its code, or the account page), else the account page. Nothing else passes, so no `next` can send the browser
 /// off the site (RFC 9700 §4.11): not `//host`, `/\host`, nor `/<TAB>/host`, which browsers
 /// read as another origin once they strip the tab.
 fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n)
-            if (n == "/account" || n.starts_with("/oauth/authorize?"))
+            if (n == "/account"
+                || n.starts_with("/oauth/authorize?")
+                || n == "/device"
+                || n.starts_with("/device?"))
                 && n.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             n
