@@ -28,6 +28,7 @@ use crate::token::Token;
 mod authorized;
 mod builder;
 mod client_auth;
+mod device;
 mod flow;
 mod management;
 mod service;
@@ -35,6 +36,7 @@ mod validation;
 
 pub use authorized::{ApiResponse, Authorized, Body, UserInfo};
 pub use builder::ClientBuilder;
+pub use device::{DeviceAuthorization, DevicePoll};
 pub use flow::{Authorization, AuthorizationOptions, Callback, SignIn};
 pub use management::{Introspection, TokenTypeHint};
 #[cfg(test)]
@@ -133,6 +135,10 @@ impl Client {
             Endpoint::Jwks => ("jwks_uri", &configured.jwks_uri),
             Endpoint::Revocation => ("revocation endpoint", &configured.revocation),
             Endpoint::Introspection => ("introspection endpoint", &configured.introspection),
+            Endpoint::DeviceAuthorization => (
+                "device authorization endpoint",
+                &configured.device_authorization,
+            ),
         };
         if let Some(url) = configured {
             return Ok(url.clone());
@@ -148,6 +154,7 @@ impl Client {
             Endpoint::Jwks => &metadata.jwks_uri,
             Endpoint::Revocation => &metadata.revocation_endpoint,
             Endpoint::Introspection => &metadata.introspection_endpoint,
+            Endpoint::DeviceAuthorization => &metadata.device_authorization_endpoint,
         };
         discovered
             .clone()
@@ -187,4 +194,5 @@ enum Endpoint {
     Jwks,
     Revocation,
     Introspection,
+    DeviceAuthorization,
 }

@@ -57,6 +57,8 @@ pub struct Endpoints {
     pub jwks_uri: Option<Url>,
     pub revocation: Option<Url>,
     pub introspection: Option<Url>,
+    /// RFC 8628 §3.1.
+    pub device_authorization: Option<Url>,
 }
 
 /// How the client authenticates to the token endpoint (OIDC Core §9, RFC 6749 §2.3).

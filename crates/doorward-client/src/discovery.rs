@@ -32,6 +32,9 @@ pub struct Metadata {
     pub introspection_endpoint: Option<Url>,
     #[serde(default)]
     pub end_session_endpoint: Option<Url>,
+    /// RFC 8628 §4.
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<Url>,
     #[serde(default)]
     pub scopes_supported: Option<Vec<String>>,
     #[serde(default)]

@@ -204,6 +204,29 @@ pub enum TokenError {
     Configuration(String),
 }
 
+/// The device authorization grant (RFC 8628) failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeviceError {
+    /// The request for a device code, or a poll, failed (an RFC 6749 §5.2 error among them:
+    /// `invalid_client`, `invalid_scope`, `invalid_grant` …).
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The user refused (`access_denied`, RFC 8628 §3.5).
+    #[error("the user denied the device's request")]
+    Denied,
+    /// The device code expired before the user answered (`expired_token`, or its
+    /// `expires_in` passed): start again.
+    #[error("the device code expired before the user answered")]
+    Expired,
+    /// The ID token that came with the tokens is not valid.
+    #[error(transparent)]
+    IdToken(#[from] IdTokenError),
+    /// The answer of the device authorization endpoint is not usable.
+    #[error("the device authorization response is not usable: {reason} (body: {body})")]
+    InvalidResponse { reason: String, body: String },
+}
+
 /// Refreshing a token failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

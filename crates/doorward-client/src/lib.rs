@@ -54,14 +54,16 @@ mod token;
 
 pub use client::{
     ApiResponse, Authorization, AuthorizationOptions, Authorized, Body, Callback, Client,
-    ClientBuilder, Clock, HookFuture, Introspection, SignIn, TokenTypeHint, TokenUpdate, UserInfo,
+    ClientBuilder, Clock, DeviceAuthorization, DevicePoll, HookFuture, Introspection, SignIn,
+    TokenTypeHint, TokenUpdate, UserInfo,
 };
 pub use config::{AuthMethod, BasicEncoding, BodyFormat, Endpoints, PrivateKey, ProviderConfig};
 pub use discovery::Metadata;
 pub use doorward_proto::ErrorCode;
 pub use error::{
-    ApiError, ConfigError, DiscoveryError, FinishError, IdTokenError, InvalidState, ProviderError,
-    RefreshError, StartError, StateStoreError, TokenError, TokenManagementError, TransportError,
+    ApiError, ConfigError, DeviceError, DiscoveryError, FinishError, IdTokenError, InvalidState,
+    ProviderError, RefreshError, StartError, StateStoreError, TokenError, TokenManagementError,
+    TransportError,
 };
 pub use http::{Hooks, Method, RawRequest, RawResponse, StatusCode};
 pub use id_token::{IdTokenClaims, JwtAccessToken, DEFAULT_ALGORITHMS};

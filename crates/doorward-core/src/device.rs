@@ -64,8 +64,8 @@ pub struct DeviceGrant {
 pub enum DeviceLookup {
     /// Waiting for this user's answer: the client asking and what for.
     Pending {
-        device: DeviceAuthorization,
-        client: Client,
+        device: Box<DeviceAuthorization>,
+        client: Box<Client>,
     },
     /// No such code (mistyped, or never issued), or answered already, or expired: the page
     /// says so without telling which.
@@ -174,7 +174,10 @@ impl Engine {
             .lookup_client(crate::ports::ClientRef::Id(device.client_id))
             .await?
         {
-            Some(client) => Ok(DeviceLookup::Pending { device, client }),
+            Some(client) => Ok(DeviceLookup::Pending {
+                device: Box::new(device),
+                client: Box::new(client),
+            }),
             None => Ok(DeviceLookup::Unknown),
         }
     }

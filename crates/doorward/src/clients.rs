@@ -485,7 +485,7 @@ fn grant_types_of(values: &[String]) -> anyhow::Result<Option<Vec<GrantType>>> {
     for value in values {
         let grant = GrantType::parse(value).with_context(|| {
             format!(
-                "--grant-type `{value}`: authorization_code, refresh_token or client_credentials"
+                "--grant-type `{value}`: authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code"
             )
         })?;
         if !grants.contains(&grant) {
