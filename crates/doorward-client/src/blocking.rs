@@ -7,9 +7,12 @@ use std::sync::Arc;
 use tokio::runtime::Runtime;
 
 use crate::client::{
-    Authorization, AuthorizationOptions, Body, Callback, Introspection, SignIn, UserInfo,
+    Authorization, AuthorizationOptions, Body, Callback, DeviceAuthorization, DevicePoll,
+    Introspection, SignIn, UserInfo,
 };
-use crate::error::{ApiError, FinishError, RefreshError, StartError, TokenManagementError};
+use crate::error::{
+    ApiError, DeviceError, FinishError, RefreshError, StartError, TokenError, TokenManagementError,
+};
 use crate::eternaltwin::EternaltwinUser;
 use crate::{ApiResponse, Token};
 
@@ -66,6 +69,26 @@ impl Client {
 
     pub fn userinfo(&self, token: &Token) -> Result<UserInfo, ApiError> {
         self.runtime.block_on(self.inner.userinfo(token))
+    }
+
+    pub fn client_credentials(&self, scopes: &[&str]) -> Result<Token, TokenError> {
+        self.runtime.block_on(self.inner.client_credentials(scopes))
+    }
+
+    pub fn start_device_authorization(
+        &self,
+        scopes: &[&str],
+    ) -> Result<DeviceAuthorization, DeviceError> {
+        self.runtime
+            .block_on(self.inner.start_device_authorization(scopes))
+    }
+
+    pub fn poll_device(&self, device: &mut DeviceAuthorization) -> Result<DevicePoll, DeviceError> {
+        self.runtime.block_on(self.inner.poll_device(device))
+    }
+
+    pub fn wait_for_device(&self, device: &mut DeviceAuthorization) -> Result<Token, DeviceError> {
+        self.runtime.block_on(self.inner.wait_for_device(device))
     }
 
     pub fn authorized(&self, token: Token) -> Authorized {
