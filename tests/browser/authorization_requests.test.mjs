@@ -384,8 +384,14 @@ test('openid-client signs its request object (JAR); it is verified once and goes
   });
   assert.equal(tokens.claims().aud, JAR.id);
 
-  // The same object pushed (RFC 9126 §3): its claims are the request.
-  const signed = url.searchParams.get('request');
+  // The same object again (from the browser's history, say): used already.
+  const replayed = await fetch(url, { redirect: 'manual' });
+  assert.equal(replayed.status, 302);
+  assert.equal(new URL(replayed.headers.get('location')).searchParams.get('error'), 'invalid_request_object');
+
+  // An object pushed (RFC 9126 §3): its claims are the request.
+  const signed = (await client.buildAuthorizationUrlWithJAR(config, params, { key: jarKey, kid: JAR.kid }))
+    .searchParams.get('request');
   const pushed = await fetch(`${server.origin}/oauth/par`, {
     method: 'POST',
     headers: {

@@ -88,7 +88,13 @@ pub(crate) async fn answer(
         None => {}
         Some(decision @ ("approve" | "deny")) => {
             let approve = decision == "approve";
-            let settled = app.engine.settle_device(&user, typed, approve).await?;
+            let settled = match app.engine.settle_device(&user, typed, approve, from).await {
+                Ok(settled) => settled,
+                Err(doorward_core::Error::Throttled(Throttled { retry_after })) => {
+                    return Ok(throttled(&token, typed, retry_after, set_cookie))
+                }
+                Err(e) => return Err(e.into()),
+            };
             return Ok(shown(if !settled {
                 pages::device_code(&token, "", Some(GONE))
             } else if approve {
@@ -102,26 +108,33 @@ pub(crate) async fn answer(
         }
         Some(_) => return Err(PageError::BadForm),
     }
-    match app.engine.find_device(typed, from).await {
+    match app.engine.find_device(typed, &user, from).await {
         Ok(DeviceLookup::Pending { device, client }) => Ok(shown(pages::device_consent(
             &user.user, &client, &device, &token,
         ))),
         Ok(DeviceLookup::Unknown) => Ok(shown(pages::device_code(&token, typed, Some(GONE)))),
         Err(doorward_core::Error::Throttled(Throttled { retry_after })) => {
-            let notice = format!(
-                "Too many codes that do not exist were entered from here. Try again in {}.",
-                wait_in_words(retry_after)
-            );
-            Ok(with_cookie(
-                too_many_attempts(
-                    pages::device_code(&token, typed, Some(&notice)),
-                    retry_after,
-                ),
-                set_cookie,
-            ))
+            Ok(throttled(&token, typed, retry_after, set_cookie))
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `429`: too many codes that were not waiting, from this user or this address.
+fn throttled(
+    token: &str,
+    typed: &str,
+    retry_after: u64,
+    set_cookie: Option<axum::http::HeaderValue>,
+) -> Response {
+    let notice = format!(
+        "Too many codes that are not waiting were entered. Try again in {}.",
+        wait_in_words(retry_after)
+    );
+    with_cookie(
+        too_many_attempts(pages::device_code(token, typed, Some(&notice)), retry_after),
+        set_cookie,
+    )
 }
 
 /// What the page says of a code that is not waiting for an answer.

@@ -256,8 +256,8 @@ impl Engine {
                 doorward_proto::parameter_for_description(name)
             ))));
         }
-        // RFC 9101 §4: a request object cannot name another one; and one beside a
-        // `request_uri` is refused rather than one of them ignored.
+        // RFC 9101 §4: a request object cannot name another one (the object was opened
+        // above); and one beside a `request_uri` is refused rather than one of them ignored.
         if single("request").is_some() {
             return Err(fail(OAuthError::invalid_request(
                 "request cannot be sent inside a request object, a pushed request's \
@@ -265,8 +265,8 @@ impl Engine {
             )));
         }
         // RFC 9126 §2.1: a pushed request cannot itself name a `request_uri`; at the
-        // authorization endpoint only this server's pushed requests are opened (above), as
-        // request objects are not read (OIDC Core §6).
+        // authorization endpoint only this server's pushed requests are opened (above): a
+        // request object by reference is never fetched (OIDC Core §6.2).
         if single("request_uri").is_some() {
             return Err(fail(match checking {
                 Checking::Pushing | Checking::Pushed { .. } => OAuthError::invalid_request(

@@ -79,6 +79,10 @@ struct Claims {
     iat: Option<f64>,
     nbf: Option<f64>,
     jti: String,
+    /// Only authorization requests have it: a request object (RFC 9101), which travels through
+    /// browsers, is never a client assertion.
+    #[serde(default)]
+    response_type: Option<serde_json::Value>,
 }
 
 /// The one claim read before the signature is checked: whose keys to check it with.
@@ -316,6 +320,9 @@ impl Engine {
         endpoint: ClientEndpoint,
         now: UnixTime,
     ) -> Result<(), &'static str> {
+        if claims.response_type.is_some() {
+            return Err("a request object is not a client assertion");
+        }
         if claims.iss != claims.sub || !names(client, &claims.sub) {
             return Err("iss and sub must both be the client_id");
         }

@@ -43,10 +43,6 @@ const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 /// The letters of a user code.
 const USER_CODE_LEN: usize = 8;
 
-/// The redirect URI recorded on the code record of a device grant: the device has none, and
-/// the code is redeemed by the device code alone, never by a `redirect_uri`.
-const NO_REDIRECT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
 /// The answer of the device authorization endpoint (RFC 8628 §3.2).
 #[derive(Clone, Debug, Serialize)]
 pub struct DeviceGrant {
@@ -135,29 +131,41 @@ impl Engine {
     fn new_user_code(&self) -> String {
         let mut bytes = [0u8; USER_CODE_LEN];
         self.random.fill(&mut bytes);
-        // 256 is not a multiple of 20: drawing again would remove the bias, which is 6/256
-        // per letter here and changes nothing a guesser can use at 20⁸ codes.
+        // 256 is not a multiple of 20: the first 16 letters come 13 times in 256, the last 4
+        // 12 times; drawing again would remove that bias, which changes nothing a guesser can
+        // use at 20⁸ codes.
         bytes
             .iter()
             .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
             .collect()
     }
 
-    /// The pending authorization of what the user typed, for the page that asks them; an
-    /// unknown code counts against `from` (RFC 8628 §5.1), and past the limit nothing is
-    /// looked up ([`Error::Throttled`]).
+    /// The pending authorization of what `user` typed, for the page that asks them. A code
+    /// that is not waiting counts against the user and against `from` (RFC 8628 §5.1), and past
+    /// either limit nothing is looked up ([`Error::Throttled`]).
     pub async fn find_device(
         &self,
         typed: &str,
+        user: &SignedIn,
         from: Option<std::net::IpAddr>,
     ) -> Result<DeviceLookup, Error> {
-        let counters = from.map(Counter::user_code).into_iter().collect();
-        let guard = Guard::check(&*self.store, counters, self.now()).await?;
+        let guard = self.user_code_guard(user, from).await?;
         let found = self.lookup_device(typed).await?;
         if matches!(found, DeviceLookup::Unknown) {
             guard.failed(&*self.store, self.now()).await?;
         }
         Ok(found)
+    }
+
+    /// The counters of a user code entered by `user` from `from`.
+    async fn user_code_guard(
+        &self,
+        user: &SignedIn,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<Guard, Error> {
+        let mut counters = vec![Counter::user_code_of(user.user.id)];
+        counters.extend(from.map(Counter::user_code));
+        Ok(Guard::check(&*self.store, counters, self.now()).await?)
     }
 
     async fn lookup_device(&self, typed: &str) -> Result<DeviceLookup, StoreError> {
@@ -184,22 +192,26 @@ impl Engine {
 
     /// The signed-in user's answer to the device authorization of `typed`: approved (the
     /// consent recorded, and the code record the device's next poll redeems) or denied.
-    /// `false` when it is no longer pending (answered in another tab, or expired).
+    /// `false` when it is no longer pending (answered in another tab, or expired), counted like
+    /// an unknown code by [`Engine::find_device`]'s counters: the answer is guessing too.
     pub async fn settle_device(
         &self,
         user: &SignedIn,
         typed: &str,
         approve: bool,
-    ) -> Result<bool, StoreError> {
+        from: Option<std::net::IpAddr>,
+    ) -> Result<bool, Error> {
+        let guard = self.user_code_guard(user, from).await?;
         let DeviceLookup::Pending { device, .. } = self.lookup_device(typed).await? else {
+            guard.failed(&*self.store, self.now()).await?;
             return Ok(false);
         };
         let now = self.now();
         if !approve {
-            return self
+            return Ok(self
                 .store
                 .settle_device(&device.hash, DeviceState::Denied, None, now)
-                .await;
+                .await?);
         }
         let auth_time = user.session.created_at;
         let code = CodeRecord {
@@ -207,7 +219,8 @@ impl Engine {
             client_id: device.client_id,
             user_id: user.user.id,
             // Invariant: a constant absolute URI.
-            redirect_uri: doorward_proto::RedirectUri::parse(NO_REDIRECT).expect("a valid URI"),
+            redirect_uri: doorward_proto::RedirectUri::parse(crate::model::DEVICE_REDIRECT)
+                .expect("a valid URI"),
             scopes: device.scopes.clone(),
             scope_requested: true,
             challenge: None,

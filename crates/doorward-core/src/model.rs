@@ -460,6 +460,11 @@ pub struct ConsentRecord {
     pub granted_at: UnixTime,
 }
 
+/// The `redirect_uri` of the code record of an approved device authorization: the device has
+/// none, and such a code is redeemed by its device code only, never at the
+/// `authorization_code` grant.
+pub const DEVICE_REDIRECT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
 /// A device authorization (RFC 8628 §3.1): a device waits, polling with its device code
 /// (stored by hash only), while its user enters the user code on another screen.
 #[derive(Clone, Debug, PartialEq)]

@@ -6,7 +6,7 @@
 //!
 //! Doorward's own adapters are `doorward_core::memory::MemoryStore` (tests) and, in
 //! `doorward-store`, SQLite and PostgreSQL. An application may bring its own: one type that
-//! implements the twelve storage traits is a [`Store`] (blanket impl), and the engine holds it as
+//! implements the thirteen storage traits is a [`Store`] (blanket impl), and the engine holds it as
 //! a [`SharedStore`]. What every implementation must guarantee:
 //!
 //! - **Concurrency.** The engine calls the store from many tasks at once, and several engines
@@ -617,7 +617,7 @@ pub trait ChangeFeed: Send + Sync {
     async fn changes(&self) -> StoreResult<Vec<Change>>;
 }
 
-/// Every port of the engine's storage, implemented by one adapter. Implement the twelve traits
+/// Every port of the engine's storage, implemented by one adapter. Implement the thirteen traits
 /// and this one comes with them.
 pub trait Store:
     ClientStore

@@ -8,11 +8,16 @@
 //!   (an unsigned object proves nothing, RFC 9101 §10.2);
 //! - `aud` holds this server's issuer identifier (RFC 9101 §4, §10.2: an object made for
 //!   another server is refused);
-//! - `iss`, when present, and `client_id`, when present, name the client of the query
-//!   (RFC 9101 §5, §6.3);
+//! - `iss` or `client_id` is present, and each present names the client of the query
+//!   (RFC 9101 §5, §6.3): an object of no client cannot pass for another's that shares its
+//!   keys;
 //! - `exp` is present, not past, and at most an hour ahead; `nbf`, when present, is not ahead
 //!   (each with 30 s of skew: [`crate::jose::CLIENT_JWT_SKEW`]);
-//! - no `request` or `request_uri` inside (RFC 9101 §4).
+//! - no `request` or `request_uri` inside (RFC 9101 §4);
+//! - it was not used before: its digest is recorded until `exp` in the store every instance
+//!   shares ([`crate::ports::AssertionStore::record_jti`]), so a request object seen in a
+//!   browser's history cannot start another authorization. (And one with `response_type` is
+//!   never accepted as a client assertion: `client_assertion.rs`.)
 //!
 //! The object's claims are then the whole request (RFC 9101 §6.3: parameters outside it are
 //! ignored), checked as any authorization request is. A claim that is a string is a parameter
@@ -41,7 +46,32 @@ impl Engine {
             Ok(claims) => claims,
             Err(why) => return Ok(Err(why)),
         };
-        Ok(self.request_of(client, claims))
+        let exp = claims.get("exp").and_then(Value::as_f64).map(|t| t as i64);
+        let params = match self.request_of(client, claims) {
+            Ok(params) => params,
+            Err(why) => return Ok(Err(why)),
+        };
+        // Checked by `request_of`: present and within the hour.
+        let exp = exp.unwrap_or_else(|| self.now());
+        let digest = {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(jws))
+        };
+        let fresh = self
+            .store
+            .record_jti(
+                client.id,
+                &format!("jar:{digest}"),
+                exp.saturating_add(SKEW),
+                self.now(),
+            )
+            .await?;
+        Ok(if fresh {
+            Ok(params)
+        } else {
+            Err("this request object was used already")
+        })
     }
 
     fn request_of(
@@ -57,6 +87,9 @@ impl Engine {
             },
             Some(_) => false,
         };
+        if !claims.contains_key("iss") && !claims.contains_key("client_id") {
+            return Err("iss or client_id must name the client");
+        }
         if !names_client("iss") || !names_client("client_id") {
             return Err("iss and client_id must name the client of the request");
         }

@@ -136,6 +136,16 @@ impl Counter {
         }
     }
 
+    /// Device user codes that were not waiting, entered by the signed-in user `id`: a guesser
+    /// with many addresses is held back by this one.
+    pub fn user_code_of(id: Uuid) -> Self {
+        Self {
+            key: digest_key("ucodeu", id.as_bytes()),
+            policy: USER_CODE,
+            cleared_on_success: false,
+        }
+    }
+
     /// Wrong secrets for the client `id`. Not cleared by a success: a client authenticates
     /// often, and each of its requests would give a guesser `free` new tries; the counter is
     /// forgotten `forget_after` the last failure instead.

@@ -278,10 +278,13 @@ impl Engine {
             .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
         let now = self.now();
         let hash = TokenHash::of(code);
+        // A device authorization's code record is redeemed by its device code only (RFC
+        // 8628), and is no code here: nothing of it is spent or revoked by this request.
         let record = self
             .store
             .find_code(&hash, client.id)
             .await?
+            .filter(|record| record.redirect_uri.as_str() != crate::model::DEVICE_REDIRECT)
             .ok_or_else(|| OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE))?;
         if let Err(error) = check_code(client, &record, now, param) {
             // A failed attempt spends the code, so that a verifier cannot be guessed twice;

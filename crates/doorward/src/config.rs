@@ -812,7 +812,7 @@ fn clients(
             name,
             a.display_name,
             a.uri,
-            Some(vec![a.oauth_callback]),
+            Ok(Some(vec![a.oauth_callback])),
             Some(a.secret),
             raw_policy!(a),
         )
@@ -831,10 +831,13 @@ fn clients(
         let public = policy.is_public();
         // A client without the authorization-code grant (a service, a device) needs none.
         let redirects = match redirects {
-            Some(list) if !list.is_empty() => list,
-            _ if !policy.allows_grant(GrantType::AuthorizationCode) => Vec::new(),
-            Some(_) => bail!("key `{key_path}.redirect_uris`: name at least one redirect URI"),
-            None => bail!(
+            Err(()) => {
+                bail!("key `{key_path}`: give either `callback_uri` or `redirect_uris`, not both")
+            }
+            Ok(Some(list)) if !list.is_empty() => list,
+            Ok(_) if !policy.allows_grant(GrantType::AuthorizationCode) => Vec::new(),
+            Ok(Some(_)) => bail!("key `{key_path}.redirect_uris`: name at least one redirect URI"),
+            Ok(None) => bail!(
                 "key `{key_path}`: give either `callback_uri` or `redirect_uris`, not both, \
                  and not neither"
             ),
@@ -896,11 +899,17 @@ fn clients(
 
 /// The redirect URIs of a `[clients.NAME]`: `callback_uri` (Eternaltwin's one) or
 /// `redirect_uris`; `None` when both or neither are given.
-fn redirect_list(callback: Option<String>, list: Option<Vec<String>>) -> Option<Vec<String>> {
+/// The redirect URIs of a client: `callback_uri` or `redirect_uris`; `Err` when both are given,
+/// `Ok(None)` when neither is.
+fn redirect_list(
+    callback: Option<String>,
+    list: Option<Vec<String>>,
+) -> Result<Option<Vec<String>>, ()> {
     match (callback, list) {
-        (Some(one), None) => Some(vec![one]),
-        (None, Some(list)) => Some(list),
-        _ => None,
+        (Some(one), None) => Ok(Some(vec![one])),
+        (None, Some(list)) => Ok(Some(list)),
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(()),
     }
 }
 

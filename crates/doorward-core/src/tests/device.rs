@@ -83,17 +83,21 @@ async fn a_device_polls_until_its_user_approves_then_gets_tokens_once() {
 
     // The user types it in lower case with a space; it is found.
     let typed = grant.user_code.to_lowercase().replace('-', " ");
-    match h.engine.find_device(&typed, None).await.unwrap() {
+    match h.engine.find_device(&typed, &h.user, None).await.unwrap() {
         DeviceLookup::Pending { client, device } => {
             assert_eq!(client.key, TV);
             assert_eq!(device.scopes.to_string(), "base openid");
         }
         other => panic!("{other:?}"),
     }
-    assert!(h.engine.settle_device(&h.user, &typed, true).await.unwrap());
+    assert!(h
+        .engine
+        .settle_device(&h.user, &typed, true, None)
+        .await
+        .unwrap());
     assert!(
         !h.engine
-            .settle_device(&h.user, &typed, false)
+            .settle_device(&h.user, &typed, false, None)
             .await
             .unwrap(),
         "answered once"
@@ -121,7 +125,7 @@ async fn a_denied_or_expired_device_gets_no_tokens() {
     let denied = h.engine.device_authorization(&public(&[])).await.unwrap();
     assert!(h
         .engine
-        .settle_device(&h.user, &denied.user_code, false)
+        .settle_device(&h.user, &denied.user_code, false, None)
         .await
         .unwrap());
     assert_eq!(
@@ -136,12 +140,15 @@ async fn a_denied_or_expired_device_gets_no_tokens() {
         ErrorCode::ExpiredToken
     );
     assert!(matches!(
-        h.engine.find_device(&late.user_code, None).await.unwrap(),
+        h.engine
+            .find_device(&late.user_code, &h.user, None)
+            .await
+            .unwrap(),
         DeviceLookup::Unknown
     ));
     assert!(!h
         .engine
-        .settle_device(&h.user, &late.user_code, true)
+        .settle_device(&h.user, &late.user_code, true, None)
         .await
         .unwrap());
 
@@ -201,21 +208,54 @@ async fn only_clients_that_name_the_grant_use_it_and_guessing_is_throttled() {
         other => panic!("{other:?}"),
     }
 
+    // Guessing counts against the user and the address, answers included (an answer to a code
+    // that is not waiting tells a guesser as much as a lookup).
     let from = Some("192.0.2.7".parse().unwrap());
-    for _ in 0..10 {
-        assert!(matches!(
-            h.engine.find_device("BBBB-BBBB", from).await.unwrap(),
-            DeviceLookup::Unknown
-        ));
+    for i in 0..10 {
+        if i % 2 == 0 {
+            assert!(matches!(
+                h.engine
+                    .find_device("BBBB-BBBB", &h.user, from)
+                    .await
+                    .unwrap(),
+                DeviceLookup::Unknown
+            ));
+        } else {
+            assert!(!h
+                .engine
+                .settle_device(&h.user, "BBBB-BBBB", true, from)
+                .await
+                .unwrap());
+        }
     }
     assert!(matches!(
-        h.engine.find_device("BBBB-BBBB", from).await,
+        h.engine.find_device("BBBB-BBBB", &h.user, from).await,
         Err(Error::Throttled(_))
     ));
-    // Another address is not held back.
+    assert!(matches!(
+        h.engine
+            .settle_device(&h.user, "BBBB-BBBB", false, from)
+            .await,
+        Err(Error::Throttled(_))
+    ));
+    // The same user from another address is held back too; another user from it is not.
+    let elsewhere = Some("198.51.100.9".parse().unwrap());
+    assert!(matches!(
+        h.engine.find_device("BBBB-BBBB", &h.user, elsewhere).await,
+        Err(Error::Throttled(_))
+    ));
+    h.engine
+        .seed_user(&crate::testing::user("bob", "Bob", "pw2"))
+        .await
+        .unwrap();
+    let (_, bob) = h
+        .engine
+        .sign_in("bob", &Secret::new("pw2"), None)
+        .await
+        .unwrap();
     assert!(h
         .engine
-        .find_device("BBBB-BBBB", Some("192.0.2.8".parse().unwrap()))
+        .find_device("BBBB-BBBB", &bob, elsewhere)
         .await
         .is_ok());
 }
@@ -242,4 +282,50 @@ fn user_codes_are_read_as_people_type_them() {
         None,
         "no full-width letters"
     );
+}
+
+#[tokio::test]
+async fn a_device_code_is_never_redeemed_as_an_authorization_code() {
+    let h = device_harness().await;
+    const BOTH: &str = "both@clients";
+    let mut spec = crate::testing::client(BOTH, "Both", "http://localhost:8003/cb", "both_secret");
+    spec.policy.grant_types = Some(vec![GrantType::AuthorizationCode, GrantType::DeviceCode]);
+    h.engine.register_client(spec).await.unwrap();
+    let basic = |params: &[(&str, &str)]| TokenRequest {
+        resources: Vec::new(),
+        params: params
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        basic: Some(crate::request::BasicCredentials {
+            id: BOTH.into(),
+            secret: Secret::new("both_secret"),
+        }),
+        client_address: None,
+    };
+    let grant = h.engine.device_authorization(&basic(&[])).await.unwrap();
+    assert!(h
+        .engine
+        .settle_device(&h.user, &grant.user_code, true, None)
+        .await
+        .unwrap());
+    let as_code = h
+        .engine
+        .token(&basic(&[
+            ("grant_type", "authorization_code"),
+            ("code", &grant.device_code),
+            ("redirect_uri", crate::model::DEVICE_REDIRECT),
+        ]))
+        .await;
+    assert_eq!(code_of(as_code), ErrorCode::InvalidGrant);
+    // Still good for the device.
+    let tokens = h
+        .engine
+        .token(&basic(&[
+            ("grant_type", DEVICE_CODE_GRANT),
+            ("device_code", &grant.device_code),
+        ]))
+        .await
+        .unwrap();
+    assert!(h.token_works(&tokens.access_token).await);
 }

@@ -136,6 +136,13 @@ async fn each_check_refuses_with_invalid_request_object() {
             "a request inside",
             signed(&pk, &object(PK_CLIENT, json!({"request": "a.b.c"}))),
         ),
+        (
+            "no client named",
+            signed(
+                &pk,
+                &object(PK_CLIENT, json!({"iss": null, "client_id": null})),
+            ),
+        ),
     ] {
         let client = if why == "a wrong secret" {
             HS_CLIENT
@@ -158,6 +165,38 @@ async fn each_check_refuses_with_invalid_request_object() {
             other => panic!("{why}: {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_request_object_serves_once_and_is_never_a_client_assertion() {
+    let pk = key(SigningAlg::Es256, 1);
+    let h = with_jwt_clients(&pk).await;
+    let mut claims = object(PK_CLIENT, json!({"sub": PK_CLIENT, "jti": "object-1"}));
+    let jws = signed(&pk, &claims);
+    h.engine
+        .check_authorization(&front(PK_CLIENT, &jws))
+        .await
+        .unwrap();
+    // Replayed (from a browser's history, say): refused.
+    match h.engine.check_authorization(&front(PK_CLIENT, &jws)).await {
+        Err(AuthorizeError::Redirect { error, .. }) => {
+            assert_eq!(error.code, ErrorCode::InvalidRequestObject);
+            assert!(error.description.contains("used already"), "{error:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Seen in a URL, it cannot authenticate the client, even with an assertion's claims.
+    claims["aud"] = json!(format!("{ISSUER}/oauth/token"));
+    claims["jti"] = json!("object-2");
+    let as_assertion = signed(&pk, &claims);
+    let result = h
+        .engine
+        .token(&request(
+            &as_assertion,
+            &[("grant_type", "client_credentials")],
+        ))
+        .await;
+    assert_eq!(code_of(result), ErrorCode::InvalidClient);
 }
 
 #[tokio::test]
