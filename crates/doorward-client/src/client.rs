@@ -139,6 +139,10 @@ impl Client {
                 "device authorization endpoint",
                 &configured.device_authorization,
             ),
+            Endpoint::PushedAuthorization => (
+                "pushed authorization request endpoint",
+                &configured.pushed_authorization_request,
+            ),
         };
         if let Some(url) = configured {
             return Ok(url.clone());
@@ -155,6 +159,7 @@ impl Client {
             Endpoint::Revocation => &metadata.revocation_endpoint,
             Endpoint::Introspection => &metadata.introspection_endpoint,
             Endpoint::DeviceAuthorization => &metadata.device_authorization_endpoint,
+            Endpoint::PushedAuthorization => &metadata.pushed_authorization_request_endpoint,
         };
         discovered
             .clone()
@@ -195,4 +200,5 @@ enum Endpoint {
     Revocation,
     Introspection,
     DeviceAuthorization,
+    PushedAuthorization,
 }

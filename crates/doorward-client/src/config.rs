@@ -45,6 +45,10 @@ pub struct ProviderConfig {
     pub timeout: Duration,
     /// Refresh an access token this many seconds before it expires (default 60).
     pub refresh_margin: u64,
+    /// Push every authorization request to the provider first (RFC 9126) and send the browser
+    /// with its `request_uri` only. Off by default; requests are pushed anyway when the
+    /// provider's metadata says `require_pushed_authorization_requests`.
+    pub push_authorization_requests: bool,
 }
 
 /// Endpoints configured by hand; the ones left `None` come from discovery.
@@ -59,6 +63,8 @@ pub struct Endpoints {
     pub introspection: Option<Url>,
     /// RFC 8628 §3.1.
     pub device_authorization: Option<Url>,
+    /// RFC 9126 §2.
+    pub pushed_authorization_request: Option<Url>,
 }
 
 /// How the client authenticates to the token endpoint (OIDC Core §9, RFC 6749 §2.3).
@@ -181,6 +187,7 @@ impl ProviderConfig {
             state_ttl: 600,
             timeout: Duration::from_secs(10),
             refresh_margin: 60,
+            push_authorization_requests: false,
         }
     }
 

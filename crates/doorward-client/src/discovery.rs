@@ -35,6 +35,12 @@ pub struct Metadata {
     /// RFC 8628 §4.
     #[serde(default)]
     pub device_authorization_endpoint: Option<Url>,
+    /// RFC 9126 §5.
+    #[serde(default)]
+    pub pushed_authorization_request_endpoint: Option<Url>,
+    /// RFC 9126 §5: every authorization request must be pushed.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     #[serde(default)]
     pub scopes_supported: Option<Vec<String>>,
     #[serde(default)]

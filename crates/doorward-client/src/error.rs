@@ -130,6 +130,9 @@ pub enum StartError {
     MissingRedirectUri,
     #[error("the state store failed")]
     StateStore(#[source] StateStoreError),
+    /// Pushing the request (RFC 9126) failed: the provider's error, or an unusable answer.
+    #[error("the pushed authorization request failed")]
+    Push(#[source] TokenError),
 }
 
 /// Finishing an authorization from the callback failed.

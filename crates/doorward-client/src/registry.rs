@@ -223,6 +223,7 @@ struct RawProvider {
     state_ttl: Option<u64>,
     timeout: Option<u64>,
     refresh_margin: Option<u64>,
+    push_authorization_requests: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -354,6 +355,9 @@ impl RawProvider {
         }
         if let Some(margin) = self.refresh_margin {
             config.refresh_margin = margin;
+        }
+        if let Some(push) = self.push_authorization_requests {
+            config.push_authorization_requests = push;
         }
         config.check()?;
         Ok(config)

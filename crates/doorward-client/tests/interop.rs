@@ -8,8 +8,9 @@
 //! `bash scripts/test.sh` sets `DOORWARD_TEST_NODE`, `DOORWARD_TEST_NODE_OIDC` and
 //! `DOORWARD_TEST_ETERNALTWIN_BIN`; without them each test prints that it was skipped, and in
 //! CI (`CI` set) fails (`tests/rust/required_env.rs`).
-//! - `doorward serve` (`DOORWARD_BIN`): the device authorization grant (`interop/device.rs`);
-//!   its other flows are exercised through the example app, from `tests/interop/`.
+//! - `doorward serve` (`DOORWARD_BIN`): the device authorization grant and pushed
+//!   authorization requests (`interop/doorward.rs`); its other flows are exercised through the
+//!   example app, from `tests/interop/`.
 //!
 //! Past 700 lines, still one idea: the client against each real provider, one section each;
 //! a new provider or flow goes in a module of its own under `interop/`.
@@ -35,8 +36,8 @@ const CALLBACK: &str = "http://localhost:8000/oauth/callback";
 #[path = "../../../tests/rust/required_env.rs"]
 mod required_env;
 
-#[path = "interop/device.rs"]
-mod device;
+#[path = "interop/doorward.rs"]
+mod doorward;
 
 /// A path from a `DOORWARD_TEST_*` variable: `None` (skipped) without it, a failure in CI.
 fn env_path(name: &str) -> Option<PathBuf> {

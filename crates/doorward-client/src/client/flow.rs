@@ -180,7 +180,72 @@ impl Client {
                 query.append_pair(key, value);
             }
         }
+        if self.pushes_requests().await? {
+            url = self.push(url).await?;
+        }
         Ok(Authorization { url, state })
+    }
+
+    /// Whether authorization requests go through the pushed authorization request endpoint:
+    /// configured so, or required by the provider's metadata (RFC 9126 §5).
+    async fn pushes_requests(&self) -> Result<bool, StartError> {
+        let config = &self.inner.config;
+        if config.push_authorization_requests {
+            return Ok(true);
+        }
+        if !config.discovery || config.issuer.is_none() {
+            return Ok(false);
+        }
+        Ok(self.metadata().await?.require_pushed_authorization_requests)
+    }
+
+    /// Pushes the authorization request `url` carries (RFC 9126 §2), with the client's
+    /// authentication, and answers the URL that carries only `client_id` and the
+    /// `request_uri` (§4).
+    async fn push(&self, url: Url) -> Result<Url, StartError> {
+        let endpoint = self.endpoint(Endpoint::PushedAuthorization).await?;
+        let params: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(name, _)| name != "client_id")
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect();
+        let form = params
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.clone()))
+            .collect();
+        let response = self
+            .authenticated_post(endpoint, form)
+            .await
+            .map_err(StartError::Push)?;
+        #[derive(Deserialize)]
+        struct Pushed {
+            request_uri: String,
+        }
+        let invalid = |reason: String| {
+            StartError::Push(crate::error::TokenError::InvalidResponse {
+                reason,
+                body: response.text().chars().take(512).collect(),
+            })
+        };
+        if response.status.as_u16() != 201 && !response.status.is_success() {
+            return Err(StartError::Push(
+                crate::token::parse_token_response(&response, self.now())
+                    .err()
+                    .unwrap_or_else(|| crate::error::TokenError::UnexpectedResponse {
+                        status: response.status.as_u16(),
+                        body: response.text(),
+                    }),
+            ));
+        }
+        let pushed: Pushed =
+            serde_json::from_slice(&response.body).map_err(|e| invalid(e.to_string()))?;
+        let mut front = url;
+        front.set_query(None);
+        front
+            .query_pairs_mut()
+            .append_pair("client_id", &self.inner.config.client_id)
+            .append_pair("request_uri", &pushed.request_uri);
+        Ok(front)
     }
 
     /// Finishes an authorization from the callback's query: checks that the callback came to

@@ -1,15 +1,17 @@
-//! The device authorization grant (RFC 8628) against `doorward serve` (`DOORWARD_BIN`, built
-//! by `scripts/test.sh`): the client starts it and polls; the user's side (sign-in, the code,
-//! Allow or Deny) is driven over HTTP through Doorward's pages, CSRF tokens and all.
+//! doorward-client against `doorward serve` (`DOORWARD_BIN`, built by `scripts/test.sh`): the
+//! device authorization grant (RFC 8628: the client starts it and polls) and pushed
+//! authorization requests (RFC 9126: pushed because the provider requires it). The user's side
+//! (sign-in, consent, the device code, Allow or Deny) is driven over HTTP through Doorward's
+//! pages, CSRF tokens and all.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use doorward_client::{AuthMethod, Client, DeviceError, DevicePoll, ProviderConfig};
+use doorward_client::{AuthMethod, Callback, Client, DeviceError, DevicePoll, ProviderConfig};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::{browser, env_path, free_port};
+use super::{browser, env_path, free_port, location, CALLBACK};
 
 struct Doorward {
     origin: String,
@@ -26,6 +28,7 @@ impl Drop for Doorward {
 const CONFIG: &str = r#"
 [oauth]
 scopes = ["base", "openid", "profile"]
+require_pushed_authorization_requests = true
 
 [clients.tv]
 display_name = "TV"
@@ -33,6 +36,12 @@ app_uri = "http://localhost:8000"
 redirect_uris = []
 token_endpoint_auth_method = "none"
 grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
+
+[clients.par]
+display_name = "Pushing app"
+app_uri = "http://localhost:8000"
+callback_uri = "http://localhost:8000/oauth/callback"
+secret = "par_secret_0123456789"
 
 [seed.user.tess]
 username = "tess"
@@ -92,7 +101,31 @@ fn input(page: &str, name: &str) -> String {
     let tag_start = page[..at].rfind('<').unwrap();
     let tag = &page[tag_start..at + page[at..].find('>').unwrap()];
     let value = tag.split("value=\"").nth(1).unwrap_or("\"");
-    value[..value.find('"').unwrap()].to_owned()
+    // The page escapes what it writes (maud): undo the entities it uses.
+    value[..value.find('"').unwrap()]
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Signs tess in with `user` at the sign-in page `login` (a URL with its `next`); answers
+/// where the sign-in sends the browser.
+async fn sign_in(user: &reqwest::Client, origin: &str, login: &str) -> url::Url {
+    let page = user.get(login).send().await.unwrap().text().await.unwrap();
+    let signed_in = user
+        .post(format!("{origin}/login"))
+        .form(&[
+            ("csrf", input(&page, "csrf").as_str()),
+            ("next", input(&page, "next").as_str()),
+            ("username", "tess"),
+            ("password", "tess-password-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    location(&signed_in)
 }
 
 /// The user signs in at `/device`, types `user_code` and answers.
@@ -194,4 +227,61 @@ async fn device_flow_against_doorward_serve() {
         client.poll_device(&mut denied).await,
         Err(DeviceError::Denied)
     ));
+}
+
+#[tokio::test]
+async fn pushed_requests_when_doorward_serve_requires_them() {
+    let Some(doorward) = start_doorward().await else {
+        return;
+    };
+    let config = ProviderConfig::oidc(&doorward.origin, "par@clients")
+        .with_secret("par_secret_0123456789")
+        .with_redirect_uri(CALLBACK.parse().unwrap())
+        .with_scopes(["openid", "base"]);
+    let client = Client::builder(config).build().unwrap();
+    // The server requires pushed requests: the client pushes without being told to.
+    let metadata = client.metadata().await.unwrap();
+    assert!(metadata.pushed_authorization_request_endpoint.is_some());
+    assert!(metadata.require_pushed_authorization_requests);
+
+    let authorization = client.start_authorization().await.unwrap();
+    let keys: Vec<String> = authorization
+        .url
+        .query_pairs()
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    assert_eq!(keys, ["client_id", "request_uri"]);
+
+    let user = browser();
+    let to_login = user.get(authorization.url.clone()).send().await.unwrap();
+    assert_eq!(to_login.status(), 303);
+    let back = sign_in(&user, &doorward.origin, location(&to_login).as_str()).await;
+    let consent = user.get(back).send().await.unwrap().text().await.unwrap();
+    assert!(consent.contains("Pushing app"), "{consent}");
+    let approved = user
+        .post(format!("{}/oauth/authorize", doorward.origin))
+        .form(&[
+            ("csrf", input(&consent, "csrf").as_str()),
+            ("request", input(&consent, "request").as_str()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 303);
+    let callback = Callback::from_uri(location(&approved).as_str());
+    let sign_in = client
+        .finish_authorization(&callback, Some(&authorization.state))
+        .await
+        .unwrap();
+    assert!(sign_in.id_token.is_some());
+
+    // A request sent without pushing gets invalid_request at the redirect URI.
+    let mut plain = authorization.url.clone();
+    plain.set_query(Some(
+        "response_type=code&client_id=par%40clients&redirect_uri=http%3A%2F%2Flocalhost%3A8000%2Foauth%2Fcallback&state=s",
+    ));
+    let refused = user.get(plain).send().await.unwrap();
+    let error = Callback::from_uri(location(&refused).as_str());
+    assert_eq!(error.error.as_deref(), Some("invalid_request"));
 }
