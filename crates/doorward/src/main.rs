@@ -1,4 +1,5 @@
-//! `doorward`: the authorization server (`doorward serve`) and its administration.
+//! `doorward`: the authorization server (`doorward serve`) and its administration, and
+//! `doorward login` / `doorward token` to sign in to any provider from a terminal.
 
 mod clients;
 mod config;
@@ -6,6 +7,7 @@ mod dev;
 mod key_secret;
 mod keys;
 mod listener;
+mod login;
 mod serve;
 
 use std::path::PathBuf;
@@ -35,6 +37,12 @@ enum Command {
     /// Tools for development and benchmarks.
     #[command(subcommand)]
     Dev(dev::DevCommand),
+    /// Sign in to a provider from this terminal (loopback redirect, or --device) and keep the
+    /// tokens.
+    Login(login::LoginArgs),
+    /// The tokens `doorward login` keeps: show, print, refresh, revoke, introspect.
+    #[command(subcommand)]
+    Token(login::TokenCommand),
 }
 
 #[derive(clap::Args)]
@@ -79,6 +87,8 @@ fn main() -> std::process::ExitCode {
             Command::Clients(command) => clients::run(command).await,
             Command::Keys(command) => keys::run(command).await,
             Command::Dev(command) => dev::run(command).await,
+            Command::Login(args) => login::login(args).await,
+            Command::Token(command) => login::token(command).await,
         }
     });
     match result {

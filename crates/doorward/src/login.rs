@@ -1,0 +1,473 @@
+//! `doorward login` (sign in to a provider from a terminal, on `doorward-client`) and
+//! `doorward token show|print|refresh|revoke|introspect` (the tokens it keeps).
+//!
+//! - **Which provider**: `--issuer URL` (OpenID Connect discovery), or `--eternaltwin URL` (the
+//!   Eternaltwin preset); `--client-id` (and `--client-secret` for a confidential client: a CLI
+//!   is usually a public one, PKCE S256 standing in for the secret).
+//! - **How**: a loopback redirect (RFC 8252 §7.3): a listener on `127.0.0.1` on a free port,
+//!   the redirect URI `http://127.0.0.1:PORT/callback`, PKCE, `state`; the URL is printed (and
+//!   opened with `xdg-open` unless `--no-browser`). `--device` uses the device authorization
+//!   grant instead (RFC 8628), for an SSH session: the code and the address are printed, and
+//!   the command polls.
+//! - **Where the tokens go**: a JSON file only the user can read (0600, in a 0700 directory):
+//!   `--store`, else `$DOORWARD_TOKENS`, else `$XDG_CONFIG_HOME/doorward/tokens.json` (or
+//!   `~/.config/…`), one entry per `--name` (default: the issuer's or the Eternaltwin URL's
+//!   origin) with what is needed to refresh them. A client secret given at login is kept there
+//!   too, for refreshes.
+//! - **`token print`** writes just the access token on stdout (for `$(doorward token print)`),
+//!   refreshing it first when it expires within a minute.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use doorward_client::{Callback, Client, ProviderConfig, Token};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use url::Url;
+
+/// How long `doorward login` waits for the browser's callback.
+const LOOPBACK_WAIT: Duration = Duration::from_secs(600);
+
+/// Where the provider is and which client the CLI is.
+#[derive(clap::Args)]
+pub struct ProviderArgs {
+    /// The provider's issuer (OpenID Connect discovery).
+    #[arg(long, conflicts_with = "eternaltwin")]
+    issuer: Option<String>,
+    /// An Eternaltwin server's URL (the Eternaltwin preset: its paths, Basic, scope `base`).
+    #[arg(long)]
+    eternaltwin: Option<Url>,
+    /// The client's id at the provider.
+    #[arg(long)]
+    client_id: String,
+    /// The client's secret, for a confidential client (kept in the token file for refreshes).
+    #[arg(long, env = "DOORWARD_CLIENT_SECRET")]
+    client_secret: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct StoreArgs {
+    /// The token file (default: $DOORWARD_TOKENS, else ~/.config/doorward/tokens.json).
+    #[arg(long, env = "DOORWARD_TOKENS")]
+    store: Option<PathBuf>,
+    /// The entry in the token file (default: the provider's origin at login; the only entry,
+    /// or an error when there are several, otherwise).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    provider: ProviderArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// A scope to ask for (repeat); default: `openid` (`base` for Eternaltwin).
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// Use the device authorization grant (RFC 8628): for a terminal with no browser.
+    #[arg(long)]
+    device: bool,
+    /// Print the URL without trying to open a browser.
+    #[arg(long)]
+    no_browser: bool,
+}
+
+#[derive(clap::Subcommand)]
+pub enum TokenCommand {
+    /// What the kept token is (no secret): JSON.
+    Show(StoreArgs),
+    /// Just the access token on stdout, refreshed first when it expires within a minute.
+    Print(StoreArgs),
+    /// Refresh the kept token now.
+    Refresh(StoreArgs),
+    /// Revoke the kept token at the provider (RFC 7009) and forget it.
+    Revoke(StoreArgs),
+    /// Ask the provider about the access token (RFC 7662): JSON.
+    Introspect(StoreArgs),
+}
+
+/// One provider's entry in the token file.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    provider: Target,
+    token: Token,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Target {
+    Oidc {
+        issuer: String,
+        client_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_secret: Option<String>,
+    },
+    Eternaltwin {
+        url: Url,
+        client_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_secret: Option<String>,
+    },
+}
+
+impl Target {
+    fn of(args: &ProviderArgs) -> anyhow::Result<Self> {
+        let client_id = args.client_id.clone();
+        let client_secret = args.client_secret.clone();
+        match (&args.issuer, &args.eternaltwin) {
+            (Some(issuer), None) => Ok(Self::Oidc {
+                issuer: issuer.trim_end_matches('/').to_owned(),
+                client_id,
+                client_secret,
+            }),
+            (None, Some(url)) => Ok(Self::Eternaltwin {
+                url: url.clone(),
+                client_id,
+                client_secret,
+            }),
+            _ => bail!("name the provider: --issuer URL or --eternaltwin URL"),
+        }
+    }
+
+    /// The default entry name: the provider's origin.
+    fn name(&self) -> String {
+        let url = match self {
+            Self::Oidc { issuer, .. } => Url::parse(issuer).ok(),
+            Self::Eternaltwin { url, .. } => Some(url.clone()),
+        };
+        url.map_or_else(
+            || "default".to_owned(),
+            |u| u.origin().ascii_serialization(),
+        )
+    }
+
+    fn config(&self) -> ProviderConfig {
+        let (config, secret) = match self {
+            Self::Oidc {
+                issuer,
+                client_id,
+                client_secret,
+            } => {
+                let mut config = ProviderConfig::oidc(issuer.clone(), client_id.clone());
+                if client_secret.is_none() {
+                    config.auth_method = doorward_client::AuthMethod::None;
+                }
+                (config, client_secret)
+            }
+            Self::Eternaltwin {
+                url,
+                client_id,
+                client_secret,
+            } => (
+                ProviderConfig::eternaltwin(url, client_id.clone()),
+                client_secret,
+            ),
+        };
+        match secret {
+            Some(secret) => config.with_secret(secret.clone()),
+            None => config,
+        }
+    }
+
+    fn client(&self, redirect_uri: Option<Url>) -> anyhow::Result<Client> {
+        let mut config = self.config();
+        config.redirect_uri = redirect_uri;
+        Client::builder(config)
+            .build()
+            .map_err(|e| anyhow!("the provider's configuration is not usable: {e}"))
+    }
+}
+
+pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
+    let target = Target::of(&args.provider)?;
+    let scopes: Vec<&str> = args.scopes.iter().map(String::as_str).collect();
+    let token = if args.device {
+        device_login(&target, &scopes).await?
+    } else {
+        loopback_login(&target, &scopes, !args.no_browser).await?
+    };
+    let path = store_path(args.store.store.as_deref())?;
+    let name = args.store.name.clone().unwrap_or_else(|| target.name());
+    let mut entries = read_store(&path)?;
+    entries.insert(
+        name.clone(),
+        Entry {
+            provider: target,
+            token,
+        },
+    );
+    write_store(&path, &entries)?;
+    eprintln!(
+        "Signed in; the token is kept as {name:?} in {}.",
+        path.display()
+    );
+    Ok(())
+}
+
+/// RFC 8252 §7.3: the browser comes back to a listener of this process on the loopback
+/// interface; PKCE and `state` as in any sign-in.
+async fn loopback_login(target: &Target, scopes: &[&str], open: bool) -> anyhow::Result<Token> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot listen on the loopback interface")?;
+    let port = listener.local_addr()?.port();
+    let redirect = Url::parse(&format!("http://127.0.0.1:{port}/callback"))?;
+    let client = target.client(Some(redirect))?;
+    let mut options = doorward_client::AuthorizationOptions::default();
+    if !scopes.is_empty() {
+        options.scopes = Some(scopes.iter().map(|s| (*s).to_owned()).collect());
+    }
+    let authorization = client
+        .start_authorization_with(options)
+        .await
+        .map_err(|e| anyhow!("cannot start the sign-in: {e}"))?;
+    eprintln!(
+        "Open this address in a browser to sign in:\n{}",
+        authorization.url
+    );
+    if open {
+        // Best effort: a desktop opens it, a server without one prints it only.
+        let _ = std::process::Command::new("xdg-open")
+            .arg(authorization.url.as_str())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    let callback = tokio::time::timeout(LOOPBACK_WAIT, wait_for_callback(&listener))
+        .await
+        .map_err(|_| anyhow!("no sign-in came back within {} s", LOOPBACK_WAIT.as_secs()))??;
+    let signed_in = client
+        .finish_authorization(&callback, Some(&authorization.state))
+        .await
+        .map_err(|e| anyhow!("the sign-in failed: {e}"))?;
+    Ok(signed_in.token)
+}
+
+/// Answers requests on `listener` until one comes to `/callback`; its query.
+async fn wait_for_callback(listener: &tokio::net::TcpListener) -> anyhow::Result<Callback> {
+    loop {
+        let (mut stream, _) = listener.accept().await?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 2048];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        let target = head
+            .lines()
+            .next()
+            .and_then(|line| line.strip_prefix("GET "))
+            .and_then(|rest| rest.split(' ').next())
+            .unwrap_or("");
+        let (status, body) = if target == "/callback" || target.starts_with("/callback?") {
+            (
+                "200 OK",
+                "<!doctype html><title>Doorward</title><p>You may close this window and go back \
+                 to the terminal.</p>",
+            )
+        } else {
+            ("404 Not Found", "<!doctype html><title>Not found</title>")
+        };
+        let answer = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\n\
+             content-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(answer.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        if status == "200 OK" {
+            return Ok(Callback::from_uri(target));
+        }
+    }
+}
+
+/// RFC 8628: the code and the address are printed; the command polls until the user answers.
+async fn device_login(target: &Target, scopes: &[&str]) -> anyhow::Result<Token> {
+    let client = target.client(None)?;
+    let mut device = client
+        .start_device_authorization(scopes)
+        .await
+        .map_err(|e| anyhow!("the provider refused the device authorization: {e}"))?;
+    eprintln!(
+        "On another device, open {} and enter the code {}",
+        device.verification_uri, device.user_code
+    );
+    if let Some(complete) = &device.verification_uri_complete {
+        eprintln!("(or open {complete})");
+    }
+    client
+        .wait_for_device(&mut device)
+        .await
+        .map_err(|e| anyhow!("the device sign-in failed: {e}"))
+}
+
+pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Show(args) => {
+            let (_, name, entry, _) = open_entry(&args)?;
+            let now = now();
+            let shown = serde_json::json!({
+                "name": name,
+                "provider": match &entry.provider {
+                    Target::Oidc { issuer, client_id, .. } => serde_json::json!({"issuer": issuer, "client_id": client_id}),
+                    Target::Eternaltwin { url, client_id, .. } => serde_json::json!({"eternaltwin": url, "client_id": client_id}),
+                },
+                "expires_at": entry.token.expires_at(),
+                "expired": entry.token.expires_at().is_some_and(|t| t <= now),
+                "scope": entry.token.scope(),
+                "refresh_token": entry.token.refresh_token().is_some(),
+                "id_token": entry.token.id_token().is_some(),
+            });
+            println!("{shown:#}");
+        }
+        TokenCommand::Print(args) => {
+            let (path, name, mut entry, mut entries) = open_entry(&args)?;
+            if entry.token.expires_within(now(), 60) && entry.token.refresh_token().is_some() {
+                entry.token = refreshed(&entry).await?;
+                let access = entry.token.access_token().to_owned();
+                entries.insert(name, entry);
+                write_store(&path, &entries)?;
+                println!("{access}");
+            } else {
+                println!("{}", entry.token.access_token());
+            }
+        }
+        TokenCommand::Refresh(args) => {
+            let (path, name, mut entry, mut entries) = open_entry(&args)?;
+            entry.token = refreshed(&entry).await?;
+            entries.insert(name.clone(), entry);
+            write_store(&path, &entries)?;
+            eprintln!("Refreshed {name:?}.");
+        }
+        TokenCommand::Revoke(args) => {
+            let (path, name, entry, mut entries) = open_entry(&args)?;
+            let client = entry.provider.client(None)?;
+            client
+                .revoke(&entry.token)
+                .await
+                .map_err(|e| anyhow!("the provider did not revoke the token: {e}"))?;
+            entries.remove(&name);
+            write_store(&path, &entries)?;
+            eprintln!("Revoked and forgot {name:?}.");
+        }
+        TokenCommand::Introspect(args) => {
+            let (_, _, entry, _) = open_entry(&args)?;
+            let client = entry.provider.client(None)?;
+            let answer = client
+                .introspect(entry.token.access_token())
+                .await
+                .map_err(|e| anyhow!("introspection failed: {e}"))?;
+            let mut shown = serde_json::Map::new();
+            shown.insert("active".into(), answer.active.into());
+            for (key, value) in [
+                ("scope", answer.scope.map(Into::into)),
+                ("client_id", answer.client_id.map(Into::into)),
+                ("username", answer.username.map(Into::into)),
+                ("sub", answer.sub.map(Into::into)),
+                ("exp", answer.exp.map(Into::into)),
+            ] {
+                if let Some(value) = value {
+                    shown.insert(key.into(), value);
+                }
+            }
+            println!("{:#}", serde_json::Value::Object(shown));
+        }
+    }
+    Ok(())
+}
+
+async fn refreshed(entry: &Entry) -> anyhow::Result<Token> {
+    let client = entry.provider.client(None)?;
+    client
+        .refresh(&entry.token)
+        .await
+        .map_err(|e| anyhow!("the refresh failed (sign in again with doorward login): {e}"))
+}
+
+type Entries = std::collections::BTreeMap<String, Entry>;
+
+/// The token file, the entry's name, the entry, and the whole file.
+fn open_entry(args: &StoreArgs) -> anyhow::Result<(PathBuf, String, Entry, Entries)> {
+    let path = store_path(args.store.as_deref())?;
+    let mut entries = read_store(&path)?;
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => match entries.keys().collect::<Vec<_>>().as_slice() {
+            [only] => (*only).clone(),
+            [] => bail!("no token is kept in {}: run doorward login", path.display()),
+            several => bail!(
+                "several tokens are kept ({}): name one with --name",
+                several
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    };
+    let entry = entries
+        .remove(&name)
+        .ok_or_else(|| anyhow!("no token named {name:?} in {}", path.display()))?;
+    Ok((path, name, entry, entries))
+}
+
+fn store_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path.to_owned());
+    }
+    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(
+            std::env::var_os("HOME").ok_or_else(|| anyhow!("HOME is not set: use --store"))?,
+        )
+        .join(".config"),
+    };
+    Ok(base.join("doorward").join("tokens.json"))
+}
+
+fn read_store(path: &Path) -> anyhow::Result<Entries> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a Doorward token file", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Entries::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Writes the file whole, readable by the user only, through a temporary file renamed over it.
+fn write_store(path: &Path, entries: &Entries) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let temporary = path.with_extension("json.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    file.write_all(&serde_json::to_vec_pretty(entries)?)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
