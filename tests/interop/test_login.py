@@ -131,3 +131,30 @@ def test_login_refusals_are_one_line_errors(server, tmp_path):
     out = doorward("token", "print", "--store", str(store))
     assert out.returncode != 0 and "doorward login" in out.stderr
     assert not store.exists()
+
+
+def test_login_by_a_name_from_a_providers_file(server, tmp_path):
+    providers = tmp_path / "providers.toml"
+    providers.write_text(f"""
+[providers.home]
+preset = "oidc"
+issuer = "{server.origin}"
+client_id = "{CLIENT}"
+token_endpoint_auth_method = "none"
+scopes = ["openid", "base"]
+""")
+    store = tmp_path / "tokens.json"
+    proc = subprocess.Popen(
+        [str(doorward_bin()), "login", "--provider", "home", "--providers", str(providers),
+         "--no-browser", "--store", str(store)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = line_matching(proc, r"^(http\S+/oauth/authorize\?\S+)").group(1)
+    redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+    result = authorize_as(Browser(server.origin), url, "carol", redirect_uri=redirect)
+    assert http_session().get(result.location, timeout=10).status_code == 200
+    assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    shown = json.loads(doorward("token", "show", "--store", str(store), "--name", "home").stdout)
+    assert shown["provider"] == {"providers": str(providers), "provider": "home"}
+    assert auth_self(server.origin, token_print(store)).status_code == 200
+    # The refresh reads the file again.
+    assert doorward("token", "refresh", "--store", str(store)).returncode == 0

@@ -1,9 +1,10 @@
 //! `doorward login` (sign in to a provider from a terminal, on `doorward-client`) and
 //! `doorward token show|print|refresh|revoke|introspect` (the tokens it keeps).
 //!
-//! - **Which provider**: `--issuer URL` (OpenID Connect discovery), or `--eternaltwin URL` (the
-//!   Eternaltwin preset); `--client-id` (and `--client-secret` for a confidential client: a CLI
-//!   is usually a public one, PKCE S256 standing in for the secret).
+//! - **Which provider**: `--issuer URL` (OpenID Connect discovery), `--eternaltwin URL` (the
+//!   Eternaltwin preset), with `--client-id` (and `--client-secret` for a confidential client:
+//!   a CLI is usually a public one, PKCE S256 standing in for the secret); or `--provider NAME`
+//!   from a providers TOML (`--providers FILE`, doorward-client's `[providers.NAME]` tables).
 //! - **How**: a loopback redirect (RFC 8252 §7.3): a listener on `127.0.0.1` on a free port,
 //!   the redirect URI `http://127.0.0.1:PORT/callback`, PKCE, `state`; the URL is printed (and
 //!   opened with `xdg-open` unless `--no-browser`). `--device` uses the device authorization
@@ -34,14 +35,20 @@ const LOOPBACK_WAIT: Duration = Duration::from_secs(600);
 #[derive(clap::Args)]
 pub struct ProviderArgs {
     /// The provider's issuer (OpenID Connect discovery).
-    #[arg(long, conflicts_with = "eternaltwin")]
+    #[arg(long, conflicts_with_all = ["eternaltwin", "provider"])]
     issuer: Option<String>,
     /// An Eternaltwin server's URL (the Eternaltwin preset: its paths, Basic, scope `base`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "provider")]
     eternaltwin: Option<Url>,
-    /// The client's id at the provider.
+    /// A provider of the providers TOML (`--providers`), by its name.
+    #[arg(long, requires = "providers")]
+    provider: Option<String>,
+    /// The providers TOML (doorward-client's `[providers.NAME]` tables).
     #[arg(long)]
-    client_id: String,
+    providers: Option<PathBuf>,
+    /// The client's id at the provider (not with --provider: the file names it).
+    #[arg(long, required_unless_present = "provider")]
+    client_id: Option<String>,
     /// The client's secret, for a confidential client (kept in the token file for refreshes).
     #[arg(long, env = "DOORWARD_CLIENT_SECRET")]
     client_secret: Option<String>,
@@ -111,11 +118,26 @@ enum Target {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_secret: Option<String>,
     },
+    /// A provider of a providers TOML, read again at each use.
+    Named { file: PathBuf, name: String },
 }
 
 impl Target {
     fn of(args: &ProviderArgs) -> anyhow::Result<Self> {
-        let client_id = args.client_id.clone();
+        if let (Some(name), Some(file)) = (&args.provider, &args.providers) {
+            let file = std::path::absolute(file)
+                .with_context(|| format!("--providers {}", file.display()))?;
+            let target = Self::Named {
+                file,
+                name: name.clone(),
+            };
+            target.config()?;
+            return Ok(target);
+        }
+        let client_id = args
+            .client_id
+            .clone()
+            .ok_or_else(|| anyhow!("--client-id is required with --issuer or --eternaltwin"))?;
         let client_secret = args.client_secret.clone();
         match (&args.issuer, &args.eternaltwin) {
             (Some(issuer), None) => Ok(Self::Oidc {
@@ -128,7 +150,7 @@ impl Target {
                 client_id,
                 client_secret,
             }),
-            _ => bail!("name the provider: --issuer URL or --eternaltwin URL"),
+            _ => bail!("name the provider: --issuer URL, --eternaltwin URL or --provider NAME"),
         }
     }
 
@@ -137,6 +159,7 @@ impl Target {
         let url = match self {
             Self::Oidc { issuer, .. } => Url::parse(issuer).ok(),
             Self::Eternaltwin { url, .. } => Some(url.clone()),
+            Self::Named { name, .. } => return name.clone(),
         };
         url.map_or_else(
             || "default".to_owned(),
@@ -144,8 +167,21 @@ impl Target {
         )
     }
 
-    fn config(&self) -> ProviderConfig {
+    fn config(&self) -> anyhow::Result<ProviderConfig> {
         let (config, secret) = match self {
+            Self::Named { file, name } => {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                // The registry's clients sign states with this key; login makes its own client.
+                let key = doorward_client::StateKey::new([0u8; 32])
+                    .map_err(|e| anyhow!("state key: {e}"))?;
+                let registry = doorward_client::Registry::from_toml(&text, &key)
+                    .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+                let client = registry
+                    .get(name)
+                    .ok_or_else(|| anyhow!("{} has no provider {name:?}", file.display()))?;
+                return Ok(client.config().clone());
+            }
             Self::Oidc {
                 issuer,
                 client_id,
@@ -166,14 +202,14 @@ impl Target {
                 client_secret,
             ),
         };
-        match secret {
+        Ok(match secret {
             Some(secret) => config.with_secret(secret.clone()),
             None => config,
-        }
+        })
     }
 
     fn client(&self, redirect_uri: Option<Url>) -> anyhow::Result<Client> {
-        let mut config = self.config();
+        let mut config = self.config()?;
         config.redirect_uri = redirect_uri;
         Client::builder(config)
             .build()
@@ -318,6 +354,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
                 "provider": match &entry.provider {
                     Target::Oidc { issuer, client_id, .. } => serde_json::json!({"issuer": issuer, "client_id": client_id}),
                     Target::Eternaltwin { url, client_id, .. } => serde_json::json!({"eternaltwin": url, "client_id": client_id}),
+                    Target::Named { file, name } => serde_json::json!({"providers": file, "provider": name}),
                 },
                 "expires_at": entry.token.expires_at(),
                 "expired": entry.token.expires_at().is_some_and(|t| t <= now),
