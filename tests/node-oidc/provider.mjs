@@ -31,6 +31,10 @@ const clients = [
   { ...base, client_id: 'rp-public', token_endpoint_auth_method: 'none' },
   { ...base, client_id: 'rp-es256', client_secret: secret, token_endpoint_auth_method: 'client_secret_basic',
     id_token_signed_response_alg: 'ES256' },
+  // A device (RFC 8628): public, no redirect URI.
+  { client_id: 'rp-device', token_endpoint_auth_method: 'none', response_types: [], redirect_uris: [],
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    scope: 'openid profile email offline_access' },
 ];
 
 const server = http.createServer();
@@ -52,6 +56,7 @@ server.listen(0, '127.0.0.1', () => {
       userinfo: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
+      deviceFlow: { enabled: true },
     },
     // A refresh token for every code grant of a client that may refresh (not only offline_access).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),

@@ -1,7 +1,8 @@
 //! doorward-client against real providers over loopback HTTP:
 //! - node-oidc-provider (npm, pinned in `tests/node-oidc/`): every token-endpoint auth method,
 //!   PKCE, OIDC ID tokens (RS256 and ES256), userinfo, refresh with rotation, introspection,
-//!   revocation, `access_denied`, `login_required`, state mismatch, code replay, opaque states;
+//!   revocation, `access_denied`, `login_required`, state mismatch, code replay, opaque states,
+//!   the device flow (`interop/node_device.rs`);
 //! - the Eternaltwin 0.16.4 server (crates.io, built by `scripts/eternaltwin.sh`): the Eternaltwin
 //!   preset signs a user in, and its quirks become typed errors.
 //!
@@ -38,6 +39,8 @@ mod required_env;
 
 #[path = "interop/doorward.rs"]
 mod doorward;
+#[path = "interop/node_device.rs"]
+mod node_device;
 
 /// A path from a `DOORWARD_TEST_*` variable: `None` (skipped) without it, a failure in CI.
 fn env_path(name: &str) -> Option<PathBuf> {
@@ -215,6 +218,7 @@ async fn node_oidc_provider() {
     failures(&node).await;
     auto_refresh_and_opaque_state(&node).await;
     max_age_is_enforced(&node).await;
+    node_device::device_flow(&node).await;
 }
 
 /// `max_age` sent: the ID token must carry a recent enough `auth_time` (OIDC Core §3.1.3.7).

@@ -93,8 +93,8 @@ async fn start_doorward() -> Option<Doorward> {
     })
 }
 
-/// The value of the hidden or text input `name` of a Doorward page.
-fn input(page: &str, name: &str) -> String {
+/// The value of the hidden or text input `name` of a page (Doorward's, node-oidc-provider's).
+pub(super) fn input(page: &str, name: &str) -> String {
     let at = page
         .find(&format!("name=\"{name}\""))
         .unwrap_or_else(|| panic!("no input {name} in {page}"));

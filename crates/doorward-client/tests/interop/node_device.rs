@@ -1,0 +1,167 @@
+//! The device flow (RFC 8628) against node-oidc-provider (`deviceFlow` on), by doorward-client
+//! and by `doorward login --device`: the client starts it and polls; the user's side goes
+//! through node-oidc-provider's own pages (the user code, its confirmation, its development
+//! sign-in and consent) over HTTP.
+
+use doorward_client::{AuthMethod, Client, DevicePoll, ProviderConfig};
+use url::Url;
+
+use super::doorward::input;
+use super::{browser, location, NodeOidc};
+
+pub(super) async fn device_flow(node: &NodeOidc) {
+    let mut config = ProviderConfig::oidc(&node.issuer, "rp-device").with_scopes([
+        "openid",
+        "profile",
+        "offline_access",
+    ]);
+    config.auth_method = AuthMethod::None;
+    let client = Client::builder(config).build().unwrap();
+    let mut device = client.start_device_authorization(&[]).await.unwrap();
+    assert!(matches!(
+        client.poll_device(&mut device).await.unwrap(),
+        DevicePoll::Pending
+    ));
+
+    approve_on_node(&device.verification_uri, &device.user_code).await;
+
+    let token = client.wait_for_device(&mut device).await.unwrap();
+    assert!(token.id_token().is_some(), "openid was asked for");
+    assert!(
+        token.refresh_token().is_some(),
+        "offline_access was asked for"
+    );
+    let refreshed = client.refresh(&token).await.unwrap();
+    assert_ne!(refreshed.access_token(), token.access_token());
+
+    doorward_login_device(node).await;
+}
+
+/// `doorward login --device` (`DOORWARD_BIN`) against node-oidc-provider, then its token tools.
+async fn doorward_login_device(node: &NodeOidc) {
+    use tokio::io::AsyncBufReadExt;
+    let Some(bin) = super::env_path("DOORWARD_BIN") else {
+        return;
+    };
+    let store =
+        std::env::temp_dir().join(format!("doorward-node-login-{}.json", std::process::id()));
+    let mut login = tokio::process::Command::new(&bin)
+        .args([
+            "login",
+            "--device",
+            "--issuer",
+            &node.issuer,
+            "--client-id",
+            "rp-device",
+        ])
+        .args(["--scope", "openid", "--scope", "offline_access", "--store"])
+        .arg(&store)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(login.stderr.take().unwrap()).lines();
+    let (uri, code) = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("doorward login printed no code");
+        if let Some(rest) = line.strip_prefix("On another device, open ") {
+            let (uri, code) = rest.split_once(" and enter the code ").unwrap();
+            break (uri.to_owned(), code.to_owned());
+        }
+    };
+    approve_on_node(&uri, &code).await;
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), login.wait())
+        .await
+        .expect("doorward login did not finish")
+        .unwrap();
+    assert!(status.success());
+    let run = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .args(args)
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .unwrap()
+    };
+    let shown: serde_json::Value = serde_json::from_slice(&run(&["token", "show"]).stdout).unwrap();
+    assert_eq!(shown["refresh_token"], true, "{shown}");
+    let before = run(&["token", "print"]).stdout;
+    assert!(run(&["token", "refresh"]).status.success());
+    assert_ne!(run(&["token", "print"]).stdout, before);
+    let _ = std::fs::remove_file(&store);
+}
+
+/// The user's side on node-oidc-provider's pages: the user code, its confirmation, the
+/// development sign-in and consent, up to the success page.
+async fn approve_on_node(verification_uri: &str, user_code: &str) {
+    let user = browser();
+    let entry = Url::parse(verification_uri).unwrap();
+    let page = user
+        .get(entry.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let confirm = user
+        .post(entry.clone())
+        .form(&[
+            ("xsrf", input(&page, "xsrf").as_str()),
+            ("user_code", user_code),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(confirm.contains(user_code), "{confirm}");
+    let confirmed = user
+        .post(entry)
+        .form(&[
+            ("xsrf", input(&confirm, "xsrf").as_str()),
+            ("user_code", input(&confirm, "user_code").as_str()),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        confirmed.status().is_redirection(),
+        "{}",
+        confirmed.status()
+    );
+    // node-oidc-provider's development sign-in and consent, then its success page.
+    let mut url = location(&confirmed);
+    for _ in 0..12 {
+        let response = user.get(url.clone()).send().await.unwrap();
+        if response.status().is_redirection() {
+            url = location(&response);
+            continue;
+        }
+        let page = response.text().await.unwrap();
+        let form: &[(&str, &str)] = if page.contains("name=\"login\"") {
+            &[
+                ("prompt", "login"),
+                ("login", "device-user"),
+                ("password", "any"),
+            ]
+        } else if page.contains("name=\"prompt\" value=\"consent\"") {
+            &[("prompt", "consent")]
+        } else {
+            assert!(page.contains("Sign-in Success"), "at {url}: {page}");
+            break;
+        };
+        let posted = user.post(url.clone()).form(form).send().await.unwrap();
+        assert!(
+            posted.status().is_redirection(),
+            "form at {url}: {}",
+            posted.status()
+        );
+        url = location(&posted);
+    }
+}
