@@ -470,6 +470,7 @@ fn apply(client: &mut Client, metadata: &Metadata) {
         jwks: metadata.jwks.clone(),
         jwks_uri: metadata.jwks_uri.clone(),
         grant_types: Some(metadata.grant_types.clone()),
+        require_pushed_requests: metadata.require_pushed_authorization_requests,
         ..ClientPolicy::default()
     };
 }

@@ -81,6 +81,8 @@ pub struct Metadata {
     /// Where the client publishes its keys instead (RFC 7591 §2), fetched when needed.
     pub jwks_uri: Option<url::Url>,
     pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// RFC 9126 §6: the client's authorization requests must be pushed.
+    pub require_pushed_authorization_requests: bool,
 }
 
 fn invalid(description: impl Into<String>) -> OAuthError {
@@ -238,6 +240,8 @@ pub fn from_members(
         jwks,
         jwks_uri,
         post_logout_redirect_uris,
+        require_pushed_authorization_requests: m
+            .boolean("require_pushed_authorization_requests")?,
     })
 }
 
@@ -291,6 +295,9 @@ impl Metadata {
                 "post_logout_redirect_uris".into(),
                 uris(&self.post_logout_redirect_uris),
             );
+        }
+        if self.require_pushed_authorization_requests {
+            out.insert("require_pushed_authorization_requests".into(), true.into());
         }
         out
     }
@@ -505,6 +512,15 @@ impl Members<'_> {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(invalid(format!("{name}: must be a string"))),
+        }
+    }
+
+    /// A boolean member; `false` when absent or null.
+    fn boolean(&self, name: &str) -> Result<bool, OAuthError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => Err(invalid(format!("{name}: must be true or false"))),
         }
     }
 

@@ -116,6 +116,29 @@ async fn a_confidential_registration_answers_rfc_7591_and_stores_hashes_only() {
     assert!(!found.1.metadata.contains(secret) && !found.1.metadata.contains(access));
 }
 
+/// RFC 9126 §6: a client may register that its requests must be pushed.
+#[tokio::test]
+async fn a_client_may_register_that_it_pushes_its_requests() {
+    let (h, token) = token_harness().await;
+    let mut body = web_client();
+    body["require_pushed_authorization_requests"] = json!(true);
+    let answer = register(&h, &body, Some(&token)).await.unwrap();
+    assert_eq!(answer["require_pushed_authorization_requests"], true);
+    let client_id = answer["client_id"].as_str().unwrap();
+    let client = h.engine.find_client(client_id).await.unwrap().unwrap();
+    assert!(client.policy.require_pushed_requests);
+    // Not said: not required, and not echoed.
+    let answer = register(&h, &web_client(), Some(&token)).await.unwrap();
+    assert!(answer
+        .get("require_pushed_authorization_requests")
+        .is_none());
+    body["require_pushed_authorization_requests"] = json!("yes");
+    assert_eq!(
+        code(register(&h, &body, Some(&token)).await),
+        ErrorCode::InvalidClientMetadata
+    );
+}
+
 #[tokio::test]
 async fn token_mode_needs_a_live_initial_token_and_spends_one_use_per_registration() {
     let h = harness_with(config(RegistrationMode::Token)).await;
