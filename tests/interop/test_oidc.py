@@ -408,7 +408,10 @@ def test_metadata_contents(origin, metadata):
             assert isinstance(value, str) and value.startswith(origin + "/"), (key, value)
     assert sorted(m["id_token_signing_alg_values_supported"]) == sorted(KEY_ALGORITHMS), m
     assert m["response_types_supported"] == ["code"], m
-    assert sorted(m["grant_types_supported"]) == ["authorization_code", "client_credentials", "refresh_token"], m
+    assert sorted(m["grant_types_supported"]) == [
+        "authorization_code", "client_credentials", "refresh_token",
+        "urn:ietf:params:oauth:grant-type:device_code"], m
+    assert m["device_authorization_endpoint"] == f"{m['issuer']}/oauth/device_authorization", m
     assert m["subject_types_supported"] == ["public"], m
     assert sorted(m["token_endpoint_auth_methods_supported"]) == [
         "client_secret_basic", "client_secret_jwt", "client_secret_post", "none", "private_key_jwt"], m
