@@ -1,5 +1,7 @@
 """Bad-input matrix over real HTTP (requests): exact statuses and RFC 6749 error codes.
 
+Past 700 lines, still one idea: one table per endpoint of what a client can get wrong.
+
 Every request here goes through helpers.http_session / Browser, whose response hook fails the
 test on any 5xx. Users: grace (code factory, already consented), heidi (deny), ivan (login),
 judy (other_app), mallory (refresh family), peggy (consent CSRF).

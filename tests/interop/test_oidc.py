@@ -1,5 +1,7 @@
 """OpenID Connect provider features: the real Authlib 1.9.9 Flask client, plus raw HTTP checks.
 
+Past 700 lines, still one idea: the provider's OpenID Connect surface, seen by one relying party.
+
 - Authlib's Flask integration registered exactly like the docs (seed 004): `server_metadata_url`
   discovery, PKCE S256, scope `openid profile email`; Authlib itself validates the ID token
   (signature from jwks_uri, iss, aud, nonce, at_hash, exp, iat). One run per signing alg.

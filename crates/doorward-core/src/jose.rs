@@ -3,6 +3,9 @@
 //! of loaded keys that signs and verifies compact JWS. No storage and no schedule: when a key
 //! signs is [`crate::keys`]' business (staged rotation).
 //!
+//! Past 700 lines, still one idea: key material and compact JWS, the server's and its
+//! clients' (which algorithms and keys a client may sign with, and for how long its JWTs hold).
+//!
 //! Private keys (and the server's secrets) are sealed with XChaCha20-Poly1305 when a
 //! key-encryption secret is configured, so the store never holds them in the clear. With a
 //! secret configured, a key stored in the clear is refused, never used: anyone who can write
