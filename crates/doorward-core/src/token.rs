@@ -66,7 +66,7 @@ impl Engine {
                 self.client_credentials(client, &request.params, &resources)
                     .await
             }
-            Some(crate::device::DEVICE_CODE_GRANT) if grants.device_code => {
+            Some(grant) if grants.device_code && grant == GrantType::DeviceCode.as_str() => {
                 self.device_code_grant(client, param("device_code")).await
             }
             Some("password")
@@ -105,7 +105,7 @@ impl Engine {
             names.push("client_credentials");
         }
         if grants.device_code {
-            names.push(crate::device::DEVICE_CODE_GRANT);
+            names.push(GrantType::DeviceCode.as_str());
         }
         if grants.insecure_password {
             names.push("password");
