@@ -77,7 +77,8 @@ def test_environment_variables_and_their_order(tmp_path, monkeypatch):
     the server; a flag beats its variable, and a variable beats the file."""
     db = tmp_path / "from-env.sqlite"
     server = EnvServer(doorward_bin(), tmp_path, args=[],
-                       extra_config='[server]\nexternal_uri = "http://file.example"\nlisten = "127.0.0.1:1"\n')
+                       extra_config='[server]\nexternal_uri = "http://file.example"\nlisten = "127.0.0.1:1"\n'
+                                    'insecure_allow_http = true\n')
     monkeypatch.delenv("DOORWARD_INTEROP_DATABASE", raising=False)
     monkeypatch.setenv("DOORWARD_CONFIG", str(server.config_path))
     monkeypatch.setenv("DOORWARD_LISTEN", f"127.0.0.1:{server.port}")
@@ -91,12 +92,38 @@ def test_environment_variables_and_their_order(tmp_path, monkeypatch):
         server.stop()
 
     (tmp_path / "flags").mkdir()
-    server = EnvServer(doorward_bin(), tmp_path / "flags", args=["--external-uri", "http://flag.example"])
+    server = EnvServer(doorward_bin(), tmp_path / "flags", args=["--external-uri", "http://flag.example", "--insecure-allow-http"])
     monkeypatch.setenv("DOORWARD_CONFIG", str(server.config_path))
     monkeypatch.setenv("DOORWARD_LISTEN", f"127.0.0.1:{server.port}")
     server.start()
     try:
         assert issuer_of(server.origin) == "http://flag.example", "the flag beats the variable"
+    finally:
+        server.stop()
+
+
+def test_plain_http_on_a_network_host_needs_the_insecure_switch(tmp_path, monkeypatch):
+    """An http external URI other than loopback is refused at start unless the operator says
+    so (TxOAuth2's allowInsecureRequestDebug; RFC 6749 section 10.9); the banner says which."""
+    monkeypatch.delenv("DOORWARD_INTEROP_DATABASE", raising=False)
+    (tmp_path / "doorward.toml").write_text("")
+    refused = run(["serve", "--config", "doorward.toml", "--listen", "127.0.0.1:0",
+                   "--external-uri", "http://net.example", "--database", f"sqlite:{tmp_path / 'r.sqlite'}"],
+                  tmp_path)
+    assert refused.returncode != 0
+    assert "insecure_allow_http" in refused.stderr and "net.example" in refused.stderr, refused.stderr
+    assert "listening" not in refused.stdout
+
+    server = EnvServer(doorward_bin(), tmp_path / "insecure",
+                       args=["--external-uri", "http://net.example", "--insecure-allow-http"])
+    monkeypatch.setenv("DOORWARD_CONFIG", str(server.config_path))
+    monkeypatch.setenv("DOORWARD_LISTEN", f"127.0.0.1:{server.port}")
+    monkeypatch.setenv("DOORWARD_DATABASE", f"sqlite:{tmp_path / 'insecure.sqlite'}")
+    (tmp_path / "insecure").mkdir()
+    server.start()
+    try:
+        assert issuer_of(server.origin) == "http://net.example"
+        assert any("INSECURE plain http" in line for line in server.stdout_lines), server.stdout_lines
     finally:
         server.stop()
 
@@ -143,6 +170,7 @@ def test_client_ids_are_the_same_across_restarts_and_databases(tmp_path):
         server.start()
         try:
             printed = printed_client_ids(server)
+            assert any("plain http on a loopback host" in line for line in server.stdout_lines)
             # The Id is accepted as client_id, with the authorization request and with Basic.
             r = requests.get(authorize_url(server.origin, client_id=printed[CLIENT_ID]),
                              allow_redirects=False, timeout=15)

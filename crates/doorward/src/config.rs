@@ -6,7 +6,10 @@
 //! ```toml
 //! [server]
 //! listen = "127.0.0.1:50320"            # or --listen / DOORWARD_LISTEN
-//! external_uri = "http://localhost:50320" # the issuer origin; or --external-uri
+//! external_uri = "http://localhost:50320" # the issuer origin; or --external-uri. Plain http
+//!                                        # only on a loopback host, unless:
+//! insecure_allow_http = false            # or --insecure-allow-http: http on any host (a test
+//!                                        # network; tokens and passwords travel in clear)
 //! database = "sqlite:/var/lib/doorward/doorward.sqlite" # or --database / DOORWARD_DATABASE;
 //!                                        # a relative path is relative to the working directory
 //! data_dir = "data"                      # relative to this file; holds the default database
@@ -131,6 +134,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The origin users and clients reach the server at, without a trailing slash.
     pub external_uri: String,
+    /// How `external_uri` is reached, for the start-up banner.
+    pub transport: Transport,
     pub database: String,
     pub limits: Limits,
     pub lifetimes: Lifetimes,
@@ -176,6 +181,8 @@ pub struct Overrides {
     /// `DOORWARD_KEY_ENCRYPTION_SECRET` (an environment variable only: a command-line argument
     /// would show in the process list).
     pub key_encryption_secret: Option<String>,
+    /// `--insecure-allow-http`: plain http on any host (`server.insecure_allow_http`).
+    pub insecure_allow_http: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -228,6 +235,8 @@ struct RawServer {
     max_header_bytes: Option<u32>,
     body_timeout: Option<u32>,
     max_connections: Option<u32>,
+    #[serde(default)]
+    insecure_allow_http: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -408,6 +417,17 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
             .or(raw.server.external_uri)
             .unwrap_or_else(|| DEFAULT_EXTERNAL_URI.to_owned()),
     )?;
+    let transport = Transport::of(&external_uri);
+    if transport == Transport::InsecureHttp
+        && !(overrides.insecure_allow_http || raw.server.insecure_allow_http)
+    {
+        bail!(
+            "key `server.external_uri`: `{external_uri}` is plain http on a host that is not \
+             loopback: codes, tokens and passwords would cross the network in clear (RFC 6749 \
+             section 10.9, RFC 9700 section 2.6). Use https (TLS at a proxy in front is fine), or \
+             set `server.insecure_allow_http = true` (--insecure-allow-http) for a test network"
+        );
+    }
     let database = match overrides.database.or(raw.server.database) {
         Some(url) => url,
         None => {
@@ -521,6 +541,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
     Ok(Config {
         listen,
         external_uri,
+        transport,
         database,
         limits,
         lifetimes,
@@ -749,6 +770,50 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         // `doorward serve` enables no legacy grant.
         ..ClientPolicy::default()
     })
+}
+
+/// How clients reach the server, from its external URI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Https,
+    /// http on `localhost` or a loopback address: a developer's machine.
+    LoopbackHttp,
+    /// http on another host: only with `insecure_allow_http`.
+    InsecureHttp,
+}
+
+impl Transport {
+    fn of(external_uri: &str) -> Self {
+        let Ok(url) = url::Url::parse(external_uri) else {
+            return Self::InsecureHttp;
+        };
+        if url.scheme() == "https" {
+            return Self::Https;
+        }
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if loopback {
+            Self::LoopbackHttp
+        } else {
+            Self::InsecureHttp
+        }
+    }
+
+    /// The start-up banner's line.
+    pub fn banner(self) -> &'static str {
+        match self {
+            Self::Https => "transport: https",
+            Self::LoopbackHttp => "transport: plain http on a loopback host (development)",
+            Self::InsecureHttp => {
+                "transport: INSECURE plain http on a network host (insecure_allow_http): \
+                 codes, tokens and passwords travel in clear"
+            }
+        }
+    }
 }
 
 fn external_uri(value: &str) -> anyhow::Result<String> {

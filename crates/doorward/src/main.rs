@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// The database URL, e.g. sqlite:data/doorward.sqlite (overrides `server.database`).
     #[arg(long, env = "DOORWARD_DATABASE")]
     database: Option<String>,
+    /// Allow a plain-http external URI on a host that is not loopback (a test network: codes,
+    /// tokens and passwords then travel in clear).
+    #[arg(long, env = "DOORWARD_INSECURE_ALLOW_HTTP")]
+    insecure_allow_http: bool,
 }
 
 fn main() -> std::process::ExitCode {

@@ -38,6 +38,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Printed once the socket accepts connections: tests and scripts wait for this line.
     println!("listening on http://{address}");
     println!("sign in at {}/", config.external_uri);
+    println!("{}", config.transport.banner());
     tracing::info!(%address, "listening");
     crate::listener::serve(listener, app, config.limits.clone(), shutdown()).await;
     Ok(())
@@ -51,6 +52,7 @@ pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
             external_uri: args.external_uri,
             database: args.database,
             key_encryption_secret: std::env::var(crate::key_secret::ENV).ok(),
+            insecure_allow_http: args.insecure_allow_http,
         },
     )
 }

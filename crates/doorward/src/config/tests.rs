@@ -441,3 +441,31 @@ fn jwks_uri_and_metadata_documents() {
     let err = format!("{:#}", load("[fetch]\nallow_private = true\n").unwrap_err());
     assert!(err.contains("fetch.allow_private"), "{err}");
 }
+
+/// Plain http only on a loopback host unless the operator says so (TxOAuth2's
+/// `allowInsecureRequestDebug`; RFC 6749 §10.9, RFC 9700 §2.6).
+#[test]
+fn plain_http_is_for_loopback_hosts_unless_allowed() {
+    use super::Transport;
+    let with =
+        |uri: &str, extra: &str| load(&format!("[server]\nexternal_uri = \"{uri}\"\n{extra}"));
+    for (uri, transport) in [
+        ("https://auth.example", Transport::Https),
+        ("http://localhost:50320", Transport::LoopbackHttp),
+        ("http://127.0.0.1:8080", Transport::LoopbackHttp),
+        ("http://[::1]:8080", Transport::LoopbackHttp),
+    ] {
+        assert_eq!(with(uri, "").unwrap().transport, transport, "{uri}");
+    }
+    for uri in [
+        "http://auth.example",
+        "http://10.0.0.5",
+        "http://localhost.example",
+    ] {
+        let err = format!("{:#}", with(uri, "").unwrap_err());
+        assert!(err.contains("insecure_allow_http"), "{uri}: {err}");
+        let allowed = with(uri, "insecure_allow_http = true\n").unwrap();
+        assert_eq!(allowed.transport, Transport::InsecureHttp);
+        assert!(allowed.transport.banner().contains("INSECURE"));
+    }
+}
