@@ -15,9 +15,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import * as client from 'openid-client';
-import { DOORWARD_BIN, freePort, startServer } from './doorward-server.mjs';
+import { DOORWARD_BIN, freePort, launchChromium, startServer, stopServer } from './doorward-server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SCREENSHOTS = path.join(HERE, 'screenshots');
@@ -99,26 +98,14 @@ before(async () => {
   server = startServer(await freePort(), workdir, config({ ...jwk, kid: JAR.kid, alg: 'ES256', use: 'sig' }));
   await server.ready;
   callbackServer = await startCallbackServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--host-resolver-rules=MAP localhost:8000 127.0.0.1:${callbackServer.address().port}`],
-  });
+  browser = await launchChromium([`--host-resolver-rules=MAP localhost:8000 127.0.0.1:${callbackServer.address().port}`]);
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
 });
 
 after(async () => {
   if (browser) await browser.close();
   if (callbackServer) await new Promise((resolve) => callbackServer.close(resolve));
-  if (server && server.child.exitCode === null) {
-    server.child.removeAllListeners('exit');
-    const exited = new Promise((resolve) => server.child.once('exit', resolve));
-    server.child.kill('SIGTERM');
-    const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await stopServer(server);
   if (workdir) fs.rmSync(workdir, { recursive: true, force: true });
 });
 

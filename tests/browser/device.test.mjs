@@ -10,9 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import * as client from 'openid-client';
-import { DOORWARD_BIN, freePort, startServer } from './doorward-server.mjs';
+import { DOORWARD_BIN, freePort, launchChromium, startServer, stopServer } from './doorward-server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SCREENSHOTS = path.join(HERE, 'screenshots');
@@ -52,24 +51,13 @@ before(async () => {
   workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'doorward-device-'));
   server = startServer(await freePort(), workdir, CONFIG);
   await server.ready;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
 });
 
 after(async () => {
   if (browser) await browser.close();
-  if (server && server.child.exitCode === null) {
-    server.child.removeAllListeners('exit');
-    const exited = new Promise((resolve) => server.child.once('exit', resolve));
-    server.child.kill('SIGTERM');
-    const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await stopServer(server);
   if (workdir) fs.rmSync(workdir, { recursive: true, force: true });
 });
 

@@ -61,3 +61,25 @@ export function startServer(port, workdir, config) {
   });
   return { child, origin, output, ready, configPath };
 }
+
+/** Debian Chromium, headless, as every browser test launches it; `extraArgs` adds flags. */
+export async function launchChromium(extraArgs = []) {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...extraArgs],
+  });
+}
+
+/** Stops a server from `startServer`: SIGTERM, SIGKILL after 10 s; resolves once it exited. */
+export async function stopServer(server) {
+  if (!server || server.child.exitCode !== null) return;
+  server.child.removeAllListeners('exit');
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

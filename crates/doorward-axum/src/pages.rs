@@ -76,16 +76,7 @@ pub fn consent(user: &User, request: &AuthorizationRequest, csrf: &str, query: &
         "Allow access",
         html! {
             h1 { "Allow " (client.display_name) "?" }
-            @if !client.is_verified() {
-                div.warning role="alert" {
-                    p {
-                        strong { "Unverified application." }
-                        " This server's operators did not register it: its name and home page \
-                         are what it says of itself. It is identified by "
-                        code { (client.key) } "."
-                    }
-                }
-            }
+            (unverified_warning(client))
             p {
                 strong { (client.display_name) }
                 // A link only to a web page: an embedding application's client may carry any
@@ -111,6 +102,23 @@ pub fn consent(user: &User, request: &AuthorizationRequest, csrf: &str, query: &
             p.small { "You can withdraw this at any time from " a href=(path("/account")) { "your account" } "." }
         },
     )
+}
+
+/// The mark of a client no operator registered (self-registered, metadata document), on every
+/// page that asks about it.
+fn unverified_warning(client: &Client) -> Markup {
+    html! {
+        @if !client.is_verified() {
+            div.warning role="alert" {
+                p {
+                    strong { "Unverified application." }
+                    " This server's operators did not register it: its name and home page \
+                     are what it says of itself. It is identified by "
+                    code { (client.key) } "."
+                }
+            }
+        }
+    }
 }
 
 /// Where a redirect URI sends the browser, as a person reads it: its host (and port), or the
@@ -247,15 +255,7 @@ pub fn device_consent(
         "Allow the device",
         html! {
             h1 { "Allow " (client.display_name) " on your device?" }
-            @if !client.is_verified() {
-                div.warning role="alert" {
-                    p {
-                        strong { "Unverified application." }
-                        " This server's operators did not register it. It is identified by "
-                        code { (client.key) } "."
-                    }
-                }
-            }
+            (unverified_warning(client))
             p {
                 "The device showing the code " strong { (shown) } " asks to access your account "
                 strong { (user.display_name) } ". Allow it only if you started this on a device \

@@ -1,10 +1,11 @@
+//! Past 700 lines, still one idea: key material and compact JWS, the server's and its
+//! clients' (which algorithms and keys a client may sign with, and for how long its JWTs hold).
+//!
 //! JOSE key material (RFC 7515, RFC 7517, RFC 7518): the algorithms Doorward signs with, key
 //! generation, public JWKs with RFC 7638 thumbprints, private keys sealed at rest, and the ring
 //! of loaded keys that signs and verifies compact JWS. No storage and no schedule: when a key
 //! signs is [`crate::keys`]' business (staged rotation).
-//!
-//! Past 700 lines, still one idea: key material and compact JWS, the server's and its
-//! clients' (which algorithms and keys a client may sign with, and for how long its JWTs hold).
+
 //!
 //! Private keys (and the server's secrets) are sealed with XChaCha20-Poly1305 when a
 //! key-encryption secret is configured, so the store never holds them in the clear. With a

@@ -185,15 +185,7 @@ async fn only_clients_that_name_the_grant_use_it_and_guessing_is_throttled() {
     // python_client names no grant types: authorization_code and refresh_token only.
     let refused = h
         .engine
-        .device_authorization(&TokenRequest {
-            resources: Vec::new(),
-            params: HashMap::new(),
-            basic: Some(crate::request::BasicCredentials {
-                id: KEY.into(),
-                secret: Secret::new(SECRET),
-            }),
-            client_address: None,
-        })
+        .device_authorization(&basic_request(KEY, SECRET, &[]))
         .await;
     match refused {
         Err(Error::OAuth(e)) => assert_eq!(e.code, ErrorCode::UnauthorizedClient),
@@ -291,18 +283,7 @@ async fn a_device_code_is_never_redeemed_as_an_authorization_code() {
     let mut spec = crate::testing::client(BOTH, "Both", "http://localhost:8003/cb", "both_secret");
     spec.policy.grant_types = Some(vec![GrantType::AuthorizationCode, GrantType::DeviceCode]);
     h.engine.register_client(spec).await.unwrap();
-    let basic = |params: &[(&str, &str)]| TokenRequest {
-        resources: Vec::new(),
-        params: params
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        basic: Some(crate::request::BasicCredentials {
-            id: BOTH.into(),
-            secret: Secret::new("both_secret"),
-        }),
-        client_address: None,
-    };
+    let basic = |params: &[(&str, &str)]| basic_request(BOTH, "both_secret", params);
     let grant = h.engine.device_authorization(&basic(&[])).await.unwrap();
     assert!(h
         .engine

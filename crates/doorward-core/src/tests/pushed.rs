@@ -1,30 +1,13 @@
 //! Response modes (OAuth 2.0 Multiple Response Types §2.1, Form Post Response Mode) and
 //! pushed authorization requests (RFC 9126).
 
-use std::collections::HashMap;
-
-use doorward_proto::{ErrorCode, Secret};
+use doorward_proto::ErrorCode;
 
 use super::support::*;
 use crate::model::ClientPolicy;
 use crate::pushed::{Pushed, REQUEST_URI_PREFIX};
-use crate::request::{AuthorizeError, BasicCredentials, ResponseMode, ShowReason, TokenRequest};
+use crate::request::{AuthorizeError, ResponseMode, ShowReason};
 use crate::{EngineConfig, Error};
-
-fn push_request(id: &str, secret: &str, params: &[(&str, &str)]) -> TokenRequest {
-    TokenRequest {
-        resources: Vec::new(),
-        params: params
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect::<HashMap<_, _>>(),
-        basic: Some(BasicCredentials {
-            id: id.into(),
-            secret: Secret::new(secret),
-        }),
-        client_address: None,
-    }
-}
 
 const PUSHED: [(&str, &str); 5] = [
     ("response_type", "code"),
@@ -36,7 +19,7 @@ const PUSHED: [(&str, &str); 5] = [
 
 async fn push(h: &Harness, params: &[(&str, &str)]) -> Result<Pushed, Error> {
     h.engine
-        .push_authorization_request(&push_request(KEY, SECRET, params))
+        .push_authorization_request(&basic_request(KEY, SECRET, params))
         .await
 }
 
@@ -264,7 +247,7 @@ async fn the_pushed_request_endpoint_checks_like_the_authorization_endpoint() {
     // Client authentication first (RFC 9126 §2).
     let wrong = h
         .engine
-        .push_authorization_request(&push_request(KEY, "wrong secret", &PUSHED))
+        .push_authorization_request(&basic_request(KEY, "wrong secret", &PUSHED))
         .await;
     assert_eq!(oauth_code(wrong), ErrorCode::InvalidClient);
     // Then the request, answered here, never redirected (§2.3).

@@ -106,6 +106,22 @@ pub(super) fn query_param<U: AsUrl + ?Sized>(url: &U, name: &str) -> Option<Stri
         .map(|(_, v)| v.into_owned())
 }
 
+/// A client request with `params` in its body and HTTP Basic credentials.
+pub(super) fn basic_request(id: &str, secret: &str, params: &[(&str, &str)]) -> TokenRequest {
+    TokenRequest {
+        resources: Vec::new(),
+        params: params
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect::<HashMap<_, _>>(),
+        basic: Some(BasicCredentials {
+            id: id.into(),
+            secret: Secret::new(secret),
+        }),
+        client_address: None,
+    }
+}
+
 impl Harness {
     /// Authorizes (approving consent) and returns the code.
     pub(super) async fn code(&self, extra: &[(&str, &str)]) -> String {
@@ -126,20 +142,7 @@ impl Harness {
     }
 
     pub(super) async fn token(&self, params: &[(&str, &str)]) -> Result<TokenResponse, Error> {
-        self.engine
-            .token(&TokenRequest {
-                resources: Vec::new(),
-                params: params
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_string()))
-                    .collect::<HashMap<_, _>>(),
-                basic: Some(BasicCredentials {
-                    id: KEY.into(),
-                    secret: Secret::new(SECRET),
-                }),
-                client_address: None,
-            })
-            .await
+        self.engine.token(&basic_request(KEY, SECRET, params)).await
     }
 
     pub(super) async fn redeem(&self, code: &str) -> Result<TokenResponse, Error> {
