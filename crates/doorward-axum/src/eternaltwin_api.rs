@@ -6,12 +6,16 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use doorward_core::dpop::Presentation;
 use doorward_core::model::{Client, User};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::extract::Browser;
-use crate::response::bearer::{credentials, BearerError, Credentials, Refusal, REALM};
+use crate::response::bearer::{dpop_header, presented_token, BearerError, Refusal, REALM};
+
+/// Who is asking (Eternaltwin's `GET /api/v1/auth/self`).
+pub(crate) const AUTH_SELF: &str = "/api/v1/auth/self";
 use crate::state::AppState;
 
 /// Who is asking: a bearer token's user and client, a signed-in browser's user, or a guest.
@@ -40,15 +44,21 @@ async fn self_json(
     headers: &HeaderMap,
 ) -> Result<Json<Value>, BearerError> {
     if headers.contains_key(axum::http::header::AUTHORIZATION) {
-        let token = match credentials(headers) {
-            Credentials::Token(token) => token,
-            other => return Err(BearerError::for_credentials(REALM.into(), &other)),
+        let (token, scheme) = presented_token(headers, &REALM.into())?;
+        let dpop = dpop_header(headers);
+        let url = app.engine.endpoint_url(AUTH_SELF);
+        let presented = Presentation {
+            token,
+            scheme,
+            dpop: &dpop,
+            method: "GET",
+            url: &url,
         };
         let info = app
             .engine
-            .check_access_token(token)
+            .check_presented_token(&presented)
             .await
-            .map_err(BearerError::from_engine)?;
+            .map_err(|e| BearerError::from_engine(e).with_scheme(scheme))?;
         let user = info
             .require_user()
             .map_err(|_| BearerError::provider(Refusal::NoUser))?;

@@ -188,7 +188,7 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/logout", get(login::logout_page).post(login::logout))
         .route("/account", get(account::account))
         .route("/account/revoke", post(account::revoke))
-        .route("/api/v1/auth/self", get(eternaltwin_api::auth_self))
+        .route(eternaltwin_api::AUTH_SELF, get(eternaltwin_api::auth_self))
         .route("/api/v1/users/{id}", get(eternaltwin_api::user))
         .route("/assets/doorward.css", get(pages::stylesheet));
     // Dynamic client registration (RFC 7591, RFC 7592): only when on.

@@ -8,6 +8,9 @@
 //!   RFC 9068), both through a `doorward_client::Client`: with the `remote` feature, so that a
 //!   provider that does not need them does not link an HTTP client.
 //!
+//! A token bound to a DPoP key (RFC 9449) is accepted only as `Authorization: DPoP` with a
+//! proof by that key for the request (`protect/dpop.rs`); a bearer token only as `Bearer`.
+//!
 //! Failures are answered as RFC 6750 §3 says: no credentials → 401 with a bare
 //! `WWW-Authenticate: Bearer realm=…`; a malformed header → 400 `invalid_request`; a bad,
 //! expired, revoked or foreign token → 401 `invalid_token`; a missing scope → 403
@@ -47,8 +50,9 @@ use axum::extract::{FromRef, FromRequestParts, Request};
 
 pub use async_trait::async_trait;
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
+use doorward_core::dpop::Scheme;
 use doorward_core::Engine;
 
 use crate::response::bearer::{credentials, Credentials, Refusal};
@@ -58,6 +62,7 @@ use crate::response::bearer::{credentials, Credentials, Refusal};
 pub use crate::response::bearer::BearerError;
 
 mod cache;
+mod dpop;
 mod metadata;
 #[cfg(feature = "remote")]
 mod remote;
@@ -85,6 +90,9 @@ pub struct AccessGrant {
     pub audience: Vec<String>,
     /// Unix time.
     pub expires_at: i64,
+    /// The RFC 7638 thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449
+    /// §6); `None` for a bearer token.
+    pub dpop_jkt: Option<String>,
 }
 
 impl AccessGrant {
@@ -106,7 +114,14 @@ impl AccessGrant {
             scopes,
             audience,
             expires_at,
+            dpop_jkt: None,
         }
+    }
+
+    /// The same grant bound to the DPoP key of thumbprint `jkt` (RFC 9449 §6).
+    pub fn bound_to(mut self, jkt: impl Into<String>) -> Self {
+        self.dpop_jkt = Some(jkt.into());
+        self
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
@@ -190,6 +205,10 @@ pub struct ResourceServer {
     audience: Option<Arc<str>>,
     metadata: Option<Arc<ProtectedResource>>,
     metadata_url: Option<Arc<str>>,
+    /// Where DPoP proofs' `jti`s are recorded.
+    replay: dpop::Replay,
+    /// The URL the API is reached at, for DPoP proofs' `htu`.
+    public_url: Option<Arc<str>>,
 }
 
 impl ResourceServer {
@@ -198,12 +217,14 @@ impl ResourceServer {
     /// to reach this API.
     pub fn local(engine: Arc<Engine>, cache_seconds: u64) -> Self {
         let audience = engine.config().issuer.clone();
-        Self::new(LocalVerifier {
-            engine,
+        let mut resource = Self::new(LocalVerifier {
+            engine: engine.clone(),
             ttl: cache_seconds as i64,
             cache: cache::GrantCache::default(),
         })
-        .with_audience(audience)
+        .with_audience(audience);
+        resource.replay = dpop::Replay::Engine(engine);
+        resource
     }
 
     pub fn new(verifier: impl TokenVerifier) -> Self {
@@ -213,7 +234,17 @@ impl ResourceServer {
             audience: None,
             metadata: None,
             metadata_url: None,
+            replay: dpop::Replay::Memory(Arc::default()),
+            public_url: None,
         }
+    }
+
+    /// The URL this API is reached at (scheme, host and the path its routes are under):
+    /// what a DPoP proof's `htu` names before the request's path (RFC 9449 §4.3). Without it,
+    /// the `Host` header gives it (https, or http on a loopback host).
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into().into());
+        self
     }
 
     /// The realm named in `WWW-Authenticate`.
@@ -301,14 +332,43 @@ impl ResourceServer {
         }
     }
 
-    /// The grant of the request's bearer token, holding every scope of `scopes`.
+    /// The grant of the request's bearer token, holding every scope of `scopes`. Without
+    /// the request's method and URI, no DPoP proof can be checked: a DPoP-bound token is
+    /// refused ([`ResourceServer::authorize_request`] checks it).
     pub async fn authorize(
         &self,
         headers: &HeaderMap,
         scopes: &[&str],
     ) -> Result<AccessGrant, BearerError> {
-        let token = match credentials(headers) {
-            Credentials::Token(token) => token,
+        self.check(headers, None, scopes).await
+    }
+
+    /// The grant of the request's access token, holding every scope of `scopes`: a bearer
+    /// token, or a DPoP-bound one with its proof for this `method` and `uri` (RFC 9449 §7).
+    pub async fn authorize_request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        scopes: &[&str],
+    ) -> Result<AccessGrant, BearerError> {
+        let target = dpop::Target {
+            method,
+            uri,
+            headers,
+        };
+        self.check(headers, Some(target), scopes).await
+    }
+
+    async fn check(
+        &self,
+        headers: &HeaderMap,
+        target: Option<dpop::Target<'_>>,
+        scopes: &[&str],
+    ) -> Result<AccessGrant, BearerError> {
+        let (token, scheme) = match credentials(headers) {
+            Credentials::Token(token) => (token, Scheme::Bearer),
+            Credentials::Dpop(token) => (token, Scheme::Dpop),
             other => {
                 return Err(BearerError::for_credentials(self.realm.clone(), &other)
                     .with_resource_metadata(self.metadata_url.clone()))
@@ -316,12 +376,24 @@ impl ResourceServer {
         };
         let grant = match self.verifier.verify(token).await {
             Ok(grant) => grant,
-            Err(VerifyError::Invalid(why)) => return Err(self.error(Refusal::InvalidToken(why))),
+            Err(VerifyError::Invalid(why)) => {
+                return Err(self.error(Refusal::InvalidToken(why)).with_scheme(scheme))
+            }
             Err(VerifyError::Unavailable(why)) => {
                 tracing::warn!(error = %why, "bearer token check unavailable");
                 return Err(self.error(Refusal::Unavailable));
             }
         };
+        dpop::check(
+            &self.replay,
+            self.public_url.as_deref(),
+            token,
+            scheme,
+            grant.dpop_jkt.as_deref(),
+            target,
+        )
+        .await
+        .map_err(|refusal| self.error(refusal).with_scheme(scheme))?;
         self.admit(&grant, scopes)?;
         Ok(grant)
     }
@@ -431,7 +503,11 @@ where
                 resource.admit(grant, S::SCOPES)?;
                 grant.clone()
             }
-            None => resource.authorize(&parts.headers, S::SCOPES).await?,
+            None => {
+                resource
+                    .authorize_request(&parts.method, &parts.uri, &parts.headers, S::SCOPES)
+                    .await?
+            }
         };
         Ok(Self {
             grant,
@@ -484,7 +560,11 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let scopes: Vec<&str> = layer.scopes.iter().map(String::as_str).collect();
-            match layer.resource.authorize(request.headers(), &scopes).await {
+            let checked = layer
+                .resource
+                .authorize_request(request.method(), request.uri(), request.headers(), &scopes)
+                .await;
+            match checked {
                 Ok(grant) => {
                     request.extensions_mut().insert(grant);
                     inner.call(request).await
@@ -530,6 +610,7 @@ impl TokenVerifier for LocalVerifier {
             scopes: info.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             audience: info.audience.clone(),
             expires_at: info.expires_at,
+            dpop_jkt: info.dpop_jkt.clone(),
         };
         if self.ttl > 0 {
             self.cache.put(key, &grant, now + self.ttl, now);

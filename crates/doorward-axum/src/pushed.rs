@@ -8,13 +8,18 @@ use axum::Json;
 use doorward_core::pushed::Pushed;
 
 use crate::extract::ClientRequest;
-use crate::response::token::{NoStore, TokenError};
+use crate::response::token::{NoStore, TokenError, WithDpopNonce};
 use crate::state::AppState;
 
 pub(crate) async fn push(
     State(app): State<AppState>,
     ClientRequest(request): ClientRequest,
-) -> Result<NoStore<(StatusCode, Json<Pushed>)>, TokenError> {
-    let pushed = app.engine.push_authorization_request(&request).await?;
-    Ok(NoStore((StatusCode::CREATED, Json(pushed))))
+) -> WithDpopNonce<Result<NoStore<(StatusCode, Json<Pushed>)>, TokenError>> {
+    let answer = app.engine.push_authorization_request(&request).await;
+    WithDpopNonce(
+        answer
+            .map(|pushed| NoStore((StatusCode::CREATED, Json(pushed))))
+            .map_err(TokenError::from),
+        app.engine.dpop_nonce(),
+    )
 }

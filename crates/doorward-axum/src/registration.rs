@@ -91,7 +91,7 @@ pub(crate) async fn delete(
 fn bearer(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
     match credentials(headers) {
         Credentials::Token(token) => Ok(Some(token)),
-        Credentials::Absent => Ok(None),
+        Credentials::Absent | Credentials::Dpop(_) => Ok(None),
         Credentials::Malformed => Err(OAuthError::invalid_request(
             "the Authorization header is not a valid Bearer header (RFC 6750 section 2.1)",
         )

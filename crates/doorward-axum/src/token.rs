@@ -5,12 +5,16 @@ use axum::Json;
 use doorward_proto::TokenResponse;
 
 use crate::extract::ClientRequest;
-use crate::response::token::{NoStore, TokenError};
+use crate::response::token::{NoStore, TokenError, WithDpopNonce};
 use crate::state::AppState;
 
 pub(crate) async fn token(
     State(app): State<AppState>,
     ClientRequest(request): ClientRequest,
-) -> Result<NoStore<Json<TokenResponse>>, TokenError> {
-    Ok(NoStore(Json(app.engine.token(&request).await?)))
+) -> WithDpopNonce<Result<NoStore<Json<TokenResponse>>, TokenError>> {
+    let answer = app.engine.token(&request).await;
+    WithDpopNonce(
+        answer.map(|t| NoStore(Json(t))).map_err(TokenError::from),
+        app.engine.dpop_nonce(),
+    )
 }

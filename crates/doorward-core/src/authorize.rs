@@ -347,6 +347,17 @@ impl Engine {
             Some("") | None => None,
             Some(n) => Some(n.to_owned()),
         };
+        // RFC 9449 §10: the code is bound to this DPoP key; its redemption must prove it.
+        let dpop_jkt = match single("dpop_jkt") {
+            _ if !self.config.dpop.enabled || implicit => None,
+            None | Some("") => None,
+            Some(jkt) if crate::dpop::is_thumbprint(jkt) => Some(jkt.to_owned()),
+            Some(_) => {
+                return Err(fail(OAuthError::invalid_request(
+                    "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)",
+                )))
+            }
+        };
         let prompt = Prompt::parse(single("prompt").unwrap_or("")).map_err(fail)?;
         if prompt.none && !verified {
             // Its answers (login_required, consent_required) would be redirects: refused.
@@ -390,6 +401,7 @@ impl Engine {
             response_mode,
             pushed: checking.spend(),
             carry: None,
+            dpop_jkt,
         })
     }
 
@@ -720,6 +732,7 @@ impl Engine {
                 issued_at: now,
                 expires_at: now + self.config.lifetimes.code,
                 resources: request.resources.clone(),
+                dpop_jkt: request.dpop_jkt.clone(),
             })
             .await?;
         Ok(request.success(vec![("code".to_owned(), code)], &self.config.issuer))

@@ -68,4 +68,7 @@ pub(crate) struct AccessTokenClaims<'a> {
     /// Left out of a `client_credentials` token: no user authenticated (RFC 9068 §2.2.1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) auth_time: Option<UnixTime>,
+    /// The DPoP key the token is bound to (RFC 9449 §6.1: `{"jkt": …}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cnf: Option<Value>,
 }

@@ -17,10 +17,10 @@
 
 use std::collections::HashMap;
 
-use doorward_proto::{OAuthError, ScopeSet, TokenResponse, TokenType};
+use doorward_proto::{OAuthError, ScopeSet, TokenResponse};
 
 use crate::error::Error;
-use crate::grant::AuthenticatedClient;
+use crate::grant::{token_type, AuthenticatedClient};
 use crate::model::{AccessTokenRecord, GrantType};
 use crate::opaque::{OpaqueKind, TokenHash};
 use crate::Engine;
@@ -69,7 +69,14 @@ impl Engine {
         let now = self.now();
         let lifetime = self.config.lifetimes.access_token;
         let access = if Self::wants_jwt(client) {
-            self.jwt_access_token(client, client.key.clone(), &scopes, &audience, None)?
+            self.jwt_access_token(
+                client,
+                client.key.clone(),
+                &scopes,
+                &audience,
+                None,
+                authenticated.dpop_jkt,
+            )?
         } else {
             self.new_credential(OpaqueKind::AccessToken)
         };
@@ -83,11 +90,12 @@ impl Engine {
             expires_at: now + lifetime,
             revoked: false,
             resources: audience,
+            dpop_jkt: authenticated.dpop_jkt.map(str::to_owned),
         };
         self.store.insert_tokens(&record, None).await?;
         Ok(TokenResponse {
             access_token: access,
-            token_type: TokenType::Bearer,
+            token_type: token_type(authenticated.dpop_jkt),
             expires_in: lifetime.max(0) as u64,
             refresh_token: None,
             // RFC 6749 §5.1: said when it differs from the request (always without one).

@@ -119,6 +119,30 @@ pub struct EngineConfig {
     /// fetched through the engine's [`crate::fetch::Fetcher`] ([`crate::client_document`]).
     /// Off by default.
     pub client_documents: DocumentPolicy,
+    /// Sender-constrained tokens (RFC 9449, DPoP).
+    pub dpop: DpopPolicy,
+}
+
+/// DPoP (RFC 9449): tokens bound to a key the client proves it holds with each request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DpopPolicy {
+    /// A token request with a `DPoP` proof gets tokens bound to its key; a request without
+    /// one gets bearer tokens (unless its client has `dpop_bound_access_tokens`). Off: the
+    /// `DPoP` header is ignored and the metadata does not list the algorithms. On by default.
+    pub enabled: bool,
+    /// Proofs at the token and pushed-request endpoints must carry a nonce this server handed
+    /// out (§8): a proof made in advance by a stolen key is useless. Clients retry once with
+    /// the `DPoP-Nonce` of the `use_dpop_nonce` answer. Off by default.
+    pub require_nonce: bool,
+}
+
+impl Default for DpopPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            require_nonce: false,
+        }
+    }
 }
 
 /// The grant types a server answers; the others get `unsupported_response_type` at the
@@ -196,6 +220,7 @@ impl Default for EngineConfig {
             resources: Vec::new(),
             registration: RegistrationPolicy::default(),
             client_documents: DocumentPolicy::default(),
+            dpop: DpopPolicy::default(),
         }
     }
 }

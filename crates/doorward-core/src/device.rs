@@ -230,6 +230,7 @@ impl Engine {
             issued_at: now,
             expires_at: device.expires_at,
             resources: device.resources.clone(),
+            dpop_jkt: None,
         };
         let settled = self
             .store

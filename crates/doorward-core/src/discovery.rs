@@ -90,6 +90,10 @@ impl Engine {
             "pushed_authorization_request_endpoint": url(paths::PAR),
             "require_pushed_authorization_requests": self.config.require_pushed_requests,
         });
+        // RFC 9449 §5.1: the algorithms of DPoP proofs, when DPoP is on.
+        if self.config.dpop.enabled {
+            metadata["dpop_signing_alg_values_supported"] = crate::dpop::DPOP_ALGS.into();
+        }
         // RFC 8628 §4: only when the grant is on.
         if self.config.grants.device_code {
             metadata["device_authorization_endpoint"] = url(paths::DEVICE_AUTHORIZATION).into();

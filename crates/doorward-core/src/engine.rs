@@ -31,6 +31,8 @@ pub struct Engine {
     pub(crate) secret_cache: SecretCache,
     pub(crate) hashes: HashLimiter,
     pub(crate) csrf_key: Vec<u8>,
+    /// Makes and checks the DPoP nonces (RFC 9449 §8), derived from the CSRF secret.
+    pub(crate) dpop_nonces: crate::dpop::NonceKey,
     pub(crate) keys: KeyRing,
     pub(crate) sealer: Sealer,
     /// Outbound fetches (client key sets, metadata documents); [`Engine::with_fetcher`].
@@ -74,6 +76,7 @@ impl Engine {
             config,
             secret_cache: SecretCache::default(),
             hashes: HashLimiter::default(),
+            dpop_nonces: crate::dpop::NonceKey::derive(&csrf_key),
             csrf_key,
             keys: KeyRing::default(),
             sealer,
@@ -91,6 +94,11 @@ impl Engine {
     pub fn with_fetcher(mut self, fetcher: Arc<dyn Fetcher>) -> Self {
         self.fetcher = fetcher;
         self
+    }
+
+    /// The URL of an endpoint of this server: the issuer and `path` (`config::paths`).
+    pub fn endpoint_url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.issuer)
     }
 
     pub fn store(&self) -> &SharedStore {

@@ -2,7 +2,7 @@
 //! values, the authenticated client, and the tokens built for a response before the store
 //! keeps them.
 
-use doorward_proto::{ResourceUri, ScopeSet, TokenResponse};
+use doorward_proto::{ResourceUri, ScopeSet, TokenResponse, TokenType};
 use uuid::Uuid;
 
 use crate::model::{AccessTokenRecord, Client, CodeRecord, RefreshTokenRecord};
@@ -65,6 +65,17 @@ impl Grant<'_> {
 pub(crate) struct AuthenticatedClient<'a> {
     pub(crate) client: &'a Client,
     pub(crate) audience: &'a str,
+    /// The thumbprint of the key of the request's DPoP proof (RFC 9449): the tokens issued
+    /// are bound to it. `None`: bearer tokens.
+    pub(crate) dpop_jkt: Option<&'a str>,
+}
+
+/// `DPoP` for tokens bound to a key (RFC 9449 §5), else `Bearer`.
+pub(crate) fn token_type(dpop_jkt: Option<&str>) -> TokenType {
+    match dpop_jkt {
+        Some(_) => TokenType::DPoP,
+        None => TokenType::Bearer,
+    }
 }
 
 /// Tokens built for a response, to be stored with the redemption that issues them.

@@ -62,7 +62,16 @@ impl Engine {
                 }
                 None => bearer.client.key.clone(),
             };
-            details.insert("token_type".into(), json!("Bearer"));
+            // RFC 9449 §6.2: a DPoP-bound token says so, with its key's thumbprint.
+            match &t.dpop_jkt {
+                Some(jkt) => {
+                    details.insert("token_type".into(), json!("DPoP"));
+                    details.insert("cnf".into(), json!({ "jkt": jkt }));
+                }
+                None => {
+                    details.insert("token_type".into(), json!("Bearer"));
+                }
+            }
             details.insert("exp".into(), json!(t.expires_at));
             details.insert("iat".into(), json!(t.issued_at));
             details.insert("sub".into(), json!(sub));

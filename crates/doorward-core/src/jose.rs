@@ -470,7 +470,7 @@ pub(crate) fn public_jwk(alg: SigningAlg, der: &[u8]) -> Result<Jwk, jsonwebtoke
 
 /// The members of a JWK that hold private or symmetric key material (RFC 7518 §6.2.2, §6.3.2,
 /// §6.4; RFC 8037 §2): a client's registered key set must hold none.
-const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+pub(crate) const PRIVATE_JWK_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// The most keys a client may register.
 const MAX_CLIENT_KEYS: usize = 16;

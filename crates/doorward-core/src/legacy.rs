@@ -48,6 +48,7 @@ impl Engine {
         let client = AuthenticatedClient {
             client: &request.client,
             audience: &audience,
+            dpop_jkt: None,
         };
         let built = self
             .issue_through_code(
@@ -190,6 +191,7 @@ impl Engine {
             issued_at: now,
             expires_at: now + self.config.lifetimes.code,
             resources: resources.to_vec(),
+            dpop_jkt: None,
         };
         self.store.insert_code(&record).await?;
         let client_id = authenticated.client.id;

@@ -39,6 +39,8 @@ pub mod config;
 pub mod device;
 pub mod discovery;
 pub mod embedding;
+pub mod dpop;
+mod dpop_check;
 mod engine;
 pub mod error;
 pub mod fetch;
@@ -73,7 +75,7 @@ pub mod userinfo;
 #[cfg(test)]
 mod tests;
 
-pub use config::{ClientSpec, EngineConfig, Grants, Lifetimes, UserSpec};
+pub use config::{ClientSpec, DpopPolicy, EngineConfig, Grants, Lifetimes, UserSpec};
 pub use engine::Engine;
 pub use error::Error;
 pub use opaque::{OpaqueKind, TokenHash};

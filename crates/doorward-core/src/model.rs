@@ -250,6 +250,9 @@ pub struct ClientPolicy {
     /// The client's authorization requests must be pushed first (RFC 9126 §6,
     /// `require_pushed_authorization_requests`).
     pub require_pushed_requests: bool,
+    /// The client's access tokens are always bound to its DPoP key: a token request without
+    /// a DPoP proof is refused (RFC 9449 §5.2, `dpop_bound_access_tokens`).
+    pub dpop_bound_access_tokens: bool,
     /// The resources (RFC 8707) the client may ask tokens for, among the server's
     /// ([`crate::EngineConfig::resources`]); `None`: every one of them.
     pub resources: Option<Vec<ResourceUri>>,
@@ -314,6 +317,8 @@ struct PolicyJson {
     resources: Option<Vec<String>>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     require_pushed_authorization_requests: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dpop_bound_access_tokens: bool,
 }
 
 impl ClientPolicy {
@@ -346,6 +351,7 @@ impl ClientPolicy {
                 .map(|types| types.iter().map(|g| g.as_str().to_owned()).collect()),
             require_pkce: self.require_pkce,
             require_pushed_authorization_requests: self.require_pushed_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             resources: self
                 .resources
                 .as_ref()
@@ -412,6 +418,7 @@ impl ClientPolicy {
                 .transpose()?,
             require_pkce: json.require_pkce,
             require_pushed_requests: json.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: json.dpop_bound_access_tokens,
             resources: json
                 .resources
                 .map(|list| {
@@ -518,6 +525,9 @@ pub struct CodeRecord {
     /// The resources the authorization request named (RFC 8707 §2.1): the grant's, which the
     /// token requests of the family may narrow (§2.2). Empty: none named.
     pub resources: Vec<ResourceUri>,
+    /// The thumbprint of the DPoP key the tokens must be bound to (`dpop_jkt` of the
+    /// authorization request, RFC 9449 §10): the token request's proof must use that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// An issued access token (stored by hash only).
@@ -536,6 +546,9 @@ pub struct AccessTokenRecord {
     /// The token's audience when resources were asked for (RFC 8707): what it is meant for.
     /// Empty: the default audience (the client's `access_token_audience`, else the issuer).
     pub resources: Vec<ResourceUri>,
+    /// The RFC 7638 thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449
+    /// §6): presented, it needs a proof signed with that key. `None`: a bearer token.
+    pub dpop_jkt: Option<String>,
 }
 
 /// An access token with the user and the client it was issued to: what a protected resource
@@ -568,6 +581,10 @@ pub struct RefreshTokenRecord {
     /// The grant's resources (RFC 8707), as its code had them: a refresh may ask for a
     /// subset (§2.2). Empty: the grant named none.
     pub resources: Vec<ResourceUri>,
+    /// The DPoP key a public client's refresh token is bound to (RFC 9449 §5): its refresh
+    /// needs a proof with that key. `None` for a confidential client's, which its client
+    /// authentication protects.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A signing key as stored (see [`crate::keys`] for its stages).

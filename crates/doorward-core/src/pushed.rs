@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use crate::dpop::{ProofAt, ProofTarget};
 use crate::model::Client;
 use crate::ports::{StoreError, UnixTime};
 use crate::request::{
@@ -127,6 +128,7 @@ impl Engine {
             },
             None => body_request(request, named),
         };
+        let params = self.bind_pushed_to_dpop(request, params).await?;
         let refs: Vec<&(String, String)> = params.iter().collect();
         match self
             .check_parameters(client.clone(), &refs, Checking::Pushing)
@@ -231,6 +233,38 @@ impl Engine {
                 &self.config.issuer,
             )
         }))
+    }
+
+    /// A pushed request that came with a DPoP proof binds its code to the proof's key, as
+    /// `dpop_jkt` would (RFC 9449 §10.1); both must then name the same key.
+    async fn bind_pushed_to_dpop(
+        &self,
+        request: &TokenRequest,
+        mut params: Vec<(String, String)>,
+    ) -> Result<Vec<(String, String)>, Error> {
+        let target = ProofTarget {
+            method: "POST",
+            url: &self.endpoint_url(crate::config::paths::PAR),
+            access_token: None,
+        };
+        let Some(proof) = self
+            .check_dpop(&request.dpop, target, ProofAt::AuthorizationServer)
+            .await?
+        else {
+            return Ok(params);
+        };
+        match params.iter().find(|(name, _)| name == "dpop_jkt") {
+            Some((_, jkt)) if *jkt != proof.jkt => Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "dpop_jkt names another key than the DPoP proof's",
+            )
+            .into()),
+            Some(_) => Ok(params),
+            None => {
+                params.push(("dpop_jkt".to_owned(), proof.jkt));
+                Ok(params)
+            }
+        }
     }
 
     fn pushed_cipher(&self) -> XChaCha20Poly1305 {

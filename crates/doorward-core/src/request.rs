@@ -50,6 +50,8 @@ pub struct AuthorizationRequest {
     /// so that the object is verified once and its request spent once. The HTTP adapter sends
     /// the browser there before anything else.
     pub carry: Option<String>,
+    /// The thumbprint of the DPoP key the code is bound to (RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 /// The prefix of every `request_uri` this server issues (RFC 9126 §2.2): the authorization
@@ -398,6 +400,8 @@ pub struct TokenRequest {
     /// attempts are also counted per address ([`crate::throttle`]), and its share of the
     /// Argon2 queue is bounded.
     pub client_address: Option<std::net::IpAddr>,
+    /// The request's `DPoP` header (RFC 9449 §4): the tokens issued are bound to its key.
+    pub dpop: crate::dpop::DpopHeader,
 }
 
 impl std::fmt::Debug for TokenRequest {
@@ -409,6 +413,7 @@ impl std::fmt::Debug for TokenRequest {
             .field("resources", &self.resources)
             .field("basic", &self.basic)
             .field("client_address", &self.client_address)
+            .field("dpop", &!self.dpop.is_absent())
             .finish()
     }
 }

@@ -2,6 +2,7 @@
 
 use doorward_proto::{ErrorCode, OAuthError, ScopeSet};
 
+use crate::dpop::Presentation;
 use crate::error::Error;
 use crate::model::{Client, User};
 use crate::opaque::TokenHash;
@@ -20,6 +21,10 @@ pub struct TokenInfo {
     /// What the token is meant for (`aud`): its resources (RFC 8707), else the default
     /// audience (the client's `access_token_audience`, else the issuer).
     pub audience: Vec<String>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 §6): it must be
+    /// presented with `Authorization: DPoP` and a proof made with that key. `None`: a bearer
+    /// token.
+    pub dpop_jkt: Option<String>,
 }
 
 impl TokenInfo {
@@ -41,16 +46,33 @@ impl Engine {
     /// API): a token with the default audience, or one whose resources name the issuer. A
     /// token narrowed to other resources (RFC 8707) is not meant for it: `invalid_token`, like
     /// unknown, expired and revoked tokens (RFC 6750 §3.1), without saying which.
+    ///
+    /// The token is taken as presented with `Authorization: Bearer`: a DPoP-bound one is
+    /// refused ([`Engine::check_presented_token`] takes the scheme and the proof).
     pub async fn check_access_token(&self, token: &str) -> Result<TokenInfo, Error> {
-        let (info, resources) = self.find_live_token(token).await?;
+        self.check_presented_token(&Presentation::bearer(token))
+            .await
+    }
+
+    /// [`Engine::check_access_token`] for a token presented with its scheme and `DPoP`
+    /// header: a DPoP-bound token (RFC 9449 §7) needs the `DPoP` scheme and a proof by its
+    /// key for this request.
+    pub async fn check_presented_token(
+        &self,
+        presented: &Presentation<'_>,
+    ) -> Result<TokenInfo, Error> {
+        let (info, resources) = self.find_live_token(presented.token).await?;
         if !crate::resource_indicators::for_own_api(&self.config, &resources) {
             return Err(invalid().into());
         }
+        self.check_token_binding(presented, info.dpop_jkt.as_deref())
+            .await?;
         Ok(info)
     }
 
     /// Resolves a bearer access token whatever its audience, for a resource server that
-    /// checks [`TokenInfo::audience`] itself (`doorward_axum::protect::ResourceServer`).
+    /// checks [`TokenInfo::audience`] itself (`doorward_axum::protect::ResourceServer`), and
+    /// its DPoP binding ([`TokenInfo::dpop_jkt`], with [`Engine::check_token_binding`]).
     /// Unknown, expired and revoked tokens are `invalid_token` (RFC 6750 §3.1).
     pub async fn resolve_access_token(&self, token: &str) -> Result<TokenInfo, Error> {
         Ok(self.find_live_token(token).await?.0)
@@ -77,6 +99,7 @@ impl Engine {
                 scopes: bearer.token.scopes,
                 expires_at: bearer.token.expires_at,
                 audience,
+                dpop_jkt: bearer.token.dpop_jkt,
             },
             bearer.token.resources,
         ))

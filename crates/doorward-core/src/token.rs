@@ -10,13 +10,13 @@ use std::collections::HashMap;
 
 use doorward_proto::{
     form_decode, CodeVerifier, ErrorCode, OAuthError, ResourceUri, ScopeSet, Secret, TokenResponse,
-    TokenType,
 };
 
 use crate::claims::{user_claims, AccessTokenClaims, IdTokenClaims, IdTokenInput};
 use crate::clock::UnixTime;
 use crate::error::Error;
-use crate::grant::{AuthenticatedClient, Built, Grant};
+use crate::dpop::{ProofAt, ProofTarget};
+use crate::grant::{token_type, AuthenticatedClient, Built, Grant};
 use crate::jose::SigningAlg;
 use crate::model::{
     AccessTokenFormat, AccessTokenRecord, AuthMethod, Client, CodeRecord, GrantType,
@@ -35,9 +35,30 @@ impl Engine {
         let (client, audience) = self
             .authenticate_client(request, ClientEndpoint::Token)
             .await?;
+        let proof = self
+            .check_dpop(
+                &request.dpop,
+                ProofTarget {
+                    method: "POST",
+                    url: &self.endpoint_url(crate::config::paths::TOKEN),
+                    access_token: None,
+                },
+                ProofAt::AuthorizationServer,
+            )
+            .await?;
+        // RFC 9449 §5.2: a client registered with `dpop_bound_access_tokens` gets no bearer
+        // token.
+        if proof.is_none() && client.policy.dpop_bound_access_tokens && self.config.dpop.enabled {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidDpopProof,
+                "this client's tokens are bound to its DPoP key: send a DPoP proof",
+            )
+            .into());
+        }
         let client = AuthenticatedClient {
             client: &client,
             audience: &audience,
+            dpop_jkt: proof.as_ref().map(|p| p.jkt.as_str()),
         };
         let param = |name: &str| request.params.get(name).map(String::as_str);
         let resources: Vec<&str> = request.resources.iter().map(String::as_str).collect();
@@ -286,7 +307,9 @@ impl Engine {
             .await?
             .filter(|record| record.redirect_uri.as_str() != crate::model::DEVICE_REDIRECT)
             .ok_or_else(|| OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE))?;
-        if let Err(error) = check_code(client, &record, now, param) {
+        if let Err(error) = check_code(client, &record, now, param)
+            .and_then(|()| check_bound_key(record.dpop_jkt.as_deref(), authenticated.dpop_jkt))
+        {
             // A failed attempt spends the code, so that a verifier cannot be guessed twice;
             // one that finds it spent already is a replay.
             if let Redemption::Spent(spent) =
@@ -365,6 +388,8 @@ impl Engine {
         if record.revoked || record.expires_at <= now {
             return Err(invalid().into());
         }
+        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
+        check_bound_key(record.dpop_jkt.as_deref(), authenticated.dpop_jkt)?;
         let family_ends =
             Grant::of_refresh(&record).started_at() + self.config.lifetimes.refresh_family;
         if family_ends <= now {
@@ -487,7 +512,14 @@ impl Engine {
         let lifetimes = &self.config.lifetimes;
         let access = if Self::wants_jwt(client) {
             let sub = user_id.to_string();
-            self.jwt_access_token(client, sub, access_scopes, audience, Some(auth_time))?
+            self.jwt_access_token(
+                client,
+                sub,
+                access_scopes,
+                audience,
+                Some(auth_time),
+                authenticated.dpop_jkt,
+            )?
         } else {
             self.new_credential(OpaqueKind::AccessToken)
         };
@@ -526,6 +558,7 @@ impl Engine {
             expires_at: now + lifetimes.access_token,
             revoked: false,
             resources: audience.to_vec(),
+            dpop_jkt: authenticated.dpop_jkt.map(str::to_owned),
         };
         let refresh_record = refresh.as_ref().map(|refresh| RefreshTokenRecord {
             hash: TokenHash::of(refresh),
@@ -540,11 +573,17 @@ impl Engine {
             used_at: None,
             successor: None,
             resources: grant_resources.to_vec(),
+            // RFC 9449 §5: bound for a public client, which has nothing else to prove
+            // possession with; a confidential client's is protected by its authentication.
+            dpop_jkt: authenticated
+                .dpop_jkt
+                .filter(|_| client.policy.is_public())
+                .map(str::to_owned),
         });
         Ok(Built {
             response: TokenResponse {
                 access_token: access,
-                token_type: TokenType::Bearer,
+                token_type: token_type(authenticated.dpop_jkt),
                 expires_in: lifetimes.access_token.max(0) as u64,
                 refresh_token: refresh,
                 scope,
@@ -590,6 +629,7 @@ impl Engine {
         scopes: &ScopeSet,
         resources: &[ResourceUri],
         auth_time: Option<UnixTime>,
+        dpop_jkt: Option<&str>,
     ) -> Result<String, Error> {
         let now = self.now();
         let first = self.config.keys.algorithms.first().copied();
@@ -608,6 +648,7 @@ impl Engine {
             client_id: &client.key,
             scope: scopes.to_string(),
             auth_time,
+            cnf: dpop_jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
         };
         self.sign_jws(alg, Some("at+jwt"), &claims)
     }
@@ -643,6 +684,22 @@ fn check_code<'a>(
         None => return Err(OAuthError::invalid_request("redirect_uri is missing")),
     }
     check_pkce(&record.challenge, param("code_verifier"))
+}
+
+/// A code or refresh token bound to a DPoP key (RFC 9449 §5, §10) is redeemed only with a
+/// proof of that key.
+fn check_bound_key(bound: Option<&str>, proof: Option<&str>) -> Result<(), OAuthError> {
+    match (bound, proof) {
+        (None, _) => Ok(()),
+        (Some(bound), Some(proof)) if doorward_proto::constant_time_eq(bound.as_bytes(), proof.as_bytes()) => Ok(()),
+        (Some(_), None) => Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "this grant is bound to a DPoP key: send a proof made with it",
+        )),
+        (Some(_), Some(_)) => Err(OAuthError::invalid_grant(
+            "this grant is bound to another DPoP key",
+        )),
+    }
 }
 
 /// Whether `client_id` names this client, by Key or by Id.

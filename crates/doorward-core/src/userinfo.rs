@@ -3,6 +3,7 @@
 use doorward_proto::OAuthError;
 use serde_json::{Map, Value};
 
+use crate::dpop::Presentation;
 use crate::claims::user_claims;
 use crate::error::Error;
 use crate::Engine;
@@ -12,7 +13,16 @@ impl Engine {
     /// scopes. The token must hold `openid` (§5.3: "the Access Token obtained from an OpenID
     /// Connect Authentication Request").
     pub async fn userinfo(&self, token: &str) -> Result<Map<String, Value>, Error> {
-        let info = self.check_access_token(token).await?;
+        self.userinfo_presented(&Presentation::bearer(token)).await
+    }
+
+    /// [`Engine::userinfo`] for a token presented with its scheme and `DPoP` header (RFC
+    /// 9449 §7).
+    pub async fn userinfo_presented(
+        &self,
+        presented: &Presentation<'_>,
+    ) -> Result<Map<String, Value>, Error> {
+        let info = self.check_presented_token(presented).await?;
         let user = info.require_user()?;
         if !info.scopes.contains("openid") {
             return Err(OAuthError::new(

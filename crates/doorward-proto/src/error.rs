@@ -64,11 +64,17 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// A member of a client registration's metadata is refused (RFC 7591 §3.2.2).
     InvalidClientMetadata,
+    /// The DPoP proof is missing where required, malformed, badly signed, for another
+    /// request, outside its time window or replayed (RFC 9449 §5, §7.1).
+    InvalidDpopProof,
+    /// The DPoP proof lacks the server's current nonce, sent in the `DPoP-Nonce` header of
+    /// this answer: retry with it (RFC 9449 §8, §9).
+    UseDpopNonce,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by wire name.
-    const ALL: [ErrorCode; 26] = [
+    const ALL: [ErrorCode; 28] = [
         Self::InvalidRequest,
         Self::InvalidClient,
         Self::InvalidGrant,
@@ -95,6 +101,8 @@ impl ErrorCode {
         Self::InvalidTarget,
         Self::InvalidRedirectUri,
         Self::InvalidClientMetadata,
+        Self::InvalidDpopProof,
+        Self::UseDpopNonce,
     ];
 
     /// The code named `value` on the wire, if it is one of the registered codes above.
@@ -131,6 +139,8 @@ impl ErrorCode {
             Self::InvalidTarget => "invalid_target",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 }

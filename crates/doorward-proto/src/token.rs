@@ -1,9 +1,21 @@
 use serde::{Deserialize, Serialize};
 
-/// `token_type` of a token response (RFC 6749 §7.1). Only bearer tokens (RFC 6750) exist here.
+/// `token_type` of a token response (RFC 6749 §7.1): a bearer token (RFC 6750), or one bound
+/// to the client's DPoP key (RFC 9449 §5), which it presents with `Authorization: DPoP`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TokenType {
     Bearer,
+    DPoP,
+}
+
+impl TokenType {
+    /// The name on the wire, also the `Authorization` scheme the token is sent with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bearer => "Bearer",
+            Self::DPoP => "DPoP",
+        }
+    }
 }
 
 /// A successful token response (RFC 6749 §5.1).

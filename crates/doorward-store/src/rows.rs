@@ -73,15 +73,15 @@ pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at";
 pub(crate) const CONSENT_COLS: &str = "user_id, client_id, scopes, granted_at";
 pub(crate) const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, \
     scope_requested, challenge, challenge_method, family_id, auth_time, issued_at, expires_at, \
-    nonce, resources";
-pub(crate) const ACCESS_COLS: &str =
-    "hash, family_id, client_id, user_id, scopes, issued_at, expires_at, revoked_at, resources";
+    nonce, resources, dpop_jkt";
+pub(crate) const ACCESS_COLS: &str = "hash, family_id, client_id, user_id, scopes, issued_at, \
+    expires_at, revoked_at, resources, dpop_jkt";
 /// The refresh token's columns as inserted.
 pub(crate) const REFRESH_COLS: &str = "hash, family_id, client_id, user_id, scopes, auth_time, \
-    issued_at, expires_at, revoked_at, resources";
+    issued_at, expires_at, revoked_at, resources, dpop_jkt";
 /// [`REFRESH_COLS`] and what the store sets later: what [`refresh`] reads.
 pub(crate) const REFRESH_READ: &str = "hash, family_id, client_id, user_id, scopes, auth_time, \
-    issued_at, expires_at, revoked_at, used_at, successor, resources";
+    issued_at, expires_at, revoked_at, used_at, successor, resources, dpop_jkt";
 pub(crate) const KEY_COLS: &str =
     "kid, alg, generation, private_key, public_jwk, created_at, activate_at, remove_at";
 
@@ -93,7 +93,7 @@ macro_rules! bearer_select {
     ($hash:literal) => {
         concat!(
             "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
-                a.issued_at, a.expires_at, a.revoked_at, a.resources,
+                a.issued_at, a.expires_at, a.revoked_at, a.resources, a.dpop_jkt,
                 u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
                 u.created_at,
                 c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
@@ -276,6 +276,7 @@ pub(crate) fn code(row: &dyn Columns) -> StoreResult<CodeRecord> {
         issued_at: row.int("issued_at")?,
         expires_at: row.int("expires_at")?,
         resources: row.resources("resources")?,
+        dpop_jkt: row.opt_text("dpop_jkt")?,
     })
 }
 
@@ -291,6 +292,7 @@ pub(crate) fn access(row: &dyn Columns) -> StoreResult<AccessTokenRecord> {
         expires_at: row.int("expires_at")?,
         revoked: row.opt_int("revoked_at")?.is_some(),
         resources: row.resources("resources")?,
+        dpop_jkt: row.opt_text("dpop_jkt")?,
     })
 }
 
@@ -323,6 +325,7 @@ pub(crate) fn refresh(row: &dyn Columns) -> StoreResult<RefreshTokenRecord> {
         used_at: row.opt_int("used_at")?,
         successor: row.opt_blob("successor")?,
         resources: row.resources("resources")?,
+        dpop_jkt: row.opt_text("dpop_jkt")?,
     })
 }
 

@@ -233,6 +233,7 @@ async fn mint_refresh_tokens(
                 secret: doorward_proto::Secret::new(secret),
             }),
             client_address: None,
+            dpop: Default::default(),
         };
         let answer = minter
             .engine

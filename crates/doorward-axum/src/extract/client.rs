@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use doorward_core::dpop::DpopHeader;
 use doorward_core::request::{BasicCredentials, TokenRequest};
 use doorward_proto::{OAuthError, Secret};
 
@@ -28,6 +29,13 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
             resources,
             basic,
             client_address,
+            dpop: DpopHeader::from_values(
+                parts
+                    .headers
+                    .get_all("dpop")
+                    .iter()
+                    .map(|v| v.as_bytes()),
+            ),
         }))
     }
 }

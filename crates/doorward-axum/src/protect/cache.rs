@@ -58,6 +58,7 @@ mod tests {
             scopes: vec![],
             audience: vec![],
             expires_at,
+            dpop_jkt: None,
         }
     }
 

@@ -58,9 +58,10 @@ impl TokenVerifier for IntrospectionVerifier {
         if answer
             .token_type
             .as_deref()
-            // Only access tokens: RFC 7662 §2.2's `token_type` is absent or a bearer token
-            // type; anything else (a refresh token, however a provider names it) is refused.
-            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+            // Only access tokens: RFC 7662 §2.2's `token_type` is absent, a bearer token type
+            // or DPoP (RFC 9449 §6.2); anything else (a refresh token, however a provider
+            // names it) is refused.
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer") && !t.eq_ignore_ascii_case("dpop"))
         {
             return Err(VerifyError::Invalid(
                 "the token is not a bearer access token".into(),
@@ -93,6 +94,7 @@ impl TokenVerifier for IntrospectionVerifier {
                 .collect(),
             audience,
             expires_at: answer.exp.unwrap_or(i64::MAX),
+            dpop_jkt: confirmation(answer.extra.get("cnf")),
         })
     }
 }
@@ -122,6 +124,7 @@ impl TokenVerifier for JwtVerifier {
             Err(e) => return Err(VerifyError::Invalid(e.to_string())),
         };
         let grant = AccessGrant {
+            dpop_jkt: confirmation(claims.claims.get("cnf")),
             user: (claims.client_id.as_deref() != Some(claims.subject.as_str()))
                 .then(|| claims.subject.clone()),
             subject: claims.subject,
@@ -134,4 +137,9 @@ impl TokenVerifier for JwtVerifier {
             .put(key, &grant, now.saturating_add(JWT_CACHE_SECONDS), now);
         Ok(grant)
     }
+}
+
+/// The DPoP key thumbprint of a token's `cnf` claim (RFC 9449 §6.1).
+fn confirmation(cnf: Option<&serde_json::Value>) -> Option<String> {
+    cnf?.get("jkt")?.as_str().map(str::to_owned)
 }

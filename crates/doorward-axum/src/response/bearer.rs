@@ -1,5 +1,5 @@
-//! The refusals of a bearer-protected resource (RFC 6750 §3), and the one reader of its
-//! `Authorization: Bearer` credentials (§2.1). Used by the provider's own resources (the
+//! The refusals of a bearer-protected resource (RFC 6750 §3; RFC 9449 §7.1 for DPoP), and the
+//! one reader of its `Authorization: Bearer` or `DPoP` credentials (§2.1; RFC 9449 §7.1). Used by the provider's own resources (the
 //! Eternaltwin API, UserInfo) and by every API behind [`crate::protect`].
 
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use doorward_core::dpop::{DpopHeader, Scheme, DPOP_ALGS};
 use doorward_proto::ErrorCode;
 
 use super::{no_store, retry_soon, Failure};
@@ -19,6 +20,9 @@ pub const REALM: &str = "doorward";
 pub enum Credentials<'a> {
     /// `Bearer <token>` with a token of the `b64token` syntax.
     Token(&'a str),
+    /// `DPoP <token>` (RFC 9449 §7.1), the same syntax: a DPoP-bound token, whose proof is in
+    /// the `DPoP` header.
+    Dpop(&'a str),
     /// No header, or another scheme: no Bearer credentials (§3.1, no error code).
     Absent,
     /// A Bearer header that does not parse: `invalid_request` (§3.1).
@@ -34,16 +38,22 @@ pub fn credentials(headers: &HeaderMap) -> Credentials<'_> {
     let bytes = value.as_bytes();
     // RFC 9110 §11.4: the scheme is a whole token, followed by a space or nothing
     // (`Bearerx abc` is another scheme, not a malformed Bearer header).
-    let is_bearer = bytes.len() >= 6
-        && bytes[..6].eq_ignore_ascii_case(b"bearer")
-        && matches!(bytes.get(6), None | Some(b' ' | b'\t'));
-    if !is_bearer {
+    let is_scheme = |name: &[u8]| {
+        bytes.len() >= name.len()
+            && bytes[..name.len()].eq_ignore_ascii_case(name)
+            && matches!(bytes.get(name.len()), None | Some(b' ' | b'\t'))
+    };
+    let (scheme_len, dpop) = if is_scheme(b"bearer") {
+        (6, false)
+    } else if is_scheme(b"dpop") {
+        (4, true)
+    } else {
         return Credentials::Absent;
-    }
+    };
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v[6..].strip_prefix(' '))
+        .and_then(|v| v[scheme_len..].strip_prefix(' '))
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .filter(|t| {
@@ -51,8 +61,27 @@ pub fn credentials(headers: &HeaderMap) -> Credentials<'_> {
                 .all(|c| c.is_ascii_alphanumeric() || "-._~+/=".contains(c))
         });
     match token {
+        Some(token) if dpop => Credentials::Dpop(token),
         Some(token) => Credentials::Token(token),
         None => Credentials::Malformed,
+    }
+}
+
+/// The `DPoP` header(s) of a request (RFC 9449 §4.1).
+pub fn dpop_header(headers: &HeaderMap) -> DpopHeader {
+    DpopHeader::from_values(headers.get_all("dpop").iter().map(|v| v.as_bytes()))
+}
+
+/// The access token of a request and the scheme it came with, or the refusal of a request
+/// without one (`realm` names the resource).
+pub(crate) fn presented_token<'h>(
+    headers: &'h HeaderMap,
+    realm: &Arc<str>,
+) -> Result<(&'h str, Scheme), BearerError> {
+    match credentials(headers) {
+        Credentials::Token(token) => Ok((token, Scheme::Bearer)),
+        Credentials::Dpop(token) => Ok((token, Scheme::Dpop)),
+        other => Err(BearerError::for_credentials(realm.clone(), &other)),
     }
 }
 
@@ -67,6 +96,8 @@ pub struct BearerError {
     refusal: Refusal,
     /// The URL of the resource's metadata (RFC 9728 §5.1), named in every challenge.
     resource_metadata: Option<Arc<str>>,
+    /// The scheme of the challenge: `DPoP` for a request that used it, or a refused proof.
+    scheme: Scheme,
 }
 
 /// What failed.
@@ -76,6 +107,9 @@ pub(crate) enum Refusal {
     Malformed,
     InvalidToken(String),
     InsufficientScope(Vec<String>),
+    /// A DPoP proof missing, malformed, for another request or key, or replayed (RFC 9449
+    /// §7.1): 401 `invalid_dpop_proof` with a `DPoP` challenge.
+    InvalidProof(String),
     /// A valid token without a user (`client_credentials`) at a resource about a user: 403
     /// `insufficient_scope` (RFC 6750 §3.1), since the token is valid but grants nothing here
     /// (`invalid_token` would send the client to get another token of the same kind).
@@ -86,11 +120,24 @@ pub(crate) enum Refusal {
 
 impl BearerError {
     pub(crate) fn new(realm: Arc<str>, refusal: Refusal) -> Self {
+        let scheme = match refusal {
+            Refusal::InvalidProof(_) => Scheme::Dpop,
+            _ => Scheme::Bearer,
+        };
         Self {
             realm,
             refusal,
             resource_metadata: None,
+            scheme,
         }
+    }
+
+    /// The same refusal challenging with `scheme`, the one the request used (RFC 9449 §7.1).
+    pub(crate) fn with_scheme(mut self, scheme: Scheme) -> Self {
+        if !matches!(self.refusal, Refusal::InvalidProof(_)) {
+            self.scheme = scheme;
+        }
+        self
     }
 
     /// The same refusal naming the resource's metadata URL (RFC 9728 §5.1) in its challenge.
@@ -110,6 +157,9 @@ impl BearerError {
             doorward_core::Error::OAuth(e) => match e.code {
                 ErrorCode::TemporarilyUnavailable => Refusal::Unavailable,
                 ErrorCode::InvalidRequest => Refusal::Malformed,
+                ErrorCode::InvalidDpopProof | ErrorCode::UseDpopNonce => {
+                    Refusal::InvalidProof(e.description.into_owned())
+                }
                 _ => Refusal::InvalidToken(e.description.into_owned()),
             },
             other => match Failure::of(&other) {
@@ -133,7 +183,9 @@ impl BearerError {
     /// The HTTP status it is answered with.
     pub fn status(&self) -> StatusCode {
         match self.refusal {
-            Refusal::NoCredentials | Refusal::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Refusal::NoCredentials | Refusal::InvalidToken(_) | Refusal::InvalidProof(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             Refusal::Malformed => StatusCode::BAD_REQUEST,
             Refusal::InsufficientScope(_) | Refusal::NoUser => StatusCode::FORBIDDEN,
             Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -165,6 +217,7 @@ impl IntoResponse for BearerError {
                 String::new(),
             ),
             Refusal::InvalidToken(why) => (Some("invalid_token"), why.clone(), String::new()),
+            Refusal::InvalidProof(why) => (Some("invalid_dpop_proof"), why.clone(), String::new()),
             Refusal::InsufficientScope(scopes) => {
                 let scope = scopes.join(" ");
                 (
@@ -202,12 +255,18 @@ impl IntoResponse for BearerError {
                 }
             })
             .collect();
+        let scheme = self.scheme.as_str();
+        // RFC 9449 §7.1: a DPoP challenge names the proof algorithms accepted.
+        let algs = match self.scheme {
+            Scheme::Dpop => format!(", algs=\"{}\"", DPOP_ALGS.join(" ")),
+            Scheme::Bearer => String::new(),
+        };
         let mut challenge = match code {
             None | Some("temporarily_unavailable") | Some("server_error") => {
-                format!("Bearer realm=\"{realm}\"")
+                format!("{scheme} realm=\"{realm}\"{algs}")
             }
             Some(code) => format!(
-                "Bearer realm=\"{realm}\", error=\"{code}\", error_description=\"{clean}\"{extra}"
+                "{scheme} realm=\"{realm}\"{algs}, error=\"{code}\", error_description=\"{clean}\"{extra}"
             ),
         };
         // RFC 9728 §5.1: where a client finds out which authorization server to ask.

@@ -24,6 +24,21 @@ impl<T: IntoResponse> IntoResponse for NoStore<T> {
     }
 }
 
+/// An answer of the token or pushed-request endpoint with the server's current DPoP nonce in
+/// `DPoP-Nonce` when it requires nonces (RFC 9449 §8): with a `use_dpop_nonce` refusal the
+/// client retries with it, and with a success it has it for its next request.
+pub struct WithDpopNonce<T>(pub T, pub Option<String>);
+
+impl<T: IntoResponse> IntoResponse for WithDpopNonce<T> {
+    fn into_response(self) -> Response {
+        let mut response = self.0.into_response();
+        if let Some(value) = self.1.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert("dpop-nonce", value);
+        }
+        response
+    }
+}
+
 /// A refusal of a token-style endpoint (RFC 6749 §5.2): 401 with `WWW-Authenticate` for
 /// `invalid_client`, 413 for a body over the limit, 429 with `Retry-After` after too many
 /// failures, 500 for `server_error`, 503 with `Retry-After` when the server is busy or its

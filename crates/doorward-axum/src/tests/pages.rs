@@ -125,6 +125,7 @@ fn consent_request(client: doorward_core::model::Client) -> AuthorizationRequest
         response_mode: doorward_core::request::ResponseMode::Query,
         pushed: None,
         carry: None,
+        dpop_jkt: None,
     }
 }
 

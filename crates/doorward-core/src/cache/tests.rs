@@ -52,6 +52,7 @@ fn bearer(token: &str, family: Uuid, user: Option<Uuid>, client_id: Uuid) -> Bea
             expires_at: 100,
             revoked: false,
             resources: vec![],
+            dpop_jkt: None,
         },
         user: None,
         client: client(client_id, "app@clients"),

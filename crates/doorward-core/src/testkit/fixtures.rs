@@ -70,6 +70,7 @@ pub fn code(hash: u8, client: Uuid, user: Uuid, family: Uuid) -> CodeRecord {
         issued_at: NOW,
         expires_at: NOW + 60,
         resources: Vec::new(),
+        dpop_jkt: None,
     }
 }
 
@@ -92,6 +93,7 @@ pub fn tokens(
             expires_at: NOW + 7200,
             revoked: false,
             resources: Vec::new(),
+            dpop_jkt: None,
         },
         RefreshTokenRecord {
             hash: TokenHash([hash.wrapping_add(100); 32]),
@@ -106,6 +108,7 @@ pub fn tokens(
             used_at: None,
             successor: None,
             resources: Vec::new(),
+            dpop_jkt: None,
         },
     )
 }

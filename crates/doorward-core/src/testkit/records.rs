@@ -94,6 +94,7 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
         grant_types: Some(vec![GrantType::ClientCredentials, GrantType::RefreshToken]),
         require_pkce: true,
         require_pushed_requests: true,
+        dpop_bound_access_tokens: true,
         resources: Some(vec![doorward_proto::ResourceUri::parse(
             "https://api.example/v1",
         )

@@ -98,6 +98,7 @@ pub(super) fn request(assertion: &str, extra: &[(&str, &str)]) -> TokenRequest {
         params,
         basic: None,
         client_address: None,
+        dpop: Default::default(),
     }
 }
 
@@ -406,6 +407,7 @@ async fn one_method_per_request_and_the_registered_one() {
             secret: Secret::new("unused_secret"),
         }),
         client_address: None,
+        dpop: Default::default(),
     };
     assert_eq!(
         code_of(h.engine.token(&basic).await),

@@ -22,6 +22,7 @@ async fn client_authentication_methods() {
             secret: Secret::new(secret),
         }),
         client_address: None,
+        dpop: Default::default(),
     };
     let grant = ("grant_type", "password");
     let outcome = |r: Result<TokenResponse, Error>| code_of(r);
@@ -125,6 +126,7 @@ async fn a_registered_auth_method_is_the_only_one_accepted() {
                 secret: Secret::new("s3cret"),
             }),
             client_address: None,
+            dpop: Default::default(),
         }
     };
     let token = [("grant_type", "password")];
@@ -178,6 +180,7 @@ async fn wrong_client_secrets_are_throttled_per_client() {
             secret: Secret::new(secret),
         }),
         client_address: None,
+        dpop: Default::default(),
     };
     // The right secret, cached.
     h.engine.introspect(&introspect(KEY, SECRET)).await.unwrap();

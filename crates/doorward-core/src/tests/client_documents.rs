@@ -157,6 +157,7 @@ async fn a_refused_document_is_shown_at_authorize_and_invalid_client_at_token() 
         .collect(),
         basic: None,
         client_address: None,
+        dpop: Default::default(),
         resources: Vec::new(),
     };
     assert_eq!(

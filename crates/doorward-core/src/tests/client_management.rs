@@ -23,6 +23,7 @@ async fn authenticates(h: &Harness, key: &str, secret: &str) -> bool {
                 secret: Secret::new(secret),
             }),
             client_address: None,
+            dpop: Default::default(),
         })
         .await;
     match code_of(answer) {

@@ -66,6 +66,7 @@ fn request(basic: Option<(&str, &str)>, params: &[(&str, &str)]) -> TokenRequest
             secret: Secret::new(secret),
         }),
         client_address: None,
+        dpop: Default::default(),
     }
 }
 

@@ -62,6 +62,7 @@ async fn a_code_of_another_client_is_refused_without_burning_it() {
                 secret: Secret::new("other_secret"),
             }),
             client_address: None,
+            dpop: Default::default(),
         })
         .await;
     assert_eq!(code_of(other), ErrorCode::InvalidGrant);

@@ -35,6 +35,7 @@ fn public(params: &[(&str, &str)]) -> TokenRequest {
             .collect::<HashMap<_, _>>(),
         basic: None,
         client_address: None,
+        dpop: Default::default(),
     }
 }
 

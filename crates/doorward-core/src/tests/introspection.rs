@@ -24,6 +24,7 @@ async fn introspection_shows_a_client_its_own_tokens_only() {
             secret: Secret::new(secret),
         }),
         client_address: None,
+        dpop: Default::default(),
     };
     let own = h
         .engine

@@ -233,6 +233,7 @@ async fn the_grace_window_answers_the_same_client_only() {
                 secret: Secret::new("other_secret"),
             }),
             client_address: None,
+            dpop: Default::default(),
         })
         .await;
     assert_eq!(code_of(by_other), ErrorCode::InvalidGrant);

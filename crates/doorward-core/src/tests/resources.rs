@@ -85,6 +85,7 @@ async fn token(
                 secret: Secret::new(JWT_SECRET),
             }),
             client_address: None,
+            dpop: Default::default(),
         })
         .await
 }
@@ -240,6 +241,7 @@ async fn opaque_tokens_keep_their_audience_for_introspection() {
             secret: Secret::new(SECRET),
         }),
         client_address: None,
+        dpop: Default::default(),
     };
     let answer = h
         .engine

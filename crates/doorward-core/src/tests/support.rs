@@ -119,6 +119,7 @@ pub(super) fn basic_request(id: &str, secret: &str, params: &[(&str, &str)]) -> 
             secret: Secret::new(secret),
         }),
         client_address: None,
+        dpop: Default::default(),
     }
 }
 

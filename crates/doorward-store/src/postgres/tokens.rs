@@ -87,7 +87,7 @@ fn issue_ctes(first: usize, source: &str, refresh: bool) -> String {
     let mut sql = format!(
         "access_grant AS (SELECT revoked_at FROM grants WHERE family_id = {family} FOR SHARE),
          access_row AS (INSERT INTO access_tokens ({ACCESS_COLS})
-             SELECT {}, {family}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM access_grant), {}
+             SELECT {}, {family}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM access_grant), {}, {}
              FROM {source} RETURNING 1)",
         p(0),
         p(2),
@@ -96,23 +96,25 @@ fn issue_ctes(first: usize, source: &str, refresh: bool) -> String {
         p(5),
         p(6),
         p(7),
+        p(8),
         family = p(1),
     );
     if refresh {
         sql.push_str(&format!(
             ", refresh_grant AS (SELECT revoked_at FROM grants WHERE family_id = {family} FOR SHARE),
              refresh_row AS (INSERT INTO refresh_tokens ({REFRESH_COLS})
-                 SELECT {}, {family}, {}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM refresh_grant), {}
+                 SELECT {}, {family}, {}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM refresh_grant), {}, {}
                  FROM {source} RETURNING 1)",
-            p(8),
-            p(10),
+            p(9),
             p(11),
             p(12),
             p(13),
             p(14),
             p(15),
             p(16),
-            family = p(9),
+            p(17),
+            p(18),
+            family = p(10),
         ));
     }
     sql
@@ -132,7 +134,8 @@ fn bind_issue<'q>(
         .bind(access.scopes.to_string())
         .bind(access.issued_at)
         .bind(access.expires_at)
-        .bind(rows::resource_lines(&access.resources));
+        .bind(rows::resource_lines(&access.resources))
+        .bind(access.dpop_jkt.as_deref());
     match refresh {
         Some(refresh) => query
             .bind(refresh.hash.as_bytes())
@@ -143,7 +146,8 @@ fn bind_issue<'q>(
             .bind(refresh.auth_time)
             .bind(refresh.issued_at)
             .bind(refresh.expires_at)
-            .bind(rows::resource_lines(&refresh.resources)),
+            .bind(rows::resource_lines(&refresh.resources))
+            .bind(refresh.dpop_jkt.as_deref()),
         None => query,
     }
 }
@@ -320,7 +324,7 @@ pub(super) async fn insert_code_in(
     .map_err(other)?;
     let sql = format!(
         "INSERT INTO codes ({CODE_COLS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     );
     sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(code.hash.as_bytes())
@@ -337,6 +341,7 @@ pub(super) async fn insert_code_in(
         .bind(code.expires_at)
         .bind(code.nonce.as_deref())
         .bind(rows::resource_lines(&code.resources))
+        .bind(code.dpop_jkt.as_deref())
         .execute(&mut **tx)
         .await
         .map_err(other)?;

@@ -78,7 +78,7 @@ fn insert_tokens_in(
         tx,
         &format!(
             "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                 (SELECT revoked_at FROM grants WHERE family_id = ?2), ?8)"
+                 (SELECT revoked_at FROM grants WHERE family_id = ?2), ?8, ?9)"
         ),
         params![
             access.hash.as_bytes(),
@@ -89,6 +89,7 @@ fn insert_tokens_in(
             access.issued_at,
             access.expires_at,
             rows::resource_lines(&access.resources),
+            access.dpop_jkt,
         ],
     )?;
     if let Some(refresh) = refresh {
@@ -97,7 +98,7 @@ fn insert_tokens_in(
             &format!(
                 "INSERT INTO refresh_tokens ({REFRESH_COLS})
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
-                     (SELECT revoked_at FROM grants WHERE family_id = ?2), ?9)"
+                     (SELECT revoked_at FROM grants WHERE family_id = ?2), ?9, ?10)"
             ),
             params![
                 refresh.hash.as_bytes(),
@@ -109,6 +110,7 @@ fn insert_tokens_in(
                 refresh.issued_at,
                 refresh.expires_at,
                 rows::resource_lines(&refresh.resources),
+                refresh.dpop_jkt,
             ],
         )?;
     }
@@ -290,7 +292,7 @@ pub(super) fn insert_code_in(conn: &Connection, code: &CodeRecord) -> StoreResul
         conn,
         &format!(
             "INSERT INTO codes ({CODE_COLS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
         ),
         params![
             code.hash.as_bytes(),
@@ -307,6 +309,7 @@ pub(super) fn insert_code_in(conn: &Connection, code: &CodeRecord) -> StoreResul
             code.expires_at,
             code.nonce,
             rows::resource_lines(&code.resources),
+            code.dpop_jkt,
         ],
     )
     .map(drop)
