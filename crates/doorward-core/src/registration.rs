@@ -471,6 +471,7 @@ fn apply(client: &mut Client, metadata: &Metadata) {
         jwks_uri: metadata.jwks_uri.clone(),
         grant_types: Some(metadata.grant_types.clone()),
         require_pushed_requests: metadata.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: metadata.dpop_bound_access_tokens,
         ..ClientPolicy::default()
     };
 }

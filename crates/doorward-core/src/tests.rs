@@ -12,6 +12,7 @@ mod client_management;
 mod clients;
 mod code_redemption;
 mod device;
+mod dpop;
 mod fuzz;
 mod id_tokens;
 mod interaction;

@@ -69,6 +69,10 @@ pub enum ClientsCommand {
         /// Require pushed authorization requests (RFC 9126, POST /oauth/par).
         #[arg(long)]
         require_pushed_authorization_requests: bool,
+        /// Bind every token of the client to its DPoP key (RFC 9449 §5.2): token requests
+        /// without a DPoP proof are refused.
+        #[arg(long)]
+        dpop_bound_access_tokens: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -173,6 +177,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             grant_types,
             require_pkce,
             require_pushed_authorization_requests,
+            dpop_bound_access_tokens,
             json,
         } => {
             let config = load_config(serve)?;
@@ -226,6 +231,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                     grant_types,
                     require_pkce,
                     require_pushed_requests: require_pushed_authorization_requests,
+                    dpop_bound_access_tokens,
                     ..ClientPolicy::default()
                 },
             };
@@ -530,6 +536,7 @@ fn describe(engine: &Engine, client: &Client) -> Value {
         "grant_types": client.policy.grant_types.as_ref().map(|g| g.iter().map(|g| g.as_str()).collect::<Vec<_>>()),
         "require_pkce": client.policy.require_pkce,
         "require_pushed_authorization_requests": client.policy.require_pushed_requests,
+        "dpop_bound_access_tokens": client.policy.dpop_bound_access_tokens,
         "jwks_keys": client.policy.jwks.as_ref().map(|set| set.keys.len()),
         "source": client.source.as_str(),
         "created_at": client.created_at,

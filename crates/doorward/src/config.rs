@@ -40,6 +40,10 @@
 //! client_credentials = true              # the grant, for clients whose grant_types name it
 //! device_authorization = true            # the device grant (RFC 8628), for clients whose
 //!                                        # grant_types name "urn:ietf:params:oauth:grant-type:device_code"
+//! dpop = true                            # DPoP (RFC 9449): a token request with a proof gets
+//!                                        # tokens bound to its key
+//! dpop_require_nonce = false             # proofs at /oauth/token and /oauth/par must carry
+//!                                        # a server nonce (RFC 9449 §8)
 //! scopes = ["base", "openid", "profile", "email"]   # offered
 //! default_scopes = ["base"]                        # when a request names none
 //! resources = ["https://api.example/"]   # RFC 8707 resource indicators clients may name
@@ -82,6 +86,8 @@
 //!                                        # "client_credentials" (confidential clients only)
 //! require_pkce = false                   # PKCE for this client
 //! require_pushed_authorization_requests = false  # this client must push its requests first
+//! dpop_bound_access_tokens = false       # this client's tokens are always DPoP-bound (RFC
+//!                                        # 9449 §5.2): a token request without a proof is refused
 //! access_token_format = "opaque"         # or "jwt" (RFC 9068)
 //! access_token_audience = "…"            # `aud` of JWT access tokens; default: the issuer
 //! id_token_signed_response_alg = "RS256" # OIDC's default; falls back to the first
@@ -149,6 +155,8 @@ pub struct Config {
     /// `[oauth] device_authorization`: the device grant (RFC 8628) is answered (for the
     /// clients that name it).
     pub device_authorization: bool,
+    /// `[oauth] dpop` and `dpop_require_nonce` (RFC 9449).
+    pub dpop: doorward_core::DpopPolicy,
     pub scopes: ScopeSet,
     pub default_scopes: ScopeSet,
     /// `[oauth] resources`: the resource indicators (RFC 8707) clients may name.
@@ -264,6 +272,9 @@ struct RawOAuth {
     require_pushed_authorization_requests: bool,
     client_credentials: Option<bool>,
     device_authorization: Option<bool>,
+    dpop: Option<bool>,
+    #[serde(default)]
+    dpop_require_nonce: bool,
     scopes: Option<Vec<String>>,
     default_scopes: Option<Vec<String>>,
     #[serde(default)]
@@ -294,6 +305,7 @@ struct RawPolicy {
     grant_types: Option<Vec<String>>,
     require_pkce: bool,
     require_pushed_authorization_requests: bool,
+    dpop_bound_access_tokens: bool,
     resources: Option<Vec<String>>,
 }
 
@@ -321,6 +333,8 @@ struct RawClient {
     require_pkce: bool,
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
     resources: Option<Vec<String>>,
 }
 
@@ -356,6 +370,8 @@ struct RawSeedApp {
     require_pkce: bool,
     #[serde(default)]
     require_pushed_authorization_requests: bool,
+    #[serde(default)]
+    dpop_bound_access_tokens: bool,
     resources: Option<Vec<String>>,
 }
 
@@ -550,6 +566,10 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         require_pushed_requests: raw.oauth.require_pushed_authorization_requests,
         client_credentials: raw.oauth.client_credentials.unwrap_or(true),
         device_authorization: raw.oauth.device_authorization.unwrap_or(true),
+        dpop: doorward_core::DpopPolicy {
+            enabled: raw.oauth.dpop.unwrap_or(true),
+            require_nonce: raw.oauth.dpop_require_nonce,
+        },
         scopes,
         default_scopes,
         resources,
@@ -663,6 +683,7 @@ macro_rules! raw_policy {
             grant_types: $raw.grant_types,
             require_pkce: $raw.require_pkce,
             require_pushed_authorization_requests: $raw.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: $raw.dpop_bound_access_tokens,
             resources: $raw.resources,
         }
     };
@@ -763,6 +784,7 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         grant_types,
         require_pkce: raw.require_pkce,
         require_pushed_requests: raw.require_pushed_authorization_requests,
+        dpop_bound_access_tokens: raw.dpop_bound_access_tokens,
         resources: raw
             .resources
             .map(|list| resource_list(&format!("{key_path}.resources"), &list))

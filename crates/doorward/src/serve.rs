@@ -94,6 +94,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             resources: config.resources.clone(),
             registration: config.registration.clone(),
             client_documents: config.client_documents,
+            dpop: config.dpop,
             ..EngineConfig::default()
         })
         .fetcher(Arc::new(HttpFetcher::new(FetchPolicy {

@@ -83,6 +83,8 @@ pub struct Metadata {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     /// RFC 9126 §6: the client's authorization requests must be pushed.
     pub require_pushed_authorization_requests: bool,
+    /// RFC 9449 §5.2: the client's tokens are always DPoP-bound.
+    pub dpop_bound_access_tokens: bool,
 }
 
 fn invalid(description: impl Into<String>) -> OAuthError {
@@ -242,6 +244,7 @@ pub fn from_members(
         post_logout_redirect_uris,
         require_pushed_authorization_requests: m
             .boolean("require_pushed_authorization_requests")?,
+        dpop_bound_access_tokens: m.boolean("dpop_bound_access_tokens")?,
     })
 }
 
@@ -298,6 +301,9 @@ impl Metadata {
         }
         if self.require_pushed_authorization_requests {
             out.insert("require_pushed_authorization_requests".into(), true.into());
+        }
+        if self.dpop_bound_access_tokens {
+            out.insert("dpop_bound_access_tokens".into(), true.into());
         }
         out
     }
