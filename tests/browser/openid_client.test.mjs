@@ -91,6 +91,8 @@ function configToml({ port, workdir }) {
     '[oauth]',
     'scopes = ["base", "openid", "profile", "email"]',
     'default_scopes = ["base"]',
+    // DPoP proofs must carry a server nonce: openid-client retries with it (RFC 9449 §8).
+    'dpop_require_nonce = true',
     '',
     '[keys]',
     'algorithms = ["ES256", "RS256"]',
@@ -393,7 +395,7 @@ function atHash(accessToken) {
  * pages, the callback (iss + state checked by openid-client), the code exchange (ID token checked:
  * alg, signature, iss, aud, exp, nonce).
  */
-async function signIn(config, c, browser, user, { scope = OIDC_SCOPE } = {}) {
+async function signIn(config, c, browser, user, { scope = OIDC_SCOPE, DPoP, extra = {} } = {}) {
   const codeVerifier = client.randomPKCECodeVerifier();
   const codeChallenge = await client.calculatePKCECodeChallenge(codeVerifier);
   const nonce = client.randomNonce();
@@ -405,6 +407,7 @@ async function signIn(config, c, browser, user, { scope = OIDC_SCOPE } = {}) {
     code_challenge_method: 'S256',
     nonce,
     state,
+    ...extra,
   });
   assert.equal(authorizationUrl.origin + authorizationUrl.pathname, `${server.origin}/oauth/authorize`);
   const pages = await authorizeThroughPages(browser, authorizationUrl, user, c.redirectUri);
@@ -418,7 +421,7 @@ async function signIn(config, c, browser, user, { scope = OIDC_SCOPE } = {}) {
     expectedNonce: nonce,
     expectedState: state,
     idTokenExpected: true,
-  });
+  }, undefined, DPoP ? { DPoP } : undefined);
   return { tokens, nonce, state, callback, ...pages };
 }
 
@@ -742,6 +745,54 @@ test('a public client: PKCE, no secret, rotated refresh tokens', async () => {
   assert.equal(`${back.origin}${back.pathname}`, PUB.redirectUri);
   assert.equal(back.searchParams.get('error'), 'invalid_request', r.location);
   assert.equal(back.searchParams.get('state'), state);
+});
+
+test('DPoP: openid-client binds its tokens to its key; userinfo, the API and refresh with proofs', async () => {
+  await discoverAll();
+  assert.ok(rp.serverMetadata().dpop_signing_alg_values_supported?.includes('ES256'),
+    'the metadata lists the DPoP algorithms');
+  const keyPair = await client.randomDPoPKeyPair('ES256');
+  const DPoP = client.getDPoPHandle(rp, keyPair);
+  const jkt = await DPoP.calculateThumbprint();
+  const browser = new Browser(server.origin);
+  const user = USERS.dave;
+  // dpop_jkt binds the code to the key (RFC 9449 §10); the token request proves it, after a
+  // use_dpop_nonce round trip that openid-client handles itself.
+  const { tokens } = await signIn(rp, RP, browser, user, { DPoP, extra: { dpop_jkt: jkt } });
+  assert.equal(tokens.token_type, 'dpop');
+  const claims = tokens.claims();
+
+  const userinfo = await client.fetchUserInfo(rp, tokens.access_token, claims.sub, { DPoP });
+  assert.equal(userinfo.sub, claims.sub);
+  const api = await client.fetchProtectedResource(rp, tokens.access_token,
+    new URL('/api/v1/auth/self', server.origin), 'GET', undefined, undefined, { DPoP });
+  assert.equal(api.status, 200);
+  assert.equal((await api.json()).type, 'AccessToken');
+
+  // Without the key the token is useless: as a bearer token it is refused.
+  const bearer = await fetch(new URL('/oauth/userinfo', server.origin), {
+    headers: { authorization: `Bearer ${tokens.access_token}` },
+  });
+  assert.equal(bearer.status, 401);
+  assert.match(bearer.headers.get('www-authenticate') ?? '', /invalid_token/);
+
+  // Introspection shows the binding (RFC 9449 §6.2).
+  const seen = await client.tokenIntrospection(rp, tokens.access_token);
+  assert.equal(seen.active, true);
+  assert.equal(seen.cnf?.jkt, jkt);
+
+  // Refresh with a proof of the same key: a new bound token.
+  const refreshed = await client.refreshTokenGrant(rp, tokens.refresh_token, undefined, { DPoP });
+  assert.equal(refreshed.token_type, 'dpop');
+  const again = await client.fetchUserInfo(rp, refreshed.access_token, claims.sub, { DPoP });
+  assert.equal(again.sub, claims.sub);
+
+  // A code bound to another key cannot be redeemed with this one.
+  const otherJkt = await client.getDPoPHandle(rp, await client.randomDPoPKeyPair('ES256')).calculateThumbprint();
+  await assert.rejects(signIn(rp, RP, browser, user, { DPoP, extra: { dpop_jkt: otherJkt } }), (e) => {
+    assert.equal(e?.error ?? e?.cause?.error, 'invalid_grant', `${e}`);
+    return true;
+  });
 });
 
 test('key rotation while signing in: every ID token validates; /oauth/jwks grows', { timeout: 180_000 }, async () => {

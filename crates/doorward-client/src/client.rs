@@ -8,7 +8,12 @@
 //! - `flow`: the authorization code flow (authorization URL, callback, code exchange);
 //! - `management`: refresh, revocation and introspection of a token;
 //! - `service`: a token for the client itself (`client_credentials`);
-//! - `authorized`: [`Authorized`] and bearer calls (userinfo, the provider's API).
+//! - `authorized`: [`Authorized`] and bearer calls (userinfo, the provider's API), with DPoP
+//!   proofs for DPoP-bound tokens (RFC 9449 §7);
+//! - `device`: the device flow (RFC 8628).
+//!
+//! The DPoP key and the proofs are in `crate::dpop`; `client_auth` adds a proof to every
+//! token-endpoint and pushed request when the client has a key.
 
 use std::fmt;
 use std::future::Future;
@@ -179,6 +184,9 @@ struct Inner {
     metadata: RwLock<Option<Arc<Metadata>>>,
     metadata_fetch: Mutex<()>,
     jwks: JwksCache,
+    /// The key tokens are bound to (RFC 9449), and the nonces servers sent.
+    dpop: Option<crate::DpopKey>,
+    dpop_nonces: crate::dpop::Nonces,
 }
 
 impl fmt::Debug for Client {

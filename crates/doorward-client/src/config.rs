@@ -49,6 +49,9 @@ pub struct ProviderConfig {
     /// with its `request_uri` only. Off by default; requests are pushed anyway when the
     /// provider's metadata says `require_pushed_authorization_requests`.
     pub push_authorization_requests: bool,
+    /// Bind tokens to a DPoP key (RFC 9449) the client generates when it is built (or the one
+    /// given to [`crate::ClientBuilder::dpop`]). Off by default.
+    pub dpop: bool,
 }
 
 /// Endpoints configured by hand; the ones left `None` come from discovery.
@@ -188,6 +191,7 @@ impl ProviderConfig {
             timeout: Duration::from_secs(10),
             refresh_margin: 60,
             push_authorization_requests: false,
+            dpop: false,
         }
     }
 

@@ -43,6 +43,7 @@ pub mod blocking;
 mod client;
 mod config;
 mod discovery;
+mod dpop;
 mod error;
 pub mod eternaltwin;
 mod http;
@@ -59,6 +60,7 @@ pub use client::{
 };
 pub use config::{AuthMethod, BasicEncoding, BodyFormat, Endpoints, PrivateKey, ProviderConfig};
 pub use discovery::Metadata;
+pub use dpop::DpopKey;
 pub use doorward_proto::ErrorCode;
 pub use error::{
     ApiError, ConfigError, DeviceError, DiscoveryError, FinishError, IdTokenError, InvalidState,

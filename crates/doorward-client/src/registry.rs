@@ -224,6 +224,7 @@ struct RawProvider {
     timeout: Option<u64>,
     refresh_margin: Option<u64>,
     push_authorization_requests: Option<bool>,
+    dpop: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -358,6 +359,9 @@ impl RawProvider {
         }
         if let Some(push) = self.push_authorization_requests {
             config.push_authorization_requests = push;
+        }
+        if let Some(dpop) = self.dpop {
+            config.dpop = dpop;
         }
         config.check()?;
         Ok(config)

@@ -144,7 +144,7 @@ impl<'de> Deserialize<'de> for Token {
 }
 
 /// Parses a token-endpoint answer (RFC 6749 §5.1 / §5.2), tolerating what real servers send:
-/// `expires_in` as a string or a float, `token_type` in any case, `scope` as a list, a
+/// `expires_in` as a string or a float, `token_type` (`Bearer` or `DPoP`) in any case, `scope` as a list, a
 /// form-encoded body. A missing `token_type` is refused; a compliance hook can add it.
 pub(crate) fn parse_token_response(response: &RawResponse, now: i64) -> Result<Token, TokenError> {
     let status = response.status.as_u16();
@@ -180,7 +180,8 @@ pub(crate) fn parse_token_response(response: &RawResponse, now: i64) -> Result<T
         Some(Value::String(kind)) => kind,
         _ => return Err(invalid("token_type is missing or not a string")),
     };
-    if !token_type.eq_ignore_ascii_case("bearer") {
+    // Bearer (RFC 6750), or bound to the client's DPoP key (RFC 9449 §5).
+    if !token_type.eq_ignore_ascii_case("bearer") && !token_type.eq_ignore_ascii_case("dpop") {
         return Err(TokenError::UnsupportedTokenType(token_type));
     }
     let expires_in = match object.remove("expires_in") {

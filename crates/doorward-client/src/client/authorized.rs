@@ -197,7 +197,10 @@ impl Client {
         Ok(UserInfo { subject, claims })
     }
 
-    /// A call with `Authorization: Bearer` (RFC 6750 §2.1).
+    /// A call with `Authorization: Bearer` (RFC 6750 §2.1), or for a DPoP-bound token
+    /// (`token_type` `DPoP`) `Authorization: DPoP` and a proof for this call carrying the
+    /// token's hash (RFC 9449 §7.1), retried once with the nonce of a `use_dpop_nonce` answer
+    /// (§9).
     async fn bearer_call(
         &self,
         method: Method,
@@ -205,17 +208,55 @@ impl Client {
         token: &Token,
         body: Option<Body>,
     ) -> Result<RawResponse, ApiError> {
-        let mut request = Http::request(method, url);
-        let value = HeaderValue::from_str(&format!("Bearer {}", token.access_token()))
-            .map_err(|_| ApiError::InvalidToken)?;
-        request.headers.insert(AUTHORIZATION, value);
-        if let Some(body) = body {
-            request
-                .headers
-                .insert(CONTENT_TYPE, HeaderValue::from_static(body.content_type));
-            request.body = body.bytes;
+        let dpop = if token.token_type().eq_ignore_ascii_case("dpop") {
+            Some(self.inner.dpop.as_ref().ok_or_else(|| {
+                ApiError::UnexpectedResponse(
+                    "the token is DPoP-bound and this client has no DPoP key".into(),
+                )
+            })?)
+        } else {
+            None
+        };
+        let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
+        let mut attempt = 0;
+        loop {
+            let mut request = Http::request(method.clone(), url.clone());
+            let value = HeaderValue::from_str(&format!("{scheme} {}", token.access_token()))
+                .map_err(|_| ApiError::InvalidToken)?;
+            request.headers.insert(AUTHORIZATION, value);
+            if let Some(key) = dpop {
+                let nonce = self.inner.dpop_nonces.get(&url);
+                let proof = key
+                    .proof(
+                        method.as_str(),
+                        &url,
+                        Some(token.access_token()),
+                        nonce.as_deref(),
+                        self.now(),
+                    )
+                    .map_err(|e| ApiError::UnexpectedResponse(format!("the DPoP proof: {e}")))?;
+                if let Some(value) = crate::dpop::header_value(&proof) {
+                    request.headers.insert("dpop", value);
+                }
+            }
+            if let Some(body) = &body {
+                request
+                    .headers
+                    .insert(CONTENT_TYPE, HeaderValue::from_static(body.content_type));
+                request.body = body.bytes.clone();
+            }
+            let response = self.inner.http.send(Channel::Api, request).await?;
+            attempt += 1;
+            if dpop.is_none() {
+                return Ok(response);
+            }
+            self.inner.dpop_nonces.remember(&url, &response.headers);
+            let wants_nonce =
+                crate::dpop::resource_wants_nonce(response.status.as_u16(), &response.headers);
+            if !(wants_nonce && attempt == 1) {
+                return Ok(response);
+            }
         }
-        Ok(self.inner.http.send(Channel::Api, request).await?)
     }
 }
 

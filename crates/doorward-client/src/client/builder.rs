@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, RwLock};
 
 use super::{Client, Clock, Inner, TokenHook, TokenUpdate};
+use crate::DpopKey;
 use crate::config::ProviderConfig;
 use crate::discovery::JwksCache;
 use crate::error::ConfigError;
@@ -47,6 +48,7 @@ pub struct ClientBuilder {
     on_token_updated: Option<TokenHook>,
     unbound_callbacks: bool,
     require_callback_path: bool,
+    dpop: Option<DpopKey>,
 }
 
 impl Client {
@@ -61,6 +63,7 @@ impl Client {
             on_token_updated: None,
             unbound_callbacks: false,
             require_callback_path: false,
+            dpop: None,
         }
     }
 }
@@ -86,6 +89,14 @@ impl ClientBuilder {
     /// used beside other providers; a [`Registry`](crate::Registry) sets it for those.
     pub fn require_callback_path(mut self) -> Self {
         self.require_callback_path = true;
+        self
+    }
+
+    /// Binds the client's tokens to `key` (DPoP, RFC 9449): every token and pushed request
+    /// carries a proof made with it, authorization requests name it (`dpop_jkt`), and tokens
+    /// the provider bound to it are presented with proofs. Keep the key as long as the tokens.
+    pub fn dpop(mut self, key: DpopKey) -> Self {
+        self.dpop = Some(key);
         self
     }
 
@@ -158,6 +169,10 @@ impl ClientBuilder {
                 metadata: RwLock::new(None),
                 metadata_fetch: Mutex::new(()),
                 jwks: JwksCache::default(),
+                dpop: self
+                    .dpop
+                    .or_else(|| self.config.dpop.then(DpopKey::generate)),
+                dpop_nonces: Default::default(),
                 config: self.config,
             }),
         })

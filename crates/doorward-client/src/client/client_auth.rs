@@ -23,7 +23,7 @@ impl Client {
         form: Vec<(&str, String)>,
     ) -> Result<Token, TokenError> {
         let url = self.endpoint(Endpoint::Token).await?;
-        let response = self.authenticated_post(url, form).await?;
+        let response = self.proven_post(url, form).await?;
         parse_token_response(&response, self.now())
     }
 
@@ -32,8 +32,53 @@ impl Client {
     pub(super) async fn authenticated_post(
         &self,
         url: Url,
-        mut form: Vec<(&str, String)>,
+        form: Vec<(&str, String)>,
     ) -> Result<RawResponse, TokenError> {
+        let request = self.authenticated_request(url, form).await?;
+        Ok(self.inner.http.send(Channel::Token, request).await?)
+    }
+
+    /// [`Client::authenticated_post`] to the token or pushed-request endpoint, with a DPoP
+    /// proof when the client has a key (RFC 9449 §5); a `use_dpop_nonce` answer is retried
+    /// once with the nonce it carries (§8).
+    pub(super) async fn proven_post(
+        &self,
+        url: Url,
+        form: Vec<(&str, String)>,
+    ) -> Result<RawResponse, TokenError> {
+        let Some(key) = &self.inner.dpop else {
+            return self.authenticated_post(url, form).await;
+        };
+        let mut attempt = 0;
+        loop {
+            let mut request = self.authenticated_request(url.clone(), form.clone()).await?;
+            let nonce = self.inner.dpop_nonces.get(&url);
+            let proof = key
+                .proof("POST", &url, None, nonce.as_deref(), self.now())
+                .map_err(|e| TokenError::Configuration(format!("the DPoP proof: {e}")))?;
+            if let Some(value) = crate::dpop::header_value(&proof) {
+                request.headers.insert("dpop", value);
+            }
+            let response = self.inner.http.send(Channel::Token, request).await?;
+            self.inner.dpop_nonces.remember(&url, &response.headers);
+            attempt += 1;
+            let wants_nonce = crate::dpop::token_endpoint_wants_nonce(
+                response.status.as_u16(),
+                &response.body,
+                &response.headers,
+            );
+            if !(wants_nonce && attempt == 1) {
+                return Ok(response);
+            }
+        }
+    }
+
+    /// The request of [`Client::authenticated_post`].
+    async fn authenticated_request(
+        &self,
+        url: Url,
+        mut form: Vec<(&str, String)>,
+    ) -> Result<crate::http::RawRequest, TokenError> {
         let config = &self.inner.config;
         let mut request = Http::request(Method::POST, url);
         let secret = config.client_secret.as_ref().map(Secret::secret);
@@ -98,7 +143,7 @@ impl Client {
             .headers
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         request.body = body;
-        Ok(self.inner.http.send(Channel::Token, request).await?)
+        Ok(request)
     }
 
     /// A client assertion (RFC 7523 §3): `iss` = `sub` = client id, `aud` = the token

@@ -163,6 +163,10 @@ impl Client {
             if let Some(nonce) = &secrets.nonce {
                 query.append_pair("nonce", nonce);
             }
+            // RFC 9449 §10: the code is bound to the client's DPoP key.
+            if let Some(key) = &self.inner.dpop {
+                query.append_pair("dpop_jkt", key.thumbprint());
+            }
             if let Some(prompt) = &options.prompt {
                 query.append_pair("prompt", prompt);
             }
@@ -214,7 +218,7 @@ impl Client {
             .map(|(n, v)| (n.as_str(), v.clone()))
             .collect();
         let response = self
-            .authenticated_post(endpoint, form)
+            .proven_post(endpoint, form)
             .await
             .map_err(StartError::Push)?;
         #[derive(Deserialize)]
