@@ -57,6 +57,9 @@ server.listen(0, '127.0.0.1', () => {
       revocation: { enabled: true },
       introspection: { enabled: true },
       deviceFlow: { enabled: true },
+      // DPoP (RFC 9449) with server nonces required at the token endpoint and at userinfo:
+      // doorward-client must retry with the nonce it is given (§8, §9).
+      dPoP: { enabled: true, nonceSecret: crypto.randomBytes(32), requireNonce: () => true },
     },
     // A refresh token for every code grant of a client that may refresh (not only offline_access).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),

@@ -219,6 +219,63 @@ async fn node_oidc_provider() {
     auto_refresh_and_opaque_state(&node).await;
     max_age_is_enforced(&node).await;
     node_device::device_flow(&node).await;
+    for client_id in ["rp-public", "rp-basic"] {
+        dpop_flow(&node, client_id).await;
+    }
+}
+
+/// DPoP (RFC 9449) against node-oidc-provider, which requires nonces: the code bound by
+/// `dpop_jkt`, the token request and userinfo each retried once with the nonce, a DPoP-bound
+/// token (`cnf.jkt` = the key's thumbprint), the refresh proven with the same key.
+async fn dpop_flow(node: &NodeOidc, client_id: &str) {
+    let key = doorward_client::DpopKey::generate();
+    let client = Client::builder(node_config(node, client_id))
+        .dpop(key.clone())
+        .build()
+        .unwrap();
+    let authorization = client.start_authorization().await.unwrap();
+    assert!(
+        authorization
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "dpop_jkt" && v == key.thumbprint()),
+        "{}",
+        authorization.url
+    );
+    let login = format!("dpop-{client_id}");
+    let back = node_sign_in(&browser(), &authorization.url, &login, Decision::Approve).await;
+    let sign_in = client
+        .finish_authorization(&callback_of(&back), Some(&authorization.state))
+        .await
+        .unwrap_or_else(|e| panic!("{client_id}: {e:?}"));
+    let token = sign_in.token;
+    assert!(
+        token.token_type().eq_ignore_ascii_case("dpop"),
+        "{client_id}: {}",
+        token.token_type()
+    );
+    let info = client.userinfo(&token).await.unwrap();
+    assert_eq!(info.subject, login);
+
+    // The same token without the key is refused: a client without DPoP cannot use it.
+    let keyless = Client::builder(node_config(node, client_id)).build().unwrap();
+    assert!(keyless.userinfo(&token).await.is_err());
+
+    let refreshed = client.refresh(&token).await.unwrap();
+    assert!(refreshed.token_type().eq_ignore_ascii_case("dpop"));
+    assert_eq!(client.userinfo(&refreshed).await.unwrap().subject, login);
+    if client_id != "rp-public" {
+        let seen = client.introspect(refreshed.access_token()).await.unwrap();
+        assert!(seen.active);
+        assert_eq!(seen.extra["cnf"]["jkt"], key.thumbprint(), "{client_id}");
+    } else {
+        // A public client's refresh token is bound to its key: another key cannot use it.
+        let other = Client::builder(node_config(node, client_id))
+            .dpop(doorward_client::DpopKey::generate())
+            .build()
+            .unwrap();
+        assert!(other.refresh(&refreshed).await.is_err());
+    }
 }
 
 /// `max_age` sent: the ID token must carry a recent enough `auth_time` (OIDC Core §3.1.3.7).
