@@ -2,12 +2,15 @@
 //! device authorization grant (RFC 8628: the client starts it and polls) and pushed
 //! authorization requests (RFC 9126: pushed because the provider requires it). The user's side
 //! (sign-in, consent, the device code, Allow or Deny) is driven over HTTP through Doorward's
-//! pages, CSRF tokens and all.
+//! pages, CSRF tokens and all. Then both again with DPoP (RFC 9449), the server requiring
+//! nonces: tokens bound to the client's key, presented with proofs.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use doorward_client::{AuthMethod, Callback, Client, DeviceError, DevicePoll, ProviderConfig};
+use doorward_client::{
+    AuthMethod, Callback, Client, DeviceError, DevicePoll, DpopKey, ProviderConfig,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -29,6 +32,7 @@ const CONFIG: &str = r#"
 [oauth]
 scopes = ["base", "openid", "profile"]
 require_pushed_authorization_requests = true
+dpop_require_nonce = true
 
 [clients.tv]
 display_name = "TV"
@@ -253,23 +257,7 @@ async fn pushed_requests_when_doorward_serve_requires_them() {
     assert_eq!(keys, ["client_id", "request_uri"]);
 
     let user = browser();
-    let to_login = user.get(authorization.url.clone()).send().await.unwrap();
-    assert_eq!(to_login.status(), 303);
-    let back = sign_in(&user, &doorward.origin, location(&to_login).as_str()).await;
-    let consent = user.get(back).send().await.unwrap().text().await.unwrap();
-    assert!(consent.contains("Pushing app"), "{consent}");
-    let approved = user
-        .post(format!("{}/oauth/authorize", doorward.origin))
-        .form(&[
-            ("csrf", input(&consent, "csrf").as_str()),
-            ("request", input(&consent, "request").as_str()),
-            ("decision", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(approved.status(), 303);
-    let callback = Callback::from_uri(location(&approved).as_str());
+    let callback = approve_in_browser(&user, &doorward.origin, &authorization.url).await;
     let sign_in = client
         .finish_authorization(&callback, Some(&authorization.state))
         .await
@@ -284,4 +272,110 @@ async fn pushed_requests_when_doorward_serve_requires_them() {
     let refused = user.get(plain).send().await.unwrap();
     let error = Callback::from_uri(location(&refused).as_str());
     assert_eq!(error.error.as_deref(), Some("invalid_request"));
+}
+
+/// Signs `tess` in and approves the consent page for the authorization at `url`; the callback.
+async fn approve_in_browser(user: &reqwest::Client, origin: &str, url: &url::Url) -> Callback {
+    let to_login = user.get(url.clone()).send().await.unwrap();
+    assert_eq!(to_login.status(), 303);
+    let back = sign_in(user, origin, location(&to_login).as_str()).await;
+    let consent = user.get(back).send().await.unwrap().text().await.unwrap();
+    assert!(consent.contains("Pushing app"), "{consent}");
+    let approved = user
+        .post(format!("{origin}/oauth/authorize"))
+        .form(&[
+            ("csrf", input(&consent, "csrf").as_str()),
+            ("request", input(&consent, "request").as_str()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status(), 303);
+    Callback::from_uri(location(&approved).as_str())
+}
+
+#[tokio::test]
+async fn dpop_against_doorward_serve_with_nonces() {
+    let Some(doorward) = start_doorward().await else {
+        return;
+    };
+    let key = DpopKey::generate();
+    // A pushed request with a proof (RFC 9449 §10.1), then the code redeemed with a proof: the
+    // server requires nonces, so each goes through one use_dpop_nonce round trip.
+    let config = ProviderConfig::oidc(&doorward.origin, "par@clients")
+        .with_secret("par_secret_0123456789")
+        .with_redirect_uri(CALLBACK.parse().unwrap())
+        .with_scopes(["openid", "base"]);
+    let client = Client::builder(config).dpop(key.clone()).build().unwrap();
+    let metadata = client.metadata().await.unwrap();
+    assert!(metadata
+        .extra
+        .get("dpop_signing_alg_values_supported")
+        .is_some_and(|algs| algs.as_array().is_some_and(|a| a.iter().any(|v| v == "ES256"))));
+    let authorization = client.start_authorization().await.unwrap();
+    let user = browser();
+    let callback = approve_in_browser(&user, &doorward.origin, &authorization.url).await;
+    let sign_in = client
+        .finish_authorization(&callback, Some(&authorization.state))
+        .await
+        .unwrap();
+    let token = sign_in.token;
+    assert_eq!(token.token_type(), "DPoP");
+    let info = client.userinfo(&token).await.unwrap();
+    assert_eq!(info.subject, sign_in.id_token.unwrap().subject);
+    let seen = client.introspect(token.access_token()).await.unwrap();
+    assert_eq!(seen.extra["cnf"]["jkt"], key.thumbprint());
+    assert_eq!(seen.token_type.as_deref(), Some("DPoP"));
+
+    // The token as a bearer token: refused (RFC 9449 §7.2).
+    let bearer = user
+        .get(format!("{}/oauth/userinfo", doorward.origin))
+        .bearer_auth(token.access_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 401);
+    // A replayed proof: refused.
+    let url: url::Url = format!("{}/oauth/userinfo", doorward.origin).parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let proof = key
+        .proof("GET", &url, Some(token.access_token()), None, now)
+        .unwrap();
+    let call = || {
+        user.get(url.clone())
+            .header("authorization", format!("DPoP {}", token.access_token()))
+            .header("dpop", &proof)
+            .send()
+    };
+    assert_eq!(call().await.unwrap().status(), 200);
+    let replayed = call().await.unwrap();
+    assert_eq!(replayed.status(), 401);
+    let challenge = replayed.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("DPoP "), "{challenge}");
+    assert!(challenge.contains("invalid_dpop_proof"), "{challenge}");
+
+    let refreshed = client.refresh(&token).await.unwrap();
+    assert_eq!(refreshed.token_type(), "DPoP");
+
+    // The device grant with DPoP: the public client's refresh token is bound to its key.
+    let mut config =
+        ProviderConfig::oidc(&doorward.origin, "tv@clients").with_scopes(["openid", "base"]);
+    config.auth_method = AuthMethod::None;
+    config.dpop = true;
+    let tv = Client::builder(config.clone()).build().unwrap();
+    let mut device = tv.start_device_authorization(&[]).await.unwrap();
+    answer(&doorward.origin, &device.user_code, true).await;
+    let token = tv.wait_for_device(&mut device).await.unwrap();
+    assert_eq!(token.token_type(), "DPoP");
+    tv.userinfo(&token).await.unwrap();
+    let thief = Client::builder(config).build().unwrap();
+    assert!(
+        thief.refresh(&token).await.is_err(),
+        "another key cannot use the bound refresh token"
+    );
+    assert_eq!(tv.refresh(&token).await.unwrap().token_type(), "DPoP");
 }
