@@ -16,4 +16,6 @@ mod response_modes;
 mod token_endpoint;
 
 #[cfg(feature = "remote")]
+mod dpop;
+#[cfg(feature = "remote")]
 mod remote;
