@@ -130,6 +130,11 @@ def test_login_refusals_are_one_line_errors(server, tmp_path):
     assert out.returncode != 0 and "invalid_client" in out.stderr, out.stderr
     out = doorward("token", "print", "--store", str(store))
     assert out.returncode != 0 and "doorward login" in out.stderr
+    # --redirect-uri names where the command listens: plain http on a loopback host only.
+    for uri in ("https://127.0.0.1:8123/cb", "http://example.com:8123/cb", "http://127.0.0.1/cb"):
+        out = doorward("login", "--issuer", server.origin, "--client-id", CLIENT, "--no-browser",
+                       "--redirect-uri", uri, "--store", str(store))
+        assert out.returncode != 0 and "--redirect-uri" in out.stderr, (uri, out.stderr)
     assert not store.exists()
 
 

@@ -31,6 +31,11 @@ const clients = [
   { ...base, client_id: 'rp-public', token_endpoint_auth_method: 'none' },
   { ...base, client_id: 'rp-es256', client_secret: secret, token_endpoint_auth_method: 'client_secret_basic',
     id_token_signed_response_alg: 'ES256' },
+  // `doorward login` (RFC 8252): a native public client whose loopback redirect URI matches
+  // on any port (§7.3).
+  { client_id: 'rp-cli', application_type: 'native', token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback'], scope: 'openid profile email offline_access' },
   // A device (RFC 8628): public, no redirect URI.
   { client_id: 'rp-device', token_endpoint_auth_method: 'none', response_types: [], redirect_uris: [],
     grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],

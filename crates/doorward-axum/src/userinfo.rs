@@ -31,12 +31,10 @@ pub(crate) async fn userinfo(
     };
     match app.engine.userinfo_presented(&presented).await {
         Ok(claims) => Ok(NoStore(Json(claims))),
-        Err(doorward_core::Error::OAuth(e)) if e.code == ErrorCode::InsufficientScope => {
-            Err(BearerError::provider(Refusal::InsufficientScope(vec![
-                "openid".into(),
-            ]))
-            .with_scheme(scheme))
-        }
+        Err(doorward_core::Error::OAuth(e)) if e.code == ErrorCode::InsufficientScope => Err(
+            BearerError::provider(Refusal::InsufficientScope(vec!["openid".into()]))
+                .with_scheme(scheme),
+        ),
         Err(e) => Err(BearerError::from_engine(e).with_scheme(scheme)),
     }
 }

@@ -60,8 +60,8 @@ pub use client::{
 };
 pub use config::{AuthMethod, BasicEncoding, BodyFormat, Endpoints, PrivateKey, ProviderConfig};
 pub use discovery::Metadata;
-pub use dpop::DpopKey;
 pub use doorward_proto::ErrorCode;
+pub use dpop::DpopKey;
 pub use error::{
     ApiError, ConfigError, DeviceError, DiscoveryError, FinishError, IdTokenError, InvalidState,
     ProviderError, RefreshError, StartError, StateStoreError, TokenError, TokenManagementError,

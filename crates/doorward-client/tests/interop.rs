@@ -131,13 +131,24 @@ async fn node_sign_in(
     login: &str,
     decision: Decision,
 ) -> Url {
+    node_sign_in_until(browser, start, login, decision, CALLBACK).await
+}
+
+/// [`node_sign_in`] up to the redirect to a URL that starts with `callback`.
+async fn node_sign_in_until(
+    browser: &reqwest::Client,
+    start: &Url,
+    login: &str,
+    decision: Decision,
+    callback: &str,
+) -> Url {
     let mut url = start.clone();
     let mut form: Option<Vec<(&str, &str)>>;
     for _ in 0..12 {
         let response = browser.get(url.clone()).send().await.unwrap();
         if response.status().is_redirection() {
             let next = location(&response);
-            if next.as_str().starts_with(CALLBACK) {
+            if next.as_str().starts_with(callback) {
                 return next;
             }
             url = next;
@@ -166,7 +177,7 @@ async fn node_sign_in(
             response.status()
         );
         url = location(&response);
-        if url.as_str().starts_with(CALLBACK) {
+        if url.as_str().starts_with(callback) {
             return url;
         }
     }
@@ -219,6 +230,7 @@ async fn node_oidc_provider() {
     auto_refresh_and_opaque_state(&node).await;
     max_age_is_enforced(&node).await;
     node_device::device_flow(&node).await;
+    node_device::doorward_login_loopback(&node).await;
     for client_id in ["rp-public", "rp-basic"] {
         dpop_flow(&node, client_id).await;
     }
@@ -258,7 +270,9 @@ async fn dpop_flow(node: &NodeOidc, client_id: &str) {
     assert_eq!(info.subject, login);
 
     // The same token without the key is refused: a client without DPoP cannot use it.
-    let keyless = Client::builder(node_config(node, client_id)).build().unwrap();
+    let keyless = Client::builder(node_config(node, client_id))
+        .build()
+        .unwrap();
     assert!(keyless.userinfo(&token).await.is_err());
 
     let refreshed = client.refresh(&token).await.unwrap();
@@ -548,6 +562,8 @@ async fn auto_refresh_and_opaque_state(node: &NodeOidc) {
 
 struct Eternaltwin {
     url: Url,
+    /// The port of `doorward_cli`'s registered loopback callback (`doorward login`).
+    cli_port: u16,
     _child: Child,
     _dir: TempDir,
 }
@@ -571,6 +587,7 @@ fn free_port() -> u16 {
 async fn start_eternaltwin() -> Option<Eternaltwin> {
     let binary = env_path("DOORWARD_TEST_ETERNALTWIN_BIN")?;
     let port = free_port();
+    let cli_port = free_port();
     let dir = std::env::temp_dir().join(format!("doorward-etw-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
@@ -592,6 +609,12 @@ display_name = "Doorward RP"
 uri = "http://localhost:8000/"
 oauth_callback = "{CALLBACK}"
 secret = "rp_secret"
+
+[seed.app.doorward_cli]
+display_name = "Doorward CLI"
+uri = "http://127.0.0.1:{cli_port}/"
+oauth_callback = "http://127.0.0.1:{cli_port}/callback"
+secret = "cli_secret"
 
 [seed.user.alice]
 username = "alice"
@@ -615,6 +638,7 @@ password = "1234567891"
             if response.status() == 200 {
                 return Some(Eternaltwin {
                     url,
+                    cli_port,
                     _child: child,
                     _dir: TempDir(dir),
                 });
@@ -657,6 +681,7 @@ async fn eternaltwin_server() {
     };
     let browser = browser();
     eternaltwin_login(&etw, &browser).await;
+    doorward_login_to_eternaltwin(&etw, &browser).await;
     let client = eternaltwin_client(&etw, "rp_secret");
 
     let authorization = client.start_authorization().await.unwrap();
@@ -789,4 +814,68 @@ fn blocking_client_against_eternaltwin() {
         client.finish_authorization(&callback, Some("another state")),
         Err(FinishError::InvalidState(InvalidState::Mismatch))
     ));
+}
+
+/// `doorward login --eternaltwin` (`DOORWARD_BIN`) with `--redirect-uri` the app's registered
+/// loopback callback (Eternaltwin matches it exactly, port included), the signed-in `browser`
+/// following the printed URL; then the kept token calls Eternaltwin's API.
+async fn doorward_login_to_eternaltwin(etw: &Eternaltwin, browser: &reqwest::Client) {
+    let Some(bin) = env_path("DOORWARD_BIN") else {
+        return;
+    };
+    let store = std::env::temp_dir().join(format!("doorward-etw-login-{}.json", etw.cli_port));
+    let redirect = format!("http://127.0.0.1:{}/callback", etw.cli_port);
+    let mut login = Command::new(&bin)
+        .args(["login", "--no-browser", "--eternaltwin", etw.url.as_str()])
+        .args([
+            "--client-id",
+            "doorward_cli@clients",
+            "--client-secret",
+            "cli_secret",
+        ])
+        .args(["--redirect-uri", &redirect, "--store"])
+        .arg(&store)
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(login.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("doorward login printed no URL");
+        if line.starts_with(etw.url.as_str()) {
+            break Url::parse(&line).unwrap();
+        }
+    };
+    let authorized = browser.get(url).send().await.unwrap();
+    assert_eq!(authorized.status(), 303, "Eternaltwin authorize");
+    let back = location(&authorized);
+    assert!(back.as_str().starts_with(&redirect), "{back}");
+    assert_eq!(browser.get(back).send().await.unwrap().status(), 200);
+    let status = tokio::time::timeout(Duration::from_secs(30), login.wait())
+        .await
+        .expect("doorward login did not finish")
+        .unwrap();
+    assert!(status.success());
+    let printed = std::process::Command::new(&bin)
+        .args(["token", "print", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    let access = String::from_utf8(printed.stdout).unwrap();
+    let me: serde_json::Value = browser
+        .get(etw.url.join("api/v1/auth/self").unwrap())
+        .bearer_auth(access.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["type"], "AccessToken", "{me}");
+    let _ = std::fs::remove_file(&store);
 }

@@ -122,7 +122,11 @@ struct ProofClaims {
 
 /// Checks `proof` against `target` at `now` (RFC 9449 §4.3 checks 2 to 9, 11 and 12: form,
 /// `typ`, algorithm, signature with the embedded public key, `htm`, `htu`, `iat`, `ath`).
-pub fn verify_proof(proof: &str, target: ProofTarget<'_>, now: UnixTime) -> Result<Proof, DpopError> {
+pub fn verify_proof(
+    proof: &str,
+    target: ProofTarget<'_>,
+    now: UnixTime,
+) -> Result<Proof, DpopError> {
     if proof.is_empty() || proof.len() > MAX_PROOF_LEN {
         return Err(invalid("the DPoP proof is empty or too long"));
     }
@@ -173,7 +177,9 @@ pub fn verify_proof(proof: &str, target: ProofTarget<'_>, now: UnixTime) -> Resu
             .unwrap_or_default();
         let significant = n.iter().skip_while(|b| **b == 0).count();
         if significant < MIN_RSA_BYTES {
-            return Err(invalid("the DPoP proof's RSA key is shorter than 2048 bits"));
+            return Err(invalid(
+                "the DPoP proof's RSA key is shorter than 2048 bits",
+            ));
         }
     }
     let jwk: Jwk = serde_json::from_value(serde_json::Value::Object(jwk_value.clone()))
@@ -208,10 +214,11 @@ pub fn verify_proof(proof: &str, target: ProofTarget<'_>, now: UnixTime) -> Resu
         )));
     }
     let iat = match claims.iat {
-        Some(serde_json::Value::Number(n)) => n
-            .as_i64()
-            .or_else(|| n.as_f64().map(|f| f as i64))
-            .ok_or_else(|| invalid("the DPoP proof's iat is not a time"))?,
+        Some(serde_json::Value::Number(n)) => {
+            n.as_i64()
+                .or_else(|| n.as_f64().map(|f| f as i64))
+                .ok_or_else(|| invalid("the DPoP proof's iat is not a time"))?
+        }
         _ => return Err(invalid("the DPoP proof has no iat")),
     };
     if iat > now + PROOF_FUTURE_SKEW {
@@ -224,8 +231,10 @@ pub fn verify_proof(proof: &str, target: ProofTarget<'_>, now: UnixTime) -> Resu
         (None, _) => {}
         (Some(_), None) => return Err(invalid("the DPoP proof has no ath")),
         (Some(token), Some(ath)) => {
-            if !doorward_proto::constant_time_eq(ath.as_bytes(), access_token_hash(token).as_bytes())
-            {
+            if !doorward_proto::constant_time_eq(
+                ath.as_bytes(),
+                access_token_hash(token).as_bytes(),
+            ) {
                 return Err(invalid(
                     "the DPoP proof's ath is not the hash of the access token",
                 ));
@@ -454,14 +463,23 @@ mod tests {
             "HTTPS://Example.com:443/a/./b?x=1#f",
             "https://example.com/a/b"
         ));
-        assert!(!same_target_uri("https://example.com/a", "https://example.com/b"));
-        assert!(!same_target_uri("http://example.com/a", "https://example.com/a"));
+        assert!(!same_target_uri(
+            "https://example.com/a",
+            "https://example.com/b"
+        ));
+        assert!(!same_target_uri(
+            "http://example.com/a",
+            "https://example.com/a"
+        ));
         assert!(!same_target_uri("/a", "https://example.com/a"));
     }
 
     #[test]
     fn headers_are_one_text_value() {
-        assert_eq!(DpopHeader::from_values(std::iter::empty()), DpopHeader::Absent);
+        assert_eq!(
+            DpopHeader::from_values(std::iter::empty()),
+            DpopHeader::Absent
+        );
         assert_eq!(
             DpopHeader::from_values([&b"a.b.c"[..]].into_iter()),
             DpopHeader::One("a.b.c".into())
@@ -480,6 +498,8 @@ mod tests {
     fn thumbprints_are_43_base64url_characters() {
         assert!(is_thumbprint("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"));
         assert!(!is_thumbprint("short"));
-        assert!(!is_thumbprint("0ZcOCORZNYy+DWpqq30jZyJGHTN0d2HglBV3uiguA4I"));
+        assert!(!is_thumbprint(
+            "0ZcOCORZNYy+DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+        ));
     }
 }

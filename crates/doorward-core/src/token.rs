@@ -14,8 +14,8 @@ use doorward_proto::{
 
 use crate::claims::{user_claims, AccessTokenClaims, IdTokenClaims, IdTokenInput};
 use crate::clock::UnixTime;
-use crate::error::Error;
 use crate::dpop::{ProofAt, ProofTarget};
+use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient, Built, Grant};
 use crate::jose::SigningAlg;
 use crate::model::{
@@ -695,7 +695,11 @@ fn check_code<'a>(
 fn check_bound_key(bound: Option<&str>, proof: Option<&str>) -> Result<(), OAuthError> {
     match (bound, proof) {
         (None, _) => Ok(()),
-        (Some(bound), Some(proof)) if doorward_proto::constant_time_eq(bound.as_bytes(), proof.as_bytes()) => Ok(()),
+        (Some(bound), Some(proof))
+            if doorward_proto::constant_time_eq(bound.as_bytes(), proof.as_bytes()) =>
+        {
+            Ok(())
+        }
         (Some(_), None) => Err(OAuthError::new(
             ErrorCode::InvalidDpopProof,
             "this grant is bound to a DPoP key: send a proof made with it",

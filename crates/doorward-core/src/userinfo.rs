@@ -3,8 +3,8 @@
 use doorward_proto::OAuthError;
 use serde_json::{Map, Value};
 
-use crate::dpop::Presentation;
 use crate::claims::user_claims;
+use crate::dpop::Presentation;
 use crate::error::Error;
 use crate::Engine;
 

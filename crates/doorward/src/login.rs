@@ -80,6 +80,11 @@ pub struct LoginArgs {
     /// Print the URL without trying to open a browser.
     #[arg(long)]
     no_browser: bool,
+    /// The loopback redirect URI to listen on (`http://127.0.0.1:PORT/PATH`, or `localhost`),
+    /// for a provider that matches redirect URIs exactly, ports included (Eternaltwin);
+    /// default: `http://127.0.0.1:<a free port>/callback` (RFC 8252 §7.3).
+    #[arg(long, conflicts_with = "device")]
+    redirect_uri: Option<Url>,
 }
 
 #[derive(clap::Subcommand)]
@@ -223,7 +228,8 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let token = if args.device {
         device_login(&target, &scopes).await?
     } else {
-        loopback_login(&target, &scopes, !args.no_browser).await?
+        let redirect = Loopback::of(args.redirect_uri.as_ref())?;
+        loopback_login(&target, &scopes, !args.no_browser, redirect).await?
     };
     let path = store_path(args.store.store.as_deref())?;
     let name = args.store.name.clone().unwrap_or_else(|| target.name());
@@ -243,14 +249,60 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the browser comes back: a loopback address, a port (0: any free one) and a path.
+struct Loopback {
+    host: String,
+    port: u16,
+    path: String,
+}
+
+impl Loopback {
+    /// `--redirect-uri`, which must be plain http on a loopback host (RFC 8252 §7.3, §8.3), or
+    /// `127.0.0.1`, a free port and `/callback`.
+    fn of(uri: Option<&Url>) -> anyhow::Result<Self> {
+        let Some(uri) = uri else {
+            return Ok(Self {
+                host: "127.0.0.1".into(),
+                port: 0,
+                path: "/callback".into(),
+            });
+        };
+        let host = uri.host_str().unwrap_or("");
+        let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+        if uri.scheme() != "http" || !loopback || uri.query().is_some() || uri.fragment().is_some()
+        {
+            bail!(
+                "--redirect-uri must be http://127.0.0.1:PORT/PATH (or localhost, [::1]) without                  query or fragment: this command listens there"
+            );
+        }
+        let port = uri
+            .port()
+            .ok_or_else(|| anyhow!("--redirect-uri must name its port"))?;
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+            path: uri.path().to_owned(),
+        })
+    }
+}
+
 /// RFC 8252 §7.3: the browser comes back to a listener of this process on the loopback
 /// interface; PKCE and `state` as in any sign-in.
-async fn loopback_login(target: &Target, scopes: &[&str], open: bool) -> anyhow::Result<Token> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+async fn loopback_login(
+    target: &Target,
+    scopes: &[&str],
+    open: bool,
+    loopback: Loopback,
+) -> anyhow::Result<Token> {
+    let bind = match loopback.host.as_str() {
+        "[::1]" => "[::1]",
+        _ => "127.0.0.1",
+    };
+    let listener = tokio::net::TcpListener::bind(format!("{bind}:{}", loopback.port))
         .await
-        .context("cannot listen on the loopback interface")?;
+        .with_context(|| format!("cannot listen on {bind}:{}", loopback.port))?;
     let port = listener.local_addr()?.port();
-    let redirect = Url::parse(&format!("http://127.0.0.1:{port}/callback"))?;
+    let redirect = Url::parse(&format!("http://{}:{port}{}", loopback.host, loopback.path))?;
     let client = target.client(Some(redirect))?;
     let mut options = doorward_client::AuthorizationOptions::default();
     if !scopes.is_empty() {
@@ -272,9 +324,10 @@ async fn loopback_login(target: &Target, scopes: &[&str], open: bool) -> anyhow:
             .stderr(std::process::Stdio::null())
             .spawn();
     }
-    let callback = tokio::time::timeout(LOOPBACK_WAIT, wait_for_callback(&listener))
-        .await
-        .map_err(|_| anyhow!("no sign-in came back within {} s", LOOPBACK_WAIT.as_secs()))??;
+    let callback =
+        tokio::time::timeout(LOOPBACK_WAIT, wait_for_callback(&listener, &loopback.path))
+            .await
+            .map_err(|_| anyhow!("no sign-in came back within {} s", LOOPBACK_WAIT.as_secs()))??;
     let signed_in = client
         .finish_authorization(&callback, Some(&authorization.state))
         .await
@@ -282,8 +335,11 @@ async fn loopback_login(target: &Target, scopes: &[&str], open: bool) -> anyhow:
     Ok(signed_in.token)
 }
 
-/// Answers requests on `listener` until one comes to `/callback`; its query.
-async fn wait_for_callback(listener: &tokio::net::TcpListener) -> anyhow::Result<Callback> {
+/// Answers requests on `listener` until one comes to `path`; its query.
+async fn wait_for_callback(
+    listener: &tokio::net::TcpListener,
+    path: &str,
+) -> anyhow::Result<Callback> {
     loop {
         let (mut stream, _) = listener.accept().await?;
         let mut head = Vec::new();
@@ -302,7 +358,8 @@ async fn wait_for_callback(listener: &tokio::net::TcpListener) -> anyhow::Result
             .and_then(|line| line.strip_prefix("GET "))
             .and_then(|rest| rest.split(' ').next())
             .unwrap_or("");
-        let (status, body) = if target == "/callback" || target.starts_with("/callback?") {
+        let arrived = target.split('?').next() == Some(path);
+        let (status, body) = if arrived {
             (
                 "200 OK",
                 "<!doctype html><title>Doorward</title><p>You may close this window and go back \

@@ -30,11 +30,7 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
             basic,
             client_address,
             dpop: DpopHeader::from_values(
-                parts
-                    .headers
-                    .get_all("dpop")
-                    .iter()
-                    .map(|v| v.as_bytes()),
+                parts.headers.get_all("dpop").iter().map(|v| v.as_bytes()),
             ),
         }))
     }

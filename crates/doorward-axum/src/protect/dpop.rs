@@ -45,7 +45,10 @@ impl SeenProofs {
     /// is full of live proofs.
     fn record(&self, jkt: &str, jti: &str, until: i64, now: i64) -> bool {
         // Invariant: no code panics while holding the lock.
-        let mut seen = self.seen.lock().expect("the seen-proofs lock is not poisoned");
+        let mut seen = self
+            .seen
+            .lock()
+            .expect("the seen-proofs lock is not poisoned");
         if seen.len() >= MAX_SEEN {
             seen.retain(|_, expires| *expires > now);
             if seen.len() >= MAX_SEEN {

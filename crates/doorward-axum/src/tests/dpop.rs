@@ -55,7 +55,10 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key_at_every_resource_server() 
         })
         .grants(grants)
         .store(Arc::new(MemoryStore::default()))
-        .clock_and_random(Arc::new(FixedClock::new(now)), Arc::new(SeqRandom::default()))
+        .clock_and_random(
+            Arc::new(FixedClock::new(now)),
+            Arc::new(SeqRandom::default()),
+        )
         .user(doorward_core::testing::user("carol", "Carol", "carol-pw"))
         .client(client(
             "shop@clients",
@@ -83,7 +86,9 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key_at_every_resource_server() 
         .build()
         .await
         .unwrap();
-    let local = provider.resource_server(0).with_public_url("http://api.test");
+    let local = provider
+        .resource_server(0)
+        .with_public_url("http://api.test");
     let served = provider.mount(Router::new());
     tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
 
@@ -188,7 +193,11 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key_at_every_resource_server() 
             (
                 "a proof for another URL",
                 "DPoP",
-                Some(proof(&"http://api.test/api/other".parse().unwrap(), "GET", &token)),
+                Some(proof(
+                    &"http://api.test/api/other".parse().unwrap(),
+                    "GET",
+                    &token,
+                )),
                 "invalid_dpop_proof",
             ),
             (
@@ -206,13 +215,20 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key_at_every_resource_server() 
             (
                 "a proof by another key",
                 "DPoP",
-                Some(DpopKey::generate().proof("GET", &api_url, Some(&token), None, iat).unwrap()),
+                Some(
+                    DpopKey::generate()
+                        .proof("GET", &api_url, Some(&token), None, iat)
+                        .unwrap(),
+                ),
                 "invalid_dpop_proof",
             ),
             (
                 "a future-dated proof",
                 "DPoP",
-                Some(key.proof("GET", &api_url, Some(&token), None, iat + 600).unwrap()),
+                Some(
+                    key.proof("GET", &api_url, Some(&token), None, iat + 600)
+                        .unwrap(),
+                ),
                 "invalid_dpop_proof",
             ),
         ];
@@ -226,12 +242,8 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key_at_every_resource_server() 
         }
         // A bearer token never goes with the DPoP scheme.
         if name != "jwt" {
-            let (status, body, _) = call(
-                "DPoP",
-                &bearer,
-                Some(proof(&api_url, "GET", &bearer)),
-            )
-            .await;
+            let (status, body, _) =
+                call("DPoP", &bearer, Some(proof(&api_url, "GET", &bearer))).await;
             assert_eq!(
                 (status, error_of(&body).as_str()),
                 (StatusCode::UNAUTHORIZED, "invalid_token"),

@@ -8,12 +8,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{Mutex, RwLock};
 
 use super::{Client, Clock, Inner, TokenHook, TokenUpdate};
-use crate::DpopKey;
 use crate::config::ProviderConfig;
 use crate::discovery::JwksCache;
 use crate::error::ConfigError;
 use crate::http::{Hooks, Http};
 use crate::state::{StateKey, StateMode, StateStore};
+use crate::DpopKey;
 
 /// Builds a [`Client`].
 ///

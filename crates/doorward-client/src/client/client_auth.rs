@@ -51,7 +51,9 @@ impl Client {
         };
         let mut attempt = 0;
         loop {
-            let mut request = self.authenticated_request(url.clone(), form.clone()).await?;
+            let mut request = self
+                .authenticated_request(url.clone(), form.clone())
+                .await?;
             let nonce = self.inner.dpop_nonces.get(&url);
             let proof = key
                 .proof("POST", &url, None, nonce.as_deref(), self.now())

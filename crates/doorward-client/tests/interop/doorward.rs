@@ -312,7 +312,9 @@ async fn dpop_against_doorward_serve_with_nonces() {
     assert!(metadata
         .extra
         .get("dpop_signing_alg_values_supported")
-        .is_some_and(|algs| algs.as_array().is_some_and(|a| a.iter().any(|v| v == "ES256"))));
+        .is_some_and(|algs| algs
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "ES256"))));
     let authorization = client.start_authorization().await.unwrap();
     let user = browser();
     let callback = approve_in_browser(&user, &doorward.origin, &authorization.url).await;
@@ -337,7 +339,9 @@ async fn dpop_against_doorward_serve_with_nonces() {
         .unwrap();
     assert_eq!(bearer.status(), 401);
     // A replayed proof: refused.
-    let url: url::Url = format!("{}/oauth/userinfo", doorward.origin).parse().unwrap();
+    let url: url::Url = format!("{}/oauth/userinfo", doorward.origin)
+        .parse()
+        .unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

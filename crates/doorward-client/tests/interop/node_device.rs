@@ -1,13 +1,14 @@
 //! The device flow (RFC 8628) against node-oidc-provider (`deviceFlow` on), by doorward-client
 //! and by `doorward login --device`: the client starts it and polls; the user's side goes
 //! through node-oidc-provider's own pages (the user code, its confirmation, its development
-//! sign-in and consent) over HTTP.
+//! sign-in and consent) over HTTP. Also `doorward login` with its loopback redirect (RFC 8252
+//! §7.3) to node-oidc-provider's native client.
 
 use doorward_client::{AuthMethod, Client, DevicePoll, ProviderConfig};
 use url::Url;
 
 use super::doorward::input;
-use super::{browser, location, NodeOidc};
+use super::{browser, location, node_sign_in_until, Decision, NodeOidc};
 
 pub(super) async fn device_flow(node: &NodeOidc) {
     let mut config = ProviderConfig::oidc(&node.issuer, "rp-device").with_scopes([
@@ -164,4 +165,85 @@ async fn approve_on_node(verification_uri: &str, user_code: &str) {
         );
         url = location(&posted);
     }
+}
+
+/// `doorward login` (`DOORWARD_BIN`) with a loopback redirect on a free port to
+/// node-oidc-provider's native client (`rp-cli`, whose redirect URI matches on any port): the
+/// printed URL is followed through node-oidc-provider's pages to the command's listener.
+pub(super) async fn doorward_login_loopback(node: &NodeOidc) {
+    use tokio::io::AsyncBufReadExt;
+    let Some(bin) = super::env_path("DOORWARD_BIN") else {
+        return;
+    };
+    let store = std::env::temp_dir().join(format!(
+        "doorward-node-loopback-{}.json",
+        std::process::id()
+    ));
+    let mut login = tokio::process::Command::new(&bin)
+        .args(["login", "--no-browser", "--issuer", &node.issuer])
+        .args([
+            "--client-id",
+            "rp-cli",
+            "--scope",
+            "openid",
+            "--scope",
+            "offline_access",
+        ])
+        .arg("--store")
+        .arg(&store)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(login.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("doorward login printed no URL");
+        if line.starts_with(&format!("{}/", node.issuer)) && line.contains("/auth?") {
+            break Url::parse(&line).unwrap();
+        }
+    };
+    let redirect = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    let user = browser();
+    let back = node_sign_in_until(&user, &url, "cli-user", Decision::Approve, &redirect).await;
+    let done = user.get(back).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), login.wait())
+        .await
+        .expect("doorward login did not finish")
+        .unwrap();
+    assert!(status.success());
+    let run = |args: &[&str]| {
+        std::process::Command::new(&bin)
+            .args(args)
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .unwrap()
+    };
+    let shown: serde_json::Value = serde_json::from_slice(&run(&["token", "show"]).stdout).unwrap();
+    assert_eq!(shown["id_token"], true, "{shown}");
+    assert_eq!(shown["refresh_token"], true, "{shown}");
+    let access = String::from_utf8(run(&["token", "print"]).stdout).unwrap();
+    let info = user
+        .get(format!("{}/me", node.issuer))
+        .bearer_auth(access.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        info.status(),
+        200,
+        "node-oidc-provider's userinfo accepts the token"
+    );
+    assert!(run(&["token", "refresh"]).status.success());
+    let _ = std::fs::remove_file(&store);
 }

@@ -44,7 +44,11 @@ pub async fn resources_stay_with_codes_and_tokens(store: &dyn Store) {
         found.resources, granted,
         "a code's resources must come back in order"
     );
-    assert_eq!(found.dpop_jkt.as_deref(), Some(JKT_CODE), "a code's dpop_jkt");
+    assert_eq!(
+        found.dpop_jkt.as_deref(),
+        Some(JKT_CODE),
+        "a code's dpop_jkt"
+    );
 
     let (mut access, mut refresh) = tokens(41, c1, user, family);
     access.resources = narrowed.clone();
@@ -93,7 +97,11 @@ pub async fn resources_stay_with_codes_and_tokens(store: &dyn Store) {
         kept.resources, granted,
         "a refresh token keeps the grant's resources"
     );
-    assert_eq!(kept.dpop_jkt.as_deref(), Some(JKT_REFRESH), "a refresh token's key");
+    assert_eq!(
+        kept.dpop_jkt.as_deref(),
+        Some(JKT_REFRESH),
+        "a refresh token's key"
+    );
 
     let (next_access, next_refresh) = tokens(42, c1, user, family);
     match rotate_refresh_token(

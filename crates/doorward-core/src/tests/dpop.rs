@@ -115,11 +115,7 @@ async fn public_code(h: &Harness, extra: &[(&str, &str)]) -> String {
         ("code_challenge_method", "S256"),
     ];
     query.extend_from_slice(extra);
-    let request = h
-        .engine
-        .check_authorization(&pairs(&query))
-        .await
-        .unwrap();
+    let request = h.engine.check_authorization(&pairs(&query)).await.unwrap();
     let answer = h.engine.approve(&h.user, &request).await.unwrap();
     query_param(&answer, "code").unwrap()
 }
@@ -204,7 +200,11 @@ async fn without_a_proof_tokens_are_bearer_tokens_unless_the_client_is_dpop_boun
     spec.policy.dpop_bound_access_tokens = true;
     spec.policy.grant_types = Some(vec![crate::model::GrantType::ClientCredentials]);
     h.engine.register_client(spec).await.unwrap();
-    let request = basic_request("bound@clients", "s3cret", &[("grant_type", "client_credentials")]);
+    let request = basic_request(
+        "bound@clients",
+        "s3cret",
+        &[("grant_type", "client_credentials")],
+    );
     let (code, _) = error_of(h.engine.token(&request).await);
     assert_eq!(code, ErrorCode::InvalidDpopProof);
     let key = new_key();
@@ -238,20 +238,42 @@ async fn bad_proofs_are_refused_and_issue_nothing() {
     no_jwk.jwk = None;
     let claims = json!({"jti": "y", "htm": "POST", "htu": TOKEN_URL, "iat": NOW});
     let cases: Vec<(&str, String)> = vec![
-        ("forged: signed by another key than its jwk", key.sign(forged_header, &claims)),
+        (
+            "forged: signed by another key than its jwk",
+            key.sign(forged_header, &claims),
+        ),
         ("HMAC", hs_proof),
         ("typ JWT", key.sign(jwt_typ, &claims)),
         ("no jwk", key.sign(no_jwk, &claims)),
-        ("wrong htu", key.proof_with("POST", "http://localhost/oauth/other", NOW, json!({}))),
-        ("wrong host", key.proof_with("POST", "http://evil.example/oauth/token", NOW, json!({}))),
-        ("wrong htm", key.proof_with("GET", TOKEN_URL, NOW, json!({}))),
-        ("future-dated", key.proof_with("POST", TOKEN_URL, NOW + 120, json!({}))),
-        ("too old", key.proof_with("POST", TOKEN_URL, NOW - 600, json!({}))),
+        (
+            "wrong htu",
+            key.proof_with("POST", "http://localhost/oauth/other", NOW, json!({})),
+        ),
+        (
+            "wrong host",
+            key.proof_with("POST", "http://evil.example/oauth/token", NOW, json!({})),
+        ),
+        (
+            "wrong htm",
+            key.proof_with("GET", TOKEN_URL, NOW, json!({})),
+        ),
+        (
+            "future-dated",
+            key.proof_with("POST", TOKEN_URL, NOW + 120, json!({})),
+        ),
+        (
+            "too old",
+            key.proof_with("POST", TOKEN_URL, NOW - 600, json!({})),
+        ),
         ("not a JWS", "abc.def".to_owned()),
         ("garbage", "%%%".to_owned()),
     ];
     for (why, proof) in cases {
-        let request = basic_request(KEY, SECRET, &[("grant_type", "refresh_token"), ("refresh_token", "x")]);
+        let request = basic_request(
+            KEY,
+            SECRET,
+            &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+        );
         let (code, description) = error_of(h.engine.token(&with_proof(request, &proof)).await);
         assert_eq!(code, ErrorCode::InvalidDpopProof, "{why}: {description}");
     }
@@ -267,22 +289,36 @@ async fn bad_proofs_are_refused_and_issue_nothing() {
     );
     parts[0] = &header_b64;
     let request = basic_request(KEY, SECRET, &[("grant_type", "client_credentials")]);
-    let (code, description) = error_of(h.engine.token(&with_proof(request, &parts.join("."))).await);
+    let (code, description) =
+        error_of(h.engine.token(&with_proof(request, &parts.join("."))).await);
     assert_eq!(code, ErrorCode::InvalidDpopProof);
     assert!(description.contains("private"), "{description}");
     // Two DPoP headers.
     let mut request = basic_request(KEY, SECRET, &[("grant_type", "client_credentials")]);
     request.dpop = DpopHeader::Malformed;
-    assert_eq!(error_of(h.engine.token(&request).await).0, ErrorCode::InvalidDpopProof);
+    assert_eq!(
+        error_of(h.engine.token(&request).await).0,
+        ErrorCode::InvalidDpopProof
+    );
     // A code survives a bad proof: it was not looked at.
     let code = h.code(&[]).await;
-    let request = || basic_request(KEY, SECRET, &[("grant_type", "authorization_code"), ("code", &code)]);
+    let request = || {
+        basic_request(
+            KEY,
+            SECRET,
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        )
+    };
     let bad = key.proof_with("POST", "http://localhost/elsewhere", NOW, json!({}));
     assert_eq!(
         error_of(h.engine.token(&with_proof(request(), &bad)).await).0,
         ErrorCode::InvalidDpopProof
     );
-    assert!(h.engine.token(&with_proof(request(), &key.token_proof())).await.is_ok());
+    assert!(h
+        .engine
+        .token(&with_proof(request(), &key.token_proof()))
+        .await
+        .is_ok());
 }
 
 #[tokio::test]
@@ -291,10 +327,18 @@ async fn a_proof_is_accepted_once() {
     let key = new_key();
     let proof = key.token_proof();
     let code = h.code(&[]).await;
-    let request = basic_request(KEY, SECRET, &[("grant_type", "authorization_code"), ("code", &code)]);
+    let request = basic_request(
+        KEY,
+        SECRET,
+        &[("grant_type", "authorization_code"), ("code", &code)],
+    );
     h.engine.token(&with_proof(request, &proof)).await.unwrap();
     let code = h.code(&[]).await;
-    let request = basic_request(KEY, SECRET, &[("grant_type", "authorization_code"), ("code", &code)]);
+    let request = basic_request(
+        KEY,
+        SECRET,
+        &[("grant_type", "authorization_code"), ("code", &code)],
+    );
     let (code, description) = error_of(h.engine.token(&with_proof(request, &proof)).await);
     assert_eq!(code, ErrorCode::InvalidDpopProof);
     assert!(description.contains("used already"), "{description}");
@@ -307,8 +351,18 @@ async fn with_nonces_required_a_proof_needs_the_current_nonce() {
     let h = harness_with(config).await;
     let key = new_key();
     let code = h.code(&[]).await;
-    let request = || basic_request(KEY, SECRET, &[("grant_type", "authorization_code"), ("code", &code)]);
-    let (error, _) = error_of(h.engine.token(&with_proof(request(), &key.token_proof())).await);
+    let request = || {
+        basic_request(
+            KEY,
+            SECRET,
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        )
+    };
+    let (error, _) = error_of(
+        h.engine
+            .token(&with_proof(request(), &key.token_proof()))
+            .await,
+    );
     assert_eq!(error, ErrorCode::UseDpopNonce);
     let wrong = key.proof_with("POST", TOKEN_URL, NOW, json!({"nonce": "made-up"}));
     assert_eq!(
@@ -329,11 +383,19 @@ async fn a_public_clients_refresh_token_and_a_dpop_jkt_code_need_the_same_key() 
     // dpop_jkt binds the code (RFC 9449 §10): another key's proof cannot redeem it, and the
     // failed attempt spends it.
     let code = public_code(&h, &[("dpop_jkt", &key.thumbprint())]).await;
-    let (error, _) = error_of(h.engine.token(&with_proof(redeem_public(&code), &other.token_proof())).await);
+    let (error, _) = error_of(
+        h.engine
+            .token(&with_proof(redeem_public(&code), &other.token_proof()))
+            .await,
+    );
     assert_eq!(error, ErrorCode::InvalidGrant);
     let code = public_code(&h, &[("dpop_jkt", &key.thumbprint())]).await;
     let (error, _) = error_of(h.engine.token(&redeem_public(&code)).await);
-    assert_eq!(error, ErrorCode::InvalidDpopProof, "no proof for a bound code");
+    assert_eq!(
+        error,
+        ErrorCode::InvalidDpopProof,
+        "no proof for a bound code"
+    );
     let code = public_code(&h, &[("dpop_jkt", &key.thumbprint())]).await;
     let answer = h
         .engine
@@ -341,10 +403,19 @@ async fn a_public_clients_refresh_token_and_a_dpop_jkt_code_need_the_same_key() 
         .await
         .unwrap();
     let refresh = answer.refresh_token.unwrap();
-    let refresh_request = || public_request(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]);
+    let refresh_request =
+        || public_request(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]);
     let (error, _) = error_of(h.engine.token(&refresh_request()).await);
-    assert_eq!(error, ErrorCode::InvalidDpopProof, "a bound refresh token without a proof");
-    let (error, _) = error_of(h.engine.token(&with_proof(refresh_request(), &other.token_proof())).await);
+    assert_eq!(
+        error,
+        ErrorCode::InvalidDpopProof,
+        "a bound refresh token without a proof"
+    );
+    let (error, _) = error_of(
+        h.engine
+            .token(&with_proof(refresh_request(), &other.token_proof()))
+            .await,
+    );
     assert_eq!(error, ErrorCode::InvalidGrant, "another key");
     let refreshed = h
         .engine
@@ -369,7 +440,11 @@ async fn a_bound_token_needs_the_dpop_scheme_and_a_proof_for_the_request() {
     let h = harness().await;
     let key = new_key();
     let code = h.code(&[("scope", "openid base")]).await;
-    let request = basic_request(KEY, SECRET, &[("grant_type", "authorization_code"), ("code", &code)]);
+    let request = basic_request(
+        KEY,
+        SECRET,
+        &[("grant_type", "authorization_code"), ("code", &code)],
+    );
     let token = h
         .engine
         .token(&with_proof(request, &key.token_proof()))
@@ -400,7 +475,10 @@ async fn a_bound_token_needs_the_dpop_scheme_and_a_proof_for_the_request() {
     // DPoP without a proof, without ath, with another key, for another URL.
     let cases = [
         ("no proof", DpopHeader::Absent),
-        ("no ath", DpopHeader::One(key.proof_with("GET", USERINFO_URL, NOW, json!({})))),
+        (
+            "no ath",
+            DpopHeader::One(key.proof_with("GET", USERINFO_URL, NOW, json!({}))),
+        ),
         (
             "another key",
             DpopHeader::One(new_key().proof_with("GET", USERINFO_URL, NOW, json!({ "ath": ath }))),
@@ -411,7 +489,12 @@ async fn a_bound_token_needs_the_dpop_scheme_and_a_proof_for_the_request() {
         ),
         (
             "another token's ath",
-            DpopHeader::One(key.proof_with("GET", USERINFO_URL, NOW, json!({ "ath": access_token_hash("x") }))),
+            DpopHeader::One(key.proof_with(
+                "GET",
+                USERINFO_URL,
+                NOW,
+                json!({ "ath": access_token_hash("x") }),
+            )),
         ),
     ];
     for (why, proof) in cases {
@@ -424,7 +507,10 @@ async fn a_bound_token_needs_the_dpop_scheme_and_a_proof_for_the_request() {
     let (error, _) = error_of(presented(Scheme::Dpop, &good, "GET").await);
     assert_eq!(error, ErrorCode::InvalidDpopProof, "the same proof again");
     // A bearer token presented with the DPoP scheme.
-    let bearer = h.redeem(&h.code(&[("scope", "openid")]).await).await.unwrap();
+    let bearer = h
+        .redeem(&h.code(&[("scope", "openid")]).await)
+        .await
+        .unwrap();
     let proof = DpopHeader::One(key.proof_with(
         "GET",
         USERINFO_URL,
@@ -452,10 +538,22 @@ async fn with_dpop_off_the_header_is_ignored_and_the_metadata_says_nothing() {
     let h = harness_with(config).await;
     let key = new_key();
     let code = h.code(&[]).await;
-    let request = basic_request(KEY, SECRET, &[("grant_type", "authorization_code"), ("code", &code)]);
-    let answer = h.engine.token(&with_proof(request, "garbage")).await.unwrap();
+    let request = basic_request(
+        KEY,
+        SECRET,
+        &[("grant_type", "authorization_code"), ("code", &code)],
+    );
+    let answer = h
+        .engine
+        .token(&with_proof(request, "garbage"))
+        .await
+        .unwrap();
     assert_eq!(answer.token_type, TokenType::Bearer);
-    assert!(h.engine.metadata().get("dpop_signing_alg_values_supported").is_none());
+    assert!(h
+        .engine
+        .metadata()
+        .get("dpop_signing_alg_values_supported")
+        .is_none());
     drop(key);
     let on = harness().await;
     assert_eq!(
