@@ -91,6 +91,7 @@ impl Engine {
             revoked: false,
             resources: audience,
             dpop_jkt: authenticated.dpop_jkt.map(str::to_owned),
+            act: None,
         };
         self.store.insert_tokens(&record, None).await?;
         Ok(TokenResponse {

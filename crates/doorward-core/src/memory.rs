@@ -373,6 +373,26 @@ impl TokenStore for MemoryStore {
             .map(|(record, _)| record.clone()))
     }
 
+    async fn list_delegated_tokens(
+        &self,
+        user: Uuid,
+        now: UnixTime,
+    ) -> StoreResult<Vec<AccessTokenRecord>> {
+        let mut tokens: Vec<AccessTokenRecord> = self
+            .lock()
+            .access
+            .values()
+            .filter(|t| {
+                t.user_id == Some(user) && t.act.is_some() && !t.revoked && t.expires_at > now
+            })
+            .cloned()
+            .collect();
+        tokens.sort_by(|a, b| {
+            (a.issued_at, a.hash.as_bytes()).cmp(&(b.issued_at, b.hash.as_bytes()))
+        });
+        Ok(tokens)
+    }
+
     async fn revoke_access_token(&self, hash: &TokenHash, _now: UnixTime) -> StoreResult<()> {
         if let Some(token) = self.lock().access.get_mut(hash) {
             token.revoked = true;

@@ -549,6 +549,9 @@ pub struct AccessTokenRecord {
     /// The RFC 7638 thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449
     /// §6): presented, it needs a proof signed with that key. `None`: a bearer token.
     pub dpop_jkt: Option<String>,
+    /// Who acts for the subject (RFC 8693 §4.1 `act`, as JSON): set on a token issued by a
+    /// token exchange, whose client is the actor. `None`: the client acts for itself.
+    pub act: Option<String>,
 }
 
 /// An access token with the user and the client it was issued to: what a protected resource

@@ -302,6 +302,14 @@ pub trait TokenStore: Send + Sync {
     /// what its rotation sealed (until [`MaintenanceStore::purge_expired`] forgets it).
     async fn find_refresh_token(&self, hash: &TokenHash)
         -> StoreResult<Option<RefreshTokenRecord>>;
+    /// The user's live delegated access tokens (issued by a token exchange, RFC 8693: `act`
+    /// set, not revoked, `expires_at > now`), for their account page. Doorward's adapters
+    /// sort them by `issued_at`, then hash.
+    async fn list_delegated_tokens(
+        &self,
+        user: Uuid,
+        now: UnixTime,
+    ) -> StoreResult<Vec<AccessTokenRecord>>;
     /// Revokes one access token (RFC 7009), and nothing else: its refresh token stays.
     /// Idempotent; nothing happens for an unknown token.
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()>;

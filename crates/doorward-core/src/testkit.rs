@@ -58,6 +58,7 @@ use crate::ports::{SharedStore, StoreResult};
 
 mod assertions;
 mod clients;
+mod delegation;
 mod devices;
 mod records;
 mod redemption;
@@ -74,6 +75,7 @@ pub use assertions::assertion_jtis_are_single_use;
 pub use clients::{
     clients_insert_list_and_keep_their_rotation, deleting_a_client_revokes_its_grants,
 };
+pub use delegation::delegated_tokens_are_listed_per_user;
 pub use devices::device_authorizations_are_answered_once;
 pub use fixtures::{client, code, tokens, user, NOW};
 pub use records::{
@@ -136,6 +138,7 @@ where
         initial_tokens_are_spent_once_per_registration,
         registrations_keep_their_cap_and_go_with_their_client,
         device_authorizations_are_answered_once,
+        delegated_tokens_are_listed_per_user,
     );
 }
 

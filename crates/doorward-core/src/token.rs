@@ -563,6 +563,7 @@ impl Engine {
             revoked: false,
             resources: audience.to_vec(),
             dpop_jkt: authenticated.dpop_jkt.map(str::to_owned),
+            act: None,
         };
         let refresh_record = refresh.as_ref().map(|refresh| RefreshTokenRecord {
             hash: TokenHash::of(refresh),

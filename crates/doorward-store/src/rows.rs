@@ -75,7 +75,7 @@ pub(crate) const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scop
     scope_requested, challenge, challenge_method, family_id, auth_time, issued_at, expires_at, \
     nonce, resources, dpop_jkt";
 pub(crate) const ACCESS_COLS: &str = "hash, family_id, client_id, user_id, scopes, issued_at, \
-    expires_at, revoked_at, resources, dpop_jkt";
+    expires_at, revoked_at, resources, dpop_jkt, act";
 /// The refresh token's columns as inserted.
 pub(crate) const REFRESH_COLS: &str = "hash, family_id, client_id, user_id, scopes, auth_time, \
     issued_at, expires_at, revoked_at, resources, dpop_jkt";
@@ -93,7 +93,7 @@ macro_rules! bearer_select {
     ($hash:literal) => {
         concat!(
             "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
-                a.issued_at, a.expires_at, a.revoked_at, a.resources, a.dpop_jkt,
+                a.issued_at, a.expires_at, a.revoked_at, a.resources, a.dpop_jkt, a.act,
                 u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
                 u.created_at,
                 c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
@@ -293,6 +293,7 @@ pub(crate) fn access(row: &dyn Columns) -> StoreResult<AccessTokenRecord> {
         revoked: row.opt_int("revoked_at")?.is_some(),
         resources: row.resources("resources")?,
         dpop_jkt: row.opt_text("dpop_jkt")?,
+        act: row.opt_text("act")?,
     })
 }
 

@@ -40,7 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0009_resource_indicators.sql"),
     include_str!("../migrations/sqlite/0010_changes.sql"),
     include_str!("../migrations/sqlite/0011_devices.sql"),
-    include_str!("../migrations/sqlite/0012_dpop.sql"),
+    include_str!("../migrations/sqlite/0012_dpop_and_delegation.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

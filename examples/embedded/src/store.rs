@@ -547,6 +547,23 @@ impl TokenStore for ExampleStore {
         Ok(self.tables().await.refresh_tokens.get(&hash.0).cloned())
     }
 
+    async fn list_delegated_tokens(
+        &self,
+        user: Uuid,
+        now: UnixTime,
+    ) -> StoreResult<Vec<AccessTokenRecord>> {
+        let tables = self.tables().await;
+        let mut delegated: Vec<_> = tables
+            .access_tokens
+            .values()
+            .filter(|t| t.user_id == Some(user) && t.act.is_some())
+            .filter(|t| !t.revoked && now < t.expires_at)
+            .cloned()
+            .collect();
+        delegated.sort_by_key(|t| (t.issued_at, t.hash.0));
+        Ok(delegated)
+    }
+
     async fn revoke_access_token(&self, hash: &TokenHash, _now: UnixTime) -> StoreResult<()> {
         if let Some(token) = self.tables().await.access_tokens.get_mut(&hash.0) {
             token.revoked = true;

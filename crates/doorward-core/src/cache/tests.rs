@@ -53,6 +53,7 @@ fn bearer(token: &str, family: Uuid, user: Option<Uuid>, client_id: Uuid) -> Bea
             revoked: false,
             resources: vec![],
             dpop_jkt: None,
+            act: None,
         },
         user: None,
         client: client(client_id, "app@clients"),

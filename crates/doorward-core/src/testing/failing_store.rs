@@ -179,6 +179,14 @@ impl TokenStore for FailingStore {
         self.check("find_bearer")?;
         self.inner.find_bearer(hash).await
     }
+    async fn list_delegated_tokens(
+        &self,
+        user: Uuid,
+        now: UnixTime,
+    ) -> StoreResult<Vec<AccessTokenRecord>> {
+        self.check("list_delegated_tokens")?;
+        self.inner.list_delegated_tokens(user, now).await
+    }
     async fn rotate_refresh_token(
         &self,
         hash: &TokenHash,

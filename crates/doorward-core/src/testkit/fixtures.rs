@@ -94,6 +94,7 @@ pub fn tokens(
             revoked: false,
             resources: Vec::new(),
             dpop_jkt: None,
+            act: None,
         },
         RefreshTokenRecord {
             hash: TokenHash([hash.wrapping_add(100); 32]),

@@ -87,7 +87,7 @@ fn issue_ctes(first: usize, source: &str, refresh: bool) -> String {
     let mut sql = format!(
         "access_grant AS (SELECT revoked_at FROM grants WHERE family_id = {family} FOR SHARE),
          access_row AS (INSERT INTO access_tokens ({ACCESS_COLS})
-             SELECT {}, {family}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM access_grant), {}, {}
+             SELECT {}, {family}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM access_grant), {}, {}, {}
              FROM {source} RETURNING 1)",
         p(0),
         p(2),
@@ -97,6 +97,7 @@ fn issue_ctes(first: usize, source: &str, refresh: bool) -> String {
         p(6),
         p(7),
         p(8),
+        p(9),
         family = p(1),
     );
     if refresh {
@@ -105,8 +106,7 @@ fn issue_ctes(first: usize, source: &str, refresh: bool) -> String {
              refresh_row AS (INSERT INTO refresh_tokens ({REFRESH_COLS})
                  SELECT {}, {family}, {}, {}, {}, {}, {}, {}, (SELECT revoked_at FROM refresh_grant), {}, {}
                  FROM {source} RETURNING 1)",
-            p(9),
-            p(11),
+            p(10),
             p(12),
             p(13),
             p(14),
@@ -114,7 +114,8 @@ fn issue_ctes(first: usize, source: &str, refresh: bool) -> String {
             p(16),
             p(17),
             p(18),
-            family = p(10),
+            p(19),
+            family = p(11),
         ));
     }
     sql
@@ -135,7 +136,8 @@ fn bind_issue<'q>(
         .bind(access.issued_at)
         .bind(access.expires_at)
         .bind(rows::resource_lines(&access.resources))
-        .bind(access.dpop_jkt.as_deref());
+        .bind(access.dpop_jkt.as_deref())
+        .bind(access.act.as_deref());
     match refresh {
         Some(refresh) => query
             .bind(refresh.hash.as_bytes())
@@ -249,6 +251,25 @@ impl TokenStore for PostgresStore {
         let sql = format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = $1");
         let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(hash.as_bytes());
         self.find(query, rows::refresh).await
+    }
+
+    async fn list_delegated_tokens(
+        &self,
+        user: Uuid,
+        now: UnixTime,
+    ) -> StoreResult<Vec<AccessTokenRecord>> {
+        let sql = format!(
+            "SELECT {ACCESS_COLS} FROM access_tokens
+             WHERE user_id = $1 AND act IS NOT NULL AND revoked_at IS NULL AND expires_at > $2
+             ORDER BY issued_at, hash"
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(user)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(other)?;
+        rows.iter().map(|row| rows::access(row)).collect()
     }
 
     async fn revoke_access_token(&self, hash: &TokenHash, now: UnixTime) -> StoreResult<()> {

@@ -9,7 +9,7 @@ use doorward_core::TokenHash;
 use rusqlite::{params, Connection};
 use uuid::Uuid;
 
-use super::{changes, execute, other, query_one, SqliteStore};
+use super::{changes, execute, other, query_all, query_one, SqliteStore};
 use crate::rows::{self, Columns, ACCESS_COLS, CODE_COLS, REFRESH_COLS, REFRESH_READ};
 
 const BEARER_SELECT: &str = rows::bearer_select!("?1");
@@ -78,7 +78,7 @@ fn insert_tokens_in(
         tx,
         &format!(
             "INSERT INTO access_tokens ({ACCESS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                 (SELECT revoked_at FROM grants WHERE family_id = ?2), ?8, ?9)"
+                 (SELECT revoked_at FROM grants WHERE family_id = ?2), ?8, ?9, ?10)"
         ),
         params![
             access.hash.as_bytes(),
@@ -90,6 +90,7 @@ fn insert_tokens_in(
             access.expires_at,
             rows::resource_lines(&access.resources),
             access.dpop_jkt,
+            access.act,
         ],
     )?;
     if let Some(refresh) = refresh {
@@ -225,6 +226,28 @@ impl TokenStore for SqliteStore {
             [hash.as_bytes()],
             rows::refresh,
         )
+        .await
+    }
+
+    async fn list_delegated_tokens(
+        &self,
+        user: Uuid,
+        now: UnixTime,
+    ) -> StoreResult<Vec<AccessTokenRecord>> {
+        let user = user.to_string();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                &format!(
+                    "SELECT {ACCESS_COLS} FROM access_tokens
+                     WHERE user_id = ?1 AND act IS NOT NULL AND revoked_at IS NULL
+                         AND expires_at > ?2
+                     ORDER BY issued_at, hash"
+                ),
+                params![user, now],
+                rows::access,
+            )
+        })
         .await
     }
 
