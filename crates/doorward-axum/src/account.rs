@@ -1,5 +1,6 @@
 //! The account page (`GET /account`): the applications a user allowed, each revocable
-//! (`POST /account/revoke`).
+//! (`POST /account/revoke`), and the services acting for the user through a token exchange
+//! (RFC 8693), each revocable (`POST /account/delegations/revoke`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,9 +20,13 @@ pub(crate) async fn account(
         return Ok(to_login("/account", None));
     };
     let apps = app.engine.approved_clients(user.user.id).await?;
+    let delegations = app.engine.delegations(user.user.id).await?;
     let (token, set_cookie) = browser.csrf();
     Ok(with_cookie(
-        page(StatusCode::OK, pages::account(&user.user, &apps, &token)),
+        page(
+            StatusCode::OK,
+            pages::account(&user.user, &apps, &delegations, &token),
+        ),
         set_cookie,
     ))
 }
@@ -39,5 +44,21 @@ pub(crate) async fn revoke(
         .and_then(|id| Uuid::try_parse(id).ok())
         .ok_or(PageError::BadForm)?;
     app.engine.revoke_client(user.user.id, client).await?;
+    Ok(see_other("/account"))
+}
+
+pub(crate) async fn revoke_delegation(
+    State(app): State<AppState>,
+    browser: Browser,
+    form: CsrfForm,
+) -> Result<Response, PageError> {
+    let Some(user) = browser.signed_in().await? else {
+        return Ok(to_login("/account", None));
+    };
+    let actor = form
+        .get("client_id")
+        .and_then(|id| Uuid::try_parse(id).ok())
+        .ok_or(PageError::BadForm)?;
+    app.engine.revoke_delegation(user.user.id, actor).await?;
     Ok(see_other("/account"))
 }

@@ -188,6 +188,10 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/logout", get(login::logout_page).post(login::logout))
         .route("/account", get(account::account))
         .route("/account/revoke", post(account::revoke))
+        .route(
+            "/account/delegations/revoke",
+            post(account::revoke_delegation),
+        )
         .route(eternaltwin_api::AUTH_SELF, get(eternaltwin_api::auth_self))
         .route("/api/v1/users/{id}", get(eternaltwin_api::user))
         .route("/assets/doorward.css", get(pages::stylesheet));

@@ -4,6 +4,7 @@
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use doorward_core::account::Delegation;
 use doorward_core::model::{Client, ConsentRecord, User};
 use doorward_core::request::{AuthorizationRequest, AuthorizationResponse};
 use doorward_proto::RedirectUri;
@@ -141,7 +142,12 @@ fn web_url(uri: &str) -> bool {
         && !uri.bytes().any(|b| b.is_ascii_control() || b == b' ')
 }
 
-pub fn account(user: &User, apps: &[(ConsentRecord, Client)], csrf: &str) -> Markup {
+pub fn account(
+    user: &User,
+    apps: &[(ConsentRecord, Client)],
+    delegations: &[Delegation],
+    csrf: &str,
+) -> Markup {
     layout(
         "Your account",
         html! {
@@ -163,6 +169,32 @@ pub fn account(user: &User, apps: &[(ConsentRecord, Client)], csrf: &str) -> Mar
                             form method="post" action=(path("/account/revoke")) {
                                 input type="hidden" name="csrf" value=(csrf);
                                 input type="hidden" name="client_id" value=(client.id);
+                                button.secondary type="submit" { "Revoke" }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !delegations.is_empty() {
+                h2 { "Services acting for you" }
+                p.small {
+                    "An application you allowed passed your access on to these services \
+                     (token exchange), narrowed to what is shown."
+                }
+                ul.apps {
+                    @for delegation in delegations {
+                        li {
+                            strong { (delegation.actor.display_name) }
+                            @if !delegation.actor.is_verified() {
+                                " (unverified: " code { (delegation.actor.key) } ")"
+                            }
+                            @if !delegation.through.is_empty() {
+                                " through " (delegation.through.join(", "))
+                            }
+                            " — " (delegation.scopes.to_string())
+                            form method="post" action=(path("/account/delegations/revoke")) {
+                                input type="hidden" name="csrf" value=(csrf);
+                                input type="hidden" name="client_id" value=(delegation.actor.id);
                                 button.secondary type="submit" { "Revoke" }
                             }
                         }

@@ -71,4 +71,18 @@ pub(crate) struct AccessTokenClaims<'a> {
     /// The DPoP key the token is bound to (RFC 9449 §6.1: `{"jkt": …}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cnf: Option<Value>,
+    /// Who acts for the subject (RFC 8693 §4.1), on a token issued by an exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) act: Option<Value>,
+}
+
+/// What a JWT access token may carry beyond its grant: `auth_time`, its DPoP key, its actor.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct AccessTokenExtras<'a> {
+    /// Left out for a token without a user (RFC 9068 §2.2.1).
+    pub(crate) auth_time: Option<UnixTime>,
+    /// `cnf.jkt` (RFC 9449 §6.1).
+    pub(crate) dpop_jkt: Option<&'a str>,
+    /// `act` as JSON (RFC 8693 §4.1).
+    pub(crate) act: Option<&'a str>,
 }

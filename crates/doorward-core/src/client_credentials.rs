@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 use doorward_proto::{OAuthError, ScopeSet, TokenResponse};
 
+use crate::claims::AccessTokenExtras;
 use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient};
 use crate::model::{AccessTokenRecord, GrantType};
@@ -74,8 +75,10 @@ impl Engine {
                 client.key.clone(),
                 &scopes,
                 &audience,
-                None,
-                authenticated.dpop_jkt,
+                AccessTokenExtras {
+                    dpop_jkt: authenticated.dpop_jkt,
+                    ..AccessTokenExtras::default()
+                },
             )?
         } else {
             self.new_credential(OpaqueKind::AccessToken)
@@ -102,6 +105,7 @@ impl Engine {
             // RFC 6749 §5.1: said when it differs from the request (always without one).
             scope: (scopes != requested).then(|| scopes.to_string()),
             id_token: None,
+            issued_token_type: None,
         })
     }
 }

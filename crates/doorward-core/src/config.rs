@@ -179,6 +179,10 @@ pub struct Grants {
     /// the user-code page and `urn:ietf:params:oauth:grant-type:device_code` at the token
     /// endpoint.
     pub device_code: bool,
+    /// Token exchange (RFC 8693) for the clients whose
+    /// [`crate::model::ClientPolicy::grant_types`] name it: a token received from a user's
+    /// client traded for a narrower one, for the resources the exchanging client may name.
+    pub token_exchange: bool,
 }
 
 impl Grants {
@@ -190,6 +194,7 @@ impl Grants {
         insecure_implicit: false,
         client_credentials: false,
         device_code: false,
+        token_exchange: false,
     };
     /// The authorization-code grant with refresh tokens, what `doorward serve` runs.
     pub const CODE_AND_REFRESH: Grants = Grants {
@@ -199,6 +204,7 @@ impl Grants {
         insecure_implicit: false,
         client_credentials: false,
         device_code: false,
+        token_exchange: false,
     };
 }
 

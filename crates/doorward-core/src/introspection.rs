@@ -62,6 +62,14 @@ impl Engine {
                 }
                 None => bearer.client.key.clone(),
             };
+            // RFC 8693 §4.1: who acts for the subject, on a token of an exchange.
+            if let Some(act) = t
+                .act
+                .as_deref()
+                .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+            {
+                details.insert("act".into(), act);
+            }
             // RFC 9449 §6.2: a DPoP-bound token says so, with its key's thumbprint.
             match &t.dpop_jkt {
                 Some(jkt) => {

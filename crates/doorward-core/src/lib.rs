@@ -70,6 +70,7 @@ pub mod testing;
 pub mod testkit;
 pub mod throttle;
 pub mod token;
+pub mod token_exchange;
 pub mod userinfo;
 
 #[cfg(test)]

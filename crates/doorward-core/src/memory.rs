@@ -231,9 +231,13 @@ impl ConsentStore for MemoryStore {
             .filter(|(code, _)| code.user_id == user && code.client_id == client)
             .map(|(code, _)| code.family_id)
             .collect();
-        inner.revoked_families.extend(families);
+        inner.revoked_families.extend(families.iter().copied());
+        // The families' tokens, whatever their client (a token exchange's belong to the
+        // family of the token they came from), as the SQL adapters revoke by family.
         for token in inner.access.values_mut() {
-            if token.user_id == Some(user) && token.client_id == client {
+            if (token.user_id == Some(user) && token.client_id == client)
+                || families.contains(&token.family_id)
+            {
                 token.revoked = true;
             }
         }

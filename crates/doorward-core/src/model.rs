@@ -162,6 +162,9 @@ pub enum GrantType {
     /// The device authorization grant (RFC 8628): a device without a browser polls while its
     /// user approves on another screen.
     DeviceCode,
+    /// Token exchange (RFC 8693): a service trades a token it received for a narrower one
+    /// to call another service on the user's behalf (delegation, `act`).
+    TokenExchange,
 }
 
 impl GrantType {
@@ -171,6 +174,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 
@@ -180,6 +184,7 @@ impl GrantType {
             Self::RefreshToken,
             Self::ClientCredentials,
             Self::DeviceCode,
+            Self::TokenExchange,
         ]
         .into_iter()
         .find(|g| g.as_str() == name)
@@ -263,7 +268,12 @@ impl ClientPolicy {
     /// never gets `client_credentials` (RFC 6749 §4.4: "MUST only be used by confidential
     /// clients").
     pub fn allows_grant(&self, grant: GrantType) -> bool {
-        if grant == GrantType::ClientCredentials && self.is_public() {
+        // A public client cannot prove who it is: no token for itself, and no exchange of a
+        // token it holds for one another service accepts (RFC 8693 §2.1 expects the client
+        // to authenticate).
+        if matches!(grant, GrantType::ClientCredentials | GrantType::TokenExchange)
+            && self.is_public()
+        {
             return false;
         }
         match &self.grant_types {

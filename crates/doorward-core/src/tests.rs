@@ -25,3 +25,4 @@ mod registration;
 mod request_objects;
 mod resources;
 mod sessions;
+mod token_exchange;

@@ -12,8 +12,7 @@ use doorward_proto::{
     form_decode, CodeVerifier, ErrorCode, OAuthError, ResourceUri, ScopeSet, Secret, TokenResponse,
 };
 
-use crate::claims::{user_claims, AccessTokenClaims, IdTokenClaims, IdTokenInput};
-use crate::clock::UnixTime;
+use crate::claims::{user_claims, AccessTokenClaims, AccessTokenExtras, IdTokenClaims, IdTokenInput};
 use crate::dpop::{ProofAt, ProofTarget};
 use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient, Built, Grant};
@@ -94,6 +93,10 @@ impl Engine {
             Some(grant) if grants.device_code && grant == GrantType::DeviceCode.as_str() => {
                 self.device_code_grant(client, param("device_code")).await
             }
+            Some(grant) if grants.token_exchange && grant == GrantType::TokenExchange.as_str() => {
+                self.token_exchange(client, &request.params, &resources)
+                    .await
+            }
             Some("password")
                 if grants.insecure_password && client.client.policy.insecure_password =>
             {
@@ -131,6 +134,9 @@ impl Engine {
         }
         if grants.device_code {
             names.push(GrantType::DeviceCode.as_str());
+        }
+        if grants.token_exchange {
+            names.push(GrantType::TokenExchange.as_str());
         }
         if grants.insecure_password {
             names.push("password");
@@ -521,8 +527,11 @@ impl Engine {
                 sub,
                 access_scopes,
                 audience,
-                Some(auth_time),
-                authenticated.dpop_jkt,
+                AccessTokenExtras {
+                    auth_time: Some(auth_time),
+                    dpop_jkt: authenticated.dpop_jkt,
+                    act: None,
+                },
             )?
         } else {
             self.new_credential(OpaqueKind::AccessToken)
@@ -593,6 +602,7 @@ impl Engine {
                 refresh_token: refresh,
                 scope,
                 id_token,
+                issued_token_type: None,
             },
             access: access_record,
             refresh: refresh_record,
@@ -633,8 +643,7 @@ impl Engine {
         sub: String,
         scopes: &ScopeSet,
         resources: &[ResourceUri],
-        auth_time: Option<UnixTime>,
-        dpop_jkt: Option<&str>,
+        extras: AccessTokenExtras<'_>,
     ) -> Result<String, Error> {
         let now = self.now();
         let first = self.config.keys.algorithms.first().copied();
@@ -652,8 +661,11 @@ impl Engine {
             jti: self.new_uuid().to_string(),
             client_id: &client.key,
             scope: scopes.to_string(),
-            auth_time,
-            cnf: dpop_jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
+            auth_time: extras.auth_time,
+            cnf: extras.dpop_jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
+            act: extras
+                .act
+                .and_then(|act| serde_json::from_str(act).ok()),
         };
         self.sign_jws(alg, Some("at+jwt"), &claims)
     }

@@ -38,6 +38,9 @@ pub struct TokenResponse {
     /// OIDC Core §3.1.3.3: only when the grant's scope holds `openid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued (required there, absent elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -69,6 +72,7 @@ mod tests {
             refresh_token: None,
             scope: None,
             id_token: None,
+            issued_token_type: None,
         };
         assert_eq!(
             serde_json::to_string(&response).unwrap(),

@@ -213,6 +213,13 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             {
                 bail!("--grant-type client_credentials: not for a public client (--auth-method none; RFC 6749 section 4.4)");
             }
+            if public
+                && grant_types
+                    .as_ref()
+                    .is_some_and(|g| g.contains(&GrantType::TokenExchange))
+            {
+                bail!("--grant-type urn:ietf:params:oauth:grant-type:token-exchange: not for a public client (--auth-method none; RFC 8693 section 2.1)");
+            }
             let redirects = grant_types
                 .as_ref()
                 .is_none_or(|g| g.contains(&GrantType::AuthorizationCode));
@@ -491,7 +498,7 @@ fn grant_types_of(values: &[String]) -> anyhow::Result<Option<Vec<GrantType>>> {
     for value in values {
         let grant = GrantType::parse(value).with_context(|| {
             format!(
-                "--grant-type `{value}`: authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code"
+                "--grant-type `{value}`: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code or urn:ietf:params:oauth:grant-type:token-exchange"
             )
         })?;
         if !grants.contains(&grant) {

@@ -38,6 +38,9 @@
 //! require_pushed_authorization_requests = false  # every client must push its requests first
 //!                                        # (RFC 9126, POST /oauth/par)
 //! client_credentials = true              # the grant, for clients whose grant_types name it
+//! token_exchange = true                  # RFC 8693, for clients whose grant_types name
+//!                                        # "urn:ietf:params:oauth:grant-type:token-exchange";
+//!                                        # the audiences: the client's `resources`
 //! device_authorization = true            # the device grant (RFC 8628), for clients whose
 //!                                        # grant_types name "urn:ietf:params:oauth:grant-type:device_code"
 //! dpop = true                            # DPoP (RFC 9449): a token request with a proof gets
@@ -152,6 +155,9 @@ pub struct Config {
     pub require_pushed_requests: bool,
     /// `[oauth] client_credentials`: the grant is answered (for the clients that name it).
     pub client_credentials: bool,
+    /// `[oauth] token_exchange`: token exchange (RFC 8693) is answered (for the clients that
+    /// name it).
+    pub token_exchange: bool,
     /// `[oauth] device_authorization`: the device grant (RFC 8628) is answered (for the
     /// clients that name it).
     pub device_authorization: bool,
@@ -271,6 +277,7 @@ struct RawOAuth {
     #[serde(default)]
     require_pushed_authorization_requests: bool,
     client_credentials: Option<bool>,
+    token_exchange: Option<bool>,
     device_authorization: Option<bool>,
     dpop: Option<bool>,
     #[serde(default)]
@@ -565,6 +572,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         require_pkce: raw.oauth.require_pkce,
         require_pushed_requests: raw.oauth.require_pushed_authorization_requests,
         client_credentials: raw.oauth.client_credentials.unwrap_or(true),
+        token_exchange: raw.oauth.token_exchange.unwrap_or(true),
         device_authorization: raw.oauth.device_authorization.unwrap_or(true),
         dpop: doorward_core::DpopPolicy {
             enabled: raw.oauth.dpop.unwrap_or(true),
@@ -758,7 +766,7 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
                 .iter()
                 .map(|g| {
                     GrantType::parse(g).with_context(|| {
-                        format!("key `{key_path}.grant_types`: `{g}` is not authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code")
+                        format!("key `{key_path}.grant_types`: `{g}` is not authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code or urn:ietf:params:oauth:grant-type:token-exchange")
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()
@@ -770,6 +778,13 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
             .is_some_and(|g| g.contains(&GrantType::ClientCredentials))
     {
         bail!("key `{key_path}.grant_types`: a public client (token_endpoint_auth_method = \"none\") cannot use client_credentials (RFC 6749 section 4.4)");
+    }
+    if auth_method == Some(AuthMethod::None)
+        && grant_types
+            .as_ref()
+            .is_some_and(|g| g.contains(&GrantType::TokenExchange))
+    {
+        bail!("key `{key_path}.grant_types`: a public client (token_endpoint_auth_method = \"none\") cannot exchange tokens (RFC 8693 section 2.1)");
     }
     Ok(ClientPolicy {
         scopes,

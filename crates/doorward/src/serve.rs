@@ -105,6 +105,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
         .grants({
             let mut grants = Grants::CODE_AND_REFRESH;
             grants.client_credentials = config.client_credentials;
+            grants.token_exchange = config.token_exchange;
             grants.device_code = config.device_authorization;
             grants
         })

@@ -340,6 +340,9 @@ fn grants(
         GrantType::RefreshToken => rules.grants.refresh_token,
         GrantType::ClientCredentials => rules.grants.client_credentials,
         GrantType::DeviceCode => rules.grants.device_code,
+        // Delegation is granted by an operator (`doorward clients`, the config), who also says
+        // for which resources: a client that registered itself gets none.
+        GrantType::TokenExchange => false,
     };
     if let Some(off) = grant_types.iter().find(|g| !enabled(g)) {
         return Err(invalid(format!(
