@@ -7,7 +7,8 @@
 //! - `validation`: the JWTs the provider signs (ID tokens, JWT access tokens) and its key set;
 //! - `flow`: the authorization code flow (authorization URL, callback, code exchange);
 //! - `management`: refresh, revocation and introspection of a token;
-//! - `service`: a token for the client itself (`client_credentials`);
+//! - `service`: a token for the client itself (`client_credentials`), and token exchange
+//!   (RFC 8693) for a service acting for a user;
 //! - `authorized`: [`Authorized`] and bearer calls (userinfo, the provider's API), with DPoP
 //!   proofs for DPoP-bound tokens (RFC 9449 §7);
 //! - `device`: the device flow (RFC 8628).
@@ -44,6 +45,7 @@ pub use builder::ClientBuilder;
 pub use device::{DeviceAuthorization, DevicePoll};
 pub use flow::{Authorization, AuthorizationOptions, Callback, SignIn};
 pub use management::{Introspection, TokenTypeHint};
+pub use service::{TokenExchange, ACCESS_TOKEN_TYPE};
 #[cfg(test)]
 pub(crate) use validation::JWKS_COOLDOWN;
 

@@ -200,8 +200,8 @@ pub enum TokenError {
     Redirected { status: u16, location: String },
     #[error("the token response is not usable: {reason} (body: {body})")]
     InvalidResponse { reason: String, body: String },
-    /// Only bearer tokens (RFC 6750) are supported.
-    #[error("the token type {0:?} is not supported (only Bearer)")]
+    /// Only bearer tokens (RFC 6750) and DPoP-bound ones (RFC 9449) are supported.
+    #[error("the token type {0:?} is not supported (only Bearer and DPoP)")]
     UnsupportedTokenType(String),
     #[error("the client is not configured for this: {0}")]
     Configuration(String),

@@ -56,7 +56,7 @@ mod token;
 pub use client::{
     ApiResponse, Authorization, AuthorizationOptions, Authorized, Body, Callback, Client,
     ClientBuilder, Clock, DeviceAuthorization, DevicePoll, HookFuture, Introspection, SignIn,
-    TokenTypeHint, TokenUpdate, UserInfo,
+    TokenExchange, TokenTypeHint, TokenUpdate, UserInfo, ACCESS_TOKEN_TYPE,
 };
 pub use config::{AuthMethod, BasicEncoding, BodyFormat, Endpoints, PrivateKey, ProviderConfig};
 pub use discovery::Metadata;

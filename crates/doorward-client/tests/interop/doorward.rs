@@ -3,13 +3,16 @@
 //! authorization requests (RFC 9126: pushed because the provider requires it). The user's side
 //! (sign-in, consent, the device code, Allow or Deny) is driven over HTTP through Doorward's
 //! pages, CSRF tokens and all. Then both again with DPoP (RFC 9449), the server requiring
-//! nonces: tokens bound to the client's key, presented with proofs.
+//! nonces: tokens bound to the client's key, presented with proofs. And token exchange (RFC
+//! 8693): a service trades the user's token for its own, which the user's account page lists
+//! and revokes.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use doorward_client::{
-    AuthMethod, Callback, Client, DeviceError, DevicePoll, DpopKey, ProviderConfig,
+    AuthMethod, Callback, Client, DeviceError, DevicePoll, DpopKey, ProviderConfig, TokenError,
+    TokenExchange,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -33,6 +36,7 @@ const CONFIG: &str = r#"
 scopes = ["base", "openid", "profile"]
 require_pushed_authorization_requests = true
 dpop_require_nonce = true
+resources = ["https://orders.example/"]
 
 [clients.tv]
 display_name = "TV"
@@ -46,6 +50,14 @@ display_name = "Pushing app"
 app_uri = "http://localhost:8000"
 callback_uri = "http://localhost:8000/oauth/callback"
 secret = "par_secret_0123456789"
+
+[clients.orders]
+display_name = "Orders service"
+app_uri = "http://localhost:8000"
+redirect_uris = []
+secret = "orders_secret_0123456789"
+grant_types = ["urn:ietf:params:oauth:grant-type:token-exchange"]
+resources = ["https://orders.example/"]
 
 [seed.user.tess]
 username = "tess"
@@ -382,4 +394,104 @@ async fn dpop_against_doorward_serve_with_nonces() {
         "another key cannot use the bound refresh token"
     );
     assert_eq!(tv.refresh(&token).await.unwrap().token_type(), "DPoP");
+}
+
+#[tokio::test]
+async fn token_exchange_against_doorward_serve_and_the_account_page() {
+    let Some(doorward) = start_doorward().await else {
+        return;
+    };
+    let config = ProviderConfig::oidc(&doorward.origin, "par@clients")
+        .with_secret("par_secret_0123456789")
+        .with_redirect_uri(CALLBACK.parse().unwrap())
+        .with_scopes(["openid", "base"]);
+    let app = Client::builder(config).build().unwrap();
+    let authorization = app.start_authorization().await.unwrap();
+    let user = browser();
+    let callback = approve_in_browser(&user, &doorward.origin, &authorization.url).await;
+    let users_token = app
+        .finish_authorization(&callback, Some(&authorization.state))
+        .await
+        .unwrap()
+        .token;
+
+    let service = Client::builder(
+        ProviderConfig::oidc(&doorward.origin, "orders@clients")
+            .with_secret("orders_secret_0123456789"),
+    )
+    .build()
+    .unwrap();
+    let metadata = service.metadata().await.unwrap();
+    assert!(metadata.extra["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g == "urn:ietf:params:oauth:grant-type:token-exchange"));
+    let exchanged = service
+        .exchange_token(
+            users_token.access_token(),
+            &TokenExchange::for_resource("https://orders.example/").with_scopes(["base"]),
+        )
+        .await
+        .unwrap();
+    assert!(exchanged.refresh_token().is_none());
+    let seen = service.introspect(exchanged.access_token()).await.unwrap();
+    assert!(seen.active);
+    assert_eq!(seen.extra["act"]["sub"], "orders@clients");
+    assert_eq!(seen.scope.as_deref(), Some("base"));
+
+    // Asking for more than the user's token had: refused, nothing issued.
+    match service
+        .exchange_token(
+            users_token.access_token(),
+            &TokenExchange::for_resource("https://orders.example/").with_scopes(["profile"]),
+        )
+        .await
+    {
+        Err(TokenError::Provider { error, .. }) => {
+            assert_eq!(error.code, Some(doorward_client::ErrorCode::InvalidScope))
+        }
+        other => panic!("a wider scope: {other:?}"),
+    }
+    // The user's own application may not exchange (its grant types do not name it).
+    assert!(app
+        .exchange_token(users_token.access_token(), &TokenExchange::default())
+        .await
+        .is_err());
+
+    // The account page lists the service and revokes it.
+    let page = user
+        .get(format!("{}/account", doorward.origin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let section = page
+        .split("Services acting for you")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no delegation listed: {page}"));
+    assert!(section.contains("Orders service"), "{section}");
+    let revoked = user
+        .post(format!("{}/account/delegations/revoke", doorward.origin))
+        .form(&[
+            ("csrf", input(section, "csrf").as_str()),
+            ("client_id", input(section, "client_id").as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 303);
+    assert!(!service.introspect(exchanged.access_token()).await.unwrap().active);
+    // The user's own token is untouched.
+    assert!(app.userinfo(&users_token).await.is_ok());
+    // Without the CSRF token the form is refused (403).
+    let forged = user
+        .post(format!("{}/account/delegations/revoke", doorward.origin))
+        .form(&[("client_id", "00000000-0000-0000-0000-000000000000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
 }
