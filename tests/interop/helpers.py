@@ -107,6 +107,8 @@ USERS = {
         "emil",  # Eternaltwin preset
         "elena",  # OIDC preset (has an email)
         # test_client_documents.py: metadata-document clients and jwks_uri
+        # test_algorithms.py: Ed25519 (RFC 9864) and EdDSA ID tokens through Authlib
+        "fiona",
         "cimd_ann",
         "cimd_ben",
         "cimd_cat",
@@ -116,7 +118,8 @@ USERS = {
 # username -> (email, email_verified) for the users that have one (the OIDC ones).
 USER_EMAILS = {
     name: (f"{name}@example.com", name != "victor")
-    for name in ["uma", "victor", "wendy", "xavier", "yvonne", "zoe", "quinn", "rupert", "steve", "elena"]
+    for name in ["uma", "victor", "wendy", "xavier", "yvonne", "zoe", "quinn", "rupert", "steve", "elena",
+                 "fiona"]
 }
 
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -228,8 +231,10 @@ class DoorwardServer:
     def __init__(self, binary: Path, workdir: Path, *, database: Optional[str] = None,
                  external_uri: Optional[str] = None, refresh_grace: Optional[int] = 0,
                  extra_config: str = "", extra_env: Optional[dict[str, str]] = None,
-                 preexec_fn=None, key_encryption_secret: Optional[str] = None):
+                 preexec_fn=None, key_encryption_secret: Optional[str] = None,
+                 key_algorithms: Optional[list[str]] = None):
         self.preexec_fn = preexec_fn
+        self.key_algorithms = key_algorithms
         self.key_encryption_secret = key_encryption_secret
         self.refresh_grace = refresh_grace
         self.extra_env = extra_env or {}
@@ -302,6 +307,10 @@ class DoorwardServer:
         text = config_toml(self.refresh_grace)
         if self.key_encryption_secret:
             text = text.replace("[keys]\n", f'[keys]\nencryption_secret = "{self.key_encryption_secret}"\n', 1)
+        if self.key_algorithms is not None:
+            text = text.replace(
+                "algorithms = [" + ", ".join(f'"{a}"' for a in KEY_ALGORITHMS) + "]",
+                "algorithms = [" + ", ".join(f'"{a}"' for a in self.key_algorithms) + "]", 1)
         self.config_path.write_text(text + "\n" + self.extra_config)
         env = self.child_env()
         self.proc = subprocess.Popen(

@@ -35,7 +35,11 @@ pub(crate) struct IdTokenClaims<'a> {
     pub(crate) auth_time: UnixTime,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) nonce: Option<&'a str>,
-    pub(crate) at_hash: String,
+    /// Left out of `Ed25519` ID tokens (RFC 9864): OIDC Core §3.1.3.6 makes it optional in
+    /// the code flow, and Authlib (1.6) finds no hash for that name (`sha25519`) and refuses
+    /// the token; every other alg carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) at_hash: Option<String>,
     /// The user signed in with a password (RFC 8176 §2).
     pub(crate) amr: [&'static str; 1],
     #[serde(flatten)]

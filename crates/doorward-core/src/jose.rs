@@ -37,19 +37,35 @@ pub enum SigningAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256 over a 2048-bit key: what OIDC requires every provider
     /// to support (OIDC Core §15.1) and the default of `id_token_signed_response_alg`.
     Rs256,
-    /// Ed25519.
+    /// Ed25519, under the name `EdDSA` that today's clients expect (RFC 8037), which RFC 9864
+    /// §4 deprecates.
     EdDsa,
+    /// Ed25519 under its fully-specified name (RFC 9864 §2.2): the same signature as
+    /// [`SigningAlg::EdDsa`], its own key. The JWS library does not know the name, so these
+    /// tokens are signed and verified by [`KeyRing`] itself; the key's JWK has no `alg`.
+    Ed25519,
 }
 
 impl SigningAlg {
-    pub const ALL: [SigningAlg; 3] = [SigningAlg::Es256, SigningAlg::Rs256, SigningAlg::EdDsa];
+    pub const ALL: [SigningAlg; 4] = [
+        SigningAlg::Es256,
+        SigningAlg::Rs256,
+        SigningAlg::EdDsa,
+        SigningAlg::Ed25519,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Es256 => "ES256",
             Self::Rs256 => "RS256",
             Self::EdDsa => "EdDSA",
+            Self::Ed25519 => "Ed25519",
         }
+    }
+
+    /// The names `parse` accepts, for messages.
+    pub fn names() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
     }
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -60,7 +76,8 @@ impl SigningAlg {
         match self {
             Self::Es256 => Algorithm::ES256,
             Self::Rs256 => Algorithm::RS256,
-            Self::EdDsa => Algorithm::EdDSA,
+            // The signature is EdDSA's; only the header's name differs.
+            Self::EdDsa | Self::Ed25519 => Algorithm::EdDSA,
         }
     }
 
@@ -194,6 +211,9 @@ impl KeyRing {
             .filter(|k| k.record.alg == alg && k.record.activate_at <= now)
             .max_by_key(|k| k.record.generation)
             .ok_or(SignError::NoActiveKey(alg))?;
+        if alg == SigningAlg::Ed25519 {
+            return sign_ed25519(&key.record.kid, typ, claims, &key.encoding);
+        }
         let mut header = Header::new(alg.jwt());
         header.kid = Some(key.record.kid.clone());
         header.typ = typ.map(str::to_owned);
@@ -208,6 +228,14 @@ impl KeyRing {
         issuer: &str,
         allow_expired: bool,
     ) -> Result<T, JwsError> {
+        if raw_header(token)
+            .as_ref()
+            .and_then(|h| h.get("alg"))
+            .and_then(|a| a.as_str())
+            == Some("Ed25519")
+        {
+            return self.verify_ed25519(token, issuer, allow_expired);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwsError::Malformed)?;
         if header.typ.as_deref() == Some("at+jwt") {
             // An access token is not an ID token (RFC 9068 §4).
@@ -239,6 +267,92 @@ impl KeyRing {
                 }
             })
     }
+}
+
+impl KeyRing {
+    /// [`KeyRing::verify`] for a JWS whose header says `Ed25519` (RFC 9864): the signature
+    /// checked as EdDSA with the ring's `Ed25519` key of its `kid`, then the same claims.
+    fn verify_ed25519<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        issuer: &str,
+        allow_expired: bool,
+    ) -> Result<T, JwsError> {
+        let header = raw_header(token).ok_or(JwsError::Malformed)?;
+        if header.get("typ").and_then(|t| t.as_str()) == Some("at+jwt") {
+            return Err(JwsError::InvalidClaims);
+        }
+        let kid = header
+            .get("kid")
+            .and_then(|k| k.as_str())
+            .ok_or(JwsError::UnknownKey)?;
+        let keys = self.snapshot();
+        let key = keys
+            .iter()
+            .find(|k| k.record.kid == kid && k.record.alg == SigningAlg::Ed25519)
+            .ok_or(JwsError::UnknownKey)?;
+        let (message, signature) = token.rsplit_once('.').ok_or(JwsError::Malformed)?;
+        let good =
+            jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.decoding, Algorithm::EdDSA)
+                .map_err(|_| JwsError::Malformed)?;
+        if !good {
+            return Err(JwsError::BadSignature);
+        }
+        let claims: serde_json::Value = unverified_claims(token)?;
+        if claims.get("iss").and_then(|i| i.as_str()) != Some(issuer) {
+            return Err(JwsError::WrongIssuer);
+        }
+        if claims.get("sub").is_none() {
+            return Err(JwsError::InvalidClaims);
+        }
+        let exp = claims
+            .get("exp")
+            .and_then(|e| e.as_i64())
+            .ok_or(JwsError::InvalidClaims)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if !allow_expired && exp + 60 < now {
+            return Err(JwsError::Expired);
+        }
+        serde_json::from_value(claims).map_err(|_| JwsError::InvalidClaims)
+    }
+}
+
+/// The JOSE header of a compact JWS as JSON, unchecked.
+fn raw_header(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let header = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// A compact JWS with `alg: Ed25519` (RFC 9864 §2.2), which the JWS library cannot write in a
+/// header: the header and claims encoded here, the signature EdDSA's.
+fn sign_ed25519<T: Serialize>(
+    kid: &str,
+    typ: Option<&str>,
+    claims: &T,
+    key: &EncodingKey,
+) -> Result<String, SignError> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut header = serde_json::json!({ "alg": "Ed25519", "kid": kid });
+    if let Some(typ) = typ {
+        header["typ"] = typ.into();
+    }
+    // Invariant: JSON values and serializable claims encode.
+    let header = b64.encode(serde_json::to_vec(&header).expect("a JSON object encodes"));
+    let payload = b64.encode(
+        serde_json::to_vec(claims)
+            .map_err(|e| SignError::Encode(jsonwebtoken::errors::Error::from(e)))?,
+    );
+    let message = format!("{header}.{payload}");
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, Algorithm::EdDSA)
+        .map_err(SignError::Encode)?;
+    Ok(format!("{message}.{signature}"))
 }
 
 /// The claims of a compact JWS, read WITHOUT checking its signature: only for a value that
@@ -438,7 +552,7 @@ pub(crate) fn generate_der(alg: SigningAlg, random: &dyn Random) -> Vec<u8> {
                 .as_bytes()
                 .to_vec()
         }
-        SigningAlg::EdDsa => {
+        SigningAlg::EdDsa | SigningAlg::Ed25519 => {
             // PKCS#8 v1 (RFC 8410 §7) without the optional public key: the 48-byte form.
             let key = ed25519_dalek::SigningKey::generate(&mut rng);
             let mut der = vec![
@@ -455,15 +569,21 @@ pub(crate) fn encoding_key(alg: SigningAlg, der: &[u8]) -> EncodingKey {
     match alg {
         SigningAlg::Es256 => EncodingKey::from_ec_der(der),
         SigningAlg::Rs256 => EncodingKey::from_rsa_der(der),
-        SigningAlg::EdDsa => EncodingKey::from_ed_der(der),
+        SigningAlg::EdDsa | SigningAlg::Ed25519 => EncodingKey::from_ed_der(der),
     }
 }
 
-/// The public JWK of a private key, with `kid` = its RFC 7638 thumbprint, `use: sig`, `alg`.
+/// The public JWK of a private key, with `kid` = its RFC 7638 thumbprint, `use: sig`, `alg`
+/// (but for [`SigningAlg::Ed25519`]).
 pub(crate) fn public_jwk(alg: SigningAlg, der: &[u8]) -> Result<Jwk, jsonwebtoken::errors::Error> {
     let mut jwk = Jwk::from_encoding_key(&encoding_key(alg, der), alg.jwt())?;
     let kid = jwk.thumbprint(ThumbprintHash::SHA256)?;
     jwk.common.key_id = Some(kid);
+    if alg == SigningAlg::Ed25519 {
+        // The JWK library has no `Ed25519` value for `alg`, and a key marked `EdDSA` must
+        // not verify `Ed25519` tokens: the member is left out (optional, RFC 7517 §4.4).
+        jwk.common.key_algorithm = None;
+    }
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
     Ok(jwk)
 }

@@ -626,7 +626,8 @@ impl Engine {
             iat: now,
             auth_time: input.auth_time,
             nonce: input.nonce,
-            at_hash: doorward_proto::at_hash(alg.as_str(), input.access_token),
+            at_hash: (alg != SigningAlg::Ed25519)
+                .then(|| doorward_proto::at_hash(alg.as_str(), input.access_token)),
             amr: ["pwd"],
             user: user_claims(input.user, input.scopes),
         };

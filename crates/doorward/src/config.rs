@@ -54,7 +54,9 @@
 //!                                        # server's own API) is always one
 //!
 //! [keys]
-//! algorithms = ["ES256", "RS256"]        # also "EdDSA"; the first signs JWT access tokens
+//! algorithms = ["ES256", "RS256"]        # also "EdDSA", and "Ed25519" (RFC 9864, the same
+//!                                        # signature by its new name, its own key); the first
+//!                                        # signs JWT access tokens
 //! publish_delay = 86400                  # seconds a new key is published before it signs
 //! rotation_period = 7776000              # seconds a key signs before the next takes over
 //! encryption_secret = "…"                # seals private keys in the database; or
@@ -652,7 +654,7 @@ fn key_policy(
             let mut algs = Vec::new();
             for name in &names {
                 let alg = SigningAlg::parse(name).with_context(|| {
-                    format!("key `keys.algorithms`: `{name}` is not one of ES256, RS256, EdDSA")
+                    format!("key `keys.algorithms`: `{name}` is not one of {}", SigningAlg::names())
                 })?;
                 if !algs.contains(&alg) {
                     algs.push(alg);
@@ -755,7 +757,7 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         .id_token_signed_response_alg
         .map(|a| {
             SigningAlg::parse(&a).with_context(|| {
-                format!("key `{key_path}.id_token_signed_response_alg`: `{a}` is not one of ES256, RS256, EdDSA")
+                format!("key `{key_path}.id_token_signed_response_alg`: `{a}` is not one of {}", SigningAlg::names())
             })
         })
         .transpose()?;

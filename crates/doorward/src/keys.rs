@@ -28,7 +28,7 @@ pub enum KeysCommand {
     Rotate {
         #[command(flatten)]
         serve: ServeArgs,
-        /// ES256, RS256 or EdDSA.
+        /// ES256, RS256, EdDSA or Ed25519 (RFC 9864).
         #[arg(long)]
         alg: Option<String>,
     },
@@ -66,7 +66,7 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
             let engine = build_engine(&load_config(serve)?).await?;
             let algs = match alg {
                 Some(name) => vec![SigningAlg::parse(&name)
-                    .with_context(|| format!("`{name}` is not one of ES256, RS256, EdDSA"))?],
+                    .with_context(|| format!("`{name}` is not one of {}", SigningAlg::names()))?],
                 None => engine.signing_algs(),
             };
             for alg in algs {

@@ -45,11 +45,16 @@ redirect_uris = []
 token_endpoint_auth_method = "none"
 grant_types = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
 
+[keys]
+algorithms = ["ES256", "RS256", "Ed25519"]
+
 [clients.par]
 display_name = "Pushing app"
 app_uri = "http://localhost:8000"
 callback_uri = "http://localhost:8000/oauth/callback"
 secret = "par_secret_0123456789"
+# RFC 9864's fully-specified name: doorward-client validates these ID tokens.
+id_token_signed_response_alg = "Ed25519"
 
 [clients.orders]
 display_name = "Orders service"
@@ -275,6 +280,12 @@ async fn pushed_requests_when_doorward_serve_requires_them() {
         .await
         .unwrap();
     assert!(sign_in.id_token.is_some());
+    let header = sign_in.token.id_token().unwrap().split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "Ed25519", "validated by doorward-client");
 
     // A request sent without pushing gets invalid_request at the redirect URI.
     let mut plain = authorization.url.clone();

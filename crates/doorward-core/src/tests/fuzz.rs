@@ -25,13 +25,15 @@ fn edited_id_tokens_never_panic_and_never_verify() {
         .enable_all()
         .build()
         .unwrap();
-    // ID tokens of every key: RS256 (the default), ES256 (the first algorithm), EdDSA.
+    // ID tokens of every key: RS256 (the default), ES256 (the first algorithm), EdDSA, Ed25519.
     let config = crate::EngineConfig {
         keys: crate::config::KeyPolicy {
             algorithms: vec![
                 crate::jose::SigningAlg::Es256,
                 crate::jose::SigningAlg::Rs256,
                 crate::jose::SigningAlg::EdDsa,
+                // Signed and verified by Doorward's own code, not the JWS library's.
+                crate::jose::SigningAlg::Ed25519,
             ],
             ..Default::default()
         },
@@ -52,6 +54,7 @@ fn edited_id_tokens_never_panic_and_never_verify() {
         rs256.clone(),
         signed(crate::jose::SigningAlg::Es256),
         signed(crate::jose::SigningAlg::EdDsa),
+        signed(crate::jose::SigningAlg::Ed25519),
         h.engine
             .sign_jws(
                 crate::jose::SigningAlg::Es256,

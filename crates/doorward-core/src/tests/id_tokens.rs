@@ -73,3 +73,85 @@ async fn id_tokens_carry_the_claims_of_their_scopes() {
         other => panic!("{other:?}"),
     }
 }
+
+/// RFC 9864: a client that asks for `Ed25519` gets ID tokens with that header name, signed by
+/// the server's `Ed25519` key (its own, published without `alg`), verifiable by the server
+/// again (`id_token_hint`); an `EdDSA` client keeps the deprecated name and its own key.
+#[tokio::test]
+async fn ed25519_id_tokens_by_their_fully_specified_name() {
+    use crate::jose::SigningAlg;
+    let config = crate::EngineConfig {
+        keys: crate::config::KeyPolicy {
+            algorithms: vec![SigningAlg::Es256, SigningAlg::EdDsa, SigningAlg::Ed25519],
+            ..Default::default()
+        },
+        ..crate::EngineConfig::default()
+    };
+    let h = harness_with(config).await;
+    for (key, alg) in [("fs@clients", "Ed25519"), ("legacy@clients", "EdDSA")] {
+        let mut spec = crate::testing::client(key, key, "http://localhost:9/cb", "s3cret");
+        spec.policy.id_token_alg = SigningAlg::parse(alg);
+        h.engine.register_client(spec).await.unwrap();
+        let query = pairs(&[
+            ("response_type", "code"),
+            ("client_id", key),
+            ("redirect_uri", "http://localhost:9/cb"),
+            ("scope", "openid"),
+        ]);
+        let request = h.engine.check_authorization(&query).await.unwrap();
+        let answer = h.engine.approve(&h.user, &request).await.unwrap();
+        let code = query_param(&answer, "code").unwrap();
+        let tokens = h
+            .engine
+            .token(&basic_request(
+                key,
+                "s3cret",
+                &[("grant_type", "authorization_code"), ("code", &code)],
+            ))
+            .await
+            .unwrap();
+        let id_token = tokens.id_token.unwrap();
+        let header: serde_json::Value = {
+            use base64::Engine as _;
+            let part = id_token.split('.').next().unwrap();
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(part)
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(header["alg"], alg);
+        let claims = claims_of(&h, &id_token);
+        assert_eq!(claims["aud"], key);
+        assert_eq!(claims.get("at_hash").is_some(), alg == "EdDSA", "{alg}");
+        let jwks = serde_json::to_value(h.engine.jwks()).unwrap();
+        let published = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kid"] == header["kid"])
+            .unwrap()
+            .clone();
+        assert_eq!(published["crv"], "Ed25519");
+        assert_eq!(
+            published.get("alg").cloned(),
+            (alg == "EdDSA").then(|| serde_json::json!("EdDSA"))
+        );
+        // A signature that does not verify is refused, whatever the name.
+        let mut forged = id_token.clone();
+        forged.pop();
+        forged.push(if id_token.ends_with('A') { 'B' } else { 'A' });
+        assert!(h
+            .engine
+            .verify_own_jws::<serde_json::Value>(&forged, false)
+            .is_err());
+    }
+    assert!(h
+        .engine
+        .metadata()["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "Ed25519"));
+}
