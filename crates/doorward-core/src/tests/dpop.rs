@@ -558,6 +558,55 @@ async fn with_dpop_off_the_header_is_ignored_and_the_metadata_says_nothing() {
     let on = harness().await;
     assert_eq!(
         on.engine.metadata()["dpop_signing_alg_values_supported"],
-        json!(["ES256", "ES384", "RS256", "PS256", "EdDSA"])
+        json!(["ES256", "ES384", "RS256", "PS256", "EdDSA", "Ed25519"])
     );
+}
+
+/// RFC 9864: a proof signed with an Ed25519 key under the name `Ed25519` (node-oidc-provider
+/// lists it first) binds like any other; the same key under `EdDSA` too.
+#[tokio::test]
+async fn ed25519_proofs_by_either_name() {
+    use base64::Engine as _;
+    let h = harness().await;
+    let der = crate::jose::generate_der(SigningAlg::Ed25519, &crate::clock::OsRandom);
+    let jwk = crate::jose::public_jwk(SigningAlg::Ed25519, &der).unwrap();
+    let key = crate::jose::encoding_key(SigningAlg::Ed25519, &der);
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    for name in ["Ed25519", "EdDSA"] {
+        let header = json!({"typ": "dpop+jwt", "alg": name, "jwk": jwk});
+        let claims = json!({
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "htm": "POST",
+            "htu": TOKEN_URL,
+            "iat": NOW,
+        });
+        let message = format!(
+            "{}.{}",
+            b64.encode(header.to_string()),
+            b64.encode(claims.to_string())
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::EdDSA).unwrap();
+        let proof = format!("{message}.{signature}");
+        let code = h.code(&[]).await;
+        let request = basic_request(
+            KEY,
+            SECRET,
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        );
+        let answer = h.engine.token(&with_proof(request, &proof)).await.unwrap();
+        assert_eq!(answer.token_type, TokenType::DPoP, "{name}");
+        // The signature of another message does not verify.
+        let forged = format!("{}.{signature}", message.replace('.', ".e30."));
+        let code = h.code(&[]).await;
+        let request = basic_request(
+            KEY,
+            SECRET,
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        );
+        assert_eq!(
+            error_of(h.engine.token(&with_proof(request, &forged)).await).0,
+            ErrorCode::InvalidDpopProof
+        );
+    }
 }
