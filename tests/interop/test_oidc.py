@@ -412,7 +412,11 @@ def test_metadata_contents(origin, metadata):
     assert m["response_types_supported"] == ["code"], m
     assert sorted(m["grant_types_supported"]) == [
         "authorization_code", "client_credentials", "refresh_token",
-        "urn:ietf:params:oauth:grant-type:device_code"], m
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:token-exchange"], m
+    # RFC 9449 §5.1: DPoP, with the fully-specified Ed25519 (RFC 9864) among its algorithms.
+    assert m["dpop_signing_alg_values_supported"] == [
+        "ES256", "ES384", "RS256", "PS256", "EdDSA", "Ed25519"], m
     assert m["device_authorization_endpoint"] == f"{m['issuer']}/oauth/device_authorization", m
     assert m["subject_types_supported"] == ["public"], m
     assert sorted(m["token_endpoint_auth_methods_supported"]) == [
