@@ -292,9 +292,13 @@ impl KeyRing {
             .find(|k| k.record.kid == kid && k.record.alg == SigningAlg::Ed25519)
             .ok_or(JwsError::UnknownKey)?;
         let (message, signature) = token.rsplit_once('.').ok_or(JwsError::Malformed)?;
-        let good =
-            jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.decoding, Algorithm::EdDSA)
-                .map_err(|_| JwsError::Malformed)?;
+        let good = jsonwebtoken::crypto::verify(
+            signature,
+            message.as_bytes(),
+            &key.decoding,
+            Algorithm::EdDSA,
+        )
+        .map_err(|_| JwsError::Malformed)?;
         if !good {
             return Err(JwsError::BadSignature);
         }

@@ -271,8 +271,10 @@ impl ClientPolicy {
         // A public client cannot prove who it is: no token for itself, and no exchange of a
         // token it holds for one another service accepts (RFC 8693 §2.1 expects the client
         // to authenticate).
-        if matches!(grant, GrantType::ClientCredentials | GrantType::TokenExchange)
-            && self.is_public()
+        if matches!(
+            grant,
+            GrantType::ClientCredentials | GrantType::TokenExchange
+        ) && self.is_public()
         {
             return false;
         }

@@ -12,7 +12,9 @@ use doorward_proto::{
     form_decode, CodeVerifier, ErrorCode, OAuthError, ResourceUri, ScopeSet, Secret, TokenResponse,
 };
 
-use crate::claims::{user_claims, AccessTokenClaims, AccessTokenExtras, IdTokenClaims, IdTokenInput};
+use crate::claims::{
+    user_claims, AccessTokenClaims, AccessTokenExtras, IdTokenClaims, IdTokenInput,
+};
 use crate::dpop::{ProofAt, ProofTarget};
 use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient, Built, Grant};
@@ -664,9 +666,7 @@ impl Engine {
             scope: scopes.to_string(),
             auth_time: extras.auth_time,
             cnf: extras.dpop_jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
-            act: extras
-                .act
-                .and_then(|act| serde_json::from_str(act).ok()),
+            act: extras.act.and_then(|act| serde_json::from_str(act).ok()),
         };
         self.sign_jws(alg, Some("at+jwt"), &claims)
     }

@@ -52,9 +52,14 @@ impl Engine {
         resources: &[&str],
     ) -> Result<TokenResponse, Error> {
         let client = authenticated.client;
-        let param = |name: &str| params.get(name).map(String::as_str).filter(|v| !v.is_empty());
-        let subject = param("subject_token")
-            .ok_or_else(|| invalid_request("subject_token is missing"))?;
+        let param = |name: &str| {
+            params
+                .get(name)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        let subject =
+            param("subject_token").ok_or_else(|| invalid_request("subject_token is missing"))?;
         match param("subject_token_type") {
             None => return Err(invalid_request("subject_token_type is missing")),
             Some(ACCESS_TOKEN_TYPE) => {}

@@ -77,7 +77,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0008_resource_indicators.sql"),
     ),
     (9, include_str!("../migrations/postgres/0009_devices.sql")),
-    (10, include_str!("../migrations/postgres/0010_dpop_and_delegation.sql")),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_dpop_and_delegation.sql"),
+    ),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.

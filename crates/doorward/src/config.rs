@@ -654,7 +654,10 @@ fn key_policy(
             let mut algs = Vec::new();
             for name in &names {
                 let alg = SigningAlg::parse(name).with_context(|| {
-                    format!("key `keys.algorithms`: `{name}` is not one of {}", SigningAlg::names())
+                    format!(
+                        "key `keys.algorithms`: `{name}` is not one of {}",
+                        SigningAlg::names()
+                    )
                 })?;
                 if !algs.contains(&alg) {
                     algs.push(alg);
@@ -757,7 +760,10 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
         .id_token_signed_response_alg
         .map(|a| {
             SigningAlg::parse(&a).with_context(|| {
-                format!("key `{key_path}.id_token_signed_response_alg`: `{a}` is not one of {}", SigningAlg::names())
+                format!(
+                    "key `{key_path}.id_token_signed_response_alg`: `{a}` is not one of {}",
+                    SigningAlg::names()
+                )
             })
         })
         .transpose()?;

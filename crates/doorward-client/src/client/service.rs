@@ -105,7 +105,11 @@ impl Client {
             form.push(("scope", request.scopes.join(" ")));
         }
         let mut token = self.token_request(form).await?;
-        match token.extra.get("issued_token_type").and_then(|t| t.as_str()) {
+        match token
+            .extra
+            .get("issued_token_type")
+            .and_then(|t| t.as_str())
+        {
             Some(ACCESS_TOKEN_TYPE) => {}
             other => {
                 return Err(TokenError::InvalidResponse {

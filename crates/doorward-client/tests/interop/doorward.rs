@@ -494,7 +494,13 @@ async fn token_exchange_against_doorward_serve_and_the_account_page() {
         .await
         .unwrap();
     assert_eq!(revoked.status(), 303);
-    assert!(!service.introspect(exchanged.access_token()).await.unwrap().active);
+    assert!(
+        !service
+            .introspect(exchanged.access_token())
+            .await
+            .unwrap()
+            .active
+    );
     // The user's own token is untouched.
     assert!(app.userinfo(&users_token).await.is_ok());
     // Without the CSRF token the form is refused (403).

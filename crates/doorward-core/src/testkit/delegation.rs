@@ -14,7 +14,6 @@ use crate::ports::Store;
 /// the user's consent to the client whose code started the family revokes the delegated
 /// tokens of the family too, whatever their client
 /// ([`ConsentStore::revoke_consent`](crate::ports::ConsentStore::revoke_consent)).
-
 pub async fn delegated_tokens_are_listed_per_user(store: &dyn Store) {
     let (c1, alice) = client_1_and_user(store, "delegator").await;
     let bob = user(store, "bystander").await;
@@ -54,7 +53,11 @@ pub async fn delegated_tokens_are_listed_per_user(store: &dyn Store) {
         vec![first.hash, later.hash],
         "alice's live delegated tokens, oldest first"
     );
-    assert_eq!(listed[0].act.as_deref(), Some(act), "act comes back as stored");
+    assert_eq!(
+        listed[0].act.as_deref(),
+        Some(act),
+        "act comes back as stored"
+    );
     let found = find_access_token(store, &first.hash)
         .await
         .expect("the delegated token is stored");
@@ -62,7 +65,11 @@ pub async fn delegated_tokens_are_listed_per_user(store: &dyn Store) {
     let bearer = find_bearer(store, &first.hash)
         .await
         .expect("find_bearer finds it");
-    assert_eq!(bearer.token.act.as_deref(), Some(act), "find_bearer reads act");
+    assert_eq!(
+        bearer.token.act.as_deref(),
+        Some(act),
+        "find_bearer reads act"
+    );
     let plain_found = find_access_token(store, &plain.hash).await.expect("stored");
     assert_eq!(plain_found.act, None, "no act stays none");
     assert!(store
@@ -76,7 +83,10 @@ pub async fn delegated_tokens_are_listed_per_user(store: &dyn Store) {
         .await
         .must("revoke_consent");
     let after = find_access_token(store, &first.hash).await.expect("stored");
-    assert!(after.revoked, "the family's delegated token is revoked with the consent");
+    assert!(
+        after.revoked,
+        "the family's delegated token is revoked with the consent"
+    );
     assert!(store
         .list_delegated_tokens(alice, NOW)
         .await

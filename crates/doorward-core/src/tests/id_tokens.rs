@@ -147,9 +147,7 @@ async fn ed25519_id_tokens_by_their_fully_specified_name() {
             .verify_own_jws::<serde_json::Value>(&forged, false)
             .is_err());
     }
-    assert!(h
-        .engine
-        .metadata()["id_token_signing_alg_values_supported"]
+    assert!(h.engine.metadata()["id_token_signing_alg_values_supported"]
         .as_array()
         .unwrap()
         .iter()

@@ -92,7 +92,11 @@ async fn a_service_exchanges_a_users_token_for_a_narrower_one_naming_it_as_actor
         .resolve_access_token(&answer.access_token)
         .await
         .unwrap();
-    assert_eq!(info.user.as_ref().unwrap().id, h.user.user.id, "the same user");
+    assert_eq!(
+        info.user.as_ref().unwrap().id,
+        h.user.user.id,
+        "the same user"
+    );
     assert_eq!(info.client.key, "orders@clients", "the actor's token");
     assert_eq!(info.audience, vec![BILLING.to_owned()]);
     assert_eq!(info.scopes.to_string(), "base");
@@ -105,7 +109,10 @@ async fn a_service_exchanges_a_users_token_for_a_narrower_one_naming_it_as_actor
     let onward = exchange(
         &h,
         "billing@clients",
-        &[("subject_token", &answer.access_token), ("resource", ORDERS)],
+        &[
+            ("subject_token", &answer.access_token),
+            ("resource", ORDERS),
+        ],
     )
     .await
     .unwrap();
@@ -114,7 +121,10 @@ async fn a_service_exchanges_a_users_token_for_a_narrower_one_naming_it_as_actor
         seen["act"],
         json!({"sub": "billing@clients", "act": {"sub": "orders@clients"}})
     );
-    assert!(onward.expires_in <= answer.expires_in, "never outlives its subject");
+    assert!(
+        onward.expires_in <= answer.expires_in,
+        "never outlives its subject"
+    );
 
     // The user sees both on the account page and revokes one.
     let delegations = h.engine.delegations(h.user.user.id).await.unwrap();
@@ -149,13 +159,21 @@ async fn a_service_exchanges_a_users_token_for_a_narrower_one_naming_it_as_actor
         .unwrap()
         .1
         .id;
-    h.engine.revoke_client(h.user.user.id, python).await.unwrap();
+    h.engine
+        .revoke_client(h.user.user.id, python)
+        .await
+        .unwrap();
     assert!(h
         .engine
         .resolve_access_token(&onward.access_token)
         .await
         .is_err());
-    assert!(h.engine.delegations(h.user.user.id).await.unwrap().is_empty());
+    assert!(h
+        .engine
+        .delegations(h.user.user.id)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -166,17 +184,59 @@ async fn exchanges_only_narrow_and_refuse_what_they_cannot_do() {
         .await
         .unwrap()
         .access_token;
-    let cases: Vec<(&str, Vec<(&str, &str)>, ErrorCode)> = vec![
-        ("more scope", vec![("subject_token", &user_token), ("scope", "base email")], ErrorCode::InvalidScope),
-        ("an audience it may not name", vec![("subject_token", &user_token), ("audience", ORDERS)], ErrorCode::InvalidTarget),
-        ("an unknown audience", vec![("subject_token", &user_token), ("audience", "https://else.example/")], ErrorCode::InvalidTarget),
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, ErrorCode);
+    let cases: Vec<Case> = vec![
+        (
+            "more scope",
+            vec![("subject_token", &user_token), ("scope", "base email")],
+            ErrorCode::InvalidScope,
+        ),
+        (
+            "an audience it may not name",
+            vec![("subject_token", &user_token), ("audience", ORDERS)],
+            ErrorCode::InvalidTarget,
+        ),
+        (
+            "an unknown audience",
+            vec![
+                ("subject_token", &user_token),
+                ("audience", "https://else.example/"),
+            ],
+            ErrorCode::InvalidTarget,
+        ),
         ("no subject token", vec![], ErrorCode::InvalidRequest),
-        ("an unknown subject token", vec![("subject_token", "dwat_nothing")], ErrorCode::InvalidRequest),
-        ("a refresh token asked for", vec![("subject_token", &user_token), ("requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token")], ErrorCode::InvalidRequest),
-        ("an actor token", vec![("subject_token", &user_token), ("actor_token", &user_token), ("actor_token_type", ACCESS_TOKEN_TYPE)], ErrorCode::InvalidRequest),
+        (
+            "an unknown subject token",
+            vec![("subject_token", "dwat_nothing")],
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            "a refresh token asked for",
+            vec![
+                ("subject_token", &user_token),
+                (
+                    "requested_token_type",
+                    "urn:ietf:params:oauth:token-type:refresh_token",
+                ),
+            ],
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            "an actor token",
+            vec![
+                ("subject_token", &user_token),
+                ("actor_token", &user_token),
+                ("actor_token_type", ACCESS_TOKEN_TYPE),
+            ],
+            ErrorCode::InvalidRequest,
+        ),
     ];
     for (why, extra, code) in cases {
-        assert_eq!(code_of(exchange(&h, "orders@clients", &extra).await), code, "{why}");
+        assert_eq!(
+            code_of(exchange(&h, "orders@clients", &extra).await),
+            code,
+            "{why}"
+        );
     }
     let wrong_type = h
         .engine
@@ -186,7 +246,10 @@ async fn exchanges_only_narrow_and_refuse_what_they_cannot_do() {
             &[
                 ("grant_type", EXCHANGE),
                 ("subject_token", &user_token),
-                ("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:id_token",
+                ),
             ],
         ))
         .await;
@@ -215,7 +278,12 @@ async fn exchanges_only_narrow_and_refuse_what_they_cannot_do() {
         ErrorCode::InvalidRequest
     );
     // Nothing was delegated by the refusals.
-    assert!(h.engine.delegations(h.user.user.id).await.unwrap().is_empty());
+    assert!(h
+        .engine
+        .delegations(h.user.user.id)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -230,8 +298,5 @@ async fn with_the_grant_off_the_server_does_not_answer_it() {
         ))
         .await;
     assert_eq!(code_of(answer), ErrorCode::UnsupportedGrantType);
-    assert!(!h
-        .engine
-        .supported_grant_types()
-        .contains(&EXCHANGE));
+    assert!(!h.engine.supported_grant_types().contains(&EXCHANGE));
 }
