@@ -36,14 +36,10 @@ pub(crate) async fn revoke(
     browser: Browser,
     form: CsrfForm,
 ) -> Result<Response, PageError> {
-    let Some(user) = browser.signed_in().await? else {
-        return Ok(to_login("/account", None));
-    };
-    let client = form
-        .get("client_id")
-        .and_then(|id| Uuid::try_parse(id).ok())
-        .ok_or(PageError::BadForm)?;
-    app.engine.revoke_client(user.user.id, client).await?;
+    match signed_in_with_client(&browser, &form).await? {
+        Ok((user, client)) => app.engine.revoke_client(user, client).await?,
+        Err(to_login) => return Ok(to_login),
+    }
     Ok(see_other("/account"))
 }
 
@@ -52,13 +48,24 @@ pub(crate) async fn revoke_delegation(
     browser: Browser,
     form: CsrfForm,
 ) -> Result<Response, PageError> {
+    match signed_in_with_client(&browser, &form).await? {
+        Ok((user, actor)) => app.engine.revoke_delegation(user, actor).await?,
+        Err(to_login) => return Ok(to_login),
+    }
+    Ok(see_other("/account"))
+}
+
+/// The signed-in user and the form's `client_id`, or the way to the sign-in page.
+async fn signed_in_with_client(
+    browser: &Browser,
+    form: &CsrfForm,
+) -> Result<Result<(Uuid, Uuid), Response>, PageError> {
     let Some(user) = browser.signed_in().await? else {
-        return Ok(to_login("/account", None));
+        return Ok(Err(to_login("/account", None)));
     };
-    let actor = form
+    let client = form
         .get("client_id")
         .and_then(|id| Uuid::try_parse(id).ok())
         .ok_or(PageError::BadForm)?;
-    app.engine.revoke_delegation(user.user.id, actor).await?;
-    Ok(see_other("/account"))
+    Ok(Ok((user.user.id, client)))
 }

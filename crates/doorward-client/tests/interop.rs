@@ -576,6 +576,56 @@ impl Drop for TempDir {
     }
 }
 
+/// `doorward login …` (`DOORWARD_BIN`) started with `args`, its stderr read until a line that
+/// `pick` accepts: the child, the rest of its stderr (kept open: the command writes to it when
+/// it ends), and what `pick` answered.
+async fn doorward_login_until<T>(
+    bin: &std::path::Path,
+    args: &[&str],
+    store: &std::path::Path,
+    pick: impl Fn(&str) -> Option<T>,
+) -> (
+    Child,
+    tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    T,
+) {
+    let mut login = Command::new(bin)
+        .arg("login")
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(login.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("doorward login ended before printing what the test waits for");
+        if let Some(found) = pick(&line) {
+            return (login, lines, found);
+        }
+    }
+}
+
+/// `doorward token <args> --store <store>`, run to completion.
+fn doorward_token(
+    bin: &std::path::Path,
+    args: &[&str],
+    store: &std::path::Path,
+) -> std::process::Output {
+    std::process::Command::new(bin)
+        .arg("token")
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .unwrap()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -825,31 +875,22 @@ async fn doorward_login_to_eternaltwin(etw: &Eternaltwin, browser: &reqwest::Cli
     };
     let store = std::env::temp_dir().join(format!("doorward-etw-login-{}.json", etw.cli_port));
     let redirect = format!("http://127.0.0.1:{}/callback", etw.cli_port);
-    let mut login = Command::new(&bin)
-        .args(["login", "--no-browser", "--eternaltwin", etw.url.as_str()])
-        .args([
-            "--client-id",
-            "doorward_cli@clients",
-            "--client-secret",
-            "cli_secret",
-        ])
-        .args(["--redirect-uri", &redirect, "--store"])
-        .arg(&store)
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(login.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("doorward login printed no URL");
-        if line.starts_with(etw.url.as_str()) {
-            break Url::parse(&line).unwrap();
-        }
-    };
+    let args = [
+        "--no-browser",
+        "--eternaltwin",
+        etw.url.as_str(),
+        "--client-id",
+        "doorward_cli@clients",
+        "--client-secret",
+        "cli_secret",
+        "--redirect-uri",
+        &redirect,
+    ];
+    let (mut login, _stderr, url) = doorward_login_until(&bin, &args, &store, |line| {
+        line.starts_with(etw.url.as_str())
+            .then(|| Url::parse(line).unwrap())
+    })
+    .await;
     let authorized = browser.get(url).send().await.unwrap();
     assert_eq!(authorized.status(), 303, "Eternaltwin authorize");
     let back = location(&authorized);
@@ -860,11 +901,7 @@ async fn doorward_login_to_eternaltwin(etw: &Eternaltwin, browser: &reqwest::Cli
         .expect("doorward login did not finish")
         .unwrap();
     assert!(status.success());
-    let printed = std::process::Command::new(&bin)
-        .args(["token", "print", "--store"])
-        .arg(&store)
-        .output()
-        .unwrap();
+    let printed = doorward_token(&bin, &["print"], &store);
     assert!(printed.status.success());
     let access = String::from_utf8(printed.stdout).unwrap();
     let me: serde_json::Value = browser

@@ -8,7 +8,9 @@ use doorward_client::{AuthMethod, Client, DevicePoll, ProviderConfig};
 use url::Url;
 
 use super::doorward::input;
-use super::{browser, location, node_sign_in_until, Decision, NodeOidc};
+use super::{
+    browser, doorward_login_until, doorward_token, location, node_sign_in_until, Decision, NodeOidc,
+};
 
 pub(super) async fn device_flow(node: &NodeOidc) {
     let mut config = ProviderConfig::oidc(&node.issuer, "rp-device").with_scopes([
@@ -40,58 +42,40 @@ pub(super) async fn device_flow(node: &NodeOidc) {
 
 /// `doorward login --device` (`DOORWARD_BIN`) against node-oidc-provider, then its token tools.
 async fn doorward_login_device(node: &NodeOidc) {
-    use tokio::io::AsyncBufReadExt;
     let Some(bin) = super::env_path("DOORWARD_BIN") else {
         return;
     };
     let store =
         std::env::temp_dir().join(format!("doorward-node-login-{}.json", std::process::id()));
-    let mut login = tokio::process::Command::new(&bin)
-        .args([
-            "login",
-            "--device",
-            "--issuer",
-            &node.issuer,
-            "--client-id",
-            "rp-device",
-        ])
-        .args(["--scope", "openid", "--scope", "offline_access", "--store"])
-        .arg(&store)
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(login.stderr.take().unwrap()).lines();
-    let (uri, code) = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("doorward login printed no code");
-        if let Some(rest) = line.strip_prefix("On another device, open ") {
-            let (uri, code) = rest.split_once(" and enter the code ").unwrap();
-            break (uri.to_owned(), code.to_owned());
-        }
-    };
+    let args = [
+        "--device",
+        "--issuer",
+        &node.issuer,
+        "--client-id",
+        "rp-device",
+        "--scope",
+        "openid",
+        "--scope",
+        "offline_access",
+    ];
+    let (mut login, _stderr, (uri, code)) = doorward_login_until(&bin, &args, &store, |line| {
+        let rest = line.strip_prefix("On another device, open ")?;
+        let (uri, code) = rest.split_once(" and enter the code ")?;
+        Some((uri.to_owned(), code.to_owned()))
+    })
+    .await;
     approve_on_node(&uri, &code).await;
     let status = tokio::time::timeout(std::time::Duration::from_secs(60), login.wait())
         .await
         .expect("doorward login did not finish")
         .unwrap();
     assert!(status.success());
-    let run = |args: &[&str]| {
-        std::process::Command::new(&bin)
-            .args(args)
-            .arg("--store")
-            .arg(&store)
-            .output()
-            .unwrap()
-    };
-    let shown: serde_json::Value = serde_json::from_slice(&run(&["token", "show"]).stdout).unwrap();
+    let run = |args: &[&str]| doorward_token(&bin, args, &store);
+    let shown: serde_json::Value = serde_json::from_slice(&run(&["show"]).stdout).unwrap();
     assert_eq!(shown["refresh_token"], true, "{shown}");
-    let before = run(&["token", "print"]).stdout;
-    assert!(run(&["token", "refresh"]).status.success());
-    assert_ne!(run(&["token", "print"]).stdout, before);
+    let before = run(&["print"]).stdout;
+    assert!(run(&["refresh"]).status.success());
+    assert_ne!(run(&["print"]).stdout, before);
     let _ = std::fs::remove_file(&store);
 }
 
@@ -171,7 +155,6 @@ async fn approve_on_node(verification_uri: &str, user_code: &str) {
 /// node-oidc-provider's native client (`rp-cli`, whose redirect URI matches on any port): the
 /// printed URL is followed through node-oidc-provider's pages to the command's listener.
 pub(super) async fn doorward_login_loopback(node: &NodeOidc) {
-    use tokio::io::AsyncBufReadExt;
     let Some(bin) = super::env_path("DOORWARD_BIN") else {
         return;
     };
@@ -179,33 +162,22 @@ pub(super) async fn doorward_login_loopback(node: &NodeOidc) {
         "doorward-node-loopback-{}.json",
         std::process::id()
     ));
-    let mut login = tokio::process::Command::new(&bin)
-        .args(["login", "--no-browser", "--issuer", &node.issuer])
-        .args([
-            "--client-id",
-            "rp-cli",
-            "--scope",
-            "openid",
-            "--scope",
-            "offline_access",
-        ])
-        .arg("--store")
-        .arg(&store)
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(login.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("doorward login printed no URL");
-        if line.starts_with(&format!("{}/", node.issuer)) && line.contains("/auth?") {
-            break Url::parse(&line).unwrap();
-        }
-    };
+    let args = [
+        "--no-browser",
+        "--issuer",
+        &node.issuer,
+        "--client-id",
+        "rp-cli",
+        "--scope",
+        "openid",
+        "--scope",
+        "offline_access",
+    ];
+    let (mut login, _stderr, url) = doorward_login_until(&bin, &args, &store, |line| {
+        (line.starts_with(&format!("{}/", node.issuer)) && line.contains("/auth?"))
+            .then(|| Url::parse(line).unwrap())
+    })
+    .await;
     let redirect = url
         .query_pairs()
         .find(|(k, _)| k == "redirect_uri")
@@ -221,18 +193,11 @@ pub(super) async fn doorward_login_loopback(node: &NodeOidc) {
         .expect("doorward login did not finish")
         .unwrap();
     assert!(status.success());
-    let run = |args: &[&str]| {
-        std::process::Command::new(&bin)
-            .args(args)
-            .arg("--store")
-            .arg(&store)
-            .output()
-            .unwrap()
-    };
-    let shown: serde_json::Value = serde_json::from_slice(&run(&["token", "show"]).stdout).unwrap();
+    let run = |args: &[&str]| doorward_token(&bin, args, &store);
+    let shown: serde_json::Value = serde_json::from_slice(&run(&["show"]).stdout).unwrap();
     assert_eq!(shown["id_token"], true, "{shown}");
     assert_eq!(shown["refresh_token"], true, "{shown}");
-    let access = String::from_utf8(run(&["token", "print"]).stdout).unwrap();
+    let access = String::from_utf8(run(&["print"]).stdout).unwrap();
     let info = user
         .get(format!("{}/me", node.issuer))
         .bearer_auth(access.trim())
@@ -244,6 +209,6 @@ pub(super) async fn doorward_login_loopback(node: &NodeOidc) {
         200,
         "node-oidc-provider's userinfo accepts the token"
     );
-    assert!(run(&["token", "refresh"]).status.success());
+    assert!(run(&["refresh"]).status.success());
     let _ = std::fs::remove_file(&store);
 }

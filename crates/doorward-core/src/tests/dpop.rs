@@ -73,6 +73,16 @@ impl Key {
     }
 }
 
+/// A fresh code of the default client (`extra` asked at authorization) and its redemption.
+async fn redemption(h: &Harness, extra: &[(&str, &str)]) -> TokenRequest {
+    let code = h.code(extra).await;
+    basic_request(
+        KEY,
+        SECRET,
+        &[("grant_type", "authorization_code"), ("code", &code)],
+    )
+}
+
 fn with_proof(mut request: TokenRequest, proof: &str) -> TokenRequest {
     request.dpop = DpopHeader::One(proof.to_owned());
     request
@@ -132,12 +142,7 @@ fn redeem_public(code: &str) -> TokenRequest {
 async fn a_proof_binds_the_tokens_to_its_key_and_introspection_shows_it() {
     let h = harness().await;
     let key = new_key();
-    let code = h.code(&[("scope", "openid base")]).await;
-    let request = basic_request(
-        KEY,
-        SECRET,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    );
+    let request = redemption(&h, &[("scope", "openid base")]).await;
     let answer = h
         .engine
         .token(&with_proof(request, &key.token_proof()))
@@ -326,19 +331,9 @@ async fn a_proof_is_accepted_once() {
     let h = harness().await;
     let key = new_key();
     let proof = key.token_proof();
-    let code = h.code(&[]).await;
-    let request = basic_request(
-        KEY,
-        SECRET,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    );
+    let request = redemption(&h, &[]).await;
     h.engine.token(&with_proof(request, &proof)).await.unwrap();
-    let code = h.code(&[]).await;
-    let request = basic_request(
-        KEY,
-        SECRET,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    );
+    let request = redemption(&h, &[]).await;
     let (code, description) = error_of(h.engine.token(&with_proof(request, &proof)).await);
     assert_eq!(code, ErrorCode::InvalidDpopProof);
     assert!(description.contains("used already"), "{description}");
@@ -439,12 +434,7 @@ async fn a_public_clients_refresh_token_and_a_dpop_jkt_code_need_the_same_key() 
 async fn a_bound_token_needs_the_dpop_scheme_and_a_proof_for_the_request() {
     let h = harness().await;
     let key = new_key();
-    let code = h.code(&[("scope", "openid base")]).await;
-    let request = basic_request(
-        KEY,
-        SECRET,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    );
+    let request = redemption(&h, &[("scope", "openid base")]).await;
     let token = h
         .engine
         .token(&with_proof(request, &key.token_proof()))
@@ -537,12 +527,7 @@ async fn with_dpop_off_the_header_is_ignored_and_the_metadata_says_nothing() {
     config.dpop.enabled = false;
     let h = harness_with(config).await;
     let key = new_key();
-    let code = h.code(&[]).await;
-    let request = basic_request(
-        KEY,
-        SECRET,
-        &[("grant_type", "authorization_code"), ("code", &code)],
-    );
+    let request = redemption(&h, &[]).await;
     let answer = h
         .engine
         .token(&with_proof(request, "garbage"))
@@ -588,22 +573,12 @@ async fn ed25519_proofs_by_either_name() {
         let signature =
             jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::EdDSA).unwrap();
         let proof = format!("{message}.{signature}");
-        let code = h.code(&[]).await;
-        let request = basic_request(
-            KEY,
-            SECRET,
-            &[("grant_type", "authorization_code"), ("code", &code)],
-        );
+        let request = redemption(&h, &[]).await;
         let answer = h.engine.token(&with_proof(request, &proof)).await.unwrap();
         assert_eq!(answer.token_type, TokenType::DPoP, "{name}");
         // The signature of another message does not verify.
         let forged = format!("{}.{signature}", message.replace('.', ".e30."));
-        let code = h.code(&[]).await;
-        let request = basic_request(
-            KEY,
-            SECRET,
-            &[("grant_type", "authorization_code"), ("code", &code)],
-        );
+        let request = redemption(&h, &[]).await;
         assert_eq!(
             error_of(h.engine.token(&with_proof(request, &forged)).await).0,
             ErrorCode::InvalidDpopProof
