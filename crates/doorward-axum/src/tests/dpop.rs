@@ -2,21 +2,12 @@
 //! `jti`s recorded in its store) and in another one, by introspection and by JWT (`jti`s kept
 //! in memory), the provider on a real socket.
 
-use std::sync::Arc;
-
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use doorward_client::DpopKey;
-use doorward_core::memory::MemoryStore;
-use doorward_core::model::{AccessTokenFormat, ClientPolicy};
-use doorward_core::passwords::HashCost;
-use doorward_core::testing::{FixedClock, SeqRandom};
-use doorward_core::{ClientSpec, EngineConfig, Grants};
-use doorward_proto::{RedirectUri, Secret};
 
 use crate::protect::ResourceServer;
-use crate::Provider;
 
 use super::support::embedded::*;
 use super::support::*;
@@ -36,56 +27,7 @@ async fn dpop_bound_tokens_need_a_proof_of_their_key_at_every_resource_server() 
     let origin = format!("http://{}", listener.local_addr().unwrap());
     let issuer = format!("{origin}/auth");
     let now = 1_800_000_000;
-    let mut grants = Grants::CODE_AND_REFRESH;
-    grants.insecure_password = true;
-    let client = |key: &str, policy: ClientPolicy| ClientSpec {
-        key: key.into(),
-        display_name: key.into(),
-        app_uri: "http://client.example".into(),
-        redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
-        secret: Secret::new(format!("{key}-secret")),
-        policy,
-    };
-    let provider = Provider::builder(issuer.clone())
-        .config(EngineConfig {
-            issuer: issuer.clone(),
-            hash_cost: HashCost::InsecureFastForTests,
-            scopes: doorward_proto::ScopeSet::parse("base items:read").unwrap(),
-            ..EngineConfig::default()
-        })
-        .grants(grants)
-        .store(Arc::new(MemoryStore::default()))
-        .clock_and_random(
-            Arc::new(FixedClock::new(now)),
-            Arc::new(SeqRandom::default()),
-        )
-        .user(doorward_core::testing::user("carol", "Carol", "carol-pw"))
-        .client(client(
-            "shop@clients",
-            ClientPolicy {
-                insecure_password: true,
-                ..ClientPolicy::default()
-            },
-        ))
-        .client(client(
-            "jwt@clients",
-            ClientPolicy {
-                access_token_format: AccessTokenFormat::Jwt,
-                access_token_audience: Some(API.into()),
-                insecure_password: true,
-                ..ClientPolicy::default()
-            },
-        ))
-        .client(client(
-            "api@clients",
-            ClientPolicy {
-                resource_server: true,
-                ..ClientPolicy::default()
-            },
-        ))
-        .build()
-        .await
-        .unwrap();
+    let provider = super::remote::three_clients(&issuer, now, API, None).await;
     let local = provider
         .resource_server(0)
         .with_public_url("http://api.test");

@@ -22,64 +22,11 @@ use super::support::*;
 /// by introspection (RFC 7662) or checking JWT access tokens against its JWKS (RFC 9068).
 #[tokio::test]
 async fn a_resource_server_elsewhere_checks_tokens_by_introspection_and_jwt() {
-    use doorward_core::model::{AccessTokenFormat, ClientPolicy};
-
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     let issuer = format!("{origin}/auth");
     let now = 1_800_000_000;
-    let clock = Arc::new(FixedClock::new(now));
-    let mut grants = Grants::CODE_AND_REFRESH;
-    grants.insecure_password = true;
-    let client = |key: &str, policy: ClientPolicy| ClientSpec {
-        key: key.into(),
-        display_name: key.into(),
-        app_uri: "http://client.example".into(),
-        redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
-        secret: Secret::new(format!("{key}-secret")),
-        policy,
-    };
-    let provider = Provider::builder(issuer.clone())
-        .config(EngineConfig {
-            issuer: issuer.clone(),
-            hash_cost: HashCost::InsecureFastForTests,
-            scopes: doorward_proto::ScopeSet::parse("base items:read").unwrap(),
-            lifetimes: doorward_core::Lifetimes {
-                access_token: 60,
-                ..doorward_core::Lifetimes::default()
-            },
-            ..EngineConfig::default()
-        })
-        .grants(grants)
-        .store(Arc::new(MemoryStore::default()))
-        .clock_and_random(clock, Arc::new(SeqRandom::default()))
-        .user(doorward_core::testing::user("carol", "Carol", "carol-pw"))
-        .client(client(
-            "shop@clients",
-            ClientPolicy {
-                insecure_password: true,
-                ..ClientPolicy::default()
-            },
-        ))
-        .client(client(
-            "jwt@clients",
-            ClientPolicy {
-                access_token_format: AccessTokenFormat::Jwt,
-                access_token_audience: Some("https://api.example".into()),
-                insecure_password: true,
-                ..ClientPolicy::default()
-            },
-        ))
-        .client(client(
-            "api@clients",
-            ClientPolicy {
-                resource_server: true,
-                ..ClientPolicy::default()
-            },
-        ))
-        .build()
-        .await
-        .unwrap();
+    let provider = three_clients(&issuer, now, "https://api.example", Some(60)).await;
     let served = provider.mount(Router::new());
     tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
 
@@ -216,6 +163,74 @@ async fn a_resource_server_elsewhere_checks_tokens_by_introspection_and_jwt() {
     .await;
     let (status, _) = call(introspecting, opaque).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// A provider at `issuer` on a fixed clock at `now`, with the password grant and three
+/// clients: `shop@clients` (opaque tokens), `jwt@clients` (JWT access tokens for
+/// `jwt_audience`) and `api@clients` (a resource server), each with the secret `KEY-secret`;
+/// access tokens live `access_lifetime` seconds (default: the engine's).
+pub(super) async fn three_clients(
+    issuer: &str,
+    now: i64,
+    jwt_audience: &str,
+    access_lifetime: Option<i64>,
+) -> Provider {
+    use doorward_core::model::{AccessTokenFormat, ClientPolicy};
+    let mut grants = Grants::CODE_AND_REFRESH;
+    grants.insecure_password = true;
+    let client = |key: &str, policy: ClientPolicy| ClientSpec {
+        key: key.into(),
+        display_name: key.into(),
+        app_uri: "http://client.example".into(),
+        redirect_uris: vec![RedirectUri::parse(CALLBACK).unwrap()],
+        secret: Secret::new(format!("{key}-secret")),
+        policy,
+    };
+    let mut lifetimes = doorward_core::Lifetimes::default();
+    if let Some(lifetime) = access_lifetime {
+        lifetimes.access_token = lifetime;
+    }
+    Provider::builder(issuer.to_owned())
+        .config(EngineConfig {
+            issuer: issuer.to_owned(),
+            hash_cost: HashCost::InsecureFastForTests,
+            scopes: doorward_proto::ScopeSet::parse("base items:read").unwrap(),
+            lifetimes,
+            ..EngineConfig::default()
+        })
+        .grants(grants)
+        .store(Arc::new(MemoryStore::default()))
+        .clock_and_random(
+            Arc::new(FixedClock::new(now)),
+            Arc::new(SeqRandom::default()),
+        )
+        .user(doorward_core::testing::user("carol", "Carol", "carol-pw"))
+        .client(client(
+            "shop@clients",
+            ClientPolicy {
+                insecure_password: true,
+                ..ClientPolicy::default()
+            },
+        ))
+        .client(client(
+            "jwt@clients",
+            ClientPolicy {
+                access_token_format: AccessTokenFormat::Jwt,
+                access_token_audience: Some(jwt_audience.into()),
+                insecure_password: true,
+                ..ClientPolicy::default()
+            },
+        ))
+        .client(client(
+            "api@clients",
+            ClientPolicy {
+                resource_server: true,
+                ..ClientPolicy::default()
+            },
+        ))
+        .build()
+        .await
+        .unwrap()
 }
 
 /// A form POST over real HTTP, answered with JSON (or `null`).
