@@ -533,10 +533,7 @@ impl Engine {
         client: &Client,
         scope: Option<&str>,
     ) -> Result<(ScopeSet, bool), OAuthError> {
-        let allowed = match &client.policy.scopes {
-            Some(scopes) => scopes.intersection(&self.config.scopes),
-            None => self.config.scopes.clone(),
-        };
+        let allowed = self.allowed_scopes(client);
         let requested = ScopeSet::parse(scope.unwrap_or(""))
             .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
         if requested.is_empty() {

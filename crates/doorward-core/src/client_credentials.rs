@@ -42,10 +42,7 @@ impl Engine {
             )
             .into());
         }
-        let allowed = match &client.policy.scopes {
-            Some(scopes) => scopes.intersection(&self.config.scopes),
-            None => self.config.scopes.clone(),
-        };
+        let allowed = self.allowed_scopes(client);
         let requested = ScopeSet::parse(params.get("scope").map_or("", String::as_str))
             .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
         if requested.contains("openid") {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use doorward_proto::Secret;
+use doorward_proto::{ScopeSet, Secret};
 use uuid::Uuid;
 
 use crate::client_document::{
@@ -94,6 +94,14 @@ impl Engine {
     pub fn with_fetcher(mut self, fetcher: Arc<dyn Fetcher>) -> Self {
         self.fetcher = fetcher;
         self
+    }
+
+    /// The scopes `client` may have: its own list within the server's, or all the server's.
+    pub(crate) fn allowed_scopes(&self, client: &crate::model::Client) -> ScopeSet {
+        match &client.policy.scopes {
+            Some(scopes) => scopes.intersection(&self.config.scopes),
+            None => self.config.scopes.clone(),
+        }
     }
 
     /// The URL of an endpoint of this server: the issuer and `path` (`config::paths`).

@@ -160,10 +160,7 @@ impl Engine {
         subject: &ScopeSet,
         asked: Option<&str>,
     ) -> Result<ScopeSet, Error> {
-        let allowed = match &client.policy.scopes {
-            Some(scopes) => scopes.intersection(&self.config.scopes),
-            None => self.config.scopes.clone(),
-        };
+        let allowed = self.allowed_scopes(client);
         let within = subject.intersection(&allowed);
         let scopes = match asked.map(ScopeSet::parse) {
             None => within,
