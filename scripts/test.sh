@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every Doorward test on a fresh Debian machine (as root):
 #   bash scripts/test.sh
-# Installs what is missing (chromium, PostgreSQL 15), prepares the test database, the Python venv
+# Installs what is missing (chromium, PostgreSQL 15, gnome-keyring and dbus), prepares the test database, the Python venv
 # (.venv, from tests/interop/requirements.txt), tests/browser/node_modules and
 # tests/node-oidc/node_modules (npm ci), the Eternaltwin server (scripts/eternaltwin.sh, cached in
 # ~/.cache/doorward), builds the server and the client example, then runs: cargo test (with the
@@ -31,6 +31,11 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 if [ ! -x /usr/lib/postgresql/15/bin/postgres ] || ! command -v pg_ctlcluster >/dev/null; then
   apt_install postgresql-15 postgresql-client-15
+fi
+# An OS keyring for `doorward login` (tests/interop/test_login.py): GNOME Keyring's Secret
+# Service in a private D-Bus session.
+if ! command -v gnome-keyring-daemon >/dev/null || ! command -v dbus-daemon >/dev/null; then
+  apt_install gnome-keyring dbus
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """`doorward login` and `doorward token` against `doorward serve`: a terminal signs in with a
 loopback redirect (RFC 8252 §7.3, the browser's part done by the test's scripted browser) or
 with the device grant (RFC 8628, the user's part at `/device`), keeps its tokens in a 0600
-file, and prints, refreshes, introspects and revokes them."""
+file, or in the OS keyring where one answers (GNOME Keyring's Secret Service in a private
+D-Bus session), and prints, refreshes, introspects and revokes them."""
 from __future__ import annotations
 
 import json
 import os
+import pathlib
 import re
 import stat
 import subprocess
@@ -163,3 +165,81 @@ scopes = ["openid", "base"]
     assert auth_self(server.origin, token_print(store)).status_code == 200
     # The refresh reads the file again.
     assert doorward("token", "refresh", "--store", str(store)).returncode == 0
+
+
+@pytest.fixture
+def keyring_env(tmp_path):
+    """A private D-Bus session with GNOME Keyring's Secret Service, unlocked (Debian's
+    `dbus-daemon` and `gnome-keyring-daemon`, installed by scripts/test.sh): the OS keyring a
+    desktop session has. The environment to run `doorward` in."""
+    home = tmp_path / "home"
+    run = tmp_path / "run"
+    home.mkdir()
+    run.mkdir(mode=0o700)
+    env = dict(os.environ, HOME=str(home), XDG_RUNTIME_DIR=str(run),
+               XDG_DATA_HOME=str(home / ".local" / "share"))
+    env.pop("DOORWARD_NO_KEYRING", None)
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, text=True, env=env)
+    env["DBUS_SESSION_BUS_ADDRESS"] = bus.stdout.readline().strip()
+    daemon = subprocess.run(["gnome-keyring-daemon", "--unlock", "--components=secrets", "--daemonize"],
+                            input="keyring-test-password", capture_output=True, text=True, env=env, timeout=30)
+    assert daemon.returncode == 0, daemon.stderr
+    for line in daemon.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.startswith("GNOME_KEYRING_"):
+            env[key] = value
+    yield env
+    # The daemon of this session (it forked away from us): found by its bus address.
+    for pid in subprocess.run(["pgrep", "-u", str(os.getuid()), "gnome-keyring-d"],
+                              capture_output=True, text=True).stdout.split():
+        try:
+            if env["DBUS_SESSION_BUS_ADDRESS"].encode() in pathlib.Path(f"/proc/{pid}/environ").read_bytes():
+                os.kill(int(pid), 15)
+        except OSError:
+            pass
+    bus.terminate()
+    bus.wait(timeout=10)
+
+
+def test_login_keeps_the_token_in_the_os_keyring_where_one_answers(server, tmp_path, keyring_env):
+    store = tmp_path / "tokens.json"
+    run = lambda *args: subprocess.run([str(doorward_bin()), *args], capture_output=True, text=True,  # noqa: E731
+                                       timeout=60, env=keyring_env)
+    proc = subprocess.Popen(
+        [str(doorward_bin()), "login", "--issuer", server.origin, "--client-id", CLIENT,
+         "--store", str(store), "--no-browser", "--scope", "openid", "--scope", "base"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=keyring_env)
+    url = line_matching(proc, r"^(http\S+/oauth/authorize\?\S+)").group(1)
+    redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+    result = authorize_as(Browser(server.origin), url, "alice", redirect_uri=redirect)
+    assert http_session().get(result.location, timeout=10).status_code == 200
+    assert proc.wait(timeout=30) == 0
+    said = proc.stderr.read()
+    assert "OS keyring" in said, said
+
+    # The file lists the entry, without the token.
+    kept = json.loads(store.read_text())
+    [(name, entry)] = kept.items()
+    assert entry["keyring"] is True and "token" not in entry, entry
+    access = run("token", "print", "--store", str(store))
+    assert access.returncode == 0, access.stderr
+    assert access.stdout.strip() not in store.read_text()
+    assert auth_self(server.origin, access.stdout.strip()).status_code == 200
+    assert run("token", "refresh", "--store", str(store)).returncode == 0
+    fresh = run("token", "print", "--store", str(store)).stdout.strip()
+    assert fresh != access.stdout.strip() and auth_self(server.origin, fresh).status_code == 200
+
+    # Without the keyring's session, the token cannot be read: it is not in the file.
+    outside = doorward("token", "print", "--store", str(store))
+    assert outside.returncode != 0 and "keyring" in outside.stderr, outside.stderr
+
+    # --no-keyring moves it into the file (and out of the keyring).
+    assert run("token", "refresh", "--no-keyring", "--store", str(store)).returncode == 0
+    entry = json.loads(store.read_text())[name]
+    assert "token" in entry and not entry.get("keyring"), entry
+    assert doorward("token", "print", "--store", str(store)).returncode == 0
+
+    revoked = run("token", "revoke", "--store", str(store))
+    assert revoked.returncode == 0, revoked.stderr
+    assert json.loads(store.read_text()) == {}

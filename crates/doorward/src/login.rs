@@ -10,15 +10,16 @@
 //!   opened with `xdg-open` unless `--no-browser`). `--device` uses the device authorization
 //!   grant instead (RFC 8628), for an SSH session: the code and the address are printed, and
 //!   the command polls.
-//! - **Where the tokens go**: a JSON file only the user can read (0600, in a 0700 directory):
-//!   `--store`, else `$DOORWARD_TOKENS`, else `$XDG_CONFIG_HOME/doorward/tokens.json` (or
-//!   `~/.config/…`), one entry per `--name` (default: the issuer's or the Eternaltwin URL's
-//!   origin) with what is needed to refresh them. A client secret given at login is kept there
-//!   too, for refreshes.
+//! - **Where the tokens go** (`login/keep.rs`): a JSON file only the user can read (0600, in a
+//!   0700 directory): `--store`, else `$DOORWARD_TOKENS`, else
+//!   `$XDG_CONFIG_HOME/doorward/tokens.json` (or `~/.config/…`), one entry per `--name`
+//!   (default: the issuer's or the Eternaltwin URL's origin) with what is needed to refresh
+//!   them; the tokens themselves in the OS keyring when one answers (`--no-keyring`: in the
+//!   file). A client secret given at login is kept with the provider in the file, for
+//!   refreshes.
 //! - **`token print`** writes just the access token on stdout (for `$(doorward token print)`),
 //!   refreshing it first when it expires within a minute.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +28,10 @@ use doorward_client::{Callback, Client, ProviderConfig, Token};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;
+
+mod keep;
+
+use keep::{Kept, Place};
 
 /// How long `doorward login` waits for the browser's callback.
 const LOOPBACK_WAIT: Duration = Duration::from_secs(600);
@@ -63,6 +68,9 @@ pub struct StoreArgs {
     /// or an error when there are several, otherwise).
     #[arg(long)]
     name: Option<String>,
+    /// Keep the token in the file even where an OS keyring (the Secret Service) answers.
+    #[arg(long, env = "DOORWARD_NO_KEYRING")]
+    no_keyring: bool,
 }
 
 #[derive(clap::Args)]
@@ -101,8 +109,7 @@ pub enum TokenCommand {
     Introspect(StoreArgs),
 }
 
-/// One provider's entry in the token file.
-#[derive(Serialize, Deserialize)]
+/// One provider's entry: where to refresh, and the token.
 struct Entry {
     provider: Target,
     token: Token,
@@ -233,19 +240,21 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     };
     let path = store_path(args.store.store.as_deref())?;
     let name = args.store.name.clone().unwrap_or_else(|| target.name());
-    let mut entries = read_store(&path)?;
-    entries.insert(
-        name.clone(),
-        Entry {
-            provider: target,
-            token,
-        },
-    );
-    write_store(&path, &entries)?;
-    eprintln!(
-        "Signed in; the token is kept as {name:?} in {}.",
-        path.display()
-    );
+    let mut kept = Kept::open(&path)?;
+    let entry = Entry {
+        provider: target,
+        token,
+    };
+    match kept.put(&name, entry, !args.store.no_keyring).await? {
+        Place::Keyring => eprintln!(
+            "Signed in; the token is kept as {name:?} in the OS keyring (listed in {}).",
+            path.display()
+        ),
+        Place::File => eprintln!(
+            "Signed in; the token is kept as {name:?} in {}.",
+            path.display()
+        ),
+    }
     Ok(())
 }
 
@@ -404,7 +413,7 @@ async fn device_login(target: &Target, scopes: &[&str]) -> anyhow::Result<Token>
 pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Show(args) => {
-            let (_, name, entry, _) = open_entry(&args)?;
+            let (_, name, entry) = open_entry(&args).await?;
             let now = now();
             let shown = serde_json::json!({
                 "name": name,
@@ -422,37 +431,34 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             println!("{shown:#}");
         }
         TokenCommand::Print(args) => {
-            let (path, name, mut entry, mut entries) = open_entry(&args)?;
+            let (mut kept, name, mut entry) = open_entry(&args).await?;
             if entry.token.expires_within(now(), 60) && entry.token.refresh_token().is_some() {
                 entry.token = refreshed(&entry).await?;
                 let access = entry.token.access_token().to_owned();
-                entries.insert(name, entry);
-                write_store(&path, &entries)?;
+                kept.put(&name, entry, !args.no_keyring).await?;
                 println!("{access}");
             } else {
                 println!("{}", entry.token.access_token());
             }
         }
         TokenCommand::Refresh(args) => {
-            let (path, name, mut entry, mut entries) = open_entry(&args)?;
+            let (mut kept, name, mut entry) = open_entry(&args).await?;
             entry.token = refreshed(&entry).await?;
-            entries.insert(name.clone(), entry);
-            write_store(&path, &entries)?;
+            kept.put(&name, entry, !args.no_keyring).await?;
             eprintln!("Refreshed {name:?}.");
         }
         TokenCommand::Revoke(args) => {
-            let (path, name, entry, mut entries) = open_entry(&args)?;
+            let (mut kept, name, entry) = open_entry(&args).await?;
             let client = entry.provider.client(None)?;
             client
                 .revoke(&entry.token)
                 .await
                 .map_err(|e| anyhow!("the provider did not revoke the token: {e}"))?;
-            entries.remove(&name);
-            write_store(&path, &entries)?;
+            kept.remove(&name).await?;
             eprintln!("Revoked and forgot {name:?}.");
         }
         TokenCommand::Introspect(args) => {
-            let (_, _, entry, _) = open_entry(&args)?;
+            let (_, _, entry) = open_entry(&args).await?;
             let client = entry.provider.client(None)?;
             let answer = client
                 .introspect(entry.token.access_token())
@@ -485,31 +491,12 @@ async fn refreshed(entry: &Entry) -> anyhow::Result<Token> {
         .map_err(|e| anyhow!("the refresh failed (sign in again with doorward login): {e}"))
 }
 
-type Entries = std::collections::BTreeMap<String, Entry>;
-
-/// The token file, the entry's name, the entry, and the whole file.
-fn open_entry(args: &StoreArgs) -> anyhow::Result<(PathBuf, String, Entry, Entries)> {
-    let path = store_path(args.store.as_deref())?;
-    let mut entries = read_store(&path)?;
-    let name = match &args.name {
-        Some(name) => name.clone(),
-        None => match entries.keys().collect::<Vec<_>>().as_slice() {
-            [only] => (*only).clone(),
-            [] => bail!("no token is kept in {}: run doorward login", path.display()),
-            several => bail!(
-                "several tokens are kept ({}): name one with --name",
-                several
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        },
-    };
-    let entry = entries
-        .remove(&name)
-        .ok_or_else(|| anyhow!("no token named {name:?} in {}", path.display()))?;
-    Ok((path, name, entry, entries))
+/// The token file, the entry's name (`--name`, or the only one) and the entry.
+async fn open_entry(args: &StoreArgs) -> anyhow::Result<(Kept, String, Entry)> {
+    let kept = Kept::open(&store_path(args.store.as_deref())?)?;
+    let name = kept.pick(args.name.as_deref())?;
+    let entry = kept.get(&name).await?;
+    Ok((kept, name, entry))
 }
 
 fn store_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
@@ -524,40 +511,6 @@ fn store_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
         .join(".config"),
     };
     Ok(base.join("doorward").join("tokens.json"))
-}
-
-fn read_store(path: &Path) -> anyhow::Result<Entries> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .with_context(|| format!("{} is not a Doorward token file", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Entries::new()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// Writes the file whole, readable by the user only, through a temporary file renamed over it.
-fn write_store(path: &Path, entries: &Entries) -> anyhow::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let temporary = path.with_extension("json.tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)
-        .with_context(|| format!("cannot write {}", temporary.display()))?;
-    file.write_all(&serde_json::to_vec_pretty(entries)?)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 fn now() -> i64 {
