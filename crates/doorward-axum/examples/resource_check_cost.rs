@@ -2,7 +2,10 @@
 //! benchmark): `ResourceServer::jwt` (RFC 9068 JWT access tokens against the provider's key
 //! set, which the client caches) and `ResourceServer::local` (opaque tokens of a provider in
 //! the same process, over the in-memory store), each cold (every token checked once: a
-//! signature, or a store read) and cached (one token checked again and again).
+//! signature, or a store read) and cached (one token checked again and again); then a
+//! DPoP-bound token (RFC 9449), cached, with a new proof at each check: the cost of the
+//! proof (an ES256 signature, `htm`/`htu`/`ath`, its `jti` recorded: in memory for `jwt`, in
+//! the store for `local`).
 //!
 //! ```sh
 //! cargo build --release -p doorward-axum --features remote --example resource_check_cost
@@ -45,6 +48,49 @@ fn bearer(token: &str) -> HeaderMap {
     let value = HeaderValue::from_str(&format!("Bearer {token}")).expect("a header value");
     headers.insert(header::AUTHORIZATION, value);
     headers
+}
+
+/// Checks each request of `proven` once, with its method and URI (DPoP); prints as `measure`.
+async fn measure_proven(label: &str, resource: &ResourceServer, proven: &[HeaderMap]) {
+    let method = axum::http::Method::GET;
+    let uri: axum::http::Uri = "/items".parse().expect("a URI");
+    let start = Instant::now();
+    for headers in proven {
+        let grant = resource
+            .authorize_request(&method, &uri, headers, &[])
+            .await;
+        assert!(grant.is_ok(), "{label}: {grant:?}");
+    }
+    let per = start.elapsed().as_secs_f64() / proven.len() as f64;
+    println!(
+        "{label:<38} {:>8}  {:>9.2}  {:>12.0}",
+        proven.len(),
+        per * 1e6,
+        1.0 / per
+    );
+}
+
+/// `n` requests presenting the DPoP-bound `token` with a new proof each, for `GET /items`.
+fn proven(key: &doorward_client::DpopKey, token: &str, n: usize) -> Vec<HeaderMap> {
+    let url: url::Url = format!("{API}/items").parse().expect("a URL");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    (0..n)
+        .map(|_| {
+            let mut headers = HeaderMap::new();
+            let value = HeaderValue::from_str(&format!("DPoP {token}")).expect("a header value");
+            headers.insert(header::AUTHORIZATION, value);
+            let proof = key
+                .proof("GET", &url, Some(token), None, now)
+                .expect("a proof");
+            headers.insert(
+                "dpop",
+                HeaderValue::from_str(&proof).expect("a header value"),
+            );
+            headers
+        })
+        .collect()
 }
 
 /// Checks each of `tokens` (cycling) `checks` times in all; prints µs per check and checks/s.
@@ -141,12 +187,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cold,
     )
     .await;
-    let local = ResourceServer::local(engine, 5).with_audience(API);
+    let local = ResourceServer::local(engine, 5)
+        .with_audience(API)
+        .with_public_url(API);
     measure(
         "local opaque, one token again (cached)",
         &local,
         &opaque[..1],
         checks,
+    )
+    .await;
+
+    // DPoP-bound tokens, each check with a new proof (made before the clock starts).
+    let key = doorward_client::DpopKey::generate();
+    let bound = |client_id: &'static str| {
+        let issuer = issuer.clone();
+        let key = key.clone();
+        async move {
+            let config = doorward_client::ProviderConfig::oidc(issuer, client_id)
+                .with_secret(format!("{client_id}-secret"));
+            let client = doorward_client::Client::builder(config).dpop(key).build()?;
+            let token = client.client_credentials(&["base"]).await?;
+            assert_eq!(token.token_type(), "DPoP");
+            Ok::<_, Box<dyn std::error::Error>>(token.access_token().to_owned())
+        }
+    };
+    let proofs = (checks / 20).clamp(100, 10_000);
+    let jwt_bound = bound("jwt@clients").await?;
+    let jwt_server = jwt_server.with_public_url(API);
+    measure_proven(
+        "jwt cached + DPoP proof (memory jti)",
+        &jwt_server,
+        &proven(&key, &jwt_bound, proofs),
+    )
+    .await;
+    let opaque_bound = bound("opaque@clients").await?;
+    measure_proven(
+        "local cached + DPoP proof (store jti)",
+        &local,
+        &proven(&key, &opaque_bound, proofs),
     )
     .await;
     Ok(())
