@@ -69,7 +69,12 @@ pub struct StoreArgs {
     #[arg(long)]
     name: Option<String>,
     /// Keep the token in the file even where an OS keyring (the Secret Service) answers.
-    #[arg(long, env = "DOORWARD_NO_KEYRING")]
+    #[arg(
+        long,
+        env = "DOORWARD_NO_KEYRING",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     no_keyring: bool,
 }
 
