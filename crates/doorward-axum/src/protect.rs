@@ -239,9 +239,11 @@ impl ResourceServer {
         }
     }
 
-    /// The URL this API is reached at (scheme, host and the path its routes are under):
-    /// what a DPoP proof's `htu` names before the request's path (RFC 9449 §4.3). Without it,
-    /// the `Host` header gives it (https, or http on a loopback host).
+    /// The URL this API is reached at, of which the origin (scheme, host, port) counts: a DPoP
+    /// proof's `htu` names it and the request's path as the client sent it, before any `nest`
+    /// (RFC 9449 §4.3). Without it,
+    /// the origin of the resource identifier ([`ResourceServer::with_metadata`]) or of the
+    /// audience when that is an http(s) URL; never the request's `Host`.
     pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
         self.public_url = Some(url.into().into());
         self
@@ -386,7 +388,7 @@ impl ResourceServer {
         };
         dpop::check(
             &self.replay,
-            self.public_url.as_deref(),
+            self.dpop_base(),
             token,
             scheme,
             grant.dpop_jkt.as_deref(),
@@ -396,6 +398,21 @@ impl ResourceServer {
         .map_err(|refusal| self.error(refusal).with_scheme(scheme))?;
         self.admit(&grant, scopes)?;
         Ok(grant)
+    }
+
+    /// The origin DPoP proofs name (before the request's path): the configured public URL's,
+    /// else the resource identifier's or the audience's when an http(s) URL.
+    fn dpop_base(&self) -> Option<String> {
+        let named = self.public_url.as_deref().or_else(|| {
+            self.metadata
+                .as_deref()
+                .map(ProtectedResource::resource)
+                .or(self.audience.as_deref())
+        })?;
+        url::Url::parse(named)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|u| u.origin().ascii_serialization())
     }
 
     /// Whether a verified grant may use this resource: meant for it (when an audience is set)
@@ -504,8 +521,13 @@ where
                 grant.clone()
             }
             None => {
+                // The URI as the client sent it, before any `nest` stripped a prefix.
+                let uri = parts
+                    .extensions
+                    .get::<axum::extract::OriginalUri>()
+                    .map_or(&parts.uri, |original| &original.0);
                 resource
-                    .authorize_request(&parts.method, &parts.uri, &parts.headers, S::SCOPES)
+                    .authorize_request(&parts.method, uri, &parts.headers, S::SCOPES)
                     .await?
             }
         };
@@ -560,9 +582,13 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let scopes: Vec<&str> = layer.scopes.iter().map(String::as_str).collect();
+            let uri = request
+                .extensions()
+                .get::<axum::extract::OriginalUri>()
+                .map_or(request.uri(), |original| &original.0);
             let checked = layer
                 .resource
-                .authorize_request(request.method(), request.uri(), request.headers(), &scopes)
+                .authorize_request(request.method(), uri, request.headers(), &scopes)
                 .await;
             match checked {
                 Ok(grant) => {

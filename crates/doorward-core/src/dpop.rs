@@ -170,19 +170,7 @@ pub fn verify_proof(
             "the DPoP proof's jwk has the private member `{member}`"
         )));
     }
-    if jwk_value.get("kty").and_then(|k| k.as_str()) == Some("RSA") {
-        let n = jwk_value
-            .get("n")
-            .and_then(|n| n.as_str())
-            .and_then(|n| URL_SAFE_NO_PAD.decode(n).ok())
-            .unwrap_or_default();
-        let significant = n.iter().skip_while(|b| **b == 0).count();
-        if significant < MIN_RSA_BYTES {
-            return Err(invalid(
-                "the DPoP proof's RSA key is shorter than 2048 bits",
-            ));
-        }
-    }
+    check_key_shape(jwk_value, alg)?;
     let jwk: Jwk = serde_json::from_value(serde_json::Value::Object(jwk_value.clone()))
         .map_err(|_| invalid("the DPoP proof's jwk is not a public key"))?;
     let key = DecodingKey::from_jwk(&jwk)
@@ -267,6 +255,56 @@ pub fn verify_proof(
         iat,
         nonce: claims.nonce,
     })
+}
+
+/// The proof's key must be of the kind its algorithm signs with, and whole: the JWS library
+/// reads an OKP key's first 32 bytes without checking its length (a short `x` would panic, a
+/// long one give one key many thumbprints).
+fn check_key_shape(
+    jwk: &serde_json::Map<String, serde_json::Value>,
+    alg: Algorithm,
+) -> Result<(), DpopError> {
+    let text = |name: &str| jwk.get(name).and_then(|v| v.as_str());
+    let bytes = |name: &str| {
+        text(name)
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+            .unwrap_or_default()
+    };
+    let fits = match alg {
+        Algorithm::EdDSA => {
+            text("kty") == Some("OKP") && text("crv") == Some("Ed25519") && bytes("x").len() == 32
+        }
+        Algorithm::ES256 => {
+            text("kty") == Some("EC")
+                && text("crv") == Some("P-256")
+                && bytes("x").len() == 32
+                && bytes("y").len() == 32
+        }
+        Algorithm::ES384 => {
+            text("kty") == Some("EC")
+                && text("crv") == Some("P-384")
+                && bytes("x").len() == 48
+                && bytes("y").len() == 48
+        }
+        Algorithm::RS256 | Algorithm::PS256 => {
+            let n = bytes("n");
+            let significant = n.iter().skip_while(|b| **b == 0).count();
+            if text("kty") == Some("RSA") && significant < MIN_RSA_BYTES {
+                return Err(invalid(
+                    "the DPoP proof's RSA key is shorter than 2048 bits",
+                ));
+            }
+            text("kty") == Some("RSA") && !bytes("e").is_empty()
+        }
+        _ => false,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(invalid(
+            "the DPoP proof's jwk is not a whole key of the kind its alg signs with",
+        ))
+    }
 }
 
 /// `ath`: the base64url SHA-256 of the access token's ASCII (§4.2).

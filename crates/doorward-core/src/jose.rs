@@ -646,6 +646,30 @@ pub fn parse_client_jwks(json: &str) -> Result<JwkSet, String> {
             (Some("RSA"), _) | (Some("EC"), Some("P-256")) | (Some("OKP"), Some("Ed25519")) => {}
             _ => return Err(format!("key {i}: only RSA, EC P-256 and OKP Ed25519 keys")),
         }
+        // The JWS library reads an Ed25519 key's first 32 bytes without checking its length:
+        // a shorter one would panic at the first assertion, a longer one verify as its prefix.
+        let length = |name: &str| {
+            use base64::Engine as _;
+            object
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .and_then(|v| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(v)
+                        .ok()
+                })
+                .map(|v| v.len())
+        };
+        let whole = match object.get("kty").and_then(serde_json::Value::as_str) {
+            Some("OKP") => length("x") == Some(32),
+            Some("EC") => length("x") == Some(32) && length("y") == Some(32),
+            _ => true,
+        };
+        if !whole {
+            return Err(format!(
+                "key {i}: its coordinates are not those of a whole key"
+            ));
+        }
         if object.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
             return Err(format!("key {i}: `use` must be `sig`"));
         }
@@ -804,6 +828,20 @@ mod tests {
             plain.open_secret("csrf", &sealed),
             Err(KeyLoadError::SecretMissing(_))
         ));
+    }
+
+    /// A client's Ed25519 or EC key must be whole: the JWS library would panic on a short
+    /// Ed25519 key at the first assertion.
+    #[test]
+    fn client_keys_with_short_coordinates_are_refused() {
+        for key in [
+            r#"{"kty":"OKP","crv":"Ed25519","x":"AA"}"#,
+            r#"{"kty":"OKP","crv":"Ed25519","x":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#,
+            r#"{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}"#,
+        ] {
+            let refused = parse_client_jwks(&format!(r#"{{"keys":[{key}]}}"#));
+            assert!(refused.is_err(), "{key}");
+        }
     }
 
     #[test]

@@ -394,14 +394,15 @@ impl Engine {
             Some(record) if record.client_id == client.id => record,
             _ => return Err(invalid().into()),
         };
+        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key, first of all:
+        // within the grace window a spent one returns its first answer (with an ID token).
+        check_bound_key(record.dpop_jkt.as_deref(), authenticated.dpop_jkt)?;
         if record.used_at.is_some() {
             return self.replayed_refresh(token, &record, now).await;
         }
         if record.revoked || record.expires_at <= now {
             return Err(invalid().into());
         }
-        // RFC 9449 §5: a public client's refresh token is bound to its DPoP key.
-        check_bound_key(record.dpop_jkt.as_deref(), authenticated.dpop_jkt)?;
         let family_ends =
             Grant::of_refresh(&record).started_at() + self.config.lifetimes.refresh_family;
         if family_ends <= now {

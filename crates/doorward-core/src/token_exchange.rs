@@ -3,7 +3,9 @@
 //!
 //! What this server decides, where the RFC leaves it to policy:
 //! - **Who may exchange**: a confidential client whose `grant_types` name the grant (a public
-//!   client cannot: [`crate::model::ClientPolicy::allows_grant`]).
+//!   client cannot: [`crate::model::ClientPolicy::allows_grant`]); another client's token only
+//!   a resource server (`resource_server`, the operator's word that tokens are sent to it).
+//! - **Whose tokens**: a user's (a `client_credentials` token acts for no one).
 //! - **For which audiences**: the `resource` (RFC 8707) and `audience` values it sends, each
 //!   one of the resources this client may name ([`crate::model::ClientPolicy::resources`]
 //!   within the server's, else `invalid_target`); none: the default audience.
@@ -87,6 +89,22 @@ impl Engine {
             .filter(|b| !b.token.revoked && b.token.expires_at > now)
             .ok_or_else(|| invalid_request("subject_token is not an active access token"))?;
         let token = &record.token;
+        // Delegation acts for a user: a client's own token (client_credentials) stays its own.
+        if record.user.is_none() {
+            return Err(invalid_request(
+                "subject_token stands for no user: only a user's token can be exchanged",
+            ));
+        }
+        // A token issued to another client reaches this one only as the API it was sent to:
+        // only a client the operator made a resource server may exchange it (the trust it has
+        // to introspect other clients' tokens). Its own tokens any exchanging client may.
+        let own_token = record.client.id == client.id;
+        if !own_token && !client.policy.resource_server {
+            return Err(invalid_request(
+                "subject_token was issued to another client: only a resource server \
+                 (resource_server = true) exchanges the tokens sent to it",
+            ));
+        }
         // A bound token proves nothing without its key (RFC 9449 §7): exchanged without a
         // proof of it, a stolen bound token would become an unbound one.
         if let Some(bound) = &token.dpop_jkt {
@@ -103,15 +121,18 @@ impl Engine {
         // logical name means); both go through the client's resource policy.
         let mut targets: Vec<&str> = resources.to_vec();
         targets.extend(param("audience"));
-        let audience = crate::resource_indicators::narrowed(&self.config, client, &[], &targets)?;
-        let act = actor_chain(&client.key, record.client.id == client.id, token)?;
+        // A client narrowing its own token stays within that token's resources (RFC 8707
+        // §2.2, as a refresh); a resource server passing a token on names its own targets.
+        let granted: &[_] = if own_token { &token.resources } else { &[] };
+        let audience =
+            crate::resource_indicators::narrowed(&self.config, client, granted, &targets)?;
+        let act = actor_chain(&client.key, own_token, token)?;
         let expires_at = (now + self.config.lifetimes.access_token).min(token.expires_at);
         let access = if Self::wants_jwt(client) {
-            // The subject's user, or the client a user-less token stood for (RFC 9068 §2.2).
-            let sub = match &record.user {
-                Some(user) => user.id.to_string(),
-                None => record.client.key.clone(),
-            };
+            let sub = token
+                .user_id
+                .map(|user| user.to_string())
+                .unwrap_or_default();
             self.jwt_access_token(
                 client,
                 sub,

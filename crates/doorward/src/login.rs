@@ -286,7 +286,8 @@ impl Loopback {
         if uri.scheme() != "http" || !loopback || uri.query().is_some() || uri.fragment().is_some()
         {
             bail!(
-                "--redirect-uri must be http://127.0.0.1:PORT/PATH (or localhost, [::1]) without                  query or fragment: this command listens there"
+                "--redirect-uri must be http://127.0.0.1:PORT/PATH (or localhost, [::1]) without \
+                 query or fragment: this command listens there"
             );
         }
         let port = uri
@@ -440,7 +441,8 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
             if entry.token.expires_within(now(), 60) && entry.token.refresh_token().is_some() {
                 entry.token = refreshed(&entry).await?;
                 let access = entry.token.access_token().to_owned();
-                kept.put(&name, entry, !args.no_keyring).await?;
+                let keyring = kept.in_keyring(&name) && !args.no_keyring;
+                kept.put(&name, entry, keyring).await?;
                 println!("{access}");
             } else {
                 println!("{}", entry.token.access_token());
@@ -449,7 +451,9 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::Refresh(args) => {
             let (mut kept, name, mut entry) = open_entry(&args).await?;
             entry.token = refreshed(&entry).await?;
-            kept.put(&name, entry, !args.no_keyring).await?;
+            // The token stays where it was; --no-keyring moves it into the file.
+            let keyring = kept.in_keyring(&name) && !args.no_keyring;
+            kept.put(&name, entry, keyring).await?;
             eprintln!("Refreshed {name:?}.");
         }
         TokenCommand::Revoke(args) => {

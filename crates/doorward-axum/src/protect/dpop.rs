@@ -6,13 +6,16 @@
 //! them in the provider's store, shared by every instance; an API in another process keeps
 //! them in its own memory, so across its instances a proof could be replayed within its time
 //! window ([`doorward_core::dpop::PROOF_MAX_AGE`]) to another instance. The `htu` a proof must
-//! name is the API's public URL ([`super::ResourceServer::with_public_url`]) followed by the
-//! request's path; without one, the request's `Host` (https, or http for a loopback host).
+//! name is the API's public URL followed by the request's path (before any `nest`): the URL of
+//! [`super::ResourceServer::with_public_url`], else the origin of the resource identifier
+//! (its metadata) or of its audience when that is an http(s) URL (`local`: the issuer's). Never
+//! the request's `Host`, which the client writes: a proof made for another API at the same
+//! path would pass. An API that knows none of these refuses DPoP-bound tokens.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::http::{header, HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use doorward_core::dpop::{
     check_binding, verify_proof, Presentation, Scheme, PROOF_FUTURE_SKEW, PROOF_MAX_AGE,
 };
@@ -24,6 +27,11 @@ use crate::response::bearer::{dpop_header, Refusal};
 /// How many proofs an API in another process remembers; past it, expired ones are dropped,
 /// then new proofs are refused until some expire (a flood cannot make it forget live ones).
 const MAX_SEEN: usize = 200_000;
+
+/// How many live proofs of one key are remembered: past it, that key's new proofs are refused
+/// until some expire, so one token's holder cannot fill the table for everyone (about 30
+/// proofs a second, each live 5.5 minutes).
+const MAX_SEEN_PER_KEY: usize = 10_000;
 
 /// Where the proofs' `jti`s are recorded.
 #[derive(Clone)]
@@ -37,32 +45,37 @@ pub(super) enum Replay {
 /// The `jti`s of the proofs accepted in this process, until they are too old to be accepted.
 #[derive(Default)]
 pub(super) struct SeenProofs {
-    seen: Mutex<HashMap<(String, String), i64>>,
+    /// Per key thumbprint, the `jti`s seen and until when.
+    seen: Mutex<HashMap<String, HashMap<String, i64>>>,
 }
 
 impl SeenProofs {
-    /// Records `(jkt, jti)` until `until`; `false` when it was seen already, or when the table
-    /// is full of live proofs.
+    /// Records `(jkt, jti)` until `until`; `false` when it was seen already, or when the key
+    /// (or the whole table) holds as many live proofs as it may.
     fn record(&self, jkt: &str, jti: &str, until: i64, now: i64) -> bool {
-        // Invariant: no code panics while holding the lock.
-        let mut seen = self
-            .seen
-            .lock()
-            .expect("the seen-proofs lock is not poisoned");
-        if seen.len() >= MAX_SEEN {
-            seen.retain(|_, expires| *expires > now);
-            if seen.len() >= MAX_SEEN {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let total: usize = seen.values().map(HashMap::len).sum();
+        if total >= MAX_SEEN {
+            seen.retain(|_, jtis| {
+                jtis.retain(|_, expires| *expires > now);
+                !jtis.is_empty()
+            });
+            if seen.values().map(HashMap::len).sum::<usize>() >= MAX_SEEN {
                 return false;
             }
         }
-        let key = (jkt.to_owned(), jti.to_owned());
-        match seen.get(&key) {
-            Some(expires) if *expires > now => false,
-            _ => {
-                seen.insert(key, until);
-                true
+        let jtis = seen.entry(jkt.to_owned()).or_default();
+        if jtis.get(jti).is_some_and(|expires| *expires > now) {
+            return false;
+        }
+        if jtis.len() >= MAX_SEEN_PER_KEY {
+            jtis.retain(|_, expires| *expires > now);
+            if jtis.len() >= MAX_SEEN_PER_KEY {
+                return false;
             }
         }
+        jtis.insert(jti.to_owned(), until);
+        true
     }
 }
 
@@ -76,7 +89,7 @@ pub(super) struct Target<'a> {
 /// Checks the DPoP rules for a token presented with `scheme` whose binding is `bound`.
 pub(super) async fn check(
     replay: &Replay,
-    public_url: Option<&str>,
+    public_url: Option<String>,
     token: &str,
     scheme: Scheme,
     bound: Option<&str>,
@@ -90,7 +103,13 @@ pub(super) async fn check(
             "this API checks no DPoP proof here: present a bearer token".into(),
         ));
     };
-    let url = request_url(public_url, target.headers, target.uri);
+    let Some(base) = public_url else {
+        tracing::warn!("a DPoP-bound token reached an API that does not know its public URL");
+        return Err(Refusal::InvalidProof(
+            "this API cannot check DPoP proofs: it does not know its public URL".into(),
+        ));
+    };
+    let url = format!("{}{}", base.trim_end_matches('/'), target.uri.path());
     let dpop = dpop_header(target.headers);
     let presented = Presentation {
         token,
@@ -145,29 +164,6 @@ fn refusal(error: OAuthError) -> Refusal {
     }
 }
 
-/// The URL a proof's `htu` must name: the public URL and the path, or the `Host` header's.
-fn request_url(public_url: Option<&str>, headers: &HeaderMap, uri: &Uri) -> String {
-    let path = uri.path();
-    if let Some(base) = public_url {
-        return format!("{}{path}", base.trim_end_matches('/'));
-    }
-    if uri.scheme().is_some() {
-        return format!(
-            "{}://{}{path}",
-            uri.scheme_str().unwrap_or("https"),
-            uri.authority().map_or("", |a| a.as_str())
-        );
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
-    let loopback = matches!(name, "localhost" | "127.0.0.1" | "[::1]");
-    let scheme = if loopback { "http" } else { "https" };
-    format!("{scheme}://{host}{path}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,25 +175,5 @@ mod tests {
         assert!(!seen.record("k", "1", 100, 50));
         assert!(seen.record("other", "1", 100, 50));
         assert!(seen.record("k", "1", 200, 100));
-    }
-
-    #[test]
-    fn the_url_comes_from_the_public_url_or_the_host() {
-        let uri: Uri = "/items?x=1".parse().unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert(header::HOST, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(
-            request_url(None, &headers, &uri),
-            "http://127.0.0.1:8080/items"
-        );
-        headers.insert(header::HOST, "api.example.com".parse().unwrap());
-        assert_eq!(
-            request_url(None, &headers, &uri),
-            "https://api.example.com/items"
-        );
-        assert_eq!(
-            request_url(Some("https://x.example/api/"), &headers, &uri),
-            "https://x.example/api/items"
-        );
     }
 }

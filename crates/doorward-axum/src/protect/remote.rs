@@ -80,6 +80,18 @@ impl TokenVerifier for IntrospectionVerifier {
             .sub
             .clone()
             .ok_or_else(|| VerifyError::Invalid("the token has no subject".into()))?;
+        let dpop_jkt = confirmation(answer.extra.get("cnf"))?;
+        // RFC 9449 §6.2: a DPoP token says which key; one that does not is refused.
+        if dpop_jkt.is_none()
+            && answer
+                .token_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("dpop"))
+        {
+            return Err(VerifyError::Invalid(
+                "the token is DPoP-bound but names no key (cnf.jkt)".into(),
+            ));
+        }
         Ok(AccessGrant {
             user: (answer.client_id.as_deref() != Some(subject.as_str())).then(|| subject.clone()),
             subject,
@@ -94,7 +106,7 @@ impl TokenVerifier for IntrospectionVerifier {
                 .collect(),
             audience,
             expires_at: answer.exp.unwrap_or(i64::MAX),
-            dpop_jkt: confirmation(answer.extra.get("cnf")),
+            dpop_jkt,
         })
     }
 }
@@ -124,7 +136,7 @@ impl TokenVerifier for JwtVerifier {
             Err(e) => return Err(VerifyError::Invalid(e.to_string())),
         };
         let grant = AccessGrant {
-            dpop_jkt: confirmation(claims.claims.get("cnf")),
+            dpop_jkt: confirmation(claims.claims.get("cnf"))?,
             user: (claims.client_id.as_deref() != Some(claims.subject.as_str()))
                 .then(|| claims.subject.clone()),
             subject: claims.subject,
@@ -139,7 +151,17 @@ impl TokenVerifier for JwtVerifier {
     }
 }
 
-/// The DPoP key thumbprint of a token's `cnf` claim (RFC 9449 §6.1).
-fn confirmation(cnf: Option<&serde_json::Value>) -> Option<String> {
-    cnf?.get("jkt")?.as_str().map(str::to_owned)
+/// The DPoP key thumbprint of a token's `cnf` claim (RFC 9449 §6.1). A confirmation of
+/// another kind (an mTLS certificate's `x5t#S256`, anything unreadable) is refused: taken as
+/// no confirmation, the token would pass as a bearer token.
+fn confirmation(cnf: Option<&serde_json::Value>) -> Result<Option<String>, VerifyError> {
+    let Some(cnf) = cnf else {
+        return Ok(None);
+    };
+    match cnf.get("jkt").and_then(serde_json::Value::as_str) {
+        Some(jkt) if cnf.as_object().is_some_and(|o| o.len() == 1) => Ok(Some(jkt.to_owned())),
+        _ => Err(VerifyError::Invalid(
+            "the token is bound to a key this API cannot check (cnf)".into(),
+        )),
+    }
 }

@@ -63,6 +63,8 @@ redirect_uris = []
 secret = "orders_secret_0123456789"
 grant_types = ["urn:ietf:params:oauth:grant-type:token-exchange"]
 resources = ["https://orders.example/"]
+# An API the user's tokens are sent to: it may pass them on.
+resource_server = true
 
 [seed.user.tess]
 username = "tess"

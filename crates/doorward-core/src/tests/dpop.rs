@@ -585,3 +585,57 @@ async fn ed25519_proofs_by_either_name() {
         );
     }
 }
+
+/// Keys that are not whole keys of their algorithm's kind are refused before any signature
+/// check: a short Ed25519 `x` would make the JWS library panic, a long one verify as its prefix.
+#[tokio::test]
+async fn proofs_with_malformed_keys_are_refused_without_a_panic() {
+    use base64::Engine as _;
+    let h = harness().await;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let long_x = b64.encode([7u8; 40]);
+    let key = new_key();
+    let ec = serde_json::to_value(&key.jwk).unwrap();
+    let cases = [
+        ("EdDSA", json!({"kty": "OKP", "crv": "Ed25519", "x": "AA"})),
+        (
+            "Ed25519",
+            json!({"kty": "OKP", "crv": "Ed25519", "x": "AA"}),
+        ),
+        (
+            "EdDSA",
+            json!({"kty": "OKP", "crv": "Ed25519", "x": long_x}),
+        ),
+        (
+            "ES256",
+            json!({"kty": "OKP", "crv": "Ed25519", "x": b64.encode([1u8; 32])}),
+        ),
+        ("EdDSA", ec.clone()),
+        ("ES384", ec),
+        (
+            "RS256",
+            json!({"kty": "RSA", "n": b64.encode([1u8; 64]), "e": "AQAB"}),
+        ),
+    ];
+    for (alg, jwk) in cases {
+        let header = json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
+        let claims = json!({"jti": "j", "htm": "POST", "htu": TOKEN_URL, "iat": NOW});
+        let proof = format!(
+            "{}.{}.{}",
+            b64.encode(header.to_string()),
+            b64.encode(claims.to_string()),
+            b64.encode([0u8; 64])
+        );
+        let request = basic_request(
+            KEY,
+            SECRET,
+            &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+        );
+        let (code, description) = error_of(h.engine.token(&with_proof(request, &proof)).await);
+        assert_eq!(
+            code,
+            ErrorCode::InvalidDpopProof,
+            "{alg} {header}: {description}"
+        );
+    }
+}

@@ -29,6 +29,8 @@ async fn exchange_harness() -> Harness {
     ] {
         let mut spec = crate::testing::client(key, key, "http://localhost:9/cb", "svc-secret");
         spec.policy.grant_types = Some(vec![GrantType::TokenExchange]);
+        // APIs the user's tokens are sent to: they may pass them on.
+        spec.policy.resource_server = true;
         spec.policy.resources = Some(
             resources
                 .into_iter()
@@ -284,6 +286,105 @@ async fn exchanges_only_narrow_and_refuse_what_they_cannot_do() {
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn only_a_resource_server_passes_on_tokens_and_only_users_tokens_are_exchanged() {
+    let mut config = EngineConfig {
+        resources: vec![ResourceUri::parse(ORDERS).unwrap()],
+        ..EngineConfig::default()
+    };
+    config.grants.token_exchange = true;
+    config.grants.client_credentials = true;
+    let h = harness_with(config).await;
+    let mut spec = crate::testing::client(
+        "tool@clients",
+        "Tool",
+        "http://localhost:9/cb",
+        "svc-secret",
+    );
+    spec.policy.grant_types = Some(vec![
+        GrantType::TokenExchange,
+        GrantType::ClientCredentials,
+        GrantType::AuthorizationCode,
+    ]);
+    h.engine.register_client(spec).await.unwrap();
+    let users = h
+        .redeem(&h.code(&[("scope", "base")]).await)
+        .await
+        .unwrap()
+        .access_token;
+    // Another client's token, to a client that is no resource server: refused.
+    match exchange(&h, "tool@clients", &[("subject_token", &users)]).await {
+        Err(crate::Error::OAuth(e)) => {
+            assert_eq!(e.code, ErrorCode::InvalidRequest);
+            assert!(e.description.contains("resource server"), "{e:?}");
+        }
+        other => panic!("another client's token: {other:?}"),
+    }
+    // Its own client_credentials token acts for no user: refused.
+    let own = h
+        .engine
+        .token(&basic_request(
+            "tool@clients",
+            "svc-secret",
+            &[("grant_type", "client_credentials")],
+        ))
+        .await
+        .unwrap()
+        .access_token;
+    assert_eq!(
+        code_of(exchange(&h, "tool@clients", &[("subject_token", &own)]).await),
+        ErrorCode::InvalidRequest
+    );
+    // Its own user token narrowed to ORDERS stays within ORDERS (RFC 8707 §2.2).
+    let query = pairs(&[
+        ("response_type", "code"),
+        ("client_id", "tool@clients"),
+        ("redirect_uri", "http://localhost:9/cb"),
+        ("scope", "base"),
+        ("resource", ORDERS),
+    ]);
+    let request = h.engine.check_authorization(&query).await.unwrap();
+    let answer = h.engine.approve(&h.user, &request).await.unwrap();
+    let code = query_param(&answer, "code").unwrap();
+    let narrowed = h
+        .engine
+        .token(&basic_request(
+            "tool@clients",
+            "svc-secret",
+            &[("grant_type", "authorization_code"), ("code", &code)],
+        ))
+        .await
+        .unwrap()
+        .access_token;
+    let kept = exchange(&h, "tool@clients", &[("subject_token", &narrowed)])
+        .await
+        .unwrap();
+    let info = h
+        .engine
+        .resolve_access_token(&kept.access_token)
+        .await
+        .unwrap();
+    assert_eq!(
+        info.audience,
+        vec![ORDERS.to_owned()],
+        "the grant's resources"
+    );
+    assert_eq!(
+        code_of(
+            exchange(
+                &h,
+                "tool@clients",
+                &[
+                    ("subject_token", &narrowed),
+                    ("audience", "http://localhost")
+                ],
+            )
+            .await
+        ),
+        ErrorCode::InvalidTarget
+    );
 }
 
 #[tokio::test]

@@ -44,8 +44,11 @@ pub(super) struct Kept {
 }
 
 impl Kept {
-    /// The token file at `path` (none yet: no entries).
+    /// The token file at `path` (none yet: no entries). The path is made absolute: it names
+    /// the file's keyring entries, which must not depend on the working directory.
     pub(super) fn open(path: &Path) -> anyhow::Result<Self> {
+        let path = &std::path::absolute(path)
+            .with_context(|| format!("cannot resolve {}", path.display()))?;
         let entries = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .with_context(|| format!("{} is not a Doorward token file", path.display()))?,
@@ -78,6 +81,11 @@ impl Kept {
                     .join(", ")
             ),
         }
+    }
+
+    /// Whether the token of `name` is in the keyring.
+    pub(super) fn in_keyring(&self, name: &str) -> bool {
+        self.entries.get(name).is_some_and(|s| s.keyring)
     }
 
     /// The entry `name`, its token read from the keyring when it is there.
