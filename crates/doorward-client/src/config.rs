@@ -52,6 +52,39 @@ pub struct ProviderConfig {
     /// Bind tokens to a DPoP key (RFC 9449) the client generates when it is built (or the one
     /// given to [`crate::ClientBuilder::dpop`]). Off by default.
     pub dpop: bool,
+    /// The provider's keys, given here instead of fetched from `jwks_uri` (a provider without
+    /// discovery, a pinned set): ID tokens and JWT access tokens are checked against these
+    /// only.
+    pub jwks: Option<jsonwebtoken::jwk::JwkSet>,
+    /// Where a bearer token goes on API and userinfo calls (Authlib's `token_placement`).
+    /// A DPoP-bound token always goes in the header.
+    pub token_placement: TokenPlacement,
+    /// Accept a token response without `token_type` (a bare `{"access_token": …}`, as some
+    /// odd providers answer), taking it as `Bearer`.
+    ///
+    /// # Security
+    /// Off by default: RFC 6749 §5.1 requires `token_type`, and a client that assumes Bearer
+    /// could send a token meant for another scheme (DPoP, MAC) as a bearer token. Turn it on
+    /// only for a provider known to omit it (auth-code-flow's "works with any odd provider").
+    pub lenient_token_type: bool,
+}
+
+/// Where a bearer token goes on a call (RFC 6750 §2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TokenPlacement {
+    /// `Authorization: Bearer …` (§2.1): the default, and the only form every resource must
+    /// accept.
+    #[default]
+    Header,
+    /// `access_token` in an `application/x-www-form-urlencoded` body (§2.2): for calls with a
+    /// form body or none (a GET call is refused: §2.2 forbids it).
+    Body,
+    /// `access_token` in the query (§2.3), with `Cache-Control: no-store`.
+    ///
+    /// # Security
+    /// The token lands in server logs, browser history and `Referer` headers (RFC 6750 §5.3,
+    /// RFC 9700 §4.3.2): for a provider that accepts nothing else.
+    Uri,
 }
 
 /// Endpoints configured by hand; the ones left `None` come from discovery.
@@ -192,6 +225,9 @@ impl ProviderConfig {
             refresh_margin: 60,
             push_authorization_requests: false,
             dpop: false,
+            jwks: None,
+            token_placement: TokenPlacement::Header,
+            lenient_token_type: false,
         }
     }
 

@@ -58,7 +58,9 @@ pub use client::{
     ClientBuilder, Clock, DeviceAuthorization, DevicePoll, HookFuture, Introspection, SignIn,
     TokenExchange, TokenTypeHint, TokenUpdate, UserInfo, ACCESS_TOKEN_TYPE,
 };
-pub use config::{AuthMethod, BasicEncoding, BodyFormat, Endpoints, PrivateKey, ProviderConfig};
+pub use config::{
+    AuthMethod, BasicEncoding, BodyFormat, Endpoints, PrivateKey, ProviderConfig, TokenPlacement,
+};
 pub use discovery::Metadata;
 pub use doorward_proto::ErrorCode;
 pub use dpop::DpopKey;

@@ -225,6 +225,11 @@ struct RawProvider {
     refresh_margin: Option<u64>,
     push_authorization_requests: Option<bool>,
     dpop: Option<bool>,
+    /// The provider's key set as JSON, instead of `jwks_uri`.
+    jwks: Option<String>,
+    /// `header` (the default), `body` or `uri` (RFC 6750 §2).
+    token_placement: Option<String>,
+    lenient_token_type: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -362,6 +367,26 @@ impl RawProvider {
         }
         if let Some(dpop) = self.dpop {
             config.dpop = dpop;
+        }
+        if let Some(jwks) = &self.jwks {
+            config.jwks = Some(
+                serde_json::from_str(jwks).map_err(|e| format!("jwks is not a JWK Set: {e}"))?,
+            );
+        }
+        if let Some(placement) = self.token_placement.as_deref() {
+            config.token_placement = match placement {
+                "header" => crate::TokenPlacement::Header,
+                "body" => crate::TokenPlacement::Body,
+                "uri" => crate::TokenPlacement::Uri,
+                other => {
+                    return Err(format!(
+                        "token_placement `{other}` is not header, body or uri"
+                    ))
+                }
+            };
+        }
+        if let Some(lenient) = self.lenient_token_type {
+            config.lenient_token_type = lenient;
         }
         config.check()?;
         Ok(config)

@@ -12,5 +12,6 @@ mod id_token_signatures;
 mod jwt_access_tokens;
 mod key_rotation;
 mod oauth1;
+mod odd_providers;
 mod subject_and_limits;
 mod token_responses;

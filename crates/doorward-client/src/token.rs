@@ -146,6 +146,21 @@ impl<'de> Deserialize<'de> for Token {
 /// Parses a token-endpoint answer (RFC 6749 §5.1 / §5.2), tolerating what real servers send:
 /// `expires_in` as a string or a float, `token_type` (`Bearer` or `DPoP`) in any case, `scope` as a list, a
 /// form-encoded body. A missing `token_type` is refused; a compliance hook can add it.
+/// The lenient mode ([`crate::ProviderConfig::lenient_token_type`]): a successful JSON answer
+/// with an `access_token` and no `token_type` gets `"token_type": "Bearer"`.
+pub(crate) fn assume_bearer(response: &mut RawResponse) {
+    if !response.status.is_success() {
+        return;
+    }
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(&response.body) else {
+        return;
+    };
+    if object.contains_key("access_token") && !object.contains_key("token_type") {
+        object.insert("token_type".into(), Value::String("Bearer".into()));
+        response.body = serde_json::to_vec(&object).unwrap_or_default();
+    }
+}
+
 pub(crate) fn parse_token_response(response: &RawResponse, now: i64) -> Result<Token, TokenError> {
     let status = response.status.as_u16();
     if response.status.is_redirection() {

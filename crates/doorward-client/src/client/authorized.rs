@@ -4,12 +4,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use url::Url;
 
 use super::{Client, Endpoint, TokenUpdate};
+use crate::config::TokenPlacement;
 use crate::error::{ApiError, RefreshError};
 use crate::http::{Channel, Http, Method, RawResponse};
 use crate::id_token;
@@ -218,12 +219,29 @@ impl Client {
             None
         };
         let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
+        let placement = match dpop {
+            Some(_) => TokenPlacement::Header,
+            None => self.inner.config.token_placement,
+        };
+        let (url, body) = place_token(placement, &method, url, body, token.access_token())?;
         let mut attempt = 0;
         loop {
             let mut request = Http::request(method.clone(), url.clone());
-            let value = HeaderValue::from_str(&format!("{scheme} {}", token.access_token()))
-                .map_err(|_| ApiError::InvalidToken)?;
-            request.headers.insert(AUTHORIZATION, value);
+            match placement {
+                TokenPlacement::Header => {
+                    let value =
+                        HeaderValue::from_str(&format!("{scheme} {}", token.access_token()))
+                            .map_err(|_| ApiError::InvalidToken)?;
+                    request.headers.insert(AUTHORIZATION, value);
+                }
+                // RFC 6750 §2.3: the answer must not be cached with the token in its URL.
+                TokenPlacement::Uri => {
+                    request
+                        .headers
+                        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                }
+                TokenPlacement::Body => {}
+            }
             if let Some(key) = dpop {
                 let nonce = self.inner.dpop_nonces.get(&url);
                 let proof = key
@@ -256,6 +274,47 @@ impl Client {
             if !(wants_nonce && attempt == 1) {
                 return Ok(response);
             }
+        }
+    }
+}
+
+/// The URL and body of a call with the token placed as `placement` says (RFC 6750 §2.2, §2.3).
+fn place_token(
+    placement: TokenPlacement,
+    method: &Method,
+    mut url: Url,
+    body: Option<Body>,
+    token: &str,
+) -> Result<(Url, Option<Body>), ApiError> {
+    match placement {
+        TokenPlacement::Header => Ok((url, body)),
+        TokenPlacement::Uri => {
+            url.query_pairs_mut().append_pair("access_token", token);
+            Ok((url, body))
+        }
+        TokenPlacement::Body => {
+            // §2.2: a form body, and never with GET.
+            if *method == Method::GET {
+                return Err(ApiError::UnexpectedResponse(
+                    "the token goes in the body (token placement `body`): not with GET \
+                     (RFC 6750 section 2.2)"
+                        .into(),
+                ));
+            }
+            let mut pairs: Vec<(String, String)> =
+                match &body {
+                    None => Vec::new(),
+                    Some(body) if body.content_type == "application/x-www-form-urlencoded" => {
+                        form_urlencoded::parse(&body.bytes).into_owned().collect()
+                    }
+                    Some(_) => return Err(ApiError::UnexpectedResponse(
+                        "the token goes in the body (token placement `body`): the body must be \
+                         a form (RFC 6750 section 2.2)"
+                            .into(),
+                    )),
+                };
+            pairs.push(("access_token".into(), token.into()));
+            Ok((url, Some(Body::form(&pairs))))
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::config::{AuthMethod, BasicEncoding, BodyFormat};
 use crate::error::TokenError;
 use crate::http::{Channel, Http, Method, RawResponse};
 use crate::state::random_token;
-use crate::token::{parse_token_response, Token};
+use crate::token::{assume_bearer, parse_token_response, Token};
 
 impl Client {
     /// A token-endpoint call (code or refresh grant).
@@ -23,7 +23,10 @@ impl Client {
         form: Vec<(&str, String)>,
     ) -> Result<Token, TokenError> {
         let url = self.endpoint(Endpoint::Token).await?;
-        let response = self.proven_post(url, form).await?;
+        let mut response = self.proven_post(url, form).await?;
+        if self.inner.config.lenient_token_type {
+            assume_bearer(&mut response);
+        }
         parse_token_response(&response, self.now())
     }
 

@@ -70,6 +70,20 @@ impl Client {
         raw: &str,
     ) -> Result<(Algorithm, Vec<jsonwebtoken::DecodingKey>), IdTokenError> {
         let (alg, kid) = id_token::header(raw, &self.inner.config.id_token_algorithms)?;
+        // Keys given in the configuration: nothing is fetched, nothing else is trusted.
+        if let Some(inline) = &self.inner.config.jwks {
+            let set = crate::discovery::KeySet {
+                keys: inline.keys.clone(),
+            };
+            let keys = id_token::candidate_keys(&set, alg, kid.as_deref());
+            if keys.is_empty() {
+                return Err(IdTokenError::NoMatchingKey {
+                    kid,
+                    alg: format!("{alg:?}"),
+                });
+            }
+            return Ok((alg, keys));
+        }
         let jwks_uri = self.endpoint(Endpoint::Jwks).await?;
         let now = self.now();
         let (generation, set) = self
