@@ -52,10 +52,9 @@ pub use async_trait::async_trait;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use doorward_core::dpop::Scheme;
 use doorward_core::Engine;
 
-use crate::response::bearer::{credentials, Credentials, Refusal};
+use crate::response::bearer::{presented_anywhere, Credentials, OtherPlaces, Refusal};
 
 /// The refusal of a protected request, answered per RFC 6750 §3 (the extractor's and the
 /// layer's rejection).
@@ -209,6 +208,10 @@ pub struct ResourceServer {
     replay: dpop::Replay,
     /// The URL the API is reached at, for DPoP proofs' `htu`.
     public_url: Option<Arc<str>>,
+    /// Bearer tokens in a form body too (RFC 6750 §2.2; the `require` layer only).
+    form_body_tokens: bool,
+    /// Bearer tokens in the query too (RFC 6750 §2.3).
+    insecure_query_tokens: bool,
 }
 
 impl ResourceServer {
@@ -236,7 +239,28 @@ impl ResourceServer {
             metadata_url: None,
             replay: dpop::Replay::Memory(Arc::default()),
             public_url: None,
+            form_body_tokens: false,
+            insecure_query_tokens: false,
         }
+    }
+
+    /// Also takes a bearer token as `access_token` in an `application/x-www-form-urlencoded`
+    /// body of a request that is not a GET (RFC 6750 §2.2), through the
+    /// [`ResourceServer::require`] layer, which reads the body (at most 64 KiB) and hands it on
+    /// unchanged; the [`Authenticated`] extractor alone sees headers only.
+    pub fn accept_form_body_tokens(mut self) -> Self {
+        self.form_body_tokens = true;
+        self
+    }
+
+    /// Also takes a bearer token as `access_token` in the query (RFC 6750 §2.3).
+    ///
+    /// # Security
+    /// The token then lands in server and proxy logs, browser history and `Referer` headers
+    /// (RFC 6750 §5.3, RFC 9700 §4.3.2): for clients that can do nothing else.
+    pub fn insecure_accept_query_tokens(mut self) -> Self {
+        self.insecure_query_tokens = true;
+        self
     }
 
     /// The URL this API is reached at, of which the origin (scheme, host, port) counts: a DPoP
@@ -342,7 +366,8 @@ impl ResourceServer {
         headers: &HeaderMap,
         scopes: &[&str],
     ) -> Result<AccessGrant, BearerError> {
-        self.check(headers, None, scopes).await
+        self.check(headers, OtherPlaces::default(), None, scopes)
+            .await
     }
 
     /// The grant of the request's access token, holding every scope of `scopes`: a bearer
@@ -354,28 +379,45 @@ impl ResourceServer {
         headers: &HeaderMap,
         scopes: &[&str],
     ) -> Result<AccessGrant, BearerError> {
+        self.authorize_with_body(method, uri, headers, None, scopes)
+            .await
+    }
+
+    /// [`ResourceServer::authorize_request`] with the request's body, where a bearer token may
+    /// be too ([`ResourceServer::accept_form_body_tokens`]).
+    pub async fn authorize_with_body(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+        scopes: &[&str],
+    ) -> Result<AccessGrant, BearerError> {
+        let mut other = OtherPlaces::default();
+        if self.insecure_query_tokens {
+            other = other.query(uri);
+        }
+        if let (true, Some(body)) = (self.form_body_tokens, body) {
+            other = other.body(method, headers, body);
+        }
         let target = dpop::Target {
             method,
             uri,
             headers,
         };
-        self.check(headers, Some(target), scopes).await
+        self.check(headers, other, Some(target), scopes).await
     }
 
     async fn check(
         &self,
         headers: &HeaderMap,
+        other: OtherPlaces,
         target: Option<dpop::Target<'_>>,
         scopes: &[&str],
     ) -> Result<AccessGrant, BearerError> {
-        let (token, scheme) = match credentials(headers) {
-            Credentials::Token(token) => (token, Scheme::Bearer),
-            Credentials::Dpop(token) => (token, Scheme::Dpop),
-            other => {
-                return Err(BearerError::for_credentials(self.realm.clone(), &other)
-                    .with_resource_metadata(self.metadata_url.clone()))
-            }
-        };
+        let (token, scheme) = presented_anywhere(headers, other, &self.realm)
+            .map_err(|e| e.with_resource_metadata(self.metadata_url.clone()))?;
+        let token = token.as_str();
         let grant = match self.verifier.verify(token).await {
             Ok(grant) => grant,
             Err(VerifyError::Invalid(why)) => {
@@ -582,13 +624,42 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let scopes: Vec<&str> = layer.scopes.iter().map(String::as_str).collect();
+            // RFC 6750 §2.2: a form body may carry the token; read it (bounded) and put it back.
+            let wants_body = layer.resource.form_body_tokens
+                && !request
+                    .headers()
+                    .contains_key(axum::http::header::AUTHORIZATION)
+                && request.method() != Method::GET;
+            let body = if wants_body {
+                let (parts, body) = request.into_parts();
+                let bytes = match crate::body::read(body).await {
+                    Ok(bytes) => bytes,
+                    Err(_) => {
+                        let refused = BearerError::for_credentials(
+                            layer.resource.realm.clone(),
+                            &Credentials::Malformed,
+                        );
+                        return Ok(refused.into_response());
+                    }
+                };
+                request = Request::from_parts(parts, axum::body::Body::from(bytes.clone()));
+                Some(bytes)
+            } else {
+                None
+            };
             let uri = request
                 .extensions()
                 .get::<axum::extract::OriginalUri>()
                 .map_or(request.uri(), |original| &original.0);
             let checked = layer
                 .resource
-                .authorize_request(request.method(), uri, request.headers(), &scopes)
+                .authorize_with_body(
+                    request.method(),
+                    uri,
+                    request.headers(),
+                    body.as_deref(),
+                    &scopes,
+                )
                 .await;
             match checked {
                 Ok(grant) => {

@@ -19,3 +19,5 @@ mod token_endpoint;
 mod dpop;
 #[cfg(feature = "remote")]
 mod remote;
+#[cfg(feature = "remote")]
+mod token_places;

@@ -1,6 +1,7 @@
 //! `GET` and `POST /oauth/userinfo` with an access token in the `Authorization` header
 //! (RFC 6750 §2.1; OIDC Core §5.3.1), `Bearer`, or `DPoP` with a proof for a DPoP-bound token
-//! (RFC 9449 §7).
+//! (RFC 9449 §7); or, in a `POST`, as `access_token` in a form body (RFC 6750 §2.2, which OIDC
+//! Core §5.3.1 allows). Never in the query.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, Method};
@@ -10,7 +11,9 @@ use doorward_core::dpop::Presentation;
 use doorward_proto::ErrorCode;
 use serde_json::{Map, Value};
 
-use crate::response::bearer::{dpop_header, presented_token, BearerError, Refusal, REALM};
+use crate::response::bearer::{
+    dpop_header, presented_anywhere, BearerError, OtherPlaces, Refusal, REALM,
+};
 use crate::response::token::NoStore;
 use crate::state::AppState;
 
@@ -18,8 +21,11 @@ pub(crate) async fn userinfo(
     State(app): State<AppState>,
     method: Method,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<NoStore<Json<Map<String, Value>>>, BearerError> {
-    let (token, scheme) = presented_token(&headers, &REALM.into())?;
+    let other = OtherPlaces::default().body(&method, &headers, &body);
+    let (token, scheme) = presented_anywhere(&headers, other, &REALM.into())?;
+    let token = token.as_str();
     let dpop = dpop_header(&headers);
     let url = app.engine.endpoint_url(paths::USERINFO);
     let presented = Presentation {

@@ -67,6 +67,85 @@ pub fn credentials(headers: &HeaderMap) -> Credentials<'_> {
     }
 }
 
+/// A bearer token found outside the `Authorization` header: in a form body (RFC 6750 §2.2)
+/// or in the query (§2.3), where the resource accepts them.
+#[derive(Debug, Default)]
+pub(crate) struct OtherPlaces {
+    /// `access_token` of an `application/x-www-form-urlencoded` body (not with GET).
+    pub(crate) body: Option<String>,
+    /// `access_token` of the query.
+    pub(crate) query: Option<String>,
+    /// More than one `access_token` in one of them: malformed.
+    pub(crate) repeated: bool,
+}
+
+impl OtherPlaces {
+    /// The `access_token` of a form `body` of a request with `method` and `headers` (§2.2:
+    /// the form content type, a method with a body, one part).
+    pub(crate) fn body(
+        mut self,
+        method: &axum::http::Method,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Self {
+        let form = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                v.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        if form && *method != axum::http::Method::GET {
+            let found = Self::access_tokens(body);
+            self.repeated |= found.len() > 1;
+            self.body = found.into_iter().next();
+        }
+        self
+    }
+
+    /// The `access_token` of the query (§2.3).
+    pub(crate) fn query(mut self, uri: &axum::http::Uri) -> Self {
+        let found = Self::access_tokens(uri.query().unwrap_or("").as_bytes());
+        self.repeated |= found.len() > 1;
+        self.query = found.into_iter().next();
+        self
+    }
+
+    fn access_tokens(form: &[u8]) -> Vec<String> {
+        url::form_urlencoded::parse(form)
+            .filter(|(name, _)| name == "access_token")
+            .map(|(_, value)| value.into_owned())
+            .collect()
+    }
+}
+
+/// The token of a request and its scheme: from the `Authorization` header, or from one of the
+/// `other` places; two methods at once (or a repeated `access_token`) are `invalid_request`
+/// (RFC 6750 §2: "MUST NOT use more than one method"), none is a bare challenge.
+pub(crate) fn presented_anywhere(
+    headers: &HeaderMap,
+    other: OtherPlaces,
+    realm: &Arc<str>,
+) -> Result<(String, Scheme), BearerError> {
+    let elsewhere = [other.body, other.query]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    let malformed = || BearerError::for_credentials(realm.clone(), &Credentials::Malformed);
+    if other.repeated || elsewhere.len() > 1 {
+        return Err(malformed());
+    }
+    match (credentials(headers), elsewhere.into_iter().next()) {
+        (Credentials::Absent, Some(token)) => Ok((token, Scheme::Bearer)),
+        (Credentials::Token(_) | Credentials::Dpop(_), Some(_)) => Err(malformed()),
+        (Credentials::Token(token), None) => Ok((token.to_owned(), Scheme::Bearer)),
+        (Credentials::Dpop(token), None) => Ok((token.to_owned(), Scheme::Dpop)),
+        (other, None) => Err(BearerError::for_credentials(realm.clone(), &other)),
+        (Credentials::Malformed, Some(_)) => Err(malformed()),
+    }
+}
+
 /// The `DPoP` header(s) of a request (RFC 9449 §4.1).
 pub fn dpop_header(headers: &HeaderMap) -> DpopHeader {
     DpopHeader::from_values(headers.get_all("dpop").iter().map(|v| v.as_bytes()))
