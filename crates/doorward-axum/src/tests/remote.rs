@@ -165,6 +165,48 @@ async fn a_resource_server_elsewhere_checks_tokens_by_introspection_and_jwt() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
+/// doorward-client's password grant (issue 19 item 9), against a provider that enables it for
+/// the client: the token works; a wrong password is `invalid_grant`.
+#[tokio::test]
+async fn doorward_client_uses_the_password_grant_where_it_is_enabled() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = format!("{origin}/auth");
+    let now = 1_800_000_000;
+    let provider = three_clients(&issuer, now, "https://api.example", None).await;
+    let served = provider.mount(Router::new());
+    tokio::spawn(async move { axum::serve(listener, served).await.unwrap() });
+    let client = doorward_client::Client::builder(
+        doorward_client::ProviderConfig::oidc(&issuer, "shop@clients")
+            .with_secret("shop@clients-secret"),
+    )
+    .clock(move || now)
+    .build()
+    .unwrap();
+    let token = client
+        .insecure_password_grant("carol", "carol-pw", &["items:read"])
+        .await
+        .unwrap();
+    assert_eq!(token.token_type(), "Bearer");
+    let seen = reqwest_post(
+        &format!("{issuer}/oauth/introspect"),
+        &basic("shop@clients", "shop@clients-secret"),
+        &format!("token={}", token.access_token()),
+    )
+    .await;
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["username"], "carol", "{seen}");
+    match client
+        .insecure_password_grant("carol", "wrong", &["items:read"])
+        .await
+    {
+        Err(doorward_client::TokenError::Provider { error, .. }) => {
+            assert_eq!(error.code, Some(doorward_proto::ErrorCode::InvalidGrant))
+        }
+        other => panic!("a wrong password: {other:?}"),
+    }
+}
+
 /// A provider at `issuer` on a fixed clock at `now`, with the password grant and three
 /// clients: `shop@clients` (opaque tokens), `jwt@clients` (JWT access tokens for
 /// `jwt_audience`) and `api@clients` (a resource server), each with the secret `KEY-secret`;

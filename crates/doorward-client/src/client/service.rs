@@ -23,6 +23,33 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The resource owner password credentials grant (RFC 6749 §4.3; Authlib's
+    /// `fetch_token(username=…, password=…)`): the user's password sent to the token endpoint
+    /// with the client's authentication.
+    ///
+    /// # Security
+    /// RFC 9700 §2.4: it "MUST NOT be used". The application sees the user's password, the
+    /// user learns to type it anywhere, and nothing but a password can sign them in (no second
+    /// factor, no consent). For a provider and a client that offer nothing else.
+    pub async fn insecure_password_grant(
+        &self,
+        username: &str,
+        password: &str,
+        scopes: &[&str],
+    ) -> Result<Token, TokenError> {
+        let mut form = vec![
+            ("grant_type", "password".to_owned()),
+            ("username", username.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        if !scopes.is_empty() {
+            form.push(("scope", scopes.join(" ")));
+        }
+        self.token_request(form).await
+    }
+}
+
 /// RFC 8693 §3: the token type of an OAuth 2.0 access token.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
