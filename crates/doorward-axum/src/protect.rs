@@ -625,7 +625,18 @@ where
         Box::pin(async move {
             let scopes: Vec<&str> = layer.scopes.iter().map(String::as_str).collect();
             // RFC 6750 §2.2: a form body may carry the token; read it (bounded) and put it back.
+            // Only a form is read: another body (a large JSON upload) passes untouched.
+            let form = request
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(';').next())
+                .is_some_and(|v| {
+                    v.trim()
+                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                });
             let wants_body = layer.resource.form_body_tokens
+                && form
                 && !request
                     .headers()
                     .contains_key(axum::http::header::AUTHORIZATION)
