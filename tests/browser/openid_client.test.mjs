@@ -1,3 +1,5 @@
+// Past 700 lines, still one idea: openid-client as one relying party of `doorward serve`, its
+// scripted browser and every flow it drives share the one server and its state.
 // Interop test: the real `openid-client` (v6, panva) as the Relying Party against `doorward serve`.
 // Run: DOORWARD_BIN=$PWD/target/debug/doorward node --test tests/browser/openid_client.test.mjs
 //

@@ -1,5 +1,9 @@
 """Shared helpers for the Doorward interop tests.
 
+Past 700 lines, still one idea: what every interop module shares (the server, the scripted
+browser, the config every module's clients and users go in), kept in one place so that no
+module grows its own.
+
 - `DoorwardServer`: starts `$DOORWARD_BIN serve ...` on a free loopback port and waits for the
   `listening on http://127.0.0.1:PORT` line on stdout (no sleep-polling).
 - `Browser`: a cookie-keeping `requests.Session` that never follows redirects by itself and

@@ -1,3 +1,7 @@
+//! Past 700 lines, still one idea: what a protected API checks of a request (credentials,
+//! the verifier, DPoP binding, audience and scopes) and the two ways to ask it (the extractor
+//! and the layer), which share that one path.
+//!
 //! Protecting an API with bearer tokens (RFC 6750): an extractor, [`Authenticated`], and a
 //! tower layer, [`RequireBearer`], over a [`ResourceServer`] that verifies tokens
 //!

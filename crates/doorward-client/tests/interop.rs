@@ -1,3 +1,7 @@
+//! Past 700 lines, still one idea: doorward-client against real providers; the harness of
+//! each provider (start, sign-in pages) lives beside the flows that use it (device flow and
+//! `doorward serve` cases are in `interop/`).
+//!
 //! doorward-client against real providers over loopback HTTP:
 //! - node-oidc-provider (npm, pinned in `tests/node-oidc/`): every token-endpoint auth method,
 //!   PKCE, OIDC ID tokens (RS256 and ES256), userinfo, refresh with rotation, introspection,

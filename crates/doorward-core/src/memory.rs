@@ -1,3 +1,6 @@
+//! Past 700 lines, still one idea: every storage port over one locked map, meant to be read
+//! beside the contract kit it passes; split per port, each piece would share the same lock.
+//!
 //! An in-memory implementation of every storage port, for tests and experiments. Each
 //! operation holds one lock for its whole duration, which makes the atomic operations atomic.
 
