@@ -1,6 +1,7 @@
-//! Past 700 lines because the two grants share one path (authenticate, check, build, spend and
-//! store in one step, revoke the family on a replay) whose pieces call each other; split, each
-//! half would import the other.
+//! Past 700 lines, still one idea: the token endpoint's one path for the code and refresh
+//! grants (authenticate, check the DPoP proof, check, build, spend and store in one step,
+//! revoke the family on a replay), whose pieces call each other; split, each half would
+//! import the other.
 //!
 //! The token endpoint (RFC 6749 §3.2, §4.1.3, §6): client authentication and the
 //! `authorization_code` and `refresh_token` grants (`client_credentials` is in
