@@ -60,7 +60,7 @@ const CLAIMS_MISSING: &str =
     "iss, sub, aud, exp and jti are required (exp, iat and nbf as numbers)";
 
 /// The longest `jti` accepted, in bytes.
-const MAX_JTI: usize = 256;
+pub(crate) const MAX_JTI: usize = 256;
 
 /// A client authenticated by its assertion: the client, its method, and the `sub` it named
 /// itself with (its Key or Id).
@@ -93,13 +93,13 @@ struct Subject {
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Audience {
+pub(crate) enum Audience {
     One(String),
     Many(Vec<String>),
 }
 
 impl Audience {
-    fn contains(&self, wanted: &[String]) -> bool {
+    pub(crate) fn contains(&self, wanted: &[String]) -> bool {
         match self {
             Self::One(aud) => wanted.contains(aud),
             Self::Many(auds) => auds.iter().any(|aud| wanted.contains(aud)),
@@ -112,7 +112,7 @@ fn failed(why: &str) -> Error {
 }
 
 /// Seconds as the engine counts them; a JSON number out of range saturates.
-fn seconds(value: f64) -> UnixTime {
+pub(crate) fn seconds(value: f64) -> UnixTime {
     value as UnixTime
 }
 
@@ -217,7 +217,7 @@ impl Engine {
             _ => match (&client.policy.jwks, &client.policy.jwks_uri) {
                 (Some(jwks), _) => verify_with_keys(assertion, &jwks.keys),
                 (None, Some(url)) => {
-                    self.verify_with_published_keys(client, url, assertion)
+                    self.verify_with_published_keys(client.id, url, assertion)
                         .await
                 }
                 (None, None) => Err("the client has no key registered for assertions"),
@@ -250,25 +250,26 @@ impl Engine {
     /// The signature with the key set the client publishes at its `jwks_uri`
     /// ([`crate::client_keys`]): the cached set, and once more after a refetch when the set
     /// lacks the assertion's `kid` (the client rotated its keys; OIDC Core §10.1.1), at most
-    /// once per cooldown. A set that cannot be fetched refuses the assertion.
-    async fn verify_with_published_keys<T: DeserializeOwned>(
+    /// once per cooldown. A set that cannot be fetched refuses the assertion. `owner` keys the
+    /// cache: the client's Id, or for another issuer's set an id derived from its URL.
+    pub(crate) async fn verify_with_published_keys<T: DeserializeOwned>(
         &self,
-        client: &Client,
+        owner: uuid::Uuid,
         url: &url::Url,
         assertion: &str,
     ) -> Result<T, &'static str> {
-        const UNREACHABLE: &str = "the client's jwks_uri could not be fetched or was refused";
+        const UNREACHABLE: &str = "the jwks_uri could not be fetched or was refused";
         let now = self.now();
         let keys = self
             .client_keys
-            .get(&*self.fetcher, client.id, url, now)
+            .get(&*self.fetcher, owner, url, now)
             .await
             .map_err(|_| UNREACHABLE)?;
         match verify_with_keys(assertion, &keys.keys) {
             Err(NO_MATCHING_KEY) => {
                 match self
                     .client_keys
-                    .refetch(&*self.fetcher, client.id, url, now)
+                    .refetch(&*self.fetcher, owner, url, now)
                     .await
                 {
                     Ok(Some(keys)) => verify_with_keys(assertion, &keys.keys),
@@ -308,7 +309,7 @@ impl Engine {
         }
         Ok(match (&client.policy.jwks, &client.policy.jwks_uri) {
             (Some(jwks), _) => verify_with_keys(jws, &jwks.keys),
-            (None, Some(url)) => self.verify_with_published_keys(client, url, jws).await,
+            (None, Some(url)) => self.verify_with_published_keys(client.id, url, jws).await,
             (None, None) => Err("the client has no public key registered"),
         })
     }
@@ -356,7 +357,7 @@ impl Engine {
     }
 }
 
-fn names(client: &Client, client_id: &str) -> bool {
+pub(crate) fn names(client: &Client, client_id: &str) -> bool {
     match ClientRef::parse(client_id) {
         ClientRef::Id(id) => id == client.id,
         ClientRef::Key(key) => key == client.key,
@@ -385,7 +386,10 @@ const NO_MATCHING_KEY: &str = "no registered key matches the assertion's kid and
 
 /// The signature and claims with one of the client's public keys (`private_key_jwt`): the key
 /// named by `kid`, or each key of the right type when the header names none.
-fn verify_with_keys<T: DeserializeOwned>(assertion: &str, keys: &[Jwk]) -> Result<T, &'static str> {
+pub(crate) fn verify_with_keys<T: DeserializeOwned>(
+    assertion: &str,
+    keys: &[Jwk],
+) -> Result<T, &'static str> {
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| "not a JWS we accept")?;
     let alg = CLIENT_KEY_ALGS
         .into_iter()

@@ -52,13 +52,16 @@ impl Engine {
             .into());
         }
         let scopes = if requested.is_empty() {
-            without_openid(&self.config.default_scopes.intersection(&allowed))
+            self.config
+                .default_scopes
+                .intersection(&allowed)
+                .without("openid")
         } else if requested.is_subset(&allowed) {
             requested.clone()
         } else {
             return Err(OAuthError::invalid_scope(format!(
                 "this client may ask only for the scopes: {}",
-                without_openid(&allowed)
+                allowed.without("openid")
             ))
             .into());
         };
@@ -105,14 +108,4 @@ impl Engine {
             issued_token_type: None,
         })
     }
-}
-
-fn without_openid(scopes: &ScopeSet) -> ScopeSet {
-    let kept: Vec<&str> = scopes
-        .iter()
-        .map(|s| s.as_str())
-        .filter(|s| *s != "openid")
-        .collect();
-    // Invariant: a subset of valid scope tokens parses.
-    ScopeSet::parse(&kept.join(" ")).unwrap_or_else(|_| scopes.clone())
 }

@@ -44,6 +44,8 @@ pub struct Engine {
         Arc<crate::cache::ReadCache>,
         Arc<dyn crate::ports::ChangeFeed>,
     )>,
+    /// The application's grant types ([`Engine::with_extension_grant`]).
+    pub(crate) extension_grants: Vec<Arc<dyn crate::extension_grant::ExtensionGrant>>,
 }
 
 impl Engine {
@@ -84,6 +86,7 @@ impl Engine {
             client_keys: KeyCache::default(),
             documents: DocumentCache::default(),
             cache: None,
+            extension_grants: Vec::new(),
         };
         engine.maintain_keys().await?;
         Ok(engine)

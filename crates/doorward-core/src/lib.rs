@@ -43,10 +43,12 @@ mod dpop_check;
 pub mod embedding;
 mod engine;
 pub mod error;
+pub mod extension_grant;
 pub mod fetch;
 pub mod grant;
 pub mod introspection;
 pub mod jose;
+pub mod jwt_bearer;
 pub mod keys;
 mod legacy;
 pub mod logout;
@@ -71,6 +73,7 @@ pub mod testkit;
 pub mod throttle;
 pub mod token;
 pub mod token_exchange;
+pub mod trusted_issuer;
 pub mod userinfo;
 
 #[cfg(test)]

@@ -4,6 +4,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ResourceUri, ScopeSet};
 use jsonwebtoken::jwk::JwkSet;
+
+pub use crate::trusted_issuer::TrustedIssuer;
 use uuid::Uuid;
 
 use crate::clock::UnixTime;
@@ -261,9 +263,23 @@ pub struct ClientPolicy {
     /// The resources (RFC 8707) the client may ask tokens for, among the server's
     /// ([`crate::EngineConfig::resources`]); `None`: every one of them.
     pub resources: Option<Vec<ResourceUri>>,
+    /// The extension grant types (RFC 6749 §4.5, absolute URIs such as the JWT bearer
+    /// grant's, [`crate::extension_grant`]) the client may use, beyond
+    /// [`Self::grant_types`]; an engine answers only those registered with it.
+    pub extension_grants: Vec<String>,
+    /// Who may sign the assertions of the client's JWT bearer grants (RFC 7523 §3: "the JWT
+    /// MUST contain an iss … the authorization server MUST reject any JWT whose issuer it does
+    /// not trust"), beyond the client itself with its own keys.
+    pub assertion_issuers: Vec<TrustedIssuer>,
 }
 
 impl ClientPolicy {
+    /// Whether the client may use the extension grant `grant_type`
+    /// ([`Self::extension_grants`]).
+    pub fn allows_extension_grant(&self, grant_type: &str) -> bool {
+        self.extension_grants.iter().any(|g| g == grant_type)
+    }
+
     /// Whether the client may use `grant` ([`ClientPolicy::grant_types`]); a public client
     /// never gets `client_credentials` (RFC 6749 §4.4: "MUST only be used by confidential
     /// clients").
@@ -331,6 +347,10 @@ struct PolicyJson {
     require_pushed_authorization_requests: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     dpop_bound_access_tokens: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    extension_grants: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    assertion_issuers: Vec<TrustedIssuer>,
 }
 
 impl ClientPolicy {
@@ -364,6 +384,8 @@ impl ClientPolicy {
             require_pkce: self.require_pkce,
             require_pushed_authorization_requests: self.require_pushed_requests,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            extension_grants: self.extension_grants.clone(),
+            assertion_issuers: self.assertion_issuers.clone(),
             resources: self
                 .resources
                 .as_ref()
@@ -431,6 +453,8 @@ impl ClientPolicy {
             require_pkce: json.require_pkce,
             require_pushed_requests: json.require_pushed_authorization_requests,
             dpop_bound_access_tokens: json.dpop_bound_access_tokens,
+            extension_grants: json.extension_grants,
+            assertion_issuers: json.assertion_issuers,
             resources: json
                 .resources
                 .map(|list| {

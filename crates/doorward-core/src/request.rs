@@ -404,6 +404,22 @@ pub struct TokenRequest {
     pub dpop: crate::dpop::DpopHeader,
 }
 
+impl TokenRequest {
+    /// No client authentication and no `client_id`: nothing names the client but, perhaps,
+    /// the grant's own parameters ([`crate::extension_grant::ExtensionGrant::client_of`]).
+    pub fn carries_no_client_authentication(&self) -> bool {
+        self.basic.is_none()
+            && [
+                "client_id",
+                "client_secret",
+                "client_assertion",
+                "client_assertion_type",
+            ]
+            .iter()
+            .all(|name| !self.params.contains_key(*name))
+    }
+}
+
 impl std::fmt::Debug for TokenRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut names: Vec<&str> = self.params.keys().map(String::as_str).collect();

@@ -13,6 +13,7 @@ mod clients;
 mod code_redemption;
 mod device;
 mod dpop;
+mod extension_grants;
 mod fuzz;
 mod id_tokens;
 mod interaction;

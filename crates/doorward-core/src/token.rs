@@ -34,9 +34,24 @@ const SPENT_OR_UNKNOWN_CODE: &str = "the authorization code is invalid, expired 
 impl Engine {
     /// Answers a token request (RFC 6749 §5.1) or says why not (§5.2).
     pub async fn token(&self, request: &TokenRequest) -> Result<TokenResponse, Error> {
-        let (client, audience) = self
-            .authenticate_client(request, ClientEndpoint::Token)
-            .await?;
+        // RFC 7523 §3.1: an extension grant's own parameters may prove which client sends a
+        // request that carries no client authentication.
+        let by_grant = if request.carries_no_client_authentication() {
+            self.client_by_grant(&request.params).await?
+        } else {
+            None
+        };
+        let proven_by_grant = by_grant.is_some();
+        let (client, audience) = match by_grant {
+            Some(client) => {
+                let key = client.key.clone();
+                (client, key)
+            }
+            None => {
+                self.authenticate_client(request, ClientEndpoint::Token)
+                    .await?
+            }
+        };
         // Most requests carry no proof: the endpoint's URL is not even formatted for them.
         let proof = if request.dpop.is_absent() {
             None
@@ -111,19 +126,31 @@ impl Engine {
                 )
                 .await
             }
-            Some(_) => Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                format!(
-                    "supported grant types: {}",
-                    self.supported_grant_types().join(", ")
-                ),
-            )
-            .into()),
+            Some(grant) => match self.extension(grant) {
+                Some(extension) => {
+                    self.extension_grant(
+                        std::sync::Arc::clone(extension),
+                        client,
+                        proven_by_grant,
+                        &request.params,
+                        &resources,
+                    )
+                    .await
+                }
+                None => Err(OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    format!(
+                        "supported grant types: {}",
+                        self.supported_grant_types().join(", ")
+                    ),
+                )
+                .into()),
+            },
         }
     }
 
     /// The `grant_type` values this server answers (also its metadata's `grant_types_supported`).
-    pub fn supported_grant_types(&self) -> Vec<&'static str> {
+    pub fn supported_grant_types(&self) -> Vec<&str> {
         let grants = self.config.grants;
         let mut names = Vec::new();
         if grants.authorization_code {
@@ -147,6 +174,7 @@ impl Engine {
         if grants.insecure_implicit {
             names.push("implicit");
         }
+        names.extend(self.extension_grants.iter().map(|g| g.grant_type()));
         names
     }
 

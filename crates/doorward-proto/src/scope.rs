@@ -71,6 +71,17 @@ impl ScopeSet {
     pub fn contains(&self, name: &str) -> bool {
         self.0.iter().any(|s| s.as_str() == name)
     }
+
+    /// The set without the scope token `name`.
+    pub fn without(&self, name: &str) -> ScopeSet {
+        Self(
+            self.0
+                .iter()
+                .filter(|s| s.as_str() != name)
+                .cloned()
+                .collect(),
+        )
+    }
 }
 
 impl FromIterator<Scope> for ScopeSet {

@@ -99,6 +99,14 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
             "https://api.example/v1",
         )
         .expect("a valid resource")]),
+        extension_grants: vec!["urn:ietf:params:oauth:grant-type:jwt-bearer".into()],
+        assertion_issuers: vec![crate::model::TrustedIssuer {
+            issuer: "https://idp.example".into(),
+            jwks_uri: Some(url::Url::parse("https://idp.example/jwks.json").expect("a valid URL")),
+            users: true,
+            client_subject: Some("system:serviceaccount:games:scores".into()),
+            jwks: None,
+        }],
     };
     oidc.source = crate::model::ClientSource::MetadataDocument;
     store.upsert_client(&oidc).await.must("upsert_client");

@@ -1,0 +1,271 @@
+//! Extension grants (RFC 6749 §4.5): grant types an application defines, named by an absolute
+//! URI, answered at the token endpoint like the built-in ones. TxOAuth2's
+//! `onCustomGrantTypeRequest`; the JWT bearer grant ([`crate::jwt_bearer`]) is built on it.
+//!
+//! An [`ExtensionGrant`] decides; the engine issues. The grant reads the request's parameters
+//! and answers who the token is for ([`Granted::subject`]) and its scope, or an RFC 6749 §5.2
+//! error. The engine does everything else as for its own grants, so that no extension can
+//! weaken it:
+//!
+//! - the client authenticates as at every grant (RFC 6749 §3.2.1), unless the grant itself
+//!   proves which client sends the request ([`ExtensionGrant::client_of`]: an assertion the
+//!   client signed, RFC 7523 §3.1);
+//! - the client's [`ClientPolicy::extension_grants`] must name the grant type, else
+//!   `unauthorized_client`;
+//! - the scope is kept within what the client may have ([`ExtensionRequest::scopes`] is the
+//!   request's, already checked), and `resource` (RFC 8707) within the client's resources;
+//! - a DPoP proof binds the token (RFC 9449);
+//! - one access token, opaque or RFC 9068 JWT as the client's format says; no refresh token
+//!   and no ID token: nobody signed in here, and the client can present a fresh assertion
+//!   when the token expires (RFC 7521 §4.1 expects short-lived tokens). Each token has a
+//!   family of its own, so revoking it touches nothing else.
+//!
+//! [`ClientPolicy::extension_grants`]: crate::model::ClientPolicy::extension_grants
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use doorward_proto::{OAuthError, ScopeSet, TokenResponse};
+use uuid::Uuid;
+
+use crate::claims::AccessTokenExtras;
+use crate::error::Error;
+use crate::grant::{token_type, AuthenticatedClient};
+use crate::model::{AccessTokenRecord, Client, GrantType};
+use crate::opaque::{OpaqueKind, TokenHash};
+use crate::Engine;
+
+/// An application-defined grant type (RFC 6749 §4.5), registered with
+/// [`Engine::with_extension_grant`].
+#[async_trait]
+pub trait ExtensionGrant: Send + Sync {
+    /// The `grant_type` this grant answers: an absolute URI (RFC 6749 §4.5), such as
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` or `https://games.example/grants/ticket`.
+    fn grant_type(&self) -> &str;
+
+    /// The client that sent a request carrying no client authentication at all (no Basic, no
+    /// `client_secret`, no `client_assertion`, no `client_id`), when the grant's own
+    /// parameters prove it: RFC 7523 §3.1 lets an assertion signed with the client's key
+    /// stand for its authentication. `None` (the default): the request is refused as any
+    /// unauthenticated one is.
+    ///
+    /// Only the client is named here; [`ExtensionGrant::decide`] must still verify the proof
+    /// (it is told so by [`ExtensionRequest::client_proven_by_grant`]).
+    async fn client_of(
+        &self,
+        engine: &Engine,
+        params: &HashMap<String, String>,
+    ) -> Result<Option<Client>, Error> {
+        let _ = (engine, params);
+        Ok(None)
+    }
+
+    /// Whether to grant, and what: a token's subject and scope, or an error for the client
+    /// (`invalid_grant` for a credential that does not hold, RFC 6749 §5.2).
+    async fn decide(
+        &self,
+        engine: &Engine,
+        request: ExtensionRequest<'_>,
+    ) -> Result<Granted, Error>;
+}
+
+/// A token request of an extension grant, as the engine hands it to the grant.
+#[derive(Clone, Copy)]
+pub struct ExtensionRequest<'a> {
+    /// The authenticated client.
+    pub client: &'a Client,
+    /// The client authenticated only through [`ExtensionGrant::client_of`]: the grant's
+    /// parameters are all there is to prove who it is, and `decide` must check them so.
+    pub client_proven_by_grant: bool,
+    /// Every form parameter of the request, `grant_type` included.
+    pub params: &'a HashMap<String, String>,
+    /// The scope asked for, within what the client may have; the server's default scopes
+    /// (within the client's) when the request names none (RFC 6749 §3.3).
+    pub scopes: &'a ScopeSet,
+}
+
+/// What an extension grant grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Granted {
+    pub subject: Subject,
+    /// The token's scope: [`ExtensionRequest::scopes`] or fewer. Anything beyond what the
+    /// client may have is dropped; `openid` only with a user.
+    pub scopes: ScopeSet,
+}
+
+/// Whom a token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The client itself, as with `client_credentials` (RFC 9068 §2.2: `sub` is the client).
+    Client,
+    /// A user of this server, by id.
+    User(Uuid),
+}
+
+/// Why an extension grant could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("the grant type `{0}` is not an absolute URI (RFC 6749 section 4.5)")]
+    NotAbsoluteUri(String),
+    #[error("the grant type `{0}` is one of the server's own")]
+    BuiltIn(String),
+    #[error("the grant type `{0}` is registered twice")]
+    Duplicate(String),
+}
+
+impl Engine {
+    /// Adds an extension grant ([`Engine::add_extension_grant`]).
+    pub fn with_extension_grant(
+        mut self,
+        grant: Arc<dyn ExtensionGrant>,
+    ) -> Result<Self, RegisterError> {
+        self.add_extension_grant(grant)?;
+        Ok(self)
+    }
+
+    /// Adds an extension grant. Its type must be an absolute URI (RFC 6749 §4.5: `urn:…`,
+    /// `https://…`), not one of the built-in types, and registered once.
+    pub fn add_extension_grant(
+        &mut self,
+        grant: Arc<dyn ExtensionGrant>,
+    ) -> Result<(), RegisterError> {
+        let name = grant.grant_type().to_owned();
+        if GrantType::parse(&name).is_some() || ["password", "implicit"].contains(&name.as_str()) {
+            return Err(RegisterError::BuiltIn(name));
+        }
+        let absolute = url::Url::parse(&name).is_ok();
+        if !absolute || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(RegisterError::NotAbsoluteUri(name));
+        }
+        if self.extension(&name).is_some() {
+            return Err(RegisterError::Duplicate(name));
+        }
+        self.extension_grants.push(grant);
+        Ok(())
+    }
+
+    /// The registered extension grant of this type.
+    pub(crate) fn extension(&self, grant_type: &str) -> Option<&Arc<dyn ExtensionGrant>> {
+        self.extension_grants
+            .iter()
+            .find(|g| g.grant_type() == grant_type)
+    }
+
+    /// The client a request without client authentication names through its extension
+    /// grant ([`ExtensionGrant::client_of`]).
+    pub(crate) async fn client_by_grant(
+        &self,
+        params: &HashMap<String, String>,
+    ) -> Result<Option<Client>, Error> {
+        let Some(grant) = params.get("grant_type").and_then(|g| self.extension(g)) else {
+            return Ok(None);
+        };
+        let grant = Arc::clone(grant);
+        let client = grant.client_of(self, params).await?;
+        Ok(client.filter(|c| c.policy.allows_extension_grant(grant.grant_type())))
+    }
+
+    /// Answers a token request of a registered extension grant (module documentation).
+    pub(crate) async fn extension_grant(
+        &self,
+        grant: Arc<dyn ExtensionGrant>,
+        authenticated: AuthenticatedClient<'_>,
+        proven_by_grant: bool,
+        params: &HashMap<String, String>,
+        resources: &[&str],
+    ) -> Result<TokenResponse, Error> {
+        let client = authenticated.client;
+        if !client.policy.allows_extension_grant(grant.grant_type()) {
+            return Err(OAuthError::new(
+                doorward_proto::ErrorCode::UnauthorizedClient,
+                format!("this client may not use the {} grant", grant.grant_type()),
+            )
+            .into());
+        }
+        let allowed = self.allowed_scopes(client);
+        let requested = ScopeSet::parse(params.get("scope").map_or("", String::as_str))
+            .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+        let scopes = if requested.is_empty() {
+            self.config.default_scopes.intersection(&allowed)
+        } else if requested.is_subset(&allowed) {
+            requested.clone()
+        } else {
+            return Err(OAuthError::invalid_scope(format!(
+                "this client may ask only for the scopes: {allowed}"
+            ))
+            .into());
+        };
+        let audience = crate::resource_indicators::narrowed(&self.config, client, &[], resources)?;
+        let granted = grant
+            .decide(
+                self,
+                ExtensionRequest {
+                    client,
+                    client_proven_by_grant: proven_by_grant,
+                    params,
+                    scopes: &scopes,
+                },
+            )
+            .await?;
+        let mut scopes = granted.scopes.intersection(&allowed);
+        // No `auth_time`: nobody signed in here (RFC 9068 §2.2.1 leaves it out then).
+        let (user_id, sub) = match granted.subject {
+            Subject::Client => {
+                scopes = scopes.without("openid");
+                (None, client.key.clone())
+            }
+            Subject::User(id) => {
+                let user = self.store.find_user(id).await?.ok_or_else(|| {
+                    OAuthError::invalid_grant("the user of this grant does not exist")
+                })?;
+                (Some(user.id), user.id.to_string())
+            }
+        };
+        if scopes.is_empty() && !requested.is_empty() {
+            return Err(
+                OAuthError::invalid_scope("nothing of the scope asked for is granted").into(),
+            );
+        }
+        let now = self.now();
+        let lifetime = self.config.lifetimes.access_token;
+        let access = if Self::wants_jwt(client) {
+            self.jwt_access_token(
+                client,
+                sub,
+                &scopes,
+                &audience,
+                AccessTokenExtras {
+                    dpop_jkt: authenticated.dpop_jkt,
+                    ..AccessTokenExtras::default()
+                },
+            )?
+        } else {
+            self.new_credential(OpaqueKind::AccessToken)
+        };
+        let record = AccessTokenRecord {
+            hash: TokenHash::of(&access),
+            family_id: self.new_time_ordered_uuid(),
+            client_id: client.id,
+            user_id,
+            scopes: scopes.clone(),
+            issued_at: now,
+            expires_at: now + lifetime,
+            revoked: false,
+            resources: audience,
+            dpop_jkt: authenticated.dpop_jkt.map(str::to_owned),
+            act: None,
+        };
+        self.store.insert_tokens(&record, None).await?;
+        Ok(TokenResponse {
+            access_token: access,
+            token_type: token_type(authenticated.dpop_jkt),
+            expires_in: lifetime.max(0) as u64,
+            refresh_token: None,
+            // RFC 6749 §5.1: said when it differs from the request.
+            scope: (scopes != requested).then(|| scopes.to_string()),
+            id_token: None,
+            issued_token_type: None,
+        })
+    }
+}

@@ -1,0 +1,250 @@
+//! The JWT bearer grant (RFC 7523 §2.1): a client trades a signed JWT, its assertion, for an
+//! access token. Google's service accounts, Authlib's `AssertionSession`, workload identity
+//! federation. Built on [`crate::extension_grant`]; `doorward serve` registers it.
+//!
+//! Who may sign ([`trusted_issuer`]), each failure `invalid_grant` (RFC 7523 §3.1):
+//!
+//! - the client itself (`iss` its Key or Id), with its registered keys (`jwks`, `jwks_uri`)
+//!   or its `client_secret_jwt` secret; such a request needs no other client authentication
+//!   (RFC 7523 §3.1), the assertion proves who sends it;
+//! - an issuer the client trusts ([`ClientPolicy::assertion_issuers`]), with that issuer's
+//!   keys; the client then authenticates as usual, so that a stolen assertion is not enough.
+//!
+//! What is checked, as for a client assertion ([`crate::client_assertion`]) except `sub`:
+//!
+//! - the signature: RS256, PS256, ES256 or EdDSA with a key of the issuer (HS256/384/512
+//!   only with the client's own secret), never `none`;
+//! - `aud` holds this server's issuer or its token endpoint URL (RFC 7523 §3 item 3);
+//! - `exp` is present, not past, at most an hour ahead; `nbf` and `iat` not in the future
+//!   (30 s of skew);
+//! - the assertion works once (RFC 7523 §3 item 7 lets the server refuse replays): its
+//!   `jti`, or without one (Google's and Authlib's assertions have none) a digest of the whole
+//!   JWT, is recorded until `exp` through [`crate::ports::AssertionStore::record_jti`], shared
+//!   by every instance, in a namespace of its issuer;
+//! - `sub` (RFC 7523 §3 item 2) names the client (its Key or Id, or the issuer's
+//!   [`TrustedIssuer::client_subject`]): a token for the client, as `client_credentials`
+//!   gives; or, from an issuer trusted with [`TrustedIssuer::users`], a user of this server by
+//!   id or username: a token for that user, asked of nobody (the operator's trust in the
+//!   issuer stands for the user's consent).
+//!
+//! The scope is the request's `scope` (RFC 7521 §4.1), within the client's.
+//!
+//! [`ClientPolicy::assertion_issuers`]: crate::model::ClientPolicy::assertion_issuers
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use doorward_proto::OAuthError;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::client_assertion::{names, seconds, verify_with_keys, Audience, MAX_JTI, SKEW};
+use crate::config::paths;
+use crate::error::Error;
+use crate::extension_grant::{ExtensionGrant, ExtensionRequest, Granted, Subject};
+use crate::model::{Client, TrustedIssuer};
+use crate::Engine;
+
+/// RFC 7523 §2.1: the grant type.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// How far ahead an assertion's `exp` may be: an hour, as for client assertions. A longer-lived
+/// one would be a bearer credential, and its digest would fill the replay store.
+pub const MAX_LIFETIME: i64 = crate::jose::CLIENT_JWT_MAX_LIFETIME;
+
+/// The JWT bearer grant (module documentation).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JwtBearerGrant;
+
+#[derive(Deserialize)]
+struct Issuer {
+    iss: String,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    aud: Audience,
+    exp: f64,
+    iat: Option<f64>,
+    nbf: Option<f64>,
+    jti: Option<String>,
+}
+
+fn refused(why: &str) -> Error {
+    OAuthError::invalid_grant(format!("assertion refused: {why}")).into()
+}
+
+#[async_trait]
+impl ExtensionGrant for JwtBearerGrant {
+    fn grant_type(&self) -> &str {
+        JWT_BEARER_GRANT
+    }
+
+    /// The client the assertion's `iss` names, when the client has keys to check it with.
+    async fn client_of(
+        &self,
+        engine: &Engine,
+        params: &HashMap<String, String>,
+    ) -> Result<Option<Client>, Error> {
+        let Some(assertion) = params.get("assertion") else {
+            return Ok(None);
+        };
+        let Ok(Issuer { iss }) = crate::jose::unverified_claims::<Issuer>(assertion) else {
+            return Ok(None);
+        };
+        let client = engine.resolve_client(&iss).await?;
+        Ok(client.filter(|c| {
+            c.policy.jwks.is_some()
+                || c.policy.jwks_uri.is_some()
+                || c.policy.sealed_jwt_secret.is_some()
+        }))
+    }
+
+    async fn decide(
+        &self,
+        engine: &Engine,
+        request: ExtensionRequest<'_>,
+    ) -> Result<Granted, Error> {
+        let client = request.client;
+        let assertion = request
+            .params
+            .get("assertion")
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("assertion is missing"))?;
+        let Issuer { iss } = crate::jose::unverified_claims(assertion)
+            .map_err(|_| refused("not a JWT with an iss"))?;
+        let issuer = trusted_issuer(client, &iss, request.client_proven_by_grant)
+            .ok_or_else(|| refused("its issuer is not trusted by this client"))?;
+        let verified: Result<Claims, &str> = if issuer.uses_client_keys() {
+            engine.verify_client_jws(client, assertion).await?
+        } else if let Some(jwks) = &issuer.jwks {
+            verify_with_keys(assertion, &jwks.keys)
+        } else if let Some(url) = &issuer.jwks_uri {
+            let owner = Uuid::new_v5(&Uuid::NAMESPACE_URL, url.as_str().as_bytes());
+            engine
+                .verify_with_published_keys(owner, url, assertion)
+                .await
+        } else {
+            Err("the issuer has no keys")
+        };
+        let claims = verified.map_err(refused)?;
+        let now = engine.now();
+        check_claims(engine, &claims, now).map_err(refused)?;
+        // The replay key: the `jti`, else the assertion's digest; in the issuer's namespace.
+        let once = match &claims.jti {
+            Some(jti) => format!("jti:{jti}"),
+            None => {
+                use base64::Engine as _;
+                use sha2::Digest as _;
+                let digest = sha2::Sha256::digest(assertion.as_bytes());
+                format!(
+                    "sha256:{}",
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+                )
+            }
+        };
+        let namespace = Uuid::new_v5(
+            &Uuid::NAMESPACE_URL,
+            format!("doorward:jwt-bearer:{}", claims.iss).as_bytes(),
+        );
+        let fresh = engine
+            .store
+            .record_jti(
+                namespace,
+                &once,
+                seconds(claims.exp).saturating_add(SKEW),
+                now,
+            )
+            .await?;
+        if !fresh {
+            return Err(refused("this assertion was used already"));
+        }
+        let subject = if names(client, &claims.sub)
+            || issuer.client_subject.as_deref() == Some(claims.sub.as_str())
+        {
+            Subject::Client
+        } else if issuer.users {
+            Subject::User(find_user(engine, &claims.sub).await?)
+        } else {
+            return Err(refused(
+                "sub must name the client: this issuer may not assert users",
+            ));
+        };
+        Ok(Granted {
+            subject,
+            scopes: request.scopes.clone(),
+        })
+    }
+}
+
+/// The entry of the client's trusted issuers for `iss`, or the client itself when `iss`
+/// names it. A client known only from its assertion ([`ExtensionGrant::client_of`]) is
+/// trusted only with its own keys.
+fn trusted_issuer(client: &Client, iss: &str, proven_by_grant: bool) -> Option<TrustedIssuer> {
+    let own = names(client, iss);
+    let configured = client
+        .policy
+        .assertion_issuers
+        .iter()
+        .find(|t| t.issuer == iss)
+        .filter(|t| !t.uses_client_keys() || own)
+        .cloned();
+    match configured {
+        Some(t) if proven_by_grant && !t.uses_client_keys() => None,
+        Some(t) => Some(t),
+        None if own => Some(TrustedIssuer {
+            issuer: iss.to_owned(),
+            ..TrustedIssuer::default()
+        }),
+        None => None,
+    }
+}
+
+fn check_claims(engine: &Engine, claims: &Claims, now: i64) -> Result<(), &'static str> {
+    let issuer = &engine.config().issuer;
+    let accepted = [issuer.clone(), format!("{issuer}{}", paths::TOKEN)];
+    if !claims.aud.contains(&accepted) {
+        return Err("aud must name this server (its issuer or the token endpoint's URL)");
+    }
+    let exp = seconds(claims.exp);
+    if exp.saturating_add(SKEW) <= now {
+        return Err("expired");
+    }
+    if exp > now + MAX_LIFETIME + SKEW {
+        return Err("exp is more than an hour ahead");
+    }
+    if claims.nbf.is_some_and(|nbf| seconds(nbf) > now + SKEW) {
+        return Err("not valid yet (nbf)");
+    }
+    if claims.iat.is_some_and(|iat| seconds(iat) > now + SKEW) {
+        return Err("issued in the future (iat)");
+    }
+    if claims
+        .jti
+        .as_ref()
+        .is_some_and(|jti| jti.is_empty() || jti.len() > MAX_JTI)
+    {
+        return Err("jti must have 1 to 256 bytes");
+    }
+    if claims.sub.is_empty() {
+        return Err("sub is empty");
+    }
+    Ok(())
+}
+
+/// The user `sub` names: by id, else by username.
+async fn find_user(engine: &Engine, sub: &str) -> Result<Uuid, Error> {
+    let store = engine.store();
+    let user = match Uuid::try_parse(sub) {
+        Ok(id) => store.find_user(id).await?,
+        Err(_) => None,
+    };
+    let user = match user {
+        Some(user) => Some(user),
+        None => store.find_user_by_username(sub).await?,
+    };
+    user.map(|u| u.id)
+        .ok_or_else(|| refused("sub names no user of this server"))
+}
