@@ -113,6 +113,7 @@ USERS = {
         # test_client_documents.py: metadata-document clients and jwks_uri
         # test_algorithms.py: Ed25519 (RFC 9864) and EdDSA ID tokens through Authlib
         "fiona",
+        "ursula",  # test_jwt_bearer.py: assertions name her
         "cimd_ann",
         "cimd_ben",
         "cimd_cat",

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
@@ -162,3 +163,21 @@ def test_wrong_password_and_cancel(shop):
     params = query_of(resp.headers["Location"])
     assert resp.headers["Location"].startswith(REDIRECT) and params["error"] == "access_denied", describe(resp)
     assert params["state"] == state
+
+
+def test_an_extension_grant_of_the_shop_trades_a_loyalty_card_for_a_read_token(shop):
+    """The shop's own grant type (RFC 6749 §4.5), through Authlib's `fetch_token` with a custom
+    `grant_type`: a good card gets its holder a token that reads and cannot write; a bad card is
+    `invalid_grant`."""
+    grant = "https://shop.example/grants/loyalty-card"
+    oauth = session("items:read items:write")
+    token = oauth.fetch_token(f"{shop}/auth/oauth/token", grant_type=grant, card="1815-ADA")
+    assert token["scope"] == "items:read" and "refresh_token" not in token, token
+    # Plain requests: the shop's tokens live 3 s, less than Authlib's leeway.
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    items = requests.get(f"{shop}/api/items", headers=bearer, timeout=10)
+    assert items.status_code == 200 and items.json()["user"] != "", describe(items)
+    assert requests.post(f"{shop}/api/items", headers=bearer, timeout=10).status_code == 403
+    with pytest.raises(Exception) as refused:
+        session("items:read").fetch_token(f"{shop}/auth/oauth/token", grant_type=grant, card="0000")
+    assert "invalid_grant" in str(refused.value)

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use doorward_core::embedding::Resumed;
+use doorward_core::extension_grant::ExtensionGrant;
 use doorward_core::ports::{
     ChangeFeed, Clock, Fetcher, OsRandom, Random, SharedStore, SystemClock,
 };
@@ -81,6 +82,7 @@ pub struct ProviderBuilder {
     random: Arc<dyn Random>,
     fetcher: Option<Arc<dyn Fetcher>>,
     change_feed: Option<Arc<dyn ChangeFeed>>,
+    extension_grants: Vec<Arc<dyn ExtensionGrant>>,
 }
 
 /// Why a provider could not be built.
@@ -105,6 +107,8 @@ pub enum BuildError {
         #[source]
         source: doorward_core::ports::StoreError,
     },
+    #[error("an extension grant could not be registered")]
+    ExtensionGrant(#[source] doorward_core::extension_grant::RegisterError),
 }
 
 impl ProviderBuilder {
@@ -176,6 +180,15 @@ impl ProviderBuilder {
         self
     }
 
+    /// Answers an application-defined grant type at the token endpoint (RFC 6749 §4.5;
+    /// `doorward_core::extension_grant`), for the clients whose
+    /// `ClientPolicy::extension_grants` name it. `doorward_core::jwt_bearer::JwtBearerGrant` is
+    /// the JWT bearer grant (RFC 7523).
+    pub fn extension_grant(mut self, grant: impl ExtensionGrant + 'static) -> Self {
+        self.extension_grants.push(Arc::new(grant));
+        self
+    }
+
     /// Time and randomness (tests inject fixed ones).
     pub fn clock_and_random(mut self, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
         self.clock = clock;
@@ -204,6 +217,11 @@ impl ProviderBuilder {
             .map_err(BuildError::Engine)?;
         if let Some(fetcher) = self.fetcher {
             engine = engine.with_fetcher(fetcher);
+        }
+        for grant in self.extension_grants {
+            engine
+                .add_extension_grant(grant)
+                .map_err(BuildError::ExtensionGrant)?;
         }
         if let Some(feed) = self.change_feed {
             engine = engine.with_change_feed(feed);
@@ -256,6 +274,7 @@ impl Provider {
             random: Arc::new(OsRandom),
             fetcher: None,
             change_feed: None,
+            extension_grants: Vec::new(),
         }
     }
 

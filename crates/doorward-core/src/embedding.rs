@@ -120,6 +120,14 @@ impl Engine {
     /// `StoreError::Conflict` when the username belongs to a user who signs in with a
     /// password ([`Engine::settle`] and [`Engine::resume`] answer that with `access_denied`).
     pub async fn sign_in_app_user(&self, user: &AppUser) -> Result<(String, SignedIn), StoreError> {
+        let stored = self.upsert_app_user(user).await?;
+        self.open_session(stored).await
+    }
+
+    /// Creates or updates the application's user without signing it in: the subject of an
+    /// extension grant's token ([`crate::extension_grant::Subject::User`] with its `id`).
+    /// `StoreError::Conflict` as for [`Engine::sign_in_app_user`].
+    pub async fn upsert_app_user(&self, user: &AppUser) -> Result<crate::model::User, StoreError> {
         let now = self.now();
         if self.is_password_user(user).await? {
             return Err(StoreError::Conflict(format!(
@@ -140,7 +148,7 @@ impl Engine {
             })
             .await?;
         self.forget(&crate::ports::Change::User(stored.id));
-        self.open_session(stored).await
+        Ok(stored)
     }
 
     /// A user with a password (from the configuration) is not the application's to take over:

@@ -21,7 +21,8 @@
 //!   `jti`, or without one (Google's and Authlib's assertions have none) a digest of the whole
 //!   JWT, is recorded until `exp` through [`crate::ports::AssertionStore::record_jti`], shared
 //!   by every instance, in a namespace of its issuer;
-//! - `sub` (RFC 7523 §3 item 2) names the client (its Key or Id, or the issuer's
+//! - `sub` (RFC 7523 §3 item 2; left out, in the client's own assertion only, as Google's
+//!   and Authlib's may, it is the client) names the client (its Key or Id, or the issuer's
 //!   [`TrustedIssuer::client_subject`]): a token for the client, as `client_credentials`
 //!   gives; or, from an issuer trusted with [`TrustedIssuer::users`], a user of this server by
 //!   id or username: a token for that user, asked of nobody (the operator's trust in the
@@ -64,7 +65,9 @@ struct Issuer {
 #[derive(Deserialize)]
 struct Claims {
     iss: String,
-    sub: String,
+    /// RFC 7523 §3 item 2 requires it; Google's service accounts and Authlib's
+    /// `AssertionSession` without a subject leave it out, for the client itself.
+    sub: Option<String>,
     aud: Audience,
     exp: f64,
     iat: Option<f64>,
@@ -161,16 +164,19 @@ impl ExtensionGrant for JwtBearerGrant {
         if !fresh {
             return Err(refused("this assertion was used already"));
         }
-        let subject = if names(client, &claims.sub)
-            || issuer.client_subject.as_deref() == Some(claims.sub.as_str())
-        {
-            Subject::Client
-        } else if issuer.users {
-            Subject::User(find_user(engine, &claims.sub).await?)
-        } else {
-            return Err(refused(
-                "sub must name the client: this issuer may not assert users",
-            ));
+        let subject = match claims.sub.as_deref() {
+            // Only the client's own assertion may leave the subject out.
+            None if names(client, &claims.iss) => Subject::Client,
+            None => return Err(refused("sub is missing")),
+            Some(sub) if names(client, sub) || issuer.client_subject.as_deref() == Some(sub) => {
+                Subject::Client
+            }
+            Some(sub) if issuer.users => Subject::User(find_user(engine, sub).await?),
+            Some(_) => {
+                return Err(refused(
+                    "sub must name the client: this issuer may not assert users",
+                ))
+            }
         };
         Ok(Granted {
             subject,
@@ -228,7 +234,7 @@ fn check_claims(engine: &Engine, claims: &Claims, now: i64) -> Result<(), &'stat
     {
         return Err("jti must have 1 to 256 bytes");
     }
-    if claims.sub.is_empty() {
+    if claims.sub.as_ref().is_some_and(String::is_empty) {
         return Err("sub is empty");
     }
     Ok(())

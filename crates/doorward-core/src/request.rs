@@ -405,18 +405,14 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
-    /// No client authentication and no `client_id`: nothing names the client but, perhaps,
-    /// the grant's own parameters ([`crate::extension_grant::ExtensionGrant::client_of`]).
+    /// No client authentication (a `client_id` alone is none): nothing proves the client but,
+    /// perhaps, the grant's own parameters
+    /// ([`crate::extension_grant::ExtensionGrant::client_of`]).
     pub fn carries_no_client_authentication(&self) -> bool {
         self.basic.is_none()
-            && [
-                "client_id",
-                "client_secret",
-                "client_assertion",
-                "client_assertion_type",
-            ]
-            .iter()
-            .all(|name| !self.params.contains_key(*name))
+            && ["client_secret", "client_assertion", "client_assertion_type"]
+                .iter()
+                .all(|name| !self.params.contains_key(*name))
     }
 }
 

@@ -44,6 +44,14 @@ impl Engine {
         let proven_by_grant = by_grant.is_some();
         let (client, audience) = match by_grant {
             Some(client) => {
+                if let Some(id) = request.params.get("client_id") {
+                    if !names_client(&client, id) {
+                        return Err(OAuthError::invalid_request(
+                            "client_id names another client than the grant's assertion",
+                        )
+                        .into());
+                    }
+                }
                 let key = client.key.clone();
                 (client, key)
             }

@@ -15,6 +15,7 @@ use anyhow::{bail, Context};
 use clap::Subcommand;
 use doorward_core::clients::NewClient;
 use doorward_core::config::RegistrationMode;
+use doorward_core::jwt_bearer::JWT_BEARER_GRANT;
 use doorward_core::model::{AuthMethod, Client, ClientPolicy, ClientSource, GrantType};
 use doorward_core::Engine;
 use doorward_proto::{RedirectUri, ScopeSet, Secret};
@@ -205,7 +206,18 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 }
                 (None, _) => None,
             };
-            let grant_types = grant_types_of(&grant_types)?;
+            // The JWT bearer grant (RFC 7523) is an extension grant, kept apart.
+            let jwt_bearer = grant_types.iter().any(|g| g == JWT_BEARER_GRANT);
+            let mut grant_types = grant_types;
+            grant_types.retain(|g| g != JWT_BEARER_GRANT);
+            if jwt_bearer && public {
+                bail!("--grant-type {JWT_BEARER_GRANT}: not for a public client (--auth-method none; RFC 7523 section 3.1)");
+            }
+            let grant_types = if jwt_bearer && grant_types.is_empty() {
+                Some(Vec::new())
+            } else {
+                grant_types_of(&grant_types)?
+            };
             if public
                 && grant_types
                     .as_ref()
@@ -239,6 +251,11 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                     require_pkce,
                     require_pushed_requests: require_pushed_authorization_requests,
                     dpop_bound_access_tokens,
+                    extension_grants: if jwt_bearer {
+                        vec![JWT_BEARER_GRANT.to_owned()]
+                    } else {
+                        Vec::new()
+                    },
                     ..ClientPolicy::default()
                 },
             };
@@ -498,7 +515,7 @@ fn grant_types_of(values: &[String]) -> anyhow::Result<Option<Vec<GrantType>>> {
     for value in values {
         let grant = GrantType::parse(value).with_context(|| {
             format!(
-                "--grant-type `{value}`: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code or urn:ietf:params:oauth:grant-type:token-exchange"
+                "--grant-type `{value}`: authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange or {JWT_BEARER_GRANT}"
             )
         })?;
         if !grants.contains(&grant) {
@@ -540,7 +557,7 @@ fn describe(engine: &Engine, client: &Client) -> Value {
         "redirect_uris": client.redirect_uris.iter().map(|u| u.as_str()).collect::<Vec<_>>(),
         "scopes": client.policy.scopes.as_ref().map(ToString::to_string),
         "token_endpoint_auth_method": client.policy.auth_method.map(|m| m.as_str()),
-        "grant_types": client.policy.grant_types.as_ref().map(|g| g.iter().map(|g| g.as_str()).collect::<Vec<_>>()),
+        "grant_types": client.policy.grant_types.as_ref().map(|g| g.iter().map(|g| g.as_str()).chain(client.policy.extension_grants.iter().map(String::as_str)).collect::<Vec<_>>()),
         "require_pkce": client.policy.require_pkce,
         "require_pushed_authorization_requests": client.policy.require_pushed_requests,
         "dpop_bound_access_tokens": client.policy.dpop_bound_access_tokens,

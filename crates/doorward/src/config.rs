@@ -38,6 +38,8 @@
 //! require_pushed_authorization_requests = false  # every client must push its requests first
 //!                                        # (RFC 9126, POST /oauth/par)
 //! client_credentials = true              # the grant, for clients whose grant_types name it
+//! jwt_bearer = true                      # RFC 7523 §2.1, for clients whose grant_types name
+//!                                        # "urn:ietf:params:oauth:grant-type:jwt-bearer"
 //! token_exchange = true                  # RFC 8693, for clients whose grant_types name
 //!                                        # "urn:ietf:params:oauth:grant-type:token-exchange";
 //!                                        # the audiences: the client's `resources`
@@ -88,7 +90,15 @@
 //!                                        # (max-age; default 5 min), refetched for an unknown
 //!                                        # kid at most once per 10 s
 //! grant_types = ["authorization_code", "refresh_token"]  # the default; also
-//!                                        # "client_credentials" (confidential clients only)
+//!                                        # "client_credentials" (confidential clients only),
+//!                                        # "urn:ietf:params:oauth:grant-type:jwt-bearer" (RFC
+//!                                        # 7523: the client's own keys sign its assertions)
+//! assertion_issuers = [                  # others whose JWT bearer assertions it may trade:
+//!   { issuer = "https://idp.example", jwks_uri = "https://idp.example/jwks.json",
+//!     users = true },                    # `sub` may name a user (by id or username)
+//!   { issuer = "https://k8s.example", jwks = '{"keys": [...]}',
+//!     client_subject = "system:serviceaccount:games:scores" },  # this `sub` is the client
+//! ]
 //! require_pkce = false                   # PKCE for this client
 //! require_pushed_authorization_requests = false  # this client must push its requests first
 //! dpop_bound_access_tokens = false       # this client's tokens are always DPoP-bound (RFC
@@ -132,7 +142,8 @@ use anyhow::{anyhow, bail, Context};
 use doorward_core::client_document::DocumentPolicy;
 use doorward_core::config::{KeyPolicy, RegistrationPolicy};
 use doorward_core::jose::SigningAlg;
-use doorward_core::model::{AccessTokenFormat, AuthMethod, ClientPolicy, GrantType};
+use doorward_core::jwt_bearer::JWT_BEARER_GRANT;
+use doorward_core::model::{AccessTokenFormat, AuthMethod, ClientPolicy, GrantType, TrustedIssuer};
 use doorward_core::{ClientSpec, Lifetimes, UserSpec};
 use doorward_proto::{RedirectUri, ResourceUri, ScopeSet, Secret};
 use serde::Deserialize;
@@ -160,6 +171,9 @@ pub struct Config {
     /// `[oauth] token_exchange`: token exchange (RFC 8693) is answered (for the clients that
     /// name it).
     pub token_exchange: bool,
+    /// `[oauth] jwt_bearer`: the JWT bearer grant (RFC 7523 §2.1) is answered (for the
+    /// clients that name it).
+    pub jwt_bearer: bool,
     /// `[oauth] device_authorization`: the device grant (RFC 8628) is answered (for the
     /// clients that name it).
     pub device_authorization: bool,
@@ -280,6 +294,7 @@ struct RawOAuth {
     require_pushed_authorization_requests: bool,
     client_credentials: Option<bool>,
     token_exchange: Option<bool>,
+    jwt_bearer: Option<bool>,
     device_authorization: Option<bool>,
     dpop: Option<bool>,
     #[serde(default)]
@@ -316,6 +331,19 @@ struct RawPolicy {
     require_pushed_authorization_requests: bool,
     dpop_bound_access_tokens: bool,
     resources: Option<Vec<String>>,
+    assertion_issuers: Vec<RawIssuer>,
+}
+
+/// An issuer of JWT bearer assertions a client trusts (`assertion_issuers`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIssuer {
+    issuer: String,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    #[serde(default)]
+    users: bool,
+    client_subject: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -345,6 +373,8 @@ struct RawClient {
     #[serde(default)]
     dpop_bound_access_tokens: bool,
     resources: Option<Vec<String>>,
+    #[serde(default)]
+    assertion_issuers: Vec<RawIssuer>,
 }
 
 #[derive(Deserialize, Default)]
@@ -382,6 +412,8 @@ struct RawSeedApp {
     #[serde(default)]
     dpop_bound_access_tokens: bool,
     resources: Option<Vec<String>>,
+    #[serde(default)]
+    assertion_issuers: Vec<RawIssuer>,
 }
 
 #[derive(Deserialize)]
@@ -575,6 +607,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
         require_pushed_requests: raw.oauth.require_pushed_authorization_requests,
         client_credentials: raw.oauth.client_credentials.unwrap_or(true),
         token_exchange: raw.oauth.token_exchange.unwrap_or(true),
+        jwt_bearer: raw.oauth.jwt_bearer.unwrap_or(true),
         device_authorization: raw.oauth.device_authorization.unwrap_or(true),
         dpop: doorward_core::DpopPolicy {
             enabled: raw.oauth.dpop.unwrap_or(true),
@@ -698,6 +731,7 @@ macro_rules! raw_policy {
             require_pushed_authorization_requests: $raw.require_pushed_authorization_requests,
             dpop_bound_access_tokens: $raw.dpop_bound_access_tokens,
             resources: $raw.resources,
+            assertion_issuers: $raw.assertion_issuers,
         }
     };
 }
@@ -767,19 +801,41 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
             })
         })
         .transpose()?;
+    // The JWT bearer grant is an extension grant (RFC 6749 §4.5): kept apart from the
+    // built-in types.
+    let extension_grants: Vec<String> = raw
+        .grant_types
+        .iter()
+        .flatten()
+        .filter(|g| g.as_str() == JWT_BEARER_GRANT)
+        .cloned()
+        .collect();
     let grant_types = raw
         .grant_types
         .map(|names| {
             names
                 .iter()
+                .filter(|g| g.as_str() != JWT_BEARER_GRANT)
                 .map(|g| {
                     GrantType::parse(g).with_context(|| {
-                        format!("key `{key_path}.grant_types`: `{g}` is not authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code or urn:ietf:params:oauth:grant-type:token-exchange")
+                        format!("key `{key_path}.grant_types`: `{g}` is not authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:device_code, urn:ietf:params:oauth:grant-type:token-exchange or {JWT_BEARER_GRANT}")
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()
         })
         .transpose()?;
+    if auth_method == Some(AuthMethod::None) && !extension_grants.is_empty() {
+        bail!("key `{key_path}.grant_types`: a public client (token_endpoint_auth_method = \"none\") cannot use the JWT bearer grant: it has no key of its own, and an assertion alone must not be enough (RFC 7523 section 3.1)");
+    }
+    let assertion_issuers = raw
+        .assertion_issuers
+        .into_iter()
+        .enumerate()
+        .map(|(i, issuer)| assertion_issuer(&format!("{key_path}.assertion_issuers[{i}]"), issuer))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !assertion_issuers.is_empty() && extension_grants.is_empty() {
+        bail!("key `{key_path}.assertion_issuers`: only for a client whose grant_types name {JWT_BEARER_GRANT}");
+    }
     if auth_method == Some(AuthMethod::None)
         && grant_types
             .as_ref()
@@ -812,8 +868,44 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
             .resources
             .map(|list| resource_list(&format!("{key_path}.resources"), &list))
             .transpose()?,
+        extension_grants,
+        assertion_issuers,
         // `doorward serve` enables no legacy grant.
         ..ClientPolicy::default()
+    })
+}
+
+/// An entry of a client's `assertion_issuers`: its keys inline or at a URL, or, without
+/// either, the client's own (its `issuer` must then be the client's Key, checked at start).
+fn assertion_issuer(key_path: &str, raw: RawIssuer) -> anyhow::Result<TrustedIssuer> {
+    if raw.issuer.is_empty() {
+        bail!("key `{key_path}.issuer`: empty");
+    }
+    let jwks = raw
+        .jwks
+        .map(|json| {
+            doorward_core::jose::parse_client_jwks(&json)
+                .map_err(|e| anyhow!("key `{key_path}.jwks`: {e}"))
+        })
+        .transpose()?;
+    let jwks_uri = raw
+        .jwks_uri
+        .map(|uri| {
+            url::Url::parse(&uri)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
+                .ok_or_else(|| anyhow!("key `{key_path}.jwks_uri`: `{uri}` is not an https URL"))
+        })
+        .transpose()?;
+    if jwks.is_some() && jwks_uri.is_some() {
+        bail!("key `{key_path}.jwks_uri`: jwks and jwks_uri are exclusive");
+    }
+    Ok(TrustedIssuer {
+        issuer: raw.issuer,
+        jwks,
+        jwks_uri,
+        users: raw.users,
+        client_subject: raw.client_subject,
     })
 }
 
@@ -938,6 +1030,13 @@ fn clients(
             bail!("key `{key_path}`: the client `{name}` is declared twice");
         }
         let policy = client_policy(&key_path, policy)?;
+        if let Some(i) = policy
+            .assertion_issuers
+            .iter()
+            .position(|t| t.uses_client_keys() && t.issuer != key)
+        {
+            bail!("key `{key_path}.assertion_issuers[{i}]`: give `jwks` or `jwks_uri`; without them the issuer is the client itself, `{key}`");
+        }
         let public = policy.is_public();
         // A client without the authorization-code grant (a service, a device) needs none.
         let redirects = match redirects {

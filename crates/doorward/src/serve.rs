@@ -1,5 +1,6 @@
 //! `doorward serve`: wire the configuration, the store, the engine and the router, then serve.
 
+use doorward_core::jwt_bearer::JwtBearerGrant;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -111,6 +112,9 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
         })
         .store(store)
         .change_feed(feed);
+    if config.jwt_bearer {
+        builder = builder.extension_grant(JwtBearerGrant);
+    }
     if register {
         for client in &config.clients {
             builder = builder.client(client.clone());

@@ -10,6 +10,8 @@
 //! (`http://localhost:3000`), and the one client: `CLIENT_ID` (`shop-client`), `CLIENT_SECRET`
 //! (`shop-secret`), `REDIRECT_URI` (`http://localhost:8000/oauth/callback`);
 //! `ACCESS_TOKEN_LIFETIME` in seconds (7200). Users: `ada` / `lovelace`, `alan` / `turing`.
+//! The client may also trade a loyalty card's number (`1815-ADA`, `1912-ALAN`) for a token
+//! that reads items, at the token endpoint: an extension grant of the shop's own.
 //!
 //! Kept short on purpose, and served over plain http on localhost: a real shop marks its
 //! cookies `Secure` (and `__Host-`) over https, expires its sessions, and rate-limits its
@@ -29,7 +31,10 @@ use doorward_axum::protect::{Authenticated, ResourceServer, Scopes};
 use doorward_axum::{
     AppUser, Authentication, Authenticator, ClientSpec, Decision, Grants, LoginRequest, Provider,
 };
-use doorward_proto::{constant_time_eq, RedirectUri, ScopeSet, Secret};
+use doorward_core::extension_grant::{ExtensionGrant, ExtensionRequest, Granted, Subject};
+use doorward_core::model::ClientPolicy;
+use doorward_core::Engine;
+use doorward_proto::{constant_time_eq, OAuthError, RedirectUri, ScopeSet, Secret};
 use serde::Deserialize;
 
 // ---- The embedding: provider, sign-in hook, protected API ------------------------------------
@@ -76,6 +81,41 @@ async fn add_item(auth: Authenticated<WriteItems>) -> String {
     format!("{{\"added\":true,\"user\":\"{}\"}}", auth.grant.subject)
 }
 
+/// The shop's own grant type (RFC 6749 §4.5): the companion app trades a loyalty card's
+/// number for a token of the card's holder that can only read.
+const LOYALTY_CARD: &str = "https://shop.example/grants/loyalty-card";
+
+struct LoyaltyCard;
+
+#[async_trait::async_trait]
+impl ExtensionGrant for LoyaltyCard {
+    fn grant_type(&self) -> &str {
+        LOYALTY_CARD
+    }
+
+    async fn decide(
+        &self,
+        engine: &Engine,
+        request: ExtensionRequest<'_>,
+    ) -> Result<Granted, doorward_core::Error> {
+        let card = request
+            .params
+            .get("card")
+            .ok_or_else(|| OAuthError::invalid_request("card is missing"))?;
+        // A real shop looks the card up in its database.
+        let holder = [("ada", "1815-ADA"), ("alan", "1912-ALAN")]
+            .into_iter()
+            .find(|(_, number)| constant_time_eq(number.as_bytes(), card.as_bytes()))
+            .and_then(|(name, _)| known_user(name))
+            .ok_or_else(|| OAuthError::invalid_grant("unknown loyalty card"))?;
+        let user = engine.upsert_app_user(&holder).await?;
+        Ok(Granted {
+            subject: Subject::User(user.id),
+            scopes: request.scopes.without("items:write"),
+        })
+    }
+}
+
 async fn provider(
     external: &str,
     sessions: Sessions,
@@ -93,6 +133,7 @@ async fn provider(
         .grants(Grants::CODE_AND_REFRESH)
         .store(Arc::new(store::ExampleStore::new()))
         .authenticator(ShopLogin(sessions))
+        .extension_grant(LoyaltyCard)
         .client(ClientSpec {
             key: setting("CLIENT_ID", "shop-client"),
             display_name: "Shop companion app".into(),
@@ -102,7 +143,10 @@ async fn provider(
                 "http://localhost:8000/oauth/callback",
             ))?],
             secret: Secret::new(setting("CLIENT_SECRET", "shop-secret")),
-            policy: Default::default(),
+            policy: ClientPolicy {
+                extension_grants: vec![LOYALTY_CARD.into()],
+                ..ClientPolicy::default()
+            },
         })
         .build()
         .await?)
