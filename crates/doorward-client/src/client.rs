@@ -45,7 +45,7 @@ pub use builder::ClientBuilder;
 pub use device::{DeviceAuthorization, DevicePoll};
 pub use flow::{Authorization, AuthorizationOptions, Callback, SignIn};
 pub use management::{Introspection, TokenTypeHint};
-pub use service::{TokenExchange, ACCESS_TOKEN_TYPE};
+pub use service::{JwtBearer, TokenExchange, ACCESS_TOKEN_TYPE, JWT_BEARER_GRANT};
 #[cfg(test)]
 pub(crate) use validation::JWKS_COOLDOWN;
 

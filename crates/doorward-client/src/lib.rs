@@ -55,8 +55,9 @@ mod token;
 
 pub use client::{
     ApiResponse, Authorization, AuthorizationOptions, Authorized, Body, Callback, Client,
-    ClientBuilder, Clock, DeviceAuthorization, DevicePoll, HookFuture, Introspection, SignIn,
-    TokenExchange, TokenTypeHint, TokenUpdate, UserInfo, ACCESS_TOKEN_TYPE,
+    ClientBuilder, Clock, DeviceAuthorization, DevicePoll, HookFuture, Introspection, JwtBearer,
+    SignIn, TokenExchange, TokenTypeHint, TokenUpdate, UserInfo, ACCESS_TOKEN_TYPE,
+    JWT_BEARER_GRANT,
 };
 pub use config::{
     AuthMethod, BasicEncoding, BodyFormat, Endpoints, PrivateKey, ProviderConfig, TokenPlacement,

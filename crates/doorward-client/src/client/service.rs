@@ -151,3 +151,123 @@ impl Client {
         Ok(token)
     }
 }
+
+/// RFC 7523 §2.1: the JWT bearer grant type.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// What a JWT bearer assertion says (RFC 7523 §3), for [`Client::jwt_bearer_grant`]: Authlib's
+/// `AssertionSession(issuer=…, subject=…, audience=…, claims=…)`.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct JwtBearer {
+    /// `iss`; default: the client id (the client signs with its own key).
+    pub issuer: Option<String>,
+    /// `sub`: whom the token is for; default: the client id (a token for the client itself).
+    pub subject: Option<String>,
+    /// `aud`; default: the token endpoint's URL (RFC 7523 §3 item 3).
+    pub audience: Option<String>,
+    /// The scopes asked for (`scope`); none: the provider's default.
+    pub scopes: Vec<String>,
+    /// Seconds the assertion is valid; default (0): 300. It is used once anyway.
+    pub lifetime: u64,
+    /// More claims (`iss`, `sub`, `aud`, `exp`, `iat` and `jti` are set by the client).
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+impl JwtBearer {
+    /// A token for the user or service `subject`.
+    pub fn for_subject(subject: impl Into<String>) -> Self {
+        Self {
+            subject: Some(subject.into()),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    pub fn with_audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    pub fn with_scopes<S: Into<String>>(mut self, scopes: impl IntoIterator<Item = S>) -> Self {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl Client {
+    /// The JWT bearer grant (RFC 7523 §2.1; Authlib's `AssertionSession`): an assertion signed
+    /// here with `key` (a fresh `jti`, `iat`, `exp`) traded for an access token. The request
+    /// carries the client authentication the configuration names; a provider that takes the
+    /// assertion as the client's proof (RFC 7523 §3.1, as `doorward serve` does for an
+    /// assertion signed with the client's registered key) needs [`AuthMethod::None`].
+    ///
+    /// [`AuthMethod::None`]: crate::AuthMethod::None
+    pub async fn jwt_bearer_grant(
+        &self,
+        key: &crate::PrivateKey,
+        request: &JwtBearer,
+    ) -> Result<Token, TokenError> {
+        let client_id = &self.inner.config.client_id;
+        let audience = match &request.audience {
+            Some(audience) => audience.clone(),
+            None => self.endpoint(super::Endpoint::Token).await?.to_string(),
+        };
+        let now = self.now();
+        let lifetime = if request.lifetime == 0 {
+            300
+        } else {
+            request.lifetime
+        };
+        let mut claims = request.claims.clone();
+        for (name, value) in [
+            (
+                "iss",
+                serde_json::json!(request.issuer.as_ref().unwrap_or(client_id)),
+            ),
+            (
+                "sub",
+                serde_json::json!(request.subject.as_ref().unwrap_or(client_id)),
+            ),
+            ("aud", serde_json::json!(audience)),
+            ("jti", serde_json::json!(crate::state::random_token())),
+            ("iat", serde_json::json!(now)),
+            (
+                "exp",
+                serde_json::json!(now.saturating_add(lifetime as i64)),
+            ),
+        ] {
+            claims.insert(name.to_owned(), value);
+        }
+        let mut header = jsonwebtoken::Header::new(key.alg);
+        header.kid = key.kid.clone();
+        let assertion = jsonwebtoken::encode(&header, &claims, &key.key).map_err(|e| {
+            TokenError::Configuration(format!("the assertion could not be signed: {e}"))
+        })?;
+        let scopes: Vec<&str> = request.scopes.iter().map(String::as_str).collect();
+        self.jwt_bearer_with_assertion(&assertion, &scopes).await
+    }
+
+    /// The JWT bearer grant with an assertion made elsewhere: an identity provider's, a
+    /// workload's (a Kubernetes service account token), sent as it is.
+    pub async fn jwt_bearer_with_assertion(
+        &self,
+        assertion: &str,
+        scopes: &[&str],
+    ) -> Result<Token, TokenError> {
+        let mut form = vec![
+            ("grant_type", JWT_BEARER_GRANT.to_owned()),
+            ("assertion", assertion.to_owned()),
+        ];
+        if !scopes.is_empty() {
+            form.push(("scope", scopes.join(" ")));
+        }
+        let mut token = self.token_request(form).await?;
+        token.id_token = None;
+        Ok(token)
+    }
+}

@@ -5,14 +5,15 @@
 //! pages, CSRF tokens and all. Then both again with DPoP (RFC 9449), the server requiring
 //! nonces: tokens bound to the client's key, presented with proofs. And token exchange (RFC
 //! 8693): a service trades the user's token for its own, which the user's account page lists
-//! and revokes.
+//! and revokes. And the JWT bearer grant (RFC 7523): a service signs its own assertions, for
+//! itself and for a user.
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use doorward_client::{
-    AuthMethod, Callback, Client, DeviceError, DevicePoll, DpopKey, ProviderConfig, TokenError,
-    TokenExchange,
+    Algorithm, AuthMethod, Callback, Client, DeviceError, DevicePoll, DpopKey, JwtBearer,
+    PrivateKey, ProviderConfig, TokenError, TokenExchange,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -66,10 +67,29 @@ resources = ["https://orders.example/"]
 # An API the user's tokens are sent to: it may pass them on.
 resource_server = true
 
+[clients.reports]
+display_name = "Reports service"
+app_uri = "http://localhost:8000"
+redirect_uris = []
+token_endpoint_auth_method = "private_key_jwt"
+jwks = '{"keys": [{"crv": "P-256", "x": "6qhq7ODrajSU9bEN2tl9nK-tfa4sni_HAIbDT4DYJdE", "y": "643YpMMmqTNiA3w6udRIGLCtykuhaDS0yCF25_yE4aA", "kty": "EC", "kid": "jb-1"}]}'
+grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+# Its own assertions may name users (Google's domain-wide delegation).
+assertion_issuers = [{ issuer = "reports@clients", users = true }]
+resource_server = true
+
 [seed.user.tess]
 username = "tess"
 password = "tess-password-1"
 "#;
+
+/// The private half of the `reports` client's key (a test key, nothing else uses it).
+const REPORTS_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgPbA9J60TjgoPIo/Y
+lenS5JqzA2U7w7BGchEnBNMJQoChRANCAATqqGrs4OtqNJT1sQ3a2X2cr619riye
+L8cAhsNPgNgl0euN2KTDJqkzYgN8OrnUSBiwrcpLoWg0tMghduf8hOGg
+-----END PRIVATE KEY-----
+";
 
 async fn start_doorward() -> Option<Doorward> {
     let bin = env_path("DOORWARD_BIN")?;
@@ -513,4 +533,62 @@ async fn token_exchange_against_doorward_serve_and_the_account_page() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+}
+
+#[tokio::test]
+async fn jwt_bearer_grant_against_doorward_serve() {
+    let Some(doorward) = start_doorward().await else {
+        return;
+    };
+    let key = PrivateKey::from_pem(
+        Algorithm::ES256,
+        REPORTS_KEY.as_bytes(),
+        Some("jb-1".into()),
+    )
+    .unwrap();
+    // The assertion is the client's proof (RFC 7523 §3.1): no other authentication.
+    let mut config = ProviderConfig::oidc(&doorward.origin, "reports@clients");
+    config.auth_method = AuthMethod::None;
+    let reports = Client::builder(config).build().unwrap();
+    let own = reports
+        .jwt_bearer_grant(&key, &JwtBearer::default().with_scopes(["base"]))
+        .await
+        .unwrap();
+    assert!(own.refresh_token().is_none());
+    // For tess, by username; the same client introspects it with its key (private_key_jwt).
+    let for_tess = reports
+        .jwt_bearer_grant(
+            &key,
+            &JwtBearer::for_subject("tess").with_scopes(["openid", "profile"]),
+        )
+        .await
+        .unwrap();
+    let mut config = ProviderConfig::oidc(&doorward.origin, "reports@clients");
+    config.auth_method = AuthMethod::PrivateKeyJwt(key.clone());
+    let authenticated = Client::builder(config).build().unwrap();
+    let seen = authenticated.introspect(own.access_token()).await.unwrap();
+    assert!(seen.active);
+    assert_eq!(seen.sub.as_deref(), Some("reports@clients"));
+    let seen = authenticated
+        .introspect(for_tess.access_token())
+        .await
+        .unwrap();
+    assert_eq!(seen.username.as_deref(), Some("tess"), "{seen:?}");
+    // With the client authenticated besides, the same grant.
+    assert!(authenticated
+        .jwt_bearer_grant(&key, &JwtBearer::for_subject("tess"))
+        .await
+        .is_ok());
+    // A user who does not exist, and an assertion for another audience: invalid_grant.
+    for request in [
+        JwtBearer::for_subject("nobody"),
+        JwtBearer::default().with_audience("https://elsewhere.example/token"),
+    ] {
+        match reports.jwt_bearer_grant(&key, &request).await {
+            Err(TokenError::Provider { error, .. }) => {
+                assert_eq!(error.code, Some(doorward_client::ErrorCode::InvalidGrant))
+            }
+            other => panic!("{request:?}: {other:?}"),
+        }
+    }
 }
