@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use doorward_core::claims_hook::ClaimsHook;
 use doorward_core::embedding::Resumed;
 use doorward_core::extension_grant::ExtensionGrant;
 use doorward_core::ports::{
@@ -83,6 +84,7 @@ pub struct ProviderBuilder {
     fetcher: Option<Arc<dyn Fetcher>>,
     change_feed: Option<Arc<dyn ChangeFeed>>,
     extension_grants: Vec<Arc<dyn ExtensionGrant>>,
+    claims_hook: Option<Arc<dyn ClaimsHook>>,
 }
 
 /// Why a provider could not be built.
@@ -189,6 +191,13 @@ impl ProviderBuilder {
         self
     }
 
+    /// Adds the application's claims to ID tokens, JWT access tokens, introspection and
+    /// UserInfo (`doorward_core::claims_hook`; reserved claims are never replaced).
+    pub fn claims_hook(mut self, hook: impl ClaimsHook + 'static) -> Self {
+        self.claims_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// Time and randomness (tests inject fixed ones).
     pub fn clock_and_random(mut self, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
         self.clock = clock;
@@ -217,6 +226,9 @@ impl ProviderBuilder {
             .map_err(BuildError::Engine)?;
         if let Some(fetcher) = self.fetcher {
             engine = engine.with_fetcher(fetcher);
+        }
+        if let Some(hook) = self.claims_hook {
+            engine = engine.with_claims_hook(hook);
         }
         for grant in self.extension_grants {
             engine
@@ -275,6 +287,7 @@ impl Provider {
             fetcher: None,
             change_feed: None,
             extension_grants: Vec::new(),
+            claims_hook: None,
         }
     }
 

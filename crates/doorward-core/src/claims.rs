@@ -78,6 +78,9 @@ pub(crate) struct AccessTokenClaims<'a> {
     /// Who acts for the subject (RFC 8693 §4.1), on a token issued by an exchange.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) act: Option<Value>,
+    /// Added claims ([`crate::claims_hook`]): never a name above (all reserved).
+    #[serde(flatten)]
+    pub(crate) added: Map<String, Value>,
 }
 
 /// What a JWT access token may carry beyond its grant: `auth_time`, its DPoP key, its actor.

@@ -72,14 +72,15 @@ impl Engine {
         let access = if Self::wants_jwt(client) {
             self.jwt_access_token(
                 client,
-                client.key.clone(),
+                None,
                 &scopes,
                 &audience,
                 AccessTokenExtras {
                     dpop_jkt: authenticated.dpop_jkt,
                     ..AccessTokenExtras::default()
                 },
-            )?
+            )
+            .await?
         } else {
             self.new_credential(OpaqueKind::AccessToken)
         };

@@ -304,4 +304,6 @@ pub struct UserSpec {
     pub password: Secret,
     pub email: Option<String>,
     pub email_verified: bool,
+    /// Claims added to the user's tokens ([`crate::model::User::claims`]).
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }

@@ -145,6 +145,8 @@ impl Engine {
                 email: user.email.clone(),
                 email_verified: user.email_verified,
                 created_at: now,
+                // The application adds its users' claims with a `ClaimsHook`.
+                claims: serde_json::Map::new(),
             })
             .await?;
         self.forget(&crate::ports::Change::User(stored.id));

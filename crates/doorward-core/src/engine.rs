@@ -46,6 +46,8 @@ pub struct Engine {
     )>,
     /// The application's grant types ([`Engine::with_extension_grant`]).
     pub(crate) extension_grants: Vec<Arc<dyn crate::extension_grant::ExtensionGrant>>,
+    /// The application's claims ([`Engine::with_claims_hook`]).
+    pub(crate) claims_hook: Option<Arc<dyn crate::claims_hook::ClaimsHook>>,
 }
 
 impl Engine {
@@ -87,6 +89,7 @@ impl Engine {
             documents: DocumentCache::default(),
             cache: None,
             extension_grants: Vec::new(),
+            claims_hook: None,
         };
         engine.maintain_keys().await?;
         Ok(engine)
@@ -300,6 +303,7 @@ impl Engine {
                 email: spec.email.clone(),
                 email_verified: spec.email_verified,
                 created_at: self.now(),
+                claims: spec.claims.clone(),
             })
             .await?;
         self.forget(&Change::User(user.id));

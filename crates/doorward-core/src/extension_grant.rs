@@ -210,16 +210,16 @@ impl Engine {
             .await?;
         let mut scopes = granted.scopes.intersection(&allowed);
         // No `auth_time`: nobody signed in here (RFC 9068 §2.2.1 leaves it out then).
-        let (user_id, sub) = match granted.subject {
+        let user_id = match granted.subject {
             Subject::Client => {
                 scopes = scopes.without("openid");
-                (None, client.key.clone())
+                None
             }
             Subject::User(id) => {
                 let user = self.store.find_user(id).await?.ok_or_else(|| {
                     OAuthError::invalid_grant("the user of this grant does not exist")
                 })?;
-                (Some(user.id), user.id.to_string())
+                Some(user.id)
             }
         };
         if scopes.is_empty() && !requested.is_empty() {
@@ -232,14 +232,15 @@ impl Engine {
         let access = if Self::wants_jwt(client) {
             self.jwt_access_token(
                 client,
-                sub,
+                user_id,
                 &scopes,
                 &audience,
                 AccessTokenExtras {
                     dpop_jkt: authenticated.dpop_jkt,
                     ..AccessTokenExtras::default()
                 },
-            )?
+            )
+            .await?
         } else {
             self.new_credential(OpaqueKind::AccessToken)
         };

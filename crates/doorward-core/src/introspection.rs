@@ -95,6 +95,16 @@ impl Engine {
                 "aud".into(),
                 crate::resource_indicators::aud_value(&audience),
             );
+            self.add_claims(
+                &mut details,
+                crate::claims_hook::ClaimsRequest {
+                    target: crate::claims_hook::ClaimsTarget::Introspection,
+                    client: &bearer.client,
+                    user: bearer.user.as_ref(),
+                    scopes: &t.scopes,
+                },
+            )
+            .await?;
             return Ok(Introspection {
                 active: true,
                 details,

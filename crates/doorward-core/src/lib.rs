@@ -29,6 +29,7 @@ pub mod authorize;
 pub mod cache;
 mod changes;
 pub mod claims;
+pub mod claims_hook;
 pub mod client_assertion;
 pub mod client_credentials;
 pub mod client_document;

@@ -146,6 +146,7 @@ impl UserStore for MemoryStore {
             user.password_hash = new.password_hash.clone();
             user.email = new.email.clone();
             user.email_verified = new.email_verified;
+            user.claims = new.claims.clone();
             return Ok(user.clone());
         }
         let user = User {
@@ -156,6 +157,7 @@ impl UserStore for MemoryStore {
             email: new.email.clone(),
             email_verified: new.email_verified,
             created_at: new.created_at,
+            claims: new.claims.clone(),
         };
         inner.users.insert(user.id, user.clone());
         Ok(user)

@@ -271,6 +271,10 @@ pub struct ClientPolicy {
     /// MUST contain an iss … the authorization server MUST reject any JWT whose issuer it does
     /// not trust"), beyond the client itself with its own keys.
     pub assertion_issuers: Vec<TrustedIssuer>,
+    /// Claims added to the tokens issued to this client, ID tokens, JWT access tokens,
+    /// introspection and UserInfo (reserved names are never written:
+    /// [`crate::claims_hook::RESERVED`]).
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ClientPolicy {
@@ -351,6 +355,8 @@ struct PolicyJson {
     extension_grants: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     assertion_issuers: Vec<TrustedIssuer>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ClientPolicy {
@@ -386,6 +392,7 @@ impl ClientPolicy {
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             extension_grants: self.extension_grants.clone(),
             assertion_issuers: self.assertion_issuers.clone(),
+            claims: self.claims.clone(),
             resources: self
                 .resources
                 .as_ref()
@@ -455,6 +462,7 @@ impl ClientPolicy {
             dpop_bound_access_tokens: json.dpop_bound_access_tokens,
             extension_grants: json.extension_grants,
             assertion_issuers: json.assertion_issuers,
+            claims: json.claims,
             resources: json
                 .resources
                 .map(|list| {
@@ -478,6 +486,10 @@ pub struct User {
     pub email: Option<String>,
     pub email_verified: bool,
     pub created_at: UnixTime,
+    /// Claims of this user added to its ID tokens, JWT access tokens, introspection and
+    /// UserInfo (a JSON object; reserved names are never written:
+    /// [`crate::claims_hook::RESERVED`]).
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A user to create or update by username ([`crate::ports::UserStore::upsert_user`]): its

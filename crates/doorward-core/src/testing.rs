@@ -94,5 +94,6 @@ pub fn user(username: &str, display_name: &str, password: &str) -> crate::UserSp
         password: doorward_proto::Secret::new(password),
         email: Some(format!("{username}@example.com")),
         email_verified: true,
+        claims: serde_json::Map::new(),
     }
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod authorization;
+mod claims_hooks;
 mod client_assertions;
 mod client_authentication;
 mod client_documents;

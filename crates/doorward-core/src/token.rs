@@ -16,6 +16,7 @@ use doorward_proto::{
 use crate::claims::{
     user_claims, AccessTokenClaims, AccessTokenExtras, IdTokenClaims, IdTokenInput,
 };
+use crate::claims_hook::{ClaimsRequest, ClaimsTarget};
 use crate::dpop::{ProofAt, ProofTarget};
 use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient, Built, Grant};
@@ -561,10 +562,9 @@ impl Engine {
         let now = self.now();
         let lifetimes = &self.config.lifetimes;
         let access = if Self::wants_jwt(client) {
-            let sub = user_id.to_string();
             self.jwt_access_token(
                 client,
-                sub,
+                Some(user_id),
                 access_scopes,
                 audience,
                 AccessTokenExtras {
@@ -572,7 +572,8 @@ impl Engine {
                     dpop_jkt: authenticated.dpop_jkt,
                     act: None,
                 },
-            )?
+            )
+            .await?
         } else {
             self.new_credential(OpaqueKind::AccessToken)
         };
@@ -585,15 +586,18 @@ impl Engine {
                 .find_user(user_id)
                 .await?
                 .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
-            Some(self.id_token(IdTokenInput {
-                client,
-                audience: authenticated.audience,
-                user: &user,
-                scopes: access_scopes,
-                auth_time,
-                nonce,
-                access_token: &access,
-            })?)
+            Some(
+                self.id_token(IdTokenInput {
+                    client,
+                    audience: authenticated.audience,
+                    user: &user,
+                    scopes: access_scopes,
+                    auth_time,
+                    nonce,
+                    access_token: &access,
+                })
+                .await?,
+            )
         } else {
             None
         };
@@ -656,9 +660,20 @@ impl Engine {
         self.effective_alg(client.policy.id_token_alg.unwrap_or(SigningAlg::Rs256))
     }
 
-    pub(crate) fn id_token(&self, input: IdTokenInput<'_>) -> Result<String, Error> {
+    pub(crate) async fn id_token(&self, input: IdTokenInput<'_>) -> Result<String, Error> {
         let alg = self.id_token_alg(input.client);
         let now = self.now();
+        let mut user = user_claims(input.user, input.scopes);
+        self.add_claims(
+            &mut user,
+            ClaimsRequest {
+                target: ClaimsTarget::IdToken,
+                client: input.client,
+                user: Some(input.user),
+                scopes: input.scopes,
+            },
+        )
+        .await?;
         let claims = IdTokenClaims {
             iss: &self.config.issuer,
             aud: input.audience,
@@ -669,23 +684,45 @@ impl Engine {
             at_hash: (alg != SigningAlg::Ed25519)
                 .then(|| doorward_proto::at_hash(alg.as_str(), input.access_token)),
             amr: ["pwd"],
-            user: user_claims(input.user, input.scopes),
+            user,
         };
         self.sign_jws(alg, None, &claims)
     }
 
     /// A JWT access token (RFC 9068 §2) signed with the server's first algorithm. `sub` is the
-    /// user's id, or the client's for a `client_credentials` token (RFC 9068 §2.2), which has
-    /// no `auth_time`. `aud` names `resources` (RFC 8707 §2; a string for one, an array for
-    /// several), or without any the client's `access_token_audience`, else the issuer.
-    pub(crate) fn jwt_access_token(
+    /// user's id, or without a user the client's Key (a `client_credentials` token, RFC 9068
+    /// §2.2, which has no `auth_time`). `aud` names `resources` (RFC 8707 §2; a string for
+    /// one, an array for several), or without any the client's `access_token_audience`, else
+    /// the issuer. The added claims ([`crate::claims_hook`]) follow.
+    pub(crate) async fn jwt_access_token(
         &self,
         client: &Client,
-        sub: String,
+        user_id: Option<uuid::Uuid>,
         scopes: &ScopeSet,
         resources: &[ResourceUri],
         extras: AccessTokenExtras<'_>,
     ) -> Result<String, Error> {
+        let user = match user_id {
+            Some(id) => Some(
+                self.store
+                    .find_user(id)
+                    .await?
+                    .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?,
+            ),
+            None => None,
+        };
+        let sub = match &user {
+            Some(user) => user.id.to_string(),
+            None => client.key.clone(),
+        };
+        let added = self
+            .added_claims(ClaimsRequest {
+                target: ClaimsTarget::AccessToken,
+                client,
+                user: user.as_ref(),
+                scopes,
+            })
+            .await?;
         let now = self.now();
         let first = self.config.keys.algorithms.first().copied();
         let alg = self.effective_alg(first.unwrap_or(SigningAlg::Es256));
@@ -705,6 +742,7 @@ impl Engine {
             auth_time: extras.auth_time,
             cnf: extras.dpop_jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
             act: extras.act.and_then(|act| serde_json::from_str(act).ok()),
+            added,
         };
         self.sign_jws(alg, Some("at+jwt"), &claims)
     }

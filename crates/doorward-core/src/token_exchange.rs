@@ -129,13 +129,9 @@ impl Engine {
         let act = actor_chain(&client.key, own_token, token)?;
         let expires_at = (now + self.config.lifetimes.access_token).min(token.expires_at);
         let access = if Self::wants_jwt(client) {
-            let sub = token
-                .user_id
-                .map(|user| user.to_string())
-                .unwrap_or_default();
             self.jwt_access_token(
                 client,
-                sub,
+                token.user_id,
                 &scopes,
                 &audience,
                 AccessTokenExtras {
@@ -143,7 +139,8 @@ impl Engine {
                     act: act.as_deref(),
                     ..AccessTokenExtras::default()
                 },
-            )?
+            )
+            .await?
         } else {
             self.new_credential(OpaqueKind::AccessToken)
         };

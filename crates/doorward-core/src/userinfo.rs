@@ -31,6 +31,17 @@ impl Engine {
             )
             .into());
         }
-        Ok(user_claims(user, &info.scopes))
+        let mut claims = user_claims(user, &info.scopes);
+        self.add_claims(
+            &mut claims,
+            crate::claims_hook::ClaimsRequest {
+                target: crate::claims_hook::ClaimsTarget::UserInfo,
+                client: &info.client,
+                user: Some(user),
+                scopes: &info.scopes,
+            },
+        )
+        .await?;
+        Ok(claims)
     }
 }

@@ -81,6 +81,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         10,
         include_str!("../migrations/postgres/0010_dpop_and_delegation.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/postgres/0011_user_claims.sql"),
+    ),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.

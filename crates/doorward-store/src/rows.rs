@@ -68,7 +68,7 @@ pub(crate) fn corrupt(what: &str) -> StoreError {
 pub(crate) const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash, \
     policy, previous_secret_hash, previous_secret_expires_at, source, created_at";
 pub(crate) const USER_COLS: &str =
-    "id, username, display_name, password_hash, email, email_verified, created_at";
+    "id, username, display_name, password_hash, email, email_verified, created_at, claims";
 pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at";
 pub(crate) const CONSENT_COLS: &str = "user_id, client_id, scopes, granted_at";
 pub(crate) const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, \
@@ -95,7 +95,7 @@ macro_rules! bearer_select {
             "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
                 a.issued_at, a.expires_at, a.revoked_at, a.resources, a.dpop_jkt, a.act,
                 u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
-                u.created_at,
+                u.created_at, u.claims,
                 c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
                 c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
                 c.secret_hash AS c_secret_hash, c.policy AS c_policy,
@@ -183,7 +183,21 @@ pub(crate) fn user(row: &dyn Columns) -> StoreResult<User> {
         email: row.opt_text("email")?,
         email_verified: row.boolean("email_verified")?,
         created_at: row.int("created_at")?,
+        claims: claims_object(&row.text("claims")?)?,
     })
+}
+
+/// A user's `claims` column: a JSON object.
+fn claims_object(text: &str) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(corrupt("a user's claims are not a JSON object")),
+    }
+}
+
+/// What a user's `claims` column holds.
+pub(crate) fn claims_text(claims: &serde_json::Map<String, serde_json::Value>) -> String {
+    serde_json::Value::Object(claims.clone()).to_string()
 }
 
 /// A session from [`SESSION_COLS`].

@@ -93,12 +93,8 @@
 //!                                        # "client_credentials" (confidential clients only),
 //!                                        # "urn:ietf:params:oauth:grant-type:jwt-bearer" (RFC
 //!                                        # 7523: the client's own keys sign its assertions)
-//! assertion_issuers = [                  # others whose JWT bearer assertions it may trade:
-//!   { issuer = "https://idp.example", jwks_uri = "https://idp.example/jwks.json",
-//!     users = true },                    # `sub` may name a user (by id or username)
-//!   { issuer = "https://k8s.example", jwks = '{"keys": [...]}',
-//!     client_subject = "system:serviceaccount:games:scores" },  # this `sub` is the client
-//! ]
+//! claims = { tenant = "acme" }           # added to this client's tokens (ID, JWT access,
+//!                                        # introspection, UserInfo); not `sub`, `iss`, …
 //! require_pkce = false                   # PKCE for this client
 //! require_pushed_authorization_requests = false  # this client must push its requests first
 //! dpop_bound_access_tokens = false       # this client's tokens are always DPoP-bound (RFC
@@ -110,6 +106,13 @@
 //! resource_server = false                # may introspect other clients' access tokens
 //! resources = ["https://api.example/"]   # the `[oauth] resources` this client may name;
 //!                                        # default: all of them
+//!
+//! [[clients.NAME.assertion_issuers]]     # others whose JWT bearer assertions it may trade
+//! issuer = "https://idp.example"         # their `iss`
+//! jwks_uri = "https://idp.example/jwks.json"  # or jwks = '{"keys": [...]}'; neither: the
+//!                                        # client itself (issuer = "NAME@clients")
+//! users = true                           # `sub` may name a user (by id or username)
+//! client_subject = "system:serviceaccount:games:scores"  # this `sub` is the client
 //!
 //! [registration]                         # dynamic client registration: config/registration.rs
 //! mode = "off"                           # or "token", "open"
@@ -131,6 +134,7 @@
 //! [seed.user.NAME]                       # development users, created or updated at start
 //! username = "…"; password = "…"; display_name = "…"  # display_name defaults to username
 //! email = "…"; email_verified = false
+//! claims = { roles = ["admin"] }         # added to the user's tokens; not `sub`, `iss`, …
 //! ```
 
 use std::collections::BTreeMap;
@@ -332,6 +336,7 @@ struct RawPolicy {
     dpop_bound_access_tokens: bool,
     resources: Option<Vec<String>>,
     assertion_issuers: Vec<RawIssuer>,
+    claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An issuer of JWT bearer assertions a client trusts (`assertion_issuers`).
@@ -375,6 +380,8 @@ struct RawClient {
     resources: Option<Vec<String>>,
     #[serde(default)]
     assertion_issuers: Vec<RawIssuer>,
+    #[serde(default)]
+    claims: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -414,6 +421,8 @@ struct RawSeedApp {
     resources: Option<Vec<String>>,
     #[serde(default)]
     assertion_issuers: Vec<RawIssuer>,
+    #[serde(default)]
+    claims: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -425,6 +434,9 @@ struct RawSeedUser {
     email: Option<String>,
     #[serde(default)]
     email_verified: bool,
+    /// Added to the user's tokens (`claims = { tier = "gold" }`).
+    #[serde(default)]
+    claims: serde_json::Map<String, serde_json::Value>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50320";
@@ -732,6 +744,7 @@ macro_rules! raw_policy {
             dpop_bound_access_tokens: $raw.dpop_bound_access_tokens,
             resources: $raw.resources,
             assertion_issuers: $raw.assertion_issuers,
+            claims: $raw.claims,
         }
     };
 }
@@ -870,9 +883,25 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
             .transpose()?,
         extension_grants,
         assertion_issuers,
+        claims: checked_claims(&format!("{key_path}.claims"), raw.claims)?,
         // `doorward serve` enables no legacy grant.
         ..ClientPolicy::default()
     })
+}
+
+/// Configured claims: none of the reserved names (`doorward_core::claims_hook::RESERVED`), which
+/// are Doorward's to write.
+fn checked_claims(
+    key_path: &str,
+    claims: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    if let Some(name) = claims
+        .keys()
+        .find(|name| doorward_core::claims_hook::is_reserved(name))
+    {
+        bail!("key `{key_path}.{name}`: a reserved claim, which only Doorward writes");
+    }
+    Ok(claims)
 }
 
 /// An entry of a client's `assertion_issuers`: its keys inline or at a URL, or, without
@@ -1135,6 +1164,7 @@ fn users(users: BTreeMap<String, RawSeedUser>) -> anyhow::Result<Vec<UserSpec>> 
                 password: Secret::new(u.password),
                 email: u.email,
                 email_verified: u.email_verified,
+                claims: checked_claims(&format!("seed.user.{name}.claims"), u.claims)?,
             })
         })
         .collect()

@@ -329,6 +329,7 @@ impl UserStore for ExampleStore {
             user.password_hash.clone_from(&new.password_hash);
             user.email.clone_from(&new.email);
             user.email_verified = new.email_verified;
+            user.claims.clone_from(&new.claims);
             return Ok(user.clone());
         }
         if tables.usernames.contains_key(&new.id) {
@@ -345,6 +346,7 @@ impl UserStore for ExampleStore {
             email: new.email.clone(),
             email_verified: new.email_verified,
             created_at: new.created_at,
+            claims: new.claims.clone(),
         };
         tables.usernames.insert(user.id, user.username.clone());
         tables.users.insert(user.username.clone(), user.clone());

@@ -77,6 +77,7 @@ fn the_consent_page_links_only_to_a_web_page() {
         email: None,
         email_verified: false,
         created_at: 0,
+        claims: Default::default(),
     };
     let client = |app_uri: &str| Client {
         id: uuid::Uuid::nil(),
@@ -142,6 +143,7 @@ fn the_consent_page_tells_the_truth_about_the_client() {
         email: None,
         email_verified: false,
         created_at: 0,
+        claims: Default::default(),
     };
     let client = |source: ClientSource| Client {
         id: uuid::Uuid::nil(),

@@ -44,6 +44,7 @@ pub async fn user(store: &dyn Store, name: &str) -> Uuid {
             email: None,
             email_verified: false,
             created_at: NOW,
+            claims: serde_json::Map::new(),
         })
         .await
         .must("upsert_user")

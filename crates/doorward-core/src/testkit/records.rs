@@ -107,6 +107,10 @@ pub async fn clients_by_id_and_key(store: &dyn Store) {
             client_subject: Some("system:serviceaccount:games:scores".into()),
             jwks: None,
         }],
+        claims: serde_json::json!({ "tenant": "acme", "limits": { "rps": 10 } })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
     };
     oidc.source = crate::model::ClientSource::MetadataDocument;
     store.upsert_client(&oidc).await.must("upsert_client");
@@ -136,6 +140,10 @@ pub async fn users_upsert_by_username(store: &dyn Store) {
             email: Some("alice@example.com".into()),
             email_verified: true,
             created_at: NOW + 10,
+            claims: serde_json::json!({ "tier": "gold", "games": ["chess", "go"] })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
         })
         .await
         .must("upsert_user");
@@ -156,6 +164,11 @@ pub async fn users_upsert_by_username(store: &dyn Store) {
     assert_eq!(
         found.password_hash, "h2",
         "upsert_user must update the password hash"
+    );
+    assert_eq!(
+        found.claims.get("games"),
+        Some(&serde_json::json!(["chess", "go"])),
+        "upsert_user must store the user's claims, as a JSON object"
     );
     assert_eq!(
         found.email.as_deref(),

@@ -132,11 +132,11 @@ impl UserStore for PostgresStore {
     async fn upsert_user(&self, user: &NewUser) -> StoreResult<User> {
         let sql = format!(
             "INSERT INTO users (id, username, display_name, password_hash, email,
-                 email_verified, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 email_verified, created_at, claims)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name,
                  password_hash = excluded.password_hash, email = excluded.email,
-                 email_verified = excluded.email_verified
+                 email_verified = excluded.email_verified, claims = excluded.claims
              RETURNING {USER_COLS}"
         );
         let query = sqlx::query(AssertSqlSafe(sql.as_str()))
@@ -146,7 +146,8 @@ impl UserStore for PostgresStore {
             .bind(user.password_hash.as_str())
             .bind(user.email.as_deref())
             .bind(user.email_verified)
-            .bind(user.created_at);
+            .bind(user.created_at)
+            .bind(rows::claims_text(&user.claims));
         let mut tx = self.pool.begin().await.map_err(other)?;
         let row = query.fetch_optional(&mut *tx).await.map_err(other)?;
         let stored = record(row, rows::user)?.ok_or_else(|| corrupt("upsert returned no user"))?;

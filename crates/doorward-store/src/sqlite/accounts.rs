@@ -132,11 +132,11 @@ impl UserStore for SqliteStore {
                 &tx,
                 &format!(
                     "INSERT INTO users (id, username, display_name, password_hash, email,
-                         email_verified, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         email_verified, created_at, claims)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name,
                          password_hash = excluded.password_hash, email = excluded.email,
-                         email_verified = excluded.email_verified
+                         email_verified = excluded.email_verified, claims = excluded.claims
                      RETURNING {USER_COLS}"
                 ),
                 params![
@@ -147,6 +147,7 @@ impl UserStore for SqliteStore {
                     user.email,
                     user.email_verified,
                     user.created_at,
+                    rows::claims_text(&user.claims),
                 ],
                 rows::user,
             )?

@@ -469,3 +469,134 @@ fn plain_http_is_for_loopback_hosts_unless_allowed() {
         assert!(allowed.transport.banner().contains("INSECURE"));
     }
 }
+
+#[test]
+fn reads_claims_and_refuses_reserved_ones() {
+    let config = load(
+        r#"
+        [clients.game]
+        display_name = "Game"
+        app_uri = "http://localhost:8000"
+        callback_uri = "http://localhost:8000/cb"
+        secret = "game_secret"
+        claims = { tenant = "acme", limits = { rps = 10 } }
+
+        [seed.user.alice]
+        username = "alice"
+        password = "pw"
+        claims = { roles = ["admin"] }
+        "#,
+    )
+    .unwrap();
+    assert_eq!(config.clients[0].policy.claims["limits"]["rps"], 10);
+    assert_eq!(config.users[0].claims["roles"][0], "admin");
+    for (table, reserved) in [
+        ("clients.game", "sub"),
+        ("seed.user.alice", "iss"),
+        ("clients.game", "cnf"),
+    ] {
+        let text = format!(
+            r#"
+            [clients.game]
+            display_name = "Game"
+            app_uri = "http://localhost:8000"
+            callback_uri = "http://localhost:8000/cb"
+            secret = "game_secret"
+
+            [seed.user.alice]
+            username = "alice"
+            password = "pw"
+
+            [{table}.claims]
+            {reserved} = "forged"
+            "#
+        );
+        let error = format!("{:#}", load(&text).unwrap_err());
+        assert!(
+            error.contains(&format!("`{table}.claims.{reserved}`")) && error.contains("reserved"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn reads_the_jwt_bearer_grant_and_its_issuers() {
+    let jwks = r#"{"keys": [{"kty": "EC", "crv": "P-256", "x": "6qhq7ODrajSU9bEN2tl9nK-tfa4sni_HAIbDT4DYJdE", "y": "643YpMMmqTNiA3w6udRIGLCtykuhaDS0yCF25_yE4aA"}]}"#;
+    let client = |extra: &str| {
+        format!(
+            r#"
+            [clients.svc]
+            display_name = "Service"
+            app_uri = "http://localhost:8000"
+            secret = "svc_secret"
+            {extra}
+            "#
+        )
+    };
+    let config = load(&client(&format!(
+        r#"grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+
+            [[clients.svc.assertion_issuers]]
+            issuer = "https://idp.example"
+            jwks = '{jwks}'
+            users = true
+
+            [[clients.svc.assertion_issuers]]
+            issuer = "https://k8s.example"
+            jwks_uri = "https://k8s.example/keys"
+            client_subject = "system:serviceaccount:a:b"
+        "#
+    )))
+    .unwrap();
+    let policy = &config.clients[0].policy;
+    assert_eq!(
+        policy.grant_types,
+        Some(Vec::new()),
+        "no code or refresh grant"
+    );
+    assert_eq!(
+        policy.extension_grants,
+        ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+    );
+    assert!(policy.assertion_issuers[0].users && policy.assertion_issuers[0].jwks.is_some());
+    assert!(config.jwt_bearer, "on by default");
+
+    for (extra, says) in [
+        // An issuer without keys is the client itself.
+        (
+            r#"grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+            assertion_issuers = [{ issuer = "https://idp.example" }]"#,
+            "assertion_issuers[0]",
+        ),
+        // Issuers without the grant.
+        (
+            r#"grant_types = ["client_credentials"]
+            assertion_issuers = [{ issuer = "svc@clients" }]"#,
+            "only for a client whose grant_types name",
+        ),
+        // A private key in the issuer's set.
+        (
+            r#"grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+            assertion_issuers = [{ issuer = "https://idp.example", jwks = '{"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}' }]"#,
+            "assertion_issuers[0].jwks",
+        ),
+    ] {
+        let error = format!("{:#}", load(&client(extra)).unwrap_err());
+        assert!(error.contains(says), "{extra}: {error}");
+    }
+    // A public client may not use it.
+    let error = format!(
+        "{:#}",
+        load(
+            r#"
+            [clients.app]
+            display_name = "App"
+            app_uri = "http://localhost:8000"
+            token_endpoint_auth_method = "none"
+            grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+            "#
+        )
+        .unwrap_err()
+    );
+    assert!(error.contains("public client"), "{error}");
+}
