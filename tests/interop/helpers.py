@@ -114,6 +114,7 @@ USERS = {
         # test_algorithms.py: Ed25519 (RFC 9864) and EdDSA ID tokens through Authlib
         "fiona",
         "ursula",  # test_jwt_bearer.py: assertions name her
+        "ulla",  # test_claims.py: has claims of her own (USER_CLAIMS)
         "cimd_ann",
         "cimd_ben",
         "cimd_cat",
@@ -126,6 +127,9 @@ USER_EMAILS = {
     for name in ["uma", "victor", "wendy", "xavier", "yvonne", "zoe", "quinn", "rupert", "steve", "elena",
                  "fiona"]
 }
+
+# username -> the `claims` inline table of the users that have claims of their own.
+USER_CLAIMS = {"ulla": '{ roles = ["player", "moderator"], guild = "owls" }'}
 
 UUID_RE = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
@@ -208,6 +212,8 @@ def config_toml(refresh_grace: Optional[int] = 0) -> str:
         if username in USER_EMAILS:
             email, verified = USER_EMAILS[username]
             lines += [f'email = "{email}"', f"email_verified = {'true' if verified else 'false'}"]
+        if username in USER_CLAIMS:
+            lines.append(f"claims = {USER_CLAIMS[username]}")
         lines.append("")
     return "\n".join(lines)
 
