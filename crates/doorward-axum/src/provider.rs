@@ -17,6 +17,7 @@ use doorward_core::extension_grant::ExtensionGrant;
 use doorward_core::ports::{
     ChangeFeed, Clock, Fetcher, OsRandom, Random, SharedStore, SystemClock,
 };
+use doorward_core::token_format::AccessTokenIssuer;
 use doorward_core::{ClientSpec, Engine, EngineConfig, Grants, UserSpec};
 use tokio::task::JoinHandle;
 
@@ -85,6 +86,7 @@ pub struct ProviderBuilder {
     change_feed: Option<Arc<dyn ChangeFeed>>,
     extension_grants: Vec<Arc<dyn ExtensionGrant>>,
     claims_hook: Option<Arc<dyn ClaimsHook>>,
+    token_issuer: Option<Arc<dyn AccessTokenIssuer>>,
 }
 
 /// Why a provider could not be built.
@@ -198,6 +200,14 @@ impl ProviderBuilder {
         self
     }
 
+    /// Makes the access tokens of the clients whose `ClientPolicy::access_token_format` is
+    /// `AccessTokenFormat::Application` (`doorward_core::token_format`; TxOAuth2's
+    /// `TokenFactory`).
+    pub fn access_token_issuer(mut self, issuer: impl AccessTokenIssuer + 'static) -> Self {
+        self.token_issuer = Some(Arc::new(issuer));
+        self
+    }
+
     /// Time and randomness (tests inject fixed ones).
     pub fn clock_and_random(mut self, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
         self.clock = clock;
@@ -229,6 +239,9 @@ impl ProviderBuilder {
         }
         if let Some(hook) = self.claims_hook {
             engine = engine.with_claims_hook(hook);
+        }
+        if let Some(issuer) = self.token_issuer {
+            engine = engine.with_access_token_issuer(issuer);
         }
         for grant in self.extension_grants {
             engine
@@ -288,6 +301,7 @@ impl Provider {
             change_feed: None,
             extension_grants: Vec::new(),
             claims_hook: None,
+            token_issuer: None,
         }
     }
 

@@ -92,4 +92,7 @@ pub(crate) struct AccessTokenExtras<'a> {
     pub(crate) dpop_jkt: Option<&'a str>,
     /// `act` as JSON (RFC 8693 §4.1).
     pub(crate) act: Option<&'a str>,
+    /// When the token expires; `None`: the access-token lifetime from now. A token exchange
+    /// ends no later than its subject token.
+    pub(crate) expires_at: Option<UnixTime>,
 }

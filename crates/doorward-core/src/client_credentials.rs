@@ -23,7 +23,7 @@ use crate::claims::AccessTokenExtras;
 use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient};
 use crate::model::{AccessTokenRecord, GrantType};
-use crate::opaque::{OpaqueKind, TokenHash};
+use crate::opaque::TokenHash;
 use crate::Engine;
 
 impl Engine {
@@ -69,8 +69,8 @@ impl Engine {
         let audience = crate::resource_indicators::narrowed(&self.config, client, &[], resources)?;
         let now = self.now();
         let lifetime = self.config.lifetimes.access_token;
-        let access = if Self::wants_jwt(client) {
-            self.jwt_access_token(
+        let access = self
+            .mint_access_token(
                 client,
                 None,
                 &scopes,
@@ -80,10 +80,7 @@ impl Engine {
                     ..AccessTokenExtras::default()
                 },
             )
-            .await?
-        } else {
-            self.new_credential(OpaqueKind::AccessToken)
-        };
+            .await?;
         let record = AccessTokenRecord {
             hash: TokenHash::of(&access),
             family_id: self.new_time_ordered_uuid(),

@@ -48,6 +48,8 @@ pub struct Engine {
     pub(crate) extension_grants: Vec<Arc<dyn crate::extension_grant::ExtensionGrant>>,
     /// The application's claims ([`Engine::with_claims_hook`]).
     pub(crate) claims_hook: Option<Arc<dyn crate::claims_hook::ClaimsHook>>,
+    /// The application's access-token format ([`Engine::with_access_token_issuer`]).
+    pub(crate) token_issuer: Option<Arc<dyn crate::token_format::AccessTokenIssuer>>,
 }
 
 impl Engine {
@@ -90,6 +92,7 @@ impl Engine {
             cache: None,
             extension_grants: Vec::new(),
             claims_hook: None,
+            token_issuer: None,
         };
         engine.maintain_keys().await?;
         Ok(engine)

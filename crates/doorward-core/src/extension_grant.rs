@@ -33,7 +33,7 @@ use crate::claims::AccessTokenExtras;
 use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient};
 use crate::model::{AccessTokenRecord, Client, GrantType};
-use crate::opaque::{OpaqueKind, TokenHash};
+use crate::opaque::TokenHash;
 use crate::Engine;
 
 /// An application-defined grant type (RFC 6749 §4.5), registered with
@@ -229,8 +229,8 @@ impl Engine {
         }
         let now = self.now();
         let lifetime = self.config.lifetimes.access_token;
-        let access = if Self::wants_jwt(client) {
-            self.jwt_access_token(
+        let access = self
+            .mint_access_token(
                 client,
                 user_id,
                 &scopes,
@@ -240,10 +240,7 @@ impl Engine {
                     ..AccessTokenExtras::default()
                 },
             )
-            .await?
-        } else {
-            self.new_credential(OpaqueKind::AccessToken)
-        };
+            .await?;
         let record = AccessTokenRecord {
             hash: TokenHash::of(&access),
             family_id: self.new_time_ordered_uuid(),

@@ -74,6 +74,7 @@ pub mod testkit;
 pub mod throttle;
 pub mod token;
 pub mod token_exchange;
+pub mod token_format;
 pub mod trusted_issuer;
 pub mod userinfo;
 

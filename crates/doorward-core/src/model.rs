@@ -201,6 +201,20 @@ pub enum AccessTokenFormat {
     Opaque,
     /// A JWT access token (RFC 9068) that a resource server verifies with the JWKS.
     Jwt,
+    /// The application's own format ([`crate::token_format::AccessTokenIssuer`]), opaque to
+    /// the engine, which stores its hash like an opaque token's. Opaque when the engine has
+    /// no issuer.
+    Application,
+}
+
+impl AccessTokenFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opaque => "opaque",
+            Self::Jwt => "jwt",
+            Self::Application => "application",
+        }
+    }
 }
 
 /// What a client may do beyond the Eternaltwin form: each field's default is what a client
@@ -370,8 +384,8 @@ impl ClientPolicy {
                 .map(|u| u.as_str().to_owned())
                 .collect(),
             token_endpoint_auth_method: self.auth_method.map(|m| m.as_str().to_owned()),
-            access_token_format: (self.access_token_format == AccessTokenFormat::Jwt)
-                .then(|| "jwt".to_owned()),
+            access_token_format: (self.access_token_format != AccessTokenFormat::Opaque)
+                .then(|| self.access_token_format.as_str().to_owned()),
             id_token_signed_response_alg: self.id_token_alg.map(|a| a.as_str().to_owned()),
             access_token_audience: self.access_token_audience.clone(),
             resource_server: self.resource_server,
@@ -425,6 +439,7 @@ impl ClientPolicy {
                 .transpose()?,
             access_token_format: match json.access_token_format.as_deref() {
                 Some("jwt") => AccessTokenFormat::Jwt,
+                Some("application") => AccessTokenFormat::Application,
                 _ => AccessTokenFormat::Opaque,
             },
             id_token_alg: json

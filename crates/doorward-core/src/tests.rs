@@ -28,3 +28,4 @@ mod request_objects;
 mod resources;
 mod sessions;
 mod token_exchange;
+mod token_formats;

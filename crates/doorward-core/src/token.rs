@@ -22,8 +22,7 @@ use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient, Built, Grant};
 use crate::jose::SigningAlg;
 use crate::model::{
-    AccessTokenFormat, AccessTokenRecord, AuthMethod, Client, CodeRecord, GrantType,
-    RefreshTokenRecord,
+    AccessTokenRecord, AuthMethod, Client, CodeRecord, GrantType, RefreshTokenRecord,
 };
 use crate::opaque::{OpaqueKind, TokenHash};
 use crate::ports::{Change, ClientRef, Redemption};
@@ -561,8 +560,8 @@ impl Engine {
         } = grant;
         let now = self.now();
         let lifetimes = &self.config.lifetimes;
-        let access = if Self::wants_jwt(client) {
-            self.jwt_access_token(
+        let access = self
+            .mint_access_token(
                 client,
                 Some(user_id),
                 access_scopes,
@@ -570,13 +569,10 @@ impl Engine {
                 AccessTokenExtras {
                     auth_time: Some(auth_time),
                     dpop_jkt: authenticated.dpop_jkt,
-                    act: None,
+                    ..AccessTokenExtras::default()
                 },
             )
-            .await?
-        } else {
-            self.new_credential(OpaqueKind::AccessToken)
-        };
+            .await?;
         // The ID token follows the scope of this answer: a refresh narrowed to `openid` gets
         // no `profile` or `email` claims, and one narrowed without `openid` no ID token (the
         // claims are released per scope, OIDC Core §5.4).
@@ -734,7 +730,9 @@ impl Engine {
                 client,
                 &self.config.issuer,
             )),
-            exp: now + self.config.lifetimes.access_token,
+            exp: extras
+                .expires_at
+                .unwrap_or(now + self.config.lifetimes.access_token),
             iat: now,
             jti: self.new_uuid().to_string(),
             client_id: &client.key,
@@ -745,11 +743,6 @@ impl Engine {
             added,
         };
         self.sign_jws(alg, Some("at+jwt"), &claims)
-    }
-
-    /// Whether `client` gets JWT access tokens.
-    pub(crate) fn wants_jwt(client: &Client) -> bool {
-        client.policy.access_token_format == AccessTokenFormat::Jwt
     }
 }
 

@@ -32,7 +32,7 @@ use crate::claims::AccessTokenExtras;
 use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient};
 use crate::model::AccessTokenRecord;
-use crate::opaque::{OpaqueKind, TokenHash};
+use crate::opaque::TokenHash;
 use crate::Engine;
 
 /// RFC 8693 §3: an OAuth 2.0 access token.
@@ -128,8 +128,8 @@ impl Engine {
             crate::resource_indicators::narrowed(&self.config, client, granted, &targets)?;
         let act = actor_chain(&client.key, own_token, token)?;
         let expires_at = (now + self.config.lifetimes.access_token).min(token.expires_at);
-        let access = if Self::wants_jwt(client) {
-            self.jwt_access_token(
+        let access = self
+            .mint_access_token(
                 client,
                 token.user_id,
                 &scopes,
@@ -140,10 +140,7 @@ impl Engine {
                     ..AccessTokenExtras::default()
                 },
             )
-            .await?
-        } else {
-            self.new_credential(OpaqueKind::AccessToken)
-        };
+            .await?;
         let issued = AccessTokenRecord {
             hash: TokenHash::of(&access),
             family_id: token.family_id,
