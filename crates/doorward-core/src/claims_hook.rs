@@ -6,7 +6,7 @@
 //!
 //! 1. the client's [`ClientPolicy::claims`] (`[clients.NAME] claims` in `doorward serve`);
 //! 2. the user's [`User::claims`], kept in the store (`[seed.user.NAME] claims`);
-//! 3. the application's [`ClaimsHook`] ([`Engine::with_claims_hook`]), which sees the client,
+//! 3. the application's [`ClaimsHook`] (`Engine::with_claims_hook`), which sees the client,
 //!    the user (none for a `client_credentials` token) and the scopes, and can answer per
 //!    target.
 //!
@@ -17,15 +17,12 @@
 //! [`ClientPolicy::claims`]: crate::model::ClientPolicy::claims
 //! [`User::claims`]: crate::model::User::claims
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use doorward_proto::ScopeSet;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
 use crate::model::{Client, User};
-use crate::Engine;
 
 /// The claims no source may write: those of JWT (RFC 7519 §4.1), OpenID Connect's ID token
 /// (Core §2, §3.1.3.6, §3.3.2.11; Front-Channel and Back-Channel Logout `sid`, `events`), RFC
@@ -96,41 +93,4 @@ pub trait ClaimsHook: Send + Sync {
     /// keeps Doorward's value. An error fails the request (a server error): answer an empty
     /// map to add nothing.
     async fn claims(&self, request: ClaimsRequest<'_>) -> Result<Map<String, Value>, Error>;
-}
-
-impl Engine {
-    /// Adds the application's claims to every ID token, JWT access token, introspection
-    /// answer and UserInfo answer (module documentation).
-    pub fn with_claims_hook(mut self, hook: Arc<dyn ClaimsHook>) -> Self {
-        self.claims_hook = Some(hook);
-        self
-    }
-
-    /// The claims the three sources add for `request`, reserved names left out.
-    pub(crate) async fn added_claims(
-        &self,
-        request: ClaimsRequest<'_>,
-    ) -> Result<Map<String, Value>, Error> {
-        let mut added = request.client.policy.claims.clone();
-        if let Some(user) = request.user {
-            added.extend(user.claims.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        if let Some(hook) = &self.claims_hook {
-            added.extend(hook.claims(request).await?);
-        }
-        added.retain(|name, _| !is_reserved(name));
-        Ok(added)
-    }
-
-    /// Puts the added claims for `request` into `claims`, none replacing one already there.
-    pub(crate) async fn add_claims(
-        &self,
-        claims: &mut Map<String, Value>,
-        request: ClaimsRequest<'_>,
-    ) -> Result<(), Error> {
-        for (name, value) in self.added_claims(request).await? {
-            claims.entry(name).or_insert(value);
-        }
-        Ok(())
-    }
 }

@@ -8,7 +8,7 @@
 //! What is checked, every failure `invalid_client` (RFC 7521 §4.2.1) and counted by the
 //! client's throttle counter ([`crate::throttle::CLIENT`]) once the client is known:
 //!
-//! - the signature, with an algorithm the client's method allows ([`CLIENT_KEY_ALGS`] with a
+//! - the signature, with an algorithm the client's method allows ([`crate::jose::CLIENT_KEY_ALGS`] with a
 //!   key of its set, the `kid` matching when the header names one; [`CLIENT_SECRET_ALGS`] with
 //!   its secret, which must be at least as long as the hash); never `none`;
 //! - `iss` = `sub` = the client (its Key or Id), and `client_id`, when sent, names it too;
@@ -29,17 +29,18 @@
 //! [`ClientPolicy::sealed_jwt_secret`]: crate::model::ClientPolicy::sealed_jwt_secret
 
 use doorward_proto::OAuthError;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
-use jsonwebtoken::{DecodingKey, Validation};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+use crate::assertion::{
+    names, seconds, verify_with_keys, verify_with_secret, Audience, MAX_JTI, NO_MATCHING_KEY,
+};
 use crate::clock::UnixTime;
 use crate::config::paths;
 use crate::error::Error;
-use crate::jose::{AlgName, CLIENT_KEY_ALGS, CLIENT_SECRET_ALGS};
+use crate::jose::CLIENT_SECRET_ALGS;
 use crate::model::{AuthMethod, Client};
-use crate::ports::{ClientRef, StoreError};
+use crate::ports::StoreError;
 use crate::request::{ClientEndpoint, TokenRequest};
 use crate::throttle::{Counter, Guard};
 use crate::Engine;
@@ -54,13 +55,6 @@ pub const MAX_LIFETIME: i64 = crate::jose::CLIENT_JWT_MAX_LIFETIME;
 /// The clock difference tolerated between a client and this server
 /// ([`crate::jose::CLIENT_JWT_SKEW`]).
 pub const SKEW: i64 = crate::jose::CLIENT_JWT_SKEW;
-
-/// Why a JWS's claims could not be read as what was expected.
-const CLAIMS_MISSING: &str =
-    "iss, sub, aud, exp and jti are required (exp, iat and nbf as numbers)";
-
-/// The longest `jti` accepted, in bytes.
-pub(crate) const MAX_JTI: usize = 256;
 
 /// A client authenticated by its assertion: the client, its method, and the `sub` it named
 /// itself with (its Key or Id).
@@ -91,29 +85,8 @@ struct Subject {
     sub: String,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(crate) enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Audience {
-    pub(crate) fn contains(&self, wanted: &[String]) -> bool {
-        match self {
-            Self::One(aud) => wanted.contains(aud),
-            Self::Many(auds) => auds.iter().any(|aud| wanted.contains(aud)),
-        }
-    }
-}
-
 fn failed(why: &str) -> Error {
     OAuthError::invalid_client(format!("client assertion refused: {why}")).into()
-}
-
-/// Seconds as the engine counts them; a JSON number out of range saturates.
-pub(crate) fn seconds(value: f64) -> UnixTime {
-    value as UnixTime
 }
 
 impl Engine {
@@ -355,98 +328,4 @@ impl Engine {
         }
         Ok(())
     }
-}
-
-pub(crate) fn names(client: &Client, client_id: &str) -> bool {
-    match ClientRef::parse(client_id) {
-        ClientRef::Id(id) => id == client.id,
-        ClientRef::Key(key) => key == client.key,
-    }
-}
-
-/// The signature and claims with the client's HMAC secret (`client_secret_jwt`).
-fn verify_with_secret<T: DeserializeOwned>(
-    assertion: &str,
-    secret: &[u8],
-) -> Result<T, &'static str> {
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "not a JWS we accept")?;
-    let alg = CLIENT_SECRET_ALGS
-        .into_iter()
-        .find(|a| a.jwt() == header.alg)
-        .ok_or("client_secret_jwt takes HS256, HS384 or HS512")?;
-    if secret.len() < alg.min_secret_len() {
-        return Err("the client's secret is too short for this algorithm");
-    }
-    decode(assertion, &DecodingKey::from_secret(secret), alg)
-}
-
-/// Why [`verify_with_keys`] found no key to try: the one answer that makes a published set
-/// be fetched again.
-const NO_MATCHING_KEY: &str = "no registered key matches the assertion's kid and alg";
-
-/// The signature and claims with one of the client's public keys (`private_key_jwt`): the key
-/// named by `kid`, or each key of the right type when the header names none.
-pub(crate) fn verify_with_keys<T: DeserializeOwned>(
-    assertion: &str,
-    keys: &[Jwk],
-) -> Result<T, &'static str> {
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "not a JWS we accept")?;
-    let alg = CLIENT_KEY_ALGS
-        .into_iter()
-        .find(|a| a.jwt() == header.alg)
-        .ok_or("private_key_jwt takes RS256, PS256, ES256 or EdDSA")?;
-    let candidates = keys.iter().filter(|key| {
-        let kid_ok = match (&header.kid, &key.common.key_id) {
-            (Some(wanted), Some(kid)) => wanted == kid,
-            (Some(_), None) => false,
-            (None, _) => true,
-        };
-        let alg_ok = key
-            .common
-            .key_algorithm
-            .is_none_or(|ka| ka.to_string() == alg.as_str());
-        kid_ok && alg_ok && fits(alg, &key.algorithm)
-    });
-    let mut why = NO_MATCHING_KEY;
-    for key in candidates {
-        let Ok(decoding) = DecodingKey::from_jwk(key) else {
-            continue;
-        };
-        match decode(assertion, &decoding, alg) {
-            Ok(claims) => return Ok(claims),
-            Err(e) => why = e,
-        }
-    }
-    Err(why)
-}
-
-/// Whether a key of this type can check this algorithm.
-fn fits(alg: AlgName, key: &AlgorithmParameters) -> bool {
-    matches!(
-        (alg, key),
-        (AlgName::Rs256 | AlgName::Ps256, AlgorithmParameters::RSA(_))
-            | (AlgName::Es256, AlgorithmParameters::EllipticCurve(_))
-            | (AlgName::EdDsa, AlgorithmParameters::OctetKeyPair(_))
-    )
-}
-
-/// The signature only: the claims are checked against the engine's clock, not the system's.
-fn decode<T: DeserializeOwned>(
-    assertion: &str,
-    key: &DecodingKey,
-    alg: AlgName,
-) -> Result<T, &'static str> {
-    let mut validation = Validation::new(alg.jwt());
-    validation.algorithms = vec![alg.jwt()];
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    validation.required_spec_claims.clear();
-    jsonwebtoken::decode::<T>(assertion, key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => "bad signature",
-            jsonwebtoken::errors::ErrorKind::Json(_) => CLAIMS_MISSING,
-            _ => "not a JWS we accept",
-        })
 }

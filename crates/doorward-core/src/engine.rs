@@ -3,7 +3,10 @@
 //! block of its own; the modules a flow uses (values, records, ports, JOSE, passwords) never
 //! import `Engine`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use async_trait::async_trait;
 
 use doorward_proto::{ScopeSet, Secret};
 use uuid::Uuid;
@@ -16,11 +19,46 @@ use crate::clock::{Clock, Random, UnixTime};
 use crate::config::{ClientSpec, EngineConfig, UserSpec};
 use crate::error::Error;
 use crate::fetch::{Fetcher, NoFetcher};
+use crate::grant::{ExtensionRequest, Granted};
 use crate::jose::{KeyRing, Sealer, CSRF_SECRET, SERVER_SECRET_LEN};
 use crate::model::{AuthMethod, Client, ClientSource, NewUser, User};
 use crate::passwords::{self, CacheAnswer, HashLimiter, SecretCache};
 use crate::ports::{Change, ClientRef, SharedStore, StoreError};
 use crate::throttle::{Counter, Guard};
+
+/// An application-defined grant type (RFC 6749 §4.5), registered with
+/// [`Engine::with_extension_grant`] (`crate::extension_grant`).
+#[async_trait]
+pub trait ExtensionGrant: Send + Sync {
+    /// The `grant_type` this grant answers: an absolute URI (RFC 6749 §4.5), such as
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` or `https://games.example/grants/ticket`.
+    fn grant_type(&self) -> &str;
+
+    /// The client that sent a request carrying no client authentication at all (no Basic, no
+    /// `client_secret`, no `client_assertion`, no `client_id`), when the grant's own
+    /// parameters prove it: RFC 7523 §3.1 lets an assertion signed with the client's key
+    /// stand for its authentication. `None` (the default): the request is refused as any
+    /// unauthenticated one is.
+    ///
+    /// Only the client is named here; [`ExtensionGrant::decide`] must still verify the proof
+    /// (it is told so by [`ExtensionRequest::client_proven_by_grant`]).
+    async fn client_of(
+        &self,
+        engine: &Engine,
+        params: &HashMap<String, String>,
+    ) -> Result<Option<Client>, Error> {
+        let _ = (engine, params);
+        Ok(None)
+    }
+
+    /// Whether to grant, and what: a token's subject and scope, or an error for the client
+    /// (`invalid_grant` for a credential that does not hold, RFC 6749 §5.2).
+    async fn decide(
+        &self,
+        engine: &Engine,
+        request: ExtensionRequest<'_>,
+    ) -> Result<Granted, Error>;
+}
 
 /// The authorization server: protocol rules over the storage, clock and randomness ports.
 pub struct Engine {
@@ -45,7 +83,7 @@ pub struct Engine {
         Arc<dyn crate::ports::ChangeFeed>,
     )>,
     /// The application's grant types ([`Engine::with_extension_grant`]).
-    pub(crate) extension_grants: Vec<Arc<dyn crate::extension_grant::ExtensionGrant>>,
+    pub(crate) extension_grants: Vec<Arc<dyn ExtensionGrant>>,
     /// The application's claims ([`Engine::with_claims_hook`]).
     pub(crate) claims_hook: Option<Arc<dyn crate::claims_hook::ClaimsHook>>,
     /// The application's access-token format ([`Engine::with_access_token_issuer`]).

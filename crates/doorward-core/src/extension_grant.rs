@@ -25,94 +25,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use doorward_proto::{OAuthError, ScopeSet, TokenResponse};
-use uuid::Uuid;
 
 use crate::claims::AccessTokenExtras;
 use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient};
 use crate::model::{AccessTokenRecord, Client, GrantType};
+
+pub use crate::engine::ExtensionGrant;
+pub use crate::grant::{ExtensionRequest, Granted, RegisterError, Subject};
 use crate::opaque::TokenHash;
 use crate::Engine;
-
-/// An application-defined grant type (RFC 6749 §4.5), registered with
-/// [`Engine::with_extension_grant`].
-#[async_trait]
-pub trait ExtensionGrant: Send + Sync {
-    /// The `grant_type` this grant answers: an absolute URI (RFC 6749 §4.5), such as
-    /// `urn:ietf:params:oauth:grant-type:jwt-bearer` or `https://games.example/grants/ticket`.
-    fn grant_type(&self) -> &str;
-
-    /// The client that sent a request carrying no client authentication at all (no Basic, no
-    /// `client_secret`, no `client_assertion`, no `client_id`), when the grant's own
-    /// parameters prove it: RFC 7523 §3.1 lets an assertion signed with the client's key
-    /// stand for its authentication. `None` (the default): the request is refused as any
-    /// unauthenticated one is.
-    ///
-    /// Only the client is named here; [`ExtensionGrant::decide`] must still verify the proof
-    /// (it is told so by [`ExtensionRequest::client_proven_by_grant`]).
-    async fn client_of(
-        &self,
-        engine: &Engine,
-        params: &HashMap<String, String>,
-    ) -> Result<Option<Client>, Error> {
-        let _ = (engine, params);
-        Ok(None)
-    }
-
-    /// Whether to grant, and what: a token's subject and scope, or an error for the client
-    /// (`invalid_grant` for a credential that does not hold, RFC 6749 §5.2).
-    async fn decide(
-        &self,
-        engine: &Engine,
-        request: ExtensionRequest<'_>,
-    ) -> Result<Granted, Error>;
-}
-
-/// A token request of an extension grant, as the engine hands it to the grant.
-#[derive(Clone, Copy)]
-pub struct ExtensionRequest<'a> {
-    /// The authenticated client.
-    pub client: &'a Client,
-    /// The client authenticated only through [`ExtensionGrant::client_of`]: the grant's
-    /// parameters are all there is to prove who it is, and `decide` must check them so.
-    pub client_proven_by_grant: bool,
-    /// Every form parameter of the request, `grant_type` included.
-    pub params: &'a HashMap<String, String>,
-    /// The scope asked for, within what the client may have; the server's default scopes
-    /// (within the client's) when the request names none (RFC 6749 §3.3).
-    pub scopes: &'a ScopeSet,
-}
-
-/// What an extension grant grants.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Granted {
-    pub subject: Subject,
-    /// The token's scope: [`ExtensionRequest::scopes`] or fewer. Anything beyond what the
-    /// client may have is dropped; `openid` only with a user.
-    pub scopes: ScopeSet,
-}
-
-/// Whom a token is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Subject {
-    /// The client itself, as with `client_credentials` (RFC 9068 §2.2: `sub` is the client).
-    Client,
-    /// A user of this server, by id.
-    User(Uuid),
-}
-
-/// Why an extension grant could not be registered.
-#[derive(Debug, thiserror::Error)]
-pub enum RegisterError {
-    #[error("the grant type `{0}` is not an absolute URI (RFC 6749 section 4.5)")]
-    NotAbsoluteUri(String),
-    #[error("the grant type `{0}` is one of the server's own")]
-    BuiltIn(String),
-    #[error("the grant type `{0}` is registered twice")]
-    Duplicate(String),
-}
 
 impl Engine {
     /// Adds an extension grant ([`Engine::add_extension_grant`]).

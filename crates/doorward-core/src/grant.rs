@@ -2,6 +2,8 @@
 //! values, the authenticated client, and the tokens built for a response before the store
 //! keeps them.
 
+use std::collections::HashMap;
+
 use doorward_proto::{ResourceUri, ScopeSet, TokenResponse, TokenType};
 use uuid::Uuid;
 
@@ -100,4 +102,48 @@ impl Built {
         self.response.refresh_token = None;
         self
     }
+}
+
+/// A token request of an extension grant, as the engine hands it to the grant.
+#[derive(Clone, Copy)]
+pub struct ExtensionRequest<'a> {
+    /// The authenticated client.
+    pub client: &'a Client,
+    /// The client authenticated only through [`ExtensionGrant::client_of`](crate::extension_grant::ExtensionGrant::client_of): the grant's
+    /// parameters are all there is to prove who it is, and `decide` must check them so.
+    pub client_proven_by_grant: bool,
+    /// Every form parameter of the request, `grant_type` included.
+    pub params: &'a HashMap<String, String>,
+    /// The scope asked for, within what the client may have; the server's default scopes
+    /// (within the client's) when the request names none (RFC 6749 §3.3).
+    pub scopes: &'a ScopeSet,
+}
+
+/// What an extension grant grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Granted {
+    pub subject: Subject,
+    /// The token's scope: [`ExtensionRequest::scopes`] or fewer. Anything beyond what the
+    /// client may have is dropped; `openid` only with a user.
+    pub scopes: ScopeSet,
+}
+
+/// Whom a token is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The client itself, as with `client_credentials` (RFC 9068 §2.2: `sub` is the client).
+    Client,
+    /// A user of this server, by id.
+    User(Uuid),
+}
+
+/// Why an extension grant could not be registered.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("the grant type `{0}` is not an absolute URI (RFC 6749 section 4.5)")]
+    NotAbsoluteUri(String),
+    #[error("the grant type `{0}` is one of the server's own")]
+    BuiltIn(String),
+    #[error("the grant type `{0}` is registered twice")]
+    Duplicate(String),
 }

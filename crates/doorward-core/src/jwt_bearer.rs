@@ -2,7 +2,7 @@
 //! access token. Google's service accounts, Authlib's `AssertionSession`, workload identity
 //! federation. Built on [`crate::extension_grant`]; `doorward serve` registers it.
 //!
-//! Who may sign ([`trusted_issuer`]), each failure `invalid_grant` (RFC 7523 §3.1):
+//! Who may sign (`trusted_issuer`), each failure `invalid_grant` (RFC 7523 §3.1):
 //!
 //! - the client itself (`iss` its Key or Id), with its registered keys (`jwks`, `jwks_uri`)
 //!   or its `client_secret_jwt` secret; such a request needs no other client authentication
@@ -39,10 +39,12 @@ use doorward_proto::OAuthError;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::client_assertion::{names, seconds, verify_with_keys, Audience, MAX_JTI, SKEW};
+use crate::assertion::{names, seconds, verify_with_keys, Audience, MAX_JTI};
 use crate::config::paths;
+use crate::engine::ExtensionGrant;
 use crate::error::Error;
-use crate::extension_grant::{ExtensionGrant, ExtensionRequest, Granted, Subject};
+use crate::grant::{ExtensionRequest, Granted, Subject};
+use crate::jose::CLIENT_JWT_SKEW as SKEW;
 use crate::model::{Client, TrustedIssuer};
 use crate::Engine;
 

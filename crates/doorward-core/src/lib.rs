@@ -13,22 +13,30 @@
 //!    (parsed requests), [`claims`], [`grant`] (what a grant issues), [`resource_indicators`]
 //!    (RFC 8707: which resources a token is for, its audience), [`fetch`] (the outbound
 //!    port), [`client_keys`] (fetched `jwks_uri` key sets), [`client_document`] (Client ID
-//!    Metadata Documents: validation and cache times).
-//! 2. [`Engine`] itself (`engine.rs`): its state, clients and users from configuration.
+//!    Metadata Documents: validation and cache times), `assertion` (what JWT assertions
+//!    share), [`trusted_issuer`] (issuers of JWT bearer assertions), [`claims_hook`] (the
+//!    added-claims port), [`token_format`] (the access-token format port).
+//! 2. [`Engine`] itself (`engine.rs`): its state, clients and users from configuration, and the
+//!    one port that calls back into it, [`extension_grant::ExtensionGrant`].
 //! 3. Flows, each an `impl Engine` block of its own that no other flow imports:
 //!    [`authorize`] (the authorization endpoint), [`token`] (the token endpoint and token
 //!    issuing), [`client_credentials`], [`device`] (RFC 8628), [`session`] (browser sign-in, CSRF), [`embedding`] (users the application
 //!    signed in), [`resource`] (bearer tokens at a protected resource), [`account`],
 //!    [`introspection`], [`revocation`], [`userinfo`], [`discovery`], [`logout`], [`pushed`] (RFC 9126), [`request_object`] (RFC 9101), [`keys`]
-//!    (staged key rotation), [`registration`] (RFC 7591, RFC 7592) and the legacy grants.
+//!    (staged key rotation), [`registration`] (RFC 7591, RFC 7592), [`token_exchange`] (RFC
+//!    8693), [`extension_grant`] (RFC 6749 §4.5) and [`jwt_bearer`] (RFC 7523 §2.1) on it,
+//!    `claims_added`, [`access_token`] (the format tokens are minted in) and the legacy grants.
 //! 4. Around them: [`memory`] (an in-memory store), `testing` and `testkit` (feature
 //!    `testkit`).
 
+pub mod access_token;
 pub mod account;
+mod assertion;
 pub mod authorize;
 pub mod cache;
 mod changes;
 pub mod claims;
+mod claims_added;
 pub mod claims_hook;
 pub mod client_assertion;
 pub mod client_credentials;

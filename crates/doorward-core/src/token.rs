@@ -13,9 +13,7 @@ use doorward_proto::{
     form_decode, CodeVerifier, ErrorCode, OAuthError, ResourceUri, ScopeSet, Secret, TokenResponse,
 };
 
-use crate::claims::{
-    user_claims, AccessTokenClaims, AccessTokenExtras, IdTokenClaims, IdTokenInput,
-};
+use crate::claims::{user_claims, AccessTokenExtras, IdTokenClaims, IdTokenInput};
 use crate::claims_hook::{ClaimsRequest, ClaimsTarget};
 use crate::dpop::{ProofAt, ProofTarget};
 use crate::error::Error;
@@ -683,66 +681,6 @@ impl Engine {
             user,
         };
         self.sign_jws(alg, None, &claims)
-    }
-
-    /// A JWT access token (RFC 9068 §2) signed with the server's first algorithm. `sub` is the
-    /// user's id, or without a user the client's Key (a `client_credentials` token, RFC 9068
-    /// §2.2, which has no `auth_time`). `aud` names `resources` (RFC 8707 §2; a string for
-    /// one, an array for several), or without any the client's `access_token_audience`, else
-    /// the issuer. The added claims ([`crate::claims_hook`]) follow.
-    pub(crate) async fn jwt_access_token(
-        &self,
-        client: &Client,
-        user_id: Option<uuid::Uuid>,
-        scopes: &ScopeSet,
-        resources: &[ResourceUri],
-        extras: AccessTokenExtras<'_>,
-    ) -> Result<String, Error> {
-        let user = match user_id {
-            Some(id) => Some(
-                self.store
-                    .find_user(id)
-                    .await?
-                    .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?,
-            ),
-            None => None,
-        };
-        let sub = match &user {
-            Some(user) => user.id.to_string(),
-            None => client.key.clone(),
-        };
-        let added = self
-            .added_claims(ClaimsRequest {
-                target: ClaimsTarget::AccessToken,
-                client,
-                user: user.as_ref(),
-                scopes,
-            })
-            .await?;
-        let now = self.now();
-        let first = self.config.keys.algorithms.first().copied();
-        let alg = self.effective_alg(first.unwrap_or(SigningAlg::Es256));
-        let claims = AccessTokenClaims {
-            iss: &self.config.issuer,
-            sub,
-            aud: crate::resource_indicators::aud_value(&crate::resource_indicators::audience(
-                resources,
-                client,
-                &self.config.issuer,
-            )),
-            exp: extras
-                .expires_at
-                .unwrap_or(now + self.config.lifetimes.access_token),
-            iat: now,
-            jti: self.new_uuid().to_string(),
-            client_id: &client.key,
-            scope: scopes.to_string(),
-            auth_time: extras.auth_time,
-            cnf: extras.dpop_jkt.map(|jkt| serde_json::json!({ "jkt": jkt })),
-            act: extras.act.and_then(|act| serde_json::from_str(act).ok()),
-            added,
-        };
-        self.sign_jws(alg, Some("at+jwt"), &claims)
     }
 }
 

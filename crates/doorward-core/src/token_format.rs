@@ -14,18 +14,12 @@
 //! [`AccessTokenFormat`]: crate::model::AccessTokenFormat
 //! [`AccessTokenFormat::Application`]: crate::model::AccessTokenFormat::Application
 
-use std::sync::Arc;
-
 use doorward_proto::{ResourceUri, ScopeSet};
 use uuid::Uuid;
 
-use crate::claims::AccessTokenExtras;
 use crate::clock::UnixTime;
 use crate::error::Error;
-use crate::model::{AccessTokenFormat, Client};
-use crate::opaque::OpaqueKind;
-use crate::ports::StoreError;
-use crate::Engine;
+use crate::model::Client;
 
 /// Makes the access tokens of the clients whose format is
 /// [`AccessTokenFormat::Application`](crate::model::AccessTokenFormat::Application).
@@ -57,59 +51,8 @@ pub struct NewAccessToken<'a> {
 #[error("the application's access token issuer made an unusable token: {0}")]
 pub struct UnusableToken(&'static str);
 
-impl Engine {
-    /// Makes the access tokens of [`AccessTokenFormat::Application`] clients (module
-    /// documentation).
-    pub fn with_access_token_issuer(mut self, issuer: Arc<dyn AccessTokenIssuer>) -> Self {
-        self.token_issuer = Some(issuer);
-        self
-    }
-
-    /// A new access token for `client` in its format: opaque, an RFC 9068 JWT, or the
-    /// application's. The one place that chooses.
-    pub(crate) async fn mint_access_token(
-        &self,
-        client: &Client,
-        user_id: Option<Uuid>,
-        scopes: &ScopeSet,
-        resources: &[ResourceUri],
-        extras: AccessTokenExtras<'_>,
-    ) -> Result<String, Error> {
-        match (client.policy.access_token_format, &self.token_issuer) {
-            (AccessTokenFormat::Jwt, _) => {
-                self.jwt_access_token(client, user_id, scopes, resources, extras)
-                    .await
-            }
-            (AccessTokenFormat::Application, Some(issuer)) => {
-                let now = self.now();
-                let mut random = [0u8; 32];
-                self.random.fill(&mut random);
-                let unique = {
-                    use base64::Engine as _;
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
-                };
-                let token = issuer.issue(&NewAccessToken {
-                    client,
-                    user_id,
-                    scopes,
-                    resources,
-                    issued_at: now,
-                    expires_at: extras
-                        .expires_at
-                        .unwrap_or(now + self.config.lifetimes.access_token),
-                    dpop_jkt: extras.dpop_jkt,
-                    unique: &unique,
-                })?;
-                check_token(&token).map_err(|e| StoreError::Other(Box::new(e)))?;
-                Ok(token)
-            }
-            _ => Ok(self.new_credential(OpaqueKind::AccessToken)),
-        }
-    }
-}
-
 /// RFC 6750 §2.1 `b64token`, 22 to 4096 characters.
-fn check_token(token: &str) -> Result<(), UnusableToken> {
+pub(crate) fn check_token(token: &str) -> Result<(), UnusableToken> {
     if !(22..=4096).contains(&token.len()) {
         return Err(UnusableToken("not 22 to 4096 characters"));
     }
