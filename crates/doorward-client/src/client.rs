@@ -88,7 +88,7 @@ pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 /// The future a token-update hook returns.
 pub type HookFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-type TokenHook = Arc<dyn Fn(TokenUpdate) -> HookFuture + Send + Sync>;
+pub(crate) type TokenHook = Arc<dyn Fn(TokenUpdate) -> HookFuture + Send + Sync>;
 
 /// A refresh replaced a token (Authlib's `update_token`): persist `current` where `previous`
 /// was kept.

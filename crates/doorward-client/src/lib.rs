@@ -52,6 +52,7 @@ pub mod oauth1;
 mod registry;
 mod state;
 mod token;
+pub mod tokens;
 
 pub use client::{
     ApiResponse, Authorization, AuthorizationOptions, Authorized, Body, Callback, Client,
@@ -76,6 +77,7 @@ pub use jsonwebtoken::Algorithm;
 pub use registry::Registry;
 pub use state::{MemoryStateStore, PendingAuthorization, StateKey, StateMode, StateStore};
 pub use token::Token;
+pub use tokens::{MemoryTokenStore, TokenStore, TokenStoreError};
 
 #[cfg(test)]
 mod tests;

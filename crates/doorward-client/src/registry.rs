@@ -33,10 +33,14 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use url::Url;
 
-use crate::client::{Callback, Client};
+use std::sync::Arc;
+
+use crate::client::{Authorized, Callback, Client, TokenUpdate};
 use crate::config::{AuthMethod, BasicEncoding, BodyFormat, PrivateKey, ProviderConfig};
 use crate::error::ConfigError;
 use crate::state::StateKey;
+use crate::token::Token;
+use crate::tokens::{TokenStore, TokenStoreError};
 
 /// Clients by name.
 ///
@@ -59,9 +63,19 @@ use crate::state::StateKey;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Registry {
     clients: BTreeMap<String, Client>,
+    tokens: Option<Arc<dyn TokenStore>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("clients", &self.clients)
+            .field("tokens", &self.tokens.is_some())
+            .finish()
+    }
 }
 
 impl Registry {
@@ -81,6 +95,82 @@ impl Registry {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.clients.keys().map(String::as_str)
+    }
+
+    /// Where the users' tokens are kept, for every provider ([`crate::tokens`]; Authlib's
+    /// `fetch_token` / `update_token`).
+    pub fn set_token_store(&mut self, store: Arc<dyn TokenStore>) -> &mut Self {
+        self.tokens = Some(store);
+        self
+    }
+
+    /// Keeps `token` for the application's `user` at `provider` (after a sign-in).
+    pub async fn save_token(
+        &self,
+        provider: &str,
+        user: &str,
+        token: &Token,
+    ) -> Result<(), TokenStoreError> {
+        self.token_store()?.save(provider, user, token).await
+    }
+
+    /// API calls for the application's `user` at `provider`, with the token kept for them;
+    /// `None` when the provider is unknown or no token is kept. A refresh saves the new token
+    /// in the store (and runs the client's own `on_token_updated` hook too).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use doorward_client::{Client, MemoryTokenStore, ProviderConfig, Registry, Token};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = ProviderConfig::oauth2(
+    ///     "https://login.example/authorize".parse()?,
+    ///     "https://login.example/token".parse()?,
+    ///     "my-app",
+    /// );
+    /// let mut registry = Registry::new();
+    /// registry
+    ///     .register("login", Client::builder(config).build()?)
+    ///     .set_token_store(Arc::new(MemoryTokenStore::default()));
+    /// registry.save_token("login", "user-42", &Token::new("at", None)).await?;
+    /// let api = registry.authorized("login", "user-42").await?.expect("kept above");
+    /// assert_eq!(api.token().await?.access_token(), "at");
+    /// assert!(registry.authorized("login", "someone-else").await?.is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn authorized(
+        &self,
+        provider: &str,
+        user: &str,
+    ) -> Result<Option<Authorized>, TokenStoreError> {
+        let store = self.token_store()?;
+        let Some(client) = self.clients.get(provider) else {
+            return Ok(None);
+        };
+        let Some(token) = store.load(provider, user).await? else {
+            return Ok(None);
+        };
+        let (provider, user) = (provider.to_owned(), user.to_owned());
+        let store = Arc::clone(store);
+        Ok(Some(client.authorized_saving(
+            token,
+            Arc::new(move |update: TokenUpdate| {
+                let (store, provider, user) = (Arc::clone(&store), provider.clone(), user.clone());
+                Box::pin(async move {
+                    // A refreshed token that cannot be kept is used all the same; the next
+                    // process will refresh again from the old one, or sign the user in.
+                    let _ = store.save(&provider, &user, &update.current).await;
+                })
+            }),
+        )))
+    }
+
+    fn token_store(&self) -> Result<&Arc<dyn TokenStore>, TokenStoreError> {
+        self.tokens
+            .as_ref()
+            .ok_or_else(|| "the registry has no token store (Registry::set_token_store)".into())
     }
 
     /// The provider whose redirect URI the callback came to (by [`Callback::path`]), with its

@@ -61,7 +61,7 @@ impl Engine {
                     dpop_jkt: extras.dpop_jkt,
                     unique: &unique,
                 })?;
-                check_token(&token).map_err(|e| StoreError::Other(Box::new(e)))?;
+                check_token(&token, &unique).map_err(|e| StoreError::Other(Box::new(e)))?;
                 Ok(token)
             }
             _ => Ok(self.new_credential(OpaqueKind::AccessToken)),

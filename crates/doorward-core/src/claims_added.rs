@@ -23,7 +23,9 @@ impl Engine {
         request: ClaimsRequest<'_>,
     ) -> Result<Map<String, Value>, Error> {
         let mut added = request.client.policy.claims.clone();
-        if let Some(user) = request.user {
+        // A user's claims (roles, tenant…) go only to the clients the operator registered,
+        // never to one that registered itself or that a metadata document describes.
+        if let Some(user) = request.user.filter(|_| request.client.is_verified()) {
             added.extend(user.claims.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         if let Some(hook) = &self.claims_hook {

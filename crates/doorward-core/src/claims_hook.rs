@@ -5,7 +5,9 @@
 //! Three sources, merged in this order, a later one winning over an earlier one:
 //!
 //! 1. the client's [`ClientPolicy::claims`] (`[clients.NAME] claims` in `doorward serve`);
-//! 2. the user's [`User::claims`], kept in the store (`[seed.user.NAME] claims`);
+//! 2. the user's [`User::claims`], kept in the store (`[seed.user.NAME] claims`), for the
+//!    clients the operator registered only (configuration or `doorward clients`; never one
+//!    that registered itself or that a metadata document describes);
 //! 3. the application's [`ClaimsHook`] (`Engine::with_claims_hook`), which sees the client,
 //!    the user (none for a `client_credentials` token) and the scopes, and can answer per
 //!    target.

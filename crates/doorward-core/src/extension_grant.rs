@@ -18,7 +18,8 @@
 //! - one access token, opaque or RFC 9068 JWT as the client's format says; no refresh token
 //!   and no ID token: nobody signed in here, and the client can present a fresh assertion
 //!   when the token expires (RFC 7521 §4.1 expects short-lived tokens). Each token has a
-//!   family of its own, so revoking it touches nothing else.
+//!   family of its own, so revoking it touches nothing else; a user's is a grant of that user
+//!   and client, ended with the others when the user's grants of the client are revoked.
 //!
 //! [`ClientPolicy::extension_grants`]: crate::model::ClientPolicy::extension_grants
 
@@ -30,11 +31,12 @@ use doorward_proto::{OAuthError, ScopeSet, TokenResponse};
 use crate::claims::AccessTokenExtras;
 use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient};
-use crate::model::{AccessTokenRecord, Client, GrantType};
+use crate::model::{AccessTokenRecord, Client, CodeRecord, GrantType, DEVICE_REDIRECT};
 
 pub use crate::engine::ExtensionGrant;
 pub use crate::grant::{ExtensionRequest, Granted, RegisterError, Subject};
-use crate::opaque::TokenHash;
+use crate::opaque::{OpaqueKind, TokenHash};
+use crate::ports::{Issue, Redemption};
 use crate::Engine;
 
 impl Engine {
@@ -131,7 +133,8 @@ impl Engine {
                 },
             )
             .await?;
-        let mut scopes = granted.scopes.intersection(&allowed);
+        // What the grant answers, within what was asked (itself within the client's).
+        let mut scopes = granted.scopes.intersection(&scopes);
         // No `auth_time`: nobody signed in here (RFC 9068 §2.2.1 leaves it out then).
         let user_id = match granted.subject {
             Subject::Client => {
@@ -177,7 +180,46 @@ impl Engine {
             dpop_jkt: authenticated.dpop_jkt.map(str::to_owned),
             act: None,
         };
-        self.store.insert_tokens(&record, None).await?;
+        match user_id {
+            // A user's token belongs to a grant family of that user and client, so that what
+            // revokes the user's grants of the client revokes it too: opened by a code record
+            // (a sentinel redirect URI: no token request can redeem it) spent at once with the
+            // token, in one transaction, as the legacy grants do.
+            Some(user_id) => {
+                let code = CodeRecord {
+                    hash: TokenHash::of(&self.new_credential(OpaqueKind::AuthorizationCode)),
+                    client_id: client.id,
+                    user_id,
+                    // Invariant: a constant absolute URI.
+                    redirect_uri: doorward_proto::RedirectUri::parse(DEVICE_REDIRECT)
+                        .expect("a valid URI"),
+                    scopes: scopes.clone(),
+                    scope_requested: true,
+                    challenge: None,
+                    nonce: None,
+                    family_id: record.family_id,
+                    auth_time: now,
+                    issued_at: now,
+                    expires_at: now,
+                    resources: record.resources.clone(),
+                    dpop_jkt: None,
+                };
+                self.store.insert_code(&code).await?;
+                let issue = Issue {
+                    access: &record,
+                    refresh: None,
+                };
+                match self
+                    .store
+                    .redeem_code(&code.hash, client.id, now, Some(issue))
+                    .await?
+                {
+                    Redemption::Fresh(_) => {}
+                    _ => return Err(OAuthError::server_error().into()),
+                }
+            }
+            None => self.store.insert_tokens(&record, None).await?,
+        }
         Ok(TokenResponse {
             access_token: access,
             token_type: token_type(authenticated.dpop_jkt),

@@ -18,9 +18,15 @@
 //! - `exp` is present, not past, at most an hour ahead; `nbf` and `iat` not in the future
 //!   (30 s of skew);
 //! - the assertion works once (RFC 7523 §3 item 7 lets the server refuse replays): its
-//!   `jti`, or without one (Google's and Authlib's assertions have none) a digest of the whole
-//!   JWT, is recorded until `exp` through [`crate::ports::AssertionStore::record_jti`], shared
-//!   by every instance, in a namespace of its issuer;
+//!   `jti`, or without one (Google's assertions have none) a digest of its signed part, is
+//!   recorded until `exp` through [`crate::ports::AssertionStore::record_jti`], shared by
+//!   every instance: the client's own under the keys of its client assertions (one spent as
+//!   either is spent as both), another issuer's in a namespace of that issuer;
+//! - it is no request object (RFC 9101: `response_type`, `redirect_uri`), which may be seen in
+//!   a browser's history;
+//! - a client known only from its assertion (no other authentication) has its failures
+//!   counted like failed client authentications ([`crate::throttle`]); a public client may use
+//!   the grant only so;
 //! - `sub` (RFC 7523 §3 item 2; left out, in the client's own assertion only, as Google's
 //!   and Authlib's may, it is the client) names the client (its Key or Id, or the issuer's
 //!   [`TrustedIssuer::client_subject`]): a token for the client, as `client_credentials`
@@ -46,6 +52,7 @@ use crate::error::Error;
 use crate::grant::{ExtensionRequest, Granted, Subject};
 use crate::jose::CLIENT_JWT_SKEW as SKEW;
 use crate::model::{Client, TrustedIssuer};
+use crate::throttle::{Counter, Guard};
 use crate::Engine;
 
 /// RFC 7523 §2.1: the grant type.
@@ -75,6 +82,12 @@ struct Claims {
     iat: Option<f64>,
     nbf: Option<f64>,
     jti: Option<String>,
+    /// Only authorization requests have them: a request object (RFC 9101), which may be seen
+    /// in a browser's history, is never a grant.
+    #[serde(default)]
+    response_type: Option<serde_json::Value>,
+    #[serde(default)]
+    redirect_uri: Option<serde_json::Value>,
 }
 
 fn refused(why: &str) -> Error {
@@ -99,7 +112,9 @@ impl ExtensionGrant for JwtBearerGrant {
         let Ok(Issuer { iss }) = crate::jose::unverified_claims::<Issuer>(assertion) else {
             return Ok(None);
         };
-        let client = engine.resolve_client(&iss).await?;
+        // A stored client only: an unverified `iss` never makes the server fetch a metadata
+        // document (and such clients have no extension grants anyway).
+        let client = engine.find_client(&iss).await?;
         Ok(client.filter(|c| {
             c.policy.jwks.is_some()
                 || c.policy.jwks_uri.is_some()
@@ -120,8 +135,31 @@ impl ExtensionGrant for JwtBearerGrant {
             .ok_or_else(|| OAuthError::invalid_request("assertion is missing"))?;
         let Issuer { iss } = crate::jose::unverified_claims(assertion)
             .map_err(|_| refused("not a JWT with an iss"))?;
+        // A public client cannot prove who it is: another issuer's assertion alone would be
+        // enough for its tokens (RFC 7523 §3.1 leaves client authentication to the server).
+        if client.policy.is_public() && !request.client_proven_by_grant {
+            return Err(OAuthError::new(
+                doorward_proto::ErrorCode::UnauthorizedClient,
+                "a public client may not use the JWT bearer grant",
+            )
+            .into());
+        }
         let issuer = trusted_issuer(client, &iss, request.client_proven_by_grant)
             .ok_or_else(|| refused("its issuer is not trusted by this client"))?;
+        // The assertion is all that proves the client: its failures count as failed
+        // authentications of the client (a `client_secret_jwt` secret is not guessed online).
+        let guard = if request.client_proven_by_grant {
+            Some(
+                Guard::check(
+                    &engine.throttle(),
+                    vec![Counter::client(client.id)],
+                    engine.now(),
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         let verified: Result<Claims, &str> = if issuer.uses_client_keys() {
             engine.verify_client_jws(client, assertion).await?
         } else if let Some(jwks) = &issuer.jwks {
@@ -134,26 +172,47 @@ impl ExtensionGrant for JwtBearerGrant {
         } else {
             Err("the issuer has no keys")
         };
-        let claims = verified.map_err(refused)?;
         let now = engine.now();
-        check_claims(engine, &claims, now).map_err(refused)?;
-        // The replay key: the `jti`, else the assertion's digest; in the issuer's namespace.
+        let claims = match verified.and_then(|claims| {
+            check_claims(engine, &claims, now)?;
+            Ok(claims)
+        }) {
+            Ok(claims) => claims,
+            Err(why) => {
+                if let Some(guard) = guard {
+                    guard.failed(&engine.throttle(), engine.now()).await?;
+                }
+                return Err(refused(why));
+            }
+        };
+        // The replay key: the `jti`, else a digest of what was signed (the header and the
+        // claims: an ECDSA signature can be rewritten into another valid one, the signed part
+        // cannot). The client's own assertions share the namespace and keys of its client
+        // assertions (`client_assertion.rs`), so one spent there is spent here; another
+        // issuer's have a namespace of their own.
         let once = match &claims.jti {
-            Some(jti) => format!("jti:{jti}"),
+            Some(jti) => jti.clone(),
             None => {
                 use base64::Engine as _;
                 use sha2::Digest as _;
-                let digest = sha2::Sha256::digest(assertion.as_bytes());
+                let signed = assertion
+                    .rsplit_once('.')
+                    .map_or(assertion.as_str(), |(s, _)| s);
+                let digest = sha2::Sha256::digest(signed.as_bytes());
                 format!(
                     "sha256:{}",
                     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
                 )
             }
         };
-        let namespace = Uuid::new_v5(
-            &Uuid::NAMESPACE_URL,
-            format!("doorward:jwt-bearer:{}", claims.iss).as_bytes(),
-        );
+        let namespace = if issuer.uses_client_keys() {
+            client.id
+        } else {
+            Uuid::new_v5(
+                &Uuid::NAMESPACE_URL,
+                format!("doorward:jwt-bearer:{}", claims.iss).as_bytes(),
+            )
+        };
         let fresh = engine
             .store
             .record_jti(
@@ -211,6 +270,9 @@ fn trusted_issuer(client: &Client, iss: &str, proven_by_grant: bool) -> Option<T
 }
 
 fn check_claims(engine: &Engine, claims: &Claims, now: i64) -> Result<(), &'static str> {
+    if claims.response_type.is_some() || claims.redirect_uri.is_some() {
+        return Err("a request object is not a grant");
+    }
     let issuer = &engine.config().issuer;
     let accepted = [issuer.clone(), format!("{issuer}{}", paths::TOKEN)];
     if !claims.aud.contains(&accepted) {

@@ -56,7 +56,10 @@ impl Engine {
         let digest = {
             use base64::Engine as _;
             use sha2::Digest as _;
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(jws))
+            // What was signed, not the signature: an ECDSA signature can be rewritten into
+            // another valid one.
+            let signed = jws.rsplit_once('.').map_or(jws, |(signed, _)| signed);
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(signed))
         };
         let fresh = self
             .store

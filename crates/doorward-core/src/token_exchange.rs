@@ -137,6 +137,8 @@ impl Engine {
                 AccessTokenExtras {
                     dpop_jkt: authenticated.dpop_jkt,
                     act: act.as_deref(),
+                    // The token ends no later than its subject token, in its `exp` too.
+                    expires_at: Some(expires_at),
                     ..AccessTokenExtras::default()
                 },
             )

@@ -6,8 +6,9 @@
 //! The engine stays in charge of the token's life: it stores the token's SHA-256 like an
 //! opaque token's, so bearer checks, introspection, revocation, DPoP binding and grant-family
 //! revocation work unchanged, whatever the string says. The string must therefore be unique
-//! and unguessable: [`NewAccessToken::unique`] is 256 fresh random bits for the issuer to put in
-//! it. What comes back is checked: 22 to 4096 characters of RFC 6750 §2.1's `b64token`
+//! and unguessable: [`NewAccessToken::unique`] is 256 fresh random bits the issuer must put in
+//! it as they are. What comes back is checked: it holds them, and is 22 to 4096 characters of
+//! RFC 6750 §2.1's `b64token`
 //! (`A-Z a-z 0-9 - . _ ~ + /`, then `=` padding only), else the token request fails as a server
 //! error (the application's mistake, not the client's).
 //!
@@ -42,7 +43,8 @@ pub struct NewAccessToken<'a> {
     pub expires_at: UnixTime,
     /// The thumbprint of the DPoP key it is bound to (RFC 9449).
     pub dpop_jkt: Option<&'a str>,
-    /// 256 random bits, base64url, fresh for this token: put them in the token.
+    /// 256 random bits, base64url, fresh for this token: the token must hold them as they
+    /// are (a token without them is refused).
     pub unique: &'a str,
 }
 
@@ -52,9 +54,13 @@ pub struct NewAccessToken<'a> {
 pub struct UnusableToken(&'static str);
 
 /// RFC 6750 §2.1 `b64token`, 22 to 4096 characters.
-pub(crate) fn check_token(token: &str) -> Result<(), UnusableToken> {
+pub(crate) fn check_token(token: &str, unique: &str) -> Result<(), UnusableToken> {
     if !(22..=4096).contains(&token.len()) {
         return Err(UnusableToken("not 22 to 4096 characters"));
+    }
+    // Two equal tokens would share one stored record: the unique part makes each new.
+    if !token.contains(unique) {
+        return Err(UnusableToken("it does not hold NewAccessToken::unique"));
     }
     let body = token.trim_end_matches('=');
     if body.is_empty()

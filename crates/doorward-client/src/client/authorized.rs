@@ -58,6 +58,9 @@ use crate::token::Token;
 pub struct Authorized {
     client: Client,
     token: Arc<Mutex<Token>>,
+    /// Run after the client's own hook: the registry's token store
+    /// ([`crate::Registry::authorized`]).
+    on_update: Option<super::TokenHook>,
 }
 
 impl fmt::Debug for Authorized {
@@ -95,12 +98,15 @@ impl Authorized {
     async fn refresh_locked(&self, token: &mut Token) -> Result<(), RefreshError> {
         let fresh = self.client.refresh(token).await?;
         let previous = std::mem::replace(token, fresh.clone());
+        let update = TokenUpdate {
+            previous,
+            current: fresh,
+        };
         if let Some(hook) = &self.client.inner.on_token_updated {
-            hook(TokenUpdate {
-                previous,
-                current: fresh,
-            })
-            .await;
+            hook(update.clone()).await;
+        }
+        if let Some(hook) = &self.on_update {
+            hook(update).await;
         }
         Ok(())
     }
@@ -167,6 +173,19 @@ impl Client {
         Authorized {
             client: self.clone(),
             token: Arc::new(Mutex::new(token)),
+            on_update: None,
+        }
+    }
+
+    /// [`Client::authorized`] that also tells `on_update` of each refresh.
+    pub(crate) fn authorized_saving(
+        &self,
+        token: Token,
+        on_update: super::TokenHook,
+    ) -> Authorized {
+        Authorized {
+            on_update: Some(on_update),
+            ..self.authorized(token)
         }
     }
 

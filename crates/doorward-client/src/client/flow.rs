@@ -34,6 +34,11 @@ pub struct AuthorizationOptions {
     pub login_hint: Option<String>,
     pub max_age: Option<u64>,
     pub extra_params: Vec<(String, String)>,
+    /// Instead of the configured redirect URI, for this request (Authlib's
+    /// `authorize_redirect(request, redirect_uri)`): finish with
+    /// [`Client::finish_authorization_at`] and the same URI, which the provider must have
+    /// registered.
+    pub redirect_uri: Option<Url>,
 }
 
 /// The request that reached the callback: its query (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207) and,
@@ -125,9 +130,10 @@ impl Client {
         options: AuthorizationOptions,
     ) -> Result<Authorization, StartError> {
         let config = &self.inner.config;
-        let redirect_uri = config
+        let redirect_uri = options
             .redirect_uri
             .as_ref()
+            .or(config.redirect_uri.as_ref())
             .ok_or(StartError::MissingRedirectUri)?;
         let mut url = self.endpoint(Endpoint::Authorization).await?;
         let scopes = options.scopes.as_ref().unwrap_or(&config.scopes);
@@ -277,8 +283,34 @@ impl Client {
         callback: &Callback,
         sent_state: Option<&str>,
     ) -> Result<SignIn, FinishError> {
+        self.finish(
+            callback,
+            sent_state,
+            self.inner.config.redirect_uri.as_ref(),
+        )
+        .await
+    }
+
+    /// [`Client::finish_authorization`] for an authorization started with another redirect URI
+    /// than the configured one ([`AuthorizationOptions::redirect_uri`]): the token request
+    /// names it (RFC 6749 §4.1.3), and the callback must have come to its path.
+    pub async fn finish_authorization_at(
+        &self,
+        callback: &Callback,
+        sent_state: Option<&str>,
+        redirect_uri: &Url,
+    ) -> Result<SignIn, FinishError> {
+        self.finish(callback, sent_state, Some(redirect_uri)).await
+    }
+
+    async fn finish(
+        &self,
+        callback: &Callback,
+        sent_state: Option<&str>,
+        redirect_uri: Option<&Url>,
+    ) -> Result<SignIn, FinishError> {
         let config = &self.inner.config;
-        self.check_callback_path(callback)?;
+        self.check_callback_path(callback, redirect_uri)?;
         let server = config.authorization_server_id();
         let params = StateParams {
             authorization_server: &server,
@@ -321,7 +353,7 @@ impl Client {
             ("grant_type", "authorization_code".to_owned()),
             ("code", code.to_owned()),
         ];
-        if let Some(redirect_uri) = &config.redirect_uri {
+        if let Some(redirect_uri) = redirect_uri {
             form.push(("redirect_uri", redirect_uri.to_string()));
         }
         if let Some(verifier) = secrets.code_verifier {
@@ -354,8 +386,12 @@ impl Client {
 
     /// RFC 9700 §4.4.2: the authorization response must come to the redirect URI this client
     /// sent, the one of its provider.
-    fn check_callback_path(&self, callback: &Callback) -> Result<(), FinishError> {
-        let expected = self.inner.config.redirect_uri.as_ref().map(Url::path);
+    fn check_callback_path(
+        &self,
+        callback: &Callback,
+        redirect_uri: Option<&Url>,
+    ) -> Result<(), FinishError> {
+        let expected = redirect_uri.map(Url::path);
         match (&callback.path, expected) {
             (Some(got), Some(expected)) if got != expected => Err(FinishError::WrongCallbackPath {
                 expected: expected.to_owned(),

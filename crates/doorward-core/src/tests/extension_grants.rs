@@ -203,6 +203,31 @@ async fn an_unregistered_extension_grant_is_unsupported_and_bad_names_are_refuse
     }
 }
 
+/// The same ES256 JWS with its signature's `s` replaced by `n - s` (P-256's order `n`): a
+/// signature of the same bytes that ECDSA verification accepts too.
+fn other_ecdsa_signature(jws: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+        0x25, 0x51,
+    ];
+    let (signed, signature) = jws.rsplit_once('.').unwrap();
+    let mut signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let s = &mut signature[32..];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let mut digit = N[i] as i16 - s[i] as i16 - borrow;
+        borrow = (digit < 0) as i16;
+        if digit < 0 {
+            digit += 256;
+        }
+        s[i] = digit as u8;
+    }
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
 fn bearer(assertion: &str, scope: &str) -> Vec<(&'static str, String)> {
     vec![
         ("grant_type", JWT_BEARER_GRANT.to_owned()),
@@ -338,6 +363,52 @@ async fn a_client_trades_its_own_assertion_for_a_token() {
         ))
         .await;
     assert_eq!(code_of(answer), ErrorCode::InvalidGrant);
+    // A request object (RFC 9101) is no grant, even unused.
+    let mut object = assertion_claims(PK_CLIENT, PK_CLIENT, Some("jar"));
+    object["aud"] = json!("http://localhost");
+    object["response_type"] = json!("code");
+    object["redirect_uri"] = json!(CALLBACK);
+    assert_eq!(
+        code_of(grant(signed(&pk, &object)).await),
+        ErrorCode::InvalidGrant
+    );
+    // A client assertion spent authenticating the client is spent as a grant too, and the
+    // other way round: one namespace.
+    let spent = signed(&pk, &assertion_claims(PK_CLIENT, PK_CLIENT, Some("both")));
+    let authenticated = h
+        .engine
+        .token(&super::client_assertions::request(&spent, &[]))
+        .await;
+    assert_eq!(
+        code_of(authenticated),
+        ErrorCode::UnsupportedGrantType,
+        "authenticated"
+    );
+    assert_eq!(code_of(grant(spent).await), ErrorCode::InvalidGrant);
+    let granted = signed(
+        &pk,
+        &assertion_claims(PK_CLIENT, PK_CLIENT, Some("grant-first")),
+    );
+    assert!(grant(granted.clone()).await.is_ok());
+    let again = h
+        .engine
+        .token(&super::client_assertions::request(&granted, &[]))
+        .await;
+    assert_eq!(code_of(again), ErrorCode::InvalidClient);
+    // Without a jti, the same claims with another valid signature (ECDSA's (r, n - s)) are the
+    // same assertion: refused.
+    let mut claims = assertion_claims(PK_CLIENT, PK_CLIENT, None);
+    claims["iat"] = json!(super::client_assertions::NOW - 1);
+    let first = signed(&pk, &claims);
+    let second = other_ecdsa_signature(&first);
+    assert_ne!(first, second);
+    // (Such a signature verifies: alone, it is accepted.)
+    claims["iat"] = json!(super::client_assertions::NOW - 2);
+    assert!(grant(other_ecdsa_signature(&signed(&pk, &claims)))
+        .await
+        .is_ok());
+    assert!(grant(first).await.is_ok());
+    assert_eq!(code_of(grant(second).await), ErrorCode::InvalidGrant);
 }
 
 /// An issuer the client trusts with users: its assertion names a user by username or id, who
@@ -386,6 +457,14 @@ async fn a_trusted_issuer_speaks_for_users_and_the_client_authenticates() {
     let by_id = signed(&idp, &assertion_claims(IDP, &alice, Some("2")));
     let answer = h.token(&params(&bearer(&by_id, "base"))).await.unwrap();
     assert_eq!(subject_of(&h, &answer).await.as_deref(), Some("alice"));
+    // Alice's token is a grant of hers for this client: revoking those ends it.
+    let python = h.engine.find_client(KEY).await.unwrap().unwrap();
+    h.engine
+        .store()
+        .revoke_consent(h.user.user.id, python.id, h.engine.now())
+        .await
+        .unwrap();
+    assert!(!h.token_works(&answer.access_token).await);
     assert_eq!(fetcher.count(SET_URI), 1, "the issuer's set is cached");
     // An unknown user; an issuer not trusted; the issuer's assertion without the client's
     // authentication.
@@ -442,6 +521,25 @@ async fn a_trusted_issuer_speaks_for_users_and_the_client_authenticates() {
         code_of(h.token(&params(&bearer(&user, "base"))).await),
         ErrorCode::InvalidGrant
     );
+
+    // A public client trusting the issuer: its client_id alone proves nothing, so the
+    // issuer's assertion is not enough.
+    let mut spec = crate::testing::client("app@clients", "app", CALLBACK, "unused");
+    spec.policy.auth_method = Some(crate::model::AuthMethod::None);
+    spec.policy.extension_grants = vec![JWT_BEARER_GRANT.to_owned()];
+    spec.policy.assertion_issuers = vec![TrustedIssuer {
+        issuer: IDP.to_owned(),
+        jwks_uri: Some(url::Url::parse(SET_URI).unwrap()),
+        users: true,
+        ..TrustedIssuer::default()
+    }];
+    h.engine.register_client(spec).await.unwrap();
+    let bare = signed(&idp, &assertion_claims(IDP, "alice", Some("8")));
+    let body = bearer(&bare, "base");
+    let mut public = params(&body);
+    public.push(("client_id", "app@clients"));
+    let answer = h.engine.token(&unauthenticated(&public)).await;
+    assert_eq!(code_of(answer), ErrorCode::UnauthorizedClient);
 }
 
 /// A `client_secret_jwt` client MACs its own assertions with its secret.

@@ -25,11 +25,15 @@ impl AccessTokenIssuer for Prefixed {
     }
 }
 
-struct Broken;
+/// Spaces (no header can carry them), or the same token every time.
+struct Broken(&'static str);
 
 impl AccessTokenIssuer for Broken {
-    fn issue(&self, _: &NewAccessToken<'_>) -> Result<String, Error> {
-        Ok("a token with spaces, which no header can carry".into())
+    fn issue(&self, token: &NewAccessToken<'_>) -> Result<String, Error> {
+        Ok(match self.0 {
+            "spaces" => format!("a token with spaces {}", token.unique),
+            _ => "the-same-token-for-everyone".into(),
+        })
     }
 }
 
@@ -92,13 +96,16 @@ async fn an_unusable_token_is_a_server_error_and_without_an_issuer_tokens_are_op
     assert!(!tokens.access_token.starts_with("gmtk_"));
     assert!(h.token_works(&tokens.access_token).await);
 
-    let h = Harness {
-        engine: h.engine.with_access_token_issuer(Arc::new(Broken)),
-        ..h
-    };
-    let code = h.code(&[]).await;
-    match h.redeem(&code).await {
-        Err(Error::Store(_)) => {}
-        other => panic!("expected a server error, got {other:?}"),
+    let mut h = h;
+    for broken in ["spaces", "constant"] {
+        h = Harness {
+            engine: h.engine.with_access_token_issuer(Arc::new(Broken(broken))),
+            ..h
+        };
+        let code = h.code(&[]).await;
+        match h.redeem(&code).await {
+            Err(Error::Store(_)) => {}
+            other => panic!("{broken}: expected a server error, got {other:?}"),
+        }
     }
 }
