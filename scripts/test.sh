@@ -139,7 +139,7 @@ log "module graph (no import circle in any crate; no module imports a flow of th
 python3 scripts/module_graph.py || failed+=("scripts/module_graph.py")
 
 log "cargo test"
-cargo test --workspace --locked --features doorward-client/blocking,doorward-axum/remote,doorward-core/testkit || failed+=("cargo test")
+cargo test --workspace --locked --features doorward-client/blocking,doorward-client/axum,doorward-axum/remote,doorward-core/testkit || failed+=("cargo test")
 
 log "interop tests (pytest)"
 .venv/bin/python -m pytest tests/interop -q || failed+=("pytest tests/interop")

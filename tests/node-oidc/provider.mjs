@@ -36,6 +36,12 @@ const clients = [
   { client_id: 'rp-cli', application_type: 'native', token_endpoint_auth_method: 'none',
     grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
     redirect_uris: ['http://127.0.0.1/callback'], scope: 'openid profile email offline_access' },
+  // An axum application with doorward-client's sign-in routes: confidential, its loopback
+  // redirect URI on any port (the test app listens on a free one).
+  { client_id: 'rp-web', application_type: 'native', client_secret: secret,
+    token_endpoint_auth_method: 'client_secret_basic',
+    grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'],
+    redirect_uris: ['http://127.0.0.1/callback/node'], scope: 'openid profile email offline_access' },
   // A device (RFC 8628): public, no redirect URI.
   { client_id: 'rp-device', token_endpoint_auth_method: 'none', response_types: [], redirect_uris: [],
     grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],

@@ -50,6 +50,8 @@ mod http;
 mod id_token;
 pub mod oauth1;
 mod registry;
+#[cfg(feature = "axum")]
+pub mod sign_in;
 mod state;
 mod token;
 pub mod tokens;

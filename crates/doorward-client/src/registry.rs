@@ -123,12 +123,13 @@ impl Registry {
     /// use doorward_client::{Client, MemoryTokenStore, ProviderConfig, Registry, Token};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     /// let config = ProviderConfig::oauth2(
     ///     "https://login.example/authorize".parse()?,
     ///     "https://login.example/token".parse()?,
     ///     "my-app",
-    /// );
+    /// )
+    /// .with_secret("my-secret");
     /// let mut registry = Registry::new();
     /// registry
     ///     .register("login", Client::builder(config).build()?)

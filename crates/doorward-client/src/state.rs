@@ -50,7 +50,9 @@ impl StateKey {
         HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length")
     }
 
-    fn derive(&self, label: &str, rfp: &str) -> String {
+    /// HMAC-SHA-256 of `label`, a zero byte and `rfp`, base64url: the derived secrets of a
+    /// state, and the MAC of the sign-in routes' cookie.
+    pub(crate) fn derive(&self, label: &str, rfp: &str) -> String {
         let mut mac = self.mac();
         mac.update(label.as_bytes());
         mac.update(&[0]);

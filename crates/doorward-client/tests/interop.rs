@@ -45,6 +45,9 @@ mod required_env;
 mod doorward;
 #[path = "interop/node_device.rs"]
 mod node_device;
+#[cfg(feature = "axum")]
+#[path = "interop/sign_in_routes.rs"]
+mod sign_in_routes;
 
 /// A path from a `DOORWARD_TEST_*` variable: `None` (skipped) without it, a failure in CI.
 fn env_path(name: &str) -> Option<PathBuf> {

@@ -20,8 +20,8 @@ use tokio::process::{Child, Command};
 
 use super::{browser, env_path, free_port, location, CALLBACK};
 
-struct Doorward {
-    origin: String,
+pub(super) struct Doorward {
+    pub(super) origin: String,
     dir: std::path::PathBuf,
     _child: Child,
 }
@@ -78,6 +78,13 @@ grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
 assertion_issuers = [{ issuer = "reports@clients", users = true }]
 resource_server = true
 
+[clients.webapp]
+display_name = "Web app"
+app_uri = "http://127.0.0.1"
+# RFC 8252 §7.3: a loopback redirect URI without a port matches any port.
+redirect_uris = ["http://127.0.0.1/callback/doorward"]
+secret = "webapp_secret_0123456789"
+
 [seed.user.tess]
 username = "tess"
 password = "tess-password-1"
@@ -91,7 +98,7 @@ L8cAhsNPgNgl0euN2KTDJqkzYgN8OrnUSBiwrcpLoWg0tMghduf8hOGg
 -----END PRIVATE KEY-----
 ";
 
-async fn start_doorward() -> Option<Doorward> {
+pub(super) async fn start_doorward() -> Option<Doorward> {
     let bin = env_path("DOORWARD_BIN")?;
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("doorward-client-device-{port}"));
@@ -321,11 +328,30 @@ async fn pushed_requests_when_doorward_serve_requires_them() {
 
 /// Signs `tess` in and approves the consent page for the authorization at `url`; the callback.
 async fn approve_in_browser(user: &reqwest::Client, origin: &str, url: &url::Url) -> Callback {
+    Callback::from_uri(
+        approved_location(user, origin, url, "Pushing app")
+            .await
+            .as_str(),
+    )
+}
+
+/// Tess signs in and approves `app` on Doorward's pages, from the authorization URL `url`: where
+/// the approval sends the browser (the callback).
+pub(super) async fn approved_location(
+    user: &reqwest::Client,
+    origin: &str,
+    url: &url::Url,
+    app: &str,
+) -> url::Url {
     let to_login = user.get(url.clone()).send().await.unwrap();
-    assert_eq!(to_login.status(), 303);
+    // Signed in and approved already: straight back to the client.
+    if to_login.status() == 302 {
+        return location(&to_login);
+    }
+    assert_eq!(to_login.status(), 303, "{}", location(&to_login));
     let back = sign_in(user, origin, location(&to_login).as_str()).await;
     let consent = user.get(back).send().await.unwrap().text().await.unwrap();
-    assert!(consent.contains("Pushing app"), "{consent}");
+    assert!(consent.contains(app), "{consent}");
     let approved = user
         .post(format!("{origin}/oauth/authorize"))
         .form(&[
@@ -337,7 +363,7 @@ async fn approve_in_browser(user: &reqwest::Client, origin: &str, url: &url::Url
         .await
         .unwrap();
     assert_eq!(approved.status(), 303);
-    Callback::from_uri(location(&approved).as_str())
+    location(&approved)
 }
 
 #[tokio::test]
