@@ -413,6 +413,7 @@ def test_metadata_contents(origin, metadata):
     assert sorted(m["grant_types_supported"]) == [
         "authorization_code", "client_credentials", "refresh_token",
         "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
         "urn:ietf:params:oauth:grant-type:token-exchange"], m
     # RFC 9449 §5.1: DPoP, with the fully-specified Ed25519 (RFC 9864) among its algorithms.
     assert m["dpop_signing_alg_values_supported"] == [
