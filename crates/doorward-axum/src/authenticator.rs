@@ -10,7 +10,7 @@ use std::pin::Pin;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
-pub use doorward_core::embedding::{AppUser, Decision};
+pub use doorward_core::embedding::{AppUser, Decision, GrantTerms};
 
 /// Decides who the user is when an authorization needs a signed-in user (TxOAuth2's
 /// `onAuthenticate`). Called instead of Doorward's own sign-in page.

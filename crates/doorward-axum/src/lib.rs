@@ -122,7 +122,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 pub use authenticator::{
-    AppUser, Authentication, Authenticator, Decision, LoginRequest, PendingGrant,
+    AppUser, Authentication, Authenticator, Decision, GrantTerms, LoginRequest, PendingGrant,
 };
 pub use doorward_core::{ClientSpec, EngineConfig, Grants, Lifetimes, UserSpec};
 pub use doorward_proto::{RedirectUri, ScopeSet, Secret};

@@ -96,6 +96,10 @@ pub struct AccessGrant {
     /// The RFC 7638 thumbprint of the DPoP key the token is bound to (`cnf.jkt`, RFC 9449
     /// §6); `None` for a bearer token.
     pub dpop_jkt: Option<String>,
+    /// What the application attached to the grant (TxOAuth2's `additionalData`;
+    /// `GrantTerms::data` at `Provider::resume`): known to the `local` verifier only, empty
+    /// with the others (a claims hook can put it in JWTs and introspection).
+    pub grant_data: serde_json::Map<String, serde_json::Value>,
 }
 
 impl AccessGrant {
@@ -118,6 +122,7 @@ impl AccessGrant {
             audience,
             expires_at,
             dpop_jkt: None,
+            grant_data: serde_json::Map::new(),
         }
     }
 
@@ -723,6 +728,7 @@ impl TokenVerifier for LocalVerifier {
             audience: info.audience.clone(),
             expires_at: info.expires_at,
             dpop_jkt: info.dpop_jkt.clone(),
+            grant_data: info.grant_data.clone(),
         };
         if self.ttl > 0 {
             self.cache.put(key, &grant, now + self.ttl, now);

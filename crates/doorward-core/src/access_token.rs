@@ -100,6 +100,7 @@ impl Engine {
                 client,
                 user: user.as_ref(),
                 scopes,
+                grant_data: extras.grant_data.unwrap_or(&crate::grant::NO_DATA),
             })
             .await?;
         let now = self.now();

@@ -17,6 +17,7 @@ use doorward_proto::{
 };
 
 use crate::client_document::LookupError;
+use crate::grant::GrantTerms;
 use crate::model::{Client, CodeRecord, ConsentRecord, SignedIn, User};
 use crate::opaque::{OpaqueKind, TokenHash};
 use crate::ports::{StoreError, UnixTime};
@@ -650,8 +651,13 @@ impl Engine {
         match consent {
             Some(c) if request.scopes.is_subset(&c.scopes) && !request.prompt.consent => {
                 Ok(ConsentDecision::Redirect(
-                    self.issue_code(&user.user, user.session.created_at, request)
-                        .await?,
+                    self.issue_code(
+                        &user.user,
+                        user.session.created_at,
+                        request,
+                        &GrantTerms::default(),
+                    )
+                    .await?,
                 ))
             }
             _ => Ok(ConsentDecision::AskConsent),
@@ -672,7 +678,32 @@ impl Engine {
                 granted_at: self.now(),
             })
             .await?;
-        self.issue_code(&user.user, user.session.created_at, request)
+        self.issue_code(
+            &user.user,
+            user.session.created_at,
+            request,
+            &GrantTerms::default(),
+        )
+        .await
+    }
+
+    /// [`Engine::approve`] on the application's terms (`Decision::Grant`): the consent and
+    /// the code cover the scopes it grants, and its data travels with the grant.
+    pub async fn approve_on_terms(
+        &self,
+        user: &SignedIn,
+        request: &AuthorizationRequest,
+        terms: &GrantTerms,
+    ) -> Result<AuthorizationResponse, StoreError> {
+        self.store
+            .record_consent(&ConsentRecord {
+                user_id: user.user.id,
+                client_id: request.client.id,
+                scopes: terms.granted(&request.scopes),
+                granted_at: self.now(),
+            })
+            .await?;
+        self.issue_code(&user.user, user.session.created_at, request, terms)
             .await
     }
 
@@ -686,7 +717,8 @@ impl Engine {
         user: &User,
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationResponse, StoreError> {
-        self.issue_code(user, self.now(), request).await
+        self.issue_code(user, self.now(), request, &GrantTerms::default())
+            .await
     }
 
     /// The user refused: `access_denied` (RFC 6749 §4.1.2.1).
@@ -705,6 +737,7 @@ impl Engine {
         user: &User,
         auth_time: UnixTime,
         request: &AuthorizationRequest,
+        terms: &GrantTerms,
     ) -> Result<AuthorizationResponse, StoreError> {
         if let Some(refused) = self.spend_pushed_request(request).await? {
             return Ok(refused);
@@ -714,13 +747,15 @@ impl Engine {
         }
         let code = self.new_credential(OpaqueKind::AuthorizationCode);
         let now = self.now();
+        let scopes = terms.granted(&request.scopes);
         self.store
             .insert_code(&CodeRecord {
                 hash: TokenHash::of(&code),
                 client_id: request.client.id,
                 user_id: user.id,
                 redirect_uri: request.redirect_uri.clone(),
-                scopes: request.scopes.clone(),
+                scope_narrowed: scopes != request.scopes,
+                scopes,
                 scope_requested: request.scope_requested,
                 challenge: request.challenge.clone(),
                 nonce: request.nonce.clone(),
@@ -730,6 +765,7 @@ impl Engine {
                 expires_at: now + self.config.lifetimes.code,
                 resources: request.resources.clone(),
                 dpop_jkt: request.dpop_jkt.clone(),
+                grant_data: terms.data.clone(),
             })
             .await?;
         Ok(request.success(vec![("code".to_owned(), code)], &self.config.issuer))

@@ -56,6 +56,8 @@ pub(crate) struct IdTokenInput<'a> {
     pub auth_time: UnixTime,
     pub nonce: Option<&'a str>,
     pub access_token: &'a str,
+    /// What the application attached to the grant.
+    pub grant_data: &'a Map<String, Value>,
 }
 
 #[derive(Serialize)]
@@ -95,4 +97,6 @@ pub(crate) struct AccessTokenExtras<'a> {
     /// When the token expires; `None`: the access-token lifetime from now. A token exchange
     /// ends no later than its subject token.
     pub(crate) expires_at: Option<UnixTime>,
+    /// What the application attached to the grant, for the claims hook.
+    pub(crate) grant_data: Option<&'a Map<String, Value>>,
 }

@@ -86,6 +86,9 @@ pub struct ClaimsRequest<'a> {
     pub user: Option<&'a User>,
     /// The token's scopes.
     pub scopes: &'a ScopeSet,
+    /// What the application attached to the grant (`embedding::GrantTerms::data`; empty for
+    /// most grants).
+    pub grant_data: &'a Map<String, Value>,
 }
 
 /// The application's claims (the feature most asked of Hydra: roles, tenant, plan…).

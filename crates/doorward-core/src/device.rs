@@ -231,6 +231,8 @@ impl Engine {
             expires_at: device.expires_at,
             resources: device.resources.clone(),
             dpop_jkt: None,
+            scope_narrowed: false,
+            grant_data: serde_json::Map::new(),
         };
         let settled = self
             .store
@@ -318,6 +320,7 @@ impl Engine {
                     auth_time,
                     nonce: None,
                     resources: &device.resources,
+                    data: &crate::grant::NO_DATA,
                 },
                 &scopes,
                 &scopes,

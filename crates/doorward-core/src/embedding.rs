@@ -17,6 +17,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 
+pub use crate::grant::GrantTerms;
 use crate::model::{NewUser, SignedIn};
 use crate::passwords::NO_PASSWORD;
 use crate::ports::StoreError;
@@ -49,6 +50,11 @@ pub enum Decision {
     /// Resume with `consented: true` only after the signed-in user approved what the pending
     /// grant shows, on a page protected against cross-site requests.
     Allow { user: AppUser, consented: bool },
+    /// The user signed in and the application approved the request itself, on its terms
+    /// (TxOAuth2's `grantAccess(scope=…, additionalData=…)`): the client gets its code at once,
+    /// for the scopes the terms keep, and the terms' data travels with the grant. The same
+    /// warning as for `Allow { consented: true }` applies.
+    Grant { user: AppUser, terms: GrantTerms },
     /// The client gets `access_denied`.
     Deny,
 }
@@ -293,14 +299,15 @@ impl Engine {
             Some(Err(e)) => return Ok(Resumed::Rejected(e)),
             Some(Ok(found)) => found,
         };
-        let (user, consented) = match decision {
+        let (user, terms) = match decision {
             Decision::Deny => {
                 return Ok(Resumed::Redirect {
                     answer: self.deny(&request),
                     cookie: None,
                 })
             }
-            Decision::Allow { user, consented } => (user, consented),
+            Decision::Allow { user, consented } => (user, consented.then(GrantTerms::default)),
+            Decision::Grant { user, terms } => (user, Some(terms)),
         };
         if self.is_password_user(&user).await? {
             return Ok(Resumed::Redirect {
@@ -324,8 +331,8 @@ impl Engine {
                 cookie: Some(cookie),
             });
         }
-        if consented {
-            let answer = self.approve(&signed_in, &request).await?;
+        if let Some(terms) = terms {
+            let answer = self.approve_on_terms(&signed_in, &request, &terms).await?;
             return Ok(Resumed::Redirect {
                 answer,
                 cookie: Some(cookie),

@@ -203,6 +203,8 @@ impl Engine {
                     expires_at: now,
                     resources: record.resources.clone(),
                     dpop_jkt: None,
+                    scope_narrowed: false,
+                    grant_data: serde_json::Map::new(),
                 };
                 self.store.insert_code(&code).await?;
                 let issue = Issue {

@@ -20,7 +20,13 @@ pub(crate) struct Grant<'a> {
     /// The resources of the authorization request (RFC 8707 §2.1), which its refresh tokens
     /// keep so that a later token request may narrow them (§2.2).
     pub(crate) resources: &'a [ResourceUri],
+    /// What the application attached to the grant ([`CodeRecord::grant_data`]).
+    pub(crate) data: &'a serde_json::Map<String, serde_json::Value>,
 }
+
+/// A grant without data (device, legacy and extension grants).
+pub(crate) static NO_DATA: std::sync::LazyLock<serde_json::Map<String, serde_json::Value>> =
+    std::sync::LazyLock::new(serde_json::Map::new);
 
 impl<'a> Grant<'a> {
     /// The grant of an authorization code (OIDC Core §3.1.3.3: its nonce goes in the ID token).
@@ -32,6 +38,7 @@ impl<'a> Grant<'a> {
             auth_time: code.auth_time,
             nonce: code.nonce.as_deref(),
             resources: &code.resources,
+            data: &code.grant_data,
         }
     }
 
@@ -44,6 +51,7 @@ impl<'a> Grant<'a> {
             auth_time: refresh.auth_time,
             nonce: None,
             resources: &refresh.resources,
+            data: &refresh.grant_data,
         }
     }
 }
@@ -146,4 +154,42 @@ pub enum RegisterError {
     BuiltIn(String),
     #[error("the grant type `{0}` is registered twice")]
     Duplicate(String),
+}
+
+/// What the application grants when it approves a request itself (TxOAuth2's
+/// `grantAccess(scope=…, additionalData=…)`; `Decision::Grant`): fewer scopes than asked, and
+/// data that travels with the grant.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct GrantTerms {
+    /// The scopes granted, within the request's (narrowing only: what the request did not ask
+    /// for is dropped); `None`: as asked. The token response then says the scope (RFC 6749
+    /// §5.1).
+    pub scopes: Option<ScopeSet>,
+    /// A JSON object kept with the grant family: every token of the grant, refreshes included,
+    /// carries it to the claims hook (`ClaimsRequest::grant_data`) and to resource servers
+    /// that check tokens in the store (`TokenInfo::grant_data`).
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+impl GrantTerms {
+    /// The request's scopes, within `scopes`.
+    pub fn narrowed_to(mut self, scopes: ScopeSet) -> Self {
+        self.scopes = Some(scopes);
+        self
+    }
+
+    /// `data` travels with the grant.
+    pub fn with_data(mut self, data: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// The scopes granted of those `asked`.
+    pub(crate) fn granted(&self, asked: &ScopeSet) -> ScopeSet {
+        match &self.scopes {
+            Some(scopes) => scopes.intersection(asked),
+            None => asked.clone(),
+        }
+    }
 }

@@ -102,6 +102,7 @@ impl Engine {
                     client: &bearer.client,
                     user: bearer.user.as_ref(),
                     scopes: &t.scopes,
+                    grant_data: &bearer.grant_data,
                 },
             )
             .await?;

@@ -192,6 +192,8 @@ impl Engine {
             expires_at: now + self.config.lifetimes.code,
             resources: resources.to_vec(),
             dpop_jkt: None,
+            scope_narrowed: false,
+            grant_data: serde_json::Map::new(),
         };
         self.store.insert_code(&record).await?;
         let client_id = authenticated.client.id;
@@ -205,6 +207,7 @@ impl Engine {
                     auth_time,
                     nonce: None,
                     resources,
+                    data: &crate::grant::NO_DATA,
                 },
                 &scopes,
                 &scopes,

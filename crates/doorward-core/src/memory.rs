@@ -45,6 +45,8 @@ struct Inner {
     /// By client Id; deleted with the client.
     registrations: HashMap<Uuid, RegistrationRecord>,
     devices: HashMap<TokenHash, DeviceAuthorization>,
+    /// The grant families' data, by family (from the code that starts each).
+    grant_data: HashMap<Uuid, serde_json::Map<String, serde_json::Value>>,
 }
 
 impl MemoryStore {
@@ -258,7 +260,12 @@ impl ConsentStore for MemoryStore {
 #[async_trait]
 impl CodeStore for MemoryStore {
     async fn insert_code(&self, code: &CodeRecord) -> StoreResult<()> {
-        self.lock().codes.insert(code.hash, (code.clone(), None));
+        let mut inner = self.lock();
+        inner
+            .grant_data
+            .entry(code.family_id)
+            .or_insert_with(|| code.grant_data.clone());
+        inner.codes.insert(code.hash, (code.clone(), None));
         Ok(())
     }
 
@@ -342,6 +349,11 @@ impl TokenStore for MemoryStore {
             token: token.clone(),
             user,
             client: client.clone(),
+            grant_data: inner
+                .grant_data
+                .get(&token.family_id)
+                .cloned()
+                .unwrap_or_default(),
         }))
     }
 
@@ -375,11 +387,18 @@ impl TokenStore for MemoryStore {
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
-        Ok(self
-            .lock()
+        let inner = self.lock();
+        Ok(inner
             .refresh
             .get(hash)
-            .map(|(record, _)| record.clone()))
+            .map(|(record, _)| RefreshTokenRecord {
+                grant_data: inner
+                    .grant_data
+                    .get(&record.family_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                ..record.clone()
+            }))
     }
 
     async fn list_delegated_tokens(

@@ -591,6 +591,13 @@ pub struct CodeRecord {
     /// The thumbprint of the DPoP key the tokens must be bound to (`dpop_jkt` of the
     /// authorization request, RFC 9449 §10): the token request's proof must use that key.
     pub dpop_jkt: Option<String>,
+    /// The application granted fewer scopes than the request asked
+    /// ([`crate::embedding::GrantTerms`]): the token response says which (RFC 6749 §5.1).
+    pub scope_narrowed: bool,
+    /// What the application attached to the grant (TxOAuth2's `additionalData`;
+    /// [`crate::embedding::GrantTerms`]), a JSON object kept with the grant family: written
+    /// with the code that starts it, read with each code and refresh token of it.
+    pub grant_data: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An issued access token (stored by hash only).
@@ -625,6 +632,8 @@ pub struct BearerRecord {
     /// `None` for a `client_credentials` token, which has no user.
     pub user: Option<User>,
     pub client: Client,
+    /// The grant family's data ([`CodeRecord::grant_data`]); empty for a family without one.
+    pub grant_data: serde_json::Map<String, serde_json::Value>,
 }
 
 /// An issued refresh token (stored by hash only). Each works once (RFC 9700 §4.14.2).
@@ -651,6 +660,9 @@ pub struct RefreshTokenRecord {
     /// needs a proof with that key. `None` for a confidential client's, which its client
     /// authentication protects.
     pub dpop_jkt: Option<String>,
+    /// The grant family's data ([`CodeRecord::grant_data`]), as the store reads it with the
+    /// token; not written with it.
+    pub grant_data: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A signing key as stored (see [`crate::keys`] for its stages).

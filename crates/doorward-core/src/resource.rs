@@ -25,6 +25,9 @@ pub struct TokenInfo {
     /// presented with `Authorization: DPoP` and a proof made with that key. `None`: a bearer
     /// token.
     pub dpop_jkt: Option<String>,
+    /// What the application attached to the grant (TxOAuth2's `additionalData`;
+    /// `embedding::GrantTerms::data`): the same for every token of the grant.
+    pub grant_data: serde_json::Map<String, serde_json::Value>,
 }
 
 impl TokenInfo {
@@ -100,6 +103,7 @@ impl Engine {
                 expires_at: bearer.token.expires_at,
                 audience,
                 dpop_jkt: bearer.token.dpop_jkt,
+                grant_data: bearer.grant_data,
             },
             bearer.token.resources,
         ))

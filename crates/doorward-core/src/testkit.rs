@@ -60,6 +60,7 @@ mod assertions;
 mod clients;
 mod delegation;
 mod devices;
+mod grant_data;
 mod records;
 mod redemption;
 mod registration;
@@ -78,6 +79,7 @@ pub use clients::{
 pub use delegation::delegated_tokens_are_listed_per_user;
 pub use devices::device_authorizations_are_answered_once;
 pub use fixtures::{client, code, tokens, user, NOW};
+pub use grant_data::grant_data_travels_with_the_family;
 pub use records::{
     absent_rows_are_not_errors, clients_by_id_and_key,
     keys_and_secrets_reseal_only_the_expected_value, server_secrets_are_created_once,
@@ -139,6 +141,7 @@ where
         registrations_keep_their_cap_and_go_with_their_client,
         device_authorizations_are_answered_once,
         delegated_tokens_are_listed_per_user,
+        grant_data_travels_with_the_family,
     );
 }
 

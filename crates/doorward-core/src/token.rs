@@ -378,12 +378,18 @@ impl Engine {
             &record.resources,
             resources,
         )?;
+        // RFC 6749 §5.1: `scope` is said when the application granted fewer scopes than asked.
+        let asked = if record.scope_narrowed {
+            ScopeSet::default()
+        } else {
+            record.scopes.clone()
+        };
         let built = self
             .build_tokens(
                 authenticated,
                 Grant::of_code(&record),
                 &record.scopes,
-                &record.scopes,
+                &asked,
                 &audience,
             )
             .await?;
@@ -555,6 +561,7 @@ impl Engine {
             auth_time,
             nonce,
             resources: grant_resources,
+            data: grant_data,
         } = grant;
         let now = self.now();
         let lifetimes = &self.config.lifetimes;
@@ -567,6 +574,7 @@ impl Engine {
                 AccessTokenExtras {
                     auth_time: Some(auth_time),
                     dpop_jkt: authenticated.dpop_jkt,
+                    grant_data: Some(grant_data),
                     ..AccessTokenExtras::default()
                 },
             )
@@ -589,6 +597,7 @@ impl Engine {
                     auth_time,
                     nonce,
                     access_token: &access,
+                    grant_data,
                 })
                 .await?,
             )
@@ -631,6 +640,8 @@ impl Engine {
                 .dpop_jkt
                 .filter(|_| client.policy.is_public())
                 .map(str::to_owned),
+            // Kept in the family's row, not with the token.
+            grant_data: serde_json::Map::new(),
         });
         Ok(Built {
             response: TokenResponse {
@@ -665,6 +676,7 @@ impl Engine {
                 client: input.client,
                 user: Some(input.user),
                 scopes: input.scopes,
+                grant_data: input.grant_data,
             },
         )
         .await?;

@@ -39,6 +39,7 @@ impl Engine {
                 client: &info.client,
                 user: Some(user),
                 scopes: &info.scopes,
+                grant_data: &info.grant_data,
             },
         )
         .await?;

@@ -83,7 +83,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ),
     (
         11,
-        include_str!("../migrations/postgres/0011_user_claims.sql"),
+        include_str!("../migrations/postgres/0011_claims_and_grant_data.sql"),
     ),
 ];
 

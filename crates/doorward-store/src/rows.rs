@@ -73,7 +73,19 @@ pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at";
 pub(crate) const CONSENT_COLS: &str = "user_id, client_id, scopes, granted_at";
 pub(crate) const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, \
     scope_requested, challenge, challenge_method, family_id, auth_time, issued_at, expires_at, \
-    nonce, resources, dpop_jkt";
+    nonce, resources, dpop_jkt, scope_narrowed";
+/// The grant family's data, beside a code's or a refresh token's columns (`FROM codes` or
+/// `FROM refresh_tokens`, unaliased): what [`code_with_data`] and [`refresh_with_data`] read.
+macro_rules! grant_data_of {
+    ($table:literal) => {
+        concat!(
+            "(SELECT g.data FROM grants g WHERE g.family_id = ",
+            $table,
+            ".family_id) AS grant_data"
+        )
+    };
+}
+pub(crate) use grant_data_of;
 pub(crate) const ACCESS_COLS: &str = "hash, family_id, client_id, user_id, scopes, issued_at, \
     expires_at, revoked_at, resources, dpop_jkt, act";
 /// The refresh token's columns as inserted.
@@ -101,9 +113,11 @@ macro_rules! bearer_select {
                 c.secret_hash AS c_secret_hash, c.policy AS c_policy,
                 c.previous_secret_hash AS c_previous_secret_hash,
                 c.previous_secret_expires_at AS c_previous_secret_expires_at,
-                c.source AS c_source, c.created_at AS c_created_at
+                c.source AS c_source, c.created_at AS c_created_at,
+                g.data AS grant_data
             FROM access_tokens a
             LEFT JOIN users u ON u.id = a.user_id
+            LEFT JOIN grants g ON g.family_id = a.family_id
             JOIN clients c ON c.id = a.client_id
             WHERE a.hash = ",
             $hash,
@@ -187,7 +201,7 @@ pub(crate) fn user(row: &dyn Columns) -> StoreResult<User> {
     })
 }
 
-/// A user's `claims` column: a JSON object.
+/// A user's `claims` column, or a grant's `data`: a JSON object.
 fn claims_object(text: &str) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
     match serde_json::from_str(text) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
@@ -291,7 +305,33 @@ pub(crate) fn code(row: &dyn Columns) -> StoreResult<CodeRecord> {
         expires_at: row.int("expires_at")?,
         resources: row.resources("resources")?,
         dpop_jkt: row.opt_text("dpop_jkt")?,
+        scope_narrowed: row.boolean("scope_narrowed")?,
+        grant_data: serde_json::Map::new(),
     })
+}
+
+/// A code with its grant family's data ([`grant_data_of!`]).
+pub(crate) fn code_with_data(row: &dyn Columns) -> StoreResult<CodeRecord> {
+    Ok(CodeRecord {
+        grant_data: grant_data(row)?,
+        ..code(row)?
+    })
+}
+
+/// A refresh token with its grant family's data ([`grant_data_of!`]).
+pub(crate) fn refresh_with_data(row: &dyn Columns) -> StoreResult<RefreshTokenRecord> {
+    Ok(RefreshTokenRecord {
+        grant_data: grant_data(row)?,
+        ..refresh(row)?
+    })
+}
+
+/// The `grant_data` column: the family's data, none when the family has no row.
+fn grant_data(row: &dyn Columns) -> StoreResult<serde_json::Map<String, serde_json::Value>> {
+    match row.opt_text("grant_data")? {
+        Some(text) => claims_object(&text),
+        None => Ok(serde_json::Map::new()),
+    }
 }
 
 /// An access token from [`ACCESS_COLS`].
@@ -322,6 +362,7 @@ pub(crate) fn bearer(row: &dyn Columns) -> StoreResult<BearerRecord> {
         token,
         user,
         client: client_named(row, CLIENT_ALIASES)?,
+        grant_data: grant_data(row)?,
     })
 }
 
@@ -341,6 +382,7 @@ pub(crate) fn refresh(row: &dyn Columns) -> StoreResult<RefreshTokenRecord> {
         successor: row.opt_blob("successor")?,
         resources: row.resources("resources")?,
         dpop_jkt: row.opt_text("dpop_jkt")?,
+        grant_data: serde_json::Map::new(),
     })
 }
 

@@ -104,6 +104,8 @@ struct Grant {
     /// When the family was started or revoked; it is forgotten `keep_spent` seconds later once
     /// nothing refers to it.
     since: UnixTime,
+    /// What the application attached to the grant (`CodeRecord::grant_data`).
+    data: serde_json::Map<String, serde_json::Value>,
 }
 
 struct IssuedCode {
@@ -112,6 +114,14 @@ struct IssuedCode {
 }
 
 impl Tables {
+    /// The data of a grant family (empty when it has none).
+    fn grant_data(&self, family: Uuid) -> serde_json::Map<String, serde_json::Value> {
+        self.grants
+            .get(&family)
+            .map(|grant| grant.data.clone())
+            .unwrap_or_default()
+    }
+
     /// The code and its grant family (the code's first): `insert_code`, and an approved device.
     fn insert_code(&mut self, code: &CodeRecord) -> StoreResult<()> {
         let tables = self;
@@ -130,6 +140,7 @@ impl Tables {
                 }),
                 revoked: false,
                 since: code.issued_at,
+                data: code.grant_data.clone(),
             },
         );
         tables.codes.insert(
@@ -509,6 +520,7 @@ impl TokenStore for ExampleStore {
             token: token.clone(),
             user,
             client: client.clone(),
+            grant_data: tables.grant_data(token.family_id),
         }))
     }
 
@@ -546,7 +558,14 @@ impl TokenStore for ExampleStore {
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
-        Ok(self.tables().await.refresh_tokens.get(&hash.0).cloned())
+        let tables = self.tables().await;
+        Ok(tables
+            .refresh_tokens
+            .get(&hash.0)
+            .map(|record| RefreshTokenRecord {
+                grant_data: tables.grant_data(record.family_id),
+                ..record.clone()
+            }))
     }
 
     async fn list_delegated_tokens(
@@ -579,6 +598,7 @@ impl TokenStore for ExampleStore {
             owner: None,
             revoked: false,
             since: now,
+            data: serde_json::Map::new(),
         });
         tables.revoke_families(now, |id, _| id == family);
         Ok(())

@@ -59,6 +59,7 @@ mod tests {
             audience: vec![],
             expires_at,
             dpop_jkt: None,
+            grant_data: serde_json::Map::new(),
         }
     }
 

@@ -107,6 +107,7 @@ impl TokenVerifier for IntrospectionVerifier {
             audience,
             expires_at: answer.exp.unwrap_or(i64::MAX),
             dpop_jkt,
+            grant_data: serde_json::Map::new(),
         })
     }
 }
@@ -144,6 +145,7 @@ impl TokenVerifier for JwtVerifier {
             scopes: claims.scopes,
             audience: claims.audience,
             expires_at: claims.expires_at,
+            grant_data: serde_json::Map::new(),
         };
         self.cache
             .put(key, &grant, now.saturating_add(JWT_CACHE_SECONDS), now);

@@ -347,3 +347,93 @@ async fn an_application_user_never_takes_over_a_password_user() {
         .await;
     refused(&response, StatusCode::SEE_OTHER);
 }
+
+/// TxOAuth2's `grantAccess(scope=…, additionalData=…)`: the application approves on its terms,
+/// a narrower scope (said in the token response, RFC 6749 §5.1) and data that every token of
+/// the grant carries, refreshes included, to the resource side and the claims hook.
+#[tokio::test]
+async fn the_application_grants_a_narrower_scope_and_data_that_travels() {
+    let clock = Arc::new(FixedClock::new(1_800_000_000));
+    let provider = provider(Grants::CODE_AND_REFRESH, clock.clone()).await;
+    let app = application(&provider);
+    let (response, _) = send(&app, get_with(&authorize("items:read items:write"), &[])).await;
+    let login = header(&response, header::LOCATION).to_owned();
+    let grant = url::Url::parse(&format!("http://app.example{login}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "grant")
+        .unwrap()
+        .1
+        .into_owned();
+    let data = serde_json::json!({ "store": "paris", "basket": 3 })
+        .as_object()
+        .cloned()
+        .unwrap();
+    let terms = crate::GrantTerms::default()
+        .narrowed_to(crate::ScopeSet::parse("items:read profile").unwrap())
+        .with_data(data.clone());
+    let response = provider
+        .resume(
+            &grant,
+            Decision::Grant {
+                user: app_user("u-9"),
+                terms,
+            },
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let tokens = redeem(&app, &code_of(header(&response, header::LOCATION))).await;
+    assert_eq!(
+        tokens["scope"], "items:read",
+        "narrowed, within the request, and said"
+    );
+    let access = tokens["access_token"].as_str().unwrap();
+    let info = provider
+        .engine()
+        .resolve_access_token(access)
+        .await
+        .unwrap();
+    assert_eq!(info.grant_data, data);
+    let resource = provider.resource_server(0);
+    let seen = resource
+        .authorize(
+            &axum::http::HeaderMap::from_iter([(
+                header::AUTHORIZATION,
+                format!("Bearer {access}").parse().unwrap(),
+            )]),
+            &["items:read"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(seen.grant_data, data, "the API sees it");
+    // The write scope was not granted.
+    let bearer = format!("Bearer {access}");
+    let (response, _) = send(
+        &app,
+        Request::post("/api/items")
+            .header("authorization", &bearer)
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A refresh: the same grant, the same data.
+    let request = Request::post("/auth/oauth/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::AUTHORIZATION, basic("shop@clients", "shop-secret"))
+        .body(axum::body::Body::from(encode(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])))
+        .unwrap();
+    let (response, body) = send(&app, request).await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let refreshed: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let info = provider
+        .engine()
+        .resolve_access_token(refreshed["access_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(info.grant_data, data);
+    assert_eq!(info.scopes.to_string(), "items:read");
+}

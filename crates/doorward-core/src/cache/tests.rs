@@ -57,6 +57,7 @@ fn bearer(token: &str, family: Uuid, user: Option<Uuid>, client_id: Uuid) -> Bea
         },
         user: None,
         client: client(client_id, "app@clients"),
+        grant_data: serde_json::Map::new(),
     }
 }
 

@@ -72,6 +72,8 @@ pub fn code(hash: u8, client: Uuid, user: Uuid, family: Uuid) -> CodeRecord {
         expires_at: NOW + 60,
         resources: Vec::new(),
         dpop_jkt: None,
+        scope_narrowed: false,
+        grant_data: serde_json::Map::new(),
     }
 }
 
@@ -111,6 +113,7 @@ pub fn tokens(
             successor: None,
             resources: Vec::new(),
             dpop_jkt: None,
+            grant_data: serde_json::Map::new(),
         },
     )
 }

@@ -36,6 +36,9 @@ impl ClaimsHook for Roles {
             Some(user) => claims["roles"] = json!([format!("player:{}", user.username)]),
             None => claims["machine"] = json!(true),
         }
+        if let Some(store) = request.grant_data.get("store") {
+            claims["store"] = store.clone();
+        }
         Ok(claims.as_object().cloned().unwrap_or_default())
     }
 }
@@ -156,4 +159,58 @@ async fn without_a_hook_the_clients_and_users_claims_are_added() {
         .await
         .unwrap();
     assert_eq!(seen.details["level"], 7);
+}
+
+/// What the application attached to the grant (`GrantTerms`) reaches the hook at every
+/// target, refreshes included; a narrowed scope is said in the token response.
+#[tokio::test]
+async fn the_grants_data_reaches_the_hook() {
+    let h = harness().await;
+    let h = Harness {
+        engine: h.engine.with_claims_hook(Arc::new(Roles)),
+        ..h
+    };
+    jwt_clients_with_claims(&h).await;
+    let request = h
+        .engine
+        .check_authorization(&pairs(&[
+            ("response_type", "code"),
+            ("client_id", KEY),
+            ("redirect_uri", CALLBACK),
+            ("scope", "openid profile email"),
+            ("state", "s"),
+        ]))
+        .await
+        .unwrap();
+    let terms = crate::embedding::GrantTerms::default()
+        .narrowed_to(doorward_proto::ScopeSet::parse("openid profile").unwrap())
+        .with_data(object(json!({ "store": "paris" })));
+    let location = h
+        .engine
+        .approve_on_terms(&h.user, &request, &terms)
+        .await
+        .unwrap();
+    let code = query_param(&location, "code").unwrap();
+    let tokens = h.redeem(&code).await.unwrap();
+    assert_eq!(tokens.scope.as_deref(), Some("openid profile"));
+    let id = claims_of(&h, tokens.id_token.as_deref().unwrap());
+    assert_eq!(id["store"], "paris");
+    let access: Value = crate::jose::unverified_claims(&tokens.access_token).unwrap();
+    assert_eq!(access["store"], "paris");
+    let seen = h
+        .engine
+        .introspect(&introspect(&tokens.access_token))
+        .await
+        .unwrap();
+    assert_eq!(seen.details["store"], "paris");
+    assert_eq!(
+        h.engine.userinfo(&tokens.access_token).await.unwrap()["store"],
+        "paris"
+    );
+    let refreshed = h
+        .refresh(tokens.refresh_token.as_deref().unwrap())
+        .await
+        .unwrap();
+    let id = claims_of(&h, refreshed.id_token.as_deref().unwrap());
+    assert_eq!(id["store"], "paris", "the refresh keeps the grant's data");
 }

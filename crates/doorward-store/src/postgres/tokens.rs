@@ -163,11 +163,14 @@ impl CodeStore for PostgresStore {
     }
 
     async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
-        let sql = format!("SELECT {CODE_COLS} FROM codes WHERE hash = $1 AND client_id = $2");
+        let sql = format!(
+            "SELECT {CODE_COLS}, {} FROM codes WHERE hash = $1 AND client_id = $2",
+            rows::grant_data_of!("codes")
+        );
         let query = sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(hash.as_bytes())
             .bind(client);
-        self.find(query, rows::code).await
+        self.find(query, rows::code_with_data).await
     }
 
     async fn redeem_code(
@@ -248,9 +251,12 @@ impl TokenStore for PostgresStore {
         &self,
         hash: &TokenHash,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
-        let sql = format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = $1");
+        let sql = format!(
+            "SELECT {REFRESH_READ}, {} FROM refresh_tokens WHERE hash = $1",
+            rows::grant_data_of!("refresh_tokens")
+        );
         let query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(hash.as_bytes());
-        self.find(query, rows::refresh).await
+        self.find(query, rows::refresh_with_data).await
     }
 
     async fn list_delegated_tokens(
@@ -333,19 +339,20 @@ pub(super) async fn insert_code_in(
         None => (None, None),
     };
     sqlx::query(
-        "INSERT INTO grants (family_id, user_id, client_id, created_at)
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO grants (family_id, user_id, client_id, created_at, data)
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(code.family_id)
     .bind(code.user_id)
     .bind(code.client_id)
     .bind(code.issued_at)
+    .bind(rows::claims_text(&code.grant_data))
     .execute(&mut **tx)
     .await
     .map_err(other)?;
     let sql = format!(
         "INSERT INTO codes ({CODE_COLS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     );
     sqlx::query(AssertSqlSafe(sql.as_str()))
         .bind(code.hash.as_bytes())
@@ -363,6 +370,7 @@ pub(super) async fn insert_code_in(
         .bind(code.nonce.as_deref())
         .bind(rows::resource_lines(&code.resources))
         .bind(code.dpop_jkt.as_deref())
+        .bind(code.scope_narrowed)
         .execute(&mut **tx)
         .await
         .map_err(other)?;

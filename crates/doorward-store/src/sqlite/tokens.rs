@@ -129,9 +129,12 @@ impl CodeStore for SqliteStore {
     async fn find_code(&self, hash: &TokenHash, client: Uuid) -> StoreResult<Option<CodeRecord>> {
         let client = client.to_string();
         self.find(
-            &format!("SELECT {CODE_COLS} FROM codes WHERE hash = ?1 AND client_id = ?2"),
+            &format!(
+                "SELECT {CODE_COLS}, {} FROM codes WHERE hash = ?1 AND client_id = ?2",
+                rows::grant_data_of!("codes")
+            ),
             (hash.as_bytes(), client),
-            rows::code,
+            rows::code_with_data,
         )
         .await
     }
@@ -222,9 +225,12 @@ impl TokenStore for SqliteStore {
         hash: &TokenHash,
     ) -> StoreResult<Option<RefreshTokenRecord>> {
         self.find(
-            &format!("SELECT {REFRESH_READ} FROM refresh_tokens WHERE hash = ?1"),
+            &format!(
+                "SELECT {REFRESH_READ}, {} FROM refresh_tokens WHERE hash = ?1",
+                rows::grant_data_of!("refresh_tokens")
+            ),
             [hash.as_bytes()],
-            rows::refresh,
+            rows::refresh_with_data,
         )
         .await
     }
@@ -302,20 +308,21 @@ pub(super) fn insert_code_in(conn: &Connection, code: &CodeRecord) -> StoreResul
     };
     execute(
         conn,
-        "INSERT INTO grants (family_id, user_id, client_id, created_at)
-             VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO grants (family_id, user_id, client_id, created_at, data)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             code.family_id.to_string(),
             code.user_id.to_string(),
             code.client_id.to_string(),
             code.issued_at,
+            rows::claims_text(&code.grant_data),
         ],
     )?;
     execute(
         conn,
         &format!(
             "INSERT INTO codes ({CODE_COLS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
         ),
         params![
             code.hash.as_bytes(),
@@ -333,6 +340,7 @@ pub(super) fn insert_code_in(conn: &Connection, code: &CodeRecord) -> StoreResul
             code.nonce,
             rows::resource_lines(&code.resources),
             code.dpop_jkt,
+            code.scope_narrowed,
         ],
     )
     .map(drop)
