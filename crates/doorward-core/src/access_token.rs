@@ -5,15 +5,16 @@
 
 use std::sync::Arc;
 
-use doorward_proto::{OAuthError, ResourceUri, ScopeSet};
+use doorward_proto::{OAuthError, ResourceUri, ScopeSet, TokenResponse};
 use uuid::Uuid;
 
 use crate::claims::{AccessTokenClaims, AccessTokenExtras};
 use crate::claims_hook::{ClaimsRequest, ClaimsTarget};
 use crate::error::Error;
+use crate::grant::{token_type, AuthenticatedClient, Built};
 use crate::jose::SigningAlg;
-use crate::model::{AccessTokenFormat, Client};
-use crate::opaque::OpaqueKind;
+use crate::model::{AccessTokenFormat, AccessTokenRecord, Client};
+use crate::opaque::{OpaqueKind, TokenHash};
 use crate::ports::StoreError;
 use crate::token_format::{check_token, AccessTokenIssuer, NewAccessToken};
 use crate::Engine;
@@ -24,6 +25,61 @@ impl Engine {
     pub fn with_access_token_issuer(mut self, issuer: Arc<dyn AccessTokenIssuer>) -> Self {
         self.token_issuer = Some(issuer);
         self
+    }
+
+    /// One access token and nothing else (no refresh or ID token: `client_credentials`,
+    /// extension grants), in a grant family of its own, for `user_id` or the client itself,
+    /// built but not stored; the response says `scope` when it differs from `requested` (RFC
+    /// 6749 §5.1).
+    pub(crate) async fn lone_access_token(
+        &self,
+        authenticated: AuthenticatedClient<'_>,
+        user_id: Option<Uuid>,
+        scopes: &ScopeSet,
+        requested: &ScopeSet,
+        audience: Vec<ResourceUri>,
+    ) -> Result<Built, Error> {
+        let client = authenticated.client;
+        let now = self.now();
+        let lifetime = self.config.lifetimes.access_token;
+        let access = self
+            .mint_access_token(
+                client,
+                user_id,
+                scopes,
+                &audience,
+                AccessTokenExtras {
+                    dpop_jkt: authenticated.dpop_jkt,
+                    ..AccessTokenExtras::default()
+                },
+            )
+            .await?;
+        let record = AccessTokenRecord {
+            hash: TokenHash::of(&access),
+            family_id: self.new_time_ordered_uuid(),
+            client_id: client.id,
+            user_id,
+            scopes: scopes.clone(),
+            issued_at: now,
+            expires_at: now + lifetime,
+            revoked: false,
+            resources: audience,
+            dpop_jkt: authenticated.dpop_jkt.map(str::to_owned),
+            act: None,
+        };
+        Ok(Built {
+            response: TokenResponse {
+                access_token: access,
+                token_type: token_type(authenticated.dpop_jkt),
+                expires_in: lifetime.max(0) as u64,
+                refresh_token: None,
+                scope: (scopes != requested).then(|| scopes.to_string()),
+                id_token: None,
+                issued_token_type: None,
+            },
+            access: record,
+            refresh: None,
+        })
     }
 
     /// A new access token for `client` in its format: opaque, an RFC 9068 JWT, or the

@@ -137,3 +137,39 @@ fn decode<T: DeserializeOwned>(
             _ => "not a JWS we accept",
         })
 }
+
+/// The times of an assertion (RFC 7523 §3 items 4 to 6), against the engine's clock `now`
+/// with [`crate::jose::CLIENT_JWT_SKEW`] of tolerance: `exp` not past and at most
+/// [`crate::jose::CLIENT_JWT_MAX_LIFETIME`] ahead (a long-lived assertion would be a bearer
+/// credential and would fill the replay store), `nbf` and `iat` not in the future.
+pub(crate) fn check_times(
+    exp: f64,
+    nbf: Option<f64>,
+    iat: Option<f64>,
+    now: UnixTime,
+) -> Result<(), &'static str> {
+    use crate::jose::{CLIENT_JWT_MAX_LIFETIME as MAX_LIFETIME, CLIENT_JWT_SKEW as SKEW};
+    let exp = seconds(exp);
+    // Saturating: `exp` is the sender's number (a huge one must not overflow).
+    if exp.saturating_add(SKEW) <= now {
+        return Err("expired");
+    }
+    if exp > now + MAX_LIFETIME + SKEW {
+        return Err("exp is more than an hour ahead");
+    }
+    if nbf.is_some_and(|nbf| seconds(nbf) > now + SKEW) {
+        return Err("not valid yet (nbf)");
+    }
+    if iat.is_some_and(|iat| seconds(iat) > now + SKEW) {
+        return Err("issued in the future (iat)");
+    }
+    Ok(())
+}
+
+/// A `jti` of 1 to [`MAX_JTI`] bytes.
+pub(crate) fn check_jti(jti: &str) -> Result<(), &'static str> {
+    if jti.is_empty() || jti.len() > MAX_JTI {
+        return Err("jti must have 1 to 256 bytes");
+    }
+    Ok(())
+}

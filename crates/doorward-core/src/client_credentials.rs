@@ -19,11 +19,9 @@ use std::collections::HashMap;
 
 use doorward_proto::{OAuthError, ScopeSet, TokenResponse};
 
-use crate::claims::AccessTokenExtras;
 use crate::error::Error;
-use crate::grant::{token_type, AuthenticatedClient};
-use crate::model::{AccessTokenRecord, GrantType};
-use crate::opaque::TokenHash;
+use crate::grant::AuthenticatedClient;
+use crate::model::GrantType;
 use crate::Engine;
 
 impl Engine {
@@ -67,43 +65,10 @@ impl Engine {
         };
         // RFC 8707 §2: the resources the client may have; there is no grant to narrow.
         let audience = crate::resource_indicators::narrowed(&self.config, client, &[], resources)?;
-        let now = self.now();
-        let lifetime = self.config.lifetimes.access_token;
-        let access = self
-            .mint_access_token(
-                client,
-                None,
-                &scopes,
-                &audience,
-                AccessTokenExtras {
-                    dpop_jkt: authenticated.dpop_jkt,
-                    ..AccessTokenExtras::default()
-                },
-            )
+        let built = self
+            .lone_access_token(authenticated, None, &scopes, &requested, audience)
             .await?;
-        let record = AccessTokenRecord {
-            hash: TokenHash::of(&access),
-            family_id: self.new_time_ordered_uuid(),
-            client_id: client.id,
-            user_id: None,
-            scopes: scopes.clone(),
-            issued_at: now,
-            expires_at: now + lifetime,
-            revoked: false,
-            resources: audience,
-            dpop_jkt: authenticated.dpop_jkt.map(str::to_owned),
-            act: None,
-        };
-        self.store.insert_tokens(&record, None).await?;
-        Ok(TokenResponse {
-            access_token: access,
-            token_type: token_type(authenticated.dpop_jkt),
-            expires_in: lifetime.max(0) as u64,
-            refresh_token: None,
-            // RFC 6749 §5.1: said when it differs from the request (always without one).
-            scope: (scopes != requested).then(|| scopes.to_string()),
-            id_token: None,
-            issued_token_type: None,
-        })
+        self.store.insert_tokens(&built.access, None).await?;
+        Ok(built.response)
     }
 }

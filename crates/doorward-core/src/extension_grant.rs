@@ -28,10 +28,9 @@ use std::sync::Arc;
 
 use doorward_proto::{OAuthError, ScopeSet, TokenResponse};
 
-use crate::claims::AccessTokenExtras;
 use crate::error::Error;
-use crate::grant::{token_type, AuthenticatedClient};
-use crate::model::{AccessTokenRecord, Client, CodeRecord, GrantType, DEVICE_REDIRECT};
+use crate::grant::AuthenticatedClient;
+use crate::model::{Client, CodeRecord, GrantType, DEVICE_REDIRECT};
 
 pub use crate::engine::ExtensionGrant;
 pub use crate::grant::{ExtensionRequest, Granted, RegisterError, Subject};
@@ -153,33 +152,11 @@ impl Engine {
                 OAuthError::invalid_scope("nothing of the scope asked for is granted").into(),
             );
         }
-        let now = self.now();
-        let lifetime = self.config.lifetimes.access_token;
-        let access = self
-            .mint_access_token(
-                client,
-                user_id,
-                &scopes,
-                &audience,
-                AccessTokenExtras {
-                    dpop_jkt: authenticated.dpop_jkt,
-                    ..AccessTokenExtras::default()
-                },
-            )
+        let built = self
+            .lone_access_token(authenticated, user_id, &scopes, &requested, audience)
             .await?;
-        let record = AccessTokenRecord {
-            hash: TokenHash::of(&access),
-            family_id: self.new_time_ordered_uuid(),
-            client_id: client.id,
-            user_id,
-            scopes: scopes.clone(),
-            issued_at: now,
-            expires_at: now + lifetime,
-            revoked: false,
-            resources: audience,
-            dpop_jkt: authenticated.dpop_jkt.map(str::to_owned),
-            act: None,
-        };
+        let now = self.now();
+        let record = &built.access;
         match user_id {
             // A user's token belongs to a grant family of that user and client, so that what
             // revokes the user's grants of the client revokes it too: opened by a code record
@@ -208,7 +185,7 @@ impl Engine {
                 };
                 self.store.insert_code(&code).await?;
                 let issue = Issue {
-                    access: &record,
+                    access: record,
                     refresh: None,
                 };
                 match self
@@ -220,17 +197,8 @@ impl Engine {
                     _ => return Err(OAuthError::server_error().into()),
                 }
             }
-            None => self.store.insert_tokens(&record, None).await?,
+            None => self.store.insert_tokens(record, None).await?,
         }
-        Ok(TokenResponse {
-            access_token: access,
-            token_type: token_type(authenticated.dpop_jkt),
-            expires_in: lifetime.max(0) as u64,
-            refresh_token: None,
-            // RFC 6749 §5.1: said when it differs from the request.
-            scope: (scopes != requested).then(|| scopes.to_string()),
-            id_token: None,
-            issued_token_type: None,
-        })
+        Ok(built.response)
     }
 }

@@ -770,25 +770,7 @@ fn client_policy(key_path: &str, raw: RawPolicy) -> anyhow::Result<ClientPolicy>
             })
         })
         .transpose()?;
-    let jwks = raw
-        .jwks
-        .map(|json| {
-            doorward_core::jose::parse_client_jwks(&json)
-                .map_err(|e| anyhow!("key `{key_path}.jwks`: {e}"))
-        })
-        .transpose()?;
-    let jwks_uri = raw
-        .jwks_uri
-        .map(|uri| {
-            url::Url::parse(&uri)
-                .ok()
-                .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
-                .ok_or_else(|| anyhow!("key `{key_path}.jwks_uri`: `{uri}` is not an https URL"))
-        })
-        .transpose()?;
-    if jwks.is_some() && jwks_uri.is_some() {
-        bail!("key `{key_path}.jwks_uri`: jwks and jwks_uri are exclusive (OIDC Registration section 2)");
-    }
+    let (jwks, jwks_uri) = key_set(key_path, raw.jwks, raw.jwks_uri)?;
     // Keys also sign request objects (RFC 9101 §10.2), whatever the client authenticates with.
     if auth_method == Some(AuthMethod::PrivateKeyJwt) && jwks.is_none() && jwks_uri.is_none() {
         bail!(
@@ -904,21 +886,20 @@ fn checked_claims(
     Ok(claims)
 }
 
-/// An entry of a client's `assertion_issuers`: its keys inline or at a URL, or, without
-/// either, the client's own (its `issuer` must then be the client's Key, checked at start).
-fn assertion_issuer(key_path: &str, raw: RawIssuer) -> anyhow::Result<TrustedIssuer> {
-    if raw.issuer.is_empty() {
-        bail!("key `{key_path}.issuer`: empty");
-    }
-    let jwks = raw
-        .jwks
+/// Public keys inline (`jwks`: no private or symmetric member) or at an http(s) URL
+/// (`jwks_uri`), never both (OIDC Registration §2): a client's or an issuer's.
+fn key_set(
+    key_path: &str,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+) -> anyhow::Result<(Option<doorward_core::jose::JwkSet>, Option<url::Url>)> {
+    let jwks = jwks
         .map(|json| {
             doorward_core::jose::parse_client_jwks(&json)
                 .map_err(|e| anyhow!("key `{key_path}.jwks`: {e}"))
         })
         .transpose()?;
-    let jwks_uri = raw
-        .jwks_uri
+    let jwks_uri = jwks_uri
         .map(|uri| {
             url::Url::parse(&uri)
                 .ok()
@@ -927,8 +908,18 @@ fn assertion_issuer(key_path: &str, raw: RawIssuer) -> anyhow::Result<TrustedIss
         })
         .transpose()?;
     if jwks.is_some() && jwks_uri.is_some() {
-        bail!("key `{key_path}.jwks_uri`: jwks and jwks_uri are exclusive");
+        bail!("key `{key_path}.jwks_uri`: jwks and jwks_uri are exclusive (OIDC Registration section 2)");
     }
+    Ok((jwks, jwks_uri))
+}
+
+/// An entry of a client's `assertion_issuers`: its keys inline or at a URL, or, without
+/// either, the client's own (its `issuer` must then be the client's Key, checked at start).
+fn assertion_issuer(key_path: &str, raw: RawIssuer) -> anyhow::Result<TrustedIssuer> {
+    if raw.issuer.is_empty() {
+        bail!("key `{key_path}.issuer`: empty");
+    }
+    let (jwks, jwks_uri) = key_set(key_path, raw.jwks, raw.jwks_uri)?;
     Ok(TrustedIssuer {
         issuer: raw.issuer,
         jwks,

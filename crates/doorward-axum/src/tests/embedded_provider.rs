@@ -137,13 +137,7 @@ async fn the_applications_login_page_resumes_the_flow() {
     let (response, _) = send(&app, get_with(&authorize("items:read"), &[])).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let login = header(&response, header::LOCATION).to_owned();
-    let grant = url::Url::parse(&format!("http://app.example{login}"))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "grant")
-        .unwrap()
-        .1
-        .into_owned();
+    let grant = grant_id_of(&login);
 
     // The app asked for consent itself: straight back to the client with a code.
     let response = provider
@@ -329,13 +323,7 @@ async fn an_application_user_never_takes_over_a_password_user() {
     // The same from the application's own login page.
     let (response, _) = send(&app, get_with(&authorize("items:read"), &[])).await;
     let login = header(&response, header::LOCATION).to_owned();
-    let grant = url::Url::parse(&format!("http://app.example{login}"))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "grant")
-        .unwrap()
-        .1
-        .into_owned();
+    let grant = grant_id_of(&login);
     let response = provider
         .resume(
             &grant,
@@ -358,13 +346,7 @@ async fn the_application_grants_a_narrower_scope_and_data_that_travels() {
     let app = application(&provider);
     let (response, _) = send(&app, get_with(&authorize("items:read items:write"), &[])).await;
     let login = header(&response, header::LOCATION).to_owned();
-    let grant = url::Url::parse(&format!("http://app.example{login}"))
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "grant")
-        .unwrap()
-        .1
-        .into_owned();
+    let grant = grant_id_of(&login);
     let data = serde_json::json!({ "store": "paris", "basket": 3 })
         .as_object()
         .cloned()
@@ -436,4 +418,15 @@ async fn the_application_grants_a_narrower_scope_and_data_that_travels() {
         .unwrap();
     assert_eq!(info.grant_data, data);
     assert_eq!(info.scopes.to_string(), "items:read");
+}
+
+/// The grant id in the application's login URL (a path and query).
+fn grant_id_of(login: &str) -> String {
+    url::Url::parse(&format!("http://app.example{login}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "grant")
+        .unwrap()
+        .1
+        .into_owned()
 }
