@@ -7,11 +7,14 @@
 //!   `SameSite=Lax` (it must come back with the provider's top-level redirect), ten minutes,
 //!   `Secure` and `__Host-` when the redirect URI is https. No server-side session is needed,
 //!   and any process holding the key finishes the sign-in.
-//! - `GET /callback/{provider}` finishes it: the cookie must be there, unaltered, unexpired and
-//!   for this provider (else `400`: a callback this browser did not start is never redeemed,
-//!   RFC 9700 §4.7), the state must be the one sent, and the client validates the rest (the
-//!   code, the ID token, `iss`, the callback's path). The application's handler then gets a
-//!   [`SignedIn`] and answers; the cookie is cleared whatever the outcome.
+//! - `GET /callback/{provider}` finishes it: the cookie must be there, once, unaltered (its MAC
+//!   covers its name), unexpired, for this provider, and the `__Host-` one when the redirect
+//!   URI is https (else `400`: a callback this browser did not start is never redeemed, RFC
+//!   9700 §4.7, and a cookie planted by a sibling host or over plain http does not count), the
+//!   state must be the one sent, and the client validates the rest (the code, the ID token,
+//!   `iss`, the callback's path). The application's handler then gets a [`SignedIn`] and
+//!   answers; the cookie is cleared whatever the outcome. One sign-in waits per browser: a
+//!   second `/login` replaces the first.
 //! - The redirect URI is each client's configured one, or per request
 //!   ([`SignInRoutes::redirect_uri`]: Authlib's `authorize_redirect(request, redirect_uri)`),
 //!   for an application served under several names.
@@ -36,7 +39,10 @@
 //!     Arc::new(registry),
 //!     StateKey::new([7; 32])?,
 //!     |signed_in: SignedIn| async move {
-//!         let user = signed_in.subject().unwrap_or_default().to_owned();
+//!         // An OpenID provider names the user; look a plain OAuth 2 provider's up in its API.
+//!         let Some(user) = signed_in.subject().map(str::to_owned) else {
+//!             return axum::http::StatusCode::BAD_GATEWAY.into_response();
+//!         };
 //!         let _ = signed_in.keep_token(&user).await;
 //!         format!("welcome, {user}").into_response()
 //!     },
@@ -170,7 +176,9 @@ impl SignInRoutes {
 
     /// The redirect URI of each sign-in, from the request to `/login/{provider}` and the
     /// provider's name (Authlib's `authorize_redirect(request, redirect_uri)`); `None` keeps
-    /// the client's configured one. The provider must have registered it.
+    /// the client's configured one. The provider must have registered it. Choose among the
+    /// application's own origins: never build it from an unchecked `Host` or
+    /// `X-Forwarded-Host`, which the browser's sender writes.
     pub fn redirect_uri(
         self,
         choose: impl Fn(&Parts, &str) -> Option<Url> + Send + Sync + 'static,
@@ -272,7 +280,15 @@ async fn callback(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
 ) -> Response {
-    let mut response = match finish(&inner, &provider, &uri.to_string(), &headers).await {
+    let Some((pending, secure)) = read_cookie(&inner.key, &headers) else {
+        // No sign-in of this browser is waiting: the callback is not bound to it (RFC 9700
+        // §4.7), whatever its state says. A waiting one (for another tab) is left alone.
+        return (inner.failed)(
+            &provider,
+            FinishError::InvalidState(crate::InvalidState::NotBound),
+        );
+    };
+    let mut response = match finish(&inner, &provider, &uri.to_string(), pending, secure).await {
         Ok(signed_in) => (inner.signed_in)(signed_in).await,
         Err(error) => (inner.failed)(&provider, error),
     };
@@ -299,17 +315,24 @@ async fn finish(
     inner: &Inner,
     provider: &str,
     target: &str,
-    headers: &HeaderMap,
+    pending: Pending,
+    secure: bool,
 ) -> Result<SignedIn, FinishError> {
-    let client = inner
-        .registry
-        .get(provider)
-        .ok_or(FinishError::InvalidState(crate::InvalidState::Mismatch))?;
-    let pending = read_cookie(&inner.key, headers)
-        .filter(|p| p.p == provider && p.e > client.now())
-        // No sign-in of this browser is waiting for this provider: the callback is not bound
-        // to it (RFC 9700 §4.7), whatever its state says.
-        .ok_or(FinishError::InvalidState(crate::InvalidState::NotBound))?;
+    let not_bound = || FinishError::InvalidState(crate::InvalidState::NotBound);
+    let client = inner.registry.get(provider).ok_or_else(not_bound)?;
+    if pending.p != provider || pending.e <= client.now() {
+        return Err(not_bound());
+    }
+    // Over https only the `__Host-` cookie, which no sibling host and no plain-http answer can
+    // set, stands for this browser's sign-in.
+    let https = pending
+        .r
+        .as_ref()
+        .or(client.config().redirect_uri.as_ref())
+        .is_some_and(|uri| uri.scheme() == "https");
+    if https && !secure {
+        return Err(not_bound());
+    }
     let callback = Callback::from_uri(target);
     let sign_in = match &pending.r {
         Some(redirect_uri) => {
@@ -351,30 +374,94 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
 fn set_cookie(key: &StateKey, pending: &Pending, secure: bool) -> String {
     // Invariant: a struct of strings and a number serializes.
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(pending).unwrap_or_default());
-    let mac = key.derive(MAC_LABEL, &payload);
     let (name, attributes) = if secure {
         (SECURE_COOKIE_NAME, "; Secure")
     } else {
         (COOKIE_NAME, "")
     };
+    let mac = cookie_mac(key, name, &payload);
     format!(
         "{name}={payload}.{mac}; Path=/; Max-Age={SIGN_IN_LIFETIME}; HttpOnly; SameSite=Lax{attributes}"
     )
 }
 
-fn read_cookie(key: &StateKey, headers: &HeaderMap) -> Option<Pending> {
-    let value = headers
+/// The MAC of a cookie's value, over its name too: a value is good under the name it was set
+/// with only.
+fn cookie_mac(key: &StateKey, name: &str, payload: &str) -> String {
+    key.derive(MAC_LABEL, &format!("{name}\0{payload}"))
+}
+
+/// The pending sign-in of the request's cookie, and whether it came as the `__Host-` one. Two
+/// cookies of these names (one planted beside the browser's own) are refused.
+fn read_cookie(key: &StateKey, headers: &HeaderMap) -> Option<(Pending, bool)> {
+    let mut found = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|h| h.to_str().ok())
         .flat_map(|h| h.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SECURE_COOKIE_NAME || *name == COOKIE_NAME)
-        .map(|(_, value)| value)?;
+        .filter(|(name, _)| *name == SECURE_COOKIE_NAME || *name == COOKIE_NAME);
+    let (name, value) = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
     let (payload, mac) = value.split_once('.')?;
-    let expected = key.derive(MAC_LABEL, payload);
+    let expected = cookie_mac(key, name, payload);
     if !doorward_proto::constant_time_eq(expected.as_bytes(), mac.as_bytes()) {
         return None;
     }
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+    let pending = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    Some((pending, name == SECURE_COOKIE_NAME))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending() -> Pending {
+        Pending {
+            p: "login".into(),
+            s: "state".into(),
+            r: None,
+            e: 2_000_000_000,
+        }
+    }
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for cookie in cookies {
+            headers.append(COOKIE, HeaderValue::from_str(cookie).unwrap());
+        }
+        headers
+    }
+
+    /// The name=value part of a Set-Cookie.
+    fn pair(set_cookie: &str) -> &str {
+        set_cookie.split(';').next().unwrap()
+    }
+
+    #[test]
+    fn a_cookie_counts_once_under_its_own_name_with_its_mac() {
+        let key = StateKey::new([9; 32]).unwrap();
+        let secure = set_cookie(&key, &pending(), true);
+        let plain = set_cookie(&key, &pending(), false);
+        let (found, is_secure) = read_cookie(&key, &headers(&[pair(&secure)])).unwrap();
+        assert!(is_secure && found.s == "state");
+        let (_, is_secure) = read_cookie(&key, &headers(&[pair(&plain)])).unwrap();
+        assert!(!is_secure);
+        // The `__Host-` value under the plain name (planted by a sibling host): its MAC
+        // covers the name.
+        let renamed = pair(&secure).replacen(SECURE_COOKIE_NAME, COOKIE_NAME, 1);
+        assert!(read_cookie(&key, &headers(&[&renamed])).is_none());
+        // Two of them, one planted beside the browser's own: neither counts.
+        let both = format!("{}; {}", pair(&secure), pair(&plain));
+        assert!(read_cookie(&key, &headers(&[&both])).is_none());
+        assert!(read_cookie(&key, &headers(&[pair(&secure), pair(&plain)])).is_none());
+        // Another key, an altered value, another cookie only.
+        let other = StateKey::new([8; 32]).unwrap();
+        assert!(read_cookie(&other, &headers(&[pair(&secure)])).is_none());
+        let altered = pair(&plain).replacen('.', "A.", 1);
+        assert!(read_cookie(&key, &headers(&[&altered])).is_none());
+        assert!(read_cookie(&key, &headers(&["session=abc"])).is_none());
+    }
 }

@@ -687,22 +687,26 @@ impl Engine {
         .await
     }
 
-    /// [`Engine::approve`] on the application's terms (`Decision::Grant`): the consent and
-    /// the code cover the scopes it grants, and its data travels with the grant.
+    /// A code on the application's terms (`Decision::Grant`): for the scopes it grants, its
+    /// data travelling with the grant. No consent is remembered: the terms are the
+    /// application's answer to this request, so the next one is asked again (a remembered
+    /// consent would issue codes without the terms). Nothing left of the scope asked for is
+    /// `access_denied`.
     pub async fn approve_on_terms(
         &self,
         user: &SignedIn,
         request: &AuthorizationRequest,
         terms: &GrantTerms,
     ) -> Result<AuthorizationResponse, StoreError> {
-        self.store
-            .record_consent(&ConsentRecord {
-                user_id: user.user.id,
-                client_id: request.client.id,
-                scopes: terms.granted(&request.scopes),
-                granted_at: self.now(),
-            })
-            .await?;
+        if terms.granted(&request.scopes).is_empty() && !request.scopes.is_empty() {
+            return Ok(request.error_response(
+                &OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    "the application granted none of the scopes asked for",
+                ),
+                &self.config.issuer,
+            ));
+        }
         self.issue_code(&user.user, user.session.created_at, request, terms)
             .await
     }

@@ -52,8 +52,9 @@ pub enum Decision {
     Allow { user: AppUser, consented: bool },
     /// The user signed in and the application approved the request itself, on its terms
     /// (TxOAuth2's `grantAccess(scope=…, additionalData=…)`): the client gets its code at once,
-    /// for the scopes the terms keep, and the terms' data travels with the grant. The same
-    /// warning as for `Allow { consented: true }` applies.
+    /// for the scopes the terms keep (none kept: `access_denied`), and the terms' data travels
+    /// with the grant. No consent is remembered, so the application is asked again at the
+    /// next authorization. The same warning as for `Allow { consented: true }` applies.
     Grant { user: AppUser, terms: GrantTerms },
     /// The client gets `access_denied`.
     Deny,
@@ -306,8 +307,9 @@ impl Engine {
                     cookie: None,
                 })
             }
-            Decision::Allow { user, consented } => (user, consented.then(GrantTerms::default)),
-            Decision::Grant { user, terms } => (user, Some(terms)),
+            // `Some(None)`: the user's consent; `Some(Some(terms))`: the application's.
+            Decision::Allow { user, consented } => (user, consented.then_some(None)),
+            Decision::Grant { user, terms } => (user, Some(Some(terms))),
         };
         if self.is_password_user(&user).await? {
             return Ok(Resumed::Redirect {
@@ -332,7 +334,11 @@ impl Engine {
             });
         }
         if let Some(terms) = terms {
-            let answer = self.approve_on_terms(&signed_in, &request, &terms).await?;
+            let answer = match terms {
+                // The user's consent, as on Doorward's page: remembered.
+                None => self.approve(&signed_in, &request).await?,
+                Some(terms) => self.approve_on_terms(&signed_in, &request, &terms).await?,
+            };
             return Ok(Resumed::Redirect {
                 answer,
                 cookie: Some(cookie),

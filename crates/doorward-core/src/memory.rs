@@ -530,6 +530,15 @@ impl MaintenanceStore for MemoryStore {
         inner.jtis.retain(|_, expires_at| *expires_at > now);
         inner.initial_tokens.retain(|_, t| t.expires_at > now);
         inner.devices.retain(|_, d| d.expires_at > now);
+        // A family's data goes with the last code and token of the family.
+        let live: std::collections::HashSet<Uuid> = inner
+            .codes
+            .values()
+            .map(|(c, _)| c.family_id)
+            .chain(inner.access.values().map(|t| t.family_id))
+            .chain(inner.refresh.values().map(|(t, _)| t.family_id))
+            .collect();
+        inner.grant_data.retain(|family, _| live.contains(family));
         Ok((before - after) as u64)
     }
 }

@@ -139,6 +139,8 @@ impl Engine {
                     act: act.as_deref(),
                     // The token ends no later than its subject token, in its `exp` too.
                     expires_at: Some(expires_at),
+                    // It belongs to the subject token's grant, and carries its data.
+                    grant_data: Some(&record.grant_data),
                     ..AccessTokenExtras::default()
                 },
             )

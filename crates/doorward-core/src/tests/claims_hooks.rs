@@ -191,6 +191,27 @@ async fn the_grants_data_reaches_the_hook() {
         .await
         .unwrap();
     let code = query_param(&location, "code").unwrap();
+    // The application's terms are no remembered consent: the next request asks again.
+    let python = h.engine.find_client(KEY).await.unwrap().unwrap();
+    assert!(h
+        .engine
+        .store()
+        .find_consent(h.user.user.id, python.id)
+        .await
+        .unwrap()
+        .is_none());
+    // Terms that leave nothing of the scope asked for: access_denied.
+    let nothing = crate::embedding::GrantTerms::default()
+        .narrowed_to(doorward_proto::ScopeSet::parse("base").unwrap());
+    let refused = h
+        .engine
+        .approve_on_terms(&h.user, &request, &nothing)
+        .await
+        .unwrap();
+    assert_eq!(
+        query_param(&refused, "error").as_deref(),
+        Some("access_denied")
+    );
     let tokens = h.redeem(&code).await.unwrap();
     assert_eq!(tokens.scope.as_deref(), Some("openid profile"));
     let id = claims_of(&h, tokens.id_token.as_deref().unwrap());
