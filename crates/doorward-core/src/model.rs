@@ -1,3 +1,7 @@
+//! Past 700 lines, still one idea: the records the ports carry and their storage forms (a
+//! client's policy as JSON); each record is a few fields read with the others, and split they
+//! would import one another.
+//!
 //! The records the engine keeps through its storage ports.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
