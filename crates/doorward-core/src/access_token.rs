@@ -13,7 +13,7 @@ use crate::claims_hook::{ClaimsRequest, ClaimsTarget};
 use crate::error::Error;
 use crate::grant::{token_type, AuthenticatedClient, Built};
 use crate::jose::SigningAlg;
-use crate::model::{AccessTokenFormat, AccessTokenRecord, Client};
+use crate::model::{AccessTokenFormat, AccessTokenRecord, Client, User};
 use crate::opaque::{OpaqueKind, TokenHash};
 use crate::ports::StoreError;
 use crate::token_format::{check_token, AccessTokenIssuer, NewAccessToken};
@@ -28,18 +28,19 @@ impl Engine {
     }
 
     /// One access token and nothing else (no refresh or ID token: `client_credentials`,
-    /// extension grants), in a grant family of its own, for `user_id` or the client itself,
+    /// extension grants), in a grant family of its own, for `user` or the client itself,
     /// built but not stored; the response says `scope` when it differs from `requested` (RFC
     /// 6749 §5.1).
     pub(crate) async fn lone_access_token(
         &self,
         authenticated: AuthenticatedClient<'_>,
-        user_id: Option<Uuid>,
+        user: Option<&User>,
         scopes: &ScopeSet,
         requested: &ScopeSet,
         audience: Vec<ResourceUri>,
     ) -> Result<Built, Error> {
         let client = authenticated.client;
+        let user_id = user.map(|user| user.id);
         let now = self.now();
         let lifetime = self.config.lifetimes.access_token;
         let access = self
@@ -50,6 +51,7 @@ impl Engine {
                 &audience,
                 AccessTokenExtras {
                     dpop_jkt: authenticated.dpop_jkt,
+                    user,
                     ..AccessTokenExtras::default()
                 },
             )
@@ -137,16 +139,20 @@ impl Engine {
         resources: &[ResourceUri],
         extras: AccessTokenExtras<'_>,
     ) -> Result<String, Error> {
-        let user = match user_id {
-            Some(id) => Some(
-                self.store
+        let read;
+        let user = match (extras.user, user_id) {
+            (Some(user), _) => Some(user),
+            (None, Some(id)) => {
+                read = self
+                    .store
                     .find_user(id)
                     .await?
-                    .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?,
-            ),
-            None => None,
+                    .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+                Some(&read)
+            }
+            (None, None) => None,
         };
-        let sub = match &user {
+        let sub = match user {
             Some(user) => user.id.to_string(),
             None => client.key.clone(),
         };
@@ -154,7 +160,7 @@ impl Engine {
             .added_claims(ClaimsRequest {
                 target: ClaimsTarget::AccessToken,
                 client,
-                user: user.as_ref(),
+                user,
                 scopes,
                 grant_data: extras.grant_data.unwrap_or(&crate::grant::NO_DATA),
             })

@@ -99,4 +99,6 @@ pub(crate) struct AccessTokenExtras<'a> {
     pub(crate) expires_at: Option<UnixTime>,
     /// What the application attached to the grant, for the claims hook.
     pub(crate) grant_data: Option<&'a Map<String, Value>>,
+    /// The token's user when the caller has read it already (a JWT reads it for its claims).
+    pub(crate) user: Option<&'a User>,
 }

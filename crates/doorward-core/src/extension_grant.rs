@@ -107,18 +107,13 @@ impl Engine {
             )
             .into());
         }
-        let allowed = self.allowed_scopes(client);
-        let requested = ScopeSet::parse(params.get("scope").map_or("", String::as_str))
-            .map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-        let scopes = if requested.is_empty() {
-            self.config.default_scopes.intersection(&allowed)
-        } else if requested.is_subset(&allowed) {
-            requested.clone()
+        // RFC 6749 §3.3: the scope named, within the client's; none named: the defaults.
+        let (scopes, named) =
+            self.requested_scopes(client, params.get("scope").map(String::as_str))?;
+        let requested = if named {
+            scopes.clone()
         } else {
-            return Err(OAuthError::invalid_scope(format!(
-                "this client may ask only for the scopes: {allowed}"
-            ))
-            .into());
+            ScopeSet::default()
         };
         let audience = crate::resource_indicators::narrowed(&self.config, client, &[], resources)?;
         let granted = grant
@@ -135,17 +130,14 @@ impl Engine {
         // What the grant answers, within what was asked (itself within the client's).
         let mut scopes = granted.scopes.intersection(&scopes);
         // No `auth_time`: nobody signed in here (RFC 9068 §2.2.1 leaves it out then).
-        let user_id = match granted.subject {
+        let user = match granted.subject {
             Subject::Client => {
                 scopes = scopes.without("openid");
                 None
             }
-            Subject::User(id) => {
-                let user = self.store.find_user(id).await?.ok_or_else(|| {
-                    OAuthError::invalid_grant("the user of this grant does not exist")
-                })?;
-                Some(user.id)
-            }
+            Subject::User(id) => Some(self.store.find_user(id).await?.ok_or_else(|| {
+                OAuthError::invalid_grant("the user of this grant does not exist")
+            })?),
         };
         if scopes.is_empty() && !requested.is_empty() {
             return Err(
@@ -153,11 +145,11 @@ impl Engine {
             );
         }
         let built = self
-            .lone_access_token(authenticated, user_id, &scopes, &requested, audience)
+            .lone_access_token(authenticated, user.as_ref(), &scopes, &requested, audience)
             .await?;
         let now = self.now();
         let record = &built.access;
-        match user_id {
+        match user.map(|user| user.id) {
             // A user's token belongs to a grant family of that user and client, so that what
             // revokes the user's grants of the client revokes it too: opened by a code record
             // (a sentinel redirect URI: no token request can redeem it) spent at once with the

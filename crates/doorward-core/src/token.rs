@@ -565,6 +565,20 @@ impl Engine {
         } = grant;
         let now = self.now();
         let lifetimes = &self.config.lifetimes;
+        // The ID token follows the scope of this answer: a refresh narrowed to `openid` gets
+        // no `profile` or `email` claims, and one narrowed without `openid` no ID token (the
+        // claims are released per scope, OIDC Core §5.4). Its user is read once, for a JWT
+        // access token's claims too.
+        let user = if access_scopes.contains("openid") {
+            Some(
+                self.store
+                    .find_user(user_id)
+                    .await?
+                    .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?,
+            )
+        } else {
+            None
+        };
         let access = self
             .mint_access_token(
                 client,
@@ -575,24 +589,17 @@ impl Engine {
                     auth_time: Some(auth_time),
                     dpop_jkt: authenticated.dpop_jkt,
                     grant_data: Some(grant_data),
+                    user: user.as_ref(),
                     ..AccessTokenExtras::default()
                 },
             )
             .await?;
-        // The ID token follows the scope of this answer: a refresh narrowed to `openid` gets
-        // no `profile` or `email` claims, and one narrowed without `openid` no ID token (the
-        // claims are released per scope, OIDC Core §5.4).
-        let id_token = if access_scopes.contains("openid") {
-            let user = self
-                .store
-                .find_user(user_id)
-                .await?
-                .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+        let id_token = if let Some(user) = &user {
             Some(
                 self.id_token(IdTokenInput {
                     client,
                     audience: authenticated.audience,
-                    user: &user,
+                    user,
                     scopes: access_scopes,
                     auth_time,
                     nonce,
