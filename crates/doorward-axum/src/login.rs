@@ -63,6 +63,12 @@ pub(crate) async fn login(
                 set_cookie,
             ))
         }
+        Err(SignInError::Disabled) => {
+            let (token, set_cookie) = browser.csrf();
+            let notice = Some("This account is disabled. Ask the administrator of this site.");
+            let markup = pages::login(&token, next, username, notice);
+            Ok(with_cookie(page(StatusCode::FORBIDDEN, markup), set_cookie))
+        }
         Err(SignInError::Throttled(Throttled { retry_after })) => {
             let (token, set_cookie) = browser.csrf();
             let notice = format!(

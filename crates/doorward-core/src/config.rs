@@ -1,6 +1,7 @@
 //! The engine's settings: the issuer, lifetimes, scopes, grant types, the key schedule, and the
 //! clients and users declared in configuration. Plain values, checked where they are parsed.
 
+use crate::password_rules::PasswordRules;
 use doorward_proto::{RedirectUri, ResourceUri, ScopeSet, Secret};
 
 use crate::client_document::DocumentPolicy;
@@ -121,6 +122,8 @@ pub struct EngineConfig {
     pub client_documents: DocumentPolicy,
     /// Sender-constrained tokens (RFC 9449, DPoP).
     pub dpop: DpopPolicy,
+    /// What a new password must be ([`crate::password_rules`]).
+    pub passwords: PasswordRules,
 }
 
 /// DPoP (RFC 9449): tokens bound to a key the client proves it holds with each request.
@@ -227,6 +230,7 @@ impl Default for EngineConfig {
             registration: RegistrationPolicy::default(),
             client_documents: DocumentPolicy::default(),
             dpop: DpopPolicy::default(),
+            passwords: PasswordRules::default(),
         }
     }
 }
@@ -306,4 +310,7 @@ pub struct UserSpec {
     pub email_verified: bool,
     /// Claims added to the user's tokens ([`crate::model::User::claims`]).
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// Gives the admin role. A seed never takes it away: a role given by `doorward users`
+    /// stays when the seed says `false`.
+    pub admin: bool,
 }

@@ -154,6 +154,9 @@ impl Engine {
                 created_at: now,
                 // The application adds its users' claims with a `ClaimsHook`.
                 claims: serde_json::Map::new(),
+                admin: false,
+                disabled_at: None,
+                source: crate::model::UserSource::Application,
             })
             .await?;
         self.forget(&crate::ports::Change::User(stored.id));

@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::fetch::{Fetcher, NoFetcher};
 use crate::grant::{ExtensionRequest, Granted};
 use crate::jose::{KeyRing, Sealer, CSRF_SECRET, SERVER_SECRET_LEN};
-use crate::model::{AuthMethod, Client, ClientSource, NewUser, User};
+use crate::model::{AuthMethod, Client, ClientSource, NewUser, User, UserSource};
 use crate::passwords::{self, CacheAnswer, HashLimiter, SecretCache};
 use crate::ports::{Change, ClientRef, SharedStore, StoreError};
 use crate::throttle::{Counter, Guard};
@@ -345,6 +345,9 @@ impl Engine {
                 email_verified: spec.email_verified,
                 created_at: self.now(),
                 claims: spec.claims.clone(),
+                admin: spec.admin,
+                disabled_at: None,
+                source: UserSource::Config,
             })
             .await?;
         self.forget(&Change::User(user.id));

@@ -135,9 +135,15 @@ impl Engine {
                 scopes = scopes.without("openid");
                 None
             }
-            Subject::User(id) => Some(self.store.find_user(id).await?.ok_or_else(|| {
-                OAuthError::invalid_grant("the user of this grant does not exist")
-            })?),
+            Subject::User(id) => Some(
+                self.store
+                    .find_user(id)
+                    .await?
+                    .filter(|user| !user.is_disabled())
+                    .ok_or_else(|| {
+                        OAuthError::invalid_grant("the user of this grant does not exist")
+                    })?,
+            ),
         };
         if scopes.is_empty() && !requested.is_empty() {
             return Err(

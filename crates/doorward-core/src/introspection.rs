@@ -47,7 +47,7 @@ impl Engine {
         let now = self.now();
         if let Some(bearer) = self.find_bearer(&hash).await? {
             let t = &bearer.token;
-            if t.revoked || t.expires_at <= now || !may_see(t.client_id) {
+            if !bearer.is_live(now) || !may_see(t.client_id) {
                 return Ok(Introspection::inactive());
             }
             let mut details = Map::new();

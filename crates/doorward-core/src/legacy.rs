@@ -125,6 +125,9 @@ impl Engine {
             }
         };
         guard.succeeded(&*self.store).await?;
+        if user.is_disabled() {
+            return Err(OAuthError::invalid_grant("this account is disabled").into());
+        }
         // The grant is listed on the user's account page, where it can be revoked.
         self.store
             .record_consent(&crate::model::ConsentRecord {

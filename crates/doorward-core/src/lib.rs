@@ -64,6 +64,7 @@ pub mod logout;
 pub mod memory;
 pub mod model;
 mod opaque;
+pub mod password_rules;
 pub mod passwords;
 pub mod ports;
 pub mod pushed;
@@ -85,6 +86,7 @@ pub mod token_exchange;
 pub mod token_format;
 pub mod trusted_issuer;
 pub mod userinfo;
+pub mod users;
 
 #[cfg(test)]
 mod tests;

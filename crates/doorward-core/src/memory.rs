@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
-    SessionRecord, SigningKeyRecord, User,
+    SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
@@ -149,20 +149,140 @@ impl UserStore for MemoryStore {
             user.email = new.email.clone();
             user.email_verified = new.email_verified;
             user.claims = new.claims.clone();
+            user.admin |= new.admin;
+            user.source = new.source;
             return Ok(user.clone());
         }
         let user = User {
-            id: new.id,
-            username: new.username.clone(),
-            display_name: new.display_name.clone(),
-            password_hash: new.password_hash.clone(),
-            email: new.email.clone(),
-            email_verified: new.email_verified,
-            created_at: new.created_at,
-            claims: new.claims.clone(),
+            disabled_at: None,
+            ..new.clone()
         };
         inner.users.insert(user.id, user.clone());
         Ok(user)
+    }
+
+    async fn insert_user(&self, new: &NewUser) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        if inner.users.contains_key(&new.id)
+            || inner.users.values().any(|u| u.username == new.username)
+        {
+            return Ok(false);
+        }
+        inner.users.insert(new.id, new.clone());
+        Ok(true)
+    }
+
+    async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>> {
+        let inner = self.lock();
+        let search = filter.search.as_deref().map(str::to_ascii_lowercase);
+        let contains = |text: &str, search: &str| text.to_ascii_lowercase().contains(search);
+        let mut users: Vec<User> = inner
+            .users
+            .values()
+            .filter(|u| {
+                filter
+                    .after
+                    .as_deref()
+                    .is_none_or(|after| u.username.as_str() > after)
+            })
+            .filter(|u| {
+                search.as_deref().is_none_or(|s| {
+                    contains(&u.username, s)
+                        || contains(&u.display_name, s)
+                        || u.email.as_deref().is_some_and(|e| contains(e, s))
+                })
+            })
+            .cloned()
+            .collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        users.truncate(filter.limit as usize);
+        Ok(users)
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let Some(stored) = inner.users.get_mut(&user.id) else {
+            return Ok(false);
+        };
+        *stored = User {
+            username: stored.username.clone(),
+            created_at: stored.created_at,
+            disabled_at: stored.disabled_at,
+            ..user.clone()
+        };
+        Ok(true)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: Uuid,
+        disabled_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let Some(user) = inner.users.get_mut(&id) else {
+            return Ok(false);
+        };
+        user.disabled_at = disabled_at;
+        if disabled_at.is_some() {
+            inner.end_access(id, now);
+        }
+        Ok(true)
+    }
+
+    async fn delete_user_sessions(&self, id: Uuid) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let before = inner.sessions.len();
+        inner.sessions.retain(|_, s| s.user_id != id);
+        Ok((before - inner.sessions.len()) as u64)
+    }
+
+    async fn delete_user(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        if inner.users.remove(&id).is_none() {
+            return Ok(false);
+        }
+        inner.end_access(id, now);
+        inner.consents.retain(|c| c.user_id != id);
+        Ok(true)
+    }
+}
+
+impl Inner {
+    /// What disabling or removing a user ends: its sessions, its grant families with their
+    /// tokens, its outstanding codes (as the SQL adapters do by the `grants` rows of the user).
+    fn end_access(&mut self, user: Uuid, now: UnixTime) {
+        self.sessions.retain(|_, s| s.user_id != user);
+        let mut families = std::collections::HashSet::new();
+        for (code, used) in self.codes.values_mut() {
+            if code.user_id == user {
+                families.insert(code.family_id);
+                if used.is_none() {
+                    *used = Some(now);
+                }
+            }
+        }
+        for token in self.access.values() {
+            if token.user_id == Some(user) {
+                families.insert(token.family_id);
+            }
+        }
+        for (token, _) in self.refresh.values() {
+            if token.user_id == user {
+                families.insert(token.family_id);
+            }
+        }
+        for token in self.access.values_mut() {
+            if families.contains(&token.family_id) {
+                token.revoked = true;
+            }
+        }
+        for (token, _) in self.refresh.values_mut() {
+            if families.contains(&token.family_id) {
+                token.revoked = true;
+            }
+        }
+        self.revoked_families.extend(families);
     }
 }
 

@@ -509,6 +509,63 @@ pub struct User {
     /// UserInfo (a JSON object; reserved names are never written:
     /// [`crate::claims_hook::RESERVED`]).
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// May use the admin console.
+    pub admin: bool,
+    /// Set while the account is disabled: no sign-in, no session, no token (disabling ended
+    /// those it had: [`crate::ports::UserStore::set_user_disabled`]).
+    pub disabled_at: Option<UnixTime>,
+    /// Who created the account.
+    pub source: UserSource,
+}
+
+impl User {
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
+}
+
+/// Who created an account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UserSource {
+    /// A `[seed.user.NAME]` of the configuration file: `doorward serve` upserts it at every
+    /// start.
+    #[default]
+    Config,
+    /// `doorward users add` or the admin console: it lives in the store only.
+    Cli,
+    /// The person, at the sign-up page.
+    SignUp,
+    /// An embedding application (its `AppUser`s), which owns its users.
+    Application,
+}
+
+impl UserSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Config => "config",
+            Self::Cli => "cli",
+            Self::SignUp => "sign_up",
+            Self::Application => "application",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Config, Self::Cli, Self::SignUp, Self::Application]
+            .into_iter()
+            .find(|source| source.as_str() == text)
+    }
+}
+
+/// Which users [`crate::ports::UserStore::list_users`] returns: ordered by username, those
+/// after `after`, at most `limit`.
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    /// Kept when the username, display name or e-mail address contains it, ASCII letters
+    /// compared without case.
+    pub search: Option<String>,
+    /// The last username of the previous page.
+    pub after: Option<String>,
+    pub limit: u32,
 }
 
 /// A user to create or update by username ([`crate::ports::UserStore::upsert_user`]): its
@@ -638,6 +695,16 @@ pub struct BearerRecord {
     pub client: Client,
     /// The grant family's data ([`CodeRecord::grant_data`]); empty for a family without one.
     pub grant_data: serde_json::Map<String, serde_json::Value>,
+}
+
+impl BearerRecord {
+    /// Not revoked, not expired at `now`, and not held by a disabled user (disabling revokes
+    /// the user's tokens too; this covers one inserted while it happened).
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        !self.token.revoked
+            && self.token.expires_at > now
+            && !self.user.as_ref().is_some_and(User::is_disabled)
+    }
 }
 
 /// An issued refresh token (stored by hash only). Each works once (RFC 9700 §4.14.2).

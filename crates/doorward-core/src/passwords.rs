@@ -58,6 +58,11 @@ pub enum HashCost {
 pub fn hash(password: &str, cost: HashCost, random: &dyn Random) -> String {
     let mut salt = [0u8; 16];
     random.fill(&mut salt);
+    hash_salted(password, cost, salt)
+}
+
+/// Hashes `password` with this salt into a PHC string.
+fn hash_salted(password: &str, cost: HashCost, salt: [u8; 16]) -> String {
     let params = match cost {
         HashCost::Default => Params::default(),
         HashCost::InsecureFastForTests => {
@@ -184,6 +189,26 @@ impl HashLimiter {
             return Ok(answer);
         }
         tokio::task::spawn_blocking(move || verify(&phc, password.secret()))
+            .await
+            .map_err(|_| Busy)
+    }
+
+    /// Hashes a new password in the queue, on behalf of `owners`, with a salt from `random`
+    /// ([`hash`]); [`Busy`] when the queue or an owner's line is full.
+    pub async fn hash(
+        &self,
+        password: Secret,
+        cost: HashCost,
+        random: &dyn Random,
+        owners: Vec<String>,
+    ) -> Result<String, Busy> {
+        let mut salt = [0u8; 16];
+        random.fill(&mut salt);
+        let share = self.join_lines(owners)?;
+        let _places = share.places().await?;
+        let _queued = self.waiting.try_acquire().map_err(|_| Busy)?;
+        let _running = self.running.acquire().await.map_err(|_| Busy)?;
+        tokio::task::spawn_blocking(move || hash_salted(password.secret(), cost, salt))
             .await
             .map_err(|_| Busy)
     }

@@ -52,7 +52,7 @@ use uuid::Uuid;
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
-    SessionRecord, SigningKeyRecord, User,
+    SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 
@@ -185,6 +185,32 @@ pub trait UserStore: Send + Sync {
     /// used only to create): the `sub` of a user never changes. Atomic: concurrent upserts of
     /// one username make one user. Idempotent.
     async fn upsert_user(&self, user: &NewUser) -> StoreResult<User>;
+    /// Creates the user unless its username (or id) is taken: false then, and nothing is
+    /// written. Records [`Change::User`] when it creates.
+    async fn insert_user(&self, user: &NewUser) -> StoreResult<bool>;
+    /// The users the filter keeps, ordered by username (never more than `filter.limit`).
+    async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>>;
+    /// Writes the display name, password hash, e-mail address, `email_verified`, claims,
+    /// `admin` and source of the user with this id (its username, `created_at` and
+    /// `disabled_at` stay). False when there is no such user. Records [`Change::User`].
+    async fn update_user(&self, user: &User) -> StoreResult<bool>;
+    /// Disables the user (`disabled_at` set) or enables it (`None`). Disabling ends, in the
+    /// same transaction, everything the user holds: its sessions are deleted, its grant
+    /// families revoked with their access and refresh tokens, its outstanding codes spent
+    /// (as [`ConsentStore::revoke_consent`] does for one client; consents stay). False when
+    /// there is no such user. Records [`Change::User`].
+    async fn set_user_disabled(
+        &self,
+        id: Uuid,
+        disabled_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Deletes the user's sessions (signs it out of every browser); returns how many.
+    async fn delete_user_sessions(&self, id: Uuid) -> StoreResult<u64>;
+    /// Ends what the user holds as [`Self::set_user_disabled`] does, then deletes the user with
+    /// its consents. Its revoked tokens stay until the purge. False when there is no such
+    /// user. Records [`Change::User`].
+    async fn delete_user(&self, id: Uuid, now: UnixTime) -> StoreResult<bool>;
 }
 
 /// Signed-in browsers, keyed by the digest of the session cookie's value.
@@ -543,7 +569,8 @@ pub trait RegistrationStore: Send + Sync {
 /// The methods that record one: [`TokenStore::revoke_access_token`] ([`Change::AccessToken`]),
 /// [`TokenStore::revoke_family`] ([`Change::Family`]), [`ConsentStore::revoke_consent`]
 /// ([`Change::Consent`]), [`ClientStore::upsert_client`], [`ClientStore::delete_client`] and
-/// [`RegistrationStore::update_registration`] ([`Change::Client`]), [`UserStore::upsert_user`]
+/// [`RegistrationStore::update_registration`] ([`Change::Client`]), [`UserStore::upsert_user`],
+/// [`UserStore::update_user`], [`UserStore::set_user_disabled`] and [`UserStore::delete_user`]
 /// ([`Change::User`]), [`ThrottleStore::record_failure`] and [`ThrottleStore::clear_failures`]
 /// ([`Change::Failures`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -554,7 +581,7 @@ pub enum Change {
     Family(Uuid),
     /// A client was changed or removed (and, when removed, its tokens revoked).
     Client(Uuid),
-    /// A user was changed.
+    /// A user was changed, disabled or removed (and then its tokens revoked).
     User(Uuid),
     /// A user's consent to a client was revoked, and their grants with it.
     Consent { user: Uuid, client: Uuid },

@@ -88,7 +88,7 @@ impl Engine {
         let bearer = self
             .find_bearer(&TokenHash::of(token))
             .await?
-            .filter(|b| !b.token.revoked && b.token.expires_at > self.now())
+            .filter(|b| b.is_live(self.now()))
             .ok_or_else(invalid)?;
         let audience = crate::resource_indicators::audience(
             &bearer.token.resources,

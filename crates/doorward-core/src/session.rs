@@ -31,6 +31,10 @@ use crate::Engine;
 pub enum SignInError {
     #[error("invalid username or password")]
     InvalidCredentials,
+    /// The password was right but the account is disabled (`doorward users disable`, the
+    /// console). Said only after the right password, so it tells a guesser nothing.
+    #[error("this account is disabled")]
+    Disabled,
     /// Too many failures for this username or from this address: refused before the password
     /// was checked (RFC 6819 §4.4.3.6, [`crate::throttle`]).
     #[error(transparent)]
@@ -89,6 +93,9 @@ impl Engine {
             }
         };
         guard.succeeded(&*self.store).await?;
+        if user.is_disabled() {
+            return Err(SignInError::Disabled);
+        }
         Ok(self.open_session(user).await?)
     }
 
@@ -114,8 +121,12 @@ impl Engine {
         if session.expires_at <= self.now() {
             return Ok(None);
         }
+        // Disabling deletes the sessions; a session opened by a sign-in that raced it still
+        // finds the user disabled here.
         let user = self.store.find_user(session.user_id).await?;
-        Ok(user.map(|user| SignedIn { user, session }))
+        Ok(user
+            .filter(|user| !user.is_disabled())
+            .map(|user| SignedIn { user, session }))
     }
 
     pub async fn sign_out(&self, cookie: &str) -> Result<(), StoreError> {

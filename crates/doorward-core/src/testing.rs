@@ -95,5 +95,6 @@ pub fn user(username: &str, display_name: &str, password: &str) -> crate::UserSp
         email: Some(format!("{username}@example.com")),
         email_verified: true,
         claims: serde_json::Map::new(),
+        admin: false,
     }
 }

@@ -56,6 +56,7 @@ use doorward_proto::{RedirectUri, ScopeSet};
 
 use crate::ports::{SharedStore, StoreResult};
 
+mod accounts;
 mod assertions;
 mod clients;
 mod delegation;
@@ -72,6 +73,9 @@ mod throttle;
 pub mod fixtures;
 pub mod fuzz;
 
+pub use accounts::{
+    disabling_or_removing_a_user_ends_what_it_holds, users_are_listed_searched_and_updated,
+};
 pub use assertions::assertion_jtis_are_single_use;
 pub use clients::{
     clients_insert_list_and_keep_their_rotation, deleting_a_client_revokes_its_grants,
@@ -142,6 +146,8 @@ where
         device_authorizations_are_answered_once,
         delegated_tokens_are_listed_per_user,
         grant_data_travels_with_the_family,
+        users_are_listed_searched_and_updated,
+        disabling_or_removing_a_user_ends_what_it_holds,
     );
 }
 

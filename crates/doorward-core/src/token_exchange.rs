@@ -86,7 +86,7 @@ impl Engine {
         let record = self
             .find_bearer(&TokenHash::of(subject))
             .await?
-            .filter(|b| !b.token.revoked && b.token.expires_at > now)
+            .filter(|b| b.is_live(now))
             .ok_or_else(|| invalid_request("subject_token is not an active access token"))?;
         let token = &record.token;
         // Delegation acts for a user: a client's own token (client_credentials) stays its own.

@@ -85,6 +85,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         11,
         include_str!("../migrations/postgres/0011_claims_and_grant_data.sql"),
     ),
+    (12, include_str!("../migrations/postgres/0012_accounts.sql")),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.

@@ -13,7 +13,7 @@ use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, ClientPolicy, ClientSource, CodeRecord, ConsentRecord,
     DeviceAuthorization, DeviceState, InitialTokenRecord, PreviousSecret, RefreshTokenRecord,
-    RegistrationRecord, SessionRecord, SigningKeyRecord, User,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserSource,
 };
 use doorward_core::ports::{Failures, StoreError, StoreResult};
 use doorward_core::TokenHash;
@@ -67,8 +67,8 @@ pub(crate) fn corrupt(what: &str) -> StoreError {
 
 pub(crate) const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash, \
     policy, previous_secret_hash, previous_secret_expires_at, source, created_at";
-pub(crate) const USER_COLS: &str =
-    "id, username, display_name, password_hash, email, email_verified, created_at, claims";
+pub(crate) const USER_COLS: &str = "id, username, display_name, password_hash, email, \
+    email_verified, created_at, claims, admin, disabled_at, source";
 pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at";
 pub(crate) const CONSENT_COLS: &str = "user_id, client_id, scopes, granted_at";
 pub(crate) const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, \
@@ -107,7 +107,7 @@ macro_rules! bearer_select {
             "SELECT a.hash, a.family_id, a.client_id, a.user_id, a.scopes,
                 a.issued_at, a.expires_at, a.revoked_at, a.resources, a.dpop_jkt, a.act,
                 u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
-                u.created_at, u.claims,
+                u.created_at, u.claims, u.admin, u.disabled_at, u.source,
                 c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
                 c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
                 c.secret_hash AS c_secret_hash, c.policy AS c_policy,
@@ -198,6 +198,10 @@ pub(crate) fn user(row: &dyn Columns) -> StoreResult<User> {
         email_verified: row.boolean("email_verified")?,
         created_at: row.int("created_at")?,
         claims: claims_object(&row.text("claims")?)?,
+        admin: row.boolean("admin")?,
+        disabled_at: row.opt_int("disabled_at")?,
+        source: UserSource::parse(&row.text("source")?)
+            .ok_or_else(|| corrupt("a user's source is unknown"))?,
     })
 }
 

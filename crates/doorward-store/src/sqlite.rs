@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0011_devices.sql"),
     include_str!("../migrations/sqlite/0012_dpop_and_delegation.sql"),
     include_str!("../migrations/sqlite/0013_claims_and_grant_data.sql"),
+    include_str!("../migrations/sqlite/0014_accounts.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

@@ -437,6 +437,9 @@ struct RawSeedUser {
     /// Added to the user's tokens (`claims = { tier = "gold" }`).
     #[serde(default)]
     claims: serde_json::Map<String, serde_json::Value>,
+    /// Gives the admin role (a seed never takes it away).
+    #[serde(default)]
+    admin: bool,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50320";
@@ -1156,6 +1159,7 @@ fn users(users: BTreeMap<String, RawSeedUser>) -> anyhow::Result<Vec<UserSpec>> 
                 email: u.email,
                 email_verified: u.email_verified,
                 claims: checked_claims(&format!("seed.user.{name}.claims"), u.claims)?,
+                admin: u.admin,
             })
         })
         .collect()

@@ -18,7 +18,7 @@ use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
-    SessionRecord, SigningKeyRecord, User,
+    SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use doorward_core::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, Failures, Issue,
@@ -114,6 +114,20 @@ struct IssuedCode {
 }
 
 impl Tables {
+    /// What disabling or removing a user ends: its sessions, its outstanding codes, its
+    /// grant families with their tokens.
+    fn end_access(&mut self, user: Uuid, now: UnixTime) {
+        self.sessions.retain(|_, s| s.user_id != user);
+        for code in self.codes.values_mut() {
+            if code.record.user_id == user && code.used_at.is_none() {
+                code.used_at = Some(now);
+            }
+        }
+        self.revoke_families(now, |_, grant| {
+            grant.owner.is_some_and(|owner| owner.user == user)
+        });
+    }
+
     /// The data of a grant family (empty when it has none).
     fn grant_data(&self, family: Uuid) -> serde_json::Map<String, serde_json::Value> {
         self.grants
@@ -341,6 +355,8 @@ impl UserStore for ExampleStore {
             user.email.clone_from(&new.email);
             user.email_verified = new.email_verified;
             user.claims.clone_from(&new.claims);
+            user.admin |= new.admin;
+            user.source = new.source;
             return Ok(user.clone());
         }
         if tables.usernames.contains_key(&new.id) {
@@ -350,18 +366,102 @@ impl UserStore for ExampleStore {
             )));
         }
         let user = User {
-            id: new.id,
-            username: new.username.clone(),
-            display_name: new.display_name.clone(),
-            password_hash: new.password_hash.clone(),
-            email: new.email.clone(),
-            email_verified: new.email_verified,
-            created_at: new.created_at,
-            claims: new.claims.clone(),
+            disabled_at: None,
+            ..new.clone()
         };
         tables.usernames.insert(user.id, user.username.clone());
         tables.users.insert(user.username.clone(), user.clone());
         Ok(user)
+    }
+
+    async fn insert_user(&self, new: &NewUser) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        if tables.users.contains_key(&new.username) || tables.usernames.contains_key(&new.id) {
+            return Ok(false);
+        }
+        tables.usernames.insert(new.id, new.username.clone());
+        tables.users.insert(new.username.clone(), new.clone());
+        Ok(true)
+    }
+
+    async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>> {
+        let tables = self.tables().await;
+        let search = filter.search.as_deref().map(str::to_ascii_lowercase);
+        let holds = |text: &str, search: &str| text.to_ascii_lowercase().contains(search);
+        let mut users: Vec<User> = tables
+            .users
+            .values()
+            .filter(|u| {
+                filter
+                    .after
+                    .as_deref()
+                    .is_none_or(|after| u.username.as_str() > after)
+            })
+            .filter(|u| {
+                search.as_deref().is_none_or(|s| {
+                    holds(&u.username, s)
+                        || holds(&u.display_name, s)
+                        || u.email.as_deref().is_some_and(|e| holds(e, s))
+                })
+            })
+            .cloned()
+            .collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        users.truncate(filter.limit as usize);
+        Ok(users)
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let Some(username) = tables.usernames.get(&user.id).cloned() else {
+            return Ok(false);
+        };
+        if let Some(stored) = tables.users.get_mut(&username) {
+            *stored = User {
+                username: stored.username.clone(),
+                created_at: stored.created_at,
+                disabled_at: stored.disabled_at,
+                ..user.clone()
+            };
+        }
+        Ok(true)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: Uuid,
+        disabled_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let Some(username) = tables.usernames.get(&id).cloned() else {
+            return Ok(false);
+        };
+        if let Some(user) = tables.users.get_mut(&username) {
+            user.disabled_at = disabled_at;
+        }
+        if disabled_at.is_some() {
+            tables.end_access(id, now);
+        }
+        Ok(true)
+    }
+
+    async fn delete_user_sessions(&self, id: Uuid) -> StoreResult<u64> {
+        let mut tables = self.tables().await;
+        let before = tables.sessions.len();
+        tables.sessions.retain(|_, s| s.user_id != id);
+        Ok((before - tables.sessions.len()) as u64)
+    }
+
+    async fn delete_user(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let Some(username) = tables.usernames.remove(&id) else {
+            return Ok(false);
+        };
+        tables.users.remove(&username);
+        tables.end_access(id, now);
+        tables.consents.retain(|approval, _| approval.user != id);
+        Ok(true)
     }
 }
 

@@ -78,6 +78,9 @@ fn the_consent_page_links_only_to_a_web_page() {
         email_verified: false,
         created_at: 0,
         claims: Default::default(),
+        admin: false,
+        disabled_at: None,
+        source: Default::default(),
     };
     let client = |app_uri: &str| Client {
         id: uuid::Uuid::nil(),
@@ -144,6 +147,9 @@ fn the_consent_page_tells_the_truth_about_the_client() {
         email_verified: false,
         created_at: 0,
         claims: Default::default(),
+        admin: false,
+        disabled_at: None,
+        source: Default::default(),
     };
     let client = |source: ClientSource| Client {
         id: uuid::Uuid::nil(),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
-    SessionRecord, SigningKeyRecord, User,
+    SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
@@ -100,6 +100,35 @@ impl UserStore for FailingStore {
     async fn upsert_user(&self, user: &NewUser) -> StoreResult<User> {
         self.check("upsert_user")?;
         self.inner.upsert_user(user).await
+    }
+    async fn insert_user(&self, user: &NewUser) -> StoreResult<bool> {
+        self.check("insert_user")?;
+        self.inner.insert_user(user).await
+    }
+    async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>> {
+        self.check("list_users")?;
+        self.inner.list_users(filter).await
+    }
+    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+        self.check("update_user")?;
+        self.inner.update_user(user).await
+    }
+    async fn set_user_disabled(
+        &self,
+        id: Uuid,
+        disabled_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        self.check("set_user_disabled")?;
+        self.inner.set_user_disabled(id, disabled_at, now).await
+    }
+    async fn delete_user_sessions(&self, id: Uuid) -> StoreResult<u64> {
+        self.check("delete_user_sessions")?;
+        self.inner.delete_user_sessions(id).await
+    }
+    async fn delete_user(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        self.check("delete_user")?;
+        self.inner.delete_user(id, now).await
     }
 }
 

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{scopes, uri, Must};
 use crate::model::{
     AccessTokenRecord, Client, ClientPolicy, ClientSource, CodeRecord, NewUser, RefreshTokenRecord,
+    UserSource,
 };
 use crate::ports::Store;
 use crate::TokenHash;
@@ -45,6 +46,9 @@ pub async fn user(store: &dyn Store, name: &str) -> Uuid {
             email_verified: false,
             created_at: NOW,
             claims: serde_json::Map::new(),
+            admin: false,
+            disabled_at: None,
+            source: UserSource::Cli,
         })
         .await
         .must("upsert_user")

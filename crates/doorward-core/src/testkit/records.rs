@@ -11,7 +11,7 @@ use super::{scopes, uri, Must};
 use crate::jose::SigningAlg;
 use crate::model::{
     AccessTokenFormat, AuthMethod, ClientPolicy, GrantType, NewUser, SessionRecord,
-    SigningKeyRecord,
+    SigningKeyRecord, UserSource,
 };
 use crate::ports::{ClientRef, Redemption, Store};
 use crate::TokenHash;
@@ -144,6 +144,9 @@ pub async fn users_upsert_by_username(store: &dyn Store) {
                 .as_object()
                 .cloned()
                 .unwrap_or_default(),
+            admin: false,
+            disabled_at: None,
+            source: UserSource::Config,
         })
         .await
         .must("upsert_user");

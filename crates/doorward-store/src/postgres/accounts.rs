@@ -1,7 +1,7 @@
 //! Clients, users and their browser sessions.
 
 use async_trait::async_trait;
-use doorward_core::model::{Client, NewUser, SessionRecord, User};
+use doorward_core::model::{Client, NewUser, SessionRecord, User, UserFilter};
 use doorward_core::ports::{
     Change, ClientRef, ClientStore, SessionStore, StoreResult, UnixTime, UserStore,
 };
@@ -132,11 +132,12 @@ impl UserStore for PostgresStore {
     async fn upsert_user(&self, user: &NewUser) -> StoreResult<User> {
         let sql = format!(
             "INSERT INTO users (id, username, display_name, password_hash, email,
-                 email_verified, created_at, claims)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 email_verified, created_at, claims, admin, source)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name,
                  password_hash = excluded.password_hash, email = excluded.email,
-                 email_verified = excluded.email_verified, claims = excluded.claims
+                 email_verified = excluded.email_verified, claims = excluded.claims,
+                 admin = users.admin OR excluded.admin, source = excluded.source
              RETURNING {USER_COLS}"
         );
         let query = sqlx::query(AssertSqlSafe(sql.as_str()))
@@ -147,7 +148,9 @@ impl UserStore for PostgresStore {
             .bind(user.email.as_deref())
             .bind(user.email_verified)
             .bind(user.created_at)
-            .bind(rows::claims_text(&user.claims));
+            .bind(rows::claims_text(&user.claims))
+            .bind(user.admin)
+            .bind(user.source.as_str());
         let mut tx = self.pool.begin().await.map_err(other)?;
         let row = query.fetch_optional(&mut *tx).await.map_err(other)?;
         let stored = record(row, rows::user)?.ok_or_else(|| corrupt("upsert returned no user"))?;
@@ -155,6 +158,158 @@ impl UserStore for PostgresStore {
         tx.commit().await.map_err(other)?;
         Ok(stored)
     }
+
+    async fn insert_user(&self, user: &NewUser) -> StoreResult<bool> {
+        let sql = format!(
+            "INSERT INTO users ({USER_COLS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT DO NOTHING"
+        );
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        let inserted = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(user.id)
+            .bind(user.username.as_str())
+            .bind(user.display_name.as_str())
+            .bind(user.password_hash.as_str())
+            .bind(user.email.as_deref())
+            .bind(user.email_verified)
+            .bind(user.created_at)
+            .bind(rows::claims_text(&user.claims))
+            .bind(user.admin)
+            .bind(user.disabled_at)
+            .bind(user.source.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?
+            .rows_affected();
+        if inserted == 1 {
+            changes::notify(&mut tx, &Change::User(user.id)).await?;
+        }
+        tx.commit().await.map_err(other)?;
+        Ok(inserted == 1)
+    }
+
+    async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>> {
+        // Byte order (`COLLATE "C"`), as SQLite's and the memory store's, whatever the
+        // database's collation: the pages of `after` then neither skip nor repeat a user.
+        let sql = format!(
+            "SELECT {USER_COLS} FROM users
+             WHERE ($1::text IS NULL OR username COLLATE \"C\" > $1)
+               AND ($2::text IS NULL OR strpos(lower(username), $2) > 0
+                    OR strpos(lower(display_name), $2) > 0
+                    OR strpos(lower(coalesce(email, '')), $2) > 0)
+             ORDER BY username COLLATE \"C\" LIMIT $3"
+        );
+        let query = sqlx::query(AssertSqlSafe(sql.as_str()))
+            .bind(filter.after.as_deref())
+            .bind(filter.search.as_deref().map(str::to_ascii_lowercase))
+            .bind(i64::from(filter.limit));
+        self.find_all(query, rows::user).await
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        let updated = sqlx::query(
+            "UPDATE users SET display_name = $2, password_hash = $3, email = $4,
+                 email_verified = $5, claims = $6, admin = $7, source = $8
+             WHERE id = $1",
+        )
+        .bind(user.id)
+        .bind(user.display_name.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(user.email.as_deref())
+        .bind(user.email_verified)
+        .bind(rows::claims_text(&user.claims))
+        .bind(user.admin)
+        .bind(user.source.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(other)?
+        .rows_affected();
+        changes::notify(&mut tx, &Change::User(user.id)).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(updated == 1)
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: Uuid,
+        disabled_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        let updated = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(disabled_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?
+            .rows_affected();
+        if updated == 1 && disabled_at.is_some() {
+            end_access(&mut tx, id, now).await?;
+        }
+        changes::notify(&mut tx, &Change::User(id)).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(updated == 1)
+    }
+
+    async fn delete_user_sessions(&self, id: Uuid) -> StoreResult<u64> {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(other)
+            .map(|done| done.rows_affected())
+    }
+
+    async fn delete_user(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        end_access(&mut tx, id, now).await?;
+        sqlx::query("DELETE FROM consents WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?;
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?
+            .rows_affected();
+        changes::notify(&mut tx, &Change::User(id)).await?;
+        tx.commit().await.map_err(other)?;
+        Ok(deleted == 1)
+    }
+}
+
+/// What disabling or removing the user `id` ends, in the caller's transaction: its sessions,
+/// its grant families with their tokens, and its outstanding codes. The grants first: their
+/// row locks order this revocation with token inserts (see `tokens.rs`).
+async fn end_access(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Uuid,
+    now: UnixTime,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await
+        .map_err(other)?;
+    const FAMILIES: &str = "SELECT family_id FROM grants WHERE user_id = $1";
+    for statement in [
+        "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL".to_owned(),
+        format!("UPDATE codes SET used_at = $2 WHERE used_at IS NULL AND family_id IN ({FAMILIES})"),
+        format!("UPDATE access_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id IN ({FAMILIES})"),
+        format!("UPDATE refresh_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND family_id IN ({FAMILIES})"),
+    ] {
+        sqlx::query(AssertSqlSafe(statement.as_str()))
+            .bind(id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(other)?;
+    }
+    Ok(())
 }
 
 #[async_trait]

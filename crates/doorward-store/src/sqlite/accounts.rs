@@ -1,7 +1,7 @@
 //! Clients, users and their browser sessions.
 
 use async_trait::async_trait;
-use doorward_core::model::{Client, NewUser, SessionRecord, User};
+use doorward_core::model::{Client, NewUser, SessionRecord, User, UserFilter};
 use doorward_core::ports::{
     Change, ClientRef, ClientStore, SessionStore, StoreResult, UnixTime, UserStore,
 };
@@ -132,11 +132,12 @@ impl UserStore for SqliteStore {
                 &tx,
                 &format!(
                     "INSERT INTO users (id, username, display_name, password_hash, email,
-                         email_verified, created_at, claims)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         email_verified, created_at, claims, admin, source)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT (username) DO UPDATE SET display_name = excluded.display_name,
                          password_hash = excluded.password_hash, email = excluded.email,
-                         email_verified = excluded.email_verified, claims = excluded.claims
+                         email_verified = excluded.email_verified, claims = excluded.claims,
+                         admin = users.admin OR excluded.admin, source = excluded.source
                      RETURNING {USER_COLS}"
                 ),
                 params![
@@ -148,6 +149,8 @@ impl UserStore for SqliteStore {
                     user.email_verified,
                     user.created_at,
                     rows::claims_text(&user.claims),
+                    user.admin,
+                    user.source.as_str(),
                 ],
                 rows::user,
             )?
@@ -158,6 +161,154 @@ impl UserStore for SqliteStore {
         })
         .await
     }
+
+    async fn insert_user(&self, user: &NewUser) -> StoreResult<bool> {
+        let change = Change::User(user.id);
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(other)?;
+            let inserted = execute(
+                &tx,
+                &format!(
+                    "INSERT INTO users ({USER_COLS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT DO NOTHING"
+                ),
+                params![
+                    user.id.to_string(),
+                    user.username,
+                    user.display_name,
+                    user.password_hash,
+                    user.email,
+                    user.email_verified,
+                    user.created_at,
+                    rows::claims_text(&user.claims),
+                    user.admin,
+                    user.disabled_at,
+                    user.source.as_str(),
+                ],
+            )?;
+            if inserted == 1 {
+                changes::record(&tx, &change)?;
+            }
+            tx.commit().map_err(other)?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>> {
+        use rusqlite::types::Value;
+        let search = filter.search.as_deref().map(str::to_ascii_lowercase);
+        self.find_all(
+            &format!(
+                "SELECT {USER_COLS} FROM users
+                 WHERE (?1 IS NULL OR username > ?1)
+                   AND (?2 IS NULL OR instr(lower(username), ?2) > 0
+                        OR instr(lower(display_name), ?2) > 0
+                        OR instr(lower(coalesce(email, '')), ?2) > 0)
+                 ORDER BY username LIMIT ?3"
+            ),
+            rusqlite::params_from_iter([
+                Value::from(filter.after.clone()),
+                Value::from(search),
+                Value::from(i64::from(filter.limit)),
+            ]),
+            rows::user,
+        )
+        .await
+    }
+
+    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+        let change = Change::User(user.id);
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(other)?;
+            let updated = execute(
+                &tx,
+                "UPDATE users SET display_name = ?2, password_hash = ?3, email = ?4,
+                     email_verified = ?5, claims = ?6, admin = ?7, source = ?8
+                 WHERE id = ?1",
+                params![
+                    user.id.to_string(),
+                    user.display_name,
+                    user.password_hash,
+                    user.email,
+                    user.email_verified,
+                    rows::claims_text(&user.claims),
+                    user.admin,
+                    user.source.as_str(),
+                ],
+            )?;
+            changes::record(&tx, &change)?;
+            tx.commit().map_err(other)?;
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    async fn set_user_disabled(
+        &self,
+        id: Uuid,
+        disabled_at: Option<UnixTime>,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let change = Change::User(id);
+        let id = id.to_string();
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(other)?;
+            let updated = execute(
+                &tx,
+                "UPDATE users SET disabled_at = ?2 WHERE id = ?1",
+                params![id, disabled_at],
+            )?;
+            if updated == 1 && disabled_at.is_some() {
+                end_access(&tx, &id, now)?;
+            }
+            changes::record(&tx, &change)?;
+            tx.commit().map_err(other)?;
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    async fn delete_user_sessions(&self, id: Uuid) -> StoreResult<u64> {
+        let id = id.to_string();
+        self.write(|conn| {
+            execute(conn, "DELETE FROM sessions WHERE user_id = ?1", [&id]).map(|n| n as u64)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
+        let change = Change::User(id);
+        let id = id.to_string();
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(other)?;
+            end_access(&tx, &id, now)?;
+            execute(&tx, "DELETE FROM consents WHERE user_id = ?1", [&id])?;
+            let deleted = execute(&tx, "DELETE FROM users WHERE id = ?1", [&id])?;
+            changes::record(&tx, &change)?;
+            tx.commit().map_err(other)?;
+            Ok(deleted == 1)
+        })
+        .await
+    }
+}
+
+/// What disabling or removing the user `id` ends, in the caller's transaction: its sessions,
+/// its grant families (found by the `grants_user_client` index) with their tokens, and its
+/// outstanding codes.
+fn end_access(tx: &rusqlite::Transaction<'_>, id: &str, now: UnixTime) -> StoreResult<()> {
+    execute(tx, "DELETE FROM sessions WHERE user_id = ?1", [id])?;
+    const FAMILIES: &str = "SELECT family_id FROM grants WHERE user_id = ?1";
+    for statement in [
+        format!("UPDATE codes SET used_at = ?2 WHERE used_at IS NULL AND family_id IN ({FAMILIES})"),
+        format!("UPDATE access_tokens SET revoked_at = ?2 WHERE revoked_at IS NULL AND family_id IN ({FAMILIES})"),
+        format!("UPDATE refresh_tokens SET revoked_at = ?2 WHERE revoked_at IS NULL AND family_id IN ({FAMILIES})"),
+        "UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL".to_owned(),
+    ] {
+        execute(tx, &statement, params![id, now])?;
+    }
+    Ok(())
 }
 
 #[async_trait]

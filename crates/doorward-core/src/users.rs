@@ -1,0 +1,361 @@
+//! Accounts managed while servers run (`doorward users …`, later the admin console and
+//! sign-up): created with a checked username, name, e-mail address and password
+//! ([`crate::password_rules`]), given a new password, disabled, enabled, removed, unlocked.
+//! Running engines read users from the store at every sign-in and session lookup, and the
+//! read caches of every instance hear of a change through the store's change feed
+//! ([`Change::User`]), so a change made here reaches them at their next request.
+//!
+//! Disabling or removing a user ends, in one transaction, its sessions, its grants with their
+//! tokens and its outstanding codes ([`crate::ports::UserStore::set_user_disabled`]); a
+//! disabled user cannot sign in, and a session or grant that raced the change finds it
+//! disabled ([`crate::session`], the password grant, extension grants).
+
+use doorward_proto::Secret;
+use uuid::Uuid;
+
+use crate::engine::Engine;
+use crate::model::{NewUser, User, UserFilter, UserSource};
+use crate::password_rules::PasswordProblem;
+use crate::passwords::Busy;
+use crate::ports::{Change, StoreError};
+use crate::throttle::Counter;
+
+/// The longest username: 64 characters.
+pub const MAX_USERNAME: usize = 64;
+/// The longest display name: 100 characters.
+pub const MAX_DISPLAY_NAME: usize = 100;
+/// The longest e-mail address (RFC 5321 §4.5.3.1.3 path limit).
+pub const MAX_EMAIL: usize = 254;
+
+/// An account to create with [`Engine::create_account`].
+#[derive(Debug)]
+pub struct NewAccount {
+    /// 2 to 64 of `a-z 0-9 . _ - @ +`, starting with a letter or digit; upper-case ASCII
+    /// letters are lowered.
+    pub username: String,
+    /// What pages and ID tokens show; the username when absent.
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub password: Secret,
+    pub admin: bool,
+    pub source: UserSource,
+}
+
+/// Why an account operation did nothing. The messages are meant for the person who typed
+/// the value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AccountError {
+    #[error("username: {0}")]
+    Username(&'static str),
+    #[error("display name: {0}")]
+    DisplayName(&'static str),
+    #[error("e-mail address: {0}")]
+    Email(&'static str),
+    #[error("password: {0}")]
+    Password(#[from] PasswordProblem),
+    #[error("the username `{0}` is taken")]
+    Taken(String),
+    #[error("no user `{0}` (give its username or id)")]
+    Unknown(String),
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+}
+
+impl Engine {
+    /// Creates an account with a checked username, display name, e-mail address and password
+    /// (the address is not verified). [`AccountError::Taken`] when the username is.
+    pub async fn create_account(&self, account: NewAccount) -> Result<User, AccountError> {
+        let username = checked_username(&account.username)?;
+        let display_name = match account.display_name.as_deref() {
+            Some(name) => checked_display_name(name)?,
+            None => username.clone(),
+        };
+        let email = account.email.as_deref().map(checked_email).transpose()?;
+        self.check_new_password(&account.password, &[&username, &display_name])?;
+        if self.store.find_user_by_username(&username).await?.is_some() {
+            return Err(AccountError::Taken(username));
+        }
+        let password_hash = self.hash_new_password(&account.password, &username).await?;
+        let user = NewUser {
+            id: self.new_uuid(),
+            username,
+            display_name,
+            password_hash,
+            email,
+            email_verified: false,
+            created_at: self.now(),
+            claims: serde_json::Map::new(),
+            admin: account.admin,
+            disabled_at: None,
+            source: account.source,
+        };
+        if !self.store.insert_user(&user).await? {
+            return Err(AccountError::Taken(user.username));
+        }
+        Ok(user)
+    }
+
+    /// The user named by `name_or_id`: its username, else its id.
+    pub async fn find_account(&self, name_or_id: &str) -> Result<Option<User>, StoreError> {
+        if let Some(user) = self.store.find_user_by_username(name_or_id).await? {
+            return Ok(Some(user));
+        }
+        match Uuid::parse_str(name_or_id) {
+            Ok(id) => self.store.find_user(id).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Like [`Engine::find_account`], but an absent user is [`AccountError::Unknown`].
+    pub async fn account(&self, name_or_id: &str) -> Result<User, AccountError> {
+        self.find_account(name_or_id)
+            .await?
+            .ok_or_else(|| AccountError::Unknown(name_or_id.to_owned()))
+    }
+
+    pub async fn list_accounts(&self, filter: &UserFilter) -> Result<Vec<User>, StoreError> {
+        self.store.list_users(filter).await
+    }
+
+    /// Gives the user a new password (checked), and signs it out of every browser: a password
+    /// set by someone else answers a lost or stolen one. Its tokens stay.
+    pub async fn set_account_password(
+        &self,
+        user: &User,
+        password: &Secret,
+    ) -> Result<User, AccountError> {
+        self.check_new_password(password, &[&user.username, &user.display_name])?;
+        let password_hash = self.hash_new_password(password, &user.username).await?;
+        let changed = User {
+            password_hash,
+            ..user.clone()
+        };
+        if !self.store.update_user(&changed).await? {
+            return Err(AccountError::Unknown(user.username.clone()));
+        }
+        self.store.delete_user_sessions(user.id).await?;
+        self.forget(&Change::User(user.id));
+        Ok(changed)
+    }
+
+    /// Gives or takes the admin role.
+    pub async fn set_account_admin(&self, user: &User, admin: bool) -> Result<User, AccountError> {
+        let changed = User {
+            admin,
+            ..user.clone()
+        };
+        if !self.store.update_user(&changed).await? {
+            return Err(AccountError::Unknown(user.username.clone()));
+        }
+        self.forget(&Change::User(user.id));
+        Ok(changed)
+    }
+
+    /// Disables the user, ending its sessions, grants, tokens and codes at once (a user
+    /// already disabled keeps its first date). False when it is gone.
+    pub async fn disable_account(&self, user: &User) -> Result<bool, StoreError> {
+        let at = user.disabled_at.unwrap_or_else(|| self.now());
+        let done = self
+            .store
+            .set_user_disabled(user.id, Some(at), self.now())
+            .await?;
+        self.forget(&Change::User(user.id));
+        Ok(done)
+    }
+
+    /// Lets a disabled user sign in again; nothing it held comes back.
+    pub async fn enable_account(&self, user: &User) -> Result<bool, StoreError> {
+        let done = self
+            .store
+            .set_user_disabled(user.id, None, self.now())
+            .await?;
+        self.forget(&Change::User(user.id));
+        Ok(done)
+    }
+
+    /// Removes the user, its sessions, consents, grants and tokens. Its id is never given to
+    /// another user (ids are random UUIDs).
+    pub async fn remove_account(&self, user: &User) -> Result<bool, StoreError> {
+        let done = self.store.delete_user(user.id, self.now()).await?;
+        self.forget(&Change::User(user.id));
+        Ok(done)
+    }
+
+    /// Signs the user out of every browser; returns how many sessions ended.
+    pub async fn end_account_sessions(&self, user: &User) -> Result<u64, StoreError> {
+        self.store.delete_user_sessions(user.id).await
+    }
+
+    /// Clears the failed sign-ins counted for this username, which lifts its lock
+    /// ([`crate::throttle`]); the counters of client addresses stay. True when there was one.
+    pub async fn unlock_account(&self, username: &str) -> Result<bool, StoreError> {
+        let counter = Counter::account(username);
+        let held = self.store.find_failures(counter.key()).await?.is_some();
+        self.store.clear_failures(counter.key()).await?;
+        self.forget(&Change::Failures(counter.key().to_owned()));
+        Ok(held)
+    }
+
+    /// [`crate::password_rules`] with the service's name and `context` as the words a
+    /// password may not be built on.
+    fn check_new_password(
+        &self,
+        password: &Secret,
+        context: &[&str],
+    ) -> Result<(), PasswordProblem> {
+        let host = url::Url::parse(&self.config.issuer)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let mut words: Vec<&str> = context.to_vec();
+        words.extend(["doorward", host.as_str()]);
+        self.config.passwords.check(password.secret(), &words)
+    }
+
+    /// Argon2id in the shared queue, on behalf of the account (its line is the one its
+    /// sign-ins use).
+    async fn hash_new_password(&self, password: &Secret, username: &str) -> Result<String, Busy> {
+        self.hashes
+            .hash(
+                password.clone(),
+                self.config.hash_cost,
+                self.random.as_ref(),
+                vec![Counter::account(username).key().to_owned()],
+            )
+            .await
+    }
+}
+
+/// A username for a new account, lower-cased.
+fn checked_username(name: &str) -> Result<String, AccountError> {
+    let name = name.trim().to_ascii_lowercase();
+    let length = name.chars().count();
+    if !(2..=MAX_USERNAME).contains(&length) {
+        return Err(AccountError::Username("use 2 to 64 characters"));
+    }
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@+".contains(c);
+    if !name.chars().all(allowed) {
+        return Err(AccountError::Username(
+            "use only letters a-z, digits and . _ - @ +",
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(AccountError::Username("start with a letter or a digit"));
+    }
+    Ok(name)
+}
+
+/// A display name: trimmed, 1 to 100 characters, no control or invisible formatting
+/// characters (bidirectional overrides could make it read as another name). Markup is kept as
+/// text: every page escapes it.
+fn checked_display_name(name: &str) -> Result<String, AccountError> {
+    let name = name.trim();
+    let length = name.chars().count();
+    if !(1..=MAX_DISPLAY_NAME).contains(&length) {
+        return Err(AccountError::DisplayName("use 1 to 100 characters"));
+    }
+    if name.chars().any(is_hidden) {
+        return Err(AccountError::DisplayName(
+            "control and invisible formatting characters are not allowed",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// An e-mail address: one `@` between non-empty parts, printable ASCII or Unicode without
+/// spaces, controls or markup, at most 254 bytes.
+fn checked_email(email: &str) -> Result<String, AccountError> {
+    let email = email.trim();
+    if email.len() > MAX_EMAIL {
+        return Err(AccountError::Email("use at most 254 bytes"));
+    }
+    let well_formed = match email.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@') && domain.contains('.')
+        }
+        None => false,
+    };
+    let clean = !email
+        .chars()
+        .any(|c| c.is_whitespace() || is_hidden(c) || "<>\"'\\,;".contains(c));
+    if !(well_formed && clean) {
+        return Err(AccountError::Email("write it as name@example.com"));
+    }
+    Ok(email.to_owned())
+}
+
+/// Control characters and the invisible formatting ones (zero-width and bidirectional).
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lowered_and_kept_to_a_plain_alphabet() {
+        assert_eq!(
+            checked_username(" Alice.Smith ").ok().as_deref(),
+            Some("alice.smith")
+        );
+        assert_eq!(
+            checked_username("ada+1@x.io").ok().as_deref(),
+            Some("ada+1@x.io")
+        );
+        for bad in [
+            "a",
+            "-alice",
+            "al ice",
+            "<b>x</b>",
+            "élodie",
+            "a\u{202e}b",
+            &"x".repeat(65),
+        ] {
+            assert!(checked_username(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn display_names_keep_markup_as_text_but_no_hidden_characters() {
+        assert_eq!(
+            checked_display_name("<b>Ada</b> 🦀").ok().as_deref(),
+            Some("<b>Ada</b> 🦀")
+        );
+        for bad in [
+            "",
+            "   ",
+            "Ada\u{202e}reversed",
+            "Ada\u{200b}",
+            "a\nb",
+            &"x".repeat(101),
+        ] {
+            assert!(
+                checked_display_name(bad).is_err(),
+                "{bad:?} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn email_addresses_have_one_at_and_no_markup() {
+        assert!(checked_email("ada@example.com").is_ok());
+        for bad in [
+            "ada",
+            "@example.com",
+            "ada@",
+            "a@b@c.d",
+            "ada@localhost",
+            "<a>@x.io",
+            "a b@x.io",
+        ] {
+            assert!(checked_email(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+}
