@@ -17,8 +17,8 @@ use crate::engine::Engine;
 use crate::model::{NewUser, User, UserFilter, UserSource};
 use crate::password_rules::PasswordProblem;
 use crate::passwords::Busy;
-use crate::ports::{Change, StoreError};
-use crate::throttle::Counter;
+use crate::ports::{Change, Failures, StoreError, UnixTime};
+use crate::throttle::{self, Counter};
 
 /// The longest username: 64 characters.
 pub const MAX_USERNAME: usize = 64;
@@ -53,7 +53,7 @@ pub enum AccountError {
     #[error("e-mail address: {0}")]
     Email(&'static str),
     #[error("password: {0}")]
-    Password(#[from] PasswordProblem),
+    Password(PasswordProblem),
     #[error("the username `{0}` is taken")]
     Taken(String),
     #[error("no user `{0}` (give its username or id)")]
@@ -62,6 +62,12 @@ pub enum AccountError {
     Busy(#[from] Busy),
     #[error("storage failure")]
     Store(#[from] StoreError),
+}
+
+impl From<PasswordProblem> for AccountError {
+    fn from(problem: PasswordProblem) -> Self {
+        Self::Password(problem)
+    }
 }
 
 impl Engine {
@@ -141,6 +147,39 @@ impl Engine {
         Ok(changed)
     }
 
+    /// Changes the display name and e-mail address, each when given (checked as at
+    /// creation; an empty address removes it, and a new one is not verified).
+    pub async fn update_account_profile(
+        &self,
+        user: &User,
+        display_name: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<User, AccountError> {
+        let mut changed = user.clone();
+        if let Some(name) = display_name {
+            changed.display_name = checked_display_name(name)?;
+        }
+        match email.map(str::trim) {
+            Some("") => {
+                changed.email = None;
+                changed.email_verified = false;
+            }
+            Some(address) => {
+                let address = checked_email(address)?;
+                if user.email.as_deref() != Some(address.as_str()) {
+                    changed.email_verified = false;
+                }
+                changed.email = Some(address);
+            }
+            None => {}
+        }
+        if !self.store.update_user(&changed).await? {
+            return Err(AccountError::Unknown(user.username.clone()));
+        }
+        self.forget(&Change::User(user.id));
+        Ok(changed)
+    }
+
     /// Gives or takes the admin role.
     pub async fn set_account_admin(&self, user: &User, admin: bool) -> Result<User, AccountError> {
         let changed = User {
@@ -197,6 +236,24 @@ impl Engine {
         self.store.clear_failures(counter.key()).await?;
         self.forget(&Change::Failures(counter.key().to_owned()));
         Ok(held)
+    }
+
+    /// The failed sign-ins counted for this username, and until when they lock it
+    /// ([`crate::throttle::ACCOUNT`]); `None` when none are counted.
+    pub async fn account_failures(
+        &self,
+        username: &str,
+    ) -> Result<Option<(Failures, Option<UnixTime>)>, StoreError> {
+        let counter = Counter::account(username);
+        let now = self.now();
+        Ok(self
+            .store
+            .find_failures(counter.key())
+            .await?
+            .map(|failures| {
+                let until = throttle::ACCOUNT.locked_until(&failures, now);
+                (failures, until)
+            }))
     }
 
     /// [`crate::password_rules`] with the service's name and `context` as the words a

@@ -444,7 +444,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
 /// Waits until every running server has seen the change just made: their read caches follow
 /// the database within `STALENESS_BOUND`. A script may rely on the change once the command
 /// returns (a removed client's tokens refused, a rotated secret's predecessor with it).
-async fn settled() {
+pub(crate) async fn settled() {
     tokio::time::sleep(doorward_core::cache::STALENESS_BOUND).await;
 }
 
@@ -648,7 +648,7 @@ fn duration_of(text: &str) -> anyhow::Result<i64> {
     Ok(seconds)
 }
 
-fn when(t: i64) -> String {
+pub(crate) fn when(t: i64) -> String {
     let at = UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0));
     time::OffsetDateTime::from(at)
         .format(&time::format_description::well_known::Rfc3339)

@@ -137,6 +137,7 @@
 //! claims = { roles = ["admin"] }         # added to the user's tokens; not `sub`, `iss`, …
 //! ```
 
+use doorward_core::password_rules::{self, PasswordRules};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -197,6 +198,8 @@ pub struct Config {
     pub fetch: FetchSettings,
     /// `[client_metadata_documents]`.
     pub client_documents: DocumentPolicy,
+    /// `[accounts] password_min_length`: what new passwords must be.
+    pub passwords: PasswordRules,
 }
 
 /// The `[fetch]` section: the SSRF policy's test switches.
@@ -240,6 +243,17 @@ struct RawConfig {
     fetch: RawFetch,
     #[serde(default)]
     client_metadata_documents: RawClientDocuments,
+    #[serde(default)]
+    accounts: RawAccounts,
+}
+
+/// The `[accounts]` table: people's accounts in the store.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAccounts {
+    /// The fewest characters of a new password (NIST SP 800-63B-4 §3.1.1.2: 15 when the
+    /// password is the only factor, at least 8).
+    password_min_length: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -641,7 +655,23 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
             enabled: raw.client_metadata_documents.enabled,
             insecure_allow_http: fetch.insecure_allow_http,
         },
+        passwords: password_rules(&raw.accounts)?,
     })
+}
+
+/// `[accounts] password_min_length`: 8 to 64 characters, 15 by default.
+fn password_rules(raw: &RawAccounts) -> anyhow::Result<PasswordRules> {
+    let floor = password_rules::MIN_LENGTH_FLOOR;
+    match raw.password_min_length {
+        None => Ok(PasswordRules::default()),
+        Some(n) if (floor..=64).contains(&(n as usize)) => Ok(PasswordRules {
+            min_length: n as usize,
+        }),
+        Some(_) => bail!(
+            "key `accounts.password_min_length`: {floor} to 64 characters (NIST SP 800-63B-4 \
+             asks for 15 when the password is the only factor)"
+        ),
+    }
 }
 
 /// The connection limits of `[server]`, each within bounds that keep the server usable.

@@ -9,6 +9,7 @@ mod keys;
 mod listener;
 mod login;
 mod serve;
+mod users;
 
 use std::path::PathBuf;
 
@@ -31,6 +32,10 @@ enum Command {
     /// see a change at their next request).
     #[command(subcommand)]
     Clients(clients::ClientsCommand),
+    /// Accounts in the store: add, list, show, update, set-password, disable, enable,
+    /// sign-out, unlock, remove (running servers see a change at once).
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Signing keys: list them, rotate them.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -89,6 +94,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve::run(args).await,
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Clients(command) => clients::run(command).await,
+            Command::Users(command) => users::run(command).await,
             Command::Keys(command) => keys::run(command).await,
             Command::Dev(command) => dev::run(command).await,
             Command::Login(args) => login::login(args).await,

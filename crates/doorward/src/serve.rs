@@ -96,6 +96,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             registration: config.registration.clone(),
             client_documents: config.client_documents,
             dpop: config.dpop,
+            passwords: config.passwords,
             ..EngineConfig::default()
         })
         .fetcher(Arc::new(HttpFetcher::new(FetchPolicy {
