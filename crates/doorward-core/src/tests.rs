@@ -4,6 +4,7 @@
 
 mod support;
 
+mod accounts;
 mod authorization;
 mod claims_hooks;
 mod client_assertions;

@@ -1,0 +1,139 @@
+//! Accounts managed while the engine runs: created under the password rules, disabled (which
+//! ends what the user holds and refuses its sign-in), enabled, removed.
+
+use doorward_proto::{ErrorCode, Secret};
+
+use super::support::*;
+use crate::model::{SessionRecord, UserSource};
+use crate::password_rules::PasswordProblem;
+use crate::session::SignInError;
+use crate::users::{AccountError, NewAccount};
+use crate::TokenHash;
+
+const PASSPHRASE: &str = "a passphrase long enough";
+
+fn account(username: &str, password: &str) -> NewAccount {
+    NewAccount {
+        username: username.into(),
+        display_name: None,
+        email: None,
+        password: Secret::new(password),
+        admin: false,
+        source: UserSource::Cli,
+    }
+}
+
+#[tokio::test]
+async fn disabling_ends_sessions_tokens_and_pending_codes_and_refuses_sign_in() {
+    let h = harness().await;
+    let (cookie, _) = h
+        .engine
+        .sign_in("alice", &Secret::new("pw"), None)
+        .await
+        .unwrap();
+    let issued = h.redeem(&h.code(&[]).await).await.unwrap();
+    let refresh = issued.refresh_token.clone().unwrap();
+    let pending = h.code(&[]).await;
+    let alice = h.engine.account("alice").await.unwrap();
+
+    assert!(h.engine.disable_account(&alice).await.unwrap());
+    assert!(h.engine.session(&cookie).await.unwrap().is_none());
+    assert!(!h.token_works(&issued.access_token).await);
+    assert_eq!(code_of(h.refresh(&refresh).await), ErrorCode::InvalidGrant);
+    assert_eq!(code_of(h.redeem(&pending).await), ErrorCode::InvalidGrant);
+    assert!(matches!(
+        h.engine.sign_in("alice", &Secret::new("pw"), None).await,
+        Err(SignInError::Disabled)
+    ));
+    assert!(
+        matches!(
+            h.engine.sign_in("alice", &Secret::new("wrong"), None).await,
+            Err(SignInError::InvalidCredentials)
+        ),
+        "a wrong password does not learn that the account is disabled"
+    );
+
+    // A session opened by a sign-in that raced the disabling finds the user disabled.
+    let raced = "dws_raced-session-cookie";
+    h.engine
+        .store()
+        .insert_session(&SessionRecord {
+            hash: TokenHash::of(raced),
+            user_id: alice.id,
+            created_at: h.engine.now(),
+            expires_at: h.engine.now() + 3600,
+        })
+        .await
+        .unwrap();
+    assert!(h.engine.session(raced).await.unwrap().is_none());
+
+    let alice = h.engine.account("alice").await.unwrap();
+    assert!(h.engine.enable_account(&alice).await.unwrap());
+    assert!(h.engine.session(raced).await.unwrap().is_some());
+    assert!(h
+        .engine
+        .sign_in("alice", &Secret::new("pw"), None)
+        .await
+        .is_ok());
+    assert!(
+        !h.token_works(&issued.access_token).await,
+        "enabling gives no token back"
+    );
+}
+
+#[tokio::test]
+async fn accounts_are_created_under_the_rules_and_sign_in() {
+    let h = harness().await;
+    let user = h
+        .engine
+        .create_account(account(" Grace.H ", PASSPHRASE))
+        .await
+        .unwrap();
+    assert_eq!(
+        (user.username.as_str(), user.display_name.as_str()),
+        ("grace.h", "grace.h")
+    );
+    assert!(user.password_hash.starts_with("$argon2id$"));
+    assert!(h
+        .engine
+        .sign_in("grace.h", &Secret::new(PASSPHRASE), None)
+        .await
+        .is_ok());
+    assert!(matches!(
+        h.engine.create_account(account("GRACE.H", PASSPHRASE)).await,
+        Err(AccountError::Taken(name)) if name == "grace.h"
+    ));
+    assert!(matches!(
+        h.engine.create_account(account("hopper", "short")).await,
+        Err(AccountError::Password(PasswordProblem::TooShort {
+            min: 15
+        }))
+    ));
+    assert!(matches!(
+        h.engine
+            .create_account(account("hopper", "hopper hopper hopper"))
+            .await,
+        Err(AccountError::Password(PasswordProblem::ContextWord))
+    ));
+    assert!(h.engine.find_account("hopper").await.unwrap().is_none());
+
+    let reset = h
+        .engine
+        .set_account_password(&user, &Secret::new("another passphrase here"))
+        .await
+        .unwrap();
+    assert_ne!(reset.password_hash, user.password_hash);
+    assert!(matches!(
+        h.engine
+            .sign_in("grace.h", &Secret::new(PASSPHRASE), None)
+            .await,
+        Err(SignInError::InvalidCredentials)
+    ));
+    assert!(h.engine.remove_account(&reset).await.unwrap());
+    assert!(h
+        .engine
+        .find_account(&reset.id.to_string())
+        .await
+        .unwrap()
+        .is_none());
+}
