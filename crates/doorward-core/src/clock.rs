@@ -13,8 +13,8 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> UnixTime;
 
     /// The current time in milliseconds since the Unix epoch. Only the date of opaque
-    /// credentials uses it (their storage keys grow with it: `opaque.rs`), so a clock that
-    /// knows only seconds may keep this default.
+    /// credentials (their storage keys grow with it: `opaque.rs`) and of audit events use it,
+    /// so a clock that knows only seconds may keep this default.
     fn now_millis(&self) -> i64 {
         self.now().saturating_mul(1000)
     }

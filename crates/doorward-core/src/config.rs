@@ -124,6 +124,8 @@ pub struct EngineConfig {
     pub dpop: DpopPolicy,
     /// What a new password must be ([`crate::password_rules`]).
     pub passwords: PasswordRules,
+    /// How long audit events are kept, in seconds (90 days by default).
+    pub audit_retention: u32,
 }
 
 /// DPoP (RFC 9449): tokens bound to a key the client proves it holds with each request.
@@ -231,6 +233,7 @@ impl Default for EngineConfig {
             client_documents: DocumentPolicy::default(),
             dpop: DpopPolicy::default(),
             passwords: PasswordRules::default(),
+            audit_retention: 90 * 24 * 3600,
         }
     }
 }

@@ -88,6 +88,9 @@ pub struct Engine {
     pub(crate) claims_hook: Option<Arc<dyn crate::claims_hook::ClaimsHook>>,
     /// The application's access-token format ([`Engine::with_access_token_issuer`]).
     pub(crate) token_issuer: Option<Arc<dyn crate::token_format::AccessTokenIssuer>>,
+    /// The queue of audit events ([`Engine::with_audit`]); without it, only admin changes
+    /// are recorded.
+    pub(crate) audit: Option<crate::audit::AuditQueue>,
 }
 
 impl Engine {
@@ -131,6 +134,7 @@ impl Engine {
             extension_grants: Vec::new(),
             claims_hook: None,
             token_issuer: None,
+            audit: None,
         };
         engine.maintain_keys().await?;
         Ok(engine)

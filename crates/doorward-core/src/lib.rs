@@ -32,6 +32,9 @@
 pub mod access_token;
 pub mod account;
 mod assertion;
+pub mod audit;
+pub mod audit_writer;
+mod audited;
 pub mod authorize;
 pub mod cache;
 mod changes;

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
@@ -17,9 +18,9 @@ use crate::model::{
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, Failures, Issue,
-    KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore,
-    SessionStore, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
+    Failures, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
+    SecretStore, SessionStore, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 #[derive(Default)]
@@ -47,6 +48,8 @@ struct Inner {
     devices: HashMap<TokenHash, DeviceAuthorization>,
     /// The grant families' data, by family (from the code that starts each).
     grant_data: HashMap<Uuid, serde_json::Map<String, serde_json::Value>>,
+    /// The audit trail, by increasing id.
+    events: Vec<AuditEvent>,
 }
 
 impl MemoryStore {
@@ -871,5 +874,44 @@ impl KeyStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn insert_events(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        let mut inner = self.lock();
+        for event in events {
+            let id = inner.events.last().map_or(1, |last| last.id + 1);
+            inner.events.push(AuditEvent {
+                id,
+                ..event.clone()
+            });
+        }
+        Ok(())
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<AuditEvent>> {
+        let inner = self.lock();
+        let kept = inner.events.iter().filter(|e| filter.keeps(e)).cloned();
+        Ok(match filter.after {
+            Some(after) => kept
+                .filter(|e| e.id > after)
+                .take(filter.limit as usize)
+                .collect(),
+            None => {
+                let mut newest: Vec<AuditEvent> = kept.collect();
+                newest.reverse();
+                newest.truncate(filter.limit as usize);
+                newest
+            }
+        })
+    }
+
+    async fn purge_events(&self, before_ms: i64) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let before = inner.events.len();
+        inner.events.retain(|e| e.at_ms >= before_ms);
+        Ok((before - inner.events.len()) as u64)
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Doorward's own adapters are `doorward_core::memory::MemoryStore` (tests) and, in
 //! `doorward-store`, SQLite and PostgreSQL. An application may bring its own: one type that
-//! implements the thirteen storage traits is a [`Store`] (blanket impl), and the engine holds it as
+//! implements the fourteen storage traits is a [`Store`] (blanket impl), and the engine holds it as
 //! a [`SharedStore`]. What every implementation must guarantee:
 //!
 //! - **Concurrency.** The engine calls the store from many tasks at once, and several engines
@@ -49,6 +49,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
@@ -652,8 +653,20 @@ pub trait ChangeFeed: Send + Sync {
     async fn changes(&self) -> StoreResult<Vec<Change>>;
 }
 
-/// Every port of the engine's storage, implemented by one adapter. Implement the thirteen traits
-/// and this one comes with them.
+/// Audit events ([`crate::audit`]), kept for the operator's retention.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores the events in one transaction, each given the next id (ids increase with the
+    /// order of insertion).
+    async fn insert_events(&self, events: &[AuditEvent]) -> StoreResult<()>;
+    /// The events the filter keeps (see [`EventFilter`] for the order).
+    async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<AuditEvent>>;
+    /// Deletes the events older than `before_ms`; returns how many.
+    async fn purge_events(&self, before_ms: i64) -> StoreResult<u64>;
+}
+
+/// Every port of the engine's storage, implemented by one adapter. Implement the fourteen
+/// traits and this one comes with them.
 pub trait Store:
     ClientStore
     + UserStore
@@ -668,6 +681,7 @@ pub trait Store:
     + AssertionStore
     + RegistrationStore
     + DeviceStore
+    + EventStore
 {
 }
 
@@ -685,6 +699,7 @@ impl<T> Store for T where
         + AssertionStore
         + RegistrationStore
         + DeviceStore
+        + EventStore
 {
 }
 

@@ -61,6 +61,7 @@ mod assertions;
 mod clients;
 mod delegation;
 mod devices;
+mod events;
 mod grant_data;
 mod records;
 mod redemption;
@@ -82,6 +83,7 @@ pub use clients::{
 };
 pub use delegation::delegated_tokens_are_listed_per_user;
 pub use devices::device_authorizations_are_answered_once;
+pub use events::events_are_kept_in_order_filtered_and_purged;
 pub use fixtures::{client, code, tokens, user, NOW};
 pub use grant_data::grant_data_travels_with_the_family;
 pub use records::{
@@ -148,6 +150,7 @@ where
         grant_data_travels_with_the_family,
         users_are_listed_searched_and_updated,
         disabling_or_removing_a_user_ends_what_it_holds,
+        events_are_kept_in_order_filtered_and_purged,
     );
 }
 

@@ -40,6 +40,7 @@ mod accounts;
 mod changes;
 mod consents;
 mod devices;
+mod events;
 mod keys;
 mod maintenance;
 mod registration;
@@ -86,6 +87,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/postgres/0011_claims_and_grant_data.sql"),
     ),
     (12, include_str!("../migrations/postgres/0012_accounts.sql")),
+    (13, include_str!("../migrations/postgres/0013_events.sql")),
 ];
 
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.

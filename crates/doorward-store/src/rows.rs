@@ -9,6 +9,7 @@
 //! session ids as 32-byte SHA-256 digests. A value a builder cannot parse makes the row corrupt
 //! ([`corrupt`]), never a default. The SQL that selects these columns stays in each adapter.
 
+use doorward_core::audit::{Actor, AuditEvent};
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, ClientPolicy, ClientSource, CodeRecord, ConsentRecord,
@@ -69,6 +70,7 @@ pub(crate) const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_u
     policy, previous_secret_hash, previous_secret_expires_at, source, created_at";
 pub(crate) const USER_COLS: &str = "id, username, display_name, password_hash, email, \
     email_verified, created_at, claims, admin, disabled_at, source";
+pub(crate) const EVENT_COLS: &str = "id, at_ms, kind, actor, user_id, client_id, address, detail";
 pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at";
 pub(crate) const CONSENT_COLS: &str = "user_id, client_id, scopes, granted_at";
 pub(crate) const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, \
@@ -202,6 +204,27 @@ pub(crate) fn user(row: &dyn Columns) -> StoreResult<User> {
         disabled_at: row.opt_int("disabled_at")?,
         source: UserSource::parse(&row.text("source")?)
             .ok_or_else(|| corrupt("a user's source is unknown"))?,
+    })
+}
+
+/// An audit event from [`EVENT_COLS`].
+pub(crate) fn event(row: &dyn Columns) -> StoreResult<AuditEvent> {
+    let actor = row.text("actor")?;
+    Ok(AuditEvent {
+        id: row.int("id")?,
+        at_ms: row.int("at_ms")?,
+        kind: row.text("kind")?,
+        actor: Actor::parse(&actor).ok_or_else(|| corrupt("an event's actor is unreadable"))?,
+        user_id: row.opt_uuid("user_id")?,
+        client_id: row.opt_uuid("client_id")?,
+        address: match row.opt_text("address")? {
+            Some(text) => Some(
+                text.parse()
+                    .map_err(|_| corrupt("an event's address is unreadable"))?,
+            ),
+            None => None,
+        },
+        detail: claims_object(&row.text("detail")?)?,
     })
 }
 

@@ -20,6 +20,7 @@ mod batch;
 mod changes;
 mod consents;
 mod devices;
+mod events;
 mod keys;
 mod maintenance;
 mod registration;
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0012_dpop_and_delegation.sql"),
     include_str!("../migrations/sqlite/0013_claims_and_grant_data.sql"),
     include_str!("../migrations/sqlite/0014_accounts.sql"),
+    include_str!("../migrations/sqlite/0015_events.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use doorward_core::audit::{AuditEvent, EventFilter};
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
@@ -21,10 +22,10 @@ use doorward_core::model::{
     SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use doorward_core::ports::{
-    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, Failures, Issue,
-    KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore,
-    SessionStore, StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
-    MAX_REFRESH_GRACE,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
+    Failures, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
+    SecretStore, SessionStore, StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime,
+    UserStore, MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use tokio::sync::{Mutex, MutexGuard};
@@ -85,6 +86,8 @@ struct Tables {
     registrations: HashMap<Uuid, RegistrationRecord>,
     /// Device authorizations (RFC 8628), by the digest of their device code.
     devices: HashMap<Digest, DeviceAuthorization>,
+    /// The audit trail, by increasing id.
+    events: Vec<AuditEvent>,
 }
 
 /// Who approved which client.
@@ -1046,6 +1049,38 @@ impl RegistrationStore for ExampleStore {
             .registrations
             .insert(registration.client_id, registration.clone());
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl EventStore for ExampleStore {
+    async fn insert_events(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        let mut tables = self.tables().await;
+        for event in events {
+            let id = tables.events.last().map_or(1, |last| last.id + 1);
+            tables.events.push(AuditEvent {
+                id,
+                ..event.clone()
+            });
+        }
+        Ok(())
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<AuditEvent>> {
+        let tables = self.tables().await;
+        let kept = tables.events.iter().filter(|e| filter.keeps(e));
+        let limit = filter.limit as usize;
+        Ok(match filter.after {
+            Some(after) => kept.filter(|e| e.id > after).take(limit).cloned().collect(),
+            None => kept.rev().take(limit).cloned().collect(),
+        })
+    }
+
+    async fn purge_events(&self, before_ms: i64) -> StoreResult<u64> {
+        let mut tables = self.tables().await;
+        let before = tables.events.len();
+        tables.events.retain(|e| e.at_ms >= before_ms);
+        Ok((before - tables.events.len()) as u64)
     }
 }
 

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
@@ -18,10 +19,10 @@ use crate::model::{
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
-    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, Failures, Issue,
-    KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore, SecretStore,
-    SessionStore, SharedStore, StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime,
-    UserStore,
+    AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
+    Failures, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
+    SecretStore, SessionStore, SharedStore, StoreError, StoreResult, ThrottleStore, TokenStore,
+    UnixTime, UserStore,
 };
 
 /// Wraps a store; [`FailingStore::set_down`] fails every call, [`FailingStore::fail_next`]
@@ -417,5 +418,21 @@ impl RegistrationStore for FailingStore {
     ) -> StoreResult<bool> {
         self.check("update_registration")?;
         self.inner.update_registration(client, registration).await
+    }
+}
+
+#[async_trait]
+impl EventStore for FailingStore {
+    async fn insert_events(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        self.check("insert_events")?;
+        self.inner.insert_events(events).await
+    }
+    async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<AuditEvent>> {
+        self.check("list_events")?;
+        self.inner.list_events(filter).await
+    }
+    async fn purge_events(&self, before_ms: i64) -> StoreResult<u64> {
+        self.check("purge_events")?;
+        self.inner.purge_events(before_ms).await
     }
 }
