@@ -87,6 +87,7 @@ pub struct ProviderBuilder {
     extension_grants: Vec<Arc<dyn ExtensionGrant>>,
     claims_hook: Option<Arc<dyn ClaimsHook>>,
     token_issuer: Option<Arc<dyn AccessTokenIssuer>>,
+    audit: bool,
 }
 
 /// Why a provider could not be built.
@@ -208,6 +209,14 @@ impl ProviderBuilder {
         self
     }
 
+    /// Keeps an audit trail of sign-ins, consents and tokens (`doorward_core::audit`): the
+    /// events wait in a bounded queue for the writer that `Provider::engine().audit_writer()`
+    /// hands out, which the application spawns. Admin changes are recorded either way.
+    pub fn audit(mut self) -> Self {
+        self.audit = true;
+        self
+    }
+
     /// Time and randomness (tests inject fixed ones).
     pub fn clock_and_random(mut self, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
         self.clock = clock;
@@ -236,6 +245,9 @@ impl ProviderBuilder {
             .map_err(BuildError::Engine)?;
         if let Some(fetcher) = self.fetcher {
             engine = engine.with_fetcher(fetcher);
+        }
+        if self.audit {
+            engine = engine.with_audit();
         }
         if let Some(hook) = self.claims_hook {
             engine = engine.with_claims_hook(hook);
@@ -302,6 +314,7 @@ impl Provider {
             extension_grants: Vec::new(),
             claims_hook: None,
             token_issuer: None,
+            audit: false,
         }
     }
 

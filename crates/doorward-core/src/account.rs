@@ -4,6 +4,7 @@
 use doorward_proto::ScopeSet;
 use uuid::Uuid;
 
+use crate::audit::{kinds, Actor, AuditEvent};
 use crate::clock::UnixTime;
 use crate::model::{Client, ConsentRecord};
 use crate::ports::{Change, ClientRef, StoreError};
@@ -94,7 +95,13 @@ impl Engine {
             Change::Consent { user, client },
             self.store.revoke_consent(user, client, self.now()),
         )
-        .await
+        .await?;
+        self.note(
+            AuditEvent::new(kinds::CONSENT_REVOKED, Actor::User(user))
+                .user(user)
+                .client(client),
+        );
+        Ok(())
     }
 }
 

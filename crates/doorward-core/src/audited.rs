@@ -1,9 +1,13 @@
 //! The engine's side of the audit trail ([`crate::audit`]): events noted in the queue,
 //! admin changes recorded at once, the trail read back and purged past its retention.
 
-use crate::audit::{AuditEvent, AuditQueue, EventFilter};
+use doorward_proto::ScopeSet;
+use uuid::Uuid;
+
+use crate::audit::{kinds, Actor, AuditEvent, AuditQueue, EventFilter};
 use crate::audit_writer::AuditWriter;
 use crate::engine::Engine;
+use crate::model::Client;
 use crate::ports::StoreError;
 
 impl Engine {
@@ -31,6 +35,35 @@ impl Engine {
             event.at_ms = self.clock.now_millis();
             queue.push(event);
         }
+    }
+
+    /// A token issued at the token endpoint (unless `EngineConfig::audit_tokens` is off).
+    pub(crate) fn note_issued(
+        &self,
+        grant_type: &str,
+        client: &Client,
+        user: Option<Uuid>,
+        scopes: &ScopeSet,
+    ) {
+        if self.audit.is_some() && self.config.audit_tokens {
+            self.note(
+                AuditEvent::new(kinds::TOKEN_ISSUED, Actor::Client(client.id))
+                    .client(client.id)
+                    .user(user)
+                    .with("grant_type", grant_type)
+                    .with("scope", scopes.to_string()),
+            );
+        }
+    }
+
+    /// A spent code or refresh token presented again, whose family was revoked.
+    pub(crate) fn note_replay(&self, kind: &str, client: Uuid, user: Uuid, family: Uuid) {
+        self.note(
+            AuditEvent::new(kind, Actor::Anonymous)
+                .client(client)
+                .user(user)
+                .with("family", family.to_string()),
+        );
     }
 
     /// Writes an event, dated now, before returning: an admin change is on record when the

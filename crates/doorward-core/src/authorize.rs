@@ -16,6 +16,7 @@ use doorward_proto::{
     CodeChallenge, CodeChallengeMethod, ErrorCode, OAuthError, RedirectUri, ScopeSet, State,
 };
 
+use crate::audit::{kinds, Actor, AuditEvent};
 use crate::client_document::LookupError;
 use crate::grant::GrantTerms;
 use crate::model::{Client, CodeRecord, ConsentRecord, SignedIn, User};
@@ -678,6 +679,12 @@ impl Engine {
                 granted_at: self.now(),
             })
             .await?;
+        self.note(
+            AuditEvent::new(kinds::CONSENT_GIVEN, Actor::User(user.user.id))
+                .user(user.user.id)
+                .client(request.client.id)
+                .with("scope", request.scopes.to_string()),
+        );
         self.issue_code(
             &user.user,
             user.session.created_at,

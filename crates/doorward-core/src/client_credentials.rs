@@ -69,6 +69,7 @@ impl Engine {
             .lone_access_token(authenticated, None, &scopes, &requested, audience)
             .await?;
         self.store.insert_tokens(&built.access, None).await?;
+        self.note_issued("client_credentials", client, None, &scopes);
         Ok(built.response)
     }
 }

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use doorward_proto::{RedirectUri, Secret};
 
+use crate::audit::{kinds, Actor, AuditEvent};
 use crate::engine::Engine;
 use crate::model::{AuthMethod, Client, ClientPolicy, ClientSource, PreviousSecret};
 use crate::passwords;
@@ -60,6 +61,7 @@ impl Engine {
     pub async fn add_client(
         &self,
         new: NewClient,
+        by: &Actor,
     ) -> Result<(Client, Option<Secret>), ClientAdminError> {
         let secret = uses_secret(new.policy.auth_method).then(|| self.new_client_secret());
         let mut client = Client {
@@ -80,6 +82,8 @@ impl Engine {
         if !self.store.insert_client(&client).await? {
             return Err(ClientAdminError::KeyTaken(client.key));
         }
+        self.record_client_change(kinds::CLIENT_CREATED, &client, by)
+            .await?;
         Ok((client, secret))
     }
 
@@ -89,6 +93,7 @@ impl Engine {
         &self,
         client_id: &str,
         change: impl FnOnce(&mut Client),
+        by: &Actor,
     ) -> Result<Client, ClientAdminError> {
         let old = self.known_client(client_id).await?;
         let mut client = old.clone();
@@ -101,6 +106,8 @@ impl Engine {
         client.created_at = old.created_at;
         self.writing(Change::Client(client.id), self.store.upsert_client(&client))
             .await?;
+        self.record_client_change(kinds::CLIENT_UPDATED, &client, by)
+            .await?;
         Ok(client)
     }
 
@@ -111,6 +118,7 @@ impl Engine {
         &self,
         client_id: &str,
         overlap_seconds: u32,
+        by: &Actor,
     ) -> Result<(Client, Secret), ClientAdminError> {
         let mut client = self.known_client(client_id).await?;
         let method = client.policy.auth_method;
@@ -132,13 +140,19 @@ impl Engine {
             });
         self.writing(Change::Client(client.id), self.store.upsert_client(&client))
             .await?;
+        self.record_client_change(kinds::CLIENT_SECRET_ROTATED, &client, by)
+            .await?;
         Ok((client, secret))
     }
 
     /// Deletes the client and revokes what it was granted, at once: its access and refresh
     /// tokens, codes and consents ([`crate::ports::ClientStore::delete_client`]). Returns the
     /// client as it was.
-    pub async fn remove_client(&self, client_id: &str) -> Result<Client, ClientAdminError> {
+    pub async fn remove_client(
+        &self,
+        client_id: &str,
+        by: &Actor,
+    ) -> Result<Client, ClientAdminError> {
         let client = self.known_client(client_id).await?;
         if !self
             .writing(
@@ -149,7 +163,24 @@ impl Engine {
         {
             return Err(ClientAdminError::Unknown(client_id.to_owned()));
         }
+        self.record_client_change(kinds::CLIENT_REMOVED, &client, by)
+            .await?;
         Ok(client)
+    }
+
+    /// The audit event of a change to `client`, written before the change is answered.
+    async fn record_client_change(
+        &self,
+        kind: &str,
+        client: &Client,
+        by: &Actor,
+    ) -> Result<(), StoreError> {
+        self.record(
+            AuditEvent::new(kind, by.clone())
+                .client(client.id)
+                .with("key", client.key.clone()),
+        )
+        .await
     }
 
     async fn known_client(&self, client_id: &str) -> Result<Client, ClientAdminError> {

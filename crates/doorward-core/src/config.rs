@@ -126,6 +126,9 @@ pub struct EngineConfig {
     pub passwords: PasswordRules,
     /// How long audit events are kept, in seconds (90 days by default).
     pub audit_retention: u32,
+    /// Whether each token issued is an audit event (on by default; a server issuing
+    /// thousands a second may keep only the rest).
+    pub audit_tokens: bool,
 }
 
 /// DPoP (RFC 9449): tokens bound to a key the client proves it holds with each request.
@@ -234,6 +237,7 @@ impl Default for EngineConfig {
             dpop: DpopPolicy::default(),
             passwords: PasswordRules::default(),
             audit_retention: 90 * 24 * 3600,
+            audit_tokens: true,
         }
     }
 }

@@ -21,6 +21,7 @@
 use doorward_proto::{ErrorCode, OAuthError, ScopeSet, TokenResponse};
 use serde::Serialize;
 
+use crate::audit::{kinds, Actor, AuditEvent};
 use crate::grant::{AuthenticatedClient, Grant};
 use crate::model::{
     Client, CodeRecord, ConsentRecord, DeviceAuthorization, DeviceState, GrantType, SignedIn,
@@ -251,10 +252,17 @@ impl Engine {
                 .record_consent(&ConsentRecord {
                     user_id: user.user.id,
                     client_id: device.client_id,
-                    scopes: device.scopes,
+                    scopes: device.scopes.clone(),
                     granted_at: now,
                 })
                 .await?;
+            self.note(
+                AuditEvent::new(kinds::CONSENT_GIVEN, Actor::User(user.user.id))
+                    .user(user.user.id)
+                    .client(device.client_id)
+                    .with("scope", device.scopes.to_string())
+                    .with("via", "device"),
+            );
         }
         Ok(settled)
     }
@@ -332,7 +340,15 @@ impl Engine {
             .redeem_code(&hash, client_id, now, Some(built.issue()))
             .await?
         {
-            Redemption::Fresh(_) => Ok(built.response),
+            Redemption::Fresh(_) => {
+                self.note_issued(
+                    GrantType::DeviceCode.as_str(),
+                    client.client,
+                    Some(user_id),
+                    &scopes,
+                );
+                Ok(built.response)
+            }
             Redemption::Spent(_) | Redemption::Unknown => Err(unknown().into()),
         }
     }

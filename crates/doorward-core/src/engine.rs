@@ -360,8 +360,10 @@ impl Engine {
 
     /// Deletes what has expired (see [`crate::ports::MaintenanceStore::purge_expired`]); spent
     /// codes are kept a day past their expiry so that a late replay still revokes its family.
+    /// Audit events older than the retention go too.
     pub async fn purge_expired(&self) -> Result<u64, StoreError> {
-        self.store.purge_expired(self.now(), 24 * 3600).await
+        let rows = self.store.purge_expired(self.now(), 24 * 3600).await?;
+        Ok(rows + self.purge_events().await?)
     }
 
     /// Whether one of `candidates` is the client's secret, in constant time, without Argon2 on

@@ -197,6 +197,7 @@ impl Engine {
             }
             None => self.store.insert_tokens(record, None).await?,
         }
+        self.note_issued(grant.grant_type(), client, record.user_id, &scopes);
         Ok(built.response)
     }
 }

@@ -267,7 +267,11 @@ impl Engine {
 
     /// Starts a rotation now: a new key of `alg`, published at once and signing after the
     /// publish delay. When a rotation is already pending, returns that key instead.
-    pub async fn rotate_key(&self, alg: SigningAlg) -> Result<KeyStatus, Error> {
+    pub async fn rotate_key(
+        &self,
+        alg: SigningAlg,
+        by: &crate::audit::Actor,
+    ) -> Result<KeyStatus, Error> {
         let now = self.now();
         let records = self.store.list_signing_keys().await?;
         let of_alg: Vec<&SigningKeyRecord> = records.iter().filter(|k| k.alg == alg).collect();
@@ -296,11 +300,20 @@ impl Engine {
             }
         }
         self.maintain_keys().await?;
-        self.key_status()
+        let status = self
+            .key_status()
             .into_iter()
             .filter(|k| k.alg == alg)
             .max_by_key(|k| k.generation)
-            .ok_or_else(|| StoreError::NotFound.into())
+            .ok_or(StoreError::NotFound)?;
+        self.record(
+            crate::audit::AuditEvent::new(crate::audit::kinds::KEYS_ROTATED, by.clone())
+                .with("alg", alg.as_str())
+                .with("kid", status.kid.clone())
+                .with("activate_at", status.activate_at),
+        )
+        .await?;
+        Ok(status)
     }
 
     /// How long a key stays published after its last signature: the longest lifetime of what

@@ -160,6 +160,7 @@ impl Engine {
         if !requested {
             built.response.scope = Some(scopes.to_string());
         }
+        self.note_issued("password", authenticated.client, Some(user.id), &scopes);
         Ok(built.response)
     }
 

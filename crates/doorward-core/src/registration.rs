@@ -120,6 +120,7 @@ impl Engine {
         &self,
         lifetime: i64,
         uses: u32,
+        by: &crate::audit::Actor,
     ) -> Result<InitialToken, StoreError> {
         let token = self.new_credential(OpaqueKind::InitialAccess);
         let now = self.now();
@@ -130,6 +131,15 @@ impl Engine {
             uses_left: uses,
         };
         self.store.insert_initial_token(&record).await?;
+        self.record(
+            crate::audit::AuditEvent::new(
+                crate::audit::kinds::REGISTRATION_TOKEN_ISSUED,
+                by.clone(),
+            )
+            .with("expires_at", record.expires_at)
+            .with("uses", uses),
+        )
+        .await?;
         Ok(InitialToken {
             token: Secret::new(token),
             record,

@@ -2,6 +2,7 @@
 
 use doorward_proto::OAuthError;
 
+use crate::audit::{kinds, Actor, AuditEvent};
 use crate::error::Error;
 use crate::opaque::TokenHash;
 use crate::ports::Change;
@@ -29,6 +30,13 @@ impl Engine {
                     self.store.revoke_family(refresh.family_id, now),
                 )
                 .await?;
+                self.note(
+                    AuditEvent::new(kinds::TOKEN_REVOKED, Actor::Client(client.id))
+                        .client(client.id)
+                        .user(refresh.user_id)
+                        .with("token_type", "refresh_token")
+                        .with("family", refresh.family_id.to_string()),
+                );
             }
             return Ok(());
         }
@@ -39,6 +47,12 @@ impl Engine {
                     self.store.revoke_access_token(&hash, now),
                 )
                 .await?;
+                self.note(
+                    AuditEvent::new(kinds::TOKEN_REVOKED, Actor::Client(client.id))
+                        .client(client.id)
+                        .user(access.user_id)
+                        .with("token_type", "access_token"),
+                );
             }
         }
         Ok(())

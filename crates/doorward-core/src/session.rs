@@ -17,6 +17,7 @@ use doorward_proto::{constant_time_eq, Secret};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::audit::{kinds, Actor, AuditEvent};
 use crate::model::{SessionRecord, SignedIn, User};
 use crate::opaque::{OpaqueKind, TokenHash};
 use crate::passwords;
@@ -73,12 +74,24 @@ impl Engine {
         // The counters of a password are read from the store, not the read cache: `succeeded`
         // clears the account's counter only when it saw one, and a cached absence may be up to
         // the cache's bound old (a failure just counted by another instance).
-        let guard = Guard::check(
+        let guard = match Guard::check(
             &*self.store,
             throttle::password_counters(username, from),
             self.now(),
         )
-        .await?;
+        .await
+        {
+            Ok(guard) => guard,
+            Err(refusal) => {
+                if let Refusal::Throttled(_) = &refusal {
+                    self.note(
+                        AuditEvent::new(kinds::SIGN_IN_THROTTLED, Actor::Anonymous)
+                            .from_address(from),
+                    );
+                }
+                return Err(refusal.into());
+            }
+        };
         let user = self.store.find_user_by_username(username).await?;
         let phc = passwords::verifiable_hash(user.as_ref().map(|u| u.password_hash.as_str()));
         let ok = self
@@ -89,13 +102,30 @@ impl Engine {
             Some(user) if ok => user,
             _ => {
                 guard.failed(&*self.store, self.now()).await?;
+                // The account when it exists; never what was typed.
+                self.note(
+                    AuditEvent::new(kinds::SIGN_IN_FAILED, Actor::Anonymous)
+                        .user(user.map(|u| u.id))
+                        .from_address(from),
+                );
                 return Err(SignInError::InvalidCredentials);
             }
         };
         guard.succeeded(&*self.store).await?;
         if user.is_disabled() {
+            self.note(
+                AuditEvent::new(kinds::SIGN_IN_DISABLED, Actor::Anonymous)
+                    .user(user.id)
+                    .from_address(from),
+            );
             return Err(SignInError::Disabled);
         }
+        self.note(
+            AuditEvent::new(kinds::SIGN_IN_SUCCEEDED, Actor::User(user.id))
+                .user(user.id)
+                .from_address(from)
+                .with("amr", serde_json::json!(["pwd"])),
+        );
         Ok(self.open_session(user).await?)
     }
 

@@ -13,6 +13,7 @@ use doorward_proto::{
     form_decode, CodeVerifier, ErrorCode, OAuthError, ResourceUri, ScopeSet, Secret, TokenResponse,
 };
 
+use crate::audit::{kinds, Actor, AuditEvent};
 use crate::claims::{user_claims, AccessTokenExtras, IdTokenClaims, IdTokenInput};
 use crate::claims_hook::{ClaimsRequest, ClaimsTarget};
 use crate::dpop::{ProofAt, ProofTarget};
@@ -32,6 +33,48 @@ const SPENT_OR_UNKNOWN_CODE: &str = "the authorization code is invalid, expired 
 impl Engine {
     /// Answers a token request (RFC 6749 §5.1) or says why not (§5.2).
     pub async fn token(&self, request: &TokenRequest) -> Result<TokenResponse, Error> {
+        let answer = self.answer_token(request).await;
+        if let Err(error) = &answer {
+            self.note_refusal(request, error);
+        }
+        answer
+    }
+
+    /// A refused token request: its error code, the grant type and the `client_id` it named
+    /// (as printable text of at most 128 characters: it is not authenticated).
+    fn note_refusal(&self, request: &TokenRequest, error: &Error) {
+        if self.audit.is_none() {
+            return;
+        }
+        let code = match error {
+            Error::OAuth(e) => e.code.as_str(),
+            Error::Throttled(_) => "throttled",
+            Error::Store(_) | Error::EndSession(_) => "server_error",
+        };
+        let printable = |text: &str| -> String {
+            text.chars()
+                .filter(|c| !c.is_control())
+                .take(128)
+                .collect()
+        };
+        let named = request
+            .basic
+            .as_ref()
+            .map(|b| b.id.as_str())
+            .or_else(|| request.params.get("client_id").map(String::as_str));
+        let mut event = AuditEvent::new(kinds::TOKEN_REFUSED, Actor::Anonymous)
+            .from_address(request.client_address)
+            .with("error", code);
+        if let Some(grant) = request.params.get("grant_type") {
+            event = event.with("grant_type", printable(grant));
+        }
+        if let Some(named) = named {
+            event = event.with("client_id", printable(named));
+        }
+        self.note(event);
+    }
+
+    async fn answer_token(&self, request: &TokenRequest) -> Result<TokenResponse, Error> {
         // RFC 7523 §3.1: an extension grant's own parameters may prove which client sends a
         // request that carries no client authentication.
         let by_grant = if request.carries_no_client_authentication() {
@@ -367,6 +410,7 @@ impl Engine {
                     self.store.revoke_family(spent.family_id, now),
                 )
                 .await?;
+                self.note_replay(kinds::CODE_REPLAYED, client.id, spent.user_id, spent.family_id);
             }
             return Err(error.into());
         }
@@ -398,7 +442,15 @@ impl Engine {
             .redeem_code(&hash, client.id, now, Some(built.issue()))
             .await?
         {
-            Redemption::Fresh(_) => Ok(built.response),
+            Redemption::Fresh(_) => {
+                self.note_issued(
+                    "authorization_code",
+                    client,
+                    Some(record.user_id),
+                    &record.scopes,
+                );
+                Ok(built.response)
+            }
             Redemption::Spent(spent) => {
                 // A replayed code: revoke what was issued from it (RFC 6749 §4.1.2).
                 self.writing(
@@ -406,6 +458,7 @@ impl Engine {
                     self.store.revoke_family(spent.family_id, now),
                 )
                 .await?;
+                self.note_replay(kinds::CODE_REPLAYED, client.id, spent.user_id, spent.family_id);
                 Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into())
             }
             Redemption::Unknown => Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into()),
@@ -494,7 +547,10 @@ impl Engine {
             )
             .await?
         {
-            Redemption::Fresh(_) => Ok(built.response),
+            Redemption::Fresh(_) => {
+                self.note_issued("refresh_token", client, Some(record.user_id), &scopes);
+                Ok(built.response)
+            }
             // Another request spent it a moment ago.
             Redemption::Spent(spent) => self.replayed_refresh(token, &spent, now).await,
             Redemption::Unknown => Err(invalid().into()),
@@ -531,6 +587,12 @@ impl Engine {
             self.store.revoke_family(record.family_id, now),
         )
         .await?;
+        self.note_replay(
+            kinds::REFRESH_REPLAYED,
+            record.client_id,
+            record.user_id,
+            record.family_id,
+        );
         Err(OAuthError::invalid_grant(
             "the refresh token was already used; its grant has been revoked",
         )

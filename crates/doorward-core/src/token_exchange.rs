@@ -160,6 +160,12 @@ impl Engine {
             act,
         };
         self.store.insert_tokens(&issued, None).await?;
+        self.note_issued(
+            crate::model::GrantType::TokenExchange.as_str(),
+            client,
+            token.user_id,
+            &scopes,
+        );
         let asked = param("scope").map(ScopeSet::parse).and_then(Result::ok);
         Ok(TokenResponse {
             access_token: access,

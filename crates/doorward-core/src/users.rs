@@ -13,6 +13,7 @@
 use doorward_proto::Secret;
 use uuid::Uuid;
 
+use crate::audit::{kinds, Actor, AuditEvent};
 use crate::engine::Engine;
 use crate::model::{NewUser, User, UserFilter, UserSource};
 use crate::password_rules::PasswordProblem;
@@ -73,7 +74,11 @@ impl From<PasswordProblem> for AccountError {
 impl Engine {
     /// Creates an account with a checked username, display name, e-mail address and password
     /// (the address is not verified). [`AccountError::Taken`] when the username is.
-    pub async fn create_account(&self, account: NewAccount) -> Result<User, AccountError> {
+    pub async fn create_account(
+        &self,
+        account: NewAccount,
+        by: &Actor,
+    ) -> Result<User, AccountError> {
         let username = checked_username(&account.username)?;
         let display_name = match account.display_name.as_deref() {
             Some(name) => checked_display_name(name)?,
@@ -101,6 +106,13 @@ impl Engine {
         if !self.store.insert_user(&user).await? {
             return Err(AccountError::Taken(user.username));
         }
+        self.record_account_change(
+            kinds::USER_CREATED,
+            &user,
+            by,
+            &[("admin", user.admin.into()), ("source", user.source.as_str().into())],
+        )
+        .await?;
         Ok(user)
     }
 
@@ -132,6 +144,7 @@ impl Engine {
         &self,
         user: &User,
         password: &Secret,
+        by: &Actor,
     ) -> Result<User, AccountError> {
         self.check_new_password(password, &[&user.username, &user.display_name])?;
         let password_hash = self.hash_new_password(password, &user.username).await?;
@@ -144,6 +157,8 @@ impl Engine {
         }
         self.store.delete_user_sessions(user.id).await?;
         self.forget(&Change::User(user.id));
+        self.record_account_change(kinds::USER_PASSWORD_SET, user, by, &[])
+            .await?;
         Ok(changed)
     }
 
@@ -154,6 +169,7 @@ impl Engine {
         user: &User,
         display_name: Option<&str>,
         email: Option<&str>,
+        by: &Actor,
     ) -> Result<User, AccountError> {
         let mut changed = user.clone();
         if let Some(name) = display_name {
@@ -173,69 +189,127 @@ impl Engine {
             }
             None => {}
         }
+        if changed.display_name == user.display_name && changed.email == user.email {
+            return Ok(changed);
+        }
         if !self.store.update_user(&changed).await? {
             return Err(AccountError::Unknown(user.username.clone()));
         }
         self.forget(&Change::User(user.id));
+        let mut what = Vec::new();
+        if changed.display_name != user.display_name {
+            what.push(("display_name", changed.display_name.clone().into()));
+        }
+        if changed.email != user.email {
+            what.push(("email", changed.email.clone().into()));
+        }
+        self.record_account_change(kinds::USER_UPDATED, user, by, &what)
+            .await?;
         Ok(changed)
     }
 
     /// Gives or takes the admin role.
-    pub async fn set_account_admin(&self, user: &User, admin: bool) -> Result<User, AccountError> {
+    pub async fn set_account_admin(
+        &self,
+        user: &User,
+        admin: bool,
+        by: &Actor,
+    ) -> Result<User, AccountError> {
         let changed = User {
             admin,
             ..user.clone()
         };
+        if changed.admin == user.admin {
+            return Ok(changed);
+        }
         if !self.store.update_user(&changed).await? {
             return Err(AccountError::Unknown(user.username.clone()));
         }
         self.forget(&Change::User(user.id));
+        self.record_account_change(kinds::USER_UPDATED, user, by, &[("admin", admin.into())])
+            .await?;
         Ok(changed)
     }
 
     /// Disables the user, ending its sessions, grants, tokens and codes at once (a user
     /// already disabled keeps its first date). False when it is gone.
-    pub async fn disable_account(&self, user: &User) -> Result<bool, StoreError> {
+    pub async fn disable_account(&self, user: &User, by: &Actor) -> Result<bool, StoreError> {
         let at = user.disabled_at.unwrap_or_else(|| self.now());
         let done = self
             .store
             .set_user_disabled(user.id, Some(at), self.now())
             .await?;
         self.forget(&Change::User(user.id));
+        if done {
+            self.record_account_change(kinds::USER_DISABLED, user, by, &[])
+                .await?;
+        }
         Ok(done)
     }
 
     /// Lets a disabled user sign in again; nothing it held comes back.
-    pub async fn enable_account(&self, user: &User) -> Result<bool, StoreError> {
+    pub async fn enable_account(&self, user: &User, by: &Actor) -> Result<bool, StoreError> {
         let done = self
             .store
             .set_user_disabled(user.id, None, self.now())
             .await?;
         self.forget(&Change::User(user.id));
+        if done {
+            self.record_account_change(kinds::USER_ENABLED, user, by, &[])
+                .await?;
+        }
         Ok(done)
     }
 
     /// Removes the user, its sessions, consents, grants and tokens. Its id is never given to
     /// another user (ids are random UUIDs).
-    pub async fn remove_account(&self, user: &User) -> Result<bool, StoreError> {
+    pub async fn remove_account(&self, user: &User, by: &Actor) -> Result<bool, StoreError> {
         let done = self.store.delete_user(user.id, self.now()).await?;
         self.forget(&Change::User(user.id));
+        if done {
+            self.record_account_change(kinds::USER_REMOVED, user, by, &[])
+                .await?;
+        }
         Ok(done)
     }
 
     /// Signs the user out of every browser; returns how many sessions ended.
-    pub async fn end_account_sessions(&self, user: &User) -> Result<u64, StoreError> {
-        self.store.delete_user_sessions(user.id).await
+    pub async fn end_account_sessions(&self, user: &User, by: &Actor) -> Result<u64, StoreError> {
+        let ended = self.store.delete_user_sessions(user.id).await?;
+        self.record_account_change(kinds::USER_SIGNED_OUT, user, by, &[("sessions", ended.into())])
+            .await?;
+        Ok(ended)
     }
 
-    /// Clears the failed sign-ins counted for this username, which lifts its lock
+    /// Clears the failed sign-ins counted for the user's username, which lifts its lock
     /// ([`crate::throttle`]); the counters of client addresses stay. True when there was one.
-    pub async fn unlock_account(&self, username: &str) -> Result<bool, StoreError> {
-        let counter = Counter::account(username);
+    pub async fn unlock_account(&self, user: &User, by: &Actor) -> Result<bool, StoreError> {
+        let counter = Counter::account(&user.username);
         let held = self.store.find_failures(counter.key()).await?.is_some();
         self.store.clear_failures(counter.key()).await?;
         self.forget(&Change::Failures(counter.key().to_owned()));
+        if held {
+            self.record_account_change(kinds::USER_UNLOCKED, user, by, &[])
+                .await?;
+        }
         Ok(held)
+    }
+
+    /// The audit event of a change to `user`, written before the change is answered.
+    async fn record_account_change(
+        &self,
+        kind: &str,
+        user: &User,
+        by: &Actor,
+        detail: &[(&str, serde_json::Value)],
+    ) -> Result<(), StoreError> {
+        let mut event = AuditEvent::new(kind, by.clone())
+            .user(user.id)
+            .with("username", user.username.clone());
+        for (name, value) in detail {
+            event = event.with(name, value.clone());
+        }
+        self.record(event).await
     }
 
     /// The failed sign-ins counted for this username, and until when they lock it

@@ -13,6 +13,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use doorward_core::audit::Actor;
 use doorward_core::clients::NewClient;
 use doorward_core::config::RegistrationMode;
 use doorward_core::jwt_bearer::JWT_BEARER_GRANT;
@@ -165,6 +166,7 @@ pub enum ClientsCommand {
 }
 
 pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
+    let actor = Actor::command_line();
     match command {
         ClientsCommand::Add {
             serve,
@@ -260,7 +262,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 },
             };
             let engine = build_engine(&config).await?;
-            let (client, secret) = engine.add_client(new).await?;
+            let (client, secret) = engine.add_client(new, &actor).await?;
             match secret {
                 Some(secret) => print_with_secret(&engine, &client, &secret, json),
                 None => print_client(&engine, &client, json),
@@ -352,7 +354,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                     if let Some(jwks) = jwks {
                         c.policy.jwks = Some(jwks);
                     }
-                })
+                }, &actor)
                 .await?;
             settled().await;
             print_client(&engine, &updated, json);
@@ -374,7 +376,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 force,
                 "rotate the secret of",
             )?;
-            let (client, secret) = engine.rotate_client_secret(&client, overlap).await?;
+            let (client, secret) = engine.rotate_client_secret(&client, overlap, &actor).await?;
             settled().await;
             print_with_secret(&engine, &client, &secret, json);
             Ok(())
@@ -392,7 +394,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
             }
             let config = load_config(serve)?;
             let engine = build_engine(&config).await?;
-            let issued = engine.issue_initial_token(lifetime, uses).await?;
+            let issued = engine.issue_initial_token(lifetime, uses, &actor).await?;
             if json {
                 println!(
                     "{}",
@@ -423,7 +425,7 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
         } => {
             let engine = build_engine(&load_config(serve)?).await?;
             allowed(&known(&engine, &client).await?, force, "remove")?;
-            let removed = engine.remove_client(&client).await?;
+            let removed = engine.remove_client(&client, &actor).await?;
             settled().await;
             if json {
                 println!(

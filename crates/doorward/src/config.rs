@@ -200,6 +200,20 @@ pub struct Config {
     pub client_documents: DocumentPolicy,
     /// `[accounts] password_min_length`: what new passwords must be.
     pub passwords: PasswordRules,
+    /// `[audit]`: the audit trail.
+    pub audit: AuditSettings,
+}
+
+/// The `[audit]` table.
+#[derive(Clone, Copy, Debug)]
+pub struct AuditSettings {
+    /// `retention_days` (1 to 3650, 90 by default), in seconds.
+    pub retention: u32,
+    /// `token_events`: each token issued is an event (on by default).
+    pub token_events: bool,
+    /// `stderr`: every event is also written to standard error as one JSON line, for log
+    /// shippers (off by default).
+    pub stderr: bool,
 }
 
 /// The `[fetch]` section: the SSRF policy's test switches.
@@ -245,6 +259,18 @@ struct RawConfig {
     client_metadata_documents: RawClientDocuments,
     #[serde(default)]
     accounts: RawAccounts,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+/// The `[audit]` table.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    retention_days: Option<u32>,
+    token_events: Option<bool>,
+    #[serde(default)]
+    stderr: bool,
 }
 
 /// The `[accounts]` table: people's accounts in the store.
@@ -656,6 +682,15 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
             insecure_allow_http: fetch.insecure_allow_http,
         },
         passwords: password_rules(&raw.accounts)?,
+        audit: AuditSettings {
+            retention: match raw.audit.retention_days {
+                None => 90 * 24 * 3600,
+                Some(days) if (1..=3650).contains(&days) => days * 24 * 3600,
+                Some(_) => bail!("key `audit.retention_days`: 1 to 3650 days"),
+            },
+            token_events: raw.audit.token_events.unwrap_or(true),
+            stderr: raw.audit.stderr,
+        },
     })
 }
 

@@ -4,6 +4,7 @@
 mod clients;
 mod config;
 mod dev;
+mod events;
 mod key_secret;
 mod keys;
 mod listener;
@@ -36,6 +37,8 @@ enum Command {
     /// sign-out, unlock, remove (running servers see a change at once).
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// The audit trail: sign-ins, consents, tokens, admin changes (--follow, --json).
+    Events(events::EventsArgs),
     /// Signing keys: list them, rotate them.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -95,6 +98,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Clients(command) => clients::run(command).await,
             Command::Users(command) => users::run(command).await,
+            Command::Events(args) => events::run(args).await,
             Command::Keys(command) => keys::run(command).await,
             Command::Dev(command) => dev::run(command).await,
             Command::Login(args) => login::login(args).await,

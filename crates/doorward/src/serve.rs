@@ -30,6 +30,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     print_clients(provider.engine(), &config).await?;
     provider.spawn_maintenance();
+    let (stop_audit, audit_stopped) = tokio::sync::oneshot::channel::<()>();
+    let audit = provider.engine().audit_writer().map(|writer| {
+        let stderr = config.audit.stderr;
+        tokio::spawn(writer.run(
+            async {
+                let _ = audit_stopped.await;
+            },
+            move |batch, result| {
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, events = batch.len(), "audit events could not be stored");
+                }
+                if stderr {
+                    crate::events::write_json_lines(batch);
+                }
+            },
+        ))
+    });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -42,6 +59,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("{}", config.transport.banner());
     tracing::info!(%address, "listening");
     crate::listener::serve(listener, app, config.limits.clone(), shutdown()).await;
+    // The last requests are answered: what they noted is written before the process ends.
+    let _ = stop_audit.send(());
+    if let Some(writer) = audit {
+        let _ = writer.await;
+    }
     Ok(())
 }
 
@@ -82,6 +104,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
         tracing::info!(file = %path.display(), ?report, "created the key file that seals the keys in the database");
     }
     let mut builder = Provider::builder(config.external_uri.clone())
+        .audit()
         .config(EngineConfig {
             issuer: config.external_uri.clone(),
             lifetimes: config.lifetimes.clone(),
@@ -97,6 +120,8 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             client_documents: config.client_documents,
             dpop: config.dpop,
             passwords: config.passwords,
+            audit_retention: config.audit.retention,
+            audit_tokens: config.audit.token_events,
             ..EngineConfig::default()
         })
         .fetcher(Arc::new(HttpFetcher::new(FetchPolicy {

@@ -16,6 +16,7 @@ use std::io::{BufRead, IsTerminal};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
+use doorward_core::audit::Actor;
 use doorward_core::model::{User, UserFilter, UserSource};
 use doorward_core::users::NewAccount;
 use doorward_core::Engine;
@@ -157,6 +158,7 @@ pub enum UsersCommand {
 }
 
 pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
+    let actor = Actor::command_line();
     match command {
         UsersCommand::Add {
             serve,
@@ -177,7 +179,7 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
                     password,
                     admin,
                     source: UserSource::Cli,
-                })
+                }, &actor)
                 .await?;
             print_user(&engine, &user, json).await
         }
@@ -245,10 +247,10 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
                 allowed(&current, force, "change the name or address of")?;
             }
             let mut updated = engine
-                .update_account_profile(&current, display_name.as_deref(), email.as_deref())
+                .update_account_profile(&current, display_name.as_deref(), email.as_deref(), &actor)
                 .await?;
             if admin || no_admin {
-                updated = engine.set_account_admin(&updated, admin).await?;
+                updated = engine.set_account_admin(&updated, admin, &actor).await?;
             }
             settled().await;
             print_user(&engine, &updated, json).await
@@ -264,28 +266,28 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
             let current = engine.account(&user).await?;
             allowed(&current, force, "set the password of")?;
             let password = read_password(password_stdin)?;
-            let updated = engine.set_account_password(&current, &password).await?;
+            let updated = engine.set_account_password(&current, &password, &actor).await?;
             settled().await;
             print_user(&engine, &updated, json).await
         }
         UsersCommand::Disable { serve, user, json } => {
             let engine = build_engine(&load_config(serve)?).await?;
             let current = engine.account(&user).await?;
-            engine.disable_account(&current).await?;
+            engine.disable_account(&current, &actor).await?;
             settled().await;
             print_user(&engine, &engine.account(&user).await?, json).await
         }
         UsersCommand::Enable { serve, user, json } => {
             let engine = build_engine(&load_config(serve)?).await?;
             let current = engine.account(&user).await?;
-            engine.enable_account(&current).await?;
+            engine.enable_account(&current, &actor).await?;
             settled().await;
             print_user(&engine, &engine.account(&user).await?, json).await
         }
         UsersCommand::SignOut { serve, user, json } => {
             let engine = build_engine(&load_config(serve)?).await?;
             let current = engine.account(&user).await?;
-            let ended = engine.end_account_sessions(&current).await?;
+            let ended = engine.end_account_sessions(&current, &actor).await?;
             report(
                 json,
                 json!({ "user": current.id, "sessions_ended": ended }),
@@ -296,7 +298,7 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
         UsersCommand::Unlock { serve, user, json } => {
             let engine = build_engine(&load_config(serve)?).await?;
             let current = engine.account(&user).await?;
-            let held = engine.unlock_account(&current.username).await?;
+            let held = engine.unlock_account(&current, &actor).await?;
             settled().await;
             report(
                 json,
@@ -323,7 +325,7 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
             let engine = build_engine(&load_config(serve)?).await?;
             let current = engine.account(&user).await?;
             allowed(&current, force, "remove")?;
-            engine.remove_account(&current).await?;
+            engine.remove_account(&current, &actor).await?;
             settled().await;
             report(
                 json,

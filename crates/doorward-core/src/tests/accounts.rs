@@ -4,6 +4,7 @@
 use doorward_proto::{ErrorCode, Secret};
 
 use super::support::*;
+use crate::audit::Actor;
 use crate::model::{SessionRecord, UserSource};
 use crate::password_rules::PasswordProblem;
 use crate::session::SignInError;
@@ -36,7 +37,7 @@ async fn disabling_ends_sessions_tokens_and_pending_codes_and_refuses_sign_in() 
     let pending = h.code(&[]).await;
     let alice = h.engine.account("alice").await.unwrap();
 
-    assert!(h.engine.disable_account(&alice).await.unwrap());
+    assert!(h.engine.disable_account(&alice, &Actor::System).await.unwrap());
     assert!(h.engine.session(&cookie).await.unwrap().is_none());
     assert!(!h.token_works(&issued.access_token).await);
     assert_eq!(code_of(h.refresh(&refresh).await), ErrorCode::InvalidGrant);
@@ -68,7 +69,7 @@ async fn disabling_ends_sessions_tokens_and_pending_codes_and_refuses_sign_in() 
     assert!(h.engine.session(raced).await.unwrap().is_none());
 
     let alice = h.engine.account("alice").await.unwrap();
-    assert!(h.engine.enable_account(&alice).await.unwrap());
+    assert!(h.engine.enable_account(&alice, &Actor::System).await.unwrap());
     assert!(h.engine.session(raced).await.unwrap().is_some());
     assert!(h
         .engine
@@ -86,7 +87,7 @@ async fn accounts_are_created_under_the_rules_and_sign_in() {
     let h = harness().await;
     let user = h
         .engine
-        .create_account(account(" Grace.H ", PASSPHRASE))
+        .create_account(account(" Grace.H ", PASSPHRASE), &Actor::System)
         .await
         .unwrap();
     assert_eq!(
@@ -100,18 +101,18 @@ async fn accounts_are_created_under_the_rules_and_sign_in() {
         .await
         .is_ok());
     assert!(matches!(
-        h.engine.create_account(account("GRACE.H", PASSPHRASE)).await,
+        h.engine.create_account(account("GRACE.H", PASSPHRASE), &Actor::System).await,
         Err(AccountError::Taken(name)) if name == "grace.h"
     ));
     assert!(matches!(
-        h.engine.create_account(account("hopper", "short")).await,
+        h.engine.create_account(account("hopper", "short"), &Actor::System).await,
         Err(AccountError::Password(PasswordProblem::TooShort {
             min: 15
         }))
     ));
     assert!(matches!(
         h.engine
-            .create_account(account("hopper", "hopper hopper hopper"))
+            .create_account(account("hopper", "hopper hopper hopper"), &Actor::System)
             .await,
         Err(AccountError::Password(PasswordProblem::ContextWord))
     ));
@@ -119,7 +120,7 @@ async fn accounts_are_created_under_the_rules_and_sign_in() {
 
     let reset = h
         .engine
-        .set_account_password(&user, &Secret::new("another passphrase here"))
+        .set_account_password(&user, &Secret::new("another passphrase here"), &Actor::System)
         .await
         .unwrap();
     assert_ne!(reset.password_hash, user.password_hash);
@@ -129,7 +130,7 @@ async fn accounts_are_created_under_the_rules_and_sign_in() {
             .await,
         Err(SignInError::InvalidCredentials)
     ));
-    assert!(h.engine.remove_account(&reset).await.unwrap());
+    assert!(h.engine.remove_account(&reset, &Actor::System).await.unwrap());
     assert!(h
         .engine
         .find_account(&reset.id.to_string())
