@@ -51,12 +51,8 @@ impl Engine {
             Error::Throttled(_) => "throttled",
             Error::Store(_) | Error::EndSession(_) => "server_error",
         };
-        let printable = |text: &str| -> String {
-            text.chars()
-                .filter(|c| !c.is_control())
-                .take(128)
-                .collect()
-        };
+        let printable =
+            |text: &str| -> String { text.chars().filter(|c| !c.is_control()).take(128).collect() };
         let named = request
             .basic
             .as_ref()
@@ -410,7 +406,12 @@ impl Engine {
                     self.store.revoke_family(spent.family_id, now),
                 )
                 .await?;
-                self.note_replay(kinds::CODE_REPLAYED, client.id, spent.user_id, spent.family_id);
+                self.note_replay(
+                    kinds::CODE_REPLAYED,
+                    client.id,
+                    spent.user_id,
+                    spent.family_id,
+                );
             }
             return Err(error.into());
         }
@@ -458,7 +459,12 @@ impl Engine {
                     self.store.revoke_family(spent.family_id, now),
                 )
                 .await?;
-                self.note_replay(kinds::CODE_REPLAYED, client.id, spent.user_id, spent.family_id);
+                self.note_replay(
+                    kinds::CODE_REPLAYED,
+                    client.id,
+                    spent.user_id,
+                    spent.family_id,
+                );
                 Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into())
             }
             Redemption::Unknown => Err(OAuthError::invalid_grant(SPENT_OR_UNKNOWN_CODE).into()),

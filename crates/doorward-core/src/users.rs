@@ -110,7 +110,10 @@ impl Engine {
             kinds::USER_CREATED,
             &user,
             by,
-            &[("admin", user.admin.into()), ("source", user.source.as_str().into())],
+            &[
+                ("admin", user.admin.into()),
+                ("source", user.source.as_str().into()),
+            ],
         )
         .await?;
         Ok(user)
@@ -276,8 +279,13 @@ impl Engine {
     /// Signs the user out of every browser; returns how many sessions ended.
     pub async fn end_account_sessions(&self, user: &User, by: &Actor) -> Result<u64, StoreError> {
         let ended = self.store.delete_user_sessions(user.id).await?;
-        self.record_account_change(kinds::USER_SIGNED_OUT, user, by, &[("sessions", ended.into())])
-            .await?;
+        self.record_account_change(
+            kinds::USER_SIGNED_OUT,
+            user,
+            by,
+            &[("sessions", ended.into())],
+        )
+        .await?;
         Ok(ended)
     }
 

@@ -132,7 +132,10 @@ async fn two_instances_agree_on_signing_keys_through_sqlite() {
             .unwrap();
         jsonwebtoken::decode_header(&jws).unwrap().kid.unwrap()
     };
-    let next = a.rotate_key(SigningAlg::Es256, &doorward_core::audit::Actor::System).await.unwrap();
+    let next = a
+        .rotate_key(SigningAlg::Es256, &doorward_core::audit::Actor::System)
+        .await
+        .unwrap();
     b.maintain_keys().await.unwrap();
     assert!(
         b.jwks()

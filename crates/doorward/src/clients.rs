@@ -338,23 +338,27 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 Some(redirect_uris_of(&redirect_uris, public)?)
             };
             let updated = engine
-                .update_client(&client, |c| {
-                    if let Some(name) = display_name {
-                        c.display_name = name;
-                    }
-                    if let Some(uri) = app_uri {
-                        c.app_uri = uri;
-                    }
-                    if let Some(uris) = redirect_uris {
-                        c.redirect_uris = uris;
-                    }
-                    if let Some(scopes) = scopes {
-                        c.policy.scopes = scopes;
-                    }
-                    if let Some(jwks) = jwks {
-                        c.policy.jwks = Some(jwks);
-                    }
-                }, &actor)
+                .update_client(
+                    &client,
+                    |c| {
+                        if let Some(name) = display_name {
+                            c.display_name = name;
+                        }
+                        if let Some(uri) = app_uri {
+                            c.app_uri = uri;
+                        }
+                        if let Some(uris) = redirect_uris {
+                            c.redirect_uris = uris;
+                        }
+                        if let Some(scopes) = scopes {
+                            c.policy.scopes = scopes;
+                        }
+                        if let Some(jwks) = jwks {
+                            c.policy.jwks = Some(jwks);
+                        }
+                    },
+                    &actor,
+                )
                 .await?;
             settled().await;
             print_client(&engine, &updated, json);
@@ -376,7 +380,9 @@ pub async fn run(command: ClientsCommand) -> anyhow::Result<()> {
                 force,
                 "rotate the secret of",
             )?;
-            let (client, secret) = engine.rotate_client_secret(&client, overlap, &actor).await?;
+            let (client, secret) = engine
+                .rotate_client_secret(&client, overlap, &actor)
+                .await?;
             settled().await;
             print_with_secret(&engine, &client, &secret, json);
             Ok(())

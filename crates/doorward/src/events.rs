@@ -96,7 +96,10 @@ fn print(events: &[AuditEvent], json: bool) {
 fn text(event: &AuditEvent) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(event.at_ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| event.at_ms.to_string());
     let mut line = format!("{at}  {:<28}  actor={}", event.kind, event.actor.to_text());
     if let Some(user) = event.user_id {
@@ -109,7 +112,10 @@ fn text(event: &AuditEvent) -> String {
         line.push_str(&format!("  from={address}"));
     }
     if !event.detail.is_empty() {
-        line.push_str(&format!("  {}", serde_json::Value::Object(event.detail.clone())));
+        line.push_str(&format!(
+            "  {}",
+            serde_json::Value::Object(event.detail.clone())
+        ));
     }
     line
 }

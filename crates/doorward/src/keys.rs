@@ -70,7 +70,9 @@ pub async fn run(command: KeysCommand) -> anyhow::Result<()> {
                 None => engine.signing_algs(),
             };
             for alg in algs {
-                let key = engine.rotate_key(alg, &doorward_core::audit::Actor::command_line()).await?;
+                let key = engine
+                    .rotate_key(alg, &doorward_core::audit::Actor::command_line())
+                    .await?;
                 println!(
                     "{alg}: key {} published, signs from {}",
                     key.kid,

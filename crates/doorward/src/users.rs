@@ -172,14 +172,17 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
             let engine = build_engine(&load_config(serve)?).await?;
             let password = read_password(password_stdin)?;
             let user = engine
-                .create_account(NewAccount {
-                    username,
-                    display_name,
-                    email,
-                    password,
-                    admin,
-                    source: UserSource::Cli,
-                }, &actor)
+                .create_account(
+                    NewAccount {
+                        username,
+                        display_name,
+                        email,
+                        password,
+                        admin,
+                        source: UserSource::Cli,
+                    },
+                    &actor,
+                )
                 .await?;
             print_user(&engine, &user, json).await
         }
@@ -266,7 +269,9 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
             let current = engine.account(&user).await?;
             allowed(&current, force, "set the password of")?;
             let password = read_password(password_stdin)?;
-            let updated = engine.set_account_password(&current, &password, &actor).await?;
+            let updated = engine
+                .set_account_password(&current, &password, &actor)
+                .await?;
             settled().await;
             print_user(&engine, &updated, json).await
         }

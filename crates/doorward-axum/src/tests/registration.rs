@@ -24,7 +24,10 @@ async fn app(mode: RegistrationMode) -> (Router, String) {
         ..EngineConfig::default()
     };
     let engine = testing::engine(clock, config).await;
-    let token = engine.issue_initial_token(60, 10, &doorward_core::audit::Actor::System).await.unwrap();
+    let token = engine
+        .issue_initial_token(60, 10, &doorward_core::audit::Actor::System)
+        .await
+        .unwrap();
     let app = router(AppState {
         engine: Arc::new(engine),
         secure_cookies: false,

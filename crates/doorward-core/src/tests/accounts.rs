@@ -37,7 +37,11 @@ async fn disabling_ends_sessions_tokens_and_pending_codes_and_refuses_sign_in() 
     let pending = h.code(&[]).await;
     let alice = h.engine.account("alice").await.unwrap();
 
-    assert!(h.engine.disable_account(&alice, &Actor::System).await.unwrap());
+    assert!(h
+        .engine
+        .disable_account(&alice, &Actor::System)
+        .await
+        .unwrap());
     assert!(h.engine.session(&cookie).await.unwrap().is_none());
     assert!(!h.token_works(&issued.access_token).await);
     assert_eq!(code_of(h.refresh(&refresh).await), ErrorCode::InvalidGrant);
@@ -69,7 +73,11 @@ async fn disabling_ends_sessions_tokens_and_pending_codes_and_refuses_sign_in() 
     assert!(h.engine.session(raced).await.unwrap().is_none());
 
     let alice = h.engine.account("alice").await.unwrap();
-    assert!(h.engine.enable_account(&alice, &Actor::System).await.unwrap());
+    assert!(h
+        .engine
+        .enable_account(&alice, &Actor::System)
+        .await
+        .unwrap());
     assert!(h.engine.session(raced).await.unwrap().is_some());
     assert!(h
         .engine
@@ -105,7 +113,9 @@ async fn accounts_are_created_under_the_rules_and_sign_in() {
         Err(AccountError::Taken(name)) if name == "grace.h"
     ));
     assert!(matches!(
-        h.engine.create_account(account("hopper", "short"), &Actor::System).await,
+        h.engine
+            .create_account(account("hopper", "short"), &Actor::System)
+            .await,
         Err(AccountError::Password(PasswordProblem::TooShort {
             min: 15
         }))
@@ -120,7 +130,11 @@ async fn accounts_are_created_under_the_rules_and_sign_in() {
 
     let reset = h
         .engine
-        .set_account_password(&user, &Secret::new("another passphrase here"), &Actor::System)
+        .set_account_password(
+            &user,
+            &Secret::new("another passphrase here"),
+            &Actor::System,
+        )
         .await
         .unwrap();
     assert_ne!(reset.password_hash, user.password_hash);
@@ -130,7 +144,11 @@ async fn accounts_are_created_under_the_rules_and_sign_in() {
             .await,
         Err(SignInError::InvalidCredentials)
     ));
-    assert!(h.engine.remove_account(&reset, &Actor::System).await.unwrap());
+    assert!(h
+        .engine
+        .remove_account(&reset, &Actor::System)
+        .await
+        .unwrap());
     assert!(h
         .engine
         .find_account(&reset.id.to_string())

@@ -315,11 +315,14 @@ async fn jwt_clients_added_while_running() {
     };
     let (_, secret) = h
         .engine
-        .add_client(new(
-            "cli_pk@clients",
-            AuthMethod::PrivateKeyJwt,
-            Some(jwks(&[&pk])),
-        ), &crate::audit::Actor::System)
+        .add_client(
+            new(
+                "cli_pk@clients",
+                AuthMethod::PrivateKeyJwt,
+                Some(jwks(&[&pk])),
+            ),
+            &crate::audit::Actor::System,
+        )
         .await
         .unwrap();
     assert!(secret.is_none(), "private_key_jwt: no secret");
@@ -329,13 +332,18 @@ async fn jwt_clients_added_while_running() {
             .await
     ));
     assert!(matches!(
-        h.engine.rotate_client_secret("cli_pk@clients", 0, &crate::audit::Actor::System).await,
+        h.engine
+            .rotate_client_secret("cli_pk@clients", 0, &crate::audit::Actor::System)
+            .await,
         Err(crate::clients::ClientAdminError::NoSecret(..))
     ));
 
     let (_, secret) = h
         .engine
-        .add_client(new("cli_hs@clients", AuthMethod::ClientSecretJwt, None), &crate::audit::Actor::System)
+        .add_client(
+            new("cli_hs@clients", AuthMethod::ClientSecretJwt, None),
+            &crate::audit::Actor::System,
+        )
         .await
         .unwrap();
     let first = secret.expect("client_secret_jwt: a secret");
@@ -347,7 +355,9 @@ async fn jwt_clients_added_while_running() {
             .await
     ));
     assert!(matches!(
-        h.engine.rotate_client_secret("cli_hs@clients", 60, &crate::audit::Actor::System).await,
+        h.engine
+            .rotate_client_secret("cli_hs@clients", 60, &crate::audit::Actor::System)
+            .await,
         Err(crate::clients::ClientAdminError::NoOverlap(_))
     ));
     let (_, second) = h

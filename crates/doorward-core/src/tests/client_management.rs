@@ -65,7 +65,9 @@ async fn an_added_client_authenticates_with_its_secret_and_its_key_is_unique() {
     assert!(!authenticates(&h, "cli@clients", "wrong-secret").await);
     for taken in ["cli@clients", KEY] {
         assert!(matches!(
-            h.engine.add_client(new_client(taken), &crate::audit::Actor::System).await,
+            h.engine
+                .add_client(new_client(taken), &crate::audit::Actor::System)
+                .await,
             Err(ClientAdminError::KeyTaken(_))
         ));
     }
@@ -113,7 +115,9 @@ async fn a_rotation_keeps_the_old_secret_for_the_overlap_only() {
     assert!(!authenticates(&h, "cli@clients", second.secret()).await);
     assert!(authenticates(&h, "cli@clients", third.secret()).await);
     assert!(matches!(
-        h.engine.rotate_client_secret("nobody@clients", 0, &crate::audit::Actor::System).await,
+        h.engine
+            .rotate_client_secret("nobody@clients", 0, &crate::audit::Actor::System)
+            .await,
         Err(ClientAdminError::Unknown(_))
     ));
 }
@@ -129,10 +133,14 @@ async fn an_update_changes_the_listed_fields_only() {
     let secret = secret.unwrap();
     let updated = h
         .engine
-        .update_client("cli@clients", |c| {
-            c.display_name = "Renamed".into();
-            c.key = "stolen@clients".into();
-        }, &crate::audit::Actor::System)
+        .update_client(
+            "cli@clients",
+            |c| {
+                c.display_name = "Renamed".into();
+                c.key = "stolen@clients".into();
+            },
+            &crate::audit::Actor::System,
+        )
         .await
         .unwrap();
     assert_eq!(updated.display_name, "Renamed");
@@ -156,7 +164,11 @@ async fn removing_a_client_stops_its_tokens_at_once() {
     let tokens = h.redeem(&h.code(&[]).await).await.unwrap();
     let pending = h.code(&[]).await;
     assert!(h.token_works(&tokens.access_token).await);
-    let removed = h.engine.remove_client(KEY, &crate::audit::Actor::System).await.unwrap();
+    let removed = h
+        .engine
+        .remove_client(KEY, &crate::audit::Actor::System)
+        .await
+        .unwrap();
     assert_eq!(removed.key, KEY);
     assert!(!h.token_works(&tokens.access_token).await);
     assert!(h.engine.find_client(KEY).await.unwrap().is_none());
@@ -176,11 +188,16 @@ async fn removing_a_client_stops_its_tokens_at_once() {
     assert_eq!(code_of(h.refresh(&refresh).await), ErrorCode::InvalidGrant);
     assert_eq!(code_of(h.redeem(&pending).await), ErrorCode::InvalidGrant);
     assert!(matches!(
-        h.engine.remove_client(KEY, &crate::audit::Actor::System).await.map(|_| ()),
+        h.engine
+            .remove_client(KEY, &crate::audit::Actor::System)
+            .await
+            .map(|_| ()),
         Ok(())
     ));
     assert!(matches!(
-        h.engine.remove_client(KEY, &crate::audit::Actor::System).await,
+        h.engine
+            .remove_client(KEY, &crate::audit::Actor::System)
+            .await,
         Err(ClientAdminError::Unknown(_))
     ));
 }

@@ -59,7 +59,11 @@ async fn staged_rotation_publishes_before_signing_and_keeps_until_expiry() {
     let start = h.engine.now();
     for step in 0..715 {
         if step == 300 {
-            let pending = h.engine.rotate_key(SigningAlg::Es256, &crate::audit::Actor::System).await.unwrap();
+            let pending = h
+                .engine
+                .rotate_key(SigningAlg::Es256, &crate::audit::Actor::System)
+                .await
+                .unwrap();
             assert_eq!(pending.stage, KeyStage::Next);
         }
         h.engine.maintain_keys().await.unwrap();

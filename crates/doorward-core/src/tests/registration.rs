@@ -31,7 +31,11 @@ async fn token_harness() -> (Harness, String) {
         ..config(RegistrationMode::Token)
     })
     .await;
-    let token = h.engine.issue_initial_token(3600, 100, &crate::audit::Actor::System).await.unwrap();
+    let token = h
+        .engine
+        .issue_initial_token(3600, 100, &crate::audit::Actor::System)
+        .await
+        .unwrap();
     (h, token.token.secret().to_owned())
 }
 
@@ -150,7 +154,11 @@ async fn token_mode_needs_a_live_initial_token_and_spends_one_use_per_registrati
         register(&h, &web_client(), Some("dwia_unknown")).await,
         Err(RegistrationError::InvalidToken)
     ));
-    let twice = h.engine.issue_initial_token(60, 2, &crate::audit::Actor::System).await.unwrap();
+    let twice = h
+        .engine
+        .issue_initial_token(60, 2, &crate::audit::Actor::System)
+        .await
+        .unwrap();
     let twice = twice.token.secret();
     // A refused registration spends nothing.
     let hostile = json!({"redirect_uris": ["javascript:alert(1)"]});
@@ -164,7 +172,11 @@ async fn token_mode_needs_a_live_initial_token_and_spends_one_use_per_registrati
         register(&h, &web_client(), Some(twice)).await,
         Err(RegistrationError::InvalidToken)
     ));
-    let expiring = h.engine.issue_initial_token(60, 5, &crate::audit::Actor::System).await.unwrap();
+    let expiring = h
+        .engine
+        .issue_initial_token(60, 5, &crate::audit::Actor::System)
+        .await
+        .unwrap();
     h.clock.advance(60);
     assert!(matches!(
         register(&h, &web_client(), Some(expiring.token.secret())).await,
@@ -398,7 +410,11 @@ async fn an_initial_token_in_open_mode_registers_any_kind_of_client() {
         ..EngineConfig::default()
     })
     .await;
-    let token = h.engine.issue_initial_token(60, 3, &crate::audit::Actor::System).await.unwrap();
+    let token = h
+        .engine
+        .issue_initial_token(60, 3, &crate::audit::Actor::System)
+        .await
+        .unwrap();
     let a: IpAddr = "192.0.2.1".parse().unwrap();
     let web = web_client().to_string();
     // Without the token: registered as public, so its host falls to the open policy.
@@ -553,7 +569,11 @@ async fn a_store_that_fails_is_an_engine_error_and_spends_nothing() {
 
     let failing = Arc::new(FailingStore::new(Arc::new(MemoryStore::default())));
     let h = harness_over(failing.clone(), config(RegistrationMode::Token)).await;
-    let token = h.engine.issue_initial_token(60, 1, &crate::audit::Actor::System).await.unwrap();
+    let token = h
+        .engine
+        .issue_initial_token(60, 1, &crate::audit::Actor::System)
+        .await
+        .unwrap();
     let token = token.token.secret();
     failing.fail_next("insert_registration");
     match register(&h, &web_client(), Some(token)).await {

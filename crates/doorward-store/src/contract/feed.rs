@@ -151,7 +151,10 @@ async fn an_engine_cache_forgets_what_another_process_revoked() {
     assert!(engine.resolve_access_token("second").await.is_ok());
 
     // The engine's own change: no poll needed.
-    engine.remove_client(&c.key, &doorward_core::audit::Actor::System).await.unwrap();
+    engine
+        .remove_client(&c.key, &doorward_core::audit::Actor::System)
+        .await
+        .unwrap();
     assert!(engine.resolve_access_token("second").await.is_err());
     assert!(engine.find_client(&c.key).await.unwrap().is_none());
     let _ = std::fs::remove_dir_all(&dir);
