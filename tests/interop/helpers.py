@@ -275,6 +275,9 @@ class DoorwardServer:
             str(self.config_path),
             "--listen",
             f"127.0.0.1:{self.port}",
+            # A free port of its own: several servers run at once.
+            "--metrics-listen",
+            "127.0.0.1:0",
             "--external-uri",
             self.external_uri,
             "--database",
@@ -367,6 +370,14 @@ class DoorwardServer:
 
     def url(self, path: str) -> str:
         return urljoin(self.origin + "/", path.lstrip("/"))
+
+    @property
+    def metrics_origin(self) -> str:
+        """The origin of /metrics, /healthz and /readyz, from the start-up banner."""
+        for line in self.stdout_lines:
+            if line.startswith("metrics on "):
+                return line.split()[2].removesuffix("/metrics")
+        raise AssertionError(f"no 'metrics on' line\n{self.output()}")
 
 
 def started(srv: "DoorwardServer") -> "DoorwardServer":

@@ -91,9 +91,11 @@ mod eternaltwin_api;
 mod extract;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+pub mod health;
 mod introspection;
 mod login;
 mod logout;
+pub mod metrics;
 mod pages;
 mod paths;
 pub mod protect;

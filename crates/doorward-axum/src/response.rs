@@ -15,6 +15,8 @@ pub mod bearer;
 pub mod page;
 pub mod token;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::http::{header, HeaderValue, Response};
 
 /// An internal failure, logged once when it is classified; what is left is what a client may
@@ -28,15 +30,38 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// Logs `error` in full (its source chain) and classifies it.
+    /// Logs `error` in full (its source chain), counts it ([`internal_errors`]) and
+    /// classifies it.
     pub fn of(error: &(dyn std::error::Error + 'static)) -> Self {
         log_internal(error);
-        if doorward_core::ports::StoreError::is_unavailable_in(error) {
+        let store = doorward_core::ports::StoreError::find_in(error);
+        let class = match store {
+            Some(doorward_core::ports::StoreError::Unavailable(_)) => 0,
+            Some(_) => 1,
+            None => 2,
+        };
+        INTERNAL_ERRORS[class].fetch_add(1, Ordering::Relaxed);
+        if class == 0 {
             Self::Unavailable
         } else {
             Self::Internal
         }
     }
+}
+
+/// Internal errors answered since the process started: the store unreachable, the store
+/// failing otherwise, anything else.
+static INTERNAL_ERRORS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+
+/// The internal errors counted by [`Failure::of`], by class (`store_unavailable`,
+/// `store_failure`, `other`), for the metrics.
+pub fn internal_errors() -> [(&'static str, u64); 3] {
+    let count = |i: usize| INTERNAL_ERRORS[i].load(Ordering::Relaxed);
+    [
+        ("store_unavailable", count(0)),
+        ("store_failure", count(1)),
+        ("other", count(2)),
+    ]
 }
 
 /// `Retry-After: 1`: the answer to a busy server or an unreachable store.

@@ -53,6 +53,39 @@ pub mod kinds {
     pub const CLIENT_REMOVED: &str = "admin.client.removed";
     pub const REGISTRATION_TOKEN_ISSUED: &str = "admin.registration_token.issued";
     pub const KEYS_ROTATED: &str = "admin.keys.rotated";
+    /// A second factor checked at sign-in (its kind in the detail).
+    pub const SECOND_FACTOR_USED: &str = "sign_in.second_factor";
+
+    /// Every kind, in the order above (the metrics count each).
+    pub const ALL: [&str; 27] = [
+        SIGN_IN_SUCCEEDED,
+        SIGN_IN_FAILED,
+        SIGN_IN_DISABLED,
+        SIGN_IN_THROTTLED,
+        SIGNED_OUT,
+        CONSENT_GIVEN,
+        CONSENT_REVOKED,
+        TOKEN_ISSUED,
+        TOKEN_REFUSED,
+        TOKEN_REVOKED,
+        REFRESH_REPLAYED,
+        CODE_REPLAYED,
+        USER_CREATED,
+        USER_UPDATED,
+        USER_PASSWORD_SET,
+        USER_DISABLED,
+        USER_ENABLED,
+        USER_REMOVED,
+        USER_UNLOCKED,
+        USER_SIGNED_OUT,
+        CLIENT_CREATED,
+        CLIENT_UPDATED,
+        CLIENT_SECRET_ROTATED,
+        CLIENT_REMOVED,
+        REGISTRATION_TOKEN_ISSUED,
+        KEYS_ROTATED,
+        SECOND_FACTOR_USED,
+    ];
 }
 
 /// Who did it.

@@ -31,6 +31,7 @@ impl Engine {
 
     /// Queues an event, dated now; never waits (a full queue drops it and counts it).
     pub(crate) fn note(&self, mut event: AuditEvent) {
+        self.counters.count_event(&event.kind);
         if let Some(queue) = &self.audit {
             event.at_ms = self.clock.now_millis();
             queue.push(event);
@@ -45,7 +46,10 @@ impl Engine {
         user: Option<Uuid>,
         scopes: &ScopeSet,
     ) {
-        if self.audit.is_some() && self.config.audit_tokens {
+        self.counters.count_issued(grant_type);
+        if self.audit.is_none() || !self.config.audit_tokens {
+            self.counters.count_event(kinds::TOKEN_ISSUED);
+        } else {
             self.note(
                 AuditEvent::new(kinds::TOKEN_ISSUED, Actor::Client(client.id))
                     .client(client.id)
@@ -69,6 +73,7 @@ impl Engine {
     /// Writes an event, dated now, before returning: an admin change is on record when the
     /// operation answers.
     pub async fn record(&self, mut event: AuditEvent) -> Result<(), StoreError> {
+        self.counters.count_event(&event.kind);
         event.at_ms = self.clock.now_millis();
         self.store.insert_events(std::slice::from_ref(&event)).await
     }
@@ -76,6 +81,16 @@ impl Engine {
     /// The audit trail (`doorward events`, the console).
     pub async fn events(&self, filter: &EventFilter) -> Result<Vec<AuditEvent>, StoreError> {
         self.store.list_events(filter).await
+    }
+
+    /// What the engine did since the start (the metrics).
+    pub fn counters(&self) -> &crate::counters::Counters {
+        &self.counters
+    }
+
+    /// Argon2 work: (running, waiting or running) right now (the metrics).
+    pub fn hash_load(&self) -> (usize, usize) {
+        self.hashes.load()
     }
 
     /// Events the queue dropped since the start, and events waiting for the writer.

@@ -91,6 +91,8 @@ pub struct Engine {
     /// The queue of audit events ([`Engine::with_audit`]); without it, only admin changes
     /// are recorded.
     pub(crate) audit: Option<crate::audit::AuditQueue>,
+    /// What the engine did since the start, for the metrics.
+    pub(crate) counters: crate::counters::Counters,
 }
 
 impl Engine {
@@ -135,6 +137,7 @@ impl Engine {
             claims_hook: None,
             token_issuer: None,
             audit: None,
+            counters: Default::default(),
         };
         engine.maintain_keys().await?;
         Ok(engine)

@@ -48,6 +48,7 @@ pub mod client_keys;
 pub mod clients;
 pub mod clock;
 pub mod config;
+pub mod counters;
 pub mod device;
 pub mod discovery;
 pub mod dpop;

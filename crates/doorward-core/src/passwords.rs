@@ -213,6 +213,14 @@ impl HashLimiter {
             .map_err(|_| Busy)
     }
 
+    /// Hashes running now, and hashes waiting or running.
+    pub fn load(&self) -> (usize, usize) {
+        (
+            MAX_CONCURRENT_HASHES - self.running.available_permits(),
+            MAX_WAITING_HASHES - self.waiting.available_permits(),
+        )
+    }
+
     /// Joins the line of each owner, unless one of them is full.
     fn join_lines(&self, mut owners: Vec<String>) -> Result<Share<'_>, Busy> {
         // One order for everyone, so that two checks never wait for each other's places.

@@ -95,6 +95,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The [`StoreError`] in `error`'s source chain, if any.
+    pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a StoreError> {
+        let mut current = Some(error);
+        while let Some(e) = current {
+            if let Some(found) = e.downcast_ref::<StoreError>() {
+                return Some(found);
+            }
+            current = e.source();
+        }
+        None
+    }
+
     /// Whether `error` or one of its sources is [`StoreError::Unavailable`].
     pub fn is_unavailable_in(error: &(dyn std::error::Error + 'static)) -> bool {
         let mut current = Some(error);
@@ -369,6 +381,23 @@ pub trait MaintenanceStore: Send + Sync {
     /// it and `keep_spent` seconds have passed. An adapter shared by several instances may let
     /// one purge at a time and answer 0 to the others.
     async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64>;
+
+    /// The store's connections right now, for the metrics; `None` (the default) for a store
+    /// without a pool.
+    fn pool_use(&self) -> Option<PoolUse> {
+        None
+    }
+}
+
+/// A store's connections ([`MaintenanceStore::pool_use`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections open.
+    pub open: u32,
+    /// Of those, the ones in use.
+    pub busy: u32,
+    /// The most the store opens.
+    pub max: u32,
 }
 
 /// Secrets of the server itself (the key of its CSRF tokens and signed markers), shared by

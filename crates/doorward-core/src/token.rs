@@ -44,6 +44,7 @@ impl Engine {
     /// (as printable text of at most 128 characters: it is not authenticated).
     fn note_refusal(&self, request: &TokenRequest, error: &Error) {
         if self.audit.is_none() {
+            self.counters.count_event(kinds::TOKEN_REFUSED);
             return;
         }
         let code = match error {

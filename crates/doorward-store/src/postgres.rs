@@ -90,6 +90,9 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (13, include_str!("../migrations/postgres/0013_events.sql")),
 ];
 
+/// The most connections the pool opens.
+const MAX_CONNECTIONS: u32 = 16;
+
 /// The key of the advisory lock held while migrating: "doorward" in ASCII.
 const MIGRATION_LOCK: i64 = 0x646f_6f72_7761_7264;
 
@@ -134,7 +137,7 @@ impl PostgresStore {
         let options = connect_options(url)?;
         run_migrations(&options).await?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(5))
             .after_connect(|conn, _meta| {
                 Box::pin(async move {

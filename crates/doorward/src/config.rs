@@ -18,6 +18,8 @@
 //! max_header_bytes = 32768               # request line and headers; beyond: 431
 //! body_timeout = 30                      # seconds for a request's whole body
 //! max_connections = 1024                 # open at once; beyond, accepting waits
+//! metrics_listen = "127.0.0.1:50321"     # or --metrics-listen: GET /metrics (Prometheus),
+//!                                        # /healthz and /readyz on their own address; "off"
 //!
 //! [tokens]                               # lifetimes in seconds
 //! access_token = 7200
@@ -159,6 +161,8 @@ use crate::listener::{Limits, MIN_HEADER_BYTES};
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// `[server] metrics_listen` (`None`: "off").
+    pub metrics_listen: Option<MetricsListen>,
     /// The origin users and clients reach the server at, without a trailing slash.
     pub external_uri: String,
     /// How `external_uri` is reached, for the start-up banner.
@@ -216,6 +220,16 @@ pub struct AuditSettings {
     pub stderr: bool,
 }
 
+/// Where `/metrics`, `/healthz` and `/readyz` listen.
+#[derive(Clone, Copy, Debug)]
+pub struct MetricsListen {
+    pub address: SocketAddr,
+    /// Given in the file or on the command line. The default address may be taken (a second
+    /// server on the machine): that server then runs without metrics and says so; a
+    /// configured one that cannot be bound stops the start.
+    pub configured: bool,
+}
+
 /// The `[fetch]` section: the SSRF policy's test switches.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FetchSettings {
@@ -227,6 +241,7 @@ pub struct FetchSettings {
 #[derive(Debug, Default)]
 pub struct Overrides {
     pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
     pub external_uri: Option<String>,
     pub database: Option<String>,
     /// `DOORWARD_KEY_ENCRYPTION_SECRET` (an environment variable only: a command-line argument
@@ -302,6 +317,7 @@ struct RawClientDocuments {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<String>,
+    metrics_listen: Option<String>,
     external_uri: Option<String>,
     database: Option<String>,
     data_dir: Option<PathBuf>,
@@ -483,6 +499,7 @@ struct RawSeedUser {
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50320";
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:50321";
 pub const DEFAULT_EXTERNAL_URI: &str = "http://localhost:50320";
 
 impl Config {
@@ -523,6 +540,21 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
     let listen = listen_text.parse().with_context(|| {
         format!("key `server.listen`: `{listen_text}` is not an address like 127.0.0.1:50320")
     })?;
+    let metrics_given = overrides.metrics_listen.or(raw.server.metrics_listen);
+    let configured = metrics_given.is_some();
+    let metrics_text = metrics_given.unwrap_or_else(|| DEFAULT_METRICS_LISTEN.to_owned());
+    let metrics_listen = match metrics_text.as_str() {
+        "off" => None,
+        text => Some(MetricsListen {
+            address: text.parse().with_context(|| {
+                format!(
+                    "key `server.metrics_listen`: `{text}` is not an address like \
+                     127.0.0.1:50321, nor \"off\""
+                )
+            })?,
+            configured,
+        }),
+    };
     let external_uri = external_uri(
         &overrides
             .external_uri
@@ -652,6 +684,7 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
     }
     Ok(Config {
         listen,
+        metrics_listen,
         external_uri,
         transport,
         database,

@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// The address to listen on, e.g. 127.0.0.1:50320 (overrides `server.listen`).
     #[arg(long, env = "DOORWARD_LISTEN")]
     listen: Option<String>,
+    /// The address of /metrics, /healthz and /readyz, or "off" (overrides
+    /// `server.metrics_listen`; default 127.0.0.1:50321).
+    #[arg(long, env = "DOORWARD_METRICS_LISTEN")]
+    metrics_listen: Option<String>,
     /// The origin users and clients reach the server at (overrides `server.external_uri`).
     #[arg(long, env = "DOORWARD_EXTERNAL_URI")]
     external_uri: Option<String>,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use doorward_axum::fetch::{FetchPolicy, HttpFetcher};
-use doorward_axum::{EngineConfig, Grants, Provider};
+use doorward_axum::metrics::Metrics;
+use doorward_axum::{health, EngineConfig, Grants, Provider};
 use doorward_core::keys::seal_stored_keys;
 use doorward_core::ports::{ChangeFeed, ClientRef, OsRandom, SharedStore};
 use doorward_core::Engine;
@@ -52,13 +53,50 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    let app = provider.standalone();
-    // Printed once the socket accepts connections: tests and scripts wait for this line.
+    let engine = provider.engine().clone();
+    let metrics = Metrics::new(engine.clone());
+    let app = metrics.track(provider.standalone().merge(health::routes(engine.clone())));
+    // One signal stops both listeners: each lets its requests in flight finish.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stopping = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let operations = match bind_operations(config.metrics_listen).await? {
+        Some(listener) => {
+            let at = listener.local_addr()?;
+            let routes = metrics.routes().merge(health::routes(engine));
+            let limits = config.limits.clone();
+            let stopping = stopping();
+            Some((
+                at,
+                tokio::spawn(async move {
+                    crate::listener::serve(listener, routes, limits, stopping).await;
+                }),
+            ))
+        }
+        None => None,
+    };
+    // Printed once the sockets accept connections: tests and scripts wait for this line.
+    if let Some((at, _)) = &operations {
+        println!("metrics on http://{at}/metrics");
+    }
     println!("listening on http://{address}");
     println!("sign in at {}/", config.external_uri);
     println!("{}", config.transport.banner());
     tracing::info!(%address, "listening");
-    crate::listener::serve(listener, app, config.limits.clone(), shutdown()).await;
+    let signal = tokio::spawn(async move {
+        shutdown().await;
+        tracing::info!("shutting down: answering the requests in flight, accepting no more");
+        let _ = stop.send(true);
+    });
+    crate::listener::serve(listener, app, config.limits.clone(), stopping()).await;
+    signal.abort();
+    if let Some((_, task)) = operations {
+        let _ = task.await;
+    }
     // The last requests are answered: what they noted is written before the process ends.
     let _ = stop_audit.send(());
     if let Some(writer) = audit {
@@ -72,6 +110,7 @@ pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
         &args.config,
         Overrides {
             listen: args.listen,
+            metrics_listen: args.metrics_listen,
             external_uri: args.external_uri,
             database: args.database,
             key_encryption_secret: std::env::var(crate::key_secret::ENV).ok(),
@@ -201,6 +240,31 @@ pub async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
     }
     println!("{shown}: migrations applied");
     Ok(())
+}
+
+/// The listener of `/metrics`, `/healthz` and `/readyz`: `None` when off, or when the
+/// default address is taken (said in the log); a configured address must be free.
+async fn bind_operations(
+    at: Option<crate::config::MetricsListen>,
+) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let Some(at) = at else {
+        return Ok(None);
+    };
+    match tokio::net::TcpListener::bind(at.address).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if !at.configured => {
+            tracing::warn!(
+                address = %at.address,
+                error = %e,
+                "no metrics: the default address of /metrics is taken (set server.metrics_listen)"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "cannot listen on {} for the metrics (server.metrics_listen, or \"off\")",
+            at.address
+        ))),
+    }
 }
 
 /// The URL without its password, for messages.

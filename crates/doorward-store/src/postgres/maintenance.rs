@@ -1,13 +1,23 @@
 //! The periodic purge of expired rows, in batches and in one instance at a time.
 
 use async_trait::async_trait;
-use doorward_core::ports::{MaintenanceStore, StoreResult, UnixTime};
+use doorward_core::ports::{MaintenanceStore, PoolUse, StoreResult, UnixTime};
 use sqlx::AssertSqlSafe;
 
 use super::{other, PostgresStore};
 
 #[async_trait]
 impl MaintenanceStore for PostgresStore {
+    fn pool_use(&self) -> Option<PoolUse> {
+        let open = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(open);
+        Some(PoolUse {
+            open,
+            busy: open.saturating_sub(idle),
+            max: super::MAX_CONNECTIONS,
+        })
+    }
+
     /// Deletes in batches of `PURGE_BATCH` (5,000) rows, each its own short transaction, so
     /// that no purge holds locks for long; and only in one instance at a time: the others find
     /// the advisory lock taken and return 0 at once.

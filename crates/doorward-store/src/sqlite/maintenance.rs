@@ -1,7 +1,7 @@
 //! The periodic purge of expired rows.
 
 use async_trait::async_trait;
-use doorward_core::ports::{MaintenanceStore, StoreResult, UnixTime, MAX_REFRESH_GRACE};
+use doorward_core::ports::{MaintenanceStore, PoolUse, StoreResult, UnixTime, MAX_REFRESH_GRACE};
 
 use super::{execute, other, SqliteStore};
 
@@ -62,5 +62,20 @@ impl MaintenanceStore for SqliteStore {
             Ok(deleted)
         })
         .await
+    }
+
+    /// The writer and the readers, busy when their lock is held right now.
+    fn pool_use(&self) -> Option<PoolUse> {
+        let connections = std::iter::once(&*self.writer).chain(&self.readers);
+        let (mut open, mut busy) = (0, 0);
+        for connection in connections {
+            open += 1;
+            busy += u32::from(connection.try_lock().is_err());
+        }
+        Some(PoolUse {
+            open,
+            busy,
+            max: open,
+        })
     }
 }
