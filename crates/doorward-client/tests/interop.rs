@@ -43,6 +43,8 @@ mod required_env;
 
 #[path = "interop/doorward.rs"]
 mod doorward;
+#[path = "interop/ephemeral.rs"]
+mod ephemeral;
 #[path = "interop/node_device.rs"]
 mod node_device;
 #[cfg(feature = "axum")]

@@ -511,6 +511,28 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         check(raw, base, overrides).map_err(|e| anyhow!("{}: {e:#}", path.display()))
     }
+
+    /// The file at `path` (when given) followed by `extra` (TOML tables made from
+    /// command-line flags: `--ephemeral`), checked as one file.
+    pub fn load_with(
+        path: Option<&Path>,
+        extra: &str,
+        overrides: Overrides,
+    ) -> anyhow::Result<Self> {
+        let (text, name, base) = match path {
+            Some(path) => (
+                std::fs::read_to_string(path).with_context(|| {
+                    format!("cannot read the configuration file {}", path.display())
+                })?,
+                path.display().to_string(),
+                path.parent().unwrap_or(Path::new(".")),
+            ),
+            None => (String::new(), "the flags".to_owned(), Path::new(".")),
+        };
+        let text = format!("{text}\n{extra}");
+        let raw = parse(&text).map_err(|e| anyhow!("{name}: {e}"))?;
+        check(raw, base, overrides).map_err(|e| anyhow!("{name}: {e:#}"))
+    }
 }
 
 fn parse(text: &str) -> Result<RawConfig, String> {

@@ -4,6 +4,7 @@
 mod clients;
 mod config;
 mod dev;
+mod ephemeral;
 mod events;
 mod key_secret;
 mod keys;
@@ -25,8 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the authorization server.
-    Serve(ServeArgs),
+    /// Run the authorization server (or, with --ephemeral, a throwaway one for tests).
+    Serve(RunArgs),
     /// Apply the database migrations and exit (`serve` also applies them at start).
     Migrate(ServeArgs),
     /// Clients in the store: add, list, show, update, rotate-secret, remove (running servers
@@ -55,9 +56,9 @@ enum Command {
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
-    /// The configuration file (TOML).
-    #[arg(long, short, env = "DOORWARD_CONFIG", default_value = "doorward.toml")]
-    config: PathBuf,
+    /// The configuration file (TOML; default doorward.toml, none with --ephemeral).
+    #[arg(long, short, env = "DOORWARD_CONFIG")]
+    config: Option<PathBuf>,
     /// The address to listen on, e.g. 127.0.0.1:50320 (overrides `server.listen`).
     #[arg(long, env = "DOORWARD_LISTEN")]
     listen: Option<String>,
@@ -75,6 +76,34 @@ pub struct ServeArgs {
     /// tokens and passwords then travel in clear).
     #[arg(long, env = "DOORWARD_INSECURE_ALLOW_HTTP")]
     insecure_allow_http: bool,
+}
+
+/// `doorward serve`: the server's arguments, and the test mode's.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// A test server for other people's CI: an in-memory store, a free port on 127.0.0.1
+    /// (printed: `listening on http://127.0.0.1:PORT`), users and clients from --user and
+    /// --client; nothing survives it.
+    #[arg(long, conflicts_with = "database")]
+    ephemeral: bool,
+    /// With --ephemeral: a user, USERNAME:PASSWORD (repeat).
+    #[arg(
+        long = "user",
+        requires = "ephemeral",
+        value_name = "USERNAME:PASSWORD"
+    )]
+    users: Vec<String>,
+    /// With --ephemeral: a client, NAME:SECRET:REDIRECT_URI (Key NAME@clients; an empty
+    /// SECRET makes a public client, PKCE required; an empty REDIRECT_URI a
+    /// client_credentials-only client). Repeat for several.
+    #[arg(
+        long = "client",
+        requires = "ephemeral",
+        value_name = "NAME:SECRET:REDIRECT_URI"
+    )]
+    clients: Vec<String>,
 }
 
 fn main() -> std::process::ExitCode {

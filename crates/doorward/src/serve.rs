@@ -1,6 +1,7 @@
 //! `doorward serve`: wire the configuration, the store, the engine and the router, then serve.
 
 use doorward_core::jwt_bearer::JwtBearerGrant;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -14,12 +15,28 @@ use doorward_store::{PostgresStore, SqliteStore};
 
 use crate::config::{Config, Overrides};
 use crate::key_secret::{self, Source};
+use crate::RunArgs;
 use crate::ServeArgs;
+
+/// The configuration file when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "doorward.toml";
 
 /// `doorward serve` is the library's [`Provider`], wired from the configuration file: mounted
 /// at the root of its own router, with Doorward's sign-in pages.
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = load_config(args)?;
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    if args.ephemeral {
+        return crate::ephemeral::run(args).await;
+    }
+    let config = load_config(args.serve)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    serve_on(config, listener).await
+}
+
+/// Serves `config` on `listener` (already bound: `--ephemeral` learns its port first) until
+/// SIGTERM or Ctrl-C.
+pub async fn serve_on(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let provider = build_provider(&config, true).await?;
     let safe_delay = 2 * doorward_core::keys::RELOAD_INTERVAL + 300;
     if config.keys.publish_delay < safe_delay {
@@ -49,9 +66,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ))
     });
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
     let engine = provider.engine().clone();
     let metrics = Metrics::new(engine.clone());
@@ -107,7 +121,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 pub fn load_config(args: ServeArgs) -> anyhow::Result<Config> {
     Config::load(
-        &args.config,
+        args.config.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)),
         Overrides {
             listen: args.listen,
             metrics_listen: args.metrics_listen,
