@@ -13,13 +13,13 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
-    DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
+    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
     SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
-    Failures, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
+    Failures, InvitationStore, InvitedSignUp, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
     SecretStore, SessionStore, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
@@ -50,6 +50,7 @@ struct Inner {
     grant_data: HashMap<Uuid, serde_json::Map<String, serde_json::Value>>,
     /// The audit trail, by increasing id.
     events: Vec<AuditEvent>,
+    invitations: HashMap<TokenHash, InvitationRecord>,
 }
 
 impl MemoryStore {
@@ -913,5 +914,64 @@ impl EventStore for MemoryStore {
         let before = inner.events.len();
         inner.events.retain(|e| e.at_ms >= before_ms);
         Ok((before - inner.events.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl InvitationStore for MemoryStore {
+    async fn insert_invitation(&self, invitation: &InvitationRecord) -> StoreResult<()> {
+        self.lock()
+            .invitations
+            .insert(invitation.hash, invitation.clone());
+        Ok(())
+    }
+
+    async fn find_invitation(&self, hash: &TokenHash) -> StoreResult<Option<InvitationRecord>> {
+        Ok(self.lock().invitations.get(hash).cloned())
+    }
+
+    async fn list_invitations(&self, now: UnixTime) -> StoreResult<Vec<InvitationRecord>> {
+        let mut open: Vec<InvitationRecord> = self
+            .lock()
+            .invitations
+            .values()
+            .filter(|i| i.used_at.is_none() && i.expires_at > now)
+            .cloned()
+            .collect();
+        open.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(open)
+    }
+
+    async fn delete_invitation(&self, id: Uuid) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let before = inner.invitations.len();
+        inner
+            .invitations
+            .retain(|_, i| !(i.id == id && i.used_at.is_none()));
+        Ok(inner.invitations.len() < before)
+    }
+
+    async fn sign_up_invited(
+        &self,
+        user: &NewUser,
+        invitation: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<InvitedSignUp> {
+        let mut inner = self.lock();
+        match inner.invitations.get(invitation) {
+            Some(i) if i.used_at.is_none() && i.expires_at > now => {}
+            _ => return Ok(InvitedSignUp::InvitationInvalid),
+        }
+        if inner.users.contains_key(&user.id)
+            || inner.users.values().any(|u| u.username == user.username)
+        {
+            return Ok(InvitedSignUp::UsernameTaken);
+        }
+        inner.users.insert(user.id, user.clone());
+        if let Some(i) = inner.invitations.get_mut(invitation) {
+            i.used_at = Some(now);
+            i.used_by = Some(user.id);
+        }
+        Ok(InvitedSignUp::Created)
     }
 }

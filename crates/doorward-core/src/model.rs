@@ -556,6 +556,24 @@ impl UserSource {
     }
 }
 
+/// An invitation to sign up (`[accounts] sign_up = "invite"`), stored by the digest of its
+/// code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvitationRecord {
+    pub hash: TokenHash,
+    /// Names it in lists and commands, without its code.
+    pub id: Uuid,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// Who made it (an audit actor, as text).
+    pub created_by: String,
+    /// The address it was made for (shown on the sign-up page; the person may change it).
+    pub email: Option<String>,
+    pub used_at: Option<UnixTime>,
+    /// The account it created.
+    pub used_by: Option<Uuid>,
+}
+
 /// Which users [`crate::ports::UserStore::list_users`] returns: ordered by username, those
 /// after `after`, at most `limit`.
 #[derive(Clone, Debug, Default)]

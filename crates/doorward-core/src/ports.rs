@@ -6,7 +6,7 @@
 //!
 //! Doorward's own adapters are `doorward_core::memory::MemoryStore` (tests) and, in
 //! `doorward-store`, SQLite and PostgreSQL. An application may bring its own: one type that
-//! implements the fourteen storage traits is a [`Store`] (blanket impl), and the engine holds it as
+//! implements the fifteen storage traits is a [`Store`] (blanket impl), and the engine holds it as
 //! a [`SharedStore`]. What every implementation must guarantee:
 //!
 //! - **Concurrency.** The engine calls the store from many tasks at once, and several engines
@@ -53,7 +53,7 @@ use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
-    SessionRecord, SigningKeyRecord, User, UserFilter,
+    InvitationRecord, SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 
@@ -682,6 +682,39 @@ pub trait ChangeFeed: Send + Sync {
     async fn changes(&self) -> StoreResult<Vec<Change>>;
 }
 
+/// Invitations to sign up, and the sign-up that spends one.
+#[async_trait]
+pub trait InvitationStore: Send + Sync {
+    /// Stores a new invitation (its hash and id are new).
+    async fn insert_invitation(&self, invitation: &InvitationRecord) -> StoreResult<()>;
+    /// The invitation, used or expired or not (the engine checks).
+    async fn find_invitation(&self, hash: &TokenHash) -> StoreResult<Option<InvitationRecord>>;
+    /// The invitations neither used nor expired at `now`, newest first.
+    async fn list_invitations(&self, now: UnixTime) -> StoreResult<Vec<InvitationRecord>>;
+    /// Deletes an unused invitation by id (withdrawn); false when there is none unused.
+    async fn delete_invitation(&self, id: Uuid) -> StoreResult<bool>;
+    /// Atomic: spends the invitation (unused and unexpired at `now`, then used by the new
+    /// user) and creates the user, or does neither: a taken username leaves the invitation
+    /// usable, and two sign-ups racing on one invitation create one account. Records
+    /// [`Change::User`] when it creates.
+    async fn sign_up_invited(
+        &self,
+        user: &NewUser,
+        invitation: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<InvitedSignUp>;
+}
+
+/// What [`InvitationStore::sign_up_invited`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvitedSignUp {
+    Created,
+    /// Nothing happened: the username (or id) is another user's.
+    UsernameTaken,
+    /// Nothing happened: no such invitation, or used, or expired.
+    InvitationInvalid,
+}
+
 /// Audit events ([`crate::audit`]), kept for the operator's retention.
 #[async_trait]
 pub trait EventStore: Send + Sync {
@@ -694,7 +727,7 @@ pub trait EventStore: Send + Sync {
     async fn purge_events(&self, before_ms: i64) -> StoreResult<u64>;
 }
 
-/// Every port of the engine's storage, implemented by one adapter. Implement the fourteen
+/// Every port of the engine's storage, implemented by one adapter. Implement the fifteen
 /// traits and this one comes with them.
 pub trait Store:
     ClientStore
@@ -711,6 +744,7 @@ pub trait Store:
     + RegistrationStore
     + DeviceStore
     + EventStore
+    + InvitationStore
 {
 }
 
@@ -729,6 +763,7 @@ impl<T> Store for T where
         + RegistrationStore
         + DeviceStore
         + EventStore
+        + InvitationStore
 {
 }
 

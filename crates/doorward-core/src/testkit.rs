@@ -63,6 +63,7 @@ mod delegation;
 mod devices;
 mod events;
 mod grant_data;
+mod invitations;
 mod records;
 mod redemption;
 mod registration;
@@ -86,6 +87,7 @@ pub use devices::device_authorizations_are_answered_once;
 pub use events::events_are_kept_in_order_filtered_and_purged;
 pub use fixtures::{client, code, tokens, user, NOW};
 pub use grant_data::grant_data_travels_with_the_family;
+pub use invitations::invitations_are_spent_once_with_the_account;
 pub use records::{
     absent_rows_are_not_errors, clients_by_id_and_key,
     keys_and_secrets_reseal_only_the_expected_value, server_secrets_are_created_once,
@@ -151,6 +153,7 @@ where
         users_are_listed_searched_and_updated,
         disabling_or_removing_a_user_ends_what_it_holds,
         events_are_kept_in_order_filtered_and_purged,
+        invitations_are_spent_once_with_the_account,
     );
 }
 

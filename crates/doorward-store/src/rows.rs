@@ -13,7 +13,7 @@ use doorward_core::audit::{Actor, AuditEvent};
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, ClientPolicy, ClientSource, CodeRecord, ConsentRecord,
-    DeviceAuthorization, DeviceState, InitialTokenRecord, PreviousSecret, RefreshTokenRecord,
+    DeviceAuthorization, DeviceState, InitialTokenRecord, InvitationRecord, PreviousSecret, RefreshTokenRecord,
     RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserSource,
 };
 use doorward_core::ports::{Failures, StoreError, StoreResult};
@@ -70,6 +70,8 @@ pub(crate) const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_u
     policy, previous_secret_hash, previous_secret_expires_at, source, created_at";
 pub(crate) const USER_COLS: &str = "id, username, display_name, password_hash, email, \
     email_verified, created_at, claims, admin, disabled_at, source";
+pub(crate) const INVITATION_COLS: &str =
+    "hash, id, created_at, expires_at, created_by, email, used_at, used_by";
 pub(crate) const EVENT_COLS: &str = "id, at_ms, kind, actor, user_id, client_id, address, detail";
 pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at";
 pub(crate) const CONSENT_COLS: &str = "user_id, client_id, scopes, granted_at";
@@ -204,6 +206,20 @@ pub(crate) fn user(row: &dyn Columns) -> StoreResult<User> {
         disabled_at: row.opt_int("disabled_at")?,
         source: UserSource::parse(&row.text("source")?)
             .ok_or_else(|| corrupt("a user's source is unknown"))?,
+    })
+}
+
+/// An invitation from [`INVITATION_COLS`].
+pub(crate) fn invitation(row: &dyn Columns) -> StoreResult<InvitationRecord> {
+    Ok(InvitationRecord {
+        hash: row.hash("hash")?,
+        id: row.uuid("id")?,
+        created_at: row.int("created_at")?,
+        expires_at: row.int("expires_at")?,
+        created_by: row.text("created_by")?,
+        email: row.opt_text("email")?,
+        used_at: row.opt_int("used_at")?,
+        used_by: row.opt_uuid("used_by")?,
     })
 }
 

@@ -21,6 +21,7 @@ mod changes;
 mod consents;
 mod devices;
 mod events;
+mod invitations;
 mod keys;
 mod maintenance;
 mod registration;
@@ -45,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0013_claims_and_grant_data.sql"),
     include_str!("../migrations/sqlite/0014_accounts.sql"),
     include_str!("../migrations/sqlite/0015_events.sql"),
+    include_str!("../migrations/sqlite/0016_invitations.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

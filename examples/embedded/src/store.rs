@@ -18,12 +18,12 @@ use doorward_core::audit::{AuditEvent, EventFilter};
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
-    DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
+    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
     SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use doorward_core::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
-    Failures, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
+    Failures, InvitationStore, InvitedSignUp, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
     SecretStore, SessionStore, StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime,
     UserStore, MAX_REFRESH_GRACE,
 };
@@ -88,6 +88,8 @@ struct Tables {
     devices: HashMap<Digest, DeviceAuthorization>,
     /// The audit trail, by increasing id.
     events: Vec<AuditEvent>,
+    /// Invitations to sign up, by the digest of their code.
+    invitations: HashMap<Digest, InvitationRecord>,
 }
 
 /// Who approved which client.
@@ -1081,6 +1083,72 @@ impl EventStore for ExampleStore {
         let before = tables.events.len();
         tables.events.retain(|e| e.at_ms >= before_ms);
         Ok((before - tables.events.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl InvitationStore for ExampleStore {
+    async fn insert_invitation(&self, invitation: &InvitationRecord) -> StoreResult<()> {
+        let mut tables = self.tables().await;
+        if tables.invitations.contains_key(&invitation.hash.0) {
+            return Err(StoreError::Conflict("invitation hash exists".into()));
+        }
+        tables
+            .invitations
+            .insert(invitation.hash.0, invitation.clone());
+        Ok(())
+    }
+
+    async fn find_invitation(&self, hash: &TokenHash) -> StoreResult<Option<InvitationRecord>> {
+        Ok(self.tables().await.invitations.get(&hash.0).cloned())
+    }
+
+    async fn list_invitations(&self, now: UnixTime) -> StoreResult<Vec<InvitationRecord>> {
+        let tables = self.tables().await;
+        let mut open: Vec<InvitationRecord> = tables
+            .invitations
+            .values()
+            .filter(|i| i.used_at.is_none() && i.expires_at > now)
+            .cloned()
+            .collect();
+        open.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok(open)
+    }
+
+    async fn delete_invitation(&self, id: Uuid) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let found = tables
+            .invitations
+            .iter()
+            .find(|(_, i)| i.id == id && i.used_at.is_none())
+            .map(|(hash, _)| *hash);
+        Ok(found.is_some_and(|hash| tables.invitations.remove(&hash).is_some()))
+    }
+
+    async fn sign_up_invited(
+        &self,
+        user: &NewUser,
+        invitation: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<InvitedSignUp> {
+        let mut tables = self.tables().await;
+        let usable = tables
+            .invitations
+            .get(&invitation.0)
+            .is_some_and(|i| i.used_at.is_none() && i.expires_at > now);
+        if !usable {
+            return Ok(InvitedSignUp::InvitationInvalid);
+        }
+        if tables.users.contains_key(&user.username) || tables.usernames.contains_key(&user.id) {
+            return Ok(InvitedSignUp::UsernameTaken);
+        }
+        tables.usernames.insert(user.id, user.username.clone());
+        tables.users.insert(user.username.clone(), user.clone());
+        if let Some(i) = tables.invitations.get_mut(&invitation.0) {
+            i.used_at = Some(now);
+            i.used_by = Some(user.id);
+        }
+        Ok(InvitedSignUp::Created)
     }
 }
 

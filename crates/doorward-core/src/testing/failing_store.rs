@@ -14,13 +14,13 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
-    DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
+    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
     SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
-    Failures, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
+    Failures, InvitationStore, InvitedSignUp, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
     SecretStore, SessionStore, SharedStore, StoreError, StoreResult, ThrottleStore, TokenStore,
     UnixTime, UserStore,
 };
@@ -434,5 +434,34 @@ impl EventStore for FailingStore {
     async fn purge_events(&self, before_ms: i64) -> StoreResult<u64> {
         self.check("purge_events")?;
         self.inner.purge_events(before_ms).await
+    }
+}
+
+#[async_trait]
+impl InvitationStore for FailingStore {
+    async fn insert_invitation(&self, invitation: &InvitationRecord) -> StoreResult<()> {
+        self.check("insert_invitation")?;
+        self.inner.insert_invitation(invitation).await
+    }
+    async fn find_invitation(&self, hash: &TokenHash) -> StoreResult<Option<InvitationRecord>> {
+        self.check("find_invitation")?;
+        self.inner.find_invitation(hash).await
+    }
+    async fn list_invitations(&self, now: UnixTime) -> StoreResult<Vec<InvitationRecord>> {
+        self.check("list_invitations")?;
+        self.inner.list_invitations(now).await
+    }
+    async fn delete_invitation(&self, id: Uuid) -> StoreResult<bool> {
+        self.check("delete_invitation")?;
+        self.inner.delete_invitation(id).await
+    }
+    async fn sign_up_invited(
+        &self,
+        user: &NewUser,
+        invitation: &TokenHash,
+        now: UnixTime,
+    ) -> StoreResult<InvitedSignUp> {
+        self.check("sign_up_invited")?;
+        self.inner.sign_up_invited(user, invitation, now).await
     }
 }

@@ -97,6 +97,12 @@ async fn purge_in_batches(
         .execute(&mut *conn)
         .await
         .map_err(other)?;
+    // Invitations past their expiry, used or not (not counted either).
+    sqlx::query("DELETE FROM invitations WHERE expires_at <= $1")
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(other)?;
     // Device authorizations past their expiry (not counted: their code, if any, is).
     sqlx::query("DELETE FROM device_authorizations WHERE expires_at <= $1")
         .bind(now)

@@ -35,6 +35,7 @@ impl MaintenanceStore for SqliteStore {
                 "DELETE FROM registration_tokens WHERE expires_at <= ?1",
                 [now],
             )?;
+            execute(&tx, "DELETE FROM invitations WHERE expires_at <= ?1", [now])?;
             execute(
                 &tx,
                 "DELETE FROM device_authorizations WHERE expires_at <= ?1",
