@@ -55,9 +55,15 @@ pub mod kinds {
     pub const KEYS_ROTATED: &str = "admin.keys.rotated";
     /// A second factor checked at sign-in (its kind in the detail).
     pub const SECOND_FACTOR_USED: &str = "sign_in.second_factor";
+    /// A person created an account at the sign-up page (with an invitation: its id).
+    pub const ACCOUNT_SIGNED_UP: &str = "account.signed_up";
+    pub const ACCOUNT_PASSWORD_CHANGED: &str = "account.password_changed";
+    pub const ACCOUNT_DELETED: &str = "account.deleted";
+    pub const INVITATION_CREATED: &str = "admin.invitation.created";
+    pub const INVITATION_WITHDRAWN: &str = "admin.invitation.withdrawn";
 
     /// Every kind, in the order above (the metrics count each).
-    pub const ALL: [&str; 27] = [
+    pub const ALL: [&str; 32] = [
         SIGN_IN_SUCCEEDED,
         SIGN_IN_FAILED,
         SIGN_IN_DISABLED,
@@ -85,6 +91,11 @@ pub mod kinds {
         REGISTRATION_TOKEN_ISSUED,
         KEYS_ROTATED,
         SECOND_FACTOR_USED,
+        ACCOUNT_SIGNED_UP,
+        ACCOUNT_PASSWORD_CHANGED,
+        ACCOUNT_DELETED,
+        INVITATION_CREATED,
+        INVITATION_WITHDRAWN,
     ];
 }
 

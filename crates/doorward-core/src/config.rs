@@ -124,6 +124,8 @@ pub struct EngineConfig {
     pub dpop: DpopPolicy,
     /// What a new password must be ([`crate::password_rules`]).
     pub passwords: PasswordRules,
+    /// Who may create an account at the sign-up page.
+    pub sign_up: SignUpMode,
     /// How long audit events are kept, in seconds (90 days by default).
     pub audit_retention: u32,
     /// Whether each token issued is an audit event (on by default; a server issuing
@@ -236,8 +238,32 @@ impl Default for EngineConfig {
             client_documents: DocumentPolicy::default(),
             dpop: DpopPolicy::default(),
             passwords: PasswordRules::default(),
+            sign_up: SignUpMode::Off,
             audit_retention: 90 * 24 * 3600,
             audit_tokens: true,
+        }
+    }
+}
+
+/// Who may create an account at the sign-up page (`[accounts] sign_up`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SignUpMode {
+    /// No sign-up page (the default): accounts come from the operator.
+    #[default]
+    Off,
+    /// With an invitation (`doorward users invite`, the admin console).
+    Invite,
+    /// Anyone (a few accounts an hour per address).
+    Open,
+}
+
+impl SignUpMode {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "off" => Some(Self::Off),
+            "invite" => Some(Self::Invite),
+            "open" => Some(Self::Open),
+            _ => None,
         }
     }
 }

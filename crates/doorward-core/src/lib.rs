@@ -31,6 +31,7 @@
 
 pub mod access_token;
 pub mod account;
+pub mod account_fields;
 mod assertion;
 pub mod audit;
 pub mod audit_writer;
@@ -79,7 +80,9 @@ pub mod request_object;
 pub mod resource;
 pub mod resource_indicators;
 pub mod revocation;
+pub mod self_service;
 pub mod session;
+mod sign_in_error;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testing;
 #[cfg(any(test, feature = "testkit"))]

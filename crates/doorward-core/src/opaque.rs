@@ -33,10 +33,12 @@ pub enum OpaqueKind {
     InitialAccess,
     /// A device code (RFC 8628 §3.2).
     DeviceCode,
+    /// An invitation to sign up.
+    Invitation,
 }
 
 impl OpaqueKind {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 9] = [
         Self::AuthorizationCode,
         Self::AccessToken,
         Self::RefreshToken,
@@ -45,6 +47,7 @@ impl OpaqueKind {
         Self::RegistrationAccess,
         Self::InitialAccess,
         Self::DeviceCode,
+        Self::Invitation,
     ];
 
     fn prefix(self) -> &'static str {
@@ -57,6 +60,7 @@ impl OpaqueKind {
             Self::RegistrationAccess => "dwra_",
             Self::InitialAccess => "dwia_",
             Self::DeviceCode => "dwdc_",
+            Self::Invitation => "dwi_",
         }
     }
 }

@@ -52,8 +52,8 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
-    DeviceState, InitialTokenRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
-    InvitationRecord, SessionRecord, SigningKeyRecord, User, UserFilter,
+    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 

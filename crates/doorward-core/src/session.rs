@@ -22,38 +22,10 @@ use crate::model::{SessionRecord, SignedIn, User};
 use crate::opaque::{OpaqueKind, TokenHash};
 use crate::passwords;
 use crate::ports::StoreError;
-use crate::throttle::{self, Guard, Refusal, Throttled};
+use crate::throttle::{self, Guard, Refusal};
 use crate::Engine;
 
-/// Why a sign-in failed. A wrong password and an unknown username are not told apart to the
-/// user, nor are their throttles.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SignInError {
-    #[error("invalid username or password")]
-    InvalidCredentials,
-    /// The password was right but the account is disabled (`doorward users disable`, the
-    /// console). Said only after the right password, so it tells a guesser nothing.
-    #[error("this account is disabled")]
-    Disabled,
-    /// Too many failures for this username or from this address: refused before the password
-    /// was checked (RFC 6819 §4.4.3.6, [`crate::throttle`]).
-    #[error(transparent)]
-    Throttled(Throttled),
-    #[error(transparent)]
-    Busy(#[from] crate::passwords::Busy),
-    #[error("storage failure")]
-    Store(#[from] StoreError),
-}
-
-impl From<Refusal> for SignInError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::Throttled(t) => Self::Throttled(t),
-            Refusal::Store(e) => Self::Store(e),
-        }
-    }
-}
+pub use crate::sign_in_error::SignInError;
 
 impl Engine {
     /// Checks a username and password sent from the address `from` (when the adapter knows
@@ -71,6 +43,25 @@ impl Engine {
         password: &Secret,
         from: Option<IpAddr>,
     ) -> Result<(String, SignedIn), SignInError> {
+        let user = self.check_password(username, password, from).await?;
+        self.note(
+            AuditEvent::new(kinds::SIGN_IN_SUCCEEDED, Actor::User(user.id))
+                .user(user.id)
+                .from_address(from)
+                .with("amr", serde_json::json!(["pwd"])),
+        );
+        Ok(self.open_session(user).await?)
+    }
+
+    /// The user whose password this is, under the throttle and in the Argon2 queue as
+    /// [`Engine::sign_in`] checks it (failures counted and audited alike), without opening a
+    /// session: a password asked again before a change (the account page).
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: &Secret,
+        from: Option<IpAddr>,
+    ) -> Result<User, SignInError> {
         // The counters of a password are read from the store, not the read cache: `succeeded`
         // clears the account's counter only when it saw one, and a cached absence may be up to
         // the cache's bound old (a failure just counted by another instance).
@@ -120,13 +111,7 @@ impl Engine {
             );
             return Err(SignInError::Disabled);
         }
-        self.note(
-            AuditEvent::new(kinds::SIGN_IN_SUCCEEDED, Actor::User(user.id))
-                .user(user.id)
-                .from_address(from)
-                .with("amr", serde_json::json!(["pwd"])),
-        );
-        Ok(self.open_session(user).await?)
+        Ok(user)
     }
 
     /// Opens a session for a user already authenticated; returns its cookie value.

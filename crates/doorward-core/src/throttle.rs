@@ -74,6 +74,15 @@ pub const USER_CODE: Policy = Policy {
     forget_after: 3600,
 };
 
+/// Accounts created at the sign-up page per client address: a few an hour, then a growing
+/// wait (each sign-up counts, as a failure would).
+pub const SIGN_UP: Policy = Policy {
+    free: 5,
+    first_lockout: 600,
+    max_lockout: 3600,
+    forget_after: 3600,
+};
+
 /// Wrong client secrets per client.
 pub const CLIENT: Policy = Policy {
     free: 10,
@@ -123,6 +132,15 @@ impl Counter {
         Self {
             key: digest_key("addr", &address_prefix(address)),
             policy: ADDRESS,
+            cleared_on_success: false,
+        }
+    }
+
+    /// Accounts created from `address` at the sign-up page (its /64 for IPv6).
+    pub fn sign_up(address: IpAddr) -> Self {
+        Self {
+            key: digest_key("signup", &address_prefix(address)),
+            policy: SIGN_UP,
             cleared_on_success: false,
         }
     }

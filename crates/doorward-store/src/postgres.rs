@@ -89,7 +89,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ),
     (12, include_str!("../migrations/postgres/0012_accounts.sql")),
     (13, include_str!("../migrations/postgres/0013_events.sql")),
-    (14, include_str!("../migrations/postgres/0014_invitations.sql")),
+    (
+        14,
+        include_str!("../migrations/postgres/0014_invitations.sql"),
+    ),
 ];
 
 /// The most connections the pool opens.

@@ -13,8 +13,8 @@ use doorward_core::audit::{Actor, AuditEvent};
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, ClientPolicy, ClientSource, CodeRecord, ConsentRecord,
-    DeviceAuthorization, DeviceState, InitialTokenRecord, InvitationRecord, PreviousSecret, RefreshTokenRecord,
-    RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserSource,
+    DeviceAuthorization, DeviceState, InitialTokenRecord, InvitationRecord, PreviousSecret,
+    RefreshTokenRecord, RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserSource,
 };
 use doorward_core::ports::{Failures, StoreError, StoreResult};
 use doorward_core::TokenHash;

@@ -1,6 +1,6 @@
 //! `doorward events`: the audit trail in the store, newest last; `--follow` keeps printing
 //! what the running servers write (asked every second). `--json` prints one JSON object a
-//! line, the form of the `[audit] stderr` sink of `doorward serve` (`write_json_lines`).
+//! line, the form of the `[audit] stderr` sink of `doorward serve` (`serve::write_json_lines`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -118,19 +118,4 @@ fn text(event: &AuditEvent) -> String {
         ));
     }
     line
-}
-
-/// The `[audit] stderr` sink: each event as one JSON line on standard error, written whole
-/// (one `write` per batch), apart from the human log lines by its `"audit": true` member.
-pub fn write_json_lines(events: &[AuditEvent]) {
-    let mut text = String::new();
-    for event in events {
-        let mut object = event.to_json();
-        if let Some(map) = object.as_object_mut() {
-            map.insert("audit".into(), true.into());
-        }
-        text.push_str(&object.to_string());
-        text.push('\n');
-    }
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

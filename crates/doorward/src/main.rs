@@ -127,7 +127,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) if args.ephemeral => ephemeral::run(args).await,
+            Command::Serve(args) => serve::run(args.serve).await,
             Command::Migrate(args) => serve::migrate(args).await,
             Command::Clients(command) => clients::run(command).await,
             Command::Users(command) => users::run(command).await,

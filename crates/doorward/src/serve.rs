@@ -1,6 +1,7 @@
 //! `doorward serve`: wire the configuration, the store, the engine and the router, then serve.
 
 use doorward_core::jwt_bearer::JwtBearerGrant;
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,7 +16,6 @@ use doorward_store::{PostgresStore, SqliteStore};
 
 use crate::config::{Config, Overrides};
 use crate::key_secret::{self, Source};
-use crate::RunArgs;
 use crate::ServeArgs;
 
 /// The configuration file when `--config` is not given.
@@ -23,11 +23,8 @@ pub const DEFAULT_CONFIG: &str = "doorward.toml";
 
 /// `doorward serve` is the library's [`Provider`], wired from the configuration file: mounted
 /// at the root of its own router, with Doorward's sign-in pages.
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    if args.ephemeral {
-        return crate::ephemeral::run(args).await;
-    }
-    let config = load_config(args.serve)?;
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(args)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -60,7 +57,7 @@ pub async fn serve_on(config: Config, listener: tokio::net::TcpListener) -> anyh
                     tracing::warn!(error = %e, events = batch.len(), "audit events could not be stored");
                 }
                 if stderr {
-                    crate::events::write_json_lines(batch);
+                    write_json_lines(batch);
                 }
             },
         ))
@@ -254,6 +251,21 @@ pub async fn migrate(args: ServeArgs) -> anyhow::Result<()> {
     }
     println!("{shown}: migrations applied");
     Ok(())
+}
+
+/// The `[audit] stderr` sink: each event as one JSON line on standard error, written whole
+/// (one `write` per batch), apart from the human log lines by its `"audit": true` member.
+pub fn write_json_lines(events: &[doorward_core::audit::AuditEvent]) {
+    let mut text = String::new();
+    for event in events {
+        let mut object = event.to_json();
+        if let Some(map) = object.as_object_mut() {
+            map.insert("audit".into(), true.into());
+        }
+        text.push_str(&object.to_string());
+        text.push('\n');
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// The listener of `/metrics`, `/healthz` and `/readyz`: `None` when off, or when the

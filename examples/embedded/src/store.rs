@@ -18,14 +18,14 @@ use doorward_core::audit::{AuditEvent, EventFilter};
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
-    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
-    SessionRecord, SigningKeyRecord, User, UserFilter,
+    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use doorward_core::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
-    Failures, InvitationStore, InvitedSignUp, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
-    SecretStore, SessionStore, StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime,
-    UserStore, MAX_REFRESH_GRACE,
+    Failures, InvitationStore, InvitedSignUp, Issue, KeyStore, MaintenanceStore, Redemption,
+    Registered, RegistrationStore, SecretStore, SessionStore, StoreError, StoreResult,
+    ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use tokio::sync::{Mutex, MutexGuard};

@@ -14,15 +14,15 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
-    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord, RegistrationRecord,
-    SessionRecord, SigningKeyRecord, User, UserFilter,
+    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
-    Failures, InvitationStore, InvitedSignUp, Issue, KeyStore, MaintenanceStore, Redemption, Registered, RegistrationStore,
-    SecretStore, SessionStore, SharedStore, StoreError, StoreResult, ThrottleStore, TokenStore,
-    UnixTime, UserStore,
+    Failures, InvitationStore, InvitedSignUp, Issue, KeyStore, MaintenanceStore, Redemption,
+    Registered, RegistrationStore, SecretStore, SessionStore, SharedStore, StoreError, StoreResult,
+    ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 /// Wraps a store; [`FailingStore::set_down`] fails every call, [`FailingStore::fail_next`]

@@ -72,14 +72,24 @@ pub async fn invitations_are_spent_once_with_the_account(store: &dyn Store) {
         .await
         .must("sign_up_invited");
     assert_eq!(signed, InvitedSignUp::Created);
-    let stored = store.find_user(ivy.id).await.must("find_user").expect("created");
-    assert_eq!((stored.username.as_str(), stored.source), ("ivy", UserSource::SignUp));
+    let stored = store
+        .find_user(ivy.id)
+        .await
+        .must("find_user")
+        .expect("created");
+    assert_eq!(
+        (stored.username.as_str(), stored.source),
+        ("ivy", UserSource::SignUp)
+    );
     let spent = store
         .find_invitation(&open.hash)
         .await
         .must("find_invitation")
         .expect("kept");
-    assert_eq!((spent.used_at, spent.used_by), (Some(NOW + 1), Some(ivy.id)));
+    assert_eq!(
+        (spent.used_at, spent.used_by),
+        (Some(NOW + 1), Some(ivy.id))
+    );
 
     let ivo = newcomer(0x1f2, "ivo");
     for (hash, why) in [
@@ -111,10 +121,29 @@ pub async fn invitations_are_spent_once_with_the_account(store: &dyn Store) {
         .await
         .must("find_invitation")
         .expect("kept");
-    assert_eq!(unspent.used_at, None, "a failed sign-up leaves the invitation usable");
+    assert_eq!(
+        unspent.used_at, None,
+        "a failed sign-up leaves the invitation usable"
+    );
 
-    assert!(!store.delete_invitation(open.id).await.must("delete_invitation"), "a used one stays");
-    assert!(store.delete_invitation(later.id).await.must("delete_invitation"));
-    assert!(!store.delete_invitation(later.id).await.must("delete_invitation"));
-    assert!(store.list_invitations(NOW).await.must("list_invitations").is_empty());
+    assert!(
+        !store
+            .delete_invitation(open.id)
+            .await
+            .must("delete_invitation"),
+        "a used one stays"
+    );
+    assert!(store
+        .delete_invitation(later.id)
+        .await
+        .must("delete_invitation"));
+    assert!(!store
+        .delete_invitation(later.id)
+        .await
+        .must("delete_invitation"));
+    assert!(store
+        .list_invitations(NOW)
+        .await
+        .must("list_invitations")
+        .is_empty());
 }

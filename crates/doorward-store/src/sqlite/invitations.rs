@@ -2,9 +2,7 @@
 
 use async_trait::async_trait;
 use doorward_core::model::{InvitationRecord, NewUser};
-use doorward_core::ports::{
-    Change, InvitationStore, InvitedSignUp, StoreResult, UnixTime,
-};
+use doorward_core::ports::{Change, InvitationStore, InvitedSignUp, StoreResult, UnixTime};
 use doorward_core::TokenHash;
 use rusqlite::params;
 use uuid::Uuid;

@@ -1,0 +1,35 @@
+//! Why a sign-in failed: the answer of `Engine::sign_in` and `Engine::check_password`
+//! (`session.rs`), which the account page's checks of a password share (`self_service.rs`).
+
+use crate::ports::StoreError;
+use crate::throttle::{Refusal, Throttled};
+
+/// Why a sign-in failed. A wrong password and an unknown username are not told apart to the
+/// user, nor are their throttles.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignInError {
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The password was right but the account is disabled (`doorward users disable`, the
+    /// console). Said only after the right password, so it tells a guesser nothing.
+    #[error("this account is disabled")]
+    Disabled,
+    /// Too many failures for this username or from this address: refused before the password
+    /// was checked (RFC 6819 §4.4.3.6, [`crate::throttle`]).
+    #[error(transparent)]
+    Throttled(Throttled),
+    #[error(transparent)]
+    Busy(#[from] crate::passwords::Busy),
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+}
+
+impl From<Refusal> for SignInError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Throttled(t) => Self::Throttled(t),
+            Refusal::Store(e) => Self::Store(e),
+        }
+    }
+}
