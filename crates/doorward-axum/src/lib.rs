@@ -104,6 +104,7 @@ mod pushed;
 mod registration;
 mod response;
 mod revocation;
+mod self_service;
 mod state;
 mod token;
 mod userinfo;
@@ -189,6 +190,14 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/login", get(login::login_page).post(login::login))
         .route("/logout", get(login::logout_page).post(login::logout))
         .route("/account", get(account::account))
+        .route(
+            "/account/password",
+            get(self_service::password_page).post(self_service::change_password),
+        )
+        .route(
+            "/account/delete",
+            get(self_service::delete_page).post(self_service::delete),
+        )
         .route("/account/revoke", post(account::revoke))
         .route(
             "/account/delegations/revoke",
@@ -197,6 +206,15 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route(eternaltwin_api::AUTH_SELF, get(eternaltwin_api::auth_self))
         .route("/api/v1/users/{id}", get(eternaltwin_api::user))
         .route("/assets/doorward.css", get(pages::stylesheet));
+    // The sign-up page: only when `[accounts] sign_up` lets someone in.
+    let app = if state.engine.config().sign_up != doorward_core::config::SignUpMode::Off {
+        app.route(
+            "/signup",
+            get(self_service::sign_up_page).post(self_service::sign_up),
+        )
+    } else {
+        app
+    };
     // Dynamic client registration (RFC 7591, RFC 7592): only when on.
     let app = if registration {
         app.route(paths_of::REGISTER, post(registration::register))

@@ -16,6 +16,11 @@ use crate::response::page::{
 };
 use crate::state::AppState;
 
+/// Whether the sign-in page links to the sign-up page (`[accounts] sign_up` is not off).
+pub(crate) fn sign_up_offered(app: &AppState) -> bool {
+    app.engine.config().sign_up != doorward_core::config::SignUpMode::Off
+}
+
 pub(crate) async fn home() -> Response {
     see_other("/account")
 }
@@ -26,11 +31,15 @@ pub(crate) struct LoginQuery {
     login_hint: Option<String>,
 }
 
-pub(crate) async fn login_page(browser: Browser, Query(query): Query<LoginQuery>) -> Response {
+pub(crate) async fn login_page(
+    State(app): State<AppState>,
+    browser: Browser,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     let (token, set_cookie) = browser.csrf();
     let next = safe_next(query.next.as_deref());
     let hint = query.login_hint.as_deref().unwrap_or("");
-    let page_markup = pages::login(&token, next, hint, None);
+    let page_markup = pages::login(&token, next, hint, None, sign_up_offered(&app));
     with_cookie(page(StatusCode::OK, page_markup), set_cookie)
 }
 
@@ -57,7 +66,7 @@ pub(crate) async fn login(
         Err(SignInError::InvalidCredentials) => {
             let (token, set_cookie) = browser.csrf();
             let notice = Some("Invalid username or password.");
-            let markup = pages::login(&token, next, username, notice);
+            let markup = pages::login(&token, next, username, notice, sign_up_offered(&app));
             Ok(with_cookie(
                 page(StatusCode::UNAUTHORIZED, markup),
                 set_cookie,
@@ -66,7 +75,7 @@ pub(crate) async fn login(
         Err(SignInError::Disabled) => {
             let (token, set_cookie) = browser.csrf();
             let notice = Some("This account is disabled. Ask the administrator of this site.");
-            let markup = pages::login(&token, next, username, notice);
+            let markup = pages::login(&token, next, username, notice, sign_up_offered(&app));
             Ok(with_cookie(page(StatusCode::FORBIDDEN, markup), set_cookie))
         }
         Err(SignInError::Throttled(Throttled { retry_after })) => {
@@ -75,7 +84,7 @@ pub(crate) async fn login(
                 "Too many failed sign-ins. Try again in {}.",
                 wait_in_words(retry_after)
             );
-            let markup = pages::login(&token, next, username, Some(&notice));
+            let markup = pages::login(&token, next, username, Some(&notice), sign_up_offered(&app));
             Ok(with_cookie(
                 too_many_attempts(markup, retry_after),
                 set_cookie,
@@ -106,7 +115,7 @@ pub(crate) async fn logout(browser: Browser, _form: CsrfForm) -> Result<Response
 /// page with its code, or the account page), else the account page. Nothing else passes, so no `next` can send the browser
 /// off the site (RFC 9700 §4.11): not `//host`, `/\host`, nor `/<TAB>/host`, which browsers
 /// read as another origin once they strip the tab.
-fn safe_next(next: Option<&str>) -> &str {
+pub(crate) fn safe_next(next: Option<&str>) -> &str {
     match next {
         Some(n)
             if (n == "/account"

@@ -12,6 +12,9 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::paths::path;
 
+mod self_service;
+pub use self_service::{delete_account, password_change, sign_up, SignUpValues};
+
 fn layout(title: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -32,8 +35,15 @@ fn layout(title: &str, content: Markup) -> Markup {
     }
 }
 
-/// The sign-in form; `notice` says why the last attempt failed.
-pub fn login(csrf: &str, next: &str, username: &str, notice: Option<&str>) -> Markup {
+/// The sign-in form; `notice` says why the last attempt failed; `sign_up` links to the
+/// sign-up page.
+pub fn login(
+    csrf: &str,
+    next: &str,
+    username: &str,
+    notice: Option<&str>,
+    sign_up: bool,
+) -> Markup {
     layout(
         "Sign in",
         html! {
@@ -51,6 +61,13 @@ pub fn login(csrf: &str, next: &str, username: &str, notice: Option<&str>) -> Ma
                 input id="password" name="password" type="password"
                     autocomplete="current-password" required;
                 button type="submit" { "Sign in" }
+            }
+            @if sign_up {
+                p.small {
+                    "No account yet? "
+                    a href=(format!("{}?{}", path("/signup"), form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish())) { "Create one" }
+                    "."
+                }
             }
         },
     )
@@ -200,6 +217,11 @@ pub fn account(
                         }
                     }
                 }
+            }
+            h2 { "Security" }
+            ul.apps {
+                li { a href=(path("/account/password")) { "Change your password" } }
+                li { a href=(path("/account/delete")) { "Delete your account" } }
             }
             p { a href=(path("/logout")) { "Sign out" } }
         },

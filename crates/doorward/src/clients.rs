@@ -634,7 +634,7 @@ fn rotation(engine: &Engine, client: &Client) -> String {
 const MAX_TOKEN_LIFETIME: i64 = 30 * 24 * 3600;
 
 /// Seconds from `90`, `90s`, `15m`, `1h` or `7d`: at least 1 s, at most 30 days.
-fn duration_of(text: &str) -> anyhow::Result<i64> {
+pub(crate) fn duration_of(text: &str) -> anyhow::Result<i64> {
     let (number, unit) = match text.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c),
         _ => (text, 's'),

@@ -139,6 +139,7 @@
 //! claims = { roles = ["admin"] }         # added to the user's tokens; not `sub`, `iss`, …
 //! ```
 
+use doorward_core::config::SignUpMode;
 use doorward_core::password_rules::{self, PasswordRules};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -204,6 +205,8 @@ pub struct Config {
     pub client_documents: DocumentPolicy,
     /// `[accounts] password_min_length`: what new passwords must be.
     pub passwords: PasswordRules,
+    /// `[accounts] sign_up`: who may create an account at `/signup`.
+    pub sign_up: SignUpMode,
     /// `[audit]`: the audit trail.
     pub audit: AuditSettings,
 }
@@ -295,6 +298,8 @@ struct RawAccounts {
     /// The fewest characters of a new password (NIST SP 800-63B-4 §3.1.1.2: 15 when the
     /// password is the only factor, at least 8).
     password_min_length: Option<u32>,
+    /// "off" (the default), "invite" or "open".
+    sign_up: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -737,6 +742,12 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
             insecure_allow_http: fetch.insecure_allow_http,
         },
         passwords: password_rules(&raw.accounts)?,
+        sign_up: match raw.accounts.sign_up.as_deref() {
+            None => SignUpMode::Off,
+            Some(text) => SignUpMode::parse(text).with_context(|| {
+                format!("key `accounts.sign_up`: `{text}`: one of \"off\", \"invite\", \"open\"")
+            })?,
+        },
         audit: AuditSettings {
             retention: match raw.audit.retention_days {
                 None => 90 * 24 * 3600,

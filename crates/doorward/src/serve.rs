@@ -170,6 +170,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             client_documents: config.client_documents,
             dpop: config.dpop,
             passwords: config.passwords,
+            sign_up: config.sign_up,
             audit_retention: config.audit.retention,
             audit_tokens: config.audit.token_events,
             ..EngineConfig::default()

@@ -17,6 +17,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use doorward_core::audit::Actor;
+use doorward_core::config::SignUpMode;
 use doorward_core::model::{User, UserFilter, UserSource};
 use doorward_core::users::NewAccount;
 use doorward_core::Engine;
@@ -140,6 +141,35 @@ pub enum UsersCommand {
         #[command(flatten)]
         serve: ServeArgs,
         user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make an invitation to sign up (`[accounts] sign_up = "invite"`): its link is printed
+    /// once (the store keeps a digest).
+    Invite {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// The address it is for (shown on the sign-up page, which may change it).
+        #[arg(long)]
+        email: Option<String>,
+        /// How long it lasts: seconds, or a number with s, m, h or d (at most 30 days).
+        #[arg(long, default_value = "7d")]
+        expires_in: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the invitations neither used nor expired (never their codes).
+    Invitations {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw an unused invitation, by its id.
+    Uninvite {
+        #[command(flatten)]
+        serve: ServeArgs,
+        id: String,
         #[arg(long)]
         json: bool,
     },
@@ -319,6 +349,92 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
                     }
                 },
             );
+            Ok(())
+        }
+        UsersCommand::Invite {
+            serve,
+            email,
+            expires_in,
+            json,
+        } => {
+            let lifetime = crate::clients::duration_of(&expires_in)
+                .with_context(|| format!("--expires-in `{expires_in}`"))?;
+            let config = load_config(serve)?;
+            let engine = build_engine(&config).await?;
+            let (code, invitation) = engine
+                .create_invitation(email.as_deref(), lifetime, &actor)
+                .await?;
+            let link = format!("{}/signup?invite={}", config.external_uri, code.secret());
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "id": invitation.id,
+                        "code": code.secret(),
+                        "link": link,
+                        "email": invitation.email,
+                        "expires_at": invitation.expires_at,
+                    })
+                );
+            } else {
+                println!("Invitation: {}", invitation.id);
+                println!("Link:       {link}");
+                println!("Expires:    {}", when(invitation.expires_at));
+                println!("(shown once: the store keeps only its digest)");
+            }
+            if config.sign_up != SignUpMode::Invite {
+                eprintln!(
+                    "warning: sign-up by invitation is not on in this configuration \
+                     ([accounts] sign_up = \"invite\")"
+                );
+            }
+            Ok(())
+        }
+        UsersCommand::Invitations { serve, json } => {
+            let engine = build_engine(&load_config(serve)?).await?;
+            let open = engine.open_invitations().await?;
+            if json {
+                let list: Vec<Value> = open
+                    .iter()
+                    .map(|i| {
+                        json!({
+                            "id": i.id,
+                            "email": i.email,
+                            "created_by": i.created_by,
+                            "created_at": i.created_at,
+                            "expires_at": i.expires_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", Value::Array(list));
+            } else {
+                println!(
+                    "{:<36}  {:<20}  {:<20}  {:<16}  e-mail",
+                    "id", "created", "expires", "by"
+                );
+                for i in &open {
+                    println!(
+                        "{:<36}  {:<20}  {:<20}  {:<16}  {}",
+                        i.id,
+                        when(i.created_at),
+                        when(i.expires_at),
+                        i.created_by,
+                        i.email.as_deref().unwrap_or("")
+                    );
+                }
+            }
+            Ok(())
+        }
+        UsersCommand::Uninvite { serve, id, json } => {
+            let id = uuid::Uuid::parse_str(&id)
+                .map_err(|_| anyhow::anyhow!("`{id}` is not an invitation id (a UUID)"))?;
+            let engine = build_engine(&load_config(serve)?).await?;
+            if !engine.withdraw_invitation(id, &actor).await? {
+                bail!("no unused invitation {id}");
+            }
+            report(json, json!({ "withdrawn": id }), || {
+                format!("invitation {id} withdrawn")
+            });
             Ok(())
         }
         UsersCommand::Remove {
