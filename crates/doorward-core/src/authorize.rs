@@ -655,6 +655,7 @@ impl Engine {
                     self.issue_code(
                         &user.user,
                         user.session.created_at,
+                        &user.session.amr,
                         request,
                         &GrantTerms::default(),
                     )
@@ -688,6 +689,7 @@ impl Engine {
         self.issue_code(
             &user.user,
             user.session.created_at,
+            &user.session.amr,
             request,
             &GrantTerms::default(),
         )
@@ -714,8 +716,14 @@ impl Engine {
                 &self.config.issuer,
             ));
         }
-        self.issue_code(&user.user, user.session.created_at, request, terms)
-            .await
+        self.issue_code(
+            &user.user,
+            user.session.created_at,
+            &user.session.amr,
+            request,
+            terms,
+        )
+        .await
     }
 
     /// Issues a code for `user` without sign-in or consent, as if the user had approved.
@@ -728,7 +736,7 @@ impl Engine {
         user: &User,
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationResponse, StoreError> {
-        self.issue_code(user, self.now(), request, &GrantTerms::default())
+        self.issue_code(user, self.now(), &[], request, &GrantTerms::default())
             .await
     }
 
@@ -747,6 +755,7 @@ impl Engine {
         &self,
         user: &User,
         auth_time: UnixTime,
+        amr: &[String],
         request: &AuthorizationRequest,
         terms: &GrantTerms,
     ) -> Result<AuthorizationResponse, StoreError> {
@@ -754,7 +763,7 @@ impl Engine {
             return Ok(refused);
         }
         if request.implicit {
-            return self.issue_implicit(user, auth_time, request).await;
+            return self.issue_implicit(user, auth_time, amr, request).await;
         }
         let code = self.new_credential(OpaqueKind::AuthorizationCode);
         let now = self.now();
@@ -777,6 +786,7 @@ impl Engine {
                 resources: request.resources.clone(),
                 dpop_jkt: request.dpop_jkt.clone(),
                 grant_data: terms.data.clone(),
+                amr: amr.to_vec(),
             })
             .await?;
         Ok(request.success(vec![("code".to_owned(), code)], &self.config.issuer))

@@ -40,8 +40,12 @@ pub(crate) struct IdTokenClaims<'a> {
     /// the token; every other alg carries it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) at_hash: Option<String>,
-    /// The user signed in with a password (RFC 8176 §2).
-    pub(crate) amr: [&'static str; 1],
+    /// How the user authenticated (RFC 8176 §2); left out when the sign-in did not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) amr: Option<&'a [String]>,
+    /// The class of that authentication ([`crate::acr`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) acr: Option<&'static str>,
     #[serde(flatten)]
     pub(crate) user: Map<String, Value>,
 }
@@ -54,6 +58,8 @@ pub(crate) struct IdTokenInput<'a> {
     pub user: &'a User,
     pub scopes: &'a ScopeSet,
     pub auth_time: UnixTime,
+    /// How the user authenticated (RFC 8176).
+    pub amr: &'a [String],
     pub nonce: Option<&'a str>,
     pub access_token: &'a str,
     /// What the application attached to the grant.

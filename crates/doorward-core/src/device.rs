@@ -234,6 +234,7 @@ impl Engine {
             dpop_jkt: None,
             scope_narrowed: false,
             grant_data: serde_json::Map::new(),
+            amr: user.session.amr.clone(),
         };
         let settled = self
             .store
@@ -315,20 +316,21 @@ impl Engine {
         };
         let scopes: ScopeSet = device.scopes.clone();
         let client_id = client.client.id;
+        let Some(family_code) = self.store.find_code(&hash, client_id).await? else {
+            return Err(unknown().into());
+        };
         let built = self
             .build_tokens(
                 client,
                 Grant {
                     user_id,
-                    family_id: match self.store.find_code(&hash, client_id).await? {
-                        Some(code) => code.family_id,
-                        None => return Err(unknown().into()),
-                    },
+                    family_id: family_code.family_id,
                     scopes: &scopes,
                     auth_time,
                     nonce: None,
                     resources: &device.resources,
                     data: &crate::grant::NO_DATA,
+                    amr: &family_code.amr,
                 },
                 &scopes,
                 &scopes,

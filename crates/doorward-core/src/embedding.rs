@@ -128,7 +128,8 @@ impl Engine {
     /// password ([`Engine::settle`] and [`Engine::resume`] answer that with `access_denied`).
     pub async fn sign_in_app_user(&self, user: &AppUser) -> Result<(String, SignedIn), StoreError> {
         let stored = self.upsert_app_user(user).await?;
-        self.open_session(stored).await
+        // The application's sign-in: its methods are its own to say (none here).
+        self.open_session(stored, Vec::new()).await
     }
 
     /// Creates or updates the application's user without signing it in: the subject of an

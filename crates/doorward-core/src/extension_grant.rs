@@ -180,6 +180,8 @@ impl Engine {
                     dpop_jkt: None,
                     scope_narrowed: false,
                     grant_data: serde_json::Map::new(),
+                    // Nobody signed in here.
+                    amr: Vec::new(),
                 };
                 self.store.insert_code(&code).await?;
                 let issue = Issue {

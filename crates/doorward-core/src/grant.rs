@@ -22,6 +22,8 @@ pub(crate) struct Grant<'a> {
     pub(crate) resources: &'a [ResourceUri],
     /// What the application attached to the grant ([`CodeRecord::grant_data`]).
     pub(crate) data: &'a serde_json::Map<String, serde_json::Value>,
+    /// How the user authenticated ([`CodeRecord::amr`]).
+    pub(crate) amr: &'a [String],
 }
 
 /// A grant without data (device, legacy and extension grants).
@@ -39,6 +41,7 @@ impl<'a> Grant<'a> {
             nonce: code.nonce.as_deref(),
             resources: &code.resources,
             data: &code.grant_data,
+            amr: &code.amr,
         }
     }
 
@@ -52,6 +55,7 @@ impl<'a> Grant<'a> {
             nonce: None,
             resources: &refresh.resources,
             data: &refresh.grant_data,
+            amr: &refresh.amr,
         }
     }
 }

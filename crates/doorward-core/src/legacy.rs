@@ -42,6 +42,7 @@ impl Engine {
         &self,
         user: &User,
         auth_time: UnixTime,
+        amr: &[String],
         request: &AuthorizationRequest,
     ) -> Result<AuthorizationResponse, StoreError> {
         let audience = request.client.key.clone();
@@ -54,7 +55,7 @@ impl Engine {
             .issue_through_code(
                 client,
                 user,
-                auth_time,
+                (auth_time, amr),
                 Opening {
                     scopes: request.scopes.clone(),
                     redirect_uri: request.redirect_uri.clone(),
@@ -147,7 +148,7 @@ impl Engine {
             .issue_through_code(
                 authenticated,
                 &user,
-                self.now(),
+                (self.now(), &["pwd".to_owned()]),
                 Opening {
                     scopes: scopes.clone(),
                     redirect_uri,
@@ -170,7 +171,7 @@ impl Engine {
         &self,
         authenticated: AuthenticatedClient<'_>,
         user: &User,
-        auth_time: UnixTime,
+        (auth_time, amr): (UnixTime, &[String]),
         opening: Opening<'_>,
         with_refresh: bool,
     ) -> Result<Built, Error> {
@@ -198,6 +199,7 @@ impl Engine {
             dpop_jkt: None,
             scope_narrowed: false,
             grant_data: serde_json::Map::new(),
+            amr: amr.to_vec(),
         };
         self.store.insert_code(&record).await?;
         let client_id = authenticated.client.id;
@@ -212,6 +214,7 @@ impl Engine {
                     nonce: None,
                     resources,
                     data: &crate::grant::NO_DATA,
+                    amr,
                 },
                 &scopes,
                 &scopes,

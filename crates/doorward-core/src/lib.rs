@@ -32,6 +32,7 @@
 pub mod access_token;
 pub mod account;
 pub mod account_fields;
+pub mod acr;
 mod assertion;
 pub mod audit;
 pub mod audit_writer;

@@ -49,6 +49,8 @@ struct Inner {
     devices: HashMap<TokenHash, DeviceAuthorization>,
     /// The grant families' data, by family (from the code that starts each).
     grant_data: HashMap<Uuid, serde_json::Map<String, serde_json::Value>>,
+    /// The grant families' authentication methods, by family (from the code that starts each).
+    grant_amr: HashMap<Uuid, Vec<String>>,
     /// The audit trail, by increasing id.
     events: Vec<AuditEvent>,
     invitations: HashMap<TokenHash, InvitationRecord>,
@@ -390,6 +392,10 @@ impl CodeStore for MemoryStore {
             .grant_data
             .entry(code.family_id)
             .or_insert_with(|| code.grant_data.clone());
+        inner
+            .grant_amr
+            .entry(code.family_id)
+            .or_insert_with(|| code.amr.clone());
         inner.codes.insert(code.hash, (code.clone(), None));
         Ok(())
     }
@@ -519,6 +525,11 @@ impl TokenStore for MemoryStore {
             .map(|(record, _)| RefreshTokenRecord {
                 grant_data: inner
                     .grant_data
+                    .get(&record.family_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                amr: inner
+                    .grant_amr
                     .get(&record.family_id)
                     .cloned()
                     .unwrap_or_default(),
@@ -664,6 +675,7 @@ impl MaintenanceStore for MemoryStore {
             .chain(inner.refresh.values().map(|(t, _)| t.family_id))
             .collect();
         inner.grant_data.retain(|family, _| live.contains(family));
+        inner.grant_amr.retain(|family, _| live.contains(family));
         Ok((before - after) as u64)
     }
 }

@@ -598,6 +598,9 @@ pub struct SessionRecord {
     /// When the user authenticated (OIDC `auth_time`).
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
+    /// How the user authenticated: RFC 8176 methods (`pwd`, `otp`, `mfa`, `hwk`, `swk`);
+    /// empty when the application's own sign-in did not say.
+    pub amr: Vec<String>,
 }
 
 /// A user's approval of a client for some scopes.
@@ -677,6 +680,9 @@ pub struct CodeRecord {
     /// [`crate::embedding::GrantTerms`]), a JSON object kept with the grant family: written
     /// with the code that starts it, read with each code and refresh token of it.
     pub grant_data: serde_json::Map<String, serde_json::Value>,
+    /// How the user authenticated for this grant ([`SessionRecord::amr`]): kept with the
+    /// grant family like `grant_data`, for the ID tokens of its code and refreshes.
+    pub amr: Vec<String>,
 }
 
 /// An issued access token (stored by hash only).
@@ -752,6 +758,9 @@ pub struct RefreshTokenRecord {
     /// The grant family's data ([`CodeRecord::grant_data`]), as the store reads it with the
     /// token; not written with it.
     pub grant_data: serde_json::Map<String, serde_json::Value>,
+    /// The grant family's authentication methods ([`CodeRecord::amr`]), read like
+    /// `grant_data`; not written with the token.
+    pub amr: Vec<String>,
 }
 
 /// A signing key as stored (see [`crate::keys`] for its stages).

@@ -216,7 +216,7 @@ impl Engine {
             }
         }
         self.note(event);
-        Ok(self.open_session(user).await?)
+        Ok(self.open_session(user, vec!["pwd".to_owned()]).await?)
     }
 
     /// Changes the signed-in user's password (the current one asked again), signs the
@@ -239,7 +239,10 @@ impl Engine {
                 .user(user.id)
                 .from_address(from),
         );
-        Ok(self.open_session(changed).await?)
+        // The new session keeps how this one was opened (its second factor too).
+        Ok(self
+            .open_session(changed, signed_in.session.amr.clone())
+            .await?)
     }
 
     /// Deletes the signed-in user's account, its password asked again.

@@ -50,7 +50,7 @@ impl Engine {
                 .from_address(from)
                 .with("amr", serde_json::json!(["pwd"])),
         );
-        Ok(self.open_session(user).await?)
+        Ok(self.open_session(user, vec!["pwd".to_owned()]).await?)
     }
 
     /// The user whose password this is, under the throttle and in the Argon2 queue as
@@ -115,7 +115,11 @@ impl Engine {
     }
 
     /// Opens a session for a user already authenticated; returns its cookie value.
-    pub(crate) async fn open_session(&self, user: User) -> Result<(String, SignedIn), StoreError> {
+    pub(crate) async fn open_session(
+        &self,
+        user: User,
+        amr: Vec<String>,
+    ) -> Result<(String, SignedIn), StoreError> {
         let value = self.new_credential(OpaqueKind::Session);
         let now = self.now();
         let session = SessionRecord {
@@ -123,6 +127,7 @@ impl Engine {
             user_id: user.id,
             created_at: now,
             expires_at: now + self.config.lifetimes.session,
+            amr,
         };
         self.store.insert_session(&session).await?;
         Ok((value, SignedIn { user, session }))

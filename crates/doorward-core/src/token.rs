@@ -631,6 +631,7 @@ impl Engine {
             nonce,
             resources: grant_resources,
             data: grant_data,
+            amr,
         } = grant;
         let now = self.now();
         let lifetimes = &self.config.lifetimes;
@@ -671,6 +672,7 @@ impl Engine {
                     user,
                     scopes: access_scopes,
                     auth_time,
+                    amr,
                     nonce,
                     access_token: &access,
                     grant_data,
@@ -718,6 +720,7 @@ impl Engine {
                 .map(str::to_owned),
             // Kept in the family's row, not with the token.
             grant_data: serde_json::Map::new(),
+            amr: Vec::new(),
         });
         Ok(Built {
             response: TokenResponse {
@@ -765,7 +768,8 @@ impl Engine {
             nonce: input.nonce,
             at_hash: (alg != SigningAlg::Ed25519)
                 .then(|| doorward_proto::at_hash(alg.as_str(), input.access_token)),
-            amr: ["pwd"],
+            amr: (!input.amr.is_empty()).then_some(input.amr),
+            acr: crate::acr::of(input.amr),
             user,
         };
         self.sign_jws(alg, None, &claims)

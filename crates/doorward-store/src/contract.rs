@@ -306,6 +306,7 @@ async fn postgres_purges_in_one_instance_at_a_time() {
                 user_id: user,
                 created_at: NOW,
                 expires_at: NOW + 10,
+                amr: Vec::new(),
             };
             session.hash.0[31] = 200;
             store.insert_session(&session).await.unwrap();

@@ -93,6 +93,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         14,
         include_str!("../migrations/postgres/0014_invitations.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/postgres/0015_second_factors.sql"),
+    ),
 ];
 
 /// The most connections the pool opens.

@@ -73,19 +73,22 @@ pub(crate) const USER_COLS: &str = "id, username, display_name, password_hash, e
 pub(crate) const INVITATION_COLS: &str =
     "hash, id, created_at, expires_at, created_by, email, used_at, used_by";
 pub(crate) const EVENT_COLS: &str = "id, at_ms, kind, actor, user_id, client_id, address, detail";
-pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at";
+pub(crate) const SESSION_COLS: &str = "hash, user_id, created_at, expires_at, amr";
 pub(crate) const CONSENT_COLS: &str = "user_id, client_id, scopes, granted_at";
 pub(crate) const CODE_COLS: &str = "hash, client_id, user_id, redirect_uri, scopes, \
     scope_requested, challenge, challenge_method, family_id, auth_time, issued_at, expires_at, \
     nonce, resources, dpop_jkt, scope_narrowed";
-/// The grant family's data, beside a code's or a refresh token's columns (`FROM codes` or
-/// `FROM refresh_tokens`, unaliased): what [`code_with_data`] and [`refresh_with_data`] read.
+/// The grant family's data and authentication methods, beside a code's or a refresh token's
+/// columns (`FROM codes` or `FROM refresh_tokens`, unaliased): what [`code_with_data`] and
+/// [`refresh_with_data`] read (two lookups of one row by its primary key).
 macro_rules! grant_data_of {
     ($table:literal) => {
         concat!(
             "(SELECT g.data FROM grants g WHERE g.family_id = ",
             $table,
-            ".family_id) AS grant_data"
+            ".family_id) AS grant_data, (SELECT g.amr FROM grants g WHERE g.family_id = ",
+            $table,
+            ".family_id) AS grant_amr"
         )
     };
 }
@@ -264,7 +267,28 @@ pub(crate) fn session(row: &dyn Columns) -> StoreResult<SessionRecord> {
         user_id: row.uuid("user_id")?,
         created_at: row.int("created_at")?,
         expires_at: row.int("expires_at")?,
+        amr: amr_list(&row.text("amr")?),
     })
+}
+
+/// Authentication methods as stored: space-separated.
+pub(crate) fn amr_text(amr: &[String]) -> String {
+    amr.join(" ")
+}
+
+fn amr_list(text: &str) -> Vec<String> {
+    text.split(' ')
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `grant_amr` column ([`grant_data_of!`]): none when the family has no row.
+fn grant_amr(row: &dyn Columns) -> StoreResult<Vec<String>> {
+    Ok(row
+        .opt_text("grant_amr")?
+        .map(|text| amr_list(&text))
+        .unwrap_or_default())
 }
 
 /// A consent from [`CONSENT_COLS`].
@@ -350,6 +374,7 @@ pub(crate) fn code(row: &dyn Columns) -> StoreResult<CodeRecord> {
         dpop_jkt: row.opt_text("dpop_jkt")?,
         scope_narrowed: row.boolean("scope_narrowed")?,
         grant_data: serde_json::Map::new(),
+        amr: Vec::new(),
     })
 }
 
@@ -357,6 +382,7 @@ pub(crate) fn code(row: &dyn Columns) -> StoreResult<CodeRecord> {
 pub(crate) fn code_with_data(row: &dyn Columns) -> StoreResult<CodeRecord> {
     Ok(CodeRecord {
         grant_data: grant_data(row)?,
+        amr: grant_amr(row)?,
         ..code(row)?
     })
 }
@@ -365,6 +391,7 @@ pub(crate) fn code_with_data(row: &dyn Columns) -> StoreResult<CodeRecord> {
 pub(crate) fn refresh_with_data(row: &dyn Columns) -> StoreResult<RefreshTokenRecord> {
     Ok(RefreshTokenRecord {
         grant_data: grant_data(row)?,
+        amr: grant_amr(row)?,
         ..refresh(row)?
     })
 }
@@ -426,6 +453,7 @@ pub(crate) fn refresh(row: &dyn Columns) -> StoreResult<RefreshTokenRecord> {
         resources: row.resources("resources")?,
         dpop_jkt: row.opt_text("dpop_jkt")?,
         grant_data: serde_json::Map::new(),
+        amr: Vec::new(),
     })
 }
 

@@ -111,6 +111,8 @@ struct Grant {
     since: UnixTime,
     /// What the application attached to the grant (`CodeRecord::grant_data`).
     data: serde_json::Map<String, serde_json::Value>,
+    /// How the user authenticated for it (`CodeRecord::amr`).
+    amr: Vec<String>,
 }
 
 struct IssuedCode {
@@ -160,6 +162,7 @@ impl Tables {
                 revoked: false,
                 since: code.issued_at,
                 data: code.grant_data.clone(),
+                amr: code.amr.clone(),
             },
         );
         tables.codes.insert(
@@ -669,6 +672,11 @@ impl TokenStore for ExampleStore {
             .get(&hash.0)
             .map(|record| RefreshTokenRecord {
                 grant_data: tables.grant_data(record.family_id),
+                amr: tables
+                    .grants
+                    .get(&record.family_id)
+                    .map(|grant| grant.amr.clone())
+                    .unwrap_or_default(),
                 ..record.clone()
             }))
     }
@@ -704,6 +712,7 @@ impl TokenStore for ExampleStore {
             revoked: false,
             since: now,
             data: serde_json::Map::new(),
+            amr: Vec::new(),
         });
         tables.revoke_families(now, |id, _| id == family);
         Ok(())

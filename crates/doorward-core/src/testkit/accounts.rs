@@ -210,6 +210,7 @@ pub async fn disabling_or_removing_a_user_ends_what_it_holds(store: &dyn Store) 
         user_id: user,
         created_at: NOW,
         expires_at: NOW + 3600,
+        amr: Vec::new(),
     };
     for record in [session(1, alice), session(2, alice), session(3, bob)] {
         store.insert_session(&record).await.must("insert_session");

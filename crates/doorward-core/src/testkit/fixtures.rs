@@ -78,6 +78,7 @@ pub fn code(hash: u8, client: Uuid, user: Uuid, family: Uuid) -> CodeRecord {
         dpop_jkt: None,
         scope_narrowed: false,
         grant_data: serde_json::Map::new(),
+        amr: vec!["pwd".into()],
     }
 }
 
@@ -118,6 +119,7 @@ pub fn tokens(
             resources: Vec::new(),
             dpop_jkt: None,
             grant_data: serde_json::Map::new(),
+            amr: Vec::new(),
         },
     )
 }

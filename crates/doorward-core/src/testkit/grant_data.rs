@@ -26,11 +26,13 @@ pub async fn grant_data_travels_with_the_family(store: &dyn Store) {
     let mut first = code(61, client, alice, family);
     first.grant_data = data.clone();
     first.scope_narrowed = true;
+    first.amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
     insert_code(store, &first).await;
     let found = find_code(store, &first.hash, client)
         .await
         .expect("find_code finds the code");
     assert_eq!(found.grant_data, data, "find_code reads the family's data");
+    assert_eq!(found.amr, first.amr, "find_code reads the family's methods");
     assert!(found.scope_narrowed, "scope_narrowed is kept");
     let (access, refresh) = tokens(61, client, alice, family);
     insert_tokens(store, &access, Some(&refresh)).await;
@@ -38,6 +40,7 @@ pub async fn grant_data_travels_with_the_family(store: &dyn Store) {
         .await
         .expect("the refresh token is stored");
     assert_eq!(refreshed.grant_data, data, "find_refresh_token reads it");
+    assert_eq!(refreshed.amr, first.amr, "and the family's methods");
     let bearer = find_bearer(store, &access.hash)
         .await
         .expect("find_bearer finds the access token");
@@ -48,6 +51,7 @@ pub async fn grant_data_travels_with_the_family(store: &dyn Store) {
     insert_code(store, &plain).await;
     let found = find_code(store, &plain.hash, client).await.expect("found");
     assert!(found.grant_data.is_empty() && !found.scope_narrowed);
+    assert_eq!(found.amr, ["pwd"], "the fixture's methods");
     let (access, _) = tokens(62, client, alice, plain_family);
     insert_tokens(store, &access, None).await;
     let bearer = find_bearer(store, &access.hash).await.expect("found");

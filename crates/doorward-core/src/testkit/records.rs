@@ -206,6 +206,7 @@ pub async fn sessions_are_found_and_deleted(store: &dyn Store) {
         user_id: user,
         created_at: NOW,
         expires_at: NOW + 10,
+        amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
     };
     store.insert_session(&record).await.must("insert_session");
     let found = find_session(store, &record.hash)
@@ -216,6 +217,7 @@ pub async fn sessions_are_found_and_deleted(store: &dyn Store) {
         (user, NOW, NOW + 10),
         "the session must come back as inserted"
     );
+    assert_eq!(found.amr, record.amr, "with its authentication methods");
     store
         .delete_session(&record.hash)
         .await

@@ -176,6 +176,7 @@ pub async fn expired_rows_are_purged(store: &dyn Store) {
             user_id: user,
             created_at: NOW,
             expires_at: NOW + 10,
+            amr: Vec::new(),
         })
         .await
         .must("insert_session");

@@ -67,6 +67,7 @@ async fn disabling_ends_sessions_tokens_and_pending_codes_and_refuses_sign_in() 
             user_id: alice.id,
             created_at: h.engine.now(),
             expires_at: h.engine.now() + 3600,
+            amr: vec!["pwd".into()],
         })
         .await
         .unwrap();

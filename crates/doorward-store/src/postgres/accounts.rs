@@ -316,13 +316,14 @@ async fn end_access(
 impl SessionStore for PostgresStore {
     async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO sessions (hash, user_id, created_at, expires_at)
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sessions (hash, user_id, created_at, expires_at, amr)
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(session.hash.as_bytes())
         .bind(session.user_id)
         .bind(session.created_at)
         .bind(session.expires_at)
+        .bind(rows::amr_text(&session.amr))
         .execute(&self.pool)
         .await
         .map_err(other)

@@ -339,14 +339,15 @@ pub(super) async fn insert_code_in(
         None => (None, None),
     };
     sqlx::query(
-        "INSERT INTO grants (family_id, user_id, client_id, created_at, data)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO grants (family_id, user_id, client_id, created_at, data, amr)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(code.family_id)
     .bind(code.user_id)
     .bind(code.client_id)
     .bind(code.issued_at)
     .bind(rows::claims_text(&code.grant_data))
+    .bind(rows::amr_text(&code.amr))
     .execute(&mut **tx)
     .await
     .map_err(other)?;

@@ -317,13 +317,14 @@ impl SessionStore for SqliteStore {
         self.write(|conn| {
             execute(
                 conn,
-                "INSERT INTO sessions (hash, user_id, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO sessions (hash, user_id, created_at, expires_at, amr)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     session.hash.as_bytes(),
                     session.user_id.to_string(),
                     session.created_at,
                     session.expires_at,
+                    rows::amr_text(&session.amr),
                 ],
             )
             .map(drop)

@@ -308,14 +308,15 @@ pub(super) fn insert_code_in(conn: &Connection, code: &CodeRecord) -> StoreResul
     };
     execute(
         conn,
-        "INSERT INTO grants (family_id, user_id, client_id, created_at, data)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO grants (family_id, user_id, client_id, created_at, data, amr)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             code.family_id.to_string(),
             code.user_id.to_string(),
             code.client_id.to_string(),
             code.issued_at,
             rows::claims_text(&code.grant_data),
+            rows::amr_text(&code.amr),
         ],
     )?;
     execute(
