@@ -157,6 +157,7 @@ impl Engine {
                 claims: serde_json::Map::new(),
                 admin: false,
                 disabled_at: None,
+                second_factor_required: false,
                 source: crate::model::UserSource::Application,
             })
             .await?;

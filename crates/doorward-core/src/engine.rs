@@ -354,6 +354,7 @@ impl Engine {
                 claims: spec.claims.clone(),
                 admin: spec.admin,
                 disabled_at: None,
+                second_factor_required: false,
                 source: UserSource::Config,
             })
             .await?;

@@ -14,14 +14,14 @@ use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
-    RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserFilter,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
     Failures, InvitationStore, InvitedSignUp, Issue, KeyStore, MaintenanceStore, Redemption,
-    Registered, RegistrationStore, SecretStore, SessionStore, StoreResult, ThrottleStore,
-    TokenStore, UnixTime, UserStore,
+    Registered, RegistrationStore, SecondFactorStore, SecretStore, SessionStore, StoreResult,
+    ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 #[derive(Default)]
@@ -54,6 +54,9 @@ struct Inner {
     /// The audit trail, by increasing id.
     events: Vec<AuditEvent>,
     invitations: HashMap<TokenHash, InvitationRecord>,
+    totp: HashMap<Uuid, TotpRecord>,
+    /// By user: each code's hash and when it was spent.
+    recovery: HashMap<Uuid, Vec<([u8; 32], Option<UnixTime>)>>,
 }
 
 impl MemoryStore {
@@ -251,6 +254,8 @@ impl UserStore for MemoryStore {
         }
         inner.end_access(id, now);
         inner.consents.retain(|c| c.user_id != id);
+        inner.totp.remove(&id);
+        inner.recovery.remove(&id);
         Ok(true)
     }
 }
@@ -986,5 +991,73 @@ impl InvitationStore for MemoryStore {
             i.used_by = Some(user.id);
         }
         Ok(InvitedSignUp::Created)
+    }
+}
+
+#[async_trait]
+impl SecondFactorStore for MemoryStore {
+    async fn find_totp(&self, user: Uuid) -> StoreResult<Option<TotpRecord>> {
+        Ok(self.lock().totp.get(&user).cloned())
+    }
+
+    async fn set_totp(&self, totp: &TotpRecord, recovery: &[[u8; 32]]) -> StoreResult<()> {
+        let mut inner = self.lock();
+        inner.totp.insert(totp.user_id, totp.clone());
+        inner.recovery.insert(
+            totp.user_id,
+            recovery.iter().map(|hash| (*hash, None)).collect(),
+        );
+        Ok(())
+    }
+
+    async fn delete_second_factors(&self, user: Uuid) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        inner.recovery.remove(&user);
+        Ok(inner.totp.remove(&user).is_some())
+    }
+
+    async fn accept_totp_step(&self, user: Uuid, step: i64) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        match inner.totp.get_mut(&user) {
+            Some(totp) if totp.last_step < step => {
+                totp.last_step = step;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn spend_recovery_code(
+        &self,
+        user: Uuid,
+        hash: &[u8; 32],
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let code = inner.recovery.get_mut(&user).and_then(|codes| {
+            codes
+                .iter_mut()
+                .find(|(h, used)| h == hash && used.is_none())
+        });
+        Ok(match code {
+            Some((_, used)) => {
+                *used = Some(now);
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn replace_recovery_codes(&self, user: Uuid, hashes: &[[u8; 32]]) -> StoreResult<()> {
+        self.lock()
+            .recovery
+            .insert(user, hashes.iter().map(|hash| (*hash, None)).collect());
+        Ok(())
+    }
+
+    async fn count_recovery_codes(&self, user: Uuid) -> StoreResult<u32> {
+        Ok(self.lock().recovery.get(&user).map_or(0, |codes| {
+            codes.iter().filter(|(_, used)| used.is_none()).count() as u32
+        }))
     }
 }

@@ -516,6 +516,8 @@ pub struct User {
     pub disabled_at: Option<UnixTime>,
     /// Who created the account.
     pub source: UserSource,
+    /// This user must sign in with a second factor (besides the server-wide switch).
+    pub second_factor_required: bool,
 }
 
 impl User {
@@ -554,6 +556,17 @@ impl UserSource {
             .into_iter()
             .find(|source| source.as_str() == text)
     }
+}
+
+/// A user's authenticator app (TOTP, RFC 6238).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TotpRecord {
+    pub user_id: Uuid,
+    /// The shared secret, sealed at rest like the signing keys.
+    pub secret: Vec<u8>,
+    pub created_at: UnixTime,
+    /// The last time step a code was accepted for: a code works once, and none older.
+    pub last_step: i64,
 }
 
 /// An invitation to sign up (`[accounts] sign_up = "invite"`), stored by the digest of its

@@ -6,7 +6,7 @@
 //!
 //! Doorward's own adapters are `doorward_core::memory::MemoryStore` (tests) and, in
 //! `doorward-store`, SQLite and PostgreSQL. An application may bring its own: one type that
-//! implements the fifteen storage traits is a [`Store`] (blanket impl), and the engine holds it as
+//! implements the sixteen storage traits is a [`Store`] (blanket impl), and the engine holds it as
 //! a [`SharedStore`]. What every implementation must guarantee:
 //!
 //! - **Concurrency.** The engine calls the store from many tasks at once, and several engines
@@ -53,7 +53,7 @@ use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
-    RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserFilter,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 
@@ -682,6 +682,31 @@ pub trait ChangeFeed: Send + Sync {
     async fn changes(&self) -> StoreResult<Vec<Change>>;
 }
 
+/// Users' second factors: an authenticator app (TOTP) and its recovery codes, each stored as
+/// an HMAC under the server's key.
+#[async_trait]
+pub trait SecondFactorStore: Send + Sync {
+    async fn find_totp(&self, user: Uuid) -> StoreResult<Option<TotpRecord>>;
+    /// Sets the user's TOTP secret (replacing one) and its recovery codes, in one transaction.
+    async fn set_totp(&self, totp: &TotpRecord, recovery: &[[u8; 32]]) -> StoreResult<()>;
+    /// Deletes the user's TOTP secret and recovery codes; false when it had no secret.
+    async fn delete_second_factors(&self, user: Uuid) -> StoreResult<bool>;
+    /// Atomic: makes `step` the last accepted when it is later than the last one; false
+    /// otherwise (a replayed or older code), and when the user has no secret.
+    async fn accept_totp_step(&self, user: Uuid, step: i64) -> StoreResult<bool>;
+    /// Atomic: spends one unused recovery code of the user with this hash; false when none.
+    async fn spend_recovery_code(
+        &self,
+        user: Uuid,
+        hash: &[u8; 32],
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Replaces the user's recovery codes.
+    async fn replace_recovery_codes(&self, user: Uuid, hashes: &[[u8; 32]]) -> StoreResult<()>;
+    /// The user's unused recovery codes.
+    async fn count_recovery_codes(&self, user: Uuid) -> StoreResult<u32>;
+}
+
 /// Invitations to sign up, and the sign-up that spends one.
 #[async_trait]
 pub trait InvitationStore: Send + Sync {
@@ -727,7 +752,7 @@ pub trait EventStore: Send + Sync {
     async fn purge_events(&self, before_ms: i64) -> StoreResult<u64>;
 }
 
-/// Every port of the engine's storage, implemented by one adapter. Implement the fifteen
+/// Every port of the engine's storage, implemented by one adapter. Implement the sixteen
 /// traits and this one comes with them.
 pub trait Store:
     ClientStore
@@ -745,6 +770,7 @@ pub trait Store:
     + DeviceStore
     + EventStore
     + InvitationStore
+    + SecondFactorStore
 {
 }
 
@@ -764,6 +790,7 @@ impl<T> Store for T where
         + DeviceStore
         + EventStore
         + InvitationStore
+        + SecondFactorStore
 {
 }
 

@@ -69,6 +69,7 @@ mod redemption;
 mod registration;
 mod resources;
 mod revocation;
+mod second_factors;
 mod steps;
 mod throttle;
 
@@ -108,6 +109,7 @@ pub use revocation::{
     expired_rows_are_purged, revoking_consent_spends_outstanding_codes,
     tokens_born_into_a_revoked_family_are_revoked,
 };
+pub use second_factors::second_factors_are_kept_and_spent_once;
 pub use throttle::failures_count_restart_and_clear;
 
 /// Runs every check, each against a fresh store from `make`. Panics at the first failure.
@@ -154,6 +156,7 @@ where
         disabling_or_removing_a_user_ends_what_it_holds,
         events_are_kept_in_order_filtered_and_purged,
         invitations_are_spent_once_with_the_account,
+        second_factors_are_kept_and_spent_once,
     );
 }
 

@@ -74,6 +74,7 @@ impl Engine {
             claims: serde_json::Map::new(),
             admin: account.admin,
             disabled_at: None,
+            second_factor_required: false,
             source: account.source,
         };
         Ok(user)

@@ -45,6 +45,7 @@ mod invitations;
 mod keys;
 mod maintenance;
 mod registration;
+mod second_factors;
 mod seed;
 mod throttle;
 mod tokens;

@@ -69,7 +69,7 @@ pub(crate) fn corrupt(what: &str) -> StoreError {
 pub(crate) const CLIENT_COLS: &str = "id, key, display_name, app_uri, redirect_uris, secret_hash, \
     policy, previous_secret_hash, previous_secret_expires_at, source, created_at";
 pub(crate) const USER_COLS: &str = "id, username, display_name, password_hash, email, \
-    email_verified, created_at, claims, admin, disabled_at, source";
+    email_verified, created_at, claims, admin, disabled_at, source, second_factor_required";
 pub(crate) const INVITATION_COLS: &str =
     "hash, id, created_at, expires_at, created_by, email, used_at, used_by";
 pub(crate) const EVENT_COLS: &str = "id, at_ms, kind, actor, user_id, client_id, address, detail";
@@ -115,6 +115,7 @@ macro_rules! bearer_select {
                 a.issued_at, a.expires_at, a.revoked_at, a.resources, a.dpop_jkt, a.act,
                 u.id, u.username, u.display_name, u.password_hash, u.email, u.email_verified,
                 u.created_at, u.claims, u.admin, u.disabled_at, u.source,
+                u.second_factor_required,
                 c.id AS c_id, c.key AS c_key, c.display_name AS c_display_name,
                 c.app_uri AS c_app_uri, c.redirect_uris AS c_redirect_uris,
                 c.secret_hash AS c_secret_hash, c.policy AS c_policy,
@@ -209,6 +210,17 @@ pub(crate) fn user(row: &dyn Columns) -> StoreResult<User> {
         disabled_at: row.opt_int("disabled_at")?,
         source: UserSource::parse(&row.text("source")?)
             .ok_or_else(|| corrupt("a user's source is unknown"))?,
+        second_factor_required: row.boolean("second_factor_required")?,
+    })
+}
+
+/// A TOTP secret from `user_id, secret, created_at, last_step`.
+pub(crate) fn totp(row: &dyn Columns) -> StoreResult<doorward_core::model::TotpRecord> {
+    Ok(doorward_core::model::TotpRecord {
+        user_id: row.uuid("user_id")?,
+        secret: row.opt_blob("secret")?.unwrap_or_default(),
+        created_at: row.int("created_at")?,
+        last_step: row.int("last_step")?,
     })
 }
 

@@ -19,13 +19,13 @@ use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
-    RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserFilter,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
 };
 use doorward_core::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
     Failures, InvitationStore, InvitedSignUp, Issue, KeyStore, MaintenanceStore, Redemption,
-    Registered, RegistrationStore, SecretStore, SessionStore, StoreError, StoreResult,
-    ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
+    Registered, RegistrationStore, SecondFactorStore, SecretStore, SessionStore, StoreError,
+    StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore, MAX_REFRESH_GRACE,
 };
 use doorward_core::TokenHash;
 use tokio::sync::{Mutex, MutexGuard};
@@ -90,6 +90,10 @@ struct Tables {
     events: Vec<AuditEvent>,
     /// Invitations to sign up, by the digest of their code.
     invitations: HashMap<Digest, InvitationRecord>,
+    /// Authenticator apps, by user.
+    totp: HashMap<Uuid, TotpRecord>,
+    /// Recovery codes by user: each one's HMAC and whether it was spent.
+    recovery: HashMap<Uuid, Vec<(Digest, bool)>>,
 }
 
 /// Who approved which client.
@@ -467,6 +471,8 @@ impl UserStore for ExampleStore {
             return Ok(false);
         };
         tables.users.remove(&username);
+        tables.totp.remove(&id);
+        tables.recovery.remove(&id);
         tables.end_access(id, now);
         tables.consents.retain(|approval, _| approval.user != id);
         Ok(true)
@@ -1158,6 +1164,67 @@ impl InvitationStore for ExampleStore {
             i.used_by = Some(user.id);
         }
         Ok(InvitedSignUp::Created)
+    }
+}
+
+#[async_trait]
+impl SecondFactorStore for ExampleStore {
+    async fn find_totp(&self, user: Uuid) -> StoreResult<Option<TotpRecord>> {
+        Ok(self.tables().await.totp.get(&user).cloned())
+    }
+
+    async fn set_totp(&self, totp: &TotpRecord, recovery: &[Digest]) -> StoreResult<()> {
+        let mut tables = self.tables().await;
+        tables.totp.insert(totp.user_id, totp.clone());
+        tables
+            .recovery
+            .insert(totp.user_id, recovery.iter().map(|h| (*h, false)).collect());
+        Ok(())
+    }
+
+    async fn delete_second_factors(&self, user: Uuid) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        tables.recovery.remove(&user);
+        Ok(tables.totp.remove(&user).is_some())
+    }
+
+    async fn accept_totp_step(&self, user: Uuid, step: i64) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        Ok(match tables.totp.get_mut(&user) {
+            Some(totp) if totp.last_step < step => {
+                totp.last_step = step;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn spend_recovery_code(
+        &self,
+        user: Uuid,
+        hash: &Digest,
+        _now: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let code = tables
+            .recovery
+            .get_mut(&user)
+            .and_then(|codes| codes.iter_mut().find(|(h, spent)| h == hash && !*spent));
+        Ok(code.map(|(_, spent)| *spent = true).is_some())
+    }
+
+    async fn replace_recovery_codes(&self, user: Uuid, hashes: &[Digest]) -> StoreResult<()> {
+        self.tables()
+            .await
+            .recovery
+            .insert(user, hashes.iter().map(|h| (*h, false)).collect());
+        Ok(())
+    }
+
+    async fn count_recovery_codes(&self, user: Uuid) -> StoreResult<u32> {
+        Ok(self.tables().await.recovery.get(&user).map_or(0, |codes| {
+            codes.iter().filter(|(_, spent)| !spent).count() as u32
+        }))
     }
 }
 

@@ -80,6 +80,7 @@ fn the_consent_page_links_only_to_a_web_page() {
         claims: Default::default(),
         admin: false,
         disabled_at: None,
+        second_factor_required: false,
         source: Default::default(),
     };
     let client = |app_uri: &str| Client {
@@ -149,6 +150,7 @@ fn the_consent_page_tells_the_truth_about_the_client() {
         claims: Default::default(),
         admin: false,
         disabled_at: None,
+        second_factor_required: false,
         source: Default::default(),
     };
     let client = |source: ClientSource| Client {

@@ -15,14 +15,14 @@ use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
-    RegistrationRecord, SessionRecord, SigningKeyRecord, User, UserFilter,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
     Failures, InvitationStore, InvitedSignUp, Issue, KeyStore, MaintenanceStore, Redemption,
-    Registered, RegistrationStore, SecretStore, SessionStore, SharedStore, StoreError, StoreResult,
-    ThrottleStore, TokenStore, UnixTime, UserStore,
+    Registered, RegistrationStore, SecondFactorStore, SecretStore, SessionStore, SharedStore,
+    StoreError, StoreResult, ThrottleStore, TokenStore, UnixTime, UserStore,
 };
 
 /// Wraps a store; [`FailingStore::set_down`] fails every call, [`FailingStore::fail_next`]
@@ -463,5 +463,42 @@ impl InvitationStore for FailingStore {
     ) -> StoreResult<InvitedSignUp> {
         self.check("sign_up_invited")?;
         self.inner.sign_up_invited(user, invitation, now).await
+    }
+}
+
+#[async_trait]
+impl SecondFactorStore for FailingStore {
+    async fn find_totp(&self, user: Uuid) -> StoreResult<Option<TotpRecord>> {
+        self.check("find_totp")?;
+        self.inner.find_totp(user).await
+    }
+    async fn set_totp(&self, totp: &TotpRecord, recovery: &[[u8; 32]]) -> StoreResult<()> {
+        self.check("set_totp")?;
+        self.inner.set_totp(totp, recovery).await
+    }
+    async fn delete_second_factors(&self, user: Uuid) -> StoreResult<bool> {
+        self.check("delete_second_factors")?;
+        self.inner.delete_second_factors(user).await
+    }
+    async fn accept_totp_step(&self, user: Uuid, step: i64) -> StoreResult<bool> {
+        self.check("accept_totp_step")?;
+        self.inner.accept_totp_step(user, step).await
+    }
+    async fn spend_recovery_code(
+        &self,
+        user: Uuid,
+        hash: &[u8; 32],
+        now: UnixTime,
+    ) -> StoreResult<bool> {
+        self.check("spend_recovery_code")?;
+        self.inner.spend_recovery_code(user, hash, now).await
+    }
+    async fn replace_recovery_codes(&self, user: Uuid, hashes: &[[u8; 32]]) -> StoreResult<()> {
+        self.check("replace_recovery_codes")?;
+        self.inner.replace_recovery_codes(user, hashes).await
+    }
+    async fn count_recovery_codes(&self, user: Uuid) -> StoreResult<u32> {
+        self.check("count_recovery_codes")?;
+        self.inner.count_recovery_codes(user).await
     }
 }

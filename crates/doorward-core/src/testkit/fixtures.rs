@@ -48,6 +48,7 @@ pub async fn user(store: &dyn Store, name: &str) -> Uuid {
             claims: serde_json::Map::new(),
             admin: false,
             disabled_at: None,
+            second_factor_required: false,
             source: UserSource::Cli,
         })
         .await

@@ -34,6 +34,7 @@ fn newcomer(id: u128, username: &str) -> User {
         claims: serde_json::Map::new(),
         admin: false,
         disabled_at: None,
+        second_factor_required: false,
         source: UserSource::SignUp,
     }
 }

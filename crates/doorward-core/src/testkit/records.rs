@@ -146,6 +146,7 @@ pub async fn users_upsert_by_username(store: &dyn Store) {
                 .unwrap_or_default(),
             admin: false,
             disabled_at: None,
+            second_factor_required: false,
             source: UserSource::Config,
         })
         .await

@@ -162,7 +162,7 @@ impl UserStore for PostgresStore {
     async fn insert_user(&self, user: &NewUser) -> StoreResult<bool> {
         let sql = format!(
             "INSERT INTO users ({USER_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT DO NOTHING"
         );
         let mut tx = self.pool.begin().await.map_err(other)?;
@@ -178,6 +178,7 @@ impl UserStore for PostgresStore {
             .bind(user.admin)
             .bind(user.disabled_at)
             .bind(user.source.as_str())
+            .bind(user.second_factor_required)
             .execute(&mut *tx)
             .await
             .map_err(other)?
@@ -211,7 +212,8 @@ impl UserStore for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(other)?;
         let updated = sqlx::query(
             "UPDATE users SET display_name = $2, password_hash = $3, email = $4,
-                 email_verified = $5, claims = $6, admin = $7, source = $8
+                 email_verified = $5, claims = $6, admin = $7, source = $8,
+                 second_factor_required = $9
              WHERE id = $1",
         )
         .bind(user.id)
@@ -222,6 +224,7 @@ impl UserStore for PostgresStore {
         .bind(rows::claims_text(&user.claims))
         .bind(user.admin)
         .bind(user.source.as_str())
+        .bind(user.second_factor_required)
         .execute(&mut *tx)
         .await
         .map_err(other)?
@@ -265,11 +268,15 @@ impl UserStore for PostgresStore {
     async fn delete_user(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(other)?;
         end_access(&mut tx, id, now).await?;
-        sqlx::query("DELETE FROM consents WHERE user_id = $1")
+        for table in ["consents", "totp_secrets", "recovery_codes"] {
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE user_id = $1"
+            )))
             .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(other)?;
+        }
         let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

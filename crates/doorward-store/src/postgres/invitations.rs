@@ -78,7 +78,7 @@ impl InvitationStore for PostgresStore {
         }
         let sql = format!(
             "INSERT INTO users ({USER_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
              ON CONFLICT DO NOTHING"
         );
         let inserted = sqlx::query(AssertSqlSafe(sql.as_str()))
@@ -93,6 +93,7 @@ impl InvitationStore for PostgresStore {
             .bind(user.admin)
             .bind(user.disabled_at)
             .bind(user.source.as_str())
+            .bind(user.second_factor_required)
             .execute(&mut *tx)
             .await
             .map_err(other)?

@@ -170,7 +170,7 @@ impl UserStore for SqliteStore {
                 &tx,
                 &format!(
                     "INSERT INTO users ({USER_COLS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT DO NOTHING"
                 ),
                 params![
@@ -185,6 +185,7 @@ impl UserStore for SqliteStore {
                     user.admin,
                     user.disabled_at,
                     user.source.as_str(),
+                    user.second_factor_required,
                 ],
             )?;
             if inserted == 1 {
@@ -225,7 +226,8 @@ impl UserStore for SqliteStore {
             let updated = execute(
                 &tx,
                 "UPDATE users SET display_name = ?2, password_hash = ?3, email = ?4,
-                     email_verified = ?5, claims = ?6, admin = ?7, source = ?8
+                     email_verified = ?5, claims = ?6, admin = ?7, source = ?8,
+                     second_factor_required = ?9
                  WHERE id = ?1",
                 params![
                     user.id.to_string(),
@@ -236,6 +238,7 @@ impl UserStore for SqliteStore {
                     rows::claims_text(&user.claims),
                     user.admin,
                     user.source.as_str(),
+                    user.second_factor_required,
                 ],
             )?;
             changes::record(&tx, &change)?;
@@ -284,7 +287,13 @@ impl UserStore for SqliteStore {
         self.write(|conn| {
             let tx = conn.transaction().map_err(other)?;
             end_access(&tx, &id, now)?;
-            execute(&tx, "DELETE FROM consents WHERE user_id = ?1", [&id])?;
+            for table in ["consents", "totp_secrets", "recovery_codes"] {
+                execute(
+                    &tx,
+                    &format!("DELETE FROM {table} WHERE user_id = ?1"),
+                    [&id],
+                )?;
+            }
             let deleted = execute(&tx, "DELETE FROM users WHERE id = ?1", [&id])?;
             changes::record(&tx, &change)?;
             tx.commit().map_err(other)?;

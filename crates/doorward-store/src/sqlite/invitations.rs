@@ -91,7 +91,7 @@ impl InvitationStore for SqliteStore {
                 &tx,
                 &format!(
                     "INSERT INTO users ({USER_COLS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                      ON CONFLICT DO NOTHING"
                 ),
                 params![
@@ -106,6 +106,7 @@ impl InvitationStore for SqliteStore {
                     user.admin,
                     user.disabled_at,
                     user.source.as_str(),
+                    user.second_factor_required,
                 ],
             )?;
             if inserted != 1 {
