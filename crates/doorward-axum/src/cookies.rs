@@ -1,5 +1,6 @@
-//! The server's two cookies: the session (`dw_session`) and the CSRF cookie (`dw_csrf`). Over
-//! https they are named `__Host-dw_session` and `__Host-dw_csrf`: browsers accept a `__Host-`
+//! The server's cookies: the session (`dw_session`), the CSRF cookie (`dw_csrf`) and a sign-in
+//! waiting for its second factor (`dw_pending`). Over https they are named
+//! `__Host-dw_session`, `__Host-dw_csrf` and `__Host-dw_pending`: browsers accept a `__Host-`
 //! cookie only from this very host, with `Secure` and `Path=/`, so a sibling subdomain cannot
 //! plant one.
 
@@ -10,6 +11,15 @@ pub fn session_name(secure: bool) -> &'static str {
         "__Host-dw_session"
     } else {
         "dw_session"
+    }
+}
+
+/// A sign-in waiting for its second factor (`doorward_core::second_factor`), five minutes.
+pub fn pending_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-dw_pending"
+    } else {
+        "dw_pending"
     }
 }
 

@@ -104,6 +104,7 @@ mod pushed;
 mod registration;
 mod response;
 mod revocation;
+mod second_factor;
 mod self_service;
 mod state;
 mod token;
@@ -188,6 +189,21 @@ pub(crate) fn routes(state: AppState) -> Router {
             get(logout::end_session_page).post(logout::end_session),
         )
         .route("/login", get(login::login_page).post(login::login))
+        .route(
+            "/login/second-factor",
+            get(second_factor::prompt).post(second_factor::finish),
+        )
+        .route(
+            "/login/enrol",
+            get(second_factor::enrol_page).post(second_factor::enrol_and_sign_in),
+        )
+        .route("/account/second-factor", get(second_factor::settings))
+        .route("/account/second-factor/enrol", post(second_factor::enrol))
+        .route(
+            "/account/second-factor/recovery-codes",
+            post(second_factor::renew_codes),
+        )
+        .route("/account/second-factor/remove", post(second_factor::remove))
         .route("/logout", get(login::logout_page).post(login::logout))
         .route("/account", get(account::account))
         .route(

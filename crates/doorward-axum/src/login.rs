@@ -90,6 +90,20 @@ pub(crate) async fn login(
                 set_cookie,
             ))
         }
+        Err(SignInError::SecondFactor { pending, enrol }) => {
+            let step = if enrol {
+                "/login/enrol"
+            } else {
+                "/login/second-factor"
+            };
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", next)
+                .finish();
+            Ok(with_cookie(
+                see_other(&format!("{step}?{query}")),
+                Some(crate::second_factor::pending_cookie(&app, &pending)),
+            ))
+        }
         Err(SignInError::Busy(_)) => Err(PageError::Busy),
         Err(e) => Err(PageError::internal(&e)),
     }

@@ -12,7 +12,9 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::paths::path;
 
+mod second_factor;
 mod self_service;
+pub use second_factor::{enrolment, recovery_codes, second_factor_prompt, second_factor_settings};
 pub use self_service::{delete_account, password_change, sign_up, SignUpValues};
 
 fn layout(title: &str, content: Markup) -> Markup {
@@ -220,6 +222,7 @@ pub fn account(
             }
             h2 { "Security" }
             ul.apps {
+                li { a href=(path("/account/second-factor")) { "Second factor (authenticator app)" } }
                 li { a href=(path("/account/password")) { "Change your password" } }
                 li { a href=(path("/account/delete")) { "Delete your account" } }
             }

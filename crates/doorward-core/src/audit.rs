@@ -61,9 +61,13 @@ pub mod kinds {
     pub const ACCOUNT_DELETED: &str = "account.deleted";
     pub const INVITATION_CREATED: &str = "admin.invitation.created";
     pub const INVITATION_WITHDRAWN: &str = "admin.invitation.withdrawn";
+    /// A second factor set up (by the person, or at a sign-in that required one).
+    pub const SECOND_FACTOR_ENROLLED: &str = "account.second_factor_enrolled";
+    /// A second factor removed (by the person, or an admin: the actor says).
+    pub const SECOND_FACTOR_REMOVED: &str = "account.second_factor_removed";
 
     /// Every kind, in the order above (the metrics count each).
-    pub const ALL: [&str; 32] = [
+    pub const ALL: [&str; 34] = [
         SIGN_IN_SUCCEEDED,
         SIGN_IN_FAILED,
         SIGN_IN_DISABLED,
@@ -96,6 +100,8 @@ pub mod kinds {
         ACCOUNT_DELETED,
         INVITATION_CREATED,
         INVITATION_WITHDRAWN,
+        SECOND_FACTOR_ENROLLED,
+        SECOND_FACTOR_REMOVED,
     ];
 }
 

@@ -126,6 +126,8 @@ pub struct EngineConfig {
     pub passwords: PasswordRules,
     /// Who may create an account at the sign-up page.
     pub sign_up: SignUpMode,
+    /// Everyone signs in with a second factor (`[accounts] second_factor = "required"`).
+    pub second_factor_required: bool,
     /// How long audit events are kept, in seconds (90 days by default).
     pub audit_retention: u32,
     /// Whether each token issued is an audit event (on by default; a server issuing
@@ -239,6 +241,7 @@ impl Default for EngineConfig {
             dpop: DpopPolicy::default(),
             passwords: PasswordRules::default(),
             sign_up: SignUpMode::Off,
+            second_factor_required: false,
             audit_retention: 90 * 24 * 3600,
             audit_tokens: true,
         }

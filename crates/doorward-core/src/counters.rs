@@ -18,10 +18,18 @@ pub const GRANTS: [&str; 8] = [
     "other",
 ];
 
-#[derive(Default)]
 pub struct Counters {
     events: [AtomicU64; kinds::ALL.len()],
     issued: [AtomicU64; GRANTS.len()],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            events: std::array::from_fn(|_| AtomicU64::new(0)),
+            issued: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 impl Counters {

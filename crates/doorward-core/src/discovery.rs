@@ -74,10 +74,11 @@ impl Engine {
             "revocation_endpoint_auth_signing_alg_values_supported": auth_algs,
             "code_challenge_methods_supported": pkce,
             "claims_supported": [
-                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr",
+                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "amr", "acr",
                 "name", "preferred_username", "email", "email_verified"
             ],
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
+            "acr_values_supported": crate::acr::SUPPORTED,
             "authorization_response_iss_parameter_supported": true,
             "claims_parameter_supported": false,
             // RFC 9101: by value, signed by the client's keys (or its client_secret_jwt secret).

@@ -129,6 +129,13 @@ impl Engine {
         if user.is_disabled() {
             return Err(OAuthError::invalid_grant("this account is disabled").into());
         }
+        // A password alone does not sign in an account with a second factor.
+        if self.second_factor_step(&user).await.is_err() {
+            return Err(OAuthError::invalid_grant(
+                "this account signs in with a second factor: use the authorization code flow",
+            )
+            .into());
+        }
         // The grant is listed on the user's account page, where it can be revoked.
         self.store
             .record_consent(&crate::model::ConsentRecord {

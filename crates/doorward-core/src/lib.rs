@@ -81,6 +81,7 @@ pub mod request_object;
 pub mod resource;
 pub mod resource_indicators;
 pub mod revocation;
+pub mod second_factor;
 pub mod self_service;
 pub mod session;
 mod sign_in_error;

@@ -80,7 +80,9 @@ impl From<Refusal> for SelfServiceError {
 impl From<SignInError> for SelfServiceError {
     fn from(error: SignInError) -> Self {
         match error {
-            SignInError::InvalidCredentials | SignInError::Disabled => Self::WrongPassword,
+            SignInError::InvalidCredentials
+            | SignInError::Disabled
+            | SignInError::SecondFactor { .. } => Self::WrongPassword,
             SignInError::Throttled(t) => Self::Throttled(t),
             SignInError::Busy(b) => Self::Busy(b),
             SignInError::Store(e) => Self::Store(e),

@@ -44,6 +44,7 @@ impl Engine {
         from: Option<IpAddr>,
     ) -> Result<(String, SignedIn), SignInError> {
         let user = self.check_password(username, password, from).await?;
+        self.second_factor_step(&user).await?;
         self.note(
             AuditEvent::new(kinds::SIGN_IN_SUCCEEDED, Actor::User(user.id))
                 .user(user.id)

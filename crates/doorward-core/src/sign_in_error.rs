@@ -19,6 +19,10 @@ pub enum SignInError {
     /// was checked (RFC 6819 §4.4.3.6, [`crate::throttle`]).
     #[error(transparent)]
     Throttled(Throttled),
+    /// The password was right; a second factor must follow (`enrol`: one must be set up
+    /// first). `pending` names the sign-in for five minutes (`crate::second_factor`).
+    #[error("a second factor is needed")]
+    SecondFactor { pending: String, enrol: bool },
     #[error(transparent)]
     Busy(#[from] crate::passwords::Busy),
     #[error("storage failure")]

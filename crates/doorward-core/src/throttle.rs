@@ -83,6 +83,15 @@ pub const SIGN_UP: Policy = Policy {
     forget_after: 3600,
 };
 
+/// Wrong second-factor codes per user: a six-digit code gives a guesser one chance in a
+/// million a try, so a few tries, then a doubling lock.
+pub const SECOND_FACTOR: Policy = Policy {
+    free: 5,
+    first_lockout: 30,
+    max_lockout: 15 * 60,
+    forget_after: 24 * 3600,
+};
+
 /// Wrong client secrets per client.
 pub const CLIENT: Policy = Policy {
     free: 10,
@@ -133,6 +142,15 @@ impl Counter {
             key: digest_key("addr", &address_prefix(address)),
             policy: ADDRESS,
             cleared_on_success: false,
+        }
+    }
+
+    /// Wrong second-factor codes for the user `id` (cleared by a right one).
+    pub fn second_factor(id: Uuid) -> Self {
+        Self {
+            key: digest_key("2fa", id.as_bytes()),
+            policy: SECOND_FACTOR,
+            cleared_on_success: true,
         }
     }
 

@@ -207,6 +207,8 @@ pub struct Config {
     pub passwords: PasswordRules,
     /// `[accounts] sign_up`: who may create an account at `/signup`.
     pub sign_up: SignUpMode,
+    /// `[accounts] second_factor = "required"`: everyone signs in with a second factor.
+    pub second_factor_required: bool,
     /// `[audit]`: the audit trail.
     pub audit: AuditSettings,
 }
@@ -300,6 +302,8 @@ struct RawAccounts {
     password_min_length: Option<u32>,
     /// "off" (the default), "invite" or "open".
     sign_up: Option<String>,
+    /// "optional" (the default) or "required".
+    second_factor: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -742,6 +746,13 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
             insecure_allow_http: fetch.insecure_allow_http,
         },
         passwords: password_rules(&raw.accounts)?,
+        second_factor_required: match raw.accounts.second_factor.as_deref() {
+            None | Some("optional") => false,
+            Some("required") => true,
+            Some(other) => {
+                bail!("key `accounts.second_factor`: `{other}`: one of \"optional\", \"required\"")
+            }
+        },
         sign_up: match raw.accounts.sign_up.as_deref() {
             None => SignUpMode::Off,
             Some(text) => SignUpMode::parse(text).with_context(|| {

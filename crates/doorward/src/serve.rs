@@ -171,6 +171,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             dpop: config.dpop,
             passwords: config.passwords,
             sign_up: config.sign_up,
+            second_factor_required: config.second_factor_required,
             audit_retention: config.audit.retention,
             audit_tokens: config.audit.token_events,
             ..EngineConfig::default()

@@ -90,6 +90,9 @@ pub enum UsersCommand {
         /// Take the admin role away.
         #[arg(long)]
         no_admin: bool,
+        /// Whether this user must sign in with a second factor: required or optional.
+        #[arg(long, value_parser = ["required", "optional"])]
+        second_factor: Option<String>,
         /// Change the name or address of a user of the configuration file (the next start
         /// undoes it).
         #[arg(long)]
@@ -130,6 +133,15 @@ pub enum UsersCommand {
     },
     /// Sign an account out of every browser (its tokens stay).
     SignOut {
+        #[command(flatten)]
+        serve: ServeArgs,
+        user: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn off an account's second factor (a lost phone and lost recovery codes): the next
+    /// sign-in is with the password alone, or sets one up again when one is required.
+    ResetSecondFactor {
         #[command(flatten)]
         serve: ServeArgs,
         user: String,
@@ -271,6 +283,7 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
             email,
             admin,
             no_admin,
+            second_factor,
             force,
             json,
         } => {
@@ -284,6 +297,11 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
                 .await?;
             if admin || no_admin {
                 updated = engine.set_account_admin(&updated, admin, &actor).await?;
+            }
+            if let Some(required) = second_factor {
+                updated = engine
+                    .set_second_factor_required(&updated, required == "required", &actor)
+                    .await?;
             }
             settled().await;
             print_user(&engine, &updated, json).await
@@ -328,6 +346,20 @@ pub async fn run(command: UsersCommand) -> anyhow::Result<()> {
                 json!({ "user": current.id, "sessions_ended": ended }),
                 || format!("{}: {ended} session(s) ended", current.username),
             );
+            Ok(())
+        }
+        UsersCommand::ResetSecondFactor { serve, user, json } => {
+            let engine = build_engine(&load_config(serve)?).await?;
+            let current = engine.account(&user).await?;
+            let had = engine.reset_second_factor(&current, &actor).await?;
+            settled().await;
+            report(json, json!({ "user": current.id, "had_one": had }), || {
+                if had {
+                    format!("{}: second factor turned off", current.username)
+                } else {
+                    format!("{}: had no second factor", current.username)
+                }
+            });
             Ok(())
         }
         UsersCommand::Unlock { serve, user, json } => {
@@ -514,6 +546,7 @@ fn state(user: &User) -> &'static str {
 
 async fn describe(engine: &Engine, user: &User) -> anyhow::Result<Value> {
     let failures = engine.account_failures(&user.username).await?;
+    let second_factor = engine.second_factor_status(user.id).await?;
     Ok(json!({
         "id": user.id,
         "username": user.username,
@@ -527,6 +560,9 @@ async fn describe(engine: &Engine, user: &User) -> anyhow::Result<Value> {
         "created_at": user.created_at,
         "failed_sign_ins": failures.as_ref().map_or(0, |(f, _)| f.count),
         "locked_until": failures.and_then(|(_, until)| until),
+        "second_factor": second_factor.map(|_| "totp"),
+        "recovery_codes_left": second_factor,
+        "second_factor_required": user.second_factor_required,
     }))
 }
 
