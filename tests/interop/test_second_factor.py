@@ -223,3 +223,42 @@ def test_one_user_can_be_required_and_reset_by_the_operator(request, tmp_path):
     doorward(server, "users", "update", "bob", "--second-factor", "optional")
     _, resp = password_step(server, "bob", USERS["bob"][0])
     assert resp.headers["Location"] == "/account"
+
+
+def test_acr_values_ask_a_password_session_for_its_second_factor(server):
+    import base64
+    from helpers import authorize_url, basic, query_of, token_request
+
+    add_user(server, "sue")
+    browser, resp = password_step(server, "sue", PASSWORD)
+    assert resp.status_code == 303
+    page = browser.get("/account/second-factor")
+    secret, done = enrol_from_page(browser, page, "/account/second-factor/enrol")
+    assert done.status_code == 200
+    # The session was opened with the password alone: a request for two factors steps up.
+    url = authorize_url(server.origin, client_id=OIDC_CLIENT_ID, redirect_uri=OIDC_REDIRECT_URI,
+                        scope="openid", state="s1", nonce="n1",
+                        acr_values="urn:doorward:acr:mfa")
+    resp = browser.get(url)
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/login/second-factor?"), resp.text
+    prompt = browser.get(resp.headers["Location"])
+    resp = browser.submit(prompt, find_form(prompt, "/login/second-factor"),
+                          {"code": pyotp.TOTP(secret).at(time.time() + 30)})
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/oauth/authorize?"), resp.text
+    resp = browser.get(resp.headers["Location"])
+    if resp.status_code == 200:
+        form = find_form(resp, "/oauth/authorize")
+        resp = browser.submit(resp, form, button=form.button(value="approve"))
+    code = query_of(resp.headers["Location"])["code"]
+    answer = token_request(
+        server.origin, auth=basic(OIDC_CLIENT_ID, OIDC_CLIENT_SECRET),
+        form={"grant_type": "authorization_code", "code": code, "redirect_uri": OIDC_REDIRECT_URI})
+    assert answer.status_code == 200, answer.text
+    tokens = answer.json()
+    payload = tokens["id_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["acr"] == "urn:doorward:acr:mfa" and claims["amr"] == ["pwd", "otp", "mfa"], claims
+    # Asked of a user without a second factor: the request goes on, and acr says what was done.
+    other, _ = password_step(server, "alice", USERS["alice"][0])
+    resp = other.get(url.replace("s1", "s2"))
+    assert resp.status_code in (200, 302), resp.text

@@ -60,6 +60,16 @@ pub(crate) async fn show(
         Interaction::Login { hint } => {
             to_login(&format!("/oauth/authorize?{query}"), hint.as_deref())
         }
+        // A stronger sign-in is asked for: the second factor, then back to the request.
+        Interaction::StepUp { pending } => {
+            let next = form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", &format!("/oauth/authorize?{query}"))
+                .finish();
+            with_cookie(
+                see_other(&format!("/login/second-factor?{next}")),
+                Some(crate::second_factor::pending_cookie(&app, &pending)),
+            )
+        }
         Interaction::Consent => match &session {
             Some(user) => {
                 let (token, set_cookie) = browser.csrf();

@@ -394,6 +394,9 @@ impl Engine {
             nonce,
             prompt,
             max_age,
+            acr_values: single("acr_values")
+                .filter(|v| !v.is_empty() && v.len() <= 512)
+                .map(str::to_owned),
             login_hint: single("login_hint")
                 .filter(|h| !h.is_empty() && h.len() <= 256)
                 .map(str::to_owned),
@@ -576,6 +579,19 @@ impl Engine {
         };
         if let Some(instead) = self.check_sign_in(request, user) {
             return Ok(instead);
+        }
+        // A step-up (OIDC Core §3.1.2.1 `acr_values`): when the session's sign-in is weaker
+        // than asked and the user has a second factor, it is asked for. Without one, or with
+        // `prompt=none`, the request goes on and the ID token's `acr` says what was done.
+        if let Some(wanted) = &request.acr_values {
+            if !request.prompt.none
+                && !crate::acr::satisfies(&user.session.amr, wanted)
+                && self.store.find_totp(user.user.id).await?.is_some()
+            {
+                return Ok(Interaction::StepUp {
+                    pending: self.pending_token(user.user.id),
+                });
+            }
         }
         match self.decide(user, request).await? {
             ConsentDecision::Redirect(location) => Ok(Interaction::Redirect(location)),

@@ -232,7 +232,7 @@ impl Engine {
         interaction: &Result<Interaction, StoreError>,
     ) -> Option<Consultation> {
         let needs_login = match interaction {
-            Ok(Interaction::Login { .. }) => true,
+            Ok(Interaction::Login { .. } | Interaction::StepUp { .. }) => true,
             Ok(Interaction::Consent | Interaction::Redirect(_)) => false,
             Err(_) => return None,
         };

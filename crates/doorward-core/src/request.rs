@@ -32,6 +32,9 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     pub prompt: Prompt,
     pub max_age: Option<i64>,
+    /// The authentication classes asked for, a preference list (OIDC Core §3.1.2.1;
+    /// [`crate::acr`]).
+    pub acr_values: Option<String>,
     pub login_hint: Option<String>,
     /// The `sub` of a valid `id_token_hint`.
     pub hinted_subject: Option<String>,
@@ -191,6 +194,10 @@ pub enum Interaction {
     Login { hint: Option<String> },
     /// Ask the user to approve the client.
     Consent,
+    /// The request asks for a stronger sign-in (`acr_values`) than the session's, and the user
+    /// has a second factor: ask for it (`pending` is the sign-in waiting for it,
+    /// `crate::second_factor`), then come back.
+    StepUp { pending: String },
     /// Go back to the client: with a code, or with an error.
     Redirect(AuthorizationResponse),
 }

@@ -378,7 +378,7 @@ impl Engine {
         self.keyed(b"doorward-recovery:", &[normalized.as_bytes()])
     }
 
-    fn pending_token(&self, user: Uuid) -> String {
+    pub(crate) fn pending_token(&self, user: Uuid) -> String {
         let now = self.now();
         let mac = self.keyed(b"doorward-pending:", &[user.as_bytes(), &now.to_be_bytes()]);
         format!("{user}.{now}.{}", URL_SAFE_NO_PAD.encode(mac))

@@ -123,6 +123,7 @@ fn consent_request(client: doorward_core::model::Client) -> AuthorizationRequest
         nonce: None,
         prompt: Default::default(),
         max_age: None,
+        acr_values: None,
         login_hint: None,
         hinted_subject: None,
         reauthenticated_since: None,
