@@ -81,6 +81,7 @@
 //! ```
 
 mod account;
+mod admin;
 mod authenticator;
 mod authorize;
 mod body;
@@ -198,6 +199,26 @@ pub(crate) fn routes(state: AppState) -> Router {
             get(second_factor::enrol_page).post(second_factor::enrol_and_sign_in),
         )
         .route("/account/second-factor", get(second_factor::settings))
+        .route("/admin", get(admin::home))
+        .route("/admin/events", get(admin::events))
+        .route("/admin/users", get(admin::users))
+        .route(
+            "/admin/users/{id}",
+            get(admin::user).post(admin::user_action),
+        )
+        .route(
+            "/admin/clients",
+            get(admin::clients).post(admin::add_client),
+        )
+        .route("/admin/clients/{id}/rotate", post(admin::rotate_client))
+        .route("/admin/clients/{id}/remove", post(admin::remove_client))
+        .route("/admin/keys", get(admin::keys))
+        .route("/admin/keys/rotate", post(admin::rotate_key))
+        .route(
+            "/admin/invitations",
+            get(admin::invitations).post(admin::invite),
+        )
+        .route("/admin/invitations/{id}/withdraw", post(admin::withdraw))
         .route("/account/second-factor/enrol", post(second_factor::enrol))
         .route(
             "/account/second-factor/recovery-codes",

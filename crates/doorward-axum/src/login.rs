@@ -126,7 +126,7 @@ pub(crate) async fn logout(browser: Browser, _form: CsrfForm) -> Result<Response
 }
 
 /// `next` if it is one of the places sign-in returns to (an authorization request, the device
-/// page with its code, or the account page), else the account page. Nothing else passes, so no `next` can send the browser
+/// page with its code, the admin console, or the account page), else the account page. Nothing else passes, so no `next` can send the browser
 /// off the site (RFC 9700 §4.11): not `//host`, `/\host`, nor `/<TAB>/host`, which browsers
 /// read as another origin once they strip the tab.
 pub(crate) fn safe_next(next: Option<&str>) -> &str {
@@ -135,7 +135,9 @@ pub(crate) fn safe_next(next: Option<&str>) -> &str {
             if (n == "/account"
                 || n.starts_with("/oauth/authorize?")
                 || n == "/device"
-                || n.starts_with("/device?"))
+                || n.starts_with("/device?")
+                || n == "/admin"
+                || (n.starts_with("/admin/") && !n.starts_with("/admin//")))
                 && n.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             n

@@ -78,9 +78,8 @@ impl Metrics {
             "HTTP requests answered, by route pattern, method and status",
             requests.clone(),
         );
-        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(BUCKETS.into_iter())
-        });
+        let latency =
+            Family::<RouteLabels, Histogram>::new_with_constructor(|| Histogram::new(BUCKETS));
         registry.register(
             "doorward_http_request_duration_seconds",
             "Time to answer an HTTP request, by route pattern",

@@ -12,8 +12,13 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::paths::path;
 
+mod admin;
 mod second_factor;
 mod self_service;
+pub use admin::{
+    admin_client_secret, admin_clients, admin_events, admin_forbidden, admin_home,
+    admin_invitations, admin_keys, admin_reauth, admin_user, admin_users, UserFacts,
+};
 pub use second_factor::{enrolment, recovery_codes, second_factor_prompt, second_factor_settings};
 pub use self_service::{delete_account, password_change, sign_up, SignUpValues};
 

@@ -128,6 +128,9 @@ pub struct EngineConfig {
     pub sign_up: SignUpMode,
     /// Everyone signs in with a second factor (`[accounts] second_factor = "required"`).
     pub second_factor_required: bool,
+    /// How recent, in seconds, an admin's sign-in must be for a console action that changes
+    /// someone's access (`[accounts] admin_fresh_sign_in`, 600 by default).
+    pub admin_fresh_sign_in: i64,
     /// How long audit events are kept, in seconds (90 days by default).
     pub audit_retention: u32,
     /// Whether each token issued is an audit event (on by default; a server issuing
@@ -242,6 +245,7 @@ impl Default for EngineConfig {
             passwords: PasswordRules::default(),
             sign_up: SignUpMode::Off,
             second_factor_required: false,
+            admin_fresh_sign_in: 600,
             audit_retention: 90 * 24 * 3600,
             audit_tokens: true,
         }

@@ -29,6 +29,9 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
+/// A recovery code's hash and when it was spent.
+type RecoveryCode = ([u8; 32], Option<UnixTime>);
+
 #[derive(Default)]
 struct Inner {
     clients: HashMap<Uuid, Client>,
@@ -56,7 +59,7 @@ struct Inner {
     invitations: HashMap<TokenHash, InvitationRecord>,
     totp: HashMap<Uuid, TotpRecord>,
     /// By user: each code's hash and when it was spent.
-    recovery: HashMap<Uuid, Vec<([u8; 32], Option<UnixTime>)>>,
+    recovery: HashMap<Uuid, Vec<RecoveryCode>>,
 }
 
 impl MemoryStore {

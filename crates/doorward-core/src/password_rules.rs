@@ -114,7 +114,7 @@ fn is_repetitive(lower: &str, min_length: usize) -> bool {
         return true;
     }
     for unit in 1..=chars.len() / 2 {
-        if chars.len() % unit == 0 && chars.chunks(unit).all(|c| c == &chars[..unit]) {
+        if chars.len().is_multiple_of(unit) && chars.chunks(unit).all(|c| c == &chars[..unit]) {
             let unit: String = chars[..unit].iter().collect();
             if unit.chars().count() < min_length || is_common(&unit) {
                 return true;

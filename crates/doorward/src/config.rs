@@ -209,6 +209,8 @@ pub struct Config {
     pub sign_up: SignUpMode,
     /// `[accounts] second_factor = "required"`: everyone signs in with a second factor.
     pub second_factor_required: bool,
+    /// `[accounts] admin_fresh_sign_in`: seconds (1 to 86400, 600 by default).
+    pub admin_fresh_sign_in: i64,
     /// `[audit]`: the audit trail.
     pub audit: AuditSettings,
 }
@@ -304,6 +306,8 @@ struct RawAccounts {
     sign_up: Option<String>,
     /// "optional" (the default) or "required".
     second_factor: Option<String>,
+    /// How recent an admin's sign-in must be for a console action that changes access.
+    admin_fresh_sign_in: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -746,6 +750,11 @@ fn check(raw: RawConfig, base: &Path, overrides: Overrides) -> anyhow::Result<Co
             insecure_allow_http: fetch.insecure_allow_http,
         },
         passwords: password_rules(&raw.accounts)?,
+        admin_fresh_sign_in: match raw.accounts.admin_fresh_sign_in {
+            None => 600,
+            Some(s) if (1..=86_400).contains(&s) => i64::from(s),
+            Some(_) => bail!("key `accounts.admin_fresh_sign_in`: 1 to 86400 seconds"),
+        },
         second_factor_required: match raw.accounts.second_factor.as_deref() {
             None | Some("optional") => false,
             Some("required") => true,

@@ -172,6 +172,7 @@ pub async fn build_provider(config: &Config, register: bool) -> anyhow::Result<P
             passwords: config.passwords,
             sign_up: config.sign_up,
             second_factor_required: config.second_factor_required,
+            admin_fresh_sign_in: config.admin_fresh_sign_in,
             audit_retention: config.audit.retention,
             audit_tokens: config.audit.token_events,
             ..EngineConfig::default()
