@@ -67,7 +67,7 @@ pub(crate) async fn show(
                 .finish();
             with_cookie(
                 see_other(&format!("/login/second-factor?{next}")),
-                Some(crate::second_factor::pending_cookie(&app, &pending)),
+                Some(crate::extract::pending_cookie(&app, &pending)),
             )
         }
         Interaction::Consent => match &session {

@@ -15,6 +15,6 @@ mod client;
 mod form;
 
 pub(crate) use address::ClientAddress;
-pub(crate) use browser::{session_cookie, Browser};
+pub(crate) use browser::{pending_cookie, session_cookie, Browser};
 pub(crate) use client::ClientRequest;
 pub(crate) use form::CsrfForm;

@@ -101,7 +101,7 @@ pub(crate) async fn login(
                 .finish();
             Ok(with_cookie(
                 see_other(&format!("{step}?{query}")),
-                Some(crate::second_factor::pending_cookie(&app, &pending)),
+                Some(crate::extract::pending_cookie(&app, &pending)),
             ))
         }
         Err(SignInError::Busy(_)) => Err(PageError::Busy),

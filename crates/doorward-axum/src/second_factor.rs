@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use doorward_core::audit::Actor;
-use doorward_core::second_factor::{SecondFactorError, PENDING_LIFETIME};
+use doorward_core::second_factor::SecondFactorError;
 use doorward_core::throttle::Throttled;
 use doorward_proto::Secret;
 use serde::Deserialize;
@@ -26,17 +26,6 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 pub(crate) struct NextQuery {
     next: Option<String>,
-}
-
-/// The `Set-Cookie` of a pending sign-in.
-pub(crate) fn pending_cookie(app: &AppState, pending: &str) -> HeaderValue {
-    let secure = app.secure_cookies;
-    cookies::set(
-        cookies::pending_name(secure),
-        pending,
-        PENDING_LIFETIME,
-        secure,
-    )
 }
 
 fn clear_pending(app: &AppState) -> HeaderValue {

@@ -1,3 +1,6 @@
+//! Past 700 lines, still one idea: every storage port with the guarantees it must keep, read as
+//! one contract (the contract kit checks it whole).
+//!
 //! What the engine needs from the outside world. Storage ports are small verb-first traits;
 //! atomic operations (redeem a code once, rotate a refresh token once) are single operations of
 //! the port, so that an adapter can make them one statement or one transaction.

@@ -88,6 +88,17 @@ impl Browser {
     }
 }
 
+/// The `Set-Cookie` of a sign-in waiting for its second factor (`second_factor.rs`).
+pub(crate) fn pending_cookie(app: &AppState, pending: &str) -> HeaderValue {
+    let secure = app.secure_cookies;
+    cookies::set(
+        cookies::pending_name(secure),
+        pending,
+        doorward_core::second_factor::PENDING_LIFETIME,
+        secure,
+    )
+}
+
 /// The `Set-Cookie` of a new provider session.
 pub(crate) fn session_cookie(app: &AppState, value: &str) -> HeaderValue {
     cookies::set(
