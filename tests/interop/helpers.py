@@ -24,6 +24,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Optional
@@ -223,6 +224,37 @@ def psql(sql: str) -> None:
     subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", os.environ["DOORWARD_TEST_POSTGRES_URL"],
                     "-c", sql], check=True,
                    env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"})
+
+
+def database_for(request, tmp_path: Path, prefix: str) -> str:
+    """The database of a test's own server: SQLite in `tmp_path`, or, when the test is
+    parametrized with "postgres", a fresh schema of `DOORWARD_TEST_POSTGRES_URL` dropped after the
+    test (skipped without the variable). SQLite explicitly: in the suite's PostgreSQL pass the
+    shared database would otherwise carry this test's rows to the other modules' servers."""
+    if getattr(request, "param", "sqlite") != "postgres":
+        return f"sqlite:{tmp_path / (prefix + '.sqlite')}"
+    url = os.environ.get("DOORWARD_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("skipped: DOORWARD_TEST_POSTGRES_URL is not set")
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    psql(f"CREATE SCHEMA {schema}")
+    request.addfinalizer(lambda: psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
+# Commands of the `doorward` binary that take a second word (`users add`).
+TWO_WORD_COMMANDS = {"clients", "users", "keys", "dev", "token"}
+
+
+def doorward_cli(server: "DoorwardServer", *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    """`doorward ARGS` against `server`'s configuration, database and issuer."""
+    database = server.command[server.command.index("--database") + 1]
+    words = 2 if args[0] in TWO_WORD_COMMANDS else 1
+    return subprocess.run(
+        [str(doorward_bin()), *args[:words], "--config", str(server.config_path), "--database",
+         database, "--external-uri", server.external_uri, *args[words:]],
+        capture_output=True, text=True, timeout=120, env=server.child_env(), cwd=server.workdir,
+        input=stdin)
 
 
 def free_port() -> int:

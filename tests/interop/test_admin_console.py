@@ -9,17 +9,15 @@ page, never a 5xx; the console is never framed.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
-import uuid
 
 import pytest
 
 from helpers import (
-    psql,
     Browser,
+    database_for,
+    doorward_cli,
     DoorwardServer,
     assert_token_response,
     auth_self,
@@ -35,19 +33,11 @@ from helpers import (
     USERS,
 )
 
-PG_URL = os.environ.get("DOORWARD_TEST_POSTGRES_URL")
 ROOT_PASSWORD = "root console passphrase"
 
 
 def make(request, tmp_path, extra: str = "") -> DoorwardServer:
-    database = f"sqlite:{tmp_path / 'admin.sqlite'}"
-    if getattr(request, "param", "sqlite") == "postgres":
-        if not PG_URL:
-            pytest.skip("skipped: DOORWARD_TEST_POSTGRES_URL is not set")
-        schema = f"admin_{uuid.uuid4().hex[:12]}"
-        psql(f"CREATE SCHEMA {schema}")
-        request.addfinalizer(lambda: psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        database = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    database = database_for(request, tmp_path, "admin")
     server = DoorwardServer(doorward_bin(), tmp_path, database=database, extra_config=extra)
     server.start()
     request.addfinalizer(server.stop)
@@ -62,13 +52,8 @@ def server(request, tmp_path):
     return make(request, tmp_path)
 
 
-def doorward(server, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    database = server.command[server.command.index("--database") + 1]
-    return subprocess.run(
-        [str(doorward_bin()), *args[:2], "--config", str(server.config_path), "--database",
-         database, "--external-uri", server.external_uri, *args[2:]],
-        capture_output=True, text=True, timeout=120, env=server.child_env(), cwd=server.workdir,
-        input=stdin)
+def doorward(server, *args: str, stdin: str = ""):
+    return doorward_cli(server, *args, stdin=stdin)
 
 
 def user_id(server, name: str) -> str:

@@ -10,9 +10,7 @@ a clear page, never a 5xx.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
 import uuid
 
@@ -20,8 +18,9 @@ import pyotp
 import pytest
 
 from helpers import (
-    psql,
     Browser,
+    database_for,
+    doorward_cli,
     DoorwardServer,
     doorward_bin,
     find_form,
@@ -32,19 +31,11 @@ from helpers import (
 )
 from test_oidc import FlaskRP
 
-PG_URL = os.environ.get("DOORWARD_TEST_POSTGRES_URL")
 PASSWORD = "tess long passphrase one"
 
 
 def make(request, tmp_path, extra: str = "") -> DoorwardServer:
-    database = f"sqlite:{tmp_path / 'second-factor.sqlite'}"
-    if getattr(request, "param", "sqlite") == "postgres":
-        if not PG_URL:
-            pytest.skip("skipped: DOORWARD_TEST_POSTGRES_URL is not set")
-        schema = f"second_factor_{uuid.uuid4().hex[:12]}"
-        psql(f"CREATE SCHEMA {schema}")
-        request.addfinalizer(lambda: psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        database = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    database = database_for(request, tmp_path, "second_factor")
     server = DoorwardServer(doorward_bin(), tmp_path, database=database, extra_config=extra)
     server.start()
     request.addfinalizer(server.stop)
@@ -56,13 +47,8 @@ def server(request, tmp_path):
     return make(request, tmp_path)
 
 
-def doorward(server, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    database = server.command[server.command.index("--database") + 1]
-    return subprocess.run(
-        [str(doorward_bin()), *args[:2], "--config", str(server.config_path), "--database",
-         database, *args[2:]],
-        capture_output=True, text=True, timeout=120, env=server.child_env(), cwd=server.workdir,
-        input=stdin)
+def doorward(server, *args: str, stdin: str = ""):
+    return doorward_cli(server, *args, stdin=stdin)
 
 
 def add_user(server, name: str) -> None:

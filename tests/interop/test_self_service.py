@@ -9,16 +9,14 @@ answer, stores nothing, and never a 5xx (the helpers' session fails on any 5xx).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import time
-import uuid
 
 import pytest
 
 from helpers import (
-    psql,
     Browser,
+    database_for,
+    doorward_cli,
     DoorwardServer,
     assert_token_response,
     auth_self,
@@ -34,20 +32,12 @@ from helpers import (
     USERS,
 )
 
-PG_URL = os.environ.get("DOORWARD_TEST_POSTGRES_URL")
 GOOD = "a long enough passphrase here"
 NEW = "another long passphrase, new"
 
 
 def make_server(request, tmp_path, mode: str) -> DoorwardServer:
-    database = f"sqlite:{tmp_path / 'self-service.sqlite'}"
-    if request.param == "postgres":
-        if not PG_URL:
-            pytest.skip("skipped: DOORWARD_TEST_POSTGRES_URL is not set")
-        schema = f"self_service_{uuid.uuid4().hex[:12]}"
-        psql(f"CREATE SCHEMA {schema}")
-        request.addfinalizer(lambda: psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        database = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    database = database_for(request, tmp_path, "self_service")
     server = DoorwardServer(doorward_bin(), tmp_path, database=database,
                             extra_config=f'[accounts]\nsign_up = "{mode}"\n')
     server.start()
@@ -65,13 +55,8 @@ def invite_server(request, tmp_path):
     return make_server(request, tmp_path, "invite")
 
 
-def doorward(server, *args: str) -> subprocess.CompletedProcess:
-    database = server.command[server.command.index("--database") + 1]
-    return subprocess.run(
-        [str(doorward_bin()), *args[:2], "--config", str(server.config_path), "--database",
-         database, "--external-uri", server.external_uri, *args[2:]],
-        capture_output=True, text=True, timeout=120, env=server.child_env(), cwd=server.workdir,
-        stdin=subprocess.DEVNULL)
+def doorward(server, *args: str):
+    return doorward_cli(server, *args)
 
 
 def usernames(server) -> list[str]:

@@ -160,29 +160,8 @@ impl UserStore for PostgresStore {
     }
 
     async fn insert_user(&self, user: &NewUser) -> StoreResult<bool> {
-        let sql = format!(
-            "INSERT INTO users ({USER_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT DO NOTHING"
-        );
         let mut tx = self.pool.begin().await.map_err(other)?;
-        let inserted = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(user.id)
-            .bind(user.username.as_str())
-            .bind(user.display_name.as_str())
-            .bind(user.password_hash.as_str())
-            .bind(user.email.as_deref())
-            .bind(user.email_verified)
-            .bind(user.created_at)
-            .bind(rows::claims_text(&user.claims))
-            .bind(user.admin)
-            .bind(user.disabled_at)
-            .bind(user.source.as_str())
-            .bind(user.second_factor_required)
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?
-            .rows_affected();
+        let inserted = insert_user_in(&mut tx, user).await?;
         if inserted == 1 {
             changes::notify(&mut tx, &Change::User(user.id)).await?;
         }
@@ -367,4 +346,34 @@ pub(super) fn upsert_client_sql() -> String {
                  previous_secret_expires_at = excluded.previous_secret_expires_at,
                  source = excluded.source"
     )
+}
+
+/// Inserts `user` unless its id or username is taken, in `tx` (the write of
+/// [`UserStore::insert_user`], also made by an invited sign-up): the rows inserted, 0 or 1.
+pub(super) async fn insert_user_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user: &NewUser,
+) -> StoreResult<u64> {
+    let sql = format!(
+        "INSERT INTO users ({USER_COLS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT DO NOTHING"
+    );
+    sqlx::query(AssertSqlSafe(sql.as_str()))
+        .bind(user.id)
+        .bind(user.username.as_str())
+        .bind(user.display_name.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(user.email.as_deref())
+        .bind(user.email_verified)
+        .bind(user.created_at)
+        .bind(rows::claims_text(&user.claims))
+        .bind(user.admin)
+        .bind(user.disabled_at)
+        .bind(user.source.as_str())
+        .bind(user.second_factor_required)
+        .execute(&mut **tx)
+        .await
+        .map_err(other)
+        .map(|done| done.rows_affected())
 }

@@ -8,7 +8,7 @@ use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
 use super::{changes, other, PostgresStore};
-use crate::rows::{self, INVITATION_COLS, USER_COLS};
+use crate::rows::{self, INVITATION_COLS};
 
 #[async_trait]
 impl InvitationStore for PostgresStore {
@@ -76,28 +76,7 @@ impl InvitationStore for PostgresStore {
         if spent != 1 {
             return Ok(InvitedSignUp::InvitationInvalid);
         }
-        let sql = format!(
-            "INSERT INTO users ({USER_COLS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-             ON CONFLICT DO NOTHING"
-        );
-        let inserted = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(user.id)
-            .bind(user.username.as_str())
-            .bind(user.display_name.as_str())
-            .bind(user.password_hash.as_str())
-            .bind(user.email.as_deref())
-            .bind(user.email_verified)
-            .bind(user.created_at)
-            .bind(rows::claims_text(&user.claims))
-            .bind(user.admin)
-            .bind(user.disabled_at)
-            .bind(user.source.as_str())
-            .bind(user.second_factor_required)
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?
-            .rows_affected();
+        let inserted = super::accounts::insert_user_in(&mut tx, user).await?;
         if inserted != 1 {
             // Rolled back when dropped: the invitation stays unspent.
             return Ok(InvitedSignUp::UsernameTaken);

@@ -166,28 +166,7 @@ impl UserStore for SqliteStore {
         let change = Change::User(user.id);
         self.write(|conn| {
             let tx = conn.transaction().map_err(other)?;
-            let inserted = execute(
-                &tx,
-                &format!(
-                    "INSERT INTO users ({USER_COLS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                     ON CONFLICT DO NOTHING"
-                ),
-                params![
-                    user.id.to_string(),
-                    user.username,
-                    user.display_name,
-                    user.password_hash,
-                    user.email,
-                    user.email_verified,
-                    user.created_at,
-                    rows::claims_text(&user.claims),
-                    user.admin,
-                    user.disabled_at,
-                    user.source.as_str(),
-                    user.second_factor_required,
-                ],
-            )?;
+            let inserted = insert_user_in(&tx, user)?;
             if inserted == 1 {
                 changes::record(&tx, &change)?;
             }
@@ -376,5 +355,32 @@ pub(super) fn upsert_client_sql() -> String {
                          previous_secret_hash = excluded.previous_secret_hash,
                          previous_secret_expires_at = excluded.previous_secret_expires_at,
                          source = excluded.source"
+    )
+}
+
+/// Inserts `user` unless its id or username is taken, on `conn` (the write of
+/// [`UserStore::insert_user`], also made by an invited sign-up): the rows inserted, 0 or 1.
+pub(super) fn insert_user_in(conn: &rusqlite::Connection, user: &NewUser) -> StoreResult<usize> {
+    execute(
+        conn,
+        &format!(
+            "INSERT INTO users ({USER_COLS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT DO NOTHING"
+        ),
+        params![
+            user.id.to_string(),
+            user.username,
+            user.display_name,
+            user.password_hash,
+            user.email,
+            user.email_verified,
+            user.created_at,
+            rows::claims_text(&user.claims),
+            user.admin,
+            user.disabled_at,
+            user.source.as_str(),
+            user.second_factor_required,
+        ],
     )
 }

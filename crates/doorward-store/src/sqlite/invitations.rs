@@ -8,7 +8,7 @@ use rusqlite::params;
 use uuid::Uuid;
 
 use super::{changes, execute, other, SqliteStore};
-use crate::rows::{self, INVITATION_COLS, USER_COLS};
+use crate::rows::{self, INVITATION_COLS};
 
 #[async_trait]
 impl InvitationStore for SqliteStore {
@@ -87,28 +87,7 @@ impl InvitationStore for SqliteStore {
             if spent != 1 {
                 return Ok(InvitedSignUp::InvitationInvalid);
             }
-            let inserted = execute(
-                &tx,
-                &format!(
-                    "INSERT INTO users ({USER_COLS})
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                     ON CONFLICT DO NOTHING"
-                ),
-                params![
-                    user.id.to_string(),
-                    user.username,
-                    user.display_name,
-                    user.password_hash,
-                    user.email,
-                    user.email_verified,
-                    user.created_at,
-                    rows::claims_text(&user.claims),
-                    user.admin,
-                    user.disabled_at,
-                    user.source.as_str(),
-                    user.second_factor_required,
-                ],
-            )?;
+            let inserted = super::accounts::insert_user_in(&tx, &user)?;
             if inserted != 1 {
                 // Dropped without a commit: the invitation stays unspent.
                 return Ok(InvitedSignUp::UsernameTaken);
