@@ -9,16 +9,15 @@ kind and user, followed live with `--follow`, and copied as JSON lines to the se
 from __future__ import annotations
 
 import json
-import os
 import select
 import subprocess
 import time
-import uuid
 
 import pytest
 
 from helpers import (
-    psql,
+    database_for,
+    doorward_cli,
     Browser,
     DoorwardServer,
     assert_token_response,
@@ -35,7 +34,6 @@ from helpers import (
     USERS,
 )
 
-PG_URL = os.environ.get("DOORWARD_TEST_POSTGRES_URL")
 AUDIT_CONFIG = """
 [audit]
 stderr = true
@@ -46,32 +44,17 @@ PASSWORD = "events passphrase for gwen"
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def server(request, tmp_path):
-    database = f"sqlite:{tmp_path / 'events.sqlite'}"
-    schema = None
-    if request.param == "postgres":
-        if not PG_URL:
-            pytest.skip("skipped: DOORWARD_TEST_POSTGRES_URL is not set")
-        schema = f"events_{uuid.uuid4().hex[:12]}"
-        psql(f"CREATE SCHEMA {schema}")
-        database = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    database = database_for(request, tmp_path, "events")
     server = DoorwardServer(doorward_bin(), tmp_path, database=database, extra_config=AUDIT_CONFIG)
     server.start()
     yield server
     server.stop()
-    if schema:
-        psql(f"DROP SCHEMA {schema} CASCADE")
 
 
 def doorward(server: DoorwardServer, *args: str, stdin: str = "", user: str = "auditor") -> subprocess.CompletedProcess:
-    database = server.command[server.command.index("--database") + 1]
-    env = server.child_env()
-    env["USER"] = user
-    words = 1 if args[0] == "events" else 2  # `events`, `users add`
-    return subprocess.run(
-        [str(doorward_bin()), *args[:words], "--config", str(server.config_path), "--database",
-         database, *args[words:]],
-        capture_output=True, text=True, timeout=120, env=env, cwd=server.workdir, input=stdin,
-    )
+    # The actor of the command line's changes is the operating-system user.
+    server.extra_env["USER"] = user
+    return doorward_cli(server, *args, stdin=stdin)
 
 
 def events(server, *args: str) -> list[dict]:

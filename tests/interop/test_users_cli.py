@@ -11,14 +11,13 @@ one line on stderr, and nothing stored.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 
 import pytest
 
 from helpers import (
-    psql,
+    database_for,
     Browser,
     DoorwardServer,
     assert_token_response,
@@ -35,7 +34,6 @@ from helpers import (
     REDIRECT_URI,
 )
 
-PG_URL = os.environ.get("DOORWARD_TEST_POSTGRES_URL")
 RS_KEY, RS_SECRET = "rs_app@clients", "rs_app_secret_1"
 RS_CONFIG = f"""
 [clients.rs_app]
@@ -51,22 +49,11 @@ NEW_PASSWORD = "a second passphrase, longer"
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def server(request, tmp_path):
-    # SQLite explicitly: in the suite's PostgreSQL pass the shared database would otherwise
-    # carry these accounts to the other modules' servers.
-    database = f"sqlite:{tmp_path / 'users-cli.sqlite'}"
-    schema = None
-    if request.param == "postgres":
-        if not PG_URL:
-            pytest.skip("skipped: DOORWARD_TEST_POSTGRES_URL is not set")
-        schema = f"users_cli_{uuid.uuid4().hex[:12]}"
-        psql(f"CREATE SCHEMA {schema}")
-        database = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    database = database_for(request, tmp_path, "users_cli")
     server = DoorwardServer(doorward_bin(), tmp_path, database=database, extra_config=RS_CONFIG)
     server.start()
     yield server
     server.stop()
-    if schema:
-        psql(f"DROP SCHEMA {schema} CASCADE")
 
 
 def users(server: DoorwardServer, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
