@@ -248,3 +248,45 @@ def test_acr_values_ask_a_password_session_for_its_second_factor(server):
     other, _ = password_step(server, "alice", USERS["alice"][0])
     resp = other.get(url.replace("s1", "s2"))
     assert resp.status_code in (200, 302), resp.text
+
+
+def test_a_password_alone_never_replaces_an_app(server):
+    add_user(server, "una")
+    browser, _ = password_step(server, "una", PASSWORD)
+    first = browser.get("/account/second-factor")
+    second = browser.get("/account/second-factor")
+    secret, done = enrol_from_page(browser, second, "/account/second-factor/enrol")
+    assert done.status_code == 200
+    # An enrolment form opened before, answered after: refused, the app stays.
+    _, late = enrol_from_page(browser, first, "/account/second-factor/enrol")
+    assert late.status_code == 303 and late.headers["Location"] == "/account/second-factor"
+    # A thief with the password: the pending sign-in is for a code, never for an enrolment.
+    thief, resp = password_step(server, "una", PASSWORD)
+    assert resp.headers["Location"].startswith("/login/second-factor?")
+    enrol = thief.get("/login/enrol?next=/account")
+    assert enrol.status_code == 303 and enrol.headers["Location"].startswith("/login"), enrol.text
+    form = find_form(first, "/account/second-factor/enrol")
+    forged = thief.post("/login/enrol", data={**dict(form.hidden), "code": "123456", "next": "/account"})
+    assert forged.status_code in (303, 403), forged.text
+    assert thief.get("/account").status_code == 303, "no session for the thief"
+    # New recovery codes need the password too.
+    settings = browser.get("/account/second-factor")
+    form = find_form(settings, "/account/second-factor/recovery-codes")
+    assert browser.submit(settings, form, {"password": "not the password"}).status_code == 400
+    renewed = browser.submit(settings, form, {"password": PASSWORD})
+    assert renewed.status_code == 200 and len(codes_on(renewed)) == 10
+    del secret
+
+
+def test_a_sign_up_on_a_server_that_requires_a_second_factor_sets_one_up(request, tmp_path):
+    server = make(request, tmp_path, '[accounts]\nsecond_factor = "required"\nsign_up = "open"\n')
+    browser = Browser(server.origin)
+    page = browser.get("/signup")
+    resp = browser.submit(page, find_form(page, "/signup"),
+                          {"username": "vic", "password": PASSWORD, "password2": PASSWORD})
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/login/enrol?"), resp.text
+    assert browser.get("/account").status_code == 303, "no session before the second factor"
+    enrol = browser.get(resp.headers["Location"])
+    _, done = enrol_from_page(browser, enrol, "/login/enrol")
+    assert done.status_code == 200 and len(codes_on(done)) == 10
+    assert browser.get("/account").status_code == 200

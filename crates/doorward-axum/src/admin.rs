@@ -197,7 +197,9 @@ pub(crate) async fn user_action(
         ));
     };
     let action = form.field("action");
-    let changes_access = !matches!(action, "unlock" | "enable");
+    // Everything but forgetting failed sign-ins changes someone's access (enabling gives it
+    // back).
+    let changes_access = action != "unlock";
     if changes_access {
         if let Some(answer) = stale(&app, &admin, &here) {
             return Ok(answer);
@@ -600,6 +602,9 @@ pub(crate) async fn invite(
     form: CsrfForm,
 ) -> Result<Response, PageError> {
     let admin = admin_or_return!(browser, "/admin/invitations");
+    if let Some(answer) = stale(&app, &admin, "/admin/invitations") {
+        return Ok(answer);
+    }
     let days = match form.field("days").trim().parse::<i64>() {
         Ok(days) if (1..=30).contains(&days) => days,
         _ => {
@@ -642,6 +647,9 @@ pub(crate) async fn withdraw(
     _form: CsrfForm,
 ) -> Result<Response, PageError> {
     let admin = admin_or_return!(browser, "/admin/invitations");
+    if let Some(answer) = stale(&app, &admin, "/admin/invitations") {
+        return Ok(answer);
+    }
     let done = match Uuid::parse_str(&id) {
         Ok(id) => {
             app.engine

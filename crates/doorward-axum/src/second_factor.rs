@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use doorward_core::audit::Actor;
-use doorward_core::second_factor::SecondFactorError;
+use doorward_core::second_factor::{Purpose, SecondFactorError};
 use doorward_core::throttle::Throttled;
 use doorward_proto::Secret;
 use serde::Deserialize;
@@ -58,7 +58,12 @@ pub(crate) async fn prompt(
     let Some(pending) = pending_of(&app, &headers) else {
         return Ok(start_again(&app, next));
     };
-    if app.engine.pending_user(&pending).await.is_err() {
+    if app
+        .engine
+        .pending_user(&pending, Purpose::Code)
+        .await
+        .is_err()
+    {
         return Ok(start_again(&app, next));
     }
     let (token, set_cookie) = browser.csrf();
@@ -129,7 +134,7 @@ pub(crate) async fn enrol_page(
     let Some(pending) = pending_of(&app, &headers) else {
         return Ok(start_again(&app, next));
     };
-    let Ok(user) = app.engine.pending_user(&pending).await else {
+    let Ok(user) = app.engine.pending_user(&pending, Purpose::Enrol).await else {
         return Ok(start_again(&app, next));
     };
     let enrolment = app.engine.totp_enrolment(&user);
@@ -165,7 +170,7 @@ pub(crate) async fn enrol_and_sign_in(
         Err(SecondFactorError::Expired) => Ok(start_again(&app, next)),
         Err(e) => {
             // The same secret again: the app already holds it.
-            let Ok(user) = app.engine.pending_user(&pending).await else {
+            let Ok(user) = app.engine.pending_user(&pending, Purpose::Enrol).await else {
                 return Ok(start_again(&app, next));
             };
             refused_enrolment(&app, &browser, &user, "/login/enrol", Some(next), e).await
@@ -239,6 +244,8 @@ async fn refused_enrolment(
     error: SecondFactorError,
 ) -> Result<Response, PageError> {
     let (notice, status) = match error {
+        // An app is on already (another tab turned it on): its settings say so.
+        SecondFactorError::AlreadyEnrolled => return Ok(see_other("/account/second-factor")),
         SecondFactorError::WrongCode => (
             "That code did not match: scan the new code below and try again.".to_owned(),
             StatusCode::BAD_REQUEST,
@@ -264,25 +271,50 @@ async fn refused_enrolment(
 
 pub(crate) async fn renew_codes(
     State(app): State<AppState>,
+    ClientAddress(from): ClientAddress,
     browser: Browser,
-    _form: CsrfForm,
+    form: CsrfForm,
 ) -> Result<Response, PageError> {
     let Some(user) = browser.signed_in().await? else {
         return Ok(to_login("/account", None));
     };
-    if app
-        .engine
-        .second_factor_status(user.user.id)
-        .await?
-        .is_none()
-    {
+    let Some(left) = app.engine.second_factor_status(user.user.id).await? else {
         return Ok(see_other("/account/second-factor"));
+    };
+    let password = Secret::new(form.field("password"));
+    match app
+        .engine
+        .renew_recovery_codes(&user, &password, from)
+        .await
+    {
+        Ok(codes) => Ok(page(
+            StatusCode::OK,
+            pages::recovery_codes(&codes, "/account/second-factor"),
+        )),
+        Err(SecondFactorError::WrongPassword) => {
+            let (token, set_cookie) = browser.csrf();
+            let markup = pages::second_factor_settings(
+                &user.user,
+                &token,
+                left,
+                Some("The password is wrong."),
+            );
+            Ok(with_cookie(
+                page(StatusCode::BAD_REQUEST, markup),
+                set_cookie,
+            ))
+        }
+        Err(SecondFactorError::Throttled(Throttled { retry_after })) => {
+            let notice = format!(
+                "Too many failed attempts. Try again in {}.",
+                wait_in_words(retry_after)
+            );
+            let markup =
+                pages::second_factor_settings(&user.user, &browser.csrf().0, left, Some(&notice));
+            Ok(too_many_attempts(markup, retry_after))
+        }
+        Err(e) => Err(failure(e)),
     }
-    let codes = app.engine.renew_recovery_codes(&user).await?;
-    Ok(page(
-        StatusCode::OK,
-        pages::recovery_codes(&codes, "/account/second-factor"),
-    ))
 }
 
 pub(crate) async fn remove(

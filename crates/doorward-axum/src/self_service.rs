@@ -121,6 +121,16 @@ pub(crate) async fn sign_up(
                 Some(session_cookie(&app, &cookie)),
             ))
         }
+        // The server requires a second factor: the new account sets one up first.
+        Err(SelfServiceError::SecondFactor { pending }) => {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", next)
+                .finish();
+            Ok(with_cookie(
+                see_other(&format!("/login/enrol?{query}")),
+                Some(crate::extract::pending_cookie(&app, &pending)),
+            ))
+        }
         Err(SelfServiceError::Throttled(Throttled { retry_after })) => {
             let notice = format!(
                 "Too many accounts were created from your address. Try again in {}.",

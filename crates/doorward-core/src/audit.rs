@@ -65,9 +65,10 @@ pub mod kinds {
     pub const SECOND_FACTOR_ENROLLED: &str = "account.second_factor_enrolled";
     /// A second factor removed (by the person, or an admin: the actor says).
     pub const SECOND_FACTOR_REMOVED: &str = "account.second_factor_removed";
+    pub const RECOVERY_CODES_RENEWED: &str = "account.recovery_codes_renewed";
 
     /// Every kind, in the order above (the metrics count each).
-    pub const ALL: [&str; 34] = [
+    pub const ALL: [&str; 35] = [
         SIGN_IN_SUCCEEDED,
         SIGN_IN_FAILED,
         SIGN_IN_DISABLED,
@@ -102,6 +103,7 @@ pub mod kinds {
         INVITATION_WITHDRAWN,
         SECOND_FACTOR_ENROLLED,
         SECOND_FACTOR_REMOVED,
+        RECOVERY_CODES_RENEWED,
     ];
 }
 

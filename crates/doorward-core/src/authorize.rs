@@ -589,7 +589,7 @@ impl Engine {
                 && self.store.find_totp(user.user.id).await?.is_some()
             {
                 return Ok(Interaction::StepUp {
-                    pending: self.pending_token(user.user.id),
+                    pending: self.pending_token(user.user.id, crate::sign_in_error::Purpose::Code),
                 });
             }
         }

@@ -68,6 +68,9 @@ pub enum SecondFactorError {
     Throttled(Throttled),
     #[error("the password is wrong")]
     WrongPassword,
+    /// An app is set up already: it must be turned off (with the password) before another.
+    #[error("an authenticator app is set up already")]
+    AlreadyEnrolled,
     #[error("storage failure")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -83,10 +86,7 @@ impl From<Refusal> for SecondFactorError {
     }
 }
 
-/// A pending sign-in, opened.
-struct Pending {
-    user: Uuid,
-}
+pub use crate::sign_in_error::Purpose;
 
 impl Engine {
     /// After a right password: `Ok(())` when the user needs nothing more, else the
@@ -98,17 +98,23 @@ impl Engine {
         if !has && !required {
             return Ok(());
         }
+        let purpose = if has { Purpose::Code } else { Purpose::Enrol };
         Err(SignInError::SecondFactor {
-            pending: self.pending_token(user.id),
+            pending: self.pending_token(user.id, purpose),
             enrol: !has,
         })
     }
 
-    /// The user of a pending sign-in's value, while it is valid (and the user still can).
-    pub async fn pending_user(&self, pending: &str) -> Result<User, SecondFactorError> {
-        let opened = self.open_pending(pending)?;
+    /// The user of a pending sign-in's value for `purpose`, while it is valid (and the user
+    /// still can).
+    pub async fn pending_user(
+        &self,
+        pending: &str,
+        purpose: Purpose,
+    ) -> Result<User, SecondFactorError> {
+        let user = self.open_pending(pending, purpose)?;
         self.store
-            .find_user(opened.user)
+            .find_user(user)
             .await?
             .filter(|u| !u.is_disabled())
             .ok_or(SecondFactorError::Expired)
@@ -122,7 +128,7 @@ impl Engine {
         code: &str,
         from: Option<IpAddr>,
     ) -> Result<(String, SignedIn), SecondFactorError> {
-        let user = self.pending_user(pending).await?;
+        let user = self.pending_user(pending, Purpose::Code).await?;
         let method = self.check_code(&user, code).await?;
         self.note(
             AuditEvent::new(kinds::SECOND_FACTOR_USED, Actor::User(user.id))
@@ -171,6 +177,10 @@ impl Engine {
         by: &Actor,
     ) -> Result<Vec<String>, SecondFactorError> {
         let secret = self.open_enrolment(user.id, form_token)?;
+        // Another app is replaced only after the first is turned off, with the password.
+        if self.store.find_totp(user.id).await?.is_some() {
+            return Err(SecondFactorError::AlreadyEnrolled);
+        }
         let guard = Guard::check(
             &*self.store,
             vec![Counter::second_factor(user.id)],
@@ -210,7 +220,7 @@ impl Engine {
         code: &str,
         from: Option<IpAddr>,
     ) -> Result<(String, SignedIn, Vec<String>), SecondFactorError> {
-        let user = self.pending_user(pending).await?;
+        let user = self.pending_user(pending, Purpose::Enrol).await?;
         let codes = self
             .confirm_totp(&user, form_token, code, &Actor::User(user.id))
             .await?;
@@ -226,16 +236,41 @@ impl Engine {
         }
     }
 
-    /// New recovery codes for the signed-in user (the old ones stop), shown once.
+    /// New recovery codes for the signed-in user (the old ones stop), shown once; its password
+    /// asked again (a stolen session must not read out a lasting way in).
     pub async fn renew_recovery_codes(
         &self,
         signed_in: &SignedIn,
-    ) -> Result<Vec<String>, StoreError> {
+        password: &Secret,
+        from: Option<IpAddr>,
+    ) -> Result<Vec<String>, SecondFactorError> {
+        let user = self.password_again(signed_in, password, from).await?;
         let (codes, hashes) = self.new_recovery_codes();
-        self.store
-            .replace_recovery_codes(signed_in.user.id, &hashes)
-            .await?;
+        self.store.replace_recovery_codes(user.id, &hashes).await?;
+        self.record(
+            AuditEvent::new(kinds::RECOVERY_CODES_RENEWED, Actor::User(user.id))
+                .user(user.id)
+                .from_address(from),
+        )
+        .await?;
         Ok(codes)
+    }
+
+    /// The signed-in user, its password checked again (throttled like a sign-in).
+    async fn password_again(
+        &self,
+        signed_in: &SignedIn,
+        password: &Secret,
+        from: Option<IpAddr>,
+    ) -> Result<User, SecondFactorError> {
+        self.check_password(&signed_in.user.username, password, from)
+            .await
+            .map_err(|e| match e {
+                SignInError::Throttled(t) => SecondFactorError::Throttled(t),
+                SignInError::Busy(b) => SecondFactorError::Busy(b),
+                SignInError::Store(e) => SecondFactorError::Store(e),
+                _ => SecondFactorError::WrongPassword,
+            })
     }
 
     /// Removes the signed-in user's second factor, its password asked again.
@@ -245,15 +280,7 @@ impl Engine {
         password: &Secret,
         from: Option<IpAddr>,
     ) -> Result<bool, SecondFactorError> {
-        let user = self
-            .check_password(&signed_in.user.username, password, from)
-            .await
-            .map_err(|e| match e {
-                SignInError::Throttled(t) => SecondFactorError::Throttled(t),
-                SignInError::Busy(b) => SecondFactorError::Busy(b),
-                SignInError::Store(e) => SecondFactorError::Store(e),
-                _ => SecondFactorError::WrongPassword,
-            })?;
+        let user = self.password_again(signed_in, password, from).await?;
         self.reset_second_factor(&user, &Actor::User(user.id))
             .await
             .map_err(Into::into)
@@ -378,28 +405,49 @@ impl Engine {
         self.keyed(b"doorward-recovery:", &[normalized.as_bytes()])
     }
 
-    pub(crate) fn pending_token(&self, user: Uuid) -> String {
+    /// A pending sign-in of `user` for `purpose`: `USER.TIME.PURPOSE.MAC`.
+    pub(crate) fn pending_token(&self, user: Uuid, purpose: Purpose) -> String {
         let now = self.now();
-        let mac = self.keyed(b"doorward-pending:", &[user.as_bytes(), &now.to_be_bytes()]);
-        format!("{user}.{now}.{}", URL_SAFE_NO_PAD.encode(mac))
+        let mac = self.pending_mac(user, now, purpose);
+        format!(
+            "{user}.{now}.{}.{}",
+            purpose.tag(),
+            URL_SAFE_NO_PAD.encode(mac)
+        )
     }
 
-    fn open_pending(&self, pending: &str) -> Result<Pending, SecondFactorError> {
+    fn pending_mac(&self, user: Uuid, at: i64, purpose: Purpose) -> [u8; 32] {
+        self.keyed(
+            b"doorward-pending:",
+            &[user.as_bytes(), &at.to_be_bytes(), purpose.tag().as_bytes()],
+        )
+    }
+
+    /// The user of a pending sign-in made for `purpose`, while it is valid.
+    fn open_pending(&self, pending: &str, purpose: Purpose) -> Result<Uuid, SecondFactorError> {
         let mut parts = pending.split('.');
-        let (Some(user), Some(at), Some(mac), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(user), Some(at), Some(tag), Some(mac), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(SecondFactorError::Expired);
         };
         let user = Uuid::parse_str(user).map_err(|_| SecondFactorError::Expired)?;
         let at: i64 = at.parse().map_err(|_| SecondFactorError::Expired)?;
-        let want = self.keyed(b"doorward-pending:", &[user.as_bytes(), &at.to_be_bytes()]);
+        let want = self.pending_mac(user, at, purpose);
         let given = URL_SAFE_NO_PAD.decode(mac).unwrap_or_default();
         let now = self.now();
-        if !constant_time_eq(&want, &given) || at > now || now - at > PENDING_LIFETIME {
+        if tag != purpose.tag()
+            || !constant_time_eq(&want, &given)
+            || at > now
+            || now - at > PENDING_LIFETIME
+        {
             return Err(SecondFactorError::Expired);
         }
-        Ok(Pending { user })
+        Ok(user)
     }
 
     fn enrolment_mac(&self, user: Uuid, secret: &[u8], at: i64) -> [u8; 32] {

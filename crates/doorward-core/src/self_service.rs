@@ -62,6 +62,10 @@ pub enum SelfServiceError {
     Managed(&'static str),
     #[error(transparent)]
     Throttled(Throttled),
+    /// The account was created, but this server requires a second factor: the new account
+    /// sets one up before its first session (`pending` waits for the enrolment).
+    #[error("a second factor must be set up")]
+    SecondFactor { pending: String },
     #[error(transparent)]
     Busy(#[from] Busy),
     #[error("storage failure")]
@@ -175,6 +179,19 @@ impl Engine {
             (SignUpMode::Invite, Some(code)) => Some(TokenHash::of(code)),
             _ => None,
         };
+        // The invitation first: without a usable one nothing else is looked at (no username
+        // is said taken, no password hashed).
+        if let Some(hash) = &invitation {
+            let now = self.now();
+            let usable = self
+                .store
+                .find_invitation(hash)
+                .await?
+                .is_some_and(|i| i.used_at.is_none() && i.expires_at > now);
+            if !usable {
+                return Err(SelfServiceError::InvitationInvalid);
+            }
+        }
         let guard = Guard::check(
             &*self.store,
             from.map(Counter::sign_up).into_iter().collect(),
@@ -218,7 +235,15 @@ impl Engine {
             }
         }
         self.note(event);
-        Ok(self.open_session(user, vec!["pwd".to_owned()]).await?)
+        // A server that requires a second factor of everyone: the new account sets one up
+        // before its first session.
+        match self.second_factor_step(&user).await {
+            Ok(()) => Ok(self.open_session(user, vec!["pwd".to_owned()]).await?),
+            Err(SignInError::SecondFactor { pending, .. }) => {
+                Err(SelfServiceError::SecondFactor { pending })
+            }
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// Changes the signed-in user's password (the current one asked again), signs the

@@ -1,5 +1,6 @@
-//! Why a sign-in failed: the answer of `Engine::sign_in` and `Engine::check_password`
-//! (`session.rs`), which the account page's checks of a password share (`self_service.rs`).
+//! Why a sign-in stops: the answer of `Engine::sign_in` and `Engine::check_password`
+//! (`session.rs`), which the account page's checks of a password share (`self_service.rs`);
+//! and what a sign-in stopped for its second factor waits for (`second_factor.rs`).
 
 use crate::ports::StoreError;
 use crate::throttle::{Refusal, Throttled};
@@ -34,6 +35,24 @@ impl From<Refusal> for SignInError {
         match refusal {
             Refusal::Throttled(t) => Self::Throttled(t),
             Refusal::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// What a pending sign-in waits for: a code of the app the user has, or the enrolment of one
+/// (the user has none and must). Part of its MAC: a pending sign-in of one purpose cannot be
+/// used for the other (a password alone must never set up a new app over an existing one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Code,
+    Enrol,
+}
+
+impl Purpose {
+    pub(crate) fn tag(self) -> &'static str {
+        match self {
+            Self::Code => "c",
+            Self::Enrol => "e",
         }
     }
 }

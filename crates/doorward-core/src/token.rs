@@ -644,6 +644,8 @@ impl Engine {
                 self.store
                     .find_user(user_id)
                     .await?
+                    // A grant that raced the user's disabling gets no ID token.
+                    .filter(|user| !user.is_disabled())
                     .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?,
             )
         } else {

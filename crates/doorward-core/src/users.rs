@@ -112,9 +112,16 @@ impl Engine {
     ) -> Result<User, AccountError> {
         self.check_new_password(password, &[&user.username, &user.display_name])?;
         let password_hash = self.hash_new_password(password, &user.username).await?;
+        // The row as it is now, not as it was before Argon2: a change made meanwhile (the
+        // admin role, a second factor required) is kept.
+        let current = self
+            .store
+            .find_user(user.id)
+            .await?
+            .ok_or_else(|| AccountError::Unknown(user.username.clone()))?;
         let changed = User {
             password_hash,
-            ..user.clone()
+            ..current
         };
         if !self.store.update_user(&changed).await? {
             return Err(AccountError::Unknown(user.username.clone()));

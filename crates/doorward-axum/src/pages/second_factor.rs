@@ -104,9 +104,13 @@ pub fn second_factor_settings(
                 p.error role="alert" { (notice) }
             }
             p { "An authenticator app is on. Recovery codes left: " strong { (recovery_left) } "." }
+            h2 { "New recovery codes" }
             form method="post" action=(path("/account/second-factor/recovery-codes")) {
                 input type="hidden" name="csrf" value=(csrf);
-                button.secondary type="submit" { "Make new recovery codes" }
+                label for="renew-password" { "Your password" }
+                input id="renew-password" name="password" type="password"
+                    autocomplete="current-password" required;
+                button.secondary type="submit" { "Make new recovery codes (the old ones stop)" }
             }
             h2 { "Turn it off" }
             form method="post" action=(path("/account/second-factor/remove")) {
