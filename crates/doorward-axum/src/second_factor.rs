@@ -19,7 +19,8 @@ use crate::extract::{session_cookie, Browser, ClientAddress, CsrfForm};
 use crate::login::safe_next;
 use crate::pages;
 use crate::response::page::{
-    page, see_other, to_login, too_many_attempts, wait_in_words, with_cookie, PageError,
+    page, see_other, to_login, too_many_attempts, too_many_failures, wait_in_words, with_cookie,
+    PageError,
 };
 use crate::state::AppState;
 
@@ -291,29 +292,7 @@ pub(crate) async fn renew_codes(
             StatusCode::OK,
             pages::recovery_codes(&codes, "/account/second-factor"),
         )),
-        Err(SecondFactorError::WrongPassword) => {
-            let (token, set_cookie) = browser.csrf();
-            let markup = pages::second_factor_settings(
-                &user.user,
-                &token,
-                left,
-                Some("The password is wrong."),
-            );
-            Ok(with_cookie(
-                page(StatusCode::BAD_REQUEST, markup),
-                set_cookie,
-            ))
-        }
-        Err(SecondFactorError::Throttled(Throttled { retry_after })) => {
-            let notice = format!(
-                "Too many failed attempts. Try again in {}.",
-                wait_in_words(retry_after)
-            );
-            let markup =
-                pages::second_factor_settings(&user.user, &browser.csrf().0, left, Some(&notice));
-            Ok(too_many_attempts(markup, retry_after))
-        }
-        Err(e) => Err(failure(e)),
+        Err(e) => settings_refused(&browser, &user, left, e),
     }
 }
 
@@ -333,39 +312,38 @@ pub(crate) async fn remove(
         .await
     {
         Ok(_) => Ok(see_other("/account")),
-        Err(SecondFactorError::WrongPassword) => {
+        Err(e) => {
             let left = app
                 .engine
                 .second_factor_status(user.user.id)
                 .await?
                 .unwrap_or(0);
-            let (token, set_cookie) = browser.csrf();
-            let markup = pages::second_factor_settings(
-                &user.user,
-                &token,
-                left,
-                Some("The password is wrong."),
-            );
-            Ok(with_cookie(
-                page(StatusCode::BAD_REQUEST, markup),
-                set_cookie,
-            ))
+            settings_refused(&browser, &user, left, e)
         }
-        Err(SecondFactorError::Throttled(Throttled { retry_after })) => {
-            let left = app
-                .engine
-                .second_factor_status(user.user.id)
-                .await?
-                .unwrap_or(0);
-            let notice = format!(
-                "Too many failed attempts. Try again in {}.",
-                wait_in_words(retry_after)
-            );
-            let markup =
-                pages::second_factor_settings(&user.user, &browser.csrf().0, left, Some(&notice));
-            Ok(too_many_attempts(markup, retry_after))
-        }
-        Err(e) => Err(failure(e)),
+    }
+}
+
+/// The settings page again after a refused password (400) or throttle (429); anything else
+/// is no form's to fix.
+fn settings_refused(
+    browser: &Browser,
+    user: &doorward_core::model::SignedIn,
+    left: u32,
+    error: SecondFactorError,
+) -> Result<Response, PageError> {
+    let (token, set_cookie) = browser.csrf();
+    let settings =
+        |notice: &str| pages::second_factor_settings(&user.user, &token, left, Some(notice));
+    match error {
+        SecondFactorError::WrongPassword => Ok(with_cookie(
+            page(StatusCode::BAD_REQUEST, settings("The password is wrong.")),
+            set_cookie,
+        )),
+        SecondFactorError::Throttled(Throttled { retry_after }) => Ok(with_cookie(
+            too_many_attempts(settings(&too_many_failures(retry_after)), retry_after),
+            set_cookie,
+        )),
+        other => Err(failure(other)),
     }
 }
 

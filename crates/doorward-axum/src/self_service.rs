@@ -18,7 +18,8 @@ use crate::extract::{session_cookie, Browser, ClientAddress, CsrfForm};
 use crate::login::safe_next;
 use crate::pages::{self, SignUpValues};
 use crate::response::page::{
-    not_found, page, see_other, to_login, too_many_attempts, wait_in_words, with_cookie, PageError,
+    not_found, page, see_other, to_login, too_many_attempts, too_many_failures, wait_in_words,
+    with_cookie, PageError,
 };
 use crate::state::AppState;
 
@@ -235,10 +236,7 @@ pub(crate) async fn change_password(
             Some(session_cookie(&app, &cookie)),
         )),
         Err(SelfServiceError::Throttled(Throttled { retry_after })) => {
-            let notice = format!(
-                "Too many failed attempts. Try again in {}.",
-                wait_in_words(retry_after)
-            );
+            let notice = too_many_failures(retry_after);
             Ok(too_many_attempts(
                 pages::password_change(
                     &user.user,
@@ -301,10 +299,7 @@ pub(crate) async fn delete(
             ))
         }
         Err(SelfServiceError::Throttled(Throttled { retry_after })) => {
-            let notice = format!(
-                "Too many failed attempts. Try again in {}.",
-                wait_in_words(retry_after)
-            );
+            let notice = too_many_failures(retry_after);
             Ok(too_many_attempts(
                 pages::delete_account(&user.user, &browser.csrf().0, Some(&notice)),
                 retry_after,

@@ -38,6 +38,14 @@ pub fn wait_in_words(seconds: u64) -> String {
     }
 }
 
+/// What a form refused by the throttle says: "Too many failed attempts. Try again in …".
+pub fn too_many_failures(retry_after: u64) -> String {
+    format!(
+        "Too many failed attempts. Try again in {}.",
+        wait_in_words(retry_after)
+    )
+}
+
 /// A `303 See Other` to a path of the provider (mount path added) or to an absolute URL.
 pub fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
