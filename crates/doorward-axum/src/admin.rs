@@ -149,7 +149,7 @@ async fn user_page(
 ) -> Result<Response, PageError> {
     let failures = app.engine.account_failures(&user.username).await?;
     let facts = UserFacts {
-        second_factor: app.engine.second_factor_status(user.id).await?,
+        second_factor: app.engine.second_factors(user.id).await?,
         failures: failures.as_ref().map_or(0, |(f, _)| f.count),
         locked: failures.as_ref().is_some_and(|(_, until)| until.is_some()),
     };

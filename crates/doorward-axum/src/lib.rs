@@ -98,6 +98,7 @@ mod login;
 mod logout;
 pub mod metrics;
 mod pages;
+mod passkeys;
 mod paths;
 pub mod protect;
 mod provider;
@@ -199,6 +200,17 @@ pub(crate) fn routes(state: AppState) -> Router {
             get(second_factor::enrol_page).post(second_factor::enrol_and_sign_in),
         )
         .route("/account/second-factor", get(second_factor::settings))
+        .route("/login/passkey", post(passkeys::sign_in))
+        .route(
+            "/login/second-factor/passkey",
+            post(passkeys::second_factor),
+        )
+        .route(
+            "/account/passkeys",
+            get(passkeys::list).post(passkeys::register),
+        )
+        .route("/account/passkeys/new", post(passkeys::start))
+        .route("/account/passkeys/remove", post(passkeys::remove))
         .route("/admin", get(admin::home))
         .route("/admin/events", get(admin::events))
         .route("/admin/users", get(admin::users))

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::extract::{session_cookie, Browser, ClientAddress, CsrfForm};
 use crate::pages;
 use crate::response::page::{
-    page, see_other, too_many_attempts, wait_in_words, with_cookie, PageError,
+    page, passkey_page, see_other, too_many_attempts, wait_in_words, with_cookie, PageError,
 };
 use crate::state::AppState;
 
@@ -39,8 +39,32 @@ pub(crate) async fn login_page(
     let (token, set_cookie) = browser.csrf();
     let next = safe_next(query.next.as_deref());
     let hint = query.login_hint.as_deref().unwrap_or("");
-    let page_markup = pages::login(&token, next, hint, None, sign_up_offered(&app));
-    with_cookie(page(StatusCode::OK, page_markup), set_cookie)
+    with_cookie(
+        sign_in_page(&app, StatusCode::OK, &token, next, hint, None),
+        set_cookie,
+    )
+}
+
+/// The sign-in page with `status`, and a passkey's button where the server offers passkeys
+/// (its ceremony is made for this page: [`doorward_core::passkeys`]).
+pub(crate) fn sign_in_page(
+    app: &AppState,
+    status: StatusCode,
+    csrf: &str,
+    next: &str,
+    username: &str,
+    notice: Option<&str>,
+) -> Response {
+    let passkey = app.engine.passkey_sign_in();
+    let markup = pages::login(
+        csrf,
+        next,
+        username,
+        notice,
+        sign_up_offered(app),
+        passkey.as_ref(),
+    );
+    passkey_page(status, markup)
 }
 
 /// `POST /login`. A wrong password shows the form again with 401; too many of them (per
@@ -66,17 +90,25 @@ pub(crate) async fn login(
         Err(SignInError::InvalidCredentials) => {
             let (token, set_cookie) = browser.csrf();
             let notice = Some("Invalid username or password.");
-            let markup = pages::login(&token, next, username, notice, sign_up_offered(&app));
             Ok(with_cookie(
-                page(StatusCode::UNAUTHORIZED, markup),
+                sign_in_page(
+                    &app,
+                    StatusCode::UNAUTHORIZED,
+                    &token,
+                    next,
+                    username,
+                    notice,
+                ),
                 set_cookie,
             ))
         }
         Err(SignInError::Disabled) => {
             let (token, set_cookie) = browser.csrf();
             let notice = Some("This account is disabled. Ask the administrator of this site.");
-            let markup = pages::login(&token, next, username, notice, sign_up_offered(&app));
-            Ok(with_cookie(page(StatusCode::FORBIDDEN, markup), set_cookie))
+            Ok(with_cookie(
+                sign_in_page(&app, StatusCode::FORBIDDEN, &token, next, username, notice),
+                set_cookie,
+            ))
         }
         Err(SignInError::Throttled(Throttled { retry_after })) => {
             let (token, set_cookie) = browser.csrf();
@@ -84,7 +116,14 @@ pub(crate) async fn login(
                 "Too many failed sign-ins. Try again in {}.",
                 wait_in_words(retry_after)
             );
-            let markup = pages::login(&token, next, username, Some(&notice), sign_up_offered(&app));
+            let markup = pages::login(
+                &token,
+                next,
+                username,
+                Some(&notice),
+                sign_up_offered(&app),
+                None,
+            );
             Ok(with_cookie(
                 too_many_attempts(markup, retry_after),
                 set_cookie,

@@ -13,13 +13,17 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use crate::paths::path;
 
 mod admin;
+mod passkeys;
 mod second_factor;
 mod self_service;
 pub use admin::{
     admin_client_secret, admin_clients, admin_events, admin_forbidden, admin_home,
     admin_invitations, admin_keys, admin_reauth, admin_user, admin_users, UserFacts,
 };
-pub use second_factor::{enrolment, recovery_codes, second_factor_prompt, second_factor_settings};
+pub use passkeys::{passkey_creation, passkeys, PASSKEY_SCRIPT};
+pub use second_factor::{
+    enrolment, recovery_codes, second_factor_prompt, second_factor_settings, Prompt,
+};
 pub use self_service::{delete_account, password_change, sign_up, SignUpValues};
 
 fn layout(title: &str, content: Markup) -> Markup {
@@ -50,6 +54,7 @@ pub fn login(
     username: &str,
     notice: Option<&str>,
     sign_up: bool,
+    passkey: Option<&doorward_core::passkeys::Ceremony>,
 ) -> Markup {
     layout(
         "Sign in",
@@ -68,6 +73,9 @@ pub fn login(
                 input id="password" name="password" type="password"
                     autocomplete="current-password" required;
                 button type="submit" { "Sign in" }
+            }
+            @if let Some(ceremony) = passkey {
+                (passkeys::passkey_box(ceremony, "/login/passkey", csrf, &[("next", next)], "Sign in with a passkey", passkeys::Use::Get))
             }
             @if sign_up {
                 p.small {
@@ -228,6 +236,7 @@ pub fn account(
             h2 { "Security" }
             ul.apps {
                 li { a href=(path("/account/second-factor")) { "Second factor (authenticator app)" } }
+                li { a href=(path("/account/passkeys")) { "Passkeys" } }
                 li { a href=(path("/account/password")) { "Change your password" } }
                 li { a href=(path("/account/delete")) { "Delete your account" } }
             }

@@ -19,8 +19,8 @@ use crate::extract::{session_cookie, Browser, ClientAddress, CsrfForm};
 use crate::login::safe_next;
 use crate::pages;
 use crate::response::page::{
-    page, see_other, to_login, too_many_attempts, too_many_failures, wait_in_words, with_cookie,
-    PageError,
+    page, passkey_page, see_other, to_login, too_many_attempts, too_many_failures, wait_in_words,
+    with_cookie, PageError,
 };
 use crate::state::AppState;
 
@@ -59,21 +59,33 @@ pub(crate) async fn prompt(
     let Some(pending) = pending_of(&app, &headers) else {
         return Ok(start_again(&app, next));
     };
-    if app
-        .engine
-        .pending_user(&pending, Purpose::Code)
-        .await
-        .is_err()
-    {
+    let Ok(user) = app.engine.pending_user(&pending, Purpose::Code).await else {
         return Ok(start_again(&app, next));
-    }
+    };
     let (token, set_cookie) = browser.csrf();
-    Ok(with_cookie(
-        page(
-            StatusCode::OK,
-            pages::second_factor_prompt(&token, next, None),
-        ),
-        set_cookie,
+    let response = prompt_page(&app, &user, &token, next, None, StatusCode::OK).await?;
+    Ok(with_cookie(response, set_cookie))
+}
+
+/// The second-factor page of a pending sign-in's `user`: the code field, and a passkey's
+/// button when it has passkeys (its ceremony made for this page).
+pub(crate) async fn prompt_page(
+    app: &AppState,
+    user: &doorward_core::model::User,
+    csrf: &str,
+    next: &str,
+    notice: Option<&str>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let factors = app.engine.second_factors(user.id).await?;
+    let passkey = app.engine.passkey_second_factor(user).await?;
+    let prompt = pages::Prompt {
+        totp: factors.totp,
+        passkey: passkey.as_ref(),
+    };
+    Ok(passkey_page(
+        status,
+        pages::second_factor_prompt(csrf, next, notice, &prompt),
     ))
 }
 
@@ -100,16 +112,14 @@ pub(crate) async fn finish(
         }
         Err(SecondFactorError::Expired) => Ok(start_again(&app, next)),
         Err(SecondFactorError::WrongCode) => {
+            let Ok(user) = app.engine.pending_user(&pending, Purpose::Code).await else {
+                return Ok(start_again(&app, next));
+            };
             let (token, set_cookie) = browser.csrf();
-            let markup = pages::second_factor_prompt(
-                &token,
-                next,
-                Some("This code is wrong, or was used already."),
-            );
-            Ok(with_cookie(
-                page(StatusCode::UNAUTHORIZED, markup),
-                set_cookie,
-            ))
+            let notice = Some("This code is wrong, or was used already.");
+            let response =
+                prompt_page(&app, &user, &token, next, notice, StatusCode::UNAUTHORIZED).await?;
+            Ok(with_cookie(response, set_cookie))
         }
         Err(SecondFactorError::Throttled(Throttled { retry_after })) => {
             let notice = format!(
@@ -117,7 +127,11 @@ pub(crate) async fn finish(
                 wait_in_words(retry_after)
             );
             let (token, _) = browser.csrf();
-            let markup = pages::second_factor_prompt(&token, next, Some(&notice));
+            let prompt = pages::Prompt {
+                totp: true,
+                passkey: None,
+            };
+            let markup = pages::second_factor_prompt(&token, next, Some(&notice), &prompt);
             Ok(too_many_attempts(markup, retry_after))
         }
         Err(e) => Err(failure(e)),
@@ -187,9 +201,10 @@ pub(crate) async fn settings(
         return Ok(to_login("/account", None));
     };
     let (token, set_cookie) = browser.csrf();
-    let markup = match app.engine.second_factor_status(user.user.id).await? {
-        Some(left) => pages::second_factor_settings(&user.user, &token, left, None),
-        None => {
+    let factors = app.engine.second_factors(user.user.id).await?;
+    let markup = match factors.totp {
+        true => pages::second_factor_settings(&user.user, &token, factors.recovery_left, None),
+        false => {
             let enrolment = app.engine.totp_enrolment(&user.user);
             pages::enrolment(
                 &token,
@@ -279,9 +294,11 @@ pub(crate) async fn renew_codes(
     let Some(user) = browser.signed_in().await? else {
         return Ok(to_login("/account", None));
     };
-    let Some(left) = app.engine.second_factor_status(user.user.id).await? else {
+    let factors = app.engine.second_factors(user.user.id).await?;
+    if !factors.any() {
         return Ok(see_other("/account/second-factor"));
-    };
+    }
+    let left = factors.recovery_left;
     let password = Secret::new(form.field("password"));
     match app
         .engine
@@ -313,11 +330,7 @@ pub(crate) async fn remove(
     {
         Ok(_) => Ok(see_other("/account")),
         Err(e) => {
-            let left = app
-                .engine
-                .second_factor_status(user.user.id)
-                .await?
-                .unwrap_or(0);
+            let left = app.engine.second_factors(user.user.id).await?.recovery_left;
             settings_refused(&browser, &user, left, e)
         }
     }

@@ -586,7 +586,7 @@ impl Engine {
         if let Some(wanted) = &request.acr_values {
             if !request.prompt.none
                 && !crate::acr::satisfies(&user.session.amr, wanted)
-                && self.store.find_totp(user.user.id).await?.is_some()
+                && self.second_factors(user.user.id).await?.any()
             {
                 return Ok(Interaction::StepUp {
                     pending: self.pending_token(user.user.id, crate::sign_in_error::Purpose::Code),

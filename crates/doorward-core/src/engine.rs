@@ -93,6 +93,9 @@ pub struct Engine {
     pub(crate) audit: Option<crate::audit::AuditQueue>,
     /// What the engine did since the start, for the metrics.
     pub(crate) counters: crate::counters::Counters,
+    /// The WebAuthn relying party of the passkeys ([`crate::passkeys`]); none when the
+    /// issuer's host is not a domain.
+    pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
 }
 
 impl Engine {
@@ -118,6 +121,7 @@ impl Engine {
             .map_err(StoreError::from)?;
         // Computed now rather than at the first failed sign-in, which would wait for it.
         let _ = tokio::task::spawn_blocking(passwords::dummy_hash).await;
+        let config_issuer = config.issuer.clone();
         let engine = Self {
             store,
             clock,
@@ -138,6 +142,7 @@ impl Engine {
             token_issuer: None,
             audit: None,
             counters: Default::default(),
+            webauthn: crate::passkeys::relying_party(&config_issuer),
         };
         engine.maintain_keys().await?;
         Ok(engine)

@@ -70,6 +70,7 @@ pub mod logout;
 pub mod memory;
 pub mod model;
 mod opaque;
+pub mod passkeys;
 pub mod password_rules;
 pub mod passwords;
 pub mod ports;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
-    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
+    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, PasskeyRecord, RefreshTokenRecord,
     RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
@@ -60,6 +60,7 @@ struct Inner {
     totp: HashMap<Uuid, TotpRecord>,
     /// By user: each code's hash and when it was spent.
     recovery: HashMap<Uuid, Vec<RecoveryCode>>,
+    passkeys: Vec<PasskeyRecord>,
 }
 
 impl MemoryStore {
@@ -259,6 +260,7 @@ impl UserStore for MemoryStore {
         inner.consents.retain(|c| c.user_id != id);
         inner.totp.remove(&id);
         inner.recovery.remove(&id);
+        inner.passkeys.retain(|p| p.user_id != id);
         Ok(true)
     }
 }
@@ -1013,10 +1015,81 @@ impl SecondFactorStore for MemoryStore {
         Ok(())
     }
 
+    async fn delete_totp(&self, user: Uuid) -> StoreResult<bool> {
+        Ok(self.lock().totp.remove(&user).is_some())
+    }
+
     async fn delete_second_factors(&self, user: Uuid) -> StoreResult<bool> {
         let mut inner = self.lock();
         inner.recovery.remove(&user);
-        Ok(inner.totp.remove(&user).is_some())
+        let before = inner.passkeys.len();
+        inner.passkeys.retain(|p| p.user_id != user);
+        let passkeys = inner.passkeys.len() != before;
+        Ok(inner.totp.remove(&user).is_some() || passkeys)
+    }
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        if inner
+            .passkeys
+            .iter()
+            .any(|p| p.credential_id == passkey.credential_id || p.id == passkey.id)
+        {
+            return Ok(false);
+        }
+        inner.passkeys.push(passkey.clone());
+        Ok(true)
+    }
+
+    async fn list_passkeys(&self, user: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        let mut found: Vec<PasskeyRecord> = self
+            .lock()
+            .passkeys
+            .iter()
+            .filter(|p| p.user_id == user)
+            .cloned()
+            .collect();
+        found.sort_by_key(|p| (p.created_at, p.id));
+        Ok(found)
+    }
+
+    async fn find_passkey(&self, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
+        Ok(self
+            .lock()
+            .passkeys
+            .iter()
+            .find(|p| p.credential_id == credential_id)
+            .cloned())
+    }
+
+    async fn update_passkey(
+        &self,
+        credential_id: &[u8],
+        credential: &str,
+        used_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        match inner
+            .passkeys
+            .iter_mut()
+            .find(|p| p.credential_id == credential_id)
+        {
+            Some(p) => {
+                p.credential = credential.to_owned();
+                p.last_used_at = Some(used_at);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn delete_passkey(&self, user: Uuid, id: Uuid) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let before = inner.passkeys.len();
+        inner
+            .passkeys
+            .retain(|p| !(p.user_id == user && p.id == id));
+        Ok(inner.passkeys.len() != before)
     }
 
     async fn accept_totp_step(&self, user: Uuid, step: i64) -> StoreResult<bool> {

@@ -569,6 +569,23 @@ pub struct TotpRecord {
     pub last_step: i64,
 }
 
+/// A user's passkey (WebAuthn): a public-key credential of an authenticator that verifies
+/// its user, usable as a second factor and alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasskeyRecord {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    /// The authenticator's credential id: unique across every user.
+    pub credential_id: Vec<u8>,
+    /// What the user called it ("Laptop").
+    pub name: String,
+    /// The credential as the WebAuthn library keeps it (public key, signature counter,
+    /// backup flags), JSON; updated after each use.
+    pub credential: String,
+    pub created_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+}
+
 /// An invitation to sign up (`[accounts] sign_up = "invite"`), stored by the digest of its
 /// code.
 #[derive(Clone, Debug, PartialEq, Eq)]

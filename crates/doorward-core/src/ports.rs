@@ -55,7 +55,7 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
-    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
+    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, PasskeyRecord, RefreshTokenRecord,
     RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
@@ -685,15 +685,36 @@ pub trait ChangeFeed: Send + Sync {
     async fn changes(&self) -> StoreResult<Vec<Change>>;
 }
 
-/// Users' second factors: an authenticator app (TOTP) and its recovery codes, each stored as
-/// an HMAC under the server's key.
+/// Users' second factors: an authenticator app (TOTP), passkeys (WebAuthn) and the recovery
+/// codes, each code stored as an HMAC under the server's key.
 #[async_trait]
 pub trait SecondFactorStore: Send + Sync {
     async fn find_totp(&self, user: Uuid) -> StoreResult<Option<TotpRecord>>;
     /// Sets the user's TOTP secret (replacing one) and its recovery codes, in one transaction.
     async fn set_totp(&self, totp: &TotpRecord, recovery: &[[u8; 32]]) -> StoreResult<()>;
-    /// Deletes the user's TOTP secret and recovery codes; false when it had no secret.
+    /// Deletes the user's TOTP secret only (its passkeys and recovery codes stay); false when
+    /// it had none.
+    async fn delete_totp(&self, user: Uuid) -> StoreResult<bool>;
+    /// Deletes every second factor of the user, in one transaction: the TOTP secret, the
+    /// passkeys and the recovery codes; false when it had neither a secret nor a passkey.
     async fn delete_second_factors(&self, user: Uuid) -> StoreResult<bool>;
+    /// Stores a new passkey; false, storing nothing, when its credential id is registered
+    /// already (to this user or another: W3C WebAuthn §7.1 step 26).
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<bool>;
+    /// The user's passkeys, oldest first.
+    async fn list_passkeys(&self, user: Uuid) -> StoreResult<Vec<PasskeyRecord>>;
+    /// The passkey of this credential id, whoever's it is.
+    async fn find_passkey(&self, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>>;
+    /// After a use: the credential as updated (its counter and backup state) and the time;
+    /// false when the passkey is gone.
+    async fn update_passkey(
+        &self,
+        credential_id: &[u8],
+        credential: &str,
+        used_at: UnixTime,
+    ) -> StoreResult<bool>;
+    /// Deletes one passkey of the user; false when the user has none of this id.
+    async fn delete_passkey(&self, user: Uuid, id: Uuid) -> StoreResult<bool>;
     /// Atomic: makes `step` the last accepted when it is later than the last one; false
     /// otherwise (a replayed or older code), and when the user has no secret.
     async fn accept_totp_step(&self, user: Uuid, step: i64) -> StoreResult<bool>;

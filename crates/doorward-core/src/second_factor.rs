@@ -88,12 +88,29 @@ impl From<Refusal> for SecondFactorError {
 
 pub use crate::sign_in_error::Purpose;
 
+/// A user's second factors.
+#[derive(Clone, Debug, Default)]
+pub struct SecondFactors {
+    /// An authenticator app is set up.
+    pub totp: bool,
+    pub passkeys: Vec<crate::model::PasskeyRecord>,
+    /// Unused recovery codes (0 without a second factor).
+    pub recovery_left: u32,
+}
+
+impl SecondFactors {
+    /// Whether a password alone no longer signs in.
+    pub fn any(&self) -> bool {
+        self.totp || !self.passkeys.is_empty()
+    }
+}
+
 impl Engine {
     /// After a right password: `Ok(())` when the user needs nothing more, else the
     /// [`SignInError::SecondFactor`] that holds the pending sign-in (`enrol` when the user must
     /// first set up an app).
     pub(crate) async fn second_factor_step(&self, user: &User) -> Result<(), SignInError> {
-        let has = self.store.find_totp(user.id).await?.is_some();
+        let has = self.second_factors(user.id).await?.any();
         let required = user.second_factor_required || self.config.second_factor_required;
         if !has && !required {
             return Ok(());
@@ -228,12 +245,20 @@ impl Engine {
         Ok((cookie, signed_in, codes))
     }
 
-    /// Whether the user has an authenticator app, and how many unused recovery codes.
-    pub async fn second_factor_status(&self, user: Uuid) -> Result<Option<u32>, StoreError> {
-        match self.store.find_totp(user).await? {
-            Some(_) => Ok(Some(self.store.count_recovery_codes(user).await?)),
-            None => Ok(None),
-        }
+    /// The user's second factors: its app, its passkeys, its unused recovery codes.
+    pub async fn second_factors(&self, user: Uuid) -> Result<SecondFactors, StoreError> {
+        let totp = self.store.find_totp(user).await?.is_some();
+        let passkeys = self.store.list_passkeys(user).await?;
+        let recovery_left = if totp || !passkeys.is_empty() {
+            self.store.count_recovery_codes(user).await?
+        } else {
+            0
+        };
+        Ok(SecondFactors {
+            totp,
+            passkeys,
+            recovery_left,
+        })
     }
 
     /// New recovery codes for the signed-in user (the old ones stop), shown once; its password
@@ -257,7 +282,7 @@ impl Engine {
     }
 
     /// The signed-in user, its password checked again (throttled like a sign-in).
-    async fn password_again(
+    pub(crate) async fn password_again(
         &self,
         signed_in: &SignedIn,
         password: &Secret,
@@ -273,7 +298,8 @@ impl Engine {
             })
     }
 
-    /// Removes the signed-in user's second factor, its password asked again.
+    /// Removes the signed-in user's authenticator app, its password asked again. Its passkeys
+    /// stay, and the recovery codes with them; without passkeys, the codes go too.
     pub async fn remove_own_second_factor(
         &self,
         signed_in: &SignedIn,
@@ -281,12 +307,28 @@ impl Engine {
         from: Option<IpAddr>,
     ) -> Result<bool, SecondFactorError> {
         let user = self.password_again(signed_in, password, from).await?;
-        self.reset_second_factor(&user, &Actor::User(user.id))
-            .await
-            .map_err(Into::into)
+        if self.store.list_passkeys(user.id).await?.is_empty() {
+            return self
+                .reset_second_factor(&user, &Actor::User(user.id))
+                .await
+                .map_err(Into::into);
+        }
+        let done = self.store.delete_totp(user.id).await?;
+        self.forget(&Change::User(user.id));
+        if done {
+            self.record(
+                AuditEvent::new(kinds::SECOND_FACTOR_REMOVED, Actor::User(user.id))
+                    .user(user.id)
+                    .from_address(from)
+                    .with("method", "totp"),
+            )
+            .await?;
+        }
+        Ok(done)
     }
 
-    /// Removes a user's second factor (the admin: a lost phone and lost recovery codes).
+    /// Removes every second factor of a user: the app, the passkeys, the recovery codes (the
+    /// admin: a lost phone and lost recovery codes).
     pub async fn reset_second_factor(&self, user: &User, by: &Actor) -> Result<bool, StoreError> {
         let done = self.store.delete_second_factors(user.id).await?;
         self.forget(&Change::User(user.id));
@@ -387,7 +429,7 @@ impl Engine {
         Ok(self.open_session(user, amr).await?)
     }
 
-    fn new_recovery_codes(&self) -> (Vec<String>, Vec<[u8; 32]>) {
+    pub(crate) fn new_recovery_codes(&self) -> (Vec<String>, Vec<[u8; 32]>) {
         (0..RECOVERY_CODES)
             .map(|_| {
                 let mut bytes = [0u8; 7];
@@ -483,7 +525,7 @@ impl Engine {
 
     /// HMAC-SHA256 under a key derived from the server's secret, `label` first and each part
     /// after a NUL.
-    fn keyed(&self, label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    pub(crate) fn keyed(&self, label: &[u8], parts: &[&[u8]]) -> [u8; 32] {
         // Invariant: HMAC accepts keys of any length.
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.csrf_key).expect("any key length");
         mac.update(label);

@@ -109,7 +109,9 @@ pub use revocation::{
     expired_rows_are_purged, revoking_consent_spends_outstanding_codes,
     tokens_born_into_a_revoked_family_are_revoked,
 };
-pub use second_factors::second_factors_are_kept_and_spent_once;
+pub use second_factors::{
+    passkeys_are_kept_found_and_removed, second_factors_are_kept_and_spent_once,
+};
 pub use throttle::failures_count_restart_and_clear;
 
 /// Runs every check, each against a fresh store from `make`. Panics at the first failure.
@@ -157,6 +159,7 @@ where
         events_are_kept_in_order_filtered_and_purged,
         invitations_are_spent_once_with_the_account,
         second_factors_are_kept_and_spent_once,
+        passkeys_are_kept_found_and_removed,
     );
 }
 

@@ -98,6 +98,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         15,
         include_str!("../migrations/postgres/0015_second_factors.sql"),
     ),
+    (16, include_str!("../migrations/postgres/0016_passkeys.sql")),
 ];
 
 /// The most connections the pool opens.

@@ -224,6 +224,23 @@ pub(crate) fn totp(row: &dyn Columns) -> StoreResult<doorward_core::model::TotpR
     })
 }
 
+/// The columns of a passkey, in [`passkey`]'s order.
+pub(crate) const PASSKEY_COLS: &str =
+    "id, user_id, credential_id, name, credential, created_at, last_used_at";
+
+/// A passkey from [`PASSKEY_COLS`].
+pub(crate) fn passkey(row: &dyn Columns) -> StoreResult<doorward_core::model::PasskeyRecord> {
+    Ok(doorward_core::model::PasskeyRecord {
+        id: row.uuid("id")?,
+        user_id: row.uuid("user_id")?,
+        credential_id: row.blob("credential_id")?,
+        name: row.text("name")?,
+        credential: row.text("credential")?,
+        created_at: row.int("created_at")?,
+        last_used_at: row.opt_int("last_used_at")?,
+    })
+}
+
 /// An invitation from [`INVITATION_COLS`].
 pub(crate) fn invitation(row: &dyn Columns) -> StoreResult<InvitationRecord> {
     Ok(InvitationRecord {

@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0015_events.sql"),
     include_str!("../migrations/sqlite/0016_invitations.sql"),
     include_str!("../migrations/sqlite/0017_second_factors.sql"),
+    include_str!("../migrations/sqlite/0018_passkeys.sql"),
 ];
 
 /// Readers beside the writer: enough for the pages and bearer checks to go on during writes.

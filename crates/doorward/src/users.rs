@@ -546,7 +546,17 @@ fn state(user: &User) -> &'static str {
 
 async fn describe(engine: &Engine, user: &User) -> anyhow::Result<Value> {
     let failures = engine.account_failures(&user.username).await?;
-    let second_factor = engine.second_factor_status(user.id).await?;
+    let factors = engine.second_factors(user.id).await?;
+    let second_factor = match (factors.totp, factors.passkeys.is_empty()) {
+        (true, _) => Some("totp"),
+        (false, false) => Some("passkey"),
+        (false, true) => None,
+    };
+    let passkeys: Vec<Value> = factors
+        .passkeys
+        .iter()
+        .map(|p| json!({"id": p.id, "name": p.name, "created_at": p.created_at, "last_used_at": p.last_used_at}))
+        .collect();
     Ok(json!({
         "id": user.id,
         "username": user.username,
@@ -560,8 +570,10 @@ async fn describe(engine: &Engine, user: &User) -> anyhow::Result<Value> {
         "created_at": user.created_at,
         "failed_sign_ins": failures.as_ref().map_or(0, |(f, _)| f.count),
         "locked_until": failures.and_then(|(_, until)| until),
-        "second_factor": second_factor.map(|_| "totp"),
-        "recovery_codes_left": second_factor,
+        "second_factor": second_factor,
+        "authenticator_app": factors.totp,
+        "passkeys": passkeys,
+        "recovery_codes_left": factors.any().then_some(factors.recovery_left),
         "second_factor_required": user.second_factor_required,
     }))
 }

@@ -18,7 +18,7 @@ use doorward_core::audit::{AuditEvent, EventFilter};
 use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
-    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
+    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, PasskeyRecord, RefreshTokenRecord,
     RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
 };
 use doorward_core::ports::{
@@ -94,6 +94,8 @@ struct Tables {
     totp: HashMap<Uuid, TotpRecord>,
     /// Recovery codes by user: each one's HMAC and whether it was spent.
     recovery: HashMap<Uuid, Vec<(Digest, bool)>>,
+    /// Passkeys by credential id (unique across users).
+    passkeys: std::collections::BTreeMap<Vec<u8>, PasskeyRecord>,
 }
 
 /// Who approved which client.
@@ -473,6 +475,7 @@ impl UserStore for ExampleStore {
         tables.users.remove(&username);
         tables.totp.remove(&id);
         tables.recovery.remove(&id);
+        tables.passkeys.retain(|_, p| p.user_id != id);
         tables.end_access(id, now);
         tables.consents.retain(|approval, _| approval.user != id);
         Ok(true)
@@ -1182,10 +1185,69 @@ impl SecondFactorStore for ExampleStore {
         Ok(())
     }
 
+    async fn delete_totp(&self, user: Uuid) -> StoreResult<bool> {
+        Ok(self.tables().await.totp.remove(&user).is_some())
+    }
+
     async fn delete_second_factors(&self, user: Uuid) -> StoreResult<bool> {
         let mut tables = self.tables().await;
         tables.recovery.remove(&user);
-        Ok(tables.totp.remove(&user).is_some())
+        let had_passkeys = tables.passkeys.values().any(|p| p.user_id == user);
+        tables.passkeys.retain(|_, p| p.user_id != user);
+        Ok(tables.totp.remove(&user).is_some() || had_passkeys)
+    }
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let taken = tables.passkeys.contains_key(&passkey.credential_id)
+            || tables.passkeys.values().any(|p| p.id == passkey.id);
+        if !taken {
+            tables
+                .passkeys
+                .insert(passkey.credential_id.clone(), passkey.clone());
+        }
+        Ok(!taken)
+    }
+
+    async fn list_passkeys(&self, user: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        let tables = self.tables().await;
+        let mut mine: Vec<PasskeyRecord> = tables
+            .passkeys
+            .values()
+            .filter(|p| p.user_id == user)
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        Ok(mine)
+    }
+
+    async fn find_passkey(&self, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
+        Ok(self.tables().await.passkeys.get(credential_id).cloned())
+    }
+
+    async fn update_passkey(
+        &self,
+        credential_id: &[u8],
+        credential: &str,
+        used_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let Some(passkey) = tables.passkeys.get_mut(credential_id) else {
+            return Ok(false);
+        };
+        passkey.credential = credential.to_owned();
+        passkey.last_used_at = Some(used_at);
+        Ok(true)
+    }
+
+    async fn delete_passkey(&self, user: Uuid, id: Uuid) -> StoreResult<bool> {
+        let mut tables = self.tables().await;
+        let key = tables
+            .passkeys
+            .iter()
+            .find(|(_, p)| p.user_id == user && p.id == id)
+            .map(|(k, _)| k.clone());
+        Ok(key.is_some_and(|k| tables.passkeys.remove(&k).is_some()))
     }
 
     async fn accept_totp_step(&self, user: Uuid, step: i64) -> StoreResult<bool> {

@@ -12,8 +12,8 @@ use crate::paths::path;
 
 /// What the user page knows besides the user.
 pub struct UserFacts {
-    /// Unused recovery codes, when the user has an authenticator app.
-    pub second_factor: Option<u32>,
+    /// The user's app, passkeys and unused recovery codes.
+    pub second_factor: doorward_core::second_factor::SecondFactors,
     /// Failed sign-ins counted, and whether they lock the account now.
     pub failures: u32,
     pub locked: bool,
@@ -41,7 +41,7 @@ fn notice_of(notice: Option<&str>) -> Markup {
     }
 }
 
-fn when(t: i64) -> String {
+pub(super) fn when(t: i64) -> String {
     time_text(t.saturating_mul(1000))
 }
 
@@ -181,10 +181,15 @@ pub fn admin_user(
                 }
                 dt { "Role" } dd { @if user.admin { "admin" } @else { "user" } }
                 dt { "Second factor" } dd {
-                    @match facts.second_factor {
-                        Some(left) => { "authenticator app, " (left) " recovery codes left" }
-                        None => { "none" }
+                    @let factors = &facts.second_factor;
+                    @if factors.totp { "authenticator app" }
+                    @if factors.totp && !factors.passkeys.is_empty() { ", " }
+                    @if !factors.passkeys.is_empty() {
+                        (factors.passkeys.len()) " passkey(s)"
                     }
+                    @if factors.any() {
+                        ", " (factors.recovery_left) " recovery codes left"
+                    } @else { "none" }
                     @if user.second_factor_required { " (required)" }
                 }
                 dt { "Failed sign-ins" } dd {
@@ -205,7 +210,7 @@ pub fn admin_user(
                 @if facts.failures > 0 {
                     (action_form(csrf, user, "unlock", "Unlock sign-ins", false))
                 }
-                @if facts.second_factor.is_some() {
+                @if facts.second_factor.any() {
                     (action_form(csrf, user, "reset-second-factor", "Remove the second factor", true))
                 }
                 @if user.second_factor_required {

@@ -3,27 +3,48 @@
 //! request), the recovery codes shown once, and the account's settings.
 
 use doorward_core::model::User;
+use doorward_core::passkeys::Ceremony;
 use doorward_core::second_factor::Enrolment;
 use maud::{html, Markup, PreEscaped};
 
 use super::layout;
 use crate::paths::path;
 
-/// The code asked after the password.
-pub fn second_factor_prompt(csrf: &str, next: &str, notice: Option<&str>) -> Markup {
+/// What the second-factor page offers: a code field (an app's code when there is an app, a
+/// recovery code always) and a passkey's button when the user has one.
+pub struct Prompt<'a> {
+    pub totp: bool,
+    pub passkey: Option<&'a Ceremony>,
+}
+
+/// The second factor asked after the password.
+pub fn second_factor_prompt(
+    csrf: &str,
+    next: &str,
+    notice: Option<&str>,
+    prompt: &Prompt<'_>,
+) -> Markup {
     layout(
         "Second factor",
         html! {
-            h1 { "Enter your code" }
+            h1 { "Confirm it is you" }
             @if let Some(notice) = notice {
                 p.error role="alert" { (notice) }
+            }
+            @if let Some(ceremony) = prompt.passkey {
+                (super::passkeys::passkey_box(ceremony, "/login/second-factor/passkey", csrf, &[("next", next)], "Use a passkey", super::passkeys::Use::Get))
             }
             form method="post" action=(path("/login/second-factor")) {
                 input type="hidden" name="csrf" value=(csrf);
                 input type="hidden" name="next" value=(next);
-                label for="code" { "The 6-digit code of your authenticator app, or a recovery code" }
+                @if prompt.totp {
+                    label for="code" { "The 6-digit code of your authenticator app, or a recovery code" }
+                } @else {
+                    label for="code" { "Or a recovery code" }
+                }
                 input id="code" name="code" type="text" inputmode="numeric"
-                    autocomplete="one-time-code" required autofocus maxlength="32";
+                    autocomplete="one-time-code" required autofocus[prompt.passkey.is_none()]
+                    maxlength="32";
                 button type="submit" { "Continue" }
             }
             p.small { a href=(path("/login")) { "Start again" } }
@@ -49,6 +70,9 @@ pub fn enrolment(
             }
             @if let Some(notice) = notice {
                 p.error role="alert" { (notice) }
+            }
+            @if next.is_none() {
+                p.small { "Or use a passkey instead: " a href=(path("/account/passkeys")) { "Passkeys" } "." }
             }
             p { "Scan this code with an authenticator app, then type the code it shows." }
             div.qr { (PreEscaped(qr_svg(&enrolment.uri))) }
@@ -76,7 +100,7 @@ pub fn recovery_codes(codes: &[String], continue_to: &str) -> Markup {
             h1 { "Your recovery codes" }
             p {
                 "Keep these somewhere safe. Each one signs you in once if you lose your \
-                 authenticator app. They are shown only now."
+                 second factor (your authenticator app, your passkeys). They are shown only now."
             }
             ul.codes {
                 @for code in codes {
@@ -104,6 +128,7 @@ pub fn second_factor_settings(
                 p.error role="alert" { (notice) }
             }
             p { "An authenticator app is on. Recovery codes left: " strong { (recovery_left) } "." }
+            p.small { "Passkeys are on their own page: " a href=(path("/account/passkeys")) { "Passkeys" } "." }
             h2 { "New recovery codes" }
             form method="post" action=(path("/account/second-factor/recovery-codes")) {
                 input type="hidden" name="csrf" value=(csrf);

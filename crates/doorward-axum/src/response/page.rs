@@ -93,16 +93,35 @@ pub fn to_client(answer: &AuthorizationResponse, status: StatusCode) -> Response
 }
 
 /// The policy of the `form_post` page: the site's (`lib.rs`), plus its one script by hash.
-static FORM_POST_CSP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+static FORM_POST_CSP: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| policy_allowing(pages::FORM_POST_SCRIPT));
+
+/// The policy of a page with a passkey's button: the site's, plus [`pages::PASSKEY_SCRIPT`]
+/// by hash.
+static PASSKEY_CSP: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| policy_allowing(pages::PASSKEY_SCRIPT));
+
+/// The site's policy (`lib.rs`) and `script` by its hash: no other script may run.
+fn policy_allowing(script: &str) -> String {
     use base64::Engine as _;
     use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(pages::FORM_POST_SCRIPT.as_bytes());
+    let hash = sha2::Sha256::digest(script.as_bytes());
     format!(
         "{}; script-src 'sha256-{}'",
         crate::CSP,
         base64::engine::general_purpose::STANDARD.encode(hash)
     )
-});
+}
+
+/// A [`page`] that may hold a passkey's button: its policy allows the passkey script.
+pub fn passkey_page(status: StatusCode, markup: Markup) -> Response {
+    let mut response = page(status, markup);
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(&PASSKEY_CSP),
+    );
+    response
+}
 
 /// Sends the browser to the sign-in page, to come back to `next` afterwards, the username
 /// prefilled with `hint` (OIDC `login_hint`).

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
-    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, RefreshTokenRecord,
+    DeviceState, InitialTokenRecord, InvitationRecord, NewUser, PasskeyRecord, RefreshTokenRecord,
     RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
 };
 use crate::opaque::TokenHash;
@@ -479,6 +479,37 @@ impl SecondFactorStore for FailingStore {
     async fn delete_second_factors(&self, user: Uuid) -> StoreResult<bool> {
         self.check("delete_second_factors")?;
         self.inner.delete_second_factors(user).await
+    }
+    async fn delete_totp(&self, user: Uuid) -> StoreResult<bool> {
+        self.check("delete_totp")?;
+        self.inner.delete_totp(user).await
+    }
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<bool> {
+        self.check("insert_passkey")?;
+        self.inner.insert_passkey(passkey).await
+    }
+    async fn list_passkeys(&self, user: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        self.check("list_passkeys")?;
+        self.inner.list_passkeys(user).await
+    }
+    async fn find_passkey(&self, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
+        self.check("find_passkey")?;
+        self.inner.find_passkey(credential_id).await
+    }
+    async fn update_passkey(
+        &self,
+        credential_id: &[u8],
+        credential: &str,
+        used_at: UnixTime,
+    ) -> StoreResult<bool> {
+        self.check("update_passkey")?;
+        self.inner
+            .update_passkey(credential_id, credential, used_at)
+            .await
+    }
+    async fn delete_passkey(&self, user: Uuid, id: Uuid) -> StoreResult<bool> {
+        self.check("delete_passkey")?;
+        self.inner.delete_passkey(user, id).await
     }
     async fn accept_totp_step(&self, user: Uuid, step: i64) -> StoreResult<bool> {
         self.check("accept_totp_step")?;

@@ -3,7 +3,7 @@
 
 use super::fixtures::{user, NOW};
 use super::Must;
-use crate::model::TotpRecord;
+use crate::model::{PasskeyRecord, TotpRecord};
 use crate::ports::Store;
 
 /// [`SecondFactorStore`](crate::ports::SecondFactorStore): see the module documentation.
@@ -138,4 +138,138 @@ pub async fn second_factors_are_kept_and_spent_once(store: &dyn Store) {
         .must("set_totp");
     assert!(store.delete_user(bob, NOW).await.must("delete_user"));
     assert_eq!(store.find_totp(bob).await.must("find_totp"), None);
+}
+
+fn passkey(user_id: uuid::Uuid, credential_id: &[u8], created_at: i64) -> PasskeyRecord {
+    PasskeyRecord {
+        id: uuid::Uuid::new_v4(),
+        user_id,
+        credential_id: credential_id.to_vec(),
+        name: format!("key {created_at} ✓"),
+        credential: r#"{"cred":{"counter":0}}"#.to_owned(),
+        created_at,
+        last_used_at: None,
+    }
+}
+
+/// Passkeys: found by credential id whoever's they are, a credential id registered once
+/// across users, listed oldest first, updated after a use, removed one by one by their user
+/// only, and gone with every other second factor and with their user; removing the app
+/// alone leaves them and the recovery codes.
+pub async fn passkeys_are_kept_found_and_removed(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    let laptop = passkey(alice, &[1, 2, 3, 0xff], NOW + 1);
+    let phone = passkey(alice, &[9; 64], NOW);
+    for p in [&laptop, &phone] {
+        assert!(store.insert_passkey(p).await.must("insert_passkey"));
+    }
+    assert!(
+        !store
+            .insert_passkey(&passkey(bob, &laptop.credential_id, NOW))
+            .await
+            .must("insert_passkey"),
+        "a credential id belongs to one user"
+    );
+    assert_eq!(
+        store.list_passkeys(alice).await.must("list_passkeys"),
+        vec![phone.clone(), laptop.clone()],
+        "oldest first"
+    );
+    assert_eq!(store.list_passkeys(bob).await.must("list_passkeys"), vec![]);
+    assert_eq!(
+        store
+            .find_passkey(&laptop.credential_id)
+            .await
+            .must("find_passkey"),
+        Some(laptop.clone())
+    );
+    assert_eq!(
+        store.find_passkey(&[1, 2, 3]).await.must("find_passkey"),
+        None,
+        "a prefix is another id"
+    );
+
+    let used = r#"{"cred":{"counter":7}}"#;
+    assert!(store
+        .update_passkey(&laptop.credential_id, used, NOW + 60)
+        .await
+        .must("update_passkey"));
+    let updated = store
+        .find_passkey(&laptop.credential_id)
+        .await
+        .must("find_passkey")
+        .expect("still there");
+    assert_eq!(
+        (updated.credential.as_str(), updated.last_used_at),
+        (used, Some(NOW + 60))
+    );
+    assert!(!store
+        .update_passkey(&[42], used, NOW)
+        .await
+        .must("update_passkey"));
+
+    assert!(
+        !store
+            .delete_passkey(bob, laptop.id)
+            .await
+            .must("delete_passkey"),
+        "another user's passkey is not removed"
+    );
+    assert!(store
+        .delete_passkey(alice, laptop.id)
+        .await
+        .must("delete_passkey"));
+    assert_eq!(
+        store.list_passkeys(alice).await.must("list_passkeys"),
+        vec![phone.clone()]
+    );
+
+    // The app removed alone: the passkey and the recovery codes stay.
+    let codes = [[3u8; 32]];
+    let totp = TotpRecord {
+        user_id: alice,
+        secret: vec![5; 20],
+        created_at: NOW,
+        last_step: 1,
+    };
+    store.set_totp(&totp, &codes).await.must("set_totp");
+    assert!(store.delete_totp(alice).await.must("delete_totp"));
+    assert!(!store.delete_totp(alice).await.must("delete_totp"));
+    assert_eq!(store.find_totp(alice).await.must("find_totp"), None);
+    assert_eq!(
+        store
+            .count_recovery_codes(alice)
+            .await
+            .must("count_recovery_codes"),
+        1
+    );
+    // Every second factor at once: a passkey alone is one.
+    assert!(store
+        .delete_second_factors(alice)
+        .await
+        .must("delete_second_factors"));
+    assert_eq!(
+        store.list_passkeys(alice).await.must("list_passkeys"),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .count_recovery_codes(alice)
+            .await
+            .must("count_recovery_codes"),
+        0
+    );
+
+    // Removing the user takes its passkeys with it.
+    let bobs = passkey(bob, &[7, 7], NOW);
+    assert!(store.insert_passkey(&bobs).await.must("insert_passkey"));
+    assert!(store.delete_user(bob, NOW).await.must("delete_user"));
+    assert_eq!(
+        store
+            .find_passkey(&bobs.credential_id)
+            .await
+            .must("find_passkey"),
+        None
+    );
 }

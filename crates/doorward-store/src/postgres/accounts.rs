@@ -247,7 +247,7 @@ impl UserStore for PostgresStore {
     async fn delete_user(&self, id: Uuid, now: UnixTime) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(other)?;
         end_access(&mut tx, id, now).await?;
-        for table in ["consents", "totp_secrets", "recovery_codes"] {
+        for table in ["consents", "totp_secrets", "recovery_codes", "passkeys"] {
             sqlx::query(AssertSqlSafe(format!(
                 "DELETE FROM {table} WHERE user_id = $1"
             )))

@@ -266,7 +266,7 @@ impl UserStore for SqliteStore {
         self.write(|conn| {
             let tx = conn.transaction().map_err(other)?;
             end_access(&tx, &id, now)?;
-            for table in ["consents", "totp_secrets", "recovery_codes"] {
+            for table in ["consents", "totp_secrets", "recovery_codes", "passkeys"] {
                 execute(
                     &tx,
                     &format!("DELETE FROM {table} WHERE user_id = ?1"),

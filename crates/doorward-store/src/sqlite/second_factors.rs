@@ -1,13 +1,13 @@
 //! Users' authenticator apps (TOTP) and recovery codes.
 
 use async_trait::async_trait;
-use doorward_core::model::TotpRecord;
+use doorward_core::model::{PasskeyRecord, TotpRecord};
 use doorward_core::ports::{SecondFactorStore, StoreResult, UnixTime};
 use rusqlite::params;
 use uuid::Uuid;
 
 use super::{execute, other, SqliteStore};
-use crate::rows;
+use crate::rows::{self, PASSKEY_COLS};
 
 #[async_trait]
 impl SecondFactorStore for SqliteStore {
@@ -40,6 +40,14 @@ impl SecondFactorStore for SqliteStore {
         .await
     }
 
+    async fn delete_totp(&self, user: Uuid) -> StoreResult<bool> {
+        let user = user.to_string();
+        self.write(move |conn| {
+            execute(conn, "DELETE FROM totp_secrets WHERE user_id = ?1", [&user]).map(|n| n == 1)
+        })
+        .await
+    }
+
     async fn delete_second_factors(&self, user: Uuid) -> StoreResult<bool> {
         let user = user.to_string();
         self.write(move |conn| {
@@ -49,9 +57,84 @@ impl SecondFactorStore for SqliteStore {
                 "DELETE FROM recovery_codes WHERE user_id = ?1",
                 [&user],
             )?;
+            let passkeys = execute(&tx, "DELETE FROM passkeys WHERE user_id = ?1", [&user])?;
             let deleted = execute(&tx, "DELETE FROM totp_secrets WHERE user_id = ?1", [&user])?;
             tx.commit().map_err(other)?;
-            Ok(deleted == 1)
+            Ok(deleted == 1 || passkeys > 0)
+        })
+        .await
+    }
+
+    async fn insert_passkey(&self, passkey: &PasskeyRecord) -> StoreResult<bool> {
+        let p = passkey.clone();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "INSERT INTO passkeys
+                     (id, user_id, credential_id, name, credential, created_at, last_used_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                params![
+                    p.id.to_string(),
+                    p.user_id.to_string(),
+                    p.credential_id,
+                    p.name,
+                    p.credential,
+                    p.created_at,
+                    p.last_used_at
+                ],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn list_passkeys(&self, user: Uuid) -> StoreResult<Vec<PasskeyRecord>> {
+        self.find_all(
+            &format!(
+                "SELECT {PASSKEY_COLS} FROM passkeys WHERE user_id = ?1 ORDER BY created_at, id"
+            ),
+            [user.to_string()],
+            rows::passkey,
+        )
+        .await
+    }
+
+    async fn find_passkey(&self, credential_id: &[u8]) -> StoreResult<Option<PasskeyRecord>> {
+        self.find(
+            &format!("SELECT {PASSKEY_COLS} FROM passkeys WHERE credential_id = ?1"),
+            [credential_id.to_vec()],
+            rows::passkey,
+        )
+        .await
+    }
+
+    async fn update_passkey(
+        &self,
+        credential_id: &[u8],
+        credential: &str,
+        used_at: UnixTime,
+    ) -> StoreResult<bool> {
+        let (id, credential) = (credential_id.to_vec(), credential.to_owned());
+        self.write(move |conn| {
+            execute(
+                conn,
+                "UPDATE passkeys SET credential = ?2, last_used_at = ?3 WHERE credential_id = ?1",
+                params![id, credential, used_at],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
+    async fn delete_passkey(&self, user: Uuid, id: Uuid) -> StoreResult<bool> {
+        let (user, id) = (user.to_string(), id.to_string());
+        self.write(move |conn| {
+            execute(
+                conn,
+                "DELETE FROM passkeys WHERE user_id = ?1 AND id = ?2",
+                params![user, id],
+            )
+            .map(|n| n == 1)
         })
         .await
     }
