@@ -23,9 +23,12 @@ export function freePort() {
   });
 }
 
-/** Spawn `doorward serve` with `config` (TOML text) in `workdir`; `ready` resolves once it listens. */
-export function startServer(port, workdir, config) {
-  const origin = `http://127.0.0.1:${port}`;
+/**
+ * Spawn `doorward serve` with `config` (TOML text) in `workdir`; `ready` resolves once it listens.
+ * `host` names the issuer (`localhost` where WebAuthn needs a domain); it listens on 127.0.0.1.
+ */
+export function startServer(port, workdir, config, host = '127.0.0.1') {
+  const origin = `http://${host}:${port}`;
   const configPath = path.join(workdir, 'doorward.toml');
   fs.writeFileSync(configPath, config);
   const args = [
@@ -47,11 +50,11 @@ export function startServer(port, workdir, config) {
   const ready = new Promise((resolve, reject) => {
     const fail = (why) => reject(new Error(
       `${why}\ncommand: ${DOORWARD_BIN} ${args.join(' ')}\n--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`));
-    const timer = setTimeout(() => fail(`doorward did not print "listening on ${origin}" within ${READY_TIMEOUT_MS / 1000} s`),
+    const timer = setTimeout(() => fail(`doorward did not print "listening on http://127.0.0.1:${port}" within ${READY_TIMEOUT_MS / 1000} s`),
       READY_TIMEOUT_MS);
     child.stdout.on('data', (d) => {
       output.stdout += d;
-      if (output.stdout.includes(`listening on ${origin}`)) {
+      if (output.stdout.includes(`listening on http://127.0.0.1:${port}`)) {
         clearTimeout(timer);
         resolve();
       }
