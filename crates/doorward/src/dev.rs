@@ -5,6 +5,8 @@ use anyhow::{anyhow, Context};
 use clap::Subcommand;
 
 use crate::serve::{build_provider, load_config};
+
+mod factor_cost;
 use crate::ServeArgs;
 
 #[derive(Subcommand)]
@@ -61,6 +63,13 @@ pub enum DevCommand {
         #[arg(long, default_value_t = 2000)]
         iterations: u32,
     },
+    /// Measure the cost of one second-factor check at sign-in: a TOTP code and a passkey's
+    /// assertion (ES256), each through the engine over the in-memory store, one thread.
+    SecondFactorCost {
+        /// Checks of each kind.
+        #[arg(long, default_value_t = 2000)]
+        iterations: u32,
+    },
 }
 
 pub async fn run(command: DevCommand) -> anyhow::Result<()> {
@@ -85,6 +94,7 @@ pub async fn run(command: DevCommand) -> anyhow::Result<()> {
         } => seed_tokens(serve, &client, count).await,
         DevCommand::SignCost { iterations } => sign_cost(iterations.max(1)).await,
         DevCommand::AssertionCost { iterations } => assertion_cost(iterations.max(1)).await,
+        DevCommand::SecondFactorCost { iterations } => factor_cost::run(iterations.max(1)).await,
     }
 }
 
