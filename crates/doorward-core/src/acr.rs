@@ -5,7 +5,7 @@
 //! | `acr` | when |
 //! |---|---|
 //! | [`PASSWORD`] `urn:doorward:acr:pwd` | one factor (a password) |
-//! | [`MFA`] `urn:doorward:acr:mfa` | two factors (`mfa` in `amr`: a password and a one-time code) |
+//! | [`MFA`] `urn:doorward:acr:mfa` | two factors (`mfa` in `amr`: a password and a one-time code, a passkey alone, or a password and a passkey) |
 //!
 //! No `acr` when the sign-in said nothing of its methods (an embedding application's).
 
@@ -28,9 +28,10 @@ pub fn of(amr: &[String]) -> Option<&'static str> {
     }
 }
 
-/// Whether a sign-in of methods `amr` satisfies an `acr_values` request: the strongest class
+/// Whether a sign-in of methods `amr` satisfies an `acr_values` request: the weakest class
 /// asked for that this server knows must be met (`acr_values` is a preference list, OIDC
-/// Core §3.1.2.1; classes it does not know are left to the ID token's `acr` to tell).
+/// Core §3.1.2.1: any of them will do; classes it does not know are left to the ID token's
+/// `acr` to tell).
 pub fn satisfies(amr: &[String], acr_values: &str) -> bool {
     let wanted = acr_values
         .split(' ')

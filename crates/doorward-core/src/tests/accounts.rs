@@ -157,3 +157,89 @@ async fn accounts_are_created_under_the_rules_and_sign_in() {
         .unwrap()
         .is_none());
 }
+
+/// A passkey ceremony's state is the server's: forged, of another kind or user, stale or
+/// answered once already, it is refused before its answer is read (W3C WebAuthn §13.4.3).
+#[tokio::test]
+async fn passkey_ceremonies_are_bound_bounded_and_spent_once() {
+    use crate::passkeys::{PasskeyError, CEREMONY_LIFETIME};
+
+    let h = harness().await;
+    assert!(h.engine.passkeys_available(), "the issuer is a domain");
+    let expired = |r: Result<(String, crate::model::SignedIn), PasskeyError>| {
+        matches!(r, Err(PasskeyError::Expired))
+    };
+
+    // Answered once (here with garbage, refused), never again.
+    let ceremony = h.engine.passkey_sign_in().unwrap();
+    assert!(matches!(
+        h.engine
+            .sign_in_with_passkey(&ceremony.state, "{}", None)
+            .await,
+        Err(PasskeyError::Refused)
+    ));
+    assert!(expired(
+        h.engine
+            .sign_in_with_passkey(&ceremony.state, "{}", None)
+            .await
+    ));
+
+    // Stale: past its five minutes.
+    let ceremony = h.engine.passkey_sign_in().unwrap();
+    h.clock.advance(CEREMONY_LIFETIME);
+    assert!(expired(
+        h.engine
+            .sign_in_with_passkey(&ceremony.state, "{}", None)
+            .await
+    ));
+
+    // Forged: any byte of the state changed, or another server's MAC.
+    let ceremony = h.engine.passkey_sign_in().unwrap();
+    let (payload, mac) = ceremony.state.split_once('.').unwrap();
+    for forged in [
+        format!("{payload}.{}", &mac[1..]),
+        format!("{}A.{mac}", &payload[..payload.len() - 1]),
+        payload.to_owned(),
+        String::new(),
+    ] {
+        assert!(expired(
+            h.engine.sign_in_with_passkey(&forged, "{}", None).await
+        ));
+    }
+
+    // Another kind: a registration's ceremony does not sign in, and is bound to its user.
+    let registration = h
+        .engine
+        .passkey_registration(&h.user, &Secret::new("pw"), None)
+        .await
+        .unwrap();
+    assert!(expired(
+        h.engine
+            .sign_in_with_passkey(&registration.state, "{}", None)
+            .await
+    ));
+    h.engine
+        .seed_user(&crate::testing::user("bob", "Bob", "bobpw"))
+        .await
+        .unwrap();
+    let (_, bob) = h
+        .engine
+        .sign_in("bob", &Secret::new("bobpw"), None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.engine
+            .register_passkey(&bob, &registration.state, "{}", "Bob's", None)
+            .await,
+        Err(PasskeyError::Expired)
+    ));
+    // A wrong password starts nothing.
+    assert!(matches!(
+        h.engine
+            .passkey_registration(&h.user, &Secret::new("nope"), None)
+            .await,
+        Err(PasskeyError::SecondFactor(
+            crate::second_factor::SecondFactorError::WrongPassword
+        ))
+    ));
+}
