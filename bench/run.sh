@@ -47,6 +47,10 @@ python3 "$kit/report.py" "$RESULTS"
 echo
 taskset -c 1 "$DOORWARD_BIN" dev sign-cost --iterations 2000
 
+# What a sign-in's second factor costs: a TOTP code, a passkey's ES256 assertion (CPU 1 alone).
+echo
+taskset -c 1 "$DOORWARD_BIN" dev second-factor-cost --iterations 2000
+
 # A resource server's bearer check in-process (doorward-axum's ResourceServer): JWT access
 # tokens (signature, then cached) and opaque tokens of a provider in the same process.
 echo

@@ -486,8 +486,8 @@ pub trait ThrottleStore: Send + Sync {
 /// The `jti` of client assertions already used (RFC 7523 §3 item 7, OIDC Core §9: a client
 /// assertion is single-use), shared by every instance so that an assertion replayed at another
 /// instance is refused too. The engine bounds the length of a `jti` (at most 256 bytes). It
-/// spends its other single-use values here too, under ids that are no client's: pushed
-/// requests, DPoP proofs, and WebAuthn ceremonies (`passkeys::CEREMONY_NAMESPACE`).
+/// spends other single-use values here too: pushed requests, DPoP proofs, and WebAuthn
+/// ceremonies (under `passkeys::CEREMONY_NAMESPACE`, no client's id).
 #[async_trait]
 pub trait AssertionStore: Send + Sync {
     /// Records that `client` used the assertion `jti`, valid until `expires_at`, and says
