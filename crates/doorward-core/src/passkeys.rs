@@ -148,10 +148,7 @@ impl Engine {
         if existing.len() >= MAX_PASSKEYS {
             return Err(PasskeyError::TooMany);
         }
-        let exclude = existing
-            .iter()
-            .map(|p| p.credential_id.clone().into())
-            .collect();
+        let exclude = existing.iter().map(|p| p.credential_id.clone()).collect();
         let (mut options, state) = webauthn
             .start_passkey_registration(user.id, &user.username, &user.display_name, Some(exclude))
             .map_err(|_| PasskeyError::Refused)?;

@@ -1217,7 +1217,7 @@ impl SecondFactorStore for ExampleStore {
             .filter(|p| p.user_id == user)
             .cloned()
             .collect();
-        mine.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        mine.sort_unstable_by_key(|p| (p.created_at, p.id));
         Ok(mine)
     }
 

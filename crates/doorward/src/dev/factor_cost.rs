@@ -57,7 +57,9 @@ pub async fn run(iterations: u32) -> anyhow::Result<()> {
     )
     .await?;
     let password = Secret::new(PASSWORD);
-    println!("check    checks  µs/check  checks/s  (one thread, in-memory store, session included)");
+    println!(
+        "check    checks  µs/check  checks/s  (one thread, in-memory store, session included)"
+    );
     let totp = totp_cost(&engine, &clock, &password, iterations).await?;
     report("totp", iterations, totp);
     let passkey = passkey_cost(&engine, &password, iterations).await?;
@@ -93,7 +95,10 @@ async fn user(engine: &Engine, name: &str, password: &Secret) -> anyhow::Result<
 async fn pending(engine: &Engine, name: &str, password: &Secret) -> anyhow::Result<String> {
     match engine.sign_in(name, password, None).await {
         Err(SignInError::SecondFactor { pending, .. }) => Ok(pending),
-        other => Err(anyhow!("expected a second-factor step, got {:?}", other.map(|_| ()))),
+        other => Err(anyhow!(
+            "expected a second-factor step, got {:?}",
+            other.map(|_| ())
+        )),
     }
 }
 
@@ -215,7 +220,9 @@ impl Authenticator {
     /// `navigator.credentials.create`: `none` attestation, user present and verified.
     fn create(&mut self, options: &str) -> anyhow::Result<String> {
         let options: serde_json::Value = serde_json::from_str(options)?;
-        let user = options["publicKey"]["user"]["id"].as_str().context("user id")?;
+        let user = options["publicKey"]["user"]["id"]
+            .as_str()
+            .context("user id")?;
         self.user_handle = URL_SAFE_NO_PAD.decode(user)?;
         let point = self.key.verifying_key().to_encoded_point(false);
         let (x, y) = (point.x().context("x")?, point.y().context("y")?);
