@@ -10,6 +10,7 @@ a domain.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -277,3 +278,33 @@ def test_the_admin_reset_removes_passkeys(server):
     assert doorward_cli(server, "users", "reset-second-factor", "nell").returncode == 0
     assert shown(server, "nell")["passkeys"] == []
     signed_in(server, "nell")
+
+
+def test_acr_values_step_a_password_session_up_with_a_passkey(server):
+    from helpers import authorize_url, basic, query_of, token_request
+
+    add_user(server, "sue")
+    browser = signed_in(server, "sue")  # the password alone: amr ["pwd"]
+    authenticator = SoftAuthenticator(server.external_uri)
+    assert add_passkey(server, browser, authenticator)[2].status_code == 200
+    url = authorize_url(server.external_uri, client_id=OIDC_CLIENT_ID,
+                        redirect_uri=OIDC_REDIRECT_URI, scope="openid", state="s1", nonce="n1",
+                        acr_values="urn:doorward:acr:mfa")
+    resp = browser.get(url)
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/login/second-factor?")
+    prompt = browser.get(resp.headers["Location"])
+    resp = browser.submit(prompt, find_form(prompt, "/login/second-factor/passkey"),
+                          {"answer": authenticator.get(options_of(prompt))})
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/oauth/authorize?")
+    resp = browser.get(resp.headers["Location"])
+    if resp.status_code == 200:
+        form = find_form(resp, "/oauth/authorize")
+        resp = browser.submit(resp, form, button=form.button(value="approve"))
+    code = query_of(resp.headers["Location"])["code"]
+    answer = token_request(
+        server.external_uri, auth=basic(OIDC_CLIENT_ID, OIDC_CLIENT_SECRET),
+        form={"grant_type": "authorization_code", "code": code, "redirect_uri": OIDC_REDIRECT_URI})
+    assert answer.status_code == 200, answer.text
+    payload = answer.json()["id_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["acr"] == "urn:doorward:acr:mfa" and claims["amr"] == ["pwd", "hwk", "mfa"], claims

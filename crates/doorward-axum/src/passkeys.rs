@@ -159,7 +159,8 @@ pub(crate) async fn list_page(
 ) -> Result<Response, PageError> {
     let list = app.engine.passkeys_of(user.user.id).await?;
     let (token, set_cookie) = browser.csrf();
-    let markup = pages::passkeys(&user.user, &token, &list, notice);
+    let available = app.engine.passkeys_available();
+    let markup = pages::passkeys(&user.user, &token, &list, available, notice);
     Ok(with_cookie(page(status, markup), set_cookie))
 }
 
@@ -171,11 +172,6 @@ pub(crate) async fn list(
     let Some(user) = browser.signed_in().await? else {
         return Ok(to_login("/account", None));
     };
-    if !app.engine.passkeys_available() {
-        let notice =
-            Some("Passkeys are not available on this server: its address is not a domain name.");
-        return list_page(&app, &browser, &user, notice, StatusCode::OK).await;
-    }
     list_page(&app, &browser, &user, None, StatusCode::OK).await
 }
 
@@ -192,7 +188,8 @@ async fn refused(
         let list = app.engine.passkeys_of(user.user.id).await?;
         let (token, set_cookie) = browser.csrf();
         let notice = too_many_failures(retry_after);
-        let markup = pages::passkeys(&user.user, &token, &list, Some(&notice));
+        let available = app.engine.passkeys_available();
+        let markup = pages::passkeys(&user.user, &token, &list, available, Some(&notice));
         return Ok(with_cookie(
             too_many_attempts(markup, retry_after),
             set_cookie,

@@ -83,8 +83,15 @@ pub fn passkey_box(
     }
 }
 
-/// The account's passkeys, and the form that adds one.
-pub fn passkeys(user: &User, csrf: &str, list: &[PasskeyRecord], notice: Option<&str>) -> Markup {
+/// The account's passkeys, and the form that adds one where the server offers passkeys
+/// (`available`).
+pub fn passkeys(
+    user: &User,
+    csrf: &str,
+    list: &[PasskeyRecord],
+    available: bool,
+    notice: Option<&str>,
+) -> Markup {
     layout(
         "Passkeys",
         html! {
@@ -121,6 +128,12 @@ pub fn passkeys(user: &User, csrf: &str, list: &[PasskeyRecord], notice: Option<
                     }
                 }
             }
+            @if !available {
+                p.small {
+                    "Passkeys cannot be added here: this server's address is not a domain name \
+                     (browsers offer passkeys on https:// sites and on localhost only)."
+                }
+            } @else {
             h2 { "Add a passkey" }
             form method="post" action=(path("/account/passkeys/new")) {
                 input type="hidden" name="csrf" value=(csrf);
@@ -131,6 +144,7 @@ pub fn passkeys(user: &User, csrf: &str, list: &[PasskeyRecord], notice: Option<
                 input id="password" name="password" type="password"
                     autocomplete="current-password" required;
                 button type="submit" { "Continue" }
+            }
             }
             p { a href=(path("/account")) { "Back to your account" } }
         },
