@@ -1,13 +1,15 @@
 // Browser test of people's accounts: a real (Debian) Chromium, driven by playwright-core, signs
 // up on Doorward's sign-up page, enrols an authenticator app from the account page (its codes
-// computed by pyotp in the test venv), signs out and in again with the password and a code, and
-// an admin then disables the account from the console, which ends the person's session.
+// computed by pyotp in the test venv), signs out and in again with the password and a code,
+// approves an application whose access token then works, and an admin disables the account from
+// the console, which ends the person's session and the application's live token.
 // Screenshots of each page go to tests/browser/screenshots/.
 // Run: DOORWARD_BIN=$PWD/target/debug/doorward node --test tests/browser/
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +20,20 @@ const SCREENSHOTS = path.join(HERE, 'screenshots');
 const PYTHON = process.env.DOORWARD_TEST_PYTHON || path.join(REPO_ROOT, '.venv', 'bin', 'python');
 const PASSWORD = 'a long passphrase for zoe';
 const ADMIN_PASSWORD = 'root console passphrase';
+const CLIENT_ID = 'zoe_app@clients';
+const CLIENT_SECRET = 'zoe-app-secret';
+// Nothing listens there: Chromium maps it to this test's small callback server.
+const REDIRECT_URI = 'http://localhost:8000/oauth/callback';
 
 const CONFIG = `
 [accounts]
 sign_up = "open"
+
+[clients.zoe_app]
+display_name = "Zoe's App"
+app_uri = "http://localhost:8000"
+callback_uri = "${REDIRECT_URI}"
+secret = "${CLIENT_SECRET}"
 
 [seed.user.root]
 username = "root"
@@ -33,6 +45,7 @@ admin = true
 let server;
 let workdir;
 let browser;
+let callbackServer;
 
 /** The TOTP code of `secret` at `offset` seconds from now, from pyotp. */
 function totp(secret, offset = 0) {
@@ -47,12 +60,19 @@ before(async () => {
   workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'doorward-accounts-'));
   server = startServer(await freePort(), workdir, CONFIG);
   await server.ready;
-  browser = await launchChromium();
+  callbackServer = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>Client callback</title><p>callback reached</p>');
+  });
+  await new Promise((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
+  browser = await launchChromium([
+    `--host-resolver-rules=MAP localhost:8000 127.0.0.1:${callbackServer.address().port}`]);
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
 });
 
 after(async () => {
   if (browser) await browser.close();
+  if (callbackServer) await new Promise((resolve) => callbackServer.close(resolve));
   await stopServer(server);
   if (workdir) fs.rmSync(workdir, { recursive: true, force: true });
 });
@@ -116,7 +136,35 @@ test('sign up, enrol an authenticator app, sign in with it, be disabled by an ad
     page.getByRole('button', { name: 'Continue' }).click(),
   ]);
 
-  // 4. The admin disables the account from the console; the person's session ends.
+  // 4. An application the person approves gets a token that works.
+  const authorize = new URL('/oauth/authorize', origin);
+  authorize.search = new URLSearchParams({
+    response_type: 'code', client_id: CLIENT_ID, redirect_uri: REDIRECT_URI, scope: 'base', state: 'z1',
+  }).toString();
+  await page.goto(authorize.href);
+  await Promise.all([
+    page.waitForURL((u) => u.href.startsWith(REDIRECT_URI)),
+    page.getByRole('button', { name: 'Allow' }).click(),
+  ]);
+  const code = new URL(page.url()).searchParams.get('code');
+  assert.ok(code, page.url());
+  const tokenResp = await fetch(new URL('/oauth/token', origin), {
+    method: 'POST',
+    headers: {
+      Authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+      'Content-Type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI }),
+  });
+  const tokenText = await tokenResp.text();
+  assert.equal(tokenResp.status, 200, tokenText);
+  const accessToken = JSON.parse(tokenText).access_token;
+  const self = () => fetch(new URL('/api/v1/auth/self', origin), {
+    headers: { Authorization: `Bearer ${accessToken}` },
+  });
+  assert.equal((await self()).status, 200, 'the live token works');
+
+  // 5. The admin disables the account from the console; the person's session ends.
   const admin = await browser.newContext();
   t.after(() => admin.close());
   const console_ = await admin.newPage();
@@ -141,4 +189,7 @@ test('sign up, enrol an authenticator app, sign in with it, be disabled by an ad
   const after = await page.goto(`${origin}/account`);
   assert.equal(new URL(page.url()).pathname, '/login', 'the disabled person is signed out');
   assert.equal(after.status(), 200);
+  const refused = await self();
+  assert.equal(refused.status, 401, 'the application\'s live token stopped working');
+  assert.match(refused.headers.get('www-authenticate') ?? '', /invalid_token/);
 });
