@@ -93,7 +93,7 @@ pub struct Engine {
     pub(crate) audit: Option<crate::audit::AuditQueue>,
     /// What the engine did since the start, for the metrics.
     pub(crate) counters: crate::counters::Counters,
-    /// The WebAuthn relying party of the passkeys ([`crate::passkeys`]); none when the
+    /// The WebAuthn relying party of the passkeys ([`crate::relying_party`]); none when the
     /// issuer's host is not a domain.
     pub(crate) webauthn: Option<webauthn_rs::Webauthn>,
 }
@@ -142,7 +142,7 @@ impl Engine {
             token_issuer: None,
             audit: None,
             counters: Default::default(),
-            webauthn: crate::passkeys::relying_party(&config_issuer),
+            webauthn: crate::relying_party::relying_party(&config_issuer),
         };
         engine.maintain_keys().await?;
         Ok(engine)

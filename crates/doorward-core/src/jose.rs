@@ -129,8 +129,65 @@ pub enum SignError {
 pub(crate) struct LoadedKey {
     pub(crate) record: KeyMeta,
     encoding: EncodingKey,
+    /// The private key parsed once, for the algorithms whose parse costs as much as a
+    /// signature (the JWS library parses its DER at every signature: BENCHMARKS.md).
+    signer: Option<ParsedSigner>,
     decoding: DecodingKey,
     pub(crate) jwk: Jwk,
+}
+
+/// A private key parsed once at load.
+enum ParsedSigner {
+    Es256(p256::ecdsa::SigningKey),
+    Rs256(rsa::pkcs1v15::SigningKey<sha2::Sha256>),
+    /// `EdDSA` and `Ed25519` (one signature, two names).
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+impl ParsedSigner {
+    /// The key of `der` (as [`generate_der`] writes it); `None` when the DER does not parse
+    /// (the JWS library then signs, and says what is wrong).
+    fn parse(alg: SigningAlg, der: &[u8]) -> Option<Self> {
+        match alg {
+            SigningAlg::Es256 => {
+                use p256::pkcs8::DecodePrivateKey;
+                p256::ecdsa::SigningKey::from_pkcs8_der(der)
+                    .ok()
+                    .map(Self::Es256)
+            }
+            SigningAlg::Rs256 => {
+                use rsa::pkcs1::DecodeRsaPrivateKey;
+                rsa::RsaPrivateKey::from_pkcs1_der(der)
+                    .ok()
+                    .map(|key| Self::Rs256(rsa::pkcs1v15::SigningKey::new(key)))
+            }
+            SigningAlg::EdDsa | SigningAlg::Ed25519 => {
+                // The 48-byte PKCS#8 form of `generate_der`: the seed is its last 32 bytes.
+                let seed: [u8; 32] = der
+                    .strip_prefix(&ED25519_PKCS8_PREFIX[..])?
+                    .try_into()
+                    .ok()?;
+                Some(Self::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)))
+            }
+        }
+    }
+
+    /// The JWS signature of `message` (RFC 7518 §3.3 RSASSA-PKCS1-v1_5 with SHA-256; §3.4
+    /// ECDSA P-256 SHA-256 as the 64 bytes of R and S).
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        use rsa::signature::{SignatureEncoding, Signer};
+        match self {
+            Self::Es256(key) => {
+                let signature: p256::ecdsa::Signature = key.sign(message);
+                signature.to_bytes().to_vec()
+            }
+            Self::Rs256(key) => key.sign(message).to_vec(),
+            Self::Ed25519(key) => {
+                use ed25519_dalek::Signer as _;
+                key.sign(message).to_bytes().to_vec()
+            }
+        }
+    }
 }
 
 impl LoadedKey {
@@ -147,6 +204,7 @@ impl LoadedKey {
         let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| corrupt())?;
         Ok(Self {
             encoding: encoding_key(record.alg, &der),
+            signer: ParsedSigner::parse(record.alg, &der),
             decoding,
             jwk,
             record,
@@ -211,8 +269,16 @@ impl KeyRing {
             .filter(|k| k.record.alg == alg && k.record.activate_at <= now)
             .max_by_key(|k| k.record.generation)
             .ok_or(SignError::NoActiveKey(alg))?;
+        if let Some(signer) = &key.signer {
+            return compact(alg.as_str(), &key.record.kid, typ, claims, |message| {
+                Ok(signer.sign(message))
+            });
+        }
         if alg == SigningAlg::Ed25519 {
-            return sign_ed25519(&key.record.kid, typ, claims, &key.encoding);
+            // A name the JWS library cannot write, and a key that did not parse.
+            return Err(SignError::Encode(
+                jsonwebtoken::errors::ErrorKind::InvalidKeyFormat.into(),
+            ));
         }
         let mut header = Header::new(alg.jwt());
         header.kid = Some(key.record.kid.clone());
@@ -333,17 +399,20 @@ fn raw_header(token: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// A compact JWS with `alg: Ed25519` (RFC 9864 §2.2), which the JWS library cannot write in a
-/// header: the header and claims encoded here, the signature EdDSA's.
-fn sign_ed25519<T: Serialize>(
+/// A compact JWS (RFC 7515 §7.1) written here: the header (`alg`, `kid`, `typ`) and claims
+/// encoded, `sign` given the signing input and answering the signature's bytes. For the keys
+/// parsed once ([`ParsedSigner`]), `alg: Ed25519` (RFC 9864 §2.2) among them, a name the JWS
+/// library cannot write in a header.
+fn compact<T: Serialize>(
+    alg: &str,
     kid: &str,
     typ: Option<&str>,
     claims: &T,
-    key: &EncodingKey,
+    sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, SignError>,
 ) -> Result<String, SignError> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut header = serde_json::json!({ "alg": "Ed25519", "kid": kid });
+    let mut header = serde_json::json!({ "alg": alg, "kid": kid });
     if let Some(typ) = typ {
         header["typ"] = typ.into();
     }
@@ -354,8 +423,7 @@ fn sign_ed25519<T: Serialize>(
             .map_err(|e| SignError::Encode(jsonwebtoken::errors::Error::from(e)))?,
     );
     let message = format!("{header}.{payload}");
-    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, Algorithm::EdDSA)
-        .map_err(SignError::Encode)?;
+    let signature = b64.encode(sign(message.as_bytes())?);
     Ok(format!("{message}.{signature}"))
 }
 
@@ -533,6 +601,12 @@ impl rand::RngCore for PortRng<'_> {
 
 impl rand::CryptoRng for PortRng<'_> {}
 
+/// The PKCS#8 v1 header of an Ed25519 private key without its public key (RFC 8410 §7): the
+/// 32-byte seed follows.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
 /// A new private key in the DER form the JWS library reads: PKCS#8 for EC and Ed25519, PKCS#1
 /// for RSA.
 pub(crate) fn generate_der(alg: SigningAlg, random: &dyn Random) -> Vec<u8> {
@@ -559,10 +633,7 @@ pub(crate) fn generate_der(alg: SigningAlg, random: &dyn Random) -> Vec<u8> {
         SigningAlg::EdDsa | SigningAlg::Ed25519 => {
             // PKCS#8 v1 (RFC 8410 §7) without the optional public key: the 48-byte form.
             let key = ed25519_dalek::SigningKey::generate(&mut rng);
-            let mut der = vec![
-                0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
-                0x04, 0x20,
-            ];
+            let mut der = ED25519_PKCS8_PREFIX.to_vec();
             der.extend_from_slice(key.as_bytes());
             der
         }
@@ -869,5 +940,37 @@ mod tests {
             );
             assert!(decoded.is_ok(), "{alg}: {decoded:?}");
         }
+    }
+
+    /// The keys parsed once sign what the JWS library verifies with the public JWK (RS256,
+    /// ES256, EdDSA), and the header names the algorithm and the key.
+    #[test]
+    fn parsed_signers_write_what_the_library_verifies() {
+        let random = crate::testing::SeqRandom::default();
+        for alg in [SigningAlg::Rs256, SigningAlg::Es256, SigningAlg::EdDsa] {
+            let der = generate_der(alg, &random);
+            let signer = ParsedSigner::parse(alg, &der).expect("a generated key parses");
+            let claims = serde_json::json!({"sub": "x", "exp": 4_000_000_000u64});
+            let token = compact(alg.as_str(), "k1", Some("at+jwt"), &claims, |m| {
+                Ok(signer.sign(m))
+            })
+            .unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(
+                (header.kid.as_deref(), header.typ.as_deref()),
+                (Some("k1"), Some("at+jwt"))
+            );
+            let mut validation = Validation::new(alg.jwt());
+            validation.validate_aud = false;
+            let jwk = public_jwk(alg, &der).unwrap();
+            let decoded = jsonwebtoken::decode::<serde_json::Value>(
+                &token,
+                &DecodingKey::from_jwk(&jwk).unwrap(),
+                &validation,
+            );
+            assert!(decoded.is_ok(), "{alg}: {decoded:?}");
+        }
+        assert!(ParsedSigner::parse(SigningAlg::Es256, b"not a key").is_none());
+        assert!(ParsedSigner::parse(SigningAlg::Ed25519, &[0; 48]).is_none());
     }
 }

@@ -77,6 +77,7 @@ pub mod ports;
 pub mod pushed;
 pub mod redirect;
 pub mod registration;
+mod relying_party;
 pub mod request;
 pub mod request_object;
 pub mod resource;

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
-    PublicKeyCredential, RegisterPublicKeyCredential, Url, Webauthn, WebauthnBuilder,
+    PublicKeyCredential, RegisterPublicKeyCredential, Webauthn,
 };
 
 use webauthn_rs_proto::options::ResidentKeyRequirement;
@@ -40,8 +40,8 @@ use crate::audit::{kinds, Actor, AuditEvent};
 use crate::engine::Engine;
 use crate::model::{PasskeyRecord, SignedIn, User};
 use crate::ports::{Change, StoreError};
-use crate::second_factor::SecondFactorError;
 use crate::sign_in_error::Purpose;
+use crate::sign_in_error::SecondFactorError;
 
 /// How long a ceremony's page waits for the authenticator.
 pub const CEREMONY_LIFETIME: i64 = 300;
@@ -54,19 +54,6 @@ pub const MAX_ANSWER: usize = 16 * 1024;
 /// The namespace under which ceremonies are spent in the `jti` store: a fixed random UUID,
 /// no client's id.
 pub const CEREMONY_NAMESPACE: Uuid = Uuid::from_u128(0x6f5c_9b0e_4d1a_5e62_9a3e_1c7b_2f48_d913);
-
-/// The relying party: this server's origin and its host as the RP ID. `None` when the issuer's
-/// host is not a domain (an IP address), where browsers offer no WebAuthn.
-pub(crate) fn relying_party(issuer: &str) -> Option<Webauthn> {
-    let issuer = Url::parse(issuer).ok()?;
-    let rp_id = issuer.domain()?.to_owned();
-    let origin = Url::parse(&issuer.origin().ascii_serialization()).ok()?;
-    WebauthnBuilder::new(&rp_id, &origin)
-        .ok()?
-        .rp_name("Doorward")
-        .build()
-        .ok()
-}
 
 /// A ceremony for a page: the options for `navigator.credentials` (JSON), and the state the
 /// page's form carries back.
@@ -514,16 +501,6 @@ fn stored_passkey(record: &PasskeyRecord) -> Result<Passkey, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_relying_party_is_the_issuers_domain() {
-        assert!(relying_party("https://id.example.com").is_some());
-        assert!(relying_party("https://id.example.com/auth").is_some());
-        assert!(relying_party("http://localhost:8080").is_some());
-        // Browsers offer no WebAuthn on an IP address.
-        assert!(relying_party("http://127.0.0.1:8080").is_none());
-        assert!(relying_party("not a url").is_none());
-    }
 
     #[test]
     fn names_are_bounded_and_printable() {

@@ -31,7 +31,7 @@ use crate::engine::Engine;
 use crate::model::{SignedIn, TotpRecord, User};
 use crate::ports::{Change, StoreError};
 use crate::sign_in_error::SignInError;
-use crate::throttle::{Counter, Guard, Refusal, Throttled};
+use crate::throttle::{Counter, Guard};
 
 /// Seconds per TOTP step.
 pub const STEP: i64 = 30;
@@ -55,38 +55,7 @@ pub struct Enrolment {
     pub form_token: String,
 }
 
-/// Why a second factor step did nothing.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SecondFactorError {
-    /// The pending sign-in or the enrolment form is forged, for another user, or expired.
-    #[error("this sign-in has expired; sign in again")]
-    Expired,
-    #[error("this code is wrong, or was used already")]
-    WrongCode,
-    #[error(transparent)]
-    Throttled(Throttled),
-    #[error("the password is wrong")]
-    WrongPassword,
-    /// An app is set up already: it must be turned off (with the password) before another.
-    #[error("an authenticator app is set up already")]
-    AlreadyEnrolled,
-    #[error("storage failure")]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Busy(#[from] crate::passwords::Busy),
-}
-
-impl From<Refusal> for SecondFactorError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::Throttled(t) => Self::Throttled(t),
-            Refusal::Store(e) => Self::Store(e),
-        }
-    }
-}
-
-pub use crate::sign_in_error::Purpose;
+pub use crate::sign_in_error::{Purpose, SecondFactorError};
 
 /// A user's second factors.
 #[derive(Clone, Debug, Default)]

@@ -1,6 +1,7 @@
 //! Why a sign-in stops: the answer of `Engine::sign_in` and `Engine::check_password`
 //! (`session.rs`), which the account page's checks of a password share (`self_service.rs`);
-//! and what a sign-in stopped for its second factor waits for (`second_factor.rs`).
+//! what a sign-in stopped for its second factor waits for, and why a second-factor step did
+//! nothing (`second_factor.rs`, `passkeys.rs`).
 
 use crate::ports::StoreError;
 use crate::throttle::{Refusal, Throttled};
@@ -53,6 +54,37 @@ impl Purpose {
         match self {
             Self::Code => "c",
             Self::Enrol => "e",
+        }
+    }
+}
+
+/// Why a second factor step did nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecondFactorError {
+    /// The pending sign-in or the enrolment form is forged, for another user, or expired.
+    #[error("this sign-in has expired; sign in again")]
+    Expired,
+    #[error("this code is wrong, or was used already")]
+    WrongCode,
+    #[error(transparent)]
+    Throttled(Throttled),
+    #[error("the password is wrong")]
+    WrongPassword,
+    /// An app is set up already: it must be turned off (with the password) before another.
+    #[error("an authenticator app is set up already")]
+    AlreadyEnrolled,
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Busy(#[from] crate::passwords::Busy),
+}
+
+impl From<Refusal> for SecondFactorError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Throttled(t) => Self::Throttled(t),
+            Refusal::Store(e) => Self::Store(e),
         }
     }
 }
