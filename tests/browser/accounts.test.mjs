@@ -9,11 +9,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DOORWARD_BIN, REPO_ROOT, freePort, launchChromium, startServer, stopServer } from './doorward-server.mjs';
+import { DOORWARD_BIN, REPO_ROOT, freePort, launchChromium, startCallbackServer, startServer, stopServer } from './doorward-server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SCREENSHOTS = path.join(HERE, 'screenshots');
@@ -60,11 +59,7 @@ before(async () => {
   workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'doorward-accounts-'));
   server = startServer(await freePort(), workdir, CONFIG);
   await server.ready;
-  callbackServer = http.createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end('<!doctype html><title>Client callback</title><p>callback reached</p>');
-  });
-  await new Promise((resolve) => callbackServer.listen(0, '127.0.0.1', resolve));
+  callbackServer = await startCallbackServer();
   browser = await launchChromium([
     `--host-resolver-rules=MAP localhost:8000 127.0.0.1:${callbackServer.address().port}`]);
   fs.mkdirSync(SCREENSHOTS, { recursive: true });

@@ -2,6 +2,7 @@
 // given configuration, ready once its stdout says `listening on <origin>`.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,4 +86,21 @@ export async function stopServer(server) {
   const timer = setTimeout(() => server.child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * Stands in for a client's callback (Chromium maps its host to this server with
+ * `--host-resolver-rules`): answers a small page, and records each /oauth/callback URL in `hits`.
+ */
+export function startCallbackServer(hits = []) {
+  const srv = http.createServer((req, res) => {
+    const callback = req.url.startsWith('/oauth/callback');
+    if (callback) hits.push(`http://${req.headers.host}${req.url}`);
+    res.writeHead(callback ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
+    res.end('<!doctype html><title>Client callback</title><p>callback reached</p>');
+  });
+  return new Promise((resolve, reject) => {
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => resolve(srv));
+  });
 }

@@ -11,11 +11,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DOORWARD_BIN, freePort, launchChromium, startServer, stopServer } from './doorward-server.mjs';
+import { DOORWARD_BIN, freePort, launchChromium, startCallbackServer, startServer, stopServer } from './doorward-server.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SCREENSHOTS = path.join(HERE, 'screenshots');
@@ -53,26 +52,13 @@ let browser;
 let callbackServer;
 const callbacks = [];
 
-/** Stands in for the client at localhost:8000: records /oauth/callback hits, answers a small page. */
-function startCallbackServer() {
-  const srv = http.createServer((req, res) => {
-    if (req.url.startsWith('/oauth/callback')) callbacks.push(`http://${req.headers.host}${req.url}`);
-    res.writeHead(req.url.startsWith('/oauth/callback') ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
-    res.end('<!doctype html><title>Client callback</title><p>callback reached</p>');
-  });
-  return new Promise((resolve, reject) => {
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => resolve(srv));
-  });
-}
-
 before(async () => {
   assert.ok(fs.existsSync(DOORWARD_BIN), `doorward binary not found: ${DOORWARD_BIN} (set DOORWARD_BIN)`);
   assert.ok(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium)`);
   workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'doorward-browser-'));
   server = startServer(await freePort(), workdir, CONFIG);
   await server.ready;
-  callbackServer = await startCallbackServer();
+  callbackServer = await startCallbackServer(callbacks);
   browser = await launchChromium([`--host-resolver-rules=MAP localhost:8000 127.0.0.1:${callbackServer.address().port}`]);
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
 });

@@ -157,11 +157,22 @@ pub(crate) async fn list_page(
     notice: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
+    let (markup, set_cookie) = list_markup(app, browser, user, notice).await?;
+    Ok(with_cookie(page(status, markup), set_cookie))
+}
+
+/// The passkeys page's markup, and the CSRF cookie it may set.
+async fn list_markup(
+    app: &AppState,
+    browser: &Browser,
+    user: &SignedIn,
+    notice: Option<&str>,
+) -> Result<(maud::Markup, Option<axum::http::HeaderValue>), PageError> {
     let list = app.engine.passkeys_of(user.user.id).await?;
     let (token, set_cookie) = browser.csrf();
     let available = app.engine.passkeys_available();
     let markup = pages::passkeys(&user.user, &token, &list, available, notice);
-    Ok(with_cookie(page(status, markup), set_cookie))
+    Ok((markup, set_cookie))
 }
 
 /// `GET /account/passkeys`.
@@ -185,11 +196,8 @@ async fn refused(
     if let PasskeyError::SecondFactor(SecondFactorError::Throttled(Throttled { retry_after })) =
         error
     {
-        let list = app.engine.passkeys_of(user.user.id).await?;
-        let (token, set_cookie) = browser.csrf();
         let notice = too_many_failures(retry_after);
-        let available = app.engine.passkeys_available();
-        let markup = pages::passkeys(&user.user, &token, &list, available, Some(&notice));
+        let (markup, set_cookie) = list_markup(app, browser, user, Some(&notice)).await?;
         return Ok(with_cookie(
             too_many_attempts(markup, retry_after),
             set_cookie,
@@ -212,16 +220,10 @@ pub(crate) async fn start(
         return Ok(to_login("/account", None));
     };
     let name = form.field("name").trim();
-    if name.is_empty()
-        || name.chars().count() > doorward_core::passkeys::MAX_NAME
-        || name.chars().any(char::is_control)
-    {
-        return refused(&app, &browser, &user, PasskeyError::BadName).await;
-    }
     let password = Secret::new(form.field("password"));
     match app
         .engine
-        .passkey_registration(&user, &password, from)
+        .passkey_registration(&user, name, &password, from)
         .await
     {
         Ok(ceremony) => {

@@ -78,7 +78,7 @@ pub(crate) async fn prompt_page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let factors = app.engine.second_factors(user.id).await?;
-    let passkey = app.engine.passkey_second_factor(user).await?;
+    let passkey = app.engine.passkey_second_factor(user, &factors.passkeys);
     let prompt = pages::Prompt {
         totp: factors.totp,
         passkey: passkey.as_ref(),

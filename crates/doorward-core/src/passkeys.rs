@@ -122,14 +122,17 @@ impl Engine {
         self.store.list_passkeys(user).await
     }
 
-    /// Starts adding a passkey to the signed-in user's account, its password asked again.
+    /// Starts adding a passkey named `name` to the signed-in user's account, its password
+    /// asked again (the name is checked first, and again when the passkey comes back).
     pub async fn passkey_registration(
         &self,
         signed_in: &SignedIn,
+        name: &str,
         password: &Secret,
         from: Option<IpAddr>,
     ) -> Result<Ceremony, PasskeyError> {
         let webauthn = self.webauthn()?;
+        passkey_name(name)?;
         let user = self.password_again(signed_in, password, from).await?;
         let existing = self.store.list_passkeys(user.id).await?;
         if existing.len() >= MAX_PASSKEYS {
@@ -248,27 +251,24 @@ impl Engine {
         Ok(self.passkey_session(user, amr, from).await?)
     }
 
-    /// The second-factor ceremony of a pending sign-in's user: `None` when it has no passkey.
-    pub async fn passkey_second_factor(&self, user: &User) -> Result<Option<Ceremony>, StoreError> {
-        let Some(webauthn) = self.webauthn.as_ref() else {
-            return Ok(None);
-        };
-        let passkeys: Vec<Passkey> = self
-            .store
-            .list_passkeys(user.id)
-            .await?
+    /// The second-factor ceremony of a pending sign-in's user, over its `passkeys` (as
+    /// [`Engine::second_factors`] listed them): `None` when it has none.
+    pub fn passkey_second_factor(
+        &self,
+        user: &User,
+        passkeys: &[PasskeyRecord],
+    ) -> Option<Ceremony> {
+        let webauthn = self.webauthn.as_ref()?;
+        let passkeys: Vec<Passkey> = passkeys
             .iter()
             .filter_map(|r| stored_passkey(r).ok())
             .collect();
         if passkeys.is_empty() {
-            return Ok(None);
+            return None;
         }
-        let Ok((options, state)) = webauthn.start_passkey_authentication(&passkeys) else {
-            return Ok(None);
-        };
-        Ok(self
-            .ceremony(Kind::SecondFactor, Some(user.id), &options, state)
-            .ok())
+        let (options, state) = webauthn.start_passkey_authentication(&passkeys).ok()?;
+        self.ceremony(Kind::SecondFactor, Some(user.id), &options, state)
+            .ok()
     }
 
     /// Finishes a pending sign-in with a passkey as the second factor.

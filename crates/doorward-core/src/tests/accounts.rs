@@ -210,7 +210,7 @@ async fn passkey_ceremonies_are_bound_bounded_and_spent_once() {
     // Another kind: a registration's ceremony does not sign in, and is bound to its user.
     let registration = h
         .engine
-        .passkey_registration(&h.user, &Secret::new("pw"), None)
+        .passkey_registration(&h.user, "Laptop", &Secret::new("pw"), None)
         .await
         .unwrap();
     assert!(expired(
@@ -236,7 +236,7 @@ async fn passkey_ceremonies_are_bound_bounded_and_spent_once() {
     // A wrong password starts nothing.
     assert!(matches!(
         h.engine
-            .passkey_registration(&h.user, &Secret::new("nope"), None)
+            .passkey_registration(&h.user, "Laptop", &Secret::new("nope"), None)
             .await,
         Err(PasskeyError::SecondFactor(
             crate::second_factor::SecondFactorError::WrongPassword

@@ -161,7 +161,7 @@ async fn passkey_cost(
     let (_, signed_in) = engine.sign_in("pia", password, None).await?;
     let mut authenticator = Authenticator::new();
     let ceremony = engine
-        .passkey_registration(&signed_in, password, None)
+        .passkey_registration(&signed_in, "cost", password, None)
         .await?;
     let answer = authenticator.create(&ceremony.options)?;
     engine
