@@ -90,13 +90,14 @@ pub async fn serve_on(config: Config, listener: tokio::net::TcpListener) -> anyh
         }
         None => None,
     };
-    // Printed once the sockets accept connections: tests and scripts wait for this line.
     if let Some((at, _)) = &operations {
         println!("metrics on http://{at}/metrics");
     }
-    println!("listening on http://{address}");
     println!("sign in at {}/", config.external_uri);
     println!("{}", config.transport.banner());
+    // Printed last, once the sockets accept connections: tests and scripts wait for this line,
+    // and everything above it is printed by then.
+    println!("listening on http://{address}");
     tracing::info!(%address, "listening");
     let signal = tokio::spawn(async move {
         shutdown().await;
