@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use doorward_core::dpop::Presentation;
 use doorward_core::model::{Client, User};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::extract::Browser;
@@ -27,9 +28,7 @@ pub(crate) async fn auth_self(
     browser: Browser,
     headers: HeaderMap,
 ) -> Result<Response, BearerError> {
-    self_json(&app, &browser, &headers)
-        .await
-        .map(|body| identity(body.into_response()))
+    self_json(&app, &browser, &headers).await.map(identity)
 }
 
 /// An answer about someone's identity, kept by no cache.
@@ -42,7 +41,7 @@ async fn self_json(
     app: &AppState,
     browser: &Browser,
     headers: &HeaderMap,
-) -> Result<Json<Value>, BearerError> {
+) -> Result<Response, BearerError> {
     if headers.contains_key(axum::http::header::AUTHORIZATION) {
         let (token, scheme) = presented_token(headers, &REALM.into())?;
         let dpop = dpop_header(headers);
@@ -62,21 +61,25 @@ async fn self_json(
         let user = info
             .require_user()
             .map_err(|_| BearerError::provider(Refusal::NoUser))?;
-        return Ok(Json(json!({
-            "type": "AccessToken",
-            "scope": "Default",
-            "client": client_json(&info.client),
-            "user": short_user_json(user),
-        })));
+        // Written from borrowed fields, not through a `serde_json::Value` tree: this is the
+        // hot path of a bearer-protected call (BENCHMARKS.md, W3).
+        return Ok(Json(AccessTokenSelf {
+            client: ClientJson::of(&info.client),
+            scope: "Default",
+            kind: "AccessToken",
+            user: ShortUser::of(user),
+        })
+        .into_response());
     }
     match browser.signed_in().await {
         Ok(Some(user)) => Ok(Json(json!({
             "type": "User",
             "scope": "Default",
-            "user": short_user_json(&user.user),
+            "user": ShortUser::of(&user.user),
             "is_administrator": false,
-        }))),
-        Ok(None) => Ok(Json(json!({"type": "Guest", "scope": "Default"}))),
+        }))
+        .into_response()),
+        Ok(None) => Ok(Json(json!({"type": "Guest", "scope": "Default"})).into_response()),
         Err(e) => Err(BearerError::from_engine(e.into())),
     }
 }
@@ -102,24 +105,71 @@ pub(crate) async fn user(
     }
 }
 
-fn client_json(client: &Client) -> Value {
-    json!({
-        "type": "OauthClient",
-        "id": client.id,
-        "key": client.key,
-        "display_name": client.display_name,
-    })
+/// `auth/self` for a bearer token. Fields in alphabetical order, as `serde_json::Value` (a
+/// B-tree) wrote them before: the same bytes.
+#[derive(Serialize)]
+struct AccessTokenSelf<'a> {
+    client: ClientJson<'a>,
+    scope: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    user: ShortUser<'a>,
 }
 
-fn short_user_json(user: &User) -> Value {
-    json!({
-        "type": "User",
-        "id": user.id,
-        "display_name": {"current": {"value": user.display_name}},
-    })
+#[derive(Serialize)]
+struct ClientJson<'a> {
+    display_name: &'a str,
+    id: Uuid,
+    key: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
-fn full_user_json(user: &User) -> Value {
+impl<'a> ClientJson<'a> {
+    fn of(client: &'a Client) -> Self {
+        Self {
+            display_name: &client.display_name,
+            id: client.id,
+            key: &client.key,
+            kind: "OauthClient",
+        }
+    }
+}
+
+/// `{"current": {"value": NAME}}`: Eternaltwin's versioned display name.
+#[derive(Serialize)]
+struct DisplayName<'a> {
+    current: CurrentName<'a>,
+}
+
+#[derive(Serialize)]
+struct CurrentName<'a> {
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct ShortUser<'a> {
+    display_name: DisplayName<'a>,
+    id: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+impl<'a> ShortUser<'a> {
+    fn of(user: &'a User) -> Self {
+        Self {
+            display_name: DisplayName {
+                current: CurrentName {
+                    value: &user.display_name,
+                },
+            },
+            id: user.id,
+            kind: "User",
+        }
+    }
+}
+
+fn full_user_json(user: &User) -> serde_json::Value {
     let created_at = time::OffsetDateTime::from_unix_timestamp(user.created_at)
         .ok()
         .and_then(|t| {

@@ -728,7 +728,7 @@ impl TokenVerifier for LocalVerifier {
             audience: info.audience.clone(),
             expires_at: info.expires_at,
             dpop_jkt: info.dpop_jkt.clone(),
-            grant_data: info.grant_data.clone(),
+            grant_data: (*info.grant_data).clone(),
         };
         if self.ttl > 0 {
             self.cache.put(key, &grant, now + self.ttl, now);

@@ -100,7 +100,7 @@ impl Engine {
                 crate::claims_hook::ClaimsRequest {
                     target: crate::claims_hook::ClaimsTarget::Introspection,
                     client: &bearer.client,
-                    user: bearer.user.as_ref(),
+                    user: bearer.user.as_deref(),
                     scopes: &t.scopes,
                     grant_data: &bearer.grant_data,
                 },

@@ -5,7 +5,7 @@
 //! operation holds one lock for its whole duration, which makes the atomic operations atomic.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -488,13 +488,15 @@ impl TokenStore for MemoryStore {
         let client = inner.clients.get(&token.client_id);
         Ok(client.map(|client| BearerRecord {
             token: token.clone(),
-            user,
-            client: client.clone(),
-            grant_data: inner
-                .grant_data
-                .get(&token.family_id)
-                .cloned()
-                .unwrap_or_default(),
+            user: user.map(Arc::new),
+            client: Arc::new(client.clone()),
+            grant_data: Arc::new(
+                inner
+                    .grant_data
+                    .get(&token.family_id)
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
         }))
     }
 

@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use doorward_proto::{CodeChallenge, CodeChallengeMethod, RedirectUri, ResourceUri, ScopeSet};
 use jsonwebtoken::jwk::JwkSet;
+use std::sync::Arc;
 
 pub use crate::trusted_issuer::TrustedIssuer;
 use uuid::Uuid;
@@ -745,10 +746,13 @@ pub struct AccessTokenRecord {
 pub struct BearerRecord {
     pub token: AccessTokenRecord,
     /// `None` for a `client_credentials` token, which has no user.
-    pub user: Option<User>,
-    pub client: Client,
+    ///
+    /// The user, the client and the grant data are shared (`Arc`): a bearer check answered
+    /// from the read cache hands them on without copying them (BENCHMARKS.md, W3).
+    pub user: Option<Arc<User>>,
+    pub client: Arc<Client>,
     /// The grant family's data ([`CodeRecord::grant_data`]); empty for a family without one.
-    pub grant_data: serde_json::Map<String, serde_json::Value>,
+    pub grant_data: Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl BearerRecord {
@@ -757,7 +761,7 @@ impl BearerRecord {
     pub fn is_live(&self, now: UnixTime) -> bool {
         !self.token.revoked
             && self.token.expires_at > now
-            && !self.user.as_ref().is_some_and(User::is_disabled)
+            && !self.user.as_deref().is_some_and(User::is_disabled)
     }
 }
 

@@ -14,8 +14,8 @@ use crate::Engine;
 pub struct TokenInfo {
     /// `None` for a `client_credentials` token, whose subject is the client. A resource that
     /// is about a user answers such a token with [`TokenInfo::require_user`].
-    pub user: Option<User>,
-    pub client: Client,
+    pub user: Option<std::sync::Arc<User>>,
+    pub client: std::sync::Arc<Client>,
     pub scopes: ScopeSet,
     pub expires_at: UnixTime,
     /// What the token is meant for (`aud`): its resources (RFC 8707), else the default
@@ -27,7 +27,7 @@ pub struct TokenInfo {
     pub dpop_jkt: Option<String>,
     /// What the application attached to the grant (TxOAuth2's `additionalData`;
     /// `embedding::GrantTerms::data`): the same for every token of the grant.
-    pub grant_data: serde_json::Map<String, serde_json::Value>,
+    pub grant_data: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl TokenInfo {
@@ -35,7 +35,7 @@ impl TokenInfo {
     /// one: the token is valid (introspection calls it active, so `invalid_token` would send
     /// the client to refresh for nothing), it just grants nothing about a user.
     pub fn require_user(&self) -> Result<&User, OAuthError> {
-        self.user.as_ref().ok_or_else(|| {
+        self.user.as_deref().ok_or_else(|| {
             OAuthError::new(
                 ErrorCode::InsufficientScope,
                 "this resource needs a token issued for a user, not to a client for itself",

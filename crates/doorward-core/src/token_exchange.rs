@@ -141,7 +141,7 @@ impl Engine {
                     expires_at: Some(expires_at),
                     // It belongs to the subject token's grant, and carries its data.
                     grant_data: Some(&record.grant_data),
-                    user: record.user.as_ref(),
+                    user: record.user.as_deref(),
                     ..AccessTokenExtras::default()
                 },
             )

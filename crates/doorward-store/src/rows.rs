@@ -459,9 +459,9 @@ pub(crate) fn bearer(row: &dyn Columns) -> StoreResult<BearerRecord> {
     };
     Ok(BearerRecord {
         token,
-        user,
-        client: client_named(row, CLIENT_ALIASES)?,
-        grant_data: grant_data(row)?,
+        user: user.map(std::sync::Arc::new),
+        client: client_named(row, CLIENT_ALIASES)?.into(),
+        grant_data: grant_data(row)?.into(),
     })
 }
 

@@ -635,9 +635,9 @@ impl TokenStore for ExampleStore {
         };
         Ok(Some(BearerRecord {
             token: token.clone(),
-            user,
-            client: client.clone(),
-            grant_data: tables.grant_data(token.family_id),
+            user: user.map(std::sync::Arc::new),
+            client: client.clone().into(),
+            grant_data: tables.grant_data(token.family_id).into(),
         }))
     }
 

@@ -375,7 +375,7 @@ async fn the_application_grants_a_narrower_scope_and_data_that_travels() {
         .resolve_access_token(access)
         .await
         .unwrap();
-    assert_eq!(info.grant_data, data);
+    assert_eq!(*info.grant_data, data);
     let resource = provider.resource_server(0);
     let seen = resource
         .authorize(
@@ -416,7 +416,7 @@ async fn the_application_grants_a_narrower_scope_and_data_that_travels() {
         .resolve_access_token(refreshed["access_token"].as_str().unwrap())
         .await
         .unwrap();
-    assert_eq!(info.grant_data, data);
+    assert_eq!(*info.grant_data, data);
     assert_eq!(info.scopes.to_string(), "items:read");
 }
 

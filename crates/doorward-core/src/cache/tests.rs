@@ -56,8 +56,8 @@ fn bearer(token: &str, family: Uuid, user: Option<Uuid>, client_id: Uuid) -> Bea
             act: None,
         },
         user: None,
-        client: client(client_id, "app@clients"),
-        grant_data: serde_json::Map::new(),
+        client: client(client_id, "app@clients").into(),
+        grant_data: serde_json::Map::new().into(),
     }
 }
 

@@ -44,7 +44,7 @@ pub async fn grant_data_travels_with_the_family(store: &dyn Store) {
     let bearer = find_bearer(store, &access.hash)
         .await
         .expect("find_bearer finds the access token");
-    assert_eq!(bearer.grant_data, data, "find_bearer reads it");
+    assert_eq!(*bearer.grant_data, data, "find_bearer reads it");
 
     let plain_family = Uuid::from_u128(0x6a7b);
     let plain = code(62, client, alice, plain_family);

@@ -92,7 +92,7 @@ async fn subject_of(h: &Harness, answer: &TokenResponse) -> Option<String> {
         .check_access_token(&answer.access_token)
         .await
         .expect("the token works");
-    info.user.map(|u| u.username)
+    info.user.map(|u| u.username.clone())
 }
 
 #[tokio::test]
