@@ -507,7 +507,8 @@ async fn configured_or_unknown(
         .engine
         .find_client(&id.to_string())
         .await?
-        .filter(|c| c.source != doorward_core::model::ClientSource::Config))
+        .filter(|c| c.source != doorward_core::model::ClientSource::Config)
+        .map(std::sync::Arc::unwrap_or_clone))
 }
 
 async fn keys_page(

@@ -87,7 +87,7 @@ impl Engine {
             .filter(|s| !s.is_empty())
             .ok_or(AuthorizeError::Show(ShowReason::MissingClientId))?;
         let client = match self.resolve_client(client_id).await {
-            Ok(Some(client)) => client,
+            Ok(Some(client)) => std::sync::Arc::unwrap_or_clone(client),
             Ok(None) => return Err(AuthorizeError::Show(ShowReason::UnknownClient)),
             Err(LookupError::Store(e)) => return Err(e.into()),
             Err(LookupError::Document(e)) => {

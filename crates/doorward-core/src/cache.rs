@@ -70,7 +70,7 @@ pub struct ReadCache {
 
 #[derive(Default)]
 struct Clients {
-    by_id: HashMap<Uuid, (Client, u64)>,
+    by_id: HashMap<Uuid, (Arc<Client>, u64)>,
     by_key: HashMap<String, Uuid>,
 }
 
@@ -147,7 +147,8 @@ impl ReadCache {
         shard.insert(record.token.hash, (record.clone(), now));
     }
 
-    pub fn client(&self, client: &ClientRef<'_>) -> Option<Client> {
+    /// The client, shared: a hit copies nothing of it.
+    pub fn client(&self, client: &ClientRef<'_>) -> Option<Arc<Client>> {
         let now = self.usable_now()?;
         let clients = lock(&self.clients);
         let id = match client {
@@ -158,11 +159,11 @@ impl ReadCache {
             .by_id
             .get(&id)
             .filter(|(_, read)| Self::young(*read, now))
-            .map(|(client, _)| client.clone())
+            .map(|(client, _)| Arc::clone(client))
     }
 
     /// Keeps `client` (see [`ReadCache::keep_bearer`]).
-    pub fn keep_client(&self, epoch: u64, client: &Client) {
+    pub fn keep_client(&self, epoch: u64, client: &Arc<Client>) {
         let Some(now) = self.usable_now() else {
             return;
         };
@@ -174,7 +175,7 @@ impl ReadCache {
             *clients = Clients::default();
         }
         clients.by_key.insert(client.key.clone(), client.id);
-        clients.by_id.insert(client.id, (client.clone(), now));
+        clients.by_id.insert(client.id, (Arc::clone(client), now));
     }
 
     /// The failure counter under `key` (`Some(None)`: known to be absent).

@@ -97,15 +97,21 @@ impl Engine {
     }
 
     /// [`crate::ports::ClientStore::find_client`] through the cache.
-    pub(crate) async fn lookup_client(&self, client: ClientRef<'_>) -> StoreResult<Option<Client>> {
+    ///
+    /// Shared (`Arc`): a hit of the cache copies nothing of the client, which a token request
+    /// looks up each time it authenticates one.
+    pub(crate) async fn lookup_client(
+        &self,
+        client: ClientRef<'_>,
+    ) -> StoreResult<Option<Arc<Client>>> {
         let Some(cache) = self.read_cache() else {
-            return self.store.find_client(client).await;
+            return Ok(self.store.find_client(client).await?.map(Arc::new));
         };
         if let Some(found) = cache.client(&client) {
             return Ok(Some(found));
         }
         let epoch = cache.epoch();
-        let found = self.store.find_client(client).await?;
+        let found = self.store.find_client(client).await?.map(Arc::new);
         if let Some(found) = &found {
             cache.keep_client(epoch, found);
         }

@@ -60,7 +60,7 @@ pub const SKEW: i64 = crate::jose::CLIENT_JWT_SKEW;
 /// A client authenticated by its assertion: the client, its method, and the `sub` it named
 /// itself with (its Key or Id).
 pub(crate) struct Asserted {
-    pub(crate) client: Client,
+    pub(crate) client: std::sync::Arc<Client>,
     pub(crate) method: AuthMethod,
     pub(crate) named: String,
 }

@@ -185,7 +185,7 @@ impl Engine {
         {
             Some(client) => Ok(DeviceLookup::Pending {
                 device: Box::new(device),
-                client: Box::new(client),
+                client: Box::new(std::sync::Arc::unwrap_or_clone(client)),
             }),
             None => Ok(DeviceLookup::Unknown),
         }

@@ -201,7 +201,7 @@ impl Engine {
     }
 
     /// Looks a client up by the `client_id` of a request: its UUID Id or its Key.
-    pub async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+    pub async fn find_client(&self, client_id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         self.lookup_client(ClientRef::parse(client_id)).await
     }
 
@@ -213,7 +213,10 @@ impl Engine {
     /// is refused again from memory for a few seconds (`client_document::FAILURE_COOLDOWN`).
     /// A client from a document is found only by its URL, and not at all when documents are
     /// off.
-    pub async fn resolve_client(&self, client_id: &str) -> Result<Option<Client>, LookupError> {
+    pub async fn resolve_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<Arc<Client>>, LookupError> {
         let policy = self.config.client_documents;
         let url = match document_url(client_id, policy) {
             Some(url) if policy.enabled => url.map_err(DocumentError::Invalid)?,
@@ -269,7 +272,7 @@ impl Engine {
             now.saturating_add(client_document::lifetime(max_age)),
             now,
         );
-        Ok(Some(client))
+        Ok(Some(Arc::new(client)))
     }
 
     /// The stable Id of a client declared in configuration: a UUID v5 of its Key, so that it

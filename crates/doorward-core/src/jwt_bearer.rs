@@ -115,11 +115,13 @@ impl ExtensionGrant for JwtBearerGrant {
         // A stored client only: an unverified `iss` never makes the server fetch a metadata
         // document (and such clients have no extension grants anyway).
         let client = engine.find_client(&iss).await?;
-        Ok(client.filter(|c| {
-            c.policy.jwks.is_some()
-                || c.policy.jwks_uri.is_some()
-                || c.policy.sealed_jwt_secret.is_some()
-        }))
+        Ok(client
+            .filter(|c| {
+                c.policy.jwks.is_some()
+                    || c.policy.jwks_uri.is_some()
+                    || c.policy.sealed_jwt_secret.is_some()
+            })
+            .map(std::sync::Arc::unwrap_or_clone))
     }
 
     async fn decide(

@@ -92,6 +92,9 @@ impl Engine {
                 Some(registered.with_params(state))
             }
         };
-        Ok(EndSession { client, redirect })
+        Ok(EndSession {
+            client: client.map(std::sync::Arc::unwrap_or_clone),
+            redirect,
+        })
     }
 }

@@ -131,7 +131,7 @@ impl Engine {
         let params = self.bind_pushed_to_dpop(request, params).await?;
         let refs: Vec<&(String, String)> = params.iter().collect();
         match self
-            .check_parameters(client.clone(), &refs, Checking::Pushing)
+            .check_parameters(Client::clone(&client), &refs, Checking::Pushing)
             .await
         {
             Ok(_) => {}

@@ -8,6 +8,7 @@
 //! [`crate::client_credentials`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use doorward_proto::{
     form_decode, CodeVerifier, ErrorCode, OAuthError, ResourceUri, ScopeSet, Secret, TokenResponse,
@@ -91,7 +92,7 @@ impl Engine {
                     }
                 }
                 let key = client.key.clone();
-                (client, key)
+                (Arc::new(client), key)
             }
             None => {
                 self.authenticate_client(request, ClientEndpoint::Token)
@@ -241,7 +242,7 @@ impl Engine {
         &self,
         request: &TokenRequest,
         endpoint: ClientEndpoint,
-    ) -> Result<(Client, String), Error> {
+    ) -> Result<(Arc<Client>, String), Error> {
         let (client, method, asserted) =
             match self.authenticate_assertion(request, endpoint).await? {
                 Some(a) => (a.client, a.method, Some(a.named)),
@@ -279,7 +280,7 @@ impl Engine {
     async fn authenticate_client_any(
         &self,
         request: &TokenRequest,
-    ) -> Result<(Client, AuthMethod), Error> {
+    ) -> Result<(Arc<Client>, AuthMethod), Error> {
         let failed = || OAuthError::invalid_client("client authentication failed");
         let body_id = request.params.get("client_id").map(String::as_str);
         let body_secret = request.params.get("client_secret");
@@ -331,7 +332,7 @@ impl Engine {
     /// A public client (`token_endpoint_auth_method = "none"`) names itself by `client_id`
     /// in the body and has nothing else to show (RFC 6749 §3.2.1); any other client named so
     /// without a secret is not authenticated.
-    async fn public_client(&self, body_id: Option<&str>) -> Result<Option<Client>, Error> {
+    async fn public_client(&self, body_id: Option<&str>) -> Result<Option<Arc<Client>>, Error> {
         let Some(id) = body_id.filter(|id| !id.is_empty()) else {
             return Ok(None);
         };
@@ -345,7 +346,7 @@ impl Engine {
         &self,
         basic: &BasicCredentials,
         from: Option<std::net::IpAddr>,
-    ) -> Result<Option<Client>, Error> {
+    ) -> Result<Option<Arc<Client>>, Error> {
         let raw_secret = basic.secret.secret();
         let decoded_id = form_decode(&basic.id).filter(|d| d != &basic.id);
         let decoded_secret = form_decode(raw_secret)

@@ -460,6 +460,7 @@ async fn known(engine: &Engine, client: &str) -> anyhow::Result<Client> {
     engine
         .find_client(client)
         .await?
+        .map(std::sync::Arc::unwrap_or_clone)
         .with_context(|| format!("no client `{client}` (give its Key or Id)"))
 }
 

@@ -1,5 +1,5 @@
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use doorward_proto::ScopeSet;
@@ -94,7 +94,7 @@ async fn a_read_that_a_change_overtook_is_not_kept() {
     cache.apply(&Change::AccessToken(TokenHash::of("unrelated")));
     cache.keep_bearer(epoch, &record);
     assert!(!kept(&cache, "a"));
-    let c = client(Uuid::new_v4(), "x@clients");
+    let c = Arc::new(client(Uuid::new_v4(), "x@clients"));
     let epoch = cache.epoch();
     feed.queued
         .lock()
@@ -165,7 +165,7 @@ async fn each_change_forgets_exactly_what_it_made_stale() {
 async fn a_changed_client_is_forgotten_by_id_and_by_key() {
     let feed = TestFeed::default();
     let cache = fresh_cache(&feed).await;
-    let c = client(Uuid::new_v4(), "shop@clients");
+    let c = Arc::new(client(Uuid::new_v4(), "shop@clients"));
     cache.keep_client(cache.epoch(), &c);
     assert!(cache.client(&ClientRef::Key("shop@clients")).is_some());
     assert!(cache.client(&ClientRef::Id(c.id)).is_some());
@@ -240,7 +240,7 @@ async fn an_entry_is_not_used_past_its_age_limit_whatever_the_feed_says() {
     cache.poll(&feed).await;
     let record = bearer("a", Uuid::new_v4(), None, Uuid::new_v4());
     cache.keep_bearer(cache.epoch(), &record);
-    let c = client(Uuid::new_v4(), "old@clients");
+    let c = Arc::new(client(Uuid::new_v4(), "old@clients"));
     cache.keep_client(cache.epoch(), &c);
     cache.keep_failures(cache.epoch(), "client:old", None);
     assert!(kept(&cache, "a") && cache.client(&ClientRef::Id(c.id)).is_some());

@@ -48,7 +48,8 @@ fn object(value: Value) -> Map<String, Value> {
 }
 
 async fn jwt_clients_with_claims(h: &Harness) {
-    let mut client = h.engine.find_client(KEY).await.unwrap().unwrap();
+    let mut client =
+        std::sync::Arc::unwrap_or_clone(h.engine.find_client(KEY).await.unwrap().unwrap());
     client.policy.access_token_format = AccessTokenFormat::Jwt;
     client.policy.grant_types = Some(vec![
         GrantType::AuthorizationCode,

@@ -68,7 +68,8 @@ fn with(h: Harness, grant: Arc<dyn ExtensionGrant>) -> Harness {
 }
 
 async fn allow(h: &Harness, key: &str, policy: impl FnOnce(&mut ClientPolicy)) {
-    let mut client = h.engine.find_client(key).await.unwrap().unwrap();
+    let mut client =
+        std::sync::Arc::unwrap_or_clone(h.engine.find_client(key).await.unwrap().unwrap());
     policy(&mut client.policy);
     h.engine.store().upsert_client(&client).await.unwrap();
 }

@@ -38,7 +38,8 @@ impl AccessTokenIssuer for Broken {
 }
 
 async fn application_format(h: &Harness) {
-    let mut client = h.engine.find_client(KEY).await.unwrap().unwrap();
+    let mut client =
+        std::sync::Arc::unwrap_or_clone(h.engine.find_client(KEY).await.unwrap().unwrap());
     client.policy.access_token_format = AccessTokenFormat::Application;
     h.engine.store().upsert_client(&client).await.unwrap();
 }
