@@ -57,3 +57,8 @@ echo
 cargo build --release --locked -p doorward-axum --features remote --example resource_check_cost \
   --manifest-path "$repo/Cargo.toml"
 taskset -c 1 "$repo/target/release/examples/resource_check_cost" 200000
+
+# Cold start: exec to the first answered request, probed every 2 ms (fresh and existing
+# database, --ephemeral), server on CPU 1.
+echo
+python3 "$repo/bench/cold_start.py" "$DOORWARD_BIN"
