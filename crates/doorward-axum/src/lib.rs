@@ -307,24 +307,21 @@ pub(crate) fn routes(state: AppState) -> Router {
 /// own, cloned per request, so one layer instead of five took allocations and future moves off
 /// every request (BENCHMARKS.md, 2026-12-05).
 pub(crate) fn with_headers(app: Router, https: bool) -> Router {
+    /// Set on every answer, over whatever the handler wrote.
+    const ALWAYS: [(header::HeaderName, &str); 3] = [
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
     app.layer(tower::util::MapResponseLayer::new(
         move |mut response: axum::response::Response| {
             let headers = response.headers_mut();
-            if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-                headers.insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(CSP),
-                );
+            headers
+                .entry(header::CONTENT_SECURITY_POLICY)
+                .or_insert(HeaderValue::from_static(CSP));
+            for (name, value) in ALWAYS {
+                headers.insert(name, HeaderValue::from_static(value));
             }
-            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-            headers.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            headers.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
             if https {
                 headers.insert(
                     header::STRICT_TRANSPORT_SECURITY,
