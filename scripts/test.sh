@@ -134,28 +134,45 @@ cargo build --locked -p doorward-example-mcp-server
 export DOORWARD_MCP_EXAMPLE_BIN="$ROOT/target/debug/doorward-example-mcp-server"
 
 failed=()
+# Each suite's output is also kept in target/test-logs, so that the end of this script can repeat
+# which tests failed: whoever reads only the tail of a CI log still sees their names.
+LOGS="$ROOT/target/test-logs"
+rm -rf "$LOGS" && mkdir -p "$LOGS"
 
 log "module graph (no import circle in any crate; no module imports a flow of the engine)"
 python3 scripts/module_graph.py || failed+=("scripts/module_graph.py")
 
 log "cargo test"
-cargo test --workspace --locked --features doorward-client/blocking,doorward-client/axum,doorward-axum/remote,doorward-core/testkit || failed+=("cargo test")
+cargo test --workspace --locked --features doorward-client/blocking,doorward-client/axum,doorward-axum/remote,doorward-core/testkit 2>&1 \
+  | tee "$LOGS/cargo-test.log" || failed+=("cargo test")
 
 log "interop tests (pytest)"
-.venv/bin/python -m pytest tests/interop -q || failed+=("pytest tests/interop")
+.venv/bin/python -m pytest tests/interop -q 2>&1 | tee "$LOGS/pytest-sqlite.log" \
+  || failed+=("pytest tests/interop")
 
 log "interop tests (pytest) on PostgreSQL"
 # The same suite against `doorward serve` on PostgreSQL, in a fresh schema.
 schema="interop_$(date +%s)_$$"
 PGPASSWORD=doorward psql -q -h 127.0.0.1 -U doorward -d doorward_test -c "CREATE SCHEMA $schema"
 DOORWARD_INTEROP_DATABASE="$DOORWARD_TEST_POSTGRES_URL?options=-csearch_path%3D$schema" \
-  .venv/bin/python -m pytest tests/interop -q || failed+=("pytest tests/interop on PostgreSQL")
+  .venv/bin/python -m pytest tests/interop -q 2>&1 | tee "$LOGS/pytest-postgres.log" \
+  || failed+=("pytest tests/interop on PostgreSQL")
 PGPASSWORD=doorward PGOPTIONS="-c client_min_messages=warning" psql -q -h 127.0.0.1 -U doorward -d doorward_test -c "DROP SCHEMA $schema CASCADE"
 
 log "browser test (node --test)"
-node --test tests/browser/*.test.mjs || failed+=("node --test tests/browser")
+node --test tests/browser/*.test.mjs 2>&1 | tee "$LOGS/browser.log" || failed+=("node --test tests/browser")
 
 if [ "${#failed[@]}" -gt 0 ]; then
+  {
+    log "what failed (the whole output is above and in $LOGS)"
+    # cargo: each failing test's name and the first lines of its panic
+    awk '/^---- .* stdout ----$/ { p = 1; n = 0 } /^failures:$/ { p = 0 } p && n < 12 { print; n++ }' \
+      "$LOGS/cargo-test.log" 2>/dev/null | head -n 120
+    grep -hE '^test .* FAILED$|^error: test failed' "$LOGS/cargo-test.log" 2>/dev/null | head -n 40
+    # pytest's short summary lines, and the browser tests that did not pass
+    grep -hE '^(FAILED|ERROR) ' "$LOGS"/pytest-*.log 2>/dev/null | head -n 40
+    grep -hE '^ *not ok ' "$LOGS/browser.log" 2>/dev/null | head -n 40
+  } >&2
   printf '\nFAILED: %s\n' "${failed[@]}" >&2
   exit 1
 fi
