@@ -603,6 +603,8 @@ async fn doorward_login_until<T>(
         .args(args)
         .arg("--store")
         .arg(store)
+        // The token file only: these tests are not about the OS keyring (test_login.py is).
+        .env("DOORWARD_NO_KEYRING", "1")
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -631,6 +633,7 @@ fn doorward_token(
         .args(args)
         .arg("--store")
         .arg(store)
+        .env("DOORWARD_NO_KEYRING", "1")
         .output()
         .unwrap()
 }
@@ -645,6 +648,19 @@ fn free_port() -> u16 {
 
 async fn start_eternaltwin() -> Option<Eternaltwin> {
     let binary = env_path("DOORWARD_TEST_ETERNALTWIN_BIN")?;
+    // The port is picked free, then bound by the server: another process may take it in
+    // between, so a server that exits before answering is started again on other ports.
+    for attempt in 1..=3 {
+        if let Some(etw) = try_start_eternaltwin(&binary).await {
+            return Some(etw);
+        }
+        eprintln!("the Eternaltwin server exited before answering (attempt {attempt})");
+    }
+    panic!("the Eternaltwin server exited before answering, three times");
+}
+
+/// One start of the Eternaltwin server on free ports: `None` when it exits before answering.
+async fn try_start_eternaltwin(binary: &std::path::Path) -> Option<Eternaltwin> {
     let port = free_port();
     let cli_port = free_port();
     let dir = std::env::temp_dir().join(format!("doorward-etw-{}-{port}", std::process::id()));
@@ -682,7 +698,7 @@ password = "1234567891"
         ),
     )
     .unwrap();
-    let child = Command::new(binary)
+    let mut child = Command::new(binary)
         .arg("backend")
         .current_dir(&dir)
         .stdout(Stdio::null())
@@ -702,6 +718,10 @@ password = "1234567891"
                     _dir: TempDir(dir),
                 });
             }
+        }
+        if child.try_wait().unwrap().is_some() {
+            let _ = std::fs::remove_dir_all(&dir);
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

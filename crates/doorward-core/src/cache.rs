@@ -249,6 +249,14 @@ impl ReadCache {
         self.fresh_until.store(until, Ordering::Release);
     }
 
+    /// For tests: the cache answers as if polls kept coming until the next [`ReadCache::poll`],
+    /// so that a slow test machine (a pause longer than [`STALENESS_BOUND`] between a poll and
+    /// the check that follows it) cannot turn "answered from memory" into a store lookup.
+    #[cfg(any(test, feature = "testkit"))]
+    pub fn hold_fresh(&self) {
+        self.fresh_until.store(u64::MAX, Ordering::Release);
+    }
+
     /// Changes may have been missed: stop answering and forget everything.
     fn distrust(&self) {
         self.fresh_until.store(0, Ordering::Release);

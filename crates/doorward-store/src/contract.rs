@@ -285,8 +285,9 @@ async fn postgres_redeems_a_code_once_under_concurrency() {
     with_postgres_schemas(&url, schemas, test).await;
 }
 
-/// The purge runs in one instance at a time: while another holds its advisory lock, a purge
-/// returns at once and deletes nothing; afterwards it deletes in batches.
+/// The purge runs in one instance at a time: while another holds its advisory lock (keyed by
+/// the schema), a purge returns at once and deletes nothing; afterwards it deletes in batches.
+/// The same lock taken for another schema does not stop it.
 #[tokio::test]
 async fn postgres_purges_in_one_instance_at_a_time() {
     use crate::PostgresStore;
@@ -300,20 +301,45 @@ async fn postgres_purges_in_one_instance_at_a_time() {
         let store: SharedStore = Arc::new(PostgresStore::open(&schema_url).await.unwrap());
         store.upsert_client(&client(1)).await.unwrap();
         let user = user(store.as_ref(), "purge").await;
-        for n in 0..12u8 {
-            let mut session = SessionRecord {
-                hash: TokenHash([n; 32]),
-                user_id: user,
-                created_at: NOW,
-                expires_at: NOW + 10,
-                amr: Vec::new(),
-            };
-            session.hash.0[31] = 200;
-            store.insert_session(&session).await.unwrap();
-        }
+        // `count` expired sessions, told apart from other calls' by `mark`.
+        let expired_sessions = |mark: u8, count: u8| {
+            let store = store.clone();
+            async move {
+                for n in 0..count {
+                    let mut hash = TokenHash([n; 32]);
+                    hash.0[31] = mark;
+                    let session = SessionRecord {
+                        hash,
+                        user_id: user,
+                        created_at: NOW,
+                        expires_at: NOW + 10,
+                        amr: Vec::new(),
+                    };
+                    store.insert_session(&session).await.unwrap();
+                }
+            }
+        };
+        // "dwpg": the purge lock's first key (postgres/maintenance.rs); the second is the
+        // hash of the schema's name.
+        let purge_lock = |schema: &str| {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT pg_advisory_lock({}, hashtext({schema}))",
+                0x6477_7067_i32
+            )))
+        };
         let mut other = sqlx::PgConnection::connect(&schema_url).await.unwrap();
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(0x6477_2d70_7572_6765_i64)
+        purge_lock("'another_schema'")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        expired_sessions(201, 2).await;
+        assert_eq!(
+            store.purge_expired(NOW + 100, 0).await.unwrap(),
+            2,
+            "another schema's purge does not hold this one's lock"
+        );
+        expired_sessions(200, 12).await;
+        purge_lock("current_schema()")
             .execute(&mut other)
             .await
             .unwrap();

@@ -100,47 +100,60 @@ L8cAhsNPgNgl0euN2KTDJqkzYgN8OrnUSBiwrcpLoWg0tMghduf8hOGg
 
 pub(super) async fn start_doorward() -> Option<Doorward> {
     let bin = env_path("DOORWARD_BIN")?;
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("doorward-client-device-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("doorward.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let origin = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(bin)
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--external-uri",
-            &origin,
-        ])
-        .arg("--database")
-        .arg(format!("sqlite:{}", dir.join("db.sqlite").display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start doorward serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let wanted = format!("listening on {origin}");
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains(&wanted) {
-                return;
+    // The port is picked free, then bound by the child: another process may take it in
+    // between, so a server that exits before listening is started again on another port.
+    for attempt in 1..=3 {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "doorward-client-device-{}-{port}-{attempt}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("doorward.toml");
+        std::fs::write(&config, CONFIG).unwrap();
+        let origin = format!("http://127.0.0.1:{port}");
+        let mut child = Command::new(&bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--external-uri",
+                &origin,
+            ])
+            .arg("--database")
+            .arg(format!("sqlite:{}", dir.join("db.sqlite").display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start doorward serve");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let wanted = format!("listening on {origin}");
+        let listening = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if line.contains(&wanted) {
+                    return true;
+                }
             }
+            false
+        })
+        .await
+        .expect("doorward serve did not listen within 60 s");
+        if !listening {
+            eprintln!("doorward serve exited before listening on port {port} (attempt {attempt})");
+            let _ = std::fs::remove_dir_all(&dir);
+            continue;
         }
-        panic!("doorward serve exited before listening");
-    })
-    .await
-    .expect("doorward serve did not listen within 60 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Some(Doorward {
-        origin,
-        dir,
-        _child: child,
-    })
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        return Some(Doorward {
+            origin,
+            dir,
+            _child: child,
+        });
+    }
+    panic!("doorward serve exited before listening, three times");
 }
 
 /// The value of the hidden or text input `name` of a page (Doorward's, node-oidc-provider's).

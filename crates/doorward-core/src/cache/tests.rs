@@ -64,6 +64,7 @@ fn bearer(token: &str, family: Uuid, user: Option<Uuid>, client_id: Uuid) -> Bea
 async fn fresh_cache(feed: &TestFeed) -> ReadCache {
     let cache = ReadCache::default();
     cache.poll(feed).await;
+    cache.hold_fresh();
     cache
 }
 

@@ -20,19 +20,21 @@ impl MaintenanceStore for PostgresStore {
 
     /// Deletes in batches of `PURGE_BATCH` (5,000) rows, each its own short transaction, so
     /// that no purge holds locks for long; and only in one instance at a time: the others find
-    /// the advisory lock taken and return 0 at once.
+    /// the advisory lock taken and return 0 at once. The lock is the schema's: deployments (or
+    /// tests) that share a database in schemas of their own purge independently.
     async fn purge_expired(&self, now: UnixTime, keep_spent: i64) -> StoreResult<u64> {
         let mut conn = self.pool.acquire().await.map_err(other)?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(PURGE_LOCK)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(other)?;
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext(current_schema()))")
+                .bind(PURGE_LOCK)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(other)?;
         if !locked {
             return Ok(0);
         }
         let result = purge_in_batches(&mut conn, now, keep_spent).await;
-        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, hashtext(current_schema()))")
             .bind(PURGE_LOCK)
             .execute(&mut *conn)
             .await;
@@ -44,8 +46,9 @@ impl MaintenanceStore for PostgresStore {
     }
 }
 
-/// The key of the advisory lock held while purging: "dw-purge" in ASCII.
-const PURGE_LOCK: i64 = 0x6477_2d70_7572_6765;
+/// The first key of the advisory lock held while purging ("dwpg" in ASCII); the second is the
+/// hash of the schema's name.
+const PURGE_LOCK: i32 = 0x6477_7067;
 /// Rows deleted per statement by the purge.
 const PURGE_BATCH: i64 = 5000;
 

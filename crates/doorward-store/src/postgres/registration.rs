@@ -14,8 +14,9 @@ use super::accounts::bind_client;
 use super::{changes, other, PostgresStore};
 use crate::rows::{self, CLIENT_COLS, INITIAL_TOKEN_COLS};
 
-/// The advisory lock of registrations under a cap: "dcrcap" in ASCII.
-const CAP_LOCK: i64 = 0x6463_7263_6170;
+/// The first key of the advisory lock of registrations under a cap ("dcrc" in ASCII); the
+/// second is the hash of the schema's name, whose registrations the cap counts.
+const CAP_LOCK: i32 = 0x6463_7263;
 
 #[async_trait]
 impl RegistrationStore for PostgresStore {
@@ -68,7 +69,7 @@ impl RegistrationStore for PostgresStore {
             }
         }
         if let Some(max) = max {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
                 .bind(CAP_LOCK)
                 .execute(&mut *tx)
                 .await
