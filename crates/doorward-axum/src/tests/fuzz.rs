@@ -25,12 +25,12 @@ use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, TestCaseError};
 use serde_json::{json, Value};
 
 use super::support::standalone::{app, CALLBACK};
 use super::support::{basic, cookie, encode, hidden, send};
-use doorward_core::testkit::fuzz::{cases, jwt_edit, mutate_jwt};
+use doorward_core::testkit::fuzz::{cases, jwt_edit, mutate_jwt, runner};
 
 /// Runs `check` on `default` (scaled) cases of `strategy`; a failure is shrunk and reported by
 /// proptest with the smallest input it found. Prints the count and the time taken.
@@ -41,7 +41,7 @@ pub(super) fn fuzz<S: Strategy>(
     check: impl Fn(S::Value) -> Result<(), TestCaseError>,
 ) {
     let count = cases(default);
-    let mut runner = TestRunner::new(Config {
+    let mut runner = runner(Config {
         cases: count,
         failure_persistence: None,
         max_shrink_iters: 200,

@@ -2,12 +2,41 @@
 //! doorward-axum, JWS parsing here, the configuration file in `doorward`): how many cases to
 //! run, and mutations of a compact JWS.
 //!
-//! `DOORWARD_FUZZ_SCALE=20` runs twenty times the default cases (README, "Run every test").
+//! `DOORWARD_FUZZ_SCALE=20` runs twenty times the default cases (README, "Run every test");
+//! `DOORWARD_FUZZ_SEED=<64 hex digits>` replays the run that printed that seed.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Value};
+
+/// A runner of `config` whose random seed is `DOORWARD_FUZZ_SEED` when it is set, else fresh.
+/// The seed is printed: cargo shows a failing test's output, so a failure seen once (in CI)
+/// can be replayed.
+///
+/// # Panics
+/// When `DOORWARD_FUZZ_SEED` is not 64 hexadecimal digits.
+pub fn runner(config: Config) -> TestRunner {
+    let seed: [u8; 32] = match std::env::var("DOORWARD_FUZZ_SEED") {
+        Ok(hex) => {
+            let bytes: Option<Vec<u8>> = (hex.len() == 64)
+                .then(|| {
+                    (0..32)
+                        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+                        .collect()
+                })
+                .flatten();
+            bytes
+                .and_then(|b| b.try_into().ok())
+                .expect("DOORWARD_FUZZ_SEED is 64 hexadecimal digits")
+        }
+        Err(_) => rand::random(),
+    };
+    let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    eprintln!("fuzz seed {hex} (DOORWARD_FUZZ_SEED={hex} replays this run)");
+    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
+}
 
 /// `default` cases, times `DOORWARD_FUZZ_SCALE` when it is set.
 pub fn cases(default: u32) -> u32 {

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::Config;
 use serde_json::{json, Value};
 
 use super::support::*;
@@ -76,7 +76,7 @@ fn edited_id_tokens_never_panic_and_never_verify() {
         0..originals.len(),
         proptest::collection::vec(jwt_edit(kids), 1..4),
     );
-    let mut runner = TestRunner::new(Config {
+    let mut runner = crate::testkit::fuzz::runner(Config {
         cases: count,
         failure_persistence: None,
         ..Config::default()

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+use proptest::test_runner::Config as RunnerConfig;
 
 use super::*;
 use doorward_core::testkit::fuzz::cases;
@@ -156,7 +156,7 @@ fn load(text: &str) -> anyhow::Result<Config> {
 fn edited_config_files_load_or_fail_with_a_message() {
     load(VALID).expect("the starting point is valid");
     let count = cases(1500);
-    let mut runner = TestRunner::new(RunnerConfig {
+    let mut runner = doorward_core::testkit::fuzz::runner(RunnerConfig {
         cases: count,
         failure_persistence: None,
         ..RunnerConfig::default()
