@@ -14,7 +14,7 @@ use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, InvitationRecord, NewUser, PasskeyRecord, RefreshTokenRecord,
-    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserChange, UserFilter,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
@@ -213,17 +213,12 @@ impl UserStore for MemoryStore {
         Ok(users)
     }
 
-    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+    async fn update_user(&self, id: Uuid, change: &UserChange) -> StoreResult<bool> {
         let mut inner = self.lock();
-        let Some(stored) = inner.users.get_mut(&user.id) else {
+        let Some(stored) = inner.users.get_mut(&id) else {
             return Ok(false);
         };
-        *stored = User {
-            username: stored.username.clone(),
-            created_at: stored.created_at,
-            disabled_at: stored.disabled_at,
-            ..user.clone()
-        };
+        *stored = change.applied_to(stored);
         Ok(true)
     }
 

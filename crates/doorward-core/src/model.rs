@@ -496,7 +496,7 @@ impl ClientPolicy {
 }
 
 /// A resource owner.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct User {
     pub id: Uuid,
     pub username: String,
@@ -615,6 +615,58 @@ pub struct UserFilter {
     /// The last username of the previous page.
     pub after: Option<String>,
     pub limit: u32,
+}
+
+/// What [`crate::ports::UserStore::update_user`] writes: each field that is `Some`, the others
+/// staying as stored. A change names only what it changes, so that two made at once (an
+/// admin's demotion, the person's new password) never undo each other, as writing back a whole
+/// row read earlier would.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserChange {
+    pub display_name: Option<String>,
+    /// An Argon2id PHC string.
+    pub password_hash: Option<String>,
+    /// `Some(None)` removes the address.
+    pub email: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    pub admin: Option<bool>,
+    pub second_factor_required: Option<bool>,
+}
+
+impl UserChange {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `user` with the change made (what a store keeping [`User`] values writes, and what the
+    /// engine answers).
+    pub fn applied_to(&self, user: &User) -> User {
+        let mut user = user.clone();
+        if let Some(name) = &self.display_name {
+            user.display_name.clone_from(name);
+        }
+        if let Some(hash) = &self.password_hash {
+            user.password_hash.clone_from(hash);
+        }
+        if let Some(email) = &self.email {
+            user.email.clone_from(email);
+        }
+        if let Some(verified) = self.email_verified {
+            user.email_verified = verified;
+        }
+        if let Some(claims) = &self.claims {
+            user.claims.clone_from(claims);
+        }
+        if let Some(admin) = self.admin {
+            user.admin = admin;
+        }
+        if let Some(required) = self.second_factor_required {
+            user.second_factor_required = required;
+        }
+        user
+    }
 }
 
 /// A user to create or update by username ([`crate::ports::UserStore::upsert_user`]): its

@@ -56,7 +56,7 @@ use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, InvitationRecord, NewUser, PasskeyRecord, RefreshTokenRecord,
-    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserChange, UserFilter,
 };
 use crate::opaque::TokenHash;
 
@@ -206,10 +206,11 @@ pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: &NewUser) -> StoreResult<bool>;
     /// The users the filter keeps, ordered by username (never more than `filter.limit`).
     async fn list_users(&self, filter: &UserFilter) -> StoreResult<Vec<User>>;
-    /// Writes the display name, password hash, e-mail address, `email_verified`, claims,
-    /// `admin` and source of the user with this id (its username, `created_at` and
-    /// `disabled_at` stay). False when there is no such user. Records [`Change::User`].
-    async fn update_user(&self, user: &User) -> StoreResult<bool>;
+    /// Writes what `change` names of the user with this id, in one statement: the fields it
+    /// leaves `None` keep their stored value, whatever was read before (a whole row written
+    /// back would undo a change made meanwhile). False when there is no such user. Records
+    /// [`Change::User`].
+    async fn update_user(&self, id: Uuid, change: &UserChange) -> StoreResult<bool>;
     /// Disables the user (`disabled_at` set) or enables it (`None`). Disabling ends, in the
     /// same transaction, everything the user holds: its sessions are deleted, its grant
     /// families revoked with their access and refresh tokens, its outstanding codes spent

@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::audit::{kinds, Actor, AuditEvent};
 use crate::engine::Engine;
-use crate::model::{SignedIn, TotpRecord, User};
+use crate::model::{SignedIn, TotpRecord, User, UserChange};
 use crate::ports::{Change, StoreError};
 use crate::sign_in_error::SignInError;
 use crate::throttle::{Counter, Guard};
@@ -324,7 +324,11 @@ impl Engine {
             ..user.clone()
         };
         if changed.second_factor_required != user.second_factor_required {
-            self.store.update_user(&changed).await?;
+            let change = UserChange {
+                second_factor_required: Some(required),
+                ..UserChange::default()
+            };
+            self.store.update_user(user.id, &change).await?;
             self.forget(&Change::User(user.id));
             self.record(
                 AuditEvent::new(kinds::USER_UPDATED, by.clone())

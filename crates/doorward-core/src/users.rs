@@ -19,7 +19,7 @@ pub use crate::account_fields::{
 };
 use crate::audit::{kinds, Actor, AuditEvent};
 use crate::engine::Engine;
-use crate::model::{NewUser, User, UserFilter};
+use crate::model::{NewUser, User, UserChange, UserFilter};
 use crate::password_rules::PasswordProblem;
 use crate::passwords::Busy;
 use crate::ports::{Change, Failures, StoreError, UnixTime};
@@ -112,20 +112,16 @@ impl Engine {
     ) -> Result<User, AccountError> {
         self.check_new_password(password, &[&user.username, &user.display_name])?;
         let password_hash = self.hash_new_password(password, &user.username).await?;
-        // The row as it is now, not as it was before Argon2: a change made meanwhile (the
-        // admin role, a second factor required) is kept.
-        let current = self
-            .store
-            .find_user(user.id)
-            .await?
-            .ok_or_else(|| AccountError::Unknown(user.username.clone()))?;
-        let changed = User {
-            password_hash,
-            ..current
+        // The password alone: a change made meanwhile (the admin role, a second factor
+        // required) is kept.
+        let change = UserChange {
+            password_hash: Some(password_hash),
+            ..UserChange::default()
         };
-        if !self.store.update_user(&changed).await? {
+        if !self.store.update_user(user.id, &change).await? {
             return Err(AccountError::Unknown(user.username.clone()));
         }
+        let changed = change.applied_to(user);
         self.store.delete_user_sessions(user.id).await?;
         self.forget(&Change::User(user.id));
         self.record_account_change(kinds::USER_PASSWORD_SET, user, by, &[])
@@ -163,7 +159,13 @@ impl Engine {
         if changed.display_name == user.display_name && changed.email == user.email {
             return Ok(changed);
         }
-        if !self.store.update_user(&changed).await? {
+        let change = UserChange {
+            display_name: Some(changed.display_name.clone()),
+            email: Some(changed.email.clone()),
+            email_verified: Some(changed.email_verified),
+            ..UserChange::default()
+        };
+        if !self.store.update_user(user.id, &change).await? {
             return Err(AccountError::Unknown(user.username.clone()));
         }
         self.forget(&Change::User(user.id));
@@ -193,7 +195,11 @@ impl Engine {
         if changed.admin == user.admin {
             return Ok(changed);
         }
-        if !self.store.update_user(&changed).await? {
+        let change = UserChange {
+            admin: Some(admin),
+            ..UserChange::default()
+        };
+        if !self.store.update_user(user.id, &change).await? {
             return Err(AccountError::Unknown(user.username.clone()));
         }
         self.forget(&Change::User(user.id));

@@ -19,7 +19,7 @@ use doorward_core::jose::SigningAlg;
 use doorward_core::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, InvitationRecord, NewUser, PasskeyRecord, RefreshTokenRecord,
-    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserChange, UserFilter,
 };
 use doorward_core::ports::{
     AssertionStore, ClientRef, ClientStore, CodeStore, ConsentStore, DeviceStore, EventStore,
@@ -425,18 +425,13 @@ impl UserStore for ExampleStore {
         Ok(users)
     }
 
-    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+    async fn update_user(&self, id: Uuid, change: &UserChange) -> StoreResult<bool> {
         let mut tables = self.tables().await;
-        let Some(username) = tables.usernames.get(&user.id).cloned() else {
+        let Some(username) = tables.usernames.get(&id).cloned() else {
             return Ok(false);
         };
         if let Some(stored) = tables.users.get_mut(&username) {
-            *stored = User {
-                username: stored.username.clone(),
-                created_at: stored.created_at,
-                disabled_at: stored.disabled_at,
-                ..user.clone()
-            };
+            *stored = change.applied_to(stored);
         }
         Ok(true)
     }

@@ -15,7 +15,7 @@ use crate::audit::{AuditEvent, EventFilter};
 use crate::model::{
     AccessTokenRecord, BearerRecord, Client, CodeRecord, ConsentRecord, DeviceAuthorization,
     DeviceState, InitialTokenRecord, InvitationRecord, NewUser, PasskeyRecord, RefreshTokenRecord,
-    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserFilter,
+    RegistrationRecord, SessionRecord, SigningKeyRecord, TotpRecord, User, UserChange, UserFilter,
 };
 use crate::opaque::TokenHash;
 use crate::ports::{
@@ -110,9 +110,9 @@ impl UserStore for FailingStore {
         self.check("list_users")?;
         self.inner.list_users(filter).await
     }
-    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+    async fn update_user(&self, id: Uuid, change: &UserChange) -> StoreResult<bool> {
         self.check("update_user")?;
-        self.inner.update_user(user).await
+        self.inner.update_user(id, change).await
     }
     async fn set_user_disabled(
         &self,

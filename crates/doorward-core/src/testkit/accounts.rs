@@ -9,7 +9,7 @@ use super::steps::{
     insert_code, insert_tokens, redeem_code, stored_tokens,
 };
 use super::{scopes, Must};
-use crate::model::{ConsentRecord, SessionRecord, User, UserFilter, UserSource};
+use crate::model::{ConsentRecord, SessionRecord, User, UserChange, UserFilter, UserSource};
 use crate::ports::{Redemption, Store};
 use crate::TokenHash;
 
@@ -35,9 +35,9 @@ async fn list(
 
 /// [`UserStore::list_users`](crate::ports::UserStore::list_users) orders by username, pages
 /// with `after` and `limit`, and searches usernames, display names and e-mail addresses
-/// without case; [`UserStore::update_user`](crate::ports::UserStore::update_user) changes a
-/// user but not its username, creation time or disabled state; an upsert never takes the
-/// admin role away nor enables a disabled user.
+/// without case; [`UserStore::update_user`](crate::ports::UserStore::update_user) writes
+/// what its change names and nothing else (two changes made from the same earlier read both
+/// stay); an upsert never takes the admin role away nor enables a disabled user.
 pub async fn users_are_listed_searched_and_updated(store: &dyn Store) {
     for name in ["carol", "alice", "bob", "Dave"] {
         user(store, name).await;
@@ -122,18 +122,28 @@ pub async fn users_are_listed_searched_and_updated(store: &dyn Store) {
         .await
         .must("find_user_by_username")
         .expect("alice is stored");
-    let changed = User {
-        username: "mallory".into(),
-        display_name: "Alice Liddell".into(),
-        password_hash: "h-new".into(),
-        email: Some("alice@wonderland.example".into()),
-        email_verified: true,
-        admin: true,
-        created_at: NOW + 99,
-        disabled_at: Some(NOW),
-        ..alice.clone()
+    let profile = UserChange {
+        display_name: Some("Alice Liddell".into()),
+        email: Some(Some("alice@wonderland.example".into())),
+        email_verified: Some(true),
+        ..UserChange::default()
     };
-    assert!(store.update_user(&changed).await.must("update_user"));
+    let password = UserChange {
+        password_hash: Some("h-new".into()),
+        ..UserChange::default()
+    };
+    let role = UserChange {
+        admin: Some(true),
+        second_factor_required: Some(true),
+        ..UserChange::default()
+    };
+    // Three changes made from the same earlier read (`alice`): none undoes another.
+    for change in [&profile, &password, &role] {
+        assert!(store
+            .update_user(alice.id, change)
+            .await
+            .must("update_user"));
+    }
     let stored = store
         .find_user(alice.id)
         .await
@@ -143,33 +153,71 @@ pub async fn users_are_listed_searched_and_updated(store: &dyn Store) {
         (
             stored.username.as_str(),
             stored.created_at,
-            stored.disabled_at
+            stored.disabled_at,
+            &stored.claims,
+            stored.source,
         ),
-        ("alice", alice.created_at, None),
-        "update_user keeps the username, the creation time and the disabled state"
+        ("alice", alice.created_at, None, &alice.claims, alice.source),
+        "update_user keeps what its change does not name"
     );
     assert_eq!(
         (
             stored.display_name.as_str(),
             stored.password_hash.as_str(),
-            stored.admin
+            stored.admin,
+            stored.second_factor_required,
+            stored.email_verified,
         ),
-        ("Alice Liddell", "h-new", true),
-        "update_user writes the rest"
+        ("Alice Liddell", "h-new", true, true, true),
+        "update_user writes what its change names, each change's own"
     );
     assert_eq!(stored.email.as_deref(), Some("alice@wonderland.example"));
+    assert_eq!(
+        profile.applied_to(&role.applied_to(&password.applied_to(&alice))),
+        stored,
+        "UserChange::applied_to answers what the store wrote"
+    );
     let found = list(store, Some("WONDERLAND"), None, 10).await;
     assert_eq!(
         names(&found),
         ["alice"],
         "the search reads e-mail addresses"
     );
-    let ghost = User {
-        id: Uuid::from_u128(0xdead),
-        ..stored.clone()
+    let mut claims = serde_json::Map::new();
+    claims.insert("house".into(), "red".into());
+    let removal = UserChange {
+        email: Some(None),
+        email_verified: Some(false),
+        claims: Some(claims.clone()),
+        ..UserChange::default()
     };
+    assert!(store
+        .update_user(alice.id, &removal)
+        .await
+        .must("update_user"));
+    let stored = store
+        .find_user(alice.id)
+        .await
+        .must("find_user")
+        .expect("alice is still stored");
+    assert_eq!(
+        (
+            stored.email.as_deref(),
+            stored.email_verified,
+            &stored.claims
+        ),
+        (None, false, &claims),
+        "Some(None) removes the address; claims are written whole"
+    );
+    assert_eq!(
+        (stored.display_name.as_str(), stored.admin),
+        ("Alice Liddell", true)
+    );
     assert!(
-        !store.update_user(&ghost).await.must("update_user"),
+        !store
+            .update_user(Uuid::from_u128(0xdead), &password)
+            .await
+            .must("update_user"),
         "update_user of an unknown id is false"
     );
 

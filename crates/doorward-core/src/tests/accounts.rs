@@ -145,6 +145,30 @@ async fn accounts_are_created_under_the_rules_and_sign_in() {
             .await,
         Err(SignInError::InvalidCredentials)
     ));
+    // Changes made from a copy read before the reset (an admin's page open meanwhile) change
+    // what they name only: the new password stays.
+    h.engine
+        .set_account_admin(&user, true, &Actor::System)
+        .await
+        .unwrap();
+    h.engine
+        .update_account_profile(&user, Some("Grace Hopper"), None, &Actor::System)
+        .await
+        .unwrap();
+    let now = h.engine.find_account("grace.h").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            now.password_hash.as_str(),
+            now.admin,
+            now.display_name.as_str()
+        ),
+        (reset.password_hash.as_str(), true, "Grace Hopper")
+    );
+    assert!(h
+        .engine
+        .sign_in("grace.h", &Secret::new("another passphrase here"), None)
+        .await
+        .is_ok());
     assert!(h
         .engine
         .remove_account(&reset, &Actor::System)

@@ -1,7 +1,7 @@
 //! Clients, users and their browser sessions.
 
 use async_trait::async_trait;
-use doorward_core::model::{Client, NewUser, SessionRecord, User, UserFilter};
+use doorward_core::model::{Client, NewUser, SessionRecord, User, UserChange, UserFilter};
 use doorward_core::ports::{
     Change, ClientRef, ClientStore, SessionStore, StoreResult, UnixTime, UserStore,
 };
@@ -187,28 +187,32 @@ impl UserStore for PostgresStore {
         self.find_all(query, rows::user).await
     }
 
-    async fn update_user(&self, user: &User) -> StoreResult<bool> {
+    async fn update_user(&self, id: Uuid, change: &UserChange) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await.map_err(other)?;
+        // A NULL leaves the column as it is (see `UserChange`).
         let updated = sqlx::query(
-            "UPDATE users SET display_name = $2, password_hash = $3, email = $4,
-                 email_verified = $5, claims = $6, admin = $7, source = $8,
-                 second_factor_required = $9
+            "UPDATE users SET display_name = COALESCE($2, display_name),
+                 password_hash = COALESCE($3, password_hash),
+                 email = CASE WHEN $4 THEN $5 ELSE email END,
+                 email_verified = COALESCE($6, email_verified),
+                 claims = COALESCE($7, claims), admin = COALESCE($8, admin),
+                 second_factor_required = COALESCE($9, second_factor_required)
              WHERE id = $1",
         )
-        .bind(user.id)
-        .bind(user.display_name.as_str())
-        .bind(user.password_hash.as_str())
-        .bind(user.email.as_deref())
-        .bind(user.email_verified)
-        .bind(rows::claims_text(&user.claims))
-        .bind(user.admin)
-        .bind(user.source.as_str())
-        .bind(user.second_factor_required)
+        .bind(id)
+        .bind(change.display_name.as_deref())
+        .bind(change.password_hash.as_deref())
+        .bind(change.email.is_some())
+        .bind(change.email.as_ref().and_then(Option::as_deref))
+        .bind(change.email_verified)
+        .bind(change.claims.as_ref().map(rows::claims_text))
+        .bind(change.admin)
+        .bind(change.second_factor_required)
         .execute(&mut *tx)
         .await
         .map_err(other)?
         .rows_affected();
-        changes::notify(&mut tx, &Change::User(user.id)).await?;
+        changes::notify(&mut tx, &Change::User(id)).await?;
         tx.commit().await.map_err(other)?;
         Ok(updated == 1)
     }

@@ -1,7 +1,7 @@
 //! Clients, users and their browser sessions.
 
 use async_trait::async_trait;
-use doorward_core::model::{Client, NewUser, SessionRecord, User, UserFilter};
+use doorward_core::model::{Client, NewUser, SessionRecord, User, UserChange, UserFilter};
 use doorward_core::ports::{
     Change, ClientRef, ClientStore, SessionStore, StoreResult, UnixTime, UserStore,
 };
@@ -198,29 +198,34 @@ impl UserStore for SqliteStore {
         .await
     }
 
-    async fn update_user(&self, user: &User) -> StoreResult<bool> {
-        let change = Change::User(user.id);
+    async fn update_user(&self, id: Uuid, change: &UserChange) -> StoreResult<bool> {
+        let change_id = Change::User(id);
+        let claims = change.claims.as_ref().map(rows::claims_text);
         self.write(|conn| {
             let tx = conn.transaction().map_err(other)?;
+            // A NULL leaves the column as it is (see `UserChange`).
             let updated = execute(
                 &tx,
-                "UPDATE users SET display_name = ?2, password_hash = ?3, email = ?4,
-                     email_verified = ?5, claims = ?6, admin = ?7, source = ?8,
-                     second_factor_required = ?9
+                "UPDATE users SET display_name = COALESCE(?2, display_name),
+                     password_hash = COALESCE(?3, password_hash),
+                     email = CASE WHEN ?4 THEN ?5 ELSE email END,
+                     email_verified = COALESCE(?6, email_verified),
+                     claims = COALESCE(?7, claims), admin = COALESCE(?8, admin),
+                     second_factor_required = COALESCE(?9, second_factor_required)
                  WHERE id = ?1",
                 params![
-                    user.id.to_string(),
-                    user.display_name,
-                    user.password_hash,
-                    user.email,
-                    user.email_verified,
-                    rows::claims_text(&user.claims),
-                    user.admin,
-                    user.source.as_str(),
-                    user.second_factor_required,
+                    id.to_string(),
+                    change.display_name,
+                    change.password_hash,
+                    change.email.is_some(),
+                    change.email.clone().flatten(),
+                    change.email_verified,
+                    claims,
+                    change.admin,
+                    change.second_factor_required,
                 ],
             )?;
-            changes::record(&tx, &change)?;
+            changes::record(&tx, &change_id)?;
             tx.commit().map_err(other)?;
             Ok(updated == 1)
         })
