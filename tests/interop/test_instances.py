@@ -185,7 +185,8 @@ def test_one_refresh_token_sent_to_both_instances_gets_one_answer(pair):
 
 
 # The read cache's stated bound (`doorward_core::cache::STALENESS_BOUND`): a change committed by
-# one instance is seen by the other within it. The check allows as much again for scheduling.
+# one instance is seen by the other within it. A request sent later than that after the
+# revocation answered must be refused, however long the machine then takes to answer it.
 CACHE_BOUND_S = 0.5
 
 
@@ -203,8 +204,12 @@ def test_a_revocation_through_one_instance_reaches_the_other_within_the_bound(pa
     assert r.status_code == 200, describe(r)
     revoked_at = time.monotonic()
     assert auth_self(a.origin, access).status_code == 401, "A refuses at once"
-    while auth_self(b.origin, access).status_code == 200:
-        assert time.monotonic() - revoked_at < 2 * CACHE_BOUND_S, "B still accepts the token"
+    while True:
+        sent = time.monotonic() - revoked_at
+        if auth_self(b.origin, access).status_code != 200:
+            break
+        assert sent < CACHE_BOUND_S, f"B accepted the token in a request sent {sent:.3f} s after the revocation"
+        assert time.monotonic() - revoked_at < 10, "B still accepts the token"
         time.sleep(0.01)
     print(f"B refused the {revoked}'s access token {1000 * (time.monotonic() - revoked_at):.0f} ms after the revocation")
 
