@@ -837,9 +837,10 @@ test('key rotation while signing in: every ID token validates; /oauth/jwks grows
   }
 
   // Keep signing in until the new keys are published and have started to sign, with at least 6
-  // logins after the rotation; give up after 90 s. The running server learns of keys that
-  // another process (`doorward keys rotate`) stored at its next key reload, every 30 s
-  // (doorward_core::keys::RELOAD_INTERVAL), then a new key signs after publish_delay = 2 s.
+  // logins after the rotation; give up after 90 s. The running server hears of the keys that
+  // `doorward keys rotate` stored through its change feed (within the read cache's 0.5 s bound
+  // and one reload; its periodic reload, every 30 s, is the fallback), then a new key signs
+  // after publish_delay = 2 s.
   const newKidFor = (alg) => seen.some((x) => x.rotated && x.alg === alg && !kids0.has(x.kid));
   let jwksGrew = false;
   for (let after = 0; ; after++, i++) {

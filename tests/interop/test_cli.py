@@ -1,6 +1,7 @@
 """The command line the README promises, against the real binary: the `DOORWARD_*` environment
 variables and their order (flag, then environment, then file), `doorward migrate`,
-`doorward keys list`, and client Ids that stay the same across restarts and databases.
+`doorward keys list`, a rotation by `doorward keys rotate` that the running server publishes at
+once, and client Ids that stay the same across restarts and databases.
 
 Each test starts its own server (or command) in its own directory, on SQLite, or on the
 PostgreSQL schema of `DOORWARD_INTEROP_DATABASE` where a database is shared on purpose.
@@ -12,6 +13,7 @@ import os
 import re
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,8 +26,10 @@ from helpers import (
     authorize_url,
     basic,
     config_toml,
+    database_for,
     describe,
     doorward_bin,
+    doorward_cli,
     fetch_jwks,
 )
 
@@ -158,6 +162,30 @@ def test_keys_list_shows_the_keys_the_server_publishes(tmp_path):
     assert {row[3] for row in rows} == published, listed.stdout
     assert {row[0] for row in rows} == {"ES256", "RS256", "EdDSA"}, listed.stdout
     assert all(row[2] == "active" for row in rows), listed.stdout
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_database(request, tmp_path):
+    return database_for(request, tmp_path, "rotation")
+
+
+def test_a_rotation_from_the_command_line_is_published_by_the_running_server_at_once(tmp_path, own_database):
+    """`doorward keys rotate` stores the new key beside a running server, which hears of it
+    through the change feed (SQLite's table, PostgreSQL's notifications) and publishes it in
+    its JWKS within seconds, not at its next periodic key reload (every 30 s)."""
+    server = DoorwardServer(doorward_bin(), tmp_path, database=own_database)
+    server.start()
+    try:
+        before = {k["kid"] for k in fetch_jwks(server.origin)["keys"]}
+        rotated = doorward_cli(server, "keys", "rotate", "--alg", "ES256")
+        assert rotated.returncode == 0, rotated.stderr
+        stored = time.monotonic()
+        while not ({k["kid"] for k in fetch_jwks(server.origin)["keys"]} - before):
+            assert time.monotonic() - stored < 5, "the running server did not publish the new key"
+            time.sleep(0.02)
+        print(f"published {1000 * (time.monotonic() - stored):.0f} ms after `keys rotate` returned")
+    finally:
+        server.stop()
 
 
 def test_client_ids_are_the_same_across_restarts_and_databases(tmp_path):

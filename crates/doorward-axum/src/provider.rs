@@ -353,7 +353,9 @@ impl Provider {
     }
 
     /// Runs the periodic work of a provider: the purge of expired rows (every 10 min) and
-    /// signing-key maintenance (every `keys::RELOAD_INTERVAL`).
+    /// signing-key maintenance (every `keys::RELOAD_INTERVAL`, and when the change feed says
+    /// the keys changed: a rotation made by another process is seen within the cache's
+    /// staleness bound).
     pub fn spawn_maintenance(&self) -> [JoinHandle<()>; 2] {
         let engine = self.state.engine.clone();
         let purge = tokio::spawn(async move {
@@ -373,7 +375,16 @@ impl Provider {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(period));
             every.tick().await;
             loop {
-                every.tick().await;
+                let changed = async {
+                    match engine.read_cache() {
+                        Some(cache) => cache.keys_changed().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = every.tick() => {}
+                    () = changed => {}
+                }
                 if let Err(e) = engine.maintain_keys().await {
                     tracing::warn!(error = ?e, "signing-key maintenance failed");
                 }

@@ -66,6 +66,8 @@ pub struct ReadCache {
     base: Instant,
     /// Nanoseconds after `base` until which the cache may answer; 0 until the first poll.
     fresh_until: AtomicU64,
+    /// Told when the signing keys changed, or changes may have been missed.
+    keys: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -83,6 +85,7 @@ impl Default for ReadCache {
             epoch: AtomicU64::new(0),
             base: Instant::now(),
             fresh_until: AtomicU64::new(0),
+            keys: tokio::sync::Notify::new(),
         }
     }
 }
@@ -228,8 +231,20 @@ impl ReadCache {
             Change::Failures(key) => {
                 lock(&self.failures).remove(key);
             }
-            Change::Everything => self.clear(),
+            Change::Keys => self.keys.notify_one(),
+            Change::Everything => {
+                self.clear();
+                self.keys.notify_one();
+            }
         }
+    }
+
+    /// Completes once a change of the signing keys (or [`Change::Everything`]) has been
+    /// applied since the last time it completed: the provider's key maintenance reloads the
+    /// keys then, besides its period, so that a key another process stored or removed is
+    /// published (and, once active, signs) here within [`STALENESS_BOUND`].
+    pub async fn keys_changed(&self) {
+        self.keys.notified().await;
     }
 
     fn clear(&self) {

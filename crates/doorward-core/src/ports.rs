@@ -434,12 +434,15 @@ pub trait KeyStore: Send + Sync {
     async fn list_signing_keys(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Stores the key unless one of the same algorithm and generation exists; `false` then
     /// (another instance created it first). Atomic: of instances racing to make a generation,
-    /// one gets `true`, and every instance then signs with that key.
+    /// one gets `true`, and every instance then signs with that key. Records [`Change::Keys`]
+    /// when it stores.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool>;
     /// Sets when the key is removed, unless an earlier time is set already: the earlier time
-    /// wins, whichever instance calls first. Nothing happens for an unknown `kid`.
+    /// wins, whichever instance calls first. Nothing happens for an unknown `kid`. Records
+    /// [`Change::Keys`] when the time changes.
     async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()>;
-    /// Deletes the key; nothing happens for an unknown `kid`.
+    /// Deletes the key; nothing happens for an unknown `kid`. Records [`Change::Keys`] when it
+    /// deletes.
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()>;
     /// Replaces the `private_key` of `kid` by `sealed` if it still is `expected` (compare and
     /// set, as [`SecretStore::reseal_server_secret`]); `false` when it was not.
@@ -623,6 +626,9 @@ pub enum Change {
     Consent { user: Uuid, client: Uuid },
     /// A failure counter of the throttle was counted up or cleared (its key).
     Failures(String),
+    /// A signing key was stored, scheduled for removal or removed: instances reload their keys
+    /// (rather than at their next periodic reload, `keys::RELOAD_INTERVAL`).
+    Keys,
     /// Changes may have been missed (a feed that lost its connection): forget everything.
     Everything,
 }
@@ -630,7 +636,8 @@ pub enum Change {
 impl Change {
     /// The change as one line of ASCII (a PostgreSQL `NOTIFY` payload, a SQLite row):
     /// `t:` and the token hash in hex, `f:`, `c:` or `u:` and a UUID, `g:USER:CLIENT`, `k:` and
-    /// a throttle key (no line break in any: they are made of names, addresses and UUIDs), `*`.
+    /// a throttle key (no line break in any: they are made of names, addresses and UUIDs), `s:`
+    /// (the signing keys), `*`.
     pub fn to_wire(&self) -> String {
         match self {
             Change::AccessToken(hash) => {
@@ -646,6 +653,7 @@ impl Change {
             Change::User(id) => format!("u:{id}"),
             Change::Consent { user, client } => format!("g:{user}:{client}"),
             Change::Failures(key) => format!("k:{key}"),
+            Change::Keys => "s:".to_owned(),
             Change::Everything => "*".to_owned(),
         }
     }
@@ -664,6 +672,7 @@ impl Change {
             Some(("c", id)) => uuid(id).map(Change::Client),
             Some(("u", id)) => uuid(id).map(Change::User),
             Some(("k", key)) if !key.is_empty() => Some(Change::Failures(key.to_owned())),
+            Some(("s", "")) => Some(Change::Keys),
             Some(("g", ids)) => ids.split_once(':').and_then(|(user, client)| {
                 Some(Change::Consent {
                     user: uuid(user)?,

@@ -257,6 +257,34 @@ async fn an_entry_is_not_used_past_its_age_limit_whatever_the_feed_says() {
     assert_eq!(cache.failures("client:old"), None);
 }
 
+#[tokio::test]
+async fn a_change_of_the_keys_wakes_the_key_reload_once() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let cache = ReadCache::default();
+    let woken = |cache: &ReadCache| {
+        let mut waiting = std::pin::pin!(cache.keys_changed());
+        let mut context = Context::from_waker(std::task::Waker::noop());
+        waiting.as_mut().poll(&mut context) == Poll::Ready(())
+    };
+    assert!(!woken(&cache), "nothing changed yet");
+    cache.apply(&Change::Failures("client:x".into()));
+    cache.apply(&Change::Client(Uuid::new_v4()));
+    assert!(!woken(&cache), "other changes do not reload the keys");
+    cache.apply(&Change::Keys);
+    cache.apply(&Change::Keys);
+    assert!(
+        woken(&cache),
+        "a change of the keys, applied before the reload waited"
+    );
+    assert!(!woken(&cache), "two changes before one reload: one reload");
+    cache.apply(&Change::Everything);
+    assert!(
+        woken(&cache),
+        "changes that may have been missed reload the keys too"
+    );
+}
+
 #[test]
 fn changes_travel_as_one_line() {
     let changes = [
@@ -269,6 +297,7 @@ fn changes_travel_as_one_line() {
             client: Uuid::new_v4(),
         },
         Change::Failures("address:::1".into()),
+        Change::Keys,
         Change::Everything,
     ];
     for change in changes {
@@ -276,7 +305,7 @@ fn changes_travel_as_one_line() {
         assert!(wire.is_ascii() && !wire.contains('\n'));
         assert_eq!(Change::from_wire(&wire), change);
     }
-    for odd in ["", "t:zz", "x:1", "f:not-a-uuid", "g:1:2", "t:é"] {
+    for odd in ["", "t:zz", "x:1", "f:not-a-uuid", "g:1:2", "t:é", "s:x"] {
         assert_eq!(Change::from_wire(odd), Change::Everything, "{odd}");
     }
 }

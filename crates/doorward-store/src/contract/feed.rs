@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use doorward_core::jose::SigningAlg;
+use doorward_core::model::SigningKeyRecord;
 use doorward_core::ports::{Change, ChangeFeed, SharedStore};
 use doorward_core::testkit::{client, tokens, user, NOW};
 use doorward_core::TokenHash;
@@ -57,6 +59,32 @@ async fn every_change_is_reported(writer: SharedStore, reader: &dyn ChangeFeed, 
     expect(reader.changes().await.unwrap(), counter.clone());
     writer.clear_failures("client:feed").await.unwrap();
     expect(reader.changes().await.unwrap(), counter);
+    // The signing keys: a key stored, its removal brought forward, its deletion; a second
+    // insert of the same generation and a later removal time change nothing.
+    let key = SigningKeyRecord {
+        kid: "feed-key".into(),
+        alg: SigningAlg::Es256,
+        generation: 1,
+        private_key: vec![1, 2, 3],
+        public_jwk: "{}".into(),
+        created_at: NOW,
+        activate_at: NOW,
+        remove_at: None,
+    };
+    assert!(writer.insert_signing_key(&key).await.unwrap());
+    assert!(!writer.insert_signing_key(&key).await.unwrap());
+    expect(reader.changes().await.unwrap(), Change::Keys);
+    writer
+        .schedule_key_removal("feed-key", NOW + 60)
+        .await
+        .unwrap();
+    writer
+        .schedule_key_removal("feed-key", NOW + 90)
+        .await
+        .unwrap();
+    expect(reader.changes().await.unwrap(), Change::Keys);
+    writer.delete_signing_key("feed-key").await.unwrap();
+    expect(reader.changes().await.unwrap(), Change::Keys);
     if exact {
         assert_eq!(reader.changes().await.unwrap(), vec![], "nothing new");
     }

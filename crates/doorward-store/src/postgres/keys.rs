@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use doorward_core::model::SigningKeyRecord;
-use doorward_core::ports::{KeyStore, SecretStore, StoreResult, UnixTime};
+use doorward_core::ports::{Change, KeyStore, SecretStore, StoreResult, UnixTime};
 use sqlx::AssertSqlSafe;
 
-use super::{other, PostgresStore};
+use super::{changes, other, PostgresStore};
 use crate::rows::{self, corrupt, Columns, KEY_COLS};
 
 #[async_trait]
@@ -63,7 +63,8 @@ impl KeyStore for PostgresStore {
             "INSERT INTO signing_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT DO NOTHING"
         );
-        sqlx::query(AssertSqlSafe(sql.as_str()))
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        let inserted = sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(key.kid.as_str())
             .bind(key.alg.as_str())
             .bind(key.generation)
@@ -72,32 +73,51 @@ impl KeyStore for PostgresStore {
             .bind(key.created_at)
             .bind(key.activate_at)
             .bind(key.remove_at)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(other)
-            .map(|result| result.rows_affected() == 1)
+            .map_err(other)?
+            .rows_affected()
+            == 1;
+        if inserted {
+            changes::notify(&mut tx, &Change::Keys).await?;
+        }
+        tx.commit().await.map_err(other)?;
+        Ok(inserted)
     }
 
     async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE signing_keys SET remove_at = least(coalesce(remove_at, $2), $2)
-             WHERE kid = $1",
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        // Only a removal brought forward is a change (the same time again is not).
+        let changed = sqlx::query(
+            "UPDATE signing_keys SET remove_at = $2
+             WHERE kid = $1 AND (remove_at IS NULL OR remove_at > $2)",
         )
         .bind(kid)
         .bind(remove_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .map_err(other)
-        .map(drop)
+        .map_err(other)?
+        .rows_affected()
+            == 1;
+        if changed {
+            changes::notify(&mut tx, &Change::Keys).await?;
+        }
+        tx.commit().await.map_err(other)
     }
 
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        let deleted = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
             .bind(kid)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
-            .map_err(other)
-            .map(drop)
+            .map_err(other)?
+            .rows_affected()
+            == 1;
+        if deleted {
+            changes::notify(&mut tx, &Change::Keys).await?;
+        }
+        tx.commit().await.map_err(other)
     }
 
     async fn reseal_signing_key(

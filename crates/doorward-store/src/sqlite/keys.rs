@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 use doorward_core::model::SigningKeyRecord;
-use doorward_core::ports::{KeyStore, SecretStore, StoreResult, UnixTime};
+use doorward_core::ports::{Change, KeyStore, SecretStore, StoreResult, UnixTime};
 use rusqlite::params;
 
-use super::{execute, query_one, SqliteStore};
+use super::{changes, execute, other, query_one, SqliteStore};
 use crate::rows::{self, corrupt, KEY_COLS};
 
 #[async_trait]
@@ -59,8 +59,9 @@ impl KeyStore for SqliteStore {
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
         self.write(|conn| {
-            execute(
-                conn,
+            let tx = conn.transaction().map_err(other)?;
+            let inserted = execute(
+                &tx,
                 &format!(
                     "INSERT INTO signing_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT DO NOTHING"
@@ -75,28 +76,43 @@ impl KeyStore for SqliteStore {
                     key.activate_at,
                     key.remove_at,
                 ],
-            )
-            .map(|n| n == 1)
+            )? == 1;
+            if inserted {
+                changes::record(&tx, &Change::Keys)?;
+            }
+            tx.commit().map_err(other)?;
+            Ok(inserted)
         })
         .await
     }
 
     async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
         self.write(|conn| {
-            execute(
-                conn,
-                "UPDATE signing_keys SET remove_at = min(coalesce(remove_at, ?2), ?2)
-                 WHERE kid = ?1",
+            let tx = conn.transaction().map_err(other)?;
+            // Only a removal brought forward is a change (the same time again is not).
+            let changed = execute(
+                &tx,
+                "UPDATE signing_keys SET remove_at = ?2
+                 WHERE kid = ?1 AND (remove_at IS NULL OR remove_at > ?2)",
                 params![kid, remove_at],
-            )
-            .map(drop)
+            )? == 1;
+            if changed {
+                changes::record(&tx, &Change::Keys)?;
+            }
+            tx.commit().map_err(other)
         })
         .await
     }
 
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
-        self.write(|conn| execute(conn, "DELETE FROM signing_keys WHERE kid = ?1", [kid]).map(drop))
-            .await
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(other)?;
+            if execute(&tx, "DELETE FROM signing_keys WHERE kid = ?1", [kid])? == 1 {
+                changes::record(&tx, &Change::Keys)?;
+            }
+            tx.commit().map_err(other)
+        })
+        .await
     }
 
     async fn reseal_signing_key(
