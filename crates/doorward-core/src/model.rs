@@ -635,11 +635,6 @@ pub struct UserChange {
 }
 
 impl UserChange {
-    /// Whether it changes nothing.
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-
     /// `user` with the change made (what a store keeping [`User`] values writes, and what the
     /// engine answers).
     pub fn applied_to(&self, user: &User) -> User {

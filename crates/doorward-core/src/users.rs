@@ -159,10 +159,13 @@ impl Engine {
         if changed.display_name == user.display_name && changed.email == user.email {
             return Ok(changed);
         }
+        // What differs only: a field this call leaves keeps what the store has now.
+        let new_email = changed.email != user.email;
         let change = UserChange {
-            display_name: Some(changed.display_name.clone()),
-            email: Some(changed.email.clone()),
-            email_verified: Some(changed.email_verified),
+            display_name: (changed.display_name != user.display_name)
+                .then(|| changed.display_name.clone()),
+            email: new_email.then(|| changed.email.clone()),
+            email_verified: new_email.then_some(changed.email_verified),
             ..UserChange::default()
         };
         if !self.store.update_user(user.id, &change).await? {
