@@ -184,18 +184,25 @@ impl Fetcher for HttpFetcher {
 
 /// A reqwest failure as the engine sees it: the resolver's refusal, a deadline, or another
 /// reason the document could not be had.
+/// What a failed connection, and a name that resolves to no allowed address, answer.
+const CONNECTION_FAILED: &str = "the connection failed";
+
 fn failure(error: reqwest::Error) -> FetchError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(e) = source {
         if let Some(blocked) = e.downcast_ref::<Blocked>() {
-            return FetchError::Refused(blocked.to_string());
+            // Said in the log only: the requester (a client naming a metadata document or a
+            // `jwks_uri`) learns no more than from a failed connection, so that it cannot map
+            // which names resolve to private addresses.
+            tracing::info!(reason = %blocked, "a fetch was refused");
+            return FetchError::Unreachable(CONNECTION_FAILED.to_owned());
         }
         source = e.source();
     }
     if error.is_timeout() {
         FetchError::Timeout
     } else if error.is_connect() {
-        FetchError::Unreachable("the connection failed".to_owned())
+        FetchError::Unreachable(CONNECTION_FAILED.to_owned())
     } else {
         FetchError::Unreachable("the request failed".to_owned())
     }
@@ -628,14 +635,37 @@ mod tests {
         );
     }
 
-    /// The resolver drops loopback answers: `localhost` resolves to nothing allowed.
+    /// The resolver drops loopback answers: `localhost` resolves to nothing allowed, though a
+    /// server listens there, and the error says no more than a failed connection does.
     #[tokio::test]
-    async fn the_resolver_drops_loopback_answers() {
-        let strict = fetcher(FetchPolicy::default());
-        let url = Url::parse("https://localhost:9/doc").unwrap();
-        assert!(matches!(
-            strict.fetch_json(&url).await,
-            Err(FetchError::Refused(_))
-        ));
+    async fn the_resolver_drops_loopback_answers_and_says_no_more_than_a_failed_connection() {
+        let body = br#"{"keys":[]}"#;
+        let served = serve_once(
+            answer(
+                &format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}",
+                    body.len()
+                ),
+                body,
+            ),
+            Duration::ZERO,
+        )
+        .await;
+        let port = served.port().unwrap();
+        let strict = fetcher(FetchPolicy {
+            insecure_allow_http: true,
+            ..FetchPolicy::default()
+        });
+        let by_name = Url::parse(&format!("http://localhost:{port}/doc.json")).unwrap();
+        let blocked = strict.fetch_json(&by_name).await.unwrap_err();
+        // A closed port, with private addresses allowed: a refused connection.
+        let closed = loopback(TIMEOUT)
+            .fetch_json(&Url::parse("http://127.0.0.1:9/doc.json").unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(blocked.to_string(), closed.to_string());
+        assert!(matches!(blocked, FetchError::Unreachable(_)), "{blocked:?}");
+        // The server is there: the same name with private addresses allowed reads it.
+        assert!(loopback(TIMEOUT).fetch_json(&by_name).await.is_ok());
     }
 }

@@ -32,8 +32,10 @@ pub struct Fetched {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
-    /// The URL is outside the policy (`http` without the insecure switch, a host that is or
-    /// resolves to a private, loopback or otherwise special address).
+    /// The URL is outside the policy (`http` without the insecure switch, user info, a host
+    /// that is a private, loopback or otherwise special address). A name that resolves only to
+    /// such addresses is [`FetchError::Unreachable`], worded as a failed connection, so that
+    /// the requester cannot tell which names resolve privately.
     #[error("the URL is refused by the fetch policy: {0}")]
     Refused(String),
     #[error("the server answered with a redirect, which is not followed")]
