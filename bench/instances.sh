@@ -88,7 +88,7 @@ PY
 fresh_schema() {
   local s="bench_$(date +%s%N)"
   psql_q "CREATE SCHEMA $s"
-  echo "$PG?options=-csearch_path%3D$s"
+  echo "$PG?options=-csearch_path%3D$s&sslmode=disable"  # plain on loopback, as the figures before TLS
 }
 
 echo "PostgreSQL: $(psql_q 'SELECT version()' | cut -d' ' -f1-2); $(psql_q "SELECT string_agg(name || '=' || setting, ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers','synchronous_commit','fsync','wal_level','max_connections','full_page_writes')")"

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use doorward_core::model::SessionRecord;
-use doorward_core::ports::{Redemption, SharedStore};
+use doorward_core::ports::{ClientRef, ClientStore, Redemption, SharedStore};
 use doorward_core::testkit::{self, client, code, user, NOW};
 use doorward_core::TokenHash;
 use uuid::Uuid;
@@ -281,6 +281,70 @@ async fn postgres_redeems_a_code_once_under_concurrency() {
             }
             assert_eq!((fresh, spent), (1, 15), "round {round}");
         }
+    };
+    with_postgres_schemas(&url, schemas, test).await;
+}
+
+/// TLS to PostgreSQL, as the URL's `sslmode` says: `disable` is plain, `require` and the
+/// default `prefer` are encrypted when the server offers TLS (`pg_stat_ssl` says so), and
+/// `verify-full` refuses a certificate that no known authority signed (Debian's own
+/// "snakeoil" one) with an error that names the certificate. The store opens and works over
+/// TLS. A server without TLS refuses `require`.
+#[tokio::test]
+async fn postgres_connections_use_tls_as_the_url_says() {
+    use crate::PostgresStore;
+    use sqlx::{ConnectOptions, Row};
+    let Some(url) = postgres_test_url() else {
+        return;
+    };
+    let mode = |base: &str, mode: &str| {
+        let separator = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{separator}sslmode={mode}")
+    };
+    let encrypted = |mode_url: String| async move {
+        let options = crate::postgres::connect_options(&mode_url).unwrap();
+        let mut conn = options.connect().await?;
+        let row = sqlx::query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await?;
+        Ok::<bool, sqlx::Error>(row.get("ssl"))
+    };
+    let mut plain = crate::postgres::connect_options(&mode(&url, "disable"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let offered: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut plain)
+        .await
+        .unwrap();
+    assert!(!encrypted(mode(&url, "disable")).await.unwrap());
+    if offered != "on" {
+        assert!(
+            encrypted(mode(&url, "require")).await.is_err(),
+            "require, from a server without TLS"
+        );
+        return;
+    }
+    assert!(encrypted(mode(&url, "require")).await.unwrap());
+    assert!(encrypted(url.clone()).await.unwrap(), "prefer, the default");
+    let refused = encrypted(mode(&url, "verify-full")).await.unwrap_err();
+    assert!(
+        refused.to_string().to_lowercase().contains("certificate"),
+        "{refused}"
+    );
+    let (schema, schema_url) = postgres_schema(&url).await;
+    let schemas = Arc::new(std::sync::Mutex::new(vec![schema]));
+    let test = async move {
+        let store = PostgresStore::open(&mode(&schema_url, "require"))
+            .await
+            .unwrap();
+        store.upsert_client(&client(1)).await.unwrap();
+        assert!(store
+            .find_client(ClientRef::Id(client(1).id))
+            .await
+            .unwrap()
+            .is_some());
     };
     with_postgres_schemas(&url, schemas, test).await;
 }

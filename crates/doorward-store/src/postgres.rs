@@ -115,6 +115,9 @@ const SET_STATEMENT_TIMEOUT: &str = "SET statement_timeout = 5000";
 /// The URL is a libpq-style `postgres://user:password@host:port/database?…` URL. To keep
 /// Doorward's tables in a schema other than the default, name it in the URL:
 /// `…?options=-csearch_path%3DNAME` (the tests use this to give each store an empty schema).
+/// TLS as libpq does it (rustls): `sslmode=verify-full` checks the server's certificate and
+/// name (`sslrootcert=PATH` for a private authority), `require` encrypts without checking,
+/// and the default `prefer` encrypts when the server offers it.
 pub struct PostgresStore {
     pool: PgPool,
     /// The change feed's listening connection (`postgres/changes.rs`), opened at its first poll.
@@ -193,7 +196,10 @@ impl PostgresStore {
     }
 }
 
-fn connect_options(url: &str) -> StoreResult<PgConnectOptions> {
+/// The connection options of `url`, libpq's parameters included: `sslmode` (`disable`,
+/// `prefer` by default: TLS when the server offers it, `require`, `verify-ca`, `verify-full`)
+/// and `sslrootcert` (a private authority's certificate; the public ones are built in).
+pub(crate) fn connect_options(url: &str) -> StoreResult<PgConnectOptions> {
     PgConnectOptions::from_str(url).map_err(other)
 }
 
