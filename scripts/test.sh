@@ -163,15 +163,17 @@ log "browser test (node --test)"
 node --test tests/browser/*.test.mjs 2>&1 | tee "$LOGS/browser.log" || failed+=("node --test tests/browser")
 
 if [ "${#failed[@]}" -gt 0 ]; then
+  # A grep that finds nothing (a suite that passed) must not stop the script here (set -e,
+  # pipefail): hence `|| true` on each line.
   {
     log "what failed (the whole output is above and in $LOGS)"
     # cargo: each failing test's name and the first lines of its panic
     awk '/^---- .* stdout ----$/ { p = 1; n = 0 } /^failures:$/ { p = 0 } p && n < 12 { print; n++ }' \
-      "$LOGS/cargo-test.log" 2>/dev/null | head -n 120
-    grep -hE '^test .* FAILED$|^error: test failed' "$LOGS/cargo-test.log" 2>/dev/null | head -n 40
+      "$LOGS/cargo-test.log" 2>/dev/null | head -n 120 || true
+    grep -hE '^test .* FAILED$|^error: test failed' "$LOGS/cargo-test.log" 2>/dev/null | head -n 40 || true
     # pytest's short summary lines, and the browser tests that did not pass
-    grep -hE '^(FAILED|ERROR) ' "$LOGS"/pytest-*.log 2>/dev/null | head -n 40
-    grep -hE '^ *not ok ' "$LOGS/browser.log" 2>/dev/null | head -n 40
+    grep -hE '^(FAILED|ERROR) ' "$LOGS"/pytest-*.log 2>/dev/null | head -n 40 || true
+    grep -hE '^ *not ok ' "$LOGS/browser.log" 2>/dev/null | head -n 40 || true
   } >&2
   printf '\nFAILED: %s\n' "${failed[@]}" >&2
   exit 1

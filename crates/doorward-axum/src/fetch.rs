@@ -182,11 +182,11 @@ impl Fetcher for HttpFetcher {
     }
 }
 
-/// A reqwest failure as the engine sees it: the resolver's refusal, a deadline, or another
-/// reason the document could not be had.
 /// What a failed connection, and a name that resolves to no allowed address, answer.
 const CONNECTION_FAILED: &str = "the connection failed";
 
+/// A reqwest failure as the engine sees it: a deadline, or a reason the document could not be
+/// had (a name the resolver refused reads as a failed connection).
 fn failure(error: reqwest::Error) -> FetchError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(e) = source {

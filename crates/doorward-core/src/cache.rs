@@ -242,7 +242,7 @@ impl ReadCache {
     /// Completes once a change of the signing keys (or [`Change::Everything`]) has been
     /// applied since the last time it completed: the provider's key maintenance reloads the
     /// keys then, besides its period, so that a key another process stored or removed is
-    /// published (and, once active, signs) here within [`STALENESS_BOUND`].
+    /// published (and, once active, signs) here within [`STALENESS_BOUND`] and one reload.
     pub async fn keys_changed(&self) {
         self.keys.notified().await;
     }

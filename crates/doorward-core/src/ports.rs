@@ -611,7 +611,8 @@ pub trait RegistrationStore: Send + Sync {
 /// [`RegistrationStore::update_registration`] ([`Change::Client`]), [`UserStore::upsert_user`],
 /// [`UserStore::update_user`], [`UserStore::set_user_disabled`] and [`UserStore::delete_user`]
 /// ([`Change::User`]), [`ThrottleStore::record_failure`] and [`ThrottleStore::clear_failures`]
-/// ([`Change::Failures`]).
+/// ([`Change::Failures`]), [`KeyStore::insert_signing_key`], [`KeyStore::schedule_key_removal`]
+/// and [`KeyStore::delete_signing_key`] when they change a row ([`Change::Keys`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// One access token was revoked.

@@ -121,7 +121,11 @@ impl Engine {
         if !self.store.update_user(user.id, &change).await? {
             return Err(AccountError::Unknown(user.username.clone()));
         }
-        let changed = change.applied_to(user);
+        // The user as stored now (what changed meanwhile included), for the caller to show.
+        let changed = match self.store.find_user(user.id).await? {
+            Some(stored) => stored,
+            None => change.applied_to(user),
+        };
         self.store.delete_user_sessions(user.id).await?;
         self.forget(&Change::User(user.id));
         self.record_account_change(kinds::USER_PASSWORD_SET, user, by, &[])

@@ -14,9 +14,11 @@ use super::accounts::bind_client;
 use super::{changes, other, PostgresStore};
 use crate::rows::{self, CLIENT_COLS, INITIAL_TOKEN_COLS};
 
-/// The first key of the advisory lock of registrations under a cap ("dcrc" in ASCII); the
-/// second is the hash of the schema's name, whose registrations the cap counts.
-const CAP_LOCK: i32 = 0x6463_7263;
+/// The advisory lock of registrations under a cap: "dcrcap" in ASCII. Database-wide (not
+/// keyed by schema like the purge's): capped registrations of deployments in other schemas
+/// wait for each other briefly, but instances of an earlier version, which take this key,
+/// still exclude the new ones during an upgrade, so the cap holds.
+const CAP_LOCK: i64 = 0x6463_7263_6170;
 
 #[async_trait]
 impl RegistrationStore for PostgresStore {
@@ -69,7 +71,7 @@ impl RegistrationStore for PostgresStore {
             }
         }
         if let Some(max) = max {
-            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))")
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(CAP_LOCK)
                 .execute(&mut *tx)
                 .await
