@@ -172,10 +172,12 @@ if [ "${#failed[@]}" -gt 0 ]; then
   # pipefail): hence `|| true` on each line.
   {
     log "what failed (the whole output is above and in $LOGS)"
-    # cargo: each failing test's name and the first lines of its panic
+    # cargo: each failing test's output, its panic first
     awk '/^---- .* stdout ----$/ { p = 1; n = 0 } /^failures:$/ { p = 0 } p && n < 12 { print; n++ }' \
       "$LOGS/cargo-test.log" 2>/dev/null | head -n 120 || true
-    grep -hE '^test .* FAILED$|^error: test failed' "$LOGS/cargo-test.log" 2>/dev/null | head -n 40 || true
+    # ... and the tests that failed, or what stopped the build (a compile or link error)
+    grep -hE '^test .* FAILED$|^error|fatal error|terminated with signal' "$LOGS/cargo-test.log" 2>/dev/null \
+      | head -n 40 || true
     # pytest's short summary lines, and the browser tests that did not pass
     grep -hE '^(FAILED|ERROR) ' "$LOGS"/pytest-*.log 2>/dev/null | head -n 40 || true
     grep -hE '^ *not ok ' "$LOGS/browser.log" 2>/dev/null | head -n 40 || true
