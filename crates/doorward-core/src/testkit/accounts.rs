@@ -17,6 +17,15 @@ fn names(users: &[User]) -> Vec<&str> {
     users.iter().map(|u| u.username.as_str()).collect()
 }
 
+/// The user `id` as `store` has it now; `what` says why it must be there.
+async fn stored_user(store: &dyn Store, id: Uuid, what: &str) -> User {
+    store
+        .find_user(id)
+        .await
+        .must("find_user")
+        .unwrap_or_else(|| panic!("find_user: {what}"))
+}
+
 async fn list(
     store: &dyn Store,
     search: Option<&str>,
@@ -56,11 +65,7 @@ pub async fn users_are_listed_searched_and_updated(store: &dyn Store) {
         ..taken.clone()
     };
     assert!(store.insert_user(&newcomer).await.must("insert_user"));
-    let erin = store
-        .find_user(newcomer.id)
-        .await
-        .must("find_user")
-        .expect("inserted");
+    let erin = stored_user(store, newcomer.id, "inserted").await;
     assert_eq!(
         (
             erin.username.as_str(),
@@ -80,11 +85,7 @@ pub async fn users_are_listed_searched_and_updated(store: &dyn Store) {
         !store.insert_user(&clash).await.must("insert_user"),
         "insert_user of a taken username is false"
     );
-    let bob = store
-        .find_user(taken.id)
-        .await
-        .must("find_user")
-        .expect("kept");
+    let bob = stored_user(store, taken.id, "kept").await;
     assert_eq!(bob.display_name, taken.display_name, "and writes nothing");
     assert!(store.find_user(clash.id).await.must("find_user").is_none());
     let same_id = User {
@@ -144,11 +145,7 @@ pub async fn users_are_listed_searched_and_updated(store: &dyn Store) {
             .await
             .must("update_user"));
     }
-    let stored = store
-        .find_user(alice.id)
-        .await
-        .must("find_user")
-        .expect("alice is still stored");
+    let stored = stored_user(store, alice.id, "alice is still stored").await;
     assert_eq!(
         (
             stored.username.as_str(),
@@ -195,11 +192,7 @@ pub async fn users_are_listed_searched_and_updated(store: &dyn Store) {
         .update_user(alice.id, &removal)
         .await
         .must("update_user"));
-    let stored = store
-        .find_user(alice.id)
-        .await
-        .must("find_user")
-        .expect("alice is still stored");
+    let stored = stored_user(store, alice.id, "alice is still stored").await;
     assert_eq!(
         (
             stored.email.as_deref(),
@@ -288,11 +281,7 @@ pub async fn disabling_or_removing_a_user_ends_what_it_holds(store: &dyn Store) 
         .set_user_disabled(alice, Some(NOW), NOW)
         .await
         .must("set_user_disabled"));
-    let disabled = store
-        .find_user(alice)
-        .await
-        .must("find_user")
-        .expect("kept");
+    let disabled = stored_user(store, alice, "kept").await;
     assert_eq!(disabled.disabled_at, Some(NOW));
     for n in [1, 2] {
         assert!(
@@ -350,11 +339,7 @@ pub async fn disabling_or_removing_a_user_ends_what_it_holds(store: &dyn Store) 
         .set_user_disabled(alice, None, NOW + 1)
         .await
         .must("set_user_disabled"));
-    let enabled = store
-        .find_user(alice)
-        .await
-        .must("find_user")
-        .expect("kept");
+    let enabled = stored_user(store, alice, "kept").await;
     assert_eq!(enabled.disabled_at, None, "enabling clears disabled_at");
     assert!(
         find_access_token(store, &access.hash)

@@ -63,61 +63,38 @@ impl KeyStore for PostgresStore {
             "INSERT INTO signing_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT DO NOTHING"
         );
-        let mut tx = self.pool.begin().await.map_err(other)?;
-        let inserted = sqlx::query(AssertSqlSafe(sql.as_str()))
-            .bind(key.kid.as_str())
-            .bind(key.alg.as_str())
-            .bind(key.generation)
-            .bind(key.private_key.as_slice())
-            .bind(key.public_jwk.as_str())
-            .bind(key.created_at)
-            .bind(key.activate_at)
-            .bind(key.remove_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(other)?
-            .rows_affected()
-            == 1;
-        if inserted {
-            changes::notify(&mut tx, &Change::Keys).await?;
-        }
-        tx.commit().await.map_err(other)?;
-        Ok(inserted)
+        self.change_keys(
+            sqlx::query(AssertSqlSafe(sql.as_str()))
+                .bind(key.kid.as_str())
+                .bind(key.alg.as_str())
+                .bind(key.generation)
+                .bind(key.private_key.as_slice())
+                .bind(key.public_jwk.as_str())
+                .bind(key.created_at)
+                .bind(key.activate_at)
+                .bind(key.remove_at),
+        )
+        .await
     }
 
     async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(other)?;
         // Only a removal brought forward is a change (the same time again is not).
-        let changed = sqlx::query(
-            "UPDATE signing_keys SET remove_at = $2
-             WHERE kid = $1 AND (remove_at IS NULL OR remove_at > $2)",
+        self.change_keys(
+            sqlx::query(
+                "UPDATE signing_keys SET remove_at = $2
+                 WHERE kid = $1 AND (remove_at IS NULL OR remove_at > $2)",
+            )
+            .bind(kid)
+            .bind(remove_at),
         )
-        .bind(kid)
-        .bind(remove_at)
-        .execute(&mut *tx)
         .await
-        .map_err(other)?
-        .rows_affected()
-            == 1;
-        if changed {
-            changes::notify(&mut tx, &Change::Keys).await?;
-        }
-        tx.commit().await.map_err(other)
+        .map(drop)
     }
 
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(other)?;
-        let deleted = sqlx::query("DELETE FROM signing_keys WHERE kid = $1")
-            .bind(kid)
-            .execute(&mut *tx)
+        self.change_keys(sqlx::query("DELETE FROM signing_keys WHERE kid = $1").bind(kid))
             .await
-            .map_err(other)?
-            .rows_affected()
-            == 1;
-        if deleted {
-            changes::notify(&mut tx, &Change::Keys).await?;
-        }
-        tx.commit().await.map_err(other)
+            .map(drop)
     }
 
     async fn reseal_signing_key(
@@ -134,5 +111,27 @@ impl KeyStore for PostgresStore {
             .await
             .map_err(other)
             .map(|result| result.rows_affected() == 1)
+    }
+}
+
+impl PostgresStore {
+    /// Runs `query`, one statement on `signing_keys`, in a transaction that announces
+    /// [`Change::Keys`] when it changed a row; whether it did.
+    async fn change_keys(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.map_err(other)?;
+        let changed = query
+            .execute(&mut *tx)
+            .await
+            .map_err(other)?
+            .rows_affected()
+            == 1;
+        if changed {
+            changes::notify(&mut tx, &Change::Keys).await?;
+        }
+        tx.commit().await.map_err(other)?;
+        Ok(changed)
     }
 }

@@ -58,14 +58,14 @@ impl KeyStore for SqliteStore {
     }
 
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> StoreResult<bool> {
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(other)?;
-            let inserted = execute(
-                &tx,
-                &format!(
-                    "INSERT INTO signing_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT DO NOTHING"
-                ),
+        let sql = format!(
+            "INSERT INTO signing_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT DO NOTHING"
+        );
+        self.change_keys(|conn| {
+            execute(
+                conn,
+                &sql,
                 params![
                     key.kid,
                     key.alg.as_str(),
@@ -76,43 +76,29 @@ impl KeyStore for SqliteStore {
                     key.activate_at,
                     key.remove_at,
                 ],
-            )? == 1;
-            if inserted {
-                changes::record(&tx, &Change::Keys)?;
-            }
-            tx.commit().map_err(other)?;
-            Ok(inserted)
+            )
         })
         .await
     }
 
     async fn schedule_key_removal(&self, kid: &str, remove_at: UnixTime) -> StoreResult<()> {
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(other)?;
-            // Only a removal brought forward is a change (the same time again is not).
-            let changed = execute(
-                &tx,
+        // Only a removal brought forward is a change (the same time again is not).
+        self.change_keys(|conn| {
+            execute(
+                conn,
                 "UPDATE signing_keys SET remove_at = ?2
                  WHERE kid = ?1 AND (remove_at IS NULL OR remove_at > ?2)",
                 params![kid, remove_at],
-            )? == 1;
-            if changed {
-                changes::record(&tx, &Change::Keys)?;
-            }
-            tx.commit().map_err(other)
+            )
         })
         .await
+        .map(drop)
     }
 
     async fn delete_signing_key(&self, kid: &str) -> StoreResult<()> {
-        self.write(|conn| {
-            let tx = conn.transaction().map_err(other)?;
-            if execute(&tx, "DELETE FROM signing_keys WHERE kid = ?1", [kid])? == 1 {
-                changes::record(&tx, &Change::Keys)?;
-            }
-            tx.commit().map_err(other)
-        })
-        .await
+        self.change_keys(|conn| execute(conn, "DELETE FROM signing_keys WHERE kid = ?1", [kid]))
+            .await
+            .map(drop)
     }
 
     async fn reseal_signing_key(
@@ -128,6 +114,27 @@ impl KeyStore for SqliteStore {
                 params![kid, expected, sealed],
             )
             .map(|n| n == 1)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Runs `statement`, one statement on `signing_keys` that answers how many rows it
+    /// changed, in a transaction that records [`Change::Keys`] when it changed one; whether
+    /// it did.
+    async fn change_keys(
+        &self,
+        statement: impl FnOnce(&rusqlite::Connection) -> StoreResult<usize> + Send,
+    ) -> StoreResult<bool> {
+        self.write(|conn| {
+            let tx = conn.transaction().map_err(other)?;
+            let changed = statement(&tx)? == 1;
+            if changed {
+                changes::record(&tx, &Change::Keys)?;
+            }
+            tx.commit().map_err(other)?;
+            Ok(changed)
         })
         .await
     }
